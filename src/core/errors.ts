@@ -1,0 +1,229 @@
+// The registry of every error the broker answers, over HTTP, WebSocket and the wire between nodes. One table,
+// so that a code means the same thing wherever it appears and a test can check the whole set at once.
+//
+// Invariants (checked by test/core/errors.test.ts):
+// - every `code` is unique and has five digits; its first three digits are the HTTP status
+//   (Confluent REST Proxy style: 40401 is a 404);
+// - a retriable error carries a Retry-After policy (`retryAfterS`), a non-retriable one never does;
+// - a WebSocket close code, where one applies, is in the application range 4000-4999.
+//   Conditions without one close with a standard code chosen by the socket shell (1001 going away on shutdown,
+//   1011 internal error), which is why those entries say `null`.
+//
+// Pure: no I/O, callable from any thread.
+
+export const errors = {
+  bad_request: {
+    code: 40001,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'The body is not valid JSON, or a field is missing or has the wrong type.',
+  },
+  invalid_name: {
+    code: 40002,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'A topic or group name is not [a-zA-Z0-9._-]{1,249}, or is "." or "..".',
+  },
+  bad_parameter: {
+    code: 40003,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'A path or query value is not an integer, or is out of its range (partition, offset, limit).',
+  },
+  unknown_topic: {
+    code: 40401,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4004,
+    summary: 'The topic does not exist.',
+  },
+  unknown_partition: {
+    code: 40402,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4004,
+    summary: 'The topic exists but has no partition with that number.',
+  },
+  unknown_group: {
+    code: 40403,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'The consumer group or the consumer in it is unknown, or nothing was committed yet.',
+  },
+  route_not_found: {
+    code: 40404,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'No route matches the path.',
+  },
+  method_not_allowed: {
+    code: 40501,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary: 'The route exists but not with this method.',
+  },
+  request_timeout: {
+    code: 40801,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      'The request did not complete in time (e.g. acks=all waiting for replicas); its outcome may be unknown.',
+  },
+  topic_exists: {
+    code: 40901,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary: 'A topic with that name exists with other settings.',
+  },
+  conflict: {
+    code: 40902,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'The request conflicts with the current state: a stale group generation or producer epoch.',
+  },
+  payload_too_large: {
+    code: 41301,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'The body or one record is larger than the configured maximum.',
+  },
+  unsupported_media_type: {
+    code: 41501,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary: 'The Content-Type is neither application/json nor application/vnd.kafka.json.v2+json.',
+  },
+  offset_out_of_range: {
+    code: 41601,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: 'The offset is below the log start offset or above the high watermark.',
+  },
+  schema_violation: {
+    code: 42201,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary: "A value does not match the topic's Avro schema.",
+  },
+  quota_exceeded: {
+    code: 42901,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: 4008,
+    summary: 'A byte-rate quota is exceeded; Retry-After says when the throttle ends.',
+  },
+  rate_limited: {
+    code: 42902,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: 4029,
+    summary: 'Too many requests from this client; Retry-After says when to try again.',
+  },
+  internal: {
+    code: 50001,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary: 'An unexpected failure inside the broker; it is logged with the request id.',
+  },
+  no_leader: {
+    code: 50301,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: 4013,
+    summary: 'The partition has no leader here, or fewer in-sync replicas than min_insync_replicas.',
+  },
+  overloaded: {
+    code: 50302,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary: 'The broker is shutting down or its queues are full; retry after the delay, or on another node.',
+  },
+} as const;
+
+export type ErrorName = keyof typeof errors;
+export type ErrorSpec = (typeof errors)[ErrorName];
+
+/** Every error name, in table order. */
+export const errorNames: readonly ErrorName[] = Object.keys(errors) as ErrorName[];
+
+/** The JSON body of an error answer, as clients see it. */
+export interface ErrorBody {
+  readonly error_code: number;
+  readonly message: string;
+  /** Present and true only when the outcome of a write is unknown (the leader died mid-write). */
+  readonly indefinite?: true;
+}
+
+/** Everything a shell needs to answer an error: status line, Retry-After header (seconds) and body. */
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly retryAfterS: number | null;
+  readonly body: ErrorBody;
+}
+
+/** The HTTP status of a code: its first three digits. */
+export function httpStatusOf(code: number): number {
+  return Math.floor(code / 100);
+}
+
+/**
+ * Builds the answer for `name`. `message` says what went wrong and how to fix it. `retryAfterS` overrides the
+ * table's default delay for retriable errors whose delay is computed (a quota's throttle time).
+ */
+export function errorBody(
+  name: ErrorName,
+  message: string,
+  options: { readonly indefinite?: boolean; readonly retryAfterS?: number } = {},
+): ErrorAnswer {
+  const spec: ErrorSpec = errors[name];
+  const body: ErrorBody =
+    options.indefinite === true
+      ? { error_code: spec.code, message, indefinite: true }
+      : { error_code: spec.code, message };
+  const retryAfterS = spec.retryAfterS === null ? null : (options.retryAfterS ?? spec.retryAfterS);
+  return { status: httpStatusOf(spec.code), retryAfterS, body };
+}
+
+/** Finds the entry for a numeric code (e.g. read back from a forwarded answer); null if the code is unknown. */
+export function errorNameOfCode(code: number): ErrorName | null {
+  for (const name of errorNames) {
+    if (errors[name].code === code) return name;
+  }
+  return null;
+}
+
+/**
+ * For the rare case where an expected condition must cross a throw (a callback API that can only reject).
+ * Ordinary code returns the condition as a value instead.
+ */
+export class BrokerError extends Error {
+  override readonly name = 'BrokerError';
+  readonly kind: ErrorName;
+  readonly code: number;
+
+  constructor(kind: ErrorName, message: string, options?: { readonly cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
+    this.code = errors[kind].code;
+  }
+
+  /** The answer a shell sends for this error. */
+  toAnswer(): ErrorAnswer {
+    return errorBody(this.kind, this.message);
+  }
+}
