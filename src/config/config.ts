@@ -1,0 +1,898 @@
+// The broker's configuration: one schema that lists every option once (its camelCase name, CLI flag, BROKER_*
+// environment variable, config-file key, type, default, bounds and a one-line description), the parsing of
+// the four sources, and the validation that turns them into one frozen BrokerConfig.
+//
+// Precedence: flags > environment > config file (`--config broker.json`) > defaults.
+// Every value given is checked, including one that a higher source overrides, and every problem is collected:
+// start-up reports them all at once instead of one per attempt. Problems are values (ConfigProblem), never
+// exceptions; a caller prints them and exits.
+//
+// Invariants of a BrokerConfig: every number is a safe integer within its option's bounds, sizes are bytes and
+// durations milliseconds (units last in names), the object and everything in it is frozen, and `sources` says
+// where each value came from.
+//
+// Called on the main thread at start-up; the frozen result may be passed to any thread (it is plain data).
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { assert } from '../core/assert.js';
+
+export const configSources = ['default', 'file', 'env', 'flag'] as const;
+export type ConfigSource = (typeof configSources)[number];
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export interface SeedAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The validated values, one field per option. Sizes in bytes, durations in milliseconds. */
+export interface BrokerValues {
+  readonly nodeId: string;
+  readonly port: number;
+  readonly host: string;
+  readonly clusterPort: number;
+  readonly address: string;
+  readonly dataDir: string;
+  readonly seeds: readonly SeedAddress[];
+  readonly segmentBytes: number;
+  readonly walSyncIntervalMs: number;
+  readonly gossipIntervalMs: number;
+  readonly threads: number;
+  readonly rack: string | null;
+  readonly configFile: string | null;
+  readonly maxRequestBytes: number;
+  readonly largeBodyBytes: number;
+  readonly ringBytes: number;
+  readonly retentionMs: number;
+  readonly retentionBytes: number;
+  readonly defaultNumPartitions: number;
+  readonly sessionTimeoutMs: number;
+  readonly raftVoters: number;
+  readonly acceptorThreads: number;
+  readonly logLevel: LogLevel;
+  readonly maxWaitMs: number;
+}
+
+export type ConfigField = keyof BrokerValues;
+
+/** The configuration the broker runs with: frozen values plus where each came from. */
+export interface BrokerConfig extends BrokerValues {
+  readonly sources: Readonly<Record<ConfigField, ConfigSource>>;
+}
+
+/** How an option's text is read. */
+export type OptionKind =
+  | 'integer' // a plain integer
+  | 'bytes' // an integer number of bytes, or with a unit: 10MB, 512KiB
+  | 'duration' // milliseconds, or with units: 250ms, 1s, 2m, 1m30s
+  | 'name' // [a-zA-Z0-9._-]{1,64}
+  | 'host' // an IP address or a DNS name
+  | 'address' // like host, but reachable by others: not 0.0.0.0 or ::
+  | 'path' // a non-empty file system path
+  | 'seeds' // comma-separated host:port list
+  | 'logLevel'; // one of the pino levels
+
+export interface OptionSpec<F extends ConfigField = ConfigField> {
+  /** camelCase option name (the field name, unless the field carries a unit the option name does not). */
+  readonly name: string;
+  readonly field: F;
+  /** CLI flag without the leading dashes, kebab-case. */
+  readonly flag: string;
+  /** Environment variable, `BROKER_` + SCREAMING_SNAKE of the name. */
+  readonly env: string;
+  /** Key in the JSON config file, snake_case; null when the file cannot set it. */
+  readonly fileKey: string | null;
+  readonly kind: OptionKind;
+  /** The default value; `threads` defaults to the machine's available parallelism, resolved at load. */
+  readonly defaultValue: BrokerValues[F] | 'availableParallelism';
+  /** The default as documentation shows it. */
+  readonly defaultText: string;
+  /** Inclusive bounds for numeric kinds. */
+  readonly min?: number;
+  readonly max?: number;
+  readonly powerOfTwo?: boolean;
+  readonly description: string;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const dayMs = 24 * 60 * 60 * 1000;
+const int32Max = 2 ** 31 - 1;
+const seedsMax = 64;
+
+/** Upper bound of the `threads` default: the option's own maximum. */
+const threadsMax = 256;
+
+type OptionTable = { readonly [F in ConfigField]: OptionSpec<F> };
+
+/**
+ * The schema. The README's configuration table and the CLI's flags are generated from it, so an option
+ * documented anywhere is this entry.
+ */
+export const optionSpecs: OptionTable = {
+  nodeId: {
+    name: 'nodeId',
+    field: 'nodeId',
+    flag: 'node-id',
+    env: 'BROKER_NODE_ID',
+    fileKey: 'node_id',
+    kind: 'name',
+    defaultValue: 'broker-1',
+    defaultText: 'broker-1',
+    description: 'Unique id of this broker in the cluster, [a-zA-Z0-9._-]{1,64}.',
+  },
+  port: {
+    name: 'port',
+    field: 'port',
+    flag: 'port',
+    env: 'BROKER_PORT',
+    fileKey: 'port',
+    kind: 'integer',
+    defaultValue: 8080,
+    defaultText: '8080',
+    min: 0,
+    max: 65535,
+    description: 'HTTP and WebSocket port for clients; 0 picks a free port.',
+  },
+  host: {
+    name: 'host',
+    field: 'host',
+    flag: 'host',
+    env: 'BROKER_HOST',
+    fileKey: 'host',
+    kind: 'host',
+    defaultValue: '0.0.0.0',
+    defaultText: '0.0.0.0',
+    description: 'Interface the client port and the cluster port bind to.',
+  },
+  clusterPort: {
+    name: 'clusterPort',
+    field: 'clusterPort',
+    flag: 'cluster-port',
+    env: 'BROKER_CLUSTER_PORT',
+    fileKey: 'cluster_port',
+    kind: 'integer',
+    defaultValue: 7946,
+    defaultText: '7946',
+    min: 0,
+    max: 65535,
+    description: 'Port between brokers: TCP for Raft and replication, UDP for gossip; 0 picks a free port.',
+  },
+  address: {
+    name: 'address',
+    field: 'address',
+    flag: 'address',
+    env: 'BROKER_ADDRESS',
+    fileKey: 'address',
+    kind: 'address',
+    defaultValue: '127.0.0.1',
+    defaultText: '127.0.0.1',
+    description: 'Address other brokers and redirected clients use to reach this one.',
+  },
+  dataDir: {
+    name: 'dataDir',
+    field: 'dataDir',
+    flag: 'data-dir',
+    env: 'BROKER_DATA_DIR',
+    fileKey: 'data_dir',
+    kind: 'path',
+    defaultValue: './data',
+    defaultText: './data',
+    description: 'Directory of the partition logs and the Raft state.',
+  },
+  seeds: {
+    name: 'seeds',
+    field: 'seeds',
+    flag: 'seeds',
+    env: 'BROKER_SEEDS',
+    fileKey: 'seeds',
+    kind: 'seeds',
+    defaultValue: [],
+    defaultText: '(none)',
+    description: `Cluster ports of brokers to join, host:port,... (at most ${seedsMax}); none starts a new cluster.`,
+  },
+  segmentBytes: {
+    name: 'segmentSize',
+    field: 'segmentBytes',
+    flag: 'segment-size',
+    env: 'BROKER_SEGMENT_SIZE',
+    fileKey: 'segment_size',
+    kind: 'bytes',
+    defaultValue: 128 * MiB,
+    defaultText: '128MiB',
+    min: 4 * KiB,
+    max: int32Max,
+    description: 'Size at which a segment file rolls (bytes, or 10MB / 512KiB style).',
+  },
+  walSyncIntervalMs: {
+    name: 'walSyncInterval',
+    field: 'walSyncIntervalMs',
+    flag: 'wal-sync-interval',
+    env: 'BROKER_WAL_SYNC_INTERVAL',
+    fileKey: 'wal_sync_interval',
+    kind: 'duration',
+    defaultValue: 0,
+    defaultText: '0',
+    min: 0,
+    max: 60 * 60 * 1000,
+    description: 'fsync period of the logs; 0 fsyncs each batch before acknowledging it (ms, or 250ms / 1s).',
+  },
+  gossipIntervalMs: {
+    name: 'gossipInterval',
+    field: 'gossipIntervalMs',
+    flag: 'gossip-interval',
+    env: 'BROKER_GOSSIP_INTERVAL',
+    fileKey: 'gossip_interval',
+    kind: 'duration',
+    defaultValue: 200,
+    defaultText: '200ms',
+    min: 10,
+    max: 60 * 1000,
+    description: 'Period of the SWIM gossip probe round (ms, or 200ms / 1s).',
+  },
+  threads: {
+    name: 'threads',
+    field: 'threads',
+    flag: 'threads',
+    env: 'BROKER_THREADS',
+    fileKey: 'threads',
+    kind: 'integer',
+    defaultValue: 'availableParallelism',
+    defaultText: 'CPU count',
+    min: 1,
+    max: threadsMax,
+    description: 'Partition worker threads; the default is os.availableParallelism().',
+  },
+  rack: {
+    name: 'rack',
+    field: 'rack',
+    flag: 'rack',
+    env: 'BROKER_RACK',
+    fileKey: 'rack',
+    kind: 'name',
+    defaultValue: null,
+    defaultText: '(none)',
+    description: 'Rack or zone of this broker, used to spread replicas; [a-zA-Z0-9._-]{1,64}.',
+  },
+  configFile: {
+    name: 'config',
+    field: 'configFile',
+    flag: 'config',
+    env: 'BROKER_CONFIG',
+    fileKey: null,
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description: 'JSON file of options by their file keys; flags and environment override it.',
+  },
+  maxRequestBytes: {
+    name: 'maxRequestBytes',
+    field: 'maxRequestBytes',
+    flag: 'max-request-bytes',
+    env: 'BROKER_MAX_REQUEST_BYTES',
+    fileKey: 'max_request_bytes',
+    kind: 'bytes',
+    defaultValue: 8 * MiB,
+    defaultText: '8MiB',
+    min: 1 * KiB,
+    max: 1 * GiB,
+    description: 'Largest request body; a larger one gets 413 before it is buffered. At most --ring-bytes.',
+  },
+  largeBodyBytes: {
+    name: 'largeBodyBytes',
+    field: 'largeBodyBytes',
+    flag: 'large-body-bytes',
+    env: 'BROKER_LARGE_BODY_BYTES',
+    fileKey: 'large_body_bytes',
+    kind: 'bytes',
+    defaultValue: 256 * KiB,
+    defaultText: '256KiB',
+    min: 1 * KiB,
+    max: 1 * GiB,
+    description:
+      'Bodies at or above this size are parsed off the acceptor thread. At most --max-request-bytes.',
+  },
+  ringBytes: {
+    name: 'ringBytes',
+    field: 'ringBytes',
+    flag: 'ring-bytes',
+    env: 'BROKER_RING_BYTES',
+    fileKey: 'ring_bytes',
+    kind: 'bytes',
+    defaultValue: 8 * MiB,
+    defaultText: '8MiB',
+    min: 64 * KiB,
+    max: 1 * GiB,
+    powerOfTwo: true,
+    description:
+      'Size of each request and response ring, a power of two; the largest request must fit in one.',
+  },
+  retentionMs: {
+    name: 'retentionMs',
+    field: 'retentionMs',
+    flag: 'retention-ms',
+    env: 'BROKER_RETENTION_MS',
+    fileKey: 'retention_ms',
+    kind: 'integer',
+    defaultValue: 7 * dayMs,
+    defaultText: '604800000 (7 days)',
+    min: -1,
+    max: Number.MAX_SAFE_INTEGER,
+    description: 'Default age after which whole segments are deleted, in ms; -1 keeps them forever.',
+  },
+  retentionBytes: {
+    name: 'retentionBytes',
+    field: 'retentionBytes',
+    flag: 'retention-bytes',
+    env: 'BROKER_RETENTION_BYTES',
+    fileKey: 'retention_bytes',
+    kind: 'bytes',
+    defaultValue: -1,
+    defaultText: '-1',
+    min: -1,
+    max: Number.MAX_SAFE_INTEGER,
+    description: 'Default size per partition above which the oldest segments are deleted; -1 means no limit.',
+  },
+  defaultNumPartitions: {
+    name: 'defaultNumPartitions',
+    field: 'defaultNumPartitions',
+    flag: 'default-num-partitions',
+    env: 'BROKER_DEFAULT_NUM_PARTITIONS',
+    fileKey: 'default_num_partitions',
+    kind: 'integer',
+    defaultValue: 1,
+    defaultText: '1',
+    min: 1,
+    max: 4096,
+    description: 'Partitions of a topic created without num_partitions.',
+  },
+  sessionTimeoutMs: {
+    name: 'sessionTimeoutMs',
+    field: 'sessionTimeoutMs',
+    flag: 'session-timeout-ms',
+    env: 'BROKER_SESSION_TIMEOUT_MS',
+    fileKey: 'session_timeout_ms',
+    kind: 'integer',
+    defaultValue: 10_000,
+    defaultText: '10000',
+    min: 100,
+    max: 30 * 60 * 1000,
+    description: 'A group member silent this long is removed and its partitions reassigned.',
+  },
+  raftVoters: {
+    name: 'raftVoters',
+    field: 'raftVoters',
+    flag: 'raft-voters',
+    env: 'BROKER_RAFT_VOTERS',
+    fileKey: 'raft_voters',
+    kind: 'integer',
+    defaultValue: 3,
+    defaultText: '3',
+    min: 1,
+    max: 9,
+    description: 'Brokers that vote in the metadata Raft group; n voters survive (n-1)/2 failures.',
+  },
+  acceptorThreads: {
+    name: 'acceptorThreads',
+    field: 'acceptorThreads',
+    flag: 'acceptor-threads',
+    env: 'BROKER_ACCEPTOR_THREADS',
+    fileKey: 'acceptor_threads',
+    kind: 'integer',
+    defaultValue: 1,
+    defaultText: '1',
+    min: 1,
+    max: 64,
+    description: 'Threads sharing the client port, each with its own ring pair to every worker.',
+  },
+  logLevel: {
+    name: 'logLevel',
+    field: 'logLevel',
+    flag: 'log-level',
+    env: 'BROKER_LOG_LEVEL',
+    fileKey: 'log_level',
+    kind: 'logLevel',
+    defaultValue: 'info',
+    defaultText: 'info',
+    description: `Least severe log level written: ${logLevels.join(', ')}.`,
+  },
+  maxWaitMs: {
+    name: 'maxWaitMs',
+    field: 'maxWaitMs',
+    flag: 'max-wait-ms',
+    env: 'BROKER_MAX_WAIT_MS',
+    fileKey: 'max_wait_ms',
+    kind: 'integer',
+    defaultValue: 30_000,
+    defaultText: '30000',
+    min: 0,
+    max: 5 * 60 * 1000,
+    description: 'Longest long-poll wait a consume request may ask for (wait_ms), in ms.',
+  },
+};
+
+/** The schema as a list, in documentation order. */
+export const configOptions: readonly OptionSpec[] = Object.values(optionSpecs);
+
+// ---------------------------------------------------------------------------------------------------------
+// Parsing of single values. Each returns the value or a message saying what is wrong and what is accepted.
+
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly message: string };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = <T>(message: string): Parsed<T> => ({ ok: false, message });
+
+/** A decimal integer, optionally signed: `abc`, `1.5`, `1e3` and `` are refused. */
+export function parseInteger(text: string): Parsed<number> {
+  const trimmed = text.trim();
+  if (!/^[+-]?\d+$/.test(trimmed)) return bad(`${JSON.stringify(text)} is not an integer`);
+  const value = Number(trimmed);
+  if (!Number.isSafeInteger(value)) return bad(`${JSON.stringify(text)} is too large`);
+  return ok(value);
+}
+
+const byteUnits: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4,
+  kib: KiB,
+  mib: MiB,
+  gib: GiB,
+  tib: 1024 * GiB,
+};
+
+/**
+ * A size in bytes: a plain integer, or an integer with a unit. KB/MB/GB/TB are decimal (1000^n) and
+ * KiB/MiB/GiB/TiB binary (1024^n), as in SI and IEC; units are case-insensitive. `-1` passes through for the
+ * options where it means "no limit".
+ */
+export function parseBytes(text: string): Parsed<number> {
+  const match = /^\s*([+-]?\d+)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = match?.[2]?.toLowerCase();
+  const multiplier = unit === undefined ? undefined : byteUnits[unit];
+  if (!match || multiplier === undefined) {
+    return bad(
+      `${JSON.stringify(text)} is not a size (bytes, or a whole number with B, KB, MB, GB, KiB, MiB, GiB)`,
+    );
+  }
+  const value = Number(match[1]) * multiplier;
+  if (!Number.isSafeInteger(value)) return bad(`${JSON.stringify(text)} is too large`);
+  return ok(value);
+}
+
+const durationUnitsMs: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration in milliseconds: a plain integer (ms), or whole numbers with units ms, s, m, h, possibly
+ * several (`1m30s`), as Go's time.ParseDuration writes them. Fractions are refused so that every value is an
+ * exact number of milliseconds.
+ */
+export function parseDurationMs(text: string): Parsed<number> {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return parseInteger(trimmed);
+  const accepted = 'a duration (ms, or whole numbers with ms, s, m, h: 250ms, 1s, 2m, 1m30s)';
+  if (!/^(\d+(ms|s|m|h))+$/.test(trimmed)) return bad(`${JSON.stringify(text)} is not ${accepted}`);
+  let totalMs = 0;
+  for (const part of trimmed.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    totalMs += Number(part[1]) * durationUnitsMs[part[2]!]!;
+  }
+  if (!Number.isSafeInteger(totalMs)) return bad(`${JSON.stringify(text)} is too large`);
+  return ok(totalMs);
+}
+
+const namePattern = /^[a-zA-Z0-9._-]{1,64}$/;
+// RFC 1123 host names; underscores are let through because container service names use them.
+const dnsLabel = '[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?';
+const hostnamePattern = new RegExp(`^${dnsLabel}(\\.${dnsLabel})*\\.?$`);
+
+/** An IP address or a DNS name. */
+export function parseHost(text: string): Parsed<string> {
+  const host = text.trim();
+  if (isIP(host) !== 0) return ok(host);
+  if (host.length <= 253 && hostnamePattern.test(host)) return ok(host);
+  return bad(`${JSON.stringify(text)} is not an IP address or a host name`);
+}
+
+/** `host:port` or `[ipv6]:port`, port 1-65535. */
+export function parseSeed(text: string): Parsed<SeedAddress> {
+  const entry = text.trim();
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(entry) ?? /^([^:[\]]+):(\d+)$/.exec(entry);
+  if (!match) return bad(`${JSON.stringify(entry)} is not host:port`);
+  const host = match[1]!;
+  if (match[0].startsWith('[') ? isIP(host) !== 6 : parseHost(host).ok === false) {
+    return bad(`${JSON.stringify(entry)} has a bad host ${JSON.stringify(host)}`);
+  }
+  const port = Number(match[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    return bad(`${JSON.stringify(entry)} has port ${match[2]} outside 1-65535`);
+  }
+  return ok({ host, port });
+}
+
+/** A comma-separated list of seeds; empty entries are skipped, so `` means none. */
+export function parseSeeds(text: string): Parsed<readonly SeedAddress[]> {
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  if (entries.length > seedsMax) return bad(`${entries.length} seeds, at most ${seedsMax}`);
+  const seeds: SeedAddress[] = [];
+  const messages: string[] = [];
+  for (const entry of entries) {
+    const seed = parseSeed(entry);
+    if (seed.ok) seeds.push(seed.value);
+    else messages.push(seed.message);
+  }
+  return messages.length > 0 ? bad(messages.join('; ')) : ok(seeds);
+}
+
+type Value = BrokerValues[ConfigField];
+
+/** Reads one text (flag, environment) as the option's type, without range checks. */
+function parseText(spec: OptionSpec, text: string): Parsed<Value> {
+  switch (spec.kind) {
+    case 'integer':
+      return parseInteger(text);
+    case 'bytes':
+      return parseBytes(text);
+    case 'duration':
+      return parseDurationMs(text);
+    case 'name':
+      return namePattern.test(text) ? ok(text) : bad(`${JSON.stringify(text)} is not [a-zA-Z0-9._-]{1,64}`);
+    case 'host':
+      return parseHost(text);
+    case 'address': {
+      const host = parseHost(text);
+      if (host.ok && (host.value === '0.0.0.0' || host.value === '::')) {
+        return bad(`${JSON.stringify(text)} is not reachable by other brokers; give a concrete address`);
+      }
+      return host;
+    }
+    case 'path':
+      if (text.length === 0) return bad('an empty path');
+      if (text.includes('\0')) return bad('a path with a NUL byte');
+      return ok(text);
+    case 'seeds':
+      return parseSeeds(text);
+    case 'logLevel':
+      return (logLevels as readonly string[]).includes(text)
+        ? ok(text as LogLevel)
+        : bad(`${JSON.stringify(text)} is not one of ${logLevels.join(', ')}`);
+  }
+}
+
+/** Reads one JSON value from the config file: numbers where numbers fit, strings as on the command line. */
+function parseJson(spec: OptionSpec, value: unknown): Parsed<Value> {
+  if (typeof value === 'string') return parseText(spec, value);
+  const numeric = spec.kind === 'integer' || spec.kind === 'bytes' || spec.kind === 'duration';
+  if (numeric && typeof value === 'number') {
+    return Number.isSafeInteger(value) ? ok(value) : bad(`${String(value)} is not an integer`);
+  }
+  if (spec.kind === 'seeds' && Array.isArray(value) && value.every((entry) => typeof entry === 'string')) {
+    return parseSeeds(value.join(','));
+  }
+  const expected = numeric
+    ? 'an integer or a string'
+    : spec.kind === 'seeds'
+      ? 'a list of strings'
+      : 'a string';
+  return bad(`${JSON.stringify(value)} is not ${expected}`);
+}
+
+/** Checks a typed value against the option's bounds; null when it is fine. */
+function checkRange(spec: OptionSpec, value: Value): string | null {
+  if (typeof value !== 'number') return null;
+  const { min, max } = spec;
+  if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
+    const range = `${min ?? '-inf'} to ${max ?? 'inf'}`;
+    return `${value} is out of range (${range}${spec.kind === 'bytes' ? ' bytes' : spec.kind === 'duration' ? ' ms' : ''})`;
+  }
+  if (spec.powerOfTwo === true && (value & (value - 1)) !== 0) return `${value} is not a power of two`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Resolution of the four sources.
+
+export interface ConfigProblem {
+  /** The option's camelCase name, or the unknown name as given. */
+  readonly option: string;
+  readonly source: ConfigSource;
+  /** The option as the source spells it: `--threads`, `BROKER_THREADS`, `threads in broker.json`. */
+  readonly where: string;
+  readonly message: string;
+}
+
+export type ConfigResult =
+  | { readonly kind: 'ok'; readonly config: BrokerConfig }
+  | { readonly kind: 'invalid'; readonly problems: readonly ConfigProblem[] };
+
+export interface ConfigInput {
+  /** Flags by name without dashes (`port`, `data-dir`), as given on the command line. */
+  readonly flags: Readonly<Record<string, string>>;
+  /** The environment; only `BROKER_*` variables of known options are read, empty ones count as unset. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The default of `threads`: os.availableParallelism() in production. */
+  readonly availableParallelism: number;
+  /** Reads the config file; throws when it cannot. Defaults to a UTF-8 read from disk. */
+  readonly readFile?: (path: string) => string;
+}
+
+/** One line per problem, naming the option and its source. */
+export function formatProblem(problem: ConfigProblem): string {
+  return `${problem.where} (${problem.source}): ${problem.message}`;
+}
+
+const specByFlag = new Map(configOptions.map((spec) => [spec.flag, spec]));
+const specByFileKey = new Map(
+  configOptions.flatMap((spec) => (spec.fileKey === null ? [] : [[spec.fileKey, spec] as const])),
+);
+
+function whereOf(spec: OptionSpec, source: ConfigSource, file: string | null): string {
+  switch (source) {
+    case 'flag':
+      return `--${spec.flag}`;
+    case 'env':
+      return spec.env;
+    case 'file':
+      return `${spec.fileKey ?? spec.name} in ${file ?? 'the config file'}`;
+    case 'default':
+      return spec.name;
+  }
+}
+
+function readConfigFile(
+  path: string,
+  readFile: (path: string) => string,
+): { readonly entries: Record<string, unknown> | null; readonly message: string | null } {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    return { entries: null, message: `cannot read ${path}: ${(error as Error).message}` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { entries: null, message: `${path} is not valid JSON: ${(error as Error).message}` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { entries: null, message: `${path} must hold a JSON object of options` };
+  }
+  return { entries: parsed as Record<string, unknown>, message: null };
+}
+
+/**
+ * Resolves the configuration from flags, environment, config file and defaults. Every problem is reported;
+ * the config is returned only when there is none.
+ */
+export function resolveConfig(input: ConfigInput): ConfigResult {
+  const problems: ConfigProblem[] = [];
+  const readFile = input.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+
+  // Raw values by source, highest precedence last so that the last assignment wins.
+  type Given = { readonly source: ConfigSource; readonly value: Parsed<Value> };
+  const given = new Map<ConfigField, Given[]>();
+  const give = (spec: OptionSpec, source: ConfigSource, value: Parsed<Value>, file: string | null): void => {
+    if (!value.ok) {
+      problems.push({
+        option: spec.name,
+        source,
+        where: whereOf(spec, source, file),
+        message: value.message,
+      });
+    }
+    const list = given.get(spec.field) ?? [];
+    list.push({ source, value });
+    given.set(spec.field, list);
+  };
+
+  const flagTexts = new Map<OptionSpec, string>();
+  for (const [flag, text] of Object.entries(input.flags)) {
+    const spec = specByFlag.get(flag);
+    if (spec === undefined) {
+      problems.push({ option: flag, source: 'flag', where: `--${flag}`, message: 'unknown flag' });
+    } else {
+      flagTexts.set(spec, text);
+    }
+  }
+  const envTexts = new Map<OptionSpec, string>();
+  for (const spec of configOptions) {
+    const text = input.env[spec.env];
+    if (text !== undefined && text !== '') envTexts.set(spec, text);
+  }
+
+  // The config file: its path comes from a flag or the environment, never from the file itself.
+  const configSpec = optionSpecs.configFile;
+  const configPathText = flagTexts.get(configSpec) ?? envTexts.get(configSpec);
+  const configPathSource: ConfigSource = flagTexts.has(configSpec) ? 'flag' : 'env';
+  if (configPathText !== undefined && parseText(configSpec, configPathText).ok) {
+    const { entries, message } = readConfigFile(configPathText, readFile);
+    if (message !== null) {
+      problems.push({
+        option: configSpec.name,
+        source: configPathSource,
+        where: whereOf(configSpec, configPathSource, null),
+        message,
+      });
+    }
+    for (const [key, value] of Object.entries(entries ?? {})) {
+      const spec = specByFileKey.get(key);
+      if (spec === undefined) {
+        problems.push({
+          option: key,
+          source: 'file',
+          where: `${key} in ${configPathText}`,
+          message: `unknown key; known keys: ${[...specByFileKey.keys()].join(', ')}`,
+        });
+      } else {
+        give(spec, 'file', parseJson(spec, value), configPathText);
+      }
+    }
+  }
+  for (const [spec, text] of envTexts) give(spec, 'env', parseText(spec, text), null);
+  for (const [spec, text] of flagTexts) give(spec, 'flag', parseText(spec, text), null);
+
+  // Pick the highest source of each option, then check its range.
+  const values = new Map<ConfigField, Value>();
+  const sources = new Map<ConfigField, ConfigSource>();
+  for (const spec of configOptions) {
+    const list = given.get(spec.field) ?? [];
+    let chosenValid = false;
+    for (const { source, value } of list) {
+      if (!value.ok) continue;
+      const message = checkRange(spec, value.value);
+      if (message !== null) {
+        problems.push({
+          option: spec.name,
+          source,
+          where: whereOf(spec, source, configPathText ?? null),
+          message,
+        });
+      }
+      chosenValid = message === null;
+    }
+    const chosen = list.at(-1);
+    if (chosen === undefined) {
+      values.set(spec.field, defaultOf(spec, input.availableParallelism));
+      sources.set(spec.field, 'default');
+    } else if (chosen.value.ok && chosenValid) {
+      // Only a valid value enters the cross-checks, so one bad value is reported once.
+      values.set(spec.field, chosen.value.value);
+      sources.set(spec.field, chosen.source);
+    }
+  }
+
+  problems.push(...crossCheck(values, sources, configPathText ?? null));
+  if (problems.length > 0) return { kind: 'invalid', problems };
+  return { kind: 'ok', config: freezeConfig(values, sources) };
+}
+
+function defaultOf(spec: OptionSpec, availableParallelism: number): Value {
+  if (spec.defaultValue === 'availableParallelism') {
+    assert(
+      Number.isInteger(availableParallelism) && availableParallelism >= 1,
+      `availableParallelism ${availableParallelism} must be a positive integer`,
+    );
+    return Math.min(availableParallelism, threadsMax);
+  }
+  return spec.defaultValue;
+}
+
+/** Relations between options; only checked when every option involved has a valid value. */
+function crossCheck(
+  values: ReadonlyMap<ConfigField, Value>,
+  sources: ReadonlyMap<ConfigField, ConfigSource>,
+  file: string | null,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const problem = (field: ConfigField, message: string): void => {
+    const spec = optionSpecs[field];
+    const source = sources.get(field) ?? 'default';
+    problems.push({ option: spec.name, source, where: whereOf(spec, source, file), message });
+  };
+  const number = (field: ConfigField): number | undefined => {
+    const value = values.get(field);
+    return typeof value === 'number' ? value : undefined;
+  };
+
+  const port = number('port');
+  const clusterPort = number('clusterPort');
+  if (port !== undefined && clusterPort !== undefined && port !== 0 && port === clusterPort) {
+    problem('port', `${port} is also the cluster port (--cluster-port); they must differ`);
+  }
+  const largeBodyBytes = number('largeBodyBytes');
+  const maxRequestBytes = number('maxRequestBytes');
+  const ringBytes = number('ringBytes');
+  if (largeBodyBytes !== undefined && maxRequestBytes !== undefined && largeBodyBytes > maxRequestBytes) {
+    problem('largeBodyBytes', `${largeBodyBytes} is above --max-request-bytes ${maxRequestBytes}`);
+  }
+  if (maxRequestBytes !== undefined && ringBytes !== undefined && maxRequestBytes > ringBytes) {
+    problem('maxRequestBytes', `${maxRequestBytes} does not fit in one ring (--ring-bytes ${ringBytes})`);
+  }
+  return problems;
+}
+
+function freezeConfig(
+  values: ReadonlyMap<ConfigField, Value>,
+  sources: ReadonlyMap<ConfigField, ConfigSource>,
+): BrokerConfig {
+  const config: Record<string, unknown> = {};
+  const sourceOf: Record<string, ConfigSource> = {};
+  for (const spec of configOptions) {
+    assert(values.has(spec.field), `config field ${spec.field} has no value`);
+    const value = values.get(spec.field);
+    config[spec.field] = Array.isArray(value)
+      ? Object.freeze(value.map((seed: SeedAddress) => Object.freeze({ ...seed })))
+      : value;
+    sourceOf[spec.field] = sources.get(spec.field) ?? 'default';
+  }
+  config.sources = Object.freeze(sourceOf);
+  return Object.freeze(config) as unknown as BrokerConfig;
+}
+
+/**
+ * A valid config from defaults and typed overrides, for tests and tools that build a broker in-process
+ * (e.g. `{ port: 0, dataDir: tmp }`). Asserts that the result is valid: a bad override is a bug in the caller.
+ */
+export function configForTests(
+  overrides: Partial<BrokerValues> = {},
+  availableParallelism = 2,
+): BrokerConfig {
+  const values = new Map<ConfigField, Value>();
+  const sources = new Map<ConfigField, ConfigSource>();
+  const problems: string[] = [];
+  for (const spec of configOptions) {
+    const override = overrides[spec.field];
+    const value = override === undefined ? defaultOf(spec, availableParallelism) : override;
+    const message = checkRange(spec, value);
+    if (message !== null) problems.push(`${spec.name}: ${message}`);
+    values.set(spec.field, value);
+    sources.set(spec.field, override === undefined ? 'default' : 'flag');
+  }
+  for (const p of crossCheck(values, sources, null)) problems.push(`${p.option}: ${p.message}`);
+  assert(problems.length === 0, `configForTests: ${problems.join('; ')}`);
+  return freezeConfig(values, sources);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Documentation.
+
+function rangeText(spec: OptionSpec): string {
+  if (spec.min === undefined && spec.max === undefined) return '';
+  const unit = spec.kind === 'bytes' ? ' B' : spec.kind === 'duration' ? ' ms' : '';
+  const show = (n: number): string => (n === Number.MAX_SAFE_INTEGER ? '2^53-1' : String(n));
+  const range = `${show(spec.min ?? 0)}..${show(spec.max ?? Number.MAX_SAFE_INTEGER)}${unit}`;
+  return spec.powerOfTwo === true ? `${range}, power of two` : range;
+}
+
+/** The README's configuration table, in Markdown, generated from the schema. */
+export function renderConfigTable(): string {
+  const escapeCell = (text: string): string => text.replaceAll('|', '\\|');
+  const lines = [
+    '| Flag | Environment | File key | Type | Default | Range | Description |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const spec of configOptions) {
+    const cells = [
+      `\`--${spec.flag}\``,
+      `\`${spec.env}\``,
+      spec.fileKey === null ? '' : `\`${spec.fileKey}\``,
+      spec.kind,
+      `\`${spec.defaultText}\``,
+      rangeText(spec),
+      spec.description,
+    ];
+    lines.push(`| ${cells.map(escapeCell).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
