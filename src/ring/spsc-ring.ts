@@ -404,7 +404,8 @@ export class RingWriter {
   }
 
   /**
-   * Resolves 'ready' once a payload of `payloadBytes` fits, or 'timed-out'. Never blocks the thread: usable on
+   * Resolves 'ready' once a payload of `payloadBytes` fits, or 'timed-out' when no release woke the writer in
+   * time (a wake-up never goes missing, so with a generous timeout this means the reader is stuck). Never blocks the thread: usable on
    * the main thread. Publishes first, because the reader can only free space it has been shown. A pending wait
    * does not by itself keep the event loop alive (Node does not count it as a handle).
    */
@@ -431,7 +432,7 @@ export class RingWriter {
         if (remainingMs <= 0) return 'timed-out';
         const result = atomicsWaitAsync(this.#control, TAIL, tailWord, remainingMs);
         const outcome = result.async ? await result.value : result.value;
-        if (outcome === 'timed-out') return this.hasSpaceFor(payloadBytes) ? 'ready' : 'timed-out';
+        if (outcome === 'timed-out') return 'timed-out';
       }
     } finally {
       this.#waiting = false;
@@ -454,9 +455,7 @@ export class RingWriter {
         if (this.hasSpaceFor(payloadBytes)) return 'ready';
         const remainingMs = deadlineMs - performance.now();
         if (remainingMs <= 0) return 'timed-out';
-        if (Atomics.wait(this.#control, TAIL, tailWord, remainingMs) === 'timed-out') {
-          return this.hasSpaceFor(payloadBytes) ? 'ready' : 'timed-out';
-        }
+        if (Atomics.wait(this.#control, TAIL, tailWord, remainingMs) === 'timed-out') return 'timed-out';
       }
     } finally {
       Atomics.store(this.#control, WRITER_WAITING, 0);
