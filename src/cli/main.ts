@@ -25,6 +25,8 @@ export interface CliDeps {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly availableParallelism: number;
   readonly onSignal: (signal: 'SIGTERM' | 'SIGINT', listener: () => void) => void;
+  /** Registers the last-resort handler for an uncaught exception or unhandled rejection (a bug). */
+  readonly onUncaught: (listener: (error: unknown) => void) => void;
   readonly exit: (code: number) => void;
   readonly printError: (text: string) => void;
 }
@@ -40,6 +42,10 @@ export async function processDeps(): Promise<CliDeps> {
     availableParallelism: availableParallelism(),
     onSignal: (signal, listener) => {
       process.on(signal, listener);
+    },
+    onUncaught: (listener) => {
+      process.on('uncaughtException', listener);
+      process.on('unhandledRejection', listener);
     },
     exit: (code) => process.exit(code),
     printError: (text) => {
@@ -131,6 +137,9 @@ export async function runStart(
     log.info({ signal }, 'shutting down');
     if (handle !== null) shutDown(handle);
   };
+  // A bug (a failed assertion included) still stops the process, but only after the buffered log lines and
+  // the fatal line explaining it are written out.
+  deps.onUncaught((error) => failAndExit(error, 'uncaught error: stopping'));
   deps.onSignal('SIGTERM', () => onSignal('SIGTERM'));
   deps.onSignal('SIGINT', () => onSignal('SIGINT'));
 

@@ -266,7 +266,8 @@ export const optionSpecs: OptionTable = {
     kind: 'path',
     defaultValue: null,
     defaultText: '(none)',
-    description: 'JSON file of options by their file keys; flags and environment override it.',
+    description:
+      'JSON object of options by file key (numbers in bytes or ms); flags and environment override it.',
   },
   maxRequestBytes: {
     name: 'maxRequestBytes',

@@ -61,6 +61,7 @@ interface Harness {
   readonly exited: Promise<number>;
   readonly lines: string[];
   signal(name: 'SIGTERM' | 'SIGINT'): void;
+  uncaught(error: unknown): void;
   readonly calls: { started: number; closed: number };
 }
 
@@ -71,6 +72,7 @@ function harness(options: {
 }): Harness {
   const lines: string[] = [];
   const listeners = new Map<string, () => void>();
+  let uncaughtListener: (error: unknown) => void = () => assert.fail('no uncaught-error handler');
   const calls = { started: 0, closed: 0 };
   let resolveExit: (code: number) => void = () => {};
   const exited = new Promise<number>((resolve) => {
@@ -96,6 +98,9 @@ function harness(options: {
     env: options.env ?? {},
     availableParallelism: 2,
     onSignal: (signal, listener) => listeners.set(signal, listener),
+    onUncaught: (listener) => {
+      uncaughtListener = listener;
+    },
     exit: (code) => resolveExit(code),
     printError: (text) => lines.push(text),
   };
@@ -109,6 +114,7 @@ function harness(options: {
       assert.ok(listener, `no ${name} handler`);
       listener();
     },
+    uncaught: (error) => uncaughtListener(error),
   };
 }
 
@@ -164,6 +170,16 @@ describe('broker start sequence, in-process', () => {
     h.signal('SIGTERM');
     assert.equal(await within(h.exited), exitCodes.failure);
     assert.ok(h.lines.some((line) => line.includes('fsync failed')));
+  });
+
+  test('an uncaught error while running is logged as fatal and exits 1', async () => {
+    const h = harness({});
+    await runStart({}, [], h.deps);
+    h.uncaught(new Error('assertion: commitIndex went backwards'));
+    assert.equal(await within(h.exited), exitCodes.failure);
+    const fatal = h.lines.find((line) => line.includes('uncaught error: stopping'));
+    assert.ok(fatal?.includes('commitIndex went backwards'));
+    assert.equal(h.calls.closed, 0);
   });
 
   test('a signal that arrives while starting stops the broker once it is up', async () => {
