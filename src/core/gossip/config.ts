@@ -1,0 +1,178 @@
+// Configuration of the SWIM/Lifeguard gossip core: the defaults, the formulas behind them, and validation that
+// reports every problem at once. Two profiles: `MEMBERLIST_LAN_PROFILE` carries hashicorp/memberlist's
+// DefaultLANConfig numbers unchanged (for comparison and for clusters that prefer its pace), and
+// `GOSSIP_DEFAULTS` is the broker's profile, tuned so that a killed broker is declared dead everywhere within
+// 5 s at 500 members while a broker paused for 2 s is not. Pure: callable from any thread.
+
+/** The randomness the core consumes; a seeded PRNG in simulation, a CSPRNG-seeded one in production. */
+export interface Random {
+  /** Uniform integer in [0, n); n >= 1. */
+  nextInt(n: number): number;
+  /** Uniform float in [0, 1). */
+  nextFloat(): number;
+}
+
+export interface GossipConfig {
+  /** Time between two failure-detector probes of this member, before awareness scaling. */
+  readonly probeIntervalMs: number;
+  /** Wait for a direct ack before asking `indirectChecks` peers to probe; before awareness scaling. */
+  readonly probeTimeoutMs: number;
+  /** How many peers relay a ping-req when the direct ping went unanswered. */
+  readonly indirectChecks: number;
+  /** Time between two gossip rounds that push pending broadcasts to `gossipNodes` random peers. */
+  readonly gossipIntervalMs: number;
+  readonly gossipNodes: number;
+  /** Dead members still receive gossip this long, so a member falsely declared dead learns it and refutes. */
+  readonly gossipToTheDeadMs: number;
+  /** Each broadcast is sent retransmitMult * ceil(log10(N + 1)) times before it is dropped. */
+  readonly retransmitMult: number;
+  /** Minimum suspicion timeout: suspicionMult * log10(max(N, 1)) * probeIntervalMs. */
+  readonly suspicionMult: number;
+  /** Maximum suspicion timeout (no confirmations yet): suspicionMaxTimeoutMult * the minimum. */
+  readonly suspicionMaxTimeoutMult: number;
+  /** Local health score ceiling: timeouts and the probe interval stretch up to this many times. */
+  readonly awarenessMaxMultiplier: number;
+  /** Full-state anti-entropy exchange with one random peer, scaled up past 32 members. 0 disables it. */
+  readonly pushPullIntervalMs: number;
+  /** A dead or left member is forgotten this long after its last state change; its id may then rejoin. */
+  readonly deadReclaimMs: number;
+  /** Safe UDP payload: no datagram the core emits exceeds this estimated encoded size. */
+  readonly udpPacketBytesMax: number;
+  /** Upper bound on the member list, dead members included; alive messages beyond it are dropped. */
+  readonly membersMax: number;
+  /**
+   * Ping a suspect every third of the minimum suspicion timeout, carrying the accusation. A live suspect that
+   * already refuted answers with its current alive, so a member that missed the refutation broadcast (each
+   * member misses a given broadcast with probability about e^-(transmissions * (1 - loss)), about 2e-5 at 10%
+   * loss) is repaired before its timer fires. An addition to memberlist; false reproduces memberlist.
+   */
+  readonly verifySuspicions: boolean;
+  /** Upper bound on ping-reqs being relayed for other members at once; beyond it requests are ignored. */
+  readonly relaysMax: number;
+}
+
+/**
+ * hashicorp/memberlist DefaultLANConfig, kept verbatim. With a 1 s probe interval its minimum suspicion timeout
+ * at N = 500 is 4 * log10(500) * 1 s = 10.8 s, which is why the broker does not use it as its default.
+ */
+export const MEMBERLIST_LAN_PROFILE: GossipConfig = {
+  probeIntervalMs: 1000,
+  // Half the probe interval leaves the other half for the indirect round.
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  gossipIntervalMs: 200,
+  gossipNodes: 3,
+  gossipToTheDeadMs: 30_000,
+  retransmitMult: 4,
+  suspicionMult: 4,
+  suspicionMaxTimeoutMult: 6,
+  awarenessMaxMultiplier: 8,
+  pushPullIntervalMs: 30_000,
+  deadReclaimMs: 30_000,
+  udpPacketBytesMax: 1400,
+  membersMax: 4096,
+  relaysMax: 256,
+  verifySuspicions: false,
+};
+
+/**
+ * The broker's profile: memberlist's LAN structure with a faster clock, chosen by the 500-member simulation
+ * (`bench/gossip-sim.ts`). The two targets pull in opposite directions: detection time is roughly
+ * first probe (about one probe interval) + probe interval + minimum suspicion timeout + dissemination, and a
+ * member paused for P ms survives only if minimum suspicion timeout + its first probe > P + refutation spread.
+ * At N = 500 and a 200 ms probe interval the minimum suspicion timeout is 5 * log10(500) * 200 ms = 2.7 s: above
+ * a 2 s pause plus about 0.6 s for the refutation to spread, and below the 5 s detection budget less about 1.4 s
+ * of probing and dissemination.
+ */
+export const GOSSIP_DEFAULTS: GossipConfig = {
+  // Five probes a second per member: each member is still probed about once per interval, so the load per
+  // member stays constant in N (SWIM's point), and a dead member is first probed within about 200-400 ms.
+  probeIntervalMs: 200,
+  // LAN round trips are well under 10 ms; 80 ms leaves 120 ms of the interval for the indirect round, and
+  // awareness stretches both when this member is the slow one.
+  probeTimeoutMs: 80,
+  // Two more relays than memberlist. A probe fails only if the direct round trip and every relay path
+  // (4 legs) fail: at 10% loss 0.19 * 0.344^k, so 0.77% of probes with k = 3 and 0.09% with k = 5. Each
+  // failed probe is a suspicion every member hears and the suspect must refute, so at 500 members k = 5 cuts
+  // that churn (and the bytes it costs) about ninefold; the extra relays are only asked when a ping failed.
+  indirectChecks: 5,
+  // Twice memberlist's pace with the same fan-out: a broadcast reaches N = 500 members in about
+  // log4(500) + ln(500)/3 = 6.6 rounds, so about 0.7 s; this is what lets a refutation beat the timer.
+  gossipIntervalMs: 100,
+  gossipNodes: 3,
+  gossipToTheDeadMs: 30_000,
+  // 4 * ceil(log10(501)) = 12 transmissions per broadcast at N = 500: every member hears it with high
+  // probability even at 10% loss.
+  retransmitMult: 4,
+  // One more than memberlist: raises the minimum timeout (2.7 s at N = 500) above a 2 s pause and sets the
+  // number of independent confirmations that shrink the timeout to suspicionMult - 2 = 3.
+  suspicionMult: 5,
+  // Without confirmations a lone accuser (for example one behind a lossy link) waits 6 * 2.7 s = 16 s, time
+  // for the suspect to refute; with 3 confirmations the timeout falls to the minimum.
+  suspicionMaxTimeoutMult: 6,
+  awarenessMaxMultiplier: 8,
+  // Anti-entropy repairs what gossip missed; 30 s * (ceil(log2(N) - log2(32)) + 1) keeps the full-state
+  // exchanges (the only messages whose size grows with N) at a constant bandwidth per member.
+  pushPullIntervalMs: 30_000,
+  deadReclaimMs: 30_000,
+  // 1400 bytes stays under a 1500-byte Ethernet MTU after IP (20-40) and UDP (8) headers with room to spare.
+  udpPacketBytesMax: 1400,
+  membersMax: 4096,
+  relaysMax: 256,
+  verifySuspicions: true,
+};
+
+export type ConfigProblem = { readonly field: keyof GossipConfig; readonly problem: string };
+
+/** Every problem in `config`, empty when it is usable. */
+export function validateGossipConfig(config: GossipConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  type NumericField = {
+    [K in keyof GossipConfig]: GossipConfig[K] extends number ? K : never;
+  }[keyof GossipConfig];
+  const positiveInt = (field: NumericField, min: number): void => {
+    const value = config[field];
+    if (!Number.isInteger(value) || value < min)
+      problems.push({ field, problem: `must be an integer >= ${min}` });
+  };
+  positiveInt('probeIntervalMs', 1);
+  positiveInt('probeTimeoutMs', 1);
+  positiveInt('indirectChecks', 0);
+  positiveInt('gossipIntervalMs', 1);
+  positiveInt('gossipNodes', 1);
+  positiveInt('gossipToTheDeadMs', 0);
+  positiveInt('retransmitMult', 1);
+  positiveInt('suspicionMult', 1);
+  positiveInt('suspicionMaxTimeoutMult', 1);
+  positiveInt('awarenessMaxMultiplier', 1);
+  positiveInt('pushPullIntervalMs', 0);
+  positiveInt('deadReclaimMs', 0);
+  positiveInt('udpPacketBytesMax', 512);
+  positiveInt('membersMax', 2);
+  positiveInt('relaysMax', 1);
+  if (config.probeTimeoutMs >= config.probeIntervalMs) {
+    problems.push({
+      field: 'probeTimeoutMs',
+      problem: 'must be below probeIntervalMs to leave time for ping-req',
+    });
+  }
+  return problems;
+}
+
+/** Lifeguard's minimum suspicion timeout: suspicionMult * log10(max(N, 1)) * probeIntervalMs, at least 1 ms. */
+export function suspicionTimeoutMinMs(config: GossipConfig, memberCount: number): number {
+  const scale = Math.max(1, Math.log10(Math.max(memberCount, 1)));
+  return Math.round(config.suspicionMult * scale * config.probeIntervalMs);
+}
+
+/** memberlist's retransmit limit: retransmitMult * ceil(log10(N + 1)). */
+export function retransmitLimit(config: GossipConfig, memberCount: number): number {
+  return config.retransmitMult * Math.ceil(Math.log10(memberCount + 1));
+}
+
+/** memberlist's pushPullScale: the interval grows by one step per doubling of N beyond 32 members. */
+export function pushPullIntervalScaledMs(config: GossipConfig, memberCount: number): number {
+  if (memberCount <= 32) return config.pushPullIntervalMs;
+  const multiplier = Math.ceil(Math.log2(memberCount) - Math.log2(32)) + 1;
+  return config.pushPullIntervalMs * multiplier;
+}
