@@ -122,7 +122,7 @@ export const optionSpecs: OptionTable = {
     kind: 'name',
     defaultValue: 'broker-1',
     defaultText: 'broker-1',
-    description: 'Unique id of this broker in the cluster, [a-zA-Z0-9._-]{1,64}.',
+    description: 'Unique id of this broker in the cluster, `[a-zA-Z0-9._-]{1,64}`.',
   },
   port: {
     name: 'port',
@@ -255,7 +255,7 @@ export const optionSpecs: OptionTable = {
     kind: 'name',
     defaultValue: null,
     defaultText: '(none)',
-    description: 'Rack or zone of this broker, used to spread replicas; [a-zA-Z0-9._-]{1,64}.',
+    description: 'Rack or zone of this broker, used to spread replicas; `[a-zA-Z0-9._-]{1,64}`.',
   },
   configFile: {
     name: 'config',
@@ -461,7 +461,7 @@ export function parseBytes(text: string): Parsed<number> {
   const multiplier = unit === undefined ? undefined : byteUnits[unit];
   if (!match || multiplier === undefined) {
     return bad(
-      `${JSON.stringify(text)} is not a size (bytes, or a whole number with B, KB, MB, GB, KiB, MiB, GiB)`,
+      `${JSON.stringify(text)} is not a size (bytes, or a whole number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`,
     );
   }
   const value = Number(match[1]) * multiplier;
