@@ -1,11 +1,190 @@
-// Placeholder replaced by the broker assembly (acceptor, partition workers, metadata store).
+// Assembly of one broker node: the metadata store, the partition worker threads with their ring pairs, the
+// acceptor and the HTTP server, plus graceful shutdown (stop listening, let the rings drain, have every worker
+// fsync and close its logs, close the store). A worker thread that dies is fatal for the process: its
+// partitions would otherwise be silently unavailable.
+// Called on the main thread, which becomes the acceptor thread.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { BrokerConfig } from '../config/config.js';
+import { errorBody } from '../core/errors.js';
+import { openApiDocument } from '../http/openapi.js';
+import { buildRoutes } from '../http/routes.js';
+import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
+import { FileMetadataStore } from '../metadata/file-store.js';
+import { createRingPair } from '../ring/spsc-ring.js';
+import { spawnThread } from '../runtime/threads.js';
+import { Acceptor, type PartitionRoute } from './acceptor.js';
+import { BrokerMetrics } from './metrics.js';
+import type { PartitionHostOptions } from './partition-host.js';
+import { WorkerLink } from './worker-link.js';
+import { createWorkerStats } from './worker-stats.js';
 
 export interface BrokerHandle {
+  /** The HTTP port actually bound (useful with port 0). */
+  readonly port: number;
   /** Stops accepting, drains the rings, fsyncs and closes every log. Resolves when all threads are gone. */
   close(): Promise<void>;
 }
 
-export async function startBroker(_config: unknown, _log: Logger): Promise<BrokerHandle> {
-  throw new Error('not built yet');
+const packageVersion = '0.1.0';
+
+export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const store = await FileMetadataStore.open(dataDir, config.nodeId);
+
+  const links: WorkerLink[] = [];
+  const workers: Worker[] = [];
+  const exits: Promise<unknown>[] = [];
+  const statsViews: Float64Array[] = [];
+  const linkRuns: Promise<void>[] = [];
+  let closing = false;
+  for (let i = 0; i < config.threads; i++) {
+    const rings = createRingPair({ capacityBytes: config.ringBytes });
+    const stats = createWorkerStats();
+    const options: PartitionHostOptions = {
+      workerIndex: i,
+      requests: rings.requests,
+      responses: rings.responses,
+      stats,
+      dataDir,
+      syncIntervalMs: config.walSyncIntervalMs,
+      indexIntervalBytes: 4096,
+      framesPerBatchMax: 4096,
+      retentionCheckIntervalMs: 30_000,
+    };
+    const worker = spawnThread('workers/partition', options, { name: `partition-${i}` });
+    worker.on('error', (error) => {
+      log.fatal({ err: error, worker: i }, 'partition worker failed; stopping the broker');
+      process.exit(1);
+    });
+    worker.on('exit', (code) => {
+      if (!closing) {
+        log.fatal({ worker: i, code }, 'partition worker exited unexpectedly; stopping the broker');
+        process.exit(1);
+      }
+    });
+    workers.push(worker);
+    exits.push(new Promise((done) => worker.once('exit', done)));
+    statsViews.push(new Float64Array(stats));
+    const link = new WorkerLink(i, rings.requests, rings.responses, {
+      queuedSendsMax: 10_000,
+      responsesPerDrainMax: 4096,
+    });
+    links.push(link);
+    linkRuns.push(link.run());
+  }
+
+  const metrics: BrokerMetrics = new BrokerMetrics(
+    () =>
+      links.map((link, i) => {
+        const writer = link.writerStats();
+        return {
+          index: i,
+          stats: statsViews[i]!,
+          requestRingOccupancyBytes: writer.occupancyBytes,
+          responseRingOccupancyBytes: 0,
+          inFlight: link.inFlight,
+          queuedSends: link.queuedSends,
+        };
+      }),
+    (): PartitionRoute[] => acceptor.partitionFigures(),
+  );
+  const acceptor: Acceptor = new Acceptor(config, store, links, metrics);
+  await acceptor.openAll();
+
+  let routes: Route[] = [];
+  const startedAtMs = Date.now();
+  routes = buildRoutes(acceptor, {
+    health: (_q, reply) => {
+      if (acceptor.serving) reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
+      else {
+        const answer = errorBody('overloaded', `not serving: ${acceptor.notServingReason}`);
+        reply.json(
+          503,
+          JSON.stringify({ status: 'unavailable', reason: acceptor.notServingReason, ...answer.body }),
+          [['retry-after', '1']],
+        );
+      }
+    },
+    clusterStatus: (_q, reply) =>
+      reply.json(
+        200,
+        JSON.stringify({
+          node_id: config.nodeId,
+          mode: 'single-node',
+          raft: { leader_id: config.nodeId, term: 0, commit_index: store.snapshot().version },
+          members: [
+            {
+              node_id: config.nodeId,
+              state: acceptor.serving ? 'alive' : 'leaving',
+              role: 'leader',
+              rack: config.rack,
+              address: config.address,
+              http_port: server.port,
+              cluster_port: config.clusterPort,
+            },
+          ],
+          uptime_ms: Date.now() - startedAtMs,
+        }),
+      ),
+    metrics: (_q, reply) => {
+      metrics.render().then(
+        (text) => reply.text(200, metrics.contentType, text),
+        (error: unknown) => reply.error('internal', `metrics failed: ${String(error)}`),
+      );
+    },
+    assignmentPlan: (_q, reply) => {
+      const current = acceptor.partitionFigures().map((p) => ({
+        topic: p.topic,
+        partition: p.partition,
+        replicas: [config.nodeId],
+        leader: config.nodeId,
+      }));
+      reply.json(200, JSON.stringify({ brokers: [config.nodeId], current, proposed: current, moves: [] }));
+    },
+    openapi: (_q, reply) => reply.json(200, openApiText),
+  });
+  const openApiText = JSON.stringify(openApiDocument(routes, packageVersion));
+
+  const server: HttpServer = await startHttpServer(routes, {
+    host: config.host,
+    port: config.port,
+    maxRequestBytes: config.maxRequestBytes,
+    onRequestDone: (operation, status, seconds) => {
+      metrics.requestSeconds.observe({ operation, status: String(status) }, seconds);
+    },
+  });
+  acceptor.serving = true;
+  acceptor.notServingReason = '';
+  log.info(
+    { port: server.port, dataDir, threads: config.threads, walSyncIntervalMs: config.walSyncIntervalMs },
+    'broker serving',
+  );
+
+  let closed: Promise<void> | null = null;
+  return {
+    port: server.port,
+    close: () => {
+      closed ??= (async () => {
+        closing = true;
+        acceptor.serving = false;
+        acceptor.notServingReason = 'shutting down';
+        server.stopListening();
+        // The shutdown control frame sits behind every request already in the ring, so each worker answers
+        // those first, then flushes and closes its logs.
+        await Promise.all(links.map((link) => acceptor.control(link, { op: 'shutdown' })));
+        for (const link of links) link.stop();
+        await Promise.all(linkRuns);
+        await Promise.all(
+          workers.map((w) => new Promise((done) => (w.threadId === -1 ? done(null) : w.once('exit', done)))),
+        );
+        await store.close();
+        log.info('broker stopped');
+      })();
+      return closed;
+    },
+  };
 }

@@ -1,0 +1,764 @@
+// The acceptor: the HTTP handlers of one node and the routing state behind them. It validates every request,
+// picks the partition (Kafka's murmur2 for keys, sticky round-robin without one), encodes produce and fetch
+// requests straight into the owning worker's request ring, and answers when the worker's response frame
+// arrives. Long-poll consumers wait in a bounded per-partition list and are woken by the append that moves
+// the high watermark (the produce answer), never by polling. It never touches a file.
+// Runs on the acceptor (main) thread only.
+
+import type { BrokerConfig } from '../config/config.js';
+import { assert } from '../core/assert.js';
+import { type ErrorName, errors } from '../core/errors.js';
+import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
+import { validateTopicName } from '../core/names.js';
+import { partitionForKey, StickyPartitioner } from '../core/partitioner.js';
+import { isParamError, parseIntegerParam, parseOptionalIntegerParam } from '../http/params.js';
+import {
+  type ParsedRecord,
+  type ProduceLimits,
+  type ProduceParse,
+  parseBatchProduce,
+  parseJsonBody,
+  parseSingleProduce,
+} from '../http/produce-body.js';
+import type { HttpRequest, Reply } from '../http/server.js';
+import { parseTopicCreate } from '../http/topic-body.js';
+import type { MetadataSnapshot, MetadataStore, TopicMetadata } from '../metadata/types.js';
+import type { BrokerMetrics } from './metrics.js';
+import {
+  encodeProduceRequest,
+  FrameKind,
+  fetchRequestBytes,
+  fetchResultHeaderBytes,
+  produceRequestBytes,
+  WireStatus,
+  writeFetchRequest,
+} from './wire.js';
+import type { SendOutcome, WorkerLink } from './worker-link.js';
+
+export interface PartitionRoute {
+  readonly topic: string;
+  readonly partition: number;
+  readonly slot: number;
+  readonly link: WorkerLink;
+  logStartOffset: number;
+  logEndOffset: number;
+  highWatermark: number;
+  sizeBytes: number;
+  segmentCount: number;
+  /** Long-poll consumers waiting for the high watermark to pass their offset. */
+  readonly waiters: Set<Waiter>;
+}
+
+interface TopicRoute {
+  readonly meta: TopicMetadata;
+  readonly partitions: PartitionRoute[];
+  readonly sticky: StickyPartitioner;
+}
+
+interface Waiter {
+  readonly offset: number;
+  readonly wake: () => void;
+}
+
+export interface ControlAnswer {
+  readonly ok: boolean;
+  readonly message?: string;
+  readonly logStartOffset?: number;
+  readonly logEndOffset?: number;
+  readonly highWatermark?: number;
+  readonly sizeBytes?: number;
+  readonly segmentCount?: number;
+}
+
+/** Consume answers carry at most this many records (api.md caps `limit` at 1000). */
+const consumeLimitMax = 1000;
+const consumeLimitDefault = 100;
+const consumeMaxBytesDefault = 1024 * 1024;
+const waitersPerPartitionMax = 10_000;
+
+export class Acceptor {
+  private readonly topics = new Map<string, TopicRoute>();
+  private nextSlot = 1;
+  private readonly keyScratch = Buffer.alloc(64 * 1024);
+  private readonly limits: ProduceLimits;
+  serving = false;
+  notServingReason = 'starting';
+
+  constructor(
+    private readonly config: BrokerConfig,
+    private readonly store: MetadataStore,
+    readonly links: readonly WorkerLink[],
+    private readonly metrics: BrokerMetrics,
+  ) {
+    this.limits = {
+      recordBytesMax: Math.min(config.maxRequestBytes, links[0]!.payloadBytesMax - 1024),
+      batchRecordsMax: 100_000,
+      headersMax: 64,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Routing state.
+
+  /** Opens every partition of every topic in the store on its worker. Called once at start-up. */
+  async openAll(): Promise<void> {
+    await this.applySnapshot(this.store.snapshot());
+  }
+
+  partitionFigures(): PartitionRoute[] {
+    const out: PartitionRoute[] = [];
+    for (const topic of this.topics.values()) out.push(...topic.partitions);
+    return out;
+  }
+
+  private workerFor(topic: string, partition: number): WorkerLink {
+    let hash = 0;
+    for (let i = 0; i < topic.length; i++) hash = (hash * 31 + topic.charCodeAt(i)) | 0;
+    return this.links[((hash >>> 0) + partition) % this.links.length]!;
+  }
+
+  private async applySnapshot(snapshot: MetadataSnapshot): Promise<void> {
+    const opens: Promise<void>[] = [];
+    for (const meta of snapshot.topics.values()) {
+      if (this.topics.has(meta.name)) continue;
+      opens.push(this.openTopic(meta).then(() => undefined));
+    }
+    await Promise.all(opens);
+  }
+
+  private async openTopic(meta: TopicMetadata): Promise<TopicRoute> {
+    const partitions: PartitionRoute[] = [];
+    for (let p = 0; p < meta.numPartitions; p++) {
+      partitions.push({
+        topic: meta.name,
+        partition: p,
+        slot: this.nextSlot++,
+        link: this.workerFor(meta.name, p),
+        logStartOffset: 0,
+        logEndOffset: 0,
+        highWatermark: 0,
+        sizeBytes: 0,
+        segmentCount: 0,
+        waiters: new Set(),
+      });
+    }
+    const answers = await Promise.all(
+      partitions.map((route) =>
+        this.control(route.link, {
+          op: 'open',
+          slot: route.slot,
+          topic: meta.name,
+          partition: route.partition,
+          topicId: meta.topicId,
+          segmentBytes: meta.config.segmentBytes,
+          retentionMs: meta.config.retentionMs,
+          retentionBytes: meta.config.retentionBytes,
+        }),
+      ),
+    );
+    answers.forEach((answer, i) => {
+      assert(answer.ok, `opening ${meta.name}-${i} failed: ${answer.message}`);
+      updateFromControl(partitions[i]!, answer);
+    });
+    const route: TopicRoute = {
+      meta,
+      partitions,
+      sticky: new StickyPartitioner(meta.numPartitions, 1000, Math.floor(Math.random() * meta.numPartitions)),
+    };
+    this.topics.set(meta.name, route);
+    return route;
+  }
+
+  /** Sends a JSON control request to a worker and resolves with its JSON answer. */
+  control(link: WorkerLink, request: Record<string, unknown>): Promise<ControlAnswer> {
+    const payload = Buffer.from(JSON.stringify(request), 'utf8');
+    return new Promise((resolve, reject) => {
+      const outcome = link.send(
+        FrameKind.Control,
+        payload.byteLength,
+        (bytes, _view, at) => {
+          bytes.set(payload, at);
+        },
+        (_kind, _view, bytes, at, length) => {
+          resolve(JSON.parse(bytes.toString('utf8', at, at + length)) as ControlAnswer);
+        },
+      );
+      if (outcome === 'overloaded' || outcome === 'too_large') {
+        reject(new Error(`control request to worker ${link.workerIndex} refused: ${outcome}`));
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Topics.
+
+  createTopic(request: HttpRequest, reply: Reply, nameFromQuery = false): void {
+    let name = request.params[0] ?? '';
+    if (nameFromQuery) name = new URLSearchParams(request.query).get('name') ?? '';
+    const problem = validateTopicName(name);
+    if (problem !== null) return reply.error('invalid_name', problem);
+    let json: unknown = {};
+    const text = request.body?.toString('utf8') ?? '';
+    if (text.trim().length > 0) {
+      const parsed = parseJsonBody(text);
+      if (!parsed.ok) return reply.error('bad_request', parsed.message);
+      json = parsed.value;
+    }
+    const parsed = parseTopicCreate(name, json, {
+      numPartitions: this.config.defaultNumPartitions,
+      retentionMs: this.config.retentionMs,
+      retentionBytes: this.config.retentionBytes,
+      segmentBytes: this.config.segmentBytes,
+      partitionsMax: 4096,
+      liveBrokers: 1,
+    });
+    if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
+    if (!this.serving)
+      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    this.store.createTopic(parsed.request, Date.now()).then(
+      async (result) => {
+        if (result.kind === 'exists_different') {
+          return reply.error('topic_exists', `topic '${name}' already exists with other settings`);
+        }
+        const route = this.topics.get(name) ?? (await this.openTopic(result.topic));
+        reply.json(result.kind === 'created' ? 201 : 200, JSON.stringify(this.describeTopic(route, false)));
+      },
+      (error: unknown) =>
+        reply.error('overloaded', `could not record the topic: ${(error as Error).message}`),
+    );
+  }
+
+  listTopics(_request: HttpRequest, reply: Reply): void {
+    const names = [...this.topics.keys()].sort();
+    reply.json(200, JSON.stringify({ topics: names, count: names.length }));
+  }
+
+  getTopic(request: HttpRequest, reply: Reply): void {
+    const route = this.topicOrReply(request.params[0] ?? '', reply);
+    if (route === null) return;
+    reply.json(200, JSON.stringify(this.describeTopic(route, true)));
+  }
+
+  deleteTopic(request: HttpRequest, reply: Reply): void {
+    const name = request.params[0] ?? '';
+    const route = this.topicOrReply(name, reply);
+    if (route === null) return;
+    if (!this.serving)
+      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    this.store.deleteTopic(name).then(
+      async (result) => {
+        if (result.kind === 'unknown') return reply.error('unknown_topic', `topic '${name}' does not exist`);
+        // Routing forgets the topic first, so no new request reaches partitions that are being removed.
+        this.topics.delete(name);
+        for (const partition of route.partitions) {
+          for (const waiter of partition.waiters) waiter.wake();
+        }
+        await Promise.all(route.partitions.map((p) => this.control(p.link, { op: 'delete', slot: p.slot })));
+        reply.json(200, JSON.stringify({ topic: name, deleted: true }));
+      },
+      (error: unknown) =>
+        reply.error('overloaded', `could not delete the topic: ${(error as Error).message}`),
+    );
+  }
+
+  private describeTopic(route: TopicRoute, withOffsets: boolean): Record<string, unknown> {
+    const meta = route.meta;
+    return {
+      topic: meta.name,
+      topic_id: meta.topicId,
+      num_partitions: meta.numPartitions,
+      replication_factor: meta.replicationFactor,
+      rack_awareness: meta.rackAwareness,
+      config: {
+        retention_ms: meta.config.retentionMs,
+        retention_bytes: meta.config.retentionBytes,
+        segment_bytes: meta.config.segmentBytes,
+        min_insync_replicas: meta.config.minInsyncReplicas,
+        cleanup_policy: meta.config.cleanupPolicy,
+      },
+      partitions: meta.partitions.map((p) => {
+        const base = { partition: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr };
+        if (!withOffsets) return base;
+        const live = route.partitions[p.partition]!;
+        return { ...base, log_start_offset: live.logStartOffset, high_watermark: live.highWatermark };
+      }),
+    };
+  }
+
+  private topicOrReply(name: string, reply: Reply): TopicRoute | null {
+    const problem = validateTopicName(name);
+    if (problem !== null) {
+      reply.error('invalid_name', problem);
+      return null;
+    }
+    const route = this.topics.get(name);
+    if (route === undefined) {
+      reply.error('unknown_topic', `topic '${name}' does not exist; create it with POST /topics/${name}`);
+      return null;
+    }
+    return route;
+  }
+
+  private partitionOrReply(topic: TopicRoute, text: string, reply: Reply): PartitionRoute | null {
+    const partition = parseIntegerParam('partition', text, 0, 0x7fffffff);
+    if (isParamError(partition)) {
+      reply.error(partition.error, partition.message);
+      return null;
+    }
+    const route = topic.partitions[partition];
+    if (route === undefined) {
+      reply.error(
+        'unknown_partition',
+        `topic '${topic.meta.name}' has partitions 0..${topic.meta.numPartitions - 1}; there is no partition ${partition}`,
+      );
+      return null;
+    }
+    return route;
+  }
+
+  partitionInfo(request: HttpRequest, reply: Reply): void {
+    const topic = this.topicOrReply(request.params[0] ?? '', reply);
+    if (topic === null) return;
+    const route = this.partitionOrReply(topic, request.params[1] ?? '', reply);
+    if (route === null) return;
+    const meta = topic.meta.partitions[route.partition]!;
+    this.control(route.link, { op: 'describe', slot: route.slot }).then(
+      (answer) => {
+        if (!answer.ok) return reply.error('unknown_partition', answer.message ?? 'partition is gone');
+        updateFromControl(route, answer);
+        reply.json(
+          200,
+          JSON.stringify({
+            topic: topic.meta.name,
+            partition: route.partition,
+            leader: meta.leader,
+            leader_epoch: meta.leaderEpoch,
+            replicas: meta.replicas,
+            isr: meta.isr,
+            log_start_offset: route.logStartOffset,
+            log_end_offset: route.logEndOffset,
+            high_watermark: route.highWatermark,
+            size_bytes: route.sizeBytes,
+            segment_count: route.segmentCount,
+          }),
+        );
+      },
+      (error: unknown) => reply.error('overloaded', (error as Error).message),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Produce.
+
+  produce(request: HttpRequest, reply: Reply, batch: boolean): void {
+    const topic = this.topicOrReply(request.params[0] ?? '', reply);
+    if (topic === null) return;
+    const acks = parseAcks(request.query);
+    if (typeof acks === 'string') return reply.error('bad_parameter', acks);
+    const body = request.body!;
+    const parsedJson = parseJsonBody(body.toString('utf8'));
+    if (!parsedJson.ok) return reply.error('bad_request', parsedJson.message);
+    const nowMs = Date.now();
+    const parsed: ProduceParse = batch
+      ? parseBatchProduce(parsedJson.value, this.limits, nowMs)
+      : parseSingleProduce(parsedJson.value, this.limits, nowMs);
+    if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
+    if (!this.serving)
+      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    this.route(topic, parsed.records, acks, reply, batch);
+  }
+
+  /** Groups records by partition (keeping request order within each), sends one frame per partition. */
+  private route(
+    topic: TopicRoute,
+    records: ParsedRecord[],
+    acks: 0 | 1 | 2,
+    reply: Reply,
+    batch: boolean,
+  ): void {
+    const numPartitions = topic.meta.numPartitions;
+    const partitionOf = new Int32Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      if (record.partition !== null) {
+        if (record.partition >= numPartitions) {
+          return reply.error(
+            'unknown_partition',
+            `${batch ? `records[${i}]: ` : ''}topic '${topic.meta.name}' has partitions 0..${numPartitions - 1}; there is no partition ${record.partition}`,
+          );
+        }
+        partitionOf[i] = record.partition;
+      } else if (record.key !== null) {
+        partitionOf[i] = this.partitionForKey(record.key, numPartitions);
+      } else {
+        partitionOf[i] = topic.sticky.partition();
+      }
+    }
+    topic.sticky.nextBatch();
+
+    // Single record: the common case, with no grouping.
+    const groups = new Map<number, number[]>();
+    for (let i = 0; i < records.length; i++) {
+      const p = partitionOf[i]!;
+      let list = groups.get(p);
+      if (list === undefined) {
+        list = [];
+        groups.set(p, list);
+      }
+      list.push(i);
+    }
+
+    const offsets: {
+      partition: number;
+      offset: number | null;
+      error_code: number | null;
+      error: string | null;
+    }[] = new Array(records.length);
+    let remaining = groups.size;
+    let firstFailure: { name: ErrorName; message: string; indefinite: boolean } | null = null;
+    const finish = (): void => {
+      if (!batch) {
+        if (firstFailure !== null) {
+          return reply.error(firstFailure.name, firstFailure.message, {
+            indefinite: firstFailure.indefinite,
+          });
+        }
+        const only = offsets[0]!;
+        const record = records[0]!;
+        return reply.json(
+          acks === 0 ? 202 : 201,
+          `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${record.timestampMs}}`,
+        );
+      }
+      if (firstFailure !== null && offsets.every((o) => o.error_code !== null)) {
+        return reply.error(firstFailure.name, firstFailure.message, { indefinite: firstFailure.indefinite });
+      }
+      reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
+    };
+
+    let recordBytes = 0;
+    for (const record of records) recordBytes += fieldLength(record.key) + fieldLength(record.value);
+    this.metrics.producedRecords.inc({ topic: topic.meta.name }, records.length);
+    this.metrics.producedBytes.inc({ topic: topic.meta.name }, recordBytes);
+
+    for (const [p, indexes] of groups) {
+      const partition = topic.partitions[p]!;
+      const groupRecords = indexes.length === records.length ? records : indexes.map((i) => records[i]!);
+      const payloadBytes = produceRequestBytes(groupRecords);
+      const fail = (name: ErrorName, message: string, indefinite: boolean): void => {
+        firstFailure ??= { name, message, indefinite };
+        for (const i of indexes) {
+          offsets[i] = { partition: p, offset: null, error_code: errors[name].code, error: message };
+        }
+      };
+      const outcome: SendOutcome = partition.link.send(
+        FrameKind.Produce,
+        payloadBytes,
+        (bytes, view, at) => {
+          encodeProduceRequest(bytes, view, at, partition.slot, acks, groupRecords);
+        },
+        (_kind, view, _bytes, at) => {
+          const status = view.getUint8(at) as WireStatus;
+          if (status === WireStatus.Ok) {
+            const baseOffset = view.getFloat64(at + 8, true);
+            partition.logEndOffset = view.getFloat64(at + 16, true);
+            this.advanceHighWatermark(partition, view.getFloat64(at + 24, true));
+            indexes.forEach((recordIndex, k) => {
+              offsets[recordIndex] = {
+                partition: p,
+                offset: acks === 0 ? null : baseOffset + k,
+                error_code: null,
+                error: null,
+              };
+            });
+          } else {
+            const [name, message, indefinite] = produceFailure(status, topic.meta.name, p);
+            fail(name, message, indefinite);
+          }
+          if (--remaining === 0 && acks !== 0) finish();
+        },
+      );
+      if (outcome === 'too_large') {
+        fail('payload_too_large', `the records for partition ${p} exceed one request frame`, false);
+        if (--remaining === 0) finish();
+      } else if (outcome === 'overloaded') {
+        fail('overloaded', `worker ${partition.link.workerIndex} has too many requests queued; retry`, false);
+        if (--remaining === 0) finish();
+      }
+    }
+    if (acks === 0 && remaining > 0) {
+      // acks=0: answer once the records are handed to the worker; offsets are not known (Kafka returns -1).
+      for (let i = 0; i < records.length; i++) {
+        offsets[i] ??= { partition: partitionOf[i]!, offset: null, error_code: null, error: null };
+      }
+      remaining = -1;
+      finish();
+    }
+  }
+
+  private partitionForKey(key: string | Uint8Array, numPartitions: number): number {
+    if (typeof key !== 'string') return partitionForKey(key, numPartitions);
+    if (Buffer.byteLength(key, 'utf8') <= this.keyScratch.byteLength) {
+      const length = this.keyScratch.write(key, 0, 'utf8');
+      return partitionForKey(this.keyScratch, numPartitions, 0, length);
+    }
+    return partitionForKey(Buffer.from(key, 'utf8'), numPartitions);
+  }
+
+  private advanceHighWatermark(partition: PartitionRoute, highWatermark: number): void {
+    if (highWatermark <= partition.highWatermark) return;
+    partition.highWatermark = highWatermark;
+    if (partition.waiters.size === 0) return;
+    for (const waiter of partition.waiters) {
+      if (waiter.offset < highWatermark) {
+        partition.waiters.delete(waiter);
+        waiter.wake();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Consume.
+
+  consume(request: HttpRequest, reply: Reply): void {
+    const topic = this.topicOrReply(request.params[0] ?? '', reply);
+    if (topic === null) return;
+    const partition = this.partitionOrReply(topic, request.params[1] ?? '', reply);
+    if (partition === null) return;
+    const query = new URLSearchParams(request.query);
+    const offsetText = query.get('offset') ?? 'earliest';
+    let offset: number;
+    if (offsetText === 'earliest') offset = partition.logStartOffset;
+    else if (offsetText === 'latest') offset = partition.highWatermark;
+    else {
+      const parsed = parseIntegerParam('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
+      if (isParamError(parsed))
+        return reply.error(parsed.error, `${parsed.message} (or 'earliest' / 'latest')`);
+      offset = parsed;
+    }
+    const limit = parseOptionalIntegerParam(
+      'limit',
+      query.get('limit') ?? undefined,
+      1,
+      consumeLimitMax,
+      consumeLimitDefault,
+    );
+    if (isParamError(limit)) return reply.error(limit.error, limit.message);
+    const maxBytesCap = partition.link.payloadBytesMax - fetchResultHeaderBytes;
+    const maxBytes = parseOptionalIntegerParam(
+      'max_bytes',
+      query.get('max_bytes') ?? undefined,
+      1,
+      maxBytesCap,
+      Math.min(consumeMaxBytesDefault, maxBytesCap),
+    );
+    if (isParamError(maxBytes)) return reply.error(maxBytes.error, maxBytes.message);
+    const waitMs = parseOptionalIntegerParam(
+      'wait_ms',
+      query.get('wait_ms') ?? undefined,
+      0,
+      this.config.maxWaitMs,
+      0,
+    );
+    if (isParamError(waitMs)) return reply.error(waitMs.error, waitMs.message);
+    const isolation = query.get('isolation') ?? 'read_uncommitted';
+    if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') {
+      return reply.error(
+        'bad_parameter',
+        `isolation must be read_uncommitted or read_committed, got '${isolation}'`,
+      );
+    }
+    const valueFormat = query.get('value_format') ?? 'string';
+    if (valueFormat !== 'string' && valueFormat !== 'base64') {
+      return reply.error('bad_parameter', `value_format must be 'string' or 'base64', got '${valueFormat}'`);
+    }
+    const deadlineMs = performance.now() + waitMs;
+    this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
+  }
+
+  private fetch(
+    topic: TopicRoute,
+    partition: PartitionRoute,
+    offset: number,
+    limit: number,
+    maxBytes: number,
+    base64: boolean,
+    deadlineMs: number,
+    reply: Reply,
+  ): void {
+    if (!reply.open) return;
+    const outcome = partition.link.send(
+      FrameKind.Fetch,
+      fetchRequestBytes,
+      (_bytes, view, at) => writeFetchRequest(view, at, partition.slot, offset, maxBytes, -1),
+      (_kind, view, bytes, at, length) => {
+        const status = view.getUint8(at) as WireStatus;
+        const logStartOffset = view.getFloat64(at + 8, true);
+        const highWatermark = view.getFloat64(at + 16, true);
+        partition.logStartOffset = logStartOffset;
+        partition.logEndOffset = view.getFloat64(at + 24, true);
+        this.advanceHighWatermark(partition, highWatermark);
+        if (status === WireStatus.UnknownPartition) {
+          return reply.error('unknown_topic', `topic '${topic.meta.name}' was deleted`);
+        }
+        if (status === WireStatus.OffsetOutOfRange) {
+          return reply.error(
+            'offset_out_of_range',
+            `offset ${offset} is outside the log of ${topic.meta.name}-${partition.partition}: valid offsets are ${logStartOffset}..${highWatermark}`,
+          );
+        }
+        assert(status === WireStatus.Ok, `unexpected fetch status ${status}`);
+        const batches = bytes.subarray(at + fetchResultHeaderBytes, at + length);
+        if (batches.byteLength === 0 && performance.now() < deadlineMs && this.serving) {
+          this.waitForData(topic, partition, offset, limit, maxBytes, base64, deadlineMs, reply);
+          return;
+        }
+        this.answerFetch(topic, partition, offset, limit, base64, batches, highWatermark, reply);
+      },
+    );
+    if (outcome === 'overloaded')
+      reply.error('overloaded', 'the partition worker has too many requests queued');
+    else if (outcome === 'too_large') reply.error('internal', 'a fetch request does not fit a ring frame');
+  }
+
+  private waitForData(
+    topic: TopicRoute,
+    partition: PartitionRoute,
+    offset: number,
+    limit: number,
+    maxBytes: number,
+    base64: boolean,
+    deadlineMs: number,
+    reply: Reply,
+  ): void {
+    if (partition.waiters.size >= waitersPerPartitionMax) {
+      return this.answerFetch(
+        topic,
+        partition,
+        offset,
+        limit,
+        base64,
+        Buffer.alloc(0),
+        partition.highWatermark,
+        reply,
+      );
+    }
+    let timer: NodeJS.Timeout | null = null;
+    const waiter: Waiter = {
+      offset,
+      wake: () => {
+        if (timer !== null) clearTimeout(timer);
+        partition.waiters.delete(waiter);
+        // The deadline is past or data arrived: fetch once more, and answer whatever it returns.
+        this.fetch(topic, partition, offset, limit, maxBytes, base64, 0, reply);
+      },
+    };
+    partition.waiters.add(waiter);
+    timer = setTimeout(waiter.wake, Math.max(1, deadlineMs - performance.now()));
+  }
+
+  private answerFetch(
+    topic: TopicRoute,
+    partition: PartitionRoute,
+    offset: number,
+    limit: number,
+    base64: boolean,
+    batches: Uint8Array,
+    highWatermark: number,
+    reply: Reply,
+  ): void {
+    const parts: string[] = [];
+    let count = 0;
+    let nextOffset = offset;
+    const topicJson = JSON.stringify(topic.meta.name);
+    const prefix = `{"topic":${topicJson},"partition":${partition.partition},"offset":`;
+    const result = forEachRecord(
+      batches,
+      (record: DecodedRecord) => {
+        if (count >= limit) return;
+        parts.push(
+          `${prefix}${record.offset},"key":${jsonBytes(record.key, false)},"value":${jsonBytes(record.value, base64)},"headers":${jsonHeaders(record)},"timestamp":${record.timestampMs}}`,
+        );
+        count++;
+        nextOffset = record.offset + 1;
+      },
+      { fromOffset: offset, toOffsetExclusive: highWatermark },
+    );
+    assert(
+      result.kind === 'ok',
+      `a worker returned a corrupt batch: ${result.kind === 'corrupt' ? result.reason : ''}`,
+    );
+    this.metrics.consumedRecords.inc({ topic: topic.meta.name }, count);
+    this.metrics.consumedBytes.inc({ topic: topic.meta.name }, batches.byteLength);
+    reply.json(
+      200,
+      `{"messages":[${parts.join(',')}],"count":${count},"next_offset":${nextOffset},"high_watermark":${highWatermark}}`,
+    );
+  }
+}
+
+function updateFromControl(route: PartitionRoute, answer: ControlAnswer): void {
+  if (answer.logStartOffset !== undefined) route.logStartOffset = answer.logStartOffset;
+  if (answer.logEndOffset !== undefined) route.logEndOffset = answer.logEndOffset;
+  if (answer.highWatermark !== undefined && answer.highWatermark > route.highWatermark) {
+    route.highWatermark = answer.highWatermark;
+  }
+  if (answer.sizeBytes !== undefined) route.sizeBytes = answer.sizeBytes;
+  if (answer.segmentCount !== undefined) route.segmentCount = answer.segmentCount;
+}
+
+function parseAcks(query: string): 0 | 1 | 2 | string {
+  if (query === '') return 2;
+  const value = new URLSearchParams(query).get('acks');
+  if (value === null || value === 'all' || value === '-1') return 2;
+  if (value === '1') return 1;
+  if (value === '0') return 0;
+  return `acks must be 0, 1, all or -1, got '${value}'`;
+}
+
+function produceFailure(status: WireStatus, topic: string, partition: number): [ErrorName, string, boolean] {
+  switch (status) {
+    case WireStatus.UnknownPartition:
+      return ['unknown_topic', `topic '${topic}' was deleted`, false];
+    case WireStatus.TooLarge:
+      return [
+        'payload_too_large',
+        `the records exceed the log's batch limit of ${topic}-${partition}`,
+        false,
+      ];
+    case WireStatus.StorageError:
+      return [
+        'internal',
+        `the write to ${topic}-${partition} reached the log but its fsync failed: the outcome is unknown`,
+        true,
+      ];
+    case WireStatus.ShuttingDown:
+      return ['overloaded', 'the broker is shutting down; retry on another node', false];
+    default:
+      return ['internal', `unexpected worker status ${status}`, true];
+  }
+}
+
+function fieldLength(field: string | Uint8Array | null): number {
+  if (field === null) return 0;
+  return typeof field === 'string' ? field.length : field.byteLength;
+}
+
+function jsonBytes(bytes: Uint8Array | null, base64: boolean): string {
+  if (bytes === null) return 'null';
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return JSON.stringify(buffer.toString(base64 ? 'base64' : 'utf8'));
+}
+
+function jsonHeaders(record: DecodedRecord): string {
+  if (record.headers.length === 0) return '{}';
+  const out: Record<string, string | null> = {};
+  for (const header of record.headers) {
+    const key = Buffer.from(header.key.buffer, header.key.byteOffset, header.key.byteLength).toString('utf8');
+    out[key] =
+      header.value === null
+        ? null
+        : Buffer.from(header.value.buffer, header.value.byteOffset, header.value.byteLength).toString('utf8');
+  }
+  return JSON.stringify(out);
+}

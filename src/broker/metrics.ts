@@ -1,0 +1,222 @@
+// The broker's Prometheus metrics. prom-client keeps one registry per thread, so everything lives in the
+// acceptor's registry: counters the acceptor sees itself (records and bytes per topic, request latency) and
+// figures the partition workers publish in their shared stats buffers, rendered at scrape time.
+// Runs on the acceptor (main) thread only.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { batchFramesBuckets, fsyncBucketsSeconds, StatSlot } from './worker-stats.js';
+
+export interface WorkerFigures {
+  readonly index: number;
+  readonly stats: Float64Array;
+  readonly requestRingOccupancyBytes: number;
+  readonly responseRingOccupancyBytes: number;
+  readonly inFlight: number;
+  readonly queuedSends: number;
+}
+
+export interface PartitionFigures {
+  readonly topic: string;
+  readonly partition: number;
+  readonly logStartOffset: number;
+  readonly logEndOffset: number;
+  readonly highWatermark: number;
+}
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  readonly producedRecords: Counter<'topic'>;
+  readonly producedBytes: Counter<'topic'>;
+  readonly consumedRecords: Counter<'topic'>;
+  readonly consumedBytes: Counter<'topic'>;
+  readonly requestSeconds: Histogram<'operation' | 'status'>;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor(
+    private readonly workers: () => readonly WorkerFigures[],
+    private readonly partitions: () => readonly PartitionFigures[],
+  ) {
+    const registers = [this.registry];
+    this.producedRecords = new Counter({
+      name: 'broker_produced_records_total',
+      help: 'Records appended, by topic',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.producedBytes = new Counter({
+      name: 'broker_produced_bytes_total',
+      help: 'Key, value and header bytes of appended records, by topic',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.consumedRecords = new Counter({
+      name: 'broker_consumed_records_total',
+      help: 'Records returned to consumers, by topic',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.consumedBytes = new Counter({
+      name: 'broker_consumed_bytes_total',
+      help: 'Batch bytes read for consumers, by topic',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.requestSeconds = new Histogram({
+      name: 'broker_http_request_duration_seconds',
+      help: 'HTTP request latency from the first byte handled to the answer, by route and status',
+      labelNames: ['operation', 'status'],
+      buckets: [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30,
+      ],
+      registers,
+    });
+    const partitionsOf = this.partitions;
+    new Gauge({
+      name: 'kafka_topic_partition_current_offset',
+      help: 'Log end offset of each partition (the next offset to be written)',
+      labelNames: ['topic', 'partition'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of partitionsOf())
+          this.set({ topic: p.topic, partition: String(p.partition) }, p.logEndOffset);
+      },
+    });
+    new Gauge({
+      name: 'kafka_topic_partition_oldest_offset',
+      help: 'Log start offset of each partition',
+      labelNames: ['topic', 'partition'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of partitionsOf())
+          this.set({ topic: p.topic, partition: String(p.partition) }, p.logStartOffset);
+      },
+    });
+    new Gauge({
+      name: 'kafka_topic_partition_high_watermark',
+      help: 'High watermark of each partition: consumers read below it',
+      labelNames: ['topic', 'partition'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of partitionsOf())
+          this.set({ topic: p.topic, partition: String(p.partition) }, p.highWatermark);
+      },
+    });
+    const loopDelay = this.loopDelay;
+    loopDelay.enable();
+    new Gauge({
+      name: 'broker_event_loop_delay_p99_seconds',
+      help: 'p99 event-loop delay per thread since the previous scrape',
+      labelNames: ['thread'],
+      registers,
+      collect: () => {
+        const gauge = this.registry.getSingleMetric('broker_event_loop_delay_p99_seconds') as Gauge<'thread'>;
+        gauge.reset();
+        gauge.set({ thread: 'acceptor' }, loopDelay.percentile(99) / 1e9);
+        loopDelay.reset();
+        for (const w of this.workers()) {
+          gauge.set({ thread: `partition-${w.index}` }, w.stats[StatSlot.eventLoopDelayP99Seconds] ?? 0);
+        }
+      },
+    });
+  }
+
+  /** The whole exposition: the registry plus the workers' figures rendered here. */
+  async render(): Promise<string> {
+    const base = await this.registry.metrics();
+    const lines: string[] = [base.trimEnd()];
+    const workers = this.workers();
+    const gauge = (name: string, help: string, pick: (w: WorkerFigures) => number): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const w of workers) lines.push(`${name}{worker="${w.index}"} ${pick(w)}`);
+    };
+    const counter = (name: string, help: string, slot: number): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const w of workers) lines.push(`${name}{worker="${w.index}"} ${w.stats[slot] ?? 0}`);
+    };
+    gauge(
+      'broker_ring_occupancy_bytes',
+      'Bytes waiting in the request ring of each worker',
+      (w) => w.requestRingOccupancyBytes,
+    );
+    gauge(
+      'broker_response_ring_occupancy_bytes',
+      'Bytes waiting in the response ring of each worker',
+      (w) => w.responseRingOccupancyBytes,
+    );
+    gauge(
+      'broker_worker_requests_in_flight',
+      'Requests sent to each worker and not yet answered',
+      (w) => w.inFlight,
+    );
+    gauge(
+      'broker_worker_requests_queued',
+      'Requests waiting for ring space, per worker',
+      (w) => w.queuedSends,
+    );
+    gauge(
+      'broker_worker_partitions',
+      'Partitions owned by each worker',
+      (w) => w.stats[StatSlot.partitions] ?? 0,
+    );
+    counter(
+      'broker_worker_appended_records_total',
+      'Records appended by each worker',
+      StatSlot.appendedRecords,
+    );
+    counter(
+      'broker_worker_appended_bytes_total',
+      'Batch bytes written by each worker',
+      StatSlot.appendedBytes,
+    );
+    histogram(
+      lines,
+      'broker_fsync_duration_seconds',
+      'Duration of each log fsync',
+      workers,
+      fsyncBucketsSeconds,
+      StatSlot.fsyncBuckets,
+      StatSlot.fsyncSecondsSum,
+      StatSlot.fsyncCount,
+    );
+    histogram(
+      lines,
+      'broker_worker_batch_frames',
+      'Frames drained from the request ring per batch',
+      workers,
+      batchFramesBuckets,
+      StatSlot.batchBuckets,
+      StatSlot.frames,
+      StatSlot.batches,
+    );
+    return `${lines.join('\n')}\n`;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function histogram(
+  lines: string[],
+  name: string,
+  help: string,
+  workers: readonly WorkerFigures[],
+  bounds: readonly number[],
+  bucketSlot: number,
+  sumSlot: number,
+  countSlot: number,
+): void {
+  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+  for (const w of workers) {
+    for (let i = 0; i < bounds.length; i++) {
+      lines.push(`${name}_bucket{le="${bounds[i]}",worker="${w.index}"} ${w.stats[bucketSlot + i] ?? 0}`);
+    }
+    const count = w.stats[countSlot] ?? 0;
+    lines.push(`${name}_bucket{le="+Inf",worker="${w.index}"} ${count}`);
+    lines.push(`${name}_sum{worker="${w.index}"} ${w.stats[sumSlot] ?? 0}`);
+    lines.push(`${name}_count{worker="${w.index}"} ${count}`);
+  }
+}

@@ -1,0 +1,480 @@
+// The body of a partition worker thread: it owns a set of partition logs outright (no locks) and serves the
+// acceptor's requests from its request ring in batches. One batch = every frame available (up to a bound):
+// produce frames are encoded into one buffer of record batches per partition, then each touched partition gets
+// ONE write and, with the default policy (syncIntervalMs = 0), ONE fsync covering every request of the batch
+// (group commit); only then are the answers written to the response ring and published with one store and at
+// most one notify. Fetches are served after the batch's appends; control frames (open, delete, describe,
+// shutdown) are applied in ring order, after the appends that preceded them.
+// Runs on one partition worker thread; nothing here is shared with another thread except the rings and the
+// stats buffer.
+
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { crc32 } from 'node:zlib';
+import { assert } from '../core/assert.js';
+import { BatchWriter, type RecordHeader } from '../core/log/record-batch.js';
+import { partitionDirName } from '../core/names.js';
+import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import type { Disk } from '../storage/disk.js';
+import { defaultLogConfig, type LogConfig, PartitionLog } from '../storage/partition-log.js';
+import {
+  FrameKind,
+  fetchResultHeaderBytes,
+  produceResultBytes,
+  visitProduceRecords,
+  WireStatus,
+  writeFetchResultHeader,
+  writeProduceResult,
+} from './wire.js';
+import { StatSlot, WorkerStatsWriter } from './worker-stats.js';
+
+export interface PartitionHostOptions {
+  readonly workerIndex: number;
+  readonly requests: SharedArrayBuffer;
+  readonly responses: SharedArrayBuffer;
+  readonly stats: SharedArrayBuffer;
+  readonly dataDir: string;
+  readonly syncIntervalMs: number;
+  readonly indexIntervalBytes: number;
+  /** Frames handled per batch at most, so answers never wait behind an unbounded drain. */
+  readonly framesPerBatchMax: number;
+  readonly retentionCheckIntervalMs: number;
+}
+
+interface PartitionState {
+  readonly slot: number;
+  readonly name: string;
+  readonly log: PartitionLog;
+  readonly writer: BatchWriter;
+  /** Set when a write or fsync failed: the file's state is unknown, so the partition takes no more writes. */
+  failed: boolean;
+  dirty: boolean;
+}
+
+interface PendingProduce {
+  correlationId: number;
+  state: PartitionState | null;
+  recordCount: number;
+  /** Records of the same partition appended earlier in this batch: this request's offsets start after them. */
+  recordsBefore: number;
+}
+
+interface PendingFetch {
+  correlationId: number;
+  slot: number;
+  offset: number;
+  maxBytes: number;
+  maxOffset: number;
+}
+
+const partitionMetadataFile = 'partition.metadata';
+
+export class PartitionHost {
+  private readonly reader: RingReader;
+  private readonly writer: RingWriter;
+  private readonly responseBytes: Uint8Array;
+  private readonly stats: WorkerStatsWriter;
+  private readonly partitions = new Map<number, PartitionState>();
+  private readonly produces: PendingProduce[] = [];
+  private readonly fetches: PendingFetch[] = [];
+  private readonly recordsPerState = new Map<PartitionState, number>();
+  private readonly headerScratch: RecordHeader[] = [];
+  private running = true;
+  private lastRetentionMs = 0;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor(
+    private readonly options: PartitionHostOptions,
+    private readonly disk: Disk,
+  ) {
+    this.reader = new RingReader(options.requests);
+    this.writer = new RingWriter(options.responses);
+    this.responseBytes = this.writer.bytes;
+    this.stats = new WorkerStatsWriter(options.stats);
+    this.loopDelay.enable();
+  }
+
+  async run(): Promise<void> {
+    while (this.running) {
+      const waitMs = this.options.syncIntervalMs > 0 ? this.options.syncIntervalMs : 1000;
+      await this.reader.waitAsync(waitMs);
+      const nowMs = Date.now();
+      await this.serveBatch();
+      if (this.options.syncIntervalMs > 0) this.flushDue(nowMs);
+      if (nowMs - this.lastRetentionMs >= this.options.retentionCheckIntervalMs) {
+        this.lastRetentionMs = nowMs;
+        this.applyRetention(nowMs);
+      }
+      this.stats.set(StatSlot.eventLoopDelayP99Seconds, this.loopDelay.percentile(99) / 1e9);
+      this.stats.set(StatSlot.partitions, this.partitions.size);
+    }
+    this.loopDelay.disable();
+  }
+
+  /** Drains one batch of frames and answers all of them. */
+  private async serveBatch(): Promise<void> {
+    const reader = this.reader;
+    let frames = 0;
+    while (frames < this.options.framesPerBatchMax && reader.next()) {
+      frames++;
+      const kind = reader.kind;
+      const correlationId = reader.correlationId;
+      const at = reader.payloadOffset;
+      const length = reader.payloadBytes;
+      if (kind === FrameKind.Produce) {
+        this.stageProduce(correlationId, at, length);
+      } else if (kind === FrameKind.Fetch) {
+        const view = reader.view;
+        this.fetches.push({
+          correlationId,
+          slot: view.getUint32(at, true),
+          maxBytes: view.getUint32(at + 4, true),
+          offset: view.getFloat64(at + 8, true),
+          maxOffset: view.getFloat64(at + 16, true),
+        });
+      } else if (kind === FrameKind.Control) {
+        const request = JSON.parse(
+          Buffer.from(reader.bytes.buffer, reader.bytes.byteOffset + at, length).toString('utf8'),
+        );
+        // Control frames take effect in ring order: finish the appends staged before them first.
+        await this.commitAppends();
+        await this.answerControl(correlationId, this.control(request as ControlRequest));
+      } else {
+        assert(false, `unknown request frame kind ${kind}`);
+      }
+    }
+    // Every staged record was copied into a batch writer and every fetch's fields were read: hand the
+    // request bytes back to the acceptor with one store before the slow part (write, fsync).
+    reader.release();
+    if (frames === 0) return;
+    this.stats.observeBatch(frames);
+    await this.commitAppends();
+    await this.serveFetches();
+    this.writer.publish();
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Produce.
+
+  private stageProduce(correlationId: number, at: number, length: number): void {
+    const view = this.reader.view;
+    const slot = view.getUint32(at, true);
+    const recordCount = view.getUint32(at + 16, true);
+    const state = this.partitions.get(slot) ?? null;
+    if (state === null || state.failed) {
+      this.produces.push({ correlationId, state, recordCount, recordsBefore: 0 });
+      return;
+    }
+    const bytes = this.reader.bytes;
+    const writer = state.writer;
+    const headers = this.headerScratch;
+    let timestampMs = 0;
+    let key: Uint8Array | null = null;
+    let value: Uint8Array | null = null;
+    writer.beginBatch();
+    visitProduceRecords(view, at, length, {
+      onRecord: (ts, keyAt, keyLength, valueAt, valueLength) => {
+        timestampMs = ts;
+        key = keyLength < 0 ? null : bytes.subarray(keyAt, keyAt + keyLength);
+        value = valueLength < 0 ? null : bytes.subarray(valueAt, valueAt + valueLength);
+        headers.length = 0;
+      },
+      onHeader: (keyAt, keyLength, valueAt, valueLength) => {
+        headers.push({
+          key: Buffer.from(bytes.buffer, bytes.byteOffset + keyAt, keyLength).toString('utf8'),
+          value: valueLength < 0 ? null : bytes.slice(valueAt, valueAt + valueLength),
+        });
+      },
+      onRecordEnd: () => {
+        writer.addRecord(timestampMs, key, value, headers);
+      },
+    });
+    writer.endBatch(crc32);
+    state.dirty = true;
+    const recordsBefore = this.recordsPerState.get(state) ?? 0;
+    this.recordsPerState.set(state, recordsBefore + recordCount);
+    this.produces.push({ correlationId, state, recordCount, recordsBefore });
+  }
+
+  /** One write per touched partition, one fsync each (policy permitting), then every produce answer. */
+  private async commitAppends(): Promise<void> {
+    if (this.produces.length === 0) return;
+    const firstOffsets = new Map<PartitionState, number>();
+    for (const state of this.recordsPerState.keys()) {
+      const bytes = state.writer.bytes();
+      try {
+        const result = state.log.append(bytes, { assignOffsets: true });
+        if (result.kind !== 'ok') {
+          firstOffsets.set(state, -2);
+        } else {
+          firstOffsets.set(state, result.firstOffset);
+          this.stats.observeAppend(this.recordsPerState.get(state) ?? 0, bytes.byteLength);
+        }
+      } catch (error) {
+        state.failed = true;
+        firstOffsets.set(state, -1);
+        reportStorageFailure(state, error);
+      }
+      state.writer.reset();
+    }
+    if (this.options.syncIntervalMs === 0) {
+      for (const state of this.recordsPerState.keys()) {
+        if (state.failed || firstOffsets.get(state)! < 0) continue;
+        const startedNs = process.hrtime.bigint();
+        try {
+          state.log.flush();
+          state.dirty = false;
+        } catch (error) {
+          // An fsync that failed cannot be retried safely (the kernel may have dropped the dirty pages), so
+          // the partition stops taking writes and every answer of this batch says the outcome is unknown.
+          state.failed = true;
+          firstOffsets.set(state, -1);
+          reportStorageFailure(state, error);
+        }
+        this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
+      }
+    }
+    for (const pending of this.produces) {
+      const state = pending.state;
+      let status: WireStatus = WireStatus.Ok;
+      let baseOffset = -1;
+      if (state === null) status = WireStatus.UnknownPartition;
+      else {
+        const first = firstOffsets.get(state);
+        if (first === undefined || first === -1) status = WireStatus.StorageError;
+        else if (first === -2) status = WireStatus.TooLarge;
+        else baseOffset = first + pending.recordsBefore;
+      }
+      const at = await this.reserveResponse(produceResultBytes);
+      writeProduceResult(
+        this.writer.view,
+        at,
+        status,
+        baseOffset,
+        state?.log.logEndOffset ?? -1,
+        state === null ? -1 : this.highWatermark(state),
+      );
+      this.writer.commit(FrameKind.ProduceResult, pending.correlationId, produceResultBytes);
+    }
+    this.produces.length = 0;
+    this.recordsPerState.clear();
+  }
+
+  private highWatermark(state: PartitionState): number {
+    // With fsync before acknowledging, consumers see only what is durable: a record a crash could still take
+    // back is never handed out. With an interval policy the log end is the watermark, as in Kafka.
+    return this.options.syncIntervalMs === 0 ? state.log.flushedOffset : state.log.logEndOffset;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Fetch.
+
+  private async serveFetches(): Promise<void> {
+    for (const fetch of this.fetches) {
+      const state = this.partitions.get(fetch.slot);
+      const maxBytes = Math.min(fetch.maxBytes, this.writer.payloadBytesMax - fetchResultHeaderBytes);
+      if (state === undefined) {
+        const at = await this.reserveResponse(fetchResultHeaderBytes);
+        writeFetchResultHeader(this.writer.view, at, WireStatus.UnknownPartition, -1, -1, -1);
+        this.writer.commit(FrameKind.FetchResult, fetch.correlationId, fetchResultHeaderBytes);
+        continue;
+      }
+      const log = state.log;
+      const highWatermark = this.highWatermark(state);
+      const maxOffset = fetch.maxOffset < 0 ? highWatermark : Math.min(fetch.maxOffset, highWatermark);
+      let status: WireStatus = WireStatus.Ok;
+      if (fetch.offset < log.logStartOffset || fetch.offset > highWatermark)
+        status = WireStatus.OffsetOutOfRange;
+      const at = await this.reserveResponse(
+        fetchResultHeaderBytes + (status === WireStatus.Ok ? maxBytes : 0),
+      );
+      let readBytes = 0;
+      if (status === WireStatus.Ok && fetch.offset < maxOffset) {
+        const target = this.responseBytes.subarray(
+          at + fetchResultHeaderBytes,
+          at + fetchResultHeaderBytes + maxBytes,
+        );
+        const read = log.read(fetch.offset, maxBytes, maxOffset, target);
+        if (read.kind === 'ok') readBytes = read.sizeBytes;
+        else status = WireStatus.OffsetOutOfRange;
+      }
+      writeFetchResultHeader(
+        this.writer.view,
+        at,
+        status,
+        log.logStartOffset,
+        highWatermark,
+        log.logEndOffset,
+      );
+      this.writer.commit(FrameKind.FetchResult, fetch.correlationId, fetchResultHeaderBytes + readBytes);
+    }
+    this.fetches.length = 0;
+  }
+
+  /** Reserves a response frame, publishing and waiting for the acceptor to free space if the ring is full. */
+  private async reserveResponse(payloadBytes: number): Promise<number> {
+    for (;;) {
+      const at = this.writer.reserve(payloadBytes);
+      if (at >= 0) return at;
+      assert(at === ReserveFailure.full, `response of ${payloadBytes} bytes can never fit the response ring`);
+      this.writer.publish();
+      await this.writer.waitForSpace(payloadBytes);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Control.
+
+  private control(request: ControlRequest): Record<string, unknown> {
+    switch (request.op) {
+      case 'open':
+        return this.open(request);
+      case 'describe': {
+        const state = this.partitions.get(request.slot);
+        if (state === undefined) return { ok: false, message: `slot ${request.slot} is not open here` };
+        return { ok: true, ...this.figures(state) };
+      }
+      case 'delete': {
+        const state = this.partitions.get(request.slot);
+        if (state === undefined) return { ok: true };
+        this.partitions.delete(request.slot);
+        state.log.delete();
+        return { ok: true };
+      }
+      case 'shutdown':
+        this.closeAll();
+        this.running = false;
+        return { ok: true };
+    }
+  }
+
+  private open(request: OpenRequest): Record<string, unknown> {
+    const dir = join(this.options.dataDir, partitionDirName(request.topic, request.partition));
+    const metadataPath = join(dir, partitionMetadataFile);
+    if (this.disk.exists(dir)) {
+      const recorded = this.disk.exists(metadataPath) ? readSmallFile(this.disk, metadataPath) : null;
+      if (recorded !== null && recorded.trim() !== `topic_id=${request.topicId}`) {
+        // A directory left by an earlier topic of the same name (deleted before its files were): never serve
+        // its records as the new topic's.
+        this.disk.removeDir(dir);
+        this.disk.fsyncDir(this.options.dataDir);
+      }
+    }
+    const config: LogConfig = {
+      ...defaultLogConfig,
+      segmentBytes: request.segmentBytes,
+      retentionMs: request.retentionMs,
+      retentionBytes: request.retentionBytes,
+      syncIntervalMs: this.options.syncIntervalMs,
+      indexIntervalBytes: this.options.indexIntervalBytes,
+      maxBatchBytes: this.writer.payloadBytesMax,
+    };
+    const log = PartitionLog.open(dir, config, this.disk, Date.now());
+    if (!this.disk.exists(metadataPath))
+      writeSmallFileAtomically(this.disk, dir, partitionMetadataFile, `topic_id=${request.topicId}\n`);
+    const state: PartitionState = {
+      slot: request.slot,
+      name: `${request.topic}-${request.partition}`,
+      log,
+      writer: new BatchWriter(64 * 1024, this.writer.payloadBytesMax * 2),
+      failed: false,
+      dirty: false,
+    };
+    this.partitions.set(request.slot, state);
+    return { ok: true, ...this.figures(state) };
+  }
+
+  private figures(state: PartitionState): Record<string, number> {
+    return {
+      logStartOffset: state.log.logStartOffset,
+      logEndOffset: state.log.logEndOffset,
+      highWatermark: this.highWatermark(state),
+      sizeBytes: state.log.sizeBytes,
+      segmentCount: state.log.segmentCount,
+    };
+  }
+
+  private async answerControl(correlationId: number, answer: Record<string, unknown>): Promise<void> {
+    const text = Buffer.from(JSON.stringify(answer), 'utf8');
+    const at = await this.reserveResponse(text.byteLength);
+    this.responseBytes.set(text, at);
+    this.writer.commit(FrameKind.ControlResult, correlationId, text.byteLength);
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Background duties.
+
+  private flushDue(nowMs: number): void {
+    for (const state of this.partitions.values()) {
+      if (state.failed) continue;
+      try {
+        state.log.maybeFlush(nowMs);
+      } catch (error) {
+        state.failed = true;
+        reportStorageFailure(state, error);
+      }
+    }
+  }
+
+  private applyRetention(nowMs: number): void {
+    for (const state of this.partitions.values()) {
+      if (!state.failed) state.log.applyRetention(nowMs);
+    }
+  }
+
+  private closeAll(): void {
+    for (const state of this.partitions.values()) {
+      if (!state.failed) state.log.close();
+    }
+    this.partitions.clear();
+  }
+}
+
+type OpenRequest = {
+  op: 'open';
+  slot: number;
+  topic: string;
+  partition: number;
+  topicId: string;
+  segmentBytes: number;
+  retentionMs: number;
+  retentionBytes: number;
+};
+type ControlRequest =
+  | OpenRequest
+  | { op: 'describe'; slot: number }
+  | { op: 'delete'; slot: number }
+  | { op: 'shutdown' };
+
+function reportStorageFailure(state: PartitionState, error: unknown): void {
+  // Workers have no logger of their own: stderr reaches the process log, and the failure is also visible as
+  // 503s with "indefinite": true on this partition.
+  process.stderr.write(
+    `partition ${state.name}: storage failure, partition stops taking writes: ${String(error)}\n`,
+  );
+}
+
+function readSmallFile(disk: Disk, path: string): string {
+  const fd = disk.open(path, false);
+  try {
+    const target = new Uint8Array(disk.size(fd));
+    disk.read(fd, target, 0);
+    return Buffer.from(target).toString('utf8');
+  } finally {
+    disk.close(fd);
+  }
+}
+
+function writeSmallFileAtomically(disk: Disk, dir: string, name: string, text: string): void {
+  const temp = join(dir, `${name}.tmp`);
+  const fd = disk.open(temp, true);
+  try {
+    disk.truncate(fd, 0);
+    disk.write(fd, Buffer.from(text, 'utf8'), 0);
+    disk.fsync(fd);
+  } finally {
+    disk.close(fd);
+  }
+  disk.rename(temp, join(dir, name));
+  disk.fsyncDir(dir);
+}

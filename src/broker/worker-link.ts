@@ -1,0 +1,187 @@
+// The acceptor's end of one partition worker: the request ring it writes, the response ring it reads, and
+// the table of requests in flight. Frames are encoded straight into the ring's shared bytes; every frame
+// written during one event-loop turn is published with one store and at most one Atomics.notify (at
+// setImmediate, which runs after the poll phase delivered that turn's HTTP requests). A full ring is
+// backpressure: sends wait in a bounded FIFO until the worker frees space, and past the bound the caller is
+// told `overloaded` (HTTP 503 with Retry-After); no request is ever dropped silently.
+// Runs on the acceptor (main) thread only; never blocks it (waits with Atomics.waitAsync).
+import { assert } from '../core/assert.js';
+import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+
+/** Called with the response frame in place; the bytes are valid only during the call. */
+export type ResponseHandler = (
+  kind: number,
+  view: DataView,
+  bytes: Buffer,
+  at: number,
+  length: number,
+) => void;
+
+/** Writes a request payload of the announced size at `at`. */
+export type PayloadEncoder = (bytes: Buffer, view: DataView, at: number) => void;
+
+export type SendOutcome = 'sent' | 'queued' | 'overloaded' | 'too_large';
+
+interface QueuedSend {
+  kind: number;
+  payloadBytes: number;
+  encode: PayloadEncoder;
+  correlationId: number;
+}
+
+export interface WorkerLinkOptions {
+  /** Sends allowed to wait for ring space before new ones are refused as overloaded. */
+  readonly queuedSendsMax: number;
+  /** Responses handled per drain before yielding to the event loop. */
+  readonly responsesPerDrainMax: number;
+}
+
+export class WorkerLink {
+  private readonly writer: RingWriter;
+  private readonly reader: RingReader;
+  private readonly requestBytes: Buffer;
+  private readonly responseBytes: Buffer;
+  private readonly pending = new Map<number, ResponseHandler>();
+  private readonly queue: QueuedSend[] = [];
+  private publishScheduled = false;
+  private waitingForSpace = false;
+  private running = true;
+  private nextCorrelationId = 1;
+  private readonly visit: (kind: number, correlationId: number, at: number, length: number) => void;
+
+  constructor(
+    readonly workerIndex: number,
+    requests: SharedArrayBuffer,
+    responses: SharedArrayBuffer,
+    private readonly options: WorkerLinkOptions,
+  ) {
+    this.writer = new RingWriter(requests);
+    this.reader = new RingReader(responses);
+    this.requestBytes = Buffer.from(
+      this.writer.bytes.buffer,
+      this.writer.bytes.byteOffset,
+      this.writer.bytes.byteLength,
+    );
+    this.responseBytes = Buffer.from(
+      this.reader.bytes.buffer,
+      this.reader.bytes.byteOffset,
+      this.reader.bytes.byteLength,
+    );
+    this.visit = (kind, correlationId, at, length) => {
+      const handler = this.pending.get(correlationId);
+      assert(
+        handler !== undefined,
+        `worker ${this.workerIndex} answered unknown correlation id ${correlationId}`,
+      );
+      this.pending.delete(correlationId);
+      handler(kind, this.reader.view, this.responseBytes, at, length);
+    };
+  }
+
+  /** Largest payload one frame can carry. */
+  get payloadBytesMax(): number {
+    return this.writer.payloadBytesMax;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get queuedSends(): number {
+    return this.queue.length;
+  }
+
+  writerStats() {
+    return this.writer.stats();
+  }
+
+  /**
+   * Sends one request. `encode` writes exactly `payloadBytes` bytes (now, or later if the ring is full);
+   * `onResponse` runs once with the worker's answer.
+   */
+  send(kind: number, payloadBytes: number, encode: PayloadEncoder, onResponse: ResponseHandler): SendOutcome {
+    if (payloadBytes > this.writer.payloadBytesMax) return 'too_large';
+    if (!this.running) return 'overloaded';
+    const correlationId = this.allocateCorrelationId();
+    if (this.queue.length === 0 && this.tryWrite(kind, payloadBytes, encode, correlationId)) {
+      this.pending.set(correlationId, onResponse);
+      return 'sent';
+    }
+    if (this.queue.length >= this.options.queuedSendsMax) return 'overloaded';
+    this.pending.set(correlationId, onResponse);
+    this.queue.push({ kind, payloadBytes, encode, correlationId });
+    this.waitForSpace();
+    return 'queued';
+  }
+
+  /** Starts the response loop; resolves when `stop` was called and every answer arrived. */
+  async run(): Promise<void> {
+    while (this.running || this.pending.size > 0) {
+      const count = this.reader.drain(this.visit, this.options.responsesPerDrainMax);
+      this.reader.release();
+      if (count === this.options.responsesPerDrainMax) {
+        // More may be waiting: yield so that HTTP work interleaves with a long burst of answers.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      await this.reader.waitAsync(this.running ? 1000 : 50);
+    }
+  }
+
+  /** No new sends; `run` ends once the answers to everything sent have arrived. */
+  stop(): void {
+    this.running = false;
+    this.publishNow();
+  }
+
+  private allocateCorrelationId(): number {
+    const id = this.nextCorrelationId;
+    // Correlation ids are u32 and wrap; an id still in flight after 4 billion requests would be a bug.
+    this.nextCorrelationId = id === 0xffff_ffff ? 1 : id + 1;
+    assert(!this.pending.has(id), `correlation id ${id} is still in flight`);
+    return id;
+  }
+
+  private tryWrite(
+    kind: number,
+    payloadBytes: number,
+    encode: PayloadEncoder,
+    correlationId: number,
+  ): boolean {
+    const at = this.writer.reserve(payloadBytes);
+    if (at === ReserveFailure.full) return false;
+    assert(at >= 0, `reserve failed with ${at} for ${payloadBytes} bytes`);
+    encode(this.requestBytes, this.writer.view, at);
+    this.writer.commit(kind, correlationId, payloadBytes);
+    this.schedulePublish();
+    return true;
+  }
+
+  private schedulePublish(): void {
+    if (this.publishScheduled) return;
+    this.publishScheduled = true;
+    setImmediate(this.publishNow);
+  }
+
+  private readonly publishNow = (): void => {
+    this.publishScheduled = false;
+    this.writer.publish();
+  };
+
+  private waitForSpace(): void {
+    if (this.waitingForSpace) return;
+    this.waitingForSpace = true;
+    const head = this.queue[0];
+    assert(head !== undefined, 'waitForSpace with an empty queue');
+    void this.writer.waitForSpace(head.payloadBytes).then(() => {
+      this.waitingForSpace = false;
+      while (this.queue.length > 0) {
+        const next = this.queue[0]!;
+        if (!this.tryWrite(next.kind, next.payloadBytes, next.encode, next.correlationId)) break;
+        this.queue.shift();
+      }
+      this.publishNow();
+      if (this.queue.length > 0) this.waitForSpace();
+    });
+  }
+}

@@ -1,0 +1,67 @@
+// Figures a partition worker publishes for /metrics without any message passing: a small Float64Array over a
+// SharedArrayBuffer that the worker writes with plain stores and the acceptor reads when scraped. Each slot
+// has a single writer (the worker), and a scrape tolerates a figure one batch old, so no ordering is needed
+// beyond what the eventual visibility of plain stores gives. Layout below; histograms are cumulative bucket
+// counts in Prometheus' sense (count of observations <= bound), plus sum and count.
+// Written by one partition worker thread; read by the acceptor thread.
+
+export const fsyncBucketsSeconds = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+];
+export const batchFramesBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+export const StatSlot = {
+  batches: 0,
+  frames: 1,
+  appendedRecords: 2,
+  appendedBytes: 3,
+  fsyncCount: 4,
+  fsyncSecondsSum: 5,
+  eventLoopDelayP99Seconds: 6,
+  eventLoopDelayMeanSeconds: 7,
+  partitions: 8,
+  fsyncBuckets: 16,
+  batchBuckets: 16 + fsyncBucketsSeconds.length,
+} as const;
+
+export const workerStatsLength = StatSlot.batchBuckets + batchFramesBuckets.length;
+
+export function createWorkerStats(): SharedArrayBuffer {
+  return new SharedArrayBuffer(workerStatsLength * Float64Array.BYTES_PER_ELEMENT);
+}
+
+/** The worker's writer: cumulative histogram buckets are updated on every observation (a handful of adds). */
+export class WorkerStatsWriter {
+  readonly values: Float64Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.values = new Float64Array(buffer);
+  }
+
+  observeBatch(frames: number): void {
+    const v = this.values;
+    v[StatSlot.batches]! += 1;
+    v[StatSlot.frames]! += frames;
+    for (let i = 0; i < batchFramesBuckets.length; i++) {
+      if (frames <= batchFramesBuckets[i]!) v[StatSlot.batchBuckets + i]! += 1;
+    }
+  }
+
+  observeFsync(seconds: number): void {
+    const v = this.values;
+    v[StatSlot.fsyncCount]! += 1;
+    v[StatSlot.fsyncSecondsSum]! += seconds;
+    for (let i = 0; i < fsyncBucketsSeconds.length; i++) {
+      if (seconds <= fsyncBucketsSeconds[i]!) v[StatSlot.fsyncBuckets + i]! += 1;
+    }
+  }
+
+  observeAppend(records: number, bytes: number): void {
+    this.values[StatSlot.appendedRecords]! += records;
+    this.values[StatSlot.appendedBytes]! += bytes;
+  }
+
+  set(slot: number, value: number): void {
+    this.values[slot] = value;
+  }
+}

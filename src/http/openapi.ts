@@ -1,0 +1,196 @@
+// The OpenAPI 3.1 document of the HTTP API, generated from the route table (paths, methods, path parameters)
+// plus the per-operation details below (query parameters, bodies, answers). A test checks that every route has
+// details here and that every documented operation is served. Pure; built once on the acceptor thread.
+import { errorNames, errors } from '../core/errors.js';
+import type { Route } from './server.js';
+
+interface QueryParam {
+  readonly name: string;
+  readonly description: string;
+  readonly schema: Record<string, unknown>;
+}
+
+interface OperationDetails {
+  readonly query?: readonly QueryParam[];
+  readonly body?: Record<string, unknown>;
+  /** Success statuses with a description. */
+  readonly success: Readonly<Record<string, string>>;
+  /** Error statuses this operation can answer (besides 503). */
+  readonly errors?: readonly number[];
+}
+
+const record = {
+  type: 'object',
+  required: ['value'],
+  properties: {
+    key: { type: ['string', 'null'] },
+    value: { type: ['string', 'null'] },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    partition: { type: 'integer', minimum: 0 },
+    timestamp: { type: 'integer', minimum: 0, description: 'create time, ms since the epoch (default: now)' },
+    key_format: { enum: ['string', 'base64'] },
+    value_format: { enum: ['string', 'base64'] },
+  },
+  additionalProperties: false,
+};
+
+const acks: QueryParam = {
+  name: 'acks',
+  description: '0: answer once handed to the partition worker; 1 or all (default): after the durable append',
+  schema: { enum: ['0', '1', 'all', '-1'] },
+};
+
+export const operationDetails: Readonly<Record<string, OperationDetails>> = {
+  health: { success: { '200': 'serving' } },
+  clusterStatus: { success: { '200': 'node id, Raft leader and term, members' } },
+  metrics: { success: { '200': 'Prometheus text exposition' } },
+  assignmentPlan: { success: { '200': 'current and proposed placement with the moves' } },
+  openapi: { success: { '200': 'this document' } },
+  listTopics: { success: { '200': '{"topics": [names], "count": n}' } },
+  createTopicByQuery: {
+    query: [{ name: 'name', description: 'topic name', schema: { type: 'string' } }],
+    body: { $ref: '#/components/schemas/TopicCreate' },
+    success: { '200': 'exists with the same settings', '201': 'created' },
+    errors: [400, 409],
+  },
+  createTopic: {
+    body: { $ref: '#/components/schemas/TopicCreate' },
+    success: { '200': 'exists with the same settings', '201': 'created' },
+    errors: [400, 409],
+  },
+  getTopic: { success: { '200': 'topic configuration and partitions' }, errors: [400, 404] },
+  deleteTopic: { success: { '200': 'deleted with its data' }, errors: [400, 404] },
+  produce: {
+    query: [acks],
+    body: record,
+    success: {
+      '201': '{"topic","partition","offset","timestamp"}',
+      '202': 'acks=0: handed over, offset null',
+    },
+    errors: [400, 404, 413, 415],
+  },
+  produceBatch: {
+    query: [acks],
+    body: {
+      type: 'object',
+      required: ['records'],
+      properties: { records: { type: 'array', items: record } },
+    },
+    success: {
+      '200': '{"offsets": [{"partition","offset","error_code","error"}]} in request order',
+      '202': 'acks=0',
+    },
+    errors: [400, 404, 413, 415],
+  },
+  partitionInfo: { success: { '200': 'leader, replicas, isr, offsets, size, segments' }, errors: [400, 404] },
+  consume: {
+    query: [
+      {
+        name: 'offset',
+        description: "first offset, or 'earliest' (default) / 'latest'",
+        schema: { type: 'string' },
+      },
+      { name: 'limit', description: 'records at most (1..1000, default 100)', schema: { type: 'integer' } },
+      { name: 'max_bytes', description: 'batch bytes at most (default 1 MiB)', schema: { type: 'integer' } },
+      {
+        name: 'wait_ms',
+        description: 'long poll: wait this long for data when none is there',
+        schema: { type: 'integer' },
+      },
+      {
+        name: 'isolation',
+        description: 'read_uncommitted (default) or read_committed',
+        schema: { type: 'string' },
+      },
+      { name: 'value_format', description: "'string' (default) or 'base64'", schema: { type: 'string' } },
+    ],
+    success: { '200': '{"messages", "count", "next_offset", "high_watermark"}' },
+    errors: [400, 404, 416],
+  },
+};
+
+export function openApiDocument(routes: readonly Route[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const details = operationDetails[route.operationId];
+    if (details === undefined) throw new Error(`route ${route.operationId} has no OpenAPI details`);
+    const path = route.pattern.replace(/:([a-zA-Z_]+)/g, '{$1}');
+    const pathParams = [...route.pattern.matchAll(/:([a-zA-Z_]+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema:
+        m[1] === 'partition'
+          ? { type: 'integer', minimum: 0 }
+          : { type: 'string', pattern: '^[a-zA-Z0-9._-]{1,249}$' },
+    }));
+    const responses: Record<string, unknown> = {};
+    for (const [status, description] of Object.entries(details.success)) responses[status] = { description };
+    for (const status of [...(details.errors ?? []), 503]) {
+      responses[String(status)] = {
+        description: 'error',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      };
+    }
+    const operation: Record<string, unknown> = {
+      operationId: route.operationId,
+      summary: route.summary,
+      parameters: [
+        ...pathParams,
+        ...(details.query ?? []).map((q) => ({
+          name: q.name,
+          in: 'query',
+          description: q.description,
+          schema: q.schema,
+        })),
+      ],
+      responses,
+    };
+    if (details.body !== undefined) {
+      operation.requestBody = {
+        required: route.operationId.startsWith('produce'),
+        content: { 'application/json': { schema: details.body } },
+      };
+    }
+    paths[path] ??= {};
+    paths[path]![route.method] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'logbroker HTTP API', version },
+    paths,
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error_code', 'message'],
+          properties: {
+            error_code: { type: 'integer', enum: errorNames.map((n) => errors[n].code) },
+            message: { type: 'string' },
+            indefinite: { type: 'boolean' },
+          },
+        },
+        TopicCreate: {
+          type: 'object',
+          properties: {
+            num_partitions: { type: 'integer', minimum: 1 },
+            replication_factor: { type: 'integer', minimum: 1 },
+            rack_awareness: { type: 'boolean' },
+            config: {
+              type: 'object',
+              properties: {
+                retention_ms: { type: 'integer', minimum: -1 },
+                retention_bytes: { type: 'integer', minimum: -1 },
+                segment_bytes: { type: 'integer' },
+                min_insync_replicas: { type: 'integer', minimum: 1 },
+                cleanup_policy: { enum: ['delete'] },
+              },
+              additionalProperties: false,
+            },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,219 @@
+// Validation of produce bodies: the single-record body of `POST /topics/{t}/produce` and the batch body of
+// `POST /topics/{t}/records`. Turns parsed JSON into records ready for the wire, or into one error naming the
+// first problem; a body with any bad record is refused whole, so nothing of it is written. Pure (Buffer is
+// used for base64 and byte lengths); runs on the acceptor thread for small bodies and in a piscina worker for
+// large ones.
+
+import type { OutgoingRecord } from '../broker/wire.js';
+import type { ErrorName } from '../core/errors.js';
+
+export interface ProduceLimits {
+  /** Key, value and headers of one record together, in bytes. */
+  readonly recordBytesMax: number;
+  readonly batchRecordsMax: number;
+  readonly headersMax: number;
+}
+
+export interface ParsedRecord extends OutgoingRecord {
+  /** Explicit partition, or null to let the partitioner choose. */
+  readonly partition: number | null;
+}
+
+export type ProduceParse =
+  | { readonly kind: 'ok'; readonly records: ParsedRecord[] }
+  | { readonly kind: 'error'; readonly error: ErrorName; readonly message: string };
+
+const singleFields = new Set([
+  'key',
+  'value',
+  'headers',
+  'partition',
+  'timestamp',
+  'key_format',
+  'value_format',
+]);
+const base64Shape = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function fail(error: ErrorName, message: string): ProduceParse {
+  return { kind: 'error', error, message };
+}
+
+type Field = string | Uint8Array | null;
+
+function parseBytesField(
+  raw: unknown,
+  format: unknown,
+  what: string,
+  where: string,
+): { ok: true; value: Field } | { ok: false; message: string } {
+  if (raw === null || raw === undefined) return { ok: true, value: null };
+  if (typeof raw !== 'string') {
+    return {
+      ok: false,
+      message: `${where}${what} must be a string or null, got ${Array.isArray(raw) ? 'array' : typeof raw}`,
+    };
+  }
+  if (format === undefined || format === 'string') return { ok: true, value: raw };
+  if (format === 'base64') {
+    if (raw.length % 4 !== 0 || !base64Shape.test(raw)) {
+      return { ok: false, message: `${where}${what} is not valid base64` };
+    }
+    return { ok: true, value: Buffer.from(raw, 'base64') };
+  }
+  return { ok: false, message: `${where}${what}_format must be 'string' or 'base64'` };
+}
+
+function byteLength(field: Field): number {
+  if (field === null) return 0;
+  return typeof field === 'string' ? Buffer.byteLength(field, 'utf8') : field.byteLength;
+}
+
+function parseRecord(
+  raw: unknown,
+  where: string,
+  limits: ProduceLimits,
+  nowMs: number,
+): ParsedRecord | { kind: 'error'; error: ErrorName; message: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { kind: 'error', error: 'bad_request', message: `${where}the record must be a JSON object` };
+  }
+  const body = raw as Record<string, unknown>;
+  for (const field of Object.keys(body)) {
+    if (!singleFields.has(field)) {
+      return {
+        kind: 'error',
+        error: 'bad_request',
+        message: `${where}unknown field '${field}'; expected key, value, headers, partition, timestamp, key_format, value_format`,
+      };
+    }
+  }
+  if (!('value' in body)) {
+    return {
+      kind: 'error',
+      error: 'bad_request',
+      message: `${where}'value' is required (a string, or null)`,
+    };
+  }
+  const key = parseBytesField(body.key, body.key_format, 'key', where);
+  if (!key.ok) return { kind: 'error', error: 'bad_request', message: key.message };
+  const value = parseBytesField(body.value, body.value_format, 'value', where);
+  if (!value.ok) return { kind: 'error', error: 'bad_request', message: value.message };
+
+  let size = byteLength(key.value) + byteLength(value.value);
+  let headers: [string, string][] | null = null;
+  if (body.headers !== undefined && body.headers !== null) {
+    if (typeof body.headers !== 'object' || Array.isArray(body.headers)) {
+      return {
+        kind: 'error',
+        error: 'bad_request',
+        message: `${where}headers must be an object of string values`,
+      };
+    }
+    headers = [];
+    for (const [name, headerValue] of Object.entries(body.headers as Record<string, unknown>)) {
+      if (typeof headerValue !== 'string') {
+        return {
+          kind: 'error',
+          error: 'bad_request',
+          message: `${where}header '${name}' must have a string value`,
+        };
+      }
+      if (Buffer.byteLength(name, 'utf8') > 0xffff) {
+        return {
+          kind: 'error',
+          error: 'bad_request',
+          message: `${where}a header name is longer than 65535 bytes`,
+        };
+      }
+      headers.push([name, headerValue]);
+      size += Buffer.byteLength(name, 'utf8') + Buffer.byteLength(headerValue, 'utf8');
+    }
+    if (headers.length > limits.headersMax) {
+      return {
+        kind: 'error',
+        error: 'bad_request',
+        message: `${where}at most ${limits.headersMax} headers per record, got ${headers.length}`,
+      };
+    }
+    if (headers.length === 0) headers = null;
+  }
+  if (size > limits.recordBytesMax) {
+    return {
+      kind: 'error',
+      error: 'payload_too_large',
+      message: `${where}the record is ${size} bytes; the maximum is ${limits.recordBytesMax}`,
+    };
+  }
+
+  let partition: number | null = null;
+  if (body.partition !== undefined && body.partition !== null) {
+    if (typeof body.partition !== 'number' || !Number.isInteger(body.partition) || body.partition < 0) {
+      return {
+        kind: 'error',
+        error: 'bad_request',
+        message: `${where}partition must be a non-negative integer`,
+      };
+    }
+    partition = body.partition;
+  }
+  let timestampMs = nowMs;
+  if (body.timestamp !== undefined && body.timestamp !== null) {
+    if (typeof body.timestamp !== 'number' || !Number.isSafeInteger(body.timestamp) || body.timestamp < 0) {
+      return {
+        kind: 'error',
+        error: 'bad_request',
+        message: `${where}timestamp must be a non-negative integer of milliseconds since the epoch`,
+      };
+    }
+    timestampMs = body.timestamp;
+  }
+  return { key: key.value, value: value.value, headers, partition, timestampMs };
+}
+
+function isError(value: unknown): value is { kind: 'error'; error: ErrorName; message: string } {
+  return (value as { kind?: unknown }).kind === 'error';
+}
+
+/** Parses a JSON text, reporting a syntax error as a value. */
+export function parseJsonBody(text: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (text.length === 0) return { ok: false, message: 'the request body is empty; expected a JSON object' };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, message: `the body is not valid JSON: ${(error as Error).message}` };
+  }
+}
+
+/** The body of `POST /topics/{t}/produce`: one record. */
+export function parseSingleProduce(json: unknown, limits: ProduceLimits, nowMs: number): ProduceParse {
+  const record = parseRecord(json, '', limits, nowMs);
+  if (isError(record)) return record;
+  return { kind: 'ok', records: [record] };
+}
+
+/** The body of `POST /topics/{t}/records`: `{"records": [...]}`, 1 to `batchRecordsMax` records. */
+export function parseBatchProduce(json: unknown, limits: ProduceLimits, nowMs: number): ProduceParse {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return fail('bad_request', 'the body must be a JSON object with a "records" array');
+  }
+  const body = json as Record<string, unknown>;
+  for (const field of Object.keys(body)) {
+    if (field !== 'records') return fail('bad_request', `unknown field '${field}'; expected "records"`);
+  }
+  const raw = body.records;
+  if (!Array.isArray(raw)) return fail('bad_request', '"records" must be an array of records');
+  if (raw.length === 0) return fail('bad_request', '"records" must hold at least one record');
+  if (raw.length > limits.batchRecordsMax) {
+    return fail(
+      'payload_too_large',
+      `"records" holds ${raw.length} records; at most ${limits.batchRecordsMax} per request`,
+    );
+  }
+  const records: ParsedRecord[] = new Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const record = parseRecord(raw[i], `records[${i}]: `, limits, nowMs);
+    if (isError(record)) return record;
+    records[i] = record;
+  }
+  return { kind: 'ok', records };
+}

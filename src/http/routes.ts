@@ -1,0 +1,130 @@
+// The route table of the HTTP API: every path the broker serves, once. The server registers exactly these
+// routes and the OpenAPI document is generated from them, so the two cannot drift apart.
+// Built and used on the acceptor (main) thread.
+import type { Acceptor } from '../broker/acceptor.js';
+import type { Route } from './server.js';
+
+export interface AdminHandlers {
+  health: Route['handle'];
+  clusterStatus: Route['handle'];
+  metrics: Route['handle'];
+  assignmentPlan: Route['handle'];
+  openapi: Route['handle'];
+}
+
+export function buildRoutes(acceptor: Acceptor, admin: AdminHandlers): Route[] {
+  return [
+    {
+      method: 'get',
+      pattern: '/health',
+      operationId: 'health',
+      summary: 'Whether this node serves requests',
+      hasBody: false,
+      handle: admin.health,
+    },
+    {
+      method: 'get',
+      pattern: '/cluster/status',
+      operationId: 'clusterStatus',
+      summary: 'This node, the Raft leader and term, and the members',
+      hasBody: false,
+      handle: admin.clusterStatus,
+    },
+    {
+      method: 'get',
+      pattern: '/metrics',
+      operationId: 'metrics',
+      summary: 'Prometheus metrics',
+      hasBody: false,
+      handle: admin.metrics,
+    },
+    {
+      method: 'get',
+      pattern: '/admin/assignment-plan',
+      operationId: 'assignmentPlan',
+      summary: 'Current and proposed replica placement',
+      hasBody: false,
+      handle: admin.assignmentPlan,
+    },
+    {
+      method: 'get',
+      pattern: '/openapi.json',
+      operationId: 'openapi',
+      summary: 'This document',
+      hasBody: false,
+      handle: admin.openapi,
+    },
+    {
+      method: 'get',
+      pattern: '/topics',
+      operationId: 'listTopics',
+      summary: 'List topics',
+      hasBody: false,
+      handle: (q, r) => acceptor.listTopics(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/topics',
+      operationId: 'createTopicByQuery',
+      summary: 'Create the topic named by ?name=',
+      hasBody: true,
+      handle: (q, r) => acceptor.createTopic(q, r, true),
+    },
+    {
+      method: 'post',
+      pattern: '/topics/:topic',
+      operationId: 'createTopic',
+      summary: 'Create a topic',
+      hasBody: true,
+      handle: (q, r) => acceptor.createTopic(q, r),
+    },
+    {
+      method: 'get',
+      pattern: '/topics/:topic',
+      operationId: 'getTopic',
+      summary: 'Topic configuration and partitions',
+      hasBody: false,
+      handle: (q, r) => acceptor.getTopic(q, r),
+    },
+    {
+      method: 'delete',
+      pattern: '/topics/:topic',
+      operationId: 'deleteTopic',
+      summary: 'Delete a topic and its data',
+      hasBody: false,
+      handle: (q, r) => acceptor.deleteTopic(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/topics/:topic/produce',
+      operationId: 'produce',
+      summary: 'Append one record',
+      hasBody: true,
+      handle: (q, r) => acceptor.produce(q, r, false),
+    },
+    {
+      method: 'post',
+      pattern: '/topics/:topic/records',
+      operationId: 'produceBatch',
+      summary: 'Append a batch of records',
+      hasBody: true,
+      handle: (q, r) => acceptor.produce(q, r, true),
+    },
+    {
+      method: 'get',
+      pattern: '/topics/:topic/partitions/:partition',
+      operationId: 'partitionInfo',
+      summary: 'Partition offsets, size and replicas',
+      hasBody: false,
+      handle: (q, r) => acceptor.partitionInfo(q, r),
+    },
+    {
+      method: 'get',
+      pattern: '/topics/:topic/partitions/:partition/consume',
+      operationId: 'consume',
+      summary: 'Read records from an offset',
+      hasBody: false,
+      handle: (q, r) => acceptor.consume(q, r),
+    },
+  ];
+}

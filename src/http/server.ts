@@ -1,0 +1,277 @@
+// The uWebSockets.js shell of the HTTP API: registers the route table, reads bodies with a hard size limit
+// (413 as soon as the Content-Length or the bytes received pass it, before the body is buffered), and turns a
+// handler's answer into one corked write. Handlers get a `Reply` that is safe to use after the client went
+// away (it then does nothing). Runs on the acceptor (main) thread only.
+import uWS from 'uWebSockets.js';
+import { type ErrorName, errorBody } from '../core/errors.js';
+
+if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
+  // The native addon did not load (or a slow JS fallback was picked up): refuse to start rather than serve
+  // at a fraction of the speed with different semantics.
+  throw new Error(
+    'uWebSockets.js native addon is not available (uWS.App/getParts missing): reinstall dependencies with npm ci',
+  );
+}
+
+const statusText: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  202: '202 Accepted',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  408: '408 Request Timeout',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  416: '416 Range Not Satisfiable',
+  422: '422 Unprocessable Entity',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export type HttpMethod = 'get' | 'post' | 'delete';
+
+export interface HttpRequest {
+  readonly method: HttpMethod;
+  readonly url: string;
+  /** Path parameters in the order of the route pattern. */
+  readonly params: readonly string[];
+  /** The raw query string, without '?'. */
+  readonly query: string;
+  readonly contentType: string;
+  readonly acceptEncoding: string;
+  /** Null for routes without a body. Valid only until the handler returns unless the handler copies it. */
+  readonly body: Buffer | null;
+  readonly startedAtMs: number;
+}
+
+/** The answer side of one request. Every method is a no-op once the request is answered or aborted. */
+export class Reply {
+  private finished = false;
+  private aborted = false;
+
+  constructor(
+    private readonly res: uWS.HttpResponse,
+    private readonly onDone: (status: number) => void,
+  ) {}
+
+  get open(): boolean {
+    return !this.finished && !this.aborted;
+  }
+
+  markAborted(): void {
+    this.aborted = true;
+    if (!this.finished) {
+      this.finished = true;
+      this.onDone(499);
+    }
+  }
+
+  /** Sends a JSON text with `status`. */
+  json(status: number, body: string, headers?: readonly (readonly [string, string])[]): void {
+    if (!this.open) return;
+    this.finished = true;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusText[status] ?? `${status}`);
+      res.writeHeader('content-type', 'application/json');
+      if (headers !== undefined) for (const [name, value] of headers) res.writeHeader(name, value);
+      res.end(body);
+    });
+    this.onDone(status);
+  }
+
+  text(status: number, contentType: string, body: string): void {
+    if (!this.open) return;
+    this.finished = true;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusText[status] ?? `${status}`);
+      res.writeHeader('content-type', contentType);
+      res.end(body);
+    });
+    this.onDone(status);
+  }
+
+  /** Sends the registry's answer for `name`, with Retry-After for retriable errors. */
+  error(
+    name: ErrorName,
+    message: string,
+    options: { indefinite?: boolean; retryAfterS?: number } = {},
+  ): void {
+    const answer = errorBody(name, message, options);
+    const headers: [string, string][] = [];
+    if (answer.retryAfterS !== null) headers.push(['retry-after', String(answer.retryAfterS)]);
+    this.json(answer.status, JSON.stringify(answer.body), headers);
+  }
+}
+
+export interface Route {
+  readonly method: HttpMethod;
+  /** uWebSockets.js pattern, e.g. `/topics/:topic/partitions/:partition`. */
+  readonly pattern: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly hasBody: boolean;
+  readonly handle: (request: HttpRequest, reply: Reply) => void;
+}
+
+export interface ServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxRequestBytes: number;
+  /** Observes every answered request (route operationId or 'unmatched', status, seconds). */
+  readonly onRequestDone: (operationId: string, status: number, seconds: number) => void;
+}
+
+export interface HttpServer {
+  readonly app: uWS.TemplatedApp;
+  readonly port: number;
+  /** Stops listening; open connections finish their requests. */
+  stopListening(): void;
+}
+
+const acceptedContentTypes = [
+  'application/json',
+  'application/vnd.kafka',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+];
+
+function contentTypeAccepted(contentType: string): boolean {
+  if (contentType === '') return true;
+  const bare = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return acceptedContentTypes.some((accepted) => bare.startsWith(accepted));
+}
+
+export function startHttpServer(routes: readonly Route[], options: ServerOptions): Promise<HttpServer> {
+  const app = uWS.App();
+  const methodsByPattern = new Map<string, HttpMethod[]>();
+  for (const route of routes) {
+    const methods = methodsByPattern.get(route.pattern) ?? [];
+    methods.push(route.method);
+    methodsByPattern.set(route.pattern, methods);
+    const handler = (res: uWS.HttpResponse, req: uWS.HttpRequest) => serve(route, res, req, options);
+    if (route.method === 'get') app.get(route.pattern, handler);
+    else if (route.method === 'post') app.post(route.pattern, handler);
+    else app.del(route.pattern, handler);
+  }
+  // A known path with another method answers 405 with Allow; anything else is 404. uWebSockets.js tries
+  // routes with an explicit method before `any` ones, so these only catch what nothing else matched.
+  for (const [pattern, methods] of methodsByPattern) {
+    const allow = methods.map((m) => m.toUpperCase()).join(', ');
+    app.any(pattern, (res) => {
+      const reply = new Reply(res, (status) => options.onRequestDone('method_not_allowed', status, 0));
+      res.onAborted(() => reply.markAborted());
+      reply.error('method_not_allowed', `this path accepts ${allow}`);
+    });
+  }
+  app.any('/*', (res, req) => {
+    const url = req.getUrl();
+    const method = req.getMethod().toUpperCase();
+    const reply = new Reply(res, (status) => options.onRequestDone('unmatched', status, 0));
+    res.onAborted(() => reply.markAborted());
+    reply.error('route_not_found', `no route for ${method} ${url}`);
+  });
+
+  return new Promise((resolve, reject) => {
+    app.listen(options.host, options.port, (listenSocket) => {
+      if (listenSocket === false) {
+        reject(new Error(`could not listen on ${options.host}:${options.port}`));
+        return;
+      }
+      resolve({
+        app,
+        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+        stopListening: () => uWS.us_listen_socket_close(listenSocket),
+      });
+    });
+  });
+}
+
+function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, options: ServerOptions): void {
+  const startedAtMs = performance.now();
+  const reply = new Reply(res, (status) =>
+    options.onRequestDone(route.operationId, status, (performance.now() - startedAtMs) / 1000),
+  );
+  res.onAborted(() => reply.markAborted());
+  // The uWS request object dies when this function returns: copy what the handler needs now.
+  const paramCount = countParams(route.pattern);
+  const params: string[] = new Array(paramCount);
+  for (let i = 0; i < paramCount; i++) params[i] = decodeParam(req.getParameter(i) ?? '');
+  const base = {
+    method: route.method,
+    url: req.getUrl(),
+    params,
+    query: req.getQuery() ?? '',
+    contentType: req.getHeader('content-type'),
+    acceptEncoding: req.getHeader('accept-encoding'),
+    startedAtMs,
+  };
+  if (!route.hasBody) {
+    route.handle({ ...base, body: null }, reply);
+    return;
+  }
+  if (!contentTypeAccepted(base.contentType)) {
+    reply.error(
+      'unsupported_media_type',
+      `Content-Type '${base.contentType}' is not accepted; send application/json`,
+    );
+    return;
+  }
+  const declared = req.getHeader('content-length');
+  if (declared !== '' && Number(declared) > options.maxRequestBytes) {
+    reply.error(
+      'payload_too_large',
+      `the body is ${declared} bytes; the maximum is ${options.maxRequestBytes} (--max-request-bytes)`,
+    );
+    return;
+  }
+  readBody(res, reply, options.maxRequestBytes, (body) => route.handle({ ...base, body }, reply));
+}
+
+function countParams(pattern: string): number {
+  let count = 0;
+  for (let i = 0; i < pattern.length; i++) if (pattern.charCodeAt(i) === 58 /* ':' */) count++;
+  return count;
+}
+
+function decodeParam(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Collects the body. Chunks before the last are copied (uWebSockets.js reuses their memory once the callback
+ * returns); a body that arrives in one chunk is handed over without a copy and must be used synchronously.
+ */
+function readBody(res: uWS.HttpResponse, reply: Reply, maxBytes: number, done: (body: Buffer) => void): void {
+  let chunks: Buffer[] | null = null;
+  let received = 0;
+  res.onData((chunk, isLast) => {
+    if (!reply.open) return;
+    received += chunk.byteLength;
+    if (received > maxBytes) {
+      reply.error('payload_too_large', `the body is larger than ${maxBytes} bytes (--max-request-bytes)`);
+      return;
+    }
+    if (isLast) {
+      if (chunks === null) {
+        done(Buffer.from(chunk));
+      } else {
+        chunks.push(Buffer.from(chunk));
+        done(Buffer.concat(chunks, received));
+      }
+      return;
+    }
+    chunks ??= [];
+    chunks.push(Buffer.from(chunk.slice(0)));
+  });
+}

@@ -1,0 +1,156 @@
+// Validation of the topic-creation body `{"num_partitions", "replication_factor", "rack_awareness", "config"}`.
+// Every field is optional (defaults 1, 1, false and the broker's log defaults); anything present must have the
+// right type and range, and unknown fields are refused by name so that a typo never silently becomes a
+// default. Pure; called on the acceptor thread.
+import type { ErrorName } from '../core/errors.js';
+import type { CreateTopicRequest, TopicConfig } from '../metadata/types.js';
+
+export interface TopicDefaults {
+  readonly numPartitions: number;
+  readonly retentionMs: number;
+  readonly retentionBytes: number;
+  readonly segmentBytes: number;
+  readonly partitionsMax: number;
+  /** Brokers that can hold a replica today (1 on a single node). */
+  readonly liveBrokers: number;
+}
+
+export type TopicParse =
+  | { readonly kind: 'ok'; readonly request: CreateTopicRequest }
+  | { readonly kind: 'error'; readonly error: ErrorName; readonly message: string };
+
+const topFields = new Set(['num_partitions', 'replication_factor', 'rack_awareness', 'config']);
+const configFields = new Set([
+  'retention_ms',
+  'retention_bytes',
+  'segment_bytes',
+  'min_insync_replicas',
+  'cleanup_policy',
+  'value_schema',
+]);
+
+function integerField(
+  raw: unknown,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number | { message: string } {
+  if (raw === undefined || raw === null) return fallback;
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < min || raw > max) {
+    return { message: `${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}` };
+  }
+  return raw;
+}
+
+export function parseTopicCreate(name: string, json: unknown, defaults: TopicDefaults): TopicParse {
+  const body = (json ?? {}) as Record<string, unknown>;
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    return { kind: 'error', error: 'bad_request', message: 'the body must be a JSON object (or empty)' };
+  }
+  for (const field of Object.keys(body)) {
+    if (!topFields.has(field)) {
+      return {
+        kind: 'error',
+        error: 'bad_request',
+        message: `unknown field '${field}'; expected num_partitions, replication_factor, rack_awareness, config`,
+      };
+    }
+  }
+  const problems: string[] = [];
+  const numPartitions = integerField(
+    body.num_partitions,
+    'num_partitions',
+    1,
+    defaults.partitionsMax,
+    defaults.numPartitions,
+  );
+  if (typeof numPartitions !== 'number') problems.push(numPartitions.message);
+  const replicationFactor = integerField(body.replication_factor, 'replication_factor', 1, 32, 1);
+  if (typeof replicationFactor !== 'number') problems.push(replicationFactor.message);
+  else if (replicationFactor > defaults.liveBrokers) {
+    problems.push(
+      `replication_factor ${replicationFactor} is larger than the ${defaults.liveBrokers} broker(s) in the cluster`,
+    );
+  }
+  let rackAwareness = false;
+  if (body.rack_awareness !== undefined && body.rack_awareness !== null) {
+    if (typeof body.rack_awareness !== 'boolean') problems.push('rack_awareness must be true or false');
+    else rackAwareness = body.rack_awareness;
+  }
+
+  const rawConfig = (body.config ?? {}) as Record<string, unknown>;
+  if (typeof rawConfig !== 'object' || Array.isArray(rawConfig)) {
+    problems.push('config must be a JSON object');
+  }
+  const configObject = typeof rawConfig === 'object' && !Array.isArray(rawConfig) ? rawConfig : {};
+  for (const field of Object.keys(configObject)) {
+    if (!configFields.has(field)) {
+      problems.push(`unknown config field '${field}'; expected one of ${[...configFields].join(', ')}`);
+    }
+  }
+  const retentionMs = integerField(
+    configObject.retention_ms,
+    'config.retention_ms',
+    -1,
+    Number.MAX_SAFE_INTEGER,
+    defaults.retentionMs,
+  );
+  if (typeof retentionMs !== 'number') problems.push(retentionMs.message);
+  const retentionBytes = integerField(
+    configObject.retention_bytes,
+    'config.retention_bytes',
+    -1,
+    Number.MAX_SAFE_INTEGER,
+    defaults.retentionBytes,
+  );
+  if (typeof retentionBytes !== 'number') problems.push(retentionBytes.message);
+  const segmentBytes = integerField(
+    configObject.segment_bytes,
+    'config.segment_bytes',
+    1024 * 1024,
+    1024 * 1024 * 1024,
+    defaults.segmentBytes,
+  );
+  if (typeof segmentBytes !== 'number') problems.push(segmentBytes.message);
+  const replicas = typeof replicationFactor === 'number' ? replicationFactor : 1;
+  const minInsyncReplicas = integerField(
+    configObject.min_insync_replicas,
+    'config.min_insync_replicas',
+    1,
+    replicas,
+    1,
+  );
+  if (typeof minInsyncReplicas !== 'number') problems.push(minInsyncReplicas.message);
+  const cleanupPolicy = configObject.cleanup_policy ?? 'delete';
+  if (cleanupPolicy !== 'delete') {
+    problems.push(
+      cleanupPolicy === 'compact'
+        ? "config.cleanup_policy 'compact' is not supported yet; use 'delete'"
+        : `config.cleanup_policy must be 'delete', got ${JSON.stringify(cleanupPolicy)}`,
+    );
+  }
+  if (configObject.value_schema !== undefined && configObject.value_schema !== null) {
+    problems.push('config.value_schema (Avro values) is not supported yet');
+  }
+  if (problems.length > 0) {
+    return { kind: 'error', error: 'bad_request', message: `topic '${name}': ${problems.join('; ')}` };
+  }
+  const config: TopicConfig = {
+    retentionMs: retentionMs as number,
+    retentionBytes: retentionBytes as number,
+    segmentBytes: segmentBytes as number,
+    minInsyncReplicas: minInsyncReplicas as number,
+    cleanupPolicy: 'delete',
+  };
+  return {
+    kind: 'ok',
+    request: {
+      name,
+      numPartitions: numPartitions as number,
+      replicationFactor: replicationFactor as number,
+      rackAwareness,
+      config,
+    },
+  };
+}

@@ -1,0 +1,169 @@
+// The single-node MetadataStore: topic metadata in `<dataDir>/metadata.json`, replaced atomically on every
+// change (write a temp file, fsync it, rename it over the old one, fsync the directory), so a crash leaves
+// either the old or the new file and never a torn one. Changes are serialized: one write in flight at a time,
+// at most `pendingChangesMax` waiting. Async file I/O only, so the acceptor's event loop never blocks on it.
+// Owned by the thread that runs the acceptor; Raft replaces this class when the node joins a cluster.
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assert } from '../core/assert.js';
+import type {
+  CreateTopicRequest,
+  CreateTopicResult,
+  DeleteTopicResult,
+  MetadataSnapshot,
+  MetadataStore,
+  TopicMetadata,
+} from './types.js';
+
+const fileFormatVersion = 1;
+const pendingChangesMax = 1024;
+
+interface FileContents {
+  readonly format: number;
+  readonly version: number;
+  readonly topics: TopicMetadata[];
+}
+
+export class MetadataQueueFullError extends Error {
+  override readonly name = 'MetadataQueueFullError';
+}
+
+export class FileMetadataStore implements MetadataStore {
+  private current: MetadataSnapshot;
+  private readonly listeners: ((snapshot: MetadataSnapshot) => void)[] = [];
+  private tail: Promise<unknown> = Promise.resolve();
+  private pendingChanges = 0;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly nodeId: string,
+    snapshot: MetadataSnapshot,
+  ) {
+    this.current = snapshot;
+  }
+
+  static async open(dataDir: string, nodeId: string): Promise<FileMetadataStore> {
+    await mkdir(dataDir, { recursive: true });
+    let snapshot: MetadataSnapshot = { version: 0, topics: new Map() };
+    try {
+      const text = await readFile(join(dataDir, 'metadata.json'), 'utf8');
+      const parsed = JSON.parse(text) as FileContents;
+      assert(parsed.format === fileFormatVersion, `metadata.json has unknown format ${parsed.format}`);
+      snapshot = { version: parsed.version, topics: new Map(parsed.topics.map((t) => [t.name, t])) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    return new FileMetadataStore(dataDir, nodeId, snapshot);
+  }
+
+  snapshot(): MetadataSnapshot {
+    return this.current;
+  }
+
+  onChange(listener: (snapshot: MetadataSnapshot) => void): void {
+    this.listeners.push(listener);
+  }
+
+  createTopic(request: CreateTopicRequest, nowMs: number): Promise<CreateTopicResult> {
+    return this.serialize(async () => {
+      const existing = this.current.topics.get(request.name);
+      if (existing !== undefined) {
+        return sameSettings(existing, request)
+          ? { kind: 'exists_same', topic: existing }
+          : { kind: 'exists_different', topic: existing };
+      }
+      const topic: TopicMetadata = {
+        name: request.name,
+        topicId: randomUUID(),
+        numPartitions: request.numPartitions,
+        replicationFactor: request.replicationFactor,
+        rackAwareness: request.rackAwareness,
+        config: request.config,
+        partitions: Array.from({ length: request.numPartitions }, (_, partition) => ({
+          partition,
+          leader: this.nodeId,
+          leaderEpoch: 0,
+          replicas: [this.nodeId],
+          isr: [this.nodeId],
+        })),
+        createdAtMs: nowMs,
+      };
+      const topics = new Map(this.current.topics);
+      topics.set(topic.name, topic);
+      await this.commit({ version: this.current.version + 1, topics });
+      return { kind: 'created', topic };
+    });
+  }
+
+  deleteTopic(name: string): Promise<DeleteTopicResult> {
+    return this.serialize(async () => {
+      const topic = this.current.topics.get(name);
+      if (topic === undefined) return { kind: 'unknown' };
+      const topics = new Map(this.current.topics);
+      topics.delete(name);
+      await this.commit({ version: this.current.version + 1, topics });
+      return { kind: 'deleted', topic };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.tail.catch(() => undefined);
+  }
+
+  private serialize<T>(change: () => Promise<T>): Promise<T> {
+    if (this.pendingChanges >= pendingChangesMax) {
+      return Promise.reject(
+        new MetadataQueueFullError(`more than ${pendingChangesMax} metadata changes waiting`),
+      );
+    }
+    this.pendingChanges += 1;
+    const run = this.tail.then(change, change);
+    this.tail = run.then(
+      () => {
+        this.pendingChanges -= 1;
+      },
+      () => {
+        this.pendingChanges -= 1;
+      },
+    );
+    return run;
+  }
+
+  private async commit(next: MetadataSnapshot): Promise<void> {
+    assert(next.version === this.current.version + 1, 'metadata versions advance one at a time');
+    const contents: FileContents = {
+      format: fileFormatVersion,
+      version: next.version,
+      topics: [...next.topics.values()],
+    };
+    const finalPath = join(this.dir, 'metadata.json');
+    const tempPath = `${finalPath}.tmp`;
+    const file = await open(tempPath, 'w');
+    try {
+      await file.writeFile(JSON.stringify(contents, null, 2));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tempPath, finalPath);
+    const dirHandle = await open(this.dir, 'r');
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+    // Only a durable change becomes visible: readers never see a topic that a crash could take back.
+    this.current = next;
+    for (const listener of this.listeners) listener(next);
+  }
+}
+
+function sameSettings(topic: TopicMetadata, request: CreateTopicRequest): boolean {
+  return (
+    topic.numPartitions === request.numPartitions &&
+    topic.replicationFactor === request.replicationFactor &&
+    topic.rackAwareness === request.rackAwareness &&
+    JSON.stringify(topic.config) === JSON.stringify(request.config)
+  );
+}

@@ -1,0 +1,72 @@
+// Cluster metadata as the data plane sees it: topics, their configuration and, per partition, replicas,
+// leader, leader epoch and in-sync replicas. Plain values only, so the same shapes can be written to a file on
+// one node today and applied from the Raft log tomorrow. Pure: callable from any thread.
+
+export interface TopicConfig {
+  /** Whole segments older than this are deleted; -1 keeps them forever. */
+  readonly retentionMs: number;
+  /** Whole segments are deleted while the partition is larger than this; -1 means no limit. */
+  readonly retentionBytes: number;
+  readonly segmentBytes: number;
+  readonly minInsyncReplicas: number;
+  readonly cleanupPolicy: 'delete' | 'compact';
+}
+
+export interface PartitionAssignment {
+  readonly partition: number;
+  readonly leader: string;
+  readonly leaderEpoch: number;
+  readonly replicas: readonly string[];
+  readonly isr: readonly string[];
+}
+
+export interface TopicMetadata {
+  readonly name: string;
+  /** Random id given at creation: a partition directory left over from a deleted topic of the same name is
+   *  recognised by its different id and never served as the new topic's data. */
+  readonly topicId: string;
+  readonly numPartitions: number;
+  readonly replicationFactor: number;
+  readonly rackAwareness: boolean;
+  readonly config: TopicConfig;
+  readonly partitions: readonly PartitionAssignment[];
+  readonly createdAtMs: number;
+}
+
+/** A consistent, versioned view of the metadata; a newer version replaces an older one whole. */
+export interface MetadataSnapshot {
+  readonly version: number;
+  readonly topics: ReadonlyMap<string, TopicMetadata>;
+}
+
+export type CreateTopicResult =
+  | { readonly kind: 'created'; readonly topic: TopicMetadata }
+  /** The topic exists with the very same settings: creation is idempotent, like a retried Kafka admin call. */
+  | { readonly kind: 'exists_same'; readonly topic: TopicMetadata }
+  | { readonly kind: 'exists_different'; readonly topic: TopicMetadata };
+
+export type DeleteTopicResult =
+  | { readonly kind: 'deleted'; readonly topic: TopicMetadata }
+  | { readonly kind: 'unknown' };
+
+export interface CreateTopicRequest {
+  readonly name: string;
+  readonly numPartitions: number;
+  readonly replicationFactor: number;
+  readonly rackAwareness: boolean;
+  readonly config: TopicConfig;
+}
+
+/**
+ * Where topic metadata lives. On one node it is a file written atomically; with a cluster the implementation
+ * proposes changes to Raft and resolves once they are committed. Either way a change is durable before the
+ * promise resolves, and `snapshot()` reflects every resolved change.
+ */
+export interface MetadataStore {
+  snapshot(): MetadataSnapshot;
+  createTopic(request: CreateTopicRequest, nowMs: number): Promise<CreateTopicResult>;
+  deleteTopic(name: string): Promise<DeleteTopicResult>;
+  /** Called after every change with the new snapshot. */
+  onChange(listener: (snapshot: MetadataSnapshot) => void): void;
+  close(): Promise<void>;
+}
