@@ -301,3 +301,18 @@ test('delete_group drops an empty group with its offsets and refuses a group wit
   assert.deepEqual(r.listGroups(), ['h']);
   assert.deepEqual(r.apply({ kind: 'delete_group', groupId: 'g', nowMs: 1 }), { kind: 'unknown_group' });
 });
+
+test('members expiring in the same tick cost one generation, and the survivor takes all their partitions', () => {
+  const r = registryWith({ t: 6 });
+  ok(r.join('g', 'a', ['t'], 0, 2_000));
+  ok(r.join('g', 'b', ['t'], 0, 2_000));
+  ok(r.join('g', 'c', ['t'], 0, 60_000));
+  for (const member of ['a', 'b', 'c']) ok(r.heartbeat('g', member, 500));
+  assert.equal(r.describe('g')?.generation, 3);
+  assert.deepEqual(ok(r.tick(2_500)).evicted, [
+    { groupId: 'g', memberId: 'a' },
+    { groupId: 'g', memberId: 'b' },
+  ]);
+  assert.equal(r.describe('g')?.generation, 4);
+  assert.deepEqual(ok(r.heartbeat('g', 'c', 2_501)).assignments, { t: [0, 1, 2, 3, 4, 5] });
+});

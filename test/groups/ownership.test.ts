@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { type GroupCommand, GroupRegistry } from '../../src/core/groups/registry.js';
+import type { AssignorName } from '../../src/core/groups/assignors.js';
+import { defaultGroupConfig, type GroupCommand, GroupRegistry } from '../../src/core/groups/registry.js';
 import type { TopicPartitionsObject } from '../../src/core/groups/topic-partitions.js';
 import { initialPartitionCounts, stepsArb, type TimedStep } from './commands.js';
 import { fcOptions } from './fc-options.js';
@@ -23,12 +24,13 @@ function ownedSet(assignments: TopicPartitionsObject): Set<string> {
  * partition at the generation it quotes.
  */
 class Harness {
-  readonly registry = new GroupRegistry();
+  readonly registry: GroupRegistry;
   readonly clients = new Map<string, Map<string, ClientView>>();
   readonly partitionCounts = new Map<string, number>(initialPartitionCounts);
   nowMs = 0;
 
-  constructor() {
+  constructor(assignor: AssignorName) {
+    this.registry = new GroupRegistry({ ...defaultGroupConfig, defaultAssignor: assignor });
     for (const [topic, count] of initialPartitionCounts)
       this.apply({ kind: 'set_topic_partitions', topic, partitionCount: count, nowMs: 0 });
   }
@@ -225,32 +227,35 @@ class Harness {
   }
 }
 
-test('no partition is ever owned by two members at once, and commits follow ownership', () => {
-  fc.assert(
-    fc.property(stepsArb, (steps) => {
-      const harness = new Harness();
-      for (const step of steps) harness.run(step);
-      harness.settle();
-    }),
-    fcOptions(400),
-  );
-  if (process.env.FC_PATH !== undefined) return; // a replay runs one case only
-  // The property above is only as strong as the cases it saw: require each interesting outcome to occur.
-  for (const outcome of [
-    'heartbeat:ok',
-    'heartbeat:ok:rebalance',
-    'heartbeat:unknown_member',
-    'leave:ok',
-    'tick:evicted',
-    'commit:current:ok',
-    'commit:current:not_owner',
-    'commit:previous:stale_generation',
-    'commit:standalone:ok',
-    'commit:standalone:group_has_members',
-  ]) {
-    assert.ok(
-      (Harness.outcomes.get(outcome) ?? 0) >= 20,
-      `only ${Harness.outcomes.get(outcome) ?? 0} × ${outcome}`,
+for (const assignor of ['sticky', 'range', 'roundrobin'] as const) {
+  test(`${assignor}: no partition is ever owned by two members at once, and commits follow ownership`, () => {
+    Harness.outcomes.clear();
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        const harness = new Harness(assignor);
+        for (const step of steps) harness.run(step);
+        harness.settle();
+      }),
+      fcOptions(400),
     );
-  }
-});
+    if (process.env.FC_PATH !== undefined) return; // a replay runs one case only
+    // The property above is only as strong as the cases it saw: require each interesting outcome to occur.
+    for (const outcome of [
+      'heartbeat:ok',
+      'heartbeat:ok:rebalance',
+      'heartbeat:unknown_member',
+      'leave:ok',
+      'tick:evicted',
+      'commit:current:ok',
+      'commit:current:not_owner',
+      'commit:previous:stale_generation',
+      'commit:standalone:ok',
+      'commit:standalone:group_has_members',
+    ]) {
+      assert.ok(
+        (Harness.outcomes.get(outcome) ?? 0) >= 20,
+        `only ${Harness.outcomes.get(outcome) ?? 0} × ${outcome}`,
+      );
+    }
+  });
+}

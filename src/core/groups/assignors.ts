@@ -204,11 +204,17 @@ export function sticky(input: AssignorInput): Assignment {
     return best; // candidates are sorted, so ties go to the smallest id
   };
 
-  // Phase 2: orphans (new partitions, or those of members that left or unsubscribed).
+  // Phase 2: orphans (new partitions, or those of members that left or unsubscribed). Within one topic only
+  // this loop changes counts, so a heap of the topic's subscribers stays valid while the topic is filled.
   for (const topic of c.topics) {
     const topicOwners = owners.get(topic)!;
+    if (!topicOwners.includes(undefined)) continue;
+    const heap = new MemberHeap(c.subscribers.get(topic)!, counts);
     for (let p = 0; p < topicOwners.length; p++) {
-      if (topicOwners[p] === undefined) give(leastLoaded(c.subscribers.get(topic)!), topic, p);
+      if (topicOwners[p] !== undefined) continue;
+      const memberId = heap.popLeastLoaded();
+      give(memberId, topic, p);
+      heap.push(memberId);
     }
   }
 
@@ -255,6 +261,58 @@ export function sticky(input: AssignorInput): Assignment {
     });
   }
   return out.build();
+}
+
+/** A binary min-heap of members ordered by (count, id): the least-loaded subscriber in O(log n). */
+class MemberHeap {
+  private readonly items: string[] = [];
+
+  constructor(
+    memberIds: readonly string[],
+    private readonly counts: ReadonlyMap<string, number>,
+  ) {
+    for (const memberId of memberIds) this.push(memberId);
+  }
+
+  push(memberId: string): void {
+    const items = this.items;
+    items.push(memberId);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(items[i]!, items[parent]!)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+
+  popLeastLoaded(): string {
+    const items = this.items;
+    assert(items.length > 0, 'popping an empty member heap');
+    const top = items[0]!;
+    const last = items.pop()!;
+    if (items.length > 0) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < items.length && this.less(items[left]!, items[smallest]!)) smallest = left;
+        if (right < items.length && this.less(items[right]!, items[smallest]!)) smallest = right;
+        if (smallest === i) break;
+        [items[i], items[smallest]] = [items[smallest]!, items[i]!];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+
+  private less(a: string, b: string): boolean {
+    const countA = this.counts.get(a)!;
+    const countB = this.counts.get(b)!;
+    return countA < countB || (countA === countB && a < b);
+  }
 }
 
 /** The assignors a group may choose, by the name a client sends. */

@@ -24,7 +24,7 @@
 // Pure and deterministic: time arrives as `nowMs` arguments. Called from the control thread only.
 
 import { assert } from '../assert.js';
-import { type AssignorName, assignors } from './assignors.js';
+import { type AssignorName, assignors, isAssignorName } from './assignors.js';
 import {
   type Assignment,
   compareStrings,
@@ -376,11 +376,17 @@ export class ConsumerGroup {
   }
 
   static fromSnapshot(snapshot: GroupSnapshot): ConsumerGroup {
+    assert(isAssignorName(snapshot.assignor), `snapshot names unknown assignor ${snapshot.assignor}`);
+    assert(isCount(snapshot.generation), `snapshot of ${snapshot.groupId} has a bad generation`);
     const group = new ConsumerGroup(snapshot.groupId, snapshot.assignor);
     group.generation = snapshot.generation;
     const target = new Map<string, TopicPartitions>();
     for (const m of snapshot.members) {
       assert(!group.members.has(m.memberId), `snapshot repeats member ${m.memberId}`);
+      assert(
+        isCount(m.generation) && isCount(m.lastHeartbeatMs) && isCount(m.sessionTimeoutMs),
+        `snapshot of member ${m.memberId} holds a non-integer field`,
+      );
       const member: MemberState = {
         memberId: m.memberId,
         topics: [...new Set(m.topics)].sort(compareStrings),
@@ -395,6 +401,10 @@ export class ConsumerGroup {
     }
     group.target = target;
     for (const o of snapshot.offsets) {
+      assert(
+        isCount(o.partition) && isCount(o.offset) && typeof o.metadata === 'string',
+        `snapshot offset of ${o.topic} is malformed`,
+      );
       let committed = group.offsets.get(o.topic);
       if (committed === undefined) {
         committed = new Map();
@@ -476,6 +486,10 @@ export class ConsumerGroup {
     }
     member.owned = owned;
   }
+}
+
+function isCount(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
