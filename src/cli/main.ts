@@ -151,7 +151,7 @@ export async function runStart(
     return;
   }
   if (exited) return;
-  log.info({ port: config.port, clusterPort: config.clusterPort }, 'broker started');
+  log.info({ port: handle.port, clusterPort: config.clusterPort }, 'broker started');
   if (stopRequested) shutDown(handle);
 }
 

@@ -79,6 +79,7 @@ function harness(options: {
     resolveExit = resolve;
   });
   const handle: BrokerHandle = {
+    port: 18080,
     close: async () => {
       calls.closed += 1;
       await (options.close ?? (async () => {}))();
@@ -137,6 +138,7 @@ describe('broker start sequence, in-process', () => {
     assert.equal(await within(h.exited), exitCodes.ok);
     assert.equal(h.calls.closed, 1);
     assert.ok(h.lines.some((line) => line.includes('broker stopped')));
+    assert.ok(h.lines.some((line) => line.includes('broker started') && line.includes('"port":18080')));
   });
 
   test('a second signal during a slow close forces exit 1', async () => {
