@@ -154,12 +154,6 @@ export class ConsumerGroup {
     return this.members.size;
   }
 
-  get offsetCount(): number {
-    let count = 0;
-    for (const partitions of this.offsets.values()) count += partitions.size;
-    return count;
-  }
-
   hasMember(memberId: string): boolean {
     return this.members.has(memberId);
   }
