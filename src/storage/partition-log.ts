@@ -1,0 +1,931 @@
+// The append-only log of one partition: a directory of segments (see `segment.ts`) plus a checkpoint file,
+// modelled on Kafka's Log/LogSegment. It is the broker's write-ahead log: an acknowledged batch is in a
+// segment file, made durable by `flush` (group commit: the partition worker calls it once per drained batch
+// of requests when `syncIntervalMs` is 0).
+//
+// Invariants:
+// - Segments are offset-contiguous: each segment's base offset is the previous one's `nextOffset`; only the
+//   last (active) segment is appended to. Every non-active segment is fully durable (a roll flushes it).
+// - logStartOffset <= logEndOffset; reads below logStartOffset are refused; segments entirely below it are
+//   deleted. flushedOffset <= logEndOffset; everything below flushedOffset is durable.
+// - The checkpoint's recovery point R promises that every byte of every batch below R, and every index
+//   entry for a batch below R, is durable. It is only raised after those fsyncs and is lowered (durably)
+//   before a truncation could rewrite data below it.
+// - Recovery trusts segments wholly below R (their tail after the last index entry is walked by header only)
+//   and fully verifies (length, magic, CRC, record framing, offset continuity) every batch from the last
+//   trusted index entry of every other segment; the first bad batch truncates the log there. Nothing after a
+//   corrupt byte is ever served. Recovery time grows with the data written since the last checkpoint
+//   (bounded by `RECOVERY_CHECKPOINT_INTERVAL_BYTES` plus the unflushed tail), not with the log size.
+//
+// Checkpoint file `partition.checkpoint` (replaced atomically: temp file, fsync, rename, fsync directory):
+//
+// | offset | size | field          | notes                                          |
+// |--------|------|----------------|------------------------------------------------|
+// |      0 |    4 | magic          | 0x4c42434b ('LBCK')                            |
+// |      4 |    4 | version        | 1                                              |
+// |      8 |    8 | logStartOffset | int64                                          |
+// |     16 |    8 | recoveryPoint  | int64                                          |
+// |     24 |    4 | crc            | CRC-32 of bytes 0..23                          |
+//
+// Thread: every method runs on the one partition-worker thread that owns the log, with synchronous I/O.
+import { dirname, join } from 'node:path';
+import { assert } from '../core/assert.js';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_MAGIC,
+  BatchField,
+  type Crc32,
+  forEachRecord,
+  readInt32,
+  readInt64,
+  readUint32,
+  validateBatch,
+  writeInt32,
+  writeInt64,
+} from '../core/log/record-batch.js';
+import { INT32_MAX, OffsetIndex, TimeIndex } from '../core/log/segment-index.js';
+import { crc32 as zlibCrc32 } from './crc.js';
+import type { Disk } from './disk.js';
+import { parseSegmentFileName, Segment } from './segment.js';
+
+export interface LogConfig {
+  /** Roll to a new segment before the active one would exceed this size. */
+  readonly segmentBytes: number;
+  /** Roll when the active segment's first record is this old (by record timestamp, as Kafka does). */
+  readonly segmentMs: number;
+  /** Bytes of log between two sparse index entries. */
+  readonly indexIntervalBytes: number;
+  /** 0: the owner calls `flush` before acknowledging (group commit); > 0: `maybeFlush` at most this often. */
+  readonly syncIntervalMs: number;
+  /** Delete old segments while the log stays at least this big without them; -1 = unlimited. */
+  readonly retentionBytes: number;
+  /** Delete old segments whose newest record is older than this; -1 = unlimited. */
+  readonly retentionMs: number;
+  /** Largest single batch accepted, header included. */
+  readonly maxBatchBytes: number;
+}
+
+const MiB = 1024 * 1024;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Kafka-like defaults. segmentBytes 128 MiB (Kafka: 1 GiB) keeps a recovery scan and a retention step
+ * small; indexIntervalBytes 4096 (Kafka's) bounds the scan from an index entry to about one page;
+ * maxBatchBytes 1 MiB + 12 is Kafka's max.message.bytes; retention 7 days is Kafka's log.retention.hours=168.
+ */
+export const DEFAULT_LOG_CONFIG: LogConfig = {
+  segmentBytes: 128 * MiB,
+  segmentMs: 7 * DAY_MS,
+  indexIntervalBytes: 4096,
+  syncIntervalMs: 0,
+  retentionBytes: -1,
+  retentionMs: 7 * DAY_MS,
+  maxBatchBytes: MiB + 12,
+};
+
+/**
+ * A flush that brings the data written since the last recovery-point checkpoint to this many bytes also
+ * fsyncs the indexes and writes the checkpoint, so a crash never rescans more than this plus the unflushed
+ * tail. 32 MiB costs three extra fsyncs per 32 MiB written and bounds recovery to well under a second.
+ */
+export const RECOVERY_CHECKPOINT_INTERVAL_BYTES = 32 * MiB;
+/** An index that reaches this many entries rolls the segment (Kafka's 10 MiB index / 8 bytes per entry). */
+export const INDEX_ENTRIES_MAX = 1310720;
+
+export const CHECKPOINT_FILE = 'partition.checkpoint';
+const CHECKPOINT_MAGIC = 0x4c42434b;
+const CHECKPOINT_VERSION = 1;
+const CHECKPOINT_BYTES = 28;
+const TMP_SUFFIX = '.tmp';
+
+/** Recovery reads the log in chunks of at least this size (and at least one whole batch). */
+const SCAN_CHUNK_BYTES = 4 * MiB;
+/** Header walks (locating an offset in a segment) read this much at a time. */
+const WALK_CHUNK_BYTES = 64 * 1024;
+
+/** Every problem with `config`, or an empty list. */
+export function validateLogConfig(config: LogConfig): string[] {
+  const problems: string[] = [];
+  const int = (name: keyof LogConfig, min: number, max: number) => {
+    const value = config[name];
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer in [${min}, ${max}], got ${value}`);
+    }
+  };
+  int('segmentBytes', BATCH_HEADER_BYTES, INT32_MAX);
+  int('segmentMs', 1, Number.MAX_SAFE_INTEGER);
+  int('indexIntervalBytes', 1, INT32_MAX);
+  int('syncIntervalMs', 0, Number.MAX_SAFE_INTEGER);
+  int('retentionBytes', -1, Number.MAX_SAFE_INTEGER);
+  int('retentionMs', -1, Number.MAX_SAFE_INTEGER);
+  int('maxBatchBytes', BATCH_HEADER_BYTES, INT32_MAX);
+  if (problems.length === 0 && config.maxBatchBytes > config.segmentBytes) {
+    problems.push(
+      `maxBatchBytes (${config.maxBatchBytes}) must not exceed segmentBytes (${config.segmentBytes})`,
+    );
+  }
+  return problems;
+}
+
+export interface AppendOptions {
+  /** true: producer path, offsets assigned from the log end and `leaderEpoch` stamped; false: replication. */
+  readonly assignOffsets: boolean;
+  /** Stamped into every batch when assigning offsets. */
+  readonly leaderEpoch: number;
+  /** Wall clock, for time-based rolling. */
+  readonly nowMs: number;
+}
+
+export type AppendResult =
+  | {
+      readonly kind: 'ok';
+      readonly firstOffset: number;
+      readonly lastOffset: number;
+      readonly batchCount: number;
+    }
+  | { readonly kind: 'batch_too_large'; readonly batchBytes: number; readonly maxBatchBytes: number }
+  | { readonly kind: 'append_too_large'; readonly appendBytes: number; readonly segmentBytes: number }
+  | { readonly kind: 'malformed'; readonly position: number; readonly reason: string }
+  | { readonly kind: 'offset_mismatch'; readonly expectedOffset: number; readonly actualOffset: number };
+
+export type ReadResult =
+  | {
+      readonly kind: 'ok';
+      /** Whole batches (possibly none); the first may start below the requested offset. */
+      readonly bytes: Uint8Array;
+      /** The offset to read from next: one past the last record returned (the request's offset if none). */
+      readonly nextOffset: number;
+    }
+  | { readonly kind: 'below_log_start'; readonly logStartOffset: number };
+
+export type DeleteRecordsResult =
+  | { readonly kind: 'ok'; readonly logStartOffset: number; readonly deletedSegments: number }
+  | { readonly kind: 'offset_out_of_range'; readonly logEndOffset: number };
+
+export type TruncateResult =
+  | { readonly kind: 'ok'; readonly logEndOffset: number }
+  | { readonly kind: 'below_log_start'; readonly logStartOffset: number };
+
+export interface RetentionResult {
+  readonly deletedSegments: number;
+  readonly deletedBytes: number;
+  readonly logStartOffset: number;
+}
+
+export interface RecoveryReport {
+  /** Segments whose batches were fully verified (not trusted by the recovery point). */
+  readonly segmentsScanned: number;
+  readonly bytesScanned: number;
+  /** Bytes cut off a torn or corrupt tail (including whole later segments). */
+  readonly bytesTruncated: number;
+  readonly reason: string | null;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class PartitionLog {
+  private readonly segments: Segment[] = [];
+  private logStart = 0;
+  private flushed = 0;
+  private recoveryPoint = 0;
+  private bytesSinceCheckpoint = 0;
+  private lastFlushMs: number;
+  private closed = false;
+  private walkBuffer = new Uint8Array(WALK_CHUNK_BYTES);
+  private scanBuffer: Uint8Array = EMPTY;
+  private headerBuffer = new Uint8Array(BATCH_HEADER_BYTES);
+  recovery: RecoveryReport = { segmentsScanned: 0, bytesScanned: 0, bytesTruncated: 0, reason: null };
+
+  private constructor(
+    readonly dir: string,
+    readonly config: LogConfig,
+    private readonly disk: Disk,
+    private readonly crc32: Crc32,
+    nowMs: number,
+  ) {
+    this.lastFlushMs = nowMs;
+  }
+
+  /**
+   * Opens the log in `dir` (created when missing), recovering from whatever a crash left: see the file
+   * comment. Asserts that `config` is valid (validate it at start-up with `validateLogConfig`).
+   */
+  static open(
+    dir: string,
+    config: LogConfig,
+    disk: Disk,
+    nowMs: number,
+    crc32: Crc32 = zlibCrc32,
+  ): PartitionLog {
+    const problems = validateLogConfig(config);
+    assert(problems.length === 0, `invalid log config: ${problems.join('; ')}`);
+    disk.mkdir(dir);
+    const log = new PartitionLog(dir, config, disk, crc32, nowMs);
+    log.recover();
+    return log;
+  }
+
+  get logStartOffset(): number {
+    return this.logStart;
+  }
+
+  /** The next offset to assign. */
+  get logEndOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  /** Everything below this offset is durable. */
+  get flushedOffset(): number {
+    return this.flushed;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Base offsets of the segments, oldest first (for tests and metrics). */
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((s) => s.baseOffset);
+  }
+
+  private get active(): Segment {
+    const segment = this.segments[this.segments.length - 1];
+    assert(segment !== undefined, 'a partition log always has an active segment');
+    return segment;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Append.
+
+  /**
+   * Appends already-encoded whole batches with ONE write. With `assignOffsets` the batches' base offsets are
+   * patched in place (in the caller's buffer) from the log end and their leader epoch stamped; without it
+   * they must continue the log exactly and their CRCs are verified (they come from another broker).
+   * The first batch's base offset is `firstOffset`; each next one starts after the previous one's records.
+   * Expected refusals are values; nothing is written then.
+   */
+  append(bytes: Uint8Array, options: AppendOptions): AppendResult {
+    assert(!this.closed, 'append on a closed log');
+    const { maxBatchBytes, segmentBytes } = this.config;
+    const firstOffset = this.logEndOffset;
+    let nextOffset = firstOffset;
+    let batchCount = 0;
+    let pos = 0;
+    while (pos < bytes.length) {
+      if (bytes.length - pos < BATCH_HEADER_BYTES) {
+        return { kind: 'malformed', position: pos, reason: 'truncated batch header' };
+      }
+      const size = 12 + readInt32(bytes, pos + BatchField.batchLength);
+      if (size > maxBatchBytes) return { kind: 'batch_too_large', batchBytes: size, maxBatchBytes };
+      if (options.assignOffsets) {
+        const check = validateBatch(bytes, pos, bytes.length, this.crc32, {
+          batchBytesMax: maxBatchBytes,
+          deep: false,
+        });
+        if (check.kind !== 'ok') return { kind: 'malformed', position: pos, reason: check.reason };
+        writeInt64(bytes, pos + BatchField.baseOffset, nextOffset);
+        writeInt32(bytes, pos + BatchField.partitionLeaderEpoch, options.leaderEpoch);
+        nextOffset += check.recordCount;
+      } else {
+        const actual = readInt64(bytes, pos + BatchField.baseOffset);
+        if (actual !== nextOffset)
+          return { kind: 'offset_mismatch', expectedOffset: nextOffset, actualOffset: actual };
+        const check = validateBatch(bytes, pos, bytes.length, this.crc32, {
+          batchBytesMax: maxBatchBytes,
+          deep: true,
+        });
+        if (check.kind !== 'ok') return { kind: 'malformed', position: pos, reason: check.reason };
+        nextOffset += check.recordCount;
+      }
+      pos += size;
+      batchCount++;
+    }
+    if (batchCount === 0) return { kind: 'ok', firstOffset, lastOffset: firstOffset - 1, batchCount: 0 };
+    if (bytes.length > segmentBytes) {
+      return { kind: 'append_too_large', appendBytes: bytes.length, segmentBytes };
+    }
+    assert(Number.isSafeInteger(nextOffset), 'offsets must stay below 2^53');
+    if (this.shouldRoll(bytes.length, nextOffset - 1, options.nowMs)) this.roll();
+    const segment = this.active;
+    const start = segment.sizeBytes;
+    this.disk.write(segment.logFd, bytes, start);
+    pos = 0;
+    while (pos < bytes.length) {
+      const size = 12 + readInt32(bytes, pos + BatchField.batchLength);
+      const base = readInt64(bytes, pos + BatchField.baseOffset);
+      segment.addBatch(
+        base,
+        base + readInt32(bytes, pos + BatchField.lastOffsetDelta),
+        start + pos,
+        size,
+        readInt64(bytes, pos + BatchField.firstTimestamp),
+        readInt64(bytes, pos + BatchField.maxTimestamp),
+        this.config.indexIntervalBytes,
+      );
+      pos += size;
+    }
+    assert(segment.nextOffset === nextOffset, 'append accounted for every record');
+    return { kind: 'ok', firstOffset, lastOffset: nextOffset - 1, batchCount };
+  }
+
+  private shouldRoll(appendBytes: number, lastOffset: number, nowMs: number): boolean {
+    const segment = this.active;
+    if (segment.sizeBytes === 0) return false;
+    if (segment.sizeBytes + appendBytes > this.config.segmentBytes) return true;
+    if (segment.firstTimestampMs !== null && nowMs - segment.firstTimestampMs >= this.config.segmentMs)
+      return true;
+    if (segment.offsetIndex.count >= INDEX_ENTRIES_MAX - 1) return true;
+    return lastOffset - segment.baseOffset > INT32_MAX;
+  }
+
+  /**
+   * Starts a new active segment at the log end. The old one is flushed with its indexes first, so every
+   * non-active segment is durable, and the recovery point moves to the new segment's base.
+   */
+  private roll(): void {
+    const old = this.active;
+    this.syncSegment(old);
+    this.segments.push(this.createSegment(old.nextOffset));
+    this.disk.fsyncDir(this.dir);
+    this.flushed = this.logEndOffset;
+    this.recoveryPoint = this.logEndOffset;
+    this.bytesSinceCheckpoint = 0;
+    this.writeCheckpoint();
+  }
+
+  /** fsyncs a segment's log data and its indexes. */
+  private syncSegment(segment: Segment): void {
+    if (segment.flushedSizeBytes !== segment.sizeBytes) {
+      this.disk.fdatasync(segment.logFd);
+      segment.flushedSizeBytes = segment.sizeBytes;
+    }
+    segment.persistIndexes();
+    segment.syncIndexes();
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Durability.
+
+  /**
+   * Makes every appended batch durable (one fdatasync of the active segment; older ones are durable since
+   * their roll). Afterwards flushedOffset = logEndOffset. Every so often also checkpoints the recovery point.
+   */
+  flush(): void {
+    assert(!this.closed, 'flush on a closed log');
+    const segment = this.active;
+    if (segment.flushedSizeBytes !== segment.sizeBytes) {
+      this.disk.fdatasync(segment.logFd);
+      this.bytesSinceCheckpoint += segment.sizeBytes - segment.flushedSizeBytes;
+      segment.flushedSizeBytes = segment.sizeBytes;
+    }
+    this.flushed = this.logEndOffset;
+    if (this.bytesSinceCheckpoint >= RECOVERY_CHECKPOINT_INTERVAL_BYTES) this.checkpointRecoveryPoint();
+  }
+
+  /** With `syncIntervalMs` > 0: flushes when there is unflushed data and the interval has passed. */
+  maybeFlush(nowMs: number): boolean {
+    if (this.flushed === this.logEndOffset) {
+      this.lastFlushMs = nowMs;
+      return false;
+    }
+    if (nowMs - this.lastFlushMs < this.config.syncIntervalMs) return false;
+    this.flush();
+    this.lastFlushMs = nowMs;
+    return true;
+  }
+
+  private checkpointRecoveryPoint(): void {
+    this.syncSegment(this.active);
+    this.flushed = this.logEndOffset;
+    this.recoveryPoint = this.logEndOffset;
+    this.bytesSinceCheckpoint = 0;
+    this.writeCheckpoint();
+  }
+
+  private writeCheckpoint(): void {
+    const bytes = new Uint8Array(CHECKPOINT_BYTES);
+    writeInt32(bytes, 0, CHECKPOINT_MAGIC);
+    writeInt32(bytes, 4, CHECKPOINT_VERSION);
+    writeInt64(bytes, 8, this.logStart);
+    writeInt64(bytes, 16, this.recoveryPoint);
+    writeInt32(bytes, 24, this.crc32(bytes.subarray(0, 24)));
+    const path = join(this.dir, CHECKPOINT_FILE);
+    const tmp = path + TMP_SUFFIX;
+    const fd = this.disk.open(tmp, true);
+    this.disk.truncate(fd, 0);
+    this.disk.write(fd, bytes, 0);
+    this.disk.fsync(fd);
+    this.disk.close(fd);
+    this.disk.rename(tmp, path);
+    this.disk.fsyncDir(this.dir);
+  }
+
+  private readCheckpoint(): { logStartOffset: number; recoveryPoint: number } | null {
+    const path = join(this.dir, CHECKPOINT_FILE);
+    if (!this.disk.exists(path)) return null;
+    const fd = this.disk.open(path, false);
+    const bytes = new Uint8Array(CHECKPOINT_BYTES);
+    const n = this.disk.read(fd, bytes, 0);
+    this.disk.close(fd);
+    // The file is replaced atomically after an fsync, so a bad one is media damage: distrust it entirely
+    // (recover every segment) rather than guess.
+    if (n !== CHECKPOINT_BYTES || readUint32(bytes, 0) !== CHECKPOINT_MAGIC) return null;
+    if (readInt32(bytes, 4) !== CHECKPOINT_VERSION) return null;
+    if (readUint32(bytes, 24) !== this.crc32(bytes.subarray(0, 24))) return null;
+    const logStartOffset = readInt64(bytes, 8);
+    const recoveryPoint = readInt64(bytes, 16);
+    if (logStartOffset < 0 || recoveryPoint < 0) return null;
+    return { logStartOffset, recoveryPoint };
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Recovery.
+
+  private recover(): void {
+    const disk = this.disk;
+    let dirChanged = false;
+    const logBases: number[] = [];
+    const indexFiles: { name: string; baseOffset: number }[] = [];
+    for (const name of disk.readdir(this.dir)) {
+      if (name.endsWith(TMP_SUFFIX)) {
+        disk.unlink(join(this.dir, name));
+        dirChanged = true;
+        continue;
+      }
+      const parsed = parseSegmentFileName(name);
+      if (parsed === null) continue;
+      if (parsed.kind === 'log') logBases.push(parsed.baseOffset);
+      else indexFiles.push({ name, baseOffset: parsed.baseOffset });
+    }
+    logBases.sort((a, b) => a - b);
+    const logBaseSet = new Set(logBases);
+    for (const file of indexFiles) {
+      if (!logBaseSet.has(file.baseOffset)) {
+        disk.unlink(join(this.dir, file.name));
+        dirChanged = true;
+      }
+    }
+    const checkpoint = this.readCheckpoint();
+    this.logStart = checkpoint?.logStartOffset ?? logBases[0] ?? 0;
+    const recoveryPointOnDisk = checkpoint?.recoveryPoint ?? 0;
+
+    let segmentsScanned = 0;
+    let bytesScanned = 0;
+    let bytesTruncated = 0;
+    let reason: string | null = null;
+    const verified = new Set<Segment>();
+    for (let k = 0; k < logBases.length; k++) {
+      const base = logBases[k]!;
+      const previous = this.segments[this.segments.length - 1];
+      if (reason !== null || (previous !== undefined && previous.nextOffset !== base)) {
+        // Everything after a bad batch, or after a gap, goes: a later segment cannot be trusted to continue.
+        reason ??= `segment ${base} does not continue the log at ${previous?.nextOffset}`;
+        const orphan = Segment.open(disk, this.dir, base);
+        bytesTruncated += disk.size(orphan.logFd);
+        orphan.close();
+        orphan.unlinkFiles();
+        dirChanged = true;
+        continue;
+      }
+      const nextBase = logBases[k + 1];
+      const trusted = nextBase !== undefined && nextBase <= recoveryPointOnDisk;
+      const segment = Segment.open(disk, this.dir, base);
+      const fileBytes = disk.size(segment.logFd);
+      const trustedRelativeLimit = trusted ? nextBase - base : Math.max(0, recoveryPointOnDisk - base);
+      const outcome = this.recoverSegment(segment, fileBytes, trustedRelativeLimit, !trusted);
+      if (!trusted) {
+        segmentsScanned++;
+        verified.add(segment);
+      }
+      bytesScanned += outcome.bytesScanned;
+      if (segment.sizeBytes < fileBytes) {
+        bytesTruncated += fileBytes - segment.sizeBytes;
+        reason = `segment ${base} at byte ${segment.sizeBytes}: ${outcome.stopReason}`;
+        disk.truncate(segment.logFd, segment.sizeBytes);
+        verified.add(segment);
+      }
+      segment.flushedSizeBytes = segment.sizeBytes;
+      this.segments.push(segment);
+    }
+    if (this.segments.length === 0) {
+      this.segments.push(this.createSegment(this.logStart));
+      dirChanged = true;
+    }
+    this.logStart = Math.max(this.logStart, this.segments[0]!.baseOffset);
+    if (this.logStart > this.logEndOffset) {
+      // Only media damage below the log start can cause this (records are flushed before the log start
+      // moves past them): start afresh at the log start rather than serve a gap.
+      reason ??= `log end ${this.logEndOffset} below log start ${this.logStart}`;
+      for (const segment of this.segments.splice(0)) {
+        bytesTruncated += segment.sizeBytes;
+        segment.close();
+        segment.unlinkFiles();
+      }
+      this.segments.push(this.createSegment(this.logStart));
+      dirChanged = true;
+    }
+    while (this.segments.length > 1 && this.segments[0]!.nextOffset <= this.logStart) {
+      const segment = this.segments.shift()!;
+      segment.close();
+      segment.unlinkFiles();
+      dirChanged = true;
+    }
+    for (const segment of verified) {
+      if (!this.segments.includes(segment)) continue;
+      // What recovery read may have been only in the page cache (a killed process, not a power loss).
+      this.syncSegment(segment);
+      this.disk.fsync(segment.logFd);
+    }
+    if (dirChanged) disk.fsyncDir(this.dir);
+    this.flushed = this.logEndOffset;
+    this.recoveryPoint = this.logEndOffset;
+    if (
+      checkpoint === null ||
+      checkpoint.recoveryPoint !== this.recoveryPoint ||
+      checkpoint.logStartOffset !== this.logStart
+    ) {
+      this.writeCheckpoint();
+    }
+    this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason };
+    this.scanBuffer = EMPTY;
+  }
+
+  private createSegment(baseOffset: number): Segment {
+    const segment = Segment.open(this.disk, this.dir, baseOffset);
+    assert(this.disk.size(segment.logFd) === 0, `new segment ${baseOffset} already has data`);
+    segment.nextOffset = baseOffset;
+    return segment;
+  }
+
+  /**
+   * Loads a segment's indexes (entries for batches below the trusted limit only) and scans from the last
+   * such entry to the end of the file, rebuilding the index entries after it. Sets the segment's size to the
+   * end of the last good batch.
+   */
+  private recoverSegment(
+    segment: Segment,
+    fileBytes: number,
+    trustedRelativeLimit: number,
+    deep: boolean,
+  ): { bytesScanned: number; stopReason: string } {
+    const indexBytes = this.readWhole(segment.indexFd);
+    const timeIndexBytes = this.readWhole(segment.timeIndexFd);
+    segment.offsetIndex = OffsetIndex.decode(indexBytes, fileBytes, trustedRelativeLimit);
+    for (;;) {
+      const entries = segment.offsetIndex.count;
+      segment.persistedOffsetEntries = entries;
+      const startRelative = entries === 0 ? 0 : segment.offsetIndex.relativeOffsetAt(entries - 1);
+      const startPosition = entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1);
+      segment.timeIndex = TimeIndex.decode(timeIndexBytes, trustedRelativeLimit);
+      segment.timeIndex.truncateAfterRelativeOffset(startRelative);
+      segment.persistedTimeEntries = segment.timeIndex.count;
+      segment.sizeBytes = startPosition;
+      segment.nextOffset = segment.baseOffset + startRelative;
+      segment.maxTimestampMs = segment.timeIndex.lastTimestampMs;
+      segment.firstTimestampMs = null;
+      const outcome = this.scan(segment, fileBytes, deep);
+      if (outcome.batches === 0 && entries > 0) {
+        // The entry itself points at no good batch: distrust it and scan from the one before.
+        segment.offsetIndex.truncateToCount(entries - 1);
+        continue;
+      }
+      segment.truncateIndexFiles();
+      if (startPosition > 0 && segment.sizeBytes > 0)
+        segment.firstTimestampMs = this.firstTimestampAt(segment);
+      return { bytesScanned: fileBytes - startPosition, stopReason: outcome.stopReason };
+    }
+  }
+
+  private firstTimestampAt(segment: Segment): number {
+    const n = this.disk.read(segment.logFd, this.headerBuffer, 0);
+    assert(n === BATCH_HEADER_BYTES, 'segment too short for its first batch header');
+    return readInt64(this.headerBuffer, BatchField.firstTimestamp);
+  }
+
+  private readWhole(fd: number): Uint8Array {
+    const size = this.disk.size(fd);
+    const bytes = new Uint8Array(size);
+    const n = this.disk.read(fd, bytes, 0);
+    return bytes.subarray(0, n);
+  }
+
+  /** Validates batches from the segment's current end to `fileBytes`, adding each good one to the segment. */
+  private scan(segment: Segment, fileBytes: number, deep: boolean): { batches: number; stopReason: string } {
+    const chunkBytes = Math.max(SCAN_CHUNK_BYTES, this.config.maxBatchBytes);
+    if (this.scanBuffer.length < chunkBytes) this.scanBuffer = new Uint8Array(chunkBytes);
+    const buffer = this.scanBuffer;
+    let batches = 0;
+    while (segment.sizeBytes < fileBytes) {
+      const chunkStart = segment.sizeBytes;
+      const n = this.disk.read(
+        segment.logFd,
+        buffer.subarray(0, Math.min(chunkBytes, fileBytes - chunkStart)),
+        chunkStart,
+      );
+      let offset = 0;
+      while (offset < n) {
+        const check = validateBatch(buffer, offset, n, this.crc32, {
+          batchBytesMax: this.config.maxBatchBytes,
+          expectedBaseOffset: segment.nextOffset,
+          deep,
+        });
+        if (check.kind === 'incomplete' && chunkStart + n < fileBytes && offset > 0) break;
+        if (check.kind !== 'ok') return { batches, stopReason: check.reason };
+        segment.addBatch(
+          check.baseOffset,
+          check.lastOffset,
+          chunkStart + offset,
+          check.sizeBytes,
+          check.firstTimestampMs,
+          check.maxTimestampMs,
+          this.config.indexIntervalBytes,
+        );
+        batches++;
+        offset += check.sizeBytes;
+      }
+      if (n === 0) return { batches, stopReason: 'short read' };
+    }
+    return { batches, stopReason: 'end of file' };
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Reads.
+
+  /**
+   * Reads whole batches from the one segment holding `fromOffset`: the batch containing it first (so the
+   * bytes may start below it), then following batches while the total stays within `maxBytes` and their base
+   * offsets are below `maxOffsetExclusive` (the high watermark, a batch boundary). At least one batch is
+   * returned even if it exceeds `maxBytes`, so a consumer always progresses. The bytes are a view of
+   * `target` when it is big enough, else of a new buffer; decode them with `forEachRecord` and `fromOffset`.
+   */
+  read(
+    fromOffset: number,
+    maxBytes: number,
+    maxOffsetExclusive: number = Number.POSITIVE_INFINITY,
+    target?: Uint8Array,
+  ): ReadResult {
+    assert(!this.closed, 'read on a closed log');
+    assert(Number.isSafeInteger(fromOffset) && maxBytes >= 0, 'read arguments');
+    if (fromOffset < this.logStart) return { kind: 'below_log_start', logStartOffset: this.logStart };
+    const upper = Math.min(this.logEndOffset, maxOffsetExclusive);
+    if (fromOffset >= upper) return { kind: 'ok', bytes: EMPTY, nextOffset: fromOffset };
+    let k = this.segmentIndexFor(fromOffset);
+    while (fromOffset >= this.segments[k]!.nextOffset) k++;
+    const segment = this.segments[k]!;
+    const located = this.locate(segment, fromOffset);
+    const wanted = Math.min(segment.sizeBytes - located.position, Math.max(maxBytes, located.sizeBytes));
+    const buffer = target !== undefined && target.length >= wanted ? target : new Uint8Array(wanted);
+    const n = this.disk.read(segment.logFd, buffer.subarray(0, wanted), located.position);
+    assert(n === wanted, 'short read inside a segment');
+    let end = 0;
+    let nextOffset = fromOffset;
+    while (end + BATCH_HEADER_BYTES <= n) {
+      const size = 12 + readInt32(buffer, end + BatchField.batchLength);
+      const base = readInt64(buffer, end + BatchField.baseOffset);
+      if (base >= upper || end + size > n || (end > 0 && end + size > maxBytes)) break;
+      nextOffset = base + readInt32(buffer, end + BatchField.lastOffsetDelta) + 1;
+      end += size;
+    }
+    assert(end > 0, 'a read returns at least one batch');
+    return { kind: 'ok', bytes: buffer.subarray(0, end), nextOffset };
+  }
+
+  /** Index of the segment with the largest base offset <= `offset`. */
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid]!.baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** Position and size of the batch in `segment` that contains `offset` (which must be in the segment). */
+  private locate(
+    segment: Segment,
+    offset: number,
+  ): { position: number; sizeBytes: number; baseOffset: number } {
+    let result: { position: number; sizeBytes: number; baseOffset: number } | null = null;
+    this.walkHeaders(segment, segment.floorPosition(offset), (position, base, last, size) => {
+      if (last < offset) return true;
+      result = { position, sizeBytes: size, baseOffset: base };
+      return false;
+    });
+    assert(result !== null, `offset ${offset} not found in segment ${segment.baseOffset}`);
+    return result;
+  }
+
+  /**
+   * Walks the batch headers of a segment from `position` (a batch start) to its end, trusting them (they
+   * were verified by recovery or written by this log). `visit` returns false to stop.
+   */
+  private walkHeaders(
+    segment: Segment,
+    position: number,
+    visit: (
+      position: number,
+      baseOffset: number,
+      lastOffset: number,
+      sizeBytes: number,
+      maxTimestampMs: number,
+    ) => boolean,
+  ): void {
+    const buffer = this.walkBuffer;
+    while (position < segment.sizeBytes) {
+      const n = this.disk.read(
+        segment.logFd,
+        buffer.subarray(0, Math.min(buffer.length, segment.sizeBytes - position)),
+        position,
+      );
+      let offset = 0;
+      while (offset + BATCH_HEADER_BYTES <= n) {
+        assert(buffer[offset + BatchField.magic] === BATCH_MAGIC, 'walked onto a non-batch position');
+        const size = 12 + readInt32(buffer, offset + BatchField.batchLength);
+        const base = readInt64(buffer, offset + BatchField.baseOffset);
+        const last = base + readInt32(buffer, offset + BatchField.lastOffsetDelta);
+        if (!visit(position + offset, base, last, size, readInt64(buffer, offset + BatchField.maxTimestamp)))
+          return;
+        offset += size;
+      }
+      assert(offset > 0, 'header walk made no progress');
+      position += offset;
+    }
+  }
+
+  /**
+   * The first offset (>= the log start) whose record timestamp is >= `timestampMs` (Kafka's ListOffsets by
+   * timestamp), or null when there is none.
+   */
+  offsetForTimestamp(timestampMs: number): number | null {
+    assert(!this.closed, 'offsetForTimestamp on a closed log');
+    for (const segment of this.segments) {
+      if (segment.maxTimestampMs < timestampMs || segment.nextOffset <= this.logStart) continue;
+      // Every record before the entry's batch is older than the target, so the answer is at or after it.
+      const entry = segment.timeIndex.lastBefore(timestampMs);
+      const startOffset =
+        entry < 0 ? segment.baseOffset : segment.baseOffset + segment.timeIndex.relativeOffsetAt(entry);
+      let found: number | null = null;
+      this.walkHeaders(segment, segment.floorPosition(startOffset), (position, _base, last, size, maxTs) => {
+        if (maxTs < timestampMs || last < this.logStart) return true;
+        found = this.firstRecordAtOrAfter(segment, position, size, timestampMs);
+        return found === null;
+      });
+      if (found !== null) return found;
+    }
+    return null;
+  }
+
+  private firstRecordAtOrAfter(segment: Segment, position: number, sizeBytes: number, timestampMs: number) {
+    const bytes = new Uint8Array(sizeBytes);
+    const n = this.disk.read(segment.logFd, bytes, position);
+    assert(n === sizeBytes, 'short read of a batch');
+    let found: number | null = null;
+    forEachRecord(
+      bytes,
+      (record) => {
+        if (found === null && record.timestampMs >= timestampMs) found = record.offset;
+      },
+      { fromOffset: this.logStart },
+    );
+    return found;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Truncation and deletion.
+
+  /**
+   * Removes every batch that holds an offset >= `offset` (a batch containing `offset` goes whole, so the
+   * log end may land below `offset`, as in Kafka). Deletes later segments. Durable when it returns.
+   */
+  truncateTo(offset: number): TruncateResult {
+    assert(!this.closed, 'truncateTo on a closed log');
+    if (offset < this.logStart) return { kind: 'below_log_start', logStartOffset: this.logStart };
+    if (offset >= this.logEndOffset) return { kind: 'ok', logEndOffset: this.logEndOffset };
+    const k = this.segmentIndexFor(offset);
+    const segment = this.segments[k]!;
+    const cut = this.locate(segment, offset);
+    const newEnd = cut.baseOffset;
+    if (this.recoveryPoint > newEnd) {
+      // Lower the recovery point durably first: the rewritten tail must be scanned after a crash.
+      this.recoveryPoint = newEnd;
+      this.writeCheckpoint();
+    }
+    const removed = this.segments.splice(k + 1);
+    for (let i = removed.length - 1; i >= 0; i--) {
+      removed[i]!.close();
+      removed[i]!.unlinkFiles();
+    }
+    if (removed.length > 0) this.disk.fsyncDir(this.dir);
+    this.disk.truncate(segment.logFd, cut.position);
+    this.disk.fsync(segment.logFd);
+    const relativeEnd = newEnd - segment.baseOffset;
+    segment.offsetIndex.truncateToCount(segment.offsetIndex.floor(relativeEnd - 1) + 1);
+    segment.timeIndex.truncateAfterRelativeOffset(relativeEnd - 1);
+    segment.truncateIndexFiles();
+    segment.syncIndexes();
+    segment.sizeBytes = cut.position;
+    segment.flushedSizeBytes = cut.position;
+    segment.nextOffset = newEnd;
+    segment.maxTimestampMs = segment.timeIndex.lastTimestampMs;
+    segment.firstTimestampMs = cut.position === 0 ? null : this.firstTimestampAt(segment);
+    const entries = segment.offsetIndex.count;
+    this.walkHeaders(segment, entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1), (...batch) => {
+      segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
+      return true;
+    });
+    this.flushed = newEnd;
+    return { kind: 'ok', logEndOffset: newEnd };
+  }
+
+  /**
+   * Moves the log start to `offset` (records below it are no longer served) and deletes the segments
+   * entirely below it, never the active one. The new log start is checkpointed before it returns.
+   */
+  deleteRecordsBefore(offset: number): DeleteRecordsResult {
+    assert(!this.closed, 'deleteRecordsBefore on a closed log');
+    if (offset > this.logEndOffset) return { kind: 'offset_out_of_range', logEndOffset: this.logEndOffset };
+    if (offset <= this.logStart) return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: 0 };
+    // A log start above the durable end could outlive the records it points past: make them durable first.
+    if (offset > this.flushed) this.flush();
+    this.logStart = offset;
+    let count = 0;
+    while (count < this.segments.length - 1 && this.segments[count]!.nextOffset <= offset) count++;
+    this.deleteOldestSegments(count);
+    return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: count };
+  }
+
+  /**
+   * Deletes whole old segments (never the active one) by `retentionBytes` (while the log would still hold
+   * at least that many bytes without the segment) and by `retentionMs` (while the segment's newest record
+   * is older than nowMs - retentionMs).
+   */
+  applyRetention(nowMs: number): RetentionResult {
+    assert(!this.closed, 'applyRetention on a closed log');
+    const { retentionBytes, retentionMs } = this.config;
+    let remainingBytes = this.sizeBytes;
+    let count = 0;
+    let deletedBytes = 0;
+    while (count < this.segments.length - 1) {
+      const segment = this.segments[count]!;
+      const byBytes = retentionBytes >= 0 && remainingBytes - segment.sizeBytes >= retentionBytes;
+      const byTime = retentionMs >= 0 && segment.maxTimestampMs < nowMs - retentionMs;
+      if (!byBytes && !byTime) break;
+      remainingBytes -= segment.sizeBytes;
+      deletedBytes += segment.sizeBytes;
+      count++;
+    }
+    if (count > 0) {
+      this.logStart = Math.max(this.logStart, this.segments[count]!.baseOffset);
+      this.deleteOldestSegments(count);
+    }
+    return { deletedSegments: count, deletedBytes, logStartOffset: this.logStart };
+  }
+
+  private deleteOldestSegments(count: number): void {
+    // The checkpoint goes first: if the unlinks are lost in a crash, recovery deletes the segments again.
+    this.writeCheckpoint();
+    if (count === 0) return;
+    for (const segment of this.segments.splice(0, count)) {
+      segment.close();
+      segment.unlinkFiles();
+    }
+    this.disk.fsyncDir(this.dir);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Lifecycle.
+
+  /** Flushes, makes the indexes durable and checkpoints the recovery point, so the next open scans nothing. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.checkpointRecoveryPoint();
+    for (const segment of this.segments) segment.close();
+    this.closed = true;
+  }
+
+  /** Drops the descriptors without flushing: what a killed process leaves behind (for tests and benches). */
+  abandon(): void {
+    if (this.closed) return;
+    for (const segment of this.segments) segment.close();
+    this.closed = true;
+  }
+
+  /** Removes the partition's directory and everything in it. */
+  delete(): void {
+    this.abandon();
+    this.disk.removeDir(this.dir);
+    this.disk.fsyncDir(dirname(this.dir));
+  }
+}

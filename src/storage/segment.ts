@@ -1,0 +1,173 @@
+// One segment of a partition log: the `.log` file of whole record batches starting at `baseOffset`, its
+// sparse offset index (`.index`) and its time index (`.timeindex`), all named by the 20-digit zero-padded
+// base offset (Kafka's naming, so a directory listing sorts in offset order). The file formats are described
+// in `src/core/log/record-batch.ts` and `src/core/log/segment-index.ts`.
+//
+// Invariants: the `.log` holds exactly `sizeBytes` bytes of valid, offset-contiguous batches covering
+// [baseOffset, nextOffset); index entries point at batch starts below `sizeBytes`; the first
+// `persistedOffsetEntries` / `persistedTimeEntries` entries are written to the index files, the rest are only
+// in memory until `persistIndexes`. Index files are written after the log data they describe and fsynced
+// before a recovery-point checkpoint that trusts them.
+// Called only by the PartitionLog that owns it, on that log's one thread.
+import { join } from 'node:path';
+import { assert } from '../core/assert.js';
+import {
+  OFFSET_INDEX_ENTRY_BYTES,
+  OffsetIndex,
+  TIME_INDEX_ENTRY_BYTES,
+  TimeIndex,
+} from '../core/log/segment-index.js';
+import type { Disk, Fd } from './disk.js';
+
+export const LOG_SUFFIX = '.log';
+export const INDEX_SUFFIX = '.index';
+export const TIME_INDEX_SUFFIX = '.timeindex';
+const segmentNamePattern = /^(\d{20})\.(log|index|timeindex)$/;
+
+/** `00000000000000000042` for 42. */
+export function segmentFileStem(baseOffset: number): string {
+  assert(Number.isSafeInteger(baseOffset) && baseOffset >= 0, `bad segment base offset ${baseOffset}`);
+  return baseOffset.toString().padStart(20, '0');
+}
+
+/** The base offset and kind of a segment file name, or null for any other name. */
+export function parseSegmentFileName(
+  name: string,
+): { readonly baseOffset: number; readonly kind: 'log' | 'index' | 'timeindex' } | null {
+  const match = segmentNamePattern.exec(name);
+  if (match === null) return null;
+  const baseOffset = Number(match[1]);
+  if (!Number.isSafeInteger(baseOffset)) return null;
+  return { baseOffset, kind: match[2] as 'log' | 'index' | 'timeindex' };
+}
+
+export class Segment {
+  readonly logPath: string;
+  readonly indexPath: string;
+  readonly timeIndexPath: string;
+  sizeBytes = 0;
+  /** Bytes of the `.log` known to be durable. */
+  flushedSizeBytes = 0;
+  nextOffset: number;
+  /** Largest record timestamp in the segment; -Infinity while empty. */
+  maxTimestampMs = Number.NEGATIVE_INFINITY;
+  /** First timestamp of the first batch (the segment's age for time-based rolling); null while empty. */
+  firstTimestampMs: number | null = null;
+  offsetIndex = new OffsetIndex();
+  timeIndex = new TimeIndex();
+  persistedOffsetEntries = 0;
+  persistedTimeEntries = 0;
+
+  private constructor(
+    private readonly disk: Disk,
+    readonly baseOffset: number,
+    dir: string,
+    readonly logFd: Fd,
+    readonly indexFd: Fd,
+    readonly timeIndexFd: Fd,
+  ) {
+    const stem = segmentFileStem(baseOffset);
+    this.logPath = join(dir, stem + LOG_SUFFIX);
+    this.indexPath = join(dir, stem + INDEX_SUFFIX);
+    this.timeIndexPath = join(dir, stem + TIME_INDEX_SUFFIX);
+    this.nextOffset = baseOffset;
+  }
+
+  /** Opens (creating what is missing) the three files of the segment at `baseOffset`. */
+  static open(disk: Disk, dir: string, baseOffset: number): Segment {
+    const stem = join(dir, segmentFileStem(baseOffset));
+    const logFd = disk.open(stem + LOG_SUFFIX, true);
+    const indexFd = disk.open(stem + INDEX_SUFFIX, true);
+    const timeIndexFd = disk.open(stem + TIME_INDEX_SUFFIX, true);
+    return new Segment(disk, baseOffset, dir, logFd, indexFd, timeIndexFd);
+  }
+
+  /** Bytes of log since the last offset-index entry (or since the start). */
+  get bytesSinceIndexEntry(): number {
+    const n = this.offsetIndex.count;
+    return this.sizeBytes - (n === 0 ? 0 : this.offsetIndex.positionAt(n - 1));
+  }
+
+  /** Position of the batch at or before `offset` according to the index (a floor, not exact). */
+  floorPosition(offset: number): number {
+    const i = this.offsetIndex.floor(offset - this.baseOffset);
+    return i < 0 ? 0 : this.offsetIndex.positionAt(i);
+  }
+
+  /**
+   * Accounts for a batch written (or found by recovery) at `position`, which must be the current end.
+   * Adds the index entries the sparse-index rule asks for.
+   */
+  addBatch(
+    baseOffset: number,
+    lastOffset: number,
+    position: number,
+    sizeBytes: number,
+    firstTimestampMs: number,
+    maxTimestampMs: number,
+    indexIntervalBytes: number,
+  ): void {
+    assert(position === this.sizeBytes, 'segment batches are added at the end');
+    assert(baseOffset === this.nextOffset, 'segment batches are offset-contiguous');
+    if (position > 0 && this.bytesSinceIndexEntry >= indexIntervalBytes) {
+      const relativeOffset = baseOffset - this.baseOffset;
+      this.offsetIndex.append(relativeOffset, position);
+      if (this.maxTimestampMs > this.timeIndex.lastTimestampMs) {
+        this.timeIndex.append(this.maxTimestampMs, relativeOffset);
+      }
+    }
+    if (position === 0) this.firstTimestampMs = firstTimestampMs;
+    if (maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = maxTimestampMs;
+    this.sizeBytes = position + sizeBytes;
+    this.nextOffset = lastOffset + 1;
+  }
+
+  /** Writes the in-memory index entries that are not in the files yet (one write per file). */
+  persistIndexes(): void {
+    const offsetCount = this.offsetIndex.count;
+    if (this.persistedOffsetEntries < offsetCount) {
+      const bytes = this.offsetIndex.encode(this.persistedOffsetEntries, offsetCount);
+      this.disk.write(this.indexFd, bytes, this.persistedOffsetEntries * OFFSET_INDEX_ENTRY_BYTES);
+      this.persistedOffsetEntries = offsetCount;
+    }
+    const timeCount = this.timeIndex.count;
+    if (this.persistedTimeEntries < timeCount) {
+      const bytes = this.timeIndex.encode(this.persistedTimeEntries, timeCount);
+      this.disk.write(this.timeIndexFd, bytes, this.persistedTimeEntries * TIME_INDEX_ENTRY_BYTES);
+      this.persistedTimeEntries = timeCount;
+    }
+  }
+
+  /**
+   * Cuts the index files to the entries that are both persisted and still in memory, after the in-memory
+   * indexes were truncated (or loaded from a file with a bad tail). Entries past that point are rewritten by
+   * the next `persistIndexes`.
+   */
+  truncateIndexFiles(): void {
+    this.persistedOffsetEntries = Math.min(this.persistedOffsetEntries, this.offsetIndex.count);
+    const offsetBytes = this.persistedOffsetEntries * OFFSET_INDEX_ENTRY_BYTES;
+    if (this.disk.size(this.indexFd) !== offsetBytes) this.disk.truncate(this.indexFd, offsetBytes);
+    this.persistedTimeEntries = Math.min(this.persistedTimeEntries, this.timeIndex.count);
+    const timeBytes = this.persistedTimeEntries * TIME_INDEX_ENTRY_BYTES;
+    if (this.disk.size(this.timeIndexFd) !== timeBytes) this.disk.truncate(this.timeIndexFd, timeBytes);
+  }
+
+  /** Makes the index files durable. */
+  syncIndexes(): void {
+    this.disk.fdatasync(this.indexFd);
+    this.disk.fdatasync(this.timeIndexFd);
+  }
+
+  close(): void {
+    this.disk.close(this.logFd);
+    this.disk.close(this.indexFd);
+    this.disk.close(this.timeIndexFd);
+  }
+
+  /** Removes the three files; the caller fsyncs the directory. */
+  unlinkFiles(): void {
+    this.disk.unlink(this.logPath);
+    this.disk.unlink(this.indexPath);
+    this.disk.unlink(this.timeIndexPath);
+  }
+}
