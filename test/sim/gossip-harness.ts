@@ -78,12 +78,15 @@ type SimMember = {
   readonly id: string;
   readonly address: string;
   readonly node: GossipNode;
+  readonly createdAtMs: number;
   status: Status;
   resumeAtMs: number;
   wakeMs: number;
   backlog: { from: string; packet: Packet }[];
-  packetsSent: number;
-  bytesSent: number;
+  udpPackets: number;
+  udpBytes: number;
+  streamPackets: number;
+  streamBytes: number;
 };
 
 export type RecordedEvent = {
@@ -91,6 +94,13 @@ export type RecordedEvent = {
   readonly observer: string;
   readonly kind: MembershipEventKind;
   readonly subject: string;
+};
+
+export type Traffic = {
+  readonly udpPacketsPerSec: number;
+  readonly udpBytesPerSec: number;
+  readonly streamPacketsPerSec: number;
+  readonly streamBytesPerSec: number;
 };
 
 type InFlight = {
@@ -278,24 +288,32 @@ export class GossipSim {
 
   resetTraffic(): void {
     for (const m of this.#members) {
-      m.packetsSent = 0;
-      m.bytesSent = 0;
+      m.udpPackets = 0;
+      m.udpBytes = 0;
+      m.streamPackets = 0;
+      m.streamBytes = 0;
     }
   }
 
-  /** Mean packets and bytes sent per running member per second over `windowMs` since `resetTraffic`. */
-  trafficPerMember(windowMs: number): { packetsPerSec: number; bytesPerSec: number } {
+  /**
+   * Mean traffic sent per running member per second over `windowMs` since `resetTraffic`: UDP (probes,
+   * acks, gossip: the part SWIM keeps constant in N) and stream (push-pull full state, which grows with N).
+   */
+  trafficPerMember(windowMs: number): Traffic {
     const running = this.#members.filter((m) => m.status === 'up');
-    let packets = 0;
-    let bytes = 0;
+    const total = { udpPackets: 0, udpBytes: 0, streamPackets: 0, streamBytes: 0 };
     for (const m of running) {
-      packets += m.packetsSent;
-      bytes += m.bytesSent;
+      total.udpPackets += m.udpPackets;
+      total.udpBytes += m.udpBytes;
+      total.streamPackets += m.streamPackets;
+      total.streamBytes += m.streamBytes;
     }
-    const seconds = windowMs / 1000;
+    const per = running.length * (windowMs / 1000);
     return {
-      packetsPerSec: packets / running.length / seconds,
-      bytesPerSec: bytes / running.length / seconds,
+      udpPacketsPerSec: total.udpPackets / per,
+      udpBytesPerSec: total.udpBytes / per,
+      streamPacketsPerSec: total.streamPackets / per,
+      streamBytesPerSec: total.streamBytes / per,
     };
   }
 
@@ -312,8 +330,11 @@ export class GossipSim {
       if (!firstByObserver.has(e.observer)) firstByObserver.set(e.observer, e.atMs);
     }
     let worst = 0;
-    for (const id of this.liveIds()) {
-      const at = firstByObserver.get(id);
+    // Observers are the live members that existed when it was killed; a later joiner learns of the death
+    // through its first push-pull, which is join propagation, not detection.
+    for (const m of this.#members) {
+      if (m.status === 'killed' || m.createdAtMs > killedAt) continue;
+      const at = firstByObserver.get(m.id);
       if (at === undefined) return Number.POSITIVE_INFINITY;
       worst = Math.max(worst, at - killedAt);
     }
@@ -327,9 +348,10 @@ export class GossipSim {
       if (e.subject === subject && e.kind === 'joined' && !seen.has(e.observer)) seen.set(e.observer, e.atMs);
     }
     let worst = 0;
-    for (const id of this.liveIds()) {
-      if (id === subject) continue;
-      const at = seen.get(id);
+    for (const m of this.#members) {
+      // Members that joined later learn of it from their own join, which is measured for them.
+      if (m.id === subject || m.status === 'killed' || m.createdAtMs > sinceMs) continue;
+      const at = seen.get(m.id);
       if (at === undefined) return Number.POSITIVE_INFINITY;
       worst = Math.max(worst, at - sinceMs);
     }
@@ -367,12 +389,15 @@ export class GossipSim {
       id,
       address,
       node,
+      createdAtMs: this.nowMs,
       status: 'up',
       resumeAtMs: 0,
       wakeMs: node.nextWakeMs(),
       backlog: [],
-      packetsSent: 0,
-      bytesSent: 0,
+      udpPackets: 0,
+      udpBytes: 0,
+      streamPackets: 0,
+      streamBytes: 0,
     };
     this.#members.push(m);
     this.#byAddress.set(address, m);
@@ -407,10 +432,13 @@ export class GossipSim {
     const { lossRate, delayMinMs, delayMaxMs } = this.options;
     const config = this.options.config;
     for (const out of output.send) {
-      from.packetsSent++;
       const bytes = estimatePacketBytes(out.packet);
-      from.bytesSent += bytes;
-      if (out.transport === 'udp') {
+      if (out.transport === 'stream') {
+        from.streamPackets++;
+        from.streamBytes += bytes;
+      } else {
+        from.udpPackets++;
+        from.udpBytes += bytes;
         assert(bytes <= config.udpPacketBytesMax, `udp packet of ${bytes} bytes exceeds the budget`);
         if (this.#network.nextFloat() < lossRate) {
           this.packetsLost++;
