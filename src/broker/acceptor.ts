@@ -91,7 +91,8 @@ export class Acceptor {
     private readonly metrics: BrokerMetrics,
   ) {
     this.limits = {
-      recordBytesMax: Math.min(config.maxRequestBytes, links[0]!.payloadBytesMax - 1024),
+      // Kafka's max.message.bytes: a record must fit one log batch (1 MiB) with room for the batch header.
+      recordBytesMax: Math.min(config.maxRequestBytes, 1024 * 1024 - 1024),
       batchRecordsMax: 100_000,
       headersMax: 64,
     };

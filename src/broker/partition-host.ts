@@ -10,13 +10,13 @@
 
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { crc32 } from 'node:zlib';
 import { assert } from '../core/assert.js';
-import { BatchWriter, type RecordHeader } from '../core/log/record-batch.js';
+import { BATCH_HEADER_BYTES, BatchWriter, type RecordHeader } from '../core/log/record-batch.js';
 import { partitionDirName } from '../core/names.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import { crc32 } from '../storage/crc.js';
 import type { Disk } from '../storage/disk.js';
-import { defaultLogConfig, type LogConfig, PartitionLog } from '../storage/partition-log.js';
+import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../storage/partition-log.js';
 import {
   FrameKind,
   fetchResultHeaderBytes,
@@ -48,15 +48,21 @@ interface PartitionState {
   readonly writer: BatchWriter;
   /** Set when a write or fsync failed: the file's state is unknown, so the partition takes no more writes. */
   failed: boolean;
-  dirty: boolean;
+  /** Produce requests whose records sit in `writer`, not yet appended. */
+  readonly staged: PendingProduce[];
+  recordsStaged: number;
+  /** Appended during the current ring batch: needs the batch's fsync before its answers go out. */
+  touched: boolean;
 }
 
 interface PendingProduce {
   correlationId: number;
   state: PartitionState | null;
   recordCount: number;
-  /** Records of the same partition appended earlier in this batch: this request's offsets start after them. */
+  /** Records staged in the same writer before this request's: its offsets start after them. */
   recordsBefore: number;
+  status: WireStatus;
+  baseOffset: number;
 }
 
 interface PendingFetch {
@@ -77,7 +83,7 @@ export class PartitionHost {
   private readonly partitions = new Map<number, PartitionState>();
   private readonly produces: PendingProduce[] = [];
   private readonly fetches: PendingFetch[] = [];
-  private readonly recordsPerState = new Map<PartitionState, number>();
+  private readonly touched: PartitionState[] = [];
   private readonly headerScratch: RecordHeader[] = [];
   private running = true;
   private lastRetentionMs = 0;
@@ -161,16 +167,32 @@ export class PartitionHost {
     const slot = view.getUint32(at, true);
     const recordCount = view.getUint32(at + 16, true);
     const state = this.partitions.get(slot) ?? null;
-    if (state === null || state.failed) {
-      this.produces.push({ correlationId, state, recordCount, recordsBefore: 0 });
+    const pending: PendingProduce = {
+      correlationId,
+      state,
+      recordCount,
+      recordsBefore: 0,
+      status: WireStatus.Ok,
+      baseOffset: -1,
+    };
+    this.produces.push(pending);
+    if (state === null) {
+      pending.status = WireStatus.UnknownPartition;
+      return;
+    }
+    if (state.failed) {
+      pending.status = WireStatus.StorageError;
       return;
     }
     const bytes = this.reader.bytes;
     const writer = state.writer;
+    const batchBytesMax = state.log.config.maxBatchBytes;
     const headers = this.headerScratch;
     let timestampMs = 0;
     let key: Uint8Array | null = null;
     let value: Uint8Array | null = null;
+    let batchStart = writer.sizeBytes;
+    let recordsInBatch = 0;
     writer.beginBatch();
     visitProduceRecords(view, at, length, {
       onRecord: (ts, keyAt, keyLength, valueAt, valueLength) => {
@@ -186,78 +208,111 @@ export class PartitionHost {
         });
       },
       onRecordEnd: () => {
+        const recordBytes = writer.recordSizeBytes(key, value, headers);
+        // The acceptor bounds every record well below a batch (recordBytesMax), so one always fits.
+        assert(
+          BATCH_HEADER_BYTES + recordBytes <= batchBytesMax,
+          'a record larger than a batch reached the worker',
+        );
+        // A request larger than one batch may hold is split into several batches, appended together.
+        if (recordsInBatch > 0 && writer.sizeBytes - batchStart + recordBytes > batchBytesMax) {
+          writer.endBatch(crc32);
+          batchStart = writer.sizeBytes;
+          recordsInBatch = 0;
+          writer.beginBatch();
+        }
         writer.addRecord(timestampMs, key, value, headers);
+        recordsInBatch++;
       },
     });
+    assert(recordsInBatch > 0, 'a produce request carries at least one record');
     writer.endBatch(crc32);
-    state.dirty = true;
-    const recordsBefore = this.recordsPerState.get(state) ?? 0;
-    this.recordsPerState.set(state, recordsBefore + recordCount);
-    this.produces.push({ correlationId, state, recordCount, recordsBefore });
+    pending.recordsBefore = state.recordsStaged;
+    state.recordsStaged += recordCount;
+    state.staged.push(pending);
+    if (writer.sizeBytes >= this.appendChunkBytes(state)) this.appendStaged(state);
+  }
+
+  /** Staged bytes above which a partition's writer is appended early, so one append never outgrows a segment. */
+  private appendChunkBytes(state: PartitionState): number {
+    return Math.min(Math.floor(state.log.config.segmentBytes / 2), 8 * 1024 * 1024);
+  }
+
+  /** One write for everything staged in `state`'s writer; assigns each staged request its base offset. */
+  private appendStaged(state: PartitionState): void {
+    if (state.staged.length === 0) return;
+    const bytes = state.writer.bytes();
+    let status: WireStatus = WireStatus.Ok;
+    let firstOffset = -1;
+    try {
+      const result = state.log.append(bytes, { assignOffsets: true, leaderEpoch: 0, nowMs: Date.now() });
+      if (result.kind === 'ok') {
+        firstOffset = result.firstOffset;
+        this.stats.observeAppend(state.recordsStaged, bytes.byteLength);
+      } else {
+        assert(
+          result.kind === 'batch_too_large' || result.kind === 'append_too_large',
+          `append refused: ${result.kind}`,
+        );
+        status = WireStatus.TooLarge;
+      }
+    } catch (error) {
+      state.failed = true;
+      status = WireStatus.StorageError;
+      reportStorageFailure(state, error);
+    }
+    for (const pending of state.staged) {
+      pending.status = status;
+      pending.baseOffset = status === WireStatus.Ok ? firstOffset + pending.recordsBefore : -1;
+    }
+    state.staged.length = 0;
+    state.recordsStaged = 0;
+    state.writer.reset();
+    if (status === WireStatus.Ok && !state.touched) {
+      state.touched = true;
+      this.touched.push(state);
+    }
   }
 
   /** One write per touched partition, one fsync each (policy permitting), then every produce answer. */
   private async commitAppends(): Promise<void> {
     if (this.produces.length === 0) return;
-    const firstOffsets = new Map<PartitionState, number>();
-    for (const state of this.recordsPerState.keys()) {
-      const bytes = state.writer.bytes();
-      try {
-        const result = state.log.append(bytes, { assignOffsets: true });
-        if (result.kind !== 'ok') {
-          firstOffsets.set(state, -2);
-        } else {
-          firstOffsets.set(state, result.firstOffset);
-          this.stats.observeAppend(this.recordsPerState.get(state) ?? 0, bytes.byteLength);
-        }
-      } catch (error) {
-        state.failed = true;
-        firstOffsets.set(state, -1);
-        reportStorageFailure(state, error);
-      }
-      state.writer.reset();
+    for (const pending of this.produces) {
+      if (pending.state !== null && pending.state.staged.length > 0) this.appendStaged(pending.state);
     }
     if (this.options.syncIntervalMs === 0) {
-      for (const state of this.recordsPerState.keys()) {
-        if (state.failed || firstOffsets.get(state)! < 0) continue;
+      for (const state of this.touched) {
+        if (state.failed) continue;
         const startedNs = process.hrtime.bigint();
         try {
           state.log.flush();
-          state.dirty = false;
         } catch (error) {
           // An fsync that failed cannot be retried safely (the kernel may have dropped the dirty pages), so
           // the partition stops taking writes and every answer of this batch says the outcome is unknown.
           state.failed = true;
-          firstOffsets.set(state, -1);
           reportStorageFailure(state, error);
         }
         this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
       }
     }
+    for (const state of this.touched) state.touched = false;
+    this.touched.length = 0;
     for (const pending of this.produces) {
       const state = pending.state;
-      let status: WireStatus = WireStatus.Ok;
-      let baseOffset = -1;
-      if (state === null) status = WireStatus.UnknownPartition;
-      else {
-        const first = firstOffsets.get(state);
-        if (first === undefined || first === -1) status = WireStatus.StorageError;
-        else if (first === -2) status = WireStatus.TooLarge;
-        else baseOffset = first + pending.recordsBefore;
-      }
+      if (pending.status === WireStatus.Ok && state !== null && state.failed)
+        pending.status = WireStatus.StorageError;
       const at = await this.reserveResponse(produceResultBytes);
       writeProduceResult(
         this.writer.view,
         at,
-        status,
-        baseOffset,
+        pending.status,
+        pending.baseOffset,
         state?.log.logEndOffset ?? -1,
-        state === null ? -1 : this.highWatermark(state),
+        state === null || state.failed ? -1 : this.highWatermark(state),
       );
       this.writer.commit(FrameKind.ProduceResult, pending.correlationId, produceResultBytes);
     }
     this.produces.length = 0;
-    this.recordsPerState.clear();
   }
 
   private highWatermark(state: PartitionState): number {
@@ -285,18 +340,29 @@ export class PartitionHost {
       let status: WireStatus = WireStatus.Ok;
       if (fetch.offset < log.logStartOffset || fetch.offset > highWatermark)
         status = WireStatus.OffsetOutOfRange;
+      // Room for max_bytes, and for one whole batch in case the first is larger (a consumer always
+      // progresses); the log reads straight into the response ring.
+      const regionBytes = Math.min(
+        this.writer.payloadBytesMax - fetchResultHeaderBytes,
+        Math.max(maxBytes, log.config.maxBatchBytes),
+      );
       const at = await this.reserveResponse(
-        fetchResultHeaderBytes + (status === WireStatus.Ok ? maxBytes : 0),
+        fetchResultHeaderBytes + (status === WireStatus.Ok ? regionBytes : 0),
       );
       let readBytes = 0;
       if (status === WireStatus.Ok && fetch.offset < maxOffset) {
         const target = this.responseBytes.subarray(
           at + fetchResultHeaderBytes,
-          at + fetchResultHeaderBytes + maxBytes,
+          at + fetchResultHeaderBytes + regionBytes,
         );
         const read = log.read(fetch.offset, maxBytes, maxOffset, target);
-        if (read.kind === 'ok') readBytes = read.sizeBytes;
-        else status = WireStatus.OffsetOutOfRange;
+        if (read.kind === 'ok') {
+          readBytes = read.bytes.byteLength;
+          if (read.bytes.buffer !== target.buffer) {
+            assert(readBytes <= regionBytes, 'a fetched batch is larger than the response region');
+            target.set(read.bytes);
+          }
+        } else status = WireStatus.OffsetOutOfRange;
       }
       writeFetchResultHeader(
         this.writer.view,
@@ -361,13 +427,16 @@ export class PartitionHost {
       }
     }
     const config: LogConfig = {
-      ...defaultLogConfig,
+      ...DEFAULT_LOG_CONFIG,
       segmentBytes: request.segmentBytes,
       retentionMs: request.retentionMs,
       retentionBytes: request.retentionBytes,
       syncIntervalMs: this.options.syncIntervalMs,
       indexIntervalBytes: this.options.indexIntervalBytes,
-      maxBatchBytes: this.writer.payloadBytesMax,
+      maxBatchBytes: Math.min(
+        DEFAULT_LOG_CONFIG.maxBatchBytes,
+        this.writer.payloadBytesMax - fetchResultHeaderBytes,
+      ),
     };
     const log = PartitionLog.open(dir, config, this.disk, Date.now());
     if (!this.disk.exists(metadataPath))
@@ -376,9 +445,11 @@ export class PartitionHost {
       slot: request.slot,
       name: `${request.topic}-${request.partition}`,
       log,
-      writer: new BatchWriter(64 * 1024, this.writer.payloadBytesMax * 2),
+      writer: new BatchWriter(64 * 1024, 16 * 1024 * 1024),
       failed: false,
-      dirty: false,
+      staged: [],
+      recordsStaged: 0,
+      touched: false,
     };
     this.partitions.set(request.slot, state);
     return { ok: true, ...this.figures(state) };
