@@ -65,7 +65,13 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
   const paused: string[] = [];
   for (let i = 0; i < options.kills; i++) {
     const victim = draw();
-    actions.push({ atMs: WARMUP_MS + i * spacingMs, run: () => (sim.kill(victim), killed.push(victim)) });
+    actions.push({
+      atMs: WARMUP_MS + i * spacingMs,
+      run: () => {
+        sim.kill(victim);
+        killed.push(victim);
+      },
+    });
   }
   for (let i = 0; i < options.joins; i++) {
     const atMs = WARMUP_MS + spacingMs / 2 + i * spacingMs;
@@ -82,7 +88,10 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     const member = draw();
     actions.push({
       atMs: WARMUP_MS + 200 + i * 3000,
-      run: () => (sim.pause(member, pauseMs), paused.push(member)),
+      run: () => {
+        sim.pause(member, pauseMs);
+        paused.push(member);
+      },
     });
   }
   actions.sort((a, b) => a.atMs - b.atMs);
