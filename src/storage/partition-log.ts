@@ -181,6 +181,14 @@ export interface RecoveryReport {
   readonly reason: string | null;
 }
 
+export interface SegmentInfo {
+  readonly baseOffset: number;
+  readonly nextOffset: number;
+  readonly sizeBytes: number;
+  /** -Infinity for an empty segment. */
+  readonly maxTimestampMs: number;
+}
+
 const EMPTY = new Uint8Array(0);
 
 export class PartitionLog {
@@ -249,9 +257,14 @@ export class PartitionLog {
     return this.segments.length;
   }
 
-  /** Base offsets of the segments, oldest first (for tests and metrics). */
-  segmentBaseOffsets(): number[] {
-    return this.segments.map((s) => s.baseOffset);
+  /** The segments, oldest first (for metrics, admin views and tests). */
+  segmentInfos(): SegmentInfo[] {
+    return this.segments.map((s) => ({
+      baseOffset: s.baseOffset,
+      nextOffset: s.nextOffset,
+      sizeBytes: s.sizeBytes,
+      maxTimestampMs: s.maxTimestampMs,
+    }));
   }
 
   private get active(): Segment {
@@ -806,7 +819,8 @@ export class PartitionLog {
 
   /**
    * Removes every batch that holds an offset >= `offset` (a batch containing `offset` goes whole, so the
-   * log end may land below `offset`, as in Kafka). Deletes later segments. Durable when it returns.
+   * log end may land below `offset`, as in Kafka). Deletes later segments. If that leaves the end below the
+   * log start, the log start moves down to the end (an empty log). Durable when it returns.
    */
   truncateTo(offset: number): TruncateResult {
     assert(!this.closed, 'truncateTo on a closed log');
@@ -845,6 +859,13 @@ export class PartitionLog {
       return true;
     });
     this.flushed = newEnd;
+    if (newEnd < this.logStart) {
+      // The batch holding `offset` started below the log start: the log is now empty at that batch's base,
+      // so a follower can append the leader's whole batch again. Written after the cut, so a crash in
+      // between leaves a log start above the end, which recovery turns into an empty log.
+      this.logStart = newEnd;
+      this.writeCheckpoint();
+    }
     return { kind: 'ok', logEndOffset: newEnd };
   }
 

@@ -1,0 +1,290 @@
+// Model-based test of PartitionLog over the crashable SimDisk: random appends, reads, rolls, flushes,
+// truncations, record deletions, retention, crashes (torn writes, bit flips, lost directory entries) and
+// reopens, checked against an in-memory model after every step. Replay a failure with SEED=<seed>.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { writeInt64 } from '../../src/core/log/record-batch.js';
+import { createPrng, type Prng } from '../../src/core/prng.js';
+import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../../src/storage/partition-log.js';
+import { SimDisk } from '../../src/storage/sim-disk.js';
+import {
+  assertSameRecord,
+  decodeAll,
+  encodeBatches,
+  type ModelRecord,
+  randomRecord,
+  readAll,
+  type StoredRecord,
+  testSeed,
+} from './helpers.js';
+
+const DIR = '/data/orders-3';
+const RUNS = Number(process.env.RUNS ?? 40);
+const STEPS = Number(process.env.STEPS ?? 250);
+
+interface ModelBatch {
+  readonly baseOffset: number;
+  readonly records: readonly StoredRecord[];
+}
+
+class Model {
+  batches: ModelBatch[] = [];
+  logStart = 0;
+
+  get logEnd(): number {
+    const last = this.batches[this.batches.length - 1];
+    return last === undefined ? this.logStart : last.baseOffset + last.records.length;
+  }
+
+  records(from: number, to: number): StoredRecord[] {
+    const out: StoredRecord[] = [];
+    for (const batch of this.batches)
+      for (const r of batch.records) if (r.offset >= from && r.offset < to) out.push(r);
+    return out;
+  }
+
+  /** Base offset of the batch holding `offset`. */
+  batchStartOf(offset: number): number {
+    const batch = this.batches.find(
+      (b) => offset >= b.baseOffset && offset < b.baseOffset + b.records.length,
+    );
+    assert.ok(batch !== undefined, `model has no batch holding ${offset}`);
+    return batch.baseOffset;
+  }
+
+  isBatchBoundary(offset: number): boolean {
+    return offset === this.logEnd || this.batches.some((b) => b.baseOffset === offset);
+  }
+
+  truncate(end: number): void {
+    this.batches = this.batches.filter((b) => b.baseOffset < end);
+    assert.equal(this.logEnd <= end || this.batches.length === 0, true);
+  }
+}
+
+function randomConfig(rng: Prng): LogConfig {
+  return {
+    ...DEFAULT_LOG_CONFIG,
+    segmentBytes: 1500 + rng.nextInt(4500),
+    segmentMs: rng.nextInt(2) === 0 ? 200 + rng.nextInt(400) : DEFAULT_LOG_CONFIG.segmentMs,
+    indexIntervalBytes: 1 + rng.nextInt(600),
+    syncIntervalMs: rng.nextInt(2) === 0 ? 0 : 20,
+    retentionBytes: rng.nextInt(2) === 0 ? -1 : 2000 + rng.nextInt(6000),
+    retentionMs: rng.nextInt(2) === 0 ? -1 : 300 + rng.nextInt(600),
+    maxBatchBytes: 1000,
+  };
+}
+
+function runScenario(seed: number): void {
+  const rng = createPrng(seed);
+  const config = randomConfig(rng);
+  const disk = new SimDisk();
+  const model = new Model();
+  let nowMs = 1_000;
+  let log = PartitionLog.open(DIR, config, disk, nowMs);
+
+  const checkWholeLog = (context: string) => {
+    assert.equal(log.logStartOffset, model.logStart, `${context}: log start`);
+    assert.equal(log.logEndOffset, model.logEnd, `${context}: log end`);
+    const actual = readAll(log, model.logStart, 1 + rng.nextInt(3000));
+    const expected = model.records(model.logStart, model.logEnd);
+    assert.equal(actual.length, expected.length, `${context}: record count`);
+    for (let i = 0; i < expected.length; i++) assertSameRecord(actual[i]!, expected[i]!, context);
+  };
+
+  for (let step = 0; step < STEPS; step++) {
+    nowMs += rng.nextInt(30);
+    const roll = rng.nextInt(100);
+    const context = `step ${step}`;
+    if (roll < 40) {
+      // Append 1-3 batches of 1-6 records; timestamps mostly rising, sometimes out of order.
+      const batches: ModelRecord[][] = [];
+      const batchCount = 1 + rng.nextInt(3);
+      for (let b = 0; b < batchCount; b++) {
+        const records: ModelRecord[] = [];
+        const recordCount = 1 + rng.nextInt(6);
+        for (let r = 0; r < recordCount; r++) {
+          records.push(randomRecord(rng, nowMs - (rng.nextInt(5) === 0 ? rng.nextInt(500) : 0), 120));
+        }
+        batches.push(records);
+      }
+      const bytes = encodeBatches(batches);
+      const sizes: number[] = [];
+      for (let pos = 0, b = 0; b < batches.length; b++) {
+        const size = 12 + new DataView(bytes.buffer, bytes.byteOffset).getInt32(pos + 8);
+        sizes.push(size);
+        pos += size;
+      }
+      const replication = rng.nextInt(4) === 0;
+      if (replication) {
+        let base = model.logEnd;
+        for (let pos = 0, b = 0; b < batches.length; b++) {
+          writeInt64(bytes, pos, base);
+          base += batches[b]!.length;
+          pos += sizes[b]!;
+        }
+      }
+      const result = log.append(bytes, { assignOffsets: !replication, leaderEpoch: 7, nowMs });
+      if (sizes.some((s) => s > config.maxBatchBytes)) {
+        assert.equal(result.kind, 'batch_too_large', context);
+      } else if (bytes.length > config.segmentBytes) {
+        assert.equal(result.kind, 'append_too_large', context);
+      } else {
+        assert.equal(result.kind, 'ok', `${context}: ${JSON.stringify(result)}`);
+        if (result.kind !== 'ok') continue;
+        assert.equal(result.firstOffset, model.logEnd, `${context}: appends continue at the log end`);
+        let offset = result.firstOffset;
+        for (const records of batches) {
+          model.batches.push({
+            baseOffset: offset,
+            records: records.map((r, i) => ({ ...r, offset: offset + i })),
+          });
+          offset += records.length;
+        }
+        assert.equal(result.lastOffset, offset - 1, context);
+      }
+      if (rng.nextInt(8) === 0) {
+        const stale = log.append(encodeBatches([[randomRecord(rng, nowMs, 10)]]), {
+          assignOffsets: false,
+          leaderEpoch: 7,
+          nowMs,
+        });
+        if (model.logEnd !== 0)
+          assert.equal(stale.kind, 'offset_mismatch', `${context}: stale replica batch`);
+        else if (stale.kind === 'ok')
+          model.batches.push({ baseOffset: 0, records: decodeAll(readFirst(log)) });
+      }
+    } else if (roll < 60) {
+      const from = model.logStart - 2 + rng.nextInt(model.logEnd - model.logStart + 5);
+      const maxBytes = rng.nextInt(2500);
+      const boundaries = model.batches.map((b) => b.baseOffset).filter((o) => o > from);
+      const upper =
+        rng.nextInt(3) === 0 && boundaries.length > 0
+          ? boundaries[rng.nextInt(boundaries.length)]!
+          : Number.POSITIVE_INFINITY;
+      const result = log.read(from, maxBytes, upper);
+      if (from < model.logStart) {
+        assert.deepEqual(result, { kind: 'below_log_start', logStartOffset: model.logStart }, context);
+        continue;
+      }
+      assert.equal(result.kind, 'ok', context);
+      if (result.kind !== 'ok') continue;
+      const end = Math.min(model.logEnd, upper);
+      if (from >= end) {
+        assert.equal(result.bytes.length, 0, `${context}: reads at or past the end are empty`);
+        continue;
+      }
+      const records = decodeAll(result.bytes, from, upper);
+      assert.ok(records.length > 0, `${context}: a read below the end returns at least one record`);
+      const expected = model.records(from, Math.min(result.nextOffset, end));
+      assert.equal(records.length, expected.length, `${context}: read ${from}`);
+      for (let i = 0; i < expected.length; i++) assertSameRecord(records[i]!, expected[i]!, context);
+      if (records.length > 0 && result.bytes.length > maxBytes) {
+        assert.equal(
+          decodeAll(result.bytes).at(-1)!.offset - model.batchStartOf(from) + 1,
+          model.batches.find((b) => b.baseOffset === model.batchStartOf(from))!.records.length,
+          `${context}: only a single first batch may exceed maxBytes`,
+        );
+      }
+    } else if (roll < 68) {
+      if (config.syncIntervalMs === 0 || rng.nextInt(2) === 0) log.flush();
+      else log.maybeFlush(nowMs);
+      if (config.syncIntervalMs === 0) assert.equal(log.flushedOffset, log.logEndOffset, context);
+    } else if (roll < 74) {
+      const target = nowMs - rng.nextInt(800);
+      const expected = model.records(model.logStart, model.logEnd).find((r) => r.timestampMs >= target);
+      assert.equal(
+        log.offsetForTimestamp(target),
+        expected?.offset ?? null,
+        `${context}: offsetForTimestamp`,
+      );
+    } else if (roll < 78) {
+      const offset = model.logStart + rng.nextInt(model.logEnd - model.logStart + 1);
+      const result = log.truncateTo(offset);
+      const end = offset >= model.logEnd ? model.logEnd : model.batchStartOf(offset);
+      assert.deepEqual(result, { kind: 'ok', logEndOffset: end }, context);
+      if (offset < model.logEnd) {
+        assert.equal(log.flushedOffset, log.logEndOffset, `${context}: a truncation is durable`);
+      }
+      model.truncate(end);
+      model.logStart = Math.min(model.logStart, end);
+    } else if (roll < 81) {
+      const offset = model.logStart + rng.nextInt(model.logEnd - model.logStart + 1);
+      const result = log.deleteRecordsBefore(offset);
+      assert.equal(result.kind, 'ok', context);
+      model.logStart = Math.max(model.logStart, offset);
+      assert.equal(log.logStartOffset, model.logStart, context);
+    } else if (roll < 85) {
+      const sizeBefore = log.sizeBytes;
+      const result = log.applyRetention(nowMs);
+      assert.equal(log.sizeBytes, sizeBefore - result.deletedBytes, context);
+      if (result.deletedSegments > 0) {
+        assert.ok(
+          result.logStartOffset >= model.logStart && model.isBatchBoundary(result.logStartOffset),
+          context,
+        );
+      }
+      model.logStart = result.logStartOffset;
+      const segments = log.segmentInfos();
+      const oldest = segments[0]!;
+      if (segments.length > 1 && config.retentionBytes >= 0) {
+        assert.ok(
+          log.sizeBytes - oldest.sizeBytes < config.retentionBytes,
+          `${context}: byte retention kept extra`,
+        );
+      }
+      if (segments.length > 1 && config.retentionMs >= 0) {
+        assert.ok(
+          oldest.maxTimestampMs >= nowMs - config.retentionMs,
+          `${context}: time retention kept extra`,
+        );
+      }
+      checkWholeLog(`${context} after retention`);
+    } else if (roll < 93) {
+      const flushedClaim = log.flushedOffset;
+      const report = disk.crash(rng);
+      log = PartitionLog.open(DIR, config, disk, nowMs);
+      const end = log.logEndOffset;
+      const ctx = `${context} after crash ${JSON.stringify(report)} recovery ${JSON.stringify(log.recovery)}`;
+      assert.ok(end >= flushedClaim, `${ctx}: lost flushed records (end ${end} < flushed ${flushedClaim})`);
+      assert.ok(
+        end <= model.logEnd && model.isBatchBoundary(end),
+        `${ctx}: end ${end} is not a model prefix`,
+      );
+      model.truncate(end);
+      checkWholeLog(ctx);
+    } else if (roll < 96) {
+      log.close();
+      log = PartitionLog.open(DIR, config, disk, nowMs);
+      assert.equal(
+        log.recovery.bytesTruncated,
+        0,
+        `${context}: a clean close loses nothing: ${log.recovery.reason}`,
+      );
+      checkWholeLog(`${context} after clean reopen`);
+    } else {
+      checkWholeLog(context);
+    }
+  }
+  checkWholeLog('end');
+  log.delete();
+}
+
+function readFirst(log: PartitionLog): Uint8Array {
+  const result = log.read(log.logStartOffset, 0);
+  return result.kind === 'ok' ? result.bytes : new Uint8Array(0);
+}
+
+test('after any crash the log holds a prefix of the model with every flushed record, and reads match the model', () => {
+  const base = testSeed();
+  const runs = process.env.SEED !== undefined ? 1 : RUNS;
+  for (let run = 0; run < runs; run++) {
+    const seed = (base + run) >>> 0;
+    try {
+      runScenario(seed);
+    } catch (error) {
+      console.error(`partition log model test failed: replay with SEED=${seed}`);
+      throw error;
+    }
+  }
+});
