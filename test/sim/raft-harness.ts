@@ -48,6 +48,11 @@ export interface SimOptions {
   tickMs?: number;
   /** Take a state-machine snapshot and compact once this many entries are applied past the last one. */
   compactEveryEntries?: number;
+  /**
+   * Chance that a node crashes between taking a Ready that changes its hard state or log and persisting it:
+   * the moment where an answer sent too early would outlive what it claims.
+   */
+  crashBeforePersistRate?: number;
   raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
   trace?: boolean;
 }
@@ -156,6 +161,7 @@ export class Sim {
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly raftOptions: Omit<RaftConfig, 'id' | 'storage' | 'random' | 'applied'>;
   private readonly compactEveryEntries: number;
+  crashBeforePersistRate: number;
   // Timing wheel of in-flight messages: slot (deliverAt % size) holds messages due at that time.
   private readonly wheel: Message[][];
   private readonly blocked = new Set<string>();
@@ -185,6 +191,7 @@ export class Sim {
     this.tickMs = options.tickMs ?? 10;
     this.trace = options.trace ?? false;
     this.compactEveryEntries = options.compactEveryEntries ?? 0;
+    this.crashBeforePersistRate = options.crashBeforePersistRate ?? 0;
     this.raftOptions = { ...defaultRaftLimits, ...options.raft };
     const wheelSize = 64;
     this.wheel = Array.from({ length: wheelSize }, () => []);
@@ -380,7 +387,8 @@ export class Sim {
       const rd = raft.ready();
       this.checkLeader(n, rd);
       for (const m of rd.messages) this.send(m);
-      if (n.crashBeforePersist) {
+      const risky = rd.hardState !== undefined || rd.entries.length > 0;
+      if (n.crashBeforePersist || (risky && this.rng.chance(this.crashBeforePersistRate))) {
         n.raft = undefined;
         this.note(n.id, `crash before persist (lost ${rd.entries.length} entries)`);
         return;

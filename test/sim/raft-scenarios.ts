@@ -84,6 +84,7 @@ function alreadyApplied(sim: Sim, leader: NodeId, change: ConfChange): boolean {
 function healAndAgree(sim: Sim, deadlineMs: number): void {
   sim.heal();
   sim.network = reliableNetwork;
+  sim.crashBeforePersistRate = 0;
   for (const id of sim.ids) if (!sim.isUp(id) && sim.startedOnce.has(id)) sim.start(id);
   sim.waitForLeader(deadlineMs);
   sim.agree(
@@ -332,6 +333,49 @@ export const scenarios: readonly Scenario[] = [
     },
   },
   {
+    name: 'figure8',
+    claim:
+      'leaders crashing right after proposing never make a previous-term entry look committed (Figure 8)',
+    // One entry per append, so a new leader's followers acknowledge old-term entries before its own.
+    options: { voters: 5, raft: { appendEntriesMax: 1 } },
+    run(sim) {
+      sim.waitForLeader(electionDeadlineMs);
+      for (let round = 0; round < 120; round++) {
+        // Skip the quiet time while nobody leads: the interesting moments are right after an election.
+        const quietUntil = sim.nowMs + 1_000;
+        while (sim.leaders().length === 0 && sim.nowMs < quietUntil) sim.runFor(1);
+        for (const id of sim.leaders()) sim.proposeAt(id);
+        sim.runFor(sim.rng.chance(0.1) ? sim.rng.int(500) : sim.rng.int(15));
+        const leaders = sim.leaders();
+        if (leaders.length > 0 && sim.rng.chance(0.5)) {
+          const victim = sim.rng.pick(leaders);
+          sim.crash(victim, sim.rng.chance(0.3));
+          sim.crash(victim);
+        }
+        if (sim.liveIds().length < 3) sim.start(sim.rng.pick(sim.ids.filter((id) => !sim.isUp(id))));
+      }
+      healAndAgree(sim, 10_000);
+    },
+  },
+  {
+    name: 'crash_before_persist',
+    claim: 'crashes between a Ready and its persist never let a vote or an acknowledgement outlive the disk',
+    options: {
+      voters: 5,
+      network: { lossRate: 0.02, duplicateRate: 0.02, delayMinMs: 1, delayMaxMs: 30 },
+      crashBeforePersistRate: 0.05,
+      raft: { preVote: false, checkQuorum: false },
+    },
+    run(sim) {
+      for (let round = 0; round < 60; round++) {
+        for (const id of sim.leaders()) sim.proposeAt(id);
+        sim.runFor(1 + sim.rng.int(40));
+        for (const id of sim.ids) if (!sim.isUp(id) && sim.rng.chance(0.7)) sim.start(id);
+      }
+      healAndAgree(sim, 10_000);
+    },
+  },
+  {
     name: 'figure8_unreliable',
     claim:
       'with leaders cut off and crashing on a lossy, reordering network, safety holds and the cluster recovers',
@@ -510,6 +554,17 @@ export const scenarios: readonly Scenario[] = [
       sim.runFor(1_000);
       check(sim, sim.stableLeader() === leader, 'the returning node deposed the leader');
       check(sim, sim.raft(leader)!.status().term === term, 'the returning node forced a new term');
+      // A one-way cut: the node cannot hear the leader but can reach everyone. The others' leader lease
+      // refuses its pre-votes, so it never raises the term.
+      sim.blockOneWay(leader, loner);
+      sim.runFor(2_000);
+      check(sim, sim.stableLeader() === leader, 'a node that cannot hear the leader deposed it');
+      check(
+        sim,
+        sim.raft(leader)!.status().term === term,
+        'a node that cannot hear the leader forced a new term',
+      );
+      sim.heal();
       sim.agree(1_000);
       // Leader and one follower on the minority side: the leader must step down within two election timeouts.
       const buddy = followersOf(sim, leader)[0]!;
