@@ -1,0 +1,56 @@
+// Test helper: the broker as a real child process started through the CLI, as an operator would run it.
+// Every process started here is killed by its PID when the test ends.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const binPath = fileURLToPath(new URL('../../bin/broker.mjs', import.meta.url));
+
+export interface BrokerProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly base: string;
+  /** Output so far, for failure messages. */
+  output(): string;
+}
+
+export async function spawnBroker(args: readonly string[], timeoutMs = 20_000): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BROKER_LOG_LEVEL: 'info' },
+  });
+  let output = '';
+  let port = 0;
+  const ready = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`broker did not start in ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const match = /"port":(\d+)[^\n]*"msg":"broker serving"/.exec(output);
+      if (match !== null && port === 0) {
+        port = Number(match[1]);
+        clearTimeout(timer);
+        resolve(port);
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited with ${code} before serving:\n${output}`));
+    });
+  });
+  const bound = await ready;
+  return { child, port: bound, base: `http://127.0.0.1:${bound}`, output: () => output };
+}
+
+/** Kills the process by PID with `signal` and waits until it is gone. */
+export async function killBroker(broker: BrokerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (broker.child.exitCode !== null || broker.child.signalCode !== null) return;
+  const exited = once(broker.child, 'exit');
+  process.kill(broker.child.pid!, signal);
+  await exited;
+}
