@@ -549,11 +549,19 @@ export class PartitionLog {
       segment.unlinkFiles();
       dirChanged = true;
     }
-    for (const segment of verified) {
-      if (!this.segments.includes(segment)) continue;
-      // What recovery read may have been only in the page cache (a killed process, not a power loss).
-      this.syncSegment(segment);
-      this.disk.fsync(segment.logFd);
+    for (const segment of this.segments) {
+      if (verified.has(segment)) {
+        // What recovery read may have been only in the page cache (a killed process, not a power loss).
+        this.syncSegment(segment);
+        this.disk.fsync(segment.logFd);
+      } else if (
+        segment.persistedOffsetEntries < segment.offsetIndex.count ||
+        segment.persistedTimeEntries < segment.timeIndex.count
+      ) {
+        // A trusted segment whose index was missing or short: keep the rebuilt entries.
+        segment.persistIndexes();
+        segment.syncIndexes();
+      }
     }
     if (dirChanged) disk.fsyncDir(this.dir);
     this.flushed = this.logEndOffset;
