@@ -10,16 +10,18 @@ import { assert } from '../core/assert.js';
 import { type ErrorName, errors } from '../core/errors.js';
 import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
-import { partitionForKey, StickyPartitioner } from '../core/partitioner.js';
+import { StickyPartitioner } from '../core/partitioner.js';
+import type { OffloadPool } from '../http/offload-pool.js';
 import { isParamError, parseIntegerParam, parseOptionalIntegerParam } from '../http/params.js';
 import {
-  type ParsedRecord,
   type ProduceLimits,
   type ProduceParse,
   parseBatchProduce,
   parseJsonBody,
   parseSingleProduce,
 } from '../http/produce-body.js';
+import { groupByPartition } from '../http/produce-groups.js';
+import type { LargeProduceTask } from '../http/produce-offload.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import { parseTopicCreate } from '../http/topic-body.js';
 import type { MetadataSnapshot, MetadataStore, TopicMetadata } from '../metadata/types.js';
@@ -55,6 +57,14 @@ interface TopicRoute {
   readonly sticky: StickyPartitioner;
 }
 
+/** One partition's share of a produce request, ready to be encoded into that partition's ring. */
+interface SendGroup {
+  readonly partition: number;
+  readonly indexes: ArrayLike<number> & Iterable<number>;
+  readonly payloadBytes: number;
+  readonly encode: (bytes: Buffer, view: DataView, at: number, slot: number, acks: 0 | 1 | 2) => void;
+}
+
 interface Waiter {
   readonly offset: number;
   readonly wake: () => void;
@@ -75,11 +85,12 @@ const consumeLimitMax = 1000;
 const consumeLimitDefault = 100;
 const consumeMaxBytesDefault = 1024 * 1024;
 const waitersPerPartitionMax = 10_000;
+/** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
+const stickyRecordsMax = 1000;
 
 export class Acceptor {
   private readonly topics = new Map<string, TopicRoute>();
   private nextSlot = 1;
-  private readonly keyScratch = Buffer.alloc(64 * 1024);
   private readonly limits: ProduceLimits;
   serving = false;
   notServingReason = 'starting';
@@ -89,6 +100,7 @@ export class Acceptor {
     private readonly store: MetadataStore,
     readonly links: readonly WorkerLink[],
     private readonly metrics: BrokerMetrics,
+    private readonly offload: OffloadPool | null,
   ) {
     this.limits = {
       // Kafka's max.message.bytes: a record must fit one log batch (1 MiB) with room for the batch header.
@@ -164,7 +176,11 @@ export class Acceptor {
     const route: TopicRoute = {
       meta,
       partitions,
-      sticky: new StickyPartitioner(meta.numPartitions, 1000, Math.floor(Math.random() * meta.numPartitions)),
+      sticky: new StickyPartitioner(
+        meta.numPartitions,
+        stickyRecordsMax,
+        Math.floor(Math.random() * meta.numPartitions),
+      ),
     };
     this.topics.set(meta.name, route);
     return route;
@@ -356,66 +372,101 @@ export class Acceptor {
     if (topic === null) return;
     const acks = parseAcks(request.query);
     if (typeof acks === 'string') return reply.error('bad_parameter', acks);
+    if (!this.serving)
+      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
     const body = request.body!;
+    const nowMs = Date.now();
+    if (body.byteLength >= this.config.largeBodyBytes && this.offload !== null) {
+      // Large bodies are parsed, validated and encoded on a piscina thread; the body is copied because the
+      // HTTP layer may still own its memory.
+      const task: LargeProduceTask = {
+        body: new Uint8Array(body),
+        batch,
+        limits: this.limits,
+        nowMs,
+        numPartitions: topic.meta.numPartitions,
+        stickyStart: topic.sticky.peek(),
+        stickyRecordsMax: stickyRecordsMax,
+      };
+      topic.sticky.nextBatch();
+      this.metrics.offloadedRequests.inc();
+      this.offload.planProduce(task).then(
+        (plan) => {
+          if (plan.kind === 'error') return reply.error(plan.error, plan.message);
+          if (!this.topics.has(topic.meta.name))
+            return reply.error('unknown_topic', `topic '${topic.meta.name}' was deleted`);
+          const groups: SendGroup[] = plan.groups.map((g) => ({
+            partition: g.partition,
+            indexes: g.indexes,
+            payloadBytes: g.length,
+            encode: (bytes, view, at, slot, groupAcks) => {
+              bytes.set(plan.payloads.subarray(g.at, g.at + g.length), at);
+              view.setUint32(at, slot, true);
+              view.setUint8(at + 4, groupAcks);
+            },
+          }));
+          this.sendGroups(
+            topic,
+            groups,
+            acks,
+            reply,
+            batch,
+            plan.recordCount,
+            plan.recordBytes,
+            plan.firstTimestampMs,
+          );
+        },
+        (error: unknown) =>
+          reply.error('overloaded', `large request could not be parsed now: ${(error as Error).message}`),
+      );
+      return;
+    }
     const parsedJson = parseJsonBody(body.toString('utf8'));
     if (!parsedJson.ok) return reply.error('bad_request', parsedJson.message);
-    const nowMs = Date.now();
     const parsed: ProduceParse = batch
       ? parseBatchProduce(parsedJson.value, this.limits, nowMs)
       : parseSingleProduce(parsedJson.value, this.limits, nowMs);
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
-    if (!this.serving)
-      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
-    this.route(topic, parsed.records, acks, reply, batch);
+    const records = parsed.records;
+    const grouped = groupByPartition(records, topic.meta.numPartitions, topic.sticky);
+    if (grouped.kind === 'unknown_partition') {
+      return reply.error(
+        'unknown_partition',
+        `${batch ? `records[${grouped.recordIndex}]: ` : ''}topic '${topic.meta.name}' has partitions 0..${topic.meta.numPartitions - 1}; there is no partition ${grouped.partition}`,
+      );
+    }
+    let recordBytes = 0;
+    for (const record of records) recordBytes += fieldLength(record.key) + fieldLength(record.value);
+    const groups: SendGroup[] = grouped.groups.map((g) => ({
+      partition: g.partition,
+      indexes: g.indexes,
+      payloadBytes: produceRequestBytes(g.records),
+      encode: (bytes, view, at, slot, groupAcks) => {
+        encodeProduceRequest(bytes, view, at, slot, groupAcks, g.records);
+      },
+    }));
+    this.sendGroups(topic, groups, acks, reply, batch, records.length, recordBytes, records[0]!.timestampMs);
   }
 
-  /** Groups records by partition (keeping request order within each), sends one frame per partition. */
-  private route(
+  /** Sends one produce frame per partition group and answers once every group is answered. */
+  private sendGroups(
     topic: TopicRoute,
-    records: ParsedRecord[],
+    groups: readonly SendGroup[],
     acks: 0 | 1 | 2,
     reply: Reply,
     batch: boolean,
+    recordCount: number,
+    recordBytes: number,
+    firstTimestampMs: number,
   ): void {
-    const numPartitions = topic.meta.numPartitions;
-    const partitionOf = new Int32Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      if (record.partition !== null) {
-        if (record.partition >= numPartitions) {
-          return reply.error(
-            'unknown_partition',
-            `${batch ? `records[${i}]: ` : ''}topic '${topic.meta.name}' has partitions 0..${numPartitions - 1}; there is no partition ${record.partition}`,
-          );
-        }
-        partitionOf[i] = record.partition;
-      } else if (record.key !== null) {
-        partitionOf[i] = this.partitionForKey(record.key, numPartitions);
-      } else {
-        partitionOf[i] = topic.sticky.partition();
-      }
-    }
-    topic.sticky.nextBatch();
-
-    // Single record: the common case, with no grouping.
-    const groups = new Map<number, number[]>();
-    for (let i = 0; i < records.length; i++) {
-      const p = partitionOf[i]!;
-      let list = groups.get(p);
-      if (list === undefined) {
-        list = [];
-        groups.set(p, list);
-      }
-      list.push(i);
-    }
-
     const offsets: {
       partition: number;
       offset: number | null;
       error_code: number | null;
       error: string | null;
-    }[] = new Array(records.length);
-    let remaining = groups.size;
+    }[] = new Array(recordCount);
+    let remaining = groups.length;
+    let failures = 0;
     let firstFailure: { name: ErrorName; message: string; indefinite: boolean } | null = null;
     const finish = (): void => {
       if (!batch) {
@@ -425,85 +476,80 @@ export class Acceptor {
           });
         }
         const only = offsets[0]!;
-        const record = records[0]!;
         return reply.json(
           acks === 0 ? 202 : 201,
-          `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${record.timestampMs}}`,
+          `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${firstTimestampMs}}`,
         );
       }
-      if (firstFailure !== null && offsets.every((o) => o.error_code !== null)) {
+      // Every record failed the same way: answer with that error; otherwise report per record (Confluent v2).
+      if (firstFailure !== null && failures === groups.length) {
         return reply.error(firstFailure.name, firstFailure.message, { indefinite: firstFailure.indefinite });
       }
       reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
     };
-
-    let recordBytes = 0;
-    for (const record of records) recordBytes += fieldLength(record.key) + fieldLength(record.value);
-    this.metrics.producedRecords.inc({ topic: topic.meta.name }, records.length);
+    this.metrics.producedRecords.inc({ topic: topic.meta.name }, recordCount);
     this.metrics.producedBytes.inc({ topic: topic.meta.name }, recordBytes);
 
-    for (const [p, indexes] of groups) {
-      const partition = topic.partitions[p]!;
-      const groupRecords = indexes.length === records.length ? records : indexes.map((i) => records[i]!);
-      const payloadBytes = produceRequestBytes(groupRecords);
+    for (const group of groups) {
+      const partition = topic.partitions[group.partition]!;
       const fail = (name: ErrorName, message: string, indefinite: boolean): void => {
         firstFailure ??= { name, message, indefinite };
-        for (const i of indexes) {
-          offsets[i] = { partition: p, offset: null, error_code: errors[name].code, error: message };
+        failures++;
+        for (const i of group.indexes) {
+          offsets[i] = {
+            partition: group.partition,
+            offset: null,
+            error_code: errors[name].code,
+            error: message,
+          };
         }
       };
       const outcome: SendOutcome = partition.link.send(
         FrameKind.Produce,
-        payloadBytes,
-        (bytes, view, at) => {
-          encodeProduceRequest(bytes, view, at, partition.slot, acks, groupRecords);
-        },
+        group.payloadBytes,
+        (bytes, view, at) => group.encode(bytes, view, at, partition.slot, acks),
         (_kind, view, _bytes, at) => {
           const status = view.getUint8(at) as WireStatus;
           if (status === WireStatus.Ok) {
             const baseOffset = view.getFloat64(at + 8, true);
             partition.logEndOffset = view.getFloat64(at + 16, true);
             this.advanceHighWatermark(partition, view.getFloat64(at + 24, true));
-            indexes.forEach((recordIndex, k) => {
-              offsets[recordIndex] = {
-                partition: p,
+            for (let k = 0; k < group.indexes.length; k++) {
+              offsets[group.indexes[k]!] = {
+                partition: group.partition,
                 offset: acks === 0 ? null : baseOffset + k,
                 error_code: null,
                 error: null,
               };
-            });
+            }
           } else {
-            const [name, message, indefinite] = produceFailure(status, topic.meta.name, p);
+            const [name, message, indefinite] = produceFailure(status, topic.meta.name, group.partition);
             fail(name, message, indefinite);
           }
           if (--remaining === 0 && acks !== 0) finish();
         },
       );
       if (outcome === 'too_large') {
-        fail('payload_too_large', `the records for partition ${p} exceed one request frame`, false);
-        if (--remaining === 0) finish();
+        fail(
+          'payload_too_large',
+          `the records for partition ${group.partition} exceed one request frame (${partition.link.payloadBytesMax} bytes); split the request or raise --ring-bytes`,
+          false,
+        );
+        if (--remaining === 0 && acks !== 0) finish();
       } else if (outcome === 'overloaded') {
         fail('overloaded', `worker ${partition.link.workerIndex} has too many requests queued; retry`, false);
-        if (--remaining === 0) finish();
+        if (--remaining === 0 && acks !== 0) finish();
       }
     }
-    if (acks === 0 && remaining > 0) {
+    if (acks === 0) {
       // acks=0: answer once the records are handed to the worker; offsets are not known (Kafka returns -1).
-      for (let i = 0; i < records.length; i++) {
-        offsets[i] ??= { partition: partitionOf[i]!, offset: null, error_code: null, error: null };
+      for (const group of groups) {
+        for (const i of group.indexes) {
+          offsets[i] ??= { partition: group.partition, offset: null, error_code: null, error: null };
+        }
       }
-      remaining = -1;
       finish();
     }
-  }
-
-  private partitionForKey(key: string | Uint8Array, numPartitions: number): number {
-    if (typeof key !== 'string') return partitionForKey(key, numPartitions);
-    if (Buffer.byteLength(key, 'utf8') <= this.keyScratch.byteLength) {
-      const length = this.keyScratch.write(key, 0, 'utf8');
-      return partitionForKey(this.keyScratch, numPartitions, 0, length);
-    }
-    return partitionForKey(Buffer.from(key, 'utf8'), numPartitions);
   }
 
   private advanceHighWatermark(partition: PartitionRoute, highWatermark: number): void {

@@ -30,6 +30,7 @@ export class BrokerMetrics {
   readonly consumedRecords: Counter<'topic'>;
   readonly consumedBytes: Counter<'topic'>;
   readonly requestSeconds: Histogram<'operation' | 'status'>;
+  readonly offloadedRequests: Counter;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(
@@ -59,6 +60,11 @@ export class BrokerMetrics {
       name: 'broker_consumed_bytes_total',
       help: 'Batch bytes read for consumers, by topic',
       labelNames: ['topic'],
+      registers,
+    });
+    this.offloadedRequests = new Counter({
+      name: 'broker_offloaded_requests_total',
+      help: 'Produce bodies of largeBodyBytes or more, parsed on the piscina pool instead of the acceptor thread',
       registers,
     });
     this.requestSeconds = new Histogram({

@@ -9,6 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config/config.js';
 import { errorBody } from '../core/errors.js';
+import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
@@ -92,7 +93,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       }),
     (): PartitionRoute[] => acceptor.partitionFigures(),
   );
-  const acceptor: Acceptor = new Acceptor(config, store, links, metrics);
+  const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
+  const acceptor: Acceptor = new Acceptor(config, store, links, metrics, offload);
   await acceptor.openAll();
 
   let routes: Route[] = [];
@@ -181,6 +183,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         await Promise.all(
           workers.map((w) => new Promise((done) => (w.threadId === -1 ? done(null) : w.once('exit', done)))),
         );
+        await offload.close();
         await store.close();
         log.info('broker stopped');
       })();

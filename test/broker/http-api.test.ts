@@ -323,6 +323,48 @@ describe('produce and consume', () => {
     assert.deepEqual(await highWatermarks('events', 4), before);
   });
 
+  test('a large batch (parsed off the acceptor thread) is appended in order, and a bad one writes nothing', async () => {
+    const records = Array.from({ length: 3000 }, (_, i) => ({
+      key: `key-${i % 50}`,
+      value: `large-${i}`.padEnd(120, '#'),
+    }));
+    const body = JSON.stringify({ records });
+    assert.ok(body.length > 256 * 1024, 'the body must be over the large-body threshold');
+    const answer = await call(base, 'POST', '/topics/events/records', body);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body).slice(0, 300));
+    assert.equal(answer.body.offsets.length, 3000);
+    const metricsText = (await call(base, 'GET', '/metrics')).body as string;
+    assert.match(
+      metricsText,
+      /broker_offloaded_requests_total [1-9]/,
+      'the large body went through the piscina pool',
+    );
+    for (let i = 0; i < records.length; i++) {
+      assert.equal(answer.body.offsets[i].partition, partitionForKey(Buffer.from(records[i]!.key), 4));
+    }
+    const first = answer.body.offsets[7];
+    const consumed = await call(
+      base,
+      'GET',
+      `/topics/events/partitions/${first.partition}/consume?offset=${first.offset}&limit=1`,
+    );
+    assert.equal(consumed.body.messages[0].value, records[7]!.value);
+
+    const before = await highWatermarks('events', 4);
+    const bad = JSON.stringify({ records: [...records.slice(0, 2500), { value: 17 }] });
+    assertError(
+      await call(base, 'POST', '/topics/events/records', bad),
+      errors.bad_request.code,
+      /records\[2500\]/,
+    );
+    assertError(
+      await call(base, 'POST', '/topics/events/records', `${body.slice(0, -2)}`),
+      errors.bad_request.code,
+      'JSON',
+    );
+    assert.deepEqual(await highWatermarks('events', 4), before);
+  });
+
   test('a body over --max-request-bytes is refused with 413 and nothing is written', async () => {
     const before = await highWatermarks('events', 4);
     const huge = 'x'.repeat(9 * 1024 * 1024);

@@ -1,0 +1,64 @@
+// Placing parsed records on partitions and grouping them, one group per partition in request order, so that
+// each partition's records travel in one ring frame. Shared by the acceptor (small bodies) and the piscina
+// task that handles large ones, so both place records identically: an explicit partition wins, then Kafka's
+// murmur2 of the key, then the sticky round-robin partitioner for keyless records.
+// Pure apart from Buffer; callable from the acceptor thread and from piscina workers.
+import { partitionForKey, type StickyPartitioner } from '../core/partitioner.js';
+import type { ParsedRecord } from './produce-body.js';
+
+export interface ProduceGroup {
+  readonly partition: number;
+  /** Indexes into the request's records, ascending. */
+  readonly indexes: number[];
+  readonly records: ParsedRecord[];
+}
+
+export type GroupResult =
+  | { readonly kind: 'ok'; readonly groups: ProduceGroup[] }
+  | { readonly kind: 'unknown_partition'; readonly recordIndex: number; readonly partition: number };
+
+const keyScratch = Buffer.alloc(64 * 1024);
+
+export function keyPartition(key: string | Uint8Array, numPartitions: number): number {
+  if (typeof key !== 'string') return partitionForKey(key, numPartitions);
+  if (key.length * 3 <= keyScratch.byteLength) {
+    const length = keyScratch.write(key, 0, 'utf8');
+    return partitionForKey(keyScratch, numPartitions, 0, length);
+  }
+  return partitionForKey(Buffer.from(key, 'utf8'), numPartitions);
+}
+
+export function groupByPartition(
+  records: readonly ParsedRecord[],
+  numPartitions: number,
+  sticky: StickyPartitioner,
+): GroupResult {
+  if (records.length === 1) {
+    const only = records[0]!;
+    const partition = placeOne(only, numPartitions, sticky);
+    if (partition >= numPartitions) return { kind: 'unknown_partition', recordIndex: 0, partition };
+    sticky.nextBatch();
+    return { kind: 'ok', groups: [{ partition, indexes: [0], records: [only] }] };
+  }
+  const byPartition = new Map<number, ProduceGroup>();
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const partition = placeOne(record, numPartitions, sticky);
+    if (partition >= numPartitions) return { kind: 'unknown_partition', recordIndex: i, partition };
+    let group = byPartition.get(partition);
+    if (group === undefined) {
+      group = { partition, indexes: [], records: [] };
+      byPartition.set(partition, group);
+    }
+    group.indexes.push(i);
+    group.records.push(record);
+  }
+  sticky.nextBatch();
+  return { kind: 'ok', groups: [...byPartition.values()] };
+}
+
+function placeOne(record: ParsedRecord, numPartitions: number, sticky: StickyPartitioner): number {
+  if (record.partition !== null) return record.partition;
+  if (record.key !== null) return keyPartition(record.key, numPartitions);
+  return sticky.partition();
+}

@@ -1,0 +1,92 @@
+// The piscina task that parses, validates, places and encodes a large produce body off the acceptor thread,
+// so that one multi-megabyte batch never stalls the small requests behind it. It returns the wire payloads of
+// every partition group in one transferred buffer; the acceptor only copies them into the rings. Smaller bodies
+// take the same steps inline (src/broker/acceptor.ts) through the same functions.
+// Runs in a piscina worker thread; `planLargeProduce` is also callable directly (tests).
+import { encodeProduceRequest, produceRequestBytes } from '../broker/wire.js';
+import type { ErrorName } from '../core/errors.js';
+import { StickyPartitioner } from '../core/partitioner.js';
+import { type ProduceLimits, parseBatchProduce, parseJsonBody, parseSingleProduce } from './produce-body.js';
+import { groupByPartition } from './produce-groups.js';
+
+export interface LargeProduceTask {
+  readonly body: Uint8Array;
+  readonly batch: boolean;
+  readonly limits: ProduceLimits;
+  readonly nowMs: number;
+  readonly numPartitions: number;
+  readonly stickyStart: number;
+  readonly stickyRecordsMax: number;
+}
+
+export interface PlannedGroup {
+  readonly partition: number;
+  readonly at: number;
+  readonly length: number;
+  readonly indexes: Int32Array;
+}
+
+export type LargeProducePlan =
+  | {
+      readonly kind: 'ok';
+      readonly payloads: Uint8Array;
+      readonly groups: PlannedGroup[];
+      readonly recordCount: number;
+      readonly recordBytes: number;
+      readonly firstTimestampMs: number;
+    }
+  | { readonly kind: 'error'; readonly error: ErrorName; readonly message: string };
+
+export function planLargeProduce(task: LargeProduceTask): LargeProducePlan {
+  const text = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength).toString('utf8');
+  const json = parseJsonBody(text);
+  if (!json.ok) return { kind: 'error', error: 'bad_request', message: json.message };
+  const parsed = task.batch
+    ? parseBatchProduce(json.value, task.limits, task.nowMs)
+    : parseSingleProduce(json.value, task.limits, task.nowMs);
+  if (parsed.kind === 'error') return parsed;
+  const sticky = new StickyPartitioner(task.numPartitions, task.stickyRecordsMax, task.stickyStart);
+  const grouped = groupByPartition(parsed.records, task.numPartitions, sticky);
+  if (grouped.kind === 'unknown_partition') {
+    return {
+      kind: 'error',
+      error: 'unknown_partition',
+      message: `${task.batch ? `records[${grouped.recordIndex}]: ` : ''}the topic has partitions 0..${task.numPartitions - 1}; there is no partition ${grouped.partition}`,
+    };
+  }
+  let total = 0;
+  const sizes = grouped.groups.map((g) => produceRequestBytes(g.records));
+  for (const size of sizes) total += size;
+  const payloads = Buffer.allocUnsafe(total);
+  const view = new DataView(payloads.buffer, payloads.byteOffset, payloads.byteLength);
+  const groups: PlannedGroup[] = [];
+  let at = 0;
+  let recordBytes = 0;
+  grouped.groups.forEach((group, i) => {
+    // Slot and acks are placeholders: the acceptor patches them when it copies the payload into a ring.
+    const length = encodeProduceRequest(payloads, view, at, 0, 2, group.records);
+    groups.push({ partition: group.partition, at, length, indexes: Int32Array.from(group.indexes) });
+    at += sizes[i]!;
+  });
+  for (const record of parsed.records) {
+    recordBytes += fieldBytes(record.key) + fieldBytes(record.value);
+  }
+  return {
+    kind: 'ok',
+    payloads,
+    groups,
+    recordCount: parsed.records.length,
+    recordBytes,
+    firstTimestampMs: parsed.records[0]!.timestampMs,
+  };
+}
+
+function fieldBytes(field: string | Uint8Array | null): number {
+  if (field === null) return 0;
+  return typeof field === 'string' ? Buffer.byteLength(field, 'utf8') : field.byteLength;
+}
+
+/** The piscina entry. The plan is structured-cloned back: for its one payload buffer that is a memcpy. */
+export default function run(task: LargeProduceTask): LargeProducePlan {
+  return planLargeProduce(task);
+}
