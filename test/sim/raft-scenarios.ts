@@ -367,7 +367,7 @@ export const scenarios: readonly Scenario[] = [
       raft: { preVote: false, checkQuorum: false },
     },
     run(sim) {
-      for (let round = 0; round < 60; round++) {
+      for (let round = 0; round < 150; round++) {
         for (const id of sim.leaders()) sim.proposeAt(id);
         sim.runFor(1 + sim.rng.int(40));
         for (const id of sim.ids) if (!sim.isUp(id) && sim.rng.chance(0.7)) sim.start(id);
@@ -382,7 +382,7 @@ export const scenarios: readonly Scenario[] = [
     options: { voters: 5, network: figure8Network },
     run(sim) {
       sim.waitForLeader(lossyElectionDeadlineMs);
-      for (let round = 0; round < 25; round++) {
+      for (let round = 0; round < 60; round++) {
         for (const id of sim.leaders()) {
           const n = 1 + sim.rng.int(3);
           for (let i = 0; i < n; i++) sim.proposeAt(id);
@@ -415,7 +415,7 @@ export const scenarios: readonly Scenario[] = [
     options: { voters: 5, network: lossyNetwork },
     run(sim) {
       sim.waitForLeader(lossyElectionDeadlineMs);
-      for (let round = 0; round < 25; round++) {
+      for (let round = 0; round < 80; round++) {
         const action = sim.rng.int(7);
         const id = sim.rng.pick(sim.ids);
         if (action === 0) sim.crash(id, sim.rng.chance(0.5));
@@ -471,7 +471,7 @@ export const scenarios: readonly Scenario[] = [
     options: { voters: 5, network: lossyNetwork, compactEveryEntries: 6 },
     run(sim) {
       sim.waitForLeader(lossyElectionDeadlineMs);
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < 60; round++) {
         for (const leader of sim.leaders()) {
           const n = 1 + sim.rng.int(5);
           for (let i = 0; i < n; i++) sim.proposeAt(leader);
@@ -501,6 +501,23 @@ export const scenarios: readonly Scenario[] = [
       changeConf(sim, { op: 'add_learner', nodeId: n4 }, 10_000);
       sim.agree(lossyElectionDeadlineMs, [n4, ...sim.ids.slice(0, 3)]);
       check(sim, sim.raft(n4)!.status().role === 'follower', 'a learner campaigned');
+      // With both other voters cut off, the leader and the learner are no majority: nothing may commit.
+      const leader = sim.waitForLeader(lossyElectionDeadlineMs);
+      sim.partition([[leader, n4], sim.ids.filter((id) => id !== leader && id !== n4)]);
+      const pid = sim.proposeAt(leader);
+      sim.runFor(500);
+      if (pid !== undefined) {
+        // Entries below the proposal may have reached a majority before the cut; the proposal cannot.
+        // (The majority side may elect its own leader and commit other entries at that index.)
+        const index = sim.accepted.get(pid)!;
+        check(sim, !sim.isApplied(pid), 'an entry committed with a minority of voters and a learner');
+        check(
+          sim,
+          sim.raft(leader)!.status().commit < index,
+          'the cut-off leader counted the learner to commit',
+        );
+      }
+      sim.heal();
       changeConf(sim, { op: 'promote', nodeId: n4 }, 10_000);
       // A follower crash while the cluster has four voters.
       const victim = sim.rng.pick(sim.ids.slice(0, 3));
@@ -520,8 +537,8 @@ export const scenarios: readonly Scenario[] = [
       const members = sim.ids.filter((id) => id !== removed);
       sim.network = reliableNetwork;
       sim.agree(lossyElectionDeadlineMs, members);
-      const leader = sim.waitForLeader(lossyElectionDeadlineMs);
-      const conf = sim.raft(leader)!.status().conf;
+      const finalLeader = sim.waitForLeader(lossyElectionDeadlineMs);
+      const conf = sim.raft(finalLeader)!.status().conf;
       check(
         sim,
         conf.voters.length === 4 && !conf.voters.includes(removed),
