@@ -1,0 +1,420 @@
+// Behaviour of one GossipNode driven by hand: probing, ping-req relaying, suspicion and refutation, local
+// health, dissemination within the UDP budget, join by push-pull, leave, metadata updates and reclamation;
+// plus a property test of the membership invariants under arbitrary update sequences.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { GOSSIP_DEFAULTS, suspicionTimeoutMinMs } from '../../src/core/gossip/config.js';
+import {
+  estimatePacketBytes,
+  type GossipMessage,
+  type Outgoing,
+  type Packet,
+  type PushPullState,
+} from '../../src/core/gossip/messages.js';
+import { GossipNode, type Output } from '../../src/core/gossip/node.js';
+import { memberMeta, SeededRandom } from '../sim/gossip-harness.js';
+
+const address = (id: string): string => `${id}:7946`;
+
+function makeNode(id: string, seed = 1): GossipNode {
+  return new GossipNode({
+    nodeId: id,
+    address: address(id),
+    meta: memberMeta(0),
+    random: new SeededRandom(seed),
+    nowMs: 0,
+  });
+}
+
+function states(ids: string[]): PushPullState[] {
+  return ids.map((id, i) => ({
+    nodeId: id,
+    address: address(id),
+    incarnation: 0,
+    state: 'alive',
+    meta: memberMeta(i),
+  }));
+}
+
+const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `m${i}`);
+
+function packet(from: string, ...messages: GossipMessage[]): Packet {
+  return { senderId: from, senderAddress: address(from), messages };
+}
+
+function messagesOf(output: Output, kind: GossipMessage['kind']): { to: string; message: GossipMessage }[] {
+  return output.send.flatMap((o) =>
+    o.packet.messages.filter((m) => m.kind === kind).map((message) => ({ to: o.to, message })),
+  );
+}
+
+/**
+ * Ticks `node` at each of its wake-ups until `untilMs`, collecting everything it emits. With `ackPings`, every
+ * ping it sends is answered at once, as by a healthy cluster.
+ */
+function runAlone(
+  node: GossipNode,
+  fromMs: number,
+  untilMs: number,
+  ackPings = false,
+): { send: Outgoing[]; events: Output['events'] } {
+  const all = { send: [] as Outgoing[], events: [] as Output['events'] };
+  let now = fromMs;
+  while (now <= untilMs) {
+    const out = node.tick(now);
+    all.send.push(...out.send);
+    all.events.push(...out.events);
+    if (ackPings) {
+      for (const { to, message } of messagesOf(out, 'ping')) {
+        const seqNo = (message as { seqNo: number }).seqNo;
+        all.events.push(...node.receive(to, packet('peer', { kind: 'ack', seqNo }), now).events);
+      }
+    }
+    now = Math.max(now + 1, node.nextWakeMs());
+  }
+  return all;
+}
+
+/**
+ * Ticks `node` at its wake-ups until one tick sends a ping (other than to `exceptTo`, where a suspect's
+ * verification pings go); returns that tick's time and output.
+ */
+function tickUntilPing(node: GossipNode, exceptTo?: string): { atMs: number; out: Output } {
+  for (let i = 0; i < 100; i++) {
+    const atMs = node.nextWakeMs();
+    const out = node.tick(atMs);
+    if (messagesOf(out, 'ping').some((p) => p.to !== exceptTo)) return { atMs, out };
+  }
+  assert.fail('no probe started');
+}
+
+describe('gossip node: probing', () => {
+  it('probes every member exactly once per round, in a fresh order each round', () => {
+    const node = makeNode('m0');
+    node.seedMembers(states(ids(20)), 0);
+    const targets: string[] = [];
+    while (targets.length < 38) {
+      const { atMs: now, out } = tickUntilPing(node);
+      for (const { message } of messagesOf(out, 'ping')) {
+        assert.equal(message.kind, 'ping');
+        targets.push(message.targetId);
+        // Answer at once so nobody is suspected and the next probe follows the interval.
+        node.receive(
+          address(message.targetId),
+          packet(message.targetId, { kind: 'ack', seqNo: message.seqNo }),
+          now,
+        );
+      }
+    }
+    const first = targets.slice(0, 19);
+    const second = targets.slice(19, 38);
+    assert.equal(new Set(first).size, 19);
+    assert.equal(new Set(second).size, 19);
+    assert.notDeepEqual(first, second);
+  });
+
+  it('asks relays to ping a silent target, then suspects it at the end of the probe interval', () => {
+    const node = makeNode('m0');
+    node.seedMembers(states(ids(8)), 0);
+    const { atMs: start, out } = tickUntilPing(node);
+    const ping = messagesOf(out, 'ping')[0]!;
+    const target = (ping.message as { targetId: string }).targetId;
+    const deadline = start + GOSSIP_DEFAULTS.probeTimeoutMs;
+    const requests = messagesOf(node.tick(deadline), 'ping_req');
+    assert.equal(requests.length, GOSSIP_DEFAULTS.indirectChecks);
+    for (const r of requests) {
+      assert.notEqual(r.to, address(target));
+      assert.equal((r.message as { targetId: string }).targetId, target);
+    }
+    const end = node.tick(start + GOSSIP_DEFAULTS.probeIntervalMs);
+    assert.deepEqual(
+      end.events.map((e) => [e.kind, e.member.nodeId]),
+      [['suspect', target]],
+    );
+    assert.equal(node.member(target)?.state, 'suspect');
+  });
+
+  it('raises its health score for each missing nack and stretches the next probe interval by it', () => {
+    const node = makeNode('m0');
+    node.seedMembers(states(ids(8)), 0);
+    const { atMs: start, out: first } = tickUntilPing(node);
+    const suspectAddress = messagesOf(first, 'ping')[0]!.to;
+    const requests = messagesOf(node.tick(start + GOSSIP_DEFAULTS.probeTimeoutMs), 'ping_req');
+    // One relay answers with a nack: the other four missed nacks count against this member.
+    const seqNo = (requests[0]!.message as { seqNo: number }).seqNo;
+    node.receive(requests[0]!.to, packet('relay', { kind: 'nack', seqNo }), start + 150);
+    // The tick that ends the failed probe starts the next one, already under the raised score.
+    const again = start + GOSSIP_DEFAULTS.probeIntervalMs;
+    const ping = messagesOf(node.tick(again), 'ping')[0]!;
+    const score = node.healthScore;
+    assert.equal(score, GOSSIP_DEFAULTS.indirectChecks - 1);
+    // It waits (score + 1) probe timeouts for the ack before asking relays.
+    assert.equal(messagesOf(node.tick(again + GOSSIP_DEFAULTS.probeTimeoutMs), 'ping_req').length, 0);
+    node.receive(
+      ping.to,
+      packet('x', { kind: 'ack', seqNo: (ping.message as { seqNo: number }).seqNo }),
+      again + 100,
+    );
+    assert.equal(node.healthScore, score - 1, 'a successful probe lowers the score');
+    // And the probe after it comes (score + 1) probe intervals later.
+    const { atMs: third } = tickUntilPing(node, suspectAddress);
+    assert.equal(third, again + (score + 1) * GOSSIP_DEFAULTS.probeIntervalMs);
+  });
+});
+
+describe('gossip node: relaying ping-req', () => {
+  it('forwards the target ack to the requester under the requester sequence number', () => {
+    const relay = makeNode('r');
+    const out = relay.receive(
+      address('q'),
+      packet('q', {
+        kind: 'ping_req',
+        seqNo: 77,
+        targetId: 't',
+        targetAddress: address('t'),
+        wantNack: true,
+      }),
+      10,
+    );
+    const ping = messagesOf(out, 'ping')[0]!;
+    assert.equal(ping.to, address('t'));
+    const forwarded = relay.receive(
+      address('t'),
+      packet('t', { kind: 'ack', seqNo: (ping.message as { seqNo: number }).seqNo }),
+      12,
+    );
+    assert.deepEqual(messagesOf(forwarded, 'ack'), [
+      { to: address('q'), message: { kind: 'ack', seqNo: 77 } },
+    ]);
+    assert.equal(messagesOf(relay.tick(500), 'nack').length, 0, 'no nack after an ack');
+  });
+
+  it('answers with a nack when the target stays silent past the probe timeout', () => {
+    const relay = makeNode('r');
+    relay.receive(
+      address('q'),
+      packet('q', { kind: 'ping_req', seqNo: 5, targetId: 't', targetAddress: address('t'), wantNack: true }),
+      10,
+    );
+    assert.equal(messagesOf(relay.tick(10 + GOSSIP_DEFAULTS.probeTimeoutMs - 1), 'nack').length, 0);
+    assert.deepEqual(messagesOf(relay.tick(10 + GOSSIP_DEFAULTS.probeTimeoutMs), 'nack'), [
+      { to: address('q'), message: { kind: 'nack', seqNo: 5 } },
+    ]);
+  });
+});
+
+describe('gossip node: suspicion', () => {
+  it('refutes a suspicion of itself with a higher incarnation, which others take as alive again', () => {
+    const a = makeNode('a');
+    const b = makeNode('b', 2);
+    a.seedMembers(states(['a', 'b']), 0);
+    b.seedMembers(states(['a', 'b']), 0);
+    b.receive(address('c'), packet('c', { kind: 'suspect', nodeId: 'a', incarnation: 0, accuserId: 'c' }), 5);
+    assert.equal(b.member('a')?.state, 'suspect');
+    const refutation = a.receive(
+      address('b'),
+      packet('b', { kind: 'suspect', nodeId: 'a', incarnation: 0, accuserId: 'c' }),
+      5,
+    );
+    assert.equal(a.incarnation, 1);
+    assert.equal(a.healthScore, 1, 'being suspected counts against local health');
+    assert.equal(refutation.send.length, 0, 'the refutation rides on the next outgoing packets');
+    const gossip = a.tick(a.nextWakeMs());
+    const alive = gossip.send.flatMap((o) => o.packet.messages).find((m) => m.kind === 'alive');
+    assert.deepEqual(alive && { kind: alive.kind, nodeId: alive.nodeId, incarnation: alive.incarnation }, {
+      kind: 'alive',
+      nodeId: 'a',
+      incarnation: 1,
+    });
+    const out = b.receive(address('a'), packet('a', alive!), 20);
+    assert.deepEqual(
+      out.events.map((e) => [e.kind, e.member.nodeId, e.member.incarnation]),
+      [['alive_again', 'a', 1]],
+    );
+  });
+
+  it('declares a suspect dead sooner when independent members confirm the suspicion', () => {
+    const members = ids(10);
+    const lone = makeNode('m0');
+    const confirmed = makeNode('m0', 3);
+    lone.seedMembers(states(members), 0);
+    confirmed.seedMembers(states(members), 0);
+    const suspect = (accuserId: string): Packet =>
+      packet(accuserId, { kind: 'suspect', nodeId: 'm9', incarnation: 0, accuserId });
+    lone.receive(address('m1'), suspect('m1'), 0);
+    for (const accuser of ['m1', 'm2', 'm3', 'm4']) confirmed.receive(address(accuser), suspect(accuser), 0);
+    const failedAt = (node: GossipNode): number => {
+      // Its own probes are answered, so the only accusers are the ones this test sends.
+      const events = runAlone(node, 0, 60_000, true).events;
+      return events.find((e) => e.kind === 'failed' && e.member.nodeId === 'm9')!.atMs;
+    };
+    const minMs = suspicionTimeoutMinMs(GOSSIP_DEFAULTS, 10);
+    // The lone node's own probes will suspect others too; only m9's death time matters here.
+    assert.equal(failedAt(confirmed), minMs);
+    assert.equal(failedAt(lone), minMs * GOSSIP_DEFAULTS.suspicionMaxTimeoutMult);
+  });
+
+  it('pings a suspect while the timer runs and is repaired by its answer when it had refuted already', () => {
+    const a = makeNode('a');
+    const b = makeNode('b', 2);
+    a.seedMembers(states(['a', 'b', 'c', 'd', 'e']), 0);
+    b.seedMembers(states(['a', 'b', 'c', 'd', 'e']), 0);
+    // a refuted a suspicion at incarnation 0 that b never heard the end of.
+    a.receive(address('c'), packet('c', { kind: 'suspect', nodeId: 'a', incarnation: 0, accuserId: 'c' }), 0);
+    b.receive(address('c'), packet('c', { kind: 'suspect', nodeId: 'a', incarnation: 0, accuserId: 'c' }), 0);
+    let verify: Outgoing | undefined;
+    for (let now = 1; verify === undefined && now < 5000; now++) {
+      verify = b
+        .tick(now)
+        .send.find((o) => o.to === address('a') && o.packet.messages.some((m) => m.kind === 'suspect'));
+    }
+    assert.ok(verify !== undefined, 'b pinged the suspect with the accusation');
+    const answer = a.receive(address('b'), verify.packet, 400);
+    const direct = answer.send.find(
+      (o) => o.to === address('b') && o.packet.messages.some((m) => m.kind === 'alive'),
+    );
+    assert.ok(direct !== undefined, 'a answered the stale accusation with its current alive');
+    const out = b.receive(address('a'), direct.packet, 401);
+    assert.deepEqual(
+      out.events.map((e) => e.kind),
+      ['alive_again'],
+    );
+  });
+});
+
+describe('gossip node: dissemination', () => {
+  it('piggybacks as many updates as fit the UDP budget on an ack, and the rest on later packets', () => {
+    const node = makeNode('m0');
+    // 200 newly learned members: 200 alive updates to spread, far more than one datagram holds.
+    for (const s of states(ids(201).slice(1))) {
+      node.receive(address('x'), packet('x', { kind: 'alive', ...s }), 0);
+    }
+    assert.equal(node.pendingBroadcasts, 200);
+    const seen = new Set<string>();
+    for (let seqNo = 1; seqNo <= 40 && seen.size < 200; seqNo++) {
+      const out = node.receive(address('m5'), packet('m5', { kind: 'ping', seqNo, targetId: 'm0' }), 1);
+      assert.equal(out.send.length, 1);
+      const ack = out.send[0]!;
+      assert.equal(ack.packet.messages[0]?.kind, 'ack');
+      assert.ok(estimatePacketBytes(ack.packet) <= GOSSIP_DEFAULTS.udpPacketBytesMax);
+      assert.ok(ack.packet.messages.length > 5, 'each ack carries many updates');
+      for (const m of ack.packet.messages) if (m.kind === 'alive') seen.add(m.nodeId);
+    }
+    assert.equal(seen.size, 200, 'least-transmitted first: every update went out before any repeat');
+  });
+
+  it('joins through a seed: the push-pull reply brings every member and the seed learns the joiner', () => {
+    const seed = makeNode('s');
+    seed.seedMembers(states(['s', 'm1', 'm2', 'm3']), 0);
+    const joiner = makeNode('j', 5);
+    const request = joiner.join([address('s')], 100);
+    assert.deepEqual(
+      request.send.map((o) => [o.to, o.transport, o.packet.messages[0]?.kind]),
+      [[address('s'), 'stream', 'push_pull']],
+    );
+    const reply = seed.receive(address('j'), request.send[0]!.packet, 101);
+    assert.deepEqual(
+      reply.events.map((e) => [e.kind, e.member.nodeId]),
+      [['joined', 'j']],
+    );
+    assert.equal(reply.send[0]?.transport, 'stream');
+    const learned = joiner.receive(address('s'), reply.send[0]!.packet, 102);
+    assert.deepEqual(learned.events.map((e) => e.member.nodeId).sort(), ['m1', 'm2', 'm3', 's']);
+    assert.equal(joiner.liveCount, 5);
+    assert.ok(seed.pendingBroadcasts > 0, 'the seed gossips the joiner on');
+  });
+
+  it('reports a graceful leave as left, not failed', () => {
+    const a = makeNode('a');
+    const b = makeNode('b', 2);
+    a.seedMembers(states(['a', 'b']), 0);
+    b.seedMembers(states(['a', 'b']), 0);
+    const out = a.leave(10);
+    assert.ok(out.send.length > 0);
+    const events = out.send.flatMap((o) => b.receive(address('a'), o.packet, 11).events);
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.member.nodeId, e.member.state]),
+      [['left', 'a', 'left']],
+    );
+    // The notice is sent its full number of times before the shell may close the member.
+    assert.equal(a.leaveBroadcastDone, false);
+    runAlone(a, 11, 5000);
+    assert.equal(a.leaveBroadcastDone, true);
+  });
+
+  it('spreads new metadata with a higher incarnation as an updated event', () => {
+    const a = makeNode('a');
+    const b = makeNode('b', 2);
+    a.seedMembers(states(['a', 'b']), 0);
+    b.seedMembers(states(['a', 'b']), 0);
+    a.updateMetadata({ ...memberMeta(0), rack: 'rack-new', version: '0.2.0' }, 10);
+    const events = runAlone(a, 10, 300).send.flatMap((o) => b.receive(address('a'), o.packet, 300).events);
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.member.meta.rack, e.member.incarnation]),
+      [['updated', 'rack-new', 1]],
+    );
+  });
+
+  it('forgets a dead member after the reclaim time, after which the same id may join again', () => {
+    const b = makeNode('b');
+    b.seedMembers(states(['a', 'b', 'c']), 0);
+    b.receive(address('c'), packet('c', { kind: 'dead', nodeId: 'a', incarnation: 0, accuserId: 'c' }), 10);
+    assert.equal(b.member('a')?.state, 'dead');
+    b.receive(address('c'), packet('c', { kind: 'alive', ...states(['a'])[0]! }), 20);
+    assert.equal(b.member('a')?.state, 'dead', 'an alive no newer than the death does not revive it');
+    runAlone(b, 20, 10 + GOSSIP_DEFAULTS.deadReclaimMs + GOSSIP_DEFAULTS.gossipIntervalMs);
+    assert.equal(b.member('a'), undefined);
+    const out = b.receive(address('a'), packet('a', { kind: 'alive', ...states(['a'])[0]! }), 40_000);
+    assert.deepEqual(
+      out.events.map((e) => [e.kind, e.member.nodeId]),
+      [['joined', 'a']],
+    );
+  });
+});
+
+describe('gossip node: invariants', () => {
+  it('keeps incarnations monotonic, itself alive and its live count exact under any update sequence', () => {
+    const members = ['self', 'a', 'b', 'c', 'd'];
+    const update = fc.record({
+      kind: fc.constantFrom('alive' as const, 'suspect' as const, 'dead' as const),
+      nodeId: fc.constantFrom(...members, 'e'),
+      incarnation: fc.nat({ max: 4 }),
+      accuserId: fc.constantFrom(...members),
+      atMs: fc.nat({ max: 200 }),
+    });
+    fc.assert(
+      fc.property(fc.array(update, { maxLength: 60 }), fc.integer(), (updates, seed) => {
+        const node = makeNode('self', seed);
+        node.seedMembers(states(members), 0);
+        const seen = new Map<string, number>();
+        let now = 0;
+        for (const u of updates) {
+          now += u.atMs;
+          const message: GossipMessage =
+            u.kind === 'alive'
+              ? {
+                  kind: 'alive',
+                  nodeId: u.nodeId,
+                  address: address(u.nodeId),
+                  incarnation: u.incarnation,
+                  meta: memberMeta(1),
+                }
+              : { kind: u.kind, nodeId: u.nodeId, incarnation: u.incarnation, accuserId: u.accuserId };
+          node.receive(address(u.accuserId), packet(u.accuserId, message), now);
+          node.tick(now);
+          const snapshot = node.members();
+          for (const m of snapshot) {
+            assert.ok(m.incarnation >= (seen.get(m.nodeId) ?? 0), `incarnation of ${m.nodeId} went back`);
+            seen.set(m.nodeId, m.incarnation);
+          }
+          assert.equal(node.member('self')?.state, 'alive');
+          const live = snapshot.filter((m) => m.state === 'alive' || m.state === 'suspect').length;
+          assert.equal(node.liveCount, live);
+          assert.ok(node.nextWakeMs() > now, 'every due timer was handled');
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
