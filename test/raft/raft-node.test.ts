@@ -163,7 +163,16 @@ function leaderOfThree(overrides: Partial<RaftConfig> = {}): { a: RaftNode; disk
 test('a leader whose term is durable sends appends at once, before persisting its new entries', () => {
   const { a, disk } = leaderOfThree();
   // b answers the leader's first probe, which moves it to streaming appends.
-  a.step({ type: 'append_response', from: 'b', to: 'a', term: 2, success: true, index: 4, hintIndex: 0, hintTerm: 0 });
+  a.step({
+    type: 'append_response',
+    from: 'b',
+    to: 'a',
+    term: 2,
+    success: true,
+    index: 4,
+    hintIndex: 0,
+    hintTerm: 0,
+  });
   persist(a, disk);
   a.propose(data('x'));
   const rd = a.ready();
@@ -419,4 +428,46 @@ test('configuration validation reports every problem at once', () => {
     'electionTimeoutTicks must exceed heartbeatTimeoutTicks',
     'inflightAppendsMax must be >= 1',
   ]);
+});
+
+test('a leader that hears no quorum for an election timeout steps down and reports it', () => {
+  const { a, disk } = leaderOfThree();
+  tickUntil(a, 2 * defaultRaftLimits.electionTimeoutTicks);
+  assert.equal(a.status().role, 'follower');
+  const rd = persist(a, disk);
+  assert.deepEqual(rd.softState, { leaderId: '', role: 'follower' });
+});
+
+test('a restarted node recovers term, vote, commit and membership from its storage alone', () => {
+  const disk = storageFor(['a', 'b', 'c']);
+  const b = nodeOf('b', disk);
+  persist(b, disk);
+  const learner = { index: 4, term: 2, kind: 'conf' as const, data: new Uint8Array([2, 100]) };
+  b.step({
+    type: 'append',
+    from: 'a',
+    to: 'b',
+    term: 2,
+    prevLogIndex: 3,
+    prevLogTerm: 1,
+    entries: [learner],
+    commit: 4,
+  });
+  b.step({
+    type: 'vote',
+    from: 'c',
+    to: 'b',
+    term: 3,
+    lastLogIndex: 4,
+    lastLogTerm: 2,
+    preVote: false,
+    transfer: true,
+  });
+  persist(b, disk);
+  const again = nodeOf('b', disk);
+  const s = again.status();
+  assert.deepEqual(
+    { term: s.term, vote: s.vote, commit: s.commit, lastIndex: s.lastIndex, conf: s.conf },
+    { term: 3, vote: 'c', commit: 4, lastIndex: 4, conf: { voters: ['a', 'b', 'c'], learners: ['d'] } },
+  );
 });

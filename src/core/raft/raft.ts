@@ -198,6 +198,9 @@ export class RaftNode {
   private msgsAfterPersist: Message[] = [];
   private pendingCompaction: Snapshot | undefined = undefined;
   private persistedHard: HardState;
+  /** The soft state last handed out, so a role or leader change alone still makes a Ready. */
+  private reportedLead: NodeId = noNode;
+  private reportedRole: RaftRole = 'follower';
   private readyOutstanding = false;
 
   constructor(config: RaftConfig) {
@@ -344,6 +347,8 @@ export class RaftNode {
 
   hasReady(): boolean {
     return (
+      this.lead !== this.reportedLead ||
+      this.role !== this.reportedRole ||
       this.msgs.length > 0 ||
       this.msgsAfterPersist.length > 0 ||
       this.log.unstable.length > 0 ||
@@ -368,6 +373,8 @@ export class RaftNode {
     }
     this.msgs = [];
     this.msgsAfterPersist = [];
+    this.reportedLead = this.lead;
+    this.reportedRole = this.role;
     return {
       softState: { leaderId: this.lead, role: this.role },
       hardState: hardChanged ? hard : undefined,
@@ -623,7 +630,8 @@ export class RaftNode {
       return;
     }
     if (pr.state === 'probe') pr.becomeReplicate();
-    else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+    else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
+      // The follower now holds enough to continue from the log (the snapshot landed, or it had caught up).
       pr.becomeProbe();
       pr.becomeReplicate();
     }
