@@ -418,3 +418,27 @@ describe('gossip node: invariants', () => {
     );
   });
 });
+
+describe('gossip node: restart', () => {
+  it('a restarted member refutes the left state others remember for its id', () => {
+    const seed = makeNode('s');
+    seed.seedMembers(states(['s', 'a']), 0);
+    seed.receive(
+      address('a'),
+      packet('a', { kind: 'dead', nodeId: 'a', incarnation: 3, accuserId: 'a' }),
+      10,
+    );
+    assert.equal(seed.member('a')?.state, 'left');
+    const restarted = makeNode('a', 9);
+    const reply = seed.receive(address('a'), restarted.join([address('s')], 20).send[0]!.packet, 21);
+    restarted.receive(address('s'), reply.send[0]!.packet, 22);
+    assert.equal(restarted.incarnation, 4, 'it outbids the remembered incarnation');
+    const events = runAlone(restarted, 22, 300).send.flatMap(
+      (o) => seed.receive(address('a'), o.packet, 300).events,
+    );
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.member.nodeId, e.member.state]),
+      [['joined', 'a', 'alive']],
+    );
+  });
+});

@@ -10,7 +10,10 @@
 // suspect it. A suspicion becomes a death when its timer (Lifeguard: log(N)-scaled, shrinking with independent
 // confirmations) expires, unless the suspect refutes with a higher incarnation first. Updates ride on every
 // ping and ack and on gossip packets every gossip interval; push-pull exchanges full state on join and
-// periodically.
+// periodically. One addition to memberlist (`verifySuspicions`): while a suspicion runs, the suspecting
+// member pings the suspect with the accusation, and a member hearing an accusation older than its last
+// refutation answers the sender with its current alive, so a missed refutation broadcast cannot turn into
+// a false death.
 //
 // Invariants: the member map holds this member under its own id, always alive unless it left; a member's
 // incarnation never decreases; only the member itself raises its incarnation above what others said; every
@@ -438,7 +441,9 @@ export class GossipNode {
     const m = this.#members.get(d.nodeId);
     if (m === undefined) return;
     if (m === this.#self) {
-      if (d.accuserId !== this.#self.nodeId) this.#accused(d.incarnation, replyTo);
+      // Even a "left" notice in our own name is refuted unless we are leaving: it is a previous life of this
+      // member id, remembered by others, and would hide the restarted member until reclaimed.
+      this.#accused(d.incarnation, replyTo);
       return;
     }
     if (d.incarnation < m.incarnation) return;
