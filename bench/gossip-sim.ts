@@ -15,6 +15,8 @@ function option(name: string): string | undefined {
 const profile = option('profile') ?? 'broker';
 const config: GossipConfig = profile === 'memberlist' ? MEMBERLIST_LAN_PROFILE : GOSSIP_DEFAULTS;
 const sizes = (option('sizes') ?? '10,100,500').split(',').map(Number);
+// Long enough for the slowest detection the profile allows (memberlist's 1 s probe interval needs ~15 s).
+const settleMs = profile === 'memberlist' ? 40_000 : 8000;
 // More seeds where runs are cheap; every seed kills up to 6 members and adds 2.
 const seedsFor = (members: number): number => (members <= 10 ? 8 : members <= 100 ? 4 : 2);
 
@@ -44,7 +46,9 @@ for (const members of sizes) {
     const seed = 1000 * members + s;
     // At most a fifth of the cluster: killing most of a small cluster measures something else.
     const kills = Math.max(1, Math.min(6, Math.floor(members / 5)));
-    clean.push(runScenario({ members, seed, lossRate: 0, kills, joins: 2, spacingMs: 1000, config }));
+    clean.push(
+      runScenario({ members, seed, lossRate: 0, kills, joins: 2, spacingMs: 1000, settleMs, config }),
+    );
     lossy.push(
       runScenario({
         members,
