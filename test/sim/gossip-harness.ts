@@ -80,6 +80,8 @@ type SimMember = {
   readonly node: GossipNode;
   readonly createdAtMs: number;
   status: Status;
+  /** Once paused, a member's view lags by its pause, which detection time must not charge to the protocol. */
+  everPaused: boolean;
   resumeAtMs: number;
   wakeMs: number;
   backlog: { from: string; packet: Packet }[];
@@ -239,6 +241,7 @@ export class GossipSim {
     const m = this.#byId.get(id)!;
     assert(m.status === 'up', 'only a running member can be paused');
     m.status = 'paused';
+    m.everPaused = true;
     m.resumeAtMs = this.nowMs + durationMs;
   }
 
@@ -330,10 +333,10 @@ export class GossipSim {
       if (!firstByObserver.has(e.observer)) firstByObserver.set(e.observer, e.atMs);
     }
     let worst = 0;
-    // Observers are the live members that existed when it was killed; a later joiner learns of the death
-    // through its first push-pull, which is join propagation, not detection.
+    // Observers are the live members that existed when it was killed and were never paused; a later joiner
+    // learns of the death through its first push-pull, which is join propagation, not detection.
     for (const m of this.#members) {
-      if (m.status === 'killed' || m.createdAtMs > killedAt) continue;
+      if (m.status === 'killed' || m.everPaused || m.createdAtMs > killedAt) continue;
       const at = firstByObserver.get(m.id);
       if (at === undefined) return Number.POSITIVE_INFINITY;
       worst = Math.max(worst, at - killedAt);
@@ -391,6 +394,7 @@ export class GossipSim {
       node,
       createdAtMs: this.nowMs,
       status: 'up',
+      everPaused: false,
       resumeAtMs: 0,
       wakeMs: node.nextWakeMs(),
       backlog: [],
