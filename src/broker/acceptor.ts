@@ -55,6 +55,8 @@ interface TopicRoute {
   readonly meta: TopicMetadata;
   readonly partitions: PartitionRoute[];
   readonly sticky: StickyPartitioner;
+  /** Produce limits of this topic: a record must fit one batch, and a batch one segment. */
+  readonly limits: ProduceLimits;
 }
 
 /** One partition's share of a produce request, ready to be encoded into that partition's ring. */
@@ -176,6 +178,10 @@ export class Acceptor {
     const route: TopicRoute = {
       meta,
       partitions,
+      limits: {
+        ...this.limits,
+        recordBytesMax: Math.min(this.limits.recordBytesMax, meta.config.segmentBytes - 1024),
+      },
       sticky: new StickyPartitioner(
         meta.numPartitions,
         stickyRecordsMax,
@@ -382,7 +388,7 @@ export class Acceptor {
       const task: LargeProduceTask = {
         body: new Uint8Array(body),
         batch,
-        limits: this.limits,
+        limits: topic.limits,
         nowMs,
         numPartitions: topic.meta.numPartitions,
         stickyStart: topic.sticky.peek(),
@@ -424,8 +430,8 @@ export class Acceptor {
     const parsedJson = parseJsonBody(body.toString('utf8'));
     if (!parsedJson.ok) return reply.error('bad_request', parsedJson.message);
     const parsed: ProduceParse = batch
-      ? parseBatchProduce(parsedJson.value, this.limits, nowMs)
-      : parseSingleProduce(parsedJson.value, this.limits, nowMs);
+      ? parseBatchProduce(parsedJson.value, topic.limits, nowMs)
+      : parseSingleProduce(parsedJson.value, topic.limits, nowMs);
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
     const records = parsed.records;
     const grouped = groupByPartition(records, topic.meta.numPartitions, topic.sticky);

@@ -191,6 +191,9 @@ export class PartitionHost {
     let timestampMs = 0;
     let key: Uint8Array | null = null;
     let value: Uint8Array | null = null;
+    const chunkBytes = this.appendChunkBytes(state);
+    pending.recordsBefore = state.recordsStaged;
+    state.staged.push(pending);
     let batchStart = writer.sizeBytes;
     let recordsInBatch = 0;
     writer.beginBatch();
@@ -214,23 +217,27 @@ export class PartitionHost {
           BATCH_HEADER_BYTES + recordBytes <= batchBytesMax,
           'a record larger than a batch reached the worker',
         );
-        // A request larger than one batch may hold is split into several batches, appended together.
+        // A request larger than one batch may hold is split into several batches; when the staged bytes
+        // reach the append chunk, they are appended mid-request (offsets stay contiguous: nothing else
+        // appends to this log in between).
         if (recordsInBatch > 0 && writer.sizeBytes - batchStart + recordBytes > batchBytesMax) {
           writer.endBatch(crc32);
+          if (writer.sizeBytes >= chunkBytes) {
+            this.appendStaged(state);
+            state.staged.push(pending);
+          }
           batchStart = writer.sizeBytes;
           recordsInBatch = 0;
           writer.beginBatch();
         }
         writer.addRecord(timestampMs, key, value, headers);
+        state.recordsStaged++;
         recordsInBatch++;
       },
     });
     assert(recordsInBatch > 0, 'a produce request carries at least one record');
     writer.endBatch(crc32);
-    pending.recordsBefore = state.recordsStaged;
-    state.recordsStaged += recordCount;
-    state.staged.push(pending);
-    if (writer.sizeBytes >= this.appendChunkBytes(state)) this.appendStaged(state);
+    if (writer.sizeBytes >= chunkBytes) this.appendStaged(state);
   }
 
   /** Staged bytes above which a partition's writer is appended early, so one append never outgrows a segment. */
@@ -262,8 +269,14 @@ export class PartitionHost {
       reportStorageFailure(state, error);
     }
     for (const pending of state.staged) {
-      pending.status = status;
-      pending.baseOffset = status === WireStatus.Ok ? firstOffset + pending.recordsBefore : -1;
+      // A request split over several appends keeps the base offset of its first one, and fails if any fails.
+      if (pending.status !== WireStatus.Ok) continue;
+      if (status !== WireStatus.Ok) {
+        pending.status = status;
+        pending.baseOffset = -1;
+      } else if (pending.baseOffset === -1) {
+        pending.baseOffset = firstOffset + pending.recordsBefore;
+      }
     }
     state.staged.length = 0;
     state.recordsStaged = 0;
@@ -433,9 +446,11 @@ export class PartitionHost {
       retentionBytes: request.retentionBytes,
       syncIntervalMs: this.options.syncIntervalMs,
       indexIntervalBytes: this.options.indexIntervalBytes,
+      // A batch must fit a fetch answer in the response ring and a segment.
       maxBatchBytes: Math.min(
         DEFAULT_LOG_CONFIG.maxBatchBytes,
         this.writer.payloadBytesMax - fetchResultHeaderBytes,
+        request.segmentBytes,
       ),
     };
     const log = PartitionLog.open(dir, config, this.disk, Date.now());

@@ -32,6 +32,14 @@ export interface BrokerHandle {
 const packageVersion = '0.1.0';
 
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+  // Options that describe a cluster are accepted by the configuration but not served yet: refuse them loudly
+  // rather than run as something other than what the operator asked for.
+  if (config.seeds.length > 0) {
+    throw new Error('--seeds: joining a cluster is not available yet; this build runs a single node');
+  }
+  if (config.acceptorThreads !== 1) {
+    throw new Error('--acceptor-threads: only 1 acceptor thread is available in this build');
+  }
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const store = await FileMetadataStore.open(dataDir, config.nodeId);

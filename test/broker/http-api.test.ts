@@ -365,6 +365,35 @@ describe('produce and consume', () => {
     assert.deepEqual(await highWatermarks('events', 4), before);
   });
 
+  test('a batch larger than a segment is split across segments with contiguous offsets', async () => {
+    await call(base, 'POST', '/topics/smallseg', { config: { segment_bytes: 1024 * 1024 } });
+    const records = Array.from({ length: 5000 }, (_, i) => ({
+      value: `s${i}`.padEnd(400, '~'),
+      partition: 0,
+    }));
+    const answer = await call(base, 'POST', '/topics/smallseg/records', { records });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body).slice(0, 300));
+    assert.deepEqual(
+      answer.body.offsets.map((o: any) => o.offset),
+      records.map((_, i) => i),
+    );
+    const info = await call(base, 'GET', '/topics/smallseg/partitions/0');
+    assert.ok(info.body.segment_count >= 2, `segments: ${info.body.segment_count}`);
+    let offset = 0;
+    while (offset < 5000) {
+      const page = await call(
+        base,
+        'GET',
+        `/topics/smallseg/partitions/0/consume?offset=${offset}&limit=1000`,
+      );
+      assert.ok(page.body.count > 0);
+      for (const m of page.body.messages) {
+        assert.equal(m.value, records[offset]!.value);
+        offset++;
+      }
+    }
+  });
+
   test('a body over --max-request-bytes is refused with 413 and nothing is written', async () => {
     const before = await highWatermarks('events', 4);
     const huge = 'x'.repeat(9 * 1024 * 1024);
