@@ -308,7 +308,7 @@ describe('gossip node: dissemination', () => {
     const seed = makeNode('s');
     seed.seedMembers(states(['s', 'm1', 'm2', 'm3']), 0);
     const joiner = makeNode('j', 5);
-    const request = joiner.join([address('s')], 100);
+    const request = joiner.join([address('s')]);
     assert.deepEqual(
       request.send.map((o) => [o.to, o.transport, o.packet.messages[0]?.kind]),
       [[address('s'), 'stream', 'push_pull']],
@@ -430,7 +430,7 @@ describe('gossip node: restart', () => {
     );
     assert.equal(seed.member('a')?.state, 'left');
     const restarted = makeNode('a', 9);
-    const reply = seed.receive(address('a'), restarted.join([address('s')], 20).send[0]!.packet, 21);
+    const reply = seed.receive(address('a'), restarted.join([address('s')]).send[0]!.packet, 21);
     restarted.receive(address('s'), reply.send[0]!.packet, 22);
     assert.equal(restarted.incarnation, 4, 'it outbids the remembered incarnation');
     const events = runAlone(restarted, 22, 300).send.flatMap(

@@ -248,7 +248,7 @@ export class GossipSim {
   /** Adds a member that joins through `seedId` with a push-pull exchange; returns its id. */
   addMember(seedId: string): string {
     const m = this.#create(this.#members.length);
-    this.#dispatch(m, m.node.join([this.#byId.get(seedId)!.address], this.nowMs), this.nowMs);
+    this.#dispatch(m, m.node.join([this.#byId.get(seedId)!.address]), this.nowMs);
     m.wakeMs = m.node.nextWakeMs();
     return m.id;
   }

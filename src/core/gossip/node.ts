@@ -248,13 +248,12 @@ export class GossipNode {
   }
 
   /** Starts a full-state exchange with each seed; their replies bring the member list, gossip spreads us. */
-  join(seedAddresses: readonly string[], nowMs: number): Output {
+  join(seedAddresses: readonly string[]): Output {
     this.#begin();
     for (const address of seedAddresses) {
       if (address === this.#self.address) continue;
       this.#emit(address, 'stream', [this.#pushPullMessage(true, false)]);
     }
-    this.#self.stateChangeMs = nowMs;
     return this.#end();
   }
 
