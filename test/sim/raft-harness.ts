@@ -53,6 +53,8 @@ export interface SimOptions {
    * the moment where an answer sent too early would outlive what it claims.
    */
   crashBeforePersistRate?: number;
+  /** When above 0, each Ready is persisted 1..persistDelayMaxMs ms after it is taken, not at once. */
+  persistDelayMaxMs?: number;
   raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
   trace?: boolean;
 }
@@ -77,6 +79,8 @@ interface SimNode {
   /** Highest commit seen in this incarnation and on disk. */
   commitSeen: number;
   crashBeforePersist: boolean;
+  /** A Ready handed to the simulated disk whose write completes at `atMs` (asynchronous persistence). */
+  pending: { rd: Ready; atMs: number } | undefined;
   lastCompactedAt: number;
   incarnation: number;
 }
@@ -162,6 +166,7 @@ export class Sim {
   private readonly raftOptions: Omit<RaftConfig, 'id' | 'storage' | 'random' | 'applied'>;
   private readonly compactEveryEntries: number;
   crashBeforePersistRate: number;
+  private readonly persistDelayMaxMs: number;
   // Timing wheel of in-flight messages: slot (deliverAt % size) holds messages due at that time.
   private readonly wheel: Message[][];
   private readonly blocked = new Set<string>();
@@ -192,6 +197,7 @@ export class Sim {
     this.trace = options.trace ?? false;
     this.compactEveryEntries = options.compactEveryEntries ?? 0;
     this.crashBeforePersistRate = options.crashBeforePersistRate ?? 0;
+    this.persistDelayMaxMs = options.persistDelayMaxMs ?? 0;
     this.raftOptions = { ...defaultRaftLimits, ...options.raft };
     const wheelSize = 64;
     this.wheel = Array.from({ length: wheelSize }, () => []);
@@ -214,6 +220,7 @@ export class Sim {
         machine: decodeMachine(new Uint8Array(0), 0),
         commitSeen: disk.hardState().commit,
         crashBeforePersist: false,
+        pending: undefined,
         lastCompactedAt: 0,
         incarnation: 0,
       };
@@ -255,7 +262,15 @@ export class Sim {
       return;
     }
     n.raft = undefined;
+    n.pending = undefined;
     this.note(id, 'crash');
+  }
+
+  /** Ends fault injection by crashes: armed crashes are cancelled and no random ones follow. */
+  stopCrashing(): void {
+    this.crashBeforePersistRate = 0;
+    for (const n of this.nodes.values()) n.crashBeforePersist = false;
+    this.note('-', 'stop crashing');
   }
 
   isUp(id: NodeId): boolean {
@@ -334,6 +349,15 @@ export class Sim {
 
   private stepMs(): void {
     this.nowMs++;
+    if (this.persistDelayMaxMs > 0) {
+      for (const id of this.ids) {
+        const n = this.nodes.get(id)!;
+        if (n.pending === undefined || n.pending.atMs > this.nowMs) continue;
+        const { rd } = n.pending;
+        n.pending = undefined;
+        if (this.finishReady(n, rd)) this.drive(n);
+      }
+    }
     const slot = this.nowMs % this.wheel.length;
     const msgs = this.wheel[slot]!;
     if (msgs.length > 0) {
@@ -383,22 +407,39 @@ export class Sim {
   private drive(n: SimNode): void {
     for (;;) {
       const raft = n.raft;
-      if (raft === undefined || !raft.hasReady()) return;
+      if (raft === undefined || n.pending !== undefined || !raft.hasReady()) return;
       const rd = raft.ready();
       this.checkLeader(n, rd);
+      this.checkCommitDurable(n, rd);
+      // Checked as handed out, while the node's log still holds the entry before them.
+      if (rd.entries.length > 0) this.checkEntries(n, rd.entries);
       for (const m of rd.messages) this.send(m);
-      const risky = rd.hardState !== undefined || rd.entries.length > 0;
-      if (n.crashBeforePersist || (risky && this.rng.chance(this.crashBeforePersistRate))) {
-        n.raft = undefined;
-        this.note(n.id, `crash before persist (lost ${rd.entries.length} entries)`);
+      if (this.persistDelayMaxMs > 0) {
+        // Asynchronous persistence, as a shell with a background fsync does: the node keeps stepping
+        // messages and ticks until the write completes and `advance` is called.
+        n.pending = { rd, atMs: this.nowMs + 1 + this.rng.int(this.persistDelayMaxMs) };
         return;
       }
-      this.persist(n, rd);
-      for (const m of rd.messagesAfterPersist) this.send(m);
-      this.apply(n, rd.committedEntries);
-      raft.advance(rd);
-      this.maybeCompact(n);
+      if (!this.finishReady(n, rd)) return;
     }
+  }
+
+  /** Persists, sends, applies and advances one Ready; false if the node crashed instead. */
+  private finishReady(n: SimNode, rd: Ready): boolean {
+    const raft = n.raft!;
+    const risky = rd.hardState !== undefined || rd.entries.length > 0;
+    if (n.crashBeforePersist || (risky && this.rng.chance(this.crashBeforePersistRate))) {
+      n.raft = undefined;
+      n.pending = undefined;
+      this.note(n.id, `crash before persist (lost ${rd.entries.length} entries)`);
+      return false;
+    }
+    this.persist(n, rd);
+    for (const m of rd.messagesAfterPersist) this.send(m);
+    this.apply(n, rd.committedEntries);
+    raft.advance(rd);
+    this.maybeCompact(n);
+    return true;
   }
 
   private persist(n: SimNode, rd: Ready): void {
@@ -413,7 +454,6 @@ export class Sim {
     }
     if (rd.compaction !== undefined) n.disk.compact(rd.compaction);
     if (rd.entries.length > 0) {
-      this.checkEntries(n, rd.entries);
       n.disk.append(rd.entries);
     }
     if (rd.hardState !== undefined) {
@@ -488,6 +528,34 @@ export class Sim {
       }
     } else if (known !== n.id) {
       this.fail(`Election Safety: ${known} and ${n.id} are both leaders of term ${term}`);
+    }
+  }
+
+  /**
+   * A leader's commit must be backed by disks, not by promises: every newly committed entry is held by the
+   * persisted log (or snapshot) of a majority of the voters the leader counts. This catches an
+   * acknowledgement sent before its persist even when no later leader happens to expose the loss.
+   */
+  private checkCommitDurable(n: SimNode, rd: Ready): void {
+    if (rd.softState.role !== 'leader' || rd.hardState === undefined) return;
+    const from = n.disk.hardState().commit + 1;
+    const to = rd.hardState.commit;
+    if (to < from) return;
+    const raft = n.raft!;
+    const voters = raft.status().conf.voters;
+    const quorum = Math.floor(voters.length / 2) + 1;
+    for (let i = Math.max(from, raft.status().firstIndex); i <= to; i++) {
+      const term = raft.termAt(i);
+      let holders = 0;
+      for (const v of voters) {
+        const disk = this.nodes.get(v)?.disk;
+        if (disk !== undefined && (disk.snapshot().index >= i || disk.term(i) === term)) holders++;
+      }
+      if (holders < quorum) {
+        this.fail(
+          `commit durability: ${n.id} committed ${i}/t${term} held on ${holders} of ${voters.length} disks`,
+        );
+      }
     }
   }
 

@@ -84,7 +84,7 @@ function alreadyApplied(sim: Sim, leader: NodeId, change: ConfChange): boolean {
 function healAndAgree(sim: Sim, deadlineMs: number): void {
   sim.heal();
   sim.network = reliableNetwork;
-  sim.crashBeforePersistRate = 0;
+  sim.stopCrashing();
   for (const id of sim.ids) if (!sim.isUp(id) && sim.startedOnce.has(id)) sim.start(id);
   sim.waitForLeader(deadlineMs);
   sim.agree(
@@ -364,6 +364,7 @@ export const scenarios: readonly Scenario[] = [
       voters: 5,
       network: { lossRate: 0.02, duplicateRate: 0.02, delayMinMs: 1, delayMaxMs: 30 },
       crashBeforePersistRate: 0.05,
+      persistDelayMaxMs: 5,
       raft: { preVote: false, checkQuorum: false },
     },
     run(sim) {
@@ -379,7 +380,7 @@ export const scenarios: readonly Scenario[] = [
     name: 'figure8_unreliable',
     claim:
       'with leaders cut off and crashing on a lossy, reordering network, safety holds and the cluster recovers',
-    options: { voters: 5, network: figure8Network },
+    options: { voters: 5, network: figure8Network, persistDelayMaxMs: 4 },
     run(sim) {
       sim.waitForLeader(lossyElectionDeadlineMs);
       for (let round = 0; round < 60; round++) {
@@ -412,7 +413,7 @@ export const scenarios: readonly Scenario[] = [
     name: 'unreliable_churn',
     claim:
       'under crashes, restarts, partitions of every shape and one-way links, safety holds and the cluster recovers',
-    options: { voters: 5, network: lossyNetwork },
+    options: { voters: 5, network: lossyNetwork, persistDelayMaxMs: 3 },
     run(sim) {
       sim.waitForLeader(lossyElectionDeadlineMs);
       for (let round = 0; round < 80; round++) {
@@ -468,7 +469,7 @@ export const scenarios: readonly Scenario[] = [
   {
     name: 'snapshot_churn',
     claim: 'with frequent compaction, crashes and a lossy network, snapshots keep every node consistent',
-    options: { voters: 5, network: lossyNetwork, compactEveryEntries: 6 },
+    options: { voters: 5, network: lossyNetwork, compactEveryEntries: 6, persistDelayMaxMs: 3 },
     run(sim) {
       sim.waitForLeader(lossyElectionDeadlineMs);
       for (let round = 0; round < 60; round++) {
