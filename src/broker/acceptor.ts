@@ -93,6 +93,8 @@ const stickyRecordsMax = 1000;
 export class Acceptor {
   private readonly topics = new Map<string, TopicRoute>();
   private nextSlot = 1;
+  private readonly stickyTopics = new Set<TopicRoute>();
+  private stickyFlushScheduled = false;
   private readonly limits: ProduceLimits;
   serving = false;
   notServingReason = 'starting';
@@ -435,6 +437,7 @@ export class Acceptor {
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
     const records = parsed.records;
     const grouped = groupByPartition(records, topic.meta.numPartitions, topic.sticky);
+    this.endStickyBatchLater(topic);
     if (grouped.kind === 'unknown_partition') {
       return reply.error(
         'unknown_partition',
@@ -452,6 +455,21 @@ export class Acceptor {
       },
     }));
     this.sendGroups(topic, groups, acks, reply, batch, records.length, recordBytes, records[0]!.timestampMs);
+  }
+
+  /**
+   * Keyless records of one event-loop turn share a partition (they reach the worker in one ring batch, so one
+   * write and one fsync cover them all); the next turn moves on, which spreads load over partitions and workers.
+   */
+  private endStickyBatchLater(topic: TopicRoute): void {
+    this.stickyTopics.add(topic);
+    if (this.stickyFlushScheduled) return;
+    this.stickyFlushScheduled = true;
+    setImmediate(() => {
+      this.stickyFlushScheduled = false;
+      for (const touched of this.stickyTopics) touched.sticky.nextBatch();
+      this.stickyTopics.clear();
+    });
   }
 
   /** Sends one produce frame per partition group and answers once every group is answered. */

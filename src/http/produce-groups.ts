@@ -28,6 +28,11 @@ export function keyPartition(key: string | Uint8Array, numPartitions: number): n
   return partitionForKey(Buffer.from(key, 'utf8'), numPartitions);
 }
 
+/**
+ * Places and groups `records`. Keyless records take the sticky partitioner's current partition; the caller
+ * decides when a batch ends (`sticky.nextBatch()`), e.g. once per event-loop turn, so that every request of a
+ * turn lands on one partition and is covered by one write and one fsync.
+ */
 export function groupByPartition(
   records: readonly ParsedRecord[],
   numPartitions: number,
@@ -37,7 +42,6 @@ export function groupByPartition(
     const only = records[0]!;
     const partition = placeOne(only, numPartitions, sticky);
     if (partition >= numPartitions) return { kind: 'unknown_partition', recordIndex: 0, partition };
-    sticky.nextBatch();
     return { kind: 'ok', groups: [{ partition, indexes: [0], records: [only] }] };
   }
   const byPartition = new Map<number, ProduceGroup>();
@@ -53,7 +57,6 @@ export function groupByPartition(
     group.indexes.push(i);
     group.records.push(record);
   }
-  sticky.nextBatch();
   return { kind: 'ok', groups: [...byPartition.values()] };
 }
 
