@@ -127,6 +127,13 @@ export function validateLogConfig(config: LogConfig): string[] {
   return problems;
 }
 
+export interface OpenOptions {
+  /** Default: zlib's CRC-32. */
+  readonly crc32?: Crc32;
+  /** Default `RECOVERY_CHECKPOINT_INTERVAL_BYTES`; tests lower it to exercise the checkpoint often. */
+  readonly recoveryCheckpointIntervalBytes?: number;
+}
+
 export interface AppendOptions {
   /** true: producer path, offsets assigned from the log end and `leaderEpoch` stamped; false: replication. */
   readonly assignOffsets: boolean;
@@ -209,6 +216,7 @@ export class PartitionLog {
     readonly config: LogConfig,
     private readonly disk: Disk,
     private readonly crc32: Crc32,
+    private readonly checkpointIntervalBytes: number,
     nowMs: number,
   ) {
     this.lastFlushMs = nowMs;
@@ -223,12 +231,17 @@ export class PartitionLog {
     config: LogConfig,
     disk: Disk,
     nowMs: number,
-    crc32: Crc32 = zlibCrc32,
+    options: OpenOptions = {},
   ): PartitionLog {
     const problems = validateLogConfig(config);
     assert(problems.length === 0, `invalid log config: ${problems.join('; ')}`);
+    const interval = options.recoveryCheckpointIntervalBytes ?? RECOVERY_CHECKPOINT_INTERVAL_BYTES;
+    assert(
+      Number.isSafeInteger(interval) && interval > 0,
+      'recoveryCheckpointIntervalBytes must be positive',
+    );
     disk.mkdir(dir);
-    const log = new PartitionLog(dir, config, disk, crc32, nowMs);
+    const log = new PartitionLog(dir, config, disk, options.crc32 ?? zlibCrc32, interval, nowMs);
     log.recover();
     return log;
   }
@@ -398,7 +411,7 @@ export class PartitionLog {
       segment.flushedSizeBytes = segment.sizeBytes;
     }
     this.flushed = this.logEndOffset;
-    if (this.bytesSinceCheckpoint >= RECOVERY_CHECKPOINT_INTERVAL_BYTES) this.checkpointRecoveryPoint();
+    if (this.bytesSinceCheckpoint >= this.checkpointIntervalBytes) this.checkpointRecoveryPoint();
   }
 
   /** With `syncIntervalMs` > 0: flushes when there is unflushed data and the interval has passed. */
@@ -487,6 +500,15 @@ export class PartitionLog {
     const checkpoint = this.readCheckpoint();
     this.logStart = checkpoint?.logStartOffset ?? logBases[0] ?? 0;
     const recoveryPointOnDisk = checkpoint?.recoveryPoint ?? 0;
+    // Segments wholly below the log start go first: their deletion may have been cut short in any order,
+    // and a survivor among them must not be mistaken for a gap in the live log.
+    while (logBases.length > 1 && logBases[1]! <= this.logStart) {
+      const base = logBases.shift()!;
+      const stale = Segment.open(disk, this.dir, base);
+      stale.close();
+      stale.unlinkFiles();
+      dirChanged = true;
+    }
 
     let segmentsScanned = 0;
     let bytesScanned = 0;

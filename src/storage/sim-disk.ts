@@ -35,6 +35,14 @@ type PendingDirOp =
   | { readonly kind: 'unlink'; readonly path: string }
   | { readonly kind: 'rename'; readonly from: string; readonly to: string; readonly inode: Inode };
 
+/**
+ * Thrown by every SimDisk call once an armed crash point is reached (see `armCrash`): the code under test
+ * stops in the middle of whatever it was doing, as a process does when the power goes.
+ */
+export class SimulatedCrash extends Error {
+  override readonly name = 'SimulatedCrash';
+}
+
 export interface CrashOptions {
   /** Probability that each unsynced directory operation survives. Default 0.5. */
   readonly keepDirOpProbability?: number;
@@ -63,12 +71,42 @@ export class SimDisk implements Disk {
   syncCount = 0;
   /** Count of write calls. */
   writeCount = 0;
+  /** Mutating calls left before an armed crash point; -1 when none is armed. */
+  private opsBeforeCrash = -1;
+  private halted = false;
+
+  /**
+   * Arms a crash point: the `mutatingOps`-th mutating call from now (create, write, truncate, sync, rename,
+   * unlink) throws `SimulatedCrash` without taking effect, and so does every call after it until `crash`.
+   */
+  armCrash(mutatingOps: number): void {
+    assert(Number.isInteger(mutatingOps) && mutatingOps >= 1, 'armCrash needs a positive op count');
+    this.opsBeforeCrash = mutatingOps;
+  }
+
+  /** Disarms a crash point that was not reached. */
+  disarmCrash(): void {
+    this.opsBeforeCrash = -1;
+  }
+
+  private mutating(): void {
+    if (this.halted) throw new SimulatedCrash('the simulated machine is down');
+    if (this.opsBeforeCrash === -1) return;
+    this.opsBeforeCrash--;
+    if (this.opsBeforeCrash === 0) {
+      this.opsBeforeCrash = -1;
+      this.halted = true;
+      throw new SimulatedCrash('simulated power loss');
+    }
+  }
 
   open(path: string, create: boolean): Fd {
     this.assertDir(dirname(path));
     let inode = this.entries.get(path);
+    if (this.halted) throw new SimulatedCrash('the simulated machine is down');
     if (inode === undefined) {
       if (!create) throw Object.assign(new Error(`ENOENT: no such file '${path}'`), { code: 'ENOENT' });
+      this.mutating();
       inode = {
         id: this.nextInode++,
         data: new Uint8Array(256),
@@ -90,6 +128,7 @@ export class SimDisk implements Disk {
   }
 
   write(fd: Fd, bytes: Uint8Array, position: number | null): void {
+    this.mutating();
     const inode = this.inode(fd);
     const at = position ?? inode.length;
     assert(at >= 0 && Number.isSafeInteger(at), 'SimDisk write position');
@@ -99,6 +138,7 @@ export class SimDisk implements Disk {
   }
 
   read(fd: Fd, target: Uint8Array, position: number): number {
+    if (this.halted) throw new SimulatedCrash('the simulated machine is down');
     const inode = this.inode(fd);
     if (position >= inode.length) return 0;
     const n = Math.min(target.length, inode.length - position);
@@ -111,6 +151,7 @@ export class SimDisk implements Disk {
   }
 
   fsync(fd: Fd): void {
+    this.mutating();
     const inode = this.inode(fd);
     inode.durable = inode.data.slice(0, inode.length);
     inode.pending = [];
@@ -118,6 +159,7 @@ export class SimDisk implements Disk {
   }
 
   truncate(fd: Fd, sizeBytes: number): void {
+    this.mutating();
     const inode = this.inode(fd);
     truncateInode(inode, sizeBytes);
     inode.pending.push({ kind: 'truncate', sizeBytes });
@@ -128,6 +170,7 @@ export class SimDisk implements Disk {
   }
 
   rename(from: string, to: string): void {
+    this.mutating();
     assert(dirname(from) === dirname(to), 'SimDisk renames stay within one directory');
     const inode = this.entries.get(from);
     if (inode === undefined)
@@ -138,6 +181,7 @@ export class SimDisk implements Disk {
   }
 
   unlink(path: string): void {
+    this.mutating();
     if (!this.entries.delete(path)) {
       throw Object.assign(new Error(`ENOENT: no such file '${path}'`), { code: 'ENOENT' });
     }
@@ -170,6 +214,7 @@ export class SimDisk implements Disk {
   }
 
   fsyncDir(dir: string): void {
+    this.mutating();
     this.assertDir(dir);
     for (const path of [...this.durableEntries.keys()]) {
       if (dirname(path) === dir) this.durableEntries.delete(path);
@@ -227,6 +272,8 @@ export class SimDisk implements Disk {
       }
     }
     this.pendingDirOps.clear();
+    this.halted = false;
+    this.opsBeforeCrash = -1;
     this.entries.clear();
     for (const [path, inode] of [...this.durableEntries].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       this.entries.set(path, inode);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { writeInt64 } from '../../src/core/log/record-batch.js';
 import { createPrng, type Prng } from '../../src/core/prng.js';
 import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../../src/storage/partition-log.js';
-import { SimDisk } from '../../src/storage/sim-disk.js';
+import { SimDisk, SimulatedCrash } from '../../src/storage/sim-disk.js';
 import {
   assertSameRecord,
   decodeAll,
@@ -60,6 +60,23 @@ class Model {
     this.batches = this.batches.filter((b) => b.baseOffset < end);
     assert.equal(this.logEnd <= end || this.batches.length === 0, true);
   }
+
+  clone(): Model {
+    const copy = new Model();
+    copy.batches = [...this.batches];
+    copy.logStart = this.logStart;
+    return copy;
+  }
+}
+
+/** What an operation interrupted by a crash point may have left behind. */
+interface InFlight {
+  /** Batches an interrupted append may have written. */
+  appended: ModelBatch[];
+  /** Records below this must survive whatever happens. */
+  durableFloor: number;
+  /** Which log start offsets the interrupted operation may have left. */
+  allowedLogStart: (logStart: number, candidate: Model) => boolean;
 }
 
 function randomConfig(rng: Prng): LogConfig {
@@ -79,9 +96,10 @@ function runScenario(seed: number): void {
   const rng = createPrng(seed);
   const config = randomConfig(rng);
   const disk = new SimDisk();
-  const model = new Model();
+  let model = new Model();
   let nowMs = 1_000;
-  let log = PartitionLog.open(DIR, config, disk, nowMs);
+  const openOptions = { recoveryCheckpointIntervalBytes: 200 + rng.nextInt(3000) };
+  let log = PartitionLog.open(DIR, config, disk, nowMs, openOptions);
 
   const checkWholeLog = (context: string) => {
     assert.equal(log.logStartOffset, model.logStart, `${context}: log start`);
@@ -92,10 +110,73 @@ function runScenario(seed: number): void {
     for (let i = 0; i < expected.length; i++) assertSameRecord(actual[i]!, expected[i]!, context);
   };
 
+  const reopenAfterCrash = (inFlight: InFlight, context: string) => {
+    const candidate = model.clone();
+    candidate.batches.push(...inFlight.appended);
+    let report = disk.crash(rng);
+    // Recovery itself may be cut short by another power loss.
+    for (let attempt = 0; ; attempt++) {
+      if (attempt < 3 && rng.nextInt(3) === 0) disk.armCrash(1 + rng.nextInt(12));
+      try {
+        log = PartitionLog.open(DIR, config, disk, nowMs, openOptions);
+        disk.disarmCrash();
+        break;
+      } catch (error) {
+        if (!(error instanceof SimulatedCrash)) throw error;
+        report = disk.crash(rng);
+      }
+    }
+    const end = log.logEndOffset;
+    const start = log.logStartOffset;
+    const ctx = `${context} after crash ${JSON.stringify(report)} recovery ${JSON.stringify(log.recovery)}`;
+    assert.ok(
+      end >= inFlight.durableFloor,
+      `${ctx}: lost durable records (end ${end} < ${inFlight.durableFloor})`,
+    );
+    assert.ok(
+      inFlight.allowedLogStart(start, candidate),
+      `${ctx}: log start ${start} (model ${model.logStart})`,
+    );
+    candidate.logStart = start;
+    if (end === start) {
+      // An empty log (recovery found its end below its start): nothing of the model remains readable.
+      candidate.batches = candidate.batches.filter((b) => b.baseOffset + b.records.length <= start);
+      if (candidate.logEnd !== start) candidate.batches = [];
+    } else {
+      assert.ok(
+        end <= candidate.logEnd && candidate.isBatchBoundary(end),
+        `${ctx}: end ${end} is not a prefix`,
+      );
+      candidate.truncate(end);
+    }
+    model = candidate;
+    checkWholeLog(ctx);
+  };
+
   for (let step = 0; step < STEPS; step++) {
     nowMs += rng.nextInt(30);
     const roll = rng.nextInt(100);
-    const context = `step ${step}`;
+    const context = `step ${step} (op ${roll})`;
+    const logStartBefore = model.logStart;
+    const inFlight: InFlight = {
+      appended: [],
+      durableFloor: log.flushedOffset,
+      allowedLogStart: (logStart) => logStart === logStartBefore,
+    };
+    if (rng.nextInt(12) === 0) disk.armCrash(1 + rng.nextInt(12));
+    try {
+      runStep(roll, context, inFlight);
+      disk.disarmCrash();
+    } catch (error) {
+      if (!(error instanceof SimulatedCrash)) throw error;
+      reopenAfterCrash(inFlight, context);
+    }
+  }
+  checkWholeLog('end');
+  log.delete();
+
+  function runStep(roll: number, context: string, inFlight: InFlight): void {
+    const logStartBefore = model.logStart;
     if (roll < 40) {
       // Append 1-3 batches of 1-6 records; timestamps mostly rising, sometimes out of order.
       const batches: ModelRecord[][] = [];
@@ -124,6 +205,12 @@ function runScenario(seed: number): void {
           pos += sizes[b]!;
         }
       }
+      let pendingOffset = model.logEnd;
+      inFlight.appended = batches.map((records) => {
+        const baseOffset = pendingOffset;
+        pendingOffset += records.length;
+        return { baseOffset, records: records.map((r, i) => ({ ...r, offset: baseOffset + i })) };
+      });
       const result = log.append(bytes, { assignOffsets: !replication, leaderEpoch: 7, nowMs });
       if (sizes.some((s) => s > config.maxBatchBytes)) {
         assert.equal(result.kind, 'batch_too_large', context);
@@ -131,7 +218,7 @@ function runScenario(seed: number): void {
         assert.equal(result.kind, 'append_too_large', context);
       } else {
         assert.equal(result.kind, 'ok', `${context}: ${JSON.stringify(result)}`);
-        if (result.kind !== 'ok') continue;
+        if (result.kind !== 'ok') return;
         assert.equal(result.firstOffset, model.logEnd, `${context}: appends continue at the log end`);
         let offset = result.firstOffset;
         for (const records of batches) {
@@ -143,16 +230,14 @@ function runScenario(seed: number): void {
         }
         assert.equal(result.lastOffset, offset - 1, context);
       }
-      if (rng.nextInt(8) === 0) {
+      inFlight.appended = [];
+      if (rng.nextInt(8) === 0 && model.logEnd !== 0) {
         const stale = log.append(encodeBatches([[randomRecord(rng, nowMs, 10)]]), {
           assignOffsets: false,
           leaderEpoch: 7,
           nowMs,
         });
-        if (model.logEnd !== 0)
-          assert.equal(stale.kind, 'offset_mismatch', `${context}: stale replica batch`);
-        else if (stale.kind === 'ok')
-          model.batches.push({ baseOffset: 0, records: decodeAll(readFirst(log)) });
+        assert.equal(stale.kind, 'offset_mismatch', `${context}: stale replica batch`);
       }
     } else if (roll < 60) {
       const from = model.logStart - 2 + rng.nextInt(model.logEnd - model.logStart + 5);
@@ -165,14 +250,14 @@ function runScenario(seed: number): void {
       const result = log.read(from, maxBytes, upper);
       if (from < model.logStart) {
         assert.deepEqual(result, { kind: 'below_log_start', logStartOffset: model.logStart }, context);
-        continue;
+        return;
       }
       assert.equal(result.kind, 'ok', context);
-      if (result.kind !== 'ok') continue;
+      if (result.kind !== 'ok') return;
       const end = Math.min(model.logEnd, upper);
       if (from >= end) {
         assert.equal(result.bytes.length, 0, `${context}: reads at or past the end are empty`);
-        continue;
+        return;
       }
       const records = decodeAll(result.bytes, from, upper);
       assert.ok(records.length > 0, `${context}: a read below the end returns at least one record`);
@@ -200,8 +285,10 @@ function runScenario(seed: number): void {
       );
     } else if (roll < 78) {
       const offset = model.logStart + rng.nextInt(model.logEnd - model.logStart + 1);
-      const result = log.truncateTo(offset);
       const end = offset >= model.logEnd ? model.logEnd : model.batchStartOf(offset);
+      inFlight.durableFloor = Math.min(inFlight.durableFloor, end);
+      inFlight.allowedLogStart = (s) => s === logStartBefore || s === Math.min(logStartBefore, end);
+      const result = log.truncateTo(offset);
       assert.deepEqual(result, { kind: 'ok', logEndOffset: end }, context);
       if (offset < model.logEnd) {
         assert.equal(log.flushedOffset, log.logEndOffset, `${context}: a truncation is durable`);
@@ -210,12 +297,15 @@ function runScenario(seed: number): void {
       model.logStart = Math.min(model.logStart, end);
     } else if (roll < 81) {
       const offset = model.logStart + rng.nextInt(model.logEnd - model.logStart + 1);
+      inFlight.allowedLogStart = (s) => s === logStartBefore || s === Math.max(logStartBefore, offset);
       const result = log.deleteRecordsBefore(offset);
       assert.equal(result.kind, 'ok', context);
       model.logStart = Math.max(model.logStart, offset);
       assert.equal(log.logStartOffset, model.logStart, context);
     } else if (roll < 85) {
       const sizeBefore = log.sizeBytes;
+      inFlight.allowedLogStart = (s, candidate) =>
+        s === logStartBefore || (s > logStartBefore && candidate.isBatchBoundary(s));
       const result = log.applyRetention(nowMs);
       assert.equal(log.sizeBytes, sizeBefore - result.deletedBytes, context);
       if (result.deletedSegments > 0) {
@@ -241,21 +331,11 @@ function runScenario(seed: number): void {
       }
       checkWholeLog(`${context} after retention`);
     } else if (roll < 93) {
-      const flushedClaim = log.flushedOffset;
-      const report = disk.crash(rng);
-      log = PartitionLog.open(DIR, config, disk, nowMs);
-      const end = log.logEndOffset;
-      const ctx = `${context} after crash ${JSON.stringify(report)} recovery ${JSON.stringify(log.recovery)}`;
-      assert.ok(end >= flushedClaim, `${ctx}: lost flushed records (end ${end} < flushed ${flushedClaim})`);
-      assert.ok(
-        end <= model.logEnd && model.isBatchBoundary(end),
-        `${ctx}: end ${end} is not a model prefix`,
-      );
-      model.truncate(end);
-      checkWholeLog(ctx);
+      disk.disarmCrash();
+      reopenAfterCrash(inFlight, context);
     } else if (roll < 96) {
       log.close();
-      log = PartitionLog.open(DIR, config, disk, nowMs);
+      log = PartitionLog.open(DIR, config, disk, nowMs, openOptions);
       assert.equal(
         log.recovery.bytesTruncated,
         0,
@@ -266,13 +346,6 @@ function runScenario(seed: number): void {
       checkWholeLog(context);
     }
   }
-  checkWholeLog('end');
-  log.delete();
-}
-
-function readFirst(log: PartitionLog): Uint8Array {
-  const result = log.read(log.logStartOffset, 0);
-  return result.kind === 'ok' ? result.bytes : new Uint8Array(0);
 }
 
 test('after any crash the log holds a prefix of the model with every flushed record, and reads match the model', () => {
