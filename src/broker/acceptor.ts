@@ -25,7 +25,7 @@ import type { LargeProduceTask } from '../http/produce-offload.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import { parseTopicCreate } from '../http/topic-body.js';
 import type { MetadataSnapshot, MetadataStore, TopicMetadata } from '../metadata/types.js';
-import type { BrokerMetrics } from './metrics.js';
+import type { BrokerMetrics, TopicCounters } from './metrics.js';
 import {
   encodeProduceRequest,
   FrameKind,
@@ -55,6 +55,8 @@ interface TopicRoute {
   readonly meta: TopicMetadata;
   readonly partitions: PartitionRoute[];
   readonly sticky: StickyPartitioner;
+  /** The topic's labelled counters, resolved once (a label lookup per request is measurable). */
+  readonly counters: TopicCounters;
   /** Produce limits of this topic: a record must fit one batch, and a batch one segment. */
   readonly limits: ProduceLimits;
 }
@@ -180,6 +182,7 @@ export class Acceptor {
     const route: TopicRoute = {
       meta,
       partitions,
+      counters: this.metrics.topicCounters(meta.name),
       limits: {
         ...this.limits,
         recordBytesMax: Math.min(this.limits.recordBytesMax, meta.config.segmentBytes - 1024),
@@ -511,8 +514,8 @@ export class Acceptor {
       }
       reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
     };
-    this.metrics.producedRecords.inc({ topic: topic.meta.name }, recordCount);
-    this.metrics.producedBytes.inc({ topic: topic.meta.name }, recordBytes);
+    topic.counters.producedRecords.inc(recordCount);
+    topic.counters.producedBytes.inc(recordBytes);
 
     for (const group of groups) {
       const partition = topic.partitions[group.partition]!;
@@ -759,8 +762,8 @@ export class Acceptor {
       result.kind === 'ok',
       `a worker returned a corrupt batch: ${result.kind === 'corrupt' ? result.reason : ''}`,
     );
-    this.metrics.consumedRecords.inc({ topic: topic.meta.name }, count);
-    this.metrics.consumedBytes.inc({ topic: topic.meta.name }, batches.byteLength);
+    topic.counters.consumedRecords.inc(count);
+    topic.counters.consumedBytes.inc(batches.byteLength);
     reply.json(
       200,
       `{"messages":[${parts.join(',')}],"count":${count},"next_offset":${nextOffset},"high_watermark":${highWatermark}}`,

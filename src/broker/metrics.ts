@@ -23,6 +23,13 @@ export interface PartitionFigures {
   readonly highWatermark: number;
 }
 
+export interface TopicCounters {
+  readonly producedRecords: { inc(value: number): void };
+  readonly producedBytes: { inc(value: number): void };
+  readonly consumedRecords: { inc(value: number): void };
+  readonly consumedBytes: { inc(value: number): void };
+}
+
 export class BrokerMetrics {
   readonly registry = new Registry();
   readonly producedRecords: Counter<'topic'>;
@@ -127,6 +134,29 @@ export class BrokerMetrics {
         }
       },
     });
+  }
+
+  /** Counters bound to one topic's label, for the hot path. */
+  topicCounters(topic: string): TopicCounters {
+    return {
+      producedRecords: this.producedRecords.labels(topic),
+      producedBytes: this.producedBytes.labels(topic),
+      consumedRecords: this.consumedRecords.labels(topic),
+      consumedBytes: this.consumedBytes.labels(topic),
+    };
+  }
+
+  private readonly requestChildren = new Map<string, { observe(seconds: number): void }>();
+
+  /** Observes one request's latency; label children are cached per (operation, status). */
+  observeRequest(operation: string, status: number, seconds: number): void {
+    const key = `${operation} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.requestSeconds.labels(operation, String(status));
+      this.requestChildren.set(key, child);
+    }
+    child.observe(seconds);
   }
 
   /** The whole exposition: the registry plus the workers' figures rendered here. */

@@ -94,7 +94,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
           index: i,
           stats: statsViews[i]!,
           requestRingOccupancyBytes: writer.occupancyBytes,
-          responseRingOccupancyBytes: 0,
+          responseRingOccupancyBytes: link.readerStats().occupancyBytes,
           inFlight: link.inFlight,
           queuedSends: link.queuedSends,
         };
@@ -164,7 +164,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     port: config.port,
     maxRequestBytes: config.maxRequestBytes,
     onRequestDone: (operation, status, seconds) => {
-      metrics.requestSeconds.observe({ operation, status: String(status) }, seconds);
+      metrics.observeRequest(operation, status, seconds);
     },
   });
   acceptor.serving = true;

@@ -95,6 +95,10 @@ export class WorkerLink {
     return this.writer.stats();
   }
 
+  readerStats() {
+    return this.reader.stats();
+  }
+
   /**
    * Sends one request. `encode` writes exactly `payloadBytes` bytes (now, or later if the ring is full);
    * `onResponse` runs once with the worker's answer.
