@@ -11,7 +11,18 @@ import { RealDisk } from '../../src/storage/disk.js';
 import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../../src/storage/partition-log.js';
 import { encodeBatches, type ModelRecord, randomRecord, readAll } from './helpers.js';
 
-const disk = new RealDisk();
+/**
+ * Real files, but without the fsyncs: these tests damage the files themselves and reopen hundreds of
+ * times, and what they check (recovery from the bytes on disk) does not depend on the syncs, which would
+ * only make the run slow on a busy disk.
+ */
+class UnsyncedRealDisk extends RealDisk {
+  override fdatasync(): void {}
+  override fsync(): void {}
+  override fsyncDir(): void {}
+}
+
+const disk = new UnsyncedRealDisk();
 let root = '';
 
 before(() => {
