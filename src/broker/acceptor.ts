@@ -51,7 +51,7 @@ export interface PartitionRoute {
   readonly waiters: Set<Waiter>;
 }
 
-interface TopicRoute {
+export interface TopicRoute {
   readonly meta: TopicMetadata;
   readonly partitions: PartitionRoute[];
   readonly sticky: StickyPartitioner;
@@ -61,8 +61,21 @@ interface TopicRoute {
   readonly limits: ProduceLimits;
 }
 
+export interface RecordOffset {
+  partition: number;
+  offset: number | null;
+  error_code: number | null;
+  error: string | null;
+}
+
+export interface ProduceFailure {
+  readonly name: ErrorName;
+  readonly message: string;
+  readonly indefinite: boolean;
+}
+
 /** One partition's share of a produce request, ready to be encoded into that partition's ring. */
-interface SendGroup {
+export interface SendGroup {
   readonly partition: number;
   readonly indexes: ArrayLike<number> & Iterable<number>;
   readonly payloadBytes: number;
@@ -486,21 +499,10 @@ export class Acceptor {
     recordBytes: number,
     firstTimestampMs: number,
   ): void {
-    const offsets: {
-      partition: number;
-      offset: number | null;
-      error_code: number | null;
-      error: string | null;
-    }[] = new Array(recordCount);
-    let remaining = groups.length;
-    let failures = 0;
-    let firstFailure: { name: ErrorName; message: string; indefinite: boolean } | null = null;
-    const finish = (): void => {
+    this.appendGroups(topic, groups, acks, recordCount, recordBytes, (offsets, failure, allFailed) => {
       if (!batch) {
-        if (firstFailure !== null) {
-          return reply.error(firstFailure.name, firstFailure.message, {
-            indefinite: firstFailure.indefinite,
-          });
+        if (failure !== null) {
+          return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
         }
         const only = offsets[0]!;
         return reply.json(
@@ -509,11 +511,30 @@ export class Acceptor {
         );
       }
       // Every record failed the same way: answer with that error; otherwise report per record (Confluent v2).
-      if (firstFailure !== null && failures === groups.length) {
-        return reply.error(firstFailure.name, firstFailure.message, { indefinite: firstFailure.indefinite });
+      if (failure !== null && allFailed) {
+        return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
       }
       reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
-    };
+    });
+  }
+
+  /**
+   * Sends one produce frame per partition group; `done` runs once every group is answered (at once for
+   * acks=0) with an offset or error per record in request order. Shared by HTTP and WebSocket produce.
+   */
+  appendGroups(
+    topic: TopicRoute,
+    groups: readonly SendGroup[],
+    acks: 0 | 1 | 2,
+    recordCount: number,
+    recordBytes: number,
+    done: (offsets: RecordOffset[], firstFailure: ProduceFailure | null, allFailed: boolean) => void,
+  ): void {
+    const offsets: RecordOffset[] = new Array(recordCount);
+    let remaining = groups.length;
+    let failures = 0;
+    let firstFailure: ProduceFailure | null = null;
+    const finish = (): void => done(offsets, firstFailure, failures === groups.length);
     topic.counters.producedRecords.inc(recordCount);
     topic.counters.producedBytes.inc(recordBytes);
 
