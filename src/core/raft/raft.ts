@@ -49,7 +49,7 @@ export interface RaftConfig {
   readonly electionTimeoutTicks: number;
   /** Must be well below the election timeout so that a few lost heartbeats do not start an election. */
   readonly heartbeatTimeoutTicks: number;
-  /** A seeded uniform source in [0, 1); the only randomness the node uses. */
+  /** A seeded uniform source in [0, 1) (e.g. `createPrng(seed).nextFloat` from ../prng.ts); the only randomness the node uses. */
   readonly random: () => number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
