@@ -113,7 +113,8 @@ function summarise(samplesMs: Float64Array): Latency {
 /** The worker's next message, or an error after `stallMs`, so that a stall says where it happened. */
 async function nextMessage<T>(worker: Worker, what: string): Promise<T> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), stallMs);
+  // setTimeout treats Infinity as 1 ms, so an unbounded stall guard arms no timer.
+  const timer = Number.isFinite(stallMs) ? setTimeout(() => ac.abort(), stallMs) : undefined;
   try {
     const [message] = (await once(worker, 'message', { signal: ac.signal }).catch((error: unknown) => {
       throw new Error(`no ${what} from the worker within ${stallMs} ms`, { cause: error });
