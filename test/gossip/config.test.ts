@@ -44,9 +44,9 @@ describe('gossip config', () => {
   });
 
   it('limits retransmissions to retransmitMult * ceil(log10(N + 1))', () => {
-    assert.equal(retransmitLimit(GOSSIP_DEFAULTS, 9), 4);
-    assert.equal(retransmitLimit(GOSSIP_DEFAULTS, 10), 8);
-    assert.equal(retransmitLimit(GOSSIP_DEFAULTS, 500), 12);
+    assert.equal(retransmitLimit(GOSSIP_DEFAULTS, 9), 6);
+    assert.equal(retransmitLimit(GOSSIP_DEFAULTS, 10), 12);
+    assert.equal(retransmitLimit(GOSSIP_DEFAULTS, 500), 18);
   });
 
   it('stretches the push-pull interval by one step per doubling beyond 32 members', () => {

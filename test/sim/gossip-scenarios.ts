@@ -19,6 +19,8 @@ export type ScenarioOptions = {
   readonly settleMs?: number;
   readonly spacingMs?: number;
   readonly config?: GossipConfig;
+  /** Called with the finished simulation, for tools that dig into one run. */
+  readonly inspect?: (sim: GossipSim, killed: readonly string[]) => void;
 };
 
 export type ScenarioResult = {
@@ -104,6 +106,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
   const lastActionMs = actions.at(-1)?.atMs ?? WARMUP_MS;
   const endMs = lastActionMs + (pauses > 0 ? pauseMs : 0) + (options.settleMs ?? 8000);
   sim.runUntil(endMs);
+  options.inspect?.(sim, killed);
   const pausedSet = new Set(paused);
   const suspectedPaused = new Set(
     sim.events.filter((e) => e.kind === 'suspect' && pausedSet.has(e.subject)).map((e) => e.subject),

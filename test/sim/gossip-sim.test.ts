@@ -10,7 +10,8 @@ const baseSeed = Number(process.env.GOSSIP_SIM_SEED ?? 20_240_611);
 
 function describeRun(r: ScenarioResult): string {
   return (
-    `seed ${r.seed} (replay: GOSSIP_SIM_SEED=${r.seed}), ${r.members} members, loss ${r.lossRate}: ` +
+    `run seed ${r.seed} of base seed ${baseSeed} (replay: GOSSIP_SIM_SEED=${baseSeed}), ` +
+    `${r.members} members, loss ${r.lossRate}: ` +
     `detection ${r.detectionMs.map((d) => Math.round(d)).join(',')} ms, join ${r.joinMs.map((d) => Math.round(d)).join(',')} ms, ` +
     `false positives ${r.falsePositives
       .slice(0, 3)
@@ -67,7 +68,7 @@ describe('gossip at 500 members', () => {
     const large = runScenario({ members: 500, seed: baseSeed + 3, ...options });
     const packetRatio = large.traffic.udpPacketsPerSec / small.traffic.udpPacketsPerSec;
     const byteRatio = large.traffic.udpBytesPerSec / small.traffic.udpBytesPerSec;
-    const detail = `100: ${JSON.stringify(small.traffic)}; 500: ${JSON.stringify(large.traffic)}; seed ${baseSeed + 3}`;
+    const detail = `100: ${JSON.stringify(small.traffic)}; 500: ${JSON.stringify(large.traffic)}; GOSSIP_SIM_SEED=${baseSeed}`;
     assert.ok(packetRatio > 0.8 && packetRatio < 1.25, `packets per member grew ${packetRatio}x; ${detail}`);
     assert.ok(byteRatio > 0.7 && byteRatio < 1.5, `bytes per member grew ${byteRatio}x; ${detail}`);
     // SWIM's constant: about one ping and one ack per probe interval, plus gossip rounds with news.

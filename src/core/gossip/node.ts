@@ -250,6 +250,8 @@ export class GossipNode {
   /** Starts a full-state exchange with each seed; their replies bring the member list, gossip spreads us. */
   join(seedAddresses: readonly string[]): Output {
     this.#begin();
+    // Announce ourselves too: our pings and acks then spread the news, not only the seeds' gossip.
+    this.#broadcasts.enqueue(this.#aliveMessage(this.#self));
     for (const address of seedAddresses) {
       if (address === this.#self.address) continue;
       this.#emit(address, 'stream', [this.#pushPullMessage(true, false)]);
