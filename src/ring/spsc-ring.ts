@@ -7,6 +7,16 @@
 // main thread: the main thread only ever waits with `waitAsync` / `waitForSpace`, never with the `*Sync` forms,
 // which assert that they run off the main thread.
 //
+// Use by the acceptor (main thread): per request, `reserve(n)` on the worker's request ring, encode the request
+// into `bytes`/`view` at the returned offset, `commit(kind, correlationId, written)`; on `ReserveFailure.full`
+// hold the request and `await waitForSpace(n)` (or answer 503 past a bound). Once per event-loop turn (a
+// `setImmediate` flush) call `publish()`. A loop per worker awaits `responses.waitAsync()`, drains with
+// `next()` or `drain()` up to a bound, answers the clients, then `release()`.
+// Use by a partition worker: `await requests.waitAsync()` (its event loop stays free for metadata messages;
+// a pending wait does not keep the loop alive, the metadata port listener does), drain a bounded batch, process
+// it, write every response with reserve/commit into the response ring, `publish()` once, `release()` the
+// requests. A worker with nothing else to do may block in `waitSync` instead.
+//
 // Shared layout (little-endian words, offsets in bytes from the start of the SharedArrayBuffer):
 //
 // | offset | size | name             | written by          | meaning                                          |
