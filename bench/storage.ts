@@ -230,13 +230,17 @@ function benchRecovery(): RecoveryRow {
   const target = recoveryGiB * 1024 * MiB;
   const buildStart = process.hrtime.bigint();
   let now = 1_700_000_000_000;
-  // Stop just below the target: with 128 MiB segments the active one is then nearly full, the worst case
-  // for a torn-tail scan (its whole unflushed content is verified).
-  while (log.sizeBytes + 1100 * 1024 < target) {
+  // Stop just before the roll that would follow `target` bytes: the active segment is then nearly full,
+  // the worst case for a torn-tail scan (all of its unflushed content is verified).
+  const segmentsWanted = Math.max(1, Math.round(target / config.segmentBytes));
+  for (;;) {
     writer.reset();
     writer.beginBatch();
     for (let r = 0; r < 1000; r++) writer.addRecord(now, null, value);
     writer.endBatch(crc32);
+    const active = log.segmentInfos().at(-1)!;
+    if (log.segmentCount === segmentsWanted && active.sizeBytes + writer.sizeBytes > config.segmentBytes)
+      break;
     log.append(writer.bytes(), { assignOffsets: true, leaderEpoch: 1, nowMs: now++ });
   }
   const buildSec = seconds(buildStart);

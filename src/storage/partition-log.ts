@@ -240,7 +240,11 @@ export class PartitionLog {
       Number.isSafeInteger(interval) && interval > 0,
       'recoveryCheckpointIntervalBytes must be positive',
     );
-    disk.mkdir(dir);
+    if (!disk.exists(dir)) {
+      disk.mkdir(dir);
+      // The partition's own directory entry must survive a power loss along with the files in it.
+      disk.fsyncDir(dirname(dir));
+    }
     const log = new PartitionLog(dir, config, disk, options.crc32 ?? zlibCrc32, interval, nowMs);
     log.recover();
     return log;
