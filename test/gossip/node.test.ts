@@ -442,3 +442,23 @@ describe('gossip node: restart', () => {
     );
   });
 });
+
+describe('gossip node: buddy system', () => {
+  it('answers a ping that carries an accusation of itself with an ack that carries its refutation', () => {
+    const a = makeNode('a');
+    a.seedMembers(states(['a', 'b']), 0);
+    const out = a.receive(
+      address('b'),
+      packet(
+        'b',
+        { kind: 'ping', seqNo: 9, targetId: 'a' },
+        { kind: 'suspect', nodeId: 'a', incarnation: 0, accuserId: 'b' },
+      ),
+      10,
+    );
+    const ack = out.send.find((o) => o.packet.messages[0]?.kind === 'ack');
+    assert.ok(ack !== undefined);
+    const alive = ack.packet.messages.find((m) => m.kind === 'alive');
+    assert.deepEqual(alive && [alive.nodeId, alive.incarnation], ['a', 1]);
+  });
+});

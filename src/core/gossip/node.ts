@@ -243,7 +243,10 @@ export class GossipNode {
   /** Handles one packet that arrived from transport address `from` (UDP source, or the stream's peer). */
   receive(from: string, packet: Packet, nowMs: number): Output {
     this.#begin();
-    for (const message of packet.messages) this.#handle(from, packet, message, nowMs);
+    // Membership updates first: a ping that carries an accusation of us (Lifeguard's buddy system) is then
+    // answered by an ack that already carries our refutation.
+    for (const message of packet.messages) if (isUpdate(message)) this.#handle(from, packet, message, nowMs);
+    for (const message of packet.messages) if (!isUpdate(message)) this.#handle(from, packet, message, nowMs);
     return this.#end();
   }
 
@@ -792,6 +795,10 @@ export class GossipNode {
     this.#events = [];
     return output;
   }
+}
+
+function isUpdate(message: GossipMessage): boolean {
+  return message.kind === 'alive' || message.kind === 'suspect' || message.kind === 'dead';
 }
 
 function snapshot(m: Member): MemberSnapshot {
