@@ -19,8 +19,21 @@ const oneWayMs = Number(process.env.RING_BENCH_ONE_WAY_MS ?? 1500);
 const roundTrips = Number(process.env.RING_BENCH_ROUND_TRIPS ?? 20_000);
 const warmupRoundTrips = Math.min(2000, roundTrips);
 const ringCapacityBytes = 256 * 1024;
-/** A healthy run never waits this long for space. */
-const stallMs = Number(process.env.RING_BENCH_STALL_MS ?? 5000);
+/** A healthy run never goes this long without progress; a stall ends the run with the stage it stalled in. */
+const stallMs = Number(process.env.RING_BENCH_STALL_MS ?? 10_000);
+
+// One watchdog instead of a timeout on every wait: a finite timeout makes V8 schedule a delayed task per wait,
+// which would be part of what is measured. Waits themselves are unbounded.
+let progress = 0;
+let stage = 'start';
+let progressSeen = -1;
+const watchdog = setInterval(() => {
+  if (progress === progressSeen) {
+    console.error(`stalled for ${stallMs} ms in ${stage} (progress ${progress})`);
+    process.exit(2);
+  }
+  progressSeen = progress;
+}, stallMs);
 
 function peer(data: BenchPeerData): Worker {
   return spawnThread('bench/fixtures/ring-peer', data);
@@ -38,23 +51,12 @@ interface OneWayResult {
   readerSleeps: number;
 }
 
-/** A healthy run never waits seconds for space: a stall is reported with the writer's counters. */
-async function waitOrThrow(writer: RingWriter, payloadBytes: number, frames: number): Promise<void> {
-  if ((await writer.waitForSpace(payloadBytes, stallMs)) === 'timed-out') {
-    const spaceNow = writer.hasSpaceFor(payloadBytes);
-    throw new Error(
-      `no space for ${stallMs} ms after ${frames} frames (space now: ${spaceNow}): ${JSON.stringify(writer.stats())}`,
-    );
-  }
-}
-
 async function oneWay(payloadBytes: number, batchFrames: number): Promise<OneWayResult> {
   const requests = createRing({ capacityBytes: ringCapacityBytes });
   const writer = new RingWriter(requests);
   const worker = peer({ mode: 'count', requests, stopKind: STOP_KIND });
   try {
-    // Ready: the worker has loaded and attached, so its startup is not timed.
-    await nextMessage(worker, 'ready message');
+    await nextMessage(worker); // ready: the worker has loaded and attached, so its startup is not timed
     const payload = new Uint8Array(payloadBytes).fill(0xab);
     const startMs = performance.now();
     const endMs = startMs + oneWayMs;
@@ -62,7 +64,8 @@ async function oneWay(payloadBytes: number, batchFrames: number): Promise<OneWay
     while ((frames & 1023) !== 0 || performance.now() < endMs) {
       let offset = writer.reserve(payloadBytes);
       while (offset === ReserveFailure.full) {
-        await waitOrThrow(writer, payloadBytes, frames);
+        await writer.waitForSpace(payloadBytes);
+        progress++;
         offset = writer.reserve(payloadBytes);
       }
       writer.bytes.set(payload, offset);
@@ -72,12 +75,12 @@ async function oneWay(payloadBytes: number, batchFrames: number): Promise<OneWay
     }
     let offset = writer.reserve(0);
     while (offset === ReserveFailure.full) {
-      await waitOrThrow(writer, 0, frames);
+      await writer.waitForSpace(0);
       offset = writer.reserve(0);
     }
     writer.commit(STOP_KIND, 0);
     writer.publish();
-    const reply = await nextMessage<{ frames: number; stats: { sleeps: number } }>(worker, 'frame count');
+    const reply = await nextMessage<{ frames: number; stats: { sleeps: number } }>(worker);
     const seconds = (performance.now() - startMs) / 1000;
     if (reply.frames !== frames) throw new Error(`worker counted ${reply.frames} of ${frames} frames`);
     const stats = writer.stats();
@@ -110,19 +113,11 @@ function summarise(samplesMs: Float64Array): Latency {
   return { p50Us: at(0.5), p99Us: at(0.99), meanUs };
 }
 
-/** The worker's next message, or an error after `stallMs`, so that a stall says where it happened. */
-async function nextMessage<T>(worker: Worker, what: string): Promise<T> {
-  const ac = new AbortController();
-  // setTimeout treats Infinity as 1 ms, so an unbounded stall guard arms no timer.
-  const timer = Number.isFinite(stallMs) ? setTimeout(() => ac.abort(), stallMs) : undefined;
-  try {
-    const [message] = (await once(worker, 'message', { signal: ac.signal }).catch((error: unknown) => {
-      throw new Error(`no ${what} from the worker within ${stallMs} ms`, { cause: error });
-    })) as [T];
-    return message;
-  } finally {
-    clearTimeout(timer);
-  }
+/** The worker's next message. */
+async function nextMessage<T>(worker: Worker): Promise<T> {
+  const [message] = (await once(worker, 'message')) as [T];
+  progress++;
+  return message;
 }
 
 async function roundTripsCompared(
@@ -134,7 +129,7 @@ async function roundTripsCompared(
   const responses = new RingReader(rings.responses);
   const worker = peer({ mode: 'echo', requests: rings.requests, responses: rings.responses, blocking });
   try {
-    await nextMessage(worker, 'ready message');
+    await nextMessage(worker); // ready: the worker has loaded and attached, so its startup is not timed
     const payload = new Uint8Array(payloadBytes).fill(0xcd);
     const ringOnce = async (id: number): Promise<void> => {
       const offset = requests.reserve(payloadBytes);
@@ -143,8 +138,7 @@ async function roundTripsCompared(
       requests.commit(1, id);
       requests.publish();
       while (!responses.next()) {
-        if ((await responses.waitAsync(stallMs)) === 'timed-out')
-          throw new Error(`no echo for ${stallMs} ms`);
+        await responses.waitAsync();
       }
       if (responses.correlationId !== id) throw new Error(`echo ${responses.correlationId} for ${id}`);
       responses.release();
@@ -168,6 +162,7 @@ async function roundTripsCompared(
         const t0 = performance.now();
         await step(i);
         samplesMs[i] = performance.now() - t0;
+        progress++;
       }
       return summarise(samplesMs);
     };
@@ -194,13 +189,15 @@ const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 const oneWayResults: OneWayResult[] = [];
 for (const payloadBytes of [64, 1024]) {
   for (const batchFrames of [1, 64]) {
-    console.error(`one-way ${payloadBytes} B, batch ${batchFrames}...`);
+    stage = `one-way ${payloadBytes} B, batch ${batchFrames}`;
     oneWayResults.push(await oneWay(payloadBytes, batchFrames));
   }
 }
-console.error('round trips...');
+stage = 'round trips, worker waits async';
 const latency = await roundTripsCompared(64, false);
+stage = 'round trips, worker blocks';
 const blockingLatency = await roundTripsCompared(64, true);
+clearInterval(watchdog);
 const postMessageLatency = latency.postMessage!;
 
 console.log(
