@@ -112,6 +112,8 @@ export class Acceptor {
   private stickyFlushScheduled = false;
   private readonly limits: ProduceLimits;
   serving = false;
+  /** Told of every topic opened (its partition count) or deleted (0): the group coordinator listens. */
+  onTopicChange: (topic: string, partitions: number) => void = () => undefined;
   notServingReason = 'starting';
 
   constructor(
@@ -135,6 +137,15 @@ export class Acceptor {
   /** Opens every partition of every topic in the store on its worker. Called once at start-up. */
   async openAll(): Promise<void> {
     await this.applySnapshot(this.store.snapshot());
+  }
+
+  topicRoute(name: string): TopicRoute | undefined {
+    return this.topics.get(name);
+  }
+
+  /** The high watermark of a partition, or undefined if there is no such partition. */
+  highWatermarkOf(topic: string, partition: number): number | undefined {
+    return this.topics.get(topic)?.partitions[partition]?.highWatermark;
   }
 
   partitionFigures(): PartitionRoute[] {
@@ -207,6 +218,7 @@ export class Acceptor {
       ),
     };
     this.topics.set(meta.name, route);
+    this.onTopicChange(meta.name, meta.numPartitions);
     return route;
   }
 
@@ -291,6 +303,7 @@ export class Acceptor {
         if (result.kind === 'unknown') return reply.error('unknown_topic', `topic '${name}' does not exist`);
         // Routing forgets the topic first, so no new request reaches partitions that are being removed.
         this.topics.delete(name);
+        this.onTopicChange(name, 0);
         for (const partition of route.partitions) {
           for (const waiter of partition.waiters) waiter.wake();
         }

@@ -17,6 +17,7 @@ import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { spawnThread } from '../runtime/threads.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
+import { GroupsService } from './groups-service.js';
 import { BrokerMetrics } from './metrics.js';
 import type { PartitionHostOptions } from './partition-host.js';
 import { WorkerLink } from './worker-link.js';
@@ -103,11 +104,19 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   );
   const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
   const acceptor: Acceptor = new Acceptor(config, store, links, metrics, offload);
+  const groups = await GroupsService.open({
+    dataDir,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    tickIntervalMs: 250,
+    logEndOffset: (topic, partition) => acceptor.highWatermarkOf(topic, partition),
+    topicExists: (topic) => acceptor.topicRoute(topic) !== undefined,
+  });
+  acceptor.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
   await acceptor.openAll();
 
   let routes: Route[] = [];
   const startedAtMs = Date.now();
-  routes = buildRoutes(acceptor, {
+  routes = buildRoutes(acceptor, groups, {
     health: (_q, reply) => {
       if (acceptor.serving) reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
       else {
@@ -192,6 +201,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
           workers.map((w) => new Promise((done) => (w.threadId === -1 ? done(null) : w.once('exit', done)))),
         );
         await offload.close();
+        await groups.close();
         await store.close();
         log.info('broker stopped');
       })();

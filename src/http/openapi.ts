@@ -40,7 +40,62 @@ const acks: QueryParam = {
   schema: { enum: ['0', '1', 'all', '-1'] },
 };
 
+const member = {
+  type: 'object',
+  required: ['consumer_id'],
+  properties: { consumer_id: { type: 'string' } },
+};
+const commitBody = {
+  type: 'object',
+  required: ['offset'],
+  properties: {
+    offset: { type: 'integer', minimum: 0 },
+    consumer_id: { type: 'string' },
+    generation: { type: 'integer' },
+    metadata: { type: 'string' },
+  },
+};
+
 export const operationDetails: Readonly<Record<string, OperationDetails>> = {
+  listGroups: { success: { '200': '{"groups": [{"group","state","members"}], "count"}' } },
+  describeGroup: {
+    success: { '200': 'state, generation, assignor, members, offsets with lag' },
+    errors: [400, 404],
+  },
+  registerConsumer: {
+    body: {
+      type: 'object',
+      required: ['consumer_id', 'topics'],
+      properties: {
+        consumer_id: { type: 'string' },
+        topics: { type: 'array', items: { type: 'string' } },
+        session_timeout_ms: { type: 'integer' },
+        assignor: { enum: ['range', 'roundrobin', 'sticky'] },
+      },
+    },
+    success: { '200': '{"group","generation","member_id","assignments","session_timeout_ms"}' },
+    errors: [400, 404, 409],
+  },
+  heartbeat: {
+    body: member,
+    success: { '200': '{"generation","rebalance","assignments"}' },
+    errors: [400, 404],
+  },
+  leaveGroup: { body: member, success: { '200': 'left' }, errors: [400, 404] },
+  commitOffset: { body: commitBody, success: { '200': 'committed, durable' }, errors: [400, 404, 409, 416] },
+  commitOffsetSeed: {
+    body: commitBody,
+    success: { '200': 'committed, durable' },
+    errors: [400, 404, 409, 416],
+  },
+  fetchOffset: {
+    success: { '200': '{"group","topic","partition","offset","metadata"}' },
+    errors: [400, 404],
+  },
+  fetchTopicOffsets: {
+    success: { '200': '{"group","topic","offsets": [{"partition","offset","lag"}]}' },
+    errors: [400, 404],
+  },
   health: { success: { '200': 'serving' } },
   clusterStatus: { success: { '200': 'node id, Raft leader and term, members' } },
   metrics: { success: { '200': 'Prometheus text exposition' } },

@@ -2,6 +2,7 @@
 // routes and the OpenAPI document is generated from them, so the two cannot drift apart.
 // Built and used on the acceptor (main) thread.
 import type { Acceptor } from '../broker/acceptor.js';
+import type { GroupsService } from '../broker/groups-service.js';
 import type { Route } from './server.js';
 
 export interface AdminHandlers {
@@ -12,7 +13,7 @@ export interface AdminHandlers {
   openapi: Route['handle'];
 }
 
-export function buildRoutes(acceptor: Acceptor, admin: AdminHandlers): Route[] {
+export function buildRoutes(acceptor: Acceptor, groups: GroupsService, admin: AdminHandlers): Route[] {
   return [
     {
       method: 'get',
@@ -125,6 +126,78 @@ export function buildRoutes(acceptor: Acceptor, admin: AdminHandlers): Route[] {
       summary: 'Read records from an offset',
       hasBody: false,
       handle: (q, r) => acceptor.consume(q, r),
+    },
+    {
+      method: 'get',
+      pattern: '/consumer-groups',
+      operationId: 'listGroups',
+      summary: 'List consumer groups',
+      hasBody: false,
+      handle: (q, r) => groups.list(q, r),
+    },
+    {
+      method: 'get',
+      pattern: '/consumer-groups/:group',
+      operationId: 'describeGroup',
+      summary: 'Members, generation, assignment, committed offsets and lag',
+      hasBody: false,
+      handle: (q, r) => groups.describe(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/consumer-groups/:group/register',
+      operationId: 'registerConsumer',
+      summary: 'Join a consumer group',
+      hasBody: true,
+      handle: (q, r) => groups.register(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/consumer-groups/:group/heartbeat',
+      operationId: 'heartbeat',
+      summary: 'Stay in the group; learn of rebalances',
+      hasBody: true,
+      handle: (q, r) => groups.heartbeat(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/consumer-groups/:group/leave',
+      operationId: 'leaveGroup',
+      summary: 'Leave the group',
+      hasBody: true,
+      handle: (q, r) => groups.leave(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/consumer-groups/:group/topics/:topic/partitions/:partition/commit',
+      operationId: 'commitOffset',
+      summary: 'Commit an offset (fenced by generation)',
+      hasBody: true,
+      handle: (q, r) => groups.commit(q, r),
+    },
+    {
+      method: 'post',
+      pattern: '/consumer-groups/:group/offsets/:topic/:partition',
+      operationId: 'commitOffsetSeed',
+      summary: 'Commit an offset (seed route)',
+      hasBody: true,
+      handle: (q, r) => groups.commit(q, r),
+    },
+    {
+      method: 'get',
+      pattern: '/consumer-groups/:group/offsets/:topic/:partition',
+      operationId: 'fetchOffset',
+      summary: 'The committed offset of one partition',
+      hasBody: false,
+      handle: (q, r) => groups.fetchOffset(q, r),
+    },
+    {
+      method: 'get',
+      pattern: '/consumer-groups/:group/offsets/:topic',
+      operationId: 'fetchTopicOffsets',
+      summary: 'Committed offsets and lag of every partition',
+      hasBody: false,
+      handle: (q, r) => groups.fetchTopicOffsets(q, r),
     },
   ];
 }

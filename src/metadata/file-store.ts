@@ -4,9 +4,10 @@
 // at most `pendingChangesMax` waiting. Async file I/O only, so the acceptor's event loop never blocks on it.
 // Owned by the thread that runs the acceptor; Raft replaces this class when the node joins a cluster.
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../core/assert.js';
+import { writeFileAtomically } from '../runtime/atomic-file.js';
 import type {
   CreateTopicRequest,
   CreateTopicResult,
@@ -137,22 +138,7 @@ export class FileMetadataStore implements MetadataStore {
       version: next.version,
       topics: [...next.topics.values()],
     };
-    const finalPath = join(this.dir, 'metadata.json');
-    const tempPath = `${finalPath}.tmp`;
-    const file = await open(tempPath, 'w');
-    try {
-      await file.writeFile(JSON.stringify(contents, null, 2));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tempPath, finalPath);
-    const dirHandle = await open(this.dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
+    await writeFileAtomically(this.dir, 'metadata.json', JSON.stringify(contents, null, 2));
     // Only a durable change becomes visible: readers never see a topic that a crash could take back.
     this.current = next;
     for (const listener of this.listeners) listener(next);

@@ -253,7 +253,7 @@ export class RaftNode {
     const refused = this.refuseProposal();
     if (refused !== undefined) return refused;
     const ownTermCommitted = this.log.term(this.log.committed) === this.term;
-    if (this.pendingConfIndex > this.log.committed || !ownTermCommitted)
+    if (this.pendingConfIndex > this.log.committed)
       return { kind: 'conf_change_pending' };
     const next = applyConfChange(this.conf, change);
     if (typeof next === 'string') return { kind: 'invalid_conf_change', reason: next };
@@ -836,7 +836,11 @@ export class RaftNode {
     this.confHistory.push({ index: e.index, conf: next });
   }
 
-  private confAt(index: number): ConfState {
+  /**
+   * The membership in effect once entry `index` is in the log (conf entries take effect when appended).
+   * Meaningful from the snapshot index on; below it the snapshot's membership is returned.
+   */
+  confAt(index: number): ConfState {
     let conf = this.baseConf;
     for (const h of this.confHistory) {
       if (h.index > index) break;

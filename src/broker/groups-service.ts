@@ -1,0 +1,415 @@
+// Consumer groups on one node: the pure coordinator (src/core/groups) driven from the acceptor thread, its
+// state kept in `<dataDir>/groups.json`, and the HTTP handlers of the group routes. A commit is answered only
+// once the file holding it is durable (temp file, fsync, rename, fsync dir); commits that arrive while a write
+// is in flight share the next write, so a burst of commits costs two writes, not one each. Membership
+// changes are persisted by the same writer but nobody waits for them: members re-join after a restart anyway.
+// Raft replaces the file with its log later; the commands given to the registry are already plain values.
+// Runs on the acceptor (main) thread only.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ErrorName } from '../core/errors.js';
+import { defaultGroupConfig, GroupRegistry, type GroupsSnapshot } from '../core/groups/registry.js';
+import { validateTopicName } from '../core/names.js';
+import { isParamError, parseIntegerParam } from '../http/params.js';
+import { parseJsonBody } from '../http/produce-body.js';
+import type { HttpRequest, Reply } from '../http/server.js';
+import { writeFileAtomically } from '../runtime/atomic-file.js';
+
+export interface GroupsServiceOptions {
+  readonly dataDir: string;
+  readonly sessionTimeoutMs: number;
+  readonly tickIntervalMs: number;
+  /** Log end offsets for lag; undefined when the partition is unknown. */
+  readonly logEndOffset: (topic: string, partition: number) => number | undefined;
+  readonly topicExists: (topic: string) => boolean;
+}
+
+type Outcome = { kind: string } & Record<string, unknown>;
+
+export class GroupsService {
+  private persisting: Promise<void> | null = null;
+  private dirty = false;
+  private waiters: (() => void)[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  /** Called after every tick that evicted members, and after joins and leaves (WebSocket members react). */
+  onMembershipChange: (groupId: string) => void = () => undefined;
+
+  private constructor(
+    readonly registry: GroupRegistry,
+    private readonly options: GroupsServiceOptions,
+  ) {}
+
+  static async open(options: GroupsServiceOptions): Promise<GroupsService> {
+    const config = {
+      ...defaultGroupConfig,
+      sessionTimeoutMsDefault: options.sessionTimeoutMs,
+      sessionTimeoutMsMin: Math.min(defaultGroupConfig.sessionTimeoutMsMin, options.sessionTimeoutMs),
+    };
+    let registry = new GroupRegistry(config);
+    try {
+      const text = await readFile(join(options.dataDir, 'groups.json'), 'utf8');
+      registry = GroupRegistry.fromSnapshot(JSON.parse(text) as GroupsSnapshot, config);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const service = new GroupsService(registry, options);
+    service.timer = setInterval(() => service.tick(), options.tickIntervalMs);
+    service.timer.unref();
+    return service;
+  }
+
+  setTopicPartitions(topic: string, partitionCount: number): void {
+    this.registry.setTopicPartitions(topic, partitionCount, Date.now());
+    this.markDirty();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.persistNow();
+  }
+
+  private tick(): void {
+    const result = this.registry.tick(Date.now());
+    if (result.evicted.length > 0) {
+      this.markDirty();
+      for (const groupId of new Set(result.evicted.map((e) => e.groupId))) this.onMembershipChange(groupId);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Persistence.
+
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.persisting === null) this.persisting = this.writeLoop();
+  }
+
+  /** Resolves once everything changed so far is durable. */
+  persistNow(): Promise<void> {
+    if (!this.dirty && this.persisting === null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.markDirty();
+    });
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.dirty) {
+      this.dirty = false;
+      const waiters = this.waiters;
+      this.waiters = [];
+      const snapshot = this.registry.toSnapshot();
+      await writeFileAtomically(this.options.dataDir, 'groups.json', JSON.stringify(snapshot));
+      for (const resolve of waiters) resolve();
+    }
+    this.persisting = null;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // HTTP.
+
+  register(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const body = this.bodyOrReply(request, reply);
+    if (body === null) return;
+    const consumerId = body.consumer_id;
+    if (typeof consumerId !== 'string' || consumerId.length === 0) {
+      return reply.error('bad_request', 'consumer_id must be a non-empty string');
+    }
+    const topics = body.topics;
+    if (!Array.isArray(topics) || topics.length === 0 || topics.some((t) => typeof t !== 'string')) {
+      return reply.error('bad_request', 'topics must be a non-empty array of topic names');
+    }
+    for (const topic of topics as string[]) {
+      const problem = validateTopicName(topic);
+      if (problem !== null) return reply.error('invalid_name', problem);
+      if (!this.options.topicExists(topic))
+        return reply.error('unknown_topic', `topic '${topic}' does not exist`);
+    }
+    let sessionTimeoutMs: number | undefined;
+    if (body.session_timeout_ms !== undefined) {
+      if (typeof body.session_timeout_ms !== 'number' || !Number.isSafeInteger(body.session_timeout_ms)) {
+        return reply.error('bad_request', 'session_timeout_ms must be an integer of milliseconds');
+      }
+      sessionTimeoutMs = body.session_timeout_ms;
+    }
+    const assignor = body.assignor;
+    if (assignor !== undefined && typeof assignor !== 'string') {
+      return reply.error('bad_request', "assignor must be 'range', 'roundrobin' or 'sticky'");
+    }
+    const result = this.registry.join(
+      group,
+      consumerId,
+      topics as string[],
+      Date.now(),
+      sessionTimeoutMs,
+      assignor,
+    );
+    if (result.kind !== 'ok') return this.replyRefusal(reply, result);
+    this.markDirty();
+    this.onMembershipChange(group);
+    reply.json(
+      200,
+      JSON.stringify({
+        group,
+        generation: result.generation,
+        member_id: result.memberId,
+        assignments: result.assignments,
+        rebalance: result.rebalance,
+        session_timeout_ms: result.sessionTimeoutMs,
+      }),
+    );
+  }
+
+  heartbeat(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const body = this.bodyOrReply(request, reply);
+    if (body === null) return;
+    if (typeof body.consumer_id !== 'string')
+      return reply.error('bad_request', 'consumer_id must be a string');
+    const result = this.registry.heartbeat(group, body.consumer_id, Date.now());
+    if (result.kind !== 'ok') return this.replyRefusal(reply, result);
+    if (result.rebalance) this.markDirty();
+    reply.json(
+      200,
+      JSON.stringify({
+        generation: result.generation,
+        rebalance: result.rebalance,
+        assignments: result.assignments,
+      }),
+    );
+  }
+
+  leave(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const body = this.bodyOrReply(request, reply);
+    if (body === null) return;
+    if (typeof body.consumer_id !== 'string')
+      return reply.error('bad_request', 'consumer_id must be a string');
+    const result = this.registry.leave(group, body.consumer_id, Date.now());
+    if (result.kind !== 'ok') return this.replyRefusal(reply, result);
+    this.markDirty();
+    this.onMembershipChange(group);
+    reply.json(200, JSON.stringify({ group, left: body.consumer_id, generation: result.generation }));
+  }
+
+  /** `POST /consumer-groups/{g}/topics/{t}/partitions/{p}/commit` and `POST /consumer-groups/{g}/offsets/{t}/{p}`. */
+  commit(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const topic = request.params[1] ?? '';
+    const problem = validateTopicName(topic);
+    if (problem !== null) return reply.error('invalid_name', problem);
+    const partition = parseIntegerParam('partition', request.params[2] ?? '', 0, 0x7fffffff);
+    if (isParamError(partition)) return reply.error(partition.error, partition.message);
+    const body = this.bodyOrReply(request, reply);
+    if (body === null) return;
+    const offset = body.offset;
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+      return reply.error('bad_request', 'offset must be a non-negative integer');
+    }
+    if (body.consumer_id !== undefined && typeof body.consumer_id !== 'string') {
+      return reply.error('bad_request', 'consumer_id must be a string');
+    }
+    if (
+      body.generation !== undefined &&
+      (typeof body.generation !== 'number' || !Number.isSafeInteger(body.generation))
+    ) {
+      return reply.error('bad_request', 'generation must be an integer');
+    }
+    if (body.metadata !== undefined && typeof body.metadata !== 'string') {
+      return reply.error('bad_request', 'metadata must be a string');
+    }
+    const consumerId = body.consumer_id as string | undefined;
+    let generation = body.generation as number | undefined;
+    if (consumerId !== undefined && generation === undefined) {
+      // A member that names itself without a generation commits at the generation it last heard of.
+      generation = this.registry.describe(group)?.members.find((m) => m.memberId === consumerId)?.generation;
+      if (generation === undefined)
+        return reply.error('unknown_group', `consumer '${consumerId}' is not in group '${group}'`);
+    }
+    if (consumerId === undefined && generation !== undefined) {
+      return reply.error('bad_request', 'generation needs consumer_id');
+    }
+    const highWatermark = this.options.logEndOffset(topic, partition);
+    if (highWatermark === undefined) {
+      return reply.error('unknown_partition', `topic '${topic}' has no partition ${partition}`);
+    }
+    if (offset > highWatermark) {
+      return reply.error(
+        'offset_out_of_range',
+        `offset ${offset} is past the high watermark ${highWatermark} of ${topic}-${partition}`,
+      );
+    }
+    const metadata = body.metadata as string | undefined;
+    const result = this.registry.commit(
+      group,
+      consumerId,
+      generation,
+      topic,
+      partition,
+      offset,
+      Date.now(),
+      metadata,
+    );
+    if (result.kind !== 'ok') return this.replyRefusal(reply, result);
+    this.persistNow().then(
+      () => reply.json(200, JSON.stringify({ group, topic, partition, offset, committed: true })),
+      (error: unknown) => reply.error('internal', `the commit could not be made durable: ${String(error)}`),
+    );
+  }
+
+  /** `GET /consumer-groups/{g}/offsets/{t}/{p}`: 404 when nothing was committed (not 0). */
+  fetchOffset(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const topic = request.params[1] ?? '';
+    const problem = validateTopicName(topic);
+    if (problem !== null) return reply.error('invalid_name', problem);
+    const partition = parseIntegerParam('partition', request.params[2] ?? '', 0, 0x7fffffff);
+    if (isParamError(partition)) return reply.error(partition.error, partition.message);
+    const described = this.registry.describe(group);
+    const entry = described?.offsets.find((o) => o.topic === topic && o.partition === partition);
+    if (entry === undefined) {
+      return reply.error('unknown_group', `group '${group}' has committed nothing for ${topic}-${partition}`);
+    }
+    reply.json(
+      200,
+      JSON.stringify({
+        group,
+        topic,
+        partition,
+        offset: entry.offset,
+        metadata: entry.metadata,
+        commit_timestamp: entry.commitTimestampMs,
+      }),
+    );
+  }
+
+  /** `GET /consumer-groups/{g}/offsets/{t}`: every partition with a commit, and lag. */
+  fetchTopicOffsets(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const topic = request.params[1] ?? '';
+    const problem = validateTopicName(topic);
+    if (problem !== null) return reply.error('invalid_name', problem);
+    const described = this.registry.describe(group, this.options.logEndOffset);
+    if (described === undefined) return reply.error('unknown_group', `group '${group}' does not exist`);
+    const offsets = described.offsets
+      .filter((o) => o.topic === topic)
+      .map((o) => ({ partition: o.partition, offset: o.offset, metadata: o.metadata, lag: o.lag ?? null }));
+    reply.json(200, JSON.stringify({ group, topic, offsets }));
+  }
+
+  list(_request: HttpRequest, reply: Reply): void {
+    const groups = this.registry.listGroups().map((groupId) => {
+      const d = this.registry.describe(groupId);
+      return { group: groupId, state: d?.state ?? 'empty', members: d?.members.length ?? 0 };
+    });
+    reply.json(200, JSON.stringify({ groups, count: groups.length }));
+  }
+
+  describe(request: HttpRequest, reply: Reply): void {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return;
+    const d = this.registry.describe(group, this.options.logEndOffset);
+    if (d === undefined) return reply.error('unknown_group', `group '${group}' does not exist`);
+    reply.json(
+      200,
+      JSON.stringify({
+        group: d.groupId,
+        state: d.state,
+        generation: d.generation,
+        assignor: d.assignor,
+        members: d.members.map((m) => ({
+          consumer_id: m.memberId,
+          topics: m.topics,
+          generation: m.generation,
+          session_timeout_ms: m.sessionTimeoutMs,
+          last_heartbeat: m.lastHeartbeatMs,
+          assignments: m.assignments,
+          target: m.target,
+        })),
+        offsets: d.offsets.map((o) => ({
+          topic: o.topic,
+          partition: o.partition,
+          offset: o.offset,
+          log_end_offset: this.options.logEndOffset(o.topic, o.partition) ?? null,
+          lag: o.lag ?? null,
+          owner: o.owner ?? null,
+          metadata: o.metadata,
+        })),
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+
+  private groupOrReply(request: HttpRequest, reply: Reply): string | null {
+    const group = request.params[0] ?? '';
+    const problem = validateTopicName(group);
+    if (problem !== null) {
+      reply.error('invalid_name', problem.replace('topic name', 'group name'));
+      return null;
+    }
+    return group;
+  }
+
+  private bodyOrReply(request: HttpRequest, reply: Reply): Record<string, unknown> | null {
+    const parsed = parseJsonBody(request.body?.toString('utf8') ?? '');
+    if (!parsed.ok) {
+      reply.error('bad_request', parsed.message);
+      return null;
+    }
+    if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
+      reply.error('bad_request', 'the body must be a JSON object');
+      return null;
+    }
+    return parsed.value as Record<string, unknown>;
+  }
+
+  private replyRefusal(reply: Reply, result: Outcome): void {
+    const [name, message] = refusal(result);
+    reply.error(name, message);
+  }
+}
+
+/** The HTTP error for a coordinator refusal. */
+export function refusal(result: Outcome): [ErrorName, string] {
+  switch (result.kind) {
+    case 'stale_generation':
+      return [
+        'conflict',
+        `stale generation: the group is at generation ${String(result.current)}; heartbeat for the new assignment`,
+      ];
+    case 'not_owner':
+      return ['conflict', 'this consumer does not own the partition in its generation'];
+    case 'group_has_members':
+      return [
+        'conflict',
+        'the group has active members: commit with the consumer_id and generation of a member',
+      ];
+    case 'unknown_member':
+      return [
+        'unknown_group',
+        'the consumer is not a member of the group (it left or its session expired): register again',
+      ];
+    case 'unknown_group':
+      return ['unknown_group', 'the group does not exist'];
+    case 'unknown_partition':
+      return ['unknown_partition', 'the partition does not exist'];
+    case 'invalid_request':
+      return ['bad_request', String(result.reason)];
+    case 'too_many_groups':
+      return ['bad_request', `the broker holds at most ${String(result.groupsMax)} groups`];
+    case 'group_full':
+      return ['bad_request', `a group holds at most ${String(result.membersPerGroupMax)} members`];
+    case 'inconsistent_assignor':
+      return ['conflict', `the group uses the ${String(result.assignor)} assignor`];
+    default:
+      return ['internal', `unexpected coordinator answer ${result.kind}`];
+  }
+}
