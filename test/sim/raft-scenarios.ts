@@ -552,6 +552,40 @@ export const scenarios: readonly Scenario[] = [
     },
   },
   {
+    name: 'membership_churn',
+    claim:
+      'random single-server changes (including removing the leader) under crashes and partitions stay safe',
+    options: { voters: 3, spares: 2, network: lossyNetwork, compactEveryEntries: 10, persistDelayMaxMs: 2 },
+    run(sim) {
+      for (const id of sim.ids) sim.start(id);
+      sim.waitForLeader(lossyElectionDeadlineMs);
+      for (let round = 0; round < 40; round++) {
+        const leader = sim.leaders()[0];
+        if (leader !== undefined) {
+          const { voters, learners } = sim.raft(leader)!.status().conf;
+          const outsiders = sim.ids.filter((id) => !voters.includes(id) && !learners.includes(id));
+          const options: ConfChange[] = [
+            ...outsiders.map((nodeId) => ({ op: 'add_learner' as const, nodeId })),
+            ...outsiders.map((nodeId) => ({ op: 'add_voter' as const, nodeId })),
+            ...learners.map((nodeId) => ({ op: 'promote' as const, nodeId })),
+            ...learners.map((nodeId) => ({ op: 'remove' as const, nodeId })),
+            ...(voters.length > 2 ? voters.map((nodeId) => ({ op: 'remove' as const, nodeId })) : []),
+          ];
+          if (options.length > 0) sim.proposeConfChangeAt(leader, sim.rng.pick(options));
+          for (let i = sim.rng.int(3); i > 0; i--) sim.proposeAt(leader);
+        }
+        const id = sim.rng.pick(sim.ids);
+        const action = sim.rng.int(6);
+        if (action === 0) sim.crash(id, sim.rng.chance(0.5));
+        else if (action === 1) sim.isolate(id);
+        else if (action === 2) sim.reconnect(id);
+        else for (const down of sim.ids) if (!sim.isUp(down)) sim.start(down);
+        sim.runFor(20 + sim.rng.int(250));
+      }
+      healAndAgree(sim, 10_000);
+    },
+  },
+  {
     name: 'prevote_check_quorum',
     claim:
       'a node returning from a partition does not depose the leader, and a leader cut off from a quorum steps down',

@@ -4,3 +4,4 @@ import { testScenario } from './raft-seeds.js';
 testScenario('snapshot_install');
 testScenario('snapshot_churn');
 testScenario('membership');
+testScenario('membership_churn');

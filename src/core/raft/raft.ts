@@ -253,7 +253,7 @@ export class RaftNode {
     const refused = this.refuseProposal();
     if (refused !== undefined) return refused;
     const ownTermCommitted = this.log.term(this.log.committed) === this.term;
-    if (this.pendingConfIndex > this.log.committed)
+    if (this.pendingConfIndex > this.log.committed || !ownTermCommitted)
       return { kind: 'conf_change_pending' };
     const next = applyConfChange(this.conf, change);
     if (typeof next === 'string') return { kind: 'invalid_conf_change', reason: next };
