@@ -48,7 +48,8 @@ function withSeed(message: string): string {
 
 test('a worker writes millions of random-size frames through a small ring and the main thread reads them all in order, intact', {
   timeout: 60_000,
-}, async () => {
+}, async (t) => {
+  t.diagnostic(`seed ${seed}`);
   const frames = Math.round(2_000_000 * framesScale);
   const ring = createRing({ capacityBytes: 4096, frameBytesMax: 1024 });
   const reader = new RingReader(ring);
@@ -98,7 +99,8 @@ test('a worker writes millions of random-size frames through a small ring and th
 
 test('the main thread writes millions of random-size frames without blocking and a worker reads them all with waitSync', {
   timeout: 60_000,
-}, async () => {
+}, async (t) => {
+  t.diagnostic(`seed ${seed}`);
   const frames = Math.round(1_000_000 * framesScale);
   const ring = createRing({ capacityBytes: 4096, frameBytesMax: 1024 });
   const writer = new RingWriter(ring);
@@ -140,7 +142,8 @@ test('the main thread writes millions of random-size frames without blocking and
 
 test('every request sent through a ring pair gets its echo back with the same correlation id and payload', {
   timeout: 60_000,
-}, async () => {
+}, async (t) => {
+  t.diagnostic(`seed ${seed}`);
   const requestsTotal = Math.round(300_000 * framesScale);
   const rings = createRingPair({ capacityBytes: 8192, frameBytesMax: 1024 });
   const requests = new RingWriter(rings.requests);
