@@ -324,3 +324,35 @@ test('recovery after a clean close or a crash scans only the tail, not the whole
   assert.equal(log.recovery.segmentsScanned, 1);
   assert.ok(log.recovery.bytesScanned <= log.segmentCount * perSegment + 64 * 1024);
 });
+
+test('the replication path keeps leader offsets, checks continuity and refuses a damaged batch', () => {
+  const disk = new SimDisk();
+  const leader = PartitionLog.open('/d/leader', DEFAULT_LOG_CONFIG, disk, 0);
+  const follower = PartitionLog.open('/d/follower', DEFAULT_LOG_CONFIG, disk, 0);
+  appendOk(leader, [record(1), record(2)]);
+  appendOk(leader, [record(3)]);
+  const fetched = leader.read(0, 1 << 20);
+  assert.ok(fetched.kind === 'ok');
+  if (fetched.kind !== 'ok') return;
+  const damaged = fetched.bytes.slice();
+  damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0x10;
+  const refused = follower.append(damaged, { assignOffsets: false, leaderEpoch: -1, nowMs: 0 });
+  assert.equal(refused.kind, 'malformed', 'a CRC mismatch from a leader is refused');
+  assert.equal(follower.logEndOffset, 0, 'nothing of a refused append is written');
+  const copy = fetched.bytes.slice();
+  assert.deepEqual(follower.append(copy, { assignOffsets: false, leaderEpoch: -1, nowMs: 0 }), {
+    kind: 'ok',
+    firstOffset: 0,
+    lastOffset: 2,
+    batchCount: 2,
+  });
+  assert.deepEqual(follower.append(copy, { assignOffsets: false, leaderEpoch: -1, nowMs: 0 }), {
+    kind: 'offset_mismatch',
+    expectedOffset: 3,
+    actualOffset: 0,
+  });
+  const replica = follower.read(0, 1 << 20);
+  assert.ok(replica.kind === 'ok');
+  if (replica.kind === 'ok')
+    assert.deepEqual(replica.bytes, fetched.bytes, 'the follower holds the same bytes');
+});
