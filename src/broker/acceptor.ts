@@ -22,6 +22,7 @@ import {
 } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import type { LargeProduceTask } from '../http/produce-offload.js';
+import { recordFieldsJson } from '../http/record-json.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import { parseTopicCreate } from '../http/topic-body.js';
 import type { MetadataSnapshot, MetadataStore, TopicMetadata } from '../metadata/types.js';
@@ -490,7 +491,7 @@ export class Acceptor {
    * Keyless records of one event-loop turn share a partition (they reach the worker in one ring batch, so one
    * write and one fsync cover them all); the next turn moves on, which spreads load over partitions and workers.
    */
-  private endStickyBatchLater(topic: TopicRoute): void {
+  endStickyBatchLater(topic: TopicRoute): void {
     this.stickyTopics.add(topic);
     if (this.stickyFlushScheduled) return;
     this.stickyFlushScheduled = true;
@@ -684,6 +685,63 @@ export class Acceptor {
     this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
   }
 
+  /**
+   * Reads whole batches from `offset` (up to the high watermark) on the partition's worker. `onResult` gets the
+   * worker's status and, for Ok, the batch bytes, valid only during the call. Returns false when the worker's
+   * queue is full (nothing was sent).
+   */
+  fetchBatch(
+    partition: PartitionRoute,
+    offset: number,
+    maxBytes: number,
+    onResult: (
+      status: WireStatus,
+      batches: Uint8Array,
+      highWatermark: number,
+      logStartOffset: number,
+    ) => void,
+  ): boolean {
+    const outcome = partition.link.send(
+      FrameKind.Fetch,
+      fetchRequestBytes,
+      (_bytes, view, at) => writeFetchRequest(view, at, partition.slot, offset, maxBytes, -1),
+      (_kind, view, bytes, at, length) => {
+        const status = view.getUint8(at) as WireStatus;
+        const logStartOffset = view.getFloat64(at + 8, true);
+        const highWatermark = view.getFloat64(at + 16, true);
+        if (status !== WireStatus.UnknownPartition) {
+          partition.logStartOffset = logStartOffset;
+          partition.logEndOffset = view.getFloat64(at + 24, true);
+          this.advanceHighWatermark(partition, highWatermark);
+        }
+        onResult(
+          status,
+          bytes.subarray(at + fetchResultHeaderBytes, at + length),
+          highWatermark,
+          logStartOffset,
+        );
+      },
+    );
+    assert(outcome !== 'too_large', 'a fetch request does not fit a ring frame');
+    return outcome !== 'overloaded';
+  }
+
+  /**
+   * Calls `wake` once the partition's high watermark passes `offset` (the append that moves it, seen in its
+   * produce answer), or when the topic is deleted. Returns a function that cancels the wait.
+   */
+  whenDataPast(partition: PartitionRoute, offset: number, wake: () => void): () => void {
+    const waiter: Waiter = { offset, wake };
+    if (offset < partition.highWatermark) {
+      queueMicrotask(wake);
+      return () => undefined;
+    }
+    partition.waiters.add(waiter);
+    return () => {
+      partition.waiters.delete(waiter);
+    };
+  }
+
   private fetch(
     topic: TopicRoute,
     partition: PartitionRoute,
@@ -695,17 +753,11 @@ export class Acceptor {
     reply: Reply,
   ): void {
     if (!reply.open) return;
-    const outcome = partition.link.send(
-      FrameKind.Fetch,
-      fetchRequestBytes,
-      (_bytes, view, at) => writeFetchRequest(view, at, partition.slot, offset, maxBytes, -1),
-      (_kind, view, bytes, at, length) => {
-        const status = view.getUint8(at) as WireStatus;
-        const logStartOffset = view.getFloat64(at + 8, true);
-        const highWatermark = view.getFloat64(at + 16, true);
-        partition.logStartOffset = logStartOffset;
-        partition.logEndOffset = view.getFloat64(at + 24, true);
-        this.advanceHighWatermark(partition, highWatermark);
+    const sent = this.fetchBatch(
+      partition,
+      offset,
+      maxBytes,
+      (status, batches, highWatermark, logStartOffset) => {
         if (status === WireStatus.UnknownPartition) {
           return reply.error('unknown_topic', `topic '${topic.meta.name}' was deleted`);
         }
@@ -716,7 +768,6 @@ export class Acceptor {
           );
         }
         assert(status === WireStatus.Ok, `unexpected fetch status ${status}`);
-        const batches = bytes.subarray(at + fetchResultHeaderBytes, at + length);
         if (batches.byteLength === 0 && performance.now() < deadlineMs && this.serving) {
           this.waitForData(topic, partition, offset, limit, maxBytes, base64, deadlineMs, reply);
           return;
@@ -724,9 +775,7 @@ export class Acceptor {
         this.answerFetch(topic, partition, offset, limit, base64, batches, highWatermark, reply);
       },
     );
-    if (outcome === 'overloaded')
-      reply.error('overloaded', 'the partition worker has too many requests queued');
-    else if (outcome === 'too_large') reply.error('internal', 'a fetch request does not fit a ring frame');
+    if (!sent) reply.error('overloaded', 'the partition worker has too many requests queued');
   }
 
   private waitForData(
@@ -779,14 +828,12 @@ export class Acceptor {
     let count = 0;
     let nextOffset = offset;
     const topicJson = JSON.stringify(topic.meta.name);
-    const prefix = `{"topic":${topicJson},"partition":${partition.partition},"offset":`;
+    const prefix = `{"topic":${topicJson},"partition":${partition.partition},`;
     const result = forEachRecord(
       batches,
       (record: DecodedRecord) => {
         if (count >= limit) return;
-        parts.push(
-          `${prefix}${record.offset},"key":${jsonBytes(record.key, false)},"value":${jsonBytes(record.value, base64)},"headers":${jsonHeaders(record)},"timestamp":${record.timestampMs}}`,
-        );
+        parts.push(`${prefix}${recordFieldsJson(record, base64)}`);
         count++;
         nextOffset = record.offset + 1;
       },
@@ -850,23 +897,4 @@ function produceFailure(status: WireStatus, topic: string, partition: number): [
 function fieldLength(field: string | Uint8Array | null): number {
   if (field === null) return 0;
   return typeof field === 'string' ? field.length : field.byteLength;
-}
-
-function jsonBytes(bytes: Uint8Array | null, base64: boolean): string {
-  if (bytes === null) return 'null';
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return JSON.stringify(buffer.toString(base64 ? 'base64' : 'utf8'));
-}
-
-function jsonHeaders(record: DecodedRecord): string {
-  if (record.headers.length === 0) return '{}';
-  const out: Record<string, string | null> = {};
-  for (const header of record.headers) {
-    const key = Buffer.from(header.key.buffer, header.key.byteOffset, header.key.byteLength).toString('utf8');
-    out[key] =
-      header.value === null
-        ? null
-        : Buffer.from(header.value.buffer, header.value.byteOffset, header.value.byteLength).toString('utf8');
-  }
-  return JSON.stringify(out);
 }

@@ -106,6 +106,47 @@ export class GroupsService {
   }
 
   // ------------------------------------------------------------------------------------------------------
+  // Members held by a WebSocket: the same commands, without HTTP around them.
+
+  joinMember(group: string, memberId: string, topics: readonly string[], sessionTimeoutMs?: number) {
+    const result = this.registry.join(group, memberId, topics, Date.now(), sessionTimeoutMs);
+    if (result.kind === 'ok') {
+      this.markDirty();
+      this.onMembershipChange(group);
+    }
+    return result;
+  }
+
+  heartbeatMember(group: string, memberId: string) {
+    const result = this.registry.heartbeat(group, memberId, Date.now());
+    if (result.kind === 'ok' && result.rebalance) this.markDirty();
+    return result;
+  }
+
+  leaveMember(group: string, memberId: string): void {
+    const result = this.registry.leave(group, memberId, Date.now());
+    if (result.kind === 'ok') {
+      this.markDirty();
+      this.onMembershipChange(group);
+    }
+  }
+
+  /** Commits for a member and resolves once the commit is durable (or with the coordinator's refusal). */
+  async commitMember(
+    group: string,
+    memberId: string,
+    generation: number,
+    topic: string,
+    partition: number,
+    offset: number,
+  ): Promise<{ kind: string } & Record<string, unknown>> {
+    const result = this.registry.commit(group, memberId, generation, topic, partition, offset, Date.now());
+    if (result.kind !== 'ok') return result;
+    await this.persistNow();
+    return result;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
   // HTTP.
 
   register(request: HttpRequest, reply: Reply): void {

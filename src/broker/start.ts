@@ -20,6 +20,7 @@ import { Acceptor, type PartitionRoute } from './acceptor.js';
 import { GroupsService } from './groups-service.js';
 import { BrokerMetrics } from './metrics.js';
 import type { PartitionHostOptions } from './partition-host.js';
+import { defaultStreamOptions, StreamServer } from './streams.js';
 import { WorkerLink } from './worker-link.js';
 import { createWorkerStats } from './worker-stats.js';
 
@@ -168,10 +169,12 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   });
   const openApiText = JSON.stringify(openApiDocument(routes, packageVersion));
 
+  const streams = new StreamServer(acceptor, groups, defaultStreamOptions);
   const server: HttpServer = await startHttpServer(routes, {
     host: config.host,
     port: config.port,
     maxRequestBytes: config.maxRequestBytes,
+    extend: (app) => streams.register(app),
     onRequestDone: (operation, status, seconds) => {
       metrics.observeRequest(operation, status, seconds);
     },

@@ -125,6 +125,8 @@ export interface ServerOptions {
   readonly maxRequestBytes: number;
   /** Observes every answered request (route operationId or 'unmatched', status, seconds). */
   readonly onRequestDone: (operationId: string, status: number, seconds: number) => void;
+  /** Registers more handlers (WebSocket endpoints) before the catch-all 404/405 handlers. */
+  readonly extend?: (app: uWS.TemplatedApp) => void;
 }
 
 export interface HttpServer {
@@ -159,6 +161,7 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
     else if (route.method === 'post') app.post(route.pattern, handler);
     else app.del(route.pattern, handler);
   }
+  options.extend?.(app);
   // A known path with another method answers 405 with Allow; anything else is 404. uWebSockets.js tries
   // routes with an explicit method before `any` ones, so these only catch what nothing else matched.
   for (const [pattern, methods] of methodsByPattern) {

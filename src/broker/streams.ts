@@ -1,0 +1,675 @@
+// WebSocket streaming, modelled on Pulsar's WebSocket API: JSON frames, one purpose per endpoint.
+//   /ws/produce/{topic}                       pipelined produce; answers carry the client's `context`
+//   /ws/consume/{topic}?partition=&offset=    records pushed as they are appended, in order, no gaps
+//   /ws/group/{group}?topics=a,b              a consumer-group member: assignments, records, commits
+// Records are pushed when the append that makes them visible is answered (the acceptor sees the high
+// watermark move), never by polling. Flow control both ways: a client may grant permits
+// (`{"type":"permit","count":n}`), and the socket's buffered amount is watched: above `highWaterBytes` a stream
+// pauses until uWebSockets.js reports `drain`. A slow consumer is paused, never dropped, and its memory is
+// bounded by one fetch beyond the high-water mark. Close codes 4000-4999 carry a reason.
+// Runs on the acceptor (main) thread only.
+
+import uWS from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import { type ErrorName, errors } from '../core/errors.js';
+import { forEachRecord } from '../core/log/record-batch.js';
+import { validateTopicName } from '../core/names.js';
+import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
+import { groupByPartition } from '../http/produce-groups.js';
+import { recordFieldsJson } from '../http/record-json.js';
+import type { Acceptor, PartitionRoute, SendGroup, TopicRoute } from './acceptor.js';
+import { type GroupsService, refusal } from './groups-service.js';
+import { encodeProduceRequest, produceRequestBytes, WireStatus } from './wire.js';
+
+export const CloseCode = {
+  badRequest: 4001,
+  unknownTopic: 4004,
+  tooSlow: 4008,
+  notLeader: 4013,
+  rateLimited: 4029,
+} as const;
+
+export interface StreamOptions {
+  /** Above this many buffered bytes a socket's streams pause until it drains. */
+  readonly highWaterBytes: number;
+  /** Bytes one stream fetch reads at most. */
+  readonly fetchBytes: number;
+  /** Produce requests a socket may have in flight before new ones are refused. */
+  readonly inFlightMax: number;
+  readonly idleTimeoutS: number;
+}
+
+export const defaultStreamOptions: StreamOptions = {
+  highWaterBytes: 1024 * 1024,
+  fetchBytes: 256 * 1024,
+  inFlightMax: 10_000,
+  idleTimeoutS: 120,
+};
+
+interface SocketData {
+  readonly path: string;
+  readonly params: string[];
+  readonly query: URLSearchParams;
+  session: Session | null;
+  closed: boolean;
+}
+
+type Socket = uWS.WebSocket<SocketData>;
+
+interface Session {
+  open(): void;
+  message(text: string): void;
+  drain(): void;
+  close(): void;
+}
+
+/** Where a partition stream delivers. */
+interface StreamSink {
+  canSend(): boolean;
+  send(json: string): void;
+  cork(work: () => void): void;
+  fail(code: number, reason: string): void;
+}
+
+/** Follows one partition from an offset, pushing each record once, in order. */
+class PartitionStream {
+  private fetching = false;
+  private stopped = false;
+  private cancelWait: (() => void) | null = null;
+
+  constructor(
+    private readonly acceptor: Acceptor,
+    readonly topic: TopicRoute,
+    readonly partition: PartitionRoute,
+    public nextOffset: number,
+    private readonly sink: StreamSink,
+    private readonly prefix: string,
+    private readonly fetchBytes: number,
+    private readonly base64: boolean,
+  ) {}
+
+  pump(): void {
+    if (this.stopped || this.fetching || this.cancelWait !== null || !this.sink.canSend()) return;
+    this.fetching = true;
+    const sent = this.acceptor.fetchBatch(
+      this.partition,
+      this.nextOffset,
+      this.fetchBytes,
+      (status, batches, hw, start) => this.deliver(status, batches, hw, start),
+    );
+    if (!sent) {
+      // The worker's queue is full: try again shortly rather than pile on.
+      this.fetching = false;
+      setTimeout(() => this.pump(), 10).unref();
+    }
+  }
+
+  private deliver(
+    status: WireStatus,
+    batches: Uint8Array,
+    highWatermark: number,
+    logStartOffset: number,
+  ): void {
+    this.fetching = false;
+    if (this.stopped) return;
+    if (status === WireStatus.UnknownPartition) {
+      return this.sink.fail(CloseCode.unknownTopic, `topic ${this.topic.meta.name} was deleted`);
+    }
+    if (status === WireStatus.OffsetOutOfRange) {
+      return this.sink.fail(
+        CloseCode.badRequest,
+        `offset ${this.nextOffset} is outside ${logStartOffset}..${highWatermark} of partition ${this.partition.partition}`,
+      );
+    }
+    this.sink.cork(() => {
+      forEachRecord(
+        batches,
+        (record) => {
+          // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
+          if (this.stopped || record.offset !== this.nextOffset || !this.sink.canSend()) return;
+          this.sink.send(`${this.prefix}${recordFieldsJson(record, this.base64)}`);
+          this.nextOffset = record.offset + 1;
+        },
+        { fromOffset: this.nextOffset, toOffsetExclusive: highWatermark },
+      );
+    });
+    if (this.stopped) return;
+    if (this.nextOffset >= highWatermark) {
+      this.cancelWait = this.acceptor.whenDataPast(this.partition, this.nextOffset, () => {
+        this.cancelWait = null;
+        this.pump();
+      });
+    } else if (this.sink.canSend()) {
+      setImmediate(() => this.pump());
+    }
+    // Otherwise paused: the sink's drain or a permit calls pump again.
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelWait?.();
+    this.cancelWait = null;
+  }
+}
+
+/** Flow control shared by the streams of one socket: permits (once the client grants any) and buffered bytes. */
+class SocketSink implements StreamSink {
+  private permits = 0;
+  private permitMode = false;
+
+  constructor(
+    private readonly ws: Socket,
+    private readonly highWaterBytes: number,
+  ) {}
+
+  grant(count: number): void {
+    this.permitMode = true;
+    this.permits += count;
+  }
+
+  canSend(): boolean {
+    const data = this.ws.getUserData();
+    if (data.closed) return false;
+    if (this.permitMode && this.permits <= 0) return false;
+    return this.ws.getBufferedAmount() < this.highWaterBytes;
+  }
+
+  send(json: string): void {
+    if (this.permitMode) this.permits--;
+    // maxBackpressure is far above highWaterBytes, so uWebSockets.js never drops a frame: 2 would be a bug.
+    const outcome = this.ws.send(json, false);
+    if (outcome === 2) this.fail(CloseCode.tooSlow, 'send buffer limit reached');
+  }
+
+  cork(work: () => void): void {
+    if (this.ws.getUserData().closed) return;
+    this.ws.cork(work);
+  }
+
+  fail(code: number, reason: string): void {
+    const data = this.ws.getUserData();
+    if (data.closed) return;
+    data.closed = true;
+    this.ws.end(code, reason);
+  }
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | string {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return 'a frame must be a JSON object';
+    return value as Record<string, unknown>;
+  } catch (error) {
+    return `a frame is not valid JSON: ${(error as Error).message}`;
+  }
+}
+
+function parsePermit(frame: Record<string, unknown>): number | string {
+  const count = frame.count;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > 1_000_000) {
+    return 'permit count must be an integer from 1 to 1000000';
+  }
+  return count;
+}
+
+function errorFrame(name: ErrorName, message: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ result: 'error', error_code: errors[name].code, message, ...extra });
+}
+
+export class StreamServer {
+  private readonly groupSessions = new Map<string, Set<GroupSession>>();
+
+  constructor(
+    readonly acceptor: Acceptor,
+    readonly groups: GroupsService,
+    readonly options: StreamOptions,
+  ) {
+    groups.onMembershipChange = (groupId) => {
+      for (const session of this.groupSessions.get(groupId) ?? []) session.heartbeatSoon();
+    };
+  }
+
+  register(app: uWS.TemplatedApp): void {
+    const behavior = (
+      paramCount: number,
+      create: (ws: Socket) => Session,
+    ): uWS.WebSocketBehavior<SocketData> => ({
+      compression: uWS.DISABLED,
+      maxPayloadLength: 1024 * 1024,
+      idleTimeout: this.options.idleTimeoutS,
+      // Streams pause at highWaterBytes; this bound only guards against a bug, so frames are never dropped.
+      maxBackpressure: 64 * 1024 * 1024,
+      closeOnBackpressureLimit: 0,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const params: string[] = [];
+        for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+        res.upgrade<SocketData>(
+          {
+            path: req.getUrl(),
+            params,
+            query: new URLSearchParams(req.getQuery() ?? ''),
+            session: null,
+            closed: false,
+          },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        const session = create(ws);
+        ws.getUserData().session = session;
+        session.open();
+      },
+      message: (ws, message) => {
+        const data = ws.getUserData();
+        if (data.closed) return;
+        data.session?.message(Buffer.from(message).toString('utf8'));
+      },
+      drain: (ws) => ws.getUserData().session?.drain(),
+      close: (ws) => {
+        const data = ws.getUserData();
+        data.closed = true;
+        data.session?.close();
+      },
+    });
+    app.ws<SocketData>(
+      '/ws/produce/:topic',
+      behavior(1, (ws) => new ProduceSession(this, ws)),
+    );
+    app.ws<SocketData>(
+      '/ws/consume/:topic',
+      behavior(1, (ws) => new ConsumeSession(this, ws)),
+    );
+    app.ws<SocketData>(
+      '/ws/group/:group',
+      behavior(1, (ws) => new GroupSession(this, ws)),
+    );
+  }
+
+  addGroupSession(groupId: string, session: GroupSession): void {
+    let set = this.groupSessions.get(groupId);
+    if (set === undefined) {
+      set = new Set();
+      this.groupSessions.set(groupId, set);
+    }
+    set.add(session);
+  }
+
+  removeGroupSession(groupId: string, session: GroupSession): void {
+    const set = this.groupSessions.get(groupId);
+    set?.delete(session);
+    if (set?.size === 0) this.groupSessions.delete(groupId);
+  }
+
+  /** Resolves a topic for a socket, or closes it with 4001/4004 and returns null. */
+  topicOrClose(ws: Socket, sink: StreamSink, name: string): TopicRoute | null {
+    const problem = validateTopicName(name);
+    if (problem !== null) {
+      sink.fail(CloseCode.badRequest, problem);
+      return null;
+    }
+    const topic = this.acceptor.topicRoute(name);
+    if (topic === undefined) {
+      sink.fail(CloseCode.unknownTopic, `topic '${name}' does not exist`);
+      return null;
+    }
+    void ws;
+    return topic;
+  }
+}
+
+class ProduceSession implements Session {
+  private inFlight = 0;
+  private readonly sink: SocketSink;
+  private topic: TopicRoute | null = null;
+
+  constructor(
+    private readonly server: StreamServer,
+    private readonly ws: Socket,
+  ) {
+    this.sink = new SocketSink(ws, server.options.highWaterBytes);
+  }
+
+  open(): void {
+    this.topic = this.server.topicOrClose(this.ws, this.sink, this.ws.getUserData().params[0] ?? '');
+  }
+
+  message(text: string): void {
+    const topic = this.topic;
+    if (topic === null) return;
+    const frame = parseJsonObject(text);
+    if (typeof frame === 'string') return this.answer(errorFrame('bad_request', frame));
+    const context = frame.context;
+    delete frame.context;
+    const withContext = context === undefined ? {} : { context };
+    if (this.inFlight >= this.server.options.inFlightMax) {
+      return this.answer(
+        errorFrame(
+          'overloaded',
+          `more than ${this.server.options.inFlightMax} records in flight`,
+          withContext,
+        ),
+      );
+    }
+    if (this.server.acceptor.topicRoute(topic.meta.name) !== topic) {
+      return this.sink.fail(CloseCode.unknownTopic, `topic ${topic.meta.name} was deleted`);
+    }
+    const parsed = parseSingleProduce(frame, topic.limits, Date.now());
+    if (parsed.kind === 'error') return this.answer(errorFrame(parsed.error, parsed.message, withContext));
+    const records: ParsedRecord[] = parsed.records;
+    const grouped = groupByPartition(records, topic.meta.numPartitions, topic.sticky);
+    if (grouped.kind === 'unknown_partition') {
+      return this.answer(
+        errorFrame('unknown_partition', `there is no partition ${grouped.partition}`, withContext),
+      );
+    }
+    const group = grouped.groups[0]!;
+    const sendGroup: SendGroup = {
+      partition: group.partition,
+      indexes: group.indexes,
+      payloadBytes: produceRequestBytes(group.records),
+      encode: (bytes, view, at, slot, acks) => {
+        encodeProduceRequest(bytes, view, at, slot, acks, group.records);
+      },
+    };
+    this.inFlight++;
+    this.server.acceptor.endStickyBatchLater(topic);
+    this.server.acceptor.appendGroups(topic, [sendGroup], 2, 1, 0, (offsets, failure) => {
+      this.inFlight--;
+      if (failure !== null) {
+        return this.answer(
+          errorFrame(failure.name, failure.message, { ...withContext, indefinite: failure.indefinite }),
+        );
+      }
+      const only = offsets[0]!;
+      this.answer(
+        JSON.stringify({ result: 'ok', partition: only.partition, offset: only.offset, ...withContext }),
+      );
+    });
+  }
+
+  private answer(json: string): void {
+    if (this.ws.getUserData().closed) return;
+    this.ws.cork(() => this.ws.send(json, false));
+  }
+
+  drain(): void {}
+  close(): void {}
+}
+
+class ConsumeSession implements Session {
+  private readonly sink: SocketSink;
+  private stream: PartitionStream | null = null;
+
+  constructor(
+    private readonly server: StreamServer,
+    private readonly ws: Socket,
+  ) {
+    this.sink = new SocketSink(ws, server.options.highWaterBytes);
+  }
+
+  open(): void {
+    const data = this.ws.getUserData();
+    const topic = this.server.topicOrClose(this.ws, this.sink, data.params[0] ?? '');
+    if (topic === null) return;
+    const partitionText = data.query.get('partition') ?? '0';
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(partitionText)) {
+      return this.sink.fail(CloseCode.badRequest, `partition must be a whole number, got '${partitionText}'`);
+    }
+    const partition = topic.partitions[Number(partitionText)];
+    if (partition === undefined) {
+      return this.sink.fail(
+        CloseCode.unknownTopic,
+        `topic ${topic.meta.name} has no partition ${partitionText}`,
+      );
+    }
+    const offsetText = data.query.get('offset') ?? 'latest';
+    let offset: number;
+    if (offsetText === 'earliest') offset = partition.logStartOffset;
+    else if (offsetText === 'latest') offset = partition.highWatermark;
+    else if (/^(0|[1-9][0-9]{0,15})$/.test(offsetText)) offset = Number(offsetText);
+    else return this.sink.fail(CloseCode.badRequest, `offset must be earliest, latest or a whole number`);
+    const valueFormat = data.query.get('value_format') ?? 'string';
+    if (valueFormat !== 'string' && valueFormat !== 'base64') {
+      return this.sink.fail(CloseCode.badRequest, `value_format must be 'string' or 'base64'`);
+    }
+    this.stream = new PartitionStream(
+      this.server.acceptor,
+      topic,
+      partition,
+      offset,
+      this.sink,
+      `{"partition":${partition.partition},`,
+      this.server.options.fetchBytes,
+      valueFormat === 'base64',
+    );
+    this.stream.pump();
+  }
+
+  message(text: string): void {
+    const frame = parseJsonObject(text);
+    if (typeof frame === 'string') return this.sink.fail(CloseCode.badRequest, frame);
+    if (frame.type !== 'permit')
+      return this.sink.fail(CloseCode.badRequest, 'expected {"type":"permit","count":n}');
+    const count = parsePermit(frame);
+    if (typeof count === 'string') return this.sink.fail(CloseCode.badRequest, count);
+    this.sink.grant(count);
+    this.stream?.pump();
+  }
+
+  drain(): void {
+    this.stream?.pump();
+  }
+
+  close(): void {
+    this.stream?.stop();
+  }
+}
+
+export class GroupSession implements Session {
+  private readonly sink: SocketSink;
+  private readonly streams = new Map<string, PartitionStream>();
+  private groupId = '';
+  private memberId = '';
+  private generation = 0;
+  private joined = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private heartbeatScheduled = false;
+  private offsetReset: 'earliest' | 'latest' = 'latest';
+  private base64 = false;
+
+  constructor(
+    private readonly server: StreamServer,
+    private readonly ws: Socket,
+  ) {
+    this.sink = new SocketSink(ws, server.options.highWaterBytes);
+  }
+
+  open(): void {
+    const data = this.ws.getUserData();
+    this.groupId = data.params[0] ?? '';
+    const problem = validateTopicName(this.groupId);
+    if (problem !== null)
+      return this.sink.fail(CloseCode.badRequest, problem.replace('topic name', 'group name'));
+    const topics = (data.query.get('topics') ?? '').split(',').filter((t) => t.length > 0);
+    if (topics.length === 0) return this.sink.fail(CloseCode.badRequest, 'topics=a,b is required');
+    for (const topic of topics) {
+      if (this.server.topicOrClose(this.ws, this.sink, topic) === null) return;
+    }
+    const reset = data.query.get('offset_reset') ?? 'latest';
+    if (reset !== 'earliest' && reset !== 'latest') {
+      return this.sink.fail(CloseCode.badRequest, "offset_reset must be 'earliest' or 'latest'");
+    }
+    this.offsetReset = reset;
+    this.base64 = data.query.get('value_format') === 'base64';
+    this.memberId = data.query.get('consumer_id') ?? `ws-${randomUUID()}`;
+    const result = this.server.groups.joinMember(this.groupId, this.memberId, topics);
+    if (result.kind !== 'ok') return this.sink.fail(CloseCode.badRequest, refusal(result)[1]);
+    this.joined = true;
+    this.server.addGroupSession(this.groupId, this);
+    this.apply(result.generation, result.assignments, true);
+    const sessionTimeoutMs = result.sessionTimeoutMs;
+    this.heartbeatTimer = setInterval(
+      () => this.heartbeat(),
+      Math.max(100, Math.min(1000, sessionTimeoutMs / 3)),
+    );
+    if (data.query.get('auto_commit') === 'true')
+      this.commitTimer = setInterval(() => this.autoCommit(), 1000);
+  }
+
+  heartbeatSoon(): void {
+    if (this.heartbeatScheduled) return;
+    this.heartbeatScheduled = true;
+    setImmediate(() => {
+      this.heartbeatScheduled = false;
+      this.heartbeat();
+    });
+  }
+
+  private heartbeat(): void {
+    if (!this.joined) return;
+    const result = this.server.groups.heartbeatMember(this.groupId, this.memberId);
+    if (result.kind !== 'ok') {
+      return this.sink.fail(CloseCode.badRequest, `left the group: ${refusal(result)[1]}`);
+    }
+    if (result.rebalance || result.generation !== this.generation) {
+      this.apply(result.generation, result.assignments, false);
+    }
+  }
+
+  /** Stops streams of revoked partitions, starts streams of new ones, and tells the client. */
+  private apply(
+    generation: number,
+    assignments: Readonly<Record<string, readonly number[]>>,
+    first: boolean,
+  ): void {
+    this.generation = generation;
+    const wanted = new Set<string>();
+    for (const [topic, partitions] of Object.entries(assignments)) {
+      for (const p of partitions) wanted.add(`${topic}\u0000${p}`);
+    }
+    for (const [key, stream] of this.streams) {
+      if (!wanted.has(key)) {
+        stream.stop();
+        this.streams.delete(key);
+      }
+    }
+    this.send(
+      JSON.stringify({
+        type: 'assignment',
+        group: this.groupId,
+        member_id: this.memberId,
+        generation,
+        assignments,
+      }),
+    );
+    for (const key of wanted) {
+      if (this.streams.has(key)) continue;
+      const [topicName, partitionText] = key.split('\u0000') as [string, string];
+      const topic = this.server.acceptor.topicRoute(topicName);
+      const partition = topic?.partitions[Number(partitionText)];
+      if (topic === undefined || partition === undefined) continue;
+      const committed = this.server.groups.registry.committedOffset(
+        this.groupId,
+        topicName,
+        partition.partition,
+      );
+      const start =
+        committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
+      const stream = new PartitionStream(
+        this.server.acceptor,
+        topic,
+        partition,
+        start,
+        this.sink,
+        `{"type":"record","topic":${JSON.stringify(topicName)},"partition":${partition.partition},`,
+        this.server.options.fetchBytes,
+        this.base64,
+      );
+      this.streams.set(key, stream);
+      stream.pump();
+    }
+    void first;
+  }
+
+  message(text: string): void {
+    const frame = parseJsonObject(text);
+    if (typeof frame === 'string') return this.send(errorFrame('bad_request', frame));
+    if (frame.type === 'permit') {
+      const count = parsePermit(frame);
+      if (typeof count === 'string') return this.send(errorFrame('bad_request', count));
+      this.sink.grant(count);
+      return this.drain();
+    }
+    if (frame.type !== 'commit') {
+      return this.send(
+        errorFrame('bad_request', 'frames are {"type":"commit",...} or {"type":"permit",...}'),
+      );
+    }
+    const { topic, partition, offset } = frame;
+    if (typeof topic !== 'string' || typeof partition !== 'number' || typeof offset !== 'number') {
+      return this.send(
+        errorFrame('bad_request', 'commit needs topic (string), partition and offset (integers)'),
+      );
+    }
+    this.commit(topic, partition, offset, true);
+  }
+
+  private commit(topic: string, partition: number, offset: number, answer: boolean): void {
+    this.server.groups
+      .commitMember(this.groupId, this.memberId, this.generation, topic, partition, offset)
+      .then(
+        (result) => {
+          if (!answer) return;
+          if (result.kind === 'ok')
+            this.send(JSON.stringify({ type: 'committed', topic, partition, offset }));
+          else {
+            const [name, message] = refusal(result);
+            this.send(errorFrame(name, message, { topic, partition, offset }));
+          }
+        },
+        (error: unknown) => {
+          if (answer) this.send(errorFrame('internal', `commit failed: ${String(error)}`));
+        },
+      );
+  }
+
+  private autoCommit(): void {
+    for (const stream of this.streams.values()) {
+      const committed = this.server.groups.registry.committedOffset(
+        this.groupId,
+        stream.topic.meta.name,
+        stream.partition.partition,
+      );
+      if (committed !== stream.nextOffset) {
+        this.commit(stream.topic.meta.name, stream.partition.partition, stream.nextOffset, false);
+      }
+    }
+  }
+
+  private send(json: string): void {
+    if (this.ws.getUserData().closed) return;
+    this.ws.cork(() => this.ws.send(json, false));
+  }
+
+  drain(): void {
+    for (const stream of this.streams.values()) stream.pump();
+  }
+
+  close(): void {
+    for (const stream of this.streams.values()) stream.stop();
+    this.streams.clear();
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.commitTimer !== null) clearInterval(this.commitTimer);
+    if (this.joined) {
+      this.joined = false;
+      this.server.removeGroupSession(this.groupId, this);
+      this.server.groups.leaveMember(this.groupId, this.memberId);
+    }
+  }
+}
