@@ -140,6 +140,18 @@ export class Acceptor {
     await this.applySnapshot(this.store.snapshot());
   }
 
+  /** Answers every long poll now (at shutdown): each fetches once more and replies with what it finds. */
+  wakeAllWaiters(): void {
+    for (const topic of this.topics.values()) {
+      for (const partition of topic.partitions) {
+        for (const waiter of [...partition.waiters]) {
+          partition.waiters.delete(waiter);
+          waiter.wake();
+        }
+      }
+    }
+  }
+
   topicRoute(name: string): TopicRoute | undefined {
     return this.topics.get(name);
   }

@@ -197,12 +197,18 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         server.stopListening();
         // The shutdown control frame sits behind every request already in the ring, so each worker answers
         // those first, then flushes and closes its logs.
-        await Promise.all(links.map((link) => acceptor.control(link, { op: 'shutdown' })));
+        streams.closeAll();
+        acceptor.wakeAllWaiters();
+        await Promise.all(
+          links.map((link) => {
+            const answered = acceptor.control(link, { op: 'shutdown' });
+            link.refuseNewRequests();
+            return answered;
+          }),
+        );
         for (const link of links) link.stop();
         await Promise.all(linkRuns);
-        await Promise.all(
-          workers.map((w) => new Promise((done) => (w.threadId === -1 ? done(null) : w.once('exit', done)))),
-        );
+        await Promise.all(exits);
         await offload.close();
         await groups.close();
         await store.close();

@@ -219,6 +219,7 @@ function errorFrame(name: ErrorName, message: string, extra: Record<string, unkn
 
 export class StreamServer {
   private readonly groupSessions = new Map<string, Set<GroupSession>>();
+  private readonly sockets = new Set<Socket>();
 
   constructor(
     readonly acceptor: Acceptor,
@@ -260,6 +261,7 @@ export class StreamServer {
         );
       },
       open: (ws) => {
+        this.sockets.add(ws);
         const session = create(ws);
         ws.getUserData().session = session;
         session.open();
@@ -273,6 +275,7 @@ export class StreamServer {
       close: (ws) => {
         const data = ws.getUserData();
         data.closed = true;
+        this.sockets.delete(ws);
         data.session?.close();
       },
     });
@@ -288,6 +291,18 @@ export class StreamServer {
       '/ws/group/:group',
       behavior(1, (ws) => new GroupSession(this, ws)),
     );
+  }
+
+  /** Closes every socket with 1001 (going away): the broker is shutting down. */
+  closeAll(): void {
+    for (const ws of [...this.sockets]) {
+      const data = ws.getUserData();
+      if (data.closed) continue;
+      data.closed = true;
+      data.session?.close();
+      ws.end(1001, 'broker shutting down');
+    }
+    this.sockets.clear();
   }
 
   addGroupSession(groupId: string, session: GroupSession): void {

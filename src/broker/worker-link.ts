@@ -46,6 +46,8 @@ export class WorkerLink {
   private publishScheduled = false;
   private waitingForSpace = false;
   private running = true;
+  /** False once shutdown was sent: a request behind the shutdown frame would never be answered. */
+  private accepting = true;
   private nextCorrelationId = 1;
   private readonly visit: (kind: number, correlationId: number, at: number, length: number) => void;
 
@@ -105,7 +107,7 @@ export class WorkerLink {
    */
   send(kind: number, payloadBytes: number, encode: PayloadEncoder, onResponse: ResponseHandler): SendOutcome {
     if (payloadBytes > this.writer.payloadBytesMax) return 'too_large';
-    if (!this.running) return 'overloaded';
+    if (!this.running || !this.accepting) return 'overloaded';
     const correlationId = this.allocateCorrelationId();
     if (this.queue.length === 0 && this.tryWrite(kind, payloadBytes, encode, correlationId)) {
       this.pending.set(correlationId, onResponse);
@@ -130,6 +132,11 @@ export class WorkerLink {
       }
       await this.reader.waitAsync(this.running ? 1000 : 50);
     }
+  }
+
+  /** Refuses every later send (as overloaded); call right after sending the worker its shutdown frame. */
+  refuseNewRequests(): void {
+    this.accepting = false;
   }
 
   /** No new sends; `run` ends once the answers to everything sent have arrived. */

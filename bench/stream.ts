@@ -1,0 +1,234 @@
+// Streaming benchmark: end-to-end latency from a WebSocket produce to the WebSocket push of the same record at a
+// paced 10k records/s (with the default fsync-before-ack and with a 1 s fsync interval); push throughput to one
+// consumer and to 100 consumers of one partition; the broker's RSS with 1000 idle consumers connected. The
+// broker runs compiled, as a child process. Writes bench/results/stream-<iso>.json and prints a table.
+// Usage: node --import tsx bench/stream.ts [--quick]
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const quick = process.argv.includes('--quick');
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Broker {
+  readonly output: () => string;
+  readonly child: ChildProcess;
+  readonly base: string;
+  readonly dataDir: string;
+}
+
+async function startBroker(extra: string[]): Promise<Broker> {
+  const dataDir = mkdtempSync(join(root, '.tmp', 'bench-stream-'));
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, 'bin/broker.mjs'),
+      'start',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+      ...extra,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
+    },
+  );
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const match = /"port":(\d+)[^\n]*"msg":"broker serving"/.exec(output);
+      if (match !== null) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`broker exited with ${code}: ${output}`)));
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  return { child, base: `http://127.0.0.1:${port}`, dataDir, output: () => output };
+}
+
+async function stopBroker(broker: Broker): Promise<void> {
+  const exited = new Promise((r) => broker.child.once('exit', r));
+  process.kill(broker.child.pid!, 'SIGTERM');
+  const timer = setTimeout(() => {
+    console.error(`broker did not stop in 15 s; killing it. Its output:\n${broker.output().slice(-3000)}`);
+    process.kill(broker.child.pid!, 'SIGKILL');
+  }, 15_000);
+  await exited;
+  clearTimeout(timer);
+  rmSync(broker.dataDir, { recursive: true, force: true });
+}
+
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match === null ? 0 : Number(match[1]) / 1024;
+}
+
+async function post(base: string, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+}
+
+/**
+ * Opens a socket with its message handler attached first: frames can arrive in the same read as the
+ * handshake answer, before a handler added after `open` would see them.
+ */
+function open(
+  url: string,
+  onMessage: (data: WebSocket.RawData) => void = () => undefined,
+): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.on('message', onMessage);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** Produces over one socket at `ratePerS` for `seconds`; a consumer socket measures produce → push latency. */
+async function latency(broker: Broker, ratePerS: number, seconds: number) {
+  await post(broker.base, '/topics/lat', {});
+  const ws = broker.base.replace('http', 'ws');
+  const latenciesMs: number[] = [];
+  const consumer = await open(`${ws}/ws/consume/lat?partition=0&offset=latest`, (data) => {
+    const record = JSON.parse(data.toString()) as { value: string };
+    latenciesMs.push(performance.now() - Number(record.value));
+  });
+  const producer = await open(`${ws}/ws/produce/lat`);
+  const total = ratePerS * seconds;
+  const perTick = Math.max(1, Math.round(ratePerS / 1000));
+  let sent = 0;
+  const started = performance.now();
+  while (sent < total) {
+    // Pace by the clock: every millisecond send what is due.
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * ratePerS) + perTick);
+    while (sent < due) {
+      producer.send(JSON.stringify({ value: String(performance.now()), partition: 0 }));
+      sent++;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const deadline = Date.now() + 10_000;
+  while (latenciesMs.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  producer.close();
+  consumer.close();
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  return {
+    records: latenciesMs.length,
+    achievedPerS: Math.round(total / ((performance.now() - started) / 1000)),
+    p50Ms: +percentile(sorted, 50).toFixed(2),
+    p99Ms: +percentile(sorted, 99).toFixed(2),
+    maxMs: +(sorted.at(-1) ?? 0).toFixed(2),
+  };
+}
+
+/** Preloads `records` and times how long `consumers` sockets take to receive all of them from offset 0. */
+async function pushThroughput(broker: Broker, topic: string, records: number, consumers: number) {
+  await post(broker.base, `/topics/${topic}`, {});
+  for (let done = 0; done < records; done += 1000) {
+    await post(broker.base, `/topics/${topic}/records`, {
+      records: Array.from({ length: 1000 }, (_, i) => ({ value: `r${done + i}`.padEnd(50, '.') })),
+    });
+  }
+  console.log(`push throughput: ${records} records loaded, ${consumers} consumer(s)...`);
+  const ws = broker.base.replace('http', 'ws');
+  const started = performance.now();
+  const counts: number[] = [];
+  const finished: Promise<void>[] = [];
+  for (let c = 0; c < consumers; c++) {
+    counts.push(0);
+    let done: () => void = () => undefined;
+    finished.push(new Promise<void>((resolve) => (done = resolve)));
+    const socket: WebSocket = await open(`${ws}/ws/consume/${topic}?partition=0&offset=earliest`, () => {
+      if (++counts[c]! === records) {
+        socket.close();
+        done();
+      }
+    });
+  }
+  // Bounded: a stalled stream is reported instead of hanging the benchmark.
+  let watchdog: NodeJS.Timeout | undefined;
+  const stalled = new Promise<string>((resolve) => {
+    watchdog = setTimeout(() => resolve(`stalled; received per consumer: ${JSON.stringify(counts)}`), 30_000);
+  });
+  const outcome = await Promise.race([Promise.all(finished).then(() => 'ok'), stalled]);
+  clearTimeout(watchdog);
+  if (outcome !== 'ok') throw new Error(outcome);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    consumers,
+    records,
+    seconds: +seconds.toFixed(2),
+    deliveriesPerS: Math.round((records * consumers) / seconds),
+  };
+}
+
+async function idleConsumers(broker: Broker, count: number) {
+  await post(broker.base, '/topics/idle', {});
+  const before = rssMb(broker.child.pid!);
+  const ws = broker.base.replace('http', 'ws');
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < count; i++) sockets.push(await open(`${ws}/ws/consume/idle?partition=0&offset=latest`));
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = rssMb(broker.child.pid!);
+  for (const s of sockets) s.close();
+  return {
+    consumers: count,
+    rssBeforeMb: +before.toFixed(1),
+    rssAfterMb: +after.toFixed(1),
+    addedMb: +(after - before).toFixed(1),
+  };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(root, '.tmp'), { recursive: true });
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  const seconds = quick ? 3 : 10;
+  const rows: Record<string, unknown>[] = [];
+
+  for (const [label, extra] of [
+    ['fsync before ack (default)', []],
+    ['--wal-sync-interval 1000', ['--wal-sync-interval', '1000']],
+  ] as const) {
+    console.log(`latency, ${label}...`);
+    const broker = await startBroker([...extra]);
+    const result = await latency(broker, 10_000, seconds);
+    rows.push({ scenario: `produce -> WS push latency, 10k rec/s, ${label}`, ...result });
+    await stopBroker(broker);
+  }
+  const broker = await startBroker(['--wal-sync-interval', '1000']);
+  rows.push({
+    scenario: 'push throughput, 1 consumer',
+    ...(await pushThroughput(broker, 'one', quick ? 20_000 : 200_000, 1)),
+  });
+  rows.push({
+    scenario: 'push throughput, 100 consumers',
+    ...(await pushThroughput(broker, 'many', quick ? 2_000 : 20_000, 100)),
+  });
+  rows.push({ scenario: 'idle consumers', ...(await idleConsumers(broker, 1000)) });
+  await stopBroker(broker);
+
+  console.table(rows);
+  const iso = new Date().toISOString().replace(/[:.]/g, '-');
+  const out = join(root, 'bench/results', `stream-${iso}.json`);
+  writeFileSync(out, JSON.stringify({ rows }, null, 2));
+  console.log(`wrote ${out}`);
+}
+
+await main();
