@@ -16,6 +16,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 EXPOSE 8080 7946/tcp 7946/udp
 USER node
