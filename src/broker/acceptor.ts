@@ -20,7 +20,7 @@ import {
   parseJsonBody,
   parseSingleProduce,
 } from '../http/produce-body.js';
-import { groupByPartition } from '../http/produce-groups.js';
+import { chunkGroup, groupByPartition } from '../http/produce-groups.js';
 import type { LargeProduceTask } from '../http/produce-offload.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import type { HttpRequest, Reply } from '../http/server.js';
@@ -125,8 +125,9 @@ export class Acceptor {
     private readonly offload: OffloadPool | null,
   ) {
     this.limits = {
-      // Kafka's max.message.bytes: a record must fit one log batch (1 MiB) with room for the batch header.
-      recordBytesMax: Math.min(config.maxRequestBytes, 1024 * 1024 - 1024),
+      // Kafka's max.message.bytes: a record must fit one log batch (1 MiB, or one ring frame if smaller) with
+      // room for the batch header and the record's framing.
+      recordBytesMax: Math.min(config.maxRequestBytes, 1024 * 1024, links[0]!.payloadBytesMax - 64) - 1024,
       batchRecordsMax: 100_000,
       headersMax: 64,
     };
@@ -437,6 +438,7 @@ export class Acceptor {
         numPartitions: topic.meta.numPartitions,
         stickyStart: topic.sticky.peek(),
         stickyRecordsMax: stickyRecordsMax,
+        payloadBytesMax: this.links[0]!.payloadBytesMax,
       };
       topic.sticky.nextBatch();
       this.metrics.offloadedRequests.inc();
@@ -488,14 +490,17 @@ export class Acceptor {
     }
     let recordBytes = 0;
     for (const record of records) recordBytes += fieldLength(record.key) + fieldLength(record.value);
-    const groups: SendGroup[] = grouped.groups.map((g) => ({
-      partition: g.partition,
-      indexes: g.indexes,
-      payloadBytes: produceRequestBytes(g.records),
-      encode: (bytes, view, at, slot, groupAcks) => {
-        encodeProduceRequest(bytes, view, at, slot, groupAcks, g.records);
-      },
-    }));
+    const payloadBytesMax = this.links[0]!.payloadBytesMax;
+    const groups: SendGroup[] = grouped.groups
+      .flatMap((whole) => chunkGroup(whole, payloadBytesMax))
+      .map((g) => ({
+        partition: g.partition,
+        indexes: g.indexes,
+        payloadBytes: produceRequestBytes(g.records),
+        encode: (bytes, view, at, slot, groupAcks) => {
+          encodeProduceRequest(bytes, view, at, slot, groupAcks, g.records);
+        },
+      }));
     this.sendGroups(topic, groups, acks, reply, batch, records.length, recordBytes, records[0]!.timestampMs);
   }
 

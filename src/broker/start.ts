@@ -66,7 +66,12 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       framesPerBatchMax: 4096,
       retentionCheckIntervalMs: 30_000,
     };
-    const worker = spawnThread('workers/partition', options, { name: `partition-${i}` });
+    // A small young generation: a partition worker's garbage is short-lived and small (frames are
+    // encoded in place), and every megabyte of semi-space is resident memory per thread.
+    const worker = spawnThread('workers/partition', options, {
+      name: `partition-${i}`,
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    });
     worker.on('error', (error) => {
       log.fatal({ err: error, worker: i }, 'partition worker failed; stopping the broker');
       process.exit(1);

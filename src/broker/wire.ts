@@ -71,16 +71,20 @@ function fieldBytes(field: string | Uint8Array | null): number {
   return typeof field === 'string' ? Buffer.byteLength(field, 'utf8') : field.byteLength;
 }
 
+/** Bytes one record takes in a produce request. */
+export function recordWireBytes(record: OutgoingRecord): number {
+  let bytes = 8 + 4 + fieldBytes(record.key) + 4 + fieldBytes(record.value) + 2;
+  if (record.headers !== null) {
+    for (const [key, value] of record.headers)
+      bytes += 2 + Buffer.byteLength(key, 'utf8') + 4 + fieldBytes(value);
+  }
+  return bytes;
+}
+
 /** Exact payload size of a produce request carrying `records`, so the ring can reserve it once. */
 export function produceRequestBytes(records: readonly OutgoingRecord[]): number {
   let bytes = produceHeaderBytes;
-  for (const record of records) {
-    bytes += 8 + 4 + fieldBytes(record.key) + 4 + fieldBytes(record.value) + 2;
-    if (record.headers !== null) {
-      for (const [key, value] of record.headers)
-        bytes += 2 + Buffer.byteLength(key, 'utf8') + 4 + fieldBytes(value);
-    }
-  }
+  for (const record of records) bytes += recordWireBytes(record);
   return bytes;
 }
 

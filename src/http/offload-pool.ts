@@ -16,7 +16,7 @@ export class OffloadPool {
       : threadEntryUrl('src/http/produce-offload').href;
     this.pool = new Piscina({
       filename,
-      minThreads: 1,
+      minThreads: 0,
       maxThreads: threads,
       maxQueue: queueMax,
       idleTimeout: 60_000,

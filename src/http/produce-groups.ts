@@ -3,6 +3,8 @@
 // task that handles large ones, so both place records identically: an explicit partition wins, then Kafka's
 // murmur2 of the key, then the sticky round-robin partitioner for keyless records.
 // Pure apart from Buffer; callable from the acceptor thread and from piscina workers.
+
+import { produceHeaderBytes, recordWireBytes } from '../broker/wire.js';
 import { partitionForKey, type StickyPartitioner } from '../core/partitioner.js';
 import type { ParsedRecord } from './produce-body.js';
 
@@ -64,4 +66,33 @@ function placeOne(record: ParsedRecord, numPartitions: number, sticky: StickyPar
   if (record.partition !== null) return record.partition;
   if (record.key !== null) return keyPartition(record.key, numPartitions);
   return sticky.partition();
+}
+
+/**
+ * Splits a partition's group into chunks whose produce frames fit `payloadBytesMax`, keeping record order. The
+ * chunks are written to the ring one after the other, so the worker appends them back to back: their offsets
+ * are contiguous. A request may therefore be larger than one ring frame. Every record fits a frame alone
+ * (the record size limit is derived from the frame size).
+ */
+export function chunkGroup(group: ProduceGroup, payloadBytesMax: number): ProduceGroup[] {
+  let bytes = produceHeaderBytes;
+  for (const record of group.records) bytes += recordWireBytes(record);
+  if (bytes <= payloadBytesMax) return [group];
+  const chunks: ProduceGroup[] = [];
+  let current: ProduceGroup = { partition: group.partition, indexes: [], records: [] };
+  let currentBytes = produceHeaderBytes;
+  for (let i = 0; i < group.records.length; i++) {
+    const record = group.records[i]!;
+    const size = recordWireBytes(record);
+    if (current.records.length > 0 && currentBytes + size > payloadBytesMax) {
+      chunks.push(current);
+      current = { partition: group.partition, indexes: [], records: [] };
+      currentBytes = produceHeaderBytes;
+    }
+    current.indexes.push(group.indexes[i]!);
+    current.records.push(record);
+    currentBytes += size;
+  }
+  chunks.push(current);
+  return chunks;
 }

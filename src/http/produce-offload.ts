@@ -7,7 +7,7 @@ import { encodeProduceRequest, produceRequestBytes } from '../broker/wire.js';
 import type { ErrorName } from '../core/errors.js';
 import { StickyPartitioner } from '../core/partitioner.js';
 import { type ProduceLimits, parseBatchProduce, parseJsonBody, parseSingleProduce } from './produce-body.js';
-import { groupByPartition } from './produce-groups.js';
+import { chunkGroup, groupByPartition } from './produce-groups.js';
 
 export interface LargeProduceTask {
   readonly body: Uint8Array;
@@ -17,6 +17,8 @@ export interface LargeProduceTask {
   readonly numPartitions: number;
   readonly stickyStart: number;
   readonly stickyRecordsMax: number;
+  /** Largest produce frame the rings take: larger partition groups are split. */
+  readonly payloadBytesMax: number;
 }
 
 export interface PlannedGroup {
@@ -54,15 +56,16 @@ export function planLargeProduce(task: LargeProduceTask): LargeProducePlan {
       message: `${task.batch ? `records[${grouped.recordIndex}]: ` : ''}the topic has partitions 0..${task.numPartitions - 1}; there is no partition ${grouped.partition}`,
     };
   }
+  const chunks = grouped.groups.flatMap((g) => chunkGroup(g, task.payloadBytesMax));
   let total = 0;
-  const sizes = grouped.groups.map((g) => produceRequestBytes(g.records));
+  const sizes = chunks.map((g) => produceRequestBytes(g.records));
   for (const size of sizes) total += size;
   const payloads = Buffer.allocUnsafe(total);
   const view = new DataView(payloads.buffer, payloads.byteOffset, payloads.byteLength);
   const groups: PlannedGroup[] = [];
   let at = 0;
   let recordBytes = 0;
-  grouped.groups.forEach((group, i) => {
+  chunks.forEach((group, i) => {
     // Slot and acks are placeholders: the acceptor patches them when it copies the payload into a ring.
     const length = encodeProduceRequest(payloads, view, at, 0, 2, group.records);
     groups.push({ partition: group.partition, at, length, indexes: Int32Array.from(group.indexes) });
