@@ -4,12 +4,11 @@
 // produce records/s; the broker's peak RSS. Each comparison is repeated and reported as medians and ratios,
 // because this machine is shared and noisy. Writes bench/results/produce-<iso>.json and prints a table.
 // Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick]
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
 
 const args = process.argv.slice(2);
 const argValue = (name: string, fallback: number): number => {
@@ -19,84 +18,18 @@ const argValue = (name: string, fallback: number): number => {
 const quick = args.includes('--quick');
 const durationS = argValue('duration', quick ? 3 : 10);
 const runs = argValue('runs', quick ? 1 : 3);
-const root = fileURLToPath(new URL('..', import.meta.url));
 const payload = JSON.stringify({ value: 'Peak-msg-payload-0123456789abcdefghijklmnop' });
 
-interface Server {
-  readonly child: ChildProcess;
-  readonly base: string;
-  readonly dataDir: string | null;
-}
-
-function waitForPort(child: ChildProcess, pattern: RegExp): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const match = pattern.exec(output);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (c: Buffer) => {
-      output += c.toString('utf8');
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-  });
-}
-
-async function startBroker(extra: string[]): Promise<Server> {
-  const dataDir = mkdtempSync(join(root, '.tmp', 'bench-produce-'));
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/broker.mjs'),
-      'start',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--data-dir',
-      dataDir,
-      ...extra,
-    ],
-    // The compiled tree, as production runs it (npm run build first; main() does it).
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
-    },
-  );
-  const port = await waitForPort(child, /"port":(\d+)[^\n]*"msg":"broker serving"/);
-  const base = `http://127.0.0.1:${port}`;
-  const created = await fetch(`${base}/topics/bench`, {
+async function startBrokerWithTopic(extra: string[]): Promise<Server> {
+  const server = await startBroker(extra, 'bench-produce-');
+  const created = await fetch(`${server.base}/topics/bench`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ num_partitions: 4 }),
   });
   if (created.status !== 201)
     throw new Error(`topic creation failed: ${created.status} ${await created.text()}`);
-  return { child, base, dataDir };
-}
-
-async function startBare(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/bare-uws.ts')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: root,
-  });
-  const port = await waitForPort(child, /"port":(\d+)/);
-  return { child, base: `http://127.0.0.1:${port}`, dataDir: null };
-}
-
-async function stop(server: Server): Promise<void> {
-  if (server.child.exitCode === null) {
-    const exited = new Promise((r) => server.child.once('exit', r));
-    process.kill(server.child.pid!, 'SIGTERM');
-    await exited;
-  }
-  if (server.dataDir !== null) rmSync(server.dataDir, { recursive: true, force: true });
+  return server;
 }
 
 function rssBytes(pid: number): number {
@@ -170,15 +103,15 @@ async function main(): Promise<void> {
   // Single-message produce, 200 connections: bare uWS vs broker (fsync before ack) vs broker (1 s interval),
   // interleaved run by run so that drift in machine load hits all three alike.
   for (let run = 0; run < runs; run++) {
-    const bare = await startBare();
+    const bare = await startBareUws();
     raw.bare!.push(await load(bare, '/topics/bench/produce', payload, { connections: 200 }));
-    await stop(bare);
-    const fsyncBroker = await startBroker([]);
+    await stopServer(bare);
+    const fsyncBroker = await startBrokerWithTopic([]);
     raw.fsync!.push(await load(fsyncBroker, '/topics/bench/produce', payload, { connections: 200 }));
-    await stop(fsyncBroker);
-    const intervalBroker = await startBroker(['--wal-sync-interval', '1000']);
+    await stopServer(fsyncBroker);
+    const intervalBroker = await startBrokerWithTopic(['--wal-sync-interval', '1000']);
     raw.interval!.push(await load(intervalBroker, '/topics/bench/produce', payload, { connections: 200 }));
-    await stop(intervalBroker);
+    await stopServer(intervalBroker);
   }
   const med = (key: string, field: keyof LoadResult): number => median(raw[key]!.map((r) => r[field]));
   const bareRate = med('bare', 'requestsPerS');
@@ -204,7 +137,7 @@ async function main(): Promise<void> {
   });
 
   // The seed's scenarios, default durability.
-  const broker = await startBroker([]);
+  const broker = await startBrokerWithTopic([]);
   const scenarios: [string, Parameters<typeof load>[3]][] = [
     ['seed: 200 producers x 100 messages', { connections: 200, amount: 20_000 }],
     ['seed: 100 producers, sustained', { connections: 100, durationS }],
@@ -238,7 +171,7 @@ async function main(): Promise<void> {
       'peak RSS MB': (result.peakRssBytes / 1e6).toFixed(0),
     });
   }
-  await stop(broker);
+  await stopServer(broker);
 
   console.table(rows);
   const iso = new Date().toISOString().replace(/[:.]/g, '-');

@@ -3,68 +3,16 @@
 // consumer and to 100 consumers of one partition; the broker's RSS with 1000 idle consumers connected. The
 // broker runs compiled, as a child process. Writes bench/results/stream-<iso>.json and prints a table.
 // Usage: node --import tsx bench/stream.ts [--quick]
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { root, type Server, startBroker, stopServer } from './lib/servers.js';
 
 const quick = process.argv.includes('--quick');
-const root = fileURLToPath(new URL('..', import.meta.url));
 
-interface Broker {
-  readonly output: () => string;
-  readonly child: ChildProcess;
-  readonly base: string;
-  readonly dataDir: string;
-}
-
-async function startBroker(extra: string[]): Promise<Broker> {
-  const dataDir = mkdtempSync(join(root, '.tmp', 'bench-stream-'));
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/broker.mjs'),
-      'start',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--data-dir',
-      dataDir,
-      ...extra,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
-    },
-  );
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const match = /"port":(\d+)[^\n]*"msg":"broker serving"/.exec(output);
-      if (match !== null) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`broker exited with ${code}: ${output}`)));
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-  });
-  return { child, base: `http://127.0.0.1:${port}`, dataDir, output: () => output };
-}
-
-async function stopBroker(broker: Broker): Promise<void> {
-  const exited = new Promise((r) => broker.child.once('exit', r));
-  process.kill(broker.child.pid!, 'SIGTERM');
-  const timer = setTimeout(() => {
-    console.error(`broker did not stop in 15 s; killing it. Its output:\n${broker.output().slice(-3000)}`);
-    process.kill(broker.child.pid!, 'SIGKILL');
-  }, 15_000);
-  await exited;
-  clearTimeout(timer);
-  rmSync(broker.dataDir, { recursive: true, force: true });
-}
+type Broker = Server;
+const stopBroker = stopServer;
 
 function rssMb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -207,12 +155,12 @@ async function main(): Promise<void> {
     ['--wal-sync-interval 1000', ['--wal-sync-interval', '1000']],
   ] as const) {
     console.log(`latency, ${label}...`);
-    const broker = await startBroker([...extra]);
+    const broker = await startBroker([...extra], 'bench-stream-');
     const result = await latency(broker, 10_000, seconds);
     rows.push({ scenario: `produce -> WS push latency, 10k rec/s, ${label}`, ...result });
     await stopBroker(broker);
   }
-  const broker = await startBroker(['--wal-sync-interval', '1000']);
+  const broker = await startBroker(['--wal-sync-interval', '1000'], 'bench-stream-');
   rows.push({
     scenario: 'push throughput, 1 consumer',
     ...(await pushThroughput(broker, 'one', quick ? 20_000 : 200_000, 1)),

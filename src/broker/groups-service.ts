@@ -204,13 +204,10 @@ export class GroupsService {
   }
 
   heartbeat(request: HttpRequest, reply: Reply): void {
-    const group = this.groupOrReply(request, reply);
-    if (group === null) return;
-    const body = this.bodyOrReply(request, reply);
-    if (body === null) return;
-    if (typeof body.consumer_id !== 'string')
-      return reply.error('bad_request', 'consumer_id must be a string');
-    const result = this.registry.heartbeat(group, body.consumer_id, Date.now());
+    const member = this.memberOrReply(request, reply);
+    if (member === null) return;
+    const { group, consumerId } = member;
+    const result = this.registry.heartbeat(group, consumerId, Date.now());
     if (result.kind !== 'ok') return this.replyRefusal(reply, result);
     if (result.rebalance) this.markDirty();
     reply.json(
@@ -224,28 +221,23 @@ export class GroupsService {
   }
 
   leave(request: HttpRequest, reply: Reply): void {
-    const group = this.groupOrReply(request, reply);
-    if (group === null) return;
-    const body = this.bodyOrReply(request, reply);
-    if (body === null) return;
-    if (typeof body.consumer_id !== 'string')
-      return reply.error('bad_request', 'consumer_id must be a string');
-    const result = this.registry.leave(group, body.consumer_id, Date.now());
+    const member = this.memberOrReply(request, reply);
+    if (member === null) return;
+    const { group, consumerId } = member;
+    const result = this.registry.leave(group, consumerId, Date.now());
     if (result.kind !== 'ok') return this.replyRefusal(reply, result);
     this.markDirty();
     this.onMembershipChange(group);
-    reply.json(200, JSON.stringify({ group, left: body.consumer_id, generation: result.generation }));
+    reply.json(200, JSON.stringify({ group, left: consumerId, generation: result.generation }));
   }
 
   /** `POST /consumer-groups/{g}/topics/{t}/partitions/{p}/commit` and `POST /consumer-groups/{g}/offsets/{t}/{p}`. */
   commit(request: HttpRequest, reply: Reply): void {
     const group = this.groupOrReply(request, reply);
     if (group === null) return;
-    const topic = request.params[1] ?? '';
-    const problem = validateTopicName(topic);
-    if (problem !== null) return reply.error('invalid_name', problem);
-    const partition = parseIntegerParam('partition', request.params[2] ?? '', 0, 0x7fffffff);
-    if (isParamError(partition)) return reply.error(partition.error, partition.message);
+    const place = topicPartitionOrReply(request, reply);
+    if (place === null) return;
+    const { topic, partition } = place;
     const body = this.bodyOrReply(request, reply);
     if (body === null) return;
     const offset = body.offset;
@@ -307,11 +299,9 @@ export class GroupsService {
   fetchOffset(request: HttpRequest, reply: Reply): void {
     const group = this.groupOrReply(request, reply);
     if (group === null) return;
-    const topic = request.params[1] ?? '';
-    const problem = validateTopicName(topic);
-    if (problem !== null) return reply.error('invalid_name', problem);
-    const partition = parseIntegerParam('partition', request.params[2] ?? '', 0, 0x7fffffff);
-    if (isParamError(partition)) return reply.error(partition.error, partition.message);
+    const place = topicPartitionOrReply(request, reply);
+    if (place === null) return;
+    const { topic, partition } = place;
     const described = this.registry.describe(group);
     const entry = described?.offsets.find((o) => o.topic === topic && o.partition === partition);
     if (entry === undefined) {
@@ -389,6 +379,19 @@ export class GroupsService {
 
   // ------------------------------------------------------------------------------------------------------
 
+  /** The group of the path and the consumer_id of the body, or an error answer. */
+  private memberOrReply(request: HttpRequest, reply: Reply): { group: string; consumerId: string } | null {
+    const group = this.groupOrReply(request, reply);
+    if (group === null) return null;
+    const body = this.bodyOrReply(request, reply);
+    if (body === null) return null;
+    if (typeof body.consumer_id !== 'string') {
+      reply.error('bad_request', 'consumer_id must be a string');
+      return null;
+    }
+    return { group, consumerId: body.consumer_id };
+  }
+
   private groupOrReply(request: HttpRequest, reply: Reply): string | null {
     const group = request.params[0] ?? '';
     const problem = validateTopicName(group);
@@ -416,6 +419,25 @@ export class GroupsService {
     const [name, message] = refusal(result);
     reply.error(name, message);
   }
+}
+
+/** The topic and partition of `/consumer-groups/{g}/.../{t}/.../{p}` paths, or an error answer. */
+function topicPartitionOrReply(
+  request: HttpRequest,
+  reply: Reply,
+): { topic: string; partition: number } | null {
+  const topic = request.params[1] ?? '';
+  const problem = validateTopicName(topic);
+  if (problem !== null) {
+    reply.error('invalid_name', problem);
+    return null;
+  }
+  const partition = parseIntegerParam('partition', request.params[2] ?? '', 0, 0x7fffffff);
+  if (isParamError(partition)) {
+    reply.error(partition.error, partition.message);
+    return null;
+  }
+  return { topic, partition };
 }
 
 /** The HTTP error for a coordinator refusal. */

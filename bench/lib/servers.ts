@@ -1,0 +1,95 @@
+// Child processes for benchmarks: the broker from the compiled tree (as production runs it) and the bare
+// uWebSockets.js baseline, each on 127.0.0.1 port 0. Every process started here is registered and killed by
+// PID when the benchmark process exits, even after an error, so no load generator leaves a server behind.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Server {
+  readonly child: ChildProcess;
+  readonly base: string;
+  readonly dataDir: string | null;
+  /** What the process printed so far, for failure messages. */
+  output(): string;
+}
+
+const started = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of started)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function launch(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  pattern: RegExp,
+  dataDir: string | null,
+): Promise<Server> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: root });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${output}`)), 30_000);
+    const onData = () => {
+      const match = pattern.exec(output);
+      if (match === null) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve({ child, base: `http://127.0.0.1:${match[1]}`, dataDir, output: () => output });
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before serving:\n${output}`));
+    });
+  });
+}
+
+/** The compiled broker (run `npm run build` first) with a fresh data dir under .tmp/. */
+export function startBroker(extra: readonly string[], prefix: string): Promise<Server> {
+  const dataDir = mkdtempSync(join(root, '.tmp', prefix));
+  return launch(
+    [
+      join(root, 'bin/broker.mjs'),
+      'start',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+      ...extra,
+    ],
+    { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
+    /"port":(\d+)[^\n]*"msg":"broker serving"/,
+    dataDir,
+  );
+}
+
+export function startBareUws(): Promise<Server> {
+  return launch(['--import', 'tsx', join(root, 'bench/bare-uws.ts')], process.env, /"port":(\d+)/, null);
+}
+
+/** SIGTERM, wait (SIGKILL after 15 s, reporting the output), then remove the data dir. */
+export async function stopServer(server: Server): Promise<void> {
+  if (server.child.exitCode === null && server.child.signalCode === null) {
+    const exited = new Promise((r) => server.child.once('exit', r));
+    process.kill(server.child.pid!, 'SIGTERM');
+    const timer = setTimeout(() => {
+      console.error(`server did not stop in 15 s; killing it. Its output:\n${server.output().slice(-3000)}`);
+      server.child.kill('SIGKILL');
+    }, 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (server.dataDir !== null) rmSync(server.dataDir, { recursive: true, force: true });
+}
