@@ -5,10 +5,11 @@
 // because this machine is shared and noisy. Writes bench/results/produce-<iso>.json and prints a table.
 // Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick]
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
+import { report } from './lib/table.js';
 
 const args = process.argv.slice(2);
 const argValue = (name: string, fallback: number): number => {
@@ -173,18 +174,13 @@ async function main(): Promise<void> {
   }
   await stopServer(broker);
 
-  console.table(rows);
   const iso = new Date().toISOString().replace(/[:.]/g, '-');
-  const out = join(root, 'bench/results', `produce-${iso}.json`);
-  writeFileSync(
-    out,
-    JSON.stringify(
-      { durationS, runs, rows, raw, cores: (await import('node:os')).availableParallelism() },
-      null,
-      2,
-    ),
-  );
-  console.log(`wrote ${out}`);
+  report(join(root, 'bench/results', `produce-${iso}`), rows, {
+    durationS,
+    runs,
+    raw,
+    cores: (await import('node:os')).availableParallelism(),
+  });
 }
 
 await main();

@@ -4,10 +4,11 @@
 // broker runs compiled, as a child process. Writes bench/results/stream-<iso>.json and prints a table.
 // Usage: node --import tsx bench/stream.ts [--quick]
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { root, type Server, startBroker, stopServer } from './lib/servers.js';
+import { report } from './lib/table.js';
 
 const quick = process.argv.includes('--quick');
 
@@ -172,11 +173,8 @@ async function main(): Promise<void> {
   rows.push({ scenario: 'idle consumers', ...(await idleConsumers(broker, 1000)) });
   await stopBroker(broker);
 
-  console.table(rows);
   const iso = new Date().toISOString().replace(/[:.]/g, '-');
-  const out = join(root, 'bench/results', `stream-${iso}.json`);
-  writeFileSync(out, JSON.stringify({ rows }, null, 2));
-  console.log(`wrote ${out}`);
+  report(join(root, 'bench/results', `stream-${iso}`), rows);
 }
 
 await main();
