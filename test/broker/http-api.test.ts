@@ -50,6 +50,20 @@ describe('admin routes', () => {
     assert.equal(answer.body.members[0].state, 'alive');
   });
 
+  test('the assignment plan lists every partition on this node with no moves', async () => {
+    await call(base, 'POST', '/topics/planned', { num_partitions: 2 });
+    const plan = await call(base, 'GET', '/admin/assignment-plan');
+    assert.equal(plan.status, 200);
+    const planned = plan.body.current.filter((p: any) => p.topic === 'planned');
+    assert.deepEqual(
+      planned.map((p: any) => p.partition),
+      [0, 1],
+    );
+    assert.deepEqual(planned[0].replicas, [plan.body.brokers[0]]);
+    assert.deepEqual(plan.body.moves, []);
+    assert.deepEqual(plan.body.proposed, plan.body.current);
+  });
+
   test('an unknown path is a 404 and a known path with the wrong method is a 405', async () => {
     assertError(await call(base, 'GET', '/nope'), errors.route_not_found.code, 'GET /nope');
     assertError(await call(base, 'PUT', '/topics'), errors.method_not_allowed.code, 'GET, POST');
