@@ -1,0 +1,269 @@
+// The gossip wire encoding: the avsc types of the packet and of every message (the schema documented in
+// src/core/gossip/messages.ts, registered here and nowhere else), behind one version byte.
+//
+//   offset  size  field
+//   0       1     wire version (GOSSIP_WIRE_VERSION)
+//   1       n     Packet, Avro binary: senderId, senderAddress, messages (array of a union of records, the
+//                 union's branch index naming the message kind)
+//
+// Invariants: `decodePacket` never throws, whatever the bytes (a datagram is untrusted input): garbage is a
+// value `{ ok: false, reason }`; a packet it accepts has only safe integers, a known member state and no bytes
+// left over, and encodes back to a packet equal to it. `encodeDatagram` never returns more than the budget.
+// Pure functions with module-level immutable types: callable from any thread.
+import avro from 'avsc';
+import { assert } from '../core/assert.js';
+import {
+  type GossipMessage,
+  type MemberMeta,
+  MemberStates,
+  type Packet,
+  type PushPullState,
+} from '../core/gossip/messages.js';
+
+/** Raised when a schema changes incompatibly; a member drops packets of any other version. */
+export const GOSSIP_WIRE_VERSION = 1;
+
+const field = (name: string, type: unknown) => ({ name, type });
+const record = (name: string, fields: { name: string; type: unknown }[]) => ({
+  type: 'record',
+  name,
+  fields,
+});
+
+const memberMetaSchema = record('MemberMeta', [
+  field('httpHost', 'string'),
+  field('httpPort', 'int'),
+  field('clusterHost', 'string'),
+  field('clusterPort', 'int'),
+  field('rack', 'string'),
+  field('version', 'string'),
+]);
+
+/** One record per message kind; the record's name is the `kind`, so the union branch names the message. */
+const messageSchemas = [
+  record('ping', [field('seqNo', 'long'), field('targetId', 'string')]),
+  record('ping_req', [
+    field('seqNo', 'long'),
+    field('targetId', 'string'),
+    field('targetAddress', 'string'),
+    field('wantNack', 'boolean'),
+  ]),
+  record('ack', [field('seqNo', 'long')]),
+  record('nack', [field('seqNo', 'long')]),
+  record('alive', [
+    field('nodeId', 'string'),
+    field('address', 'string'),
+    field('incarnation', 'long'),
+    field('meta', memberMetaSchema),
+  ]),
+  record('suspect', [field('nodeId', 'string'), field('incarnation', 'long'), field('accuserId', 'string')]),
+  record('dead', [field('nodeId', 'string'), field('incarnation', 'long'), field('accuserId', 'string')]),
+  record('push_pull', [
+    field('join', 'boolean'),
+    field('isReply', 'boolean'),
+    field('states', {
+      type: 'array',
+      items: record('PushPullState', [
+        field('nodeId', 'string'),
+        field('address', 'string'),
+        field('incarnation', 'long'),
+        field('state', 'string'),
+        field('meta', 'MemberMeta'),
+      ]),
+    }),
+  ]),
+];
+
+const packetSchema = record('Packet', [
+  field('senderId', 'string'),
+  field('senderAddress', 'string'),
+  field('messages', { type: 'array', items: messageSchemas }),
+]);
+
+// avsc trusts an array's block count: a 6-byte datagram claiming 2^31 items makes it loop 2^31 times, because
+// its reads past the end of the buffer yield zeros instead of failing. Every item of both arrays here takes at
+// least one byte (a union branch index, a string length), so a count above the bytes left is garbage and is
+// refused before the loop. avsc types are frozen, so the bound lives in a subclass whose read routine is
+// avsc 5's own (the same loop) plus the check; `typeHook` makes every array of the schema use it.
+type Tap = { buf: Buffer; pos: number; readLong(): number; skipLong(): void };
+type ReadableType = { _read(tap: Tap): unknown };
+class BoundedArrayType extends avro.types.ArrayType {
+  _read(tap: Tap): unknown[] {
+    const items = this.itemsType as unknown as ReadableType;
+    const values: unknown[] = [];
+    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
+      if (n < 0) {
+        // A negative count is followed by the block's size in bytes, which this reader does not need.
+        n = -n;
+        tap.skipLong();
+      }
+      if (!(n <= tap.buf.length - tap.pos)) throw new Error('array block count exceeds the bytes left');
+      for (; n > 0; n--) values.push(items._read(tap));
+    }
+    return values;
+  }
+}
+
+/** The avsc type of a whole packet; exported for tests and tools that inspect captured bytes. */
+export const packetType: avro.Type = avro.Type.forSchema(packetSchema as avro.Schema, {
+  wrapUnions: true,
+  typeHook: (schema, opts) =>
+    (schema as { type?: unknown }).type === 'array' ? new BoundedArrayType(schema, opts) : undefined,
+});
+
+export function encodePacket(packet: Packet): Buffer {
+  const messages = packet.messages.map((m) => {
+    const { kind, ...fields } = m;
+    return { [kind]: fields };
+  });
+  const body = packetType.toBuffer({
+    senderId: packet.senderId,
+    senderAddress: packet.senderAddress,
+    messages,
+  });
+  const out = Buffer.allocUnsafe(1 + body.length);
+  out[0] = GOSSIP_WIRE_VERSION;
+  body.copy(out, 1);
+  return out;
+}
+
+/**
+ * Encodes a packet for one UDP datagram. The core sizes UDP packets by an estimate that never under-counts
+ * the encoding (less slack that covers the version byte), so a datagram over budget is a bug.
+ */
+export function encodeDatagram(packet: Packet, udpPacketBytesMax: number): Buffer {
+  const bytes = encodePacket(packet);
+  assert(
+    bytes.length <= udpPacketBytesMax,
+    `gossip datagram of ${bytes.length} bytes exceeds udpPacketBytesMax ${udpPacketBytesMax}`,
+  );
+  return bytes;
+}
+
+export const DecodeFailures = {
+  empty: 'empty',
+  unknownVersion: 'unknown_version',
+  malformed: 'malformed',
+  invalidField: 'invalid_field',
+} as const;
+export type DecodeFailure = (typeof DecodeFailures)[keyof typeof DecodeFailures];
+
+export type DecodeResult =
+  | { readonly ok: true; readonly packet: Packet }
+  | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string };
+
+export function decodePacket(buf: Uint8Array): DecodeResult {
+  if (buf.length === 0) return { ok: false, reason: 'empty', detail: 'no bytes' };
+  if (buf[0] !== GOSSIP_WIRE_VERSION)
+    return { ok: false, reason: 'unknown_version', detail: `version ${buf[0]}` };
+  let raw: unknown;
+  try {
+    const body = Buffer.from(buf.buffer, buf.byteOffset + 1, buf.length - 1);
+    raw = packetType.fromBuffer(body);
+  } catch (error) {
+    return { ok: false, reason: 'malformed', detail: error instanceof Error ? error.message : String(error) };
+  }
+  return toPacket(raw);
+}
+
+// --- from avsc values to the core's plain values -----------------------------------------------------------
+
+type RawRecord = Record<string, unknown>;
+class InvalidField extends Error {}
+
+function toPacket(raw: unknown): DecodeResult {
+  try {
+    const r = raw as RawRecord;
+    const messages = (r.messages as RawRecord[]).map(toMessage);
+    return {
+      ok: true,
+      packet: { senderId: r.senderId as string, senderAddress: r.senderAddress as string, messages },
+    };
+  } catch (error) {
+    if (error instanceof InvalidField) return { ok: false, reason: 'invalid_field', detail: error.message };
+    throw error;
+  }
+}
+
+function toMessage(wrapped: RawRecord): GossipMessage {
+  // A wrapped union value is an object with exactly one key: the branch (record) name.
+  const [kind] = Object.keys(wrapped);
+  const m = wrapped[kind!] as RawRecord;
+  switch (kind) {
+    case 'ping':
+      return { kind, seqNo: seqNo(m.seqNo), targetId: m.targetId as string };
+    case 'ping_req':
+      return {
+        kind,
+        seqNo: seqNo(m.seqNo),
+        targetId: m.targetId as string,
+        targetAddress: m.targetAddress as string,
+        wantNack: m.wantNack as boolean,
+      };
+    case 'ack':
+    case 'nack':
+      return { kind, seqNo: seqNo(m.seqNo) };
+    case 'alive':
+      return {
+        kind,
+        nodeId: m.nodeId as string,
+        address: m.address as string,
+        incarnation: incarnation(m.incarnation),
+        meta: toMeta(m.meta as RawRecord),
+      };
+    case 'suspect':
+    case 'dead':
+      return {
+        kind,
+        nodeId: m.nodeId as string,
+        incarnation: incarnation(m.incarnation),
+        accuserId: m.accuserId as string,
+      };
+    case 'push_pull':
+      return {
+        kind,
+        join: m.join as boolean,
+        isReply: m.isReply as boolean,
+        states: (m.states as RawRecord[]).map(toState),
+      };
+    default:
+      throw new InvalidField(`unknown message kind ${String(kind)}`);
+  }
+}
+
+function toState(s: RawRecord): PushPullState {
+  const state = s.state as string;
+  if (!Object.hasOwn(MemberStates, state)) throw new InvalidField(`unknown member state ${state}`);
+  return {
+    nodeId: s.nodeId as string,
+    address: s.address as string,
+    incarnation: incarnation(s.incarnation),
+    state: state as PushPullState['state'],
+    meta: toMeta(s.meta as RawRecord),
+  };
+}
+
+function toMeta(m: RawRecord): MemberMeta {
+  return {
+    httpHost: m.httpHost as string,
+    httpPort: m.httpPort as number,
+    clusterHost: m.clusterHost as string,
+    clusterPort: m.clusterPort as number,
+    rack: m.rack as string,
+    version: m.version as string,
+  };
+}
+
+/** Sequence numbers are what the core emits: integers in [0, 2^31). */
+function seqNo(value: unknown): number {
+  const n = value as number;
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new InvalidField(`seqNo ${n} out of range`);
+  return n;
+}
+
+/** Incarnations only grow from 0; a negative one is garbage (avsc already refuses unsafe integers). */
+function incarnation(value: unknown): number {
+  const n = value as number;
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidField(`incarnation ${n} out of range`);
+  return n;
+}

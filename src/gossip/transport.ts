@@ -1,0 +1,370 @@
+// The gossip network shell: one UDP socket for SWIM datagrams and a TCP server on the same port number for
+// push-pull streams. Addresses are `host:port` strings (IPv4 or a host name; the gossip address of a member).
+//
+// Stream protocol: one request and at most one response per connection, each one frame:
+//
+//   offset  size  field
+//   0       4     payload length in bytes, u32 big-endian, 1..streamFrameBytesMax
+//   4       n     an encoded packet (codec.ts)
+//
+// The initiator connects, writes its frame and waits for one frame back or the end of the connection; the
+// responder reads one frame, hands it to `onPacket`, writes the reply the handler sends to the initiator's
+// gossip address during that call (if any) and ends the connection. Anything else (a second frame, a length
+// over the bound, silence past `streamTimeoutMs`) ends the connection.
+//
+// Invariants: nothing received is trusted: decode failures and protocol violations are counted and dropped,
+// never thrown out of a socket handler; at most `streamConnectionsMax` stream connections (both directions)
+// are open, each buffering at most one frame and living at most `streamTimeoutMs`; a datagram sent is at most
+// `udpPacketBytesMax` bytes (asserted). After `close()` nothing is delivered and nothing is sent.
+// Called from the thread that owns the gossip agent (the control thread); callbacks run on that thread.
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { assert } from '../core/assert.js';
+import type { Packet } from '../core/gossip/messages.js';
+import { decodePacket, encodeDatagram, encodePacket } from './codec.js';
+
+export type TransportKind = 'udp' | 'stream';
+
+export type TransportLimits = {
+  /** Largest datagram sent; the core's packet budget, so it must equal the gossip config's. */
+  readonly udpPacketBytesMax: number;
+  /** Largest stream frame payload accepted or sent: a push-pull of membersMax members must fit. */
+  readonly streamFrameBytesMax: number;
+  /** Bounds a stream connection from connect to its last byte: the connect timeout and the exchange's. */
+  readonly streamTimeoutMs: number;
+  /** Open stream connections, inbound and outbound together; beyond it new ones are refused. */
+  readonly streamConnectionsMax: number;
+};
+
+export const TRANSPORT_DEFAULTS: TransportLimits = {
+  udpPacketBytesMax: 1400,
+  // A push-pull entry is about 60 bytes plus ids, addresses and metadata: 4096 members of up to 1 KiB each.
+  streamFrameBytesMax: 4 * 1024 * 1024,
+  // Generous next to a LAN round trip, short next to the 30 s push-pull interval, so a stuck peer cannot hold
+  // a connection slot for long.
+  streamTimeoutMs: 5_000,
+  // Push-pull runs once per interval per member plus joins: a handful at a time is normal, 64 is a storm.
+  streamConnectionsMax: 64,
+};
+
+export type TransportOptions = {
+  /** Interface to bind, e.g. `127.0.0.1` or `0.0.0.0`. */
+  readonly host: string;
+  /** 0 lets the system choose a port free for both UDP and TCP. */
+  readonly port: number;
+  /** The host others should use to reach this member; defaults to `host`. */
+  readonly advertiseHost?: string;
+  readonly limits?: Partial<TransportLimits>;
+  /** A decoded packet and the gossip address of its sender (UDP source, or the stream's claimed sender). */
+  readonly onPacket: (from: string, packet: Packet, kind: TransportKind) => void;
+};
+
+export type TransportStats = {
+  datagramsIn: number;
+  datagramsOut: number;
+  /** Datagrams and frames whose bytes did not decode to a packet. */
+  malformedIn: number;
+  streamsIn: number;
+  streamsOut: number;
+  /** Connections refused or not opened because `streamConnectionsMax` were open. */
+  streamsRefused: number;
+  /** Streams that ended badly: connect failures, timeouts, oversized or extra frames, resets. */
+  streamsFailed: number;
+  /** Sends that failed locally (an unresolvable address, a socket error). */
+  sendErrors: number;
+};
+
+/** Binding attempts with port 0 before giving up: the UDP port the system picks may be taken for TCP. */
+const BIND_ATTEMPTS_MAX = 16;
+
+export class GossipTransport {
+  readonly limits: TransportLimits;
+  readonly stats: TransportStats = {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    malformedIn: 0,
+    streamsIn: 0,
+    streamsOut: 0,
+    streamsRefused: 0,
+    streamsFailed: 0,
+    sendErrors: 0,
+  };
+  readonly #udp: UdpSocket;
+  readonly #server: Server;
+  readonly #onPacket: TransportOptions['onPacket'];
+  readonly #streams = new Set<Socket>();
+  /** The inbound stream whose request is being handled, so a reply to its sender goes back on it. */
+  #replyTo: { readonly address: string; readonly socket: Socket; replied: boolean } | undefined;
+  #closed = false;
+  /** This member's gossip address, `advertiseHost:port`. */
+  readonly address: string;
+  readonly port: number;
+
+  private constructor(
+    udp: UdpSocket,
+    server: Server,
+    port: number,
+    options: TransportOptions,
+    limits: TransportLimits,
+  ) {
+    this.#udp = udp;
+    this.#server = server;
+    this.port = port;
+    this.address = `${options.advertiseHost ?? options.host}:${port}`;
+    this.#onPacket = options.onPacket;
+    this.limits = limits;
+    udp.on('message', (bytes, rinfo) => this.#onDatagram(bytes, rinfo));
+    // A UDP socket error (for example ICMP port unreachable on some systems) is a network condition: count it.
+    udp.on('error', () => this.stats.sendErrors++);
+    server.on('connection', (socket) => this.#onConnection(socket));
+    server.on('error', () => this.stats.streamsFailed++);
+  }
+
+  /** Binds the UDP socket and the TCP server on one port number. */
+  static async open(options: TransportOptions): Promise<GossipTransport> {
+    const limits = { ...TRANSPORT_DEFAULTS, ...options.limits };
+    assert(limits.udpPacketBytesMax >= 512, 'udpPacketBytesMax below 512');
+    assert(limits.streamFrameBytesMax >= 1 && limits.streamFrameBytesMax < 2 ** 32, 'streamFrameBytesMax');
+    assert(limits.streamTimeoutMs >= 1 && limits.streamConnectionsMax >= 1, 'stream limits must be positive');
+    const attempts = options.port === 0 ? BIND_ATTEMPTS_MAX : 1;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const udp = createSocket({ type: 'udp4', reuseAddr: false });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject);
+          udp.bind(options.port, options.host, () => {
+            udp.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (error) {
+        udp.close();
+        throw error;
+      }
+      const port = udp.address().port;
+      const server = createServer({ pauseOnConnect: false });
+      server.maxConnections = limits.streamConnectionsMax;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port, host: options.host, exclusive: true }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        return new GossipTransport(udp, server, port, options, limits);
+      } catch (error) {
+        lastError = error;
+        udp.close();
+        server.close();
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      }
+    }
+    throw lastError;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** Sends one datagram; delivery is best effort, as SWIM expects. */
+  sendUdp(to: string, packet: Packet): void {
+    if (this.#closed) return;
+    const target = parseAddress(to);
+    if (target === undefined) {
+      this.stats.sendErrors++;
+      return;
+    }
+    const bytes = encodeDatagram(packet, this.limits.udpPacketBytesMax);
+    this.stats.datagramsOut++;
+    this.#udp.send(bytes, target.port, target.host, (error) => {
+      if (error) this.stats.sendErrors++;
+    });
+  }
+
+  /**
+   * Sends a packet over a stream: as the reply on the inbound stream from `to` being handled right now, or
+   * as the request of a new connection whose response frame (if any) is delivered through `onPacket`.
+   */
+  sendStream(to: string, packet: Packet): void {
+    if (this.#closed) return;
+    const frame = this.#frame(packet);
+    if (frame === undefined) return;
+    const pending = this.#replyTo;
+    if (pending !== undefined && pending.address === to && !pending.replied) {
+      pending.replied = true;
+      pending.socket.end(frame);
+      return;
+    }
+    const target = parseAddress(to);
+    if (target === undefined) {
+      this.stats.sendErrors++;
+      return;
+    }
+    if (this.#streams.size >= this.limits.streamConnectionsMax) {
+      this.stats.streamsRefused++;
+      return;
+    }
+    this.stats.streamsOut++;
+    const socket = createConnection({ host: target.host, port: target.port });
+    this.#track(socket);
+    socket.write(frame);
+    readOneFrame(socket, this.limits.streamFrameBytesMax, (result) => {
+      if (result.kind === 'frame') {
+        // The response comes from the member we dialled: its gossip address is the one we used.
+        this.#deliver(to, result.payload, 'stream');
+        socket.end();
+      } else if (result.kind === 'bad') {
+        this.stats.streamsFailed++;
+        socket.destroy();
+      }
+    });
+  }
+
+  /** Closes both sockets and every stream at once; pending sends are abandoned. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const socket of this.#streams) socket.destroy();
+    this.#streams.clear();
+    await Promise.all([
+      new Promise<void>((resolve) => this.#udp.close(() => resolve())),
+      new Promise<void>((resolve) => this.#server.close(() => resolve())),
+    ]);
+  }
+
+  #frame(packet: Packet): Buffer | undefined {
+    const payload = encodePacket(packet);
+    if (payload.length > this.limits.streamFrameBytesMax) {
+      // The member list outgrew the frame bound: a configuration mismatch, reported by the counter.
+      this.stats.sendErrors++;
+      return undefined;
+    }
+    const frame = Buffer.allocUnsafe(4 + payload.length);
+    frame.writeUInt32BE(payload.length, 0);
+    payload.copy(frame, 4);
+    return frame;
+  }
+
+  #onDatagram(bytes: Buffer, rinfo: RemoteInfo): void {
+    if (this.#closed) return;
+    this.stats.datagramsIn++;
+    this.#deliver(`${rinfo.address}:${rinfo.port}`, bytes, 'udp');
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.#closed || this.#streams.size >= this.limits.streamConnectionsMax) {
+      this.stats.streamsRefused++;
+      socket.destroy();
+      return;
+    }
+    this.stats.streamsIn++;
+    this.#track(socket);
+    readOneFrame(socket, this.limits.streamFrameBytesMax, (result) => {
+      if (result.kind !== 'frame') {
+        if (result.kind === 'bad') this.stats.streamsFailed++;
+        socket.destroy();
+        return;
+      }
+      const decoded = decodePacket(result.payload);
+      if (!decoded.ok) {
+        this.stats.malformedIn++;
+        socket.destroy();
+        return;
+      }
+      // The peer's source port is ephemeral; its gossip address is the one it claims, as with a UDP ping.
+      const from = decoded.packet.senderAddress;
+      const pending = { address: from, socket, replied: false };
+      this.#replyTo = pending;
+      try {
+        this.#onPacket(from, decoded.packet, 'stream');
+      } finally {
+        this.#replyTo = undefined;
+      }
+      if (!pending.replied) socket.end();
+    });
+  }
+
+  #deliver(from: string, bytes: Buffer, kind: TransportKind): void {
+    if (this.#closed) return;
+    const decoded = decodePacket(bytes);
+    if (!decoded.ok) {
+      this.stats.malformedIn++;
+      return;
+    }
+    this.#onPacket(from, decoded.packet, kind);
+  }
+
+  /** Counts the connection against the bound and ends it at the deadline whatever state it is in. */
+  #track(socket: Socket): void {
+    this.#streams.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.limits.streamTimeoutMs, () => {
+      this.stats.streamsFailed++;
+      socket.destroy();
+    });
+    socket.on('error', () => {
+      this.stats.streamsFailed++;
+    });
+    socket.on('close', () => {
+      this.#streams.delete(socket);
+    });
+  }
+}
+
+type FrameResult =
+  | { readonly kind: 'frame'; readonly payload: Buffer }
+  | { readonly kind: 'ended' }
+  | { readonly kind: 'bad'; readonly reason: string };
+
+/**
+ * Reads exactly one length-prefixed frame from `socket`, buffering at most 4 + frameBytesMax bytes, and calls
+ * `done` once: with the frame, with `ended` when the peer closed before sending any byte, or with `bad`.
+ */
+function readOneFrame(socket: Socket, frameBytesMax: number, done: (result: FrameResult) => void): void {
+  const chunks: Buffer[] = [];
+  let buffered = 0;
+  let expected = -1;
+  let finished = false;
+  const finish = (result: FrameResult): void => {
+    if (finished) return;
+    finished = true;
+    socket.off('data', onData);
+    done(result);
+  };
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    buffered += chunk.length;
+    if (expected < 0 && buffered >= 4) {
+      const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      expected = head.readUInt32BE(0);
+      if (expected < 1 || expected > frameBytesMax) {
+        finish({ kind: 'bad', reason: `frame length ${expected}` });
+        return;
+      }
+    }
+    if (expected < 0 || buffered < 4 + expected) return;
+    if (buffered > 4 + expected) {
+      finish({ kind: 'bad', reason: 'bytes after the frame' });
+      return;
+    }
+    finish({ kind: 'frame', payload: Buffer.concat(chunks).subarray(4) });
+  };
+  socket.on('data', onData);
+  socket.on('end', () => finish(buffered === 0 ? { kind: 'ended' } : { kind: 'bad', reason: 'short frame' }));
+  socket.on('close', () => finish({ kind: 'ended' }));
+}
+
+/** Splits `host:port` (the last colon separates the port); undefined when it is not a usable address. */
+export function parseAddress(address: string): { host: string; port: number } | undefined {
+  const colon = address.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  const port = Number(address.slice(colon + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  return { host: address.slice(0, colon), port };
+}
