@@ -1,0 +1,260 @@
+// The Raft wire encoding: the avsc schema of every message in src/core/raft/types.ts (registered here and
+// nowhere else), behind one version byte.
+//
+//   offset  size  field
+//   0       1     wire version (RAFT_WIRE_VERSION)
+//   1       n     Avro binary of a union of one record per message type; the union's branch index names the
+//                 type and the record holds every other field of the message
+//
+// Invariants: `decodeMessage` never throws, whatever the bytes (a frame from a socket is untrusted input):
+// garbage is a value `{ ok: false, reason, detail }`. A message it accepts has only non-negative safe
+// integers, non-empty `from`/`to`, known entry kinds and no bytes left over, and it encodes back to the same
+// bytes. Byte fields decode to plain `Uint8Array`s that own their memory (not views of the frame).
+// Pure functions with module-level immutable types: callable from any thread.
+import avro from 'avsc';
+import { assert } from '../core/assert.js';
+import type { ConfState, Entry, Message, MessageType, Snapshot } from '../core/raft/types.js';
+
+/** Raised when a schema changes incompatibly; a node drops frames of any other version. */
+export const RAFT_WIRE_VERSION = 1;
+
+const field = (name: string, type: unknown) => ({ name, type });
+const record = (name: string, fields: { name: string; type: unknown }[]) => ({
+  type: 'record',
+  name,
+  fields,
+});
+
+const entrySchema = record('Entry', [
+  field('index', 'long'),
+  field('term', 'long'),
+  field('kind', { type: 'enum', name: 'EntryKind', symbols: ['normal', 'conf'] }),
+  field('data', 'bytes'),
+]);
+
+const snapshotSchema = record('Snapshot', [
+  field('index', 'long'),
+  field('term', 'long'),
+  field(
+    'conf',
+    record('ConfState', [
+      field('voters', { type: 'array', items: 'string' }),
+      field('learners', { type: 'array', items: 'string' }),
+    ]),
+  ),
+  field('data', 'bytes'),
+]);
+
+const addressed = [field('from', 'string'), field('to', 'string'), field('term', 'long')];
+
+/** One record per message type, named by the type: the union branch says which message follows. */
+const messageSchemas = [
+  record('vote', [
+    ...addressed,
+    field('lastLogIndex', 'long'),
+    field('lastLogTerm', 'long'),
+    field('preVote', 'boolean'),
+    field('transfer', 'boolean'),
+  ]),
+  record('vote_response', [...addressed, field('granted', 'boolean'), field('preVote', 'boolean')]),
+  record('append', [
+    ...addressed,
+    field('prevLogIndex', 'long'),
+    field('prevLogTerm', 'long'),
+    field('entries', { type: 'array', items: entrySchema }),
+    field('commit', 'long'),
+  ]),
+  record('append_response', [
+    ...addressed,
+    field('success', 'boolean'),
+    field('index', 'long'),
+    field('hintIndex', 'long'),
+    field('hintTerm', 'long'),
+  ]),
+  record('heartbeat', [...addressed, field('commit', 'long')]),
+  record('heartbeat_response', [...addressed]),
+  record('snapshot', [...addressed, field('snapshot', snapshotSchema)]),
+  record('timeout_now', [...addressed]),
+];
+
+/** The avsc type of a message (without the version byte); exported for tools that inspect captured bytes. */
+export const messageType: avro.Type = avro.Type.forSchema(messageSchemas as avro.Schema, {
+  wrapUnions: true,
+});
+
+const messageTypes: readonly MessageType[] = [
+  'vote',
+  'vote_response',
+  'append',
+  'append_response',
+  'heartbeat',
+  'heartbeat_response',
+  'snapshot',
+  'timeout_now',
+];
+
+// avsc reads an array's block count and loops that many times; reads past the end of the buffer return
+// zeros rather than failing, so five bytes claiming 2^31 entries would spin for minutes. Every item of the
+// arrays here takes at least one byte, so a count above the bytes left is garbage and is refused up front.
+// This swaps in a read routine for avsc 5's ArrayType that is the same algorithm plus that bound.
+type Tap = { buf: Buffer; pos: number; readLong(): number; skipLong(): void };
+type ReadableType = { _read(tap: Tap): unknown };
+function boundArrayReads(arrayType: avro.Type): void {
+  const items = (arrayType as avro.types.ArrayType).itemsType as unknown as ReadableType;
+  (arrayType as unknown as ReadableType)._read = (tap: Tap): unknown[] => {
+    const values: unknown[] = [];
+    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
+      if (n < 0) {
+        n = -n;
+        tap.skipLong();
+      }
+      if (!(n <= tap.buf.length - tap.pos)) throw new Error('array block count exceeds the bytes left');
+      for (; n > 0; n--) values.push(items._read(tap));
+    }
+    return values;
+  };
+}
+const union = messageType as avro.types.WrappedUnionType;
+const branch = (name: string) => union.types.find((t) => t.name === name) as avro.types.RecordType;
+boundArrayReads(branch('append').field('entries')!.type);
+const confType = (branch('snapshot').field('snapshot')!.type as avro.types.RecordType).field('conf')!
+  .type as avro.types.RecordType;
+boundArrayReads(confType.field('voters')!.type);
+boundArrayReads(confType.field('learners')!.type);
+
+export function encodeMessage(m: Message): Buffer {
+  const { type, ...fields } = m;
+  const body = messageType.toBuffer({ [type]: fields });
+  const out = Buffer.allocUnsafe(1 + body.length);
+  out[0] = RAFT_WIRE_VERSION;
+  body.copy(out, 1);
+  return out;
+}
+
+export const DecodeFailures = {
+  empty: 'empty',
+  unknownVersion: 'unknown_version',
+  malformed: 'malformed',
+  invalidField: 'invalid_field',
+} as const;
+export type DecodeFailure = (typeof DecodeFailures)[keyof typeof DecodeFailures];
+
+export type DecodeResult =
+  | { readonly ok: true; readonly message: Message }
+  | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string };
+
+export function decodeMessage(buf: Uint8Array): DecodeResult {
+  if (buf.length === 0) return { ok: false, reason: 'empty', detail: 'no bytes' };
+  if (buf[0] !== RAFT_WIRE_VERSION)
+    return { ok: false, reason: 'unknown_version', detail: `version ${buf[0]}` };
+  let raw: unknown;
+  try {
+    raw = messageType.fromBuffer(Buffer.from(buf.buffer, buf.byteOffset + 1, buf.length - 1));
+  } catch (error) {
+    return { ok: false, reason: 'malformed', detail: error instanceof Error ? error.message : String(error) };
+  }
+  try {
+    return { ok: true, message: toMessage(raw as Raw) };
+  } catch (error) {
+    if (error instanceof InvalidField) return { ok: false, reason: 'invalid_field', detail: error.message };
+    throw error;
+  }
+}
+
+// --- from avsc values to the core's plain values -----------------------------------------------------------
+
+type Raw = Record<string, unknown>;
+class InvalidField extends Error {}
+
+function num(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidField(`${name} is not a non-negative safe integer`);
+  }
+  return value;
+}
+
+function nodeId(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value === '') throw new InvalidField(`${name} is empty`);
+  return value;
+}
+
+function bytes(value: unknown): Uint8Array {
+  assert(Buffer.isBuffer(value), 'avsc bytes field is not a Buffer');
+  return new Uint8Array(value);
+}
+
+function toEntry(r: Raw): Entry {
+  return {
+    index: num(r.index, 'entry index'),
+    term: num(r.term, 'entry term'),
+    kind: r.kind as Entry['kind'],
+    data: bytes(r.data),
+  };
+}
+
+function toSnapshot(r: Raw): Snapshot {
+  const conf = r.conf as Raw;
+  const ids = (list: unknown, name: string) => (list as unknown[]).map((id) => nodeId(id, name));
+  const state: ConfState = { voters: ids(conf.voters, 'voter'), learners: ids(conf.learners, 'learner') };
+  return {
+    index: num(r.index, 'snapshot index'),
+    term: num(r.term, 'snapshot term'),
+    conf: state,
+    data: bytes(r.data),
+  };
+}
+
+function toMessage(wrapped: Raw): Message {
+  // A wrapped union value is an object with exactly one key: the branch (record) name.
+  const [name] = Object.keys(wrapped);
+  const type = messageTypes.find((t) => t === name);
+  assert(type !== undefined, `avsc decoded an unknown branch ${name}`);
+  const r = wrapped[type] as Raw;
+  const from = nodeId(r.from, 'from');
+  const to = nodeId(r.to, 'to');
+  const term = num(r.term, 'term');
+  switch (type) {
+    case 'vote':
+      return {
+        type,
+        from,
+        to,
+        term,
+        lastLogIndex: num(r.lastLogIndex, 'lastLogIndex'),
+        lastLogTerm: num(r.lastLogTerm, 'lastLogTerm'),
+        preVote: r.preVote as boolean,
+        transfer: r.transfer as boolean,
+      };
+    case 'vote_response':
+      return { type, from, to, term, granted: r.granted as boolean, preVote: r.preVote as boolean };
+    case 'append':
+      return {
+        type,
+        from,
+        to,
+        term,
+        prevLogIndex: num(r.prevLogIndex, 'prevLogIndex'),
+        prevLogTerm: num(r.prevLogTerm, 'prevLogTerm'),
+        entries: (r.entries as Raw[]).map(toEntry),
+        commit: num(r.commit, 'commit'),
+      };
+    case 'append_response':
+      return {
+        type,
+        from,
+        to,
+        term,
+        success: r.success as boolean,
+        index: num(r.index, 'index'),
+        hintIndex: num(r.hintIndex, 'hintIndex'),
+        hintTerm: num(r.hintTerm, 'hintTerm'),
+      };
+    case 'heartbeat':
+      return { type, from, to, term, commit: num(r.commit, 'commit') };
+    case 'heartbeat_response':
+    case 'timeout_now':
+      return { type, from, to, term };
+    case 'snapshot':
+      return { type, from, to, term, snapshot: toSnapshot(r.snapshot as Raw) };
+  }
+}

@@ -1,0 +1,376 @@
+// TCP between Raft nodes. Each node listens on one port and keeps one outgoing connection per peer, used only
+// for sending; what arrives on accepted connections is delivered to `onMessage`. Two one-way connections per
+// pair of nodes keep the design free of the "who dials whom" tie-break.
+//
+// Frame (on every connection, both directions):
+//   offset  size  field
+//   0       4     payload length in bytes, u32 big-endian, at most `frameBytesMax`
+//   4       1     frame kind: 1 hello, 2 raft message
+//   5       n     hello: hello version u8 = 1, then the sender's node id in UTF-8
+//                 raft message: the bytes of `encodeMessage` (codec.ts, which carries its own version byte)
+// The first frame on a connection is the dialer's hello; a connection whose first frame is anything else, a
+// frame over the bound, or a hello from an unknown version is closed.
+//
+// Invariants and limits: each peer's queue of frames not yet handed to its socket holds at most
+// `sendQueueFramesMax`; when full the oldest frame is dropped (Raft retransmits what matters). Nothing more
+// is written to a socket while it reports backpressure. Reconnects back off exponentially from
+// `reconnectBackoffMinMs` to `reconnectBackoffMaxMs`. Accepted connections are capped by
+// `inboundConnectionsMax`. A message whose `from` differs from the connection's hello, or whose `to` is not
+// this node, is dropped and counted. Nothing thrown by a socket handler escapes: bad input is counted.
+// Single-threaded: call it only from the thread that owns the Raft node (the control worker, or a test).
+import * as net from 'node:net';
+import { assert } from '../core/assert.js';
+import type { Message, NodeId } from '../core/raft/types.js';
+import { decodeMessage, encodeMessage } from './codec.js';
+
+export interface TransportConfig {
+  readonly nodeId: NodeId;
+  readonly listenHost: string;
+  /** 0 picks a free port; `address()` tells which. */
+  readonly listenPort: number;
+  readonly frameBytesMax: number;
+  readonly sendQueueFramesMax: number;
+  readonly reconnectBackoffMinMs: number;
+  readonly reconnectBackoffMaxMs: number;
+  /** A dial that has not connected within this time is abandoned and retried with backoff. */
+  readonly connectTimeoutMs: number;
+  readonly inboundConnectionsMax: number;
+  readonly onMessage: (m: Message) => void;
+}
+
+/** Defaults sized for Raft metadata traffic: appends bounded to 1 MiB by the core, snapshots below 16 MiB. */
+export const defaultTransportLimits = {
+  frameBytesMax: 16 << 20,
+  sendQueueFramesMax: 1024,
+  reconnectBackoffMinMs: 50,
+  reconnectBackoffMaxMs: 2_000,
+  connectTimeoutMs: 2_000,
+  inboundConnectionsMax: 64,
+} as const;
+
+export function validateTransportConfig(config: TransportConfig): string[] {
+  const problems: string[] = [];
+  if (config.nodeId === '') problems.push('nodeId must be non-empty');
+  if (!(config.frameBytesMax >= 64 && config.frameBytesMax <= 0xffffffff)) {
+    problems.push('frameBytesMax must be in [64, 2^32)');
+  }
+  if (!(config.sendQueueFramesMax >= 1)) problems.push('sendQueueFramesMax must be >= 1');
+  if (!(config.reconnectBackoffMinMs >= 1)) problems.push('reconnectBackoffMinMs must be >= 1');
+  if (!(config.reconnectBackoffMaxMs >= config.reconnectBackoffMinMs)) {
+    problems.push('reconnectBackoffMaxMs must be >= reconnectBackoffMinMs');
+  }
+  if (!(config.connectTimeoutMs >= 1)) problems.push('connectTimeoutMs must be >= 1');
+  if (!(config.inboundConnectionsMax >= 1)) problems.push('inboundConnectionsMax must be >= 1');
+  return problems;
+}
+
+const FrameKinds = { hello: 1, message: 2 } as const;
+const helloVersion = 1;
+const frameHeaderBytes = 4;
+
+export type SendResult =
+  | { readonly kind: 'queued' }
+  | { readonly kind: 'unknown_peer' }
+  | { readonly kind: 'too_large'; readonly bytes: number };
+
+export interface PeerStats {
+  readonly address: string;
+  readonly connected: boolean;
+  readonly queuedFrames: number;
+  readonly sentFrames: number;
+  readonly droppedFrames: number;
+  readonly connectAttempts: number;
+}
+
+export interface TransportStats {
+  readonly peers: Readonly<Record<NodeId, PeerStats>>;
+  readonly receivedMessages: number;
+  /** Frames or connections refused: bad hello, undecodable message, wrong sender or recipient, over size. */
+  readonly rejectedInputs: number;
+  readonly unknownPeerSends: number;
+  readonly inboundConnections: number;
+}
+
+function frame(kind: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(frameHeaderBytes + 1 + payload.length);
+  out.writeUInt32BE(1 + payload.length, 0);
+  out[frameHeaderBytes] = kind;
+  out.set(payload, frameHeaderBytes + 1);
+  return out;
+}
+
+/** Splits a byte stream into frame payloads; `undefined` from `next` means "need more bytes". */
+class FrameReader {
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+
+  constructor(private readonly frameBytesMax: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+  }
+
+  /** The next payload, undefined if incomplete, or 'too_large' when the stream announces an oversized frame. */
+  next(): Buffer | undefined | 'too_large' {
+    if (this.bufferedBytes < frameHeaderBytes) return undefined;
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    const buf = this.chunks[0]!;
+    const length = buf.readUInt32BE(0);
+    if (length > this.frameBytesMax || length < 1) return 'too_large';
+    if (buf.length < frameHeaderBytes + length) return undefined;
+    const payload = buf.subarray(frameHeaderBytes, frameHeaderBytes + length);
+    const rest = buf.subarray(frameHeaderBytes + length);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.bufferedBytes = rest.length;
+    return payload;
+  }
+}
+
+class Peer {
+  socket: net.Socket | undefined = undefined;
+  connected = false;
+  writable = true;
+  queue: Buffer[] = [];
+  attempts = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+  sentFrames = 0;
+  droppedFrames = 0;
+  connectAttempts = 0;
+
+  constructor(
+    readonly id: NodeId,
+    readonly address: string,
+  ) {}
+}
+
+function parseAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  assert(colon > 0 && Number.isInteger(port) && port > 0 && port < 65536, `bad peer address '${address}'`);
+  return { host: address.slice(0, colon), port };
+}
+
+export class TcpTransport {
+  private readonly peers = new Map<NodeId, Peer>();
+  private readonly inbound = new Set<net.Socket>();
+  private readonly hello: Buffer;
+  private closed = false;
+  private receivedMessages = 0;
+  private rejectedInputs = 0;
+  private unknownPeerSends = 0;
+
+  private constructor(
+    private readonly cfg: TransportConfig,
+    private readonly server: net.Server,
+  ) {
+    const id = Buffer.from(cfg.nodeId, 'utf8');
+    this.hello = frame(FrameKinds.hello, Buffer.concat([Buffer.from([helloVersion]), id]));
+    server.on('connection', (socket) => this.accept(socket));
+  }
+
+  /** Starts listening; resolves once the port is bound. */
+  static async listen(config: TransportConfig): Promise<TcpTransport> {
+    const problems = validateTransportConfig(config);
+    assert(problems.length === 0, `invalid transport config: ${problems.join('; ')}`);
+    const server = net.createServer();
+    const transport = new TcpTransport(config, server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listenPort, config.listenHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return transport;
+  }
+
+  /** The bound address as `host:port`, for peers to dial. */
+  address(): string {
+    const a = this.server.address();
+    assert(a !== null && typeof a === 'object', 'transport is not listening');
+    return `${a.address}:${a.port}`;
+  }
+
+  /** Adds or re-addresses a peer; a changed address drops the old connection and dials the new one. */
+  setPeer(id: NodeId, address: string): void {
+    assert(!this.closed, 'setPeer after close');
+    assert(id !== this.cfg.nodeId, 'a node is not its own peer');
+    parseAddress(address);
+    const old = this.peers.get(id);
+    if (old !== undefined && old.address === address) return;
+    const peer = new Peer(id, address);
+    if (old !== undefined) {
+      peer.queue = old.queue;
+      this.disposePeer(old);
+    }
+    this.peers.set(id, peer);
+    this.dial(peer);
+  }
+
+  removePeer(id: NodeId): void {
+    const peer = this.peers.get(id);
+    if (peer === undefined) return;
+    this.peers.delete(id);
+    this.disposePeer(peer);
+  }
+
+  /** Queues `m` for its recipient; never blocks and never throws for expected conditions. */
+  send(m: Message): SendResult {
+    const peer = this.peers.get(m.to);
+    if (peer === undefined || this.closed) {
+      this.unknownPeerSends++;
+      return { kind: 'unknown_peer' };
+    }
+    const bytes = frame(FrameKinds.message, encodeMessage(m));
+    if (bytes.length - frameHeaderBytes > this.cfg.frameBytesMax) {
+      peer.droppedFrames++;
+      return { kind: 'too_large', bytes: bytes.length };
+    }
+    if (peer.queue.length >= this.cfg.sendQueueFramesMax) {
+      // Raft tolerates loss; the newest message is the most useful one to keep.
+      peer.queue.shift();
+      peer.droppedFrames++;
+    }
+    peer.queue.push(bytes);
+    this.flush(peer);
+    return { kind: 'queued' };
+  }
+
+  stats(): TransportStats {
+    const peers: Record<NodeId, PeerStats> = {};
+    for (const p of this.peers.values()) {
+      peers[p.id] = {
+        address: p.address,
+        connected: p.connected,
+        queuedFrames: p.queue.length,
+        sentFrames: p.sentFrames,
+        droppedFrames: p.droppedFrames,
+        connectAttempts: p.connectAttempts,
+      };
+    }
+    return {
+      peers,
+      receivedMessages: this.receivedMessages,
+      rejectedInputs: this.rejectedInputs,
+      unknownPeerSends: this.unknownPeerSends,
+      inboundConnections: this.inbound.size,
+    };
+  }
+
+  /** Stops listening, closes every connection and cancels every timer. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const peer of this.peers.values()) this.disposePeer(peer);
+    this.peers.clear();
+    for (const socket of this.inbound) socket.destroy();
+    this.inbound.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- Outgoing ----
+
+  private dial(peer: Peer): void {
+    if (this.closed || this.peers.get(peer.id) !== peer) return;
+    const { host, port } = parseAddress(peer.address);
+    peer.connectAttempts++;
+    const socket = net.connect({ host, port });
+    peer.socket = socket;
+    socket.setNoDelay(true);
+    socket.setTimeout(this.cfg.connectTimeoutMs, () => socket.destroy());
+    socket.on('connect', () => {
+      socket.setTimeout(0);
+      peer.connected = true;
+      peer.writable = true;
+      peer.attempts = 0;
+      socket.write(this.hello);
+      this.flush(peer);
+    });
+    socket.on('drain', () => {
+      peer.writable = true;
+      this.flush(peer);
+    });
+    // Nothing is expected back on a sending connection; read and discard so the socket never stalls.
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (peer.socket !== socket) return;
+      peer.socket = undefined;
+      peer.connected = false;
+      if (this.closed || this.peers.get(peer.id) !== peer) return;
+      const delayMs = Math.min(
+        this.cfg.reconnectBackoffMaxMs,
+        this.cfg.reconnectBackoffMinMs * 2 ** Math.min(peer.attempts, 30),
+      );
+      peer.attempts++;
+      peer.timer = setTimeout(() => {
+        peer.timer = undefined;
+        this.dial(peer);
+      }, delayMs);
+    });
+  }
+
+  private flush(peer: Peer): void {
+    const socket = peer.socket;
+    if (socket === undefined || !peer.connected) return;
+    while (peer.writable && peer.queue.length > 0) {
+      const bytes = peer.queue.shift()!;
+      peer.sentFrames++;
+      peer.writable = socket.write(bytes);
+    }
+  }
+
+  private disposePeer(peer: Peer): void {
+    if (peer.timer !== undefined) clearTimeout(peer.timer);
+    peer.timer = undefined;
+    const socket = peer.socket;
+    peer.socket = undefined;
+    peer.connected = false;
+    socket?.destroy();
+  }
+
+  // ---- Incoming ----
+
+  private accept(socket: net.Socket): void {
+    if (this.closed || this.inbound.size >= this.cfg.inboundConnectionsMax) {
+      this.rejectedInputs++;
+      socket.destroy();
+      return;
+    }
+    this.inbound.add(socket);
+    socket.setNoDelay(true);
+    const reader = new FrameReader(this.cfg.frameBytesMax);
+    let sender: NodeId | undefined;
+    const reject = () => {
+      this.rejectedInputs++;
+      socket.destroy();
+    };
+    socket.on('error', () => {});
+    socket.on('close', () => this.inbound.delete(socket));
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      for (;;) {
+        if (socket.destroyed) return;
+        const payload = reader.next();
+        if (payload === undefined) return;
+        if (payload === 'too_large') return reject();
+        const kind = payload[0];
+        if (sender === undefined) {
+          if (kind !== FrameKinds.hello || payload[1] !== helloVersion || payload.length < 3) return reject();
+          sender = payload.toString('utf8', 2);
+          continue;
+        }
+        if (kind !== FrameKinds.message) return reject();
+        const decoded = decodeMessage(payload.subarray(1));
+        if (!decoded.ok || decoded.message.from !== sender || decoded.message.to !== this.cfg.nodeId) {
+          // One bad message is dropped, not the connection: the sender may simply run a newer schema.
+          this.rejectedInputs++;
+          continue;
+        }
+        this.receivedMessages++;
+        this.cfg.onMessage(decoded.message);
+      }
+    });
+  }
+}
