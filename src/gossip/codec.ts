@@ -246,12 +246,19 @@ function toState(s: RawRecord): PushPullState {
 function toMeta(m: RawRecord): MemberMeta {
   return {
     httpHost: m.httpHost as string,
-    httpPort: m.httpPort as number,
+    httpPort: port(m.httpPort),
     clusterHost: m.clusterHost as string,
-    clusterPort: m.clusterPort as number,
+    clusterPort: port(m.clusterPort),
     rack: m.rack as string,
     version: m.version as string,
   };
+}
+
+/** avsc reads an Avro int as a varint of any length, so the range is checked here: a TCP/UDP port. */
+function port(value: unknown): number {
+  const n = value as number;
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidField(`port ${n} out of range`);
+  return n;
 }
 
 /** Sequence numbers are what the core emits: integers in [0, 2^31). */
