@@ -172,7 +172,9 @@ describe('gossip codec', () => {
   });
 
   it('rejects an unknown member state in a push-pull', () => {
-    const packet = structuredClone(samplePacket) as { messages: { states?: { state: string }[] }[] };
+    const packet = structuredClone(samplePacket) as unknown as {
+      messages: { states?: { state: string }[] }[];
+    };
     packet.messages[1]!.states![0]!.state = 'zombie';
     const result = decodePacket(encodePacket(packet as unknown as Packet));
     assert.equal(result.ok, false);
