@@ -7,9 +7,9 @@
 //                 type and the record holds every other field of the message
 //
 // Invariants: `decodeMessage` never throws, whatever the bytes (a frame from a socket is untrusted input):
-// garbage is a value `{ ok: false, reason, detail }`. A message it accepts has only non-negative safe
-// integers, non-empty `from`/`to`, known entry kinds and no bytes left over, and it encodes back to the same
-// bytes. Byte fields decode to plain `Uint8Array`s that own their memory (not views of the frame).
+// garbage is a value `{ ok: false, reason, detail }`. A message it accepts has only integers in
+// [0, wireIntegerMax], non-empty `from`/`to`, known entry kinds and no bytes left over, and it encodes back
+// to the same bytes. Byte fields decode to plain `Uint8Array`s that own their memory (not views of the frame).
 // Pure functions with module-level immutable types: callable from any thread.
 import avro from 'avsc';
 import { assert } from '../core/assert.js';
@@ -17,6 +17,12 @@ import type { ConfState, Entry, Message, MessageType, Snapshot } from '../core/r
 
 /** Raised when a schema changes incompatibly; a node drops frames of any other version. */
 export const RAFT_WIRE_VERSION = 1;
+
+/**
+ * The largest term or index the wire carries: Avro zigzag-encodes a long as 2n, and avsc keeps that exact
+ * only up to 2^53, so values stop at 2^52 - 1 (at a million entries a second, 142 years of log).
+ */
+export const wireIntegerMax = 2 ** 52 - 1;
 
 const field = (name: string, type: unknown) => ({ name, type });
 const record = (name: string, fields: { name: string; type: unknown }[]) => ({
@@ -77,9 +83,41 @@ const messageSchemas = [
   record('timeout_now', [...addressed]),
 ];
 
+// avsc reads an array's block count and loops that many times; reads past the end of the buffer return
+// zeros rather than failing, so five bytes claiming 2^31 entries would spin and allocate for minutes. Every
+// item of the arrays here takes at least one byte, so a count above the bytes left is garbage and is refused
+// up front. avsc freezes its type objects, so the bound lives in a subclass of its ArrayType (the same read
+// algorithm plus that check), installed for every array through the `typeHook` option.
+type Tap = { buf: Buffer; pos: number; readLong(): number; skipLong(): void };
+type ReadableType = { _read(tap: Tap): unknown };
+const AvscArrayType = avro.types.ArrayType as unknown as new (schema: unknown, opts: unknown) => avro.Type;
+class BoundedArrayType extends AvscArrayType {
+  _read(tap: Tap): unknown[] {
+    const items = (this as unknown as { itemsType: ReadableType }).itemsType;
+    const values: unknown[] = [];
+    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
+      if (n < 0) {
+        // A negative count is followed by the block's size in bytes, which this reader does not need.
+        n = -n;
+        tap.skipLong();
+      }
+      if (!(n <= tap.buf.length - tap.pos)) throw new Error('array block count exceeds the bytes left');
+      for (; n > 0; n--) values.push(items._read(tap));
+    }
+    return values;
+  }
+}
+
 /** The avsc type of a message (without the version byte); exported for tools that inspect captured bytes. */
 export const messageType: avro.Type = avro.Type.forSchema(messageSchemas as avro.Schema, {
   wrapUnions: true,
+  typeHook: (schema, opts) =>
+    typeof schema === 'object' &&
+    !Array.isArray(schema) &&
+    schema !== null &&
+    (schema as { type?: unknown }).type === 'array'
+      ? new BoundedArrayType(schema, opts)
+      : undefined,
 });
 
 const messageTypes: readonly MessageType[] = [
@@ -93,38 +131,17 @@ const messageTypes: readonly MessageType[] = [
   'timeout_now',
 ];
 
-// avsc reads an array's block count and loops that many times; reads past the end of the buffer return
-// zeros rather than failing, so five bytes claiming 2^31 entries would spin for minutes. Every item of the
-// arrays here takes at least one byte, so a count above the bytes left is garbage and is refused up front.
-// This swaps in a read routine for avsc 5's ArrayType that is the same algorithm plus that bound.
-type Tap = { buf: Buffer; pos: number; readLong(): number; skipLong(): void };
-type ReadableType = { _read(tap: Tap): unknown };
-function boundArrayReads(arrayType: avro.Type): void {
-  const items = (arrayType as avro.types.ArrayType).itemsType as unknown as ReadableType;
-  (arrayType as unknown as ReadableType)._read = (tap: Tap): unknown[] => {
-    const values: unknown[] = [];
-    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
-      if (n < 0) {
-        n = -n;
-        tap.skipLong();
-      }
-      if (!(n <= tap.buf.length - tap.pos)) throw new Error('array block count exceeds the bytes left');
-      for (; n > 0; n--) values.push(items._read(tap));
-    }
-    return values;
-  };
-}
-const union = messageType as avro.types.WrappedUnionType;
-const branch = (name: string) => union.types.find((t) => t.name === name) as avro.types.RecordType;
-boundArrayReads(branch('append').field('entries')!.type);
-const confType = (branch('snapshot').field('snapshot')!.type as avro.types.RecordType).field('conf')!
-  .type as avro.types.RecordType;
-boundArrayReads(confType.field('voters')!.type);
-boundArrayReads(confType.field('learners')!.type);
-
 export function encodeMessage(m: Message): Buffer {
   const { type, ...fields } = m;
-  const body = messageType.toBuffer({ [type]: fields });
+  // avsc's `bytes` wants a Buffer: wrap the Uint8Arrays (no copy) where messages carry bytes.
+  const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
+  let value: object = fields;
+  if (m.type === 'append') {
+    value = { ...fields, entries: m.entries.map((e) => ({ ...e, data: asBuffer(e.data) })) };
+  } else if (m.type === 'snapshot') {
+    value = { ...fields, snapshot: { ...m.snapshot, data: asBuffer(m.snapshot.data) } };
+  }
+  const body = messageType.toBuffer({ [type]: value });
   const out = Buffer.allocUnsafe(1 + body.length);
   out[0] = RAFT_WIRE_VERSION;
   body.copy(out, 1);
@@ -167,8 +184,8 @@ type Raw = Record<string, unknown>;
 class InvalidField extends Error {}
 
 function num(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidField(`${name} is not a non-negative safe integer`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > wireIntegerMax) {
+    throw new InvalidField(`${name} is not an integer in [0, 2^52)`);
   }
   return value;
 }
