@@ -117,6 +117,8 @@ export class GossipTransport {
     // A UDP socket error (for example ICMP port unreachable on some systems) is a network condition: count it.
     udp.on('error', () => this.stats.sendErrors++);
     server.on('connection', (socket) => this.#onConnection(socket));
+    // Node closes inbound connections beyond `maxConnections` itself, before 'connection'; count them too.
+    server.on('drop', () => this.stats.streamsRefused++);
     server.on('error', () => this.stats.streamsFailed++);
   }
 
