@@ -1,0 +1,127 @@
+// The TCP transport on 127.0.0.1: a bounded queue that drops the oldest while a peer is down and delivers the
+// rest in order once it is up, and untrusted input (bad hello, garbage, forged sender, oversized frame)
+// counted and refused without throwing.
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { test } from 'node:test';
+import type { Message } from '../../src/core/raft/types.js';
+import { encodeMessage } from '../../src/raft/codec.js';
+import { defaultTransportLimits, TcpTransport, type TransportConfig } from '../../src/raft/transport.js';
+
+async function waitFor(what: string, cond: () => boolean, deadlineMs = 5_000): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function config(nodeId: string, port: number, onMessage: (m: Message) => void): TransportConfig {
+  return {
+    ...defaultTransportLimits,
+    nodeId,
+    listenHost: '127.0.0.1',
+    listenPort: port,
+    frameBytesMax: 1024,
+    sendQueueFramesMax: 4,
+    reconnectBackoffMinMs: 5,
+    reconnectBackoffMaxMs: 40,
+    onMessage,
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+const heartbeat = (from: string, to: string, commit: number): Message => ({
+  type: 'heartbeat',
+  from,
+  to,
+  term: 1,
+  commit,
+});
+
+test('while a peer is down its queue keeps only the newest frames, which arrive in order once it is up', async () => {
+  const port = await freePort();
+  const a = await TcpTransport.listen(config('a', 0, () => {}));
+  const got: Message[] = [];
+  let b: TcpTransport | undefined;
+  try {
+    a.setPeer('b', `127.0.0.1:${port}`);
+    for (let i = 1; i <= 10; i++) assert.deepEqual(a.send(heartbeat('a', 'b', i)), { kind: 'queued' });
+    const stats = a.stats().peers.b!;
+    assert.equal(stats.queuedFrames, 4);
+    assert.equal(stats.droppedFrames, 6);
+    assert.deepEqual(a.send(heartbeat('a', 'zz', 1)), { kind: 'unknown_peer' });
+    b = await TcpTransport.listen(config('b', port, (m) => got.push(m)));
+    await waitFor('the queued frames', () => got.length === 4);
+    assert.deepEqual(
+      got.map((m) => (m.type === 'heartbeat' ? m.commit : -1)),
+      [7, 8, 9, 10],
+    );
+    assert.ok(a.stats().peers.b!.connectAttempts >= 2, 'the sender redialled with backoff');
+  } finally {
+    await a.close();
+    await b?.close();
+  }
+});
+
+function rawFrame(kind: number, payload: Uint8Array): Buffer {
+  const out = Buffer.alloc(5 + payload.length);
+  out.writeUInt32BE(1 + payload.length, 0);
+  out[4] = kind;
+  out.set(payload, 5);
+  return out;
+}
+
+async function rawConnect(port: number): Promise<net.Socket> {
+  const s = net.connect({ host: '127.0.0.1', port });
+  s.on('error', () => {});
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  return s;
+}
+
+test('garbage, forged senders and oversized frames are counted and refused, and good messages still flow', async () => {
+  const got: Message[] = [];
+  const b = await TcpTransport.listen(config('b', 0, (m) => got.push(m)));
+  const port = Number(b.address().split(':').pop());
+  const sockets: net.Socket[] = [];
+  try {
+    const s = await rawConnect(port);
+    sockets.push(s);
+    s.write(rawFrame(1, Buffer.concat([Buffer.from([1]), Buffer.from('a')])));
+    s.write(rawFrame(2, Buffer.from([1, 2, 3, 4, 5])));
+    s.write(rawFrame(2, encodeMessage(heartbeat('mallory', 'b', 1))));
+    s.write(rawFrame(2, encodeMessage(heartbeat('a', 'not-b', 1))));
+    s.write(rawFrame(2, encodeMessage(heartbeat('a', 'b', 42))));
+    await waitFor('the good message', () => got.length === 1);
+    assert.equal(got[0]!.type === 'heartbeat' && got[0]!.commit, 42);
+    assert.equal(b.stats().rejectedInputs, 3);
+
+    // A connection that does not start with a hello is closed.
+    const noHello = await rawConnect(port);
+    sockets.push(noHello);
+    const closed1 = new Promise<void>((r) => noHello.once('close', () => r()));
+    noHello.write(rawFrame(2, encodeMessage(heartbeat('a', 'b', 1))));
+    await closed1;
+
+    // A frame announcing more than frameBytesMax is refused before its bytes arrive.
+    const big = await rawConnect(port);
+    sockets.push(big);
+    const closed2 = new Promise<void>((r) => big.once('close', () => r()));
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(1_000_000, 0);
+    big.write(header);
+    await closed2;
+    assert.equal(b.stats().rejectedInputs, 5);
+    assert.equal(got.length, 1);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await b.close();
+  }
+});
