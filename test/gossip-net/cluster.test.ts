@@ -11,6 +11,7 @@ import { GOSSIP_DEFAULTS, type GossipConfig } from '../../src/core/gossip/config
 import type { MemberStateName } from '../../src/core/gossip/messages.js';
 import type { MembershipEvent } from '../../src/core/gossip/node.js';
 import { GossipAgent } from '../../src/gossip/agent.js';
+import { spawnThread } from '../../src/runtime/threads.js';
 
 const FAST: GossipConfig = {
   ...GOSSIP_DEFAULTS,
@@ -221,5 +222,40 @@ describe('gossip agents on loopback sockets', () => {
       assert.ok(kinds.includes('alive_again'), `${a.nodeId} saw ${kinds.join(',')}`);
     }
     assert.ok(restarted.incarnation > deadIncarnation);
+  });
+
+  it('an agent inside a worker thread joins and leaves a cluster run by the main thread', async () => {
+    const agents = await startCluster(2);
+    await waitFor('cluster formed', FORM_MS, () => allSeeAllAlive(agents), agents);
+    const worker = spawnThread('test/gossip-net/fixtures/agent-thread', {
+      nodeId: 'threaded',
+      seedAddress: agents[0]!.address,
+      config: FAST,
+    });
+    const messages: { kind: string; address?: string; leaveBroadcastDone?: boolean }[] = [];
+    worker.on('message', (m) => messages.push(m));
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+    try {
+      await waitFor('thread started', FORM_MS, () => messages.some((m) => m.kind === 'started'), agents);
+      const address = messages.find((m) => m.kind === 'started')!.address;
+      await waitFor(
+        'threaded agent alive at both',
+        FORM_MS,
+        () => agents.every((a) => stateAt(a, 'threaded') === 'alive'),
+        agents,
+      );
+      assert.equal(agents[1]!.member('threaded')!.address, address);
+      worker.postMessage({ kind: 'stop' });
+      await waitFor(
+        'threaded agent left at both',
+        DETECT_MS,
+        () => agents.every((a) => stateAt(a, 'threaded') === 'left'),
+        agents,
+      );
+      assert.equal(await exited, 0, 'the thread ends by itself once its agent closed its sockets and timers');
+      assert.deepEqual(messages.at(-1), { kind: 'stopped', leaveBroadcastDone: true });
+    } finally {
+      await worker.terminate();
+    }
   });
 });
