@@ -16,7 +16,8 @@
 // is written to a socket while it reports backpressure. Reconnects back off exponentially from
 // `reconnectBackoffMinMs` to `reconnectBackoffMaxMs`. Accepted connections are capped by
 // `inboundConnectionsMax`. A message whose `from` differs from the connection's hello, or whose `to` is not
-// this node, is dropped and counted. Nothing thrown by a socket handler escapes: bad input is counted.
+// this node, is dropped and counted. Bad input never throws out of a socket handler; only a failed assertion
+// inside `onMessage` (a bug in the node) does, and that is meant to stop the process.
 // Single-threaded: call it only from the thread that owns the Raft node (the control worker, or a test).
 import * as net from 'node:net';
 import { assert } from '../core/assert.js';
