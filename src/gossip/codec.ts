@@ -10,7 +10,7 @@
 // value `{ ok: false, reason }`; a packet it accepts has only safe integers, a known member state and no bytes
 // left over, and encodes back to a packet equal to it. `encodeDatagram` never returns more than the budget.
 // Pure functions with module-level immutable types: callable from any thread.
-import avro from 'avsc';
+import type avro from 'avsc';
 import { assert } from '../core/assert.js';
 import {
   type GossipMessage,
@@ -19,6 +19,7 @@ import {
   type Packet,
   type PushPullState,
 } from '../core/gossip/messages.js';
+import { forUntrustedSchema } from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a member drops packets of any other version. */
 export const GOSSIP_WIRE_VERSION = 1;
@@ -80,36 +81,8 @@ const packetSchema = record('Packet', [
   field('messages', { type: 'array', items: messageSchemas }),
 ]);
 
-// avsc trusts an array's block count: a 6-byte datagram claiming 2^31 items makes it loop 2^31 times, because
-// its reads past the end of the buffer yield zeros instead of failing. Every item of both arrays here takes at
-// least one byte (a union branch index, a string length), so a count above the bytes left is garbage and is
-// refused before the loop. avsc types are frozen, so the bound lives in a subclass whose read routine is
-// avsc 5's own (the same loop) plus the check; `typeHook` makes every array of the schema use it.
-type Tap = { buf: Buffer; pos: number; readLong(): number; skipLong(): void };
-type ReadableType = { _read(tap: Tap): unknown };
-class BoundedArrayType extends avro.types.ArrayType {
-  _read(tap: Tap): unknown[] {
-    const items = this.itemsType as unknown as ReadableType;
-    const values: unknown[] = [];
-    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
-      if (n < 0) {
-        // A negative count is followed by the block's size in bytes, which this reader does not need.
-        n = -n;
-        tap.skipLong();
-      }
-      if (!(n <= tap.buf.length - tap.pos)) throw new Error('array block count exceeds the bytes left');
-      for (; n > 0; n--) values.push(items._read(tap));
-    }
-    return values;
-  }
-}
-
 /** The avsc type of a whole packet; exported for tests and tools that inspect captured bytes. */
-export const packetType: avro.Type = avro.Type.forSchema(packetSchema as avro.Schema, {
-  wrapUnions: true,
-  typeHook: (schema, opts) =>
-    (schema as { type?: unknown }).type === 'array' ? new BoundedArrayType(schema, opts) : undefined,
-});
+export const packetType: avro.Type = forUntrustedSchema(packetSchema);
 
 export function encodePacket(packet: Packet): Buffer {
   const messages = packet.messages.map((m) => {

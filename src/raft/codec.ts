@@ -11,9 +11,10 @@
 // [0, wireIntegerMax], non-empty `from`/`to`, known entry kinds and no bytes left over, and it encodes back
 // to the same bytes. Byte fields decode to plain `Uint8Array`s that own their memory (not views of the frame).
 // Pure functions with module-level immutable types: callable from any thread.
-import avro from 'avsc';
+import type avro from 'avsc';
 import { assert } from '../core/assert.js';
 import type { ConfState, Entry, Message, MessageType, Snapshot } from '../core/raft/types.js';
+import { forUntrustedSchema } from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a node drops frames of any other version. */
 export const RAFT_WIRE_VERSION = 1;
@@ -83,42 +84,8 @@ const messageSchemas = [
   record('timeout_now', [...addressed]),
 ];
 
-// avsc reads an array's block count and loops that many times; reads past the end of the buffer return
-// zeros rather than failing, so five bytes claiming 2^31 entries would spin and allocate for minutes. Every
-// item of the arrays here takes at least one byte, so a count above the bytes left is garbage and is refused
-// up front. avsc freezes its type objects, so the bound lives in a subclass of its ArrayType (the same read
-// algorithm plus that check), installed for every array through the `typeHook` option.
-type Tap = { buf: Buffer; pos: number; readLong(): number; skipLong(): void };
-type ReadableType = { _read(tap: Tap): unknown };
-const AvscArrayType = avro.types.ArrayType as unknown as new (schema: unknown, opts: unknown) => avro.Type;
-class BoundedArrayType extends AvscArrayType {
-  _read(tap: Tap): unknown[] {
-    const items = (this as unknown as { itemsType: ReadableType }).itemsType;
-    const values: unknown[] = [];
-    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
-      if (n < 0) {
-        // A negative count is followed by the block's size in bytes, which this reader does not need.
-        n = -n;
-        tap.skipLong();
-      }
-      if (!(n <= tap.buf.length - tap.pos)) throw new Error('array block count exceeds the bytes left');
-      for (; n > 0; n--) values.push(items._read(tap));
-    }
-    return values;
-  }
-}
-
 /** The avsc type of a message (without the version byte); exported for tools that inspect captured bytes. */
-export const messageType: avro.Type = avro.Type.forSchema(messageSchemas as avro.Schema, {
-  wrapUnions: true,
-  typeHook: (schema, opts) =>
-    typeof schema === 'object' &&
-    !Array.isArray(schema) &&
-    schema !== null &&
-    (schema as { type?: unknown }).type === 'array'
-      ? new BoundedArrayType(schema, opts)
-      : undefined,
-});
+export const messageType: avro.Type = forUntrustedSchema(messageSchemas);
 
 const messageTypes: readonly MessageType[] = [
   'vote',
