@@ -20,6 +20,7 @@ import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../storage/par
 import {
   FrameKind,
   fetchResultHeaderBytes,
+  type ProduceRecordVisitor,
   produceResultBytes,
   visitProduceRecords,
   WireStatus,
@@ -84,7 +85,8 @@ export class PartitionHost {
   private readonly produces: PendingProduce[] = [];
   private readonly fetches: PendingFetch[] = [];
   private readonly touched: PartitionState[] = [];
-  private readonly headerScratch: RecordHeader[] = [];
+  /** One visitor reused for every produce frame: no closures per frame. */
+  private readonly stager = new RecordStager((state) => this.appendStaged(state));
   private running = true;
   private lastRetentionMs = 0;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -184,60 +186,9 @@ export class PartitionHost {
       pending.status = WireStatus.StorageError;
       return;
     }
-    const bytes = this.reader.bytes;
-    const writer = state.writer;
-    const batchBytesMax = state.log.config.maxBatchBytes;
-    const headers = this.headerScratch;
-    let timestampMs = 0;
-    let key: Uint8Array | null = null;
-    let value: Uint8Array | null = null;
-    const chunkBytes = this.appendChunkBytes(state);
     pending.recordsBefore = state.recordsStaged;
     state.staged.push(pending);
-    let batchStart = writer.sizeBytes;
-    let recordsInBatch = 0;
-    writer.beginBatch();
-    visitProduceRecords(view, at, length, {
-      onRecord: (ts, keyAt, keyLength, valueAt, valueLength) => {
-        timestampMs = ts;
-        key = keyLength < 0 ? null : bytes.subarray(keyAt, keyAt + keyLength);
-        value = valueLength < 0 ? null : bytes.subarray(valueAt, valueAt + valueLength);
-        headers.length = 0;
-      },
-      onHeader: (keyAt, keyLength, valueAt, valueLength) => {
-        headers.push({
-          key: Buffer.from(bytes.buffer, bytes.byteOffset + keyAt, keyLength).toString('utf8'),
-          value: valueLength < 0 ? null : bytes.slice(valueAt, valueAt + valueLength),
-        });
-      },
-      onRecordEnd: () => {
-        const recordBytes = writer.recordSizeBytes(key, value, headers);
-        // The acceptor bounds every record well below a batch (recordBytesMax), so one always fits.
-        assert(
-          BATCH_HEADER_BYTES + recordBytes <= batchBytesMax,
-          'a record larger than a batch reached the worker',
-        );
-        // A request larger than one batch may hold is split into several batches; when the staged bytes
-        // reach the append chunk, they are appended mid-request (offsets stay contiguous: nothing else
-        // appends to this log in between).
-        if (recordsInBatch > 0 && writer.sizeBytes - batchStart + recordBytes > batchBytesMax) {
-          writer.endBatch(crc32);
-          if (writer.sizeBytes >= chunkBytes) {
-            this.appendStaged(state);
-            state.staged.push(pending);
-          }
-          batchStart = writer.sizeBytes;
-          recordsInBatch = 0;
-          writer.beginBatch();
-        }
-        writer.addRecord(timestampMs, key, value, headers);
-        state.recordsStaged++;
-        recordsInBatch++;
-      },
-    });
-    assert(recordsInBatch > 0, 'a produce request carries at least one record');
-    writer.endBatch(crc32);
-    if (writer.sizeBytes >= chunkBytes) this.appendStaged(state);
+    this.stager.stage(state, pending, this.reader.bytes, view, at, length, this.appendChunkBytes(state));
   }
 
   /** Staged bytes above which a partition's writer is appended early, so one append never outgrows a segment. */
@@ -563,4 +514,95 @@ function writeSmallFileAtomically(disk: Disk, dir: string, name: string, text: s
   }
   disk.rename(temp, join(dir, name));
   disk.fsyncDir(dir);
+}
+
+/**
+ * Encodes the records of one produce frame into its partition's batch writer, straight from the ring bytes.
+ * A frame larger than one batch may hold is split into several batches; when the staged bytes reach the
+ * append chunk they are appended mid-frame (offsets stay contiguous: nothing else appends to the log between).
+ * One instance serves every frame of a worker, so staging allocates nothing but the key/value views.
+ */
+class RecordStager implements ProduceRecordVisitor {
+  private state: PartitionState | null = null;
+  private pending: PendingProduce | null = null;
+  private bytes: Uint8Array = new Uint8Array(0);
+  private chunkBytes = 0;
+  private batchStart = 0;
+  private recordsInBatch = 0;
+  private timestampMs = 0;
+  private key: Uint8Array | null = null;
+  private value: Uint8Array | null = null;
+  private readonly headers: RecordHeader[] = [];
+
+  constructor(private readonly appendStaged: (state: PartitionState) => void) {}
+
+  stage(
+    state: PartitionState,
+    pending: PendingProduce,
+    bytes: Uint8Array,
+    view: DataView,
+    at: number,
+    length: number,
+    chunkBytes: number,
+  ): void {
+    this.state = state;
+    this.pending = pending;
+    this.bytes = bytes;
+    this.chunkBytes = chunkBytes;
+    this.batchStart = state.writer.sizeBytes;
+    this.recordsInBatch = 0;
+    state.writer.beginBatch();
+    visitProduceRecords(view, at, length, this);
+    assert(this.recordsInBatch > 0, 'a produce request carries at least one record');
+    state.writer.endBatch(crc32);
+    if (state.writer.sizeBytes >= chunkBytes) this.appendStaged(state);
+    this.state = null;
+    this.pending = null;
+  }
+
+  onRecord(
+    timestampMs: number,
+    keyAt: number,
+    keyLength: number,
+    valueAt: number,
+    valueLength: number,
+  ): void {
+    this.timestampMs = timestampMs;
+    this.key = keyLength < 0 ? null : this.bytes.subarray(keyAt, keyAt + keyLength);
+    this.value = valueLength < 0 ? null : this.bytes.subarray(valueAt, valueAt + valueLength);
+    this.headers.length = 0;
+  }
+
+  onHeader(keyAt: number, keyLength: number, valueAt: number, valueLength: number): void {
+    const bytes = this.bytes;
+    this.headers.push({
+      key: Buffer.from(bytes.buffer, bytes.byteOffset + keyAt, keyLength).toString('utf8'),
+      value: valueLength < 0 ? null : bytes.slice(valueAt, valueAt + valueLength),
+    });
+  }
+
+  onRecordEnd(): void {
+    const state = this.state!;
+    const writer = state.writer;
+    const batchBytesMax = state.log.config.maxBatchBytes;
+    const recordBytes = writer.recordSizeBytes(this.key, this.value, this.headers);
+    // The acceptor bounds every record well below a batch (recordBytesMax), so one always fits.
+    assert(
+      BATCH_HEADER_BYTES + recordBytes <= batchBytesMax,
+      'a record larger than a batch reached the worker',
+    );
+    if (this.recordsInBatch > 0 && writer.sizeBytes - this.batchStart + recordBytes > batchBytesMax) {
+      writer.endBatch(crc32);
+      if (writer.sizeBytes >= this.chunkBytes) {
+        this.appendStaged(state);
+        state.staged.push(this.pending!);
+      }
+      this.batchStart = writer.sizeBytes;
+      this.recordsInBatch = 0;
+      writer.beginBatch();
+    }
+    writer.addRecord(this.timestampMs, this.key, this.value, this.headers);
+    state.recordsStaged++;
+    this.recordsInBatch++;
+  }
 }
