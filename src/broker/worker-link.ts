@@ -143,6 +143,8 @@ export class WorkerLink {
   stop(): void {
     this.running = false;
     this.publishNow();
+    // The response loop may be asleep in a 1 s wait: wake it so that it sees `running` is false.
+    this.reader.interrupt();
   }
 
   private allocateCorrelationId(): number {

@@ -652,6 +652,15 @@ export class RingReader {
     return result.value.then(this.#afterWait);
   }
 
+  /**
+   * Wakes this reader's pending wait early (it then reports 'ready' with possibly nothing to read), e.g. so that
+   * a loop can notice it was asked to stop. Callable from any thread; a spurious wake-up is harmless because
+   * every wait is followed by a drain that finds what is really there.
+   */
+  interrupt(): void {
+    Atomics.notify(this.#control, HEAD);
+  }
+
   /** Blocking form of `waitAsync` for threads other than the main thread (same protocol, Atomics.wait). */
   waitSync(timeoutMs = Number.POSITIVE_INFINITY): WaitResult {
     assert(!isMainThread, 'waitSync would block the main thread; use waitAsync');
