@@ -162,23 +162,23 @@ describe('websocket consume', () => {
 
   test('with permits, the broker sends exactly as many records as granted', async () => {
     await call(broker.base, 'POST', '/topics/wsperm', {});
+    const client = await connect('/ws/consume/wsperm?partition=0&offset=latest');
+    client.ws.send(JSON.stringify({ type: 'permit', count: 5 }));
+    // Let the permit reach the broker before anything is appended, so every record is under flow control.
+    await new Promise((r) => setTimeout(r, 200));
     await call(broker.base, 'POST', '/topics/wsperm/records', {
       records: Array.from({ length: 30 }, (_, i) => ({ value: `p${i}` })),
     });
-    const client = await connect('/ws/consume/wsperm?partition=0&offset=earliest');
-    client.ws.send(JSON.stringify({ type: 'permit', count: 5 }));
     await client.until(5);
-    await new Promise((r) => setTimeout(r, 300));
-    // Records may have been sent before the first permit arrived; after it, only granted ones.
-    const before = client.frames.length;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(client.frames.length, 5, 'no record beyond the 5 granted');
     client.ws.send(JSON.stringify({ type: 'permit', count: 3 }));
-    await client.until(before + 3);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(client.frames.length <= 30);
-    const offsets = client.frames.map((f) => f.offset);
+    await client.until(8);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(client.frames.length, 8, 'no record beyond the 8 granted');
     assert.deepEqual(
-      offsets,
-      Array.from({ length: offsets.length }, (_, i) => i),
+      client.frames.map((f) => f.offset),
+      [0, 1, 2, 3, 4, 5, 6, 7],
     );
     client.ws.close();
   });
