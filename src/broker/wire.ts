@@ -162,18 +162,6 @@ export interface ProduceRecordVisitor {
   onRecordEnd(): void;
 }
 
-export function readProduceHeader(
-  view: DataView,
-  at: number,
-): { slot: number; acks: number; timestampMs: number; recordCount: number } {
-  return {
-    slot: view.getUint32(at, true),
-    acks: view.getUint8(at + 4),
-    timestampMs: view.getFloat64(at + 8, true),
-    recordCount: view.getUint32(at + 16, true),
-  };
-}
-
 export function visitProduceRecords(
   view: DataView,
   at: number,
