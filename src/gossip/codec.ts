@@ -19,7 +19,12 @@ import {
   type Packet,
   type PushPullState,
 } from '../core/gossip/messages.js';
-import { forUntrustedSchema } from '../wire/avsc-bounded.js';
+import {
+  type DecodeFailure,
+  decodeVersioned,
+  encodeVersioned,
+  forUntrustedSchema,
+} from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a member drops packets of any other version. */
 export const GOSSIP_WIRE_VERSION = 1;
@@ -89,15 +94,11 @@ export function encodePacket(packet: Packet): Buffer {
     const { kind, ...fields } = m;
     return { [kind]: fields };
   });
-  const body = packetType.toBuffer({
+  return encodeVersioned(GOSSIP_WIRE_VERSION, packetType, {
     senderId: packet.senderId,
     senderAddress: packet.senderAddress,
     messages,
   });
-  const out = Buffer.allocUnsafe(1 + body.length);
-  out[0] = GOSSIP_WIRE_VERSION;
-  body.copy(out, 1);
-  return out;
 }
 
 /**
@@ -113,30 +114,16 @@ export function encodeDatagram(packet: Packet, udpPacketBytesMax: number): Buffe
   return bytes;
 }
 
-export const DecodeFailures = {
-  empty: 'empty',
-  unknownVersion: 'unknown_version',
-  malformed: 'malformed',
-  invalidField: 'invalid_field',
-} as const;
-export type DecodeFailure = (typeof DecodeFailures)[keyof typeof DecodeFailures];
+export type { DecodeFailure };
 
 export type DecodeResult =
   | { readonly ok: true; readonly packet: Packet }
   | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string };
 
 export function decodePacket(buf: Uint8Array): DecodeResult {
-  if (buf.length === 0) return { ok: false, reason: 'empty', detail: 'no bytes' };
-  if (buf[0] !== GOSSIP_WIRE_VERSION)
-    return { ok: false, reason: 'unknown_version', detail: `version ${buf[0]}` };
-  let raw: unknown;
-  try {
-    const body = Buffer.from(buf.buffer, buf.byteOffset + 1, buf.length - 1);
-    raw = packetType.fromBuffer(body);
-  } catch (error) {
-    return { ok: false, reason: 'malformed', detail: error instanceof Error ? error.message : String(error) };
-  }
-  return toPacket(raw);
+  const decoded = decodeVersioned(buf, GOSSIP_WIRE_VERSION, packetType);
+  if (!decoded.ok) return decoded;
+  return toPacket(decoded.raw);
 }
 
 // --- from avsc values to the core's plain values -----------------------------------------------------------

@@ -14,7 +14,12 @@
 import type avro from 'avsc';
 import { assert } from '../core/assert.js';
 import type { ConfState, Entry, Message, MessageType, Snapshot } from '../core/raft/types.js';
-import { forUntrustedSchema } from '../wire/avsc-bounded.js';
+import {
+  type DecodeFailure,
+  decodeVersioned,
+  encodeVersioned,
+  forUntrustedSchema,
+} from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a node drops frames of any other version. */
 export const RAFT_WIRE_VERSION = 1;
@@ -108,37 +113,20 @@ export function encodeMessage(m: Message): Buffer {
   } else if (m.type === 'snapshot') {
     value = { ...fields, snapshot: { ...m.snapshot, data: asBuffer(m.snapshot.data) } };
   }
-  const body = messageType.toBuffer({ [type]: value });
-  const out = Buffer.allocUnsafe(1 + body.length);
-  out[0] = RAFT_WIRE_VERSION;
-  body.copy(out, 1);
-  return out;
+  return encodeVersioned(RAFT_WIRE_VERSION, messageType, { [type]: value });
 }
 
-export const DecodeFailures = {
-  empty: 'empty',
-  unknownVersion: 'unknown_version',
-  malformed: 'malformed',
-  invalidField: 'invalid_field',
-} as const;
-export type DecodeFailure = (typeof DecodeFailures)[keyof typeof DecodeFailures];
+export type { DecodeFailure };
 
 export type DecodeResult =
   | { readonly ok: true; readonly message: Message }
   | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string };
 
 export function decodeMessage(buf: Uint8Array): DecodeResult {
-  if (buf.length === 0) return { ok: false, reason: 'empty', detail: 'no bytes' };
-  if (buf[0] !== RAFT_WIRE_VERSION)
-    return { ok: false, reason: 'unknown_version', detail: `version ${buf[0]}` };
-  let raw: unknown;
+  const decoded = decodeVersioned(buf, RAFT_WIRE_VERSION, messageType);
+  if (!decoded.ok) return decoded;
   try {
-    raw = messageType.fromBuffer(Buffer.from(buf.buffer, buf.byteOffset + 1, buf.length - 1));
-  } catch (error) {
-    return { ok: false, reason: 'malformed', detail: error instanceof Error ? error.message : String(error) };
-  }
-  try {
-    return { ok: true, message: toMessage(raw as Raw) };
+    return { ok: true, message: toMessage(decoded.raw as Raw) };
   } catch (error) {
     if (error instanceof InvalidField) return { ok: false, reason: 'invalid_field', detail: error.message };
     throw error;

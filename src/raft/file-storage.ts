@@ -40,7 +40,7 @@
 
 import { crc32 } from 'node:zlib';
 import { assert } from '../core/assert.js';
-import { entryBytes, type Storage } from '../core/raft/storage.js';
+import { entriesOf, type Storage, termOf } from '../core/raft/storage.js';
 import {
   type ConfState,
   type Entry,
@@ -212,24 +212,11 @@ export class FileStorage implements Storage {
   }
 
   entries(lo: number, hi: number, bytesMax: number): Entry[] {
-    const offset = this.ents[0]!.index;
-    assert(lo > offset, `entries(${lo}) below first index ${offset + 1}`);
-    assert(hi <= this.lastIndex() + 1, `entries(..${hi}) beyond last index ${this.lastIndex()}`);
-    const out: Entry[] = [];
-    let bytes = 0;
-    for (let i = lo; i < hi; i++) {
-      const e = this.ents[i - offset]!;
-      bytes += entryBytes(e);
-      if (out.length > 0 && bytes > bytesMax) break;
-      out.push(e);
-    }
-    return out;
+    return entriesOf(this.ents, lo, hi, bytesMax);
   }
 
   term(index: number): number | undefined {
-    const offset = this.ents[0]!.index;
-    if (index < offset || index > this.lastIndex()) return undefined;
-    return this.ents[index - offset]!.term;
+    return termOf(this.ents, index);
   }
 
   firstIndex(): number {

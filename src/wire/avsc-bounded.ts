@@ -39,3 +39,32 @@ export function forUntrustedSchema(schema: unknown): avro.Type {
         : undefined,
   });
 }
+
+/** Why a frame from the network was refused; a value, never an exception. */
+export type DecodeFailure = 'empty' | 'unknown_version' | 'malformed' | 'invalid_field';
+
+/** `version` as the first byte, then `type`'s encoding of `value`. */
+export function encodeVersioned(version: number, type: avro.Type, value: unknown): Buffer {
+  const body = type.toBuffer(value);
+  const out = Buffer.allocUnsafe(1 + body.length);
+  out[0] = version;
+  body.copy(out, 1);
+  return out;
+}
+
+/** Checks the version byte and decodes the rest with `type`; garbage is a value, never a throw. */
+export function decodeVersioned(
+  buf: Uint8Array,
+  version: number,
+  type: avro.Type,
+):
+  | { readonly ok: true; readonly raw: unknown }
+  | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string } {
+  if (buf.length === 0) return { ok: false, reason: 'empty', detail: 'no bytes' };
+  if (buf[0] !== version) return { ok: false, reason: 'unknown_version', detail: `version ${buf[0]}` };
+  try {
+    return { ok: true, raw: type.fromBuffer(Buffer.from(buf.buffer, buf.byteOffset + 1, buf.length - 1)) };
+  } catch (error) {
+    return { ok: false, reason: 'malformed', detail: error instanceof Error ? error.message : String(error) };
+  }
+}

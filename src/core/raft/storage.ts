@@ -33,6 +33,34 @@ export function entryBytes(entry: Entry): number {
  * Stable storage kept in memory. The simulation uses it as the simulated disk: whatever was written here
  * survives a crash, everything else is lost.
  */
+/**
+ * Reads of a log kept as an array whose first element is a dummy entry at the last compacted index (the
+ * layout both MemoryStorage and the durable FileStorage use): entries in [lo, hi), at least one, then up to
+ * `bytesMax` bytes.
+ */
+export function entriesOf(ents: readonly Entry[], lo: number, hi: number, bytesMax: number): Entry[] {
+  const offset = ents[0]!.index;
+  const last = offset + ents.length - 1;
+  assert(lo > offset, `entries(${lo}) below first index ${offset + 1}`);
+  assert(hi <= last + 1, `entries(..${hi}) beyond last index ${last}`);
+  const out: Entry[] = [];
+  let bytes = 0;
+  for (let i = lo; i < hi; i++) {
+    const e = ents[i - offset]!;
+    bytes += entryBytes(e);
+    if (out.length > 0 && bytes > bytesMax) break;
+    out.push(e);
+  }
+  return out;
+}
+
+/** The term of `index` in such an array, or undefined outside [compacted index, last index]. */
+export function termOf(ents: readonly Entry[], index: number): number | undefined {
+  const offset = ents[0]!.index;
+  if (index < offset || index > offset + ents.length - 1) return undefined;
+  return ents[index - offset]!.term;
+}
+
 export class MemoryStorage implements Storage {
   private hard: HardState = emptyHardState;
   private snap: Snapshot = { index: 0, term: 0, conf: emptyConf, data: new Uint8Array(0) };
@@ -43,24 +71,11 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: number, hi: number, bytesMax: number): Entry[] {
-    const offset = this.ents[0]!.index;
-    assert(lo > offset, `entries(${lo}) below first index ${offset + 1}`);
-    assert(hi <= this.lastIndex() + 1, `entries(..${hi}) beyond last index ${this.lastIndex()}`);
-    const out: Entry[] = [];
-    let bytes = 0;
-    for (let i = lo; i < hi; i++) {
-      const e = this.ents[i - offset]!;
-      bytes += entryBytes(e);
-      if (out.length > 0 && bytes > bytesMax) break;
-      out.push(e);
-    }
-    return out;
+    return entriesOf(this.ents, lo, hi, bytesMax);
   }
 
   term(index: number): number | undefined {
-    const offset = this.ents[0]!.index;
-    if (index < offset || index > this.lastIndex()) return undefined;
-    return this.ents[index - offset]!.term;
+    return termOf(this.ents, index);
   }
 
   firstIndex(): number {
