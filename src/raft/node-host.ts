@@ -2,24 +2,34 @@
 // `TcpTransport` and a tick timer, and carries out every Ready in the order raft.ts documents: send
 // `messages`; persist the snapshot (and restore the state machine from it), the compaction, the entries and
 // the hard state, each durable when its call returns; only then send `messagesAfterPersist`; apply
-// `committedEntries` through the `apply` callback in index order; `advance`.
+// `committedEntries` through the `apply` callback in index order; `advance`; then tell the soft-state
+// listeners if role, leader or term changed, and wake the `waitApplied` callers whose index is now applied.
+//
+// Membership: a fresh cluster's first node bootstraps alone (`initialVoters: [self]`); a node that joins later
+// starts empty (`initialVoters: []`) and the leader, after `setPeer` for it, proposes `add_learner`, watches its
+// `progress()` until it has caught up, then proposes `promote`. One change at a time: a second one while the
+// first is uncommitted is refused with `conf_change_pending`.
 //
 // Invariants: the Ready loop never runs re-entrantly (a callback that proposes is served after the current
 // Ready); entries reach `apply` exactly once per process lifetime, in index order without gaps, after a
-// `restore` of the stored snapshot at start; a pending proposal resolves exactly once. Pending proposals are
-// bounded by the core's `uncommittedEntriesMax` plus entries committed but not yet applied.
+// `restore` of the stored snapshot at start; a pending proposal (normal or conf) resolves exactly once, and
+// so does every `waitApplied`. Pending proposals are bounded by the core's `uncommittedEntriesMax` plus entries
+// committed but not yet applied; `waitApplied` callers by `appliedWaitersMax`; listeners by
+// `softStateListenersMax`. Listeners run after a Ready is fully handled, so one that proposes is safe.
 // Single-threaded: construct and call it from one thread (meant to be the control worker thread; a test may
 // run several in one process). Storage I/O is synchronous and blocks that thread by design.
 import { assert } from '../core/assert.js';
 import {
   bootstrapEntries,
   defaultRaftLimits,
+  type ProgressView,
   type RaftConfig,
   RaftNode,
   type RaftStatus,
   type Ready,
+  type TransferResult,
 } from '../core/raft/raft.js';
-import type { Entry, Message, NodeId, RaftRole, Snapshot } from '../core/raft/types.js';
+import type { ConfChange, Entry, Message, NodeId, RaftRole, Snapshot } from '../core/raft/types.js';
 import type { Disk } from '../storage/disk.js';
 import { FileStorage, type FileStorageRecovery } from './file-storage.js';
 import {
@@ -54,7 +64,18 @@ export interface RaftHostConfig {
   readonly restore: (snapshot: Snapshot) => void;
   readonly raft?: Partial<RaftTuning>;
   readonly transport?: Partial<TransportTuning>;
+  /** Callers waiting in `waitApplied` at once; one more is answered `false` at once. Default 4096. */
+  readonly appliedWaitersMax?: number;
 }
+
+/**
+ * Bounds `waitApplied` callers: a follower holds one per forwarded write it has not answered yet, and the
+ * writes in flight are already bounded by the leader's `uncommittedEntriesMax` (1024 by default) per client
+ * burst; four times that leaves room for several bursts without letting a stuck follower grow without end.
+ */
+const defaultAppliedWaitersMax = 4096;
+/** Listeners are the few parts of one process that publish Raft status; more than this is a leak. */
+const softStateListenersMax = 16;
 
 export type ProposeOutcome =
   | { readonly kind: 'applied'; readonly index: number; readonly term: number }
@@ -65,6 +86,22 @@ export type ProposeOutcome =
   | { readonly kind: 'superseded'; readonly index: number }
   /** A snapshot replaced the log past the proposal, or the host stopped: it may or may not have committed. */
   | { readonly kind: 'outcome_unknown'; readonly index: number };
+
+export type ConfChangeOutcome =
+  | ProposeOutcome
+  /** The previous change has not committed yet, or this leader has not committed an entry of its term: retry later. */
+  | { readonly kind: 'conf_change_pending' }
+  /** The change does not apply to the current membership (already a member, not a learner, last voter, ...). */
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** What the control thread publishes about this node's place in the cluster. */
+export interface RaftSoftStatus {
+  readonly role: RaftRole;
+  readonly leaderId: NodeId;
+  readonly term: number;
+}
+
+export type SoftStateListener = (s: RaftSoftStatus) => void;
 
 export interface RaftHostStatus extends RaftStatus {
   readonly address: string;
@@ -78,14 +115,27 @@ interface PendingProposal {
   readonly resolve: (outcome: ProposeOutcome) => void;
 }
 
+interface AppliedWaiter {
+  readonly index: number;
+  readonly timer: NodeJS.Timeout;
+  readonly resolve: (applied: boolean) => void;
+}
+
 export class RaftHost {
   private readonly pending = new Map<number, PendingProposal>();
   private readonly timer: NodeJS.Timeout;
+  /** Sorted by index, so the ones an apply satisfies are a prefix. */
+  private readonly appliedWaiters: AppliedWaiter[] = [];
+  private readonly appliedWaitersMax: number;
+  private readonly softStateListeners = new Set<SoftStateListener>();
   private driving = false;
   private stopped = false;
-  private appliedIndex: number;
+  private applied: number;
   private role: RaftRole = 'follower';
   private leaderId: NodeId = '';
+  private term: number;
+  /** The soft status listeners last heard, to notify only on a change. */
+  private notified: RaftSoftStatus;
 
   private constructor(
     private readonly cfg: RaftHostConfig,
@@ -96,7 +146,11 @@ export class RaftHost {
     const snap = storage.snapshot();
     // The state machine lives in memory: rebuild it from the snapshot, then the node re-applies the log.
     if (snap.index > 0) cfg.restore(snap);
-    this.appliedIndex = snap.index;
+    this.applied = snap.index;
+    this.appliedWaitersMax = cfg.appliedWaitersMax ?? defaultAppliedWaitersMax;
+    assert(this.appliedWaitersMax >= 1, 'appliedWaitersMax must be >= 1');
+    this.term = storage.hardState().term;
+    this.notified = { role: this.role, leaderId: this.leaderId, term: this.term };
     for (const [id, address] of Object.entries(cfg.peers)) transport.setPeer(id, address);
     this.timer = setInterval(() => {
       if (this.stopped) return;
@@ -148,8 +202,76 @@ export class RaftHost {
     return this.transport.address();
   }
 
+  /**
+   * Adds or re-addresses a peer. Any node may be added at any time, member or not yet: messages to a node
+   * without an address are dropped (and retransmitted by Raft once it has one), so a leader calls this before
+   * proposing `add_learner` for a joining node, and every member calls it for each node it learns of.
+   */
   setPeer(id: NodeId, address: string): void {
+    if (this.stopped) return;
     this.transport.setPeer(id, address);
+  }
+
+  /** Forgets a peer's address and closes its connection (after the node left the membership). */
+  removePeer(id: NodeId): void {
+    if (this.stopped) return;
+    this.transport.removePeer(id);
+  }
+
+  /** Index of the last entry the state machine has applied (or the snapshot it was restored from). */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /**
+   * Resolves true once the state machine has applied `index` (at once if it already has), false after
+   * `timeoutMs`, when the host stops, or at once when `appliedWaitersMax` callers are already waiting. A
+   * follower answers a forwarded write only after this, so the writer can read its write here.
+   */
+  waitApplied(index: number, timeoutMs: number): Promise<boolean> {
+    assert(Number.isInteger(index) && index >= 0, `waitApplied index ${index}`);
+    assert(timeoutMs >= 0, `waitApplied timeoutMs ${timeoutMs}`);
+    if (index <= this.applied) return Promise.resolve(true);
+    if (this.stopped || this.appliedWaiters.length >= this.appliedWaitersMax) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const waiter: AppliedWaiter = {
+        index,
+        resolve,
+        timer: setTimeout(() => {
+          const at = this.appliedWaiters.indexOf(waiter);
+          if (at >= 0) this.appliedWaiters.splice(at, 1);
+          resolve(false);
+        }, timeoutMs),
+      };
+      // Waits mostly arrive in index order: search from the end for the insertion point.
+      let at = this.appliedWaiters.length;
+      while (at > 0 && this.appliedWaiters[at - 1]!.index > index) at--;
+      this.appliedWaiters.splice(at, 0, waiter);
+    });
+  }
+
+  /**
+   * Calls `listener` whenever role, leader or term changes, after the Ready that changed it is handled (not
+   * at registration: `status()` has the current values). Returns the function that unregisters it.
+   */
+  onSoftStateChange(listener: SoftStateListener): () => void {
+    assert(
+      this.softStateListeners.size < softStateListenersMax,
+      `more than ${softStateListenersMax} soft-state listeners`,
+    );
+    this.softStateListeners.add(listener);
+    return () => {
+      this.softStateListeners.delete(listener);
+    };
+  }
+
+  /**
+   * On the leader, each member's match index as the leader knows it (itself included), to tell when a
+   * learner has caught up; undefined on a follower or candidate.
+   */
+  progress(): ReadonlyMap<NodeId, ProgressView> | undefined {
+    if (this.stopped) return undefined;
+    return this.raft.progress();
   }
 
   /**
@@ -179,6 +301,48 @@ export class RaftHost {
     }
   }
 
+  /**
+   * Proposes a single-server membership change. Resolves once the conf entry is applied here (`applied`;
+   * the change took effect in the core when appended), or at once with the refusal: `not_leader`,
+   * `transferring`, `conf_change_pending` (retry later), `invalid`, `queue_full`. Like `propose`, it may
+   * end `superseded` or `outcome_unknown` (check `status().conf` before retrying).
+   */
+  proposeConfChange(change: ConfChange): Promise<ConfChangeOutcome> {
+    if (this.stopped) return Promise.resolve({ kind: 'not_leader', leaderId: '' });
+    const result = this.raft.proposeConfChange(change);
+    switch (result.kind) {
+      case 'ok': {
+        const { index, term } = result;
+        assert(!this.pending.has(index), `two pending proposals at index ${index}`);
+        const promise = new Promise<ConfChangeOutcome>((resolve) =>
+          this.pending.set(index, { term, resolve }),
+        );
+        this.drive();
+        return promise;
+      }
+      case 'not_leader':
+      case 'transferring':
+        return Promise.resolve({ kind: result.kind, leaderId: result.leaderId });
+      case 'queue_full':
+      case 'conf_change_pending':
+        return Promise.resolve(result);
+      case 'invalid_conf_change':
+        return Promise.resolve({ kind: 'invalid', reason: result.reason });
+    }
+  }
+
+  /**
+   * Asks the leader to hand leadership to voter `to`: it catches `to` up and tells it to campaign at once.
+   * `ok` means the transfer started; proposals meanwhile get `transferring`, and a transfer that does not
+   * finish within an election timeout is abandoned. Watch `onSoftStateChange` for the outcome.
+   */
+  transferLeadership(to: NodeId): TransferResult {
+    if (this.stopped) return { kind: 'not_leader', leaderId: '' };
+    const result = this.raft.transferLeadership(to);
+    this.drive();
+    return result;
+  }
+
   /** Hands the core a snapshot of the state machine at `index` (<= applied) so the log before it is dropped. */
   compact(index: number, data: Uint8Array): ReturnType<RaftNode['compact']> {
     const result = this.raft.compact(index, data);
@@ -198,11 +362,19 @@ export class RaftHost {
     };
   }
 
-  /** Stops ticking, closes every socket and the storage; pending proposals resolve as `outcome_unknown`. */
+  /**
+   * Stops ticking, closes every socket and the storage; pending proposals resolve as `outcome_unknown`,
+   * `waitApplied` callers as false; listeners are not called again.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    this.softStateListeners.clear();
+    for (const w of this.appliedWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(false);
+    }
     await this.transport.close();
     this.storage.close();
     for (const [index, p] of this.pending) p.resolve({ kind: 'outcome_unknown', index });
@@ -221,7 +393,11 @@ export class RaftHost {
     if (this.driving) return;
     this.driving = true;
     try {
-      while (!this.stopped && this.raft.hasReady()) this.handle(this.raft.ready());
+      while (!this.stopped && this.raft.hasReady()) {
+        this.handle(this.raft.ready());
+        this.wakeAppliedWaiters();
+        this.notifySoftState();
+      }
     } finally {
       this.driving = false;
     }
@@ -230,13 +406,14 @@ export class RaftHost {
   private handle(rd: Ready): void {
     this.role = rd.softState.role;
     this.leaderId = rd.softState.leaderId;
+    if (rd.hardState !== undefined) this.term = rd.hardState.term;
     for (const m of rd.messages) this.transport.send(m);
     if (rd.snapshot !== undefined) {
       const s = rd.snapshot;
       this.storage.applySnapshot(s);
-      if (s.index > this.appliedIndex) {
+      if (s.index > this.applied) {
         this.cfg.restore(s);
-        this.appliedIndex = s.index;
+        this.applied = s.index;
         for (const [index, p] of this.pending) {
           if (index > s.index) continue;
           p.resolve({ kind: 'outcome_unknown', index });
@@ -250,9 +427,9 @@ export class RaftHost {
     if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
     for (const m of rd.messagesAfterPersist) this.transport.send(m);
     for (const e of rd.committedEntries) {
-      assert(e.index === this.appliedIndex + 1, `applying ${e.index} after ${this.appliedIndex}`);
+      assert(e.index === this.applied + 1, `applying ${e.index} after ${this.applied}`);
       this.cfg.apply(e);
-      this.appliedIndex = e.index;
+      this.applied = e.index;
       const p = this.pending.get(e.index);
       if (p !== undefined) {
         this.pending.delete(e.index);
@@ -264,5 +441,24 @@ export class RaftHost {
       }
     }
     this.raft.advance(rd);
+  }
+
+  private wakeAppliedWaiters(): void {
+    let done = 0;
+    while (done < this.appliedWaiters.length && this.appliedWaiters[done]!.index <= this.applied) done++;
+    if (done === 0) return;
+    for (const w of this.appliedWaiters.splice(0, done)) {
+      clearTimeout(w.timer);
+      w.resolve(true);
+    }
+  }
+
+  private notifySoftState(): void {
+    const n = this.notified;
+    if (n.role === this.role && n.leaderId === this.leaderId && n.term === this.term) return;
+    const now: RaftSoftStatus = { role: this.role, leaderId: this.leaderId, term: this.term };
+    this.notified = now;
+    // A copy: a listener may unregister itself (or another) while being called.
+    for (const listener of [...this.softStateListeners]) listener(now);
   }
 }

@@ -18,7 +18,7 @@
 
 import { assert, unreachable } from '../assert.js';
 import { RaftLog } from './log.js';
-import { Progress } from './progress.js';
+import { Progress, type ProgressState } from './progress.js';
 import type { Storage } from './storage.js';
 import {
   type AppendRequest,
@@ -163,6 +163,16 @@ export interface RaftStatus {
   readonly firstIndex: number;
   readonly lastIndex: number;
   readonly conf: ConfState;
+}
+
+/** A copy of the leader's view of one member's log (see progress.ts); read-only, for the application. */
+export interface ProgressView {
+  /** Highest index known to match the leader's log. */
+  readonly match: number;
+  readonly next: number;
+  readonly state: ProgressState;
+  /** Heard from since the leader's last check-quorum round (one per election timeout). */
+  readonly recentActive: boolean;
 }
 
 /** Messages whose content claims durable state: they wait for the persist of their Ready. */
@@ -433,6 +443,19 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       conf: this.conf,
     };
+  }
+
+  /**
+   * On the leader, its view of every member's log (itself included, matched up to what it has persisted);
+   * undefined on any other role. A copy: reading it changes nothing.
+   */
+  progress(): ReadonlyMap<NodeId, ProgressView> | undefined {
+    if (this.role !== 'leader') return undefined;
+    const views = new Map<NodeId, ProgressView>();
+    for (const [id, pr] of this.prs) {
+      views.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive });
+    }
+    return views;
   }
 
   /** The term of a log entry as this node holds it (undefined if compacted or absent); for checks. */
