@@ -7,6 +7,7 @@
 // resolves no socket, timer or listener call remains. Self-contained (no main-thread state, no
 // uWebSockets.js) so that it can run inside the control worker thread; one agent belongs to one thread.
 import { randomInt } from 'node:crypto';
+import type { ClusterPort } from '../cluster/port.js';
 import { assert } from '../core/assert.js';
 import type { GossipConfig } from '../core/gossip/config.js';
 import { GOSSIP_DEFAULTS } from '../core/gossip/config.js';
@@ -31,6 +32,11 @@ export type GossipAgentOptions = {
   readonly transport?: Partial<Omit<TransportLimits, 'udpPacketBytesMax'>>;
   /** Seed of the core's PRNG; drawn from the system CSPRNG when absent. Fixed only to replay a run. */
   readonly seed?: number;
+  /**
+   * The node's shared cluster port, to gossip on instead of binding `host:port` (then `port` is 0 or its
+   * number); the agent never closes it.
+   */
+  readonly clusterPort?: ClusterPort;
 };
 
 export type StopResult = {
@@ -108,6 +114,7 @@ export class GossipAgent {
       port: this.options.port,
       limits: { ...this.options.transport, udpPacketBytesMax: this.config.udpPacketBytesMax },
       onPacket: (from: string, packet: Packet) => this.#onPacket(from, packet),
+      ...(this.options.clusterPort === undefined ? {} : { clusterPort: this.options.clusterPort }),
     };
     this.#transport = await GossipTransport.open(
       this.options.advertiseHost === undefined

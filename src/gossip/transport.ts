@@ -1,13 +1,19 @@
-// The gossip network shell: one UDP socket for SWIM datagrams and a TCP server on the same port number for
-// push-pull streams. Addresses are `host:port` strings (IPv4 or a host name; the gossip address of a member).
+// The gossip network shell: SWIM datagrams over UDP and push-pull streams over TCP, both on one port number:
+// the node's shared cluster port (`clusterPort` option: this transport listens on its UDP socket and registers
+// the gossip tag for TCP) or, without one, a cluster port of its own that it opens and closes. Addresses are
+// `host:port` strings (IPv4 or a host name; the gossip address of a member).
 //
-// Stream protocol: one request and at most one response per connection, each one frame:
+// Stream protocol: the initiator's protocol tag, then one request and at most one response per connection,
+// each one frame:
 //
 //   offset  size  field
+//   0       4     protocol tag 'GSP1' (cluster/port.ts), initiator to responder only, before the request
+//
+//   frame (the request, then the response):
 //   0       4     payload length in bytes, u32 big-endian, 1..streamFrameBytesMax
 //   4       n     an encoded packet (codec.ts)
 //
-// The initiator connects, writes its frame and waits for one frame back or the end of the connection; the
+// The initiator connects, writes the tag and its frame and waits for one frame back or the end of the connection; the
 // responder reads one frame, hands it to `onPacket`, writes the reply the handler sends to the initiator's
 // gossip address during that call (if any) and ends the connection. Anything else (a second frame, a length
 // over the bound, silence past `streamTimeoutMs`) ends the connection.
@@ -15,10 +21,12 @@
 // Invariants: nothing received is trusted: decode failures and protocol violations are counted and dropped,
 // never thrown out of a socket handler; at most `streamConnectionsMax` stream connections (both directions)
 // are open, each buffering at most one frame and living at most `streamTimeoutMs`; a datagram sent is at most
-// `udpPacketBytesMax` bytes (asserted). After `close()` nothing is delivered and nothing is sent.
+// `udpPacketBytesMax` bytes (asserted). After `close()` nothing is delivered and nothing is sent; a shared
+// cluster port is left open (only this transport's listeners and tag are removed), an own one is closed.
 // Called from the thread that owns the gossip agent (the control thread); callbacks run on that thread.
-import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { RemoteInfo } from 'node:dgram';
+import { createConnection, type Socket } from 'node:net';
+import { ClusterPort, ClusterTags, clusterTagBytes, type TagHandler } from '../cluster/port.js';
 import { assert } from '../core/assert.js';
 import type { Packet } from '../core/gossip/messages.js';
 import { decodePacket, encodeDatagram, encodePacket } from './codec.js';
@@ -48,12 +56,17 @@ export const TRANSPORT_DEFAULTS: TransportLimits = {
 };
 
 export type TransportOptions = {
-  /** Interface to bind, e.g. `127.0.0.1` or `0.0.0.0`. */
+  /** Interface to bind, e.g. `127.0.0.1` or `0.0.0.0`; with `clusterPort`, only the default advertise host. */
   readonly host: string;
-  /** 0 lets the system choose a port free for both UDP and TCP. */
+  /** 0 lets the system choose a port free for both UDP and TCP; with `clusterPort`, 0 or the port's number. */
   readonly port: number;
   /** The host others should use to reach this member; defaults to `host`. */
   readonly advertiseHost?: string;
+  /**
+   * The node's shared cluster port: when given, datagrams come and go on its UDP socket and push-pull streams
+   * arrive through its gossip tag; nothing is bound, and `close()` detaches without closing the port.
+   */
+  readonly clusterPort?: ClusterPort;
   readonly limits?: Partial<TransportLimits>;
   /** A decoded packet and the gossip address of its sender (UDP source, or the stream's claimed sender). */
   readonly onPacket: (from: string, packet: Packet, kind: TransportKind) => void;
@@ -74,9 +87,6 @@ export type TransportStats = {
   sendErrors: number;
 };
 
-/** Binding attempts with port 0 before giving up: the UDP port the system picks may be taken for TCP. */
-const BIND_ATTEMPTS_MAX = 16;
-
 export class GossipTransport {
   readonly limits: TransportLimits;
   readonly stats: TransportStats = {
@@ -89,10 +99,17 @@ export class GossipTransport {
     streamsFailed: 0,
     sendErrors: 0,
   };
-  readonly #udp: UdpSocket;
-  readonly #server: Server;
+  readonly #port: ClusterPort;
+  /** True when this transport opened `#port` itself and so closes it. */
+  readonly #ownsPort: boolean;
   readonly #onPacket: TransportOptions['onPacket'];
   readonly #streams = new Set<Socket>();
+  readonly #onMessage = (bytes: Buffer, rinfo: RemoteInfo): void => this.#onDatagram(bytes, rinfo);
+  // A UDP socket error (for example ICMP port unreachable on some systems) is a network condition: count it.
+  readonly #onUdpError = (): void => {
+    this.stats.sendErrors++;
+  };
+  readonly #onStream: TagHandler = (socket, head) => this.#onConnection(socket, head);
   /** The inbound stream whose request is being handled, so a reply to its sender goes back on it. */
   #replyTo: { readonly address: string; readonly socket: Socket; replied: boolean } | undefined;
   #closed = false;
@@ -101,69 +118,51 @@ export class GossipTransport {
   readonly port: number;
 
   private constructor(
-    udp: UdpSocket,
-    server: Server,
-    port: number,
+    port: ClusterPort,
+    ownsPort: boolean,
     options: TransportOptions,
     limits: TransportLimits,
   ) {
-    this.#udp = udp;
-    this.#server = server;
-    this.port = port;
-    this.address = `${options.advertiseHost ?? options.host}:${port}`;
+    this.#port = port;
+    this.#ownsPort = ownsPort;
+    this.port = port.port;
+    this.address = `${options.advertiseHost ?? options.host}:${port.port}`;
     this.#onPacket = options.onPacket;
     this.limits = limits;
-    udp.on('message', (bytes, rinfo) => this.#onDatagram(bytes, rinfo));
-    // A UDP socket error (for example ICMP port unreachable on some systems) is a network condition: count it.
-    udp.on('error', () => this.stats.sendErrors++);
-    server.on('connection', (socket) => this.#onConnection(socket));
-    // Node closes inbound connections beyond `maxConnections` itself, before 'connection'; count them too.
-    server.on('drop', () => this.stats.streamsRefused++);
-    server.on('error', () => this.stats.streamsFailed++);
+    port.udp.on('message', this.#onMessage);
+    port.udp.on('error', this.#onUdpError);
+    port.register(ClusterTags.gossip, this.#onStream);
   }
 
-  /** Binds the UDP socket and the TCP server on one port number. */
+  /**
+   * Attaches to `options.clusterPort`, or binds a cluster port of its own (UDP and TCP on one port number) and
+   * attaches to that.
+   */
   static async open(options: TransportOptions): Promise<GossipTransport> {
     const limits = { ...TRANSPORT_DEFAULTS, ...options.limits };
     assert(limits.udpPacketBytesMax >= 512, 'udpPacketBytesMax below 512');
     assert(limits.streamFrameBytesMax >= 1 && limits.streamFrameBytesMax < 2 ** 32, 'streamFrameBytesMax');
     assert(limits.streamTimeoutMs >= 1 && limits.streamConnectionsMax >= 1, 'stream limits must be positive');
-    const attempts = options.port === 0 ? BIND_ATTEMPTS_MAX : 1;
-    let lastError: unknown;
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const udp = createSocket({ type: 'udp4', reuseAddr: false });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          udp.once('error', reject);
-          udp.bind(options.port, options.host, () => {
-            udp.off('error', reject);
-            resolve();
-          });
-        });
-      } catch (error) {
-        udp.close();
-        throw error;
-      }
-      const port = udp.address().port;
-      const server = createServer({ pauseOnConnect: false });
-      server.maxConnections = limits.streamConnectionsMax;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ port, host: options.host, exclusive: true }, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        return new GossipTransport(udp, server, port, options, limits);
-      } catch (error) {
-        lastError = error;
-        udp.close();
-        server.close();
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      }
+    const shared = options.clusterPort;
+    if (shared !== undefined) {
+      assert(
+        options.port === 0 || options.port === shared.port,
+        `gossip port ${options.port} differs from the cluster port ${shared.port}`,
+      );
+      return new GossipTransport(shared, false, options, limits);
     }
-    throw lastError;
+    // Alone on its port, the stream bounds are the port's: an untagged connection is a stream that failed to
+    // start, held no longer than a stream may live.
+    const own = await ClusterPort.open({
+      host: options.host,
+      port: options.port,
+      limits: {
+        sniffTimeoutMs: limits.streamTimeoutMs,
+        sniffingConnectionsMax: limits.streamConnectionsMax,
+        connectionsMax: 2 * limits.streamConnectionsMax,
+      },
+    });
+    return new GossipTransport(own, true, options, limits);
   }
 
   get closed(): boolean {
@@ -184,7 +183,7 @@ export class GossipTransport {
     }
     const bytes = encodeDatagram(packet, this.limits.udpPacketBytesMax);
     this.stats.datagramsOut++;
-    this.#udp.send(bytes, target.port, target.host, (error) => {
+    this.#port.udp.send(bytes, target.port, target.host, (error) => {
       if (error) this.stats.sendErrors++;
     });
   }
@@ -215,8 +214,8 @@ export class GossipTransport {
     this.stats.streamsOut++;
     const socket = createConnection({ host: target.host, port: target.port });
     this.#track(socket);
-    socket.write(frame);
-    readOneFrame(socket, this.limits.streamFrameBytesMax, (result) => {
+    socket.write(Buffer.concat([clusterTagBytes(ClusterTags.gossip), frame]));
+    readOneFrame(socket, Buffer.alloc(0), this.limits.streamFrameBytesMax, (result) => {
       if (result.kind === 'frame') {
         // The response comes from the member we dialled: its gossip address is the one we used.
         this.#deliver(to, result.payload, 'stream');
@@ -228,16 +227,19 @@ export class GossipTransport {
     });
   }
 
-  /** Closes both sockets and every stream at once; pending sends are abandoned. */
+  /**
+   * Closes every stream at once and stops receiving; pending sends are abandoned. An own cluster port is
+   * closed; a shared one is only detached from (its UDP listeners removed, the gossip tag unregistered).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const socket of this.#streams) socket.destroy();
     this.#streams.clear();
-    await Promise.all([
-      new Promise<void>((resolve) => this.#udp.close(() => resolve())),
-      new Promise<void>((resolve) => this.#server.close(() => resolve())),
-    ]);
+    this.#port.unregister(ClusterTags.gossip, this.#onStream);
+    this.#port.udp.off('message', this.#onMessage);
+    this.#port.udp.off('error', this.#onUdpError);
+    if (this.#ownsPort) await this.#port.close();
   }
 
   #frame(packet: Packet): Buffer | undefined {
@@ -259,7 +261,8 @@ export class GossipTransport {
     this.#deliver(`${rinfo.address}:${rinfo.port}`, bytes, 'udp');
   }
 
-  #onConnection(socket: Socket): void {
+  /** An inbound stream whose tag was read; `head` is what followed the tag in the same reads. */
+  #onConnection(socket: Socket, head: Buffer): void {
     if (this.#closed || this.#streams.size >= this.limits.streamConnectionsMax) {
       this.stats.streamsRefused++;
       socket.destroy();
@@ -267,7 +270,7 @@ export class GossipTransport {
     }
     this.stats.streamsIn++;
     this.#track(socket);
-    readOneFrame(socket, this.limits.streamFrameBytesMax, (result) => {
+    readOneFrame(socket, head, this.limits.streamFrameBytesMax, (result) => {
       if (result.kind !== 'frame') {
         if (result.kind === 'bad') this.stats.streamsFailed++;
         socket.destroy();
@@ -325,10 +328,16 @@ type FrameResult =
   | { readonly kind: 'bad'; readonly reason: string };
 
 /**
- * Reads exactly one length-prefixed frame from `socket`, buffering at most 4 + frameBytesMax bytes, and calls
- * `done` once: with the frame, with `ended` when the peer closed before sending any byte, or with `bad`.
+ * Reads exactly one length-prefixed frame from `socket`, starting with the bytes in `head` (already read from
+ * it), buffering at most 4 + frameBytesMax bytes, and calls `done` once: with the frame, with `ended` when the
+ * peer closed before sending any byte, or with `bad`. `done` may run before this returns when `head` holds it.
  */
-function readOneFrame(socket: Socket, frameBytesMax: number, done: (result: FrameResult) => void): void {
+function readOneFrame(
+  socket: Socket,
+  head: Buffer,
+  frameBytesMax: number,
+  done: (result: FrameResult) => void,
+): void {
   const chunks: Buffer[] = [];
   let buffered = 0;
   let expected = -1;
@@ -360,6 +369,7 @@ function readOneFrame(socket: Socket, frameBytesMax: number, done: (result: Fram
   socket.on('data', onData);
   socket.on('end', () => finish(buffered === 0 ? { kind: 'ended' } : { kind: 'bad', reason: 'short frame' }));
   socket.on('close', () => finish({ kind: 'ended' }));
+  if (head.length > 0) onData(head);
 }
 
 /** Splits `host:port` (the last colon separates the port); undefined when it is not a usable address. */

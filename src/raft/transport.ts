@@ -1,15 +1,24 @@
-// TCP between Raft nodes. Each node listens on one port and keeps one outgoing connection per peer, used only
+// TCP between Raft nodes. Each node accepts on one port and keeps one outgoing connection per peer, used only
 // for sending; what arrives on accepted connections is delivered to `onMessage`. Two one-way connections per
 // pair of nodes keep the design free of the "who dials whom" tie-break.
 //
-// Frame (on every connection, both directions):
+// The accepting side is either the node's shared cluster port (`clusterPort` in the config: Raft registers its
+// tag there and the port's number is the address) or, without one, a TCP server of the transport's own on
+// `listenHost:listenPort` that expects the same tag. Either way a dialed connection starts with the tag:
+//
+//   offset  size  field
+//   0       4     protocol tag 'RFT1' (cluster/port.ts), once per connection, dialer to acceptor
+//   4       ...   frames, as below
+//
+// Frame (after the tag, every frame):
 //   offset  size  field
 //   0       4     payload length in bytes, u32 big-endian, at most `frameBytesMax`
 //   4       1     frame kind: 1 hello, 2 raft message
 //   5       n     hello: hello version u8 = 1, then the sender's node id in UTF-8
 //                 raft message: the bytes of `encodeMessage` (codec.ts, which carries its own version byte)
 // The first frame on a connection is the dialer's hello; a connection whose first frame is anything else, a
-// frame over the bound, or a hello from an unknown version is closed.
+// frame over the bound, or a hello from an unknown version is closed. A connection with another tag or none
+// never reaches this transport (the port closes it).
 //
 // Invariants and limits: each peer's queue of frames not yet handed to its socket holds at most
 // `sendQueueFramesMax`; when full the oldest frame is dropped (Raft retransmits what matters). Nothing more
@@ -17,18 +26,32 @@
 // `reconnectBackoffMinMs` to `reconnectBackoffMaxMs`. Accepted connections are capped by
 // `inboundConnectionsMax`. A message whose `from` differs from the connection's hello, or whose `to` is not
 // this node, is dropped and counted. Bad input never throws out of a socket handler; only a failed assertion
-// inside `onMessage` (a bug in the node) does, and that is meant to stop the process.
+// inside `onMessage` (a bug in the node) does, and that is meant to stop the process. `close()` never closes a
+// shared cluster port: it unregisters the tag and ends this transport's own connections.
 // Single-threaded: call it only from the thread that owns the Raft node (the control worker, or a test).
 import * as net from 'node:net';
+import {
+  type ClusterPort,
+  ClusterTags,
+  clusterTagBytes,
+  type TagHandler,
+  TagRouter,
+} from '../cluster/port.js';
 import { assert } from '../core/assert.js';
 import type { Message, NodeId } from '../core/raft/types.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 
 export interface TransportConfig {
   readonly nodeId: NodeId;
+  /** Ignored when `clusterPort` is given. */
   readonly listenHost: string;
-  /** 0 picks a free port; `address()` tells which. */
+  /** 0 picks a free port; `address()` tells which. Ignored when `clusterPort` is given. */
   readonly listenPort: number;
+  /**
+   * The node's shared cluster port: when given, Raft connections are accepted there (tag 'RFT1') instead of
+   * on a server of the transport's own, `address()` is the port's, and `close()` leaves the port open.
+   */
+  readonly clusterPort?: ClusterPort;
   readonly frameBytesMax: number;
   readonly sendQueueFramesMax: number;
   readonly reconnectBackoffMinMs: number;
@@ -152,30 +175,43 @@ function parseAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, colon), port };
 }
 
+/** Where inbound connections come from: the shared cluster port, or a server of this transport's own. */
+type Acceptor =
+  | { readonly kind: 'shared'; readonly port: ClusterPort; readonly handler: TagHandler }
+  | { readonly kind: 'own'; readonly server: net.Server; readonly router: TagRouter };
+
 export class TcpTransport {
   private readonly peers = new Map<NodeId, Peer>();
   private readonly inbound = new Set<net.Socket>();
-  private readonly hello: Buffer;
+  /** What a dialer writes once connected: the protocol tag, then the hello frame. */
+  private readonly greeting: Buffer;
+  private acceptor: Acceptor | undefined = undefined;
   private closed = false;
   private receivedMessages = 0;
   private rejectedInputs = 0;
   private unknownPeerSends = 0;
 
-  private constructor(
-    private readonly cfg: TransportConfig,
-    private readonly server: net.Server,
-  ) {
+  private constructor(private readonly cfg: TransportConfig) {
     const id = Buffer.from(cfg.nodeId, 'utf8');
-    this.hello = frame(FrameKinds.hello, Buffer.concat([Buffer.from([helloVersion]), id]));
-    server.on('connection', (socket) => this.accept(socket));
+    const hello = frame(FrameKinds.hello, Buffer.concat([Buffer.from([helloVersion]), id]));
+    this.greeting = Buffer.concat([clusterTagBytes(ClusterTags.raft), hello]);
   }
 
-  /** Starts listening; resolves once the port is bound. */
+  /**
+   * Starts accepting: on `config.clusterPort` when given (registering the Raft tag there), otherwise on a
+   * server of its own bound to `listenHost:listenPort`; resolves once connections can arrive.
+   */
   static async listen(config: TransportConfig): Promise<TcpTransport> {
     const problems = validateTransportConfig(config);
     assert(problems.length === 0, `invalid transport config: ${problems.join('; ')}`);
+    const transport = new TcpTransport(config);
+    const handler: TagHandler = (socket, head) => transport.accept(socket, head);
+    if (config.clusterPort !== undefined) {
+      config.clusterPort.register(ClusterTags.raft, handler);
+      transport.acceptor = { kind: 'shared', port: config.clusterPort, handler };
+      return transport;
+    }
     const server = net.createServer();
-    const transport = new TcpTransport(config, server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listenPort, config.listenHost, () => {
@@ -183,12 +219,23 @@ export class TcpTransport {
         resolve();
       });
     });
+    // Tagged connections beyond the inbound cap are refused by `accept`; the router bounds the untagged.
+    const router = new TagRouter(server, {
+      sniffTimeoutMs: config.connectTimeoutMs,
+      sniffingConnectionsMax: config.inboundConnectionsMax,
+      connectionsMax: 2 * config.inboundConnectionsMax,
+    });
+    router.register(ClusterTags.raft, handler);
+    transport.acceptor = { kind: 'own', server, router };
     return transport;
   }
 
-  /** The bound address as `host:port`, for peers to dial. */
+  /** The accepting address as `host:port`, for peers to dial. */
   address(): string {
-    const a = this.server.address();
+    const acceptor = this.acceptor;
+    assert(acceptor !== undefined, 'transport is not listening');
+    if (acceptor.kind === 'shared') return acceptor.port.address();
+    const a = acceptor.server.address();
     assert(a !== null && typeof a === 'object', 'transport is not listening');
     return `${a.address}:${a.port}`;
   }
@@ -259,7 +306,10 @@ export class TcpTransport {
     };
   }
 
-  /** Stops listening, closes every connection and cancels every timer. */
+  /**
+   * Stops accepting, closes every connection of this transport and cancels every timer. A shared cluster port
+   * stays open (only the Raft tag is unregistered); an own server is closed.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -267,7 +317,15 @@ export class TcpTransport {
     this.peers.clear();
     for (const socket of this.inbound) socket.destroy();
     this.inbound.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const acceptor = this.acceptor;
+    if (acceptor === undefined) return;
+    if (acceptor.kind === 'shared') {
+      acceptor.port.unregister(ClusterTags.raft, acceptor.handler);
+      return;
+    }
+    const closed = new Promise<void>((resolve) => acceptor.server.close(() => resolve()));
+    acceptor.router.destroyConnections();
+    await closed;
   }
 
   // ---- Outgoing ----
@@ -285,7 +343,7 @@ export class TcpTransport {
       peer.connected = true;
       peer.writable = true;
       peer.attempts = 0;
-      socket.write(this.hello);
+      socket.write(this.greeting);
       this.flush(peer);
     });
     socket.on('drain', () => {
@@ -333,7 +391,8 @@ export class TcpTransport {
 
   // ---- Incoming ----
 
-  private accept(socket: net.Socket): void {
+  /** Takes an accepted connection whose tag was read; `head` is what followed the tag in the same reads. */
+  private accept(socket: net.Socket, head: Buffer): void {
     if (this.closed || this.inbound.size >= this.cfg.inboundConnectionsMax) {
       this.rejectedInputs++;
       socket.destroy();
@@ -347,9 +406,7 @@ export class TcpTransport {
       this.rejectedInputs++;
       socket.destroy();
     };
-    socket.on('error', () => {});
-    socket.on('close', () => this.inbound.delete(socket));
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       reader.push(chunk);
       for (;;) {
         if (socket.destroyed) return;
@@ -372,6 +429,11 @@ export class TcpTransport {
         this.receivedMessages++;
         this.cfg.onMessage(decoded.message);
       }
-    });
+    };
+    socket.on('error', () => {});
+    socket.on('close', () => this.inbound.delete(socket));
+    socket.on('data', onData);
+    // The bytes that arrived with the tag are the start of the frame stream.
+    if (head.length > 0) onData(head);
   }
 }

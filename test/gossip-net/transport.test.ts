@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
+import { ClusterTags, writeClusterTag } from '../../src/cluster/port.js';
 import type { Packet } from '../../src/core/gossip/messages.js';
 import { GossipTransport, parseAddress, type TransportKind } from '../../src/gossip/transport.js';
 
@@ -40,11 +41,13 @@ async function waitFor(what: string, deadlineMs: number, condition: () => boolea
   }
 }
 
-function rawConnect(address: string): Promise<Socket> {
+/** A raw connection that has written the gossip stream tag (unless `tagged` is false). */
+function rawConnect(address: string, tagged = true): Promise<Socket> {
   const { host, port } = parseAddress(address)!;
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port }, () => resolve(socket));
     socket.on('error', reject);
+    if (tagged) writeClusterTag(socket, ClusterTags.gossip);
     sockets.push(socket);
   });
 }
@@ -131,6 +134,10 @@ describe('gossip transport', () => {
     const third = await rawConnect(b.transport.address);
     await new Promise<void>((resolve) => third.on('close', () => resolve()));
     assert.equal(b.transport.stats.streamsRefused, 1);
+    // A connection that never sends the tag is not a stream and is ended at the same deadline.
+    const untagged = await rawConnect(b.transport.address, false);
+    await new Promise<void>((resolve) => untagged.on('close', () => resolve()));
+    assert.equal(b.transport.stats.streamsIn, 2);
     // The two silent connections hold their slots only until the per-connection deadline.
     await waitFor('idle connections ended', 3_000, () => b.transport.openStreams === 0);
     assert.equal(b.transport.stats.streamsFailed, 2);

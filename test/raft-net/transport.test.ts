@@ -1,9 +1,10 @@
 // The TCP transport on 127.0.0.1: a bounded queue that drops the oldest while a peer is down and delivers the
-// rest in order once it is up, and untrusted input (bad hello, garbage, forged sender, oversized frame)
-// counted and refused without throwing.
+// rest in order once it is up, and untrusted input (no protocol tag, bad hello, garbage, forged sender,
+// oversized frame) counted and refused without throwing.
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
+import { ClusterTags, writeClusterTag } from '../../src/cluster/port.js';
 import type { Message } from '../../src/core/raft/types.js';
 import { encodeMessage } from '../../src/raft/codec.js';
 import { defaultTransportLimits, TcpTransport, type TransportConfig } from '../../src/raft/transport.js';
@@ -79,9 +80,11 @@ function rawFrame(kind: number, payload: Uint8Array): Buffer {
   return out;
 }
 
-async function rawConnect(port: number): Promise<net.Socket> {
+/** A raw connection that has written the Raft protocol tag (unless `tagged` is false). */
+async function rawConnect(port: number, tagged = true): Promise<net.Socket> {
   const s = net.connect({ host: '127.0.0.1', port });
   s.on('error', () => {});
+  if (tagged) writeClusterTag(s, ClusterTags.raft);
   await new Promise<void>((r) => s.once('connect', () => r()));
   return s;
 }
@@ -119,6 +122,14 @@ test('garbage, forged senders and oversized frames are counted and refused, and 
     big.write(header);
     await closed2;
     assert.equal(b.stats().rejectedInputs, 5);
+
+    // A connection without the Raft tag never reaches the transport: a hello and a good message are ignored.
+    const untagged = await rawConnect(port, false);
+    sockets.push(untagged);
+    const closed3 = new Promise<void>((r) => untagged.once('close', () => r()));
+    untagged.write(rawFrame(1, Buffer.concat([Buffer.from([1]), Buffer.from('a')])));
+    untagged.write(rawFrame(2, encodeMessage(heartbeat('a', 'b', 43))));
+    await closed3;
     assert.equal(got.length, 1);
   } finally {
     for (const s of sockets) s.destroy();

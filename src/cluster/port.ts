@@ -1,0 +1,332 @@
+// The cluster port: one port number (`--cluster-port`) serving every node-to-node protocol. It owns a TCP
+// server and a udp4 socket bound to the same number. UDP carries SWIM datagrams only, so the socket is handed
+// as is to the gossip transport. TCP carries several protocols, told apart by a tag the dialer writes first:
+//
+//   offset  size  field
+//   0       4     protocol tag, ASCII: 'RFT1' Raft, 'GSP1' gossip push-pull stream, 'RPC1' cluster RPC
+//   4       ...   the protocol's own byte stream (see raft/transport.ts, gossip/transport.ts, cluster/rpc.ts)
+//
+// The port reads the tag, then hands the socket and the bytes that came after the tag in the same reads to the
+// handler registered for it; from then on the connection belongs to that handler. The trailing digit is the
+// protocol's version: a new incompatible framing gets a new tag, so an old node refuses it at the door.
+//
+// Invariants and limits: at most `connectionsMax` TCP connections are open (Node drops the rest, counted);
+// at most `sniffingConnectionsMax` of them are still waiting for their tag, each for at most `sniffTimeoutMs`
+// from accept (an absolute deadline, so trickling one byte at a time does not extend it); a connection with an
+// unknown tag, a tag without a handler, or no tag in time is destroyed and counted. One handler per tag.
+// `close()` ends every connection the port accepted, handed off or not, so that the port number is free again
+// once it resolves. Bad input never throws out of a socket handler.
+// Single-threaded: call it only from the thread that owns the cluster sockets (the control thread, or a test);
+// handlers run on that thread.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import { assert } from '../core/assert.js';
+
+export const ClusterTags = {
+  raft: 'RFT1',
+  gossip: 'GSP1',
+  rpc: 'RPC1',
+} as const;
+export type ClusterTag = (typeof ClusterTags)[keyof typeof ClusterTags];
+
+/** Length of every tag in bytes. */
+export const CLUSTER_TAG_BYTES = 4;
+
+const tagList: readonly ClusterTag[] = Object.values(ClusterTags);
+const tagBuffers: ReadonlyMap<ClusterTag, Buffer> = new Map(tagList.map((t) => [t, Buffer.from(t, 'ascii')]));
+
+/** The 4 bytes of `tag`, to prefix what a dialer writes. The buffer is shared: do not modify it. */
+export function clusterTagBytes(tag: ClusterTag): Buffer {
+  const bytes = tagBuffers.get(tag);
+  assert(bytes !== undefined && bytes.length === CLUSTER_TAG_BYTES, `unknown cluster tag ${tag}`);
+  return bytes;
+}
+
+/**
+ * Writes the tag as the first bytes of a dialed connection; call it right after `net.connect`, before any
+ * other write (Node buffers writes made before the connection is established). Returns `socket.write`'s result.
+ */
+export function writeClusterTag(socket: Socket, tag: ClusterTag): boolean {
+  return socket.write(clusterTagBytes(tag));
+}
+
+/**
+ * Receives a connection whose tag matched. `head` holds the bytes read after the tag (possibly empty): they are
+ * the start of the protocol's stream. The handler must attach its 'data' listener before returning, since the
+ * socket keeps flowing; it owns the socket from then on (timeouts, errors, destroy).
+ */
+export type TagHandler = (socket: Socket, head: Buffer) => void;
+
+export type ClusterPortLimits = {
+  /** Deadline from accept to a complete tag; a LAN dialer writes it with its first segment. */
+  readonly sniffTimeoutMs: number;
+  /** Connections accepted but not yet tagged; beyond it new ones are destroyed at once. */
+  readonly sniffingConnectionsMax: number;
+  /**
+   * Open TCP connections of every protocol together: the sum of what the handlers allow (Raft inbound 64,
+   * gossip streams 64, RPC inbound 256) plus the sniffing ones, with room to spare.
+   */
+  readonly connectionsMax: number;
+};
+
+export const CLUSTER_PORT_DEFAULTS: ClusterPortLimits = {
+  sniffTimeoutMs: 5_000,
+  sniffingConnectionsMax: 64,
+  connectionsMax: 1_024,
+};
+
+export type TagRouterStats = {
+  /** Connections accepted (handed to the sniffer, whatever became of them). */
+  accepted: number;
+  /** Connections Node dropped because `connectionsMax` were open. */
+  dropped: number;
+  /** Connections destroyed because `sniffingConnectionsMax` were waiting for their tag. */
+  sniffRefused: number;
+  sniffTimeouts: number;
+  /** A tag outside `ClusterTags`. */
+  unknownTags: number;
+  /** A known tag for which no handler was registered. */
+  unhandledTags: number;
+  /** Connections handed to each tag's handler. */
+  routed: Record<ClusterTag, number>;
+  /** Connections open right now, and how many of them are still waiting for their tag. */
+  open: number;
+  sniffing: number;
+};
+
+export type ClusterPortStats = TagRouterStats & {
+  /** Errors reported by the UDP socket (e.g. ICMP unreachable on some systems). */
+  udpErrors: number;
+};
+
+/**
+ * Reads the tag of each connection a TCP server accepts and routes it to the registered handler. Used by
+ * `ClusterPort`, and on its own by a transport that listens on a port of its own (tests, single-protocol use).
+ */
+export class TagRouter {
+  readonly #server: Server;
+  readonly #limits: ClusterPortLimits;
+  readonly #handlers = new Map<ClusterTag, TagHandler>();
+  readonly #connections = new Set<Socket>();
+  readonly #sniffing = new Set<Socket>();
+  readonly #stats = {
+    accepted: 0,
+    dropped: 0,
+    sniffRefused: 0,
+    sniffTimeouts: 0,
+    unknownTags: 0,
+    unhandledTags: 0,
+  };
+  readonly #routed: Record<ClusterTag, number> = { RFT1: 0, GSP1: 0, RPC1: 0 };
+  #closed = false;
+
+  constructor(server: Server, limits: ClusterPortLimits) {
+    assert(limits.sniffTimeoutMs >= 1, 'sniffTimeoutMs must be >= 1');
+    assert(limits.sniffingConnectionsMax >= 1, 'sniffingConnectionsMax must be >= 1');
+    assert(limits.connectionsMax >= limits.sniffingConnectionsMax, 'connectionsMax below sniffing bound');
+    this.#server = server;
+    this.#limits = limits;
+    server.maxConnections = limits.connectionsMax;
+    server.on('connection', (socket) => this.#onConnection(socket));
+    // Node closes connections beyond `maxConnections` itself, before 'connection'; count them.
+    server.on('drop', () => this.#stats.dropped++);
+    // After a successful listen a server error is a transient accept failure (e.g. EMFILE); Node keeps going.
+    server.on('error', () => {});
+  }
+
+  /** Routes connections tagged `tag` to `handler`; one handler per tag at a time. */
+  register(tag: ClusterTag, handler: TagHandler): void {
+    assert(tagBuffers.has(tag), `unknown cluster tag ${tag}`);
+    assert(!this.#handlers.has(tag), `a handler for ${tag} is already registered`);
+    this.#handlers.set(tag, handler);
+  }
+
+  /**
+   * Stops routing `tag`, if `handler` is the one registered (so a late close of an old owner cannot remove a
+   * new one). Connections already handed over stay with their handler.
+   */
+  unregister(tag: ClusterTag, handler: TagHandler): void {
+    if (this.#handlers.get(tag) === handler) this.#handlers.delete(tag);
+  }
+
+  stats(): TagRouterStats {
+    return {
+      ...this.#stats,
+      routed: { ...this.#routed },
+      open: this.#connections.size,
+      sniffing: this.#sniffing.size,
+    };
+  }
+
+  /** Destroys every connection accepted, handed off or not; nothing is routed afterwards. */
+  destroyConnections(): void {
+    this.#closed = true;
+    for (const socket of this.#connections) socket.destroy();
+    this.#connections.clear();
+    this.#sniffing.clear();
+  }
+
+  #onConnection(socket: Socket): void {
+    this.#stats.accepted++;
+    socket.on('error', () => {});
+    if (this.#closed || this.#sniffing.size >= this.#limits.sniffingConnectionsMax) {
+      this.#stats.sniffRefused++;
+      socket.destroy();
+      return;
+    }
+    this.#connections.add(socket);
+    this.#sniffing.add(socket);
+    socket.on('close', () => {
+      this.#connections.delete(socket);
+      this.#sniffing.delete(socket);
+    });
+    const chunks: Buffer[] = [];
+    let buffered = 0;
+    const stop = (): void => {
+      clearTimeout(deadline);
+      socket.off('data', onData);
+      this.#sniffing.delete(socket);
+    };
+    const deadline = setTimeout(() => {
+      stop();
+      this.#stats.sniffTimeouts++;
+      socket.destroy();
+    }, this.#limits.sniffTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      buffered += chunk.length;
+      if (buffered < CLUSTER_TAG_BYTES) return;
+      stop();
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const tag = bytes.toString('latin1', 0, CLUSTER_TAG_BYTES);
+      if (!isClusterTag(tag)) {
+        this.#stats.unknownTags++;
+        socket.destroy();
+        return;
+      }
+      const handler = this.#handlers.get(tag);
+      if (handler === undefined) {
+        this.#stats.unhandledTags++;
+        socket.destroy();
+        return;
+      }
+      this.#routed[tag]++;
+      handler(socket, bytes.subarray(CLUSTER_TAG_BYTES));
+    };
+    socket.on('data', onData);
+  }
+}
+
+function isClusterTag(tag: string): tag is ClusterTag {
+  return tagBuffers.has(tag as ClusterTag);
+}
+
+export type ClusterPortOptions = {
+  /** Interface to bind, e.g. `127.0.0.1` or `0.0.0.0`. */
+  readonly host: string;
+  /** 0 lets the system choose a number free for both TCP and UDP. */
+  readonly port: number;
+  readonly limits?: Partial<ClusterPortLimits>;
+};
+
+/** Binding attempts with port 0 before giving up: the TCP port the system picks may be taken for UDP. */
+const BIND_ATTEMPTS_MAX = 16;
+
+export class ClusterPort {
+  /** The bound TCP address as the system reports it (the bound interface, not an advertised host). */
+  readonly host: string;
+  readonly port: number;
+  /** The bound udp4 socket, for the gossip transport; the port closes it. */
+  readonly udp: UdpSocket;
+  readonly limits: ClusterPortLimits;
+  readonly #server: Server;
+  readonly #router: TagRouter;
+  #udpErrors = 0;
+  #closed = false;
+
+  private constructor(server: Server, router: TagRouter, udp: UdpSocket, limits: ClusterPortLimits) {
+    const address = server.address();
+    assert(address !== null && typeof address === 'object', 'cluster port server is not listening');
+    assert(udp.address().port === address.port, 'UDP and TCP bound to different port numbers');
+    this.host = address.address;
+    this.port = address.port;
+    this.udp = udp;
+    this.limits = limits;
+    this.#server = server;
+    this.#router = router;
+    // Without a listener a UDP error would throw; it is a network condition, counted.
+    udp.on('error', () => this.#udpErrors++);
+  }
+
+  /** Binds TCP, then UDP on the same number; with port 0, retries another number when UDP's is taken. */
+  static async open(options: ClusterPortOptions): Promise<ClusterPort> {
+    const limits = { ...CLUSTER_PORT_DEFAULTS, ...options.limits };
+    assert(Number.isInteger(options.port) && options.port >= 0 && options.port < 65_536, 'bad cluster port');
+    const attempts = options.port === 0 ? BIND_ATTEMPTS_MAX : 1;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const server = createServer({ pauseOnConnect: false });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: options.port, host: options.host, exclusive: true }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address();
+      assert(address !== null && typeof address === 'object', 'server is not listening');
+      const udp = createSocket({ type: 'udp4', reuseAddr: false });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject);
+          udp.bind(address.port, options.host, () => {
+            udp.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (error) {
+        lastError = error;
+        udp.close();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+        continue;
+      }
+      const router = new TagRouter(server, limits);
+      return new ClusterPort(server, router, udp, limits);
+    }
+    throw lastError;
+  }
+
+  /** `host:port` of the bound interface. */
+  address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Routes TCP connections tagged `tag` to `handler`; one handler per tag at a time. */
+  register(tag: ClusterTag, handler: TagHandler): void {
+    assert(!this.#closed, 'register on a closed cluster port');
+    this.#router.register(tag, handler);
+  }
+
+  /** Stops routing `tag` if `handler` is the registered one; its connections stay with it. */
+  unregister(tag: ClusterTag, handler: TagHandler): void {
+    this.#router.unregister(tag, handler);
+  }
+
+  stats(): ClusterPortStats {
+    return { ...this.#router.stats(), udpErrors: this.#udpErrors };
+  }
+
+  /** Closes the listener and the UDP socket and ends every TCP connection; the number is free once resolved. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#router.destroyConnections();
+    await Promise.all([serverClosed, new Promise<void>((resolve) => this.udp.close(() => resolve()))]);
+  }
+}
