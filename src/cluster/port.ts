@@ -104,7 +104,6 @@ export type ClusterPortStats = TagRouterStats & {
  * `ClusterPort`, and on its own by a transport that listens on a port of its own (tests, single-protocol use).
  */
 export class TagRouter {
-  readonly #server: Server;
   readonly #limits: ClusterPortLimits;
   readonly #handlers = new Map<ClusterTag, TagHandler>();
   readonly #connections = new Set<Socket>();
@@ -124,7 +123,6 @@ export class TagRouter {
     assert(limits.sniffTimeoutMs >= 1, 'sniffTimeoutMs must be >= 1');
     assert(limits.sniffingConnectionsMax >= 1, 'sniffingConnectionsMax must be >= 1');
     assert(limits.connectionsMax >= limits.sniffingConnectionsMax, 'connectionsMax below sniffing bound');
-    this.#server = server;
     this.#limits = limits;
     server.maxConnections = limits.connectionsMax;
     server.on('connection', (socket) => this.#onConnection(socket));
