@@ -2,8 +2,8 @@
 // `TcpTransport` and a tick timer, and carries out every Ready in the order raft.ts documents: send
 // `messages`; persist the snapshot (and restore the state machine from it), the compaction, the entries and
 // the hard state, each durable when its call returns; only then send `messagesAfterPersist`; apply
-// `committedEntries` through the `apply` callback in index order; `advance`; then tell the soft-state
-// listeners if role, leader or term changed, and wake the `waitApplied` callers whose index is now applied.
+// `committedEntries` through the `apply` callback in index order; `advance`; then wake the `waitApplied`
+// callers whose index is now applied, and tell the soft-state listeners if role, leader or term changed.
 //
 // Membership: a fresh cluster's first node bootstraps alone (`initialVoters: [self]`); a node that joins later
 // starts empty (`initialVoters: []`) and the leader, after `setPeer` for it, proposes `add_learner`, watches its
