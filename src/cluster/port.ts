@@ -174,10 +174,6 @@ export class TagRouter {
     }
     this.#connections.add(socket);
     this.#sniffing.add(socket);
-    socket.on('close', () => {
-      this.#connections.delete(socket);
-      this.#sniffing.delete(socket);
-    });
     const chunks: Buffer[] = [];
     let buffered = 0;
     const stop = (): void => {
@@ -212,6 +208,10 @@ export class TagRouter {
       handler(socket, bytes.subarray(CLUSTER_TAG_BYTES));
     };
     socket.on('data', onData);
+    socket.on('close', () => {
+      stop();
+      this.#connections.delete(socket);
+    });
   }
 }
 
