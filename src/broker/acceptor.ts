@@ -43,6 +43,12 @@ export interface PartitionRoute {
   readonly partition: number;
   readonly slot: number;
   readonly link: WorkerLink;
+  /** The broker leading this partition, from the metadata. */
+  leader: string;
+  /** True when this node leads the partition and it is open on `link`'s worker; requests go nowhere else. */
+  local: boolean;
+  /** Where clients reach the leader (`http://host:port`), or '' when the leader is unknown. */
+  leaderUrl: string;
   logStartOffset: number;
   logEndOffset: number;
   highWatermark: number;
@@ -112,6 +118,9 @@ export class Acceptor {
   private readonly stickyTopics = new Set<TopicRoute>();
   private stickyFlushScheduled = false;
   private readonly limits: ProduceLimits;
+  private snapshotChain: Promise<void> = Promise.resolve();
+  private appliedVersion = -1;
+  private brokers: MetadataSnapshot['brokers'] = new Map();
   serving = false;
   /** Told of every topic opened (its partition count) or deleted (0): the group coordinator listens. */
   onTopicChange: (topic: string, partitions: number) => void = () => undefined;
@@ -136,9 +145,25 @@ export class Acceptor {
   // ------------------------------------------------------------------------------------------------------
   // Routing state.
 
-  /** Opens every partition of every topic in the store on its worker. Called once at start-up. */
+  /**
+   * Opens every partition this node leads, then follows the store: every new snapshot opens the topics that
+   * appeared, removes those that went away and moves partitions whose leader changed. Called once at start-up.
+   */
   async openAll(): Promise<void> {
-    await this.applySnapshot(this.store.snapshot());
+    this.store.onChange((snapshot) => {
+      this.applySnapshotLater(snapshot);
+    });
+    await this.applySnapshotLater(this.store.snapshot());
+  }
+
+  /** Resolves once every snapshot received so far has been applied to the routes. */
+  metadataSettled(): Promise<void> {
+    return this.snapshotChain;
+  }
+
+  private applySnapshotLater(snapshot: MetadataSnapshot): Promise<void> {
+    this.snapshotChain = this.snapshotChain.then(() => this.applySnapshot(snapshot));
+    return this.snapshotChain;
   }
 
   /** Answers every long poll now (at shutdown): each fetches once more and replies with what it finds. */
@@ -175,22 +200,86 @@ export class Acceptor {
   }
 
   private async applySnapshot(snapshot: MetadataSnapshot): Promise<void> {
-    const opens: Promise<void>[] = [];
+    if (snapshot.version < this.appliedVersion) return;
+    this.appliedVersion = snapshot.version;
+    this.brokers = snapshot.brokers;
+    const work: Promise<unknown>[] = [];
+    for (const [name, route] of this.topics) {
+      const meta = snapshot.topics.get(name);
+      if (meta === undefined || meta.topicId !== route.meta.topicId) work.push(this.removeTopic(route));
+    }
+    await Promise.all(work);
+    const opens: Promise<unknown>[] = [];
     for (const meta of snapshot.topics.values()) {
-      if (this.topics.has(meta.name)) continue;
-      opens.push(this.openTopic(meta).then(() => undefined));
+      const route = this.topics.get(meta.name);
+      if (route === undefined) opens.push(this.openTopic(meta));
+      else if (route.meta !== meta) opens.push(this.updateTopic(route, meta));
     }
     await Promise.all(opens);
+  }
+
+  /** Forgets a topic deleted from the metadata and has its workers delete its partitions' files. */
+  private async removeTopic(route: TopicRoute): Promise<void> {
+    // Routing forgets the topic first, so no new request reaches partitions that are being removed.
+    if (this.topics.get(route.meta.name) === route) this.topics.delete(route.meta.name);
+    this.onTopicChange(route.meta.name, 0);
+    for (const partition of route.partitions) {
+      partition.local = false;
+      for (const waiter of partition.waiters) waiter.wake();
+      partition.waiters.clear();
+    }
+    await Promise.all(route.partitions.map((p) => this.control(p.link, { op: 'delete', slot: p.slot })));
+  }
+
+  /** Follows leadership changes of an existing topic: a partition now led here is opened on its worker. */
+  private async updateTopic(route: TopicRoute, meta: TopicMetadata): Promise<void> {
+    (route as { meta: TopicMetadata }).meta = meta;
+    const opens: Promise<unknown>[] = [];
+    for (const p of route.partitions) {
+      const assignment = meta.partitions[p.partition]!;
+      p.leader = assignment.leader;
+      p.leaderUrl = this.urlOf(assignment.leader);
+      const local = assignment.leader === this.config.nodeId;
+      if (local && !p.local) opens.push(this.openPartition(meta, p));
+      else if (!local) p.local = false;
+    }
+    await Promise.all(opens);
+    route.sticky.setEligible(localPartitions(route.partitions));
+  }
+
+  private urlOf(brokerId: string): string {
+    const b = this.brokers.get(brokerId);
+    return b === undefined ? '' : `http://${b.httpHost}:${b.httpPort}`;
+  }
+
+  private async openPartition(meta: TopicMetadata, route: PartitionRoute): Promise<void> {
+    const answer = await this.control(route.link, {
+      op: 'open',
+      slot: route.slot,
+      topic: meta.name,
+      partition: route.partition,
+      topicId: meta.topicId,
+      segmentBytes: meta.config.segmentBytes,
+      retentionMs: meta.config.retentionMs,
+      retentionBytes: meta.config.retentionBytes,
+    });
+    assert(answer.ok, `opening ${meta.name}-${route.partition} failed: ${answer.message}`);
+    updateFromControl(route, answer);
+    route.local = true;
   }
 
   private async openTopic(meta: TopicMetadata): Promise<TopicRoute> {
     const partitions: PartitionRoute[] = [];
     for (let p = 0; p < meta.numPartitions; p++) {
+      const leader = meta.partitions[p]?.leader ?? '';
       partitions.push({
         topic: meta.name,
         partition: p,
         slot: this.nextSlot++,
         link: this.workerFor(meta.name, p),
+        leader,
+        local: false,
+        leaderUrl: this.urlOf(leader),
         logStartOffset: 0,
         logEndOffset: 0,
         highWatermark: 0,
@@ -199,24 +288,15 @@ export class Acceptor {
         waiters: new Set(),
       });
     }
-    const answers = await Promise.all(
-      partitions.map((route) =>
-        this.control(route.link, {
-          op: 'open',
-          slot: route.slot,
-          topic: meta.name,
-          partition: route.partition,
-          topicId: meta.topicId,
-          segmentBytes: meta.config.segmentBytes,
-          retentionMs: meta.config.retentionMs,
-          retentionBytes: meta.config.retentionBytes,
-        }),
-      ),
+    await Promise.all(
+      partitions.filter((p) => p.leader === this.config.nodeId).map((p) => this.openPartition(meta, p)),
     );
-    answers.forEach((answer, i) => {
-      assert(answer.ok, `opening ${meta.name}-${i} failed: ${answer.message}`);
-      updateFromControl(partitions[i]!, answer);
-    });
+    const sticky = new StickyPartitioner(
+      meta.numPartitions,
+      stickyRecordsMax,
+      Math.floor(Math.random() * meta.numPartitions),
+    );
+    sticky.setEligible(localPartitions(partitions));
     const route: TopicRoute = {
       meta,
       partitions,
@@ -225,11 +305,7 @@ export class Acceptor {
         ...this.limits,
         recordBytesMax: Math.min(this.limits.recordBytesMax, meta.config.segmentBytes - 1024),
       },
-      sticky: new StickyPartitioner(
-        meta.numPartitions,
-        stickyRecordsMax,
-        Math.floor(Math.random() * meta.numPartitions),
-      ),
+      sticky,
     };
     this.topics.set(meta.name, route);
     this.onTopicChange(meta.name, meta.numPartitions);
@@ -277,9 +353,16 @@ export class Acceptor {
       retentionBytes: this.config.retentionBytes,
       segmentBytes: this.config.segmentBytes,
       partitionsMax: 4096,
-      liveBrokers: 1,
+      liveBrokers: Math.max(1, [...this.brokers.values()].filter((b) => !b.fenced).length),
     });
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
+    if (parsed.request.replicationFactor > 1) {
+      // Placing replicas that nothing copies to would report durability the cluster does not have.
+      return reply.error(
+        'bad_request',
+        `topic '${name}': replication_factor ${parsed.request.replicationFactor} needs partition replication, which this broker does not provide yet; use 1`,
+      );
+    }
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
     this.store.createTopic(parsed.request, Date.now()).then(
@@ -287,11 +370,15 @@ export class Acceptor {
         if (result.kind === 'exists_different') {
           return reply.error('topic_exists', `topic '${name}' already exists with other settings`);
         }
-        const route = this.topics.get(name) ?? (await this.openTopic(result.topic));
+        // The store delivers the snapshot holding the topic before this answer: wait until it is routed.
+        await this.metadataSettled();
+        const route = this.topics.get(name);
+        if (route === undefined || route.meta.topicId !== result.topic.topicId) {
+          return reply.error('no_leader', `topic '${name}' changed while it was being created; retry`);
+        }
         reply.json(result.kind === 'created' ? 201 : 200, JSON.stringify(this.describeTopic(route, false)));
       },
-      (error: unknown) =>
-        reply.error('overloaded', `could not record the topic: ${(error as Error).message}`),
+      (error: unknown) => this.replyStoreError(reply, 'could not record the topic', error),
     );
   }
 
@@ -315,18 +402,21 @@ export class Acceptor {
     this.store.deleteTopic(name).then(
       async (result) => {
         if (result.kind === 'unknown') return reply.error('unknown_topic', `topic '${name}' does not exist`);
-        // Routing forgets the topic first, so no new request reaches partitions that are being removed.
-        this.topics.delete(name);
-        this.onTopicChange(name, 0);
-        for (const partition of route.partitions) {
-          for (const waiter of partition.waiters) waiter.wake();
-        }
-        await Promise.all(route.partitions.map((p) => this.control(p.link, { op: 'delete', slot: p.slot })));
+        await this.metadataSettled();
+        // A store that does not publish snapshots on its own (none today) would leave the route behind.
+        const stale = this.topics.get(name);
+        if (stale !== undefined && stale.meta.topicId === result.topic.topicId) await this.removeTopic(stale);
         reply.json(200, JSON.stringify({ topic: name, deleted: true }));
       },
-      (error: unknown) =>
-        reply.error('overloaded', `could not delete the topic: ${(error as Error).message}`),
+      (error: unknown) => this.replyStoreError(reply, 'could not delete the topic', error),
     );
+  }
+
+  private replyStoreError(reply: Reply, what: string, error: unknown): void {
+    const failure = (error as { failure?: { error: string; message: string; indefinite: boolean } }).failure;
+    if (failure?.error === 'bad_request') return reply.error('bad_request', failure.message);
+    const indefinite = failure?.indefinite ?? false;
+    reply.error('no_leader', `${what}: ${(error as Error).message}`, { indefinite });
   }
 
   private describeTopic(route: TopicRoute, withOffsets: boolean): Record<string, unknown> {
@@ -390,6 +480,7 @@ export class Acceptor {
     const route = this.partitionOrReply(topic, request.params[1] ?? '', reply);
     if (route === null) return;
     const meta = topic.meta.partitions[route.partition]!;
+    if (!route.local) return reply.error('no_leader', notLeaderMessage(route));
     this.control(route.link, { op: 'describe', slot: route.slot }).then(
       (answer) => {
         if (!answer.ok) return reply.error('unknown_partition', answer.message ?? 'partition is gone');
@@ -438,6 +529,7 @@ export class Acceptor {
         numPartitions: topic.meta.numPartitions,
         stickyStart: topic.sticky.peek(),
         stickyRecordsMax: stickyRecordsMax,
+        stickyEligible: topic.sticky.eligiblePartitions(),
         payloadBytesMax: this.links[0]!.payloadBytesMax,
       };
       topic.sticky.nextBatch();
@@ -583,6 +675,11 @@ export class Acceptor {
           };
         }
       };
+      if (!partition.local) {
+        fail('no_leader', notLeaderMessage(partition), false);
+        if (--remaining === 0 && acks !== 0) finish();
+        continue;
+      }
       const outcome: SendOutcome = partition.link.send(
         FrameKind.Produce,
         group.payloadBytes,
@@ -651,6 +748,7 @@ export class Acceptor {
     if (topic === null) return;
     const partition = this.partitionOrReply(topic, request.params[1] ?? '', reply);
     if (partition === null) return;
+    if (!partition.local) return reply.error('no_leader', notLeaderMessage(partition));
     const query = new URLSearchParams(request.query);
     const offsetText = query.get('offset') ?? 'earliest';
     let offset: number;
@@ -867,6 +965,19 @@ export class Acceptor {
       `{"messages":[${parts.join(',')}],"count":${count},"next_offset":${nextOffset},"high_watermark":${highWatermark}}`,
     );
   }
+}
+
+function localPartitions(partitions: readonly PartitionRoute[]): number[] {
+  return partitions.filter((p) => p.local).map((p) => p.partition);
+}
+
+/** The answer for a partition this node does not lead: where its leader is, so the client can go there. */
+export function notLeaderMessage(partition: PartitionRoute): string {
+  const where =
+    partition.leader === ''
+      ? 'has no leader right now; retry'
+      : `is led by broker ${partition.leader}${partition.leaderUrl === '' ? '' : ` at ${partition.leaderUrl}`}; send requests for it there`;
+  return `partition ${partition.partition} of topic '${partition.topic}' ${where}`;
 }
 
 function updateFromControl(route: PartitionRoute, answer: ControlAnswer): void {

@@ -7,13 +7,13 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { ClusterMetadataStore, ControlLink } from '../cluster/control-link.js';
 import type { BrokerConfig } from '../config/config.js';
 import { errorBody } from '../core/errors.js';
 import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
-import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { spawnThread } from '../runtime/threads.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
@@ -34,17 +34,37 @@ export interface BrokerHandle {
 const packageVersion = '0.1.0';
 
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
-  // Options that describe a cluster are accepted by the configuration but not served yet: refuse them loudly
-  // rather than run as something other than what the operator asked for.
-  if (config.seeds.length > 0) {
-    throw new Error('--seeds: joining a cluster is not available yet; this build runs a single node');
-  }
+  // Options accepted by the configuration but not served yet are refused loudly rather than run as something
+  // other than what the operator asked for.
   if (config.acceptorThreads !== 1) {
     throw new Error('--acceptor-threads: only 1 acceptor thread is available in this build');
   }
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const store = await FileMetadataStore.open(dataDir, config.nodeId);
+  // The control thread founds a one-node cluster (no seeds) or joins one; metadata comes from its Raft log.
+  const control = await ControlLink.start({
+    nodeId: config.nodeId,
+    dataDir,
+    host: config.host,
+    clusterPort: config.clusterPort,
+    address: config.address,
+    seeds: config.seeds.map((s) => `${s.host}:${s.port}`),
+    rack: config.rack ?? '',
+    version: packageVersion,
+    raftVoters: config.raftVoters,
+    gossipIntervalMs: config.gossipIntervalMs,
+    raftTickMs: 50,
+    raftElectionTicks: 12,
+    voterReplaceAfterMs: 30_000,
+    snapshotEveryEntries: 10_000,
+    forwardTimeoutMs: 5_000,
+  });
+  control.onFatal = (message) => {
+    if (closing) return;
+    log.fatal({ message }, 'control thread failed; stopping the broker');
+    process.exit(1);
+  };
+  const store = new ClusterMetadataStore(control);
 
   const links: WorkerLink[] = [];
   const workers: Worker[] = [];
@@ -134,27 +154,22 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         );
       }
     },
-    clusterStatus: (_q, reply) =>
-      reply.json(
-        200,
-        JSON.stringify({
-          node_id: config.nodeId,
-          mode: 'single-node',
-          raft: { leader_id: config.nodeId, term: 0, commit_index: store.snapshot().version },
-          members: [
-            {
-              node_id: config.nodeId,
-              state: acceptor.serving ? 'alive' : 'leaving',
-              role: 'leader',
-              rack: config.rack,
-              address: config.address,
+    clusterStatus: (_q, reply) => {
+      control.status().then(
+        (status) =>
+          reply.json(
+            200,
+            JSON.stringify({
+              ...status,
+              serving: acceptor.serving,
               http_port: server.port,
-              cluster_port: config.clusterPort,
-            },
-          ],
-          uptime_ms: Date.now() - startedAtMs,
-        }),
-      ),
+              cluster_port: control.clusterPort,
+              uptime_ms: Date.now() - startedAtMs,
+            }),
+          ),
+        (error: unknown) => reply.error('no_leader', `cluster status unavailable: ${String(error)}`),
+      );
+    },
     metrics: (_q, reply) => {
       metrics.render().then(
         (text) => reply.text(200, metrics.contentType, text),
@@ -162,13 +177,18 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       );
     },
     assignmentPlan: (_q, reply) => {
-      const current = acceptor.partitionFigures().map((p) => ({
-        topic: p.topic,
-        partition: p.partition,
-        replicas: [config.nodeId],
-        leader: config.nodeId,
-      }));
-      reply.json(200, JSON.stringify({ brokers: [config.nodeId], current, proposed: current, moves: [] }));
+      // No rebalancer yet: the proposed plan is the current one.
+      const snapshot = store.snapshot();
+      const current = [...snapshot.topics.values()].flatMap((t) =>
+        t.partitions.map((p) => ({
+          topic: t.name,
+          partition: p.partition,
+          replicas: p.replicas,
+          leader: p.leader,
+        })),
+      );
+      const brokers = [...snapshot.brokers.keys()].sort();
+      reply.json(200, JSON.stringify({ brokers, current, proposed: current, moves: [] }));
     },
     openapi: (_q, reply) => reply.json(200, openApiText),
   });
@@ -184,10 +204,26 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       metrics.observeRequest(operation, status, seconds);
     },
   });
+  // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
+  acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
+  const advertised = await control.request({ op: 'advertise', httpPort: server.port });
+  if (advertised.kind === 'failed') throw new Error(`could not start gossip: ${advertised.message}`);
+  if (!control.isReady) {
+    log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');
+  }
+  await control.ready;
+  await acceptor.metadataSettled();
   acceptor.serving = true;
   acceptor.notServingReason = '';
   log.info(
-    { port: server.port, dataDir, threads: config.threads, walSyncIntervalMs: config.walSyncIntervalMs },
+    {
+      port: server.port,
+      clusterPort: control.clusterPort,
+      nodeId: config.nodeId,
+      dataDir,
+      threads: config.threads,
+      walSyncIntervalMs: config.walSyncIntervalMs,
+    },
     'broker serving',
   );
 

@@ -17,7 +17,13 @@ import { validateTopicName } from '../core/names.js';
 import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
-import type { Acceptor, PartitionRoute, SendGroup, TopicRoute } from './acceptor.js';
+import {
+  type Acceptor,
+  notLeaderMessage,
+  type PartitionRoute,
+  type SendGroup,
+  type TopicRoute,
+} from './acceptor.js';
 import { type GroupsService, refusal } from './groups-service.js';
 import { encodeProduceRequest, produceRequestBytes, WireStatus } from './wire.js';
 
@@ -442,6 +448,7 @@ class ConsumeSession implements Session {
         `topic ${topic.meta.name} has no partition ${partitionText}`,
       );
     }
+    if (!partition.local) return this.sink.fail(CloseCode.notLeader, notLeaderMessage(partition));
     const offsetText = data.query.get('offset') ?? 'latest';
     let offset: number;
     if (offsetText === 'earliest') offset = partition.logStartOffset;
@@ -588,7 +595,8 @@ export class GroupSession implements Session {
       const [topicName, partitionText] = key.split('\u0000') as [string, string];
       const topic = this.server.acceptor.topicRoute(topicName);
       const partition = topic?.partitions[Number(partitionText)];
-      if (topic === undefined || partition === undefined) continue;
+      // A partition led elsewhere is not streamed from here (forwarding between nodes comes later).
+      if (topic === undefined || partition === undefined || !partition.local) continue;
       const committed = this.server.groups.registry.committedOffset(
         this.groupId,
         topicName,

@@ -848,8 +848,10 @@ export function configForTests(
   const values = new Map<ConfigField, Value>();
   const sources = new Map<ConfigField, ConfigSource>();
   const problems: string[] = [];
+  // Tests run many brokers side by side: the cluster port defaults to a free one instead of 7946.
+  const withTestDefaults: Partial<BrokerValues> = { clusterPort: 0, ...overrides };
   for (const spec of configOptions) {
-    const override = overrides[spec.field];
+    const override = withTestDefaults[spec.field];
     const value = override === undefined ? defaultOf(spec, availableParallelism) : override;
     const message = checkRange(spec, value);
     if (message !== null) problems.push(`${spec.name}: ${message}`);

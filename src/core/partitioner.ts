@@ -82,6 +82,8 @@ export class StickyPartitioner {
   private readonly stickyRecordsMax: number;
   private current: number;
   private recordsInCurrent = 0;
+  /** Partitions keyless records may go to (those led by this node); empty means every partition. */
+  private eligible: readonly number[] = [];
 
   constructor(numPartitions: number, stickyRecordsMax: number, startPartition = 0) {
     assert(
@@ -124,10 +126,32 @@ export class StickyPartitioner {
       `StickyPartitioner.resize: numPartitions ${numPartitions} must be a positive integer`,
     );
     this.numPartitions = numPartitions;
+    this.eligible = this.eligible.filter((p) => p < numPartitions);
     if (this.current >= numPartitions) {
       this.current = 0;
       this.recordsInCurrent = 0;
     }
+  }
+
+  /**
+   * Restricts keyless records to `partitions` (like Kafka's producer, which skips partitions without an
+   * available leader); an empty list lifts the restriction. Sorted, distinct, each below the partition count.
+   */
+  setEligible(partitions: readonly number[]): void {
+    for (const [i, p] of partitions.entries()) {
+      assert(Number.isInteger(p) && p >= 0 && p < this.numPartitions, `eligible partition ${p} out of range`);
+      assert(i === 0 || p > partitions[i - 1]!, 'eligible partitions must be sorted and distinct');
+    }
+    this.eligible = partitions.length === this.numPartitions ? [] : [...partitions];
+    if (this.eligible.length > 0 && !this.eligible.includes(this.current)) {
+      this.current = this.eligible[0]!;
+      this.recordsInCurrent = 0;
+    }
+  }
+
+  /** The partitions keyless records may go to; empty means all. */
+  eligiblePartitions(): readonly number[] {
+    return this.eligible;
   }
 
   /** The partition the next record will go to (without counting it). */
@@ -136,7 +160,13 @@ export class StickyPartitioner {
   }
 
   private advance(): void {
-    this.current = (this.current + 1) % this.numPartitions;
     this.recordsInCurrent = 0;
+    if (this.eligible.length === 0) {
+      this.current = (this.current + 1) % this.numPartitions;
+      return;
+    }
+    // The next eligible partition after the current one, wrapping around.
+    const next = this.eligible.find((p) => p > this.current);
+    this.current = next ?? this.eligible[0]!;
   }
 }

@@ -17,6 +17,8 @@ export interface LargeProduceTask {
   readonly numPartitions: number;
   readonly stickyStart: number;
   readonly stickyRecordsMax: number;
+  /** Partitions keyless records may go to (those led by the node); empty means all. */
+  readonly stickyEligible: readonly number[];
   /** Largest produce frame the rings take: larger partition groups are split. */
   readonly payloadBytesMax: number;
 }
@@ -48,6 +50,7 @@ export function planLargeProduce(task: LargeProduceTask): LargeProducePlan {
     : parseSingleProduce(json.value, task.limits, task.nowMs);
   if (parsed.kind === 'error') return parsed;
   const sticky = new StickyPartitioner(task.numPartitions, task.stickyRecordsMax, task.stickyStart);
+  sticky.setEligible(task.stickyEligible);
   const grouped = groupByPartition(parsed.records, task.numPartitions, sticky);
   if (grouped.kind === 'unknown_partition') {
     return {

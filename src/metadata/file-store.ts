@@ -46,12 +46,16 @@ export class FileMetadataStore implements MetadataStore {
 
   static async open(dataDir: string, nodeId: string): Promise<FileMetadataStore> {
     await mkdir(dataDir, { recursive: true });
-    let snapshot: MetadataSnapshot = { version: 0, topics: new Map() };
+    let snapshot: MetadataSnapshot = { version: 0, topics: new Map(), brokers: new Map() };
     try {
       const text = await readFile(join(dataDir, 'metadata.json'), 'utf8');
       const parsed = JSON.parse(text) as FileContents;
       assert(parsed.format === fileFormatVersion, `metadata.json has unknown format ${parsed.format}`);
-      snapshot = { version: parsed.version, topics: new Map(parsed.topics.map((t) => [t.name, t])) };
+      snapshot = {
+        version: parsed.version,
+        topics: new Map(parsed.topics.map((t) => [t.name, t])),
+        brokers: new Map(),
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
@@ -92,7 +96,7 @@ export class FileMetadataStore implements MetadataStore {
       };
       const topics = new Map(this.current.topics);
       topics.set(topic.name, topic);
-      await this.commit({ version: this.current.version + 1, topics });
+      await this.commit({ version: this.current.version + 1, topics, brokers: this.current.brokers });
       return { kind: 'created', topic };
     });
   }
@@ -103,7 +107,7 @@ export class FileMetadataStore implements MetadataStore {
       if (topic === undefined) return { kind: 'unknown' };
       const topics = new Map(this.current.topics);
       topics.delete(name);
-      await this.commit({ version: this.current.version + 1, topics });
+      await this.commit({ version: this.current.version + 1, topics, brokers: this.current.brokers });
       return { kind: 'deleted', topic };
     });
   }

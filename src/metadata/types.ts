@@ -33,10 +33,28 @@ export interface TopicMetadata {
   readonly createdAtMs: number;
 }
 
+/** A broker as the cluster registered it: where to reach it and where it sits. */
+export interface BrokerRegistration {
+  readonly id: string;
+  readonly httpHost: string;
+  readonly httpPort: number;
+  readonly clusterHost: string;
+  readonly clusterPort: number;
+  /** Failure domain for rack-aware placement; empty when unknown. */
+  readonly rack: string;
+  /** Broker software version, so a rolling upgrade shows in the registry. */
+  readonly version: string;
+  /** Set while gossip holds the broker dead: no new replica or leadership is placed on it. */
+  readonly fenced: boolean;
+  readonly registeredAtMs: number;
+}
+
 /** A consistent, versioned view of the metadata; a newer version replaces an older one whole. */
 export interface MetadataSnapshot {
+  /** The Raft index of the last change applied (0 before any). */
   readonly version: number;
   readonly topics: ReadonlyMap<string, TopicMetadata>;
+  readonly brokers: ReadonlyMap<string, BrokerRegistration>;
 }
 
 export type CreateTopicResult =

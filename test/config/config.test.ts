@@ -437,6 +437,7 @@ describe('schema and documentation', () => {
     assert.equal(config.threads, 2);
     assert.ok(Object.isFrozen(config));
     assert.throws(() => configForTests({ ringBytes: 3 * 1024 * 1024 }), /power of two/);
-    assert.throws(() => configForTests({ port: 7946 }), /cluster port/);
+    assert.throws(() => configForTests({ port: 7946, clusterPort: 7946 }), /cluster port/);
+    assert.equal(configForTests().clusterPort, 0, 'tests get a free cluster port by default');
   });
 });

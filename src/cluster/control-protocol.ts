@@ -1,0 +1,115 @@
+// The messages between the acceptor (main thread) and the control thread, carried by the control worker's
+// MessagePort (structured clone, so Maps cross as Maps). Low rate by design: admin requests, status queries and
+// metadata snapshots, never a produced record.
+//
+// Invariants: every request carries an `id` unique among the acceptor's outstanding requests and gets exactly
+// one `reply` with that id; a `metadata` event always carries a version above the previous one; the control
+// thread posts the snapshot that contains a change before the reply that reports it, so the acceptor sees the
+// change as soon as it answers its client. Types only: importable from any thread.
+import type { CommittedOffset } from '../core/metadata/state-machine.js';
+import type { RaftRole } from '../core/raft/types.js';
+import type {
+  CreateTopicRequest,
+  CreateTopicResult,
+  DeleteTopicResult,
+  MetadataSnapshot,
+} from '../metadata/types.js';
+
+/** What the control thread needs from the broker's configuration. */
+export interface ControlOptions {
+  readonly nodeId: string;
+  readonly dataDir: string;
+  /** Interface to bind the cluster port on. */
+  readonly host: string;
+  readonly clusterPort: number;
+  /** Address other brokers use for this one (HTTP and cluster port). */
+  readonly address: string;
+  readonly seeds: readonly string[];
+  readonly rack: string;
+  readonly version: string;
+  readonly raftVoters: number;
+  readonly gossipIntervalMs: number;
+  readonly raftTickMs: number;
+  readonly raftElectionTicks: number;
+  /** A voter dead (or gone) this long is replaced by a caught-up learner, if there is one. */
+  readonly voterReplaceAfterMs: number;
+  /** A Raft snapshot is taken after this many entries applied since the last one. */
+  readonly snapshotEveryEntries: number;
+  /** Bound on a forwarded admin request, leader search included. */
+  readonly forwardTimeoutMs: number;
+}
+
+export type ControlRequest =
+  | { readonly id: number; readonly op: 'advertise'; readonly httpPort: number }
+  | {
+      readonly id: number;
+      readonly op: 'create_topic';
+      readonly request: CreateTopicRequest;
+      readonly nowMs: number;
+    }
+  | { readonly id: number; readonly op: 'delete_topic'; readonly name: string }
+  | {
+      readonly id: number;
+      readonly op: 'commit_offsets';
+      readonly group: string;
+      readonly offsets: readonly CommittedOffset[];
+    }
+  | { readonly id: number; readonly op: 'status' }
+  | { readonly id: number; readonly op: 'stop' };
+
+/** Why a request could not be carried out; `indefinite` when it may have been applied anyway. */
+export interface ControlFailure {
+  readonly kind: 'failed';
+  readonly error: 'no_leader' | 'overloaded' | 'bad_request' | 'internal';
+  readonly message: string;
+  readonly indefinite: boolean;
+}
+
+export type ControlReply =
+  | { readonly kind: 'ok' }
+  | CreateTopicResult
+  | DeleteTopicResult
+  | { readonly kind: 'committed'; readonly count: number }
+  | { readonly kind: 'status'; readonly status: ClusterStatus }
+  | ControlFailure;
+
+export type ControlEvent =
+  | { readonly type: 'started'; readonly clusterPort: number }
+  | { readonly type: 'metadata'; readonly snapshot: MetadataSnapshot }
+  /** The node has a leader and has applied the log as far as that leader had committed when it joined. */
+  | { readonly type: 'ready' }
+  | { readonly type: 'reply'; readonly id: number; readonly reply: ControlReply }
+  | { readonly type: 'fatal'; readonly message: string };
+
+export interface ClusterMemberStatus {
+  readonly node_id: string;
+  /** Gossip's view: alive, suspect, dead or left; 'unknown' for a registered broker gossip has not met. */
+  readonly state: string;
+  /** voter, learner, or none (registered or gossiping, but not in the Raft configuration). */
+  readonly raft_role: 'voter' | 'learner' | 'none';
+  readonly leader: boolean;
+  readonly fenced: boolean;
+  readonly rack: string;
+  readonly address: string;
+  readonly http_port: number;
+  readonly cluster_port: number;
+  readonly incarnation: number | null;
+  /** On the leader: the last log index known to be on this member. */
+  readonly match_index: number | null;
+}
+
+export interface ClusterStatus {
+  readonly node_id: string;
+  readonly raft: {
+    readonly role: RaftRole;
+    readonly leader_id: string | null;
+    readonly term: number;
+    readonly commit_index: number;
+    readonly applied_index: number;
+    readonly last_index: number;
+    readonly voters: readonly string[];
+    readonly learners: readonly string[];
+  };
+  readonly metadata_version: number;
+  readonly members: readonly ClusterMemberStatus[];
+}

@@ -1,0 +1,97 @@
+// Replica placement for a new topic: which brokers hold each partition, the first one leading. Kafka's
+// assignment (AdminUtils.assignReplicasToBrokers): the first replica of partition p goes to broker
+// (startIndex + p) mod n, so leaders spread evenly; the followers sit at a shift from it that grows by one every
+// n partitions, so the followers of one broker's leaders spread over the others too. With rack awareness the
+// broker list is first interleaved by rack (a1, b1, c1, a2, b2, ...), and a follower is skipped while its rack,
+// or the broker itself, already holds a replica of the partition and an unused rack or broker remains.
+// Pure: no I/O, no clock; the caller passes the start index (random in production, fixed in tests).
+
+export interface PlacementBroker {
+  readonly id: string;
+  /** Empty when unknown; with rack awareness every broker must have one. */
+  readonly rack: string;
+}
+
+export type PlacementResult =
+  | { readonly kind: 'ok'; readonly replicas: readonly (readonly string[])[] }
+  | { readonly kind: 'error'; readonly reason: string };
+
+/**
+ * Replicas of `numPartitions` partitions, `replicationFactor` each, over `brokers` (any order: they are sorted
+ * by id first so the result depends only on the set). `startIndex` picks where the first leader goes.
+ */
+export function assignReplicas(
+  brokers: readonly PlacementBroker[],
+  numPartitions: number,
+  replicationFactor: number,
+  rackAware: boolean,
+  startIndex: number,
+): PlacementResult {
+  if (!(numPartitions >= 1)) return { kind: 'error', reason: 'num_partitions must be at least 1' };
+  if (!(replicationFactor >= 1)) return { kind: 'error', reason: 'replication_factor must be at least 1' };
+  if (replicationFactor > brokers.length) {
+    return {
+      kind: 'error',
+      reason: `replication_factor ${replicationFactor} is larger than the ${brokers.length} available broker(s)`,
+    };
+  }
+  const sorted = [...brokers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (rackAware) {
+    const missing = sorted.filter((b) => b.rack === '').map((b) => b.id);
+    if (missing.length > 0) {
+      return {
+        kind: 'error',
+        reason: `rack_awareness needs a rack on every broker; ${missing.join(', ')} started without --rack`,
+      };
+    }
+  }
+  const list = rackAware ? interleaveByRack(sorted) : sorted;
+  const n = list.length;
+  const start = ((startIndex % n) + n) % n;
+  const racks = new Set(list.map((b) => b.rack));
+  const out: string[][] = [];
+  let shift = start;
+  for (let p = 0; p < numPartitions; p++) {
+    if (p > 0 && p % n === 0) shift++;
+    const first = (p + start) % n;
+    const chosen = [list[first]!];
+    if (!rackAware) {
+      for (let j = 0; j < replicationFactor - 1; j++) chosen.push(list[followerIndex(first, shift, j, n)]!);
+    } else {
+      const usedRacks = new Set([list[first]!.rack]);
+      for (let k = 0; chosen.length < replicationFactor && k < n * n; k++) {
+        const candidate = list[followerIndex(first, shift, k % (n - 1), n)]!;
+        if (chosen.includes(candidate)) continue;
+        // Prefer a rack not yet used; once every rack holds a replica, any unused broker will do.
+        if (usedRacks.has(candidate.rack) && usedRacks.size < racks.size) continue;
+        chosen.push(candidate);
+        usedRacks.add(candidate.rack);
+      }
+    }
+    out.push(chosen.map((b) => b.id));
+  }
+  return { kind: 'ok', replicas: out };
+}
+
+function followerIndex(first: number, shift: number, j: number, n: number): number {
+  if (n === 1) return first;
+  return (first + 1 + ((shift + j) % (n - 1))) % n;
+}
+
+function interleaveByRack(sorted: readonly PlacementBroker[]): PlacementBroker[] {
+  const byRack = new Map<string, PlacementBroker[]>();
+  for (const b of sorted) {
+    const list = byRack.get(b.rack);
+    if (list === undefined) byRack.set(b.rack, [b]);
+    else list.push(b);
+  }
+  const rackNames = [...byRack.keys()].sort();
+  const out: PlacementBroker[] = [];
+  for (let i = 0; out.length < sorted.length; i++) {
+    for (const rack of rackNames) {
+      const b = byRack.get(rack)![i];
+      if (b !== undefined) out.push(b);
+    }
+  }
+  return out;
+}

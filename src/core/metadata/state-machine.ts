@@ -1,0 +1,281 @@
+// The cluster metadata state machine: what every node computes, identically, by applying the committed Raft
+// log in order. It holds the broker registry, the topics with their configuration and per-partition replicas,
+// leader, leader epoch and in-sync replicas, and the consumer groups' committed offsets.
+//
+// Invariants (asserted): entries are applied once each, in index order; apply is deterministic (no clock, no
+// randomness, no I/O: everything a change needs, like a new topic's id, placement and creation time, is decided
+// by the proposer and carried in the command); a command that is not valid against the current state changes
+// nothing and yields a refusal value, so a stale or duplicated proposal is harmless. A partition's leader epoch
+// only grows, and its leader is always one of its in-sync replicas, which are always among its replicas.
+// Pure: no I/O; used by the control thread (and tests).
+import type {
+  BrokerRegistration,
+  CreateTopicResult,
+  DeleteTopicResult,
+  MetadataSnapshot,
+  PartitionAssignment,
+  TopicMetadata,
+} from '../../metadata/types.js';
+import { assert } from '../assert.js';
+
+export interface CommittedOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly metadata: string;
+  readonly committedAtMs: number;
+}
+
+export type MetadataCommand =
+  | { readonly kind: 'register_broker'; readonly broker: BrokerRegistration }
+  | { readonly kind: 'fence_broker'; readonly brokerId: string; readonly fenced: boolean }
+  | { readonly kind: 'unregister_broker'; readonly brokerId: string }
+  | { readonly kind: 'create_topic'; readonly topic: TopicMetadata }
+  | { readonly kind: 'delete_topic'; readonly name: string }
+  | {
+      readonly kind: 'change_partition_leader';
+      readonly topicId: string;
+      readonly topic: string;
+      readonly partition: number;
+      /** The epoch the proposer saw: the change applies only if it is still current (fencing). */
+      readonly expectedLeaderEpoch: number;
+      readonly leader: string;
+      readonly isr: readonly string[];
+    }
+  | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
+  | { readonly kind: 'delete_group'; readonly group: string };
+
+export type ApplyResult =
+  | { readonly kind: 'noop' }
+  | { readonly kind: 'registered'; readonly broker: BrokerRegistration }
+  | { readonly kind: 'broker_updated'; readonly broker: BrokerRegistration }
+  | { readonly kind: 'unknown_broker'; readonly brokerId: string }
+  | { readonly kind: 'broker_in_use'; readonly brokerId: string; readonly topics: readonly string[] }
+  | { readonly kind: 'unregistered'; readonly brokerId: string }
+  | CreateTopicResult
+  | DeleteTopicResult
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'leader_changed'; readonly leaderEpoch: number }
+  | { readonly kind: 'stale_epoch'; readonly leaderEpoch: number }
+  | { readonly kind: 'committed'; readonly count: number }
+  | { readonly kind: 'group_deleted'; readonly existed: boolean };
+
+/** Everything the state machine holds, as plain values: what a Raft snapshot stores. */
+export interface MetadataImage {
+  readonly appliedIndex: number;
+  readonly brokers: readonly BrokerRegistration[];
+  readonly topics: readonly TopicMetadata[];
+  readonly groups: readonly { readonly group: string; readonly offsets: readonly CommittedOffset[] }[];
+}
+
+const offsetsPerGroupMax = 100_000;
+
+export class MetadataStateMachine {
+  private applied = 0;
+  private brokers = new Map<string, BrokerRegistration>();
+  private topics = new Map<string, TopicMetadata>();
+  private readonly groups = new Map<string, Map<string, CommittedOffset>>();
+  /** The view handed out by `snapshot()`; rebuilt lazily after a change to topics or brokers. */
+  private view: MetadataSnapshot | null = null;
+
+  static fromImage(image: MetadataImage): MetadataStateMachine {
+    const sm = new MetadataStateMachine();
+    sm.applied = image.appliedIndex;
+    for (const b of image.brokers) sm.brokers.set(b.id, b);
+    for (const t of image.topics) {
+      checkTopic(t);
+      sm.topics.set(t.name, t);
+    }
+    for (const g of image.groups) {
+      sm.groups.set(g.group, new Map(g.offsets.map((o) => [offsetKey(o.topic, o.partition), o])));
+    }
+    return sm;
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Applies the normal entry at `index`; `command` undefined stands for an empty entry (a leader's first). */
+  apply(index: number, command: MetadataCommand | undefined): ApplyResult {
+    assert(index > this.applied, `metadata entry ${index} applied after ${this.applied}`);
+    this.applied = index;
+    if (command === undefined) return { kind: 'noop' };
+    const result = this.applyCommand(command);
+    if (command.kind !== 'commit_offsets' && command.kind !== 'delete_group') this.view = null;
+    return result;
+  }
+
+  /** Records that a non-metadata entry (a membership change) was applied at `index`. */
+  skip(index: number): void {
+    assert(index > this.applied, `entry ${index} skipped after ${this.applied}`);
+    this.applied = index;
+  }
+
+  /** The topics and brokers as of the last applied entry; the same object until the next change. */
+  snapshot(): MetadataSnapshot {
+    this.view ??= {
+      version: this.applied,
+      topics: new Map(this.topics),
+      brokers: new Map(this.brokers),
+    };
+    return this.view;
+  }
+
+  broker(id: string): BrokerRegistration | undefined {
+    return this.brokers.get(id);
+  }
+
+  topic(name: string): TopicMetadata | undefined {
+    return this.topics.get(name);
+  }
+
+  committedOffsets(group: string): readonly CommittedOffset[] {
+    return [...(this.groups.get(group)?.values() ?? [])];
+  }
+
+  groupIds(): string[] {
+    return [...this.groups.keys()].sort();
+  }
+
+  image(): MetadataImage {
+    return {
+      appliedIndex: this.applied,
+      brokers: [...this.brokers.values()],
+      topics: [...this.topics.values()],
+      groups: [...this.groups].map(([group, offsets]) => ({ group, offsets: [...offsets.values()] })),
+    };
+  }
+
+  private applyCommand(c: MetadataCommand): ApplyResult {
+    switch (c.kind) {
+      case 'register_broker': {
+        const old = this.brokers.get(c.broker.id);
+        const broker: BrokerRegistration = {
+          ...c.broker,
+          registeredAtMs: old?.registeredAtMs ?? c.broker.registeredAtMs,
+        };
+        this.brokers.set(broker.id, broker);
+        return old === undefined ? { kind: 'registered', broker } : { kind: 'broker_updated', broker };
+      }
+      case 'fence_broker': {
+        const old = this.brokers.get(c.brokerId);
+        if (old === undefined) return { kind: 'unknown_broker', brokerId: c.brokerId };
+        const broker = { ...old, fenced: c.fenced };
+        this.brokers.set(broker.id, broker);
+        return { kind: 'broker_updated', broker };
+      }
+      case 'unregister_broker': {
+        if (!this.brokers.has(c.brokerId)) return { kind: 'unknown_broker', brokerId: c.brokerId };
+        const using = [...this.topics.values()]
+          .filter((t) => t.partitions.some((p) => p.replicas.includes(c.brokerId)))
+          .map((t) => t.name);
+        if (using.length > 0) return { kind: 'broker_in_use', brokerId: c.brokerId, topics: using };
+        this.brokers.delete(c.brokerId);
+        return { kind: 'unregistered', brokerId: c.brokerId };
+      }
+      case 'create_topic': {
+        const t = c.topic;
+        const existing = this.topics.get(t.name);
+        if (existing !== undefined) {
+          return sameSettings(existing, t)
+            ? { kind: 'exists_same', topic: existing }
+            : { kind: 'exists_different', topic: existing };
+        }
+        const problem = topicProblem(t, this.brokers);
+        if (problem !== null) return { kind: 'invalid', reason: problem };
+        this.topics.set(t.name, t);
+        return { kind: 'created', topic: t };
+      }
+      case 'delete_topic': {
+        const t = this.topics.get(c.name);
+        if (t === undefined) return { kind: 'unknown' };
+        this.topics.delete(c.name);
+        for (const offsets of this.groups.values()) {
+          for (const [key, o] of offsets) if (o.topic === c.name) offsets.delete(key);
+        }
+        return { kind: 'deleted', topic: t };
+      }
+      case 'change_partition_leader': {
+        const t = this.topics.get(c.topic);
+        if (t === undefined || t.topicId !== c.topicId) return { kind: 'unknown' };
+        const p = t.partitions[c.partition];
+        if (p === undefined) return { kind: 'invalid', reason: `${c.topic} has no partition ${c.partition}` };
+        if (p.leaderEpoch !== c.expectedLeaderEpoch)
+          return { kind: 'stale_epoch', leaderEpoch: p.leaderEpoch };
+        if (!c.isr.every((id) => p.replicas.includes(id)) || (c.leader !== '' && !c.isr.includes(c.leader))) {
+          return { kind: 'invalid', reason: 'the leader must be in the ISR and the ISR among the replicas' };
+        }
+        const next: PartitionAssignment = {
+          ...p,
+          leader: c.leader,
+          isr: [...c.isr],
+          leaderEpoch: p.leaderEpoch + 1,
+        };
+        const partitions = t.partitions.map((q) => (q.partition === c.partition ? next : q));
+        this.topics.set(t.name, { ...t, partitions });
+        return { kind: 'leader_changed', leaderEpoch: next.leaderEpoch };
+      }
+      case 'commit_offsets': {
+        let offsets = this.groups.get(c.group);
+        for (const o of c.offsets) {
+          const t = this.topics.get(o.topic);
+          if (t === undefined || o.partition >= t.numPartitions) {
+            return { kind: 'invalid', reason: `unknown partition ${o.topic}-${o.partition}` };
+          }
+        }
+        if (offsets === undefined) {
+          offsets = new Map();
+          this.groups.set(c.group, offsets);
+        }
+        if (offsets.size + c.offsets.length > offsetsPerGroupMax) {
+          return {
+            kind: 'invalid',
+            reason: `group ${c.group} would hold more than ${offsetsPerGroupMax} offsets`,
+          };
+        }
+        for (const o of c.offsets) offsets.set(offsetKey(o.topic, o.partition), o);
+        return { kind: 'committed', count: c.offsets.length };
+      }
+      case 'delete_group':
+        return { kind: 'group_deleted', existed: this.groups.delete(c.group) };
+    }
+  }
+}
+
+function offsetKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+/** Why a topic as proposed cannot exist, or null: its shape must hold and its replicas be registered brokers. */
+function topicProblem(t: TopicMetadata, brokers: ReadonlyMap<string, BrokerRegistration>): string | null {
+  if (t.partitions.length !== t.numPartitions) return 'partition list does not match num_partitions';
+  for (const [i, p] of t.partitions.entries()) {
+    if (p.partition !== i) return `partition ${i} is listed as ${p.partition}`;
+    if (p.replicas.length !== t.replicationFactor) return `partition ${i} has ${p.replicas.length} replicas`;
+    if (new Set(p.replicas).size !== p.replicas.length) return `partition ${i} lists a replica twice`;
+    for (const id of p.replicas)
+      if (!brokers.has(id)) return `partition ${i} is placed on unknown broker ${id}`;
+    if (!p.isr.includes(p.leader) || !p.isr.every((id) => p.replicas.includes(id))) {
+      return `partition ${i}: the leader must be in the ISR and the ISR among the replicas`;
+    }
+  }
+  return null;
+}
+
+function checkTopic(t: TopicMetadata): void {
+  assert(t.partitions.length === t.numPartitions, `topic ${t.name}: partitions do not match their count`);
+}
+
+function sameSettings(a: TopicMetadata, b: TopicMetadata): boolean {
+  return (
+    a.numPartitions === b.numPartitions &&
+    a.replicationFactor === b.replicationFactor &&
+    a.rackAwareness === b.rackAwareness &&
+    a.config.retentionMs === b.config.retentionMs &&
+    a.config.retentionBytes === b.config.retentionBytes &&
+    a.config.segmentBytes === b.config.segmentBytes &&
+    a.config.minInsyncReplicas === b.config.minInsyncReplicas &&
+    a.config.cleanupPolicy === b.config.cleanupPolicy
+  );
+}
