@@ -157,6 +157,9 @@ export class RaftHost {
       this.raft.tick();
       this.drive();
     }, cfg.tickMs);
+    // The only voter has nobody to wait for: it elects itself at once rather than after a timeout.
+    const conf = raft.status().conf;
+    if (conf.voters.length === 1 && conf.voters[0] === cfg.id) raft.campaignNow();
     this.drive();
   }
 

@@ -9,18 +9,24 @@ const binPath = fileURLToPath(new URL('../../bin/broker.mjs', import.meta.url));
 export interface BrokerProcess {
   readonly child: ChildProcess;
   readonly port: number;
+  /** The cluster port (TCP for Raft and RPC, UDP for gossip) the broker bound. */
+  readonly clusterPort: number;
   readonly base: string;
   /** Output so far, for failure messages. */
   output(): string;
 }
 
 export async function spawnBroker(args: readonly string[], timeoutMs = 20_000): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...args], {
+  // Brokers started side by side must not share the default cluster port.
+  const clusterPortArgs = args.includes('--cluster-port') ? [] : ['--cluster-port', '0'];
+  const fullArgs = [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...clusterPortArgs, ...args];
+  const child = spawn(process.execPath, fullArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BROKER_LOG_LEVEL: 'info' },
   });
   let output = '';
   let port = 0;
+  let clusterPort = 0;
   const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`broker did not start in ${timeoutMs} ms:\n${output}`)),
@@ -31,6 +37,7 @@ export async function spawnBroker(args: readonly string[], timeoutMs = 20_000): 
       const match = /"port":(\d+)[^\n]*"msg":"broker serving"/.exec(output);
       if (match !== null && port === 0) {
         port = Number(match[1]);
+        clusterPort = Number(/"clusterPort":(\d+)[^\n]*"msg":"broker serving"/.exec(output)?.[1] ?? 0);
         clearTimeout(timer);
         resolve(port);
       }
@@ -44,7 +51,7 @@ export async function spawnBroker(args: readonly string[], timeoutMs = 20_000): 
     });
   });
   const bound = await ready;
-  return { child, port: bound, base: `http://127.0.0.1:${bound}`, output: () => output };
+  return { child, port: bound, clusterPort, base: `http://127.0.0.1:${bound}`, output: () => output };
 }
 
 /** Kills the process by PID with `signal` and waits until it is gone. */

@@ -241,6 +241,16 @@ export class RaftNode {
 
   // ---- Inputs ----
 
+  /**
+   * Starts an election now instead of waiting for the election timeout (etcd's MsgHup), e.g. when a node is
+   * the only voter. Ignored on a leader and on a node that cannot vote. Always safe: it is what a timeout does.
+   */
+  campaignNow(): void {
+    if (this.role === 'leader' || !this.isPromotable()) return;
+    this.electionElapsedTicks = 0;
+    this.campaign(this.cfg.preVote ? 'pre' : 'election');
+  }
+
   tick(): void {
     if (this.role === 'leader') {
       this.tickLeader();
