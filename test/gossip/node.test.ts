@@ -1,10 +1,15 @@
 // Behaviour of one GossipNode driven by hand: probing, ping-req relaying, suspicion and refutation, local
-// health, dissemination within the UDP budget, join by push-pull, leave, metadata updates and reclamation;
-// plus a property test of the membership invariants under arbitrary update sequences.
+// health, recovery from a stall of its own process, dissemination within the UDP budget, join by push-pull,
+// leave, metadata updates, reclamation and restart; plus a property test of the membership invariants under
+// arbitrary update sequences.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { GOSSIP_DEFAULTS, suspicionTimeoutMinMs } from '../../src/core/gossip/config.js';
+import {
+  GOSSIP_DEFAULTS,
+  suspicionTimeoutMaxMs,
+  suspicionTimeoutMinMs,
+} from '../../src/core/gossip/config.js';
 import {
   estimatePacketBytes,
   type GossipMessage,
@@ -77,6 +82,16 @@ function runAlone(
 }
 
 /**
+ * Ticks `node` at each wake-up before `atMs` and then at `atMs`, as a shell does, returning the last tick's
+ * output and everything sent on the way. Skipping wake-ups would look like a stall of the process.
+ */
+function tickAt(node: GossipNode, atMs: number): Output & { before: Outgoing[] } {
+  const before: Outgoing[] = [];
+  while (node.nextWakeMs() < atMs) before.push(...node.tick(node.nextWakeMs()).send);
+  return { ...node.tick(atMs), before };
+}
+
+/**
  * Ticks `node` at its wake-ups until one tick sends a ping (other than to `exceptTo`, where a suspect's
  * verification pings go); returns that tick's time and output.
  */
@@ -121,13 +136,13 @@ describe('gossip node: probing', () => {
     const ping = messagesOf(out, 'ping')[0]!;
     const target = (ping.message as { targetId: string }).targetId;
     const deadline = start + GOSSIP_DEFAULTS.probeTimeoutMs;
-    const requests = messagesOf(node.tick(deadline), 'ping_req');
+    const requests = messagesOf(tickAt(node, deadline), 'ping_req');
     assert.equal(requests.length, GOSSIP_DEFAULTS.indirectChecks);
     for (const r of requests) {
       assert.notEqual(r.to, address(target));
       assert.equal((r.message as { targetId: string }).targetId, target);
     }
-    const end = node.tick(start + GOSSIP_DEFAULTS.probeIntervalMs);
+    const end = tickAt(node, start + GOSSIP_DEFAULTS.probeIntervalMs);
     assert.deepEqual(
       end.events.map((e) => [e.kind, e.member.nodeId]),
       [['suspect', target]],
@@ -140,17 +155,18 @@ describe('gossip node: probing', () => {
     node.seedMembers(states(ids(8)), 0);
     const { atMs: start, out: first } = tickUntilPing(node);
     const suspectAddress = messagesOf(first, 'ping')[0]!.to;
-    const requests = messagesOf(node.tick(start + GOSSIP_DEFAULTS.probeTimeoutMs), 'ping_req');
+    const requests = messagesOf(tickAt(node, start + GOSSIP_DEFAULTS.probeTimeoutMs), 'ping_req');
     // One relay answers with a nack: the other four missed nacks count against this member.
     const seqNo = (requests[0]!.message as { seqNo: number }).seqNo;
     node.receive(requests[0]!.to, packet('relay', { kind: 'nack', seqNo }), start + 150);
     // The tick that ends the failed probe starts the next one, already under the raised score.
     const again = start + GOSSIP_DEFAULTS.probeIntervalMs;
-    const ping = messagesOf(node.tick(again), 'ping')[0]!;
+    const ping = messagesOf(tickAt(node, again), 'ping')[0]!;
     const score = node.healthScore;
     assert.equal(score, GOSSIP_DEFAULTS.indirectChecks - 1);
     // It waits (score + 1) probe timeouts for the ack before asking relays.
-    assert.equal(messagesOf(node.tick(again + GOSSIP_DEFAULTS.probeTimeoutMs), 'ping_req').length, 0);
+    const waited = tickAt(node, again + GOSSIP_DEFAULTS.probeTimeoutMs);
+    assert.equal(messagesOf({ send: [...waited.before, ...waited.send], events: [] }, 'ping_req').length, 0);
     node.receive(
       ping.to,
       packet('x', { kind: 'ack', seqNo: (ping.message as { seqNo: number }).seqNo }),
@@ -249,10 +265,9 @@ describe('gossip node: suspicion', () => {
       const events = runAlone(node, 0, 60_000, true).events;
       return events.find((e) => e.kind === 'failed' && e.member.nodeId === 'm9')!.atMs;
     };
-    const minMs = suspicionTimeoutMinMs(GOSSIP_DEFAULTS, 10);
     // The lone node's own probes will suspect others too; only m9's death time matters here.
-    assert.equal(failedAt(confirmed), minMs);
-    assert.equal(failedAt(lone), minMs * GOSSIP_DEFAULTS.suspicionMaxTimeoutMult);
+    assert.equal(failedAt(confirmed), suspicionTimeoutMinMs(GOSSIP_DEFAULTS, 10));
+    assert.equal(failedAt(lone), suspicionTimeoutMaxMs(GOSSIP_DEFAULTS, 10));
   });
 
   it('pings a suspect while the timer runs and is repaired by its answer when it had refuted already', () => {
@@ -279,6 +294,89 @@ describe('gossip node: suspicion', () => {
     assert.deepEqual(
       out.events.map((e) => e.kind),
       ['alive_again'],
+    );
+  });
+});
+
+describe('gossip node: small clusters', () => {
+  it('at 4 members a lone accuser waits the maximum, and the one other confirmation shortens it', () => {
+    const members = ids(4);
+    const lone = makeNode('m0');
+    const confirmed = makeNode('m0', 3);
+    lone.seedMembers(states(members), 0);
+    confirmed.seedMembers(states(members), 0);
+    const suspect = (accuserId: string): Packet =>
+      packet(accuserId, { kind: 'suspect', nodeId: 'm3', incarnation: 0, accuserId });
+    lone.receive(address('m1'), suspect('m1'), 0);
+    confirmed.receive(address('m1'), suspect('m1'), 0);
+    confirmed.receive(address('m2'), suspect('m2'), 0);
+    const failedAt = (node: GossipNode): number => {
+      const events = runAlone(node, 0, 20_000, true).events;
+      return events.find((e) => e.kind === 'failed' && e.member.nodeId === 'm3')!.atMs;
+    };
+    // memberlist would use K = 0 here (N - 2 < suspicionMult - 2) and let m1 alone declare m3 dead at the
+    // minimum. With K = 2 (m0 and m2 could confirm), m1 alone waits the maximum, 6 s.
+    assert.equal(failedAt(lone), suspicionTimeoutMaxMs(GOSSIP_DEFAULTS, 4));
+    // One of two confirmations: 6000 - (6000 - 3000) * log(2) / log(3).
+    assert.equal(failedAt(confirmed), Math.floor(6000 - 3000 * (Math.log(2) / Math.log(3))));
+  });
+});
+
+describe('gossip node: stalls of its own process', () => {
+  it('a probe in flight across a 2 s stall accuses no one: the ack read after the late tick still counts', () => {
+    const node = makeNode('m0');
+    node.seedMembers(states(ids(4)), 0);
+    const { atMs: start, out } = tickUntilPing(node);
+    const ping = messagesOf(out, 'ping')[0]!;
+    const seqNo = (ping.message as { seqNo: number }).seqNo;
+    // The process stops; its timers fire 2 s late, before the socket (holding the ack) is read.
+    const resumedMs = start + 2000;
+    const late = node.tick(resumedMs);
+    assert.deepEqual(late.events, [], 'the late tick accuses no one');
+    assert.equal(
+      node.healthScore,
+      GOSSIP_DEFAULTS.awarenessMaxMultiplier - 1,
+      'a stall is evidence that this member is the slow one',
+    );
+    node.receive(ping.to, packet('peer', { kind: 'ack', seqNo }), resumedMs);
+    const after = runAlone(node, resumedMs + 1, resumedMs + 3000, true);
+    assert.deepEqual(
+      after.events.filter((e) => e.kind === 'suspect' || e.kind === 'failed'),
+      [],
+    );
+  });
+
+  it('a suspicion timer that expired during a stall lets the refutation in the backlog save the suspect', () => {
+    const node = makeNode('m0');
+    node.seedMembers(states(ids(4)), 0);
+    node.receive(
+      address('m1'),
+      packet('m1', { kind: 'suspect', nodeId: 'm3', incarnation: 0, accuserId: 'm1' }),
+      0,
+    );
+    const deadlineMs = suspicionTimeoutMaxMs(GOSSIP_DEFAULTS, 4);
+    runAlone(node, 0, 1000, true);
+    // Stopped from about 1 s to 10 s, well past the 6 s deadline; m3's refutation waits in the socket.
+    const late = node.tick(10_000);
+    assert.ok(10_000 > deadlineMs);
+    assert.deepEqual(
+      late.events.filter((e) => e.kind === 'failed'),
+      [],
+    );
+    const alive = node.receive(
+      address('m3'),
+      packet('m3', {
+        kind: 'alive',
+        nodeId: 'm3',
+        address: address('m3'),
+        incarnation: 1,
+        meta: memberMeta(3),
+      }),
+      10_000,
+    );
+    assert.deepEqual(
+      alive.events.map((e) => [e.kind, e.member.nodeId]),
+      [['alive_again', 'm3']],
     );
   });
 });
@@ -439,6 +537,37 @@ describe('gossip node: restart', () => {
     assert.deepEqual(
       events.map((e) => [e.kind, e.member.nodeId, e.member.state]),
       [['joined', 'a', 'alive']],
+    );
+  });
+});
+
+describe('gossip node: restart (dead)', () => {
+  it('a member held dead that sends any packet is told so, refutes, and is alive again', () => {
+    const seed = makeNode('s');
+    seed.seedMembers(states(['s', 'a', 'b']), 0);
+    seed.receive(
+      address('b'),
+      packet('b', { kind: 'dead', nodeId: 'a', incarnation: 3, accuserId: 'b' }),
+      10,
+    );
+    assert.equal(seed.member('a')?.state, 'dead');
+    // Long enough for the seed to have sent the obituary its full number of times: no gossip carries it now.
+    runAlone(seed, 10, 5000, true);
+    assert.equal(seed.pendingBroadcasts, 0);
+    // A restarted 'a' at incarnation 0 that did not learn its old state (its seed had forgotten it) pings s.
+    const restarted = makeNode('a', 9);
+    restarted.seedMembers(states(['s', 'a', 'b']), 5000);
+    const told = seed.receive(address('a'), packet('a', { kind: 'ping', seqNo: 1, targetId: 's' }), 5001);
+    const obituary = told.send.find((o) => o.packet.messages.some((m) => m.kind === 'dead'));
+    assert.ok(obituary !== undefined && obituary.to === address('a'), 'the seed tells the dead member');
+    restarted.receive(address('s'), obituary.packet, 5002);
+    assert.equal(restarted.incarnation, 4, 'it outbids the incarnation it died at');
+    const events = runAlone(restarted, 5002, 5400).send.flatMap(
+      (o) => seed.receive(address('a'), o.packet, 5400).events,
+    );
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.member.nodeId, e.member.incarnation]),
+      [['alive_again', 'a', 4]],
     );
   });
 });

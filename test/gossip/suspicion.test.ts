@@ -1,5 +1,6 @@
 // Lifeguard's suspicion timer: starts at the maximum, shrinks with each independent confirmation, reaches
-// the minimum after k of them, and is not fooled by repeated or original accusers.
+// the minimum after k of them, is not fooled by repeated or original accusers, stops waiting for confirmers
+// that can no longer confirm, and can be postponed by a stall of its owner.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -32,23 +33,59 @@ describe('suspicion timeout', () => {
     assert.equal(s.timeoutMs(), 1000);
   });
 
-  it('never rises, and stays within [min, max], whatever the accusers', () => {
+  it('stops waiting for a confirmer that became suspect itself, but only when confirmers are short', () => {
+    // 4 members: the accuser's two peers are the only confirmers (k = 2).
+    const small = new Suspicion(0, 'a', 2, 3000, 6000, 2);
+    small.withdraw('c');
+    assert.equal(small.k, 1);
+    assert.equal(small.timeoutMs(), 6000, 'no confirmation yet: still the maximum');
+    assert.equal(small.confirm('b'), true);
+    assert.equal(small.timeoutMs(), 3000, 'the one confirmation left brings it to the minimum');
+    // Many confirmers: losing one changes nothing.
+    const large = new Suspicion(0, 'a', 3, 3000, 16_000, 400);
+    large.withdraw('c');
+    assert.equal(large.k, 3);
+    // A member that already confirmed, or was withdrawn before, is not withdrawn again.
+    const counted = new Suspicion(0, 'a', 2, 3000, 6000, 2);
+    counted.confirm('b');
+    counted.withdraw('b');
+    counted.withdraw('c');
+    counted.withdraw('c');
+    assert.equal(counted.k, 1);
+    assert.equal(counted.timeoutMs(), 3000);
+  });
+
+  it('moves its deadline and its next verification by a stall of its owner', () => {
+    const s = new Suspicion(1000, 'a', 0, 3000, 3000);
+    assert.equal(s.deadlineMs(), 4000);
+    assert.equal(s.nextVerifyMs, 2000);
+    s.postpone(2500);
+    assert.equal(s.deadlineMs(), 6500);
+    assert.equal(s.nextVerifyMs, 4500);
+  });
+
+  it('never rises, and stays within [min, max], whatever the accusers and withdrawals', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 6 }),
         fc.integer({ min: 1, max: 10_000 }),
         fc.integer({ min: 1, max: 8 }),
-        fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'), { maxLength: 20 }),
-        (k, minMs, mult, accusers) => {
-          const s = new Suspicion(0, 'a', k, minMs, minMs * mult);
+        fc.array(fc.tuple(fc.boolean(), fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i')), {
+          maxLength: 20,
+        }),
+        fc.nat({ max: 8 }),
+        (k, minMs, mult, accusers, extraConfirmers) => {
+          const s = new Suspicion(0, 'a', k, minMs, minMs * mult, k + extraConfirmers);
           let previous = s.timeoutMs();
-          for (const accuser of accusers) {
-            s.confirm(accuser);
+          for (const [withdraw, accuser] of accusers) {
+            if (withdraw) s.withdraw(accuser);
+            else s.confirm(accuser);
+            assert.ok(s.confirmations <= s.k && s.k <= k);
             const now = s.timeoutMs();
             assert.ok(now <= previous && now >= minMs && now <= minMs * mult);
             previous = now;
           }
-          if (s.confirmations >= k) assert.equal(s.timeoutMs(), minMs);
+          if (s.confirmations >= s.k) assert.equal(s.timeoutMs(), minMs);
         },
       ),
     );

@@ -1,7 +1,9 @@
 // Deterministic simulation of a gossip cluster: many GossipNode cores, a simulated clock advanced in fixed
 // steps, and a seeded network with loss and delay. Members can be killed (stop for good), paused (stop
-// processing and sending, then resume and drain the backlog their socket buffered) and added (a real join
-// through push-pull with a seed). Everything random derives from one seed, so a run replays exactly.
+// processing and sending, then resume and drain the backlog their socket buffered), restarted (a fresh
+// process under a killed member's id and address, joining through a seed) and added (a real join through
+// push-pull with a seed). A resumed member runs its late timers either after its backlog or, as Node's event
+// loop does (timers phase before the poll phase), before it. Everything random derives from one seed, so a run replays exactly.
 // Records membership events and per-member traffic for the measurements the tests and the benchmark make.
 // Single-threaded; used by test/sim/gossip-*.test.ts and bench/gossip-sim.ts.
 import { assert } from '../../src/core/assert.js';
@@ -69,6 +71,11 @@ export type SimOptions = {
   readonly config?: GossipConfig;
   /** Datagrams a paused member's socket buffers; beyond it they are dropped, as a full kernel buffer would. */
   readonly backlogMax?: number;
+  /**
+   * What a resumed member does first: drain its socket backlog, or tick its expired timers (Node runs the
+   * timers phase of its event loop before polling sockets, so a real shell sees the late tick first).
+   */
+  readonly resumeOrder?: 'backlog_first' | 'timers_first';
 };
 
 type Status = 'up' | 'paused' | 'killed';
@@ -77,8 +84,8 @@ type SimMember = {
   readonly index: number;
   readonly id: string;
   readonly address: string;
-  readonly node: GossipNode;
-  readonly createdAtMs: number;
+  node: GossipNode;
+  createdAtMs: number;
   status: Status;
   /** Once paused, a member's view lags by its pause, which detection time must not charge to the protocol. */
   everPaused: boolean;
@@ -177,6 +184,8 @@ export class GossipSim {
   nowMs = 0;
   readonly events: RecordedEvent[] = [];
   readonly killedAtMs = new Map<string, number>();
+  /** Restart time of a killed member; a member is killed and restarted at most once per run. */
+  readonly restartedAtMs = new Map<string, number>();
   readonly options: Required<SimOptions>;
   readonly #members: SimMember[] = [];
   readonly #byAddress = new Map<string, SimMember>();
@@ -195,6 +204,7 @@ export class GossipSim {
       stepMs: 2,
       config: GOSSIP_DEFAULTS,
       backlogMax: 4096,
+      resumeOrder: 'backlog_first',
       ...options,
     };
     this.#network = new SeededRandom(options.seed ^ 0x5eed);
@@ -243,6 +253,43 @@ export class GossipSim {
     m.status = 'paused';
     m.everPaused = true;
     m.resumeAtMs = this.nowMs + durationMs;
+  }
+
+  /**
+   * Starts a fresh process under killed member `id` (same address, new core at `incarnation`, by default 0)
+   * that joins through `seedId`, as a restarted broker would.
+   */
+  restart(id: string, seedId: string, incarnation?: number): void {
+    const m = this.#byId.get(id)!;
+    assert(m.status === 'killed' && !this.restartedAtMs.has(id), 'only a killed member restarts, once');
+    m.node = this.#newNode(m.index, this.restartedAtMs.size + 1, incarnation);
+    m.status = 'up';
+    m.createdAtMs = this.nowMs;
+    this.restartedAtMs.set(id, this.nowMs);
+    this.#dispatch(m, m.node.join([this.#byId.get(seedId)!.address]), this.nowMs);
+    m.wakeMs = m.node.nextWakeMs();
+  }
+
+  /**
+   * Time from `sinceMs` until every other running member recorded `subject` back (`joined` or `alive_again`)
+   * and does not hold it dead now; Infinity if some member does not. A later suspicion from packet loss, refuted
+   * as usual, does not count against the restart.
+   */
+  aliveAgainMs(subject: string, sinceMs: number): number {
+    const firstBack = new Map<string, number>();
+    for (const e of this.events) {
+      if (e.subject !== subject || e.atMs < sinceMs || firstBack.has(e.observer)) continue;
+      if (e.kind === 'joined' || e.kind === 'alive_again') firstBack.set(e.observer, e.atMs);
+    }
+    let worst = 0;
+    for (const m of this.#members) {
+      if (m.id === subject || m.status !== 'up') continue;
+      const at = firstBack.get(m.id);
+      const state = m.node.member(subject)?.state;
+      if (at === undefined || (state !== 'alive' && state !== 'suspect')) return Number.POSITIVE_INFINITY;
+      worst = Math.max(worst, at - sinceMs);
+    }
+    return worst;
   }
 
   /** Adds a member that joins through `seedId` with a push-pull exchange; returns its id. */
@@ -336,7 +383,7 @@ export class GossipSim {
     // Observers are the live members that existed when it was killed and were never paused; a later joiner
     // learns of the death through its first push-pull, which is join propagation, not detection.
     for (const m of this.#members) {
-      if (m.status === 'killed' || m.everPaused || m.createdAtMs > killedAt) continue;
+      if (m.id === subject || m.status === 'killed' || m.everPaused || m.createdAtMs > killedAt) continue;
       const at = firstByObserver.get(m.id);
       if (at === undefined) return Number.POSITIVE_INFINITY;
       worst = Math.max(worst, at - killedAt);
@@ -361,12 +408,16 @@ export class GossipSim {
     return worst;
   }
 
-  /** `failed` events about members that were not killed at the time: each one is a false positive. */
+  /**
+   * `failed` events about members that were not down at the time (never killed, not yet killed, or already
+   * restarted): each one is a false positive.
+   */
   falsePositives(): RecordedEvent[] {
     return this.events.filter((e) => {
       if (e.kind !== 'failed') return false;
       const killedAt = this.killedAtMs.get(e.subject);
-      return killedAt === undefined || e.atMs < killedAt;
+      const restartedAt = this.restartedAtMs.get(e.subject) ?? Number.POSITIVE_INFINITY;
+      return killedAt === undefined || e.atMs < killedAt || e.atMs >= restartedAt;
     });
   }
 
@@ -376,17 +427,23 @@ export class GossipSim {
     return n;
   }
 
-  #create(index: number): SimMember {
-    const id = `m${index}`;
-    const address = `${id}:7946`;
-    const node = new GossipNode({
-      nodeId: id,
-      address,
+  #newNode(index: number, life: number, incarnation?: number): GossipNode {
+    const random = new SeededRandom((this.options.seed * 1_000_003 + index + life * 0x10000) >>> 0);
+    return new GossipNode({
+      nodeId: `m${index}`,
+      address: `m${index}:7946`,
       meta: memberMeta(index),
-      random: new SeededRandom((this.options.seed * 1_000_003 + index) >>> 0),
+      random,
       nowMs: this.nowMs,
       config: this.options.config,
+      ...(incarnation === undefined ? {} : { incarnation }),
     });
+  }
+
+  #create(index: number): SimMember {
+    const node = this.#newNode(index, 0);
+    const id = node.nodeId;
+    const address = `${id}:7946`;
     const m: SimMember = {
       index,
       id,
@@ -411,7 +468,9 @@ export class GossipSim {
 
   #resume(m: SimMember, t: number): void {
     m.status = 'up';
-    // The process picks up where it stopped: first the datagrams its socket buffered, then its timers.
+    // The process picks up where it stopped: the datagrams its socket buffered and its late timers, in the
+    // configured order.
+    if (this.options.resumeOrder === 'timers_first') this.#dispatch(m, m.node.tick(t), t);
     const backlog = m.backlog;
     m.backlog = [];
     for (const b of backlog) this.#dispatch(m, m.node.receive(b.from, b.packet, t), t);

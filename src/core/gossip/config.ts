@@ -26,10 +26,22 @@ export interface GossipConfig {
   readonly gossipToTheDeadMs: number;
   /** Each broadcast is sent retransmitMult * ceil(log10(N + 1)) times before it is dropped. */
   readonly retransmitMult: number;
-  /** Minimum suspicion timeout: suspicionMult * log10(max(N, 1)) * probeIntervalMs. */
+  /**
+   * Minimum suspicion timeout: max(suspicionTimeoutFloorMs, suspicionMult * max(1, log10 N) * probeIntervalMs).
+   * Also sets the confirmations that bring a timer down to it: K = min(suspicionMult - 2, members that could
+   * confirm).
+   */
   readonly suspicionMult: number;
-  /** Maximum suspicion timeout (no confirmations yet): suspicionMaxTimeoutMult * the minimum. */
+  /**
+   * Maximum suspicion timeout (no confirmations yet): the larger of the minimum and suspicionMaxTimeoutMult *
+   * the log-scaled minimum before the floor.
+   */
   readonly suspicionMaxTimeoutMult: number;
+  /**
+   * Lower bound of the minimum suspicion timeout, whatever N: the pause a member must survive plus the time
+   * its refutation needs to reach its accusers. Binds where log10(N) is small; 0 disables it.
+   */
+  readonly suspicionTimeoutFloorMs: number;
   /** Local health score ceiling: timeouts and the probe interval stretch up to this many times. */
   readonly awarenessMaxMultiplier: number;
   /** Full-state anti-entropy exchange with one random peer, scaled up past 32 members. 0 disables it. */
@@ -68,6 +80,8 @@ export const MEMBERLIST_LAN_PROFILE: GossipConfig = {
   retransmitMult: 4,
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
+  // memberlist has no floor; its minimum is already 4 * 1 s at small N.
+  suspicionTimeoutFloorMs: 0,
   awarenessMaxMultiplier: 8,
   pushPullIntervalMs: 30_000,
   deadReclaimMs: 30_000,
@@ -115,6 +129,7 @@ export const GOSSIP_DEFAULTS: GossipConfig = {
   // Without confirmations a lone accuser (for example one behind a lossy link) waits 6 * 2.7 s = 16 s, time
   // for the suspect to refute; with 3 confirmations the timeout falls to the minimum.
   suspicionMaxTimeoutMult: 6,
+  suspicionTimeoutFloorMs: 3000,
   awarenessMaxMultiplier: 8,
   // Anti-entropy repairs what gossip missed; 30 s * (ceil(log2(N) - log2(32)) + 1) keeps the full-state
   // exchanges (the only messages whose size grows with N) at a constant bandwidth per member.
@@ -149,6 +164,7 @@ export function validateGossipConfig(config: GossipConfig): ConfigProblem[] {
   positiveInt('retransmitMult', 1);
   positiveInt('suspicionMult', 1);
   positiveInt('suspicionMaxTimeoutMult', 1);
+  positiveInt('suspicionTimeoutFloorMs', 0);
   positiveInt('awarenessMaxMultiplier', 1);
   positiveInt('pushPullIntervalMs', 0);
   positiveInt('deadReclaimMs', 0);
@@ -164,10 +180,38 @@ export function validateGossipConfig(config: GossipConfig): ConfigProblem[] {
   return problems;
 }
 
-/** Lifeguard's minimum suspicion timeout: suspicionMult * log10(max(N, 1)) * probeIntervalMs, at least 1 ms. */
-export function suspicionTimeoutMinMs(config: GossipConfig, memberCount: number): number {
+/** Lifeguard's log-scaled minimum before the floor: suspicionMult * max(1, log10 N) * probeIntervalMs. */
+function suspicionTimeoutScaledMs(config: GossipConfig, memberCount: number): number {
   const scale = Math.max(1, Math.log10(Math.max(memberCount, 1)));
   return Math.round(config.suspicionMult * scale * config.probeIntervalMs);
+}
+
+/** Minimum suspicion timeout: max(floor, suspicionMult * max(1, log10 N) * probeIntervalMs); at least 1 ms. */
+export function suspicionTimeoutMinMs(config: GossipConfig, memberCount: number): number {
+  return Math.max(config.suspicionTimeoutFloorMs, suspicionTimeoutScaledMs(config, memberCount));
+}
+
+/**
+ * Maximum suspicion timeout: max(minimum, suspicionMaxTimeoutMult * the log-scaled minimum). The floor is
+ * not multiplied: it protects against pauses, which the minimum already covers, and multiplying it would hold
+ * a death at small N for 6 * floor whenever a confirmation cannot come (two members failing at once).
+ */
+export function suspicionTimeoutMaxMs(config: GossipConfig, memberCount: number): number {
+  return Math.max(
+    suspicionTimeoutMinMs(config, memberCount),
+    config.suspicionMaxTimeoutMult * suspicionTimeoutScaledMs(config, memberCount),
+  );
+}
+
+/**
+ * Lifeguard's K, the independent confirmations that bring a suspicion timer down to the minimum:
+ * min(suspicionMult - 2, confirmers), where confirmers are the members that could still confirm (alive in
+ * this member's view, the accuser excluded). memberlist uses K = 0 when N - 2 < suspicionMult - 2, which at
+ * small N lets a single accuser declare a death after the minimum; capping K instead keeps the lone-accuser
+ * wait while every possible confirmer can still shorten it.
+ */
+export function suspicionConfirmationsMax(config: GossipConfig, confirmers: number): number {
+  return Math.max(0, Math.min(config.suspicionMult - 2, confirmers));
 }
 
 /** memberlist's retransmit limit: retransmitMult * ceil(log10(N + 1)). */

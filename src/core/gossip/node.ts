@@ -29,6 +29,8 @@ import {
   pushPullIntervalScaledMs,
   type Random,
   retransmitLimit,
+  suspicionConfirmationsMax,
+  suspicionTimeoutMaxMs,
   suspicionTimeoutMinMs,
   validateGossipConfig,
 } from './config.js';
@@ -101,8 +103,8 @@ type Member = {
 type Probe = {
   readonly target: Member;
   readonly seqNo: number;
-  readonly directDeadlineMs: number;
-  readonly endMs: number;
+  directDeadlineMs: number;
+  endMs: number;
   indirectSent: boolean;
   expectedNacks: number;
   nacks: number;
@@ -111,7 +113,7 @@ type Probe = {
 type Relay = {
   readonly requester: string;
   readonly requesterSeqNo: number;
-  readonly deadlineMs: number;
+  deadlineMs: number;
   readonly wantNack: boolean;
 };
 
@@ -225,6 +227,8 @@ export class GossipNode {
   /** Advances timers: probe deadlines, suspicion timeouts, relay nacks, gossip, push-pull, reclamation. */
   tick(nowMs: number): Output {
     this.#begin();
+    const lateMs = nowMs - this.nextWakeMs();
+    if (lateMs > this.config.probeTimeoutMs) this.#recoverFromStall(lateMs);
     this.#expireRelays(nowMs);
     this.#expireSuspicions(nowMs);
     if (!this.#leaving) {
@@ -247,6 +251,7 @@ export class GossipNode {
     // answered by an ack that already carries our refutation.
     for (const message of packet.messages) if (isUpdate(message)) this.#handle(from, packet, message, nowMs);
     for (const message of packet.messages) if (!isUpdate(message)) this.#handle(from, packet, message, nowMs);
+    this.#tellTheDead(packet);
     return this.#end();
   }
 
@@ -344,6 +349,25 @@ export class GossipNode {
           this.#emit(packet.senderAddress, 'stream', [this.#pushPullMessage(false, true)]);
         return;
     }
+  }
+
+  /**
+   * A member we hold dead (or left) is sending: a restarted process under the same id, or a false positive
+   * that missed its obituary. Tell it directly so it refutes with a higher incarnation; otherwise a restarted
+   * member whose seed had already forgotten it would announce an incarnation everyone else ignores. Push-pull
+   * is exempt: its reply already carries our whole view.
+   */
+  #tellTheDead(packet: Packet): void {
+    const m = this.#members.get(packet.senderId);
+    if (m === undefined || m === this.#self || (m.state !== 'dead' && m.state !== 'left')) return;
+    if (packet.messages.some((message) => message.kind === 'push_pull')) return;
+    const accuserId = m.state === 'left' ? m.nodeId : this.#self.nodeId;
+    this.#emitUdp(packet.senderAddress, {
+      kind: 'dead',
+      nodeId: m.nodeId,
+      incarnation: m.incarnation,
+      accuserId,
+    });
   }
 
   #onAck(seqNo: number): void {
@@ -546,26 +570,50 @@ export class GossipNode {
       this.#suspects.delete(m);
     }
     if (m.state === 'dead' || m.state === 'left') this.#deadOrLeft.delete(m);
+    // A member leaving the alive state can no longer confirm the other suspicions.
+    if (m.state === 'alive' && state !== 'alive')
+      for (const s of this.#suspects) s.suspicion!.withdraw(m.nodeId);
     m.state = state;
     m.stateChangeMs = nowMs;
     if (wasLive && !isLive) this.#liveCount--;
     if (!wasLive && isLive) this.#liveCount++;
     if (state === 'suspect') {
-      let k = this.config.suspicionMult - 2;
-      // With fewer members than confirmations could ever come from, do not wait for them.
-      if (this.#liveCount - 2 < k) k = 0;
-      const minMs = suspicionTimeoutMinMs(this.config, this.#liveCount);
+      this.#suspects.add(m);
+      // Members that could confirm: those alive (not suspect) in our view, this one included, less the
+      // accuser. Counting suspects would wait for confirmations that members failing together cannot send.
+      const confirmers = this.#liveCount - this.#suspects.size - 1;
       m.suspicion = new Suspicion(
         nowMs,
         accuserId,
-        Math.max(0, k),
-        minMs,
-        this.config.suspicionMaxTimeoutMult * minMs,
+        suspicionConfirmationsMax(this.config, confirmers),
+        suspicionTimeoutMinMs(this.config, this.#liveCount),
+        suspicionTimeoutMaxMs(this.config, this.#liveCount),
+        Math.max(0, confirmers),
       );
-      this.#suspects.add(m);
     }
     if (state === 'dead' || state === 'left') this.#deadOrLeft.add(m);
     assert(this.#liveCount >= 0 && this.#liveCount <= this.#members.size, 'live member count out of range');
+  }
+
+  /**
+   * The shell ticked us `stallMs` after our wake time: this process did not run (stopped, swapped out, a long
+   * pause). What we waited for during the stall (acks, nacks, refutations) is still unread in the socket, and
+   * a Node shell runs this expired timer before it polls the socket. So every wait for others is moved later
+   * by the stall: the probe, the relays and each suspicion timer measure only time this member ran, and
+   * nothing we did not observe becomes an accusation. The stall is also Lifeguard's evidence that this member
+   * is the slow one: one awareness point per probe interval missed.
+   */
+  #recoverFromStall(stallMs: number): void {
+    const probe = this.#probe;
+    if (probe !== undefined) {
+      probe.directDeadlineMs += stallMs;
+      probe.endMs += stallMs;
+      // The next probe starts when this one ends, as it would have without the stall.
+      this.#nextProbeMs = Math.max(this.#nextProbeMs, probe.endMs);
+    }
+    for (const relay of this.#relays.values()) relay.deadlineMs += stallMs;
+    for (const m of this.#suspects) m.suspicion!.postpone(stallMs);
+    this.#awareness.apply(Math.ceil(stallMs / this.config.probeIntervalMs));
   }
 
   #expireSuspicions(nowMs: number): void {
