@@ -60,7 +60,7 @@ const reconcileIntervalMs = 250;
 export class ControlPlane {
   private sm = new MetadataStateMachine();
   private readonly results = new Map<number, ApplyResult>();
-  private raft!: RaftHost;
+  private raft: RaftHost = undefined as unknown as RaftHost;
   private gossip: GossipAgent | null = null;
   private port!: ClusterPort;
   private rpcServer!: RpcServer;
@@ -111,6 +111,7 @@ export class ControlPlane {
       raft: { electionTimeoutTicks: o.raftElectionTicks, heartbeatTimeoutTicks: 1 },
       transport: { clusterPort: this.port },
     });
+    for (const b of this.sm.snapshot().brokers.values()) this.notePeerFromRegistry(b);
     this.raft.onSoftStateChange(() => this.onSoftState());
     this.emit({ type: 'started', clusterPort: this.port.port });
     this.publish();
@@ -250,6 +251,8 @@ export class ControlPlane {
   }
 
   private notePeerFromRegistry(b: BrokerRegistration): void {
+    // During RaftHost.start the stored log is re-applied before `raft` is assigned; open() catches up after.
+    if (this.raft === undefined) return;
     if (b.id === this.options.nodeId || b.clusterPort === 0) return;
     this.raft.setPeer(b.id, `${b.clusterHost}:${b.clusterPort}`);
   }

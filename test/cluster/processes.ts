@@ -1,0 +1,174 @@
+// Test helper: clusters of real broker processes on 127.0.0.1, started as the README says (the first without
+// seeds, the others with `--seeds` naming the first one's cluster port), plus status polling with deadlines.
+// Every process started here is killed by its PID when the test's `stopAll` runs.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
+
+export interface ClusterNode {
+  readonly id: string;
+  readonly dataDir: string;
+  clusterPort: number;
+  process: BrokerProcess | null;
+}
+
+export interface MemberView {
+  readonly node_id: string;
+  readonly state: string;
+  readonly raft_role: string;
+  readonly leader: boolean;
+}
+
+export interface StatusView {
+  readonly node_id: string;
+  readonly raft: {
+    readonly role: string;
+    readonly leader_id: string | null;
+    readonly term: number;
+    readonly commit_index: number;
+    readonly applied_index: number;
+    readonly voters: string[];
+    readonly learners: string[];
+  };
+  readonly members: MemberView[];
+}
+
+export class TestCluster {
+  readonly nodes: ClusterNode[] = [];
+  private root = '';
+
+  /** Starts `count` brokers one after the other; node i is `n{i+1}`. */
+  static async start(count: number, extraArgs: readonly string[] = []): Promise<TestCluster> {
+    const cluster = new TestCluster();
+    cluster.root = await mkdtemp(join(tmpdir(), 'broker-cluster-'));
+    try {
+      for (let i = 0; i < count; i++) {
+        const node: ClusterNode = {
+          id: `n${i + 1}`,
+          dataDir: join(cluster.root, `n${i + 1}`),
+          clusterPort: 0,
+          process: null,
+        };
+        cluster.nodes.push(node);
+      }
+      // The founder must serve before the others can join through it; the others may start together.
+      await cluster.startNode(cluster.nodes[0]!, extraArgs);
+      await Promise.all(cluster.nodes.slice(1).map((n) => cluster.startNode(n, extraArgs)));
+    } catch (error) {
+      await cluster.stopAll();
+      throw error;
+    }
+    return cluster;
+  }
+
+  node(id: string): ClusterNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** Starts (or restarts) a node from its data dir, on its previous cluster port if it had one. */
+  async startNode(node: ClusterNode, extraArgs: readonly string[] = []): Promise<void> {
+    const founder = this.nodes[0]!;
+    const seeds = node === founder ? [] : ['--seeds', `127.0.0.1:${founder.clusterPort}`];
+    node.process = await spawnBroker(
+      [
+        '--node-id',
+        node.id,
+        '--data-dir',
+        node.dataDir,
+        '--cluster-port',
+        String(node.clusterPort),
+        '--threads',
+        '1',
+        ...seeds,
+        ...extraArgs,
+      ],
+      30_000,
+    );
+    node.clusterPort = node.process.clusterPort;
+  }
+
+  running(): ClusterNode[] {
+    return this.nodes.filter((n) => n.process !== null);
+  }
+
+  async kill(node: ClusterNode, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (node.process === null) return;
+    await killBroker(node.process, signal);
+    node.process = null;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const node of this.nodes) {
+      if (node.process !== null) {
+        const pid = node.process.child.pid;
+        // A stopped process must be continued before it can handle anything but SIGKILL.
+        if (pid !== undefined) {
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {}
+        }
+        await killBroker(node.process, 'SIGKILL');
+        node.process = null;
+      }
+    }
+    if (this.root !== '') await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+export async function statusOf(node: ClusterNode, timeoutMs = 1000): Promise<StatusView | null> {
+  if (node.process === null) return null;
+  try {
+    const response = await fetch(`${node.process.base}/cluster/status`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.status !== 200) return null;
+    return (await response.json()) as StatusView;
+  } catch {
+    return null;
+  }
+}
+
+/** Polls `check` every `intervalMs` until it returns a value other than undefined, or throws at the deadline. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export async function http(
+  node: ClusterNode,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  if (node.process === null) throw new Error(`${node.id} is not running`);
+  const init: RequestInit = { method, signal: AbortSignal.timeout(10_000) };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  const response = await fetch(`${node.process.base}${path}`, init);
+  const text = await response.text();
+  return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
