@@ -2,7 +2,8 @@
 // reports every problem at once. Two profiles: `MEMBERLIST_LAN_PROFILE` carries hashicorp/memberlist's
 // DefaultLANConfig numbers unchanged (for comparison and for clusters that prefer its pace), and
 // `GOSSIP_DEFAULTS` is the broker's profile, tuned so that a killed broker is declared dead everywhere within
-// 5 s at 500 members while a broker paused for 2 s is not. Pure: callable from any thread.
+// 5 s at 500 members and within 6 s at 4, while a broker paused for 2 s is not, at any size.
+// Pure: callable from any thread.
 
 /** The randomness the core consumes; a seeded PRNG in simulation, a CSPRNG-seeded one in production. */
 export interface Random {
@@ -92,13 +93,16 @@ export const MEMBERLIST_LAN_PROFILE: GossipConfig = {
 };
 
 /**
- * The broker's profile: memberlist's LAN structure with a faster clock, chosen by the 500-member simulation
- * (`bench/gossip-sim.ts`). The two targets pull in opposite directions: detection time is roughly
- * first probe (about one probe interval) + probe interval + minimum suspicion timeout + dissemination, and a
- * member paused for P ms survives only if minimum suspicion timeout + its first probe > P + refutation spread.
- * At N = 500 and a 200 ms probe interval the minimum suspicion timeout is 5 * log10(500) * 200 ms = 2.7 s: above
- * a 2 s pause plus about 0.6 s for the refutation to spread, and below the 5 s detection budget less about 1.4 s
- * of probing and dissemination.
+ * The broker's profile: memberlist's LAN structure with a faster clock, chosen by the simulation at 4 to 500
+ * members (`bench/gossip-sim.ts`, `test/sim/gossip-sim.test.ts`). The two targets pull in opposite
+ * directions: detection time is roughly
+ *   first probe (about one probe interval) + probe interval + minimum suspicion timeout + dissemination,
+ * and a member paused for P ms survives only if
+ *   minimum suspicion timeout + its first probe (about one probe interval) > P + refutation spread.
+ * With a 200 ms probe interval, Lifeguard's log-scaled minimum 5 * max(1, log10 N) * 200 ms is 2.7 s at
+ * N = 500 but only 1 s at N <= 10, where a 2 s pause would be a death. The 3 s floor fixes the small end and
+ * binds up to N = 1000: detection about 0.4 s + 3 s + 0.1-0.7 s, so 3.4-4.5 s from 4 to 500 members (under
+ * the 5 s budget at 500 and the 6 s of a 4-member cluster), and pauses up to about 2.7 s survive.
  */
 export const GOSSIP_DEFAULTS: GossipConfig = {
   // Five probes a second per member: each member is still probed about once per interval, so the load per
@@ -123,12 +127,23 @@ export const GOSSIP_DEFAULTS: GossipConfig = {
   // deaths reach some member only through its own (slower) suspicion timer, which the 500-member simulation
   // showed as a 6 s detection tail. 6 gives T = 18: 9e-8 per member, for about 15% more gossip bytes.
   retransmitMult: 6,
-  // One more than memberlist: raises the minimum timeout (2.7 s at N = 500) above a 2 s pause and sets the
-  // number of independent confirmations that shrink the timeout to suspicionMult - 2 = 3.
+  // One more than memberlist: the log-scaled minimum 5 * log10(N) * 200 ms is 2.7 s at N = 500 (the floor
+  // below lifts it to 3 s) and sets the independent confirmations that shrink the timeout to the minimum to
+  // K = min(suspicionMult - 2, confirmers) = 3, or 2 at N = 4, where only the two members that are neither
+  // the accuser nor the suspect can confirm. memberlist's K = 0 at N - 2 < 3 would let one accuser (perhaps
+  // the one with the bad link) declare a death after the bare minimum.
   suspicionMult: 5,
-  // Without confirmations a lone accuser (for example one behind a lossy link) waits 6 * 2.7 s = 16 s, time
-  // for the suspect to refute; with 3 confirmations the timeout falls to the minimum.
+  // Without confirmations a lone accuser waits 6 * 2.7 s = 16 s at N = 500, time for the suspect to refute.
+  // The multiple applies to the log-scaled minimum, not to the floor: at N <= 10 the maximum is 6 * 1 s = 6 s,
+  // so a confirmation that cannot come (two of four members failing together) costs at most 3 s, and less as
+  // K falls when a confirmer is itself suspected (see Suspicion.withdraw).
   suspicionMaxTimeoutMult: 6,
+  // Floor = P + refutation spread = 2.5 s + 0.5 s. P is a 2 s stop of the process (a GC pause, a SIGSTOP,
+  // a VM migration) with 25% margin; the spread is the time for the resumed member's refutation to reach
+  // every accuser: one round trip when it answers the buddy-system pings buffered in its socket, a few 100 ms
+  // gossip rounds when those were lost (10% loss), 0.7 s at N = 500. The first probe adds about 0.2 s of
+  // slack. Simulated at 4 and 5 members: 2.5 s pauses never end in a death at 0% or 10% loss, 3 s pauses
+  // sometimes do at 10% loss; a death meanwhile is seen everywhere within 4.5 s.
   suspicionTimeoutFloorMs: 3000,
   awarenessMaxMultiplier: 8,
   // Anti-entropy repairs what gossip missed; 30 s * (ceil(log2(N) - log2(32)) + 1) keeps the full-state

@@ -7,13 +7,16 @@
 // Protocol, per probe interval (stretched by local health): ping the next member of a shuffled round-robin
 // order; without an ack within the probe timeout, ask `indirectChecks` members to ping it (ping-req, answered by
 // ack or, Lifeguard, by nack when they could not reach it either); without any ack by the end of the interval,
-// suspect it. A suspicion becomes a death when its timer (Lifeguard: log(N)-scaled, shrinking with independent
-// confirmations) expires, unless the suspect refutes with a higher incarnation first. Updates ride on every
+// suspect it. A suspicion becomes a death when its timer (Lifeguard: log(N)-scaled with a floor, shrinking
+// with independent confirmations) expires, unless the suspect refutes with a higher incarnation first. Updates ride on every
 // ping and ack and on gossip packets every gossip interval; push-pull exchanges full state on join and
 // periodically. One addition to memberlist (`verifySuspicions`): while a suspicion runs, the suspecting
 // member pings the suspect with the accusation, and a member hearing an accusation older than its last
 // refutation answers the sender with its current alive, so a missed refutation broadcast cannot turn into
-// a false death.
+// a false death. Two more: a member we hold dead that sends us a packet is told so directly, so a restarted
+// process under the same id refutes its old death even when its seed had forgotten it; and a tick that
+// comes well after `nextWakeMs()` means this process did not run (stopped, swapped out), so every wait for
+// others moves later by the stall and nothing this member did not observe becomes an accusation.
 //
 // Invariants: the member map holds this member under its own id, always alive unless it left; a member's
 // incarnation never decreases; only the member itself raises its incarnation above what others said; every
