@@ -1,0 +1,343 @@
+// The metadata state machine, replica placement and their avsc codec: deterministic apply, refusals that
+// change nothing, leader-epoch fencing, snapshot images that rebuild the same state, Kafka-style placement
+// (even leaders, spread followers, racks), and decoders that never throw on garbage.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { assignReplicas } from '../../src/core/metadata/placement.js';
+import { type MetadataCommand, MetadataStateMachine } from '../../src/core/metadata/state-machine.js';
+import {
+  decodeAdminReply,
+  decodeAdminRequest,
+  decodeCommand,
+  decodeImage,
+  encodeAdminReply,
+  encodeAdminRequest,
+  encodeCommand,
+  encodeImage,
+} from '../../src/metadata/codec.js';
+import type { BrokerRegistration, TopicMetadata } from '../../src/metadata/types.js';
+
+function broker(id: string, rack = ''): BrokerRegistration {
+  return {
+    id,
+    httpHost: '127.0.0.1',
+    httpPort: 8000,
+    clusterHost: '127.0.0.1',
+    clusterPort: 7000,
+    rack,
+    version: '0.1.0',
+    fenced: false,
+    registeredAtMs: 1,
+  };
+}
+
+function topic(name: string, replicas: string[][], topicId = `${name}-id`): TopicMetadata {
+  return {
+    name,
+    topicId,
+    numPartitions: replicas.length,
+    replicationFactor: replicas[0]!.length,
+    rackAwareness: false,
+    config: {
+      retentionMs: -1,
+      retentionBytes: -1,
+      segmentBytes: 1 << 20,
+      minInsyncReplicas: 1,
+      cleanupPolicy: 'delete',
+    },
+    partitions: replicas.map((r, partition) => ({
+      partition,
+      leader: r[0]!,
+      leaderEpoch: 0,
+      replicas: r,
+      isr: r,
+    })),
+    createdAtMs: 5,
+  };
+}
+
+/** Applies commands through the codec, as the control thread does with committed entries. */
+function applyAll(
+  sm: MetadataStateMachine,
+  commands: readonly MetadataCommand[],
+  from = sm.appliedIndex + 1,
+) {
+  return commands.map((c, i) => {
+    const decoded = decodeCommand(encodeCommand(c));
+    assert.ok(decoded.ok, JSON.stringify(decoded));
+    return sm.apply(from + i, decoded.value);
+  });
+}
+
+describe('metadata state machine', () => {
+  test('registers brokers, creates a topic on them, and answers a repeat idempotently', () => {
+    const sm = new MetadataStateMachine();
+    const results = applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'register_broker', broker: broker('b') },
+      { kind: 'create_topic', topic: topic('t', [['a'], ['b']]) },
+      { kind: 'create_topic', topic: topic('t', [['b'], ['a']], 'another-id') },
+      { kind: 'create_topic', topic: topic('t', [['a']], 'third-id') },
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.kind),
+      ['registered', 'registered', 'created', 'exists_same', 'exists_different'],
+    );
+    const snap = sm.snapshot();
+    assert.equal(snap.version, 5);
+    assert.equal(snap.topics.get('t')?.topicId, 't-id', 'the first creation wins');
+    assert.deepEqual([...snap.brokers.keys()], ['a', 'b']);
+    assert.equal(sm.snapshot(), snap, 'the same view until something changes');
+  });
+
+  test('a topic placed on an unknown broker, or malformed, is refused and changes nothing', () => {
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [{ kind: 'register_broker', broker: broker('a') }]);
+    const before = sm.snapshot();
+    const bad: TopicMetadata[] = [
+      topic('t', [['ghost']]),
+      { ...topic('t', [['a']]), numPartitions: 2 },
+      topic('t', [['a', 'a']]),
+      {
+        ...topic('t', [['a']]),
+        partitions: [{ partition: 0, leader: 'x', leaderEpoch: 0, replicas: ['a'], isr: ['a'] }],
+      },
+    ];
+    for (const t of bad) {
+      const [result] = applyAll(sm, [{ kind: 'create_topic', topic: t }]);
+      assert.equal(result!.kind, 'invalid');
+    }
+    assert.deepEqual([...sm.snapshot().topics.keys()], []);
+    assert.deepEqual(sm.snapshot().brokers, before.brokers, 'the registry is untouched');
+  });
+
+  test('leader changes are fenced by the leader epoch, which only grows', () => {
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'register_broker', broker: broker('b') },
+      { kind: 'create_topic', topic: topic('t', [['a', 'b']]) },
+    ]);
+    const change = (expected: number, leader: string, isr: string[]): MetadataCommand => ({
+      kind: 'change_partition_leader',
+      topicId: 't-id',
+      topic: 't',
+      partition: 0,
+      expectedLeaderEpoch: expected,
+      leader,
+      isr,
+    });
+    const results = applyAll(sm, [
+      change(0, 'b', ['b']),
+      change(0, 'a', ['a']),
+      change(1, 'c', ['c']),
+      change(1, 'a', ['b']),
+      change(1, 'a', ['a', 'b']),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.kind),
+      ['leader_changed', 'stale_epoch', 'invalid', 'invalid', 'leader_changed'],
+    );
+    const p = sm.snapshot().topics.get('t')!.partitions[0]!;
+    assert.deepEqual(
+      { leader: p.leader, epoch: p.leaderEpoch, isr: p.isr },
+      { leader: 'a', epoch: 2, isr: ['a', 'b'] },
+    );
+  });
+
+  test('deleting a topic drops its committed offsets; fencing and unregistering brokers', () => {
+    const sm = new MetadataStateMachine();
+    const offset = (t: string, p: number, o: number) => ({
+      topic: t,
+      partition: p,
+      offset: o,
+      metadata: '',
+      committedAtMs: 1,
+    });
+    const results = applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'create_topic', topic: topic('t', [['a'], ['a']]) },
+      { kind: 'commit_offsets', group: 'g', offsets: [offset('t', 0, 5), offset('t', 1, 7)] },
+      { kind: 'commit_offsets', group: 'g', offsets: [offset('t', 9, 1)] },
+      { kind: 'fence_broker', brokerId: 'a', fenced: true },
+      { kind: 'unregister_broker', brokerId: 'a' },
+      { kind: 'delete_topic', name: 't' },
+      { kind: 'delete_topic', name: 't' },
+      { kind: 'unregister_broker', brokerId: 'a' },
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.kind),
+      [
+        'registered',
+        'created',
+        'committed',
+        'invalid',
+        'broker_updated',
+        'broker_in_use',
+        'deleted',
+        'unknown',
+        'unregistered',
+      ],
+    );
+    assert.deepEqual(sm.committedOffsets('g'), []);
+    assert.equal(sm.snapshot().brokers.size, 0);
+  });
+
+  test('applying out of order is a bug', () => {
+    const sm = new MetadataStateMachine();
+    sm.apply(3, undefined);
+    assert.throws(() => sm.apply(3, undefined), /applied after/);
+    assert.throws(() => sm.skip(2), /skipped after/);
+  });
+
+  test('an image rebuilds the same state, and the replay from it matches a replay from the start', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc
+              .constantFrom('a', 'b', 'c')
+              .map((id): MetadataCommand => ({ kind: 'register_broker', broker: broker(id) })),
+            fc
+              .tuple(
+                fc.constantFrom('x', 'y'),
+                fc.constantFrom('a', 'b', 'c'),
+                fc.integer({ min: 1, max: 3 }),
+              )
+              .map(
+                ([name, b, n]): MetadataCommand => ({
+                  kind: 'create_topic',
+                  topic: topic(
+                    name,
+                    Array.from({ length: n }, () => [b]),
+                  ),
+                }),
+              ),
+            fc.constantFrom('x', 'y').map((name): MetadataCommand => ({ kind: 'delete_topic', name })),
+            fc
+              .constantFrom('a', 'b')
+              .map((id): MetadataCommand => ({ kind: 'fence_broker', brokerId: id, fenced: true })),
+          ),
+          { maxLength: 30 },
+        ),
+        fc.nat(),
+        (commands, cutSeed) => {
+          const cut = commands.length === 0 ? 0 : cutSeed % commands.length;
+          const whole = new MetadataStateMachine();
+          const wholeResults = applyAll(whole, commands, 1);
+          const first = new MetadataStateMachine();
+          applyAll(first, commands.slice(0, cut), 1);
+          const decoded = decodeImage(encodeImage(first.image()));
+          assert.ok(decoded.ok);
+          const restored = MetadataStateMachine.fromImage(decoded.value);
+          const rest = applyAll(restored, commands.slice(cut), cut + 1);
+          assert.deepEqual(rest, wholeResults.slice(cut));
+          assert.deepEqual(restored.image(), whole.image());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('replica placement', () => {
+  const brokers = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, rack: '' }));
+
+  test('leaders spread evenly and no partition holds a broker twice', () => {
+    for (let start = 0; start < 5; start++) {
+      const placed = assignReplicas(brokers, 20, 3, false, start);
+      assert.equal(placed.kind, 'ok');
+      if (placed.kind !== 'ok') return;
+      const leaders = new Map<string, number>();
+      for (const replicas of placed.replicas) {
+        assert.equal(new Set(replicas).size, 3);
+        leaders.set(replicas[0]!, (leaders.get(replicas[0]!) ?? 0) + 1);
+      }
+      assert.deepEqual([...leaders.values()], [4, 4, 4, 4, 4]);
+    }
+  });
+
+  test('the result depends on the set of brokers, not their order', () => {
+    const a = assignReplicas(brokers, 7, 2, false, 3);
+    const b = assignReplicas([...brokers].reverse(), 7, 2, false, 3);
+    assert.deepEqual(a, b);
+  });
+
+  test('rack awareness puts the replicas of a partition in different racks while racks remain', () => {
+    const racked = [
+      { id: 'a1', rack: 'a' },
+      { id: 'a2', rack: 'a' },
+      { id: 'b1', rack: 'b' },
+      { id: 'b2', rack: 'b' },
+      { id: 'c1', rack: 'c' },
+    ];
+    const placed = assignReplicas(racked, 12, 3, true, 1);
+    assert.equal(placed.kind, 'ok');
+    if (placed.kind !== 'ok') return;
+    for (const replicas of placed.replicas) {
+      const racks = new Set(replicas.map((id) => racked.find((b) => b.id === id)!.rack));
+      assert.equal(racks.size, 3, replicas.join(','));
+    }
+    const two = assignReplicas(racked.slice(0, 4), 6, 3, true, 0);
+    assert.equal(two.kind, 'ok', 'three replicas over two racks: every rack used, then any broker');
+  });
+
+  test('too few brokers, or racks missing under rack awareness, are refused with the reason', () => {
+    assert.match(
+      JSON.stringify(assignReplicas(brokers.slice(0, 2), 1, 3, false, 0)),
+      /larger than the 2 available/,
+    );
+    assert.match(
+      JSON.stringify(
+        assignReplicas(
+          [
+            { id: 'a', rack: 'r' },
+            { id: 'b', rack: '' },
+          ],
+          1,
+          1,
+          true,
+          0,
+        ),
+      ),
+      /b started without --rack/,
+    );
+  });
+});
+
+describe('metadata codec', () => {
+  test('admin requests and replies round-trip', () => {
+    const request = {
+      kind: 'create_topic' as const,
+      request: {
+        name: 't',
+        numPartitions: 2,
+        replicationFactor: 1,
+        rackAwareness: false,
+        config: topic('t', [['a']]).config,
+      },
+      nowMs: 17,
+    };
+    assert.deepEqual(decodeAdminRequest(encodeAdminRequest(request)), { ok: true, value: request });
+    const reply = { kind: 'created', index: 9, topic: topic('t', [['a']]), reason: '', leaderId: 'a' };
+    assert.deepEqual(decodeAdminReply(encodeAdminReply(reply)), { ok: true, value: reply });
+    const empty = { ...reply, topic: null };
+    assert.deepEqual(decodeAdminReply(encodeAdminReply(empty)), { ok: true, value: empty });
+  });
+
+  test('garbage never throws: every decoder answers with a value', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        for (const decode of [decodeCommand, decodeImage, decodeAdminRequest, decodeAdminReply]) {
+          const result = decode(bytes);
+          assert.equal(typeof result.ok, 'boolean');
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    assert.deepEqual(decodeCommand(new Uint8Array([9, 0])).ok, false);
+    // A count of 2^31 array items in a few bytes is refused before any loop.
+    assert.equal(decodeImage(new Uint8Array([1, 2, 0xfe, 0xff, 0xff, 0xff, 0x0f])).ok, false);
+  });
+});
