@@ -234,4 +234,19 @@ describe('StickyPartitioner', () => {
     assert.throws(() => new StickyPartitioner(2, 0), /stickyRecordsMax/);
     assert.throws(() => new StickyPartitioner(2, 1, 2), /startPartition/);
   });
+
+  test('keyless records go only to the eligible partitions (those led here), round-robin among them', () => {
+    const sticky = new StickyPartitioner(6, 2, 0);
+    sticky.setEligible([1, 4, 5]);
+    assert.equal(sticky.peek(), 1, 'an ineligible current partition moves to the first eligible one');
+    const seen: number[] = [];
+    for (let i = 0; i < 12; i++) seen.push(sticky.partition());
+    assert.deepEqual(seen, [1, 1, 4, 4, 5, 5, 1, 1, 4, 4, 5, 5]);
+    sticky.setEligible([]);
+    const all = new Set<number>();
+    for (let i = 0; i < 12; i++) all.add(sticky.partition());
+    assert.equal(all.size, 6, 'an empty list lifts the restriction');
+    assert.throws(() => sticky.setEligible([2, 1]), /sorted/);
+    assert.throws(() => sticky.setEligible([6]), /out of range/);
+  });
 });
