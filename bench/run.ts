@@ -6,7 +6,16 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const all = ['storage', 'ring', 'produce', 'stream', 'raft-sim', 'gossip-sim'];
+const all = [
+  'storage',
+  'ring',
+  'produce',
+  'stream',
+  'raft-sim',
+  'gossip-sim',
+  'metadata-commit',
+  'raft-failover',
+];
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const names = requested.length > 0 ? requested : all;
