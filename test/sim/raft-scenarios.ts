@@ -5,7 +5,7 @@
 // failure into a SimFailure naming the scenario, the seed, a trace tail and the replay command.
 // Single-threaded; used by the tests under test/sim, tools/raft-sim.ts and bench/raft-sim.ts.
 
-import type { ConfChange, NodeId } from '../../src/core/raft/types.js';
+import type { ConfChange, ConfState, NodeId } from '../../src/core/raft/types.js';
 import {
   isSimFailure,
   type NetworkOptions,
@@ -53,9 +53,15 @@ function changeConf(sim: Sim, change: ConfChange, deadlineMs: number): void {
     if (result.kind === 'ok') {
       const waitUntil = Math.min(end, sim.nowMs + 1_500);
       while (sim.nowMs < waitUntil && sim.appliedMax() < result.index) sim.runFor(1);
-      if (sim.appliedMax() >= result.index && sim.raft(leader)?.termAt(result.index) === result.term) {
-        // Applied somewhere, so committed; the entry at that index is ours if the leader still holds it.
-        return;
+      // Applied somewhere, so committed. The entry at that index is ours only if a node that applied it holds
+      // it with our term: the proposing leader's own log is no proof, it may have been deposed with the entry
+      // still in it while a new leader committed another entry at that index.
+      const appliedBy = sim.liveIds().find((id) => (sim.raft(id)?.status().applied ?? 0) >= result.index);
+      if (appliedBy !== undefined) {
+        const term = sim.raft(appliedBy)!.termAt(result.index);
+        if (term === result.term) return;
+        // Compacted away: the membership that node applied tells whether the change took effect.
+        if (term === undefined && confShows(sim.raft(appliedBy)!.status().conf, change)) return;
       }
       continue;
     }
@@ -68,7 +74,12 @@ function changeConf(sim: Sim, change: ConfChange, deadlineMs: number): void {
 function alreadyApplied(sim: Sim, leader: NodeId, change: ConfChange): boolean {
   const status = sim.raft(leader)?.status();
   if (status === undefined || status.commit < status.lastIndex) return false;
-  const { voters, learners } = status.conf;
+  return confShows(status.conf, change);
+}
+
+/** Whether `conf` is what `change` leads to for its node. */
+function confShows(conf: ConfState, change: ConfChange): boolean {
+  const { voters, learners } = conf;
   switch (change.op) {
     case 'add_voter':
     case 'promote':
