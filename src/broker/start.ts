@@ -55,7 +55,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     gossipIntervalMs: config.gossipIntervalMs,
     raftTickMs: 50,
     raftElectionTicks: 12,
-    voterReplaceAfterMs: 30_000,
+    voterReplaceAfterMs: config.raftVoterReplaceAfterMs,
     snapshotEveryEntries: 10_000,
     forwardTimeoutMs: 5_000,
   });

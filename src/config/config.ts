@@ -50,6 +50,7 @@ export interface BrokerValues {
   readonly defaultNumPartitions: number;
   readonly sessionTimeoutMs: number;
   readonly raftVoters: number;
+  readonly raftVoterReplaceAfterMs: number;
   readonly acceptorThreads: number;
   readonly logLevel: LogLevel;
   readonly maxWaitMs: number;
@@ -375,6 +376,19 @@ export const optionSpecs: OptionTable = {
     min: 1,
     max: 9,
     description: 'Brokers that vote in the metadata Raft group; n voters survive (n-1)/2 failures.',
+  },
+  raftVoterReplaceAfterMs: {
+    name: 'raftVoterReplaceAfter',
+    field: 'raftVoterReplaceAfterMs',
+    flag: 'raft-voter-replace-after',
+    env: 'BROKER_RAFT_VOTER_REPLACE_AFTER',
+    fileKey: 'raft_voter_replace_after',
+    kind: 'duration',
+    defaultValue: 30_000,
+    defaultText: '30s',
+    min: 1_000,
+    max: 24 * 60 * 60 * 1000,
+    description: 'A Raft voter dead or gone this long gives its seat to a caught-up learner (ms, or 30s / 5m).',
   },
   acceptorThreads: {
     name: 'acceptorThreads',
