@@ -126,4 +126,20 @@ describe('three-node metadata Raft group, real processes', { timeout: 120_000 },
     const created = await http(oldLeader, 'POST', '/topics/after-restart', {});
     assert.equal(created.status, 201, JSON.stringify(created.json));
   });
+
+  test('SIGTERM of the leader hands leadership over before it exits', async () => {
+    const leaderId = await agreedLeader(cluster.nodes, 10_000);
+    const leader = cluster.node(leaderId);
+    const survivors = cluster.nodes.filter((n) => n !== leader);
+    const child = leader.process!.child;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const stoppedAt = performance.now();
+    await cluster.kill(leader, 'SIGTERM');
+    assert.equal(await exited, 0);
+    const next = await agreedLeader(survivors, 3_000);
+    const ms = performance.now() - stoppedAt;
+    console.log(`# leadership handed to ${next}; survivors agree ${ms.toFixed(0)} ms after SIGTERM`);
+    const created = await http(survivors[0]!, 'POST', '/topics/after-handover', {});
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+  });
 });
