@@ -23,18 +23,13 @@ import {
   type DecodeFailure,
   decodeVersioned,
   encodeVersioned,
+  field,
   forUntrustedSchema,
+  record,
 } from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a member drops packets of any other version. */
 export const GOSSIP_WIRE_VERSION = 1;
-
-const field = (name: string, type: unknown) => ({ name, type });
-const record = (name: string, fields: { name: string; type: unknown }[]) => ({
-  type: 'record',
-  name,
-  fields,
-});
 
 const memberMetaSchema = record('MemberMeta', [
   field('httpHost', 'string'),

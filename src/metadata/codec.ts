@@ -14,22 +14,17 @@
 import type avro from 'avsc';
 import type { CommittedOffset, MetadataCommand, MetadataImage } from '../core/metadata/state-machine.js';
 import {
+  arrayOf,
   type DecodeFailure,
   decodeVersioned,
   encodeVersioned,
+  field,
   forUntrustedSchema,
+  record,
 } from '../wire/avsc-bounded.js';
 import type { BrokerRegistration, CreateTopicRequest, TopicMetadata } from './types.js';
 
 export const METADATA_WIRE_VERSION = 1;
-
-const field = (name: string, type: unknown) => ({ name, type });
-const record = (name: string, fields: { name: string; type: unknown }[]) => ({
-  type: 'record',
-  name,
-  fields,
-});
-const arrayOf = (items: unknown) => ({ type: 'array', items });
 
 const topicConfigSchema = record('TopicConfig', [
   field('retentionMs', 'long'),

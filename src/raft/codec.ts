@@ -18,7 +18,9 @@ import {
   type DecodeFailure,
   decodeVersioned,
   encodeVersioned,
+  field,
   forUntrustedSchema,
+  record,
 } from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a node drops frames of any other version. */
@@ -29,13 +31,6 @@ export const RAFT_WIRE_VERSION = 1;
  * only up to 2^53, so values stop at 2^52 - 1 (at a million entries a second, 142 years of log).
  */
 export const wireIntegerMax = 2 ** 52 - 1;
-
-const field = (name: string, type: unknown) => ({ name, type });
-const record = (name: string, fields: { name: string; type: unknown }[]) => ({
-  type: 'record',
-  name,
-  fields,
-});
 
 const entrySchema = record('Entry', [
   field('index', 'long'),

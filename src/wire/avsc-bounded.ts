@@ -68,3 +68,12 @@ export function decodeVersioned(
     return { ok: false, reason: 'malformed', detail: error instanceof Error ? error.message : String(error) };
   }
 }
+
+/** Schema builders shared by the wire modules, so each schema reads as a table of its fields. */
+export const field = (name: string, type: unknown) => ({ name, type });
+export const record = (name: string, fields: { name: string; type: unknown }[]) => ({
+  type: 'record',
+  name,
+  fields,
+});
+export const arrayOf = (items: unknown) => ({ type: 'array', items });
