@@ -1,7 +1,10 @@
 // Runner for long gossip simulation searches and single-seed replays: each seed is one mixed run (10% loss,
-// kills, joins and 2 s pauses) checked for false positives, detection within 5 s and join propagation.
+// kills, joins, pauses and a kill-and-restart) checked for false positives, detection within the budget, join
+// propagation and the restarted member being alive again everywhere within 6 s.
 //   node --import tsx tools/gossip-sim.ts --seeds 50 [--members 500] [--start 1]
 //   node --import tsx tools/gossip-sim.ts --seed N [--members 500]
+// More: --pause-ms 2000 (pause length), --timers-first (a resumed member runs its late timers before its
+// backlog, as Node does), --budget-ms 5000 (detection budget; 5500 is the 4-member target).
 // On the first failing seed it prints what failed and the replay command, and exits with status 1.
 // Runs on the main thread of its own process.
 import { runScenario } from '../test/sim/gossip-scenarios.js';
@@ -12,10 +15,16 @@ function flag(name: string, fallback: number): number {
 }
 
 const members = flag('members', 500);
+const pauseMs = flag('pause-ms', 2000);
+const resumeOrder = process.argv.includes('--timers-first') ? 'timers_first' : 'backlog_first';
+// Distinct members play each role, so small clusters get fewer kills and pauses.
+const kills = Math.min(4, Math.max(1, Math.floor(members / 5)));
+const pauses = members >= 10 ? 4 : 1;
+const restartBudgetMs = 6000;
 const single = process.argv.includes('--seed');
 const start = single ? flag('seed', 1) : flag('start', 1);
 const count = single ? 1 : flag('seeds', 20);
-const detectionBudgetMs = 5000;
+const detectionBudgetMs = flag('budget-ms', 5000);
 
 let worstDetectionMs = 0;
 const started = performance.now();
@@ -24,10 +33,12 @@ for (let seed = start; seed < start + count; seed++) {
     members,
     seed,
     lossRate: 0.1,
-    kills: 4,
+    kills,
     joins: 2,
-    pauses: 4,
-    pauseMs: 2000,
+    pauses,
+    pauseMs,
+    resumeOrder,
+    restarts: 1,
     spacingMs: 2000,
     settleMs: 40_000,
   });
@@ -38,11 +49,18 @@ for (let seed = start; seed < start + count; seed++) {
   for (const d of r.detectionMs)
     if (d > detectionBudgetMs) problems.push(`detection took ${d.toFixed(0)} ms`);
   for (const j of r.joinMs) if (!Number.isFinite(j)) problems.push('a join never reached every member');
-  if (r.pausedSuspected !== 4) problems.push(`only ${r.pausedSuspected} of 4 paused members were suspected`);
+  for (const b of r.restartMs) {
+    if (b > restartBudgetMs)
+      problems.push(`a restarted member took ${b.toFixed(0)} ms to be alive everywhere`);
+  }
+  if (r.pausedSuspected !== pauses) {
+    problems.push(`only ${r.pausedSuspected} of ${pauses} paused members were suspected`);
+  }
   worstDetectionMs = Math.max(worstDetectionMs, ...r.detectionMs);
   if (problems.length > 0) {
     console.log(`seed ${seed} failed (${members} members):\n  ${problems.join('\n  ')}`);
-    console.log(`replay: node --import tsx tools/gossip-sim.ts --seed ${seed} --members ${members}`);
+    const extra = `${process.argv.includes('--timers-first') ? ' --timers-first' : ''} --pause-ms ${pauseMs} --budget-ms ${detectionBudgetMs}`;
+    console.log(`replay: node --import tsx tools/gossip-sim.ts --seed ${seed} --members ${members}${extra}`);
     process.exit(1);
   }
   if (single) console.log(JSON.stringify({ ...r, falsePositives: r.falsePositives.length }, null, 2));

@@ -603,8 +603,11 @@ export class GossipNode {
    * pause). What we waited for during the stall (acks, nacks, refutations) is still unread in the socket, and
    * a Node shell runs this expired timer before it polls the socket. So every wait for others is moved later
    * by the stall: the probe, the relays and each suspicion timer measure only time this member ran, and
-   * nothing we did not observe becomes an accusation. The stall is also Lifeguard's evidence that this member
-   * is the slow one: one awareness point per probe interval missed.
+   * nothing we did not observe becomes an accusation. The stall also counts as one piece of Lifeguard's
+   * evidence that this member is the slow one, like one missed nack. Not more: a member resuming with its
+   * probe interval stretched eightfold confirms other suspicions late, which at 4 members (where every
+   * confirmation is needed) held deaths past 6 s in simulation, while its own accusations are already
+   * prevented by the postponement.
    */
   #recoverFromStall(stallMs: number): void {
     const probe = this.#probe;
@@ -616,7 +619,7 @@ export class GossipNode {
     }
     for (const relay of this.#relays.values()) relay.deadlineMs += stallMs;
     for (const m of this.#suspects) m.suspicion!.postpone(stallMs);
-    this.#awareness.apply(Math.ceil(stallMs / this.config.probeIntervalMs));
+    this.#awareness.apply(1);
   }
 
   #expireSuspicions(nowMs: number): void {
