@@ -9,7 +9,7 @@
 // Prints the table and writes bench/results/metadata-commit-<iso>.json (raw percentiles, per-request samples,
 // the machine and its load average at start and end) and .md.
 // Usage: node --import tsx bench/metadata-commit.ts [--count 300] [--runs 3] [--round 50] [--in-flight 16]
-//        [--warmup 20]
+//        [--warmup 20]; through npm: npm run bench metadata-commit -- --count=300 (the `=` form)
 // Not a test: the numbers depend on the machine and its load. Runs on the main thread of its own process.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

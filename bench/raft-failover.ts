@@ -9,6 +9,7 @@
 // Before the next kill the cluster must again have 3 voters and an agreed leader on every node.
 // Prints one row per kill plus p50 and max, and writes bench/results/raft-failover-<iso>.json and .md.
 // Usage: node --import tsx bench/raft-failover.ts [--kills 5] [--poll-ms 20]
+//        (through npm: npm run bench raft-failover -- --kills=5)
 // Not a test: the numbers depend on the machine and its load. Runs on the main thread of its own process.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -187,11 +187,15 @@ export function loadavgNow(): number[] {
   return loadavg().map((l) => round(l, 2));
 }
 
-/** Flag value `--name <n>` as a positive integer, or the default. */
+/**
+ * Flag value `--name <n>` or `--name=<n>` as a positive integer, or the default. The second form is the one
+ * that survives `npm run bench <name> --name=<n>`, which passes on only the arguments starting with `--`.
+ */
 export function intFlag(name: string, defaultValue: number): number {
+  const joined = process.argv.find((a) => a.startsWith(`--${name}=`));
   const at = process.argv.indexOf(`--${name}`);
-  if (at < 0) return defaultValue;
-  const value = Number(process.argv[at + 1]);
+  if (joined === undefined && at < 0) return defaultValue;
+  const value = Number(joined === undefined ? process.argv[at + 1] : joined.slice(name.length + 3));
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer`);
   return value;
 }
