@@ -16,8 +16,11 @@ const all = [
   'metadata-commit',
   'raft-failover',
 ];
-const requested = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
+// Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
+const argv = process.argv.slice(2);
+const isFlagValue = (i: number) => i > 0 && argv[i - 1]!.startsWith('--') && !argv[i - 1]!.includes('=');
+const requested = argv.filter((a, i) => !a.startsWith('--') && !isFlagValue(i));
+const passThrough = argv.filter((a, i) => a.startsWith('--') || isFlagValue(i));
 const names = requested.length > 0 ? requested : all;
 let failed = 0;
 for (const name of names) {
