@@ -129,6 +129,7 @@ describe('precedence', () => {
         defaultNumPartitions: 1,
         sessionTimeoutMs: 10_000,
         raftVoters: 3,
+        raftVoterReplaceAfterMs: 30_000,
         acceptorThreads: 1,
         logLevel: 'info',
         maxWaitMs: 30_000,
