@@ -2,7 +2,8 @@
 // the only place where the two meet the clock. It calls `tick` from a timer armed at `nextWakeMs()`, feeds
 // every received packet to `receive`, sends every Outgoing and hands membership events to its listeners.
 //
-// Invariants: time enters the core only as `Date.now()` values passed in; at most one tick timer is armed, and
+// Invariants: time enters the core only as `monotonicNowMs()` values passed in (a wall-clock jump must not look
+// like a stall or fire timers early); at most one tick timer is armed, and
 // none once stopped; outputs are applied in the order the core produced them; after `stop()` or `abort()`
 // resolves no socket, timer or listener call remains. Self-contained (no main-thread state, no
 // uWebSockets.js) so that it can run inside the control worker thread; one agent belongs to one thread.
@@ -15,6 +16,11 @@ import type { MemberMeta, Packet } from '../core/gossip/messages.js';
 import { GossipNode, type MemberSnapshot, type MembershipEvent, type Output } from '../core/gossip/node.js';
 import { createPrng } from '../core/prng.js';
 import { GossipTransport, type TransportLimits, type TransportStats } from './transport.js';
+
+/** Milliseconds on a clock that never jumps, with the epoch of `Date.now()` so values read as times. */
+function monotonicNowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 export type GossipAgentOptions = {
   readonly nodeId: string;
@@ -126,7 +132,7 @@ export class GossipAgent {
       address: this.#transport.address,
       meta: this.options.meta,
       random: createPrng(this.seed),
-      nowMs: Date.now(),
+      nowMs: monotonicNowMs(),
       config: this.config,
     };
     this.#node = new GossipNode(
@@ -141,7 +147,7 @@ export class GossipAgent {
   /** Publishes new metadata to the cluster (a higher incarnation makes every member adopt it). */
   updateMetadata(meta: MemberMeta): void {
     assert(this.#state === 'running', `gossip metadata update in state ${this.#state}`);
-    this.#apply(this.#node!.updateMetadata(meta, Date.now()));
+    this.#apply(this.#node!.updateMetadata(meta, monotonicNowMs()));
   }
 
   /**
@@ -164,7 +170,7 @@ export class GossipAgent {
     const timedOut = new Promise<void>((resolve) => {
       deadline = setTimeout(resolve, leaveTimeoutMs);
     });
-    this.#apply(node.leave(Date.now()));
+    this.#apply(node.leave(monotonicNowMs()));
     await Promise.race([done, timedOut]);
     clearTimeout(deadline);
     const leaveBroadcastDone = node.leaveBroadcastDone;
@@ -189,13 +195,13 @@ export class GossipAgent {
 
   #onPacket(from: string, packet: Packet): void {
     if (this.#state !== 'running' && this.#state !== 'leaving') return;
-    this.#apply(this.#node!.receive(from, packet, Date.now()));
+    this.#apply(this.#node!.receive(from, packet, monotonicNowMs()));
   }
 
   #onTimer(): void {
     this.#timer = undefined;
     if (this.#state !== 'running' && this.#state !== 'leaving') return;
-    this.#apply(this.#node!.tick(Date.now()));
+    this.#apply(this.#node!.tick(monotonicNowMs()));
   }
 
   /** Sends what the core asked for, tells the listeners, then re-arms the timer for the core's next wake. */
@@ -217,7 +223,7 @@ export class GossipAgent {
     if (this.#state !== 'running' && this.#state !== 'leaving') return;
     clearTimeout(this.#timer);
     // The core must be ticked no later than its next wake; a wake already past runs on the next turn.
-    const delayMs = Math.max(0, this.#node!.nextWakeMs() - Date.now());
+    const delayMs = Math.max(0, this.#node!.nextWakeMs() - monotonicNowMs());
     this.#timer = setTimeout(() => this.#onTimer(), delayMs);
   }
 }
