@@ -388,7 +388,8 @@ export const optionSpecs: OptionTable = {
     defaultText: '30s',
     min: 1_000,
     max: 24 * 60 * 60 * 1000,
-    description: 'A Raft voter dead or gone this long gives its seat to a caught-up learner (ms, or 30s / 5m).',
+    description:
+      'A Raft voter dead or gone this long gives its seat to a caught-up learner (ms, or 30s / 5m).',
   },
   acceptorThreads: {
     name: 'acceptorThreads',

@@ -39,9 +39,7 @@ describe('voter replacement, four real processes', { timeout: 120_000 }, () => {
     const leaderNode = cluster.node(before.node_id);
     const replaced = await waitFor(`${learner} to take ${victimId}'s seat`, 20_000, async () => {
       const s = await statusOf(leaderNode);
-      return s !== null && s.raft.voters.includes(learner) && !s.raft.voters.includes(victimId)
-        ? s
-        : undefined;
+      return s?.raft.voters.includes(learner) && !s.raft.voters.includes(victimId) ? s : undefined;
     });
     assert.equal(replaced.raft.voters.length, 3);
     const created = await http(cluster.node(learner), 'POST', '/topics/after-replacement', {});
