@@ -3,8 +3,8 @@
 // fsync and close its logs, close the store). A worker thread that dies is fatal for the process: its
 // partitions would otherwise be silently unavailable.
 // Called on the main thread, which becomes the acceptor thread.
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ClusterMetadataStore, ControlLink } from '../cluster/control-link.js';
@@ -14,6 +14,7 @@ import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
+import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { spawnThread } from '../runtime/threads.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
@@ -41,8 +42,15 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   }
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // A data dir from before the Raft log keeps its topics in metadata.json: they are imported into the new log.
+  const legacyMetadata = join(dataDir, 'metadata.json');
+  const importTopics =
+    existsSync(legacyMetadata) && !existsSync(join(dataDir, 'raft')) && config.seeds.length === 0
+      ? [...(await FileMetadataStore.open(dataDir, config.nodeId)).snapshot().topics.values()]
+      : [];
   // The control thread founds a one-node cluster (no seeds) or joins one; metadata comes from its Raft log.
   const control = await ControlLink.start({
+    importTopics,
     nodeId: config.nodeId,
     dataDir,
     host: config.host,
@@ -212,6 +220,14 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');
   }
   await control.ready;
+  if (importTopics.length > 0) {
+    const names = importTopics.map((t) => t.name);
+    while (!names.every((name) => store.snapshot().topics.has(name))) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    renameSync(legacyMetadata, `${legacyMetadata}.imported`);
+    log.info({ topics: names }, 'imported the topics of metadata.json into the Raft log');
+  }
   await acceptor.metadataSettled();
   acceptor.serving = true;
   acceptor.notServingReason = '';

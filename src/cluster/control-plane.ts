@@ -77,12 +77,15 @@ export class ControlPlane {
   /** When each member was first seen dead or left by gossip (for voter replacement). */
   private readonly goneSinceMs = new Map<string, number>();
   private confChangeInFlight = false;
+  private readonly importPending: TopicMetadata[];
   private reconcileRunning = false;
 
   private constructor(
     private readonly options: ControlOptions,
     private readonly emit: (event: ControlEvent) => void,
-  ) {}
+  ) {
+    this.importPending = [...options.importTopics];
+  }
 
   /** Binds the cluster port and starts Raft. Gossip starts with `advertise`, once the HTTP port is known. */
   static async start(options: ControlOptions, emit: (event: ControlEvent) => void): Promise<ControlPlane> {
@@ -554,6 +557,18 @@ export class ControlPlane {
         await this.proposeCommand({ kind: 'fence_broker', brokerId: m.nodeId, fenced: !alive });
       }
       if (this.raft.status().role !== 'leader') return;
+    }
+    // Topics from a data dir that predates its Raft log, once this node is registered to hold them.
+    if (this.importPending.length > 0 && this.sm.broker(this.options.nodeId) !== undefined) {
+      for (const t of this.importPending.splice(0)) {
+        if (this.sm.topic(t.name) !== undefined) continue;
+        const self = this.options.nodeId;
+        const partitions = t.partitions.map((p) => ({ ...p, leader: self, replicas: [self], isr: [self] }));
+        await this.proposeCommand({
+          kind: 'create_topic',
+          topic: { ...t, replicationFactor: 1, partitions },
+        });
+      }
     }
     // 2. Raft membership: live registered brokers join as learners; learners fill the voter seats.
     if (this.confChangeInFlight) return;

@@ -13,6 +13,7 @@ import type {
   CreateTopicResult,
   DeleteTopicResult,
   MetadataSnapshot,
+  TopicMetadata,
 } from '../metadata/types.js';
 
 /** What the control thread needs from the broker's configuration. */
@@ -37,6 +38,11 @@ export interface ControlOptions {
   readonly snapshotEveryEntries: number;
   /** Bound on a forwarded admin request, leader search included. */
   readonly forwardTimeoutMs: number;
+  /**
+   * Topics of a data dir written before it had a Raft log (the single-node `metadata.json`): the node, once it
+   * leads its new one-node cluster, proposes each with its original id, so its partitions keep their data.
+   */
+  readonly importTopics: readonly TopicMetadata[];
 }
 
 export type ControlRequest =
