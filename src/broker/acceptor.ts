@@ -402,10 +402,8 @@ export class Acceptor {
     this.store.deleteTopic(name).then(
       async (result) => {
         if (result.kind === 'unknown') return reply.error('unknown_topic', `topic '${name}' does not exist`);
+        // The store delivers the snapshot without the topic first; its removal is done once that is applied.
         await this.metadataSettled();
-        // A store that does not publish snapshots on its own (none today) would leave the route behind.
-        const stale = this.topics.get(name);
-        if (stale !== undefined && stale.meta.topicId === result.topic.topicId) await this.removeTopic(stale);
         reply.json(200, JSON.stringify({ topic: name, deleted: true }));
       },
       (error: unknown) => this.replyStoreError(reply, 'could not delete the topic', error),

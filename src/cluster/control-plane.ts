@@ -23,7 +23,6 @@ import {
 } from '../core/metadata/state-machine.js';
 import { createPrng } from '../core/prng.js';
 import type { ConfChange, Entry, Snapshot } from '../core/raft/types.js';
-import { decodeConfChange } from '../core/raft/types.js';
 import { GossipAgent } from '../gossip/agent.js';
 import {
   type AdminReply,
@@ -235,8 +234,7 @@ export class ControlPlane {
   private apply(entry: Entry): void {
     if (entry.kind === 'conf') {
       this.sm.skip(entry.index);
-      // Peers stay addressed after a removal: a removed broker may come back as a learner.
-      decodeConfChange(entry.data);
+      // Membership is the Raft core's; peers stay addressed after a removal, a removed broker may come back.
     } else if (entry.data.length === 0) {
       this.sm.apply(entry.index, undefined);
     } else {
@@ -352,7 +350,6 @@ export class ControlPlane {
         continue;
       }
       if (answer.kind === 'failed_indefinite') return failure('no_leader', answer.reason, true);
-      if (answer.kind === 'failed') return failure('no_leader', answer.reason);
       if (answer.index > 0 && this.sm.appliedIndex < answer.index) {
         // Read-your-writes: answer only once this node's own metadata shows the change.
         const applied = await this.raft.waitApplied(answer.index, Math.max(1, deadline - Date.now()));
