@@ -1,8 +1,10 @@
 // Consumer groups on one node: the pure coordinator (src/core/groups) driven from the acceptor thread, its
 // state kept in `<dataDir>/groups.json`, and the HTTP handlers of the group routes. A commit is answered only
-// once the file holding it is durable (temp file, fsync, rename, fsync dir); commits that arrive while a write
-// is in flight share the next write, so a burst of commits costs two writes, not one each. Membership
-// changes are persisted by the same writer but nobody waits for them: members re-join after a restart anyway.
+// once a write of the state that holds it is durable (temp file, fsync, rename, fsync dir); commits that arrive
+// while a write is in flight share the next write, so a burst of commits costs two writes, not one each.
+// Membership changes are persisted by the same writer but nobody waits for them: members re-join after a
+// restart anyway. A write that fails (a full disk) fails the commits waiting for it, and the writer retries
+// every `persistRetryMs` until a write succeeds, so the state on disk catches up once space is back.
 // Raft replaces the file with its log later; the commands given to the registry are already plain values.
 // Runs on the acceptor (main) thread only.
 import { readFile } from 'node:fs/promises';
@@ -26,11 +28,24 @@ export interface GroupsServiceOptions {
 
 type Outcome = { kind: string } & Record<string, unknown>;
 
+/** A commit the writer has not made durable yet: settled by the first write that starts after it. */
+interface PersistWaiter {
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** After a failed write the writer tries again this often while there is state to persist. */
+const persistRetryMs = 1000;
+
 export class GroupsService {
   private persisting: Promise<void> | null = null;
   private dirty = false;
-  private waiters: (() => void)[] = [];
+  private waiters: PersistWaiter[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Why the last write of groups.json failed, or null once a write succeeded again (for /health). */
+  persistFailure: string | null = null;
   /** Called after every tick that evicted members, and after joins and leaves (WebSocket members react). */
   onMembershipChange: (groupId: string) => void = () => undefined;
 
@@ -65,7 +80,9 @@ export class GroupsService {
 
   async close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
-    await this.persistNow();
+    await this.persistNow().catch(() => undefined);
+    this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
   }
 
   private tick(): void {
@@ -81,14 +98,17 @@ export class GroupsService {
 
   private markDirty(): void {
     this.dirty = true;
-    if (this.persisting === null) this.persisting = this.writeLoop();
+    if (this.persisting === null && this.retryTimer === null) this.persisting = this.writeLoop();
   }
 
-  /** Resolves once everything changed so far is durable. */
+  /**
+   * Resolves once the state as it is now is durable; rejects if the write that would have made it so failed.
+   * Always asks for a write: the registry changes on commits without telling this service, so "nothing is
+   * dirty" is no proof that the current state is on disk.
+   */
   persistNow(): Promise<void> {
-    if (!this.dirty && this.persisting === null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
       this.markDirty();
     });
   }
@@ -99,8 +119,26 @@ export class GroupsService {
       const waiters = this.waiters;
       this.waiters = [];
       const snapshot = this.registry.toSnapshot();
-      await writeFileAtomically(this.options.dataDir, 'groups.json', JSON.stringify(snapshot));
-      for (const resolve of waiters) resolve();
+      try {
+        await writeFileAtomically(this.options.dataDir, 'groups.json', JSON.stringify(snapshot));
+      } catch (error) {
+        // The state stays in memory and is written by a later attempt; the waiting commits are told now.
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.persistFailure = `groups.json could not be written: ${failure.message}`;
+        for (const waiter of waiters) waiter.reject(failure);
+        this.dirty = true;
+        this.persisting = null;
+        if (!this.closed) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = null;
+            if (this.dirty && this.persisting === null) this.persisting = this.writeLoop();
+          }, persistRetryMs);
+          this.retryTimer.unref();
+        }
+        return;
+      }
+      this.persistFailure = null;
+      for (const waiter of waiters) waiter.resolve();
     }
     this.persisting = null;
   }
@@ -291,7 +329,10 @@ export class GroupsService {
     if (result.kind !== 'ok') return this.replyRefusal(reply, result);
     this.persistNow().then(
       () => reply.json(200, JSON.stringify({ group, topic, partition, offset, committed: true })),
-      (error: unknown) => reply.error('internal', `the commit could not be made durable: ${String(error)}`),
+      (error: unknown) => {
+        const [name, message] = persistFailureAnswer(error);
+        reply.error(name, message, { indefinite: true });
+      },
     );
   }
 
@@ -438,6 +479,22 @@ function topicPartitionOrReply(
     return null;
   }
   return { topic, partition };
+}
+
+/**
+ * The answer for a commit whose write failed. The commit is held in memory and a later write may still make it
+ * durable, so its outcome is unknown to the client (indefinite): a retry of the same commit is harmless.
+ */
+export function persistFailureAnswer(error: unknown): [ErrorName, string] {
+  const code = (error as NodeJS.ErrnoException).code;
+  const detail = error instanceof Error ? error.message : String(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return [
+      'storage_full',
+      `the commit could not be made durable: the disk holding groups.json is full (${detail})`,
+    ];
+  }
+  return ['internal', `the commit could not be made durable: ${detail}`];
 }
 
 /** The HTTP error for a coordinator refusal. */

@@ -24,7 +24,7 @@ import {
   type SendGroup,
   type TopicRoute,
 } from './acceptor.js';
-import { type GroupsService, refusal } from './groups-service.js';
+import { type GroupsService, persistFailureAnswer, refusal } from './groups-service.js';
 import { encodeProduceRequest, produceRequestBytes, WireStatus } from './wire.js';
 
 export const CloseCode = {
@@ -657,7 +657,9 @@ export class GroupSession implements Session {
           }
         },
         (error: unknown) => {
-          if (answer) this.send(errorFrame('internal', `commit failed: ${String(error)}`));
+          if (!answer) return;
+          const [name, message] = persistFailureAnswer(error);
+          this.send(errorFrame(name, message, { topic, partition, offset, indefinite: true }));
         },
       );
   }

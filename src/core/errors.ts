@@ -146,6 +146,14 @@ export const errors = {
     wsCloseCode: 4013,
     summary: 'The partition has no leader here, or fewer in-sync replicas than min_insync_replicas.',
   },
+  storage_full: {
+    code: 50701,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      'The disk holding the data is full (or over quota): nothing was written; retry once space is freed.',
+  },
   overloaded: {
     code: 50302,
     retriable: true,
