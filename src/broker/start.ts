@@ -202,7 +202,10 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   });
   const openApiText = JSON.stringify(openApiDocument(routes, packageVersion));
 
-  const streams = new StreamServer(acceptor, groups, defaultStreamOptions);
+  const streams = new StreamServer(acceptor, groups, {
+    ...defaultStreamOptions,
+    socketMessageBytesMax: config.maxRequestBytes,
+  });
   const server: HttpServer = await startHttpServer(routes, {
     host: config.host,
     port: config.port,

@@ -10,6 +10,7 @@
 // Runs on the acceptor (main) thread only.
 
 import uWS from 'uWebSockets.js';
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { type ErrorName, errors } from '../core/errors.js';
 import { forEachRecord } from '../core/log/record-batch.js';
@@ -28,6 +29,10 @@ import { type GroupsService, persistFailureAnswer, refusal } from './groups-serv
 import { encodeProduceRequest, produceRequestBytes, WireStatus } from './wire.js';
 
 export const CloseCode = {
+  /** RFC 6455: a text frame that is not valid UTF-8. */
+  invalidPayload: 1007,
+  /** RFC 6455: a frame larger than the endpoint accepts. */
+  messageTooBig: 1009,
   badRequest: 4001,
   unknownTopic: 4004,
   tooSlow: 4008,
@@ -43,6 +48,14 @@ export interface StreamOptions {
   /** Produce requests a socket may have in flight before new ones are refused. */
   readonly inFlightMax: number;
   readonly idleTimeoutS: number;
+  /** A frame larger than this is refused: the socket closes with 1009 and a reason naming the limit. */
+  readonly frameBytesMax: number;
+  /**
+   * What uWebSockets.js buffers of one message at most (>= frameBytesMax). A message above it is dropped by the
+   * socket layer itself, which closes the connection without a close frame (the client sees 1006); between the
+   * two bounds the broker reads the size and closes with 1009 and a reason.
+   */
+  readonly socketMessageBytesMax: number;
 }
 
 export const defaultStreamOptions: StreamOptions = {
@@ -50,6 +63,8 @@ export const defaultStreamOptions: StreamOptions = {
   fetchBytes: 256 * 1024,
   inFlightMax: 10_000,
   idleTimeoutS: 120,
+  frameBytesMax: 1024 * 1024,
+  socketMessageBytesMax: 8 * 1024 * 1024,
 };
 
 interface SocketData {
@@ -200,6 +215,15 @@ class SocketSink implements StreamSink {
   }
 }
 
+/** Closes with a code and reason, once; a reason longer than a close frame allows is cut. */
+function closeSocket(ws: Socket, code: number, reason: string): void {
+  const data = ws.getUserData();
+  if (data.closed) return;
+  data.closed = true;
+  // The close handler stops the session.
+  ws.end(code, reason.slice(0, 120));
+}
+
 function parseJsonObject(text: string): Record<string, unknown> | string {
   try {
     const value = JSON.parse(text) as unknown;
@@ -243,7 +267,7 @@ export class StreamServer {
       create: (ws: Socket) => Session,
     ): uWS.WebSocketBehavior<SocketData> => ({
       compression: uWS.DISABLED,
-      maxPayloadLength: 1024 * 1024,
+      maxPayloadLength: Math.max(this.options.socketMessageBytesMax, this.options.frameBytesMax),
       idleTimeout: this.options.idleTimeoutS,
       // Streams pause at highWaterBytes; this bound only guards against a bug, so frames are never dropped.
       maxBackpressure: 64 * 1024 * 1024,
@@ -275,6 +299,19 @@ export class StreamServer {
       message: (ws, message) => {
         const data = ws.getUserData();
         if (data.closed) return;
+        if (message.byteLength > this.options.frameBytesMax) {
+          return closeSocket(
+            ws,
+            CloseCode.messageTooBig,
+            `frame of ${message.byteLength} bytes exceeds the limit of ${this.options.frameBytesMax} bytes`,
+          );
+        }
+        const bytes = new Uint8Array(message);
+        // A frame is JSON text: bytes that are not UTF-8 would be replaced by U+FFFD and stored as something
+        // other than what was sent, so they are refused instead.
+        if (!isUtf8(bytes)) {
+          return closeSocket(ws, CloseCode.invalidPayload, 'frame is not valid UTF-8');
+        }
         data.session?.message(Buffer.from(message).toString('utf8'));
       },
       drain: (ws) => ws.getUserData().session?.drain(),

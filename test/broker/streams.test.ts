@@ -203,6 +203,31 @@ describe('websocket consume', () => {
   });
 });
 
+describe('websocket frame limits', () => {
+  test('a frame over the 1 MiB limit closes with 1009 and a reason naming the limit', async () => {
+    await call(broker.base, 'POST', '/topics/wsbig', { num_partitions: 1 });
+    const client = await connect('/ws/produce/wsbig');
+    client.ws.send(JSON.stringify({ value: 'x'.repeat(2 * 1024 * 1024) }));
+    const closed = await closedWith(client);
+    assert.equal(closed.code, 1009);
+    assert.match(closed.reason, /exceeds the limit of 1048576 bytes/);
+    const consumed = await call(broker.base, 'GET', '/topics/wsbig/partitions/0/consume?offset=0');
+    assert.equal(consumed.body.count, 0, 'nothing was written for the refused frame');
+  });
+
+  test('a frame that is not valid UTF-8 closes with 1007 and nothing is written', async () => {
+    await call(broker.base, 'POST', '/topics/wsutf', { num_partitions: 1 });
+    const client = await connect('/ws/produce/wsutf');
+    const bad = Buffer.concat([Buffer.from('{"value":"a'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
+    client.ws.send(bad, { binary: true });
+    const closed = await closedWith(client);
+    assert.equal(closed.code, 1007);
+    assert.match(closed.reason, /UTF-8/);
+    const consumed = await call(broker.base, 'GET', '/topics/wsutf/partitions/0/consume?offset=0');
+    assert.equal(consumed.body.count, 0);
+  });
+});
+
 describe('websocket consumer group', () => {
   test('members split the partitions, get records, commit, and take over when one leaves', async () => {
     await call(broker.base, 'POST', '/topics/wsgroup', { num_partitions: 2 });
