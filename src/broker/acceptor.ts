@@ -758,14 +758,16 @@ export class Acceptor {
         return reply.error(parsed.error, `${parsed.message} (or 'earliest' / 'latest')`);
       offset = parsed;
     }
-    const limit = parseOptionalIntegerParam(
+    const limitAsked = parseOptionalIntegerParam(
       'limit',
       query.get('limit') ?? undefined,
       1,
-      consumeLimitMax,
+      Number.MAX_SAFE_INTEGER,
       consumeLimitDefault,
     );
-    if (isParamError(limit)) return reply.error(limit.error, limit.message);
+    if (isParamError(limitAsked)) return reply.error(limitAsked.error, limitAsked.message);
+    // api.md: limit is capped at 1000, so a larger one is served as 1000 rather than refused.
+    const limit = Math.min(limitAsked, consumeLimitMax);
     const maxBytesCap = partition.link.payloadBytesMax - fetchResultHeaderBytes;
     const maxBytes = parseOptionalIntegerParam(
       'max_bytes',

@@ -3,7 +3,9 @@
 // handler's answer into one corked write. Handlers get a `Reply` that is safe to use after the client went
 // away (it then does nothing). Runs on the acceptor (main) thread only.
 import uWS from 'uWebSockets.js';
+import { isUtf8 } from 'node:buffer';
 import { type ErrorName, errorBody } from '../core/errors.js';
+import { firstInvalidUtf8 } from '../core/utf8.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
   // The native addon did not load (or a slow JS fallback was picked up): refuse to start rather than serve
@@ -233,7 +235,18 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     );
     return;
   }
-  readBody(res, reply, options.maxRequestBytes, (body) => route.handle({ ...base, body }, reply));
+  readBody(res, reply, options.maxRequestBytes, (body) => {
+    // JSON text is UTF-8 (RFC 8259). Decoding other bytes would store U+FFFD in their place, a record other
+    // than the one sent, so such a body is refused before any handler sees it.
+    if (!isUtf8(body)) {
+      reply.error(
+        'bad_request',
+        `the body is not valid UTF-8 (first bad byte at position ${firstInvalidUtf8(body)}); send bytes as base64 with "value_format": "base64"`,
+      );
+      return;
+    }
+    route.handle({ ...base, body }, reply);
+  });
 }
 
 function countParams(pattern: string): number {
