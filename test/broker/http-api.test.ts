@@ -93,6 +93,16 @@ describe('topics', () => {
     assert.equal(created.body.topic, 'seed-style');
   });
 
+  test("the seed README's create body (rack_awareness on a broker without --rack) creates the topic", async () => {
+    const created = await call(base, 'POST', '/topics/seed-racks', {
+      num_partitions: 3,
+      replication_factor: 1,
+      rack_awareness: true,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.partitions.length, 3);
+  });
+
   test('list and get show the topics with partitions and offsets', async () => {
     await call(base, 'POST', '/topics/listed', {});
     const list = await call(base, 'GET', '/topics');

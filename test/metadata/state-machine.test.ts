@@ -283,6 +283,13 @@ describe('replica placement', () => {
     assert.equal(two.kind, 'ok', 'three replicas over two racks: every rack used, then any broker');
   });
 
+  test('rack awareness over brokers without any rack is plain placement, as in Kafka', () => {
+    const plain = assignReplicas(brokers, 7, 3, false, 2);
+    const aware = assignReplicas(brokers, 7, 3, true, 2);
+    assert.equal(aware.kind, 'ok', JSON.stringify(aware));
+    assert.deepEqual(aware, plain);
+  });
+
   test('too few brokers, or racks missing under rack awareness, are refused with the reason', () => {
     assert.match(
       JSON.stringify(assignReplicas(brokers.slice(0, 2), 1, 3, false, 0)),

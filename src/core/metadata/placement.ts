@@ -3,12 +3,13 @@
 // (startIndex + p) mod n, so leaders spread evenly; the followers sit at a shift from it that grows by one every
 // n partitions, so the followers of one broker's leaders spread over the others too. With rack awareness the
 // broker list is first interleaved by rack (a1, b1, c1, a2, b2, ...), and a follower is skipped while its rack,
-// or the broker itself, already holds a replica of the partition and an unused rack or broker remains.
+// or the broker itself, already holds a replica of the partition and an unused rack or broker remains. When no
+// broker has a rack, rack awareness places as if it were off (Kafka's behaviour).
 // Pure: no I/O, no clock; the caller passes the start index (random in production, fixed in tests).
 
 export interface PlacementBroker {
   readonly id: string;
-  /** Empty when unknown; with rack awareness every broker must have one. */
+  /** Empty when unknown; with rack awareness every broker must have one, or none may. */
   readonly rack: string;
 }
 
@@ -36,16 +37,17 @@ export function assignReplicas(
     };
   }
   const sorted = [...brokers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  if (rackAware) {
-    const missing = sorted.filter((b) => b.rack === '').map((b) => b.id);
-    if (missing.length > 0) {
-      return {
-        kind: 'error',
-        reason: `rack_awareness needs a rack on every broker; ${missing.join(', ')} started without --rack`,
-      };
-    }
+  // As in Kafka: rack awareness over brokers none of which has a rack is plain placement (there is nothing to
+  // spread over); only a mix of brokers with and without racks is refused, since no spread could be promised.
+  const missing = sorted.filter((b) => b.rack === '').map((b) => b.id);
+  const byRack = rackAware && missing.length < sorted.length;
+  if (byRack && missing.length > 0) {
+    return {
+      kind: 'error',
+      reason: `rack_awareness needs a rack on every broker or on none; ${missing.join(', ')} started without --rack`,
+    };
   }
-  const list = rackAware ? interleaveByRack(sorted) : sorted;
+  const list = byRack ? interleaveByRack(sorted) : sorted;
   const n = list.length;
   const start = ((startIndex % n) + n) % n;
   const racks = new Set(list.map((b) => b.rack));
@@ -55,7 +57,7 @@ export function assignReplicas(
     if (p > 0 && p % n === 0) shift++;
     const first = (p + start) % n;
     const chosen = [list[first]!];
-    if (!rackAware) {
+    if (!byRack) {
       for (let j = 0; j < replicationFactor - 1; j++) chosen.push(list[followerIndex(first, shift, j, n)]!);
     } else {
       const usedRacks = new Set([list[first]!.rack]);
