@@ -9,6 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ClusterMetadataStore, ControlLink } from '../cluster/control-link.js';
 import type { BrokerConfig } from '../config/config.js';
+import { assert } from '../core/assert.js';
 import { errorBody } from '../core/errors.js';
 import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
@@ -35,11 +36,8 @@ export interface BrokerHandle {
 const packageVersion = '0.1.0';
 
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
-  // Options accepted by the configuration but not served yet are refused loudly rather than run as something
-  // other than what the operator asked for.
-  if (config.acceptorThreads !== 1) {
-    throw new Error('--acceptor-threads: only 1 acceptor thread is available in this build');
-  }
+  // The configuration refuses more than one acceptor thread until several are served.
+  assert(config.acceptorThreads === 1, 'one acceptor thread');
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   // A data dir from before the Raft log keeps its topics in metadata.json: they are imported into the new log.

@@ -83,6 +83,11 @@ export interface OptionSpec<F extends ConfigField = ConfigField> {
   readonly flag: string;
   /** Environment variable, `BROKER_` + SCREAMING_SNAKE of the name. */
   readonly env: string;
+  /**
+   * Other environment names read when `env` is unset, in order: the seed's deployment names (`NODE_ID`,
+   * `PORT`, `CLUSTER_PORT`, `SEEDS`), which docker-compose files and Kubernetes manifests set.
+   */
+  readonly envAliases?: readonly string[];
   /** Key in the JSON config file, snake_case; null when the file cannot set it. */
   readonly fileKey: string | null;
   readonly kind: OptionKind;
@@ -119,6 +124,7 @@ export const optionSpecs: OptionTable = {
     field: 'nodeId',
     flag: 'node-id',
     env: 'BROKER_NODE_ID',
+    envAliases: ['NODE_ID'],
     fileKey: 'node_id',
     kind: 'name',
     defaultValue: 'broker-1',
@@ -130,6 +136,7 @@ export const optionSpecs: OptionTable = {
     field: 'port',
     flag: 'port',
     env: 'BROKER_PORT',
+    envAliases: ['PORT'],
     fileKey: 'port',
     kind: 'integer',
     defaultValue: 8080,
@@ -154,6 +161,7 @@ export const optionSpecs: OptionTable = {
     field: 'clusterPort',
     flag: 'cluster-port',
     env: 'BROKER_CLUSTER_PORT',
+    envAliases: ['CLUSTER_PORT'],
     fileKey: 'cluster_port',
     kind: 'integer',
     defaultValue: 7946,
@@ -189,6 +197,7 @@ export const optionSpecs: OptionTable = {
     field: 'seeds',
     flag: 'seeds',
     env: 'BROKER_SEEDS',
+    envAliases: ['SEEDS'],
     fileKey: 'seeds',
     kind: 'seeds',
     defaultValue: [],
@@ -652,12 +661,18 @@ const specByFileKey = new Map(
   configOptions.flatMap((spec) => (spec.fileKey === null ? [] : [[spec.fileKey, spec] as const])),
 );
 
-function whereOf(spec: OptionSpec, source: ConfigSource, file: string | null): string {
+function whereOf(
+  spec: OptionSpec,
+  source: ConfigSource,
+  file: string | null,
+  envName: string | undefined = undefined,
+): string {
   switch (source) {
     case 'flag':
       return `--${spec.flag}`;
     case 'env':
-      return spec.env;
+      // An alias may have been read rather than the BROKER_* name.
+      return envName ?? spec.env;
     case 'file':
       return `${spec.fileKey ?? spec.name} in ${file ?? 'the config file'}`;
     case 'default':
@@ -703,7 +718,7 @@ export function resolveConfig(input: ConfigInput): ConfigResult {
       problems.push({
         option: spec.name,
         source,
-        where: whereOf(spec, source, file),
+        where: whereOf(spec, source, file, envNames.get(spec)),
         message: value.message,
       });
     }
@@ -722,9 +737,16 @@ export function resolveConfig(input: ConfigInput): ConfigResult {
     }
   }
   const envTexts = new Map<OptionSpec, string>();
+  const envNames = new Map<OptionSpec, string>();
   for (const spec of configOptions) {
-    const text = input.env[spec.env];
-    if (text !== undefined && text !== '') envTexts.set(spec, text);
+    // BROKER_* first, then the seed's names: the first one set wins.
+    for (const name of [spec.env, ...(spec.envAliases ?? [])]) {
+      const text = input.env[name];
+      if (text === undefined || text === '') continue;
+      envTexts.set(spec, text);
+      envNames.set(spec, name);
+      break;
+    }
   }
 
   // The config file: its path comes from a flag or the environment, never from the file itself.
@@ -771,7 +793,7 @@ export function resolveConfig(input: ConfigInput): ConfigResult {
         problems.push({
           option: spec.name,
           source,
-          where: whereOf(spec, source, configPathText ?? null),
+          where: whereOf(spec, source, configPathText ?? null, envNames.get(spec)),
           message,
         });
       }
@@ -788,7 +810,7 @@ export function resolveConfig(input: ConfigInput): ConfigResult {
     }
   }
 
-  problems.push(...crossCheck(values, sources, configPathText ?? null));
+  problems.push(...crossCheck(values, sources, configPathText ?? null, envNames));
   if (problems.length > 0) return { kind: 'invalid', problems };
   return { kind: 'ok', config: freezeConfig(values, sources) };
 }
@@ -809,12 +831,14 @@ function crossCheck(
   values: ReadonlyMap<ConfigField, Value>,
   sources: ReadonlyMap<ConfigField, ConfigSource>,
   file: string | null,
+  envNames: ReadonlyMap<OptionSpec, string>,
 ): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const problem = (field: ConfigField, message: string): void => {
     const spec = optionSpecs[field];
     const source = sources.get(field) ?? 'default';
-    problems.push({ option: spec.name, source, where: whereOf(spec, source, file), message });
+    const where = whereOf(spec, source, file, envNames.get(spec));
+    problems.push({ option: spec.name, source, where, message });
   };
   const number = (field: ConfigField): number | undefined => {
     const value = values.get(field);
@@ -825,6 +849,13 @@ function crossCheck(
   const clusterPort = number('clusterPort');
   if (port !== undefined && clusterPort !== undefined && port !== 0 && port === clusterPort) {
     problem('port', `${port} is also the cluster port (--cluster-port); they must differ`);
+  }
+  const acceptorThreads = number('acceptorThreads');
+  if (acceptorThreads !== undefined && acceptorThreads !== 1) {
+    problem(
+      'acceptorThreads',
+      `${acceptorThreads} acceptor threads: this build serves the client port from 1`,
+    );
   }
   const largeBodyBytes = number('largeBodyBytes');
   const maxRequestBytes = number('maxRequestBytes');
@@ -873,7 +904,7 @@ export function configForTests(
     values.set(spec.field, value);
     sources.set(spec.field, override === undefined ? 'default' : 'flag');
   }
-  for (const p of crossCheck(values, sources, null)) problems.push(`${p.option}: ${p.message}`);
+  for (const p of crossCheck(values, sources, null, new Map())) problems.push(`${p.option}: ${p.message}`);
   assert(problems.length === 0, `configForTests: ${problems.join('; ')}`);
   return freezeConfig(values, sources);
 }
@@ -899,7 +930,7 @@ export function renderConfigTable(): string {
   for (const spec of configOptions) {
     const cells = [
       `\`--${spec.flag}\``,
-      `\`${spec.env}\``,
+      [spec.env, ...(spec.envAliases ?? [])].map((name) => `\`${name}\``).join(', '),
       spec.fileKey === null ? '' : `\`${spec.fileKey}\``,
       spec.kind,
       `\`${spec.defaultText}\``,

@@ -97,6 +97,41 @@ describe('precedence', () => {
     assert.equal(expectOk(result).port, 2);
   });
 
+  test("the seed's deployment names NODE_ID, PORT, CLUSTER_PORT and SEEDS are read below BROKER_*", () => {
+    const seedEnv = {
+      NODE_ID: 'broker2',
+      PORT: '8082',
+      CLUSTER_PORT: '7947',
+      SEEDS: 'broker1:7946,broker3:7948',
+    };
+    const config = expectOk(resolveConfig(input({ env: seedEnv })));
+    assert.equal(config.nodeId, 'broker2');
+    assert.equal(config.port, 8082);
+    assert.equal(config.clusterPort, 7947);
+    assert.deepEqual(config.seeds, [
+      { host: 'broker1', port: 7946 },
+      { host: 'broker3', port: 7948 },
+    ]);
+    assert.equal(config.sources.port, 'env');
+    const both = expectOk(
+      resolveConfig(input({ env: { ...seedEnv, BROKER_PORT: '9000', BROKER_NODE_ID: 'x' } })),
+    );
+    assert.equal(both.port, 9000, 'BROKER_PORT wins over PORT');
+    assert.equal(both.nodeId, 'x');
+    assert.equal(expectOk(resolveConfig(input({ flags: { port: '1' }, env: seedEnv }))).port, 1);
+    const bad = expectProblems(resolveConfig(input({ env: { PORT: 'eighty' } })));
+    assert.equal(
+      findProblem(bad, 'port', 'env', /eighty/).where,
+      'PORT',
+      'the problem names the variable read',
+    );
+  });
+
+  test('more than one acceptor thread is refused at start-up with the reason', () => {
+    const problems = expectProblems(resolveConfig(input({ flags: { 'acceptor-threads': '2' } })));
+    findProblem(problems, 'acceptorThreads', 'flag', /serves the client port from 1/);
+  });
+
   test('an empty environment variable counts as unset', () => {
     const config = expectOk(resolveConfig(input({ env: { BROKER_RACK: '', BROKER_PORT: '' } })));
     assert.equal(config.rack, null);
@@ -161,7 +196,7 @@ describe('precedence', () => {
       defaultNumPartitions: '12',
       sessionTimeoutMs: '6000',
       raftVoters: '5',
-      acceptorThreads: '2',
+      acceptorThreads: '1',
       logLevel: 'debug',
       maxWaitMs: '500',
     };
