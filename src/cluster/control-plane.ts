@@ -491,6 +491,7 @@ export class ControlPlane {
     if (placed.kind === 'error') return placed.reason;
     return {
       name: r.name,
+      topicSeq: 0,
       topicId: randomUUID(),
       numPartitions: r.numPartitions,
       replicationFactor: r.replicationFactor,
@@ -500,6 +501,7 @@ export class ControlPlane {
         partition,
         leader: replicas[0]!,
         leaderEpoch: 0,
+        partitionEpoch: 0,
         replicas: [...replicas],
         isr: [...replicas],
       })),
@@ -544,6 +546,8 @@ export class ControlPlane {
         clusterPort: m.meta.clusterPort,
         rack: m.meta.rack,
         version: m.meta.version,
+        shuttingDown: known?.shuttingDown ?? false,
+        dataPorts: known?.dataPorts ?? [],
       };
       if (alive && (known === undefined || !sameAddresses(known, wanted))) {
         await this.proposeCommand({
@@ -712,7 +716,7 @@ function internalFailure(error: unknown): ControlFailure {
 
 function sameAddresses(
   b: BrokerRegistration,
-  w: Omit<BrokerRegistration, 'fenced' | 'registeredAtMs'>,
+  w: Omit<BrokerRegistration, 'fenced' | 'registeredAtMs' | 'shuttingDown' | 'dataPorts'>,
 ): boolean {
   return (
     b.httpHost === w.httpHost &&

@@ -26,6 +26,7 @@ const configFields = new Set([
   'segment_bytes',
   'min_insync_replicas',
   'cleanup_policy',
+  'unclean_leader_election',
   'value_schema',
 ]);
 
@@ -130,6 +131,8 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
         : `config.cleanup_policy must be 'delete', got ${JSON.stringify(cleanupPolicy)}`,
     );
   }
+  const unclean = configObject.unclean_leader_election ?? false;
+  if (typeof unclean !== 'boolean') problems.push('config.unclean_leader_election must be true or false');
   if (configObject.value_schema !== undefined && configObject.value_schema !== null) {
     problems.push('config.value_schema (Avro values) is not supported yet');
   }
@@ -142,6 +145,7 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
     segmentBytes: segmentBytes as number,
     minInsyncReplicas: minInsyncReplicas as number,
     cleanupPolicy: 'delete',
+    uncleanLeaderElection: unclean === true,
   };
   return {
     kind: 'ok',

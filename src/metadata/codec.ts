@@ -7,6 +7,11 @@
 //   1       n     Avro binary: a command is a union with one record per command kind (the branch index names
 //                 the kind); an image, an admin request and an admin reply are one record each
 //
+// Versions: 2 is written. Commands and images of version 1 (written before replication: no partition epoch,
+// topic sequence, unclean-election setting, shutting-down flag or data ports) are still read, because a Raft
+// log outlives upgrades; they are upgraded on decode to what version 1 meant: a partition epoch equal to the
+// leader epoch, no unclean elections, brokers not shutting down, topic sequence numbers in image order.
+//
 // Invariants: decoders never throw on bad bytes (an entry or frame from the network is untrusted input): they
 // return `{ ok: false, ... }`. Integers stay below 2^52 as in the Raft codec. A decoded value is plain data
 // (arrays, strings, numbers), safe to post to another thread.
@@ -24,39 +29,53 @@ import {
 } from '../wire/avsc-bounded.js';
 import type { BrokerRegistration, CreateTopicRequest, TopicMetadata } from './types.js';
 
-export const METADATA_WIRE_VERSION = 1;
+export const METADATA_WIRE_VERSION = 2;
+const METADATA_WIRE_VERSION_V1 = 1;
 
-const topicConfigSchema = record('TopicConfig', [
+const configFieldsV1 = [
   field('retentionMs', 'long'),
   field('retentionBytes', 'long'),
   field('segmentBytes', 'long'),
   field('minInsyncReplicas', 'int'),
   field('cleanupPolicy', { type: 'enum', name: 'CleanupPolicy', symbols: ['delete', 'compact'] }),
+];
+const topicConfigSchema = record('TopicConfig', [
+  ...configFieldsV1,
+  field('uncleanLeaderElection', 'boolean'),
 ]);
+const topicConfigSchemaV1 = record('TopicConfig', configFieldsV1);
 
-const topicSchema = record('TopicMetadata', [
-  field('name', 'string'),
-  field('topicId', 'string'),
-  field('numPartitions', 'int'),
-  field('replicationFactor', 'int'),
-  field('rackAwareness', 'boolean'),
-  field('config', topicConfigSchema),
-  field(
-    'partitions',
-    arrayOf(
-      record('PartitionAssignment', [
-        field('partition', 'int'),
-        field('leader', 'string'),
-        field('leaderEpoch', 'long'),
-        field('replicas', arrayOf('string')),
-        field('isr', arrayOf('string')),
-      ]),
+const partitionFieldsV1 = [
+  field('partition', 'int'),
+  field('leader', 'string'),
+  field('leaderEpoch', 'long'),
+  field('replicas', arrayOf('string')),
+  field('isr', arrayOf('string')),
+];
+
+function topicSchemaOf(version: 1 | 2) {
+  return record('TopicMetadata', [
+    field('name', 'string'),
+    ...(version === 2 ? [field('topicSeq', 'long')] : []),
+    field('topicId', 'string'),
+    field('numPartitions', 'int'),
+    field('replicationFactor', 'int'),
+    field('rackAwareness', 'boolean'),
+    field('config', version === 2 ? topicConfigSchema : topicConfigSchemaV1),
+    field(
+      'partitions',
+      arrayOf(
+        record(
+          'PartitionAssignment',
+          version === 2 ? [...partitionFieldsV1, field('partitionEpoch', 'long')] : partitionFieldsV1,
+        ),
+      ),
     ),
-  ),
-  field('createdAtMs', 'long'),
-]);
+    field('createdAtMs', 'long'),
+  ]);
+}
 
-const brokerSchema = record('BrokerRegistration', [
+const brokerFieldsV1 = [
   field('id', 'string'),
   field('httpHost', 'string'),
   field('httpPort', 'int'),
@@ -66,7 +85,16 @@ const brokerSchema = record('BrokerRegistration', [
   field('version', 'string'),
   field('fenced', 'boolean'),
   field('registeredAtMs', 'long'),
-]);
+];
+function brokerSchemaOf(version: 1 | 2) {
+  return record(
+    'BrokerRegistration',
+    version === 2
+      ? [...brokerFieldsV1, field('shuttingDown', 'boolean'), field('dataPorts', arrayOf('int'))]
+      : brokerFieldsV1,
+  );
+}
+const topicSchema = topicSchemaOf(2);
 
 const offsetSchema = record('CommittedOffset', [
   field('topic', 'string'),
@@ -76,40 +104,82 @@ const offsetSchema = record('CommittedOffset', [
   field('committedAtMs', 'long'),
 ]);
 
-const commandSchemas = [
-  record('register_broker', [field('broker', brokerSchema)]),
-  record('fence_broker', [field('brokerId', 'string'), field('fenced', 'boolean')]),
-  record('unregister_broker', [field('brokerId', 'string')]),
-  record('create_topic', [field('topic', 'TopicMetadata')]),
-  record('delete_topic', [field('name', 'string')]),
-  record('change_partition_leader', [
-    field('topicId', 'string'),
-    field('topic', 'string'),
-    field('partition', 'int'),
-    field('expectedLeaderEpoch', 'long'),
-    field('leader', 'string'),
-    field('isr', arrayOf('string')),
-  ]),
-  record('commit_offsets', [field('group', 'string'), field('offsets', arrayOf('CommittedOffset'))]),
-  record('delete_group', [field('group', 'string')]),
-];
-// The named records are declared once, in the first schema that uses them; later schemas refer by name.
-const commandType: avro.Type = forUntrustedSchema([
-  record('schemas', [field('topic', topicSchema), field('offset', offsetSchema)]),
-  ...commandSchemas,
+const electionSchema = record('LeaderElection', [
+  field('topicId', 'string'),
+  field('topic', 'string'),
+  field('partition', 'int'),
+  field('expectedPartitionEpoch', 'long'),
+  field('leader', 'string'),
+  field('isr', arrayOf('string')),
+  field('unclean', 'boolean'),
+]);
+const isrChangeSchema = record('IsrChange', [
+  field('topicId', 'string'),
+  field('topic', 'string'),
+  field('partition', 'int'),
+  field('leader', 'string'),
+  field('leaderEpoch', 'long'),
+  field('partitionEpoch', 'long'),
+  field('isr', arrayOf('string')),
 ]);
 
-const imageType: avro.Type = forUntrustedSchema(
-  record('MetadataImage', [
-    field('appliedIndex', 'long'),
-    field('brokers', arrayOf(brokerSchema)),
-    field('topics', arrayOf(topicSchema)),
-    field(
-      'groups',
-      arrayOf(record('GroupOffsets', [field('group', 'string'), field('offsets', arrayOf(offsetSchema))])),
-    ),
-  ]),
-);
+function commandTypeOf(version: 1 | 2): avro.Type {
+  const commands =
+    version === 2
+      ? [
+          record('register_broker', [field('broker', brokerSchemaOf(2))]),
+          record('fence_broker', [field('brokerId', 'string'), field('fenced', 'boolean')]),
+          record('unregister_broker', [field('brokerId', 'string')]),
+          record('create_topic', [field('topic', 'TopicMetadata')]),
+          record('delete_topic', [field('name', 'string')]),
+          record('commit_offsets', [field('group', 'string'), field('offsets', arrayOf('CommittedOffset'))]),
+          record('delete_group', [field('group', 'string')]),
+          record('set_broker_shutting_down', [field('brokerId', 'string'), field('shuttingDown', 'boolean')]),
+          record('elect_leaders', [field('elections', arrayOf(electionSchema))]),
+          record('alter_isr', [field('changes', arrayOf(isrChangeSchema))]),
+        ]
+      : [
+          record('register_broker', [field('broker', brokerSchemaOf(1))]),
+          record('fence_broker', [field('brokerId', 'string'), field('fenced', 'boolean')]),
+          record('unregister_broker', [field('brokerId', 'string')]),
+          record('create_topic', [field('topic', 'TopicMetadata')]),
+          record('delete_topic', [field('name', 'string')]),
+          record('change_partition_leader', [
+            field('topicId', 'string'),
+            field('topic', 'string'),
+            field('partition', 'int'),
+            field('expectedLeaderEpoch', 'long'),
+            field('leader', 'string'),
+            field('isr', arrayOf('string')),
+          ]),
+          record('commit_offsets', [field('group', 'string'), field('offsets', arrayOf('CommittedOffset'))]),
+          record('delete_group', [field('group', 'string')]),
+        ];
+  // The named records are declared once, in the first schema that uses them; later schemas refer by name.
+  return forUntrustedSchema([
+    record('schemas', [field('topic', topicSchemaOf(version)), field('offset', offsetSchema)]),
+    ...commands,
+  ]);
+}
+const commandType = commandTypeOf(2);
+const commandTypeV1 = commandTypeOf(1);
+
+function imageTypeOf(version: 1 | 2): avro.Type {
+  return forUntrustedSchema(
+    record('MetadataImage', [
+      field('appliedIndex', 'long'),
+      ...(version === 2 ? [field('nextTopicSeq', 'long')] : []),
+      field('brokers', arrayOf(brokerSchemaOf(version))),
+      field('topics', arrayOf(topicSchemaOf(version))),
+      field(
+        'groups',
+        arrayOf(record('GroupOffsets', [field('group', 'string'), field('offsets', arrayOf(offsetSchema))])),
+      ),
+    ]),
+  );
+}
+const imageType = imageTypeOf(2);
+const imageTypeV1 = imageTypeOf(1);
 
 /** What a node forwards to the Raft leader on behalf of a client. */
 export type AdminRequest =
@@ -166,8 +236,13 @@ function plain<T>(value: unknown): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-function decodeWith<T>(bytes: Uint8Array, type: avro.Type, convert: (raw: unknown) => T): Decoded<T> {
-  const decoded = decodeVersioned(bytes, METADATA_WIRE_VERSION, type);
+function decodeWith<T>(
+  bytes: Uint8Array,
+  type: avro.Type,
+  convert: (raw: unknown) => T,
+  version: number = METADATA_WIRE_VERSION,
+): Decoded<T> {
+  const decoded = decodeVersioned(bytes, version, type);
   if (!decoded.ok) return decoded;
   try {
     return { ok: true, value: convert(decoded.raw) };
@@ -193,6 +268,18 @@ export function encodeCommand(command: MetadataCommand): Buffer {
 }
 
 export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
+  if (bytes[0] === METADATA_WIRE_VERSION_V1) {
+    return decodeWith(
+      bytes,
+      commandTypeV1,
+      (raw) => {
+        const { kind, body } = unwrapUnion(raw);
+        if (kind === 'schemas') throw new Error('the schema carrier is not a command');
+        return upgradeCommandV1(plain<Record<string, unknown>>({ kind, ...body }));
+      },
+      METADATA_WIRE_VERSION_V1,
+    );
+  }
   return decodeWith(bytes, commandType, (raw) => {
     const { kind, body } = unwrapUnion(raw);
     if (kind === 'schemas') throw new Error('the schema carrier is not a command');
@@ -200,11 +287,67 @@ export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
   });
 }
 
+type V1 = Record<string, unknown>;
+
+function upgradeTopicV1(t: V1, topicSeq: number): TopicMetadata {
+  const partitions = (t.partitions as V1[]).map((p) => ({ ...p, partitionEpoch: p.leaderEpoch }));
+  const config = { ...(t.config as V1), uncleanLeaderElection: false };
+  return { ...t, topicSeq, config, partitions } as unknown as TopicMetadata;
+}
+
+function upgradeBrokerV1(b: V1): BrokerRegistration {
+  return { ...b, shuttingDown: false, dataPorts: [] } as unknown as BrokerRegistration;
+}
+
+function upgradeCommandV1(c: V1): MetadataCommand {
+  switch (c.kind) {
+    case 'register_broker':
+      return { kind: 'register_broker', broker: upgradeBrokerV1(c.broker as V1) };
+    case 'create_topic':
+      // The state machine assigns the sequence number when it applies the creation.
+      return { kind: 'create_topic', topic: upgradeTopicV1(c.topic as V1, 0) };
+    case 'change_partition_leader':
+      return {
+        kind: 'elect_leaders',
+        elections: [
+          {
+            topicId: c.topicId as string,
+            topic: c.topic as string,
+            partition: c.partition as number,
+            expectedPartitionEpoch: c.expectedLeaderEpoch as number,
+            leader: c.leader as string,
+            isr: c.isr as string[],
+            unclean: false,
+          },
+        ],
+      };
+    default:
+      return c as unknown as MetadataCommand;
+  }
+}
+
 export function encodeImage(image: MetadataImage): Buffer {
   return encodeVersioned(METADATA_WIRE_VERSION, imageType, image);
 }
 
 export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
+  if (bytes[0] === METADATA_WIRE_VERSION_V1) {
+    return decodeWith(
+      bytes,
+      imageTypeV1,
+      (raw) => {
+        const image = plain<V1>(raw);
+        const topics = (image.topics as V1[]).map((t, i) => upgradeTopicV1(t, i + 1));
+        return {
+          ...(image as unknown as MetadataImage),
+          nextTopicSeq: topics.length + 1,
+          brokers: (image.brokers as V1[]).map(upgradeBrokerV1),
+          topics,
+        };
+      },
+      METADATA_WIRE_VERSION_V1,
+    );
+  }
   return decodeWith(bytes, imageType, (raw) => plain<MetadataImage>(raw));
 }
 

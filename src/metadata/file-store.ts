@@ -53,7 +53,7 @@ export class FileMetadataStore implements MetadataStore {
       assert(parsed.format === fileFormatVersion, `metadata.json has unknown format ${parsed.format}`);
       snapshot = {
         version: parsed.version,
-        topics: new Map(parsed.topics.map((t) => [t.name, t])),
+        topics: new Map(parsed.topics.map((t) => [t.name, upgradeTopic(t)])),
         brokers: new Map(),
       };
     } catch (error) {
@@ -80,6 +80,7 @@ export class FileMetadataStore implements MetadataStore {
       }
       const topic: TopicMetadata = {
         name: request.name,
+        topicSeq: 0,
         topicId: randomUUID(),
         numPartitions: request.numPartitions,
         replicationFactor: request.replicationFactor,
@@ -89,6 +90,7 @@ export class FileMetadataStore implements MetadataStore {
           partition,
           leader: this.nodeId,
           leaderEpoch: 0,
+          partitionEpoch: 0,
           replicas: [this.nodeId],
           isr: [this.nodeId],
         })),
@@ -147,6 +149,16 @@ export class FileMetadataStore implements MetadataStore {
     this.current = next;
     for (const listener of this.listeners) listener(next);
   }
+}
+
+/** A topic as the file holds it, with the fields added since (replication) at their old meaning. */
+function upgradeTopic(t: TopicMetadata): TopicMetadata {
+  return {
+    ...t,
+    topicSeq: t.topicSeq ?? 0,
+    config: { ...t.config, uncleanLeaderElection: t.config.uncleanLeaderElection ?? false },
+    partitions: t.partitions.map((p) => ({ ...p, partitionEpoch: p.partitionEpoch ?? p.leaderEpoch })),
+  };
 }
 
 function sameSettings(topic: TopicMetadata, request: CreateTopicRequest): boolean {

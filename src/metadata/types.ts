@@ -10,18 +10,32 @@ export interface TopicConfig {
   readonly segmentBytes: number;
   readonly minInsyncReplicas: number;
   readonly cleanupPolicy: 'delete' | 'compact';
+  /**
+   * Kafka's unclean.leader.election.enable: when every in-sync replica is gone, elect any live replica (and
+   * lose what only the in-sync ones held) rather than stay offline. Off by default; its use is logged.
+   */
+  readonly uncleanLeaderElection: boolean;
 }
 
 export interface PartitionAssignment {
   readonly partition: number;
+  /** The leading broker, or '' while the partition is offline (no eligible replica is alive). */
   readonly leader: string;
+  /** Bumped by every leader election; stamped into every batch the leader writes. */
   readonly leaderEpoch: number;
+  /** Bumped by every change of leader or ISR: an ISR proposal names the epoch it was based on. */
+  readonly partitionEpoch: number;
   readonly replicas: readonly string[];
   readonly isr: readonly string[];
 }
 
 export interface TopicMetadata {
   readonly name: string;
+  /**
+   * A number the state machine gives each topic it creates, one higher each time and never reused: with the
+   * partition number it names a partition in frames between threads and between nodes.
+   */
+  readonly topicSeq: number;
   /** Random id given at creation: a partition directory left over from a deleted topic of the same name is
    *  recognised by its different id and never served as the new topic's data. */
   readonly topicId: string;
@@ -46,6 +60,10 @@ export interface BrokerRegistration {
   readonly version: string;
   /** Set while gossip holds the broker dead: no new replica or leadership is placed on it. */
   readonly fenced: boolean;
+  /** Set by a controlled shutdown: the controller moves its leaderships away and takes it out of every ISR. */
+  readonly shuttingDown: boolean;
+  /** Ports of the broker's partition workers' data links (replica fetch, forwarded requests), one per worker. */
+  readonly dataPorts: readonly number[];
   readonly registeredAtMs: number;
 }
 

@@ -39,6 +39,7 @@ test('topics of a pre-Raft metadata.json are imported with their ids and keep th
         segmentBytes: 1 << 20,
         minInsyncReplicas: 1,
         cleanupPolicy: 'delete' as const,
+        uncleanLeaderElection: false,
       },
     };
     const made = await legacy.createTopic(request, Date.now());

@@ -28,6 +28,8 @@ function broker(id: string, rack = ''): BrokerRegistration {
     rack,
     version: '0.1.0',
     fenced: false,
+    shuttingDown: false,
+    dataPorts: [9001, 9002],
     registeredAtMs: 1,
   };
 }
@@ -35,6 +37,7 @@ function broker(id: string, rack = ''): BrokerRegistration {
 function topic(name: string, replicas: string[][], topicId = `${name}-id`): TopicMetadata {
   return {
     name,
+    topicSeq: 0,
     topicId,
     numPartitions: replicas.length,
     replicationFactor: replicas[0]!.length,
@@ -45,11 +48,13 @@ function topic(name: string, replicas: string[][], topicId = `${name}-id`): Topi
       segmentBytes: 1 << 20,
       minInsyncReplicas: 1,
       cleanupPolicy: 'delete',
+      uncleanLeaderElection: false,
     },
     partitions: replicas.map((r, partition) => ({
       partition,
       leader: r[0]!,
       leaderEpoch: 0,
+      partitionEpoch: 0,
       replicas: r,
       isr: r,
     })),
@@ -101,7 +106,9 @@ describe('metadata state machine', () => {
       topic('t', [['a', 'a']]),
       {
         ...topic('t', [['a']]),
-        partitions: [{ partition: 0, leader: 'x', leaderEpoch: 0, replicas: ['a'], isr: ['a'] }],
+        partitions: [
+          { partition: 0, leader: 'x', leaderEpoch: 0, partitionEpoch: 0, replicas: ['a'], isr: ['a'] },
+        ],
       },
     ];
     for (const t of bad) {
@@ -112,38 +119,111 @@ describe('metadata state machine', () => {
     assert.deepEqual(sm.snapshot().brokers, before.brokers, 'the registry is untouched');
   });
 
-  test('leader changes are fenced by the leader epoch, which only grows', () => {
+  test('topics get increasing sequence numbers from the state machine, never reused', () => {
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'create_topic', topic: topic('x', [['a']]) },
+      { kind: 'create_topic', topic: topic('y', [['a']]) },
+      { kind: 'delete_topic', name: 'x' },
+      { kind: 'create_topic', topic: topic('x', [['a']], 'x-again') },
+    ]);
+    const topics = sm.snapshot().topics;
+    assert.deepEqual([topics.get('y')!.topicSeq, topics.get('x')!.topicSeq], [2, 3]);
+  });
+
+  test('leader elections are compare-and-set on the partition epoch and pick from the ISR', () => {
     const sm = new MetadataStateMachine();
     applyAll(sm, [
       { kind: 'register_broker', broker: broker('a') },
       { kind: 'register_broker', broker: broker('b') },
-      { kind: 'create_topic', topic: topic('t', [['a', 'b']]) },
+      { kind: 'register_broker', broker: broker('c') },
+      { kind: 'create_topic', topic: topic('t', [['a', 'b', 'c']]) },
     ]);
-    const change = (expected: number, leader: string, isr: string[]): MetadataCommand => ({
-      kind: 'change_partition_leader',
-      topicId: 't-id',
-      topic: 't',
-      partition: 0,
-      expectedLeaderEpoch: expected,
-      leader,
-      isr,
+    const elect = (expected: number, leader: string, isr: string[], unclean = false): MetadataCommand => ({
+      kind: 'elect_leaders',
+      elections: [
+        { topicId: 't-id', topic: 't', partition: 0, expectedPartitionEpoch: expected, leader, isr, unclean },
+      ],
+    });
+    const refusals = (results: ReturnType<typeof applyAll>) =>
+      results.map((r) => (r.kind === 'partitions_changed' ? r.outcomes[0]!.refusal : r.kind));
+    assert.deepEqual(
+      refusals(
+        applyAll(sm, [
+          elect(0, 'b', ['b', 'c']),
+          elect(0, 'a', ['a']),
+          elect(1, 'b', ['b', 'a']),
+          elect(1, 'c', ['b']),
+          elect(1, 'c', ['c'], true),
+          elect(1, 'c', ['c']),
+        ]),
+      ),
+      [
+        null,
+        'stale partition epoch 0, now 1',
+        'an election may only remove ISR members',
+        'the leader must be in the ISR',
+        'topic t does not allow unclean leader election',
+        null,
+      ],
+    );
+    let p = sm.snapshot().topics.get('t')!.partitions[0]!;
+    assert.deepEqual(
+      { leader: p.leader, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, isr: p.isr },
+      { leader: 'c', leaderEpoch: 2, partitionEpoch: 2, isr: ['c'] },
+    );
+    // Offline: no leader, the ISR kept as it was; then the ISR member is elected again.
+    assert.deepEqual(
+      refusals(applyAll(sm, [elect(2, '', ['a']), elect(2, '', ['c']), elect(3, 'c', ['c'])])),
+      ['an offline partition keeps its ISR', null, null],
+    );
+    p = sm.snapshot().topics.get('t')!.partitions[0]!;
+    assert.deepEqual([p.leader, p.leaderEpoch, p.partitionEpoch], ['c', 4, 4]);
+    // A fenced or shutting-down broker is never elected.
+    applyAll(sm, [{ kind: 'set_broker_shutting_down', brokerId: 'c', shuttingDown: true }]);
+    assert.match(String(refusals(applyAll(sm, [elect(4, 'c', ['c'])]))[0]), /shutting down/);
+  });
+
+  test('ISR changes apply only for the current leader epoch and partition epoch, adding only live brokers', () => {
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'register_broker', broker: broker('b') },
+      { kind: 'register_broker', broker: broker('c') },
+      { kind: 'create_topic', topic: topic('t', [['a', 'b', 'c']]) },
+      { kind: 'fence_broker', brokerId: 'c', fenced: true },
+    ]);
+    const alter = (
+      leader: string,
+      leaderEpoch: number,
+      partitionEpoch: number,
+      isr: string[],
+    ): MetadataCommand => ({
+      kind: 'alter_isr',
+      changes: [{ topicId: 't-id', topic: 't', partition: 0, leader, leaderEpoch, partitionEpoch, isr }],
     });
     const results = applyAll(sm, [
-      change(0, 'b', ['b']),
-      change(0, 'a', ['a']),
-      change(1, 'c', ['c']),
-      change(1, 'a', ['b']),
-      change(1, 'a', ['a', 'b']),
+      alter('b', 0, 0, ['b']),
+      alter('a', 0, 0, ['a', 'b']),
+      alter('a', 0, 0, ['a']),
+      alter('a', 0, 1, ['b']),
+      alter('a', 0, 1, ['a', 'c']),
+      alter('a', 0, 1, ['a', 'b']),
     ]);
     assert.deepEqual(
-      results.map((r) => r.kind),
-      ['leader_changed', 'stale_epoch', 'invalid', 'invalid', 'leader_changed'],
+      results.map((r) => (r.kind === 'partitions_changed' ? r.outcomes[0]!.refusal : r.kind)),
+      [
+        'not the leader of epoch 0 (a)',
+        null,
+        'stale partition epoch 0, now 1',
+        'the leader must be in the ISR',
+        'broker c cannot join the ISR: not registered, or fenced, or shutting down',
+        null,
+      ],
     );
     const p = sm.snapshot().topics.get('t')!.partitions[0]!;
-    assert.deepEqual(
-      { leader: p.leader, epoch: p.leaderEpoch, isr: p.isr },
-      { leader: 'a', epoch: 2, isr: ['a', 'b'] },
-    );
+    assert.deepEqual([p.leaderEpoch, p.partitionEpoch, p.isr], [0, 2, ['a', 'b']]);
   });
 
   test('deleting a topic drops its committed offsets; fencing and unregistering brokers', () => {
@@ -331,6 +411,40 @@ describe('metadata codec', () => {
     assert.deepEqual(decodeAdminReply(encodeAdminReply(reply)), { ok: true, value: reply });
     const empty = { ...reply, topic: null };
     assert.deepEqual(decodeAdminReply(encodeAdminReply(empty)), { ok: true, value: empty });
+  });
+
+  test('commands and images of version 1 (before replication) are read and upgraded', () => {
+    // Bytes written by the version-1 codec, kept as captured.
+    const register = Buffer.from(
+      '01020261123132372e302e302e31807d123132372e302e302e31b06d000a302e312e300002',
+      'hex',
+    );
+    const create = Buffer.from(
+      '0108027408742d6964020200010180808001020002000261060202610002026100000a',
+      'hex',
+    );
+    const image = Buffer.from(
+      '010e020261123132372e302e302e31807d123132372e302e302e31b06d000a302e312e3000020002027408742d6964020200010180808001020002000261060202610002026100000a0000',
+      'hex',
+    );
+    const r = decodeCommand(register);
+    assert.ok(r.ok && r.value.kind === 'register_broker');
+    assert.deepEqual([r.value.broker.shuttingDown, r.value.broker.dataPorts], [false, []]);
+    const c = decodeCommand(create);
+    assert.ok(c.ok && c.value.kind === 'create_topic');
+    assert.equal(c.value.topic.config.uncleanLeaderElection, false);
+    assert.equal(
+      c.value.topic.partitions[0]!.partitionEpoch,
+      3,
+      'the partition epoch starts at the leader epoch',
+    );
+    const i = decodeImage(image);
+    assert.ok(i.ok);
+    assert.equal(i.value.appliedIndex, 7);
+    assert.deepEqual([i.value.topics[0]!.topicSeq, i.value.nextTopicSeq], [1, 2]);
+    const sm = MetadataStateMachine.fromImage(i.value);
+    sm.apply(8, { kind: 'create_topic', topic: topic('u', [['a']]) });
+    assert.equal(sm.snapshot().topics.get('u')!.topicSeq, 2);
   });
 
   test('garbage never throws: every decoder answers with a value', () => {

@@ -4,9 +4,18 @@
 //
 // Invariants (asserted): entries are applied once each, in index order; apply is deterministic (no clock, no
 // randomness, no I/O: everything a change needs, like a new topic's id, placement and creation time, is decided
-// by the proposer and carried in the command); a command that is not valid against the current state changes
-// nothing and yields a refusal value, so a stale or duplicated proposal is harmless. A partition's leader epoch
-// only grows, and its leader is always one of its in-sync replicas, which are always among its replicas.
+// by the proposer and carried in the command; the topic sequence number is the one thing the state machine
+// assigns, from its own counter); a command that is not valid against the current state changes nothing and
+// yields a refusal value, so a stale or duplicated proposal is harmless. A partition's leader epoch and
+// partition epoch only grow; its leader, when it has one, is always one of its in-sync replicas, which are
+// always among its replicas, and the ISR is never empty.
+//
+// Partition changes are compare-and-set: a leader election names the partition epoch the controller saw, an ISR
+// change names the leader epoch and partition epoch its leader saw; either applies only if they are current,
+// so a deposed leader or a controller working from old state changes nothing. A clean election picks a member
+// of the current ISR and may only drop members from it; an unclean one (only where the topic allows it) may
+// pick any registered replica and leaves it alone in the ISR. An ISR change may add only brokers that are
+// registered, unfenced and not shutting down.
 // Pure: no I/O; used by the control thread (and tests).
 import type {
   BrokerRegistration,
@@ -26,24 +35,52 @@ export interface CommittedOffset {
   readonly committedAtMs: number;
 }
 
+/** A leader chosen by the controller for one partition. */
+export interface LeaderElection {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** The partition epoch the controller saw: the election applies only if it is still current. */
+  readonly expectedPartitionEpoch: number;
+  /** The new leader, or '' to mark the partition offline. */
+  readonly leader: string;
+  readonly isr: readonly string[];
+  /** Chosen outside the ISR (the topic allows unclean elections): records may be lost. */
+  readonly unclean: boolean;
+}
+
+/** An ISR change asked for by a partition's leader (Kafka's AlterPartition). */
+export interface IsrChange {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly leader: string;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  readonly isr: readonly string[];
+}
+
 export type MetadataCommand =
   | { readonly kind: 'register_broker'; readonly broker: BrokerRegistration }
   | { readonly kind: 'fence_broker'; readonly brokerId: string; readonly fenced: boolean }
+  | { readonly kind: 'set_broker_shutting_down'; readonly brokerId: string; readonly shuttingDown: boolean }
   | { readonly kind: 'unregister_broker'; readonly brokerId: string }
   | { readonly kind: 'create_topic'; readonly topic: TopicMetadata }
   | { readonly kind: 'delete_topic'; readonly name: string }
-  | {
-      readonly kind: 'change_partition_leader';
-      readonly topicId: string;
-      readonly topic: string;
-      readonly partition: number;
-      /** The epoch the proposer saw: the change applies only if it is still current (fencing). */
-      readonly expectedLeaderEpoch: number;
-      readonly leader: string;
-      readonly isr: readonly string[];
-    }
+  | { readonly kind: 'elect_leaders'; readonly elections: readonly LeaderElection[] }
+  | { readonly kind: 'alter_isr'; readonly changes: readonly IsrChange[] }
   | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
   | { readonly kind: 'delete_group'; readonly group: string };
+
+/** What became of one election or ISR change of a batch. */
+export interface PartitionChangeOutcome {
+  readonly topic: string;
+  readonly partition: number;
+  /** null when applied; otherwise why nothing changed. */
+  readonly refusal: string | null;
+  /** The partition epoch after the command (unchanged when refused; -1 for an unknown partition). */
+  readonly partitionEpoch: number;
+}
 
 export type ApplyResult =
   | { readonly kind: 'noop' }
@@ -55,14 +92,15 @@ export type ApplyResult =
   | CreateTopicResult
   | DeleteTopicResult
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'leader_changed'; readonly leaderEpoch: number }
-  | { readonly kind: 'stale_epoch'; readonly leaderEpoch: number }
+  | { readonly kind: 'partitions_changed'; readonly outcomes: readonly PartitionChangeOutcome[] }
   | { readonly kind: 'committed'; readonly count: number }
   | { readonly kind: 'group_deleted'; readonly existed: boolean };
 
 /** Everything the state machine holds, as plain values: what a Raft snapshot stores. */
 export interface MetadataImage {
   readonly appliedIndex: number;
+  /** The sequence number the next created topic gets. */
+  readonly nextTopicSeq: number;
   readonly brokers: readonly BrokerRegistration[];
   readonly topics: readonly TopicMetadata[];
   readonly groups: readonly { readonly group: string; readonly offsets: readonly CommittedOffset[] }[];
@@ -74,6 +112,7 @@ export class MetadataStateMachine {
   private applied = 0;
   private brokers = new Map<string, BrokerRegistration>();
   private topics = new Map<string, TopicMetadata>();
+  private nextTopicSeq = 1;
   private readonly groups = new Map<string, Map<string, CommittedOffset>>();
   /** The view handed out by `snapshot()`; rebuilt lazily after a change to topics or brokers. */
   private view: MetadataSnapshot | null = null;
@@ -81,9 +120,14 @@ export class MetadataStateMachine {
   static fromImage(image: MetadataImage): MetadataStateMachine {
     const sm = new MetadataStateMachine();
     sm.applied = image.appliedIndex;
+    sm.nextTopicSeq = image.nextTopicSeq;
     for (const b of image.brokers) sm.brokers.set(b.id, b);
     for (const t of image.topics) {
       checkTopic(t);
+      assert(
+        t.topicSeq < sm.nextTopicSeq,
+        `topic ${t.name} has sequence ${t.topicSeq} >= ${sm.nextTopicSeq}`,
+      );
       sm.topics.set(t.name, t);
     }
     for (const g of image.groups) {
@@ -141,6 +185,7 @@ export class MetadataStateMachine {
   image(): MetadataImage {
     return {
       appliedIndex: this.applied,
+      nextTopicSeq: this.nextTopicSeq,
       brokers: [...this.brokers.values()],
       topics: [...this.topics.values()],
       groups: [...this.groups].map(([group, offsets]) => ({ group, offsets: [...offsets.values()] })),
@@ -165,6 +210,13 @@ export class MetadataStateMachine {
         this.brokers.set(broker.id, broker);
         return { kind: 'broker_updated', broker };
       }
+      case 'set_broker_shutting_down': {
+        const old = this.brokers.get(c.brokerId);
+        if (old === undefined) return { kind: 'unknown_broker', brokerId: c.brokerId };
+        const broker = { ...old, shuttingDown: c.shuttingDown };
+        this.brokers.set(broker.id, broker);
+        return { kind: 'broker_updated', broker };
+      }
       case 'unregister_broker': {
         if (!this.brokers.has(c.brokerId)) return { kind: 'unknown_broker', brokerId: c.brokerId };
         const using = [...this.topics.values()]
@@ -184,8 +236,9 @@ export class MetadataStateMachine {
         }
         const problem = topicProblem(t, this.brokers);
         if (problem !== null) return { kind: 'invalid', reason: problem };
-        this.topics.set(t.name, t);
-        return { kind: 'created', topic: t };
+        const created: TopicMetadata = { ...t, topicSeq: this.nextTopicSeq++ };
+        this.topics.set(t.name, created);
+        return { kind: 'created', topic: created };
       }
       case 'delete_topic': {
         const t = this.topics.get(c.name);
@@ -196,26 +249,18 @@ export class MetadataStateMachine {
         }
         return { kind: 'deleted', topic: t };
       }
-      case 'change_partition_leader': {
-        const t = this.topics.get(c.topic);
-        if (t === undefined || t.topicId !== c.topicId) return { kind: 'unknown' };
-        const p = t.partitions[c.partition];
-        if (p === undefined) return { kind: 'invalid', reason: `${c.topic} has no partition ${c.partition}` };
-        if (p.leaderEpoch !== c.expectedLeaderEpoch)
-          return { kind: 'stale_epoch', leaderEpoch: p.leaderEpoch };
-        if (!c.isr.every((id) => p.replicas.includes(id)) || (c.leader !== '' && !c.isr.includes(c.leader))) {
-          return { kind: 'invalid', reason: 'the leader must be in the ISR and the ISR among the replicas' };
-        }
-        const next: PartitionAssignment = {
-          ...p,
-          leader: c.leader,
-          isr: [...c.isr],
-          leaderEpoch: p.leaderEpoch + 1,
+      case 'elect_leaders':
+        return {
+          kind: 'partitions_changed',
+          outcomes: c.elections.map((e) => this.changePartition(e, (t, p) => this.electionProblem(t, p, e))),
         };
-        const partitions = t.partitions.map((q) => (q.partition === c.partition ? next : q));
-        this.topics.set(t.name, { ...t, partitions });
-        return { kind: 'leader_changed', leaderEpoch: next.leaderEpoch };
-      }
+      case 'alter_isr':
+        return {
+          kind: 'partitions_changed',
+          outcomes: c.changes.map((change) =>
+            this.changePartition(change, (_t, p) => this.isrProblem(p, change)),
+          ),
+        };
       case 'commit_offsets': {
         let offsets = this.groups.get(c.group);
         for (const o of c.offsets) {
@@ -241,6 +286,80 @@ export class MetadataStateMachine {
         return { kind: 'group_deleted', existed: this.groups.delete(c.group) };
     }
   }
+
+  /** Applies one election or ISR change if `problem` finds none; the partition epoch always moves by one. */
+  private changePartition(
+    ref: LeaderElection | IsrChange,
+    problem: (t: TopicMetadata, p: PartitionAssignment) => string | null,
+  ): PartitionChangeOutcome {
+    const t = this.topics.get(ref.topic);
+    const p = t !== undefined && t.topicId === ref.topicId ? t.partitions[ref.partition] : undefined;
+    if (t === undefined || p === undefined) {
+      return { topic: ref.topic, partition: ref.partition, refusal: 'unknown partition', partitionEpoch: -1 };
+    }
+    const reason = problem(t, p);
+    if (reason !== null) {
+      return {
+        topic: ref.topic,
+        partition: ref.partition,
+        refusal: reason,
+        partitionEpoch: p.partitionEpoch,
+      };
+    }
+    const election = 'expectedPartitionEpoch' in ref;
+    const next: PartitionAssignment = {
+      ...p,
+      leader: election ? ref.leader : p.leader,
+      leaderEpoch: election ? p.leaderEpoch + 1 : p.leaderEpoch,
+      partitionEpoch: p.partitionEpoch + 1,
+      isr: [...ref.isr],
+    };
+    checkPartition(t.name, next);
+    const partitions = t.partitions.map((q) => (q.partition === ref.partition ? next : q));
+    this.topics.set(t.name, { ...t, partitions });
+    return { topic: ref.topic, partition: ref.partition, refusal: null, partitionEpoch: next.partitionEpoch };
+  }
+
+  private electionProblem(t: TopicMetadata, p: PartitionAssignment, e: LeaderElection): string | null {
+    if (p.partitionEpoch !== e.expectedPartitionEpoch) {
+      return `stale partition epoch ${e.expectedPartitionEpoch}, now ${p.partitionEpoch}`;
+    }
+    if (e.leader === '') {
+      // Offline: the ISR stays what it was, so the last in-sync replicas are the ones a later election waits for.
+      return sameMembers(e.isr, p.isr) ? null : 'an offline partition keeps its ISR';
+    }
+    const shape = isrShapeProblem(p, e.isr, e.leader);
+    if (shape !== null) return shape;
+    const broker = this.brokers.get(e.leader);
+    if (broker === undefined || broker.fenced || broker.shuttingDown) {
+      return `broker ${e.leader} is not registered, or fenced, or shutting down`;
+    }
+    if (e.unclean) {
+      if (!t.config.uncleanLeaderElection) return `topic ${t.name} does not allow unclean leader election`;
+      return e.isr.length === 1 ? null : 'an unclean leader is alone in its ISR';
+    }
+    if (!p.isr.includes(e.leader)) return `broker ${e.leader} is not in the ISR`;
+    return e.isr.every((id) => p.isr.includes(id)) ? null : 'an election may only remove ISR members';
+  }
+
+  private isrProblem(p: PartitionAssignment, change: IsrChange): string | null {
+    if (p.leader !== change.leader || p.leaderEpoch !== change.leaderEpoch) {
+      return `not the leader of epoch ${p.leaderEpoch} (${p.leader})`;
+    }
+    if (p.partitionEpoch !== change.partitionEpoch) {
+      return `stale partition epoch ${change.partitionEpoch}, now ${p.partitionEpoch}`;
+    }
+    const shape = isrShapeProblem(p, change.isr, change.leader);
+    if (shape !== null) return shape;
+    for (const id of change.isr) {
+      if (p.isr.includes(id)) continue;
+      const broker = this.brokers.get(id);
+      if (broker === undefined || broker.fenced || broker.shuttingDown) {
+        return `broker ${id} cannot join the ISR: not registered, or fenced, or shutting down`;
+      }
+    }
+    return null;
+  }
 }
 
 function offsetKey(topic: string, partition: number): string {
@@ -265,6 +384,28 @@ function topicProblem(t: TopicMetadata, brokers: ReadonlyMap<string, BrokerRegis
 
 function checkTopic(t: TopicMetadata): void {
   assert(t.partitions.length === t.numPartitions, `topic ${t.name}: partitions do not match their count`);
+  for (const p of t.partitions) checkPartition(t.name, p);
+}
+
+function checkPartition(topic: string, p: PartitionAssignment): void {
+  assert(p.isr.length > 0, `${topic}-${p.partition} has an empty ISR`);
+  assert(
+    p.isr.every((id) => p.replicas.includes(id)),
+    `${topic}-${p.partition}: ISR outside the replicas`,
+  );
+  assert(p.leader === '' || p.isr.includes(p.leader), `${topic}-${p.partition}: leader outside the ISR`);
+}
+
+/** Why `isr` with `leader` cannot be the partition's: the leader in it, no duplicates, only replicas. */
+function isrShapeProblem(p: PartitionAssignment, isr: readonly string[], leader: string): string | null {
+  if (!isr.includes(leader)) return 'the leader must be in the ISR';
+  if (new Set(isr).size !== isr.length) return 'the ISR lists a replica twice';
+  if (!isr.every((id) => p.replicas.includes(id))) return 'the ISR must be among the replicas';
+  return null;
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
 }
 
 function sameSettings(a: TopicMetadata, b: TopicMetadata): boolean {
@@ -276,6 +417,7 @@ function sameSettings(a: TopicMetadata, b: TopicMetadata): boolean {
     a.config.retentionBytes === b.config.retentionBytes &&
     a.config.segmentBytes === b.config.segmentBytes &&
     a.config.minInsyncReplicas === b.config.minInsyncReplicas &&
-    a.config.cleanupPolicy === b.config.cleanupPolicy
+    a.config.cleanupPolicy === b.config.cleanupPolicy &&
+    a.config.uncleanLeaderElection === b.config.uncleanLeaderElection
   );
 }
