@@ -1,0 +1,248 @@
+// The pure replica core, scenario by scenario: the high watermark over durable ends of the ISR, strict min ISR,
+// acks=all released by the watermark, ISR shrink and expansion, epoch-based truncation (KIP-101/279), the
+// divergence check on fetch, fencing of a deposed leader, and a new leader that hides its watermark until it
+// has committed its epoch's start. The simulation (test/sim/replication-*) runs them together under faults.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { EpochCache } from '../../src/core/replication/epoch-cache.js';
+import {
+  DEFAULT_REPLICA_CONFIG,
+  PartitionReplica,
+  type PartitionView,
+  type ReplicaConfig,
+} from '../../src/core/replication/partition-replica.js';
+
+function view(over: Partial<PartitionView> = {}): PartitionView {
+  return {
+    leader: 'a',
+    leaderEpoch: 1,
+    partitionEpoch: 1,
+    replicas: ['a', 'b', 'c'],
+    isr: ['a', 'b', 'c'],
+    minInsyncReplicas: 2,
+    ...over,
+  };
+}
+
+function replica(
+  self: string,
+  end = 0,
+  epochs: [number, number][] = [],
+  config: Partial<ReplicaConfig> = {},
+) {
+  const cache = EpochCache.fromEntries(epochs.map(([epoch, startOffset]) => ({ epoch, startOffset })));
+  return new PartitionReplica(
+    self,
+    cache,
+    { ...DEFAULT_REPLICA_CONFIG, ...config },
+    {
+      logStartOffset: 0,
+      logEndOffset: end,
+      durableEndOffset: end,
+    },
+  );
+}
+
+describe('epoch cache', () => {
+  test('answers where an epoch ends, the epoch of an offset, and truncates from both ends', () => {
+    const cache = EpochCache.fromEntries([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 3, startOffset: 10 },
+      { epoch: 4, startOffset: 10 },
+      { epoch: 6, startOffset: 25 },
+    ]);
+    assert.deepEqual(cache.endOffsetFor(3, 40), { epoch: 3, endOffset: 10 });
+    assert.deepEqual(cache.endOffsetFor(5, 40), { epoch: 4, endOffset: 25 });
+    assert.deepEqual(cache.endOffsetFor(9, 40), { epoch: 6, endOffset: 40 });
+    assert.deepEqual(cache.endOffsetFor(0, 40), { epoch: -1, endOffset: -1 });
+    assert.equal(cache.epochAt(9), 1);
+    assert.equal(cache.epochAt(10), 4);
+    assert.equal(cache.epochAt(30), 6);
+    assert.equal(cache.assign(2, 30), false, 'an older epoch is ignored');
+    assert.throws(() => cache.assign(7, 20), /before epoch 6/);
+    cache.truncateFromEnd(25);
+    assert.equal(cache.latestEpoch, 4);
+    cache.truncateFromStart(12);
+    assert.deepEqual(cache.entries(), [{ epoch: 4, startOffset: 12 }]);
+  });
+});
+
+describe('leader', () => {
+  test('the high watermark is the minimum durable end over the ISR, and releases acks=all in order', () => {
+    const a = replica('a', 0);
+    a.applyMetadata(view(), 0);
+    a.onLogChanged(0, 5, 5);
+    a.awaitHighWatermark(1, 3, 0);
+    a.awaitHighWatermark(2, 5, 0);
+    assert.equal(a.highWatermark, 0, 'no follower has fetched in this epoch yet');
+    const fetch = (id: string, offset: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        1,
+      );
+    fetch('b', 0);
+    fetch('c', 0);
+    a.ready();
+    fetch('b', 3);
+    assert.equal(a.highWatermark, 0, 'c holds it back');
+    fetch('c', 5);
+    assert.equal(a.highWatermark, 3);
+    assert.deepEqual(a.ready().acks, [{ id: 1, kind: 'ok' }]);
+    fetch('b', 5);
+    assert.equal(a.highWatermark, 5);
+    assert.deepEqual(a.ready().acks, [{ id: 2, kind: 'ok' }]);
+    a.onLogChanged(0, 9, 5);
+    fetch('b', 9);
+    fetch('c', 9);
+    assert.equal(a.highWatermark, 5, "the leader's own unflushed records do not count");
+    a.onLogChanged(0, 9, 9);
+    assert.equal(a.highWatermark, 9);
+  });
+
+  test('strict min ISR: below it acks=all is refused up front and the watermark does not move', () => {
+    const a = replica('a', 4, [[1, 0]]);
+    a.applyMetadata(view({ isr: ['a'] }), 0);
+    assert.deepEqual(a.canAppend(true), { kind: 'not_enough_replicas', isr: 1, minInsyncReplicas: 2 });
+    assert.equal(a.canAppend(false), null, 'acks=1 is still taken');
+    a.onLogChanged(0, 6, 6);
+    assert.equal(a.highWatermark, 0);
+    const planted = replica('a', 4, [[1, 0]], { plantedBug: 'hw_below_min_isr' });
+    planted.applyMetadata(view({ isr: ['a'] }), 0);
+    planted.onLogChanged(0, 6, 6);
+    assert.equal(planted.highWatermark, 6, 'the planted bug advances it');
+  });
+
+  test('a follower that does not catch up is proposed out of the ISR, and back in once caught up', () => {
+    const a = replica('a', 0);
+    a.applyMetadata(view(), 0);
+    const fetch = (id: string, offset: number, now: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        now,
+      );
+    a.onLogChanged(0, 10, 10);
+    fetch('b', 10, 1000);
+    fetch('c', 2, 1000);
+    a.tick(9_000);
+    assert.equal(a.ready().isrProposal, null, 'within the lag time');
+    fetch('b', 10, 10_500);
+    a.tick(11_001);
+    const shrink = a.ready().isrProposal;
+    assert.deepEqual(shrink, { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b'] });
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 2 }), 11_100);
+    assert.equal(a.highWatermark, 10);
+    fetch('c', 9, 12_000);
+    assert.equal(a.ready().isrProposal, null, 'not yet at the high watermark');
+    fetch('c', 10, 12_100);
+    assert.deepEqual(a.ready().isrProposal, { leaderEpoch: 1, partitionEpoch: 2, isr: ['a', 'b', 'c'] });
+  });
+
+  test('a fetch that parts from the leader’s epochs is told where to truncate', () => {
+    const a = replica('a', 20, [
+      [1, 0],
+      [3, 12],
+    ]);
+    a.applyMetadata(view({ leaderEpoch: 4, partitionEpoch: 4 }), 0);
+    const decision = a.onFollowerFetch(
+      { replicaId: 'b', leaderEpoch: 4, fetchOffset: 15, lastFetchedEpoch: 2 },
+      1,
+    );
+    assert.deepEqual(decision, { kind: 'diverging', epoch: 1, endOffset: 12 });
+    assert.equal(
+      a.onFollowerFetch({ replicaId: 'b', leaderEpoch: 4, fetchOffset: 12, lastFetchedEpoch: 1 }, 1).kind,
+      'read',
+    );
+    assert.equal(
+      a.onFollowerFetch({ replicaId: 'b', leaderEpoch: 3, fetchOffset: 12, lastFetchedEpoch: 1 }, 1).kind,
+      'fenced_epoch',
+    );
+  });
+
+  test('a fetch naming a newer epoch deposes the leader: no writes, pending acks fail as unknown', () => {
+    const a = replica('a', 0);
+    a.applyMetadata(view(), 0);
+    a.onLogChanged(0, 3, 3);
+    a.awaitHighWatermark(7, 3, 0);
+    const decision = a.onFollowerFetch(
+      { replicaId: 'b', leaderEpoch: 2, fetchOffset: 0, lastFetchedEpoch: -1 },
+      1,
+    );
+    assert.equal(decision.kind, 'not_leader');
+    assert.deepEqual(a.canAppend(true), { kind: 'not_leader', leader: '' });
+    assert.deepEqual(a.ready().acks, [{ id: 7, kind: 'lost_leadership' }]);
+    assert.equal(a.servableHighWatermark, -1);
+  });
+
+  test('a new leader serves no high watermark until it has committed its epoch start', () => {
+    const b = replica('b', 10, [[1, 0]]);
+    b.applyMetadata(view(), 0);
+    b.onFetchAnswer({ kind: 'records', highWatermark: 6, logStartOffset: 0 });
+    assert.equal(b.highWatermark, 6);
+    b.applyMetadata(view({ leader: 'b', leaderEpoch: 2, partitionEpoch: 2, isr: ['b', 'c'] }), 5);
+    assert.equal(b.servableHighWatermark, -1, 'records 6..9 may have been acknowledged by the old leader');
+    assert.deepEqual(b.epochs.entries().at(-1), { epoch: 2, startOffset: 10 });
+    b.onFollowerFetch({ replicaId: 'c', leaderEpoch: 2, fetchOffset: 10, lastFetchedEpoch: 1 }, 6);
+    assert.equal(b.servableHighWatermark, 10);
+  });
+});
+
+describe('follower', () => {
+  test('asks where its latest epoch ends and truncates there, using its own epochs when the leader’s is older', () => {
+    const b = replica('b', 30, [
+      [1, 0],
+      [2, 10],
+      [4, 20],
+    ]);
+    b.applyMetadata(view({ leaderEpoch: 5, partitionEpoch: 5 }), 0);
+    const plan = b.nextPlan();
+    assert.deepEqual(plan, { kind: 'epoch_query', leader: 'a', leaderEpoch: 5, epoch: 4 });
+    // The leader never had epoch 4: its latest <= 4 is 2, which ends at 25 in its log.
+    assert.deepEqual(b.onEpochAnswer(4, { epoch: 2, endOffset: 25 }), { kind: 'truncate', offset: 20 });
+    b.onLogChanged(0, 20, 20);
+    b.epochs.truncateFromEnd(20);
+    assert.deepEqual(b.nextPlan(), {
+      kind: 'fetch',
+      leader: 'a',
+      leaderEpoch: 5,
+      fetchOffset: 20,
+      lastFetchedEpoch: 2,
+    });
+  });
+
+  test('reports only its durable end, and its watermark never passes what it holds on disk', () => {
+    const b = replica('b', 0);
+    b.applyMetadata(view(), 0);
+    assert.deepEqual(b.nextPlan(), {
+      kind: 'fetch',
+      leader: 'a',
+      leaderEpoch: 1,
+      fetchOffset: 0,
+      lastFetchedEpoch: -1,
+    });
+    b.epochs.assign(1, 0);
+    b.onLogChanged(0, 8, 5);
+    assert.equal((b.nextPlan() as { fetchOffset: number }).fetchOffset, 5);
+    b.onFetchAnswer({ kind: 'records', highWatermark: 8, logStartOffset: 0 });
+    assert.equal(b.highWatermark, 5);
+    const planted = replica('b', 0, [], { plantedBug: 'count_before_fsync' });
+    planted.applyMetadata(view(), 0);
+    planted.nextPlan();
+    planted.epochs.assign(1, 0);
+    planted.onLogChanged(0, 8, 5);
+    assert.equal((planted.nextPlan() as { fetchOffset: number }).fetchOffset, 8);
+  });
+
+  test('below the leader’s log start it starts over there; past the leader’s end it asks again', () => {
+    const b = replica('b', 0);
+    b.applyMetadata(view(), 0);
+    assert.deepEqual(b.onFetchAnswer({ kind: 'out_of_range', logStartOffset: 50, logEndOffset: 90 }), {
+      kind: 'reset',
+      offset: 50,
+    });
+    const c = replica('c', 100, [[1, 0]]);
+    c.applyMetadata(view(), 0);
+    c.onEpochAnswer(1, { epoch: 1, endOffset: 100 });
+    c.onFetchAnswer({ kind: 'out_of_range', logStartOffset: 0, logEndOffset: 90 });
+    assert.equal(c.nextPlan().kind, 'epoch_query');
+  });
+});
