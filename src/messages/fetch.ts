@@ -1,0 +1,97 @@
+// The FETCH message (a consumer's read of one partition, HTTP or WebSocket, local or forwarded to the leader) and
+// its answer. This module owns both layouts; little-endian, offsets as float64.
+//
+// FETCH request (32 bytes):
+// | 0  | 4 topic sequence number | 4 | 4 partition |
+// | 8  | 8 offset to read from (f64)                |
+// | 16 | 4 max bytes (u32): whole batches up to this, at least one |
+// | 20 | 4 wait ms (u32): with nothing to read yet, the worker holds the request until records arrive or the
+// |    |   wait ends (a long poll served where the data is, so a forwarded one costs no extra round trips) |
+// | 24 | 8 max offset (f64, exclusive; -1 = the servable high watermark) |
+//
+// FETCH answer:
+// | 0  | 1 status | 1 | 7 reserved | 8 | 8 log start (f64) | 16 | 8 high watermark (f64; -1 when not servable) |
+// | 24 | 8 log end (f64) |
+// | 32 | ... Ok: whole record batches in the log's on-disk format (the first may start below the offset asked)
+// |    |     CorruptData: | 32 | 8 first damaged offset | 40 | 8 offset to resume from |
+// |    |     TooLarge:    | 32 | 8 base offset of the batch | 40 | 8 its size in bytes |
+// Callable from any thread.
+import { assert } from '../core/assert.js';
+import type { Status } from './status.js';
+
+export const FETCH_REQUEST_BYTES = 32;
+export const FETCH_ANSWER_HEADER_BYTES = 32;
+export const FETCH_DETAIL_BYTES = 16;
+
+export interface FetchRequest {
+  topicSeq: number;
+  partition: number;
+  offset: number;
+  maxBytes: number;
+  waitMs: number;
+  maxOffset: number;
+}
+
+export function writeFetchRequest(view: DataView, at: number, r: Readonly<FetchRequest>): void {
+  view.setUint32(at, r.topicSeq, true);
+  view.setUint32(at + 4, r.partition, true);
+  view.setFloat64(at + 8, r.offset, true);
+  view.setUint32(at + 16, r.maxBytes, true);
+  view.setUint32(at + 20, r.waitMs, true);
+  view.setFloat64(at + 24, r.maxOffset, true);
+}
+
+export function readFetchRequest(view: DataView, at: number): FetchRequest {
+  return {
+    topicSeq: view.getUint32(at, true),
+    partition: view.getUint32(at + 4, true),
+    offset: view.getFloat64(at + 8, true),
+    maxBytes: view.getUint32(at + 16, true),
+    waitMs: view.getUint32(at + 20, true),
+    maxOffset: view.getFloat64(at + 24, true),
+  };
+}
+
+export interface FetchAnswerHeader {
+  status: Status;
+  logStartOffset: number;
+  highWatermark: number;
+  logEndOffset: number;
+}
+
+export function writeFetchAnswerHeader(view: DataView, at: number, h: Readonly<FetchAnswerHeader>): void {
+  view.setUint8(at, h.status);
+  view.setFloat64(at + 8, h.logStartOffset, true);
+  view.setFloat64(at + 16, h.highWatermark, true);
+  view.setFloat64(at + 24, h.logEndOffset, true);
+}
+
+export function readFetchAnswerHeader(
+  view: DataView,
+  at: number,
+  length: number,
+  into: FetchAnswerHeader,
+): FetchAnswerHeader {
+  assert(
+    length >= FETCH_ANSWER_HEADER_BYTES,
+    `a fetch answer has a ${FETCH_ANSWER_HEADER_BYTES}-byte header`,
+  );
+  into.status = view.getUint8(at) as Status;
+  into.logStartOffset = view.getFloat64(at + 8, true);
+  into.highWatermark = view.getFloat64(at + 16, true);
+  into.logEndOffset = view.getFloat64(at + 24, true);
+  return into;
+}
+
+/** Writes the two-number detail of a CorruptData or TooLarge answer after its header at `at`. */
+export function writeFetchDetail(view: DataView, at: number, first: number, second: number): void {
+  view.setFloat64(at + FETCH_ANSWER_HEADER_BYTES, first, true);
+  view.setFloat64(at + FETCH_ANSWER_HEADER_BYTES + 8, second, true);
+}
+
+/** Reads that detail from the bytes after the header. */
+export function readFetchDetail(payload: Uint8Array): readonly [number, number] {
+  assert(payload.byteLength >= FETCH_DETAIL_BYTES, 'a fetch detail is 16 bytes');
+  const view = new DataView(payload.buffer, payload.byteOffset, FETCH_DETAIL_BYTES);
+  return [view.getFloat64(0, true), view.getFloat64(8, true)];
+}
