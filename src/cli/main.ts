@@ -15,6 +15,10 @@ import { type ArgsDef, defineCommand, runMain } from 'citty';
 import type { BrokerHandle } from '../broker/start.js';
 import { type BrokerConfig, configOptions, formatProblem, resolveConfig } from '../config/config.js';
 import { createLogger, type Logger, type LoggerHandle } from '../runtime/logger.js';
+import { consumeCommand } from './verbs/consume.js';
+import { clusterCommand, groupsCommand } from './verbs/groups.js';
+import { produceCommand } from './verbs/produce.js';
+import { topicsCommand } from './verbs/topics.js';
 
 /** Exit codes: 0 after a clean shutdown, 1 for a failure at run time, 2 for a bad command line or config. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
@@ -202,7 +206,15 @@ export function brokerCommand(makeDeps: () => Promise<CliDeps> = processDeps) {
       description: 'A Kafka-like distributed log broker.',
       ...(version === undefined ? {} : { version }),
     },
-    subCommands: { start },
+    // The client verbs (topics, produce, consume, groups, cluster) live in ./verbs and speak only HTTP/WS.
+    subCommands: {
+      start,
+      topics: topicsCommand(),
+      produce: produceCommand(),
+      consume: consumeCommand(),
+      groups: groupsCommand(),
+      cluster: clusterCommand(),
+    },
   });
 }
 
