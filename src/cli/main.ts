@@ -15,10 +15,6 @@ import { type ArgsDef, defineCommand, runMain } from 'citty';
 import type { BrokerHandle } from '../broker/start.js';
 import { type BrokerConfig, configOptions, formatProblem, resolveConfig } from '../config/config.js';
 import { createLogger, type Logger, type LoggerHandle } from '../runtime/logger.js';
-import { consumeCommand } from './verbs/consume.js';
-import { clusterCommand, groupsCommand } from './verbs/groups.js';
-import { produceCommand } from './verbs/produce.js';
-import { topicsCommand } from './verbs/topics.js';
 
 /** Exit codes: 0 after a clean shutdown, 1 for a failure at run time, 2 for a bad command line or config. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
@@ -207,13 +203,14 @@ export function brokerCommand(makeDeps: () => Promise<CliDeps> = processDeps) {
       ...(version === undefined ? {} : { version }),
     },
     // The client verbs (topics, produce, consume, groups, cluster) live in ./verbs and speak only HTTP/WS.
+    // Loaded only when named, so each invocation imports just the verb it runs.
     subCommands: {
       start,
-      topics: topicsCommand(),
-      produce: produceCommand(),
-      consume: consumeCommand(),
-      groups: groupsCommand(),
-      cluster: clusterCommand(),
+      topics: () => import('./verbs/topics.js').then((m) => m.topicsCommand()),
+      produce: () => import('./verbs/produce.js').then((m) => m.produceCommand()),
+      consume: () => import('./verbs/consume.js').then((m) => m.consumeCommand()),
+      groups: () => import('./verbs/groups.js').then((m) => m.groupsCommand()),
+      cluster: () => import('./verbs/groups.js').then((m) => m.clusterCommand()),
     },
   });
 }
