@@ -25,6 +25,8 @@ async function show() {
   const root = document.getElementById('view');
   const fresh = h('div', { 'data-view': name });
   root.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  // A message about the previous view's action does not belong to the next one.
+  document.getElementById('toast').hidden = true;
   try {
     const done = await routes[name](
       fresh,

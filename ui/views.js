@@ -188,7 +188,7 @@ export async function topic(root, [name]) {
       h('div', {}, 'Min in-sync replicas', h('b', {}, c.min_insync_replicas)),
       h('div', {}, 'Segment size', h('b', {}, bytes(c.segment_bytes))),
       h('div', {}, 'Cleanup', h('b', {}, c.cleanup_policy)),
-      h('div', {}, 'Topic id', h('b', { class: 'muted' }, t.topic_id)),
+      h('div', {}, 'Topic id', h('b', { class: 'muted small' }, t.topic_id)),
     ),
     alter,
     message,
@@ -356,6 +356,7 @@ export async function group(root, [name]) {
           ]),
         ),
     h('h2', {}, 'Committed offsets and lag'),
+    g.offsets.length === 0 ? h('p', { class: 'muted' }, 'Nothing committed yet.') : null,
     table(
       ['Topic', '#Partition', '#Committed', '#Log end', '#Lag', 'Owner'],
       g.offsets.map((o) => ({
@@ -371,6 +372,13 @@ export async function group(root, [name]) {
       })),
     ),
     h('h2', {}, 'Reset offsets'),
+    g.members.length > 0
+      ? h(
+          'p',
+          { class: 'muted' },
+          'The broker resets offsets only while the group has no members: stop its consumers first.',
+        )
+      : null,
     reset,
     message,
     result,

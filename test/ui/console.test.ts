@@ -208,6 +208,7 @@ describe('web console in Chromium', {
 
     await open('groups/shipping');
     assert.match(await page.locator('#view').innerText(), /shipper-1\s+orders: 0, 1/);
+    await shot('group-shipping');
 
     await open('groups/billing');
     // Partition 0 holds 7 records by now (6 seeded, 1 followed live): committed 4, lag 3.
