@@ -35,7 +35,20 @@ const baseTimeMs = Date.parse('2024-03-01T10:00:00Z');
 before(async () => {
   if (executablePath === null) return;
   broker = await startTestBroker({ sessionTimeoutMs: 120_000 });
-  const api = (method: string, path: string, body?: unknown) => call(broker.base, method, path, body);
+  // A 503 is retriable (the API says so with Retry-After): on a loaded machine the metadata commit behind a
+  // topic creation can take longer than the broker waits for it.
+  const api = async (method: string, path: string, body?: unknown) => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const answer = await call(broker.base, method, path, body);
+      if (answer.status === 503 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1000 * Number(answer.headers.get('retry-after') ?? 1)));
+        continue;
+      }
+      assert.ok(answer.status < 300, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      return answer;
+    }
+  };
   await api('POST', '/topics/orders', { num_partitions: 2 });
   await api('POST', '/topics/orders/records', {
     records: Array.from({ length: 6 }, (_, i) => ({
