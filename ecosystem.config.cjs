@@ -1,21 +1,52 @@
-// pm2 deployment of the broker: `npx pm2 start ecosystem.config.cjs` (pm2 is a dev dependency and a deployment
-// tool; nothing in src/ imports it). One app per node, fork mode: the broker runs its own worker threads, so
-// pm2's cluster mode would only start competing brokers on one data directory. Runs the compiled tree
-// (`npm run build` first). Add one app per extra node with its own ports, data dir and node id once
-// multi-node clusters are available.
+// pm2 deployment of a three-broker cluster on one host: `npx pm2 start ecosystem.config.cjs` (pm2 is a dev
+// dependency and a deployment tool; nothing in src/ imports it). One app per node, fork mode: the broker runs its
+// own worker threads, so pm2's cluster mode would only start competing brokers on one data directory.
+//
+// - wait_ready: pm2 counts a broker as started only once it sends 'ready', which it does when it serves (it has
+//   joined the cluster and caught up with the metadata leader), so a reload never moves on before that.
+// - Rolling restart: `PM2_CONCURRENT_ACTIONS=1 npx pm2 reload ecosystem.config.cjs` (or `npm run pm2:reload`)
+//   restarts the brokers one at a time; pm2's default of 2 at once would stop two of the three Raft voters
+//   together. A stopping broker hands Raft leadership to a caught-up voter first, drains its requests, fsyncs
+//   and leaves gossip. Partitions are not replicated yet: a partition is unavailable while its broker restarts.
+// - Ports, data root, bind address and build come from the environment (defaults in brackets):
+//   LOGBROKER_HTTP_PORTS [8081,8082,8083], LOGBROKER_CLUSTER_PORTS [7946,7947,7948],
+//   LOGBROKER_DATA_ROOT [./data], LOGBROKER_HOST [0.0.0.0], BROKER_COMPILED [1: run dist/, `npm run build`
+//   first; 0 runs the TypeScript sources]. Other BROKER_* variables reach every broker unchanged.
+const list = (name, fallback) => (process.env[name] ?? fallback).split(',').map((s) => s.trim());
+const httpPorts = list('LOGBROKER_HTTP_PORTS', '8081,8082,8083');
+const clusterPorts = list('LOGBROKER_CLUSTER_PORTS', '7946,7947,7948');
+const dataRoot = process.env.LOGBROKER_DATA_ROOT ?? './data';
+const host = process.env.LOGBROKER_HOST ?? '0.0.0.0';
+
 module.exports = {
-  apps: [
-    {
-      name: 'broker-1',
+  apps: httpPorts.map((httpPort, i) => {
+    const id = `broker-${i + 1}`;
+    // broker-1 founds the cluster; the others join through every other broker's cluster port, so a broker
+    // restarting while broker-1 is down still finds the cluster.
+    const seeds = i === 0 ? [] : clusterPorts.filter((_, k) => k !== i).map((port) => `127.0.0.1:${port}`);
+    const args = [
+      'start',
+      `--node-id ${id}`,
+      `--port ${httpPort}`,
+      `--cluster-port ${clusterPorts[i]}`,
+      `--host ${host}`,
+      `--data-dir ${dataRoot}/${id}`,
+      ...(seeds.length > 0 ? [`--seeds ${seeds.join(',')}`] : []),
+    ];
+    return {
+      name: id,
       script: 'bin/broker.mjs',
-      args: 'start --node-id broker-1 --port 8080 --cluster-port 7946 --data-dir ./data/broker-1',
+      args: args.join(' '),
       exec_mode: 'fork',
       instances: 1,
-      env: { BROKER_COMPILED: '1', NODE_ENV: 'production' },
-      // SIGTERM drains the rings, fsyncs and closes every log; give it time before pm2 escalates to SIGKILL.
+      env: { BROKER_COMPILED: process.env.BROKER_COMPILED ?? '1', NODE_ENV: 'production' },
+      wait_ready: true,
+      // A joining broker is ready once it has caught up with the metadata leader.
+      listen_timeout: 60_000,
+      // SIGINT (pm2's default) drains the rings, fsyncs and closes every log; give it time before SIGKILL.
       kill_timeout: 30_000,
       max_memory_restart: '2G',
       autorestart: true,
-    },
-  ],
+    };
+  }),
 };

@@ -233,7 +233,11 @@ export class Acceptor {
 
   /** Follows leadership changes of an existing topic: a partition now led here is opened on its worker. */
   private async updateTopic(route: TopicRoute, meta: TopicMetadata): Promise<void> {
+    const before = route.meta.config;
     (route as { meta: TopicMetadata }).meta = meta;
+    // An altered retention reaches the partitions already open here; newly opened ones get it with `open`.
+    const retentionChanged =
+      before.retentionMs !== meta.config.retentionMs || before.retentionBytes !== meta.config.retentionBytes;
     const opens: Promise<unknown>[] = [];
     for (const p of route.partitions) {
       const assignment = meta.partitions[p.partition]!;
@@ -242,6 +246,7 @@ export class Acceptor {
       const local = assignment.leader === this.config.nodeId;
       if (local && !p.local) opens.push(this.openPartition(meta, p));
       else if (!local) p.local = false;
+      else if (retentionChanged) opens.push(this.configurePartition(meta, p));
     }
     await Promise.all(opens);
     route.sticky.setEligible(localPartitions(route.partitions));
@@ -266,6 +271,16 @@ export class Acceptor {
     assert(answer.ok, `opening ${meta.name}-${route.partition} failed: ${answer.message}`);
     updateFromControl(route, answer);
     route.local = true;
+  }
+
+  private async configurePartition(meta: TopicMetadata, route: PartitionRoute): Promise<void> {
+    const answer = await this.control(route.link, {
+      op: 'configure',
+      slot: route.slot,
+      retentionMs: meta.config.retentionMs,
+      retentionBytes: meta.config.retentionBytes,
+    });
+    if (answer.ok) updateFromControl(route, answer);
   }
 
   private async openTopic(meta: TopicMetadata): Promise<TopicRoute> {
@@ -433,9 +448,17 @@ export class Acceptor {
         cleanup_policy: meta.config.cleanupPolicy,
       },
       partitions: meta.partitions.map((p) => {
-        const base = { partition: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr };
+        const base = {
+          partition: p.partition,
+          leader: p.leader,
+          leader_epoch: p.leaderEpoch,
+          replicas: p.replicas,
+          isr: p.isr,
+        };
         if (!withOffsets) return base;
         const live = route.partitions[p.partition]!;
+        // Only the leader knows a partition's offsets (until replication): elsewhere they are unknown, not 0.
+        if (!live.local) return { ...base, log_start_offset: null, high_watermark: null };
         return { ...base, log_start_offset: live.logStartOffset, high_watermark: live.highWatermark };
       }),
     };

@@ -364,6 +364,29 @@ export class PartitionHost {
         if (state === undefined) return { ok: false, message: `slot ${request.slot} is not open here` };
         return { ok: true, ...this.figures(state) };
       }
+      case 'configure': {
+        // A topic's retention was altered: take it, and apply it now rather than at the next periodic pass.
+        const state = this.partitions.get(request.slot);
+        if (state === undefined) return { ok: false, message: `slot ${request.slot} is not open here` };
+        if (!state.failed) {
+          state.log.setRetention(request.retentionMs, request.retentionBytes);
+          state.log.applyRetention(Date.now());
+        }
+        return { ok: true, ...this.figures(state) };
+      }
+      case 'offset_for_timestamp': {
+        // Kafka's ListOffsets by time: the first offset whose record timestamp is at or after the time,
+        // never at or past the high watermark (consumers do not see those records yet).
+        const state = this.partitions.get(request.slot);
+        if (state === undefined) return { ok: false, message: `slot ${request.slot} is not open here` };
+        const found = state.log.offsetForTimestamp(request.timestampMs);
+        const highWatermark = this.highWatermark(state);
+        return {
+          ok: true,
+          offset: found === null || found >= highWatermark ? null : found,
+          ...this.figures(state),
+        };
+      }
       case 'delete': {
         const state = this.partitions.get(request.slot);
         if (state === undefined) return { ok: true };
@@ -480,6 +503,8 @@ type OpenRequest = {
 type ControlRequest =
   | OpenRequest
   | { op: 'describe'; slot: number }
+  | { op: 'configure'; slot: number; retentionMs: number; retentionBytes: number }
+  | { op: 'offset_for_timestamp'; slot: number; timestampMs: number }
   | { op: 'delete'; slot: number }
   | { op: 'shutdown' };
 

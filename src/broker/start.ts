@@ -13,16 +13,21 @@ import { assert } from '../core/assert.js';
 import { errorBody } from '../core/errors.js';
 import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
+import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
+import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { spawnThread } from '../runtime/threads.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
+import { registerClusterMetrics } from './cluster-metrics.js';
+import { GroupAdmin } from './group-admin.js';
 import { GroupsService } from './groups-service.js';
 import { BrokerMetrics } from './metrics.js';
 import type { PartitionHostOptions } from './partition-host.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
+import { TopicAdmin } from './topic-admin.js';
 import { WorkerLink } from './worker-link.js';
 import { createWorkerStats } from './worker-stats.js';
 
@@ -132,7 +137,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
           queuedSends: link.queuedSends,
         };
       }),
-    (): PartitionRoute[] => acceptor.partitionFigures(),
+    // Offsets are exported only for partitions led here: elsewhere this node does not know them.
+    (): PartitionRoute[] => acceptor.partitionFigures().filter((p) => p.local),
   );
   const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
   const acceptor: Acceptor = new Acceptor(config, store, links, metrics, offload);
@@ -144,6 +150,19 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     topicExists: (topic) => acceptor.topicRoute(topic) !== undefined,
   });
   acceptor.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
+  registerClusterMetrics(metrics.registry, {
+    snapshot: () => store.snapshot(),
+    highWatermark: (topic, partition) => {
+      const p = acceptor.topicRoute(topic)?.partitions[partition];
+      return p?.local === true ? p.highWatermark : undefined;
+    },
+    groups: () => groups.registry,
+  });
+  const topicAdmin = new TopicAdmin(acceptor, store);
+  const groupAdmin = new GroupAdmin(groups, acceptor, topicAdmin);
+  const uiDir = findUiDir();
+  const uiAssets = uiDir === null ? new Map() : loadUiAssets(uiDir);
+  if (uiDir === null) log.warn('the web console (ui/) is not installed beside the broker: /ui is not served');
   await acceptor.openAll();
 
   let routes: Route[] = [];
@@ -198,6 +217,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     },
     openapi: (_q, reply) => reply.json(200, openApiText),
   });
+  routes.push(...buildOpsRoutes(topicAdmin, groupAdmin));
   const openApiText = JSON.stringify(openApiDocument(routes, packageVersion));
 
   const streams = new StreamServer(acceptor, groups, {
@@ -208,7 +228,10 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     host: config.host,
     port: config.port,
     maxRequestBytes: config.maxRequestBytes,
-    extend: (app) => streams.register(app),
+    extend: (app) => {
+      streams.register(app);
+      registerUi(app, uiAssets);
+    },
     onRequestDone: (operation, status, seconds) => {
       metrics.observeRequest(operation, status, seconds);
     },

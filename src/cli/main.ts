@@ -3,9 +3,11 @@
 //
 // `start` resolves the configuration (flags > BROKER_* environment > --config file > defaults); when any value
 // is wrong it prints every problem and exits with 2 without starting anything. Otherwise it creates the logger,
-// starts the broker, and on SIGTERM or SIGINT closes it and exits 0; a second signal forces exit 1, and a
+// starts the broker, tells a process manager it is ready (pm2's wait_ready), and on SIGTERM or SIGINT closes
+// it and exits 0; a second signal forces exit 1, and a
 // failure to start or to close logs and exits 1.
 //
+// The client verbs (topics, produce, consume, groups, cluster) are registered here and live in ./verbs.
 // Runs on the main thread only. The process-facing parts (signals, exit, environment, broker) are injected
 // through CliDeps so that the shutdown sequence is testable in-process.
 import { readFileSync } from 'node:fs';
@@ -29,6 +31,8 @@ export interface CliDeps {
   readonly onUncaught: (listener: (error: unknown) => void) => void;
   readonly exit: (code: number) => void;
   readonly printError: (text: string) => void;
+  /** Tells a process manager the broker serves (pm2's wait_ready); absent where nothing listens. */
+  readonly notifyReady?: () => void;
 }
 
 /** The real process: its environment, signals, exit and standard error, and the real broker. */
@@ -51,6 +55,10 @@ export async function processDeps(): Promise<CliDeps> {
     printError: (text) => {
       // Standard error is synchronous for files, pipes and terminals on Linux, so this is written before exit.
       process.stderr.write(`${text}\n`);
+    },
+    // pm2 (and other managers that fork with an IPC channel) wait for 'ready'; without a channel, nothing to do.
+    notifyReady: () => {
+      if (typeof process.send === 'function') process.send('ready');
     },
   };
 }
@@ -153,6 +161,7 @@ export async function runStart(
   if (exited) return;
   log.info({ port: handle.port, clusterPort: config.clusterPort }, 'broker started');
   if (stopRequested) shutDown(handle);
+  else deps.notifyReady?.();
 }
 
 function startArgs(): ArgsDef {
@@ -202,7 +211,16 @@ export function brokerCommand(makeDeps: () => Promise<CliDeps> = processDeps) {
       description: 'A Kafka-like distributed log broker.',
       ...(version === undefined ? {} : { version }),
     },
-    subCommands: { start },
+    // The client verbs (topics, produce, consume, groups, cluster) live in ./verbs and speak only HTTP/WS.
+    // Loaded only when named, so each invocation imports just the verb it runs.
+    subCommands: {
+      start,
+      topics: () => import('./verbs/topics.js').then((m) => m.topicsCommand()),
+      produce: () => import('./verbs/produce.js').then((m) => m.produceCommand()),
+      consume: () => import('./verbs/consume.js').then((m) => m.consumeCommand()),
+      groups: () => import('./verbs/groups.js').then((m) => m.groupsCommand()),
+      cluster: () => import('./verbs/groups.js').then((m) => m.clusterCommand()),
+    },
   });
 }
 

@@ -7,11 +7,13 @@
 // Main (acceptor) thread only.
 import type { Worker } from 'node:worker_threads';
 import type {
+  AlterTopicResult,
   CreateTopicRequest,
   CreateTopicResult,
   DeleteTopicResult,
   MetadataSnapshot,
   MetadataStore,
+  TopicConfigChanges,
 } from '../metadata/types.js';
 import { spawnThread } from '../runtime/threads.js';
 import type {
@@ -182,6 +184,12 @@ export class ClusterMetadataStore implements MetadataStore {
   async deleteTopic(name: string): Promise<DeleteTopicResult> {
     const reply = await this.link.request({ op: 'delete_topic', name });
     if (reply.kind === 'deleted' || reply.kind === 'unknown') return reply;
+    throw new ControlError(asFailure(reply));
+  }
+
+  async alterTopicConfig(name: string, changes: TopicConfigChanges): Promise<AlterTopicResult> {
+    const reply = await this.link.request({ op: 'alter_topic_config', name, changes });
+    if (reply.kind === 'altered' || reply.kind === 'unknown') return reply;
     throw new ControlError(asFailure(reply));
   }
 

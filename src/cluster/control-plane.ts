@@ -137,6 +137,12 @@ export class ControlPlane {
       case 'delete_topic':
         this.admin({ kind: 'delete_topic', name: request.name }).then(reply, fail);
         return;
+      case 'alter_topic_config':
+        this.admin({ kind: 'alter_topic_config', name: request.name, changes: request.changes }).then(
+          reply,
+          fail,
+        );
+        return;
       case 'commit_offsets':
         this.admin({ kind: 'commit_offsets', group: request.group, offsets: request.offsets }).then(
           reply,
@@ -436,6 +442,18 @@ export class ControlPlane {
       case 'commit_offsets':
         command = { kind: 'commit_offsets', group: request.group, offsets: request.offsets };
         break;
+      case 'alter_topic_config': {
+        // The topic id fences the change to the topic this leader sees now, not a later one of the same name.
+        const topic = this.sm.topic(request.name);
+        if (topic === undefined) return reply('unknown', 0, null);
+        command = {
+          kind: 'alter_topic_config',
+          name: request.name,
+          topicId: topic.topicId,
+          changes: request.changes,
+        };
+        break;
+      }
     }
     return this.proposeCommand(command);
   }
@@ -673,6 +691,7 @@ function fromApplyResult(result: ApplyResult, index: number): AdminReply {
     case 'exists_same':
     case 'exists_different':
     case 'deleted':
+    case 'altered':
       return reply(result.kind, index, result.topic);
     case 'unknown':
       return reply('unknown', index, null);
@@ -691,6 +710,7 @@ function toControlReply(answer: AdminReply): ControlReply {
     case 'exists_same':
     case 'exists_different':
     case 'deleted':
+    case 'altered':
       assert(answer.topic !== null, `${answer.kind} without a topic`);
       return { kind: answer.kind, topic: answer.topic };
     case 'unknown':

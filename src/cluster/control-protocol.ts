@@ -9,10 +9,12 @@
 import type { CommittedOffset } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
 import type {
+  AlterTopicResult,
   CreateTopicRequest,
   CreateTopicResult,
   DeleteTopicResult,
   MetadataSnapshot,
+  TopicConfigChanges,
   TopicMetadata,
 } from '../metadata/types.js';
 
@@ -56,6 +58,12 @@ export type ControlRequest =
   | { readonly id: number; readonly op: 'delete_topic'; readonly name: string }
   | {
       readonly id: number;
+      readonly op: 'alter_topic_config';
+      readonly name: string;
+      readonly changes: TopicConfigChanges;
+    }
+  | {
+      readonly id: number;
       readonly op: 'commit_offsets';
       readonly group: string;
       readonly offsets: readonly CommittedOffset[];
@@ -75,6 +83,7 @@ export type ControlReply =
   | { readonly kind: 'ok' }
   | CreateTopicResult
   | DeleteTopicResult
+  | AlterTopicResult
   | { readonly kind: 'committed'; readonly count: number }
   | { readonly kind: 'status'; readonly status: ClusterStatus }
   | ControlFailure;

@@ -57,6 +57,48 @@ const commitBody = {
 };
 
 export const operationDetails: Readonly<Record<string, OperationDetails>> = {
+  alterTopicConfig: {
+    body: {
+      type: 'object',
+      properties: {
+        retention_ms: { type: 'integer', minimum: -1 },
+        retention_bytes: { type: 'integer', minimum: -1 },
+        min_insync_replicas: { type: 'integer', minimum: 1 },
+      },
+      additionalProperties: false,
+    },
+    success: { '200': '{"topic", "config"}: the whole config after the change' },
+    errors: [400, 404],
+  },
+  offsetForTimestamp: {
+    query: [
+      { name: 'timestamp', description: 'ms since the epoch', schema: { type: 'integer', minimum: 0 } },
+    ],
+    success: {
+      '200':
+        '{"topic","partition","timestamp","offset","log_start_offset","high_watermark"}; offset null when no record is that new',
+    },
+    errors: [400, 404],
+  },
+  deleteGroup: { success: { '200': '{"group","deleted": true}' }, errors: [400, 404, 409] },
+  resetGroupOffsets: {
+    body: {
+      type: 'object',
+      required: ['topic', 'to'],
+      properties: {
+        topic: { type: 'string' },
+        partitions: { type: 'array', items: { type: 'integer', minimum: 0 } },
+        to: { enum: ['earliest', 'latest', 'offset', 'timestamp', 'shift'] },
+        offset: { type: 'integer', minimum: 0 },
+        timestamp: { type: 'integer', minimum: 0 },
+        shift: { type: 'integer' },
+        dry_run: { type: 'boolean' },
+      },
+      additionalProperties: false,
+    },
+    success: { '200': '{"group","topic","dry_run","offsets": [{"partition","previous_offset","offset"}]}' },
+    errors: [400, 404, 409],
+  },
   listGroups: { success: { '200': '{"groups": [{"group","state","members"}], "count"}' } },
   describeGroup: {
     success: { '200': 'state, generation, assignor, members, offsets with lag' },

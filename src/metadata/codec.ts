@@ -27,10 +27,16 @@ import {
   forUntrustedSchema,
   record,
 } from '../wire/avsc-bounded.js';
-import type { BrokerRegistration, CreateTopicRequest, TopicMetadata } from './types.js';
+import type { BrokerRegistration, CreateTopicRequest, TopicConfigChanges, TopicMetadata } from './types.js';
 
 export const METADATA_WIRE_VERSION = 2;
 const METADATA_WIRE_VERSION_V1 = 1;
+
+const topicConfigChangesSchema = record('TopicConfigChanges', [
+  field('retentionMs', ['null', 'long']),
+  field('retentionBytes', ['null', 'long']),
+  field('minInsyncReplicas', ['null', 'int']),
+]);
 
 const configFieldsV1 = [
   field('retentionMs', 'long'),
@@ -137,6 +143,11 @@ function commandTypeOf(version: 1 | 2): avro.Type {
           record('set_broker_shutting_down', [field('brokerId', 'string'), field('shuttingDown', 'boolean')]),
           record('elect_leaders', [field('elections', arrayOf(electionSchema))]),
           record('alter_isr', [field('changes', arrayOf(isrChangeSchema))]),
+          record('alter_topic_config', [
+            field('name', 'string'),
+            field('topicId', 'string'),
+            field('changes', topicConfigChangesSchema),
+          ]),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -185,7 +196,8 @@ const imageTypeV1 = imageTypeOf(1);
 export type AdminRequest =
   | { readonly kind: 'create_topic'; readonly request: CreateTopicRequest; readonly nowMs: number }
   | { readonly kind: 'delete_topic'; readonly name: string }
-  | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] };
+  | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
+  | { readonly kind: 'alter_topic_config'; readonly name: string; readonly changes: TopicConfigChanges };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
@@ -215,6 +227,7 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   ]),
   record('delete_topic', [field('name', 'string')]),
   record('commit_offsets', [field('group', 'string'), field('offsets', arrayOf(offsetSchema))]),
+  record('alter_topic_config', [field('name', 'string'), field('changes', topicConfigChangesSchema)]),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(
@@ -262,9 +275,31 @@ function unwrapUnion(raw: unknown): { kind: string; body: Record<string, unknown
   return { kind: name.replace(/^.*\./, ''), body: body as Record<string, unknown> };
 }
 
+/** Avro's nullable fields decode as `{long: n}` or null; the changes carry plain numbers. */
+function plainChanges(raw: Record<string, unknown>): TopicConfigChanges {
+  const value = (v: unknown): number | null =>
+    v === null || v === undefined ? null : (Object.values(v as Record<string, number>)[0] ?? null);
+  return {
+    retentionMs: value(raw.retentionMs),
+    retentionBytes: value(raw.retentionBytes),
+    minInsyncReplicas: value(raw.minInsyncReplicas),
+  };
+}
+
+function wrapChanges(changes: TopicConfigChanges): Record<string, unknown> {
+  const wrap = (v: number | null, type: string) => (v === null ? null : { [type]: v });
+  return {
+    retentionMs: wrap(changes.retentionMs, 'long'),
+    retentionBytes: wrap(changes.retentionBytes, 'long'),
+    minInsyncReplicas: wrap(changes.minInsyncReplicas, 'int'),
+  };
+}
+
 export function encodeCommand(command: MetadataCommand): Buffer {
   const { kind, ...fields } = command;
-  return encodeVersioned(METADATA_WIRE_VERSION, commandType, { [kind]: fields });
+  const body =
+    command.kind === 'alter_topic_config' ? { ...fields, changes: wrapChanges(command.changes) } : fields;
+  return encodeVersioned(METADATA_WIRE_VERSION, commandType, { [kind]: body });
 }
 
 export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
@@ -283,6 +318,7 @@ export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
   return decodeWith(bytes, commandType, (raw) => {
     const { kind, body } = unwrapUnion(raw);
     if (kind === 'schemas') throw new Error('the schema carrier is not a command');
+    if (kind === 'alter_topic_config') body.changes = plainChanges(body.changes as Record<string, unknown>);
     return plain<MetadataCommand>({ kind, ...body });
   });
 }
@@ -353,12 +389,15 @@ export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
 
 export function encodeAdminRequest(request: AdminRequest): Buffer {
   const { kind, ...fields } = request;
-  return encodeVersioned(METADATA_WIRE_VERSION, adminRequestType, { [kind]: fields });
+  const body =
+    request.kind === 'alter_topic_config' ? { ...fields, changes: wrapChanges(request.changes) } : fields;
+  return encodeVersioned(METADATA_WIRE_VERSION, adminRequestType, { [kind]: body });
 }
 
 export function decodeAdminRequest(bytes: Uint8Array): Decoded<AdminRequest> {
   return decodeWith(bytes, adminRequestType, (raw) => {
     const { kind, body } = unwrapUnion(raw);
+    if (kind === 'alter_topic_config') body.changes = plainChanges(body.changes as Record<string, unknown>);
     return plain<AdminRequest>({ kind, ...body });
   });
 }

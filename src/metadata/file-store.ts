@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { assert } from '../core/assert.js';
 import { writeFileAtomically } from '../runtime/atomic-file.js';
 import type {
+  AlterTopicResult,
   CreateTopicRequest,
   CreateTopicResult,
   DeleteTopicResult,
   MetadataSnapshot,
   MetadataStore,
+  TopicConfigChanges,
   TopicMetadata,
 } from './types.js';
 
@@ -111,6 +113,26 @@ export class FileMetadataStore implements MetadataStore {
       topics.delete(name);
       await this.commit({ version: this.current.version + 1, topics, brokers: this.current.brokers });
       return { kind: 'deleted', topic };
+    });
+  }
+
+  alterTopicConfig(name: string, changes: TopicConfigChanges): Promise<AlterTopicResult> {
+    return this.serialize(async () => {
+      const topic = this.current.topics.get(name);
+      if (topic === undefined) return { kind: 'unknown' };
+      const altered: TopicMetadata = {
+        ...topic,
+        config: {
+          ...topic.config,
+          retentionMs: changes.retentionMs ?? topic.config.retentionMs,
+          retentionBytes: changes.retentionBytes ?? topic.config.retentionBytes,
+          minInsyncReplicas: changes.minInsyncReplicas ?? topic.config.minInsyncReplicas,
+        },
+      };
+      const topics = new Map(this.current.topics);
+      topics.set(name, altered);
+      await this.commit({ version: this.current.version + 1, topics, brokers: this.current.brokers });
+      return { kind: 'altered', topic: altered };
     });
   }
 

@@ -85,6 +85,17 @@ export type DeleteTopicResult =
   | { readonly kind: 'deleted'; readonly topic: TopicMetadata }
   | { readonly kind: 'unknown' };
 
+/** The settings a topic's config may change after creation; null leaves a setting as it is. */
+export interface TopicConfigChanges {
+  readonly retentionMs: number | null;
+  readonly retentionBytes: number | null;
+  readonly minInsyncReplicas: number | null;
+}
+
+export type AlterTopicResult =
+  | { readonly kind: 'altered'; readonly topic: TopicMetadata }
+  | { readonly kind: 'unknown' };
+
 export interface CreateTopicRequest {
   readonly name: string;
   readonly numPartitions: number;
@@ -102,6 +113,8 @@ export interface MetadataStore {
   snapshot(): MetadataSnapshot;
   createTopic(request: CreateTopicRequest, nowMs: number): Promise<CreateTopicResult>;
   deleteTopic(name: string): Promise<DeleteTopicResult>;
+  /** Changes the given config settings of a topic; a change the topic cannot take is refused (rejects). */
+  alterTopicConfig(name: string, changes: TopicConfigChanges): Promise<AlterTopicResult>;
   /** Called after every change with the new snapshot. */
   onChange(listener: (snapshot: MetadataSnapshot) => void): void;
   close(): Promise<void>;

@@ -213,7 +213,8 @@ export class PartitionLog {
 
   private constructor(
     readonly dir: string,
-    readonly config: LogConfig,
+    /** Replaced only through setRetention (a topic config change); read everywhere else. */
+    public config: LogConfig,
     private readonly disk: Disk,
     private readonly crc32: Crc32,
     private readonly checkpointIntervalBytes: number,
@@ -918,6 +919,14 @@ export class PartitionLog {
     while (count < this.segments.length - 1 && this.segments[count]!.nextOffset <= offset) count++;
     this.deleteOldestSegments(count);
     return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: count };
+  }
+
+  /** Takes new retention settings (a topic's config was altered); the next retention pass applies them. */
+  setRetention(retentionMs: number, retentionBytes: number): void {
+    const next: LogConfig = { ...this.config, retentionMs, retentionBytes };
+    const problems = validateLogConfig(next);
+    assert(problems.length === 0, `bad retention settings: ${problems.join('; ')}`);
+    this.config = next;
   }
 
   /**

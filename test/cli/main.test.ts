@@ -150,6 +150,22 @@ describe('broker start sequence, in-process', () => {
     assert.equal(h.calls.closed, 1);
   });
 
+  test('a process manager is told the broker is ready once it serves, and not when it failed to start', async () => {
+    const up = harness({});
+    let readyCalls = 0;
+    await runStart({}, [], { ...up.deps, notifyReady: () => readyCalls++ });
+    assert.equal(readyCalls, 1);
+    const down = harness({
+      start: async () => {
+        throw new Error('port in use');
+      },
+    });
+    let downReady = 0;
+    await runStart({}, [], { ...down.deps, notifyReady: () => downReady++ });
+    assert.equal(await within(down.exited), exitCodes.failure);
+    assert.equal(downReady, 0);
+  });
+
   test('a failure to start is logged and exits 1', async () => {
     const h = harness({
       start: async () => {

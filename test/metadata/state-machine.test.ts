@@ -393,6 +393,64 @@ describe('replica placement', () => {
   });
 });
 
+describe('topic config changes', () => {
+  const changes = { retentionMs: 60_000, retentionBytes: null, minInsyncReplicas: null };
+
+  test('an alter changes only the given settings of the topic it names, fenced by topic id', () => {
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'create_topic', topic: topic('t', [['a'], ['a']]) },
+    ]);
+    const [altered] = applyAll(sm, [{ kind: 'alter_topic_config', name: 't', topicId: 't-id', changes }]);
+    assert.equal(altered!.kind, 'altered');
+    const config = sm.topic('t')!.config;
+    assert.equal(config.retentionMs, 60_000);
+    assert.equal(config.retentionBytes, -1);
+    assert.equal(config.segmentBytes, 1 << 20);
+    assert.equal(sm.snapshot().topics.get('t')!.config.retentionMs, 60_000, 'the snapshot shows the change');
+    // A proposal made for an earlier topic of the same name changes nothing.
+    const [stale] = applyAll(sm, [
+      { kind: 'alter_topic_config', name: 't', topicId: 'old-id', changes: { ...changes, retentionMs: 1 } },
+    ]);
+    assert.equal(stale!.kind, 'unknown');
+    assert.equal(sm.topic('t')!.config.retentionMs, 60_000);
+  });
+
+  test('an alter out of range is refused and changes nothing; the image carries the altered config', () => {
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'create_topic', topic: topic('t', [['a']]) },
+    ]);
+    const before = sm.topic('t');
+    for (const bad of [
+      { retentionMs: -2, retentionBytes: null, minInsyncReplicas: null },
+      { retentionMs: null, retentionBytes: null, minInsyncReplicas: 2 },
+      { retentionMs: null, retentionBytes: -5, minInsyncReplicas: null },
+    ]) {
+      const [result] = applyAll(sm, [
+        { kind: 'alter_topic_config', name: 't', topicId: 't-id', changes: bad },
+      ]);
+      assert.equal(result!.kind, 'invalid', JSON.stringify(bad));
+      assert.equal(sm.topic('t'), before);
+    }
+    applyAll(sm, [{ kind: 'alter_topic_config', name: 't', topicId: 't-id', changes }]);
+    const decoded = decodeImage(encodeImage(sm.image()));
+    assert.ok(decoded.ok);
+    assert.equal(MetadataStateMachine.fromImage(decoded.value).topic('t')!.config.retentionMs, 60_000);
+  });
+
+  test('the alter command round-trips through the codec, as a command and as an admin request', () => {
+    const alter = { kind: 'alter_topic_config' as const, name: 't', topicId: 'id', changes };
+    const bytes = encodeCommand(alter);
+    assert.equal(bytes[0], 2);
+    assert.deepEqual(decodeCommand(bytes), { ok: true, value: alter });
+    const request = { kind: 'alter_topic_config' as const, name: 't', changes };
+    assert.deepEqual(decodeAdminRequest(encodeAdminRequest(request)), { ok: true, value: request });
+  });
+});
+
 describe('metadata codec', () => {
   test('admin requests and replies round-trip', () => {
     const request = {

@@ -23,6 +23,7 @@ import type {
   DeleteTopicResult,
   MetadataSnapshot,
   PartitionAssignment,
+  TopicConfigChanges,
   TopicMetadata,
 } from '../../metadata/types.js';
 import { assert } from '../assert.js';
@@ -70,7 +71,14 @@ export type MetadataCommand =
   | { readonly kind: 'elect_leaders'; readonly elections: readonly LeaderElection[] }
   | { readonly kind: 'alter_isr'; readonly changes: readonly IsrChange[] }
   | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
-  | { readonly kind: 'delete_group'; readonly group: string };
+  | { readonly kind: 'delete_group'; readonly group: string }
+  | {
+      readonly kind: 'alter_topic_config';
+      readonly name: string;
+      /** The topic the proposer saw: a topic deleted and re-created under the name meanwhile is not altered. */
+      readonly topicId: string;
+      readonly changes: TopicConfigChanges;
+    };
 
 /** What became of one election or ISR change of a batch. */
 export interface PartitionChangeOutcome {
@@ -94,7 +102,8 @@ export type ApplyResult =
   | { readonly kind: 'invalid'; readonly reason: string }
   | { readonly kind: 'partitions_changed'; readonly outcomes: readonly PartitionChangeOutcome[] }
   | { readonly kind: 'committed'; readonly count: number }
-  | { readonly kind: 'group_deleted'; readonly existed: boolean };
+  | { readonly kind: 'group_deleted'; readonly existed: boolean }
+  | { readonly kind: 'altered'; readonly topic: TopicMetadata };
 
 /** Everything the state machine holds, as plain values: what a Raft snapshot stores. */
 export interface MetadataImage {
@@ -284,6 +293,23 @@ export class MetadataStateMachine {
       }
       case 'delete_group':
         return { kind: 'group_deleted', existed: this.groups.delete(c.group) };
+      case 'alter_topic_config': {
+        const t = this.topics.get(c.name);
+        if (t === undefined || t.topicId !== c.topicId) return { kind: 'unknown' };
+        const problem = configChangesProblem(c.changes, t.replicationFactor);
+        if (problem !== null) return { kind: 'invalid', reason: problem };
+        const altered: TopicMetadata = {
+          ...t,
+          config: {
+            ...t.config,
+            retentionMs: c.changes.retentionMs ?? t.config.retentionMs,
+            retentionBytes: c.changes.retentionBytes ?? t.config.retentionBytes,
+            minInsyncReplicas: c.changes.minInsyncReplicas ?? t.config.minInsyncReplicas,
+          },
+        };
+        this.topics.set(t.name, altered);
+        return { kind: 'altered', topic: altered };
+      }
     }
   }
 
@@ -378,6 +404,18 @@ function topicProblem(t: TopicMetadata, brokers: ReadonlyMap<string, BrokerRegis
     if (!p.isr.includes(p.leader) || !p.isr.every((id) => p.replicas.includes(id))) {
       return `partition ${i}: the leader must be in the ISR and the ISR among the replicas`;
     }
+  }
+  return null;
+}
+
+/** Why a config change cannot apply, or null. Checked here too, since a proposal may come from any node. */
+function configChangesProblem(c: TopicConfigChanges, replicationFactor: number): string | null {
+  const within = (v: number | null, min: number, max: number) =>
+    v === null || (Number.isSafeInteger(v) && v >= min && v <= max);
+  if (!within(c.retentionMs, -1, Number.MAX_SAFE_INTEGER)) return 'retention_ms must be -1 or more';
+  if (!within(c.retentionBytes, -1, Number.MAX_SAFE_INTEGER)) return 'retention_bytes must be -1 or more';
+  if (!within(c.minInsyncReplicas, 1, replicationFactor)) {
+    return `min_insync_replicas must be between 1 and the replication factor ${replicationFactor}`;
   }
   return null;
 }
