@@ -145,11 +145,14 @@ export class ControlPlane {
       onStorageFault: (fault) => this.onStorageFault(fault),
     });
     for (const b of this.sm.snapshot().brokers.values()) this.notePeerFromRegistry(b);
-    this.soft = { role: 'follower', leaderId: '', term: this.raft.status().term };
     this.raft.onSoftStateChange((now) => {
       this.noteSoftState(now);
       this.onSoftState();
     });
+    // A lone founder elects itself inside RaftHost.start, before the listener exists: report that too.
+    const initial = this.raft.status();
+    this.soft = { role: 'follower', leaderId: '', term: initial.term };
+    this.noteSoftState({ role: initial.role, leaderId: initial.leaderId, term: initial.term });
     this.emit({ type: 'started', clusterPort: this.port.port });
     this.publish();
     this.timer = setInterval(() => this.onTimer(), reconcileIntervalMs);

@@ -24,6 +24,7 @@ export interface MemberView {
   readonly state: string;
   readonly raft_role: string;
   readonly leader: boolean;
+  readonly fenced: boolean;
 }
 
 export interface StatusView {
