@@ -8,7 +8,8 @@
 // each other whoever listens first. Seed host names are resolved with DNS on every attempt, because container
 // addresses change across restarts; the resolved addresses and the peers also become the core's reconnect
 // peers, so a partition that heals merges through them. Every attempt is logged at debug, every failed
-// target at warn (one line per target per backoff step), the join at info. A member that loses every other
+// target at warn (one line per target per backoff step while the backoff grows; once it is at its cap, one
+// per target per minute, the others at debug), the join at info. A member that loses every other
 // member (all dead or left) starts joining again.
 //
 // Invariants: time enters the core only as `monotonicNowMs()` values passed in (a wall-clock jump must not look
@@ -67,6 +68,9 @@ export type JoinBackoff = {
  * cap keeps a member whose seeds are gone for good at one attempt per seed every 5 s (logged each time).
  */
 export const JOIN_BACKOFF_DEFAULTS: JoinBackoff = { initialMs: 200, maxMs: 5_000, jitter: 0.2 };
+
+/** Once the join backoff is at its cap, a target that keeps failing is warned about at most this often. */
+const joinWarnEveryMs = 60_000;
 
 /** What the agent reports about joining, for the owner's metrics. */
 export type JoinEvent =
@@ -143,6 +147,8 @@ export class GossipAgent {
   #joining = false;
   /** Bumped whenever a join loop starts or stops, so an attempt still awaiting from an older loop ends. */
   #joinGeneration = 0;
+  /** When each failing target was last warned about (bounded by the seeds and peers, cleared on join). */
+  readonly #joinWarnedAtMs = new Map<string, number>();
 
   constructor(options: GossipAgentOptions) {
     this.options = options;
@@ -261,6 +267,7 @@ export class GossipAgent {
   }
 
   #stopJoining(): void {
+    this.#joinWarnedAtMs.clear();
     this.#joining = false;
     this.#joinGeneration++;
     clearTimeout(this.#joinTimer);
@@ -297,7 +304,9 @@ export class GossipAgent {
                 this.options.onJoinEvent?.({ kind: 'joined', through: target });
               }
             } else {
-              this.#log.warn(
+              this.#joinFailed(
+                target,
+                step,
                 { target, attempt: step, reason: outcome.reason },
                 'gossip: could not reach a seed or peer to join through; retrying with backoff',
               );
@@ -321,6 +330,23 @@ export class GossipAgent {
     this.#joinTimer = setTimeout(() => this.#joinAttempt(generation), Math.round(baseMs * factor));
   }
 
+  /**
+   * Logs a failed join target at warn while the backoff still grows, then at most once a minute per target
+   * (at debug in between), so a seed that is gone for good does not fill the log.
+   */
+  #joinFailed(target: string, step: number, fields: object, message: string): void {
+    const b = this.options.joinBackoff ?? JOIN_BACKOFF_DEFAULTS;
+    const atCap = b.initialMs * 2 ** (step - 1) >= b.maxMs;
+    const nowMs = monotonicNowMs();
+    const last = this.#joinWarnedAtMs.get(target);
+    if (!atCap || last === undefined || nowMs - last >= joinWarnEveryMs) {
+      this.#joinWarnedAtMs.set(target, nowMs);
+      this.#log.warn(fields, message);
+    } else {
+      this.#log.debug(fields, message);
+    }
+  }
+
   /** The seed's IPv4 addresses as `ip:port`; none (logged) when its name does not resolve now. */
   async #resolveSeed(seed: string, step: number): Promise<string[]> {
     const parsed = parseAddress(seed);
@@ -331,7 +357,9 @@ export class GossipAgent {
       return addresses.map((ip) => `${ip}:${parsed.port}`);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-      this.#log.warn(
+      this.#joinFailed(
+        seed,
+        step,
         { seed, attempt: step, reason },
         'gossip: a seed host name does not resolve; retrying with backoff',
       );

@@ -26,6 +26,13 @@ const formBudgetMs = 40_000;
 const stopBudgetMs = 6_000;
 
 const root = mkdtempSync(join(tmpdir(), 'broker-together-'));
+/** The warning a node logs for a seed that does not answer. */
+const failedJoin = /"level":40[^\n]*could not reach a seed or peer to join through/;
+
+/** A start gate that waits `ms`. */
+function delayed(ms: number): () => Promise<unknown> {
+  return () => new Promise((resolve) => setTimeout(resolve, ms));
+}
 /** Every process this file starts, registered before anything waits on it, so `after` kills each one. */
 const raw: RawBroker[] = [];
 
@@ -59,13 +66,13 @@ function shuffled<T>(items: readonly T[]): T[] {
 }
 
 /**
- * Starts n1 (no seeds) and n2, n3 (seeding n1, one of them by host name) in `order`, each `delaysMs[i]` after
- * the test began; resolves once all three serve, keyed by id.
+ * Starts n1 (no seeds) and n2, n3 (seeding n1, one of them by host name) in `order`, the i-th once `gates[i]`
+ * resolves (it is given the processes started so far); resolves once all three serve, keyed by id.
  */
 async function startThree(
   name: string,
   order: readonly string[],
-  delaysMs: readonly number[],
+  gates: readonly ((started: ReadonlyMap<string, RawBroker>) => Promise<unknown>)[],
 ): Promise<Map<string, Node>> {
   const ports = await freeClusterPorts(3);
   const founderPort = ports[0]!;
@@ -86,11 +93,13 @@ async function startThree(
     ];
   };
   const byId = new Map<string, Node>();
+  const started = new Map<string, RawBroker>();
   await Promise.all(
     order.map(async (id, i) => {
-      await new Promise((resolve) => setTimeout(resolve, delaysMs[i]));
+      await gates[i]!(started);
       const b = spawnRaw(argsOf(id));
       raw.push(b);
+      started.set(id, b);
       await waitForOutput(b, /"msg":"broker serving"/, formBudgetMs);
       byId.set(id, { process: b, base: servingBase(b)! });
     }),
@@ -116,25 +125,39 @@ async function threeVoters(nodes: Map<string, Node>): Promise<StatusView[]> {
 }
 
 describe('nodes started together', { timeout: 180_000 }, () => {
+  /** The cluster formed with its seed started last, reused to leave one node alone. */
+  let seedLast: Map<string, Node> | undefined;
+
   test('three nodes spawned within a few hundred ms in random order form one cluster with three voters', async () => {
     const order = shuffled(['n1', 'n2', 'n3']);
-    const nodes = await startThree('random', order, [0, Math.random() * 300, Math.random() * 300]);
+    const nodes = await startThree(
+      'random',
+      order,
+      [0, Math.random() * 300, Math.random() * 300].map(delayed),
+    );
     const views = await threeVoters(nodes);
     console.log(`# order ${order.join(', ')}: leader ${views[0]!.raft.leader_id}`);
     for (const v of views) assert.deepEqual([...v.raft.voters].sort(), ['n1', 'n2', 'n3']);
   });
 
   test('with the seed started 2 s after the others, they retry until it listens, log it, and form one cluster', async () => {
-    const nodes = await startThree('seed-last', ['n2', 'n3', 'n1'], [0, 100, 2_000]);
+    // The seed starts 2 s after the others have found it not listening (their start takes a few seconds on a
+    // loaded machine, so a fixed delay from spawn could let the seed win the race).
+    const seedGate = async (started: ReadonlyMap<string, RawBroker>) => {
+      await waitFor('n2 and n3 to be up and retrying', formBudgetMs, async () =>
+        started.size === 2 && [...started.values()].every((b) => failedJoin.test(b.output()))
+          ? true
+          : undefined,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    };
+    const nodes = await startThree('seed-last', ['n2', 'n3', 'n1'], [delayed(0), delayed(100), seedGate]);
     await threeVoters(nodes);
+    seedLast = nodes;
     for (const id of ['n2', 'n3']) {
       const out = nodes.get(id)!.process.output();
       // Warned about every failed try (at least one: the seed was not up), then joined.
-      assert.match(
-        out,
-        /"level":40[^\n]*could not reach a seed or peer to join through/,
-        `${id} did not warn`,
-      );
+      assert.match(out, failedJoin, `${id} did not warn`);
       assert.match(out, /"event":"gossip_joined"/, `${id} did not log its join`);
     }
     const metrics = await (await fetch(`${nodes.get('n2')!.base}/metrics`)).text();
@@ -172,7 +195,8 @@ describe('nodes started together', { timeout: 180_000 }, () => {
   });
 
   test('SIGTERM of a node left alone mid-election (its two peers killed) exits 0 within a few seconds', async () => {
-    const nodes = await startThree('alone', ['n1', 'n2', 'n3'], [0, 0, 0]);
+    const nodes =
+      seedLast ?? (await startThree('alone', ['n1', 'n2', 'n3'], [delayed(0), delayed(0), delayed(0)]));
     await threeVoters(nodes);
     await killRaw(nodes.get('n2')!.process);
     await killRaw(nodes.get('n3')!.process);
