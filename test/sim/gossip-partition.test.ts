@@ -11,8 +11,13 @@ import { GossipSim } from './gossip-harness.js';
 
 const baseSeed = Number(process.env.GOSSIP_SIM_SEED ?? 20_251_010);
 const SEEDS = 20;
-/** Longer than detection (about 4 s) plus the reclaim time: when the network heals, each side forgot the other. */
+/**
+ * Longer than detection (about 4 s, more at 10% loss when a side shrinks to one or two members) plus the
+ * reclaim time: the long partition lasts until each side forgot the other, at least this long.
+ */
 const LONG_PARTITION_MS = GOSSIP_DEFAULTS.deadReclaimMs + 10_000;
+/** Bound on how long the long partition may wait for each side to forget the other. */
+const FORGET_DEADLINE_MS = GOSSIP_DEFAULTS.deadReclaimMs + 40_000;
 /** Long enough for each side to declare the other dead, short enough that neither has forgotten it. */
 const SHORT_PARTITION_MS = 10_000;
 /** The claim: after the heal, every member holds every other alive within this long. */
@@ -27,6 +32,7 @@ function merged(sim: GossipSim): boolean {
 /** Runs one partition-and-heal; returns the time from the heal until the views merged (Infinity if never). */
 function partitionAndHeal(
   partitionMs: number,
+  untilForgotten: boolean,
   members: number,
   seed: number,
   lossRate: number,
@@ -39,9 +45,12 @@ function partitionAndHeal(
   sim.partition(split);
   sim.runUntil(1000 + partitionMs);
   // Whether each side forgot the other: the case that never healed before the reconnect existed.
-  const forgotten = split.every((group) =>
-    group.every((a) => ids.every((b) => group.includes(b) || sim.node(a).member(b) === undefined)),
-  );
+  const forgot = (): boolean =>
+    split.every((group) =>
+      group.every((a) => ids.every((b) => group.includes(b) || sim.node(a).member(b) === undefined)),
+    );
+  if (untilForgotten) sim.runUntilOr(forgot, 1000 + FORGET_DEADLINE_MS, 100);
+  const forgotten = forgot();
   const healedAtMs = sim.nowMs;
   sim.heal();
   const ok = sim.runUntilOr(() => merged(sim), healedAtMs + REMERGE_BUDGET_MS + 20_000, 10);
@@ -72,7 +81,7 @@ describe('gossip after a network partition', () => {
           const times: number[] = [];
           for (let i = 0; i < SEEDS; i++) {
             const seed = baseSeed + 1000 * c.members + 100 * lossRate * 10 + 50 * Number(d.forgotten) + i;
-            const r = partitionAndHeal(d.ms, c.members, seed, lossRate, c.groups);
+            const r = partitionAndHeal(d.ms, d.forgotten, c.members, seed, lossRate, c.groups);
             const detail = `seed ${seed} (GOSSIP_SIM_SEED=${baseSeed}), ${c.members} members, loss ${lossRate}, partition ${d.ms} ms`;
             assert.equal(r.forgotten, d.forgotten, `which side remembered what at the heal; ${detail}`);
             assert.ok(
