@@ -501,9 +501,6 @@ export class RaftHost {
     try {
       while (!this.stopped && this.stalled === undefined && this.raft.hasReady()) {
         const rd = this.raft.ready();
-        this.role = rd.softState.role;
-        this.leaderId = rd.softState.leaderId;
-        if (rd.hardState !== undefined) this.term = rd.hardState.term;
         for (const m of rd.messages) this.transport.send(m);
         if (!this.finish(rd, 0)) break;
         this.wakeAppliedWaiters();
@@ -527,6 +524,11 @@ export class RaftHost {
       this.onStorageError(rd, step, error);
       return false;
     }
+    // Role, leader and term are reported once durable: a node whose storage fails is not "the leader" of a
+    // term it could not write down.
+    this.role = rd.softState.role;
+    this.leaderId = rd.softState.leaderId;
+    if (rd.hardState !== undefined) this.term = rd.hardState.term;
     for (const m of rd.messagesAfterPersist) this.transport.send(m);
     for (const e of rd.committedEntries) {
       assert(e.index === this.applied + 1, `applying ${e.index} after ${this.applied}`);

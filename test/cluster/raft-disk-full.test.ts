@@ -2,7 +2,9 @@
 // reproduction does: admin requests get a 503 naming the disk (definite once the node knows its disk fails),
 // the process keeps running (it used to die with "ready() called again before advance()"), the failure shows
 // in /cluster/status, /metrics and the log, and once the filler is deleted the node resumes by itself and
-// creates topics again. Needs root for mount; skipped with a message when mounting is not permitted.
+// creates topics again. Then kill -9 while the disk is full again and a restart on the full disk: the node
+// starts and waits (its first campaign cannot be written) instead of crash-looping, and serves once the disk
+// has space. Needs root for mount; skipped with a message when mounting is not permitted.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
-import { waitFor } from './processes.js';
+import { killRaw, type RawBroker, servingBase, spawnRaw, waitFor, waitForOutput } from './processes.js';
 
 /** Writes 1 MiB chunks until the file system is full. */
 function fill(path: string): void {
@@ -46,7 +48,7 @@ function unmount(dir: string): void {
   execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
 }
 
-async function post(broker: BrokerProcess, path: string, body: unknown) {
+async function post(broker: { readonly base: string }, path: string, body: unknown) {
   const response = await fetch(`${broker.base}${path}`, {
     method: 'POST',
     body: JSON.stringify(body),
@@ -70,6 +72,7 @@ test('a full disk under the Raft log: a 503 naming the disk, no crash, and recov
     return;
   }
   let broker: BrokerProcess | undefined;
+  let restarted: RawBroker | undefined;
   try {
     broker = await spawnBroker([
       '--node-id',
@@ -128,7 +131,21 @@ test('a full disk under the Raft log: a 503 naming the disk, no crash, and recov
     assert.match(await (await fetch(`${b.base}/metrics`)).text(), /^broker_raft_storage_stalled 0$/m);
     assert.match(b.output(), /"event":"raft_storage_recovered"/);
     assert.equal(b.child.exitCode, null, 'the broker is still running');
+
+    // Full again, killed, restarted on the full disk (a restart policy after a crash).
+    fill(filler);
+    await killBroker(b);
+    const args = ['--node-id', 'full1', '--data-dir', join(mountDir, 'data'), '--threads', '1'];
+    const r = spawnRaw(['--cluster-port', '0', ...args]);
+    restarted = r;
+    await waitForOutput(r, /"event":"raft_storage_failed"/, 30_000);
+    assert.equal(r.child.exitCode, null, `the restarted broker is running:\n${r.output().slice(-2000)}`);
+    unlinkSync(filler);
+    await waitForOutput(r, /"msg":"broker serving"/, 15_000);
+    const again = await post({ base: servingBase(r)! }, '/topics/d', { num_partitions: 1 });
+    assert.equal(again.status, 201, JSON.stringify(again.json));
   } finally {
+    if (restarted !== undefined) await killRaw(restarted);
     if (broker !== undefined) await killBroker(broker);
     unmount(mountDir);
     rmSync(root, { recursive: true, force: true });
