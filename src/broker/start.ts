@@ -1,13 +1,17 @@
 // Assembly of one broker node: the metadata store, the partition worker threads with their ring pairs, the
 // acceptor and the HTTP server, plus graceful shutdown (stop listening, let the rings drain, have every worker
 // fsync and close its logs, close the store). A worker thread that dies is fatal for the process: its
-// partitions would otherwise be silently unavailable.
+// partitions would otherwise be silently unavailable. A stop requested while the node is still starting (an
+// aborted `signal`: SIGTERM while it waits for a metadata leader, say) closes whatever was started and
+// rejects with `StartAborted`, so shutdown is bounded in every state.
 // Called on the main thread, which becomes the acceptor thread.
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ClusterMetadataStore, ControlLink } from '../cluster/control-link.js';
+import { registerControlMetrics } from '../cluster/control-metrics.js';
+import { createControlStats } from '../cluster/control-stats.js';
 import type { BrokerConfig } from '../config/config.js';
 import { assert } from '../core/assert.js';
 import { errorBody } from '../core/errors.js';
@@ -40,7 +44,16 @@ export interface BrokerHandle {
 
 const packageVersion = '0.1.0';
 
-export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+/** The start was stopped by `signal` before the broker served; everything it had started is closed. */
+export class StartAborted extends Error {
+  override readonly name = 'StartAborted';
+}
+
+export async function startBroker(
+  config: BrokerConfig,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<BrokerHandle> {
   // The configuration refuses more than one acceptor thread until several are served.
   assert(config.acceptorThreads === 1, 'one acceptor thread');
   const dataDir = resolve(config.dataDir);
@@ -52,7 +65,11 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       ? [...(await FileMetadataStore.open(dataDir, config.nodeId)).snapshot().topics.values()]
       : [];
   // The control thread founds a one-node cluster (no seeds) or joins one; metadata comes from its Raft log.
+  const controlStats = createControlStats();
   const control = await ControlLink.start({
+    logLevel: config.logLevel,
+    logPretty: process.stdout.isTTY === true,
+    statsBuffer: controlStats,
     importTopics,
     nodeId: config.nodeId,
     dataDir,
@@ -140,6 +157,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     // Offsets are exported only for partitions led here: elsewhere this node does not know them.
     (): PartitionRoute[] => acceptor.partitionFigures().filter((p) => p.local),
   );
+  registerControlMetrics(metrics.registry, controlStats);
   const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
   const acceptor: Acceptor = new Acceptor(config, store, links, metrics, offload);
   const groups = await GroupsService.open({
@@ -236,6 +254,44 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       metrics.observeRequest(operation, status, seconds);
     },
   });
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      acceptor.serving = false;
+      acceptor.notServingReason = 'shutting down';
+      server.stopListening();
+      // The shutdown control frame sits behind every request already in the ring, so each worker answers
+      // those first, then flushes and closes its logs.
+      streams.closeAll();
+      acceptor.wakeAllWaiters();
+      await Promise.all(
+        links.map((link) => {
+          const answered = acceptor.control(link, { op: 'shutdown' });
+          link.refuseNewRequests();
+          return answered;
+        }),
+      );
+      for (const link of links) link.stop();
+      await Promise.all(linkRuns);
+      await Promise.all(exits);
+      await offload.close();
+      await groups.close();
+      await store.close();
+      log.info('broker stopped');
+    })();
+    return closed;
+  };
+  // Resolves when a stop is requested; every wait for the cluster below races it.
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (signal?.aborted === true) resolve('aborted');
+    signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+  const unlessAborted = async (wait: Promise<unknown>): Promise<void> => {
+    if ((await Promise.race([wait.then(() => 'done' as const), aborted])) === 'done') return;
+    await close();
+    throw new StartAborted('stopped before the broker was ready to serve');
+  };
   // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
   const advertised = await control.request({ op: 'advertise', httpPort: server.port });
@@ -243,16 +299,16 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   if (!control.isReady) {
     log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');
   }
-  await control.ready;
+  await unlessAborted(control.ready);
   if (importTopics.length > 0) {
     const names = importTopics.map((t) => t.name);
     while (!names.every((name) => store.snapshot().topics.has(name))) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await unlessAborted(new Promise((resolve) => setTimeout(resolve, 20)));
     }
     renameSync(legacyMetadata, `${legacyMetadata}.imported`);
     log.info({ topics: names }, 'imported the topics of metadata.json into the Raft log');
   }
-  await acceptor.metadataSettled();
+  await unlessAborted(acceptor.metadataSettled());
   acceptor.serving = true;
   acceptor.notServingReason = '';
   log.info(
@@ -267,35 +323,5 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     'broker serving',
   );
 
-  let closed: Promise<void> | null = null;
-  return {
-    port: server.port,
-    close: () => {
-      closed ??= (async () => {
-        closing = true;
-        acceptor.serving = false;
-        acceptor.notServingReason = 'shutting down';
-        server.stopListening();
-        // The shutdown control frame sits behind every request already in the ring, so each worker answers
-        // those first, then flushes and closes its logs.
-        streams.closeAll();
-        acceptor.wakeAllWaiters();
-        await Promise.all(
-          links.map((link) => {
-            const answered = acceptor.control(link, { op: 'shutdown' });
-            link.refuseNewRequests();
-            return answered;
-          }),
-        );
-        for (const link of links) link.stop();
-        await Promise.all(linkRuns);
-        await Promise.all(exits);
-        await offload.close();
-        await groups.close();
-        await store.close();
-        log.info('broker stopped');
-      })();
-      return closed;
-    },
-  };
+  return { port: server.port, close };
 }

@@ -4,8 +4,9 @@
 // `start` resolves the configuration (flags > BROKER_* environment > --config file > defaults); when any value
 // is wrong it prints every problem and exits with 2 without starting anything. Otherwise it creates the logger,
 // starts the broker, tells a process manager it is ready (pm2's wait_ready), and on SIGTERM or SIGINT closes
-// it and exits 0; a second signal forces exit 1, and a
-// failure to start or to close logs and exits 1.
+// it and exits 0, also while it is still starting (waiting for a metadata leader, say: the start is aborted and
+// what it started is closed); a second signal forces exit 1, as does a shutdown that takes longer than
+// `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1.
 //
 // The client verbs (topics, produce, consume, groups, cluster) are registered here and live in ./verbs.
 // Runs on the main thread only. The process-facing parts (signals, exit, environment, broker) are injected
@@ -21,8 +22,16 @@ import { createLogger, type Logger, type LoggerHandle } from '../runtime/logger.
 /** Exit codes: 0 after a clean shutdown, 1 for a failure at run time, 2 for a bad command line or config. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
 
+/**
+ * A shutdown that has not finished after this long exits anyway (code 1). Every step of a clean stop is
+ * bounded well below it (the control thread's leadership handover and gossip leave take at most a second
+ * each); this only catches a bug.
+ */
+export const shutdownTimeoutMs = 30_000;
+
 export interface CliDeps {
-  readonly startBroker: (config: BrokerConfig, log: Logger) => Promise<BrokerHandle>;
+  /** Starts the broker; an abort of `signal` stops a start that has not finished (it rejects StartAborted). */
+  readonly startBroker: (config: BrokerConfig, log: Logger, signal: AbortSignal) => Promise<BrokerHandle>;
   readonly createLogger: (config: BrokerConfig) => LoggerHandle;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly availableParallelism: number;
@@ -113,6 +122,7 @@ export async function runStart(
   // Signals are watched from before the start, so a stop requested while starting is honoured once started.
   let handle: BrokerHandle | null = null;
   let stopRequested = false;
+  const startAbort = new AbortController();
   let exited = false;
   const exit = (code: number): void => {
     if (exited) return;
@@ -125,6 +135,11 @@ export async function runStart(
     exit(exitCodes.failure);
   };
   const shutDown = (running: BrokerHandle): void => {
+    setTimeout(() => {
+      log.error({ shutdownTimeoutMs }, 'shutdown did not finish in time: exiting anyway');
+      logger.flushSync();
+      exit(exitCodes.failure);
+    }, shutdownTimeoutMs).unref();
     running.close().then(
       async () => {
         log.info('broker stopped');
@@ -144,6 +159,7 @@ export async function runStart(
     stopRequested = true;
     log.info({ signal }, 'shutting down');
     if (handle !== null) shutDown(handle);
+    else startAbort.abort();
   };
   // A bug (a failed assertion included) still stops the process, but only after the buffered log lines and
   // the fatal line explaining it are written out.
@@ -153,8 +169,14 @@ export async function runStart(
 
   log.info({ config }, 'starting broker');
   try {
-    handle = await deps.startBroker(config, logger.log);
+    handle = await deps.startBroker(config, logger.log, startAbort.signal);
   } catch (error) {
+    if (startAbort.signal.aborted && (error as Error | undefined)?.name === 'StartAborted') {
+      log.info('broker stopped before it was ready to serve');
+      await logger.close();
+      exit(exitCodes.ok);
+      return;
+    }
     failAndExit(error, 'broker failed to start');
     return;
   }

@@ -5,6 +5,14 @@
 // and replaces a voter that has been gone for `voterReplaceAfterMs` by a caught-up learner.
 // All of it shares one cluster port: TCP for Raft and RPC, UDP for gossip.
 //
+// Gossip learns its way into the cluster from the seeds and, for a node that already has Raft state, from the
+// broker registry: every registered broker's cluster address is a gossip peer, tried while this node is alone
+// and whenever gossip does not hold it alive (a restarted founder without `--seeds`, a healed partition).
+// Cluster events (gossip membership changes, Raft leader changes, this node's role, brokers registered,
+// fenced and unfenced, Raft membership changes, Raft storage failures) are logged at info with the node ids
+// and counted in the shared stats buffer the acceptor serves on /metrics. Events re-applied from the stored
+// log at start are history, not news: they are neither logged nor counted.
+//
 // Invariants: the state machine only changes inside Raft's apply callback, in log order; at most one membership
 // change is in flight (the Raft core refuses a second); a request from the acceptor gets exactly one reply;
 // the snapshot holding a change is posted before the reply reporting it; every wait (leader search, forwarded
@@ -14,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { assert } from '../core/assert.js';
 import { GOSSIP_DEFAULTS, type GossipConfig } from '../core/gossip/config.js';
-import type { MemberSnapshot } from '../core/gossip/node.js';
+import type { MemberSnapshot, MembershipEvent } from '../core/gossip/node.js';
 import { assignReplicas } from '../core/metadata/placement.js';
 import {
   type ApplyResult,
@@ -22,8 +30,8 @@ import {
   MetadataStateMachine,
 } from '../core/metadata/state-machine.js';
 import { createPrng } from '../core/prng.js';
-import type { ConfChange, Entry, Snapshot } from '../core/raft/types.js';
-import { GossipAgent } from '../gossip/agent.js';
+import { type ConfChange, decodeConfChange, type Entry, type Snapshot } from '../core/raft/types.js';
+import { GossipAgent, type JoinEvent } from '../gossip/agent.js';
 import {
   type AdminReply,
   type AdminRequest,
@@ -37,7 +45,8 @@ import {
   encodeImage,
 } from '../metadata/codec.js';
 import type { BrokerRegistration, MetadataSnapshot, TopicMetadata } from '../metadata/types.js';
-import { RaftHost } from '../raft/node-host.js';
+import { RaftHost, type RaftSoftStatus, type StorageFault } from '../raft/node-host.js';
+import type { Logger } from '../runtime/logger.js';
 import { RealDisk } from '../storage/disk.js';
 import type {
   ClusterMemberStatus,
@@ -48,6 +57,12 @@ import type {
   ControlReply,
   ControlRequest,
 } from './control-protocol.js';
+import {
+  type ClusterEventKind,
+  ControlStatSlot,
+  ControlStatsWriter,
+  type GossipMemberState,
+} from './control-stats.js';
 import { ClusterPort } from './port.js';
 import { RpcClient, RpcError, RpcServer } from './rpc.js';
 
@@ -78,19 +93,34 @@ export class ControlPlane {
   private confChangeInFlight = false;
   private readonly importPending: TopicMetadata[];
   private reconcileRunning = false;
+  private readonly stats: ControlStatsWriter;
+  /** Role, leader and term as last reported, to log and count their changes. */
+  private soft: RaftSoftStatus = { role: 'follower', leaderId: '', term: 0 };
 
   private constructor(
     private readonly options: ControlOptions,
     private readonly emit: (event: ControlEvent) => void,
+    private readonly log: Logger,
   ) {
     this.importPending = [...options.importTopics];
+    this.stats = new ControlStatsWriter(options.statsBuffer);
   }
 
   /** Binds the cluster port and starts Raft. Gossip starts with `advertise`, once the HTTP port is known. */
-  static async start(options: ControlOptions, emit: (event: ControlEvent) => void): Promise<ControlPlane> {
-    const plane = new ControlPlane(options, emit);
+  static async start(
+    options: ControlOptions,
+    emit: (event: ControlEvent) => void,
+    log: Logger,
+  ): Promise<ControlPlane> {
+    const plane = new ControlPlane(options, emit, log);
     await plane.open();
     return plane;
+  }
+
+  /** Logs one cluster event at info and counts it. */
+  private event(kind: ClusterEventKind, fields: Record<string, unknown>, message: string): void {
+    this.stats.event(kind);
+    this.log.info({ event: kind, ...fields }, message);
   }
 
   private async open(): Promise<void> {
@@ -112,9 +142,17 @@ export class ControlPlane {
       restore: (snapshot) => this.restore(snapshot),
       raft: { electionTimeoutTicks: o.raftElectionTicks, heartbeatTimeoutTicks: 1 },
       transport: { clusterPort: this.port },
+      onStorageFault: (fault) => this.onStorageFault(fault),
     });
     for (const b of this.sm.snapshot().brokers.values()) this.notePeerFromRegistry(b);
-    this.raft.onSoftStateChange(() => this.onSoftState());
+    this.raft.onSoftStateChange((now) => {
+      this.noteSoftState(now);
+      this.onSoftState();
+    });
+    // A lone founder elects itself inside RaftHost.start, before the listener exists: report that too.
+    const initial = this.raft.status();
+    this.soft = { role: 'follower', leaderId: '', term: initial.term };
+    this.noteSoftState({ role: initial.role, leaderId: initial.leaderId, term: initial.term });
     this.emit({ type: 'started', clusterPort: this.port.port });
     this.publish();
     this.timer = setInterval(() => this.onTimer(), reconcileIntervalMs);
@@ -217,12 +255,139 @@ export class ControlPlane {
       clusterPort: this.port,
       // A restarted member announces itself above anything it said before its restart.
       incarnation: Date.now() - 1_700_000_000_000,
+      log: this.log,
+      onJoinEvent: (event) => this.onJoinEvent(event),
     });
     this.gossip.onEvent((event) => {
       this.notePeer(event.member);
+      this.noteGossipEvent(event.kind, event.member);
       this.onGossipChange();
     });
     await this.gossip.start({ seeds: o.seeds });
+    this.updateGossipPeers();
+    this.countGossipMembers();
+  }
+
+  private onJoinEvent(event: JoinEvent): void {
+    if (event.kind === 'attempt') this.stats.add(ControlStatSlot.joinAttempts);
+    else if (event.kind === 'failed') this.stats.add(ControlStatSlot.joinFailures);
+    else this.event('gossip_joined', { through: event.through }, 'gossip: this node joined the cluster');
+  }
+
+  /** Every registered broker is a gossip peer: how a node with Raft state finds the others again. */
+  private updateGossipPeers(): void {
+    if (this.gossip === null) return;
+    const peers: string[] = [];
+    for (const b of this.sm.snapshot().brokers.values()) {
+      if (b.id !== this.options.nodeId && b.clusterPort !== 0)
+        peers.push(`${b.clusterHost}:${b.clusterPort}`);
+    }
+    this.gossip.setPeers(peers);
+  }
+
+  private noteGossipEvent(kind: MembershipEvent['kind'], member: MemberSnapshot): void {
+    const fields = {
+      member: member.nodeId,
+      address: member.address,
+      incarnation: member.incarnation,
+      state: member.state,
+    };
+    switch (kind) {
+      case 'joined':
+        this.event('member_joined', fields, `gossip: member ${member.nodeId} joined`);
+        break;
+      case 'alive_again':
+        this.event('member_alive', fields, `gossip: member ${member.nodeId} is alive again`);
+        break;
+      case 'suspect':
+        this.event('member_suspect', fields, `gossip: member ${member.nodeId} is suspected`);
+        break;
+      case 'failed':
+        this.event('member_dead', fields, `gossip: member ${member.nodeId} is dead`);
+        break;
+      case 'left':
+        this.event('member_left', fields, `gossip: member ${member.nodeId} left`);
+        break;
+      case 'updated':
+        this.event('member_updated', fields, `gossip: member ${member.nodeId} changed its addresses`);
+        break;
+    }
+    this.countGossipMembers();
+  }
+
+  private countGossipMembers(): void {
+    const counts: Record<GossipMemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+    for (const m of this.gossipMembers()) counts[m.state]++;
+    this.stats.gossipMembers(counts);
+  }
+
+  /** Logs and counts changes of the Raft leader and of this node's role. */
+  private noteSoftState(now: RaftSoftStatus): void {
+    const before = this.soft;
+    this.soft = now;
+    if (now.leaderId !== before.leaderId) {
+      this.stats.add(ControlStatSlot.leaderChanges);
+      if (now.leaderId === '') {
+        this.event(
+          'leader_lost',
+          { previousLeader: before.leaderId, term: now.term },
+          `raft: metadata leader ${before.leaderId} lost (term ${now.term})`,
+        );
+      } else {
+        this.event(
+          'leader_elected',
+          { leader: now.leaderId, previousLeader: before.leaderId || null, term: now.term },
+          `raft: ${now.leaderId} is the metadata leader (term ${now.term})`,
+        );
+      }
+    }
+    if (now.role !== before.role) {
+      if (now.role === 'leader') {
+        this.event(
+          'became_leader',
+          { term: now.term },
+          `raft: this node became the metadata leader (term ${now.term})`,
+        );
+      } else if (now.role === 'follower') {
+        this.event(
+          'became_follower',
+          { term: now.term, leader: now.leaderId || null, previousRole: before.role },
+          `raft: this node became a follower (term ${now.term})`,
+        );
+      }
+    }
+  }
+
+  private onStorageFault(fault: StorageFault): void {
+    if (fault.kind === 'failed') {
+      this.stats.add(ControlStatSlot.raftStorageFailures);
+      this.stats.set(ControlStatSlot.raftStorageStalled, 1);
+      const fields = {
+        code: fault.code,
+        error: fault.message,
+        step: fault.step,
+        failures: fault.failures,
+        retryInMs: fault.retryInMs,
+        dir: join(this.options.dataDir, 'raft'),
+      };
+      // Once per state change at error; the retries of the same failure at debug.
+      if (fault.failures === 1) {
+        this.stats.event('raft_storage_failed');
+        this.log.error(
+          { event: 'raft_storage_failed', ...fields },
+          `raft: cannot persist Raft state (${fault.code}); this node stays out of the metadata group and retries until the disk works again`,
+        );
+      } else {
+        this.log.debug(fields, 'raft: Raft storage still failing');
+      }
+    } else {
+      this.stats.set(ControlStatSlot.raftStorageStalled, 0);
+      this.event(
+        'raft_storage_recovered',
+        { stalledMs: fault.stalledMs, failures: fault.failures },
+        `raft: Raft storage works again after ${fault.stalledMs} ms; this node is back in the metadata group`,
+      );
+    }
   }
 
   /** Raft needs every member's address before it can answer it: gossip is how a newcomer learns them. */
@@ -238,9 +403,12 @@ export class ControlPlane {
   // ---- Raft callbacks ----
 
   private apply(entry: Entry): void {
+    // During RaftHost.start the stored log is re-applied before `raft` is assigned: history, not news.
+    const news = this.raft !== undefined;
     if (entry.kind === 'conf') {
       this.sm.skip(entry.index);
       // Membership is the Raft core's; peers stay addressed after a removal, a removed broker may come back.
+      if (news) this.noteConfChange(decodeConfChange(entry.data), entry.index);
     } else if (entry.data.length === 0) {
       this.sm.apply(entry.index, undefined);
     } else {
@@ -249,13 +417,18 @@ export class ControlPlane {
         decoded.ok,
         `committed metadata entry ${entry.index} does not decode: ${JSON.stringify(decoded)}`,
       );
+      const before = news ? this.registryEventBefore(decoded.value) : undefined;
       const result = this.sm.apply(entry.index, decoded.value);
+      if (before !== undefined) this.noteRegistryChange(decoded.value, before, entry.index);
       this.results.set(entry.index, result);
       if (this.results.size > resultsKeptMax) {
         const oldest = this.results.keys().next().value as number;
         this.results.delete(oldest);
       }
-      if (decoded.value.kind === 'register_broker') this.notePeerFromRegistry(decoded.value.broker);
+      if (decoded.value.kind === 'register_broker') {
+        this.notePeerFromRegistry(decoded.value.broker);
+        this.updateGossipPeers();
+      }
     }
     this.schedulePublish();
     if (!this.readySent && this.readyAtIndex >= 0 && this.sm.appliedIndex >= this.readyAtIndex)
@@ -268,6 +441,72 @@ export class ControlPlane {
       queueMicrotask(() => {
         if (!this.stopped) this.raft.compact(index, image);
       });
+    }
+  }
+
+  /** What the registry held before a registry command, to tell a registration from a re-addressing. */
+  private registryEventBefore(command: MetadataCommand): { known: boolean; fenced: boolean } | undefined {
+    if (command.kind === 'register_broker') {
+      const known = this.sm.broker(command.broker.id);
+      return { known: known !== undefined, fenced: known?.fenced ?? false };
+    }
+    if (command.kind === 'fence_broker') {
+      const known = this.sm.broker(command.brokerId);
+      return { known: known !== undefined, fenced: known?.fenced ?? false };
+    }
+    return undefined;
+  }
+
+  private noteRegistryChange(
+    command: MetadataCommand,
+    before: { known: boolean; fenced: boolean },
+    index: number,
+  ): void {
+    if (command.kind === 'register_broker') {
+      const b = command.broker;
+      this.event(
+        'broker_registered',
+        { broker: b.id, httpHost: b.httpHost, httpPort: b.httpPort, clusterPort: b.clusterPort, index },
+        before.known
+          ? `registry: broker ${b.id} registered again with new addresses`
+          : `registry: broker ${b.id} registered`,
+      );
+    } else if (command.kind === 'fence_broker' && before.known && before.fenced !== command.fenced) {
+      if (command.fenced) {
+        this.event(
+          'broker_fenced',
+          { broker: command.brokerId, index },
+          `registry: broker ${command.brokerId} fenced (gossip holds it dead or gone); no new partitions go to it`,
+        );
+      } else {
+        this.event(
+          'broker_unfenced',
+          { broker: command.brokerId, index },
+          `registry: broker ${command.brokerId} unfenced (alive again)`,
+        );
+      }
+    }
+  }
+
+  private noteConfChange(change: ConfChange, index: number): void {
+    const fields = { member: change.nodeId, index };
+    switch (change.op) {
+      case 'add_learner':
+        this.event(
+          'learner_added',
+          fields,
+          `raft: ${change.nodeId} added to the metadata group as a learner`,
+        );
+        return;
+      case 'add_voter':
+        this.event('voter_added', fields, `raft: ${change.nodeId} added to the metadata group as a voter`);
+        return;
+      case 'promote':
+        this.event('learner_promoted', fields, `raft: learner ${change.nodeId} promoted to voter`);
+        return;
+      case 'remove':
+        this.event('member_removed', fields, `raft: ${change.nodeId} removed from the metadata group`);
+        return;
     }
   }
 
@@ -284,6 +523,7 @@ export class ControlPlane {
     this.sm = MetadataStateMachine.fromImage({ ...decoded.value, appliedIndex: snapshot.index });
     this.lastSnapshotIndex = snapshot.index;
     for (const b of this.sm.snapshot().brokers.values()) this.notePeerFromRegistry(b);
+    this.updateGossipPeers();
     this.schedulePublish();
   }
 
@@ -329,11 +569,24 @@ export class ControlPlane {
 
   private async admin(request: AdminRequest): Promise<ControlReply> {
     const deadline = Date.now() + this.options.forwardTimeoutMs;
+    /** Why the last try failed when a retry may help (a leader whose disk fails is soon replaced). */
+    let lastReason = '';
     for (let attempt = 0; ; attempt++) {
+      if (this.stopped) return failure('no_leader', 'this node is shutting down; nothing was proposed');
       const s = this.raft.status();
       let answer: AdminReply;
       if (s.role === 'leader') {
-        answer = await this.adminAsLeader(request);
+        // Bounded like a forwarded call: a proposal that is not applied in time has an unknown outcome.
+        answer = await withDeadline(this.adminAsLeader(request), deadline, () => ({
+          kind: 'failed_indefinite',
+          index: 0,
+          topic: null,
+          reason: `the change was proposed but not applied within ${this.options.forwardTimeoutMs} ms; it may or may not have been made`,
+          leaderId: this.options.nodeId,
+        }));
+        // This node's own storage fails: it cannot lead, and it cannot learn who does while it is out of the
+        // group. Nothing was proposed: a definite answer, at once.
+        if (answer.kind === 'storage_failed') return failure('no_leader', answer.reason);
       } else if (s.leaderId === '') {
         answer = {
           kind: 'not_leader',
@@ -345,11 +598,15 @@ export class ControlPlane {
       } else {
         answer = await this.forward(s.leaderId, request, deadline);
       }
-      if (answer.kind === 'not_leader' || answer.kind === 'retry') {
+      if (answer.kind === 'not_leader' || answer.kind === 'retry' || answer.kind === 'storage_failed') {
+        // A forwarded request met a leader whose disk fails: its followers elect another leader soon.
+        if (answer.kind === 'storage_failed') lastReason = answer.reason;
         if (Date.now() + 50 >= deadline) {
           return failure(
             'no_leader',
-            `no metadata leader answered within ${this.options.forwardTimeoutMs} ms`,
+            lastReason !== ''
+              ? `${lastReason}; no other metadata leader took over within ${this.options.forwardTimeoutMs} ms`
+              : `no metadata leader answered within ${this.options.forwardTimeoutMs} ms`,
           );
         }
         await sleep(Math.min(50 * (attempt + 1), 250));
@@ -360,9 +617,14 @@ export class ControlPlane {
         // Read-your-writes: answer only once this node's own metadata shows the change.
         const applied = await this.raft.waitApplied(answer.index, Math.max(1, deadline - Date.now()));
         if (!applied) {
+          const stall = this.raft.storageStall();
+          const why =
+            stall === undefined
+              ? ''
+              : ` (this node cannot write its Raft log: ${stall.code}, ${stall.message})`;
           return failure(
             'no_leader',
-            `the change was committed at index ${answer.index} but not yet applied here`,
+            `the change was committed at index ${answer.index} but not yet applied here${why}`,
             true,
           );
         }
@@ -487,6 +749,14 @@ export class ControlPlane {
           reason: 'leadership changed while the change was in flight; it may or may not have been made',
           leaderId: '',
         };
+      case 'storage_failed':
+        return {
+          kind: 'storage_failed',
+          index: 0,
+          topic: null,
+          reason: `the metadata leader ${this.options.nodeId} cannot write its Raft log in ${join(this.options.dataDir, 'raft')} (${outcome.stall.code}: ${outcome.stall.message}); nothing was proposed`,
+          leaderId: this.options.nodeId,
+        };
     }
   }
 
@@ -538,11 +808,12 @@ export class ControlPlane {
   private reconcile(): void {
     if (this.reconcileRunning || this.stopped) return;
     this.reconcileRunning = true;
-    this.reconcileOnce()
-      .catch(() => undefined)
-      .finally(() => {
-        this.reconcileRunning = false;
-      });
+    // Every expected failure (lost leadership, a full queue, a failing disk, a refused conf change) comes back
+    // as a value and ends this round; the next round retries. A rejection is a bug (a failed assertion): it
+    // is left unhandled, which stops the control thread and with it the broker.
+    void this.reconcileOnce().then(() => {
+      this.reconcileRunning = false;
+    });
   }
 
   private async reconcileOnce(): Promise<void> {
@@ -674,6 +945,14 @@ export class ControlPlane {
         last_index: s.lastIndex,
         voters: s.conf.voters,
         learners: s.conf.learners,
+        storage_error:
+          s.storageStall === undefined
+            ? null
+            : {
+                code: s.storageStall.code,
+                message: s.storageStall.message,
+                since_ms: s.storageStall.sinceMs,
+              },
       },
       metadata_version: snapshot.version,
       members,
@@ -746,6 +1025,19 @@ function sameAddresses(
     b.rack === w.rack &&
     b.version === w.version
   );
+}
+
+/** `promise`, or `onTimeout()` once `deadlineMs` (a Date.now() time) passes first. */
+async function withDeadline<T>(promise: Promise<T>, deadlineMs: number, onTimeout: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout()), Math.max(1, deadlineMs - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

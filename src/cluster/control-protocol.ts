@@ -6,6 +6,7 @@
 // one `reply` with that id; a `metadata` event always carries a version above the previous one; the control
 // thread posts the snapshot that contains a change before the reply that reports it, so the acceptor sees the
 // change as soon as it answers its client. Types only: importable from any thread.
+import type { LogLevel } from '../config/config.js';
 import type { CommittedOffset } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
 import type {
@@ -45,6 +46,11 @@ export interface ControlOptions {
    * leads its new one-node cluster, proposes each with its original id, so its partitions keep their data.
    */
   readonly importTopics: readonly TopicMetadata[];
+  /** The control thread's log: the broker's level, and pretty lines when the broker's are. */
+  readonly logLevel: LogLevel;
+  readonly logPretty: boolean;
+  /** Figures for /metrics (control-stats.ts), written by the control thread and read by the acceptor. */
+  readonly statsBuffer: SharedArrayBuffer;
 }
 
 export type ControlRequest =
@@ -124,6 +130,12 @@ export interface ClusterStatus {
     readonly last_index: number;
     readonly voters: readonly string[];
     readonly learners: readonly string[];
+    /** Set while this node cannot write its Raft storage and stays out of the group: what fails, since when. */
+    readonly storage_error: {
+      readonly code: string;
+      readonly message: string;
+      readonly since_ms: number;
+    } | null;
   };
   readonly metadata_version: number;
   readonly members: readonly ClusterMemberStatus[];

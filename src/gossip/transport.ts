@@ -33,6 +33,9 @@ import { decodePacket, encodeDatagram, encodePacket } from './codec.js';
 
 export type TransportKind = 'udp' | 'stream';
 
+/** How an outbound stream ended: with the peer's response frame, or without one (and why). */
+export type StreamOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
 export type TransportLimits = {
   /** Largest datagram sent; the core's packet budget, so it must equal the gossip config's. */
   readonly udpPacketBytesMax: number;
@@ -191,11 +194,23 @@ export class GossipTransport {
   /**
    * Sends a packet over a stream: as the reply on the inbound stream from `to` being handled right now, or
    * as the request of a new connection whose response frame (if any) is delivered through `onPacket`.
+   * `onOutcome`, for a new connection only, is called once when it ends: `ok` once the response frame was
+   * delivered, otherwise with the reason (refused, unreachable, timed out, closed without an answer, or not
+   * sent at all); it never runs after `close()`.
    */
-  sendStream(to: string, packet: Packet): void {
+  sendStream(to: string, packet: Packet, onOutcome?: (outcome: StreamOutcome) => void): void {
+    let settled = false;
+    const settle = (outcome: StreamOutcome): void => {
+      if (settled || onOutcome === undefined) return;
+      settled = true;
+      if (!this.#closed) onOutcome(outcome);
+    };
     if (this.#closed) return;
     const frame = this.#frame(packet);
-    if (frame === undefined) return;
+    if (frame === undefined) {
+      settle({ ok: false, reason: 'the packet exceeds the stream frame bound' });
+      return;
+    }
     const pending = this.#replyTo;
     if (pending !== undefined && pending.address === to && !pending.replied) {
       pending.replied = true;
@@ -205,23 +220,35 @@ export class GossipTransport {
     const target = parseAddress(to);
     if (target === undefined) {
       this.stats.sendErrors++;
+      settle({ ok: false, reason: `${JSON.stringify(to)} is not a host:port address` });
       return;
     }
     if (this.#streams.size >= this.limits.streamConnectionsMax) {
       this.stats.streamsRefused++;
+      settle({ ok: false, reason: `${this.limits.streamConnectionsMax} gossip streams already open` });
       return;
     }
     this.stats.streamsOut++;
     const socket = createConnection({ host: target.host, port: target.port });
     this.#track(socket);
+    let failure = 'the connection closed without an answer';
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      failure = error.code ?? error.message;
+    });
+    socket.on('timeout', () => {
+      failure = `no answer within ${this.limits.streamTimeoutMs} ms`;
+    });
+    socket.on('close', () => settle({ ok: false, reason: failure }));
     socket.write(Buffer.concat([clusterTagBytes(ClusterTags.gossip), frame]));
     readOneFrame(socket, Buffer.alloc(0), this.limits.streamFrameBytesMax, (result) => {
       if (result.kind === 'frame') {
         // The response comes from the member we dialled: its gossip address is the one we used.
         this.#deliver(to, result.payload, 'stream');
+        settle({ ok: true });
         socket.end();
       } else if (result.kind === 'bad') {
         this.stats.streamsFailed++;
+        failure = `a bad answer (${result.reason})`;
         socket.destroy();
       }
     });

@@ -33,7 +33,14 @@
 // starts right after it) and, if anything was dropped, rewrites the log file so appends continue after
 // valid bytes. Entries are held in memory as well: this is a metadata log whose size compaction bounds.
 //
-// Invariants: entries in memory are exactly the valid records of the current log file after the snapshot;
+// Failed writes (ENOSPC, EIO: the `Disk` call throws) leave the storage usable and consistent: a mutator that
+// throws has changed nothing in memory that is not also durable, except that a log rewrite it needed may be
+// left undone (`logStale`), in which case the next mutator rewrites the log first; bytes a failed append may
+// have left past the log's valid end are cut off before the next append (`tailDirty`), so a retry (or a
+// different append) never leaves stale records after new ones. The caller retries the same write later.
+//
+// Invariants: entries in memory are exactly the valid records of the current log file after the snapshot,
+// unless `logStale`, when the newest durable files (snapshot, old log) still recover to the same entries;
 // indexes are contiguous; every mutator returns only once its bytes and any needed directory entry are
 // durable. Synchronous I/O through `Disk`: call it only from the thread that owns the Raft node (the control
 // worker thread, or a test), never from the acceptor's event loop.
@@ -190,6 +197,10 @@ export class FileStorage implements Storage {
   private logFd: Fd = -1;
   private logPath = '';
   private logSizeBytes = 0;
+  /** The log file does not match memory (a rewrite failed): rewrite it before the next write. */
+  private logStale = false;
+  /** A failed append may have left bytes after `logSizeBytes`: cut them before the next append. */
+  private tailDirty = false;
   private closed = false;
   readonly recovery: FileStorageRecovery;
 
@@ -244,6 +255,7 @@ export class FileStorage implements Storage {
   append(entries: readonly Entry[]): void {
     this.checkOpen();
     if (entries.length === 0) return;
+    this.repairLog();
     const first = entries[0]!.index;
     const offset = this.ents[0]!.index;
     assert(first > offset, `append at ${first} at or below the snapshot index ${offset}`);
@@ -258,10 +270,22 @@ export class FileStorage implements Storage {
       this.logSizeBytes = cutAt;
       this.ents.length = first - offset;
       this.positions.length = first - offset - 1;
+      this.tailDirty = false;
+    } else if (this.tailDirty) {
+      this.disk.truncate(this.logFd, this.logSizeBytes);
+      this.tailDirty = false;
     }
     const bytes = encodeRecords(entries);
-    this.disk.write(this.logFd, bytes, this.logSizeBytes);
-    this.disk.fdatasync(this.logFd);
+    try {
+      this.disk.write(this.logFd, bytes, this.logSizeBytes);
+      // Also makes a truncation above durable: until it is, a crash may bring the cut suffix back, which is
+      // the state before this append and so safe.
+      this.disk.fdatasync(this.logFd);
+    } catch (error) {
+      // Part of the records may be in the file: whatever comes next starts by cutting them off.
+      this.tailDirty = true;
+      throw error;
+    }
     let at = this.logSizeBytes;
     for (const e of entries) {
       this.ents.push(e);
@@ -274,6 +298,7 @@ export class FileStorage implements Storage {
   /** Replaces the whole log with a snapshot received from the leader. */
   applySnapshot(snapshot: Snapshot): void {
     this.checkOpen();
+    this.repairLog();
     assert(snapshot.index >= this.snap.index, 'applySnapshot would move the snapshot back');
     this.replaceSmallFile(snapshotName, encodeSnapshot(snapshot));
     this.snap = snapshot;
@@ -285,6 +310,7 @@ export class FileStorage implements Storage {
   /** Records a snapshot taken locally and drops the entries it covers (log compaction). */
   compact(snapshot: Snapshot): void {
     this.checkOpen();
+    this.repairLog();
     const offset = this.ents[0]!.index;
     if (snapshot.index <= offset) return;
     assert(snapshot.index <= this.lastIndex(), `compact(${snapshot.index}) beyond last ${this.lastIndex()}`);
@@ -305,6 +331,11 @@ export class FileStorage implements Storage {
   }
 
   // ---- Internals ----
+
+  /** Rewrites the log file from memory if an earlier rewrite failed; throws if it fails again. */
+  private repairLog(): void {
+    if (this.logStale) this.writeNewLog();
+  }
 
   private checkOpen(): void {
     assert(!this.closed, 'FileStorage used after close');
@@ -349,13 +380,23 @@ export class FileStorage implements Storage {
     const tmp = this.path(name + tmpSuffix);
     const real = this.ents.slice(1);
     const bytes = encodeRecords(real);
+    // Until the new file is durable under its name the old one stays open and in use; a failure anywhere
+    // leaves `logStale` set so the next write tries again, and never leaks the temp file's descriptor.
+    this.logStale = true;
     const fd = this.disk.open(tmp, true);
-    this.disk.truncate(fd, 0);
-    this.disk.write(fd, bytes, 0);
-    this.disk.fsync(fd);
+    try {
+      this.disk.truncate(fd, 0);
+      this.disk.write(fd, bytes, 0);
+      this.disk.fsync(fd);
+      this.disk.rename(tmp, this.path(name));
+      this.disk.fsyncDir(this.dir);
+    } catch (error) {
+      this.disk.close(fd);
+      throw error;
+    }
     if (this.logFd !== -1) this.disk.close(this.logFd);
-    this.disk.rename(tmp, this.path(name));
-    this.disk.fsyncDir(this.dir);
+    this.logStale = false;
+    this.tailDirty = false;
     const oldPath = this.logPath;
     this.logFd = fd;
     this.logPath = this.path(name);
@@ -366,8 +407,16 @@ export class FileStorage implements Storage {
       this.positions.push(at);
       at += recordBytes(e);
     }
-    // Losing this unlink in a crash is harmless: recovery removes every log file but the newest.
-    if (oldPath !== '' && oldPath !== this.logPath) this.disk.unlink(oldPath);
+    // Losing this unlink (to a crash, or to an I/O error) is harmless: recovery removes every log file but the
+    // newest, and the next rewrite replaces it.
+    if (oldPath !== '' && oldPath !== this.logPath) {
+      try {
+        this.disk.unlink(oldPath);
+      } catch (error) {
+        if (!(error instanceof Error) || typeof (error as NodeJS.ErrnoException).code !== 'string')
+          throw error;
+      }
+    }
   }
 
   private recover(): FileStorageRecovery {

@@ -5,6 +5,16 @@
 // `committedEntries` through the `apply` callback in index order; `advance`; then wake the `waitApplied`
 // callers whose index is now applied, and tell the soft-state listeners if role, leader or term changed.
 //
+// Storage failures: a write or fsync of the Raft storage that fails with an I/O error (ENOSPC, EIO, EDQUOT, ...)
+// never stops the process and never lets the node act on what it has not persisted. The Ready being persisted
+// is kept, and the node steps out of the group until storage works again: it sends nothing that claims the
+// unpersisted state (`messagesAfterPersist`), applies nothing, does not `advance`, steps no message (they are
+// dropped, as if the network were cut) and takes no tick, and new proposals are refused at once with
+// `storage_failed`. The rest of the Ready's persistence is retried from the step that failed, with capped,
+// jittered exponential backoff; once it succeeds the Ready is finished as usual and the node carries on
+// (a deposed leader learns its successor from the next message). `onStorageFault` hears of each failure and
+// of the recovery. Any other exception (an assertion) is a bug and propagates.
+//
 // Membership: a fresh cluster's first node bootstraps alone (`initialVoters: [self]`); a node that joins later
 // starts empty (`initialVoters: []`) and the leader, after `setPeer` for it, proposes `add_learner`, watches its
 // `progress()` until it has caught up, then proposes `promote`. One change at a time: a second one while the
@@ -18,7 +28,7 @@
 // `softStateListenersMax`. Listeners run after a Ready is fully handled, so one that proposes is safe.
 // Single-threaded: construct and call it from one thread (meant to be the control worker thread; a test may
 // run several in one process). Storage I/O is synchronous and blocks that thread by design.
-import { assert } from '../core/assert.js';
+import { AssertionError, assert } from '../core/assert.js';
 import {
   bootstrapEntries,
   defaultRaftLimits,
@@ -66,6 +76,58 @@ export interface RaftHostConfig {
   readonly transport?: Partial<TransportTuning>;
   /** Callers waiting in `waitApplied` at once; one more is answered `false` at once. Default 4096. */
   readonly appliedWaitersMax?: number;
+  /** Backoff of the retries of a failed storage write. */
+  readonly storageRetry?: StorageRetry;
+  /** Told about each failed storage write and about the recovery; called on the host's thread. */
+  readonly onStorageFault?: (fault: StorageFault) => void;
+}
+
+export interface StorageRetry {
+  /** Wait before the first retry; each later one doubles, up to `maxMs`, scaled by 1 +/- `jitter`. */
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly jitter: number;
+}
+
+/**
+ * A full disk is usually fixed by someone deleting files, which the node cannot observe: it probes. 2 s at
+ * most between probes means the node rejoins within about 2 s of space coming back, at the cost of one small
+ * failing write every 2 s while it does not.
+ */
+export const defaultStorageRetry: StorageRetry = { initialMs: 50, maxMs: 2_000, jitter: 0.2 };
+
+/** The step of a Ready's persistence, in the order they run. */
+export type PersistStep = 'snapshot' | 'compaction' | 'entries' | 'hard_state';
+const persistSteps: readonly PersistStep[] = ['snapshot', 'compaction', 'entries', 'hard_state'];
+
+export type StorageFault =
+  | {
+      readonly kind: 'failed';
+      /** The errno code (ENOSPC, EIO, ...) and the error's message. */
+      readonly code: string;
+      readonly message: string;
+      readonly step: PersistStep;
+      /** Failures since the storage last worked, this one included. */
+      readonly failures: number;
+      readonly retryInMs: number;
+    }
+  | { readonly kind: 'recovered'; readonly stalledMs: number; readonly failures: number };
+
+/** The storage's failure while the node is out of the group, for status and refusals. */
+export interface StorageStall {
+  readonly code: string;
+  readonly message: string;
+  readonly sinceMs: number;
+  readonly failures: number;
+}
+
+/** An I/O error from the file system (it carries an errno code), as opposed to a bug. */
+export function isStorageError(error: unknown): error is NodeJS.ErrnoException {
+  return (
+    error instanceof Error &&
+    !(error instanceof AssertionError) &&
+    typeof (error as NodeJS.ErrnoException).code === 'string'
+  );
 }
 
 /**
@@ -85,7 +147,9 @@ export type ProposeOutcome =
   /** Another entry was applied at the proposal's index: a leader change discarded it. Safe to retry. */
   | { readonly kind: 'superseded'; readonly index: number }
   /** A snapshot replaced the log past the proposal, or the host stopped: it may or may not have committed. */
-  | { readonly kind: 'outcome_unknown'; readonly index: number };
+  | { readonly kind: 'outcome_unknown'; readonly index: number }
+  /** This node's Raft storage is failing: nothing was proposed. */
+  | { readonly kind: 'storage_failed'; readonly stall: StorageStall };
 
 export type ConfChangeOutcome =
   | ProposeOutcome
@@ -108,6 +172,21 @@ export interface RaftHostStatus extends RaftStatus {
   readonly pendingProposals: number;
   readonly transport: TransportStats;
   readonly recovery: FileStorageRecovery;
+  /** Set while the storage fails and the node is out of the group. */
+  readonly storageStall: StorageStall | undefined;
+  /** Messages dropped because they arrived while the storage was failing. */
+  readonly droppedWhileStalled: number;
+}
+
+/** A Ready whose persistence failed at `step`, kept until a retry gets it through. */
+interface Stalled {
+  readonly rd: Ready;
+  step: number;
+  readonly sinceMs: number;
+  failures: number;
+  code: string;
+  message: string;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface PendingProposal {
@@ -136,6 +215,9 @@ export class RaftHost {
   private term: number;
   /** The soft status listeners last heard, to notify only on a change. */
   private notified: RaftSoftStatus;
+  private stalled: Stalled | undefined;
+  private droppedWhileStalled = 0;
+  private readonly storageRetry: StorageRetry;
 
   private constructor(
     private readonly cfg: RaftHostConfig,
@@ -148,12 +230,14 @@ export class RaftHost {
     if (snap.index > 0) cfg.restore(snap);
     this.applied = snap.index;
     this.appliedWaitersMax = cfg.appliedWaitersMax ?? defaultAppliedWaitersMax;
+    this.storageRetry = cfg.storageRetry ?? defaultStorageRetry;
     assert(this.appliedWaitersMax >= 1, 'appliedWaitersMax must be >= 1');
     this.term = storage.hardState().term;
     this.notified = { role: this.role, leaderId: this.leaderId, term: this.term };
     for (const [id, address] of Object.entries(cfg.peers)) transport.setPeer(id, address);
     this.timer = setInterval(() => {
-      if (this.stopped) return;
+      // Out of the group while the storage fails: a tick could start an election it cannot persist.
+      if (this.stopped || this.stalled !== undefined) return;
       this.raft.tick();
       this.drive();
     }, cfg.tickMs);
@@ -283,6 +367,8 @@ export class RaftHost {
    */
   propose(data: Uint8Array): Promise<ProposeOutcome> {
     if (this.stopped) return Promise.resolve({ kind: 'not_leader', leaderId: '' });
+    const stall = this.storageStall();
+    if (stall !== undefined) return Promise.resolve({ kind: 'storage_failed', stall });
     const result = this.raft.propose(data);
     switch (result.kind) {
       case 'ok': {
@@ -312,6 +398,8 @@ export class RaftHost {
    */
   proposeConfChange(change: ConfChange): Promise<ConfChangeOutcome> {
     if (this.stopped) return Promise.resolve({ kind: 'not_leader', leaderId: '' });
+    const stall = this.storageStall();
+    if (stall !== undefined) return Promise.resolve({ kind: 'storage_failed', stall });
     const result = this.raft.proposeConfChange(change);
     switch (result.kind) {
       case 'ok': {
@@ -362,7 +450,16 @@ export class RaftHost {
       pendingProposals: this.pending.size,
       transport: this.transport.stats(),
       recovery: this.storage.recovery,
+      storageStall: this.storageStall(),
+      droppedWhileStalled: this.droppedWhileStalled,
     };
+  }
+
+  /** The storage failure keeping this node out of the group, if any. */
+  storageStall(): StorageStall | undefined {
+    const s = this.stalled;
+    if (s === undefined) return undefined;
+    return { code: s.code, message: s.message, sinceMs: s.sinceMs, failures: s.failures };
   }
 
   /**
@@ -373,6 +470,7 @@ export class RaftHost {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.stalled?.timer);
     this.softStateListeners.clear();
     for (const w of this.appliedWaiters.splice(0)) {
       clearTimeout(w.timer);
@@ -388,6 +486,11 @@ export class RaftHost {
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
+    if (this.stalled !== undefined) {
+      // The node cannot persist what an answer would claim: it is as if the network were cut.
+      this.droppedWhileStalled++;
+      return;
+    }
     this.raft.step(m);
     this.drive();
   }
@@ -396,8 +499,10 @@ export class RaftHost {
     if (this.driving) return;
     this.driving = true;
     try {
-      while (!this.stopped && this.raft.hasReady()) {
-        this.handle(this.raft.ready());
+      while (!this.stopped && this.stalled === undefined && this.raft.hasReady()) {
+        const rd = this.raft.ready();
+        for (const m of rd.messages) this.transport.send(m);
+        if (!this.finish(rd, 0)) break;
         this.wakeAppliedWaiters();
         this.notifySoftState();
       }
@@ -406,28 +511,24 @@ export class RaftHost {
     }
   }
 
-  private handle(rd: Ready): void {
+  /**
+   * Persists `rd` from step `fromStep` on, then sends, applies and advances. On a storage error, keeps the
+   * Ready as `stalled` (at the step that failed), arms a retry and returns false.
+   */
+  private finish(rd: Ready, fromStep: number): boolean {
+    let step = fromStep;
+    try {
+      for (; step < persistSteps.length; step++) this.persistStep(rd, persistSteps[step]!);
+    } catch (error) {
+      if (!isStorageError(error)) throw error;
+      this.onStorageError(rd, step, error);
+      return false;
+    }
+    // Role, leader and term are reported once durable: a node whose storage fails is not "the leader" of a
+    // term it could not write down.
     this.role = rd.softState.role;
     this.leaderId = rd.softState.leaderId;
     if (rd.hardState !== undefined) this.term = rd.hardState.term;
-    for (const m of rd.messages) this.transport.send(m);
-    if (rd.snapshot !== undefined) {
-      const s = rd.snapshot;
-      this.storage.applySnapshot(s);
-      if (s.index > this.applied) {
-        this.cfg.restore(s);
-        this.applied = s.index;
-        for (const [index, p] of this.pending) {
-          if (index > s.index) continue;
-          p.resolve({ kind: 'outcome_unknown', index });
-          this.pending.delete(index);
-        }
-      }
-    }
-    if (rd.compaction !== undefined) this.storage.compact(rd.compaction);
-    // Entries before the hard state: a stored commit must never point past the stored log.
-    this.storage.append(rd.entries);
-    if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
     for (const m of rd.messagesAfterPersist) this.transport.send(m);
     for (const e of rd.committedEntries) {
       assert(e.index === this.applied + 1, `applying ${e.index} after ${this.applied}`);
@@ -444,6 +545,87 @@ export class RaftHost {
       }
     }
     this.raft.advance(rd);
+    return true;
+  }
+
+  private persistStep(rd: Ready, step: PersistStep): void {
+    switch (step) {
+      case 'snapshot': {
+        if (rd.snapshot === undefined) return;
+        const s = rd.snapshot;
+        this.storage.applySnapshot(s);
+        if (s.index > this.applied) {
+          this.cfg.restore(s);
+          this.applied = s.index;
+          for (const [index, p] of this.pending) {
+            if (index > s.index) continue;
+            p.resolve({ kind: 'outcome_unknown', index });
+            this.pending.delete(index);
+          }
+        }
+        return;
+      }
+      case 'compaction':
+        if (rd.compaction !== undefined) this.storage.compact(rd.compaction);
+        return;
+      case 'entries':
+        // Entries before the hard state: a stored commit must never point past the stored log.
+        this.storage.append(rd.entries);
+        return;
+      case 'hard_state':
+        if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+        return;
+    }
+  }
+
+  private onStorageError(rd: Ready, step: number, error: NodeJS.ErrnoException): void {
+    const previous = this.stalled;
+    const failures = (previous?.failures ?? 0) + 1;
+    const r = this.storageRetry;
+    const baseMs = Math.min(r.maxMs, r.initialMs * 2 ** (failures - 1));
+    const retryInMs = Math.max(1, Math.round(baseMs * (1 - r.jitter + 2 * r.jitter * this.cfg.random())));
+    const stall: Stalled = {
+      rd,
+      step,
+      sinceMs: previous?.sinceMs ?? Date.now(),
+      failures,
+      code: error.code ?? 'EIO',
+      message: error.message,
+      timer: setTimeout(() => this.retryStalled(), retryInMs),
+    };
+    this.stalled = stall;
+    this.cfg.onStorageFault?.({
+      kind: 'failed',
+      code: stall.code,
+      message: stall.message,
+      step: persistSteps[step]!,
+      failures,
+      retryInMs,
+    });
+  }
+
+  private retryStalled(): void {
+    const stall = this.stalled;
+    if (this.stopped || stall === undefined) return;
+    stall.timer = undefined;
+    assert(!this.driving, 'a storage retry ran inside the Ready loop');
+    this.driving = true;
+    let done: boolean;
+    try {
+      done = this.finish(stall.rd, stall.step);
+    } finally {
+      this.driving = false;
+    }
+    if (!done) return;
+    this.stalled = undefined;
+    this.cfg.onStorageFault?.({
+      kind: 'recovered',
+      stalledMs: Date.now() - stall.sinceMs,
+      failures: stall.failures,
+    });
+    this.wakeAppliedWaiters();
+    this.notifySoftState();
+    this.drive();
   }
 
   private wakeAppliedWaiters(): void {

@@ -24,7 +24,17 @@
 // `sendQueueFramesMax`; when full the oldest frame is dropped (Raft retransmits what matters). Nothing more
 // is written to a socket while it reports backpressure. Reconnects back off exponentially from
 // `reconnectBackoffMinMs` to `reconnectBackoffMaxMs`. Accepted connections are capped by
-// `inboundConnectionsMax`. A message whose `from` differs from the connection's hello, or whose `to` is not
+// `inboundConnectionsMax`.
+//
+// A connection can be dead without closing: across a cut link TCP retransmits with exponential backoff and only
+// gives up after many minutes, so after the link heals the old connection may stay silent for tens of seconds
+// more. Raft answers every message a live peer receives (appends, heartbeats, votes all get responses), so
+// an outgoing connection over which frames went out for `silentPeerMs` without a single message coming back
+// from that peer is presumed dead and redialled; and a fresh inbound connection from a peer means the peer
+// redialled us (perhaps because our messages stopped reaching it), so our connection to it, if older than
+// `silentPeerMs`, is redialled too.
+//
+// A message whose `from` differs from the connection's hello, or whose `to` is not
 // this node, is dropped and counted. Bad input never throws out of a socket handler; only a failed assertion
 // inside `onMessage` (a bug in the node) does, and that is meant to stop the process. `close()` never closes a
 // shared cluster port: it unregisters the tag and ends this transport's own connections.
@@ -58,6 +68,8 @@ export interface TransportConfig {
   readonly reconnectBackoffMaxMs: number;
   /** A dial that has not connected within this time is abandoned and retried with backoff. */
   readonly connectTimeoutMs: number;
+  /** Frames sent this long with nothing heard back from the peer: the connection is redialled. */
+  readonly silentPeerMs: number;
   readonly inboundConnectionsMax: number;
   readonly onMessage: (m: Message) => void;
 }
@@ -69,6 +81,9 @@ export const defaultTransportLimits = {
   reconnectBackoffMinMs: 50,
   reconnectBackoffMaxMs: 2_000,
   connectTimeoutMs: 2_000,
+  // Several election timeouts of the broker (0.6-1.2 s): a leader's heartbeats are answered every tick, so
+  // silence this long is a dead path, not a slow peer.
+  silentPeerMs: 3_000,
   inboundConnectionsMax: 64,
 } as const;
 
@@ -84,6 +99,7 @@ export function validateTransportConfig(config: TransportConfig): string[] {
     problems.push('reconnectBackoffMaxMs must be >= reconnectBackoffMinMs');
   }
   if (!(config.connectTimeoutMs >= 1)) problems.push('connectTimeoutMs must be >= 1');
+  if (!(config.silentPeerMs >= 1)) problems.push('silentPeerMs must be >= 1');
   if (!(config.inboundConnectionsMax >= 1)) problems.push('inboundConnectionsMax must be >= 1');
   return problems;
 }
@@ -104,6 +120,8 @@ export interface PeerStats {
   readonly sentFrames: number;
   readonly droppedFrames: number;
   readonly connectAttempts: number;
+  /** Connections redialled because the peer stayed silent (see `silentPeerMs`). */
+  readonly silentResets: number;
 }
 
 export interface TransportStats {
@@ -161,6 +179,12 @@ class Peer {
   sentFrames = 0;
   droppedFrames = 0;
   connectAttempts = 0;
+  silentResets = 0;
+  connectedAtMs = 0;
+  /** When a message from this peer last arrived (on any inbound connection). */
+  lastHeardMs = 0;
+  /** When the first frame since the peer was last heard from went out; undefined when none did. */
+  unansweredSinceMs: number | undefined = undefined;
 
   constructor(
     readonly id: NodeId,
@@ -190,11 +214,31 @@ export class TcpTransport {
   private receivedMessages = 0;
   private rejectedInputs = 0;
   private unknownPeerSends = 0;
+  private readonly silenceTimer: NodeJS.Timeout;
 
   private constructor(private readonly cfg: TransportConfig) {
     const id = Buffer.from(cfg.nodeId, 'utf8');
     const hello = frame(FrameKinds.hello, Buffer.concat([Buffer.from([helloVersion]), id]));
     this.greeting = Buffer.concat([clusterTagBytes(ClusterTags.raft), hello]);
+    this.silenceTimer = setInterval(() => this.resetSilentPeers(), Math.max(1, cfg.silentPeerMs / 4));
+    this.silenceTimer.unref();
+  }
+
+  /** Redials every connection that has carried frames for `silentPeerMs` with nothing heard back. */
+  private resetSilentPeers(): void {
+    const nowMs = performance.now();
+    for (const peer of this.peers.values()) {
+      const since = peer.unansweredSinceMs;
+      if (!peer.connected || since === undefined || nowMs - since < this.cfg.silentPeerMs) continue;
+      this.resetConnection(peer);
+    }
+  }
+
+  /** Ends the peer's outgoing connection; its close handler redials with backoff. */
+  private resetConnection(peer: Peer): void {
+    peer.silentResets++;
+    peer.unansweredSinceMs = undefined;
+    peer.socket?.destroy();
   }
 
   /**
@@ -295,6 +339,7 @@ export class TcpTransport {
         sentFrames: p.sentFrames,
         droppedFrames: p.droppedFrames,
         connectAttempts: p.connectAttempts,
+        silentResets: p.silentResets,
       };
     }
     return {
@@ -313,6 +358,7 @@ export class TcpTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.silenceTimer);
     for (const peer of this.peers.values()) this.disposePeer(peer);
     this.peers.clear();
     for (const socket of this.inbound) socket.destroy();
@@ -343,6 +389,8 @@ export class TcpTransport {
       peer.connected = true;
       peer.writable = true;
       peer.attempts = 0;
+      peer.connectedAtMs = performance.now();
+      peer.unansweredSinceMs = undefined;
       socket.write(this.greeting);
       this.flush(peer);
     });
@@ -376,6 +424,7 @@ export class TcpTransport {
     while (peer.writable && peer.queue.length > 0) {
       const bytes = peer.queue.shift()!;
       peer.sentFrames++;
+      peer.unansweredSinceMs ??= performance.now();
       peer.writable = socket.write(bytes);
     }
   }
@@ -390,6 +439,17 @@ export class TcpTransport {
   }
 
   // ---- Incoming ----
+
+  /**
+   * A peer dialled us anew: its connection to us broke, or it heard nothing from us for `silentPeerMs` (our
+   * messages were lost on the way: one direction of a path can fail alone). Either way our own connection to
+   * it, if it is older than that, probably crossed the same broken path, and a fresh one costs one dial.
+   */
+  private onHello(sender: NodeId): void {
+    const peer = this.peers.get(sender);
+    if (peer === undefined || !peer.connected) return;
+    if (performance.now() - peer.connectedAtMs >= this.cfg.silentPeerMs) this.resetConnection(peer);
+  }
 
   /** Takes an accepted connection whose tag was read; `head` is what followed the tag in the same reads. */
   private accept(socket: net.Socket, head: Buffer): void {
@@ -417,6 +477,7 @@ export class TcpTransport {
         if (sender === undefined) {
           if (kind !== FrameKinds.hello || payload[1] !== helloVersion || payload.length < 3) return reject();
           sender = payload.toString('utf8', 2);
+          this.onHello(sender);
           continue;
         }
         if (kind !== FrameKinds.message) return reject();
@@ -427,6 +488,11 @@ export class TcpTransport {
           continue;
         }
         this.receivedMessages++;
+        const from = this.peers.get(sender);
+        if (from !== undefined) {
+          from.lastHeardMs = performance.now();
+          from.unansweredSinceMs = undefined;
+        }
         this.cfg.onMessage(decoded.message);
       }
     };

@@ -66,7 +66,7 @@ interface Harness {
 }
 
 function harness(options: {
-  start?: () => Promise<void>;
+  start?: (signal: AbortSignal) => Promise<void>;
   close?: () => Promise<void>;
   env?: Record<string, string>;
 }): Harness {
@@ -86,9 +86,9 @@ function harness(options: {
     },
   };
   const deps: CliDeps = {
-    startBroker: async () => {
+    startBroker: async (_config, _log, signal) => {
       calls.started += 1;
-      await (options.start ?? (async () => {}))();
+      await (options.start ?? (async () => {}))(signal);
       return handle;
     },
     createLogger: (config) => ({
@@ -210,6 +210,26 @@ describe('broker start sequence, in-process', () => {
     await running;
     assert.equal(await within(h.exited), exitCodes.ok);
     assert.equal(h.calls.closed, 1);
+  });
+
+  test('a signal while the start waits (for a metadata leader, say) aborts the start and exits 0', async () => {
+    // A start that never finishes by itself, as a node whose seeds never answer; it honours the abort as
+    // startBroker does, by closing what it started and rejecting with StartAborted.
+    const h = harness({
+      start: (signal) =>
+        new Promise<void>((_, reject) => {
+          signal.addEventListener('abort', () => {
+            const error = new Error('stopped before the broker was ready to serve');
+            error.name = 'StartAborted';
+            reject(error);
+          });
+        }),
+    });
+    const running = runStart({}, [], h.deps);
+    h.signal('SIGTERM');
+    await running;
+    assert.equal(await within(h.exited), exitCodes.ok);
+    assert.ok(h.lines.some((line) => line.includes('broker stopped before it was ready to serve')));
   });
 
   test('an invalid configuration exits 2 without starting, listing flag, env and argument problems', async () => {

@@ -1,9 +1,11 @@
 // Four broker processes and SWIM gossip as `/cluster/status` reports it: kill -9 of one is seen as dead by
-// every other node within 6 s; a node stopped with SIGSTOP for 2 s is never reported dead by anyone; the killed
-// node restarted with its id is seen alive again by every node within 6 s.
+// every other node within 6 s, and every other node logs the cluster events (the suspicion, the death, the
+// broker fenced, the leader it elected) and counts them on /metrics; a node stopped with SIGSTOP for 2 s is
+// never reported dead by anyone; the killed node restarted with its id is seen alive again by every node
+// within 6 s.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type ClusterNode, statusOf, TestCluster, waitFor } from './processes.js';
+import { type ClusterNode, http, statusOf, TestCluster, waitFor } from './processes.js';
 
 const detectionBudgetMs = 6_000;
 
@@ -56,6 +58,36 @@ describe('gossip failure detection, four real processes', { timeout: 120_000 }, 
     const seenMs = await everyoneSees(observers, victim.id, 'dead', killedAt, detectionBudgetMs);
     console.log(`# dead seen after ${seenMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
     for (const ms of seenMs) assert.ok(ms <= detectionBudgetMs, `dead after ${ms.toFixed(0)} ms`);
+  });
+
+  test('kill -9: every other node logged the death and the fencing, and counts them on /metrics', async () => {
+    const observers = cluster.nodes.filter((n) => n.id !== 'n4');
+    const line = (event: string, field: string) => new RegExp(`"event":"${event}","${field}":"n4"`);
+    for (const o of observers) {
+      // The fence is proposed by the leader once gossip says dead, then applied (and logged) everywhere.
+      await waitFor(`${o.id} to log n4 fenced`, 5_000, async () =>
+        line('broker_fenced', 'broker').test(o.process!.output()) ? true : undefined,
+      );
+      const out = o.process!.output();
+      assert.match(out, line('member_dead', 'member'), `${o.id} logged no death of n4`);
+      assert.match(out, /"level":30[^\n]*"event":"leader_elected"/, `${o.id} logged no leader`);
+      const metrics = (await fetch(`${o.process!.base}/metrics`).then((r) => r.text())) as string;
+      const value = (pattern: RegExp): number => Number(pattern.exec(metrics)?.[1] ?? Number.NaN);
+      assert.ok(
+        value(/^broker_cluster_events_total\{event="member_dead"\} (\d+)$/m) >= 1,
+        `${o.id}: ${metrics}`,
+      );
+      assert.ok(value(/^broker_cluster_events_total\{event="broker_fenced"\} (\d+)$/m) >= 1, o.id);
+      assert.equal(value(/^broker_gossip_members\{state="dead"\} (\d+)$/m), 1, o.id);
+      assert.equal(value(/^broker_gossip_members\{state="alive"\} (\d+)$/m), 3, o.id);
+      assert.ok(value(/^broker_raft_leader_changes_total (\d+)$/m) >= 1, o.id);
+    }
+    // The registry agrees: n4 is fenced on every node.
+    const status = await http(observers[0]!, 'GET', '/cluster/status');
+    const n4 = (status.json.members as { node_id: string; fenced: boolean }[]).find(
+      (m) => m.node_id === 'n4',
+    );
+    assert.equal(n4?.fenced, true);
   });
 
   test('SIGSTOP for 2 s: no node ever reports the paused member dead', async () => {

@@ -1,9 +1,15 @@
 // Test helper: clusters of real broker processes on 127.0.0.1, started as the README says (the first without
-// seeds, the others with `--seeds` naming the first one's cluster port), plus status polling with deadlines.
-// Every process started here is killed by its PID when the test's `stopAll` runs.
+// seeds, the others with `--seeds` naming the first one's cluster port), plus status polling with deadlines,
+// free cluster port numbers for nodes that must know each other's before they start, and brokers spawned
+// without waiting for them to serve. Every process started here is killed by its PID when the test's
+// `stopAll` (or `killRaw`) runs.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterPort } from '../../src/cluster/port.js';
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
 
 export interface ClusterNode {
@@ -18,6 +24,7 @@ export interface MemberView {
   readonly state: string;
   readonly raft_role: string;
   readonly leader: boolean;
+  readonly fenced: boolean;
 }
 
 export interface StatusView {
@@ -171,4 +178,76 @@ export async function http(
   const response = await fetch(`${node.process.base}${path}`, init);
   const text = await response.text();
   return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+/**
+ * Cluster port numbers free for TCP and UDP right now, for nodes that must name each other before any of them
+ * starts (seeds of nodes started together). Another process could take one before the test binds it; the
+ * window is a few hundred milliseconds.
+ */
+export async function freeClusterPorts(count: number): Promise<number[]> {
+  const ports = await Promise.all(
+    Array.from({ length: count }, () => ClusterPort.open({ host: '127.0.0.1', port: 0 })),
+  );
+  const numbers = ports.map((p) => p.port);
+  await Promise.all(ports.map((p) => p.close()));
+  return numbers;
+}
+
+const binPath = fileURLToPath(new URL('../../bin/broker.mjs', import.meta.url));
+
+/** A broker process that may never serve (its seeds may not answer); its output is kept for assertions. */
+export interface RawBroker {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or the signal's name) once the process is gone. */
+  readonly exited: Promise<number | string>;
+}
+
+/** Spawns `broker start` with `args` (HTTP on 127.0.0.1 port 0), without waiting for anything. */
+export function spawnRaw(args: readonly string[]): RawBroker {
+  const child = spawn(process.execPath, [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BROKER_LOG_LEVEL: 'info' },
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  return { child, output: () => output, exited };
+}
+
+/** Waits until the process has written a line matching `pattern`; fails if it exits first. */
+export async function waitForOutput(broker: RawBroker, pattern: RegExp, timeoutMs: number): Promise<void> {
+  let gone = false;
+  void broker.exited.then(() => {
+    gone = true;
+  });
+  await waitFor(`output matching ${pattern}`, timeoutMs, async () => {
+    if (pattern.test(broker.output())) return true;
+    if (gone) throw new Error(`the broker exited first:\n${broker.output()}`);
+    return undefined;
+  });
+}
+
+/** Kills a raw broker by its PID (SIGKILL unless told otherwise) and waits until it is gone. */
+export async function killRaw(broker: RawBroker, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (broker.child.exitCode !== null || broker.child.signalCode !== null) return;
+  try {
+    process.kill(broker.child.pid!, 'SIGCONT');
+    process.kill(broker.child.pid!, signal);
+  } catch {
+    return;
+  }
+  await broker.exited;
+}
+
+/** The HTTP base URL of a raw broker once it logged that it serves; undefined before. */
+export function servingBase(broker: RawBroker): string | undefined {
+  const match = /"port":(\d+)[^\n]*"msg":"broker serving"/.exec(broker.output());
+  return match === null ? undefined : `http://127.0.0.1:${match[1]}`;
 }

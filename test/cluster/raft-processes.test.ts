@@ -1,6 +1,8 @@
 // Three broker processes form a metadata Raft group as the README says (the first alone, the others with
 // --seeds); a topic created on a follower is visible on every node; kill -9 of the Raft leader gives a new
-// leader within 3 s and topic creation works again; the killed node restarts from its data dir and catches up.
+// leader within 3 s and topic creation works again; the killed node restarts from its data dir and catches up;
+// the founder killed and restarted with the README's own command (no --seeds) rejoins gossip through the
+// brokers its Raft state knows: everyone holds it alive and unfenced again and new topics use it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type ClusterNode, http, type StatusView, statusOf, TestCluster, waitFor } from './processes.js';
@@ -125,6 +127,44 @@ describe('three-node metadata Raft group, real processes', { timeout: 120_000 },
     assert.deepEqual([...view.raft.voters].sort(), ['n1', 'n2', 'n3']);
     const created = await http(oldLeader, 'POST', '/topics/after-restart', {});
     assert.equal(created.status, 201, JSON.stringify(created.json));
+  });
+
+  test('the founder restarted without --seeds rejoins gossip through its Raft peers and gets new partitions', async () => {
+    const founder = cluster.node('n1');
+    const others = cluster.nodes.filter((n) => n !== founder);
+    await cluster.kill(founder);
+    // The others declare it dead (and the leader fences it) before it comes back.
+    await waitFor('n1 dead and fenced on the others', 15_000, async () => {
+      const views = await Promise.all(others.map((n) => statusOf(n)));
+      return views.every((v) => {
+        const m = v?.members.find((x) => x.node_id === 'n1') as
+          | { state: string; fenced?: boolean }
+          | undefined;
+        return m?.state === 'dead' && m.fenced === true;
+      })
+        ? true
+        : undefined;
+    });
+    const restartedAt = performance.now();
+    await cluster.startNode(founder); // the founder's command: no --seeds
+    await waitFor('n1 and the others alive and unfenced in every view', 10_000, async () => {
+      const views = await Promise.all(cluster.nodes.map((n) => statusOf(n)));
+      return views.every(
+        (v) =>
+          v !== null && v.members.length === 3 && v.members.every((m) => m.state === 'alive' && !m.fenced),
+      )
+        ? true
+        : undefined;
+    });
+    console.log(
+      `# n1 back in every view ${(performance.now() - restartedAt).toFixed(0)} ms after its restart began`,
+    );
+    assert.match(founder.process!.output(), /"event":"gossip_joined"/);
+    // Placement uses it again: six partitions over three live brokers give it two.
+    const created = await http(others[0]!, 'POST', '/topics/after-founder-restart', { num_partitions: 6 });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const leaders = (created.json.partitions as { leader: string }[]).map((p) => p.leader);
+    assert.ok(leaders.includes('n1'), `no partition on the restarted founder: ${leaders.join(',')}`);
   });
 
   test('SIGTERM of the leader hands leadership over before it exits', async () => {

@@ -5,10 +5,10 @@
 // cluster also shows that a node exports offsets only for partitions it leads (elsewhere they are unknown).
 //
 // Translations, each because Docker is not here: ports and data dirs are free ports and temp dirs; `--host
-// 0.0.0.0` listens on 127.0.0.1 (tests use loopback only); service host names in SEEDS and BROKER_ADDRESS
-// become 127.0.0.1 with that service's port; the source tree runs instead of dist (BROKER_COMPILED unset). The
-// seed's names NODE_ID, PORT, CLUSTER_PORT and SEEDS are passed as BROKER_NODE_ID, ... until the broker reads
-// those aliases itself.
+// 0.0.0.0` listens on 127.0.0.1 (tests use loopback only); a service host name in SEEDS becomes `localhost`
+// with that service's port (still a host name, resolved by the broker as Docker's DNS would be), and in
+// BROKER_ADDRESS 127.0.0.1; the source tree runs instead of dist (BROKER_COMPILED unset). The seed's variable
+// names NODE_ID, PORT, CLUSTER_PORT and SEEDS are passed as they are: the broker reads them.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -81,14 +81,14 @@ async function startService(
     .map((seed) => {
       const host = seed.split(':')[0]!;
       assert.ok(ports.has(host), `${name}: seed ${seed} names no broker service`);
-      return `127.0.0.1:${ports.get(host)!.cluster}`;
+      return `localhost:${ports.get(host)!.cluster}`;
     });
   const translated: Record<string, string> = {
     PATH: process.env.PATH ?? '',
-    BROKER_NODE_ID: env.NODE_ID!,
-    BROKER_PORT: String(mine.http),
-    BROKER_CLUSTER_PORT: String(mine.cluster),
-    BROKER_SEEDS: seeds.join(','),
+    NODE_ID: env.NODE_ID!,
+    PORT: String(mine.http),
+    CLUSTER_PORT: String(mine.cluster),
+    SEEDS: seeds.join(','),
     BROKER_DATA_DIR: dataDir,
     BROKER_LOG_LEVEL: 'info',
   };

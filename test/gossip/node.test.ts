@@ -587,3 +587,65 @@ describe('gossip node: buddy system', () => {
     assert.deepEqual(alive && [alive.nodeId, alive.incarnation], ['a', 1]);
   });
 });
+
+describe('gossip node: reconnect', () => {
+  const pushPullTargets = (sent: readonly Outgoing[]): string[] =>
+    sent.filter((o) => o.packet.messages.some((m) => m.kind === 'push_pull')).map((o) => o.to);
+
+  it('exchanges state with a reconnect peer no alive member answers for, and stops once it is alive', () => {
+    const a = makeNode('a');
+    a.setReconnectPeers([address('a'), address('b')]);
+    const early = runAlone(a, 0, 2 * GOSSIP_DEFAULTS.reconnectIntervalMs);
+    const targets = pushPullTargets(early.send);
+    assert.ok(targets.length >= 1, 'a reconnect within the interval');
+    assert.ok(
+      targets.every((t) => t === address('b')),
+      `only the peer, never itself: ${targets.join(', ')}`,
+    );
+    a.seedMembers(states(['a', 'b']), 2 * GOSSIP_DEFAULTS.reconnectIntervalMs);
+    const later = runAlone(a, 2 * GOSSIP_DEFAULTS.reconnectIntervalMs + 1, 10_000, true);
+    // The regular push-pull (every 30 s) is not due yet: any push-pull here would be a reconnect.
+    assert.deepEqual(pushPullTargets(later.send), []);
+  });
+
+  it('keeps a forgotten member as a reconnect candidate until the reconnect timeout', () => {
+    const config = { ...GOSSIP_DEFAULTS, reconnectTimeoutMs: 60_000 };
+    const a = new GossipNode({
+      nodeId: 'a',
+      address: address('a'),
+      meta: memberMeta(0),
+      random: new SeededRandom(3),
+      nowMs: 0,
+      config,
+    });
+    a.seedMembers(states(['a', 'b']), 0);
+    a.receive(address('c'), packet('c', { kind: 'dead', nodeId: 'b', incarnation: 0, accuserId: 'c' }), 10);
+    const reclaimedAtMs = config.deadReclaimMs + 1_000;
+    runAlone(a, 11, reclaimedAtMs);
+    assert.equal(a.member('b'), undefined, 'b was forgotten');
+    const window = runAlone(a, reclaimedAtMs + 1, reclaimedAtMs + 5_000);
+    assert.ok(pushPullTargets(window.send).includes(address('b')), 'the forgotten member is tried');
+    const expired = runAlone(a, reclaimedAtMs + 61_000, reclaimedAtMs + 70_000);
+    assert.deepEqual(pushPullTargets(expired.send), [], 'given up after the reconnect timeout');
+  });
+
+  it('a push-pull reply that accuses it makes it send its refutation to that peer at once', () => {
+    const a = makeNode('a');
+    a.seedMembers(states(['a']), 0);
+    const reply: GossipMessage = {
+      kind: 'push_pull',
+      join: false,
+      isReply: true,
+      states: [
+        { nodeId: 'a', address: address('a'), incarnation: 0, state: 'dead', meta: memberMeta(0) },
+        { nodeId: 'b', address: address('b'), incarnation: 2, state: 'alive', meta: memberMeta(1) },
+      ],
+    };
+    const out = a.receive(address('b'), packet('b', reply), 100);
+    const direct = out.send.find(
+      (o) => o.to === address('b') && o.transport === 'udp' && o.packet.messages[0]?.kind === 'alive',
+    );
+    assert.ok(direct !== undefined, 'the refutation goes straight to the peer that holds the accusation');
+    assert.equal(a.incarnation, 1);
+  });
+});

@@ -136,3 +136,54 @@ test('garbage, forged senders and oversized frames are counted and refused, and 
     await b.close();
   }
 });
+
+test('a connection over which nothing comes back for silentPeerMs is redialled, and a redial by the peer redials ours', async () => {
+  const silentPeerMs = 200;
+  // A peer that accepts and reads but never answers: what a connection across a cut link looks like.
+  const sockets: net.Socket[] = [];
+  const mute = net.createServer((socket) => {
+    sockets.push(socket);
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  const mutePort = (mute.address() as net.AddressInfo).port;
+  const a = await TcpTransport.listen({ ...config('a', 0, () => {}), silentPeerMs });
+  try {
+    a.setPeer('b', `127.0.0.1:${mutePort}`);
+    const sendUntil = Date.now() + 4 * silentPeerMs;
+    while (Date.now() < sendUntil) {
+      a.send(heartbeat('a', 'b', 1));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitFor('a redial of the silent connection', () => sockets.length >= 2);
+    assert.ok(a.stats().peers.b!.silentResets >= 1);
+
+    // A live peer that answers is never redialled for silence.
+    const got: Message[] = [];
+    const c = await TcpTransport.listen({ ...config('c', 0, (m) => got.push(m)), silentPeerMs });
+    try {
+      a.setPeer('c', c.address());
+      c.setPeer('a', a.address());
+      const until = Date.now() + 4 * silentPeerMs;
+      while (Date.now() < until) {
+        a.send(heartbeat('a', 'c', 1));
+        c.send({ type: 'heartbeat_response', from: 'c', to: 'a', term: 1 });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(a.stats().peers.c!.silentResets, 0);
+      assert.ok(got.length > 0);
+      // c dials a anew (as after c gave up on a path): a's older connection to c is redialled too.
+      const before = a.stats().peers.c!.connectAttempts;
+      c.removePeer('a');
+      c.setPeer('a', a.address());
+      await waitFor('a to redial its old connection to c', () => a.stats().peers.c!.connectAttempts > before);
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await a.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => mute.close(() => r()));
+  }
+});

@@ -192,6 +192,8 @@ export class GossipSim {
   readonly #byId = new Map<string, SimMember>();
   readonly #network: SeededRandom;
   readonly #inFlight = new DeliveryHeap();
+  /** Group of each member address while the network is partitioned; empty when whole. */
+  readonly #groupOf = new Map<string, number>();
   #order = 0;
   packetsDelivered = 0;
   packetsLost = 0;
@@ -298,6 +300,28 @@ export class GossipSim {
     this.#dispatch(m, m.node.join([this.#byId.get(seedId)!.address]), this.nowMs);
     m.wakeMs = m.node.nextWakeMs();
     return m.id;
+  }
+
+  /**
+   * Splits the network: members in different groups (a member named in no group is alone) can no longer
+   * reach each other; packets already in flight across the cut are lost when they arrive.
+   */
+  partition(groups: readonly (readonly string[])[]): void {
+    this.#groupOf.clear();
+    groups.forEach((group, i) => {
+      for (const id of group) this.#groupOf.set(this.#byId.get(id)!.address, i);
+    });
+    this.#members.forEach((m, i) => {
+      if (!this.#groupOf.has(m.address)) this.#groupOf.set(m.address, groups.length + i);
+    });
+  }
+
+  heal(): void {
+    this.#groupOf.clear();
+  }
+
+  #cut(from: string, to: string): boolean {
+    return this.#groupOf.size > 0 && this.#groupOf.get(from) !== this.#groupOf.get(to);
   }
 
   /** Runs until `untilMs` of simulated time. */
@@ -480,6 +504,10 @@ export class GossipSim {
   #deliver(flight: InFlight): void {
     const to = this.#byAddress.get(flight.out.to);
     if (to === undefined || to.status === 'killed') return;
+    if (this.#cut(flight.from, flight.out.to)) {
+      this.packetsLost++;
+      return;
+    }
     this.packetsDelivered++;
     if (to.status === 'paused') {
       if (to.backlog.length < this.options.backlogMax)

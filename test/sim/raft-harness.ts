@@ -5,7 +5,11 @@
 // of applied proposals, with snapshots of it). After every step (one delivery or one tick of one node,
 // including the Ready it produced) it checks Election Safety, Log Matching, Leader Completeness, State Machine
 // Safety and monotonic commit and applied indexes; a violation throws a SimFailure that carries the seed and
-// a trace tail. Single-threaded; no timers, no promises: the whole run is a plain loop.
+// a trace tail. Storage faults (a write or fsync that fails, as on a full disk) are injected at random steps
+// of a Ready's persistence, before or after the step took effect (a failed fsync may or may not have made the
+// bytes durable), or for a whole stretch of time on chosen nodes; the shell then does what RaftHost does: it
+// keeps the Ready, drops every message and tick, refuses proposals, and retries the persistence from the
+// failed step after a random delay. Single-threaded; no timers, no promises: the whole run is a plain loop.
 
 import { AssertionError } from '../../src/core/assert.js';
 import {
@@ -55,6 +59,10 @@ export interface SimOptions {
   crashBeforePersistRate?: number;
   /** When above 0, each Ready is persisted 1..persistDelayMaxMs ms after it is taken, not at once. */
   persistDelayMaxMs?: number;
+  /** Chance that each persistence step with something to write fails (then the node stalls and retries). */
+  storageFaultRate?: number;
+  /** A stalled node retries its persistence 1..storageRetryMaxMs ms after a failure. */
+  storageRetryMaxMs?: number;
   raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
   trace?: boolean;
 }
@@ -81,6 +89,10 @@ interface SimNode {
   crashBeforePersist: boolean;
   /** A Ready handed to the simulated disk whose write completes at `atMs` (asynchronous persistence). */
   pending: { rd: Ready; atMs: number } | undefined;
+  /** A Ready whose persistence failed at `step`, retried at `retryAtMs`: the node is out of the group. */
+  stalled: { rd: Ready; step: number; retryAtMs: number } | undefined;
+  /** The disk refuses every write until this is cleared (a full disk). */
+  diskFull: boolean;
   lastCompactedAt: number;
   incarnation: number;
 }
@@ -167,6 +179,11 @@ export class Sim {
   private readonly compactEveryEntries: number;
   crashBeforePersistRate: number;
   private readonly persistDelayMaxMs: number;
+  storageFaultRate: number;
+  private readonly storageRetryMaxMs: number;
+  /** Persistence steps that failed, and Readies that were finished after a stall. */
+  storageFaults = 0;
+  stallsRecovered = 0;
   // Timing wheel of in-flight messages: slot (deliverAt % size) holds messages due at that time.
   private readonly wheel: Message[][];
   private readonly blocked = new Set<string>();
@@ -198,6 +215,8 @@ export class Sim {
     this.compactEveryEntries = options.compactEveryEntries ?? 0;
     this.crashBeforePersistRate = options.crashBeforePersistRate ?? 0;
     this.persistDelayMaxMs = options.persistDelayMaxMs ?? 0;
+    this.storageFaultRate = options.storageFaultRate ?? 0;
+    this.storageRetryMaxMs = options.storageRetryMaxMs ?? 50;
     this.raftOptions = { ...defaultRaftLimits, ...options.raft };
     const wheelSize = 64;
     this.wheel = Array.from({ length: wheelSize }, () => []);
@@ -221,6 +240,8 @@ export class Sim {
         commitSeen: disk.hardState().commit,
         crashBeforePersist: false,
         pending: undefined,
+        stalled: undefined,
+        diskFull: false,
         lastCompactedAt: 0,
         incarnation: 0,
       };
@@ -263,7 +284,25 @@ export class Sim {
     }
     n.raft = undefined;
     n.pending = undefined;
+    n.stalled = undefined;
     this.note(id, 'crash');
+  }
+
+  /** Makes every write of `id`'s disk fail (a full disk) until called again with false. */
+  setDiskFull(id: NodeId, full: boolean): void {
+    this.node(id).diskFull = full;
+    this.note(id, full ? 'disk full' : 'disk has space again');
+  }
+
+  /** Ends random storage faults and frees every full disk. */
+  stopStorageFaults(): void {
+    this.storageFaultRate = 0;
+    for (const n of this.nodes.values()) n.diskFull = false;
+    this.note('-', 'stop storage faults');
+  }
+
+  isStalled(id: NodeId): boolean {
+    return this.node(id).stalled !== undefined;
   }
 
   /** Ends fault injection by crashes: armed crashes are cancelled and no random ones follow. */
@@ -349,6 +388,17 @@ export class Sim {
 
   private stepMs(): void {
     this.nowMs++;
+    for (const id of this.ids) {
+      const n = this.nodes.get(id)!;
+      const stall = n.stalled;
+      if (stall === undefined || stall.retryAtMs > this.nowMs) continue;
+      n.stalled = undefined;
+      if (this.finishReady(n, stall.rd, stall.step)) {
+        this.stallsRecovered++;
+        this.note(id, 'storage works again');
+        this.drive(n);
+      }
+    }
     if (this.persistDelayMaxMs > 0) {
       for (const id of this.ids) {
         const n = this.nodes.get(id)!;
@@ -368,7 +418,8 @@ export class Sim {
     if (this.nowMs % this.tickMs === 0) {
       for (const id of this.ids) {
         const n = this.nodes.get(id)!;
-        if (n.raft === undefined) continue;
+        // A stalled node takes no tick: an election it started could not be persisted.
+        if (n.raft === undefined || n.stalled !== undefined) continue;
         n.raft.tick();
         this.steps++;
         this.drive(n);
@@ -380,6 +431,8 @@ export class Sim {
     const n = this.nodes.get(m.to);
     if (n?.raft === undefined) return;
     if (this.blocked.has(`${m.from}>${m.to}`)) return;
+    // A node whose storage fails steps nothing: as if its network were cut.
+    if (n.stalled !== undefined) return;
     if (this.trace) this.note(m.to, 'recv', m);
     else this.record(m.to, 'recv', m);
     n.raft.step(m);
@@ -407,7 +460,8 @@ export class Sim {
   private drive(n: SimNode): void {
     for (;;) {
       const raft = n.raft;
-      if (raft === undefined || n.pending !== undefined || !raft.hasReady()) return;
+      if (raft === undefined || n.pending !== undefined || n.stalled !== undefined || !raft.hasReady())
+        return;
       const rd = raft.ready();
       this.checkLeader(n, rd);
       this.checkCommitDurable(n, rd);
@@ -424,8 +478,11 @@ export class Sim {
     }
   }
 
-  /** Persists, sends, applies and advances one Ready; false if the node crashed instead. */
-  private finishReady(n: SimNode, rd: Ready): boolean {
+  /**
+   * Persists (from `fromStep` on), sends, applies and advances one Ready; false if the node crashed instead
+   * or a persistence step failed (the node is then stalled until a retry gets the rest through).
+   */
+  private finishReady(n: SimNode, rd: Ready, fromStep = 0): boolean {
     const raft = n.raft!;
     const risky = rd.hardState !== undefined || rd.entries.length > 0;
     if (n.crashBeforePersist || (risky && this.rng.chance(this.crashBeforePersistRate))) {
@@ -434,7 +491,22 @@ export class Sim {
       this.note(n.id, `crash before persist (lost ${rd.entries.length} entries)`);
       return false;
     }
-    this.persist(n, rd);
+    for (let step = fromStep; step < persistStepCount; step++) {
+      if (!hasPersistWork(rd, step)) continue;
+      const fails = n.diskFull || this.rng.chance(this.storageFaultRate);
+      if (!fails) {
+        this.persistStep(n, rd, step);
+        continue;
+      }
+      // A failed write or fsync may still have reached the disk: then the retry repeats an effect already
+      // durable, which every step must tolerate.
+      const tookEffect = !n.diskFull && this.rng.chance(0.5);
+      if (tookEffect) this.persistStep(n, rd, step);
+      this.storageFaults++;
+      n.stalled = { rd, step, retryAtMs: this.nowMs + 1 + this.rng.int(this.storageRetryMaxMs) };
+      this.note(n.id, `storage fault at step ${step}${tookEffect ? ' (after it took effect)' : ''}`);
+      return false;
+    }
     for (const m of rd.messagesAfterPersist) this.send(m);
     this.apply(n, rd.committedEntries);
     raft.advance(rd);
@@ -442,26 +514,33 @@ export class Sim {
     return true;
   }
 
-  private persist(n: SimNode, rd: Ready): void {
-    if (rd.snapshot !== undefined) {
-      const s = rd.snapshot;
-      this.checkSnapshotRecord(n, s);
-      n.disk.applySnapshot(s);
-      if (s.index > n.machine.applied) {
-        n.machine = decodeMachine(s.data, s.index);
-        this.checkSnapshotMachine(n, s);
+  /** One step of a Ready's persistence, in RaftHost's order: snapshot, compaction, entries, hard state. */
+  private persistStep(n: SimNode, rd: Ready, step: number): void {
+    switch (step) {
+      case 0: {
+        const s = rd.snapshot!;
+        this.checkSnapshotRecord(n, s);
+        n.disk.applySnapshot(s);
+        if (s.index > n.machine.applied) {
+          n.machine = decodeMachine(s.data, s.index);
+          this.checkSnapshotMachine(n, s);
+        }
+        return;
       }
-    }
-    if (rd.compaction !== undefined) n.disk.compact(rd.compaction);
-    if (rd.entries.length > 0) {
-      n.disk.append(rd.entries);
-    }
-    if (rd.hardState !== undefined) {
-      const hs = rd.hardState;
-      if (hs.commit < n.commitSeen)
-        this.fail(`${n.id} commit went back from ${n.commitSeen} to ${hs.commit}`);
-      n.commitSeen = hs.commit;
-      n.disk.setHardState(hs);
+      case 1:
+        n.disk.compact(rd.compaction!);
+        return;
+      case 2:
+        n.disk.append(rd.entries);
+        return;
+      case 3: {
+        const hs = rd.hardState!;
+        if (hs.commit < n.commitSeen)
+          this.fail(`${n.id} commit went back from ${n.commitSeen} to ${hs.commit}`);
+        n.commitSeen = hs.commit;
+        n.disk.setHardState(hs);
+        return;
+      }
     }
   }
 
@@ -661,7 +740,8 @@ export class Sim {
   /** Proposes a fresh value at `id`; returns the proposal id when accepted, undefined when refused. */
   proposeAt(id: NodeId): number | undefined {
     const raft = this.node(id).raft;
-    if (raft === undefined) return undefined;
+    // RaftHost refuses proposals while its storage fails.
+    if (raft === undefined || this.node(id).stalled !== undefined) return undefined;
     const pid = this.nextProposalId++;
     const result = raft.propose(u32Data(pid));
     this.lastProposeResult = result;
@@ -673,7 +753,8 @@ export class Sim {
 
   proposeConfChangeAt(id: NodeId, change: ConfChange): ReturnType<RaftNode['proposeConfChange']> {
     const raft = this.node(id).raft;
-    if (raft === undefined) return { kind: 'not_leader', leaderId: '' };
+    if (raft === undefined || this.node(id).stalled !== undefined)
+      return { kind: 'not_leader', leaderId: '' };
     const result = raft.proposeConfChange(change);
     this.note(id, `propose ${change.op} ${change.nodeId}: ${result.kind}`);
     this.drive(this.node(id));
@@ -773,6 +854,21 @@ export class Sim {
   /** Runs `body` and turns any failure (invariant, liveness or a core assertion) into a replayable report. */
   static replayHint(scenario: string, seed: number): string {
     return `replay: node --import tsx tools/raft-sim.ts --scenario ${scenario} --seed ${seed} --trace`;
+  }
+}
+
+const persistStepCount = 4;
+
+function hasPersistWork(rd: Ready, step: number): boolean {
+  switch (step) {
+    case 0:
+      return rd.snapshot !== undefined;
+    case 1:
+      return rd.compaction !== undefined;
+    case 2:
+      return rd.entries.length > 0;
+    default:
+      return rd.hardState !== undefined;
   }
 }
 

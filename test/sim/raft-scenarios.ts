@@ -96,6 +96,7 @@ function healAndAgree(sim: Sim, deadlineMs: number): void {
   sim.heal();
   sim.network = reliableNetwork;
   sim.stopCrashing();
+  sim.stopStorageFaults();
   for (const id of sim.ids) if (!sim.isUp(id) && sim.startedOnce.has(id)) sim.start(id);
   sim.waitForLeader(deadlineMs);
   sim.agree(
@@ -447,6 +448,72 @@ export const scenarios: readonly Scenario[] = [
         sim.runFor(20 + sim.rng.int(300));
       }
       healAndAgree(sim, 10_000);
+    },
+  },
+  {
+    name: 'storage_faults',
+    claim:
+      'writes and fsyncs that fail at any step of a Ready (before or after taking effect), retried later, with crashes, partitions and compaction, never break safety, and the cluster recovers',
+    options: {
+      voters: 5,
+      network: lossyNetwork,
+      storageFaultRate: 0.05,
+      storageRetryMaxMs: 80,
+      compactEveryEntries: 15,
+    },
+    run(sim) {
+      sim.waitForLeader(lossyElectionDeadlineMs);
+      for (let round = 0; round < 80; round++) {
+        const action = sim.rng.int(8);
+        const id = sim.rng.pick(sim.ids);
+        if (action === 0) sim.crash(id, sim.rng.chance(0.5));
+        else if (action === 1) sim.start(id);
+        else if (action === 2) sim.isolate(id);
+        else if (action === 3) sim.reconnect(id);
+        else if (action === 4) sim.setDiskFull(id, !sim.isStalled(id) && sim.rng.chance(0.7));
+        else if (action === 5) sim.setDiskFull(id, false);
+        else if (action === 6) sim.heal();
+        for (const leader of sim.leaders()) {
+          const n = sim.rng.int(4);
+          for (let i = 0; i < n; i++) sim.proposeAt(leader);
+        }
+        sim.runFor(20 + sim.rng.int(300));
+      }
+      check(sim, sim.storageFaults > 0, 'no storage fault was injected');
+      healAndAgree(sim, 10_000);
+    },
+  },
+  {
+    name: 'disk_full',
+    claim:
+      'a node whose disk is full stays out of the group; the others commit without it, nothing commits while a majority is full, and everyone catches up once space is back',
+    options: { voters: 3, compactEveryEntries: 10 },
+    run(sim) {
+      const leader = sim.waitForLeader(electionDeadlineMs);
+      sim.agree(1_000);
+      // The leader or a follower fills its disk while proposals keep coming.
+      const full = sim.rng.chance(0.5) ? leader : sim.rng.pick(followersOf(sim, leader));
+      sim.setDiskFull(full, true);
+      for (let i = 0; i < 5; i++) sim.proposeAt(sim.stableLeader() ?? leader);
+      const others = sim.ids.filter((id) => id !== full);
+      sim.agree(lossyElectionDeadlineMs, others);
+      check(sim, sim.isStalled(full), 'the node with a full disk is not stalled');
+      // A second full disk: no majority can persist anything, so nothing more commits.
+      const second = sim.rng.pick(others);
+      sim.setDiskFull(second, true);
+      const before = sim.appliedMax();
+      const survivor = others.find((id) => id !== second)!;
+      for (let i = 0; i < 20; i++) {
+        sim.proposeAt(survivor);
+        sim.runFor(25);
+      }
+      check(sim, sim.appliedMax() === before, 'something committed while a majority of disks were full');
+      sim.setDiskFull(full, false);
+      sim.setDiskFull(second, false);
+      sim.waitForLeader(lossyElectionDeadlineMs);
+      sim.agree(lossyElectionDeadlineMs);
+      check(sim, sim.stallsRecovered > 0, 'no stalled node recovered');
+      sim.checkLogsFully();
     },
   },
   {

@@ -49,6 +49,15 @@ export interface GossipConfig {
   readonly pushPullIntervalMs: number;
   /** A dead or left member is forgotten this long after its last state change; its id may then rejoin. */
   readonly deadReclaimMs: number;
+  /**
+   * Every this many ms (scaled up past 32 members like push-pull), a full-state exchange with one random
+   * member that is not alive here: one held dead or left, one forgotten within `reconnectTimeoutMs`, or a
+   * peer address the shell supplies (`setReconnectPeers`). This is what merges two sides of a partition that
+   * outlasted `deadReclaimMs`, when neither remembers the other. 0 disables it.
+   */
+  readonly reconnectIntervalMs: number;
+  /** A forgotten member stays a reconnect candidate this long after it was forgotten. */
+  readonly reconnectTimeoutMs: number;
   /** Safe UDP payload: no datagram the core emits exceeds this estimated encoded size. */
   readonly udpPacketBytesMax: number;
   /** Upper bound on the member list, dead members included; alive messages beyond it are dropped. */
@@ -86,6 +95,9 @@ export const MEMBERLIST_LAN_PROFILE: GossipConfig = {
   awarenessMaxMultiplier: 8,
   pushPullIntervalMs: 30_000,
   deadReclaimMs: 30_000,
+  // memberlist has no reconnect of its own; serf's reconnect runs every 30 s and keeps failed members 24 h.
+  reconnectIntervalMs: 30_000,
+  reconnectTimeoutMs: 24 * 60 * 60 * 1000,
   udpPacketBytesMax: 1400,
   membersMax: 4096,
   relaysMax: 256,
@@ -150,6 +162,15 @@ export const GOSSIP_DEFAULTS: GossipConfig = {
   // exchanges (the only messages whose size grows with N) at a constant bandwidth per member.
   pushPullIntervalMs: 30_000,
   deadReclaimMs: 30_000,
+  // Healing after a partition takes about one reconnect interval (the first exchange across the healed cut)
+  // plus the gossip rounds that spread what it merged (well under 1 s at small N), so 1 s heals within a few
+  // seconds. The cost is one stream connection per interval per member, and only while some member or peer is
+  // not alive: against a member that is really dead, a refused connection; the interval grows by one step
+  // per doubling of N beyond 32 (like push-pull), so the attempts across the cluster stay about 32 per second.
+  reconnectIntervalMs: 1_000,
+  // serf's reconnect timeout: a member gone for a day is decommissioned, not partitioned. Forgotten members
+  // are bounded by membersMax whatever the time.
+  reconnectTimeoutMs: 24 * 60 * 60 * 1000,
   // 1400 bytes stays under a 1500-byte Ethernet MTU after IP (20-40) and UDP (8) headers with room to spare.
   udpPacketBytesMax: 1400,
   membersMax: 4096,
@@ -183,6 +204,8 @@ export function validateGossipConfig(config: GossipConfig): ConfigProblem[] {
   positiveInt('awarenessMaxMultiplier', 1);
   positiveInt('pushPullIntervalMs', 0);
   positiveInt('deadReclaimMs', 0);
+  positiveInt('reconnectIntervalMs', 0);
+  positiveInt('reconnectTimeoutMs', 0);
   positiveInt('udpPacketBytesMax', 512);
   positiveInt('membersMax', 2);
   positiveInt('relaysMax', 1);

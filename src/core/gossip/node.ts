@@ -13,7 +13,10 @@
 // periodically. One addition to memberlist (`verifySuspicions`): while a suspicion runs, the suspecting
 // member pings the suspect with the accusation, and a member hearing an accusation older than its last
 // refutation answers the sender with its current alive, so a missed refutation broadcast cannot turn into
-// a false death. Two more: a member we hold dead that sends us a packet is told so directly, so a restarted
+// a false death. Reconnect (serf's, at a faster pace): every `reconnectIntervalMs` a push-pull goes to one
+// random member that is not alive here (held dead or left, forgotten not long ago, or a peer address the
+// shell supplies, such as the Raft group's), so two sides of a partition that forgot each other merge again
+// once it heals; a member whose refutation such an exchange caused tells the other side at once. Two more: a member we hold dead that sends us a packet is told so directly, so a restarted
 // process under the same id refutes its old death even when its seed had forgotten it; and a tick that
 // comes well after `nextWakeMs()` means this process did not run (stopped, swapped out), so every wait for
 // others moves later by the stall and nothing this member did not observe becomes an accusation.
@@ -21,7 +24,8 @@
 // Invariants: the member map holds this member under its own id, always alive unless it left; a member's
 // incarnation never decreases; only the member itself raises its incarnation above what others said; every
 // suspect member has a suspicion timer and no other member has one; `liveCount` equals the number of alive
-// and suspect members; the member map, relays and broadcast queue are bounded by configuration.
+// and suspect members; the member map, relays, broadcast queue, forgotten members and reconnect peers are
+// bounded by configuration (membersMax); a forgotten member is never also in the member map.
 // Called from the control thread only.
 import { assert } from '../assert.js';
 import { Awareness } from './awareness.js';
@@ -113,6 +117,9 @@ type Probe = {
   nacks: number;
 };
 
+/** A member reclaimed from the member map, kept as a reconnect candidate until `reconnectTimeoutMs`. */
+type Forgotten = { readonly address: string; readonly forgottenAtMs: number };
+
 type Relay = {
   readonly requester: string;
   readonly requesterSeqNo: number;
@@ -142,6 +149,11 @@ export class GossipNode {
   #nextProbeMs: number;
   #nextGossipMs: number;
   #nextPushPullMs: number;
+  #nextReconnectMs: number;
+  /** Reclaimed members by id, oldest first (Map insertion order). */
+  readonly #forgotten = new Map<string, Forgotten>();
+  /** Addresses the shell says belong to the cluster (seeds, Raft peers), reconnect candidates when not alive. */
+  #reconnectPeers: readonly string[] = [];
   #leaving = false;
   #send: Outgoing[] = [];
   #events: MembershipEvent[] = [];
@@ -172,6 +184,7 @@ export class GossipNode {
     this.#nextProbeMs = options.nowMs + this.#random.nextInt(config.probeIntervalMs);
     this.#nextGossipMs = options.nowMs + this.#random.nextInt(config.gossipIntervalMs);
     this.#nextPushPullMs = options.nowMs + this.#random.nextInt(Math.max(1, config.pushPullIntervalMs));
+    this.#nextReconnectMs = options.nowMs + this.#random.nextInt(Math.max(1, config.reconnectIntervalMs));
   }
 
   get nodeId(): string {
@@ -216,6 +229,7 @@ export class GossipNode {
     if (!this.#leaving) {
       wake = Math.min(wake, this.#nextProbeMs);
       if (this.config.pushPullIntervalMs > 0) wake = Math.min(wake, this.#nextPushPullMs);
+      if (this.config.reconnectIntervalMs > 0) wake = Math.min(wake, this.#nextReconnectMs);
     }
     const probe = this.#probe;
     if (probe !== undefined) wake = Math.min(wake, probe.indirectSent ? probe.endMs : probe.directDeadlineMs);
@@ -238,6 +252,7 @@ export class GossipNode {
       this.#advanceProbe(nowMs);
       if (this.#probe === undefined && nowMs >= this.#nextProbeMs) this.#startProbe(nowMs);
       if (this.config.pushPullIntervalMs > 0 && nowMs >= this.#nextPushPullMs) this.#pushPull(nowMs);
+      if (this.config.reconnectIntervalMs > 0 && nowMs >= this.#nextReconnectMs) this.#reconnect(nowMs);
     }
     if (nowMs >= this.#nextGossipMs) {
       this.#nextGossipMs = nowMs + this.config.gossipIntervalMs;
@@ -285,6 +300,17 @@ export class GossipNode {
     const pushPullMs = pushPullIntervalScaledMs(this.config, this.#liveCount);
     if (pushPullMs > 0) this.#nextPushPullMs = nowMs + this.#random.nextInt(pushPullMs);
     return this.#end();
+  }
+
+  /**
+   * Addresses (gossip addresses, `host:port`) of members the shell knows belong to the cluster whatever
+   * gossip says: its seeds and the Raft group's peers. Each is a reconnect candidate whenever no alive member
+   * has that address. Replaces the previous list; at most `membersMax` are kept.
+   */
+  setReconnectPeers(addresses: readonly string[]): void {
+    this.#reconnectPeers = [...new Set(addresses)]
+      .filter((a) => a !== this.#self.address)
+      .slice(0, this.config.membersMax);
   }
 
   /** Announces a graceful leave; the shell keeps calling `tick` until `leaveBroadcastDone`, then closes. */
@@ -346,11 +372,19 @@ export class GossipNode {
       case 'dead':
         this.#onDead(message, nowMs, from);
         return;
-      case 'push_pull':
+      case 'push_pull': {
+        const incarnationBefore = this.#self.incarnation;
         this.#merge(packet.senderId, message, nowMs);
-        if (!message.isReply)
+        if (!message.isReply) {
           this.#emit(packet.senderAddress, 'stream', [this.#pushPullMessage(false, true)]);
+        } else if (this.#self.incarnation > incarnationBefore) {
+          // The peer holds us suspect or dead (a reconnect across a healed partition): our refutation goes
+          // to it at once, since it may be the only member that holds the accusation and our gossip may not
+          // reach it for a while (it is not alive in our view yet).
+          this.#emitUdp(packet.senderAddress, this.#aliveMessage(this.#self));
+        }
         return;
+      }
     }
   }
 
@@ -554,6 +588,7 @@ export class GossipNode {
       removed: false,
     };
     this.#members.set(nodeId, m);
+    this.#forgotten.delete(nodeId);
     this.#liveCount++;
     // Insert at a random position (swapping out the occupant to the end) so a newcomer is probed within a
     // round wherever the round is, without reshuffling everyone.
@@ -648,6 +683,12 @@ export class GossipNode {
       this.#deadOrLeft.delete(m);
       this.#members.delete(m.nodeId);
       m.removed = true;
+      // Kept as a reconnect candidate: if it was cut off rather than dead, this is how it is found again.
+      if (this.#forgotten.size >= this.config.membersMax) {
+        const oldest = this.#forgotten.keys().next().value as string;
+        this.#forgotten.delete(oldest);
+      }
+      this.#forgotten.set(m.nodeId, { address: m.address, forgottenAtMs: nowMs });
     }
   }
 
@@ -765,6 +806,35 @@ export class GossipNode {
     this.#nextPushPullMs = nowMs + pushPullIntervalScaledMs(this.config, this.#liveCount);
     const [peer] = this.#randomMembers(1, (m) => m.state === 'alive');
     if (peer !== undefined) this.#emit(peer.address, 'stream', [this.#pushPullMessage(false, false)]);
+  }
+
+  /**
+   * One push-pull with a random member that is not alive here: held dead or left, forgotten less than
+   * `reconnectTimeoutMs` ago, or a reconnect peer no alive member answers for. Nothing when there is none.
+   */
+  #reconnect(nowMs: number): void {
+    this.#nextReconnectMs = nowMs + this.#scaledIntervalMs(this.config.reconnectIntervalMs);
+    for (const [nodeId, f] of this.#forgotten) {
+      if (nowMs - f.forgottenAtMs < this.config.reconnectTimeoutMs) break;
+      this.#forgotten.delete(nodeId);
+    }
+    const liveAddresses = new Set<string>();
+    const candidates: string[] = [];
+    for (const m of this.#members.values()) {
+      if (m.state === 'alive' || m.state === 'suspect') liveAddresses.add(m.address);
+      else candidates.push(m.address);
+    }
+    for (const f of this.#forgotten.values()) candidates.push(f.address);
+    for (const address of this.#reconnectPeers) candidates.push(address);
+    const eligible = candidates.filter((a) => a !== this.#self.address && !liveAddresses.has(a));
+    if (eligible.length === 0) return;
+    const target = eligible[this.#random.nextInt(eligible.length)]!;
+    this.#emit(target, 'stream', [this.#pushPullMessage(false, false)]);
+  }
+
+  /** An interval that grows by one step per doubling of N beyond 32, as memberlist scales push-pull. */
+  #scaledIntervalMs(baseMs: number): number {
+    return pushPullIntervalScaledMs({ ...this.config, pushPullIntervalMs: baseMs }, this.#liveCount);
   }
 
   #pushPullMessage(join: boolean, isReply: boolean): PushPullMessage {
