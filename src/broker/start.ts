@@ -308,6 +308,21 @@ export async function startBroker(
     renameSync(legacyMetadata, `${legacyMetadata}.imported`);
     log.info({ topics: names }, 'imported the topics of metadata.json into the Raft log');
   }
+  // Serving means this node can hold partitions: wait for its own registration (with this HTTP port) and fence
+  // lift to be applied, or a topic created the moment it says "serving" would find no broker to place on.
+  acceptor.notServingReason = 'joining the cluster: waiting to be registered by the metadata leader';
+  await unlessAborted(
+    new Promise<void>((resolve) => {
+      const registered = () => {
+        const me = store.snapshot().brokers.get(config.nodeId);
+        return me !== undefined && !me.fenced && me.httpPort === server.port;
+      };
+      if (registered()) return resolve();
+      store.onChange(() => {
+        if (registered()) resolve();
+      });
+    }),
+  );
   await unlessAborted(acceptor.metadataSettled());
   acceptor.serving = true;
   acceptor.notServingReason = '';
