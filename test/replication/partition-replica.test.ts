@@ -209,6 +209,31 @@ describe('follower', () => {
     });
   });
 
+  test('drops an epoch it led without writing, even where the leader’s answer cuts no record (found by the simulation)', () => {
+    // b led epoch 2 from offset 10 and wrote nothing; the leader of epoch 3 never had epoch 2, its epoch 1 ends
+    // at 12. Nothing of b's log is cut, but (2, 10) must leave the cache: the epoch-1 batch b fetches next lands
+    // at 10 and would otherwise be taken for epoch 2 (Kafka's UnifiedLog.truncateTo cuts the cache there too).
+    const b = replica('b', 10, [
+      [1, 0],
+      [2, 10],
+    ]);
+    b.applyMetadata(view({ leaderEpoch: 3, partitionEpoch: 3 }), 0);
+    assert.deepEqual(b.nextPlan(), { kind: 'epoch_query', leader: 'a', leaderEpoch: 3, epoch: 2 });
+    assert.deepEqual(b.onEpochAnswer(2, { epoch: 1, endOffset: 12 }), { kind: 'truncate', offset: 10 });
+    b.epochs.truncateFromEnd(10);
+    assert.equal(b.nextPlan().kind, 'fetch');
+    // The same for an empty log: it has no record to ask about, only the epoch to forget.
+    const c = replica('c', 0, [[2, 0]]);
+    c.applyMetadata(view({ leaderEpoch: 3, partitionEpoch: 3 }), 0);
+    assert.deepEqual(c.nextPlan(), { kind: 'truncate', offset: 0 });
+    c.epochs.truncateFromEnd(0);
+    assert.equal(c.nextPlan().kind, 'fetch');
+    // And a log that is already where the leader's epoch ends keeps its cache when no epoch trails it.
+    const d = replica('d', 12, [[1, 0]]);
+    d.applyMetadata(view({ leaderEpoch: 3, partitionEpoch: 3 }), 0);
+    assert.deepEqual(d.onEpochAnswer(1, { epoch: 1, endOffset: 12 }), { kind: 'none' });
+  });
+
   test('reports only its durable end, and its watermark never passes what it holds on disk', () => {
     const b = replica('b', 0);
     b.applyMetadata(view(), 0);

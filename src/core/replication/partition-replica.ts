@@ -130,7 +130,10 @@ export type FollowerPlan =
       readonly leaderEpoch: number;
       readonly epoch: number;
     }
-  /** Cut the log at `offset`, report it with onLogChanged, then ask for the next plan. */
+  /**
+   * Cut the log and its epoch cache at `offset` (possibly the log end, to drop epochs recorded there without
+   * records), report it with onLogChanged, then ask for the next plan.
+   */
   | { readonly kind: 'truncate'; readonly offset: number }
   | ({ readonly kind: 'fetch'; readonly leader: string } & Omit<FollowerFetch, 'replicaId'>)
   | { readonly kind: 'idle' };
@@ -146,6 +149,10 @@ export type FetchAnswer =
 /** What the shell must do to the local log after an answer from the leader. */
 export type LogAction =
   | { readonly kind: 'none' }
+  /**
+   * Cut the log at `offset` and the epoch cache with it (`truncateFromEnd(offset)`). `offset` may be the log
+   * end: then no record goes, only epochs recorded at the end without records.
+   */
   | { readonly kind: 'truncate'; readonly offset: number }
   /** Drop everything and continue at `offset` (the leader's log start is past this log's end). */
   | { readonly kind: 'reset'; readonly offset: number };
@@ -467,6 +474,8 @@ export class PartitionReplica {
         if (this.needsTruncation) {
           return { kind: 'epoch_query', leader: view.leader, leaderEpoch: view.leaderEpoch, epoch: 0 };
         }
+        // An empty log may still hold an epoch it led without writing: it must go before records arrive.
+        if (this.epochs.size > 0) return { kind: 'truncate', offset: this.logStart };
       } else if (this.config.plantedBug === 'truncate_to_local_hw') {
         // Planted bug: the pre-KIP-101 rule, truncating to this replica's own high watermark.
         this.needsTruncation = false;
@@ -501,14 +510,20 @@ export class PartitionReplica {
   private truncationFor(askedEpoch: number, answer: EpochEndOffset): LogAction {
     if (answer.epoch < 0 || answer.endOffset < 0) {
       // The leader has no epoch at or before ours: nothing of this log can be trusted to match it.
-      return this.logEnd > this.logStart ? { kind: 'truncate', offset: this.logStart } : { kind: 'none' };
+      return this.logEnd > this.logStart || this.epochs.size > 0
+        ? { kind: 'truncate', offset: this.logStart }
+        : { kind: 'none' };
     }
     // KIP-279: when the leader's epoch is older than the one asked about, this log's own end of that older
     // epoch bounds the match too.
     const ownEnd =
       answer.epoch < askedEpoch ? this.epochs.endOffsetFor(answer.epoch, this.logEnd).endOffset : this.logEnd;
     const target = Math.max(this.logStart, Math.min(answer.endOffset, ownEnd < 0 ? this.logStart : ownEnd));
-    return target < this.logEnd ? { kind: 'truncate', offset: target } : { kind: 'none' };
+    // At the log end no record is cut, but an epoch this replica recorded there as a leader that wrote nothing
+    // must leave the cache (Kafka's UnifiedLog.truncateTo does the same): the batches fetched next land at
+    // that offset with an older epoch, and the cache would give them the newer one.
+    const trailing = (this.epochs.entries().at(-1)?.startOffset ?? -1) >= target;
+    return target < this.logEnd || trailing ? { kind: 'truncate', offset: target } : { kind: 'none' };
   }
 
   /**
