@@ -832,6 +832,7 @@ export class ReplicationSim implements ShellObserver {
 
   private deliverShell(b: Broker, from: string, m: ShellMessage): void {
     const shell = b.shell!;
+    if (this.options.trace) this.note(b.id, `<- ${from} ${describeShellMessage(m)}`);
     switch (m.kind) {
       case 'produce':
         shell.onProduce(from, m);
@@ -1615,6 +1616,31 @@ function describeCommand(c: MetadataCommand): string {
       return `fence ${c.brokerId} ${c.fenced}`;
     default:
       return c.kind;
+  }
+}
+
+function describeShellMessage(m: ShellMessage): string {
+  switch (m.kind) {
+    case 'produce':
+      return `produce ${m.pk} ${m.value} acks=${m.acksAll ? 'all' : '1'}`;
+    case 'produce_answer':
+      return `produce_answer ${m.outcome} ${m.offset} ${m.reason}`;
+    case 'fetch':
+      return `fetch ${m.pk} #${m.reqId} e${m.fetch.leaderEpoch} at ${m.fetch.fetchOffset} last e${m.fetch.lastFetchedEpoch}`;
+    case 'fetch_answer': {
+      const a = m.answer;
+      const n = m.batches.reduce((sum, b) => sum + b.values.length, 0);
+      const detail = a.kind === 'records' ? `hw ${a.highWatermark} +${n}` : JSON.stringify(a);
+      return `fetch_answer ${m.pk} #${m.reqId} from ${m.fromOffset} ${a.kind} ${detail}`;
+    }
+    case 'epoch_query':
+      return `epoch_query ${m.pk} #${m.reqId} e${m.leaderEpoch} asks e${m.epoch}`;
+    case 'epoch_answer':
+      return `epoch_answer ${m.pk} #${m.reqId} asked e${m.askedEpoch}: ${JSON.stringify(m.answer)}`;
+    case 'alter_isr':
+      return `alter_isr ${m.pk} #${m.reqId} ${m.change.isr.join(',')} (le ${m.change.leaderEpoch} pe ${m.change.partitionEpoch})`;
+    case 'alter_isr_answer':
+      return `alter_isr_answer ${m.pk} #${m.reqId} ${m.outcome}`;
   }
 }
 
