@@ -99,6 +99,63 @@ describe('leader', () => {
     assert.equal(a.highWatermark, 9);
   });
 
+  test('a fetch is offered only records the leader holds durably (found by the simulation)', () => {
+    // A leader that crashes loses its unsynced tail and may come back leading the SAME epoch (the controller
+    // never saw it die). Had a follower fetched that tail, both would hold different records at the same
+    // offsets under the same epoch, which no epoch check can tell apart. Reading only to the durable end
+    // keeps every follower's records of an epoch a prefix of what its leader still holds after a crash.
+    const a = replica('a', 0);
+    a.applyMetadata(view(), 0);
+    a.onLogChanged(0, 8, 5);
+    const fetch = (offset: number) =>
+      a.onFollowerFetch(
+        { replicaId: 'b', leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        1,
+      );
+    assert.deepEqual(fetch(0), {
+      kind: 'read',
+      fromOffset: 0,
+      toOffset: 5,
+      highWatermark: 0,
+      logStartOffset: 0,
+    });
+    assert.deepEqual(fetch(5), {
+      kind: 'read',
+      fromOffset: 5,
+      toOffset: 5,
+      highWatermark: 0,
+      logStartOffset: 0,
+    });
+    a.onLogChanged(0, 8, 8);
+    assert.deepEqual(fetch(5), {
+      kind: 'read',
+      fromOffset: 5,
+      toOffset: 8,
+      highWatermark: 0,
+      logStartOffset: 0,
+    });
+  });
+
+  test('a follower at the leader’s durable end stays in the ISR while the leader keeps appending', () => {
+    const a = replica('a', 0, [], { replicaLagTimeMaxMs: 400 });
+    a.applyMetadata(view(), 0);
+    const fetch = (id: string, offset: number, now: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        now,
+      );
+    // Every 100 ms the leader flushes 2 records and has 2 more unflushed; each fetch brings a follower to the
+    // durable end of the previous fetch, which is all it could be offered.
+    for (let t = 0; t <= 2_000; t += 100) {
+      const durable = t / 50;
+      a.onLogChanged(0, durable + 2, durable);
+      fetch('b', Math.max(0, durable - 2), t);
+      fetch('c', Math.max(0, durable - 2), t);
+      a.tick(t);
+      assert.equal(a.ready().isrProposal, null, `nobody lags at ${t} ms`);
+    }
+  });
+
   test('strict min ISR: below it acks=all is refused up front and the watermark does not move', () => {
     const a = replica('a', 4, [[1, 0]]);
     a.applyMetadata(view({ isr: ['a'] }), 0);

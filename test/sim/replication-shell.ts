@@ -21,8 +21,9 @@
 //   (`onFetchAnswer(records)`, which carries the leader's high watermark) is applied once the flush that
 //   covers them has completed. Other answers are applied at once and their LogAction carried out.
 // - Leader: a fetch is decided by `onFollowerFetch`; `read` sends up to `fetchBatchesMax` batches from the
-//   offset to the LOG END (not the high watermark) with the high watermark and log start. A fetch with
-//   nothing to read waits (long poll) until the log grows, the high watermark moves, or `fetchWaitMaxMs`.
+//   offset up to the decision's `toOffset` (the leader's durable end, not the high watermark) with the high
+//   watermark and log start. A fetch with nothing to read waits (long poll) until a flush makes more durable,
+//   the high watermark moves, or `fetchWaitMaxMs` passes.
 //   Epoch queries are answered with `epochEndOffset` only by an acting leader of the epoch the follower
 //   names (anything else could hand out another log's offsets).
 // - Metadata: every new snapshot is reconciled partition by partition with `applyMetadata`; a change of
@@ -304,7 +305,6 @@ export class ReplicaShell {
       part.acks1.push(waiter);
     }
     this.flush(part);
-    this.wakeParked(part, false);
     this.afterCore(part);
   }
 
@@ -351,6 +351,7 @@ export class ReplicaShell {
       }
       part.acks1.splice(0, done);
     }
+    this.wakeParked(part, false);
     if (part.heldAnswer !== null && !log.flushInProgress) {
       const held = part.heldAnswer;
       part.heldAnswer = null;
@@ -541,7 +542,7 @@ export class ReplicaShell {
     }
     const decision = part.replica.onFollowerFetch(m.fetch, this.host.nowMs);
     if (decision.kind === 'read') {
-      if (decision.fromOffset >= part.log.logEndOffset) {
+      if (decision.fromOffset >= decision.toOffset) {
         part.parked.set(from, {
           reqId: m.reqId,
           fromOffset: decision.fromOffset,
@@ -576,7 +577,7 @@ export class ReplicaShell {
         highWatermark: part.replica.highWatermark,
         logStartOffset: part.replica.logStartOffset,
       },
-      batches: part.log.read(fromOffset, this.config.fetchBatchesMax),
+      batches: part.log.read(fromOffset, part.replica.durableEndOffset, this.config.fetchBatchesMax),
     });
   }
 
@@ -591,12 +592,12 @@ export class ReplicaShell {
     });
   }
 
-  /** Answers parked fetches: all of them (`all`), or those the log has grown past. */
+  /** Answers parked fetches: all of them (`all`), or those with durable records to read now. */
   private wakeParked(part: ShellPartition, all: boolean): void {
     if (part.parked.size === 0) return;
     const acting = part.replica.role === 'leader' && part.replica.canAppend(false) === null;
     for (const [to, p] of part.parked) {
-      if (!all && p.fromOffset >= part.log.logEndOffset) continue;
+      if (!all && p.fromOffset >= part.replica.durableEndOffset) continue;
       part.parked.delete(to);
       if (acting) this.sendRecords(part, to, p.reqId, p.fromOffset);
       else this.sendFenced(part, to, p.reqId, p.fromOffset);

@@ -106,15 +106,18 @@ export class SimLog {
     this.epochs.assign(b.epoch, b.baseOffset);
   }
 
-  /** Up to `batchesMax` batches from `fromOffset` to the log end; a batch cut by `fromOffset` is sliced. */
-  read(fromOffset: number, batchesMax: number): SimBatch[] {
+  /**
+   * Up to `batchesMax` batches from `fromOffset` to `toOffset` (exclusive, at most the log end); a batch cut
+   * by either bound is sliced.
+   */
+  read(fromOffset: number, toOffset: number, batchesMax: number): SimBatch[] {
     check(
       fromOffset >= this.start && fromOffset <= this.logEndOffset,
       `read at ${fromOffset} outside the log`,
     );
     const out: SimBatch[] = [];
     let i = fromOffset - this.start;
-    const n = this.vals.length;
+    const n = Math.min(this.vals.length, toOffset - this.start);
     while (i < n && out.length < batchesMax) {
       const first = i;
       i++;

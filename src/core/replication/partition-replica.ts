@@ -14,6 +14,11 @@
 //   record is on disk on at least min.insync.replicas replicas, every one of them in the ISR.
 // - A follower truncates only to where the leader says its latest epoch ends (never to its own high
 //   watermark), and the leader checks every fetch's last fetched epoch against its own epochs.
+// - A leader offers followers only records it holds durably. A leader that crashes loses its unsynced tail and
+//   may come back leading the same epoch (nothing bumps an epoch when a broker restarts faster than the
+//   failure detector notices, or while the whole cluster is down); a follower that had fetched that tail
+//   would then hold other records than the leader at the same offsets under the same epoch, which no epoch
+//   check can tell apart. So every follower's records of an epoch stay a prefix of its leader's log.
 // - A follower leaves the ISR after `replicaLagTimeMaxMs` without catching up; it is proposed back only once it
 //   has fetched in the current epoch and its durable end has reached both the high watermark and the epoch's
 //   start offset. ISR changes are proposed one at a time with the partition epoch they were based on; the
@@ -106,10 +111,14 @@ export interface FollowerFetch {
 
 /** The leader's decision on a follower fetch. */
 export type FetchDecision =
-  /** Read from `fromOffset` up to the leader's log end; send `highWatermark` and `logStartOffset`. */
+  /**
+   * Read from `fromOffset` up to `toOffset` (exclusive: the leader's durable end; nothing when `fromOffset`
+   * is at or past it); send `highWatermark` and `logStartOffset`.
+   */
   | {
       readonly kind: 'read';
       readonly fromOffset: number;
+      readonly toOffset: number;
       readonly highWatermark: number;
       readonly logStartOffset: number;
     }
@@ -162,7 +171,7 @@ interface FollowerProgress {
   durableEnd: number;
   lastFetchMs: number;
   lastCaughtUpMs: number;
-  /** The leader's log end at the follower's previous fetch (Kafka's lastFetchLeaderLogEndOffset). */
+  /** The leader's durable end at the follower's previous fetch (Kafka's lastFetchLeaderLogEndOffset). */
   lastFetchLeaderEnd: number;
 }
 
@@ -303,7 +312,7 @@ export class PartitionReplica {
     if (role === 'leader') {
       for (const id of view.replicas) {
         if (id !== this.self && !this.followers.has(id))
-          this.followers.set(id, freshProgress(nowMs, this.logEnd));
+          this.followers.set(id, freshProgress(nowMs, this.durableEnd));
       }
       this.maybeAdvanceHighWatermark();
     }
@@ -316,7 +325,7 @@ export class PartitionReplica {
     this.pendingIsr = null;
     this.followers.clear();
     for (const id of view.replicas) {
-      if (id !== this.self) this.followers.set(id, freshProgress(nowMs, this.logEnd));
+      if (id !== this.self) this.followers.set(id, freshProgress(nowMs, this.durableEnd));
     }
     this.epochs.assign(view.leaderEpoch, this.logEnd);
     this.epochStart = this.logEnd;
@@ -412,10 +421,11 @@ export class PartitionReplica {
     } else if (fetch.fetchOffset > this.logEnd) {
       return { kind: 'diverging', epoch: -1, endOffset: -1 };
     }
-    // The fetch offset is durable on the follower: it counts toward the high watermark.
-    if (fetch.fetchOffset >= this.logEnd) progress.lastCaughtUpMs = nowMs;
+    // The fetch offset is durable on the follower: it counts toward the high watermark. A follower is offered
+    // records only up to the leader's durable end, so reaching that is being caught up.
+    if (fetch.fetchOffset >= this.durableEnd) progress.lastCaughtUpMs = nowMs;
     else if (fetch.fetchOffset >= progress.lastFetchLeaderEnd) progress.lastCaughtUpMs = progress.lastFetchMs;
-    progress.lastFetchLeaderEnd = this.logEnd;
+    progress.lastFetchLeaderEnd = this.durableEnd;
     progress.lastFetchMs = nowMs;
     progress.durableEnd = Math.min(fetch.fetchOffset, this.logEnd);
     this.maybeExpandIsr(fetch.replicaId, nowMs);
@@ -423,6 +433,7 @@ export class PartitionReplica {
     return {
       kind: 'read',
       fromOffset: fetch.fetchOffset,
+      toOffset: this.durableEnd,
       highWatermark: this.hw,
       logStartOffset: this.logStart,
     };
@@ -653,7 +664,7 @@ export class PartitionReplica {
   }
 }
 
-function freshProgress(nowMs: number, leaderEnd: number): FollowerProgress {
+function freshProgress(nowMs: number, leaderDurableEnd: number): FollowerProgress {
   // A new leader gives every follower a full lag interval to fetch before it may be shrunk out.
-  return { durableEnd: -1, lastFetchMs: nowMs, lastCaughtUpMs: nowMs, lastFetchLeaderEnd: leaderEnd };
+  return { durableEnd: -1, lastFetchMs: nowMs, lastCaughtUpMs: nowMs, lastFetchLeaderEnd: leaderDurableEnd };
 }
