@@ -194,6 +194,41 @@ describe('leader', () => {
     assert.deepEqual(a.ready().isrProposal, { leaderEpoch: 1, partitionEpoch: 2, isr: ['a', 'b', 'c'] });
   });
 
+  test('a proposed ISR member counts for the high watermark until the metadata moves past the proposal, whatever became of its answer (found by the simulation)', () => {
+    // The expansion may be committed although its answer is lost or late (the metadata leader died right
+    // after applying it): until this leader's metadata shows the partition epoch past the proposal's, c may be
+    // in the committed ISR, and a record acknowledged without c could be lost when c is elected.
+    const a = replica('a', 0, [], { isrProposalTimeoutMs: 300, replicaLagTimeMaxMs: 1_000 });
+    a.applyMetadata(view({ isr: ['a', 'b'] }), 0);
+    const fetch = (id: string, offset: number, now: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        now,
+      );
+    a.onLogChanged(0, 10, 10);
+    fetch('b', 10, 10);
+    fetch('c', 10, 10);
+    const expansion = a.ready().isrProposal;
+    assert.deepEqual(expansion, { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b', 'c'] });
+    a.onLogChanged(0, 20, 20);
+    fetch('b', 20, 100);
+    assert.equal(a.highWatermark, 10, 'c counts while the expansion is pending');
+    a.tick(400);
+    a.proposalFailed(expansion!);
+    fetch('b', 20, 500);
+    assert.equal(
+      a.highWatermark,
+      10,
+      'neither a timeout nor a failed delivery proves the expansion was not made',
+    );
+    // c fetches no more: after the lag time the leader settles it with a proposal at the same partition epoch.
+    a.ready();
+    a.tick(1_200);
+    assert.deepEqual(a.ready().isrProposal, { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b'] });
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 2 }), 1_300);
+    assert.equal(a.highWatermark, 20, 'the metadata moved on without c');
+  });
+
   test('a fetch that parts from the leader’s epochs is told where to truncate', () => {
     const a = replica('a', 20, [
       [1, 0],

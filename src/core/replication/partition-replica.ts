@@ -22,7 +22,9 @@
 // - A follower leaves the ISR after `replicaLagTimeMaxMs` without catching up; it is proposed back only once it
 //   has fetched in the current epoch and its durable end has reached both the high watermark and the epoch's
 //   start offset. ISR changes are proposed one at a time with the partition epoch they were based on; the
-//   metadata applies them only if that epoch is still current (compare-and-set).
+//   metadata applies them only if that epoch is still current (compare-and-set). So a proposed member counts
+//   for the high watermark from its proposal until the metadata's partition epoch moves past it: neither a
+//   timeout nor a lost or refused answer proves that a copy of the proposal will not still be applied.
 // - A new leader exposes no high watermark until it has committed up to its epoch's start offset (everything
 //   an earlier leader may have acknowledged), so a consumer never sees the high watermark go back.
 // - A fetch naming a newer leader epoch tells the leader it has been deposed: it takes no more writes until
@@ -200,6 +202,13 @@ export class PartitionReplica {
   private deposed = false;
   private readonly followers = new Map<string, FollowerProgress>();
   private pendingIsr: PendingIsr | null = null;
+  /**
+   * Leader: members that proposals based on partition epoch `proposedAtPartitionEpoch` would add to the ISR.
+   * Any of those proposals may still be applied while the metadata stays at that epoch, whatever became of
+   * its answer, so these members count for the high watermark until the metadata moves past it.
+   */
+  private proposedAdditions: string[] = [];
+  private proposedAtPartitionEpoch = -1;
   private proposalOut: IsrProposal | null = null;
   private readonly acks: PendingAck[] = [];
   private acksHead = 0;
@@ -309,6 +318,11 @@ export class PartitionReplica {
       // The metadata moved past the epoch the proposal was based on: it was applied, or lost to another change.
       this.pendingIsr = null;
     }
+    if (view.partitionEpoch !== this.proposedAtPartitionEpoch) {
+      // No proposal based on an older partition epoch can apply any more: the committed ISR says it all.
+      this.proposedAdditions = [];
+      this.proposedAtPartitionEpoch = -1;
+    }
     if (role === 'leader') {
       for (const id of view.replicas) {
         if (id !== this.self && !this.followers.has(id))
@@ -323,6 +337,8 @@ export class PartitionReplica {
     this.deposed = false;
     this.needsTruncation = false;
     this.pendingIsr = null;
+    this.proposedAdditions = [];
+    this.proposedAtPartitionEpoch = -1;
     this.followers.clear();
     for (const id of view.replicas) {
       if (id !== this.self) this.followers.set(id, freshProgress(nowMs, this.durableEnd));
@@ -456,9 +472,12 @@ export class PartitionReplica {
     const view = this.view!;
     if (this.pendingIsr !== null) {
       if (nowMs - this.pendingIsr.proposedAtMs < this.config.isrProposalTimeoutMs) return;
+      // No answer in time: another proposal may go out (its additions still count, see proposedAdditions).
       this.pendingIsr = null;
     }
-    const lagging = view.isr.filter((id) => {
+    // A proposed member that stopped catching up is lagging too: proposing the ISR without it (possibly the
+    // committed ISR unchanged) moves the partition epoch past the proposal that would have added it.
+    const lagging = this.maximalIsr().filter((id) => {
       if (id === this.self) return false;
       const f = this.followers.get(id);
       return f === undefined || nowMs - f.lastCaughtUpMs > this.config.replicaLagTimeMaxMs;
@@ -587,7 +606,11 @@ export class PartitionReplica {
     return ready;
   }
 
-  /** The shell could not deliver the proposal (the metadata leader refused it or was unreachable). */
+  /**
+   * The shell could not deliver the proposal, or the metadata leader refused it: another may be proposed. The
+   * members it would have added still count for the high watermark until the metadata moves past its
+   * partition epoch, since a lost or late answer does not prove it was not applied.
+   */
   proposalFailed(proposal: IsrProposal): void {
     if (this.pendingIsr?.proposal === proposal) this.pendingIsr = null;
   }
@@ -614,14 +637,23 @@ export class PartitionReplica {
     };
     this.pendingIsr = { proposal, proposedAtMs: nowMs };
     this.proposalOut = proposal;
+    if (this.proposedAtPartitionEpoch !== view.partitionEpoch) {
+      this.proposedAdditions = [];
+      this.proposedAtPartitionEpoch = view.partitionEpoch;
+    }
+    for (const id of isr) {
+      if (!view.isr.includes(id) && !this.proposedAdditions.includes(id)) this.proposedAdditions.push(id);
+    }
   }
 
-  /** The committed ISR plus a proposed addition (KIP-497): removals count only once committed. */
+  /**
+   * The committed ISR plus every member a proposal based on the current partition epoch would add (KIP-497):
+   * removals count only once committed, additions from the moment they are proposed.
+   */
   private maximalIsr(): readonly string[] {
     const isr = this.view!.isr;
-    const pending = this.pendingIsr?.proposal.isr;
-    if (pending === undefined || pending.length <= isr.length) return isr;
-    return pending;
+    if (this.proposedAdditions.length === 0) return isr;
+    return [...isr, ...this.proposedAdditions.filter((id) => !isr.includes(id))];
   }
 
   private maybeAdvanceHighWatermark(): void {
