@@ -11,10 +11,11 @@
 // Clients produce unique values (acks=all, or acks=1 at a configured rate) to the leader named by the
 // metadata of a random broker (possibly stale) and never retry.
 //
+// Clients send batches of one to three records.
 // Faults: kill (unsynced log data lost, optionally also the Raft Ready being persisted), restart, pause
 // (every timer and message of the broker waits, then it resumes with stale state), network partitions of
-// any shape, cuts of the replication data links only, message loss, delay (and so reordering) and
-// duplication of messages between brokers.
+// any shape (one-way too), cuts of the replication data links only, message loss, delay (and so
+// reordering) and duplication of messages between brokers; an operator's controlled-shutdown flag.
 //
 // Invariants, checked as each step happens (a violation throws a SimFailure; the scenario runner adds the
 // seed and a trace tail):
@@ -26,9 +27,9 @@
 //     the partition's canonical log (agreeing with what was recorded before, no value at two offsets); every
 //     replica's log below its own high watermark equals it.
 //  3. One leader per epoch: no two brokers act as leader of a partition with the same leader epoch.
-//  4. The served high watermark (servableHighWatermark): a leader of epoch e never serves less than any
-//     leader of an epoch <= e has served before (a deposed leader that does not know it yet may lag behind a
-//     newer epoch; consumers fence it by epoch, as in KIP-320).
+//  4. High watermarks: a leader's never goes back; the served one (servableHighWatermark) of a leader of
+//     epoch e is never less than any leader of an epoch <= e has served before (a deposed leader that does
+//     not know it yet may lag behind a newer epoch's; consumers fence it by epoch, as in KIP-320).
 //  5. Offsets dense in every log, and each log's epoch cache agrees with the epochs stamped in its batches.
 //  6. Nothing appended for a definite failure.
 //  7. Every controller decision is valid against the metadata it was decided from (the state machine,
@@ -120,7 +121,7 @@ export const defaultSimOptions: ReplicationSimOptions = {
   topics: defaultTopics,
   network: calmNetwork,
   acksAllRate: 1,
-  produceIntervalMs: [2, 12],
+  produceIntervalMs: [3, 14],
   fsyncDelayMs: [1, 6],
   tornWriteRate: 0.3,
   trace: false,
@@ -128,9 +129,8 @@ export const defaultSimOptions: ReplicationSimOptions = {
 
 // Timings of the simulated cluster. Raft ticks every 20 ms (elections after 200-400 ms); the failure detector
 // declares a peer dead after 200 ms of silence; a follower leaves the ISR after 400 ms without catching up.
-const brokerTickMs = 10;
-const raftTickEveryTicks = 2;
-const fdIntervalMs = 40;
+const brokerTickMs = 20;
+const fdIntervalMs = 50;
 const fdTimeoutMs = 200;
 const controlIntervalMs = 40;
 const controlWaitMaxMs = 2_000;
@@ -202,11 +202,11 @@ interface FlushEvent {
   inc: number;
   pk: string;
 }
+/** The clients' clock: every few ms a client may produce, and requests past their deadline expire. */
 interface ClientEvent {
-  kind: 'produce' | 'client_timeout';
+  kind: 'produce';
   at: number;
   seq: number;
-  reqId: number;
 }
 type SimEvent = MsgEvent | TickEvent | FlushEvent | ClientEvent;
 
@@ -357,19 +357,23 @@ export class ReplicationSim implements ShellObserver {
 
   // Clients.
   private producing = false;
+  private clientsScheduled = false;
   private clientMeta: MetadataSnapshot | null = null;
   private clientMetaMs = 0;
   private nextValue = 1;
-  private readonly pending = new Map<number, { value: number; pk: string; acksAll: boolean }>();
+  /** Requests in flight, in the order sent (so by deadline). */
+  private readonly pending = new Map<number, { pk: string; acksAll: boolean; untilMs: number }>();
+  /** acks=all requests answered 'ok', by the broker that answered. */
+  private readonly ackedAllBy = new Map<string, number>();
   /** Partitions that acknowledged an acks=all produce since `markLiveness()`. */
   private readonly ackedSinceMark = new Set<string>();
-  private producerScheduled = false;
 
   // Checker state.
   private readonly truths = new Map<string, Truth>();
   private readonly appended = new Set<number>();
   private readonly refusedValues = new Set<number>();
-  private readonly hwSeen = new Map<string, number>();
+  /** Each replica's high watermark as last checked, per incarnation (a restarted replica starts at 0). */
+  private readonly hwSeen = new Map<ShellPartition, number>();
   private globalIndex = 0;
   private globalMeta: MetadataSnapshot | null = null;
   private nextFullCheckMs = fullCheckEveryMs;
@@ -522,6 +526,8 @@ export class ReplicationSim implements ShellObserver {
     const random = b.random;
     b.raft = new RaftNode({
       ...defaultRaftLimits,
+      // A heartbeat every other 20 ms tick; elections after 10 to 20 ticks of silence.
+      heartbeatTimeoutTicks: 2,
       id,
       storage: b.raftDisk,
       random: () => random.next(),
@@ -631,6 +637,12 @@ export class ReplicationSim implements ShellObserver {
     this.note(id, 'isolate');
   }
 
+  /** Drops everything `from` sends to `to` (an asymmetric partition), keeping other cuts. */
+  cutOneWay(from: string, to: string): void {
+    this.blocked.add(`${from}>${to}`);
+    this.note(from, `cut one way to ${to}`);
+  }
+
   /** Cuts the replication data link between two brokers (both ways); Raft and heartbeats still pass. */
   cutDataLink(a: string, b: string): void {
     this.dataBlocked.add(`${a}>${b}`);
@@ -664,6 +676,11 @@ export class ReplicationSim implements ShellObserver {
     return this.truths.get(pk)!.replicas;
   }
 
+  /** How many acks=all requests `broker` has answered 'ok' so far. */
+  ackedAllCount(broker: string): number {
+    return this.ackedAllBy.get(broker) ?? 0;
+  }
+
   raftLeader(): string {
     for (const b of this.brokers.values()) {
       if (b.up && !b.paused && b.raft?.status().role === 'leader') return b.id;
@@ -671,15 +688,52 @@ export class ReplicationSim implements ShellObserver {
     return '';
   }
 
+  /** Whether the most advanced applied metadata has `id` marked as shutting down. */
+  isShuttingDown(id: string): boolean {
+    return this.globalMeta?.brokers.get(id)?.shuttingDown ?? false;
+  }
+
+  /** The partitions `id` leads per the most advanced applied metadata. */
+  ledBy(id: string): string[] {
+    return this.partitionKeys().filter((pk) => this.leaderOf(pk) === id);
+  }
+
+  /**
+   * An operator's controlled shutdown flag (what a broker asks for on SIGTERM): proposed at the metadata
+   * leader, again every `retryMs`, until the applied metadata shows it; a liveness failure past `deadlineMs`.
+   */
+  setShuttingDown(id: string, shuttingDown: boolean, deadlineMs = 5_000): void {
+    const retryMs = 200;
+    const end = this.nowMs + deadlineMs;
+    const done = () => this.isShuttingDown(id) === shuttingDown;
+    while (!done()) {
+      if (this.nowMs >= end) {
+        this.fail(`liveness: shutting-down flag of ${id} not ${shuttingDown} within ${deadlineMs} ms`);
+      }
+      const leader = this.raftLeader();
+      if (leader !== '') {
+        const b = this.broker(leader);
+        b.raft!.propose(encodeCommand({ kind: 'set_broker_shutting_down', brokerId: id, shuttingDown }));
+        this.driveRaft(b);
+      }
+      this.runUntilOrAt(Math.min(end, this.nowMs + retryMs), done);
+    }
+    this.note(id, `shutting down: ${shuttingDown}`);
+  }
+
   // ------------------------------------------------------------------------------------------------------
   // Clients.
 
   startProducing(): void {
     this.producing = true;
-    if (!this.producerScheduled) {
-      this.producerScheduled = true;
-      this.push({ kind: 'produce', at: this.nowMs + 1, seq: 0, reqId: 0 });
-    }
+    this.scheduleClients();
+  }
+
+  /** The clients' clock runs while they produce or wait for answers. */
+  private scheduleClients(): void {
+    if (this.clientsScheduled) return;
+    this.clientsScheduled = true;
+    this.push({ kind: 'produce', at: this.nowMs + this.produceGapMs(), seq: 0 });
   }
 
   stopProducing(): void {
@@ -691,9 +745,12 @@ export class ReplicationSim implements ShellObserver {
     this.ackedSinceMark.clear();
   }
 
-  private produceOnce(): void {
+  private produceGapMs(): number {
     const [min, max] = this.options.produceIntervalMs;
-    this.push({ kind: 'produce', at: this.nowMs + min + this.rng.int(max - min + 1), seq: 0, reqId: 0 });
+    return min + this.rng.int(max - min + 1);
+  }
+
+  private produceOnce(): void {
     if (this.clientMeta === null || this.nowMs - this.clientMetaMs > clientMetadataMaxAgeMs) {
       // Metadata from any broker that serves it, possibly stale.
       const serving = this.ids.filter((id) => {
@@ -708,13 +765,13 @@ export class ReplicationSim implements ShellObserver {
     const [topic, p] = splitKey(pk);
     const leader = this.clientMeta.topics.get(topic)?.partitions[p]?.leader ?? '';
     if (leader === '') return;
-    const value = this.nextValue++;
+    // A batch of one to three records, as a producer's linger would make.
+    const values = Array.from({ length: 1 + this.rng.int(3) }, () => this.nextValue++);
     const acksAll = this.rng.chance(this.options.acksAllRate);
     const reqId = this.nextId++;
-    this.pending.set(reqId, { value, pk, acksAll });
     this.stats.produced++;
-    this.sendFromClient(leader, { kind: 'produce', pk, value, acksAll, reqId });
-    this.push({ kind: 'client_timeout', at: this.nowMs + clientTimeoutMs, seq: 0, reqId });
+    this.sendFromClient(leader, { kind: 'produce', pk, values, acksAll, reqId });
+    this.pending.set(reqId, { pk, acksAll, untilMs: this.nowMs + clientTimeoutMs });
   }
 
   private onProduceAnswer(m: Extract<ShellMessage, { kind: 'produce_answer' }>): void {
@@ -730,10 +787,14 @@ export class ReplicationSim implements ShellObserver {
     this.clientMeta = null;
   }
 
-  private onClientTimeout(reqId: number): void {
-    if (!this.pending.delete(reqId)) return;
-    this.stats.indefinite++;
-    this.clientMeta = null;
+  /** Requests without an answer by their deadline are indefinite for the client. */
+  private expireClientRequests(): void {
+    for (const [reqId, req] of this.pending) {
+      if (req.untilMs > this.nowMs) return;
+      this.pending.delete(reqId);
+      this.stats.indefinite++;
+      this.clientMeta = null;
+    }
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -749,6 +810,12 @@ export class ReplicationSim implements ShellObserver {
     const end = this.nowMs + ms;
     while (this.queue.peekAt() <= end) this.step(this.queue.pop()!);
     this.nowMs = end;
+  }
+
+  /** Runs until `cond` holds (checked after every step) or the clock reaches `atMs`. */
+  runUntilOrAt(atMs: number, cond: () => boolean): void {
+    while (!cond() && this.queue.peekAt() <= atMs) this.step(this.queue.pop()!);
+    if (!cond() && this.nowMs < atMs) this.nowMs = atMs;
   }
 
   /** Runs until `cond` holds (checked after every step); fails after `deadlineMs`. */
@@ -769,11 +836,10 @@ export class ReplicationSim implements ShellObserver {
     this.stats.simulatedMs = this.nowMs;
     switch (e.kind) {
       case 'produce':
+        this.clientsScheduled = false;
+        this.expireClientRequests();
         if (this.producing) this.produceOnce();
-        else this.producerScheduled = false;
-        break;
-      case 'client_timeout':
-        this.onClientTimeout(e.reqId);
+        if (this.producing || this.pending.size > 0) this.scheduleClients();
         break;
       case 'msg':
         this.deliver(e);
@@ -955,11 +1021,9 @@ export class ReplicationSim implements ShellObserver {
   private tick(b: Broker): void {
     this.push({ kind: 'tick', at: this.nowMs + brokerTickMs, seq: 0, broker: b.id, inc: b.incarnation });
     b.ticks++;
-    if (b.ticks % raftTickEveryTicks === 0) {
-      b.raft!.tick();
-      this.driveRaft(b);
-      if (!b.up) return;
-    }
+    b.raft!.tick();
+    this.driveRaft(b);
+    if (!b.up) return;
     if (this.nowMs >= b.nextFdMs) {
       b.nextFdMs = this.nowMs + fdIntervalMs;
       for (const peer of this.ids) if (peer !== b.id) this.send(b, peer, { k: 'hb' });
@@ -1246,6 +1310,25 @@ export class ReplicationSim implements ShellObserver {
   answeredOk(
     broker: string,
     pk: string,
+    baseOffset: number,
+    values: readonly number[],
+    epoch: number,
+    acksAll: boolean,
+  ): void {
+    if (acksAll) {
+      this.stats.ackedAll++;
+      this.ackedAllBy.set(broker, (this.ackedAllBy.get(broker) ?? 0) + 1);
+      this.ackedSinceMark.add(pk);
+    } else {
+      this.stats.acked1++;
+    }
+    values.forEach((value, i) => this.recordAcked(broker, pk, baseOffset + i, value, epoch, acksAll));
+  }
+
+  /** 1, at the acknowledgement of one record. */
+  private recordAcked(
+    broker: string,
+    pk: string,
     offset: number,
     value: number,
     epoch: number,
@@ -1257,12 +1340,9 @@ export class ReplicationSim implements ShellObserver {
       this.fail(`${pk}: ${broker} answers ok for ${value}@${offset} that it does not hold durably`);
     }
     if (!acksAll) {
-      this.stats.acked1++;
       truth.acked1.push({ offset, value });
       return;
     }
-    this.stats.ackedAll++;
-    this.ackedSinceMark.add(pk);
     if (truth.canonVals[offset] !== value) {
       this.violate(
         truth,
@@ -1294,9 +1374,11 @@ export class ReplicationSim implements ShellObserver {
     truth.ackedAt[offset] = value;
   }
 
-  refused(broker: string, value: number): void {
-    if (this.appended.has(value)) this.fail(`${broker} refuses ${value} definitely after appending it`);
-    this.refusedValues.add(value);
+  refused(broker: string, values: readonly number[]): void {
+    for (const value of values) {
+      if (this.appended.has(value)) this.fail(`${broker} refuses ${value} definitely after appending it`);
+      this.refusedValues.add(value);
+    }
   }
 
   leaderAppended(broker: string, pk: string, log: SimLog, batch: SimBatch): void {
@@ -1357,11 +1439,14 @@ export class ReplicationSim implements ShellObserver {
       if (owner === undefined) truth.leaderOfEpoch.set(e, broker);
       else if (owner !== broker) this.fail(`${part.pk}: ${owner} and ${broker} both lead epoch ${e}`);
     }
-    const key = `${broker}|${part.pk}`;
-    const seen = this.hwSeen.get(key) ?? 0;
+    const seen = this.hwSeen.get(part) ?? 0;
     const hw = r.highWatermark;
     if (hw > seen) this.checkBelowHw(broker, part, Math.max(seen, part.log.logStartOffset), hw);
-    if (hw !== seen) this.hwSeen.set(key, hw);
+    else if (hw < seen && r.role === 'leader') {
+      // A follower's watermark may drop to what it holds after a truncation; a leader's never goes back.
+      this.fail(`${part.pk}: leader ${broker}'s high watermark went back from ${seen} to ${hw}`);
+    }
+    if (hw !== seen) this.hwSeen.set(part, hw);
     const served = r.servableHighWatermark;
     if (served >= 0) {
       const e = r.leaderEpoch;
@@ -1622,7 +1707,7 @@ function describeCommand(c: MetadataCommand): string {
 function describeShellMessage(m: ShellMessage): string {
   switch (m.kind) {
     case 'produce':
-      return `produce ${m.pk} ${m.value} acks=${m.acksAll ? 'all' : '1'}`;
+      return `produce ${m.pk} ${m.values.join(',')} acks=${m.acksAll ? 'all' : '1'}`;
     case 'produce_answer':
       return `produce_answer ${m.outcome} ${m.offset} ${m.reason}`;
     case 'fetch':

@@ -48,7 +48,8 @@ export type ShellMessage =
   | {
       readonly kind: 'produce';
       readonly pk: string;
-      readonly value: number;
+      /** One batch of records (unique values). */
+      readonly values: readonly number[];
       readonly acksAll: boolean;
       readonly reqId: number;
     }
@@ -110,17 +111,17 @@ export interface ShellObserver {
   followerAppended(broker: string, pk: string, log: SimLog, batches: readonly SimBatch[]): void;
   /** The log was truncated or reset. */
   logCut(broker: string, pk: string, log: SimLog): void;
-  /** An 'ok' answer is about to be sent for a produce. */
+  /** An 'ok' answer is about to be sent for a produce whose batch starts at `baseOffset`. */
   answeredOk(
     broker: string,
     pk: string,
-    offset: number,
-    value: number,
+    baseOffset: number,
+    values: readonly number[],
     epoch: number,
     acksAll: boolean,
   ): void;
-  /** A definite refusal is about to be sent: nothing was appended for `value`. */
-  refused(broker: string, value: number): void;
+  /** A definite refusal is about to be sent: nothing was appended for `values`. */
+  refused(broker: string, values: readonly number[]): void;
   /** Anything about the replica may have changed (role, high watermark); called before its acks go out. */
   replicaTouched(broker: string, part: ShellPartition): void;
   note(broker: string, what: string): void;
@@ -140,7 +141,8 @@ export interface ShellHost {
 interface ProduceWaiter {
   readonly client: string;
   readonly reqId: number;
-  readonly value: number;
+  readonly values: readonly number[];
+  /** Where the request's batch starts. */
   readonly offset: number;
   readonly epoch: number;
 }
@@ -288,19 +290,25 @@ export class ReplicaShell {
     const refusal =
       part === undefined ? { kind: 'not_leader' as const, leader: '' } : part.replica.canAppend(m.acksAll);
     if (part === undefined || refusal !== null) {
-      this.host.observer.refused(this.self, m.value);
+      this.host.observer.refused(this.self, m.values);
       this.answer(client, m.reqId, 'definite', -1, refusal?.kind ?? 'not_leader');
       return;
     }
     const epoch = part.replica.leaderEpoch;
-    const batch = part.log.appendAsLeader(epoch, [m.value]);
+    const batch = part.log.appendAsLeader(epoch, m.values);
     this.host.observer.leaderAppended(this.self, part.pk, part.log, batch);
     this.logChanged(part);
-    const waiter: ProduceWaiter = { client, reqId: m.reqId, value: m.value, offset: batch.baseOffset, epoch };
+    const waiter: ProduceWaiter = {
+      client,
+      reqId: m.reqId,
+      values: m.values,
+      offset: batch.baseOffset,
+      epoch,
+    };
     if (m.acksAll) {
       const id = this.nextAckId++;
       part.ackWaiters.set(id, waiter);
-      part.replica.awaitHighWatermark(id, batch.baseOffset + 1, this.host.nowMs);
+      part.replica.awaitHighWatermark(id, batch.baseOffset + m.values.length, this.host.nowMs);
     } else {
       part.acks1.push(waiter);
     }
@@ -340,10 +348,10 @@ export class ReplicaShell {
     if (part.acks1.length > 0 && part.replica.role === 'leader') {
       let done = 0;
       for (const w of part.acks1) {
-        if (w.offset >= log.durableEndOffset) break;
+        if (w.offset + w.values.length > log.durableEndOffset) break;
         done++;
-        if (log.valueAt(w.offset) === w.value) {
-          this.host.observer.answeredOk(this.self, pk, w.offset, w.value, w.epoch, false);
+        if (w.values.every((v, i) => log.valueAt(w.offset + i) === v)) {
+          this.host.observer.answeredOk(this.self, pk, w.offset, w.values, w.epoch, false);
           this.answer(w.client, w.reqId, 'ok', w.offset, '');
         } else {
           this.answer(w.client, w.reqId, 'indefinite', -1, 'truncated');
@@ -384,7 +392,7 @@ export class ReplicaShell {
         if (w === undefined) continue;
         part.ackWaiters.delete(ack.id);
         if (ack.kind === 'ok') {
-          this.host.observer.answeredOk(this.self, part.pk, w.offset, w.value, w.epoch, true);
+          this.host.observer.answeredOk(this.self, part.pk, w.offset, w.values, w.epoch, true);
           this.answer(w.client, w.reqId, 'ok', w.offset, '');
         } else {
           this.answer(w.client, w.reqId, 'indefinite', -1, ack.kind);
