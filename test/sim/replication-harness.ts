@@ -1322,7 +1322,9 @@ export class ReplicationSim implements ShellObserver {
     } else {
       this.stats.acked1++;
     }
-    values.forEach((value, i) => this.recordAcked(broker, pk, baseOffset + i, value, epoch, acksAll));
+    for (let i = 0; i < values.length; i++) {
+      this.recordAcked(broker, pk, baseOffset + i, values[i]!, epoch, acksAll);
+    }
   }
 
   /** 1, at the acknowledgement of one record. */
