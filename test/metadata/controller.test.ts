@@ -248,9 +248,9 @@ describe('controller', () => {
   test('Raft membership: live brokers join as learners and caught-up learners fill the voter seats', () => {
     const controller = new Controller(config);
     const sm = new MetadataStateMachine();
-    ['a', 'b', 'c', 'd'].forEach((id, i) =>
-      sm.apply(i + 1, { kind: 'register_broker', broker: registration(id) }),
-    );
+    ['a', 'b', 'c', 'd'].forEach((id, i) => {
+      sm.apply(i + 1, { kind: 'register_broker', broker: registration(id) });
+    });
     const members = ['a', 'b', 'c', 'd'].map((id) => member(id));
     const decide = (voters: string[], learners: string[], match: [string, number][], nowMs = 0) =>
       controller
