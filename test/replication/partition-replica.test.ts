@@ -165,6 +165,8 @@ describe('leader', () => {
     assert.equal(a.highWatermark, 0);
     const planted = replica('a', 4, [[1, 0]], { plantedBug: 'hw_below_min_isr' });
     planted.applyMetadata(view({ isr: ['a'] }), 0);
+    // Its unchanged ISR, proposed when it first saw itself leading, is committed.
+    planted.applyMetadata(view({ isr: ['a'], partitionEpoch: 2 }), 0);
     planted.onLogChanged(0, 6, 6);
     assert.equal(planted.highWatermark, 6, 'the planted bug advances it');
   });
@@ -199,6 +201,9 @@ describe('leader', () => {
     // after applying it): until this leader's metadata shows the partition epoch past the proposal's, c may be
     // in the committed ISR, and a record acknowledged without c could be lost when c is elected.
     const a = replica('a', 0, [], { isrProposalTimeoutMs: 300, replicaLagTimeMaxMs: 1_000 });
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 0 }), 0);
+    // The ISR it proposed unchanged on first seeing itself lead is committed.
+    assert.deepEqual(a.ready().isrProposal?.isr, ['a', 'b']);
     a.applyMetadata(view({ isr: ['a', 'b'] }), 0);
     const fetch = (id: string, offset: number, now: number) =>
       a.onFollowerFetch(
@@ -227,6 +232,30 @@ describe('leader', () => {
     assert.deepEqual(a.ready().isrProposal, { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b'] });
     a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 2 }), 1_300);
     assert.equal(a.highWatermark, 20, 'the metadata moved on without c');
+  });
+
+  test('a leader in a new process counts every replica until its metadata moves on, since its previous incarnation may have proposed any of them (found by the simulation)', () => {
+    // a restarted before anyone noticed and leads epoch 1 again, from metadata that says ISR {a, b} at partition
+    // epoch 1. Before the restart it may have proposed adding c at that partition epoch; that proposal may be
+    // committed already (this node's metadata lags) or still be waiting in the Raft log.
+    const a = replica('a', 10, [[1, 0]]);
+    a.applyMetadata(view({ isr: ['a', 'b'] }), 0);
+    assert.deepEqual(
+      a.ready().isrProposal,
+      { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b'] },
+      'it proposes its ISR unchanged, so that the partition epoch moves past any such proposal',
+    );
+    a.onFollowerFetch({ replicaId: 'b', leaderEpoch: 1, fetchOffset: 10, lastFetchedEpoch: 1 }, 1);
+    assert.equal(a.highWatermark, 0, 'c may be in the committed ISR');
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 2 }), 5);
+    assert.equal(a.highWatermark, 10, 'the metadata moved on without c');
+    // A replica that saw itself become leader in this process has no such past.
+    const b = replica('b', 10, [[1, 0]]);
+    b.applyMetadata(view({ isr: ['a', 'b'] }), 0);
+    b.applyMetadata(view({ leader: 'b', leaderEpoch: 2, partitionEpoch: 2, isr: ['a', 'b'] }), 1);
+    assert.equal(b.ready().isrProposal, null);
+    b.onFollowerFetch({ replicaId: 'a', leaderEpoch: 2, fetchOffset: 10, lastFetchedEpoch: 1 }, 2);
+    assert.equal(b.highWatermark, 10);
   });
 
   test('a fetch that parts from the leader’s epochs is told where to truncate', () => {

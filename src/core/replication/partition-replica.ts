@@ -24,7 +24,9 @@
 //   start offset. ISR changes are proposed one at a time with the partition epoch they were based on; the
 //   metadata applies them only if that epoch is still current (compare-and-set). So a proposed member counts
 //   for the high watermark from its proposal until the metadata's partition epoch moves past it: neither a
-//   timeout nor a lost or refused answer proves that a copy of the proposal will not still be applied.
+//   timeout nor a lost or refused answer proves that a copy of the proposal will not still be applied. A
+//   replica that leads from the first metadata its process sees cannot know what its previous process
+//   proposed: it counts every replica until the partition epoch moves, and proposes its ISR unchanged.
 // - A new leader exposes no high watermark until it has committed up to its epoch's start offset (everything
 //   an earlier leader may have acknowledged), so a consumer never sees the high watermark go back.
 // - A fetch naming a newer leader epoch tells the leader it has been deposed: it takes no more writes until
@@ -322,6 +324,14 @@ export class PartitionReplica {
       // No proposal based on an older partition epoch can apply any more: the committed ISR says it all.
       this.proposedAdditions = [];
       this.proposedAtPartitionEpoch = -1;
+    }
+    if (role === 'leader' && old === null && view.isr.length < view.replicas.length) {
+      // Leading from the first metadata this process sees: an earlier process of this broker may have led
+      // this epoch and proposed adding any replica at this partition epoch, a proposal that may be committed
+      // (this node's metadata may lag) or still on its way. Every replica counts until the metadata moves past
+      // this partition epoch, and the ISR proposed unchanged makes it move.
+      this.propose(view.isr, nowMs);
+      this.proposedAdditions = view.replicas.filter((id) => !view.isr.includes(id));
     }
     if (role === 'leader') {
       for (const id of view.replicas) {
