@@ -1161,6 +1161,12 @@ export class ReplicationSim implements ShellObserver {
     });
   }
 
+  /**
+   * The metadata leader's side of an ISR proposal. It answers only what it knows: 'refused' when it cannot
+   * propose, otherwise it waits until the Raft index it proposed at is applied HERE (also after losing the
+   * leadership: the index is applied all the same) and answers 'applied' if that entry is its own (same term)
+   * and the state machine took it, 'refused' if not. A crash loses the answer; the partition leader times out.
+   */
   private onAlterIsr(b: Broker, from: string, m: Extract<ShellMessage, { kind: 'alter_isr' }>): void {
     const raft = b.raft!;
     const refuse = () =>
