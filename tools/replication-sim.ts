@@ -9,7 +9,15 @@
 
 import type { PlantedBug } from '../src/core/replication/partition-replica.js';
 import type { ReplicationSimOptions } from '../test/sim/replication-harness.js';
-import { findScenario, runScenario, type Scenario, scenarios } from '../test/sim/replication-scenarios.js';
+import {
+  addRun,
+  emptyTotals,
+  findScenario,
+  runScenario,
+  type Scenario,
+  type ScenarioTotals,
+  scenarios,
+} from '../test/sim/replication-scenarios.js';
 
 interface Args {
   seeds: number;
@@ -101,18 +109,10 @@ function replay(scenario: Scenario, seed: number, args: Args): number {
   }
 }
 
-interface Totals {
-  seeds: number;
+/** A scenario's totals, with its failures and the time its seeds took. */
+interface Totals extends ScenarioTotals {
   failures: number;
   ms: number;
-  steps: number;
-  simulatedMs: number;
-  ackedAll: number;
-  acked1: number;
-  uncleanElections: number;
-  uncleanLosses: number;
-  acks1Losses: number;
-  acks1LossSeeds: number;
 }
 
 function search(args: Args): number {
@@ -125,33 +125,13 @@ function search(args: Args): number {
   for (let k = 0; k < args.seeds; k++) {
     const scenario = chosen[k % chosen.length]!;
     const seed = args.start + Math.floor(k / chosen.length);
-    const totals = per.get(scenario.name) ?? {
-      seeds: 0,
-      failures: 0,
-      ms: 0,
-      steps: 0,
-      simulatedMs: 0,
-      ackedAll: 0,
-      acked1: 0,
-      uncleanElections: 0,
-      uncleanLosses: 0,
-      acks1Losses: 0,
-      acks1LossSeeds: 0,
-    };
+    const totals = per.get(scenario.name) ?? { ...emptyTotals(), failures: 0, ms: 0 };
     per.set(scenario.name, totals);
     const s0 = performance.now();
-    totals.seeds++;
     try {
-      const s = runScenario(scenario, seed, overrides);
-      totals.steps += s.steps;
-      totals.simulatedMs += s.simulatedMs;
-      totals.ackedAll += s.ackedAll;
-      totals.acked1 += s.acked1;
-      totals.uncleanElections += s.uncleanElections;
-      totals.uncleanLosses += s.uncleanLosses;
-      totals.acks1Losses += s.acks1Losses;
-      if (s.acks1Losses > 0) totals.acks1LossSeeds++;
+      addRun(totals, runScenario(scenario, seed, overrides));
     } catch (err) {
+      totals.seeds++;
       totals.failures++;
       failing.push(`${scenario.name}:${seed}`);
       console.error(err instanceof Error ? err.message : err);

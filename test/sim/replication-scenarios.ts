@@ -323,6 +323,49 @@ export const scenarios: readonly Scenario[] = [
   },
 ];
 
+/** What a block of seeds of one scenario adds up to. */
+export interface ScenarioTotals {
+  seeds: number;
+  steps: number;
+  simulatedMs: number;
+  ackedAll: number;
+  acked1: number;
+  uncleanElections: number;
+  uncleanLosses: number;
+  acks1Losses: number;
+  acks1LossSeeds: number;
+}
+
+export function emptyTotals(): ScenarioTotals {
+  return {
+    seeds: 0,
+    steps: 0,
+    simulatedMs: 0,
+    ackedAll: 0,
+    acked1: 0,
+    uncleanElections: 0,
+    uncleanLosses: 0,
+    acks1Losses: 0,
+    acks1LossSeeds: 0,
+  };
+}
+
+export function addRun(totals: ScenarioTotals, s: RunStats): void {
+  totals.seeds++;
+  totals.steps += s.steps;
+  totals.simulatedMs += s.simulatedMs;
+  totals.ackedAll += s.ackedAll;
+  totals.acked1 += s.acked1;
+  totals.uncleanElections += s.uncleanElections;
+  totals.uncleanLosses += s.uncleanLosses;
+  totals.acks1Losses += s.acks1Losses;
+  if (s.acks1Losses > 0) totals.acks1LossSeeds++;
+}
+
+export function addTotals(into: ScenarioTotals, from: ScenarioTotals): void {
+  for (const key of Object.keys(into) as (keyof ScenarioTotals)[]) into[key] += from[key];
+}
+
 export function findScenario(name: string): Scenario {
   const s = scenarios.find((x) => x.name === name);
   if (s === undefined)
