@@ -205,7 +205,7 @@ export class SimLog {
     return true;
   }
 
-  /** A copy of the records as [value, epoch] pairs from the log start, for end-of-run comparisons. */
+  /** The records (values and epochs by offset from the log start): a view for end-of-run comparisons, not a copy. */
   records(): { start: number; values: readonly number[]; epochs: readonly number[] } {
     return { start: this.start, values: this.vals, epochs: this.eps };
   }
