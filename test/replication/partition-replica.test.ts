@@ -99,6 +99,63 @@ describe('leader', () => {
     assert.equal(a.highWatermark, 9);
   });
 
+  test('a fetch is offered only records the leader holds durably (found by the simulation)', () => {
+    // A leader that crashes loses its unsynced tail and may come back leading the SAME epoch (the controller
+    // never saw it die). Had a follower fetched that tail, both would hold different records at the same
+    // offsets under the same epoch, which no epoch check can tell apart. Reading only to the durable end
+    // keeps every follower's records of an epoch a prefix of what its leader still holds after a crash.
+    const a = replica('a', 0);
+    a.applyMetadata(view(), 0);
+    a.onLogChanged(0, 8, 5);
+    const fetch = (offset: number) =>
+      a.onFollowerFetch(
+        { replicaId: 'b', leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        1,
+      );
+    assert.deepEqual(fetch(0), {
+      kind: 'read',
+      fromOffset: 0,
+      toOffset: 5,
+      highWatermark: 0,
+      logStartOffset: 0,
+    });
+    assert.deepEqual(fetch(5), {
+      kind: 'read',
+      fromOffset: 5,
+      toOffset: 5,
+      highWatermark: 0,
+      logStartOffset: 0,
+    });
+    a.onLogChanged(0, 8, 8);
+    assert.deepEqual(fetch(5), {
+      kind: 'read',
+      fromOffset: 5,
+      toOffset: 8,
+      highWatermark: 0,
+      logStartOffset: 0,
+    });
+  });
+
+  test('a follower at the leader’s durable end stays in the ISR while the leader keeps appending', () => {
+    const a = replica('a', 0, [], { replicaLagTimeMaxMs: 400 });
+    a.applyMetadata(view(), 0);
+    const fetch = (id: string, offset: number, now: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        now,
+      );
+    // Every 100 ms the leader flushes 2 records and has 2 more unflushed; each fetch brings a follower to the
+    // durable end of the previous fetch, which is all it could be offered.
+    for (let t = 0; t <= 2_000; t += 100) {
+      const durable = t / 50;
+      a.onLogChanged(0, durable + 2, durable);
+      fetch('b', Math.max(0, durable - 2), t);
+      fetch('c', Math.max(0, durable - 2), t);
+      a.tick(t);
+      assert.equal(a.ready().isrProposal, null, `nobody lags at ${t} ms`);
+    }
+  });
+
   test('strict min ISR: below it acks=all is refused up front and the watermark does not move', () => {
     const a = replica('a', 4, [[1, 0]]);
     a.applyMetadata(view({ isr: ['a'] }), 0);
@@ -108,6 +165,8 @@ describe('leader', () => {
     assert.equal(a.highWatermark, 0);
     const planted = replica('a', 4, [[1, 0]], { plantedBug: 'hw_below_min_isr' });
     planted.applyMetadata(view({ isr: ['a'] }), 0);
+    // Its unchanged ISR, proposed when it first saw itself leading, is committed.
+    planted.applyMetadata(view({ isr: ['a'], partitionEpoch: 2 }), 0);
     planted.onLogChanged(0, 6, 6);
     assert.equal(planted.highWatermark, 6, 'the planted bug advances it');
   });
@@ -135,6 +194,68 @@ describe('leader', () => {
     assert.equal(a.ready().isrProposal, null, 'not yet at the high watermark');
     fetch('c', 10, 12_100);
     assert.deepEqual(a.ready().isrProposal, { leaderEpoch: 1, partitionEpoch: 2, isr: ['a', 'b', 'c'] });
+  });
+
+  test('a proposed ISR member counts for the high watermark until the metadata moves past the proposal, whatever became of its answer (found by the simulation)', () => {
+    // The expansion may be committed although its answer is lost or late (the metadata leader died right
+    // after applying it): until this leader's metadata shows the partition epoch past the proposal's, c may be
+    // in the committed ISR, and a record acknowledged without c could be lost when c is elected.
+    const a = replica('a', 0, [], { isrProposalTimeoutMs: 300, replicaLagTimeMaxMs: 1_000 });
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 0 }), 0);
+    // The ISR it proposed unchanged on first seeing itself lead is committed.
+    assert.deepEqual(a.ready().isrProposal?.isr, ['a', 'b']);
+    a.applyMetadata(view({ isr: ['a', 'b'] }), 0);
+    const fetch = (id: string, offset: number, now: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        now,
+      );
+    a.onLogChanged(0, 10, 10);
+    fetch('b', 10, 10);
+    fetch('c', 10, 10);
+    const expansion = a.ready().isrProposal;
+    assert.deepEqual(expansion, { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b', 'c'] });
+    a.onLogChanged(0, 20, 20);
+    fetch('b', 20, 100);
+    assert.equal(a.highWatermark, 10, 'c counts while the expansion is pending');
+    a.tick(400);
+    a.proposalFailed(expansion!);
+    fetch('b', 20, 500);
+    assert.equal(
+      a.highWatermark,
+      10,
+      'neither a timeout nor a failed delivery proves the expansion was not made',
+    );
+    // c fetches no more: after the lag time the leader settles it with a proposal at the same partition epoch.
+    a.ready();
+    a.tick(1_200);
+    assert.deepEqual(a.ready().isrProposal, { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b'] });
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 2 }), 1_300);
+    assert.equal(a.highWatermark, 20, 'the metadata moved on without c');
+  });
+
+  test('a leader in a new process counts every replica until its metadata moves on, since its previous incarnation may have proposed any of them (found by the simulation)', () => {
+    // a restarted before anyone noticed and leads epoch 1 again, from metadata that says ISR {a, b} at partition
+    // epoch 1. Before the restart it may have proposed adding c at that partition epoch; that proposal may be
+    // committed already (this node's metadata lags) or still be waiting in the Raft log.
+    const a = replica('a', 10, [[1, 0]]);
+    a.applyMetadata(view({ isr: ['a', 'b'] }), 0);
+    assert.deepEqual(
+      a.ready().isrProposal,
+      { leaderEpoch: 1, partitionEpoch: 1, isr: ['a', 'b'] },
+      'it proposes its ISR unchanged, so that the partition epoch moves past any such proposal',
+    );
+    a.onFollowerFetch({ replicaId: 'b', leaderEpoch: 1, fetchOffset: 10, lastFetchedEpoch: 1 }, 1);
+    assert.equal(a.highWatermark, 0, 'c may be in the committed ISR');
+    a.applyMetadata(view({ isr: ['a', 'b'], partitionEpoch: 2 }), 5);
+    assert.equal(a.highWatermark, 10, 'the metadata moved on without c');
+    // A replica that saw itself become leader in this process has no such past.
+    const b = replica('b', 10, [[1, 0]]);
+    b.applyMetadata(view({ isr: ['a', 'b'] }), 0);
+    b.applyMetadata(view({ leader: 'b', leaderEpoch: 2, partitionEpoch: 2, isr: ['a', 'b'] }), 1);
+    assert.equal(b.ready().isrProposal, null);
+    b.onFollowerFetch({ replicaId: 'a', leaderEpoch: 2, fetchOffset: 10, lastFetchedEpoch: 1 }, 2);
+    assert.equal(b.highWatermark, 10);
   });
 
   test('a fetch that parts from the leader’s epochs is told where to truncate', () => {
@@ -207,6 +328,31 @@ describe('follower', () => {
       fetchOffset: 20,
       lastFetchedEpoch: 2,
     });
+  });
+
+  test('drops an epoch it led without writing, even where the leader’s answer cuts no record (found by the simulation)', () => {
+    // b led epoch 2 from offset 10 and wrote nothing; the leader of epoch 3 never had epoch 2, its epoch 1 ends
+    // at 12. Nothing of b's log is cut, but (2, 10) must leave the cache: the epoch-1 batch b fetches next lands
+    // at 10 and would otherwise be taken for epoch 2 (Kafka's UnifiedLog.truncateTo cuts the cache there too).
+    const b = replica('b', 10, [
+      [1, 0],
+      [2, 10],
+    ]);
+    b.applyMetadata(view({ leaderEpoch: 3, partitionEpoch: 3 }), 0);
+    assert.deepEqual(b.nextPlan(), { kind: 'epoch_query', leader: 'a', leaderEpoch: 3, epoch: 2 });
+    assert.deepEqual(b.onEpochAnswer(2, { epoch: 1, endOffset: 12 }), { kind: 'truncate', offset: 10 });
+    b.epochs.truncateFromEnd(10);
+    assert.equal(b.nextPlan().kind, 'fetch');
+    // The same for an empty log: it has no record to ask about, only the epoch to forget.
+    const c = replica('c', 0, [[2, 0]]);
+    c.applyMetadata(view({ leaderEpoch: 3, partitionEpoch: 3 }), 0);
+    assert.deepEqual(c.nextPlan(), { kind: 'truncate', offset: 0 });
+    c.epochs.truncateFromEnd(0);
+    assert.equal(c.nextPlan().kind, 'fetch');
+    // And a log that is already where the leader's epoch ends keeps its cache when no epoch trails it.
+    const d = replica('d', 12, [[1, 0]]);
+    d.applyMetadata(view({ leaderEpoch: 3, partitionEpoch: 3 }), 0);
+    assert.deepEqual(d.onEpochAnswer(1, { epoch: 1, endOffset: 12 }), { kind: 'none' });
   });
 
   test('reports only its durable end, and its watermark never passes what it holds on disk', () => {

@@ -14,10 +14,19 @@
 //   record is on disk on at least min.insync.replicas replicas, every one of them in the ISR.
 // - A follower truncates only to where the leader says its latest epoch ends (never to its own high
 //   watermark), and the leader checks every fetch's last fetched epoch against its own epochs.
+// - A leader offers followers only records it holds durably. A leader that crashes loses its unsynced tail and
+//   may come back leading the same epoch (nothing bumps an epoch when a broker restarts faster than the
+//   failure detector notices, or while the whole cluster is down); a follower that had fetched that tail
+//   would then hold other records than the leader at the same offsets under the same epoch, which no epoch
+//   check can tell apart. So every follower's records of an epoch stay a prefix of its leader's log.
 // - A follower leaves the ISR after `replicaLagTimeMaxMs` without catching up; it is proposed back only once it
 //   has fetched in the current epoch and its durable end has reached both the high watermark and the epoch's
 //   start offset. ISR changes are proposed one at a time with the partition epoch they were based on; the
-//   metadata applies them only if that epoch is still current (compare-and-set).
+//   metadata applies them only if that epoch is still current (compare-and-set). So a proposed member counts
+//   for the high watermark from its proposal until the metadata's partition epoch moves past it: neither a
+//   timeout nor a lost or refused answer proves that a copy of the proposal will not still be applied. A
+//   replica that leads from the first metadata its process sees cannot know what its previous process
+//   proposed: it counts every replica until the partition epoch moves, and proposes its ISR unchanged.
 // - A new leader exposes no high watermark until it has committed up to its epoch's start offset (everything
 //   an earlier leader may have acknowledged), so a consumer never sees the high watermark go back.
 // - A fetch naming a newer leader epoch tells the leader it has been deposed: it takes no more writes until
@@ -106,10 +115,14 @@ export interface FollowerFetch {
 
 /** The leader's decision on a follower fetch. */
 export type FetchDecision =
-  /** Read from `fromOffset` up to the leader's log end; send `highWatermark` and `logStartOffset`. */
+  /**
+   * Read from `fromOffset` up to `toOffset` (exclusive: the leader's durable end; nothing when `fromOffset`
+   * is at or past it); send `highWatermark` and `logStartOffset`.
+   */
   | {
       readonly kind: 'read';
       readonly fromOffset: number;
+      readonly toOffset: number;
       readonly highWatermark: number;
       readonly logStartOffset: number;
     }
@@ -130,7 +143,10 @@ export type FollowerPlan =
       readonly leaderEpoch: number;
       readonly epoch: number;
     }
-  /** Cut the log at `offset`, report it with onLogChanged, then ask for the next plan. */
+  /**
+   * Cut the log and its epoch cache at `offset` (possibly the log end, to drop epochs recorded there without
+   * records), report it with onLogChanged, then ask for the next plan.
+   */
   | { readonly kind: 'truncate'; readonly offset: number }
   | ({ readonly kind: 'fetch'; readonly leader: string } & Omit<FollowerFetch, 'replicaId'>)
   | { readonly kind: 'idle' };
@@ -146,6 +162,10 @@ export type FetchAnswer =
 /** What the shell must do to the local log after an answer from the leader. */
 export type LogAction =
   | { readonly kind: 'none' }
+  /**
+   * Cut the log at `offset` and the epoch cache with it (`truncateFromEnd(offset)`). `offset` may be the log
+   * end: then no record goes, only epochs recorded at the end without records.
+   */
   | { readonly kind: 'truncate'; readonly offset: number }
   /** Drop everything and continue at `offset` (the leader's log start is past this log's end). */
   | { readonly kind: 'reset'; readonly offset: number };
@@ -155,7 +175,7 @@ interface FollowerProgress {
   durableEnd: number;
   lastFetchMs: number;
   lastCaughtUpMs: number;
-  /** The leader's log end at the follower's previous fetch (Kafka's lastFetchLeaderLogEndOffset). */
+  /** The leader's durable end at the follower's previous fetch (Kafka's lastFetchLeaderLogEndOffset). */
   lastFetchLeaderEnd: number;
 }
 
@@ -184,6 +204,13 @@ export class PartitionReplica {
   private deposed = false;
   private readonly followers = new Map<string, FollowerProgress>();
   private pendingIsr: PendingIsr | null = null;
+  /**
+   * Leader: members that proposals based on partition epoch `proposedAtPartitionEpoch` would add to the ISR.
+   * Any of those proposals may still be applied while the metadata stays at that epoch, whatever became of
+   * its answer, so these members count for the high watermark until the metadata moves past it.
+   */
+  private proposedAdditions: string[] = [];
+  private proposedAtPartitionEpoch = -1;
   private proposalOut: IsrProposal | null = null;
   private readonly acks: PendingAck[] = [];
   private acksHead = 0;
@@ -293,10 +320,23 @@ export class PartitionReplica {
       // The metadata moved past the epoch the proposal was based on: it was applied, or lost to another change.
       this.pendingIsr = null;
     }
+    if (view.partitionEpoch !== this.proposedAtPartitionEpoch) {
+      // No proposal based on an older partition epoch can apply any more: the committed ISR says it all.
+      this.proposedAdditions = [];
+      this.proposedAtPartitionEpoch = -1;
+    }
+    if (role === 'leader' && old === null && view.isr.length < view.replicas.length) {
+      // Leading from the first metadata this process sees: an earlier process of this broker may have led
+      // this epoch and proposed adding any replica at this partition epoch, a proposal that may be committed
+      // (this node's metadata may lag) or still on its way. Every replica counts until the metadata moves past
+      // this partition epoch, and the ISR proposed unchanged makes it move.
+      this.propose(view.isr, nowMs);
+      this.proposedAdditions = view.replicas.filter((id) => !view.isr.includes(id));
+    }
     if (role === 'leader') {
       for (const id of view.replicas) {
         if (id !== this.self && !this.followers.has(id))
-          this.followers.set(id, freshProgress(nowMs, this.logEnd));
+          this.followers.set(id, freshProgress(nowMs, this.durableEnd));
       }
       this.maybeAdvanceHighWatermark();
     }
@@ -307,9 +347,11 @@ export class PartitionReplica {
     this.deposed = false;
     this.needsTruncation = false;
     this.pendingIsr = null;
+    this.proposedAdditions = [];
+    this.proposedAtPartitionEpoch = -1;
     this.followers.clear();
     for (const id of view.replicas) {
-      if (id !== this.self) this.followers.set(id, freshProgress(nowMs, this.logEnd));
+      if (id !== this.self) this.followers.set(id, freshProgress(nowMs, this.durableEnd));
     }
     this.epochs.assign(view.leaderEpoch, this.logEnd);
     this.epochStart = this.logEnd;
@@ -405,10 +447,11 @@ export class PartitionReplica {
     } else if (fetch.fetchOffset > this.logEnd) {
       return { kind: 'diverging', epoch: -1, endOffset: -1 };
     }
-    // The fetch offset is durable on the follower: it counts toward the high watermark.
-    if (fetch.fetchOffset >= this.logEnd) progress.lastCaughtUpMs = nowMs;
+    // The fetch offset is durable on the follower: it counts toward the high watermark. A follower is offered
+    // records only up to the leader's durable end, so reaching that is being caught up.
+    if (fetch.fetchOffset >= this.durableEnd) progress.lastCaughtUpMs = nowMs;
     else if (fetch.fetchOffset >= progress.lastFetchLeaderEnd) progress.lastCaughtUpMs = progress.lastFetchMs;
-    progress.lastFetchLeaderEnd = this.logEnd;
+    progress.lastFetchLeaderEnd = this.durableEnd;
     progress.lastFetchMs = nowMs;
     progress.durableEnd = Math.min(fetch.fetchOffset, this.logEnd);
     this.maybeExpandIsr(fetch.replicaId, nowMs);
@@ -416,6 +459,7 @@ export class PartitionReplica {
     return {
       kind: 'read',
       fromOffset: fetch.fetchOffset,
+      toOffset: this.durableEnd,
       highWatermark: this.hw,
       logStartOffset: this.logStart,
     };
@@ -438,9 +482,12 @@ export class PartitionReplica {
     const view = this.view!;
     if (this.pendingIsr !== null) {
       if (nowMs - this.pendingIsr.proposedAtMs < this.config.isrProposalTimeoutMs) return;
+      // No answer in time: another proposal may go out (its additions still count, see proposedAdditions).
       this.pendingIsr = null;
     }
-    const lagging = view.isr.filter((id) => {
+    // A proposed member that stopped catching up is lagging too: proposing the ISR without it (possibly the
+    // committed ISR unchanged) moves the partition epoch past the proposal that would have added it.
+    const lagging = this.maximalIsr().filter((id) => {
       if (id === this.self) return false;
       const f = this.followers.get(id);
       return f === undefined || nowMs - f.lastCaughtUpMs > this.config.replicaLagTimeMaxMs;
@@ -467,6 +514,8 @@ export class PartitionReplica {
         if (this.needsTruncation) {
           return { kind: 'epoch_query', leader: view.leader, leaderEpoch: view.leaderEpoch, epoch: 0 };
         }
+        // An empty log may still hold an epoch it led without writing: it must go before records arrive.
+        if (this.epochs.size > 0) return { kind: 'truncate', offset: this.logStart };
       } else if (this.config.plantedBug === 'truncate_to_local_hw') {
         // Planted bug: the pre-KIP-101 rule, truncating to this replica's own high watermark.
         this.needsTruncation = false;
@@ -501,14 +550,20 @@ export class PartitionReplica {
   private truncationFor(askedEpoch: number, answer: EpochEndOffset): LogAction {
     if (answer.epoch < 0 || answer.endOffset < 0) {
       // The leader has no epoch at or before ours: nothing of this log can be trusted to match it.
-      return this.logEnd > this.logStart ? { kind: 'truncate', offset: this.logStart } : { kind: 'none' };
+      return this.logEnd > this.logStart || this.epochs.size > 0
+        ? { kind: 'truncate', offset: this.logStart }
+        : { kind: 'none' };
     }
     // KIP-279: when the leader's epoch is older than the one asked about, this log's own end of that older
     // epoch bounds the match too.
     const ownEnd =
       answer.epoch < askedEpoch ? this.epochs.endOffsetFor(answer.epoch, this.logEnd).endOffset : this.logEnd;
     const target = Math.max(this.logStart, Math.min(answer.endOffset, ownEnd < 0 ? this.logStart : ownEnd));
-    return target < this.logEnd ? { kind: 'truncate', offset: target } : { kind: 'none' };
+    // At the log end no record is cut, but an epoch this replica recorded there as a leader that wrote nothing
+    // must leave the cache (Kafka's UnifiedLog.truncateTo does the same): the batches fetched next land at
+    // that offset with an older epoch, and the cache would give them the newer one.
+    const trailing = (this.epochs.entries().at(-1)?.startOffset ?? -1) >= target;
+    return target < this.logEnd || trailing ? { kind: 'truncate', offset: target } : { kind: 'none' };
   }
 
   /**
@@ -561,7 +616,11 @@ export class PartitionReplica {
     return ready;
   }
 
-  /** The shell could not deliver the proposal (the metadata leader refused it or was unreachable). */
+  /**
+   * The shell could not deliver the proposal, or the metadata leader refused it: another may be proposed. The
+   * members it would have added still count for the high watermark until the metadata moves past its
+   * partition epoch, since a lost or late answer does not prove it was not applied.
+   */
   proposalFailed(proposal: IsrProposal): void {
     if (this.pendingIsr?.proposal === proposal) this.pendingIsr = null;
   }
@@ -588,14 +647,23 @@ export class PartitionReplica {
     };
     this.pendingIsr = { proposal, proposedAtMs: nowMs };
     this.proposalOut = proposal;
+    if (this.proposedAtPartitionEpoch !== view.partitionEpoch) {
+      this.proposedAdditions = [];
+      this.proposedAtPartitionEpoch = view.partitionEpoch;
+    }
+    for (const id of isr) {
+      if (!view.isr.includes(id) && !this.proposedAdditions.includes(id)) this.proposedAdditions.push(id);
+    }
   }
 
-  /** The committed ISR plus a proposed addition (KIP-497): removals count only once committed. */
+  /**
+   * The committed ISR plus every member a proposal based on the current partition epoch would add (KIP-497):
+   * removals count only once committed, additions from the moment they are proposed.
+   */
   private maximalIsr(): readonly string[] {
     const isr = this.view!.isr;
-    const pending = this.pendingIsr?.proposal.isr;
-    if (pending === undefined || pending.length <= isr.length) return isr;
-    return pending;
+    if (this.proposedAdditions.length === 0) return isr;
+    return [...isr, ...this.proposedAdditions.filter((id) => !isr.includes(id))];
   }
 
   private maybeAdvanceHighWatermark(): void {
@@ -638,7 +706,7 @@ export class PartitionReplica {
   }
 }
 
-function freshProgress(nowMs: number, leaderEnd: number): FollowerProgress {
+function freshProgress(nowMs: number, leaderDurableEnd: number): FollowerProgress {
   // A new leader gives every follower a full lag interval to fetch before it may be shrunk out.
-  return { durableEnd: -1, lastFetchMs: nowMs, lastCaughtUpMs: nowMs, lastFetchLeaderEnd: leaderEnd };
+  return { durableEnd: -1, lastFetchMs: nowMs, lastCaughtUpMs: nowMs, lastFetchLeaderEnd: leaderDurableEnd };
 }
