@@ -86,6 +86,8 @@ export async function startBroker(
     voterReplaceAfterMs: config.raftVoterReplaceAfterMs,
     snapshotEveryEntries: 10_000,
     forwardTimeoutMs: 5_000,
+    workerPorts: [],
+    controlledShutdownTimeoutMs: 10_000,
   });
   control.onFatal = (message) => {
     if (closing) return;
@@ -294,7 +296,7 @@ export async function startBroker(
   };
   // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
-  const advertised = await control.request({ op: 'advertise', httpPort: server.port });
+  const advertised = await control.request({ op: 'advertise', httpPort: server.port, dataPorts: [] });
   if (advertised.kind === 'failed') throw new Error(`could not start gossip: ${advertised.message}`);
   if (!control.isReady) {
     log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');

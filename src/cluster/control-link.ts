@@ -68,7 +68,11 @@ export class ControlLink {
 
   /** Spawns the control thread and resolves once it has bound the cluster port and started Raft. */
   static async start(options: ControlOptions): Promise<ControlLink> {
-    const worker = spawnThread('workers/control', options, { name: 'control' });
+    // The partition workers' ports move to the control thread (a MessagePort in workerData must be transferred).
+    const worker = spawnThread('workers/control', options, {
+      name: 'control',
+      transferList: [...options.workerPorts],
+    });
     const link = new ControlLink(worker);
     await new Promise<void>((resolve, reject) => {
       link.onStarted = resolve;

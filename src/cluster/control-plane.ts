@@ -1,8 +1,11 @@
 // The control plane of one node: the Raft host that replicates cluster metadata, the metadata state machine it
 // applies, the SWIM gossip agent that says who is alive, the cluster RPC that forwards admin requests to the
-// Raft leader, and, while this node leads, the controller that turns gossip into metadata: it registers brokers,
-// fences the dead, adds live brokers to Raft as learners, promotes learners while fewer than `raftVoters` vote,
-// and replaces a voter that has been gone for `voterReplaceAfterMs` by a caught-up learner.
+// Raft leader, and, while this node leads, the shell of the controller (src/core/metadata/controller.ts, a pure
+// decision): every round it hands the controller the metadata, the gossip view and the Raft configuration and
+// proposes what it decides (registry changes, partition leader elections and ISR changes, Raft membership), one
+// at a time. It also carries the partition workers' side: metadata deltas down one MessagePort per worker
+// (worker-protocol.ts) once this node has caught up with a leader, and their ISR proposals up to the metadata
+// leader; and a controlled shutdown, which marks this broker shutting down and waits for its leaderships to move.
 // All of it shares one cluster port: TCP for Raft and RPC, UDP for gossip.
 //
 // Gossip learns its way into the cluster from the seeds and, for a node that already has Raft state, from the
@@ -20,9 +23,16 @@
 // Runs on the control worker thread only (workers/control.ts); tests may run several in one process.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import type { MessagePort } from 'node:worker_threads';
 import { assert } from '../core/assert.js';
 import { GOSSIP_DEFAULTS, type GossipConfig } from '../core/gossip/config.js';
 import type { MemberSnapshot, MembershipEvent } from '../core/gossip/node.js';
+import {
+  Controller,
+  type ControllerAction,
+  DEFAULT_CONTROLLER_TIMINGS,
+  type MemberView,
+} from '../core/metadata/controller.js';
 import { assignReplicas } from '../core/metadata/placement.js';
 import {
   type ApplyResult,
@@ -65,6 +75,7 @@ import {
 } from './control-stats.js';
 import { ClusterPort } from './port.js';
 import { RpcClient, RpcError, RpcServer } from './rpc.js';
+import type { ControlToWorker, WorkerToControl } from './worker-protocol.js';
 
 /** Apply results kept for proposers to pick up; older ones are dropped (nobody waits that long). */
 const resultsKeptMax = 4096;
@@ -88,9 +99,17 @@ export class ControlPlane {
   private readyAtIndex = -1;
   private httpPort = 0;
   private stopped = false;
-  /** When each member was first seen dead or left by gossip (for voter replacement). */
-  private readonly goneSinceMs = new Map<string, number>();
   private confChangeInFlight = false;
+  /** The controller's decisions (pure); run while this node leads the metadata group. */
+  private readonly controller: Controller;
+  /** The data-link ports this node's workers listen on, advertised through gossip. */
+  private dataPorts: readonly number[] = [];
+  /** What each partition worker was last sent (topics by name, and the version), for deltas. */
+  private workerSent: { version: number; topics: Map<string, TopicMetadata> } | null = null;
+  /** A controlled shutdown asked for: the flag stays set until this process ends. */
+  private shuttingDown = false;
+  /** This node's own shutting-down mark from an earlier run is being cleared. */
+  private clearingShutdownMark = false;
   private readonly importPending: TopicMetadata[];
   private reconcileRunning = false;
   private readonly stats: ControlStatsWriter;
@@ -104,6 +123,15 @@ export class ControlPlane {
   ) {
     this.importPending = [...options.importTopics];
     this.stats = new ControlStatsWriter(options.statsBuffer);
+    this.controller = new Controller({
+      self: options.nodeId,
+      raftVoters: options.raftVoters,
+      voterReplaceAfterMs: options.voterReplaceAfterMs,
+      ...DEFAULT_CONTROLLER_TIMINGS,
+    });
+    for (const port of options.workerPorts) {
+      port.on('message', (message: WorkerToControl) => this.onWorkerMessage(port, message));
+    }
   }
 
   /** Binds the cluster port and starts Raft. Gossip starts with `advertise`, once the HTTP port is known. */
@@ -164,7 +192,10 @@ export class ControlPlane {
     const fail = (error: unknown) => reply(internalFailure(error));
     switch (request.op) {
       case 'advertise':
-        this.advertise(request.httpPort).then(() => reply({ kind: 'ok' }), fail);
+        this.advertise(request.httpPort, request.dataPorts).then(() => reply({ kind: 'ok' }), fail);
+        return;
+      case 'set_shutting_down':
+        this.setShuttingDown(request.shuttingDown).then(reply, fail);
         return;
       case 'create_topic':
         this.admin({ kind: 'create_topic', request: request.request, nowMs: request.nowMs }).then(
@@ -224,8 +255,9 @@ export class ControlPlane {
 
   // ---- Gossip ----
 
-  private async advertise(httpPort: number): Promise<void> {
+  private async advertise(httpPort: number, dataPorts: readonly number[]): Promise<void> {
     this.httpPort = httpPort;
+    this.dataPorts = [...dataPorts];
     const o = this.options;
     const meta = {
       httpHost: o.address,
@@ -234,6 +266,7 @@ export class ControlPlane {
       clusterPort: this.port.port,
       rack: o.rack,
       version: o.version,
+      dataPorts: this.dataPorts,
     };
     if (this.gossip !== null) {
       this.gossip.updateMetadata(meta);
@@ -450,9 +483,12 @@ export class ControlPlane {
       const known = this.sm.broker(command.broker.id);
       return { known: known !== undefined, fenced: known?.fenced ?? false };
     }
-    if (command.kind === 'fence_broker') {
+    if (command.kind === 'fence_broker' || command.kind === 'set_broker_shutting_down') {
       const known = this.sm.broker(command.brokerId);
-      return { known: known !== undefined, fenced: known?.fenced ?? false };
+      return {
+        known: known !== undefined,
+        fenced: command.kind === 'fence_broker' ? (known?.fenced ?? false) : (known?.shuttingDown ?? false),
+      };
     }
     return undefined;
   }
@@ -470,6 +506,18 @@ export class ControlPlane {
         before.known
           ? `registry: broker ${b.id} registered again with new addresses`
           : `registry: broker ${b.id} registered`,
+      );
+    } else if (
+      command.kind === 'set_broker_shutting_down' &&
+      before.known &&
+      before.fenced !== command.shuttingDown
+    ) {
+      this.event(
+        'broker_shutting_down',
+        { broker: command.brokerId, shuttingDown: command.shuttingDown, index },
+        command.shuttingDown
+          ? `registry: broker ${command.brokerId} is shutting down; its leaderships move to in-sync replicas`
+          : `registry: broker ${command.brokerId} is back from a controlled shutdown`,
       );
     } else if (command.kind === 'fence_broker' && before.known && before.fenced !== command.fenced) {
       if (command.fenced) {
@@ -540,6 +588,7 @@ export class ControlPlane {
     this.readySent = true;
     this.publish();
     this.emit({ type: 'ready' });
+    this.clearOwnShutdownMark();
   }
 
   private schedulePublish(): void {
@@ -553,15 +602,113 @@ export class ControlPlane {
 
   private publish(): void {
     const snapshot = this.sm.snapshot();
-    if (snapshot.version === this.lastPublishedVersion) return;
-    this.lastPublishedVersion = snapshot.version;
-    this.emit({ type: 'metadata', snapshot });
+    if (snapshot.version !== this.lastPublishedVersion) {
+      this.lastPublishedVersion = snapshot.version;
+      this.emit({ type: 'metadata', snapshot });
+    }
+    // Partition workers act on the metadata (lead, follow, delete), so they get it only once this node has
+    // caught up with a leader: a restarted node's own log may be far behind.
+    if (this.readySent) this.postToWorkers(snapshot);
+  }
+
+  /** Sends each partition worker what changed since the last message: topics by object identity. */
+  private postToWorkers(snapshot: MetadataSnapshot): void {
+    if (this.options.workerPorts.length === 0) return;
+    const sent = this.workerSent;
+    if (sent !== null && sent.version === snapshot.version) return;
+    const changed: TopicMetadata[] = [];
+    const deleted: string[] = [];
+    for (const t of snapshot.topics.values()) if (sent?.topics.get(t.name) !== t) changed.push(t);
+    if (sent !== null) {
+      for (const [name, t] of sent.topics) {
+        const now = snapshot.topics.get(name);
+        if (now === undefined || now.topicId !== t.topicId) deleted.push(t.topicId);
+      }
+    }
+    const message: ControlToWorker = {
+      type: 'metadata',
+      version: snapshot.version,
+      full: sent === null,
+      brokers: [...snapshot.brokers.values()],
+      topics: changed,
+      deletedTopicIds: deleted,
+    };
+    for (const port of this.options.workerPorts) port.postMessage(message);
+    this.workerSent = { version: snapshot.version, topics: new Map(snapshot.topics) };
+  }
+
+  // ---- Partition workers: ISR changes their partition leaders ask for ----
+
+  private onWorkerMessage(port: MessagePort, message: WorkerToControl): void {
+    assert(
+      message.type === 'alter_isr',
+      `unknown message from a partition worker: ${JSON.stringify(message)}`,
+    );
+    const answer = (refusals: readonly (string | null)[] | null, failureText: string | null) => {
+      const result: ControlToWorker = {
+        type: 'alter_isr_result',
+        requestId: message.requestId,
+        refusals,
+        failure: failureText,
+      };
+      port.postMessage(result);
+    };
+    this.admin({ kind: 'alter_isr', changes: message.changes }).then(
+      (r) => {
+        if (r.kind === 'partitions_changed') answer(r.refusals, null);
+        else answer(null, r.kind === 'failed' ? r.message : `unexpected answer ${r.kind}`);
+      },
+      (error: unknown) => answer(null, String(error)),
+    );
+  }
+
+  // ---- Controlled shutdown ----
+
+  /**
+   * Marks this broker shutting down (or no longer), through the metadata leader. When marking, waits until the
+   * controller has moved every leadership it can (each partition this node leads has nobody else in its ISR),
+   * bounded by `controlledShutdownTimeoutMs`.
+   */
+  private async setShuttingDown(shuttingDown: boolean): Promise<ControlReply> {
+    if (shuttingDown) this.shuttingDown = true;
+    const marked = await this.admin({
+      kind: 'set_broker_shutting_down',
+      brokerId: this.options.nodeId,
+      shuttingDown,
+    });
+    if (marked.kind === 'failed' || !shuttingDown) return marked;
+    const deadline = Date.now() + this.options.controlledShutdownTimeoutMs;
+    const leadsMovable = () => {
+      for (const t of this.sm.snapshot().topics.values()) {
+        for (const p of t.partitions) if (p.leader === this.options.nodeId && p.isr.length > 1) return true;
+      }
+      return false;
+    };
+    while (leadsMovable() && Date.now() < deadline && !this.stopped) await sleep(25);
+    return { kind: 'ok' };
+  }
+
+  /** A broker that starts again clears the shutting-down mark its last controlled shutdown left. */
+  private clearOwnShutdownMark(): void {
+    if (this.shuttingDown || this.clearingShutdownMark || this.stopped) return;
+    if (this.sm.broker(this.options.nodeId)?.shuttingDown !== true) return;
+    this.clearingShutdownMark = true;
+    void this.admin({
+      kind: 'set_broker_shutting_down',
+      brokerId: this.options.nodeId,
+      shuttingDown: false,
+    }).then((r) => {
+      this.clearingShutdownMark = false;
+      if (r.kind === 'failed')
+        this.log.warn({ reason: r.message }, 'could not clear the shutting-down mark yet');
+    });
   }
 
   private onTimer(): void {
     if (this.stopped) return;
     const s = this.raft.status();
     if (!this.readySent && this.readyAtIndex < 0 && s.leaderId !== '') this.onSoftState();
+    if (this.readySent) this.clearOwnShutdownMark();
     if (s.role === 'leader') this.reconcile();
   }
 
@@ -704,6 +851,16 @@ export class ControlPlane {
       case 'commit_offsets':
         command = { kind: 'commit_offsets', group: request.group, offsets: request.offsets };
         break;
+      case 'alter_isr':
+        command = { kind: 'alter_isr', changes: request.changes };
+        break;
+      case 'set_broker_shutting_down':
+        command = {
+          kind: 'set_broker_shutting_down',
+          brokerId: request.brokerId,
+          shuttingDown: request.shuttingDown,
+        };
+        break;
       case 'alter_topic_config': {
         // The topic id fences the change to the topic this leader sees now, not a later one of the same name.
         const topic = this.sm.topic(request.name);
@@ -763,7 +920,9 @@ export class ControlPlane {
   /** Decides a new topic's id, placement and creation time: the state machine only checks them. */
   private placeTopic(request: Extract<AdminRequest, { kind: 'create_topic' }>): TopicMetadata | string {
     const r = request.request;
-    const unfenced = [...this.sm.snapshot().brokers.values()].filter((b) => !b.fenced && this.isAlive(b.id));
+    const unfenced = [...this.sm.snapshot().brokers.values()].filter(
+      (b) => !b.fenced && !b.shuttingDown && this.isAlive(b.id),
+    );
     // A suspect broker may be dead already: place on it only when the healthy ones are too few.
     const healthy = unfenced.filter(
       (b) => b.id === this.options.nodeId || this.gossip?.member(b.id)?.state === 'alive',
@@ -818,35 +977,32 @@ export class ControlPlane {
 
   private async reconcileOnce(): Promise<void> {
     if (this.raft.status().role !== 'leader') return;
-    const nowMs = Date.now();
-    const registry = this.sm.snapshot().brokers;
-    // 1. The registry follows gossip: register new or re-addressed brokers, fence the dead, unfence the living.
-    for (const m of this.gossipMembers()) {
-      if (m.meta.httpPort === 0) continue;
-      const known = registry.get(m.nodeId);
-      const alive = m.state === 'alive' || m.state === 'suspect';
-      if (alive) this.goneSinceMs.delete(m.nodeId);
-      else if (!this.goneSinceMs.has(m.nodeId)) this.goneSinceMs.set(m.nodeId, nowMs);
-      const wanted = {
-        id: m.nodeId,
-        httpHost: m.meta.httpHost,
-        httpPort: m.meta.httpPort,
-        clusterHost: m.meta.clusterHost,
-        clusterPort: m.meta.clusterPort,
-        rack: m.meta.rack,
-        version: m.meta.version,
-        shuttingDown: known?.shuttingDown ?? false,
-        dataPorts: known?.dataPorts ?? [],
-      };
-      if (alive && (known === undefined || !sameAddresses(known, wanted))) {
-        await this.proposeCommand({
-          kind: 'register_broker',
-          broker: { ...wanted, fenced: false, registeredAtMs: known?.registeredAtMs ?? nowMs },
-        });
-      } else if (known !== undefined && known.fenced === alive) {
-        await this.proposeCommand({ kind: 'fence_broker', brokerId: m.nodeId, fenced: !alive });
+    const status = this.raft.status();
+    const progress = this.raft.progress();
+    const actions: ControllerAction[] = this.controller.decide({
+      nowMs: Date.now(),
+      metadata: this.sm.snapshot(),
+      members: this.gossipMembers().map(memberView),
+      raft: {
+        voters: status.conf.voters,
+        learners: status.conf.learners,
+        commit: status.commit,
+        match: new Map([...(progress?.entries() ?? [])].map(([id, p]) => [id, p.match])),
+        confChangePending: this.confChangeInFlight,
+      },
+    });
+    // Each decision is compare-and-set on the state it was made from; one that lost a race is refused and
+    // decided again from the newer state next round.
+    for (const action of actions) {
+      if (this.raft.status().role !== 'leader' || this.stopped) return;
+      if (action.kind === 'propose') {
+        const answer = await this.proposeCommand(action.command);
+        this.noteControllerOutcome(action.command, answer);
+      } else {
+        const b = this.sm.broker(action.change.nodeId);
+        if (b !== undefined) this.notePeerFromRegistry(b);
+        await this.confChange(action.change);
       }
-      if (this.raft.status().role !== 'leader') return;
     }
     // Topics from a data dir that predates its Raft log, once this node is registered to hold them.
     if (this.importPending.length > 0 && this.sm.broker(this.options.nodeId) !== undefined) {
@@ -860,33 +1016,34 @@ export class ControlPlane {
         });
       }
     }
-    // 2. Raft membership: live registered brokers join as learners; learners fill the voter seats.
-    if (this.confChangeInFlight) return;
-    const status = this.raft.status();
-    const conf = status.conf;
-    const members = new Set([...conf.voters, ...conf.learners]);
-    const registered = this.sm.snapshot().brokers;
-    for (const b of registered.values()) {
-      if (members.has(b.id) || b.fenced || !this.isAlive(b.id)) continue;
-      this.notePeerFromRegistry(b);
-      await this.confChange({ op: 'add_learner', nodeId: b.id });
-      return;
-    }
-    const progress = this.raft.progress();
-    const caughtUp = (id: string) => (progress?.get(id)?.match ?? 0) >= status.commit;
-    const candidates = conf.learners.filter((id) => this.isAlive(id) && caughtUp(id));
-    if (conf.voters.length < this.options.raftVoters && candidates.length > 0) {
-      await this.confChange({ op: 'promote', nodeId: candidates[0]! });
-      return;
-    }
-    // 3. A voter gone for good gives its seat to a caught-up learner.
-    for (const id of conf.voters) {
-      if (id === this.options.nodeId) continue;
-      const since = this.goneSinceMs.get(id);
-      if (since === undefined || nowMs - since < this.options.voterReplaceAfterMs) continue;
-      if (candidates.length === 0) break;
-      await this.confChange({ op: 'remove', nodeId: id });
-      return;
+  }
+
+  /** Logs the controller's partition decisions: elections (unclean ones loudly) and offline partitions. */
+  private noteControllerOutcome(command: MetadataCommand, answer: AdminReply): void {
+    if (command.kind !== 'elect_leaders' || answer.kind !== 'partitions_changed') return;
+    const refusals = answer.refusals ?? [];
+    for (const [i, e] of command.elections.entries()) {
+      if ((refusals[i] ?? '') !== '') continue;
+      const fields = { topic: e.topic, partition: e.partition, leader: e.leader, isr: e.isr };
+      if (e.leader === '') {
+        this.event(
+          'partition_offline',
+          fields,
+          `controller: ${e.topic}-${e.partition} is offline: no in-sync replica is alive`,
+        );
+      } else if (e.unclean) {
+        this.stats.event('unclean_leader_election');
+        this.log.warn(
+          { event: 'unclean_leader_election', ...fields },
+          `controller: UNCLEAN leader election of ${e.topic}-${e.partition}: ${e.leader} was not in sync; records only the lost in-sync replicas held are gone`,
+        );
+      } else {
+        this.event(
+          'partition_leader_elected',
+          fields,
+          `controller: ${e.leader} leads ${e.topic}-${e.partition}`,
+        );
+      }
     }
   }
 
@@ -966,6 +1123,11 @@ function reply(kind: string, index: number, topic: TopicMetadata | null, reason 
 
 function fromApplyResult(result: ApplyResult, index: number): AdminReply {
   switch (result.kind) {
+    case 'partitions_changed':
+      return {
+        ...reply('partitions_changed', index, null),
+        refusals: result.outcomes.map((o) => o.refusal ?? ''),
+      };
     case 'created':
     case 'exists_same':
     case 'exists_different':
@@ -1000,6 +1162,11 @@ function toControlReply(answer: AdminReply): ControlReply {
       return failure('bad_request', answer.reason);
     case 'ok':
       return { kind: 'ok' };
+    case 'partitions_changed':
+      return {
+        kind: 'partitions_changed',
+        refusals: (answer.refusals ?? []).map((r) => (r === '' ? null : r)),
+      };
     default:
       return failure('internal', `unexpected answer ${answer.kind}: ${answer.reason}`);
   }
@@ -1013,18 +1180,19 @@ function internalFailure(error: unknown): ControlFailure {
   return failure('internal', error instanceof Error ? error.message : String(error), true);
 }
 
-function sameAddresses(
-  b: BrokerRegistration,
-  w: Omit<BrokerRegistration, 'fenced' | 'registeredAtMs' | 'shuttingDown' | 'dataPorts'>,
-): boolean {
-  return (
-    b.httpHost === w.httpHost &&
-    b.httpPort === w.httpPort &&
-    b.clusterHost === w.clusterHost &&
-    b.clusterPort === w.clusterPort &&
-    b.rack === w.rack &&
-    b.version === w.version
-  );
+/** What the controller needs of a gossip member. */
+function memberView(m: MemberSnapshot): MemberView {
+  return {
+    id: m.nodeId,
+    state: m.state,
+    httpHost: m.meta.httpHost,
+    httpPort: m.meta.httpPort,
+    clusterHost: m.meta.clusterHost,
+    clusterPort: m.meta.clusterPort,
+    rack: m.meta.rack,
+    version: m.meta.version,
+    dataPorts: m.meta.dataPorts,
+  };
 }
 
 /** `promise`, or `onTimeout()` once `deadlineMs` (a Date.now() time) passes first. */

@@ -6,6 +6,8 @@
 // one `reply` with that id; a `metadata` event always carries a version above the previous one; the control
 // thread posts the snapshot that contains a change before the reply that reports it, so the acceptor sees the
 // change as soon as it answers its client. Types only: importable from any thread.
+
+import type { MessagePort } from 'node:worker_threads';
 import type { LogLevel } from '../config/config.js';
 import type { CommittedOffset } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
@@ -51,10 +53,29 @@ export interface ControlOptions {
   readonly logPretty: boolean;
   /** Figures for /metrics (control-stats.ts), written by the control thread and read by the acceptor. */
   readonly statsBuffer: SharedArrayBuffer;
+  /**
+   * One port per partition worker (worker-protocol.ts), transferred to the control thread at spawn: metadata goes
+   * down them, ISR changes come up.
+   */
+  readonly workerPorts: readonly MessagePort[];
+  /** How long a controlled shutdown waits for this node's leaderships to move before stopping anyway. */
+  readonly controlledShutdownTimeoutMs: number;
 }
 
 export type ControlRequest =
-  | { readonly id: number; readonly op: 'advertise'; readonly httpPort: number }
+  | {
+      readonly id: number;
+      readonly op: 'advertise';
+      readonly httpPort: number;
+      /** The partition workers' data-link ports, by worker index. */
+      readonly dataPorts: readonly number[];
+    }
+  /**
+   * Controlled shutdown (`true`): this broker is marked shutting down, the controller moves its leaderships to
+   * in-sync replicas and takes it out of every ISR; answered once it leads nothing another replica could lead,
+   * or after `controlledShutdownTimeoutMs`. `false` clears the mark (a broker that starts again).
+   */
+  | { readonly id: number; readonly op: 'set_shutting_down'; readonly shuttingDown: boolean }
   | {
       readonly id: number;
       readonly op: 'create_topic';
@@ -91,6 +112,8 @@ export type ControlReply =
   | DeleteTopicResult
   | AlterTopicResult
   | { readonly kind: 'committed'; readonly count: number }
+  /** Batched partition changes: per change, null when applied, else why it was refused. */
+  | { readonly kind: 'partitions_changed'; readonly refusals: readonly (string | null)[] }
   | { readonly kind: 'status'; readonly status: ClusterStatus }
   | ControlFailure;
 

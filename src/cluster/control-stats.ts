@@ -36,6 +36,10 @@ export const clusterEventKinds = [
   'raft_storage_failed',
   'raft_storage_recovered',
   'gossip_joined',
+  'partition_leader_elected',
+  'partition_offline',
+  'unclean_leader_election',
+  'broker_shutting_down',
 ] as const;
 export type ClusterEventKind = (typeof clusterEventKinds)[number];
 

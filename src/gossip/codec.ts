@@ -29,7 +29,7 @@ import {
 } from '../wire/avsc-bounded.js';
 
 /** Raised when a schema changes incompatibly; a member drops packets of any other version. */
-export const GOSSIP_WIRE_VERSION = 1;
+export const GOSSIP_WIRE_VERSION = 2;
 
 const memberMetaSchema = record('MemberMeta', [
   field('httpHost', 'string'),
@@ -38,6 +38,7 @@ const memberMetaSchema = record('MemberMeta', [
   field('clusterPort', 'int'),
   field('rack', 'string'),
   field('version', 'string'),
+  field('dataPorts', { type: 'array', items: 'int' }),
 ]);
 
 /** One record per message kind; the record's name is the `kind`, so the union branch names the message. */
@@ -206,6 +207,7 @@ function toMeta(m: RawRecord): MemberMeta {
     clusterPort: port(m.clusterPort),
     rack: m.rack as string,
     version: m.version as string,
+    dataPorts: (m.dataPorts as unknown[]).map(port),
   };
 }
 

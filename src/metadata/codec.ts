@@ -17,7 +17,12 @@
 // (arrays, strings, numbers), safe to post to another thread.
 // Pure functions over module-level immutable types: callable from any thread.
 import type avro from 'avsc';
-import type { CommittedOffset, MetadataCommand, MetadataImage } from '../core/metadata/state-machine.js';
+import type {
+  CommittedOffset,
+  IsrChange,
+  MetadataCommand,
+  MetadataImage,
+} from '../core/metadata/state-machine.js';
 import {
   arrayOf,
   type DecodeFailure,
@@ -197,7 +202,10 @@ export type AdminRequest =
   | { readonly kind: 'create_topic'; readonly request: CreateTopicRequest; readonly nowMs: number }
   | { readonly kind: 'delete_topic'; readonly name: string }
   | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
-  | { readonly kind: 'alter_topic_config'; readonly name: string; readonly changes: TopicConfigChanges };
+  | { readonly kind: 'alter_topic_config'; readonly name: string; readonly changes: TopicConfigChanges }
+  /** From a partition leader (through its node): Kafka's AlterPartition. */
+  | { readonly kind: 'alter_isr'; readonly changes: readonly IsrChange[] }
+  | { readonly kind: 'set_broker_shutting_down'; readonly brokerId: string; readonly shuttingDown: boolean };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
@@ -209,6 +217,8 @@ export interface AdminReply {
   readonly topic: TopicMetadata | null;
   readonly reason: string;
   readonly leaderId: string;
+  /** For batched partition changes (alter_isr): per change, '' when applied, else why it was refused. */
+  readonly refusals?: readonly string[];
 }
 
 const adminRequestType: avro.Type = forUntrustedSchema([
@@ -228,6 +238,8 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('delete_topic', [field('name', 'string')]),
   record('commit_offsets', [field('group', 'string'), field('offsets', arrayOf(offsetSchema))]),
   record('alter_topic_config', [field('name', 'string'), field('changes', topicConfigChangesSchema)]),
+  record('alter_isr', [field('changes', arrayOf(isrChangeSchema))]),
+  record('set_broker_shutting_down', [field('brokerId', 'string'), field('shuttingDown', 'boolean')]),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(
@@ -237,6 +249,7 @@ const adminReplyType: avro.Type = forUntrustedSchema(
     field('topic', ['null', topicSchema]),
     field('reason', 'string'),
     field('leaderId', 'string'),
+    field('refusals', arrayOf('string')),
   ]),
 );
 
@@ -405,6 +418,7 @@ export function decodeAdminRequest(bytes: Uint8Array): Decoded<AdminRequest> {
 export function encodeAdminReply(reply: AdminReply): Buffer {
   return encodeVersioned(METADATA_WIRE_VERSION, adminReplyType, {
     ...reply,
+    refusals: reply.refusals ?? [],
     topic: reply.topic === null ? null : { TopicMetadata: reply.topic },
   });
 }

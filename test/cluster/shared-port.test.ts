@@ -59,6 +59,7 @@ async function startNode(id: string, index: number, seeds: string[]): Promise<No
       clusterPort: port.port,
       rack: 'r0',
       version: 'test',
+      dataPorts: [],
     },
   });
   await gossip.start({ seeds });

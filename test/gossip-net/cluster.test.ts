@@ -41,6 +41,7 @@ function meta(index: number) {
     clusterPort: 9000 + index,
     rack: `r${index % 2}`,
     version: 'test',
+    dataPorts: [],
   };
 }
 

@@ -22,6 +22,7 @@ const metaArb: fc.Arbitrary<MemberMeta> = record({
   clusterPort: fc.integer({ min: 0, max: 65_535 }),
   rack: text,
   version: text,
+  dataPorts: fc.array(fc.integer({ min: 0, max: 65_535 }), { maxLength: 8 }),
 });
 
 const byKind: Record<GossipMessage['kind'], fc.Arbitrary<GossipMessage>> = {
@@ -86,6 +87,7 @@ const samplePacket: Packet = {
             clusterPort: 9000,
             rack: 'r1',
             version: '1',
+            dataPorts: [],
           },
         },
       ],
@@ -159,7 +161,11 @@ describe('gossip codec', () => {
   it('rejects an unknown wire version', () => {
     const bytes = Buffer.from(encodePacket(samplePacket));
     bytes[0] = GOSSIP_WIRE_VERSION + 1;
-    assert.deepEqual(decodePacket(bytes), { ok: false, reason: 'unknown_version', detail: 'version 2' });
+    assert.deepEqual(decodePacket(bytes), {
+      ok: false,
+      reason: 'unknown_version',
+      detail: `version ${GOSSIP_WIRE_VERSION + 1}`,
+    });
   });
 
   it('rejects at once an array whose block count exceeds the datagram', () => {

@@ -25,6 +25,7 @@ function meta(port: number) {
     clusterPort: port,
     rack: '',
     version: 'test',
+    dataPorts: [],
   };
 }
 

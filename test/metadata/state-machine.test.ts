@@ -465,7 +465,14 @@ describe('metadata codec', () => {
       nowMs: 17,
     };
     assert.deepEqual(decodeAdminRequest(encodeAdminRequest(request)), { ok: true, value: request });
-    const reply = { kind: 'created', index: 9, topic: topic('t', [['a']]), reason: '', leaderId: 'a' };
+    const reply = {
+      kind: 'created',
+      index: 9,
+      topic: topic('t', [['a']]),
+      reason: '',
+      leaderId: 'a',
+      refusals: [],
+    };
     assert.deepEqual(decodeAdminReply(encodeAdminReply(reply)), { ok: true, value: reply });
     const empty = { ...reply, topic: null };
     assert.deepEqual(decodeAdminReply(encodeAdminReply(empty)), { ok: true, value: empty });

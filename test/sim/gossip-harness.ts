@@ -177,6 +177,7 @@ export function memberMeta(index: number): MemberMeta {
     clusterPort: 9092,
     rack: `rack-${index % 3}`,
     version: '0.1.0',
+    dataPorts: [],
   };
 }
 

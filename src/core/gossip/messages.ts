@@ -18,7 +18,7 @@
 //   dead        { nodeId: string, incarnation: long, accuserId: string }   accuserId = nodeId: it left
 //   push_pull   { join: boolean, isReply: boolean, states: array<PushPullState> }
 //   MemberMeta  { httpHost: string, httpPort: int, clusterHost: string, clusterPort: int, rack: string,
-//                 version: string }
+//                 version: string, dataPorts: array<int> }
 //   PushPullState { nodeId: string, address: string, incarnation: long, state: string, meta: MemberMeta }
 
 export type MemberMeta = {
@@ -30,6 +30,8 @@ export type MemberMeta = {
   readonly rack: string;
   /** Broker software version, so a rolling upgrade can be seen from the registry. */
   readonly version: string;
+  /** The data-link ports of the broker's partition workers, one per worker (empty before they listen). */
+  readonly dataPorts: readonly number[];
 };
 
 export const MemberStates = {
