@@ -33,6 +33,7 @@ import {
   fetchRequestBytes,
   fetchResultHeaderBytes,
   produceRequestBytes,
+  readFetchDetail,
   WireStatus,
   writeFetchRequest,
 } from './wire.js';
@@ -880,7 +881,10 @@ export class Acceptor {
             `offset ${offset} is outside the log of ${topic.meta.name}-${partition.partition}: valid offsets are ${logStartOffset}..${highWatermark}`,
           );
         }
-        assert(status === WireStatus.Ok, `unexpected fetch status ${status}`);
+        if (status !== WireStatus.Ok) {
+          const [name, message] = fetchFailure(status, batches, topic.meta.name, partition.partition);
+          return reply.error(name, message);
+        }
         if (batches.byteLength === 0 && performance.now() < deadlineMs && this.serving) {
           this.waitForData(topic, partition, offset, limit, maxBytes, base64, deadlineMs, reply);
           return;
@@ -952,10 +956,13 @@ export class Acceptor {
       },
       { fromOffset: offset, toOffsetExclusive: highWatermark },
     );
-    assert(
-      result.kind === 'ok',
-      `a worker returned a corrupt batch: ${result.kind === 'corrupt' ? result.reason : ''}`,
-    );
+    if (result.kind === 'corrupt' && count === 0) {
+      // The worker checked every batch's CRC; records whose framing still fails are damage all the same.
+      return reply.error(
+        'corrupt_data',
+        `a stored batch of ${topic.meta.name}-${partition.partition} at offset ${nextOffset} cannot be decoded (${result.reason}); it is not served`,
+      );
+    }
     topic.counters.consumedRecords.inc(count);
     topic.counters.consumedBytes.inc(batches.byteLength);
     reply.json(
@@ -1018,6 +1025,42 @@ function produceFailure(status: WireStatus, topic: string, partition: number): [
     default:
       return ['internal', `unexpected worker status ${status}`, true];
   }
+}
+
+/** The error answer for a fetch the worker refused (any status but Ok and OffsetOutOfRange). */
+export function fetchFailure(
+  status: WireStatus,
+  payload: Uint8Array,
+  topic: string,
+  partition: number,
+): [ErrorName, string] {
+  switch (status) {
+    case WireStatus.UnknownPartition:
+      return ['unknown_topic', `topic '${topic}' was deleted`];
+    case WireStatus.CorruptData: {
+      const [first, end] = readFetchDetail(payload);
+      return ['corrupt_data', corruptRangeMessage(topic, partition, first, end)];
+    }
+    case WireStatus.TooLarge: {
+      const [baseOffset, batchBytes] = readFetchDetail(payload);
+      return [
+        'payload_too_large',
+        `the stored batch at offset ${baseOffset} of ${topic}-${partition} is ${batchBytes} bytes, more than one response frame holds; restart the broker with a larger --ring-bytes`,
+      ];
+    }
+    case WireStatus.StorageUnavailable:
+      return [
+        'storage_unavailable',
+        `the storage of ${topic}-${partition} failed and is being repaired; retry shortly`,
+      ];
+    default:
+      return ['internal', `unexpected worker status ${status} for a fetch of ${topic}-${partition}`];
+  }
+}
+
+/** What a client is told about a damaged range: which offsets, and how to step over them. */
+export function corruptRangeMessage(topic: string, partition: number, first: number, end: number): string {
+  return `offsets ${first}..${end - 1} of topic '${topic}' partition ${partition} are damaged on disk and cannot be served; consume from offset ${end} to skip them (the broker log names the segment file)`;
 }
 
 function fieldLength(field: string | Uint8Array | null): number {

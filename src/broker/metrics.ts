@@ -207,6 +207,11 @@ export class BrokerMetrics {
       'Batch bytes written by each worker',
       StatSlot.appendedBytes,
     );
+    counter(
+      'broker_log_corrupt_batches_total',
+      'Reads refused because a stored batch failed its header or CRC check (damaged data at rest), per worker',
+      StatSlot.corruptReads,
+    );
     histogram(
       lines,
       'broker_fsync_duration_seconds',

@@ -16,14 +16,21 @@ import { partitionDirName } from '../core/names.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
 import { crc32 } from '../storage/crc.js';
 import type { Disk } from '../storage/disk.js';
-import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../storage/partition-log.js';
+import {
+  DEFAULT_LOG_CONFIG,
+  type LogConfig,
+  PartitionLog,
+  type ReadResult,
+} from '../storage/partition-log.js';
 import {
   FrameKind,
+  fetchDetailBytes,
   fetchResultHeaderBytes,
   type ProduceRecordVisitor,
   produceResultBytes,
   visitProduceRecords,
   WireStatus,
+  writeFetchDetail,
   writeFetchResultHeader,
   writeProduceResult,
 } from './wire.js';
@@ -54,6 +61,8 @@ interface PartitionState {
   recordsStaged: number;
   /** Appended during the current ring batch: needs the batch's fsync before its answers go out. */
   touched: boolean;
+  /** When a damaged read of this partition was last logged (ms since epoch). */
+  corruptLoggedAtMs: number;
 }
 
 interface PendingProduce {
@@ -75,6 +84,8 @@ interface PendingFetch {
 }
 
 const partitionMetadataFile = 'partition.metadata';
+/** A partition logs damaged reads at most this often (each one is still counted). */
+const corruptLogIntervalMs = 10_000;
 
 export class PartitionHost {
   private readonly reader: RingReader;
@@ -319,6 +330,8 @@ export class PartitionHost {
           at + fetchResultHeaderBytes,
           at + fetchResultHeaderBytes + regionBytes,
         );
+        // Every batch the log returns passed its CRC check in place, in the ring, before this frame is
+        // published: damaged bytes never reach the acceptor.
         const read = log.read(fetch.offset, maxBytes, maxOffset, target);
         if (read.kind === 'ok') {
           readBytes = read.bytes.byteLength;
@@ -326,6 +339,16 @@ export class PartitionHost {
             assert(readBytes <= regionBytes, 'a fetched batch is larger than the response region');
             target.set(read.bytes);
           }
+        } else if (read.kind === 'corrupt') {
+          status = WireStatus.CorruptData;
+          writeFetchDetail(this.writer.view, at, read.firstOffset, read.endOffset);
+          readBytes = fetchDetailBytes;
+          this.stats.add(StatSlot.corruptReads, 1);
+          this.reportCorruptRead(state, read);
+        } else if (read.kind === 'batch_too_large') {
+          status = WireStatus.TooLarge;
+          writeFetchDetail(this.writer.view, at, read.baseOffset, read.batchBytes);
+          readBytes = fetchDetailBytes;
         } else status = WireStatus.OffsetOutOfRange;
       }
       writeFetchResultHeader(
@@ -339,6 +362,19 @@ export class PartitionHost {
       this.writer.commit(FrameKind.FetchResult, fetch.correlationId, fetchResultHeaderBytes + readBytes);
     }
     this.fetches.length = 0;
+  }
+
+  /**
+   * Logs a damaged read, at most once per `corruptLogIntervalMs` per partition: a consumer retrying the same
+   * range must not flood the log (the metric counts every one).
+   */
+  private reportCorruptRead(state: PartitionState, read: Extract<ReadResult, { kind: 'corrupt' }>): void {
+    const nowMs = Date.now();
+    if (nowMs - state.corruptLoggedAtMs < corruptLogIntervalMs) return;
+    state.corruptLoggedAtMs = nowMs;
+    process.stderr.write(
+      `partition ${state.name}: damaged data refused: offsets ${read.firstOffset}..${read.endOffset - 1} (segment ${read.segmentBaseOffset}, byte ${read.position}: ${read.reason}); consumers can resume at offset ${read.endOffset}\n`,
+    );
   }
 
   /** Reserves a response frame, publishing and waiting for the acceptor to free space if the ring is full. */
@@ -405,6 +441,12 @@ export class PartitionHost {
       ),
     };
     const log = PartitionLog.open(dir, config, this.disk, Date.now());
+    const recovery = log.recovery;
+    if (recovery.reason !== null || recovery.damaged.length > 0) {
+      process.stderr.write(
+        `partition ${request.topic}-${request.partition}: recovery ${recovery.reason === null ? '' : `cut ${recovery.bytesTruncated} bytes (${recovery.reason})`}${recovery.damaged.map((d) => `; damage at rest in ${d}`).join('')}\n`,
+      );
+    }
     if (!this.disk.exists(metadataPath))
       writeSmallFileAtomically(this.disk, dir, partitionMetadataFile, `topic_id=${request.topicId}\n`);
     const state: PartitionState = {
@@ -416,6 +458,7 @@ export class PartitionHost {
       staged: [],
       recordsStaged: 0,
       touched: false,
+      corruptLoggedAtMs: Number.NEGATIVE_INFINITY,
     };
     this.partitions.set(request.slot, state);
     return { ok: true, ...this.figures(state) };

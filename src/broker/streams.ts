@@ -19,6 +19,7 @@ import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import {
   type Acceptor,
+  fetchFailure,
   notLeaderMessage,
   type PartitionRoute,
   type SendGroup,
@@ -92,6 +93,11 @@ class PartitionStream {
     private readonly prefix: string,
     private readonly fetchBytes: number,
     private readonly base64: boolean,
+    /**
+     * Told when the worker refuses a fetch for a reason the stream cannot step over by itself (damaged
+     * stored data, a failed disk): the stream has stopped, and the session decides what the client hears.
+     */
+    private readonly onRefused: (stream: PartitionStream, error: ErrorName, message: string) => void,
   ) {}
 
   pump(): void {
@@ -127,8 +133,14 @@ class PartitionStream {
         `offset ${this.nextOffset} is outside ${logStartOffset}..${highWatermark} of partition ${this.partition.partition}`,
       );
     }
+    if (status !== WireStatus.Ok) {
+      const [name, message] = fetchFailure(status, batches, this.topic.meta.name, this.partition.partition);
+      this.stop();
+      return this.onRefused(this, name, message);
+    }
+    let decoded: ReturnType<typeof forEachRecord> | null = null;
     this.sink.cork(() => {
-      forEachRecord(
+      decoded = forEachRecord(
         batches,
         (record) => {
           // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
@@ -140,6 +152,16 @@ class PartitionStream {
       );
     });
     if (this.stopped) return;
+    const outcome = decoded as ReturnType<typeof forEachRecord> | null;
+    if (outcome !== null && outcome.kind === 'corrupt') {
+      // The worker checked each batch's CRC; a batch whose records still fail to decode is damage too.
+      this.stop();
+      return this.onRefused(
+        this,
+        'corrupt_data',
+        `a stored batch of ${this.topic.meta.name}-${this.partition.partition} at offset ${this.nextOffset} cannot be decoded (${outcome.reason}); it is not served`,
+      );
+    }
     if (this.nextOffset >= highWatermark) {
       this.cancelWait = this.acceptor.whenDataPast(this.partition, this.nextOffset, () => {
         this.cancelWait = null;
@@ -198,6 +220,12 @@ class SocketSink implements StreamSink {
     data.closed = true;
     this.ws.end(code, reason);
   }
+
+  /** Sends a frame whatever the flow control says (an error the client must see before a close). */
+  sendNow(json: string): void {
+    if (this.ws.getUserData().closed) return;
+    this.ws.cork(() => this.ws.send(json, false));
+  }
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | string {
@@ -217,6 +245,11 @@ function parsePermit(frame: Record<string, unknown>): number | string {
     return 'permit count must be an integer from 1 to 1000000';
   }
   return count;
+}
+
+/** A close reason within the WebSocket limit of 123 bytes; the error frame before it says the rest. */
+function shortReason(name: ErrorName): string {
+  return `${name}: see the error frame`;
 }
 
 function errorFrame(name: ErrorName, message: string, extra: Record<string, unknown> = {}): string {
@@ -468,6 +501,12 @@ class ConsumeSession implements Session {
       `{"partition":${partition.partition},`,
       this.server.options.fetchBytes,
       valueFormat === 'base64',
+      (_stream, name, message) => {
+        // A consume socket follows one partition, so it cannot go on: the error frame carries the whole
+        // message (a close reason is limited to 123 bytes), then the socket closes with the error's code.
+        this.sink.sendNow(errorFrame(name, message, { partition: partition.partition }));
+        this.sink.fail(errors[name].wsCloseCode ?? 1011, shortReason(name));
+      },
     );
     this.stream.pump();
   }
@@ -504,6 +543,12 @@ export class GroupSession implements Session {
   private heartbeatScheduled = false;
   private offsetReset: 'earliest' | 'latest' = 'latest';
   private base64 = false;
+  /**
+   * Assigned partitions whose stream stopped on an error it cannot step over (damaged data, a failed disk).
+   * The other partitions keep streaming; a commit for one of these restarts it from the committed offset,
+   * which is how a client steps over a damaged range it was told about.
+   */
+  private readonly refused = new Set<string>();
 
   constructor(
     private readonly server: StreamServer,
@@ -581,6 +626,7 @@ export class GroupSession implements Session {
         this.streams.delete(key);
       }
     }
+    for (const key of this.refused) if (!wanted.has(key)) this.refused.delete(key);
     this.send(
       JSON.stringify({
         type: 'assignment',
@@ -591,33 +637,53 @@ export class GroupSession implements Session {
       }),
     );
     for (const key of wanted) {
-      if (this.streams.has(key)) continue;
-      const [topicName, partitionText] = key.split('\u0000') as [string, string];
-      const topic = this.server.acceptor.topicRoute(topicName);
-      const partition = topic?.partitions[Number(partitionText)];
-      // A partition led elsewhere is not streamed from here (forwarding between nodes comes later).
-      if (topic === undefined || partition === undefined || !partition.local) continue;
-      const committed = this.server.groups.registry.committedOffset(
-        this.groupId,
-        topicName,
-        partition.partition,
-      );
-      const start =
-        committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
-      const stream = new PartitionStream(
-        this.server.acceptor,
-        topic,
-        partition,
-        start,
-        this.sink,
-        `{"type":"record","topic":${JSON.stringify(topicName)},"partition":${partition.partition},`,
-        this.server.options.fetchBytes,
-        this.base64,
-      );
-      this.streams.set(key, stream);
-      stream.pump();
+      if (this.streams.has(key) || this.refused.has(key)) continue;
+      this.startStream(key);
     }
     void first;
+  }
+
+  /** Streams one assigned partition from its committed offset (or the reset position). */
+  private startStream(key: string): void {
+    const [topicName, partitionText] = key.split('\u0000') as [string, string];
+    const topic = this.server.acceptor.topicRoute(topicName);
+    const partition = topic?.partitions[Number(partitionText)];
+    // A partition led elsewhere is not streamed from here (forwarding between nodes comes later).
+    if (topic === undefined || partition === undefined || !partition.local) return;
+    const committed = this.server.groups.registry.committedOffset(
+      this.groupId,
+      topicName,
+      partition.partition,
+    );
+    const start =
+      committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
+    const stream = new PartitionStream(
+      this.server.acceptor,
+      topic,
+      partition,
+      start,
+      this.sink,
+      `{"type":"record","topic":${JSON.stringify(topicName)},"partition":${partition.partition},`,
+      this.server.options.fetchBytes,
+      this.base64,
+      (stopped, name, message) => {
+        if (this.streams.get(key) !== stopped) return;
+        this.streams.delete(key);
+        this.refused.add(key);
+        this.send(
+          JSON.stringify({
+            type: 'error',
+            topic: topicName,
+            partition: partition.partition,
+            offset: stopped.nextOffset,
+            error_code: errors[name].code,
+            message: `${message}; this partition's stream has stopped, and a commit for it restarts it from the committed offset`,
+          }),
+        );
+      },
+    );
+    this.streams.set(key, stream);
+    stream.pump();
   }
 
   message(text: string): void {
@@ -649,9 +715,11 @@ export class GroupSession implements Session {
       .then(
         (result) => {
           if (!answer) return;
-          if (result.kind === 'ok')
+          if (result.kind === 'ok') {
             this.send(JSON.stringify({ type: 'committed', topic, partition, offset }));
-          else {
+            const key = `${topic}\u0000${partition}`;
+            if (this.joined && this.refused.delete(key)) this.startStream(key);
+          } else {
             const [name, message] = refusal(result);
             this.send(errorFrame(name, message, { topic, partition, offset }));
           }

@@ -20,6 +20,8 @@ export const StatSlot = {
   eventLoopDelayP99Seconds: 6,
   eventLoopDelayMeanSeconds: 7,
   partitions: 8,
+  /** Reads that met damaged stored bytes and were refused (counter). */
+  corruptReads: 9,
   fsyncBuckets: 16,
   batchBuckets: 16 + fsyncBucketsSeconds.length,
 } as const;
@@ -59,6 +61,10 @@ export class WorkerStatsWriter {
   observeAppend(records: number, bytes: number): void {
     this.values[StatSlot.appendedRecords]! += records;
     this.values[StatSlot.appendedBytes]! += bytes;
+  }
+
+  add(slot: number, value: number): void {
+    this.values[slot]! += value;
   }
 
   set(slot: number, value: number): void {

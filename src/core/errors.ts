@@ -139,6 +139,14 @@ export const errors = {
     wsCloseCode: null,
     summary: 'An unexpected failure inside the broker; it is logged with the request id.',
   },
+  corrupt_data: {
+    code: 50002,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4500,
+    summary:
+      'Stored records in the requested range are damaged on disk (a batch fails its checks); the message names the range and the offset to resume from.',
+  },
   no_leader: {
     code: 50301,
     retriable: true,
@@ -152,6 +160,22 @@ export const errors = {
     retryAfterS: 1,
     wsCloseCode: null,
     summary: 'The broker is shutting down or its queues are full; retry after the delay, or on another node.',
+  },
+  storage_unavailable: {
+    code: 50303,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      "The partition's storage failed (an I/O error) and is being repaired; nothing was written unless the answer says the outcome is indefinite.",
+  },
+  storage_full: {
+    code: 50701,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      'The disk holding the partition is full (or over quota); nothing was written, and writes resume by themselves once space is freed.',
   },
 } as const;
 

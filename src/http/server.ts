@@ -30,6 +30,7 @@ const statusText: Record<number, string> = {
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
+  507: '507 Insufficient Storage',
 };
 
 export type HttpMethod = 'get' | 'post' | 'delete';

@@ -34,7 +34,9 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_MAGIC,
   BatchField,
+  batchCrcMatches,
   type Crc32,
+  checkBatchHeader,
   forEachRecord,
   readInt32,
   readInt64,
@@ -102,6 +104,25 @@ const TMP_SUFFIX = '.tmp';
 const SCAN_CHUNK_BYTES = 4 * MiB;
 /** Header walks (locating an offset in a segment) read this much at a time. */
 const WALK_CHUNK_BYTES = 64 * 1024;
+/**
+ * A resync scan after damage looks this far for the next batch that checks. An index entry every
+ * `indexIntervalBytes` (4 KiB) plus one batch (1 MiB at most) is usually much closer; past this bound the range
+ * ends at the next index entry that checks, or at the segment's end.
+ */
+const RESYNC_SCAN_BYTES = 4 * MiB;
+
+/**
+ * Scratch buffers shared by every log of the thread (module state is per thread: each worker has its own
+ * copy of this module). Reads and walks are synchronous and never nest in a way that shares one buffer, so a
+ * log needs no buffers of its own, which keeps an idle partition small.
+ */
+const scratch = {
+  walk: new Uint8Array(WALK_CHUNK_BYTES),
+  resync: new Uint8Array(WALK_CHUNK_BYTES),
+  header: new Uint8Array(BATCH_HEADER_BYTES),
+  /** Grown on demand by recovery scans to max(SCAN_CHUNK_BYTES, maxBatchBytes), then kept. */
+  scan: new Uint8Array(0),
+};
 
 /** Every problem with `config`, or an empty list. */
 export function validateLogConfig(config: LogConfig): string[] {
@@ -163,7 +184,41 @@ export type ReadResult =
       /** The offset to read from next: one past the last record returned (the request's offset if none). */
       readonly nextOffset: number;
     }
-  | { readonly kind: 'below_log_start'; readonly logStartOffset: number };
+  | { readonly kind: 'below_log_start'; readonly logStartOffset: number }
+  /**
+   * The read starts in a damaged range: offsets [firstOffset, endOffset) cannot be served (their bytes fail
+   * the header or CRC checks); reading from endOffset works again.
+   */
+  | {
+      readonly kind: 'corrupt';
+      readonly firstOffset: number;
+      readonly endOffset: number;
+      readonly segmentBaseOffset: number;
+      /** Byte position of the damage in the segment's `.log` file. */
+      readonly position: number;
+      readonly reason: string;
+    }
+  /** The first batch is larger than the caller's buffer (a smaller ring since it was written). */
+  | { readonly kind: 'batch_too_large'; readonly baseOffset: number; readonly batchBytes: number };
+
+/** Offsets lost to damage in one segment, derived only from what checks (see `damagedRange`). */
+interface DamagedRange {
+  readonly firstOffset: number;
+  readonly endOffset: number;
+  readonly position: number;
+  /** Byte position where reading resumes: the batch holding `endOffset`, or the segment's end. */
+  readonly resumePosition: number;
+  readonly reason: string;
+}
+
+type Located =
+  | {
+      readonly kind: 'found';
+      readonly position: number;
+      readonly sizeBytes: number;
+      readonly baseOffset: number;
+    }
+  | { readonly kind: 'damaged'; readonly range: DamagedRange };
 
 export type DeleteRecordsResult =
   | { readonly kind: 'ok'; readonly logStartOffset: number; readonly deletedSegments: number }
@@ -186,6 +241,8 @@ export interface RecoveryReport {
   /** Bytes cut off a torn or corrupt tail (including whole later segments). */
   readonly bytesTruncated: number;
   readonly reason: string | null;
+  /** Damage found at rest in trusted (sealed, durable) segments, which is kept and refused when read. */
+  readonly damaged: readonly string[];
 }
 
 export interface SegmentInfo {
@@ -206,10 +263,15 @@ export class PartitionLog {
   private bytesSinceCheckpoint = 0;
   private lastFlushMs: number;
   private closed = false;
-  private walkBuffer = new Uint8Array(WALK_CHUNK_BYTES);
-  private scanBuffer: Uint8Array = EMPTY;
-  private headerBuffer = new Uint8Array(BATCH_HEADER_BYTES);
-  recovery: RecoveryReport = { segmentsScanned: 0, bytesScanned: 0, bytesTruncated: 0, reason: null };
+  /** Reads that met damage since the log was opened (the worker reports the total as a metric). */
+  corruptReads = 0;
+  recovery: RecoveryReport = {
+    segmentsScanned: 0,
+    bytesScanned: 0,
+    bytesTruncated: 0,
+    reason: null,
+    damaged: [],
+  };
 
   private constructor(
     readonly dir: string,
@@ -518,6 +580,7 @@ export class PartitionLog {
     let bytesScanned = 0;
     let bytesTruncated = 0;
     let reason: string | null = null;
+    const damaged: string[] = [];
     const verified = new Set<Segment>();
     for (let k = 0; k < logBases.length; k++) {
       const base = logBases[k]!;
@@ -543,7 +606,16 @@ export class PartitionLog {
         verified.add(segment);
       }
       bytesScanned += outcome.bytesScanned;
-      if (segment.sizeBytes < fileBytes) {
+      if (trusted && (segment.sizeBytes !== fileBytes || segment.nextOffset !== nextBase)) {
+        // A sealed segment below the recovery point was durable when it was sealed, so a header that fails
+        // here is damage at rest, not a torn write: cutting it would throw away every later segment with it.
+        // It keeps its bytes and the offsets its successor's name proves; reads report the damaged range.
+        damaged.push(
+          `segment ${base} at byte ${segment.sizeBytes}: ${outcome.stopReason} (offsets up to ${nextBase - 1} are kept; the damaged range is refused when read)`,
+        );
+        segment.sizeBytes = fileBytes;
+        segment.nextOffset = nextBase;
+      } else if (segment.sizeBytes < fileBytes) {
         bytesTruncated += fileBytes - segment.sizeBytes;
         reason = `segment ${base} at byte ${segment.sizeBytes}: ${outcome.stopReason}`;
         disk.truncate(segment.logFd, segment.sizeBytes);
@@ -599,8 +671,7 @@ export class PartitionLog {
     ) {
       this.writeCheckpoint();
     }
-    this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason };
-    this.scanBuffer = EMPTY;
+    this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason, damaged };
   }
 
   private createSegment(baseOffset: number): Segment {
@@ -650,9 +721,10 @@ export class PartitionLog {
   }
 
   private firstTimestampAt(segment: Segment): number {
-    const n = this.disk.read(segment.logFd, this.headerBuffer, 0);
-    assert(n === BATCH_HEADER_BYTES, 'segment too short for its first batch header');
-    return readInt64(this.headerBuffer, BatchField.firstTimestamp);
+    // A first header that cannot be read (damage in a trusted segment) leaves the age unknown: size rolls it.
+    const n = this.disk.read(segment.logFd, scratch.header, 0);
+    if (n !== BATCH_HEADER_BYTES) return Number.MAX_SAFE_INTEGER;
+    return readInt64(scratch.header, BatchField.firstTimestamp);
   }
 
   private readWhole(fd: number): Uint8Array {
@@ -665,8 +737,8 @@ export class PartitionLog {
   /** Validates batches from the segment's current end to `fileBytes`, adding each good one to the segment. */
   private scan(segment: Segment, fileBytes: number, deep: boolean): { batches: number; stopReason: string } {
     const chunkBytes = Math.max(SCAN_CHUNK_BYTES, this.config.maxBatchBytes);
-    if (this.scanBuffer.length < chunkBytes) this.scanBuffer = new Uint8Array(chunkBytes);
-    const buffer = this.scanBuffer;
+    if (scratch.scan.length < chunkBytes) scratch.scan = new Uint8Array(chunkBytes);
+    const buffer = scratch.scan;
     let batches = 0;
     while (segment.sizeBytes < fileBytes) {
       const chunkStart = segment.sizeBytes;
@@ -703,6 +775,11 @@ export class PartitionLog {
 
   // -------------------------------------------------------------------------------------------------------
   // Reads.
+  //
+  // Every byte read here comes from a file and is bad input until checked: a header is believed only when it
+  // is sane and continues the offsets of the walk (base offset and length sit outside the CRC), and a batch
+  // is handed out only after its CRC matches. Damage is a value (`corrupt`), never an assertion: the batches
+  // before it are served, the damaged range is reported with its bounds, and everything after it reads again.
 
   /**
    * Reads whole batches from the one segment holding `fromOffset`: the batch containing it first (so the
@@ -710,6 +787,9 @@ export class PartitionLog {
    * offsets are below `maxOffsetExclusive` (the high watermark, a batch boundary). At least one batch is
    * returned even if it exceeds `maxBytes`, so a consumer always progresses. The bytes are a view of
    * `target` when it is big enough, else of a new buffer; decode them with `forEachRecord` and `fromOffset`.
+   * Every batch returned has a matching CRC; a read stops before a damaged batch, and a read that starts in a
+   * damaged range answers `corrupt` with that range. A first batch larger than `target` answers
+   * `batch_too_large` (the caller's buffer bounds what it can carry).
    */
   read(
     fromOffset: number,
@@ -725,22 +805,60 @@ export class PartitionLog {
     let k = this.segmentIndexFor(fromOffset);
     while (fromOffset >= this.segments[k]!.nextOffset) k++;
     const segment = this.segments[k]!;
-    const located = this.locate(segment, fromOffset);
-    const wanted = Math.min(segment.sizeBytes - located.position, Math.max(maxBytes, located.sizeBytes));
-    const buffer = target !== undefined && target.length >= wanted ? target : new Uint8Array(wanted);
-    const n = this.disk.read(segment.logFd, buffer.subarray(0, wanted), located.position);
-    assert(n === wanted, 'short read inside a segment');
-    let end = 0;
-    let nextOffset = fromOffset;
-    while (end + BATCH_HEADER_BYTES <= n) {
-      const size = 12 + readInt32(buffer, end + BatchField.batchLength);
-      const base = readInt64(buffer, end + BatchField.baseOffset);
-      if (base >= upper || end + size > n || (end > 0 && end + size > maxBytes)) break;
-      nextOffset = base + readInt32(buffer, end + BatchField.lastOffsetDelta) + 1;
-      end += size;
+    let located = this.locate(segment, fromOffset);
+    for (;;) {
+      if (located.kind === 'damaged') return this.corrupt(segment, located.range);
+      if (target !== undefined && located.sizeBytes > target.length) {
+        return { kind: 'batch_too_large', baseOffset: located.baseOffset, batchBytes: located.sizeBytes };
+      }
+      const wanted = Math.min(segment.sizeBytes - located.position, Math.max(maxBytes, located.sizeBytes));
+      const buffer = target !== undefined && target.length >= wanted ? target : new Uint8Array(wanted);
+      const n = this.disk.read(segment.logFd, buffer.subarray(0, wanted), located.position);
+      let end = 0;
+      let expected = located.baseOffset;
+      let damage: string | null = null;
+      while (end + BATCH_HEADER_BYTES <= n) {
+        const check = checkBatchHeader(buffer, end, expected, segment.sizeBytes - located.position - end);
+        if (typeof check === 'string') {
+          damage = check;
+          break;
+        }
+        if (expected >= upper || (end > 0 && end + check > maxBytes)) break;
+        if (end + check > n) {
+          damage = 'the file ends inside the batch';
+          break;
+        }
+        if (!batchCrcMatches(buffer, end, check, this.crc32)) {
+          damage = 'CRC mismatch';
+          break;
+        }
+        expected += readInt32(buffer, end + BatchField.lastOffsetDelta) + 1;
+        end += check;
+      }
+      if (end > 0) return { kind: 'ok', bytes: buffer.subarray(0, end), nextOffset: expected };
+      // The first batch itself is damaged (or the file ends before it): report the range, unless the damaged
+      // bytes turn out to end before `fromOffset` (a header that overstated its records), then read on.
+      const range = this.damagedRange(
+        segment,
+        located.position,
+        located.baseOffset,
+        damage ?? 'the file ends inside the batch header',
+      );
+      if (fromOffset < range.endOffset) return this.corrupt(segment, range);
+      located = this.locateFrom(segment, range.resumePosition, range.endOffset, fromOffset);
     }
-    assert(end > 0, 'a read returns at least one batch');
-    return { kind: 'ok', bytes: buffer.subarray(0, end), nextOffset };
+  }
+
+  private corrupt(segment: Segment, range: DamagedRange): ReadResult {
+    this.corruptReads++;
+    return {
+      kind: 'corrupt',
+      firstOffset: range.firstOffset,
+      endOffset: range.endOffset,
+      segmentBaseOffset: segment.baseOffset,
+      position: range.position,
+      reason: range.reason,
+    };
   }
 
   /** Index of the segment with the largest base offset <= `offset`. */
@@ -758,28 +876,90 @@ export class PartitionLog {
     return found;
   }
 
-  /** Position and size of the batch in `segment` that contains `offset` (which must be in the segment). */
-  private locate(
-    segment: Segment,
-    offset: number,
-  ): { position: number; sizeBytes: number; baseOffset: number } {
-    let result: { position: number; sizeBytes: number; baseOffset: number } | null = null;
-    this.walkHeaders(segment, segment.floorPosition(offset), (position, base, last, size) => {
-      if (last < offset) return true;
-      result = { position, sizeBytes: size, baseOffset: base };
-      return false;
-    });
-    assert(result !== null, `offset ${offset} not found in segment ${segment.baseOffset}`);
-    return result;
+  /**
+   * The batch in `segment` that contains `offset` (which must be in the segment), or the damaged range that
+   * holds it. Starts from the offset index's floor entry; an entry whose batch does not check (a damaged
+   * index, or damage right at the entry) is distrusted for the one before it, down to the segment start.
+   */
+  private locate(segment: Segment, offset: number): Located {
+    const index = segment.offsetIndex;
+    for (let entry = index.floor(offset - segment.baseOffset); ; entry--) {
+      const position = entry < 0 ? 0 : index.positionAt(entry);
+      const baseOffset = entry < 0 ? segment.baseOffset : segment.baseOffset + index.relativeOffsetAt(entry);
+      const located = this.locateFrom(segment, position, baseOffset, offset, entry >= 0);
+      if (located !== null) return located;
+    }
   }
 
   /**
-   * Walks the batch headers of a segment from `position` (a batch start) to its end, trusting them (they
-   * were verified by recovery or written by this log). `visit` returns false to stop.
+   * Walks from the batch at `position` (base offset `baseOffset`) to the batch holding `offset`. With
+   * `distrustStart`, damage at `position` itself answers null (the caller tries an earlier start).
    */
-  private walkHeaders(
+  private locateFrom(segment: Segment, position: number, baseOffset: number, offset: number): Located;
+  private locateFrom(
     segment: Segment,
     position: number,
+    baseOffset: number,
+    offset: number,
+    distrustStart: boolean,
+  ): Located | null;
+  private locateFrom(
+    segment: Segment,
+    position: number,
+    baseOffset: number,
+    offset: number,
+    distrustStart = false,
+  ): Located | null {
+    let result: Located | null = null;
+    let badStart = false;
+    this.walk(
+      segment,
+      position,
+      baseOffset,
+      (at, base, last, size) => {
+        if (last < offset) return true;
+        result = { kind: 'found', position: at, sizeBytes: size, baseOffset: base };
+        return false;
+      },
+      (range) => {
+        if (distrustStart && range.position === position) {
+          badStart = true;
+          return false;
+        }
+        if (offset < range.endOffset) {
+          result = { kind: 'damaged', range };
+          return false;
+        }
+        return true;
+      },
+    );
+    if (badStart) return null;
+    // The walk ran to the segment's end without reaching `offset`: the headers' offsets fall short of what the
+    // segment holds, so the remainder is damaged (found without resync: nothing after it is in the segment).
+    return (
+      result ?? {
+        kind: 'damaged',
+        range: {
+          firstOffset: offset,
+          endOffset: segment.nextOffset,
+          position: segment.sizeBytes,
+          resumePosition: segment.sizeBytes,
+          reason: 'the batch headers end before the offsets the segment holds',
+        },
+      }
+    );
+  }
+
+  /**
+   * Walks the batch headers of `segment` from `position` (a batch whose base offset is `baseOffset`) to its
+   * end, checking each header and the continuity of offsets. `visit` gets each sound header and returns false
+   * to stop. A header that fails (or a file shorter than the segment) is reported to `onDamage` with its
+   * damaged range; returning true continues after the range.
+   */
+  private walk(
+    segment: Segment,
+    position: number,
+    baseOffset: number,
     visit: (
       position: number,
       baseOffset: number,
@@ -787,8 +967,13 @@ export class PartitionLog {
       sizeBytes: number,
       maxTimestampMs: number,
     ) => boolean,
+    onDamage: (range: DamagedRange) => boolean,
   ): void {
-    const buffer = this.walkBuffer;
+    const buffer = scratch.walk;
+    let expected = baseOffset;
+    // The batch walked last: its length (outside the CRC) is what led to the next header.
+    let previousPosition = -1;
+    let previousBase = 0;
     while (position < segment.sizeBytes) {
       const n = this.disk.read(
         segment.logFd,
@@ -796,23 +981,149 @@ export class PartitionLog {
         position,
       );
       let offset = 0;
+      let damage: string | null = null;
       while (offset + BATCH_HEADER_BYTES <= n) {
-        assert(buffer[offset + BatchField.magic] === BATCH_MAGIC, 'walked onto a non-batch position');
-        const size = 12 + readInt32(buffer, offset + BatchField.batchLength);
-        const base = readInt64(buffer, offset + BatchField.baseOffset);
-        const last = base + readInt32(buffer, offset + BatchField.lastOffsetDelta);
-        if (!visit(position + offset, base, last, size, readInt64(buffer, offset + BatchField.maxTimestamp)))
-          return;
-        offset += size;
+        const check = checkBatchHeader(buffer, offset, expected, segment.sizeBytes - position - offset);
+        if (typeof check === 'string') {
+          damage = check;
+          break;
+        }
+        const last = expected + readInt32(buffer, offset + BatchField.lastOffsetDelta);
+        const maxTimestampMs = readInt64(buffer, offset + BatchField.maxTimestamp);
+        if (!visit(position + offset, expected, last, check, maxTimestampMs)) return;
+        previousPosition = position + offset;
+        previousBase = expected;
+        expected = last + 1;
+        offset += check;
       }
-      assert(offset > 0, 'header walk made no progress');
-      position += offset;
+      if (damage === null && offset > 0) {
+        position += offset;
+        continue;
+      }
+      // Either a header failed, or fewer than a header's bytes remain where the segment says a batch starts.
+      // A damaged length in the batch before would lead here too: unless that batch checks in full (its CRC
+      // only matches over its true length), the damage starts at it.
+      let at = position + offset;
+      if (previousPosition >= 0 && !this.batchChecksAt(segment, previousPosition, previousBase)) {
+        at = previousPosition;
+        expected = previousBase;
+      }
+      const range = this.damagedRange(segment, at, expected, damage ?? 'the file ends inside a batch header');
+      if (!onDamage(range)) return;
+      previousPosition = -1;
+      position = range.resumePosition;
+      expected = range.endOffset;
     }
   }
 
   /**
+   * The range of offsets lost to damage at `position`, where a batch with base offset `firstOffset` should
+   * start. Nothing in the damaged bytes is believed. The end is the first place that reads again: an
+   * offset-index entry after the damage whose batch checks (header, base offset equal to the entry's, CRC),
+   * else the segment's end; and, if a batch between the damage and that point checks and its headers chain
+   * exactly to it (a resync scan over at most `RESYNC_SCAN_BYTES`), that batch instead.
+   */
+  private damagedRange(
+    segment: Segment,
+    position: number,
+    firstOffset: number,
+    reason: string,
+  ): DamagedRange {
+    let limitPosition = segment.sizeBytes;
+    let limitOffset = segment.nextOffset;
+    const index = segment.offsetIndex;
+    for (let i = index.floor(firstOffset - segment.baseOffset) + 1; i < index.count; i++) {
+      const entryPosition = index.positionAt(i);
+      const entryOffset = segment.baseOffset + index.relativeOffsetAt(i);
+      if (entryPosition <= position || entryOffset <= firstOffset) continue;
+      if (this.batchChecksAt(segment, entryPosition, entryOffset)) {
+        limitPosition = entryPosition;
+        limitOffset = entryOffset;
+        break;
+      }
+    }
+    const resume = this.resync(segment, position + 1, firstOffset, limitPosition, limitOffset);
+    return {
+      firstOffset,
+      endOffset: resume?.offset ?? limitOffset,
+      position,
+      resumePosition: resume?.position ?? limitPosition,
+      reason,
+    };
+  }
+
+  /** Whether the batch at `position` has a sane header with base offset `baseOffset` and a matching CRC. */
+  private batchChecksAt(segment: Segment, position: number, baseOffset: number): boolean {
+    if (position + BATCH_HEADER_BYTES > segment.sizeBytes) return false;
+    const header = scratch.header;
+    if (this.disk.read(segment.logFd, header, position) !== BATCH_HEADER_BYTES) return false;
+    const size = checkBatchHeader(header, 0, baseOffset, segment.sizeBytes - position);
+    if (typeof size === 'string') return false;
+    const bytes = new Uint8Array(size);
+    if (this.disk.read(segment.logFd, bytes, position) !== size) return false;
+    return batchCrcMatches(bytes, 0, size, this.crc32);
+  }
+
+  /**
+   * Scans `[from, limitPosition)` byte by byte for the first batch whose header is sane with a base offset
+   * above `firstOffset`, whose CRC matches, and whose following headers chain with contiguous offsets exactly
+   * to (`limitPosition`, `limitOffset`). Null when none is found within `RESYNC_SCAN_BYTES`.
+   */
+  private resync(
+    segment: Segment,
+    from: number,
+    firstOffset: number,
+    limitPosition: number,
+    limitOffset: number,
+  ): { position: number; offset: number } | null {
+    const end = Math.min(limitPosition, from + RESYNC_SCAN_BYTES);
+    const buffer = scratch.resync;
+    for (let chunkStart = from; chunkStart < end; ) {
+      const n = this.disk.read(
+        segment.logFd,
+        buffer.subarray(0, Math.min(buffer.length, end - chunkStart + BATCH_HEADER_BYTES)),
+        chunkStart,
+      );
+      const last = Math.min(n - BATCH_HEADER_BYTES, end - chunkStart - 1);
+      for (let i = 0; i <= last; i++) {
+        if (buffer[i + BatchField.magic] !== BATCH_MAGIC) continue;
+        const base = readInt64(buffer, i + BatchField.baseOffset);
+        if (!(base > firstOffset && base < limitOffset)) continue;
+        const position = chunkStart + i;
+        if (this.chainsTo(segment, position, base, limitPosition, limitOffset))
+          return { position, offset: base };
+      }
+      if (last < 0) break;
+      chunkStart += last + 1;
+    }
+    return null;
+  }
+
+  /** Whether the batch at `position` checks and the headers from it chain exactly to the limit. */
+  private chainsTo(
+    segment: Segment,
+    position: number,
+    baseOffset: number,
+    limitPosition: number,
+    limitOffset: number,
+  ): boolean {
+    if (!this.batchChecksAt(segment, position, baseOffset)) return false;
+    const header = scratch.header;
+    let at = position;
+    let expected = baseOffset;
+    while (at < limitPosition) {
+      if (this.disk.read(segment.logFd, header, at) !== BATCH_HEADER_BYTES) return false;
+      const size = checkBatchHeader(header, 0, expected, limitPosition - at);
+      if (typeof size === 'string') return false;
+      expected += readInt32(header, BatchField.lastOffsetDelta) + 1;
+      at += size;
+    }
+    return at === limitPosition && expected === limitOffset;
+  }
+
+  /**
    * The first offset (>= the log start) whose record timestamp is >= `timestampMs` (Kafka's ListOffsets by
-   * timestamp), or null when there is none.
+   * timestamp), or null when there is none. Damaged batches are skipped: their timestamps cannot be believed.
    */
   offsetForTimestamp(timestampMs: number): number | null {
     assert(!this.closed, 'offsetForTimestamp on a closed log');
@@ -822,12 +1133,21 @@ export class PartitionLog {
       const entry = segment.timeIndex.lastBefore(timestampMs);
       const startOffset =
         entry < 0 ? segment.baseOffset : segment.baseOffset + segment.timeIndex.relativeOffsetAt(entry);
+      const start = this.locate(segment, startOffset);
+      const position = start.kind === 'found' ? start.position : start.range.resumePosition;
+      const baseOffset = start.kind === 'found' ? start.baseOffset : start.range.endOffset;
       let found: number | null = null;
-      this.walkHeaders(segment, segment.floorPosition(startOffset), (position, _base, last, size, maxTs) => {
-        if (maxTs < timestampMs || last < this.logStart) return true;
-        found = this.firstRecordAtOrAfter(segment, position, size, timestampMs);
-        return found === null;
-      });
+      this.walk(
+        segment,
+        position,
+        baseOffset,
+        (at, _base, last, size, maxTs) => {
+          if (maxTs < timestampMs || last < this.logStart) return true;
+          found = this.firstRecordAtOrAfter(segment, at, size, timestampMs);
+          return found === null;
+        },
+        () => true,
+      );
       if (found !== null) return found;
     }
     return null;
@@ -835,15 +1155,14 @@ export class PartitionLog {
 
   private firstRecordAtOrAfter(segment: Segment, position: number, sizeBytes: number, timestampMs: number) {
     const bytes = new Uint8Array(sizeBytes);
-    const n = this.disk.read(segment.logFd, bytes, position);
-    assert(n === sizeBytes, 'short read of a batch');
+    if (this.disk.read(segment.logFd, bytes, position) !== sizeBytes) return null;
     let found: number | null = null;
     forEachRecord(
       bytes,
       (record) => {
         if (found === null && record.timestampMs >= timestampMs) found = record.offset;
       },
-      { fromOffset: this.logStart },
+      { fromOffset: this.logStart, crc32: this.crc32 },
     );
     return found;
   }
@@ -862,7 +1181,12 @@ export class PartitionLog {
     if (offset >= this.logEndOffset) return { kind: 'ok', logEndOffset: this.logEndOffset };
     const k = this.segmentIndexFor(offset);
     const segment = this.segments[k]!;
-    const cut = this.locate(segment, offset);
+    // A damaged range holding `offset` goes whole, from the end of the last sound batch before it.
+    const located = this.locate(segment, offset);
+    const cut =
+      located.kind === 'found'
+        ? { position: located.position, baseOffset: located.baseOffset }
+        : { position: located.range.position, baseOffset: located.range.firstOffset };
     const newEnd = cut.baseOffset;
     if (this.recoveryPoint > newEnd) {
       // Lower the recovery point durably first: the rewritten tail must be scanned after a crash.
@@ -888,10 +1212,16 @@ export class PartitionLog {
     segment.maxTimestampMs = segment.timeIndex.lastTimestampMs;
     segment.firstTimestampMs = cut.position === 0 ? null : this.firstTimestampAt(segment);
     const entries = segment.offsetIndex.count;
-    this.walkHeaders(segment, entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1), (...batch) => {
-      segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
-      return true;
-    });
+    this.walk(
+      segment,
+      entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1),
+      segment.baseOffset + (entries === 0 ? 0 : segment.offsetIndex.relativeOffsetAt(entries - 1)),
+      (...batch) => {
+        segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
+        return true;
+      },
+      () => true,
+    );
     this.flushed = newEnd;
     if (newEnd < this.logStart) {
       // The batch holding `offset` started below the log start: the log is now empty at that batch's base,
