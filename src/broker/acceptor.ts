@@ -698,7 +698,12 @@ export class Acceptor {
               };
             }
           } else {
-            const [name, message, indefinite] = produceFailure(status, topic.meta.name, group.partition);
+            const [name, message, indefinite] = produceFailure(
+              status,
+              topic.meta.name,
+              group.partition,
+              this.config.dataDir,
+            );
             fail(name, message, indefinite);
           }
           if (--remaining === 0 && acks !== 0) finish();
@@ -1004,8 +1009,25 @@ function parseAcks(query: string): 0 | 1 | 2 | string {
   return `acks must be 0, 1, all or -1, got '${value}'`;
 }
 
-function produceFailure(status: WireStatus, topic: string, partition: number): [ErrorName, string, boolean] {
+function produceFailure(
+  status: WireStatus,
+  topic: string,
+  partition: number,
+  dataDir: string,
+): [ErrorName, string, boolean] {
   switch (status) {
+    case WireStatus.StorageFull:
+      return [
+        'storage_full',
+        `the disk holding ${topic}-${partition} (data dir ${dataDir}) is full or over quota: nothing was written; writes resume by themselves once space is freed`,
+        false,
+      ];
+    case WireStatus.StorageUnavailable:
+      return [
+        'storage_unavailable',
+        `the storage of ${topic}-${partition} (data dir ${dataDir}) failed with an I/O error and is being repaired: nothing was written; the broker log has the error`,
+        false,
+      ];
     case WireStatus.UnknownPartition:
       return ['unknown_topic', `topic '${topic}' was deleted`, false];
     case WireStatus.TooLarge:
@@ -1016,8 +1038,8 @@ function produceFailure(status: WireStatus, topic: string, partition: number): [
       ];
     case WireStatus.StorageError:
       return [
-        'internal',
-        `the write to ${topic}-${partition} reached the log but its fsync failed: the outcome is unknown`,
+        'storage_unavailable',
+        `the write to ${topic}-${partition} (data dir ${dataDir}) failed and could not be undone either: the outcome is unknown; the partition is being repaired`,
         true,
       ];
     case WireStatus.ShuttingDown:

@@ -197,6 +197,11 @@ export class BrokerMetrics {
       'Partitions owned by each worker',
       (w) => w.stats[StatSlot.partitions] ?? 0,
     );
+    gauge(
+      'broker_partitions_storage_offline',
+      'Partitions that cannot take writes now (full disk or failed storage), per worker; reads go on',
+      (w) => w.stats[StatSlot.partitionsStorageOffline] ?? 0,
+    );
     counter(
       'broker_worker_appended_records_total',
       'Records appended by each worker',

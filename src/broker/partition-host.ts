@@ -18,9 +18,11 @@ import { crc32 } from '../storage/crc.js';
 import type { Disk } from '../storage/disk.js';
 import {
   DEFAULT_LOG_CONFIG,
+  faultOrRethrow,
   type LogConfig,
   PartitionLog,
   type ReadResult,
+  type StorageFault,
 } from '../storage/partition-log.js';
 import {
   FrameKind,
@@ -47,15 +49,26 @@ export interface PartitionHostOptions {
   /** Frames handled per batch at most, so answers never wait behind an unbounded drain. */
   readonly framesPerBatchMax: number;
   readonly retentionCheckIntervalMs: number;
+  /** How often a partition whose storage failed tries to come back (default 1000 ms). */
+  readonly repairIntervalMs?: number;
 }
 
 interface PartitionState {
   readonly slot: number;
   readonly name: string;
-  readonly log: PartitionLog;
+  readonly request: OpenRequest;
+  readonly dir: string;
+  readonly config: LogConfig;
+  /** Null while the log cannot be open: it failed to open, or it broke and waits for its repair. */
+  log: PartitionLog | null;
   readonly writer: BatchWriter;
-  /** Set when a write or fsync failed: the file's state is unknown, so the partition takes no more writes. */
-  failed: boolean;
+  /**
+   * Set while the partition cannot take writes (a full disk, an I/O error): produce requests are refused at
+   * once and definitely, reads go on while the log is open, and `repairOffline` brings it back.
+   */
+  offline: Offline | null;
+  /** The figures last known, for `describe` while the log is closed. */
+  figures: Record<string, number>;
   /** Produce requests whose records sit in `writer`, not yet appended. */
   readonly staged: PendingProduce[];
   recordsStaged: number;
@@ -63,6 +76,11 @@ interface PartitionState {
   touched: boolean;
   /** When a damaged read of this partition was last logged (ms since epoch). */
   corruptLoggedAtMs: number;
+}
+
+interface Offline {
+  fault: StorageFault;
+  readonly sinceMs: number;
 }
 
 interface PendingProduce {
@@ -84,6 +102,10 @@ interface PendingFetch {
 }
 
 const partitionMetadataFile = 'partition.metadata';
+/** How often a partition whose storage failed tries to come back (a bounded, time-based retry). */
+const defaultRepairIntervalMs = 1000;
+/** Space a full disk must have again before a partition takes writes: a whole batch plus index and checkpoint. */
+const repairFreeBytesMargin = 64 * 1024;
 /** A partition logs damaged reads at most this often (each one is still counted). */
 const corruptLogIntervalMs = 10_000;
 
@@ -99,33 +121,51 @@ export class PartitionHost {
   /** One visitor reused for every produce frame: no closures per frame. */
   private readonly stager = new RecordStager((state) => this.appendStaged(state));
   private running = true;
+  /** Partitions with `offline` set. */
+  private offlineCount = 0;
+  private nextRepairMs = 0;
   private lastRetentionMs = 0;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly repairIntervalMs: number;
 
   constructor(
     private readonly options: PartitionHostOptions,
     private readonly disk: Disk,
+    /**
+     * Where the worker's log lines go: stderr, which reaches the process log (workers have no logger of their
+     * own); tests collect them.
+     */
+    private readonly report: (line: string) => void = (line) => {
+      process.stderr.write(`${line}\n`);
+    },
   ) {
     this.reader = new RingReader(options.requests);
     this.writer = new RingWriter(options.responses);
     this.responseBytes = this.writer.bytes;
     this.stats = new WorkerStatsWriter(options.stats);
+    this.repairIntervalMs = options.repairIntervalMs ?? defaultRepairIntervalMs;
     this.loopDelay.enable();
   }
 
   async run(): Promise<void> {
     while (this.running) {
-      const waitMs = this.options.syncIntervalMs > 0 ? this.options.syncIntervalMs : 1000;
+      let waitMs = this.options.syncIntervalMs > 0 ? this.options.syncIntervalMs : 1000;
+      if (this.offlineCount > 0) waitMs = Math.min(waitMs, this.repairIntervalMs);
       await this.reader.waitAsync(waitMs);
       const nowMs = Date.now();
       await this.serveBatch();
       if (this.options.syncIntervalMs > 0) this.flushDue(nowMs);
+      if (this.offlineCount > 0 && nowMs >= this.nextRepairMs) {
+        this.nextRepairMs = nowMs + this.repairIntervalMs;
+        this.repairOffline(nowMs);
+      }
       if (nowMs - this.lastRetentionMs >= this.options.retentionCheckIntervalMs) {
         this.lastRetentionMs = nowMs;
         this.applyRetention(nowMs);
       }
       this.stats.set(StatSlot.eventLoopDelayP99Seconds, this.loopDelay.percentile(99) / 1e9);
       this.stats.set(StatSlot.partitions, this.partitions.size);
+      this.stats.set(StatSlot.partitionsStorageOffline, this.offlineCount);
     }
     this.loopDelay.disable();
   }
@@ -193,8 +233,9 @@ export class PartitionHost {
       pending.status = WireStatus.UnknownPartition;
       return;
     }
-    if (state.failed) {
-      pending.status = WireStatus.StorageError;
+    if (state.offline !== null || state.log === null) {
+      // Nothing is attempted while the partition cannot write: the refusal is definite.
+      pending.status = offlineStatus(state);
       return;
     }
     pending.recordsBefore = state.recordsStaged;
@@ -204,7 +245,7 @@ export class PartitionHost {
 
   /** Staged bytes above which a partition's writer is appended early, so one append never outgrows a segment. */
   private appendChunkBytes(state: PartitionState): number {
-    return Math.min(Math.floor(state.log.config.segmentBytes / 2), 8 * 1024 * 1024);
+    return Math.min(Math.floor(state.config.segmentBytes / 2), 8 * 1024 * 1024);
   }
 
   /** One write for everything staged in `state`'s writer; assigns each staged request its base offset. */
@@ -213,11 +254,17 @@ export class PartitionHost {
     const bytes = state.writer.bytes();
     let status: WireStatus = WireStatus.Ok;
     let firstOffset = -1;
-    try {
+    if (state.offline !== null || state.log === null) {
+      // It went offline earlier in this ring batch: the rest is refused without a pointless attempt.
+      status = offlineStatus(state);
+    } else {
       const result = state.log.append(bytes, { assignOffsets: true, leaderEpoch: 0, nowMs: Date.now() });
       if (result.kind === 'ok') {
         firstOffset = result.firstOffset;
         this.stats.observeAppend(state.recordsStaged, bytes.byteLength);
+      } else if (result.kind === 'storage_failed') {
+        this.goOffline(state, result.fault);
+        status = result.definite ? offlineStatus(state) : WireStatus.StorageError;
       } else {
         assert(
           result.kind === 'batch_too_large' || result.kind === 'append_too_large',
@@ -225,10 +272,6 @@ export class PartitionHost {
         );
         status = WireStatus.TooLarge;
       }
-    } catch (error) {
-      state.failed = true;
-      status = WireStatus.StorageError;
-      reportStorageFailure(state, error);
     }
     for (const pending of state.staged) {
       // A request split over several appends keeps the base offset of its first one, and fails if any fails.
@@ -257,16 +300,13 @@ export class PartitionHost {
     }
     if (this.options.syncIntervalMs === 0) {
       for (const state of this.touched) {
-        if (state.failed) continue;
+        const log = state.log;
+        if (log === null) continue;
         const startedNs = process.hrtime.bigint();
-        try {
-          state.log.flush();
-        } catch (error) {
-          // An fsync that failed cannot be retried safely (the kernel may have dropped the dirty pages), so
-          // the partition stops taking writes and every answer of this batch says the outcome is unknown.
-          state.failed = true;
-          reportStorageFailure(state, error);
-        }
+        // A failed sync cuts the log back to its durable end (see PartitionLog.syncData); the answers below
+        // compare each request with what is left.
+        const result = log.flush();
+        if (result.fault !== null) this.goOffline(state, result.fault);
         this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
       }
     }
@@ -274,26 +314,139 @@ export class PartitionHost {
     this.touched.length = 0;
     for (const pending of this.produces) {
       const state = pending.state;
-      if (pending.status === WireStatus.Ok && state !== null && state.failed)
-        pending.status = WireStatus.StorageError;
+      const log = state?.log ?? null;
+      if (pending.status === WireStatus.Ok && state !== null && log !== null) {
+        // Acknowledged only what the log still holds: durable with fsync-per-batch, appended otherwise. A
+        // request past that lost its records to a failed write or sync: definitely, unless the log broke.
+        const kept = this.options.syncIntervalMs === 0 ? log.flushedOffset : log.logEndOffset;
+        if (pending.baseOffset + pending.recordCount > kept) {
+          pending.status = log.broken !== null ? WireStatus.StorageError : offlineStatus(state);
+        }
+      }
       const at = await this.reserveResponse(produceResultBytes);
       writeProduceResult(
         this.writer.view,
         at,
         pending.status,
-        pending.baseOffset,
-        state?.log.logEndOffset ?? -1,
-        state === null || state.failed ? -1 : this.highWatermark(state),
+        pending.status === WireStatus.Ok ? pending.baseOffset : -1,
+        log?.logEndOffset ?? -1,
+        state === null || log === null ? -1 : this.highWatermark(state),
       );
       this.writer.commit(FrameKind.ProduceResult, pending.correlationId, produceResultBytes);
     }
     this.produces.length = 0;
+    // A log that broke in this batch is closed now that its answers are out; `repairOffline` reopens it.
+    for (const state of this.partitions.values()) {
+      if (state.log !== null && state.log.broken !== null) this.closeBrokenLog(state);
+    }
   }
 
   private highWatermark(state: PartitionState): number {
+    const log = state.log;
+    assert(log !== null, 'the high watermark of an open log');
     // With fsync before acknowledging, consumers see only what is durable: a record a crash could still take
     // back is never handed out. With an interval policy the log end is the watermark, as in Kafka.
-    return this.options.syncIntervalMs === 0 ? state.log.flushedOffset : state.log.logEndOffset;
+    return this.options.syncIntervalMs === 0 ? log.flushedOffset : log.logEndOffset;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Storage faults.
+
+  /** Takes the partition's writes offline (logged once per transition), or records the newer fault. */
+  private goOffline(state: PartitionState, fault: StorageFault): void {
+    if (state.offline !== null) {
+      state.offline.fault = fault;
+      return;
+    }
+    state.offline = { fault, sinceMs: Date.now() };
+    this.offlineCount++;
+    this.report(
+      `partition ${state.name}: storage offline, writes refused until it is repaired (${fault.full ? 'disk full' : 'I/O error'}, ${fault.code}: ${fault.message})`,
+    );
+  }
+
+  private goOnline(state: PartitionState, nowMs: number): void {
+    const offline = state.offline;
+    if (offline === null) return;
+    state.offline = null;
+    this.offlineCount--;
+    this.report(
+      `partition ${state.name}: storage back online after ${((nowMs - offline.sinceMs) / 1000).toFixed(1)} s`,
+    );
+  }
+
+  private closeBrokenLog(state: PartitionState): void {
+    const log = state.log;
+    if (log === null) return;
+    state.figures = this.figures(state);
+    log.abandon();
+    state.log = null;
+  }
+
+  /**
+   * The bounded retry of partitions that cannot write, every `repairIntervalMs` from the worker loop. A full
+   * disk waits until statfs shows room for a whole batch again; then a consistent log simply takes writes
+   * again, and a broken or unopened one is opened afresh, whose recovery cuts whatever was left unsynced.
+   */
+  private repairOffline(nowMs: number): void {
+    for (const state of this.partitions.values()) {
+      const offline = state.offline;
+      if (offline === null) continue;
+      if (offline.fault.full) {
+        let freeBytes: number;
+        try {
+          freeBytes = this.disk.freeBytes(this.options.dataDir);
+        } catch {
+          continue;
+        }
+        if (freeBytes < state.config.maxBatchBytes + repairFreeBytesMargin) continue;
+      }
+      if (state.log !== null && state.log.broken === null) {
+        this.goOnline(state, nowMs);
+        continue;
+      }
+      this.closeBrokenLog(state);
+      const fault = this.openLog(state);
+      if (fault === null) this.goOnline(state, nowMs);
+      else offline.fault = fault;
+    }
+  }
+
+  /** Opens (or reopens) a partition's log and its metadata file; a storage fault is returned, not thrown. */
+  private openLog(state: PartitionState): StorageFault | null {
+    const request = state.request;
+    const metadataPath = join(state.dir, partitionMetadataFile);
+    let log: PartitionLog | null = null;
+    try {
+      if (this.disk.exists(state.dir)) {
+        const recorded = this.disk.exists(metadataPath) ? readSmallFile(this.disk, metadataPath) : null;
+        if (recorded !== null && recorded.trim() !== `topic_id=${request.topicId}`) {
+          // A directory left by an earlier topic of the same name (deleted before its files were): never serve
+          // its records as the new topic's.
+          this.disk.removeDir(state.dir);
+          this.disk.fsyncDir(this.options.dataDir);
+        }
+      }
+      log = PartitionLog.open(state.dir, state.config, this.disk, Date.now());
+      if (!this.disk.exists(metadataPath))
+        writeSmallFileAtomically(
+          this.disk,
+          state.dir,
+          partitionMetadataFile,
+          `topic_id=${request.topicId}\n`,
+        );
+    } catch (error) {
+      log?.abandon();
+      return faultOrRethrow(error, `opening ${state.dir}`);
+    }
+    state.log = log;
+    const recovery = log.recovery;
+    if (recovery.reason !== null || recovery.damaged.length > 0) {
+      this.report(
+        `partition ${state.name}: recovery ${recovery.reason === null ? '' : `cut ${recovery.bytesTruncated} bytes (${recovery.reason})`}${recovery.damaged.map((d) => `; damage at rest in ${d}`).join('')}`,
+      );
+    }
+    return null;
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -310,6 +463,12 @@ export class PartitionHost {
         continue;
       }
       const log = state.log;
+      if (log === null) {
+        const at = await this.reserveResponse(fetchResultHeaderBytes);
+        writeFetchResultHeader(this.writer.view, at, WireStatus.StorageUnavailable, -1, -1, -1);
+        this.writer.commit(FrameKind.FetchResult, fetch.correlationId, fetchResultHeaderBytes);
+        continue;
+      }
       const highWatermark = this.highWatermark(state);
       const maxOffset = fetch.maxOffset < 0 ? highWatermark : Math.min(fetch.maxOffset, highWatermark);
       let status: WireStatus = WireStatus.Ok;
@@ -372,8 +531,8 @@ export class PartitionHost {
     const nowMs = Date.now();
     if (nowMs - state.corruptLoggedAtMs < corruptLogIntervalMs) return;
     state.corruptLoggedAtMs = nowMs;
-    process.stderr.write(
-      `partition ${state.name}: damaged data refused: offsets ${read.firstOffset}..${read.endOffset - 1} (segment ${read.segmentBaseOffset}, byte ${read.position}: ${read.reason}); consumers can resume at offset ${read.endOffset}\n`,
+    this.report(
+      `partition ${state.name}: damaged data refused: offsets ${read.firstOffset}..${read.endOffset - 1} (segment ${read.segmentBaseOffset}, byte ${read.position}: ${read.reason}); consumers can resume at offset ${read.endOffset}`,
     );
   }
 
@@ -404,8 +563,36 @@ export class PartitionHost {
         const state = this.partitions.get(request.slot);
         if (state === undefined) return { ok: true };
         this.partitions.delete(request.slot);
-        state.log.delete();
+        if (state.offline !== null) this.goOnline(state, Date.now());
+        try {
+          if (state.log !== null) state.log.delete();
+          else {
+            this.disk.removeDir(state.dir);
+            this.disk.fsyncDir(this.options.dataDir);
+          }
+        } catch (error) {
+          // The topic is gone from the metadata either way; files left behind are removed by the next open
+          // of a topic with this name (its topic id differs).
+          const fault = faultOrRethrow(error, `deleting ${state.dir}`);
+          this.report(`partition ${state.name}: delete left files behind (${fault.message})`);
+        }
         return { ok: true };
+      }
+      case 'health': {
+        const offline: Record<string, unknown>[] = [];
+        for (const state of this.partitions.values()) {
+          if (state.offline === null) continue;
+          const fault = state.offline.fault;
+          offline.push({
+            topic: state.request.topic,
+            partition: state.request.partition,
+            reason: fault.full ? 'storage_full' : 'storage_unavailable',
+            code: fault.code,
+            message: fault.message,
+            since_ms: state.offline.sinceMs,
+          });
+        }
+        return { ok: true, offline };
       }
       case 'shutdown':
         this.closeAll();
@@ -416,16 +603,6 @@ export class PartitionHost {
 
   private open(request: OpenRequest): Record<string, unknown> {
     const dir = join(this.options.dataDir, partitionDirName(request.topic, request.partition));
-    const metadataPath = join(dir, partitionMetadataFile);
-    if (this.disk.exists(dir)) {
-      const recorded = this.disk.exists(metadataPath) ? readSmallFile(this.disk, metadataPath) : null;
-      if (recorded !== null && recorded.trim() !== `topic_id=${request.topicId}`) {
-        // A directory left by an earlier topic of the same name (deleted before its files were): never serve
-        // its records as the new topic's.
-        this.disk.removeDir(dir);
-        this.disk.fsyncDir(this.options.dataDir);
-      }
-    }
     const config: LogConfig = {
       ...DEFAULT_LOG_CONFIG,
       segmentBytes: request.segmentBytes,
@@ -440,31 +617,31 @@ export class PartitionHost {
         request.segmentBytes,
       ),
     };
-    const log = PartitionLog.open(dir, config, this.disk, Date.now());
-    const recovery = log.recovery;
-    if (recovery.reason !== null || recovery.damaged.length > 0) {
-      process.stderr.write(
-        `partition ${request.topic}-${request.partition}: recovery ${recovery.reason === null ? '' : `cut ${recovery.bytesTruncated} bytes (${recovery.reason})`}${recovery.damaged.map((d) => `; damage at rest in ${d}`).join('')}\n`,
-      );
-    }
-    if (!this.disk.exists(metadataPath))
-      writeSmallFileAtomically(this.disk, dir, partitionMetadataFile, `topic_id=${request.topicId}\n`);
     const state: PartitionState = {
       slot: request.slot,
       name: `${request.topic}-${request.partition}`,
-      log,
+      request,
+      dir,
+      config,
+      log: null,
       writer: new BatchWriter(64 * 1024, 16 * 1024 * 1024),
-      failed: false,
+      offline: null,
+      figures: emptyFigures,
       staged: [],
       recordsStaged: 0,
       touched: false,
       corruptLoggedAtMs: Number.NEGATIVE_INFINITY,
     };
     this.partitions.set(request.slot, state);
+    // A log that cannot be opened (a full disk, an I/O error) leaves the partition offline, not the worker
+    // dead: it is retried with the others, and everything else keeps being served.
+    const fault = this.openLog(state);
+    if (fault !== null) this.goOffline(state, fault);
     return { ok: true, ...this.figures(state) };
   }
 
   private figures(state: PartitionState): Record<string, number> {
+    if (state.log === null) return state.figures;
     return {
       logStartOffset: state.log.logStartOffset,
       logEndOffset: state.log.logEndOffset,
@@ -486,25 +663,29 @@ export class PartitionHost {
 
   private flushDue(nowMs: number): void {
     for (const state of this.partitions.values()) {
-      if (state.failed) continue;
-      try {
-        state.log.maybeFlush(nowMs);
-      } catch (error) {
-        state.failed = true;
-        reportStorageFailure(state, error);
-      }
+      const result = state.log?.maybeFlush(nowMs) ?? null;
+      if (result !== null && result.fault !== null) this.goOffline(state, result.fault);
+      if (state.log?.broken) this.closeBrokenLog(state);
     }
   }
 
   private applyRetention(nowMs: number): void {
     for (const state of this.partitions.values()) {
-      if (!state.failed) state.log.applyRetention(nowMs);
+      // Retention runs on a full disk too: deleting old segments is what frees space there.
+      if (state.log === null || state.log.broken !== null) continue;
+      const result = state.log.applyRetention(nowMs);
+      if (result.fault !== null) this.goOffline(state, result.fault);
     }
   }
 
   private closeAll(): void {
     for (const state of this.partitions.values()) {
-      if (!state.failed) state.log.close();
+      const fault = state.log?.close() ?? null;
+      if (fault !== null) {
+        this.report(
+          `partition ${state.name}: closing the log failed (${fault.message}); the next start recovers it`,
+        );
+      }
     }
     this.partitions.clear();
   }
@@ -524,15 +705,23 @@ type ControlRequest =
   | OpenRequest
   | { op: 'describe'; slot: number }
   | { op: 'delete'; slot: number }
+  | { op: 'health' }
   | { op: 'shutdown' };
 
-function reportStorageFailure(state: PartitionState, error: unknown): void {
-  // Workers have no logger of their own: stderr reaches the process log, and the failure is also visible as
-  // 503s with "indefinite": true on this partition.
-  process.stderr.write(
-    `partition ${state.name}: storage failure, partition stops taking writes: ${String(error)}\n`,
-  );
+/** The definite refusal for a partition that cannot write now: full disk, or failed storage. */
+function offlineStatus(state: PartitionState): WireStatus {
+  return state.offline === null || state.offline.fault.full
+    ? WireStatus.StorageFull
+    : WireStatus.StorageUnavailable;
 }
+
+const emptyFigures: Record<string, number> = {
+  logStartOffset: 0,
+  logEndOffset: 0,
+  highWatermark: 0,
+  sizeBytes: 0,
+  segmentCount: 0,
+};
 
 function readSmallFile(disk: Disk, path: string): string {
   const fd = disk.open(path, false);
@@ -627,7 +816,7 @@ class RecordStager implements ProduceRecordVisitor {
   onRecordEnd(): void {
     const state = this.state!;
     const writer = state.writer;
-    const batchBytesMax = state.log.config.maxBatchBytes;
+    const batchBytesMax = state.config.maxBatchBytes;
     const recordBytes = writer.recordSizeBytes(this.key, this.value, this.headers);
     // The acceptor bounds every record well below a batch (recordBytesMax), so one always fits.
     assert(

@@ -23,7 +23,7 @@ import { BrokerMetrics } from './metrics.js';
 import type { PartitionHostOptions } from './partition-host.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
 import { WorkerLink } from './worker-link.js';
-import { createWorkerStats } from './worker-stats.js';
+import { createWorkerStats, StatSlot } from './worker-stats.js';
 
 export interface BrokerHandle {
   /** The HTTP port actually bound (useful with port 0). */
@@ -152,15 +152,39 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const startedAtMs = Date.now();
   routes = buildRoutes(acceptor, groups, {
     health: (_q, reply) => {
-      if (acceptor.serving) reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
-      else {
-        const answer = errorBody('overloaded', `not serving: ${acceptor.notServingReason}`);
-        reply.json(
-          503,
-          JSON.stringify({ status: 'unavailable', reason: acceptor.notServingReason, ...answer.body }),
-          [['retry-after', '1']],
+      if (acceptor.serving) {
+        // Partitions that cannot take writes make the node 'degraded', still 200: it serves every read and
+        // every other partition, so a load balancer must keep sending it traffic (see the README).
+        const offline = statsViews.reduce((sum, v) => sum + (v[StatSlot.partitionsStorageOffline] ?? 0), 0);
+        if (offline === 0) return reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
+        Promise.all(links.map((link) => acceptor.control(link, { op: 'health' }))).then(
+          (answers) =>
+            reply.json(
+              200,
+              JSON.stringify({
+                status: 'degraded',
+                node_id: config.nodeId,
+                partitions_offline: answers.flatMap((a) => (a as { offline?: unknown[] }).offline ?? []),
+              }),
+            ),
+          () =>
+            reply.json(
+              200,
+              JSON.stringify({
+                status: 'degraded',
+                node_id: config.nodeId,
+                partitions_offline_count: offline,
+              }),
+            ),
         );
+        return;
       }
+      const answer = errorBody('overloaded', `not serving: ${acceptor.notServingReason}`);
+      reply.json(
+        503,
+        JSON.stringify({ status: 'unavailable', reason: acceptor.notServingReason, ...answer.body }),
+        [['retry-after', '1']],
+      );
     },
     clusterStatus: (_q, reply) => {
       control.status().then(

@@ -22,6 +22,8 @@ export const StatSlot = {
   partitions: 8,
   /** Reads that met damaged stored bytes and were refused (counter). */
   corruptReads: 9,
+  /** Partitions that cannot take writes now: a full disk or failed storage (gauge). */
+  partitionsStorageOffline: 10,
   fsyncBuckets: 16,
   batchBuckets: 16 + fsyncBucketsSeconds.length,
 } as const;

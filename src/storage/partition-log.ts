@@ -48,7 +48,7 @@ import {
 import { INT32_MAX, OffsetIndex, TimeIndex } from '../core/log/segment-index.js';
 import { crc32 as zlibCrc32 } from './crc.js';
 import type { Disk } from './disk.js';
-import { parseSegmentFileName, Segment } from './segment.js';
+import { parseSegmentFileName, Segment, segmentFileStem } from './segment.js';
 
 export interface LogConfig {
   /** Roll to a new segment before the active one would exceed this size. */
@@ -174,7 +174,43 @@ export type AppendResult =
   | { readonly kind: 'batch_too_large'; readonly batchBytes: number; readonly maxBatchBytes: number }
   | { readonly kind: 'append_too_large'; readonly appendBytes: number; readonly segmentBytes: number }
   | { readonly kind: 'malformed'; readonly position: number; readonly reason: string }
-  | { readonly kind: 'offset_mismatch'; readonly expectedOffset: number; readonly actualOffset: number };
+  | { readonly kind: 'offset_mismatch'; readonly expectedOffset: number; readonly actualOffset: number }
+  /**
+   * The write (or the roll before it) failed. `definite`: nothing of this append is in the log, and the log
+   * is consistent; otherwise the log is `broken` and the outcome unknown. A failed roll may also have cut away
+   * earlier unsynced appends (see `syncData`): the owner compares its requests with `flushedOffset` and
+   * `logEndOffset`.
+   */
+  | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
+
+export type FlushResult =
+  /** Everything appended is durable. `fault`: a later step (indexes, checkpoint) failed, harmlessly. */
+  | { readonly kind: 'ok'; readonly fault: StorageFault | null }
+  /**
+   * The data sync failed. `definite`: the log was cut back to `flushedOffset` durably, so the records above
+   * it are gone; otherwise the log is `broken`.
+   */
+  | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
+
+/** A failed storage call: the file system's error code (ENOSPC, EDQUOT, EIO, ...) and what it was doing. */
+export interface StorageFault {
+  readonly code: string;
+  /** A full disk or an exhausted quota (ENOSPC, EDQUOT): it clears once space is freed. */
+  readonly full: boolean;
+  readonly message: string;
+}
+
+/**
+ * The fault that an error thrown by a `Disk` call stands for: an errno code from the file system. Anything
+ * else (a bug, a simulated power loss, a bad descriptor, which is a bug too) is rethrown: only I/O faults are
+ * expected conditions.
+ */
+export function faultOrRethrow(error: unknown, doing: string): StorageFault {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code) || code === 'EBADF')
+    throw error;
+  return { code, full: code === 'ENOSPC' || code === 'EDQUOT', message: `${doing}: ${error.message}` };
+}
 
 export type ReadResult =
   | {
@@ -222,7 +258,8 @@ type Located =
 
 export type DeleteRecordsResult =
   | { readonly kind: 'ok'; readonly logStartOffset: number; readonly deletedSegments: number }
-  | { readonly kind: 'offset_out_of_range'; readonly logEndOffset: number };
+  | { readonly kind: 'offset_out_of_range'; readonly logEndOffset: number }
+  | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
 
 export type TruncateResult =
   | { readonly kind: 'ok'; readonly logEndOffset: number }
@@ -232,6 +269,8 @@ export interface RetentionResult {
   readonly deletedSegments: number;
   readonly deletedBytes: number;
   readonly logStartOffset: number;
+  /** A storage call that failed on the way (the segments it could not delete are tried again next time). */
+  readonly fault: StorageFault | null;
 }
 
 export interface RecoveryReport {
@@ -265,6 +304,7 @@ export class PartitionLog {
   private closed = false;
   /** Reads that met damage since the log was opened (the worker reports the total as a metric). */
   corruptReads = 0;
+  private brokenFault: StorageFault | null = null;
   recovery: RecoveryReport = {
     segmentsScanned: 0,
     bytesScanned: 0,
@@ -308,7 +348,14 @@ export class PartitionLog {
       disk.fsyncDir(dirname(dir));
     }
     const log = new PartitionLog(dir, config, disk, options.crc32 ?? zlibCrc32, interval, nowMs);
-    log.recover();
+    try {
+      log.recover();
+    } catch (error) {
+      // A storage fault half-way (EIO reading, ENOSPC writing the checkpoint, EMFILE) leaves no descriptor open.
+      for (const segment of [...log.openedByRecovery, ...log.segments]) segment.close();
+      throw error;
+    }
+    log.openedByRecovery.length = 0;
     return log;
   }
 
@@ -403,10 +450,22 @@ export class PartitionLog {
       return { kind: 'append_too_large', appendBytes: bytes.length, segmentBytes };
     }
     assert(Number.isSafeInteger(nextOffset), 'offsets must stay below 2^53');
-    if (this.shouldRoll(bytes.length, nextOffset - 1, options.nowMs)) this.roll();
+    if (this.brokenFault !== null) return { kind: 'storage_failed', fault: this.brokenFault, definite: true };
+    if (this.shouldRoll(bytes.length, nextOffset - 1, options.nowMs)) {
+      const fault = this.roll();
+      if (fault !== null) return { kind: 'storage_failed', fault, definite: this.brokenFault === null };
+    }
     const segment = this.active;
     const start = segment.sizeBytes;
-    this.disk.write(segment.logFd, bytes, start);
+    try {
+      this.disk.write(segment.logFd, bytes, start);
+    } catch (error) {
+      return this.undoWrite(
+        segment,
+        start,
+        faultOrRethrow(error, `writing ${bytes.length} bytes to ${segment.logPath}`),
+      );
+    }
     pos = 0;
     while (pos < bytes.length) {
       const size = 12 + readInt32(bytes, pos + BatchField.batchLength);
@@ -426,6 +485,26 @@ export class PartitionLog {
     return { kind: 'ok', firstOffset, lastOffset: nextOffset - 1, batchCount };
   }
 
+  /**
+   * A write that failed may have landed a prefix first (a short write before ENOSPC): the file is cut back to
+   * where the write started and the cut is made durable, so no partial batch is left for a later append to
+   * follow or for recovery to mistake for records (a prefix can hold whole batches of a multi-batch append).
+   * Nothing was appended then, definitely. If even the cut fails, the file's tail is unknown: the log is
+   * broken (see `broken`) and the outcome indefinite.
+   */
+  private undoWrite(segment: Segment, start: number, fault: StorageFault): AppendResult {
+    try {
+      this.disk.truncate(segment.logFd, start);
+      this.disk.fdatasync(segment.logFd);
+    } catch (error) {
+      this.brokenFault = faultOrRethrow(error, `cutting ${segment.logPath} back to ${start} bytes`);
+      return { kind: 'storage_failed', fault, definite: false };
+    }
+    // The sync also made every earlier append durable.
+    if (this.active === segment) this.noteSynced(segment);
+    return { kind: 'storage_failed', fault, definite: true };
+  }
+
   private shouldRoll(appendBytes: number, lastOffset: number, nowMs: number): boolean {
     const segment = this.active;
     if (segment.sizeBytes === 0) return false;
@@ -440,15 +519,59 @@ export class PartitionLog {
    * Starts a new active segment at the log end. The old one is flushed with its indexes first, so every
    * non-active segment is durable, and the recovery point moves to the new segment's base.
    */
-  private roll(): void {
+  private roll(): StorageFault | null {
     const old = this.active;
-    this.syncSegment(old);
-    this.segments.push(this.createSegment(old.nextOffset));
-    this.disk.fsyncDir(this.dir);
+    // 1. Seal the old segment. A failed data sync is handled as in `flush`: the unsynced tail is cut away.
+    if (old.flushedSizeBytes !== old.sizeBytes) {
+      const failed = this.syncData(old);
+      if (failed !== null) return failed;
+    }
+    try {
+      old.persistIndexes();
+      old.syncIndexes();
+    } catch (error) {
+      // The checkpoint has not moved, so recovery does not trust these index entries: still consistent.
+      return faultOrRethrow(error, `sealing the indexes of ${old.logPath}`);
+    }
+    // 2. The new segment's files, durably in the directory before any record goes into them (a file's fsync
+    // does not make its directory entry durable).
+    const baseOffset = old.nextOffset;
+    let segment: Segment;
+    try {
+      segment = this.createSegment(baseOffset);
+    } catch (error) {
+      return this.dropNewSegment(baseOffset, faultOrRethrow(error, `creating segment ${baseOffset}`));
+    }
+    try {
+      this.disk.fsyncDir(this.dir);
+    } catch (error) {
+      segment.close();
+      return this.dropNewSegment(baseOffset, faultOrRethrow(error, `syncing the directory ${this.dir}`));
+    }
+    this.segments.push(segment);
     this.flushed = this.logEndOffset;
     this.recoveryPoint = this.logEndOffset;
     this.bytesSinceCheckpoint = 0;
-    this.writeCheckpoint();
+    // 3. The checkpoint. Failing it leaves the older recovery point on disk, which is still true.
+    try {
+      this.writeCheckpoint();
+    } catch (error) {
+      return faultOrRethrow(error, `writing the checkpoint of ${this.dir}`);
+    }
+    return null;
+  }
+
+  /** Removes whatever files of a segment that could not be created in full exist; broken if that fails. */
+  private dropNewSegment(baseOffset: number, fault: StorageFault): StorageFault {
+    const stem = join(this.dir, segmentFileStem(baseOffset));
+    try {
+      for (const suffix of ['.log', '.index', '.timeindex']) {
+        if (this.disk.exists(stem + suffix)) this.disk.unlink(stem + suffix);
+      }
+    } catch (error) {
+      this.brokenFault = faultOrRethrow(error, `removing the half-created segment ${baseOffset}`);
+    }
+    return fault;
   }
 
   /** fsyncs a segment's log data and its indexes. */
@@ -468,28 +591,112 @@ export class PartitionLog {
    * Makes every appended batch durable (one fdatasync of the active segment; older ones are durable since
    * their roll). Afterwards flushedOffset = logEndOffset. Every so often also checkpoints the recovery point.
    */
-  flush(): void {
+  flush(): FlushResult {
     assert(!this.closed, 'flush on a closed log');
+    if (this.brokenFault !== null)
+      return { kind: 'storage_failed', fault: this.brokenFault, definite: false };
     const segment = this.active;
     if (segment.flushedSizeBytes !== segment.sizeBytes) {
-      this.disk.fdatasync(segment.logFd);
-      this.bytesSinceCheckpoint += segment.sizeBytes - segment.flushedSizeBytes;
-      segment.flushedSizeBytes = segment.sizeBytes;
+      const failed = this.syncData(segment);
+      if (failed !== null)
+        return { kind: 'storage_failed', fault: failed, definite: this.brokenFault === null };
     }
     this.flushed = this.logEndOffset;
-    if (this.bytesSinceCheckpoint >= this.checkpointIntervalBytes) this.checkpointRecoveryPoint();
+    if (this.bytesSinceCheckpoint >= this.checkpointIntervalBytes) {
+      try {
+        this.checkpointRecoveryPoint();
+      } catch (error) {
+        // The records are durable already; only the recovery point stays behind (recovery scans more).
+        return { kind: 'ok', fault: faultOrRethrow(error, `checkpointing ${this.dir}`) };
+      }
+    }
+    return { kind: 'ok', fault: null };
+  }
+
+  /**
+   * fdatasyncs the active segment's data. When the sync fails, the unsynced tail cannot be trusted: the
+   * kernel may have dropped the dirty pages (and a retried fsync can report success without writing them,
+   * since the error is reported once), so what a later read or a recovery finds there is unknown. The only
+   * state that is known is the durable prefix below `flushedOffset`, so the log goes back to it: the file is
+   * cut to the flushed size and that cut fsynced. If the cut is durable, the unsynced records are gone for
+   * good and were never served (with fsync before acknowledging, consumers read below the flushed offset
+   * only), so their writers get a definite failure. If the cut fails too, nothing about the tail is known:
+   * the log is broken (reopened by recovery later) and the outcome indefinite. Returns the fault, or null.
+   */
+  private syncData(segment: Segment): StorageFault | null {
+    try {
+      this.disk.fdatasync(segment.logFd);
+    } catch (error) {
+      const fault = faultOrRethrow(error, `syncing ${segment.logPath}`);
+      assert(segment === this.active, 'only the active segment holds unsynced data');
+      try {
+        this.disk.truncate(segment.logFd, segment.flushedSizeBytes);
+        this.disk.fsync(segment.logFd);
+      } catch (cutError) {
+        this.brokenFault = faultOrRethrow(cutError, `cutting ${segment.logPath} back to its synced size`);
+        return fault;
+      }
+      this.forgetAfter(segment, segment.flushedSizeBytes, this.flushed);
+      return fault;
+    }
+    this.noteSynced(segment);
+    return null;
+  }
+
+  /** Accounts for a successful data sync of `segment` (the active one, or one being sealed). */
+  private noteSynced(segment: Segment): void {
+    this.bytesSinceCheckpoint += segment.sizeBytes - segment.flushedSizeBytes;
+    segment.flushedSizeBytes = segment.sizeBytes;
+    if (segment === this.active) this.flushed = this.logEndOffset;
+  }
+
+  /**
+   * Forgets, in memory, every batch of `segment` at or after byte `sizeBytes` (offset `nextOffset`), after the
+   * file was cut there: index entries past the end go (none of them is persisted: index entries are only
+   * written for synced data), and the newest timestamp is found again from what is left.
+   */
+  private forgetAfter(segment: Segment, sizeBytes: number, nextOffset: number): void {
+    const relativeEnd = nextOffset - segment.baseOffset;
+    segment.offsetIndex.truncateToCount(segment.offsetIndex.floor(relativeEnd - 1) + 1);
+    segment.timeIndex.truncateAfterRelativeOffset(relativeEnd - 1);
+    segment.persistedOffsetEntries = Math.min(segment.persistedOffsetEntries, segment.offsetIndex.count);
+    segment.persistedTimeEntries = Math.min(segment.persistedTimeEntries, segment.timeIndex.count);
+    segment.sizeBytes = sizeBytes;
+    segment.flushedSizeBytes = Math.min(segment.flushedSizeBytes, sizeBytes);
+    segment.nextOffset = nextOffset;
+    if (sizeBytes === 0) segment.firstTimestampMs = null;
+    segment.maxTimestampMs = segment.timeIndex.lastTimestampMs;
+    const entries = segment.offsetIndex.count;
+    this.walk(
+      segment,
+      entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1),
+      segment.baseOffset + (entries === 0 ? 0 : segment.offsetIndex.relativeOffsetAt(entries - 1)),
+      (...batch) => {
+        segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
+        return true;
+      },
+      () => true,
+    );
+  }
+
+  /**
+   * Set when a failed write or sync could not be undone: the files may hold bytes the log does not know of
+   * (or miss bytes it counts), so nothing more is appended or flushed. The owner abandons the log and opens it
+   * again later; recovery then decides from the files. Reads below the flushed offset stay exact meanwhile.
+   */
+  get broken(): StorageFault | null {
+    return this.brokenFault;
   }
 
   /** With `syncIntervalMs` > 0: flushes when there is unflushed data and the interval has passed. */
-  maybeFlush(nowMs: number): boolean {
+  maybeFlush(nowMs: number): FlushResult | null {
     if (this.flushed === this.logEndOffset) {
       this.lastFlushMs = nowMs;
-      return false;
+      return null;
     }
-    if (nowMs - this.lastFlushMs < this.config.syncIntervalMs) return false;
-    this.flush();
+    if (nowMs - this.lastFlushMs < this.config.syncIntervalMs) return null;
     this.lastFlushMs = nowMs;
-    return true;
+    return this.flush();
   }
 
   private checkpointRecoveryPoint(): void {
@@ -510,10 +717,13 @@ export class PartitionLog {
     const path = join(this.dir, CHECKPOINT_FILE);
     const tmp = path + TMP_SUFFIX;
     const fd = this.disk.open(tmp, true);
-    this.disk.truncate(fd, 0);
-    this.disk.write(fd, bytes, 0);
-    this.disk.fsync(fd);
-    this.disk.close(fd);
+    try {
+      this.disk.truncate(fd, 0);
+      this.disk.write(fd, bytes, 0);
+      this.disk.fsync(fd);
+    } finally {
+      this.disk.close(fd);
+    }
     this.disk.rename(tmp, path);
     this.disk.fsyncDir(this.dir);
   }
@@ -570,7 +780,7 @@ export class PartitionLog {
     // and a survivor among them must not be mistaken for a gap in the live log.
     while (logBases.length > 1 && logBases[1]! <= this.logStart) {
       const base = logBases.shift()!;
-      const stale = Segment.open(disk, this.dir, base);
+      const stale = this.openForRecovery(base);
       stale.close();
       stale.unlinkFiles();
       dirChanged = true;
@@ -588,7 +798,7 @@ export class PartitionLog {
       if (reason !== null || (previous !== undefined && previous.nextOffset !== base)) {
         // Everything after a bad batch, or after a gap, goes: a later segment cannot be trusted to continue.
         reason ??= `segment ${base} does not continue the log at ${previous?.nextOffset}`;
-        const orphan = Segment.open(disk, this.dir, base);
+        const orphan = this.openForRecovery(base);
         bytesTruncated += disk.size(orphan.logFd);
         orphan.close();
         orphan.unlinkFiles();
@@ -597,7 +807,7 @@ export class PartitionLog {
       }
       const nextBase = logBases[k + 1];
       const trusted = nextBase !== undefined && nextBase <= recoveryPointOnDisk;
-      const segment = Segment.open(disk, this.dir, base);
+      const segment = this.openForRecovery(base);
       const fileBytes = disk.size(segment.logFd);
       const trustedRelativeLimit = trusted ? nextBase - base : Math.max(0, recoveryPointOnDisk - base);
       const outcome = this.recoverSegment(segment, fileBytes, trustedRelativeLimit, !trusted);
@@ -672,6 +882,15 @@ export class PartitionLog {
       this.writeCheckpoint();
     }
     this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason, damaged };
+  }
+
+  /** Segments recovery opened, so that a failed open closes every one of them. */
+  private readonly openedByRecovery: Segment[] = [];
+
+  private openForRecovery(baseOffset: number): Segment {
+    const segment = Segment.open(this.disk, this.dir, baseOffset);
+    this.openedByRecovery.push(segment);
+    return segment;
   }
 
   private createSegment(baseOffset: number): Segment {
@@ -1242,11 +1461,15 @@ export class PartitionLog {
     if (offset > this.logEndOffset) return { kind: 'offset_out_of_range', logEndOffset: this.logEndOffset };
     if (offset <= this.logStart) return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: 0 };
     // A log start above the durable end could outlive the records it points past: make them durable first.
-    if (offset > this.flushed) this.flush();
+    if (offset > this.flushed) {
+      const flushed = this.flush();
+      if (flushed.kind !== 'ok') return flushed;
+    }
     this.logStart = offset;
     let count = 0;
     while (count < this.segments.length - 1 && this.segments[count]!.nextOffset <= offset) count++;
-    this.deleteOldestSegments(count);
+    const fault = this.deleteOldestSegments(count);
+    if (fault !== null) return { kind: 'storage_failed', fault, definite: true };
     return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: count };
   }
 
@@ -1270,34 +1493,71 @@ export class PartitionLog {
       deletedBytes += segment.sizeBytes;
       count++;
     }
+    let fault: StorageFault | null = null;
     if (count > 0) {
       this.logStart = Math.max(this.logStart, this.segments[count]!.baseOffset);
-      this.deleteOldestSegments(count);
+      fault = this.deleteOldestSegments(count);
     }
-    return { deletedSegments: count, deletedBytes, logStartOffset: this.logStart };
+    return { deletedSegments: count, deletedBytes, logStartOffset: this.logStart, fault };
   }
 
-  private deleteOldestSegments(count: number): void {
-    // The checkpoint goes first: if the unlinks are lost in a crash, recovery deletes the segments again.
-    this.writeCheckpoint();
-    if (count === 0) return;
-    for (const segment of this.segments.splice(0, count)) {
-      segment.close();
-      segment.unlinkFiles();
+  /**
+   * Deletes the `count` oldest segments. The checkpoint (with the new log start) goes first: if the unlinks
+   * are lost in a crash, recovery deletes the segments again. On a full disk the checkpoint cannot be written,
+   * yet deleting is what frees space: then each deletion is made durable (fsyncDir) before the next, oldest
+   * first, so whatever a crash keeps is still a contiguous log (a lost unlink of an older segment beside a
+   * durable one of a younger would leave a gap, which recovery treats as the end of the log).
+   */
+  private deleteOldestSegments(count: number): StorageFault | null {
+    let fault: StorageFault | null = null;
+    try {
+      this.writeCheckpoint();
+    } catch (error) {
+      fault = faultOrRethrow(error, `checkpointing ${this.dir} before deleting old segments`);
     }
-    this.disk.fsyncDir(this.dir);
+    if (count === 0) return fault;
+    const oneByOne = fault !== null;
+    try {
+      for (let i = 0; i < count; i++) {
+        const segment = this.segments[0]!;
+        segment.close();
+        this.segments.shift();
+        segment.unlinkFiles();
+        if (oneByOne) this.disk.fsyncDir(this.dir);
+      }
+      if (!oneByOne) this.disk.fsyncDir(this.dir);
+    } catch (error) {
+      // What was not deleted stays (on disk, or in memory too); a later retention pass tries again.
+      fault ??= faultOrRethrow(error, `deleting old segments of ${this.dir}`);
+    }
+    return fault;
   }
 
   // -------------------------------------------------------------------------------------------------------
   // Lifecycle.
 
-  /** Flushes, makes the indexes durable and checkpoints the recovery point, so the next open scans nothing. */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.checkpointRecoveryPoint();
+  /**
+   * Flushes, makes the indexes durable and checkpoints the recovery point, so the next open scans nothing.
+   * The descriptors are closed whatever happens; a storage fault on the way is returned (the next open's
+   * recovery then does what the close could not).
+   */
+  close(): StorageFault | null {
+    if (this.closed) return null;
+    let fault = this.brokenFault;
+    if (fault === null) {
+      const flushed = this.flush();
+      fault = flushed.fault;
+      if (flushed.kind === 'ok') {
+        try {
+          this.checkpointRecoveryPoint();
+        } catch (error) {
+          fault = faultOrRethrow(error, `checkpointing ${this.dir} on close`);
+        }
+      }
+    }
     for (const segment of this.segments) segment.close();
     this.closed = true;
+    return fault;
   }
 
   /** Drops the descriptors without flushing: what a killed process leaves behind (for tests and benches). */
