@@ -103,6 +103,8 @@ export interface ControlAnswer {
   readonly highWatermark?: number;
   readonly sizeBytes?: number;
   readonly segmentCount?: number;
+  /** Per partition, for `open_many`. */
+  readonly partitions?: readonly ControlAnswer[];
 }
 
 /** Consume answers carry at most this many records (api.md caps `limit` at 1000). */
@@ -110,6 +112,8 @@ const consumeLimitMax = 1000;
 const consumeLimitDefault = 100;
 const consumeMaxBytesDefault = 1024 * 1024;
 const waitersPerPartitionMax = 10_000;
+/** Partitions opened by one control frame: 500 answers of figures stay far below a ring frame. */
+const opensPerFrameMax = 500;
 /** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
 const stickyRecordsMax = 1000;
 
@@ -235,16 +239,16 @@ export class Acceptor {
   /** Follows leadership changes of an existing topic: a partition now led here is opened on its worker. */
   private async updateTopic(route: TopicRoute, meta: TopicMetadata): Promise<void> {
     (route as { meta: TopicMetadata }).meta = meta;
-    const opens: Promise<unknown>[] = [];
+    const opens: PartitionRoute[] = [];
     for (const p of route.partitions) {
       const assignment = meta.partitions[p.partition]!;
       p.leader = assignment.leader;
       p.leaderUrl = this.urlOf(assignment.leader);
       const local = assignment.leader === this.config.nodeId;
-      if (local && !p.local) opens.push(this.openPartition(meta, p));
+      if (local && !p.local) opens.push(p);
       else if (!local) p.local = false;
     }
-    await Promise.all(opens);
+    await this.openPartitions(meta, opens);
     route.sticky.setEligible(localPartitions(route.partitions));
   }
 
@@ -253,20 +257,46 @@ export class Acceptor {
     return b === undefined ? '' : `http://${b.httpHost}:${b.httpPort}`;
   }
 
-  private async openPartition(meta: TopicMetadata, route: PartitionRoute): Promise<void> {
-    const answer = await this.control(route.link, {
-      op: 'open',
-      slot: route.slot,
-      topic: meta.name,
-      partition: route.partition,
-      topicId: meta.topicId,
-      segmentBytes: meta.config.segmentBytes,
-      retentionMs: meta.config.retentionMs,
-      retentionBytes: meta.config.retentionBytes,
-    });
-    assert(answer.ok, `opening ${meta.name}-${route.partition} failed: ${answer.message}`);
-    updateFromControl(route, answer);
-    route.local = true;
+  /**
+   * Has the workers open partitions led here: one control frame per worker for up to `opensPerFrameMax` of
+   * them (a topic of thousands of partitions is a handful of frames, not thousands of round trips), frames to
+   * one worker in sequence so its queue stays short. A worker opens a partition lazily when it can (its
+   * figures then come from the checkpoint), so this is cheap for idle partitions.
+   */
+  private async openPartitions(meta: TopicMetadata, routes: readonly PartitionRoute[]): Promise<void> {
+    const byLink = new Map<WorkerLink, PartitionRoute[]>();
+    for (const route of routes) {
+      const list = byLink.get(route.link);
+      if (list === undefined) byLink.set(route.link, [route]);
+      else list.push(route);
+    }
+    await Promise.all(
+      [...byLink].map(async ([link, list]) => {
+        for (let i = 0; i < list.length; i += opensPerFrameMax) {
+          const chunk = list.slice(i, i + opensPerFrameMax);
+          const answer = await this.control(link, {
+            op: 'open_many',
+            partitions: chunk.map((route) => ({
+              slot: route.slot,
+              topic: meta.name,
+              partition: route.partition,
+              topicId: meta.topicId,
+              segmentBytes: meta.config.segmentBytes,
+              retentionMs: meta.config.retentionMs,
+              retentionBytes: meta.config.retentionBytes,
+            })),
+          });
+          assert(
+            answer.ok && answer.partitions?.length === chunk.length,
+            `opening partitions of ${meta.name}`,
+          );
+          chunk.forEach((route, j) => {
+            updateFromControl(route, answer.partitions![j]!);
+            route.local = true;
+          });
+        }
+      }),
+    );
   }
 
   private async openTopic(meta: TopicMetadata): Promise<TopicRoute> {
@@ -289,8 +319,9 @@ export class Acceptor {
         waiters: new Set(),
       });
     }
-    await Promise.all(
-      partitions.filter((p) => p.leader === this.config.nodeId).map((p) => this.openPartition(meta, p)),
+    await this.openPartitions(
+      meta,
+      partitions.filter((p) => p.leader === this.config.nodeId),
     );
     const sticky = new StickyPartitioner(
       meta.numPartitions,
@@ -366,6 +397,12 @@ export class Acceptor {
     }
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    const crowded = this.partitionLimitProblem(
+      name,
+      parsed.request.numPartitions,
+      parsed.request.replicationFactor,
+    );
+    if (crowded !== null) return reply.error('too_many_partitions', crowded);
     this.store.createTopic(parsed.request, Date.now()).then(
       async (result) => {
         if (result.kind === 'exists_different') {
@@ -381,6 +418,35 @@ export class Acceptor {
       },
       (error: unknown) => this.replyStoreError(reply, 'could not record the topic', error),
     );
+  }
+
+  /**
+   * Refuses up front a topic that would give a broker more partitions than it serves (like Redpanda's
+   * topic_partitions_per_shard): --max-partitions-per-thread x --threads of this broker, assumed alike on every
+   * broker. Placement spreads replicas evenly over the live brokers, so a broker gets at most
+   * ceil(partitions x replication factor / live brokers) of the new ones; the check uses that and the replicas
+   * each broker holds now. Null when it fits (or the topic exists: creating it again is answered by the store).
+   */
+  private partitionLimitProblem(
+    name: string,
+    numPartitions: number,
+    replicationFactor: number,
+  ): string | null {
+    if (this.topics.has(name)) return null;
+    const limit = this.config.maxPartitionsPerThread * this.config.threads;
+    const live = [...this.brokers.entries()].filter(([, b]) => !b.fenced).map(([id]) => id);
+    const brokers = live.length > 0 ? live : [this.config.nodeId];
+    const share = Math.ceil((numPartitions * replicationFactor) / brokers.length);
+    for (const broker of brokers) {
+      let held = 0;
+      for (const topic of this.topics.values()) {
+        for (const p of topic.meta.partitions) if (p.replicas.includes(broker)) held++;
+      }
+      if (held + share > limit) {
+        return `topic '${name}' would put ${held + share} partitions on broker ${broker}, which serves at most ${limit} (--max-partitions-per-thread ${this.config.maxPartitionsPerThread} x --threads ${this.config.threads}); use fewer partitions, delete topics, or add brokers`;
+      }
+    }
+    return null;
   }
 
   listTopics(_request: HttpRequest, reply: Reply): void {

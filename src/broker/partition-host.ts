@@ -15,6 +15,7 @@ import { BATCH_HEADER_BYTES, BatchWriter, type RecordHeader } from '../core/log/
 import { partitionDirName } from '../core/names.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
 import { crc32 } from '../storage/crc.js';
+import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk } from '../storage/disk.js';
 import {
   DEFAULT_LOG_CONFIG,
@@ -51,6 +52,17 @@ export interface PartitionHostOptions {
   readonly retentionCheckIntervalMs: number;
   /** How often a partition whose storage failed tries to come back (default 1000 ms). */
   readonly repairIntervalMs?: number;
+  /**
+   * Real descriptors this worker keeps open for segment files at most (the descriptor budget's share of one
+   * worker; see src/core/descriptor-budget.ts).
+   */
+  readonly segmentFdsMax: number;
+  /**
+   * The data dir's last shutdown was clean (every log closed and checkpointed at its end): a partition opens
+   * lazily, on first use, its figures read from its checkpoint. Otherwise every partition with data is
+   * recovered when it is opened.
+   */
+  readonly cleanShutdown: boolean;
 }
 
 interface PartitionState {
@@ -61,7 +73,8 @@ interface PartitionState {
   readonly config: LogConfig;
   /** Null while the log cannot be open: it failed to open, or it broke and waits for its repair. */
   log: PartitionLog | null;
-  readonly writer: BatchWriter;
+  /** Taken from the worker's pool while records are staged in a ring batch, returned after it. */
+  writer: BatchWriter | null;
   /**
    * Set while the partition cannot take writes (a full disk, an I/O error): produce requests are refused at
    * once and definitely, reads go on while the log is open, and `repairOffline` brings it back.
@@ -102,6 +115,9 @@ interface PendingFetch {
 }
 
 const partitionMetadataFile = 'partition.metadata';
+/** Batch writers kept for reuse, and the largest buffer worth keeping. */
+const idleWritersMax = 8;
+const idleWriterBytesMax = 1024 * 1024;
 /** How often a partition whose storage failed tries to come back (a bounded, time-based retry). */
 const defaultRepairIntervalMs = 1000;
 /** Space a full disk must have again before a partition takes writes: a whole batch plus index and checkpoint. */
@@ -121,6 +137,11 @@ export class PartitionHost {
   /** One visitor reused for every produce frame: no closures per frame. */
   private readonly stager = new RecordStager((state) => this.appendStaged(state));
   private running = true;
+  private readonly idleWriters: BatchWriter[] = [];
+  /** Segment files go through this: at most `segmentFdsMax` real descriptors open in this worker. */
+  private readonly disk: DescriptorCache;
+  /** Partitions whose log is open now. */
+  private openLogs = 0;
   /** Partitions with `offline` set. */
   private offlineCount = 0;
   private nextRepairMs = 0;
@@ -130,7 +151,7 @@ export class PartitionHost {
 
   constructor(
     private readonly options: PartitionHostOptions,
-    private readonly disk: Disk,
+    disk: Disk,
     /**
      * Where the worker's log lines go: stderr, which reaches the process log (workers have no logger of their
      * own); tests collect them.
@@ -143,6 +164,7 @@ export class PartitionHost {
     this.writer = new RingWriter(options.responses);
     this.responseBytes = this.writer.bytes;
     this.stats = new WorkerStatsWriter(options.stats);
+    this.disk = new DescriptorCache(disk, options.segmentFdsMax);
     this.repairIntervalMs = options.repairIntervalMs ?? defaultRepairIntervalMs;
     this.loopDelay.enable();
   }
@@ -166,6 +188,9 @@ export class PartitionHost {
       this.stats.set(StatSlot.eventLoopDelayP99Seconds, this.loopDelay.percentile(99) / 1e9);
       this.stats.set(StatSlot.partitions, this.partitions.size);
       this.stats.set(StatSlot.partitionsStorageOffline, this.offlineCount);
+      this.stats.set(StatSlot.openLogs, this.openLogs);
+      this.stats.set(StatSlot.segmentFdsOpen, this.disk.openDescriptors);
+      this.stats.set(StatSlot.segmentFdEvictions, this.disk.evictions);
     }
     this.loopDelay.disable();
   }
@@ -233,11 +258,12 @@ export class PartitionHost {
       pending.status = WireStatus.UnknownPartition;
       return;
     }
-    if (state.offline !== null || state.log === null) {
+    if (!this.ensureLog(state)) {
       // Nothing is attempted while the partition cannot write: the refusal is definite.
       pending.status = offlineStatus(state);
       return;
     }
+    state.writer ??= this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
     pending.recordsBefore = state.recordsStaged;
     state.staged.push(pending);
     this.stager.stage(state, pending, this.reader.bytes, view, at, length, this.appendChunkBytes(state));
@@ -251,7 +277,7 @@ export class PartitionHost {
   /** One write for everything staged in `state`'s writer; assigns each staged request its base offset. */
   private appendStaged(state: PartitionState): void {
     if (state.staged.length === 0) return;
-    const bytes = state.writer.bytes();
+    const bytes = state.writer!.bytes();
     let status: WireStatus = WireStatus.Ok;
     let firstOffset = -1;
     if (state.offline !== null || state.log === null) {
@@ -285,7 +311,7 @@ export class PartitionHost {
     }
     state.staged.length = 0;
     state.recordsStaged = 0;
-    state.writer.reset();
+    state.writer!.reset();
     if (status === WireStatus.Ok && !state.touched) {
       state.touched = true;
       this.touched.push(state);
@@ -334,6 +360,15 @@ export class PartitionHost {
       );
       this.writer.commit(FrameKind.ProduceResult, pending.correlationId, produceResultBytes);
     }
+    for (const pending of this.produces) {
+      const state = pending.state;
+      if (state === null || state.writer === null || state.staged.length > 0) continue;
+      // Back to the pool, unless it grew for a large batch: an idle partition holds no buffer.
+      if (this.idleWriters.length < idleWritersMax && state.writer.capacityBytes <= idleWriterBytesMax) {
+        this.idleWriters.push(state.writer);
+      }
+      state.writer = null;
+    }
     this.produces.length = 0;
     // A log that broke in this batch is closed now that its answers are out; `repairOffline` reopens it.
     for (const state of this.partitions.values()) {
@@ -381,6 +416,7 @@ export class PartitionHost {
     state.figures = this.figures(state);
     log.abandon();
     state.log = null;
+    this.openLogs--;
   }
 
   /**
@@ -412,6 +448,44 @@ export class PartitionHost {
     }
   }
 
+  /**
+   * Opens the partition's log on first use (see `PartitionHostOptions.cleanShutdown`). False when the
+   * partition cannot take requests now: it is offline, or opening failed (which takes it offline).
+   */
+  private ensureLog(state: PartitionState): boolean {
+    if (state.offline !== null) return false;
+    if (state.log !== null) return true;
+    const fault = this.openLog(state);
+    if (fault === null) return true;
+    this.goOffline(state, fault);
+    return false;
+  }
+
+  /**
+   * A partition's offsets without opening its log, when that is exact: no directory yet (a new partition), or
+   * a clean last shutdown and a checkpoint of this very topic (its recovery point is then the log end). Null
+   * when the log must be opened (and recovered) to know them.
+   */
+  private figuresWithoutOpening(state: PartitionState): Record<string, number> | null {
+    try {
+      if (!this.disk.exists(state.dir)) return emptyFigures;
+      if (!this.options.cleanShutdown) return null;
+      const metadataPath = join(state.dir, partitionMetadataFile);
+      if (!this.disk.exists(metadataPath)) return null;
+      if (readSmallFile(this.disk, metadataPath).trim() !== `topic_id=${state.request.topicId}`) return null;
+      const checkpoint = PartitionLog.readCheckpointFile(this.disk, state.dir);
+      if (checkpoint === null || checkpoint.logStartOffset > checkpoint.recoveryPoint) return null;
+      return {
+        logStartOffset: checkpoint.logStartOffset,
+        logEndOffset: checkpoint.recoveryPoint,
+        highWatermark: checkpoint.recoveryPoint,
+      };
+    } catch (error) {
+      faultOrRethrow(error, `reading the checkpoint of ${state.dir}`);
+      return null;
+    }
+  }
+
   /** Opens (or reopens) a partition's log and its metadata file; a storage fault is returned, not thrown. */
   private openLog(state: PartitionState): StorageFault | null {
     const request = state.request;
@@ -440,6 +514,7 @@ export class PartitionHost {
       return faultOrRethrow(error, `opening ${state.dir}`);
     }
     state.log = log;
+    this.openLogs++;
     const recovery = log.recovery;
     if (recovery.reason !== null || recovery.damaged.length > 0) {
       this.report(
@@ -462,6 +537,8 @@ export class PartitionHost {
         this.writer.commit(FrameKind.FetchResult, fetch.correlationId, fetchResultHeaderBytes);
         continue;
       }
+      // Opened on first use; an offline partition with its log open still serves reads (a full disk).
+      if (state.log === null && state.offline === null) this.ensureLog(state);
       const log = state.log;
       if (log === null) {
         const at = await this.reserveResponse(fetchResultHeaderBytes);
@@ -554,9 +631,12 @@ export class PartitionHost {
     switch (request.op) {
       case 'open':
         return this.open(request);
+      case 'open_many':
+        return { ok: true, partitions: request.partitions.map((p) => this.open({ ...p, op: 'open' })) };
       case 'describe': {
         const state = this.partitions.get(request.slot);
         if (state === undefined) return { ok: false, message: `slot ${request.slot} is not open here` };
+        this.ensureLog(state);
         return { ok: true, ...this.figures(state) };
       }
       case 'delete': {
@@ -565,8 +645,10 @@ export class PartitionHost {
         this.partitions.delete(request.slot);
         if (state.offline !== null) this.goOnline(state, Date.now());
         try {
-          if (state.log !== null) state.log.delete();
-          else {
+          if (state.log !== null) {
+            state.log.delete();
+            this.openLogs--;
+          } else {
             this.disk.removeDir(state.dir);
             this.disk.fsyncDir(this.options.dataDir);
           }
@@ -594,10 +676,12 @@ export class PartitionHost {
         }
         return { ok: true, offline };
       }
-      case 'shutdown':
-        this.closeAll();
+      case 'shutdown': {
+        // Clean: every log closed at its end, so the next start may open partitions lazily from checkpoints.
+        const clean = this.closeAll();
         this.running = false;
-        return { ok: true };
+        return { ok: true, clean };
+      }
     }
   }
 
@@ -624,7 +708,7 @@ export class PartitionHost {
       dir,
       config,
       log: null,
-      writer: new BatchWriter(64 * 1024, 16 * 1024 * 1024),
+      writer: null,
       offline: null,
       figures: emptyFigures,
       staged: [],
@@ -633,6 +717,12 @@ export class PartitionHost {
       corruptLoggedAtMs: Number.NEGATIVE_INFINITY,
     };
     this.partitions.set(request.slot, state);
+    const figures = this.figuresWithoutOpening(state);
+    if (figures !== null) {
+      // Opened on first use: an idle partition costs no descriptor and almost no memory.
+      state.figures = figures;
+      return { ok: true, ...figures };
+    }
     // A log that cannot be opened (a full disk, an I/O error) leaves the partition offline, not the worker
     // dead: it is retried with the others, and everything else keeps being served.
     const fault = this.openLog(state);
@@ -678,16 +768,21 @@ export class PartitionHost {
     }
   }
 
-  private closeAll(): void {
+  private closeAll(): boolean {
+    let clean = true;
     for (const state of this.partitions.values()) {
+      if (state.offline !== null) clean = false;
       const fault = state.log?.close() ?? null;
       if (fault !== null) {
+        clean = false;
         this.report(
           `partition ${state.name}: closing the log failed (${fault.message}); the next start recovers it`,
         );
       }
     }
     this.partitions.clear();
+    this.openLogs = 0;
+    return clean;
   }
 }
 
@@ -706,6 +801,7 @@ type ControlRequest =
   | { op: 'describe'; slot: number }
   | { op: 'delete'; slot: number }
   | { op: 'health' }
+  | { op: 'open_many'; partitions: Omit<OpenRequest, 'op'>[] }
   | { op: 'shutdown' };
 
 /** The definite refusal for a partition that cannot write now: full disk, or failed storage. */
@@ -781,13 +877,14 @@ class RecordStager implements ProduceRecordVisitor {
     this.pending = pending;
     this.bytes = bytes;
     this.chunkBytes = chunkBytes;
-    this.batchStart = state.writer.sizeBytes;
+    const writer = state.writer!;
+    this.batchStart = writer.sizeBytes;
     this.recordsInBatch = 0;
-    state.writer.beginBatch();
+    writer.beginBatch();
     visitProduceRecords(view, at, length, this);
     assert(this.recordsInBatch > 0, 'a produce request carries at least one record');
-    state.writer.endBatch(crc32);
-    if (state.writer.sizeBytes >= chunkBytes) this.appendStaged(state);
+    writer.endBatch(crc32);
+    if (writer.sizeBytes >= chunkBytes) this.appendStaged(state);
     this.state = null;
     this.pending = null;
   }
@@ -815,7 +912,7 @@ class RecordStager implements ProduceRecordVisitor {
 
   onRecordEnd(): void {
     const state = this.state!;
-    const writer = state.writer;
+    const writer = state.writer!;
     const batchBytesMax = state.config.maxBatchBytes;
     const recordBytes = writer.recordSizeBytes(this.key, this.value, this.headers);
     // The acceptor bounds every record well below a batch (recordBytesMax), so one always fits.

@@ -3,7 +3,7 @@
 // fsync and close its logs, close the store). A worker thread that dies is fatal for the process: its
 // partitions would otherwise be silently unavailable.
 // Called on the main thread, which becomes the acceptor thread.
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -16,8 +16,10 @@ import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
+import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
 import { spawnThread } from '../runtime/threads.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
+import { ConnectionGuard } from './connection-guard.js';
 import { GroupsService } from './groups-service.js';
 import { BrokerMetrics } from './metrics.js';
 import type { PartitionHostOptions } from './partition-host.js';
@@ -33,6 +35,18 @@ export interface BrokerHandle {
 }
 
 const packageVersion = '0.1.0';
+/** In the data dir: present only between a clean shutdown and the next start. */
+const cleanShutdownFile = 'clean-shutdown';
+
+/** fsyncs a directory, so that the creation or removal of an entry in it is durable. */
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
   // Options accepted by the configuration but not served yet are refused loudly rather than run as something
@@ -42,6 +56,17 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   }
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  const planned = descriptorBudgetFor(config);
+  if (planned.kind === 'error') throw new Error(`descriptor budget: ${planned.problems.join('; ')}`);
+  const budget = planned.budget;
+  // The marker of a clean shutdown says every partition's checkpoint holds its exact log end, so partitions
+  // can be opened lazily. It is removed before anything is written: from now on this run may crash.
+  const cleanMarker = join(dataDir, cleanShutdownFile);
+  const cleanShutdown = existsSync(cleanMarker);
+  if (cleanShutdown) {
+    unlinkSync(cleanMarker);
+    fsyncPath(dataDir);
+  }
   // A data dir from before the Raft log keeps its topics in metadata.json: they are imported into the new log.
   const legacyMetadata = join(dataDir, 'metadata.json');
   const importTopics =
@@ -93,6 +118,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       indexIntervalBytes: 4096,
       framesPerBatchMax: 4096,
       retentionCheckIntervalMs: 30_000,
+      segmentFdsMax: budget.segmentFdsPerThread,
+      cleanShutdown,
     };
     // A small young generation: a partition worker's garbage is short-lived and small (frames are
     // encoded in place), and every megabyte of semi-space is resident memory per thread.
@@ -227,15 +254,39 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const openApiText = JSON.stringify(openApiDocument(routes, packageVersion));
 
   const streams = new StreamServer(acceptor, groups, defaultStreamOptions);
+  const guard = new ConnectionGuard({
+    budget,
+    countDescriptors: countOpenDescriptors,
+    segmentDescriptors: () => statsViews.reduce((sum, v) => sum + (v[StatSlot.segmentFdsOpen] ?? 0), 0),
+    countThreads,
+    openSpare: () => openSync('/dev/null', 'r'),
+    closeSpare: (fd) => closeSync(fd),
+    log,
+  });
+  // What is open before the server listens is not a client connection; a round trip to every worker first
+  // proves each thread is up with its descriptors open.
+  await Promise.all(links.map((link) => acceptor.control(link, { op: 'health' })));
+  guard.measureBaseline();
+  streams.admit = () => guard.admit();
+  metrics.connections = () => ({
+    connections: guard.connections,
+    maxConnections: budget.maxConnections,
+    openDescriptors: guard.openDescriptors,
+    openFilesLimit: budget.openFilesLimit,
+    refused: guard.shed,
+    exhausted: guard.exhausted,
+  });
   const server: HttpServer = await startHttpServer(routes, {
     host: config.host,
     port: config.port,
     maxRequestBytes: config.maxRequestBytes,
+    admit: () => guard.admit(),
     extend: (app) => streams.register(app),
     onRequestDone: (operation, status, seconds) => {
       metrics.observeRequest(operation, status, seconds);
     },
   });
+  guard.start();
   // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
   const advertised = await control.request({ op: 'advertise', httpPort: server.port });
@@ -252,6 +303,15 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     renameSync(legacyMetadata, `${legacyMetadata}.imported`);
     log.info({ topics: names }, 'imported the topics of metadata.json into the Raft log');
   }
+  // Serving means taking topics too: wait (bounded) until the Raft leader has put this node in the broker
+  // registry, or placement finds no broker to put a new topic's partitions on.
+  await new Promise<void>((ready) => {
+    if (store.snapshot().brokers.has(config.nodeId)) return ready();
+    store.onChange((snapshot) => {
+      if (snapshot.brokers.has(config.nodeId)) ready();
+    });
+    setTimeout(ready, 10_000).unref();
+  });
   await acceptor.metadataSettled();
   acceptor.serving = true;
   acceptor.notServingReason = '';
@@ -263,6 +323,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       dataDir,
       threads: config.threads,
       walSyncIntervalMs: config.walSyncIntervalMs,
+      cleanStart: cleanShutdown,
+      descriptors: budget,
     },
     'broker serving',
   );
@@ -275,12 +337,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         closing = true;
         acceptor.serving = false;
         acceptor.notServingReason = 'shutting down';
+        guard.stop();
         server.stopListening();
         // The shutdown control frame sits behind every request already in the ring, so each worker answers
         // those first, then flushes and closes its logs.
         streams.closeAll();
         acceptor.wakeAllWaiters();
-        await Promise.all(
+        const answers = await Promise.all(
           links.map((link) => {
             const answered = acceptor.control(link, { op: 'shutdown' });
             link.refuseNewRequests();
@@ -290,6 +353,18 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         for (const link of links) link.stop();
         await Promise.all(linkRuns);
         await Promise.all(exits);
+        if (answers.every((a) => (a as { clean?: boolean }).clean === true)) {
+          // Every log was closed at its end: the next start may open partitions lazily from checkpoints.
+          const fd = openSync(cleanMarker, 'w');
+          try {
+            fsyncSync(fd);
+          } finally {
+            closeSync(fd);
+          }
+          fsyncPath(dataDir);
+        } else {
+          log.warn('some partition logs did not close cleanly; the next start recovers them');
+        }
         await offload.close();
         await groups.close();
         await store.close();

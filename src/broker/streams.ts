@@ -259,6 +259,8 @@ function errorFrame(name: ErrorName, message: string, extra: Record<string, unkn
 export class StreamServer {
   private readonly groupSessions = new Map<string, Set<GroupSession>>();
   private readonly sockets = new Set<Socket>();
+  /** False while the client connection cap is reached (set by the broker's connection guard). */
+  admit: () => boolean = () => true;
 
   constructor(
     readonly acceptor: Acceptor,
@@ -283,6 +285,14 @@ export class StreamServer {
       closeOnBackpressureLimit: 0,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
+        if (!this.admit()) {
+          // The client connection cap: shed the upgrade like any request (503, connection closed).
+          res.cork(() => {
+            res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1');
+            res.end('{"error_code":50302,"message":"the broker is at its client connection limit"}', true);
+          });
+          return;
+        }
         const params: string[] = [];
         for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
         res.upgrade<SocketData>(

@@ -24,6 +24,12 @@ export const StatSlot = {
   corruptReads: 9,
   /** Partitions that cannot take writes now: a full disk or failed storage (gauge). */
   partitionsStorageOffline: 10,
+  /** Partitions whose log is open (gauge); the others are opened on first use. */
+  openLogs: 11,
+  /** Real descriptors open for segment files (gauge), at most the worker's segmentFdsMax. */
+  segmentFdsOpen: 12,
+  /** Segment file descriptors closed to make room (counter). */
+  segmentFdEvictions: 13,
   fsyncBuckets: 16,
   batchBuckets: 16 + fsyncBucketsSeconds.length,
 } as const;

@@ -118,6 +118,14 @@ export const errors = {
     wsCloseCode: 4001,
     summary: "A value does not match the topic's Avro schema.",
   },
+  too_many_partitions: {
+    code: 42202,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary:
+      'The topic would put more partitions on a broker than it serves (max partitions per thread x threads); use fewer, delete topics or add brokers.',
+  },
   quota_exceeded: {
     code: 42901,
     retriable: true,

@@ -126,6 +126,11 @@ export class SimDisk implements Disk {
     this.syncsBeforeFailure = skip;
   }
 
+  /** Descriptors open now. */
+  get openDescriptors(): number {
+    return this.fds.size;
+  }
+
   /** Bytes held by every file (each inode once, including open but unlinked ones). */
   usedBytes(): number {
     const seen = new Set<Inode>();

@@ -39,7 +39,12 @@ export class HostHarness {
   constructor(
     disk: Disk,
     readonly dataDir = '/data',
-    options: { syncIntervalMs?: number; repairIntervalMs?: number } = {},
+    options: {
+      syncIntervalMs?: number;
+      repairIntervalMs?: number;
+      segmentFdsMax?: number;
+      cleanShutdown?: boolean;
+    } = {},
   ) {
     const rings = createRingPair({ capacityBytes: 1 << 20 });
     const stats = createWorkerStats();
@@ -56,6 +61,8 @@ export class HostHarness {
         framesPerBatchMax: 64,
         retentionCheckIntervalMs: 60_000,
         repairIntervalMs: options.repairIntervalMs ?? 10,
+        segmentFdsMax: options.segmentFdsMax ?? 64,
+        cleanShutdown: options.cleanShutdown ?? false,
       },
       disk,
       (line) => this.logged.push(line),
@@ -102,7 +109,7 @@ export class HostHarness {
   }
 
   produce(slot: number, values: readonly string[]): Promise<ProduceAnswer> {
-    const records = values.map((value) => ({ key: null, value, headers: null, timestampMs: 1000 }));
+    const records = values.map((value) => ({ key: null, value, headers: null, timestampMs: Date.now() }));
     return new Promise((resolve) => {
       this.link.send(
         FrameKind.Produce,
@@ -152,11 +159,13 @@ export class HostHarness {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Shuts the worker down (its logs closed) and returns its answer (`clean`: every log closed at its end). */
+  async stop(): Promise<any> {
     const answered = this.control({ op: 'shutdown' });
     this.link.refuseNewRequests();
-    await answered;
+    const answer = await answered;
     this.link.stop();
     await Promise.all(this.runs);
+    return answer;
   }
 }

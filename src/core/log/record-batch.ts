@@ -315,6 +315,11 @@ export class BatchWriter {
     return this.position;
   }
 
+  /** Bytes of the buffer now (it grows by doubling up to `bytesMax`). */
+  get capacityBytes(): number {
+    return this.buffer.length;
+  }
+
   /** Closed batches since the last reset. */
   get batchCount(): number {
     return this.batchCountValue;
