@@ -55,6 +55,11 @@ export interface PartitionRoute {
   highWatermark: number;
   sizeBytes: number;
   segmentCount: number;
+  /**
+   * False while the offsets above are only lower bounds: the worker has not recovered the partition's log
+   * since a crash (it opens logs lazily). `ensureExact` asks for the exact ones.
+   */
+  exact: boolean;
   /** Long-poll consumers waiting for the high watermark to pass their offset. */
   readonly waiters: Set<Waiter>;
 }
@@ -103,6 +108,8 @@ export interface ControlAnswer {
   readonly highWatermark?: number;
   readonly sizeBytes?: number;
   readonly segmentCount?: number;
+  /** 1 when the offsets are exact, 0 when they are lower bounds (a log not recovered yet). */
+  readonly exact?: number;
   /** Per partition, for `open_many`. */
   readonly partitions?: readonly ControlAnswer[];
 }
@@ -114,6 +121,8 @@ const consumeMaxBytesDefault = 1024 * 1024;
 const waitersPerPartitionMax = 10_000;
 /** Partitions opened by one control frame: 500 answers of figures stay far below a ring frame. */
 const opensPerFrameMax = 500;
+/** Partitions one frame asks a worker to recover: each may take a scan, and requests wait behind the frame. */
+const describesPerFrameMax = 20;
 /** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
 const stickyRecordsMax = 1000;
 
@@ -316,6 +325,7 @@ export class Acceptor {
         highWatermark: 0,
         sizeBytes: 0,
         segmentCount: 0,
+        exact: false,
         waiters: new Set(),
       });
     }
@@ -342,6 +352,42 @@ export class Acceptor {
     this.topics.set(meta.name, route);
     this.onTopicChange(meta.name, meta.numPartitions);
     return route;
+  }
+
+  /**
+   * Makes the figures of `partitions` exact: the workers open (recover) those whose logs they have not opened
+   * since a crash and answer their offsets. Up to `describesPerFrameMax` per control frame, frames to one
+   * worker in sequence, so a worker never stalls long on recovery between requests.
+   */
+  async ensureExact(partitions: readonly PartitionRoute[]): Promise<void> {
+    const byLink = new Map<WorkerLink, PartitionRoute[]>();
+    for (const route of partitions) {
+      if (route.exact || !route.local) continue;
+      const list = byLink.get(route.link);
+      if (list === undefined) byLink.set(route.link, [route]);
+      else list.push(route);
+    }
+    await Promise.all(
+      [...byLink].map(async ([link, list]) => {
+        for (let i = 0; i < list.length; i += describesPerFrameMax) {
+          const chunk = list.slice(i, i + describesPerFrameMax);
+          const answer = await this.control(link, { op: 'describe_many', slots: chunk.map((r) => r.slot) });
+          chunk.forEach((route, j) => {
+            const figures = answer.partitions?.[j];
+            if (figures?.ok === true) updateFromControl(route, figures);
+          });
+        }
+      }),
+    );
+  }
+
+  /** Every local partition whose figures are lower bounds, made exact in the background (after a crash). */
+  settleFigures(): Promise<number> {
+    const pending: PartitionRoute[] = [];
+    for (const topic of this.topics.values()) {
+      for (const p of topic.partitions) if (p.local && !p.exact) pending.push(p);
+    }
+    return this.ensureExact(pending).then(() => pending.length);
   }
 
   /** Sends a JSON control request to a worker and resolves with its JSON answer. */
@@ -457,7 +503,10 @@ export class Acceptor {
   getTopic(request: HttpRequest, reply: Reply): void {
     const route = this.topicOrReply(request.params[0] ?? '', reply);
     if (route === null) return;
-    reply.json(200, JSON.stringify(this.describeTopic(route, true)));
+    this.ensureExact(route.partitions).then(
+      () => reply.json(200, JSON.stringify(this.describeTopic(route, true))),
+      (error: unknown) => reply.error('overloaded', (error as Error).message),
+    );
   }
 
   deleteTopic(request: HttpRequest, reply: Reply): void {
@@ -821,10 +870,8 @@ export class Acceptor {
     if (!partition.local) return reply.error('no_leader', notLeaderMessage(partition));
     const query = new URLSearchParams(request.query);
     const offsetText = query.get('offset') ?? 'earliest';
-    let offset: number;
-    if (offsetText === 'earliest') offset = partition.logStartOffset;
-    else if (offsetText === 'latest') offset = partition.highWatermark;
-    else {
+    let offset = -1;
+    if (offsetText !== 'earliest' && offsetText !== 'latest') {
       const parsed = parseIntegerParam('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
       if (isParamError(parsed))
         return reply.error(parsed.error, `${parsed.message} (or 'earliest' / 'latest')`);
@@ -867,7 +914,16 @@ export class Acceptor {
       return reply.error('bad_parameter', `value_format must be 'string' or 'base64', got '${valueFormat}'`);
     }
     const deadlineMs = performance.now() + waitMs;
-    this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
+    const start = (): void => {
+      if (offsetText === 'earliest') offset = partition.logStartOffset;
+      else if (offsetText === 'latest') offset = partition.highWatermark;
+      this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
+    };
+    // 'earliest' and 'latest' need the exact offsets, which a partition not recovered since a crash lacks.
+    if (offset >= 0 || partition.exact) return start();
+    this.ensureExact([partition]).then(start, (error: unknown) =>
+      reply.error('overloaded', (error as Error).message),
+    );
   }
 
   /**
@@ -1064,6 +1120,7 @@ function updateFromControl(route: PartitionRoute, answer: ControlAnswer): void {
   }
   if (answer.sizeBytes !== undefined) route.sizeBytes = answer.sizeBytes;
   if (answer.segmentCount !== undefined) route.segmentCount = answer.segmentCount;
+  if (answer.exact !== undefined) route.exact = answer.exact === 1;
 }
 
 function parseAcks(query: string): 0 | 1 | 2 | string {

@@ -118,6 +118,8 @@ const partitionMetadataFile = 'partition.metadata';
 /** Batch writers kept for reuse, and the largest buffer worth keeping. */
 const idleWritersMax = 8;
 const idleWriterBytesMax = 1024 * 1024;
+/** Partitions not yet opened that one retention pass opens to look at their segments. */
+const retentionOpensPerPass = 100;
 /** How often a partition whose storage failed tries to come back (a bounded, time-based retry). */
 const defaultRepairIntervalMs = 1000;
 /** Space a full disk must have again before a partition takes writes: a whole batch plus index and checkpoint. */
@@ -145,7 +147,8 @@ export class PartitionHost {
   /** Partitions with `offline` set. */
   private offlineCount = 0;
   private nextRepairMs = 0;
-  private lastRetentionMs = 0;
+  /** The first retention pass comes one interval after start, not while partitions are being opened. */
+  private lastRetentionMs = Date.now();
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private readonly repairIntervalMs: number;
 
@@ -462,23 +465,24 @@ export class PartitionHost {
   }
 
   /**
-   * A partition's offsets without opening its log, when that is exact: no directory yet (a new partition), or
-   * a clean last shutdown and a checkpoint of this very topic (its recovery point is then the log end). Null
-   * when the log must be opened (and recovered) to know them.
+   * A partition's offsets without opening its log. Exact for a new partition (no directory) and after a clean
+   * shutdown (a checkpoint of this very topic then holds the log end); after a crash the checkpoint's recovery
+   * point is only a lower bound of the log end (`exact` 0), and the log is recovered when first used (the
+   * acceptor asks for every such partition soon after start). Null when the log must be opened to know
+   * anything: no checkpoint, or a directory left by another topic of this name.
    */
   private figuresWithoutOpening(state: PartitionState): Record<string, number> | null {
     try {
-      if (!this.disk.exists(state.dir)) return emptyFigures;
-      if (!this.options.cleanShutdown) return null;
-      const metadataPath = join(state.dir, partitionMetadataFile);
-      if (!this.disk.exists(metadataPath)) return null;
-      if (readSmallFile(this.disk, metadataPath).trim() !== `topic_id=${state.request.topicId}`) return null;
+      const recorded = readSmallFile(this.disk, join(state.dir, partitionMetadataFile));
+      if (recorded === null) return this.disk.exists(state.dir) ? null : emptyFigures;
+      if (recorded.trim() !== `topic_id=${state.request.topicId}`) return null;
       const checkpoint = PartitionLog.readCheckpointFile(this.disk, state.dir);
       if (checkpoint === null || checkpoint.logStartOffset > checkpoint.recoveryPoint) return null;
       return {
         logStartOffset: checkpoint.logStartOffset,
         logEndOffset: checkpoint.recoveryPoint,
         highWatermark: checkpoint.recoveryPoint,
+        exact: this.options.cleanShutdown ? 1 : 0,
       };
     } catch (error) {
       faultOrRethrow(error, `reading the checkpoint of ${state.dir}`);
@@ -493,7 +497,7 @@ export class PartitionHost {
     let log: PartitionLog | null = null;
     try {
       if (this.disk.exists(state.dir)) {
-        const recorded = this.disk.exists(metadataPath) ? readSmallFile(this.disk, metadataPath) : null;
+        const recorded = readSmallFile(this.disk, metadataPath);
         if (recorded !== null && recorded.trim() !== `topic_id=${request.topicId}`) {
           // A directory left by an earlier topic of the same name (deleted before its files were): never serve
           // its records as the new topic's.
@@ -633,6 +637,17 @@ export class PartitionHost {
         return this.open(request);
       case 'open_many':
         return { ok: true, partitions: request.partitions.map((p) => this.open({ ...p, op: 'open' })) };
+      case 'describe_many':
+        // Opens (recovering) each partition whose offsets were only a lower bound, and answers them exactly.
+        return {
+          ok: true,
+          partitions: request.slots.map((slot) => {
+            const state = this.partitions.get(slot);
+            if (state === undefined) return { ok: false, message: `slot ${slot} is not open here` };
+            this.ensureLog(state);
+            return { ok: true, ...this.figures(state) };
+          }),
+        };
       case 'describe': {
         const state = this.partitions.get(request.slot);
         if (state === undefined) return { ok: false, message: `slot ${request.slot} is not open here` };
@@ -733,6 +748,7 @@ export class PartitionHost {
   private figures(state: PartitionState): Record<string, number> {
     if (state.log === null) return state.figures;
     return {
+      exact: 1,
       logStartOffset: state.log.logStartOffset,
       logEndOffset: state.log.logEndOffset,
       highWatermark: this.highWatermark(state),
@@ -760,7 +776,15 @@ export class PartitionHost {
   }
 
   private applyRetention(nowMs: number): void {
+    let opens = 0;
     for (const state of this.partitions.values()) {
+      // A partition not opened since start has old segments too: a few are opened per pass, so retention
+      // reaches every one in time without opening thousands at once.
+      if (state.log === null && state.offline === null && state.figures.logEndOffset! > 0) {
+        if (opens >= retentionOpensPerPass) continue;
+        opens++;
+        this.ensureLog(state);
+      }
       // Retention runs on a full disk too: deleting old segments is what frees space there.
       if (state.log === null || state.log.broken !== null) continue;
       const result = state.log.applyRetention(nowMs);
@@ -771,7 +795,8 @@ export class PartitionHost {
   private closeAll(): boolean {
     let clean = true;
     for (const state of this.partitions.values()) {
-      if (state.offline !== null) clean = false;
+      // A partition never opened since a crash was not recovered: its checkpoint is not its log end.
+      if (state.offline !== null || (state.log === null && state.figures.exact !== 1)) clean = false;
       const fault = state.log?.close() ?? null;
       if (fault !== null) {
         clean = false;
@@ -802,6 +827,7 @@ type ControlRequest =
   | { op: 'delete'; slot: number }
   | { op: 'health' }
   | { op: 'open_many'; partitions: Omit<OpenRequest, 'op'>[] }
+  | { op: 'describe_many'; slots: number[] }
   | { op: 'shutdown' };
 
 /** The definite refusal for a partition that cannot write now: full disk, or failed storage. */
@@ -811,20 +837,29 @@ function offlineStatus(state: PartitionState): WireStatus {
     : WireStatus.StorageUnavailable;
 }
 
+/** The figures of a partition with nothing on disk yet. `exact` 1: the acceptor may trust them as they are. */
 const emptyFigures: Record<string, number> = {
   logStartOffset: 0,
   logEndOffset: 0,
   highWatermark: 0,
   sizeBytes: 0,
   segmentCount: 0,
+  exact: 1,
 };
 
-function readSmallFile(disk: Disk, path: string): string {
-  const fd = disk.open(path, false);
+/** The text of a small file (up to 4 KiB), or null when it does not exist. */
+function readSmallFile(disk: Disk, path: string): string | null {
+  let fd: number;
   try {
-    const target = new Uint8Array(disk.size(fd));
-    disk.read(fd, target, 0);
-    return Buffer.from(target).toString('utf8');
+    fd = disk.open(path, false);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const target = new Uint8Array(4096);
+    const n = disk.read(fd, target, 0);
+    return Buffer.from(target.buffer, 0, n).toString('utf8');
   } finally {
     disk.close(fd);
   }

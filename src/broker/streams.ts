@@ -493,15 +493,36 @@ class ConsumeSession implements Session {
     }
     if (!partition.local) return this.sink.fail(CloseCode.notLeader, notLeaderMessage(partition));
     const offsetText = data.query.get('offset') ?? 'latest';
-    let offset: number;
-    if (offsetText === 'earliest') offset = partition.logStartOffset;
-    else if (offsetText === 'latest') offset = partition.highWatermark;
-    else if (/^(0|[1-9][0-9]{0,15})$/.test(offsetText)) offset = Number(offsetText);
-    else return this.sink.fail(CloseCode.badRequest, `offset must be earliest, latest or a whole number`);
+    const numeric = /^(0|[1-9][0-9]{0,15})$/.test(offsetText);
+    if (!numeric && offsetText !== 'earliest' && offsetText !== 'latest') {
+      return this.sink.fail(CloseCode.badRequest, `offset must be earliest, latest or a whole number`);
+    }
     const valueFormat = data.query.get('value_format') ?? 'string';
     if (valueFormat !== 'string' && valueFormat !== 'base64') {
       return this.sink.fail(CloseCode.badRequest, `value_format must be 'string' or 'base64'`);
     }
+    const begin = (): void => {
+      if (data.closed) return;
+      const offset = numeric
+        ? Number(offsetText)
+        : offsetText === 'earliest'
+          ? partition.logStartOffset
+          : partition.highWatermark;
+      this.begin(topic, partition, offset, valueFormat === 'base64');
+    };
+    // 'earliest' and 'latest' need exact offsets, which a partition not recovered since a crash lacks.
+    if (numeric || partition.exact) return begin();
+    this.server.acceptor
+      .ensureExact([partition])
+      .then(begin, (error: unknown) =>
+        this.sink.fail(
+          CloseCode.notLeader,
+          `partition unavailable: ${(error as Error).message}`.slice(0, 120),
+        ),
+      );
+  }
+
+  private begin(topic: TopicRoute, partition: PartitionRoute, offset: number, base64: boolean): void {
     this.stream = new PartitionStream(
       this.server.acceptor,
       topic,
@@ -510,7 +531,7 @@ class ConsumeSession implements Session {
       this.sink,
       `{"partition":${partition.partition},`,
       this.server.options.fetchBytes,
-      valueFormat === 'base64',
+      base64,
       (_stream, name, message) => {
         // A consume socket follows one partition, so it cannot go on: the error frame carries the whole
         // message (a close reason is limited to 123 bytes), then the socket closes with the error's code.
@@ -559,6 +580,9 @@ export class GroupSession implements Session {
    * which is how a client steps over a damaged range it was told about.
    */
   private readonly refused = new Set<string>();
+  /** Assigned now (the latest assignment), and partitions whose stream waits for exact offsets. */
+  private wanted = new Set<string>();
+  private readonly starting = new Set<string>();
 
   constructor(
     private readonly server: StreamServer,
@@ -637,6 +661,7 @@ export class GroupSession implements Session {
       }
     }
     for (const key of this.refused) if (!wanted.has(key)) this.refused.delete(key);
+    this.wanted = wanted;
     this.send(
       JSON.stringify({
         type: 'assignment',
@@ -647,7 +672,7 @@ export class GroupSession implements Session {
       }),
     );
     for (const key of wanted) {
-      if (this.streams.has(key) || this.refused.has(key)) continue;
+      if (this.streams.has(key) || this.refused.has(key) || this.starting.has(key)) continue;
       this.startStream(key);
     }
     void first;
@@ -665,6 +690,17 @@ export class GroupSession implements Session {
       topicName,
       partition.partition,
     );
+    if (committed === undefined && !partition.exact) {
+      // The reset position needs exact offsets, which a partition not recovered since a crash lacks.
+      this.starting.add(key);
+      const resume = (): void => {
+        this.starting.delete(key);
+        if (this.joined && this.wanted.has(key) && !this.streams.has(key) && partition.exact)
+          this.startStream(key);
+      };
+      this.server.acceptor.ensureExact([partition]).then(resume, resume);
+      return;
+    }
     const start =
       committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
     const stream = new PartitionStream(

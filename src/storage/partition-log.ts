@@ -743,8 +743,14 @@ export class PartitionLog {
     crc32: Crc32 = zlibCrc32,
   ): { logStartOffset: number; recoveryPoint: number } | null {
     const path = join(dir, CHECKPOINT_FILE);
-    if (!disk.exists(path)) return null;
-    const fd = disk.open(path, false);
+    let fd: number;
+    try {
+      fd = disk.open(path, false);
+    } catch (error) {
+      // One open instead of a check and an open: at start-up this runs once per partition.
+      if ((error as { code?: unknown }).code === 'ENOENT') return null;
+      throw error;
+    }
     const bytes = new Uint8Array(CHECKPOINT_BYTES);
     let n: number;
     try {

@@ -49,21 +49,38 @@ test('after a clean shutdown partitions open without opening their logs, with ex
   }
 });
 
-test('without a clean shutdown every partition with data is recovered as it is opened', async () => {
+test('after a crash partitions open lazily with lower-bound offsets, and describe_many recovers them exactly', async () => {
   const disk = new SimDisk();
   disk.mkdir('/data');
   await populate(disk);
+  // A crash after the checkpoints: one more record per partition that no checkpoint covers.
+  const writer = new HostHarness(disk, '/data', { cleanShutdown: true });
+  const slots: number[] = [];
+  for (let p = 0; p < partitions; p++) {
+    const { slot } = await writer.open('t', p, 4096);
+    slots.push(slot);
+    assert.equal((await writer.produce(slot, [`p${p}-late`])).baseOffset, (p % 4) + 1);
+  }
+  // No shutdown: the logs are dropped the way a killed process leaves them (in the simulated page cache).
   const harness = new HostHarness(disk, '/data', { cleanShutdown: false });
   try {
-    for (let p = 0; p < partitions; p++) {
-      const { answer } = await harness.open('t', p, 4096);
-      assert.equal(answer.logEndOffset, (p % 4) + 1);
+    const opened: { slot: number; answer: any }[] = [];
+    for (let p = 0; p < partitions; p++) opened.push(await harness.open('t', p, 4096));
+    await harness.control({ op: 'health' });
+    assert.equal(harness.stats[StatSlot.openLogs], 0, 'nothing recovered at open');
+    for (const [p, { answer }] of opened.entries()) {
+      assert.equal(answer.exact, 0, `partition ${p}: offsets are lower bounds`);
+      assert.ok(answer.logEndOffset <= (p % 4) + 2);
     }
-    // A partition that has no directory yet is opened lazily either way.
-    await harness.open('t', partitions, 4096);
+    const exact = await harness.control({ op: 'describe_many', slots: opened.map((o) => o.slot) });
+    exact.partitions.forEach((figures: any, p: number) => {
+      assert.equal(figures.exact, 1);
+      assert.equal(figures.logEndOffset, (p % 4) + 2, `partition ${p}: the late record is recovered`);
+    });
     await harness.control({ op: 'health' });
     assert.equal(harness.stats[StatSlot.openLogs], partitions);
   } finally {
     await harness.stop();
+    await writer.stop();
   }
 });
