@@ -5,6 +5,14 @@
 // (group commit); only then are the answers written to the response ring and published with one store and at
 // most one notify. Fetches are served after the batch's appends; control frames (open, delete, describe,
 // shutdown) are applied in ring order, after the appends that preceded them.
+//
+// Logs are opened lazily, on first use (their offsets come from their checkpoints until then), and every
+// segment file goes through one bounded descriptor cache per worker, so a worker serves thousands of
+// partitions with a few hundred descriptors. A partition whose storage fails (a full disk, an I/O error) goes
+// offline for writes: requests are refused at once and definitely, reads go on while its log is consistent,
+// and a retry every `repairIntervalMs` brings it back (reopening the log when its state is unknown).
+// Invariants: a produce is answered Ok only for records below the flushed offset (fsync per batch) or the log
+// end (interval policy) after the batch's flush; `offlineCount` is the number of partitions with `offline`.
 // Runs on one partition worker thread; nothing here is shared with another thread except the rings and the
 // stats buffer.
 

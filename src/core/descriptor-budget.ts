@@ -25,8 +25,12 @@ export const RESERVE_CLUSTER = 32;
 export const SEGMENT_SHARE = 0.25;
 /** A worker needs a whole segment (log, offset index, time index) plus a checkpoint being written. */
 export const SEGMENT_FDS_MIN = 8;
-/** Beyond this a larger cache buys little: reopening a cold segment costs one open(). */
-export const SEGMENT_FDS_MAX = 1024;
+/**
+ * The default cap: 256 descriptors hold the files of 85 busy segments per worker, and reopening a cold one
+ * costs one open() (a few microseconds), so more buys little; 10,000 partitions then fit in a few hundred
+ * descriptors. An explicit --segment-fds-per-thread may go higher.
+ */
+export const SEGMENT_FDS_MAX = 256;
 /** Fewer client connections than this is not a usable broker. */
 export const CONNECTIONS_MIN = 16;
 /**

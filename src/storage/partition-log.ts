@@ -16,6 +16,13 @@
 //   trusted index entry of every other segment; the first bad batch truncates the log there. Nothing after a
 //   corrupt byte is ever served. Recovery time grows with the data written since the last checkpoint
 //   (bounded by `RECOVERY_CHECKPOINT_INTERVAL_BYTES` plus the unflushed tail), not with the log size.
+//   A sealed segment below R whose headers fail at recovery is damage at rest, not a torn write: it is kept
+//   (cutting it would drop every later segment) and reads refuse its damaged range.
+// - Reads check every header (sanity and offset continuity) and every batch's CRC before returning it; damage
+//   is a value (`corrupt`, with the range lost and where reading resumes), never an assertion.
+// - A storage call that fails (ENOSPC, EIO, ...) is a value too (`storage_failed`): a failed write is cut back
+//   off the file, a failed sync cuts the log back to its durable end; if even that fails the log is `broken`
+//   and its owner reopens it later (recovery then decides from the files).
 //
 // Checkpoint file `partition.checkpoint` (replaced atomically: temp file, fsync, rename, fsync directory):
 //
