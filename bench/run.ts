@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const all = [
   'storage',
+  'fetch-crc',
   'ring',
   'produce',
   'stream',
@@ -15,6 +16,7 @@ const all = [
   'gossip-sim',
   'metadata-commit',
   'raft-failover',
+  'partitions',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);

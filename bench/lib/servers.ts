@@ -54,9 +54,16 @@ function launch(
   });
 }
 
-/** The compiled broker (run `npm run build` first) with a fresh data dir under .tmp/. */
-export function startBroker(extra: readonly string[], prefix: string): Promise<Server> {
-  const dataDir = mkdtempSync(join(root, '.tmp', prefix));
+/**
+ * The compiled broker (run `npm run build` first) with a fresh data dir under .tmp/, or in `dataDir` (a
+ * restart over the same data).
+ */
+export function startBroker(
+  extra: readonly string[],
+  prefix: string,
+  existingDataDir?: string,
+): Promise<Server> {
+  const dataDir = existingDataDir ?? mkdtempSync(join(root, '.tmp', prefix));
   return launch(
     [
       join(root, 'bin/broker.mjs'),

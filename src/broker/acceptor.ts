@@ -33,6 +33,7 @@ import {
   fetchRequestBytes,
   fetchResultHeaderBytes,
   produceRequestBytes,
+  readFetchDetail,
   WireStatus,
   writeFetchRequest,
 } from './wire.js';
@@ -54,6 +55,11 @@ export interface PartitionRoute {
   highWatermark: number;
   sizeBytes: number;
   segmentCount: number;
+  /**
+   * False while the offsets above are only lower bounds: the worker has not recovered the partition's log
+   * since a crash (it opens logs lazily). `ensureExact` asks for the exact ones.
+   */
+  exact: boolean;
   /** Long-poll consumers waiting for the high watermark to pass their offset. */
   readonly waiters: Set<Waiter>;
 }
@@ -102,6 +108,10 @@ export interface ControlAnswer {
   readonly highWatermark?: number;
   readonly sizeBytes?: number;
   readonly segmentCount?: number;
+  /** 1 when the offsets are exact, 0 when they are lower bounds (a log not recovered yet). */
+  readonly exact?: number;
+  /** Per partition, for `open_many`. */
+  readonly partitions?: readonly ControlAnswer[];
 }
 
 /** Consume answers carry at most this many records (api.md caps `limit` at 1000). */
@@ -109,6 +119,10 @@ const consumeLimitMax = 1000;
 const consumeLimitDefault = 100;
 const consumeMaxBytesDefault = 1024 * 1024;
 const waitersPerPartitionMax = 10_000;
+/** Partitions opened by one control frame: 500 answers of figures stay far below a ring frame. */
+const opensPerFrameMax = 500;
+/** Partitions one frame asks a worker to recover: each may take a scan, and requests wait behind the frame. */
+const describesPerFrameMax = 20;
 /** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
 const stickyRecordsMax = 1000;
 
@@ -238,17 +252,18 @@ export class Acceptor {
     // An altered retention reaches the partitions already open here; newly opened ones get it with `open`.
     const retentionChanged =
       before.retentionMs !== meta.config.retentionMs || before.retentionBytes !== meta.config.retentionBytes;
-    const opens: Promise<unknown>[] = [];
+    const opens: PartitionRoute[] = [];
+    const configured: Promise<unknown>[] = [];
     for (const p of route.partitions) {
       const assignment = meta.partitions[p.partition]!;
       p.leader = assignment.leader;
       p.leaderUrl = this.urlOf(assignment.leader);
       const local = assignment.leader === this.config.nodeId;
-      if (local && !p.local) opens.push(this.openPartition(meta, p));
+      if (local && !p.local) opens.push(p);
       else if (!local) p.local = false;
-      else if (retentionChanged) opens.push(this.configurePartition(meta, p));
+      else if (retentionChanged) configured.push(this.configurePartition(meta, p));
     }
-    await Promise.all(opens);
+    await Promise.all([this.openPartitions(meta, opens), ...configured]);
     route.sticky.setEligible(localPartitions(route.partitions));
   }
 
@@ -257,20 +272,46 @@ export class Acceptor {
     return b === undefined ? '' : `http://${b.httpHost}:${b.httpPort}`;
   }
 
-  private async openPartition(meta: TopicMetadata, route: PartitionRoute): Promise<void> {
-    const answer = await this.control(route.link, {
-      op: 'open',
-      slot: route.slot,
-      topic: meta.name,
-      partition: route.partition,
-      topicId: meta.topicId,
-      segmentBytes: meta.config.segmentBytes,
-      retentionMs: meta.config.retentionMs,
-      retentionBytes: meta.config.retentionBytes,
-    });
-    assert(answer.ok, `opening ${meta.name}-${route.partition} failed: ${answer.message}`);
-    updateFromControl(route, answer);
-    route.local = true;
+  /**
+   * Has the workers open partitions led here: one control frame per worker for up to `opensPerFrameMax` of
+   * them (a topic of thousands of partitions is a handful of frames, not thousands of round trips), frames to
+   * one worker in sequence so its queue stays short. A worker opens a partition lazily when it can (its
+   * figures then come from the checkpoint), so this is cheap for idle partitions.
+   */
+  private async openPartitions(meta: TopicMetadata, routes: readonly PartitionRoute[]): Promise<void> {
+    const byLink = new Map<WorkerLink, PartitionRoute[]>();
+    for (const route of routes) {
+      const list = byLink.get(route.link);
+      if (list === undefined) byLink.set(route.link, [route]);
+      else list.push(route);
+    }
+    await Promise.all(
+      [...byLink].map(async ([link, list]) => {
+        for (let i = 0; i < list.length; i += opensPerFrameMax) {
+          const chunk = list.slice(i, i + opensPerFrameMax);
+          const answer = await this.control(link, {
+            op: 'open_many',
+            partitions: chunk.map((route) => ({
+              slot: route.slot,
+              topic: meta.name,
+              partition: route.partition,
+              topicId: meta.topicId,
+              segmentBytes: meta.config.segmentBytes,
+              retentionMs: meta.config.retentionMs,
+              retentionBytes: meta.config.retentionBytes,
+            })),
+          });
+          assert(
+            answer.ok && answer.partitions?.length === chunk.length,
+            `opening partitions of ${meta.name}`,
+          );
+          chunk.forEach((route, j) => {
+            updateFromControl(route, answer.partitions![j]!);
+            route.local = true;
+          });
+        }
+      }),
+    );
   }
 
   private async configurePartition(meta: TopicMetadata, route: PartitionRoute): Promise<void> {
@@ -300,11 +341,13 @@ export class Acceptor {
         highWatermark: 0,
         sizeBytes: 0,
         segmentCount: 0,
+        exact: false,
         waiters: new Set(),
       });
     }
-    await Promise.all(
-      partitions.filter((p) => p.leader === this.config.nodeId).map((p) => this.openPartition(meta, p)),
+    await this.openPartitions(
+      meta,
+      partitions.filter((p) => p.leader === this.config.nodeId),
     );
     const sticky = new StickyPartitioner(
       meta.numPartitions,
@@ -325,6 +368,42 @@ export class Acceptor {
     this.topics.set(meta.name, route);
     this.onTopicChange(meta.name, meta.numPartitions);
     return route;
+  }
+
+  /**
+   * Makes the figures of `partitions` exact: the workers open (recover) those whose logs they have not opened
+   * since a crash and answer their offsets. Up to `describesPerFrameMax` per control frame, frames to one
+   * worker in sequence, so a worker never stalls long on recovery between requests.
+   */
+  async ensureExact(partitions: readonly PartitionRoute[]): Promise<void> {
+    const byLink = new Map<WorkerLink, PartitionRoute[]>();
+    for (const route of partitions) {
+      if (route.exact || !route.local) continue;
+      const list = byLink.get(route.link);
+      if (list === undefined) byLink.set(route.link, [route]);
+      else list.push(route);
+    }
+    await Promise.all(
+      [...byLink].map(async ([link, list]) => {
+        for (let i = 0; i < list.length; i += describesPerFrameMax) {
+          const chunk = list.slice(i, i + describesPerFrameMax);
+          const answer = await this.control(link, { op: 'describe_many', slots: chunk.map((r) => r.slot) });
+          chunk.forEach((route, j) => {
+            const figures = answer.partitions?.[j];
+            if (figures?.ok === true) updateFromControl(route, figures);
+          });
+        }
+      }),
+    );
+  }
+
+  /** Every local partition whose figures are lower bounds, made exact in the background (after a crash). */
+  settleFigures(): Promise<number> {
+    const pending: PartitionRoute[] = [];
+    for (const topic of this.topics.values()) {
+      for (const p of topic.partitions) if (p.local && !p.exact) pending.push(p);
+    }
+    return this.ensureExact(pending).then(() => pending.length);
   }
 
   /** Sends a JSON control request to a worker and resolves with its JSON answer. */
@@ -380,6 +459,12 @@ export class Acceptor {
     }
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    const crowded = this.partitionLimitProblem(
+      name,
+      parsed.request.numPartitions,
+      parsed.request.replicationFactor,
+    );
+    if (crowded !== null) return reply.error('too_many_partitions', crowded);
     this.store.createTopic(parsed.request, Date.now()).then(
       async (result) => {
         if (result.kind === 'exists_different') {
@@ -397,6 +482,35 @@ export class Acceptor {
     );
   }
 
+  /**
+   * Refuses up front a topic that would give a broker more partitions than it serves (like Redpanda's
+   * topic_partitions_per_shard): --max-partitions-per-thread x --threads of this broker, assumed alike on every
+   * broker. Placement spreads replicas evenly over the live brokers, so a broker gets at most
+   * ceil(partitions x replication factor / live brokers) of the new ones; the check uses that and the replicas
+   * each broker holds now. Null when it fits (or the topic exists: creating it again is answered by the store).
+   */
+  private partitionLimitProblem(
+    name: string,
+    numPartitions: number,
+    replicationFactor: number,
+  ): string | null {
+    if (this.topics.has(name)) return null;
+    const limit = this.config.maxPartitionsPerThread * this.config.threads;
+    const live = [...this.brokers.entries()].filter(([, b]) => !b.fenced).map(([id]) => id);
+    const brokers = live.length > 0 ? live : [this.config.nodeId];
+    const share = Math.ceil((numPartitions * replicationFactor) / brokers.length);
+    for (const broker of brokers) {
+      let held = 0;
+      for (const topic of this.topics.values()) {
+        for (const p of topic.meta.partitions) if (p.replicas.includes(broker)) held++;
+      }
+      if (held + share > limit) {
+        return `topic '${name}' would put ${held + share} partitions on broker ${broker}, which serves at most ${limit} (--max-partitions-per-thread ${this.config.maxPartitionsPerThread} x --threads ${this.config.threads}); use fewer partitions, delete topics, or add brokers`;
+      }
+    }
+    return null;
+  }
+
   listTopics(_request: HttpRequest, reply: Reply): void {
     const names = [...this.topics.keys()].sort();
     reply.json(200, JSON.stringify({ topics: names, count: names.length }));
@@ -405,7 +519,10 @@ export class Acceptor {
   getTopic(request: HttpRequest, reply: Reply): void {
     const route = this.topicOrReply(request.params[0] ?? '', reply);
     if (route === null) return;
-    reply.json(200, JSON.stringify(this.describeTopic(route, true)));
+    this.ensureExact(route.partitions).then(
+      () => reply.json(200, JSON.stringify(this.describeTopic(route, true))),
+      (error: unknown) => reply.error('overloaded', (error as Error).message),
+    );
   }
 
   deleteTopic(request: HttpRequest, reply: Reply): void {
@@ -720,7 +837,12 @@ export class Acceptor {
               };
             }
           } else {
-            const [name, message, indefinite] = produceFailure(status, topic.meta.name, group.partition);
+            const [name, message, indefinite] = produceFailure(
+              status,
+              topic.meta.name,
+              group.partition,
+              this.config.dataDir,
+            );
             fail(name, message, indefinite);
           }
           if (--remaining === 0 && acks !== 0) finish();
@@ -772,10 +894,8 @@ export class Acceptor {
     if (!partition.local) return reply.error('no_leader', notLeaderMessage(partition));
     const query = new URLSearchParams(request.query);
     const offsetText = query.get('offset') ?? 'earliest';
-    let offset: number;
-    if (offsetText === 'earliest') offset = partition.logStartOffset;
-    else if (offsetText === 'latest') offset = partition.highWatermark;
-    else {
+    let offset = -1;
+    if (offsetText !== 'earliest' && offsetText !== 'latest') {
       const parsed = parseIntegerParam('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
       if (isParamError(parsed))
         return reply.error(parsed.error, `${parsed.message} (or 'earliest' / 'latest')`);
@@ -820,7 +940,16 @@ export class Acceptor {
       return reply.error('bad_parameter', `value_format must be 'string' or 'base64', got '${valueFormat}'`);
     }
     const deadlineMs = performance.now() + waitMs;
-    this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
+    const start = (): void => {
+      if (offsetText === 'earliest') offset = partition.logStartOffset;
+      else if (offsetText === 'latest') offset = partition.highWatermark;
+      this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
+    };
+    // 'earliest' and 'latest' need the exact offsets, which a partition not recovered since a crash lacks.
+    if (offset >= 0 || partition.exact) return start();
+    this.ensureExact([partition]).then(start, (error: unknown) =>
+      reply.error('overloaded', (error as Error).message),
+    );
   }
 
   /**
@@ -905,7 +1034,10 @@ export class Acceptor {
             `offset ${offset} is outside the log of ${topic.meta.name}-${partition.partition}: valid offsets are ${logStartOffset}..${highWatermark}`,
           );
         }
-        assert(status === WireStatus.Ok, `unexpected fetch status ${status}`);
+        if (status !== WireStatus.Ok) {
+          const [name, message] = fetchFailure(status, batches, topic.meta.name, partition.partition);
+          return reply.error(name, message);
+        }
         if (batches.byteLength === 0 && performance.now() < deadlineMs && this.serving) {
           this.waitForData(topic, partition, offset, limit, maxBytes, base64, deadlineMs, reply);
           return;
@@ -977,10 +1109,13 @@ export class Acceptor {
       },
       { fromOffset: offset, toOffsetExclusive: highWatermark },
     );
-    assert(
-      result.kind === 'ok',
-      `a worker returned a corrupt batch: ${result.kind === 'corrupt' ? result.reason : ''}`,
-    );
+    if (result.kind === 'corrupt' && count === 0) {
+      // The worker checked every batch's CRC; records whose framing still fails are damage all the same.
+      return reply.error(
+        'corrupt_data',
+        `a stored batch of ${topic.meta.name}-${partition.partition} at offset ${nextOffset} cannot be decoded (${result.reason}); it is not served`,
+      );
+    }
     topic.counters.consumedRecords.inc(count);
     topic.counters.consumedBytes.inc(batches.byteLength);
     reply.json(
@@ -1011,6 +1146,7 @@ function updateFromControl(route: PartitionRoute, answer: ControlAnswer): void {
   }
   if (answer.sizeBytes !== undefined) route.sizeBytes = answer.sizeBytes;
   if (answer.segmentCount !== undefined) route.segmentCount = answer.segmentCount;
+  if (answer.exact !== undefined) route.exact = answer.exact === 1;
 }
 
 function parseAcks(query: string): 0 | 1 | 2 | string {
@@ -1022,8 +1158,25 @@ function parseAcks(query: string): 0 | 1 | 2 | string {
   return `acks must be 0, 1, all or -1, got '${value}'`;
 }
 
-function produceFailure(status: WireStatus, topic: string, partition: number): [ErrorName, string, boolean] {
+function produceFailure(
+  status: WireStatus,
+  topic: string,
+  partition: number,
+  dataDir: string,
+): [ErrorName, string, boolean] {
   switch (status) {
+    case WireStatus.StorageFull:
+      return [
+        'storage_full',
+        `the disk holding ${topic}-${partition} (data dir ${dataDir}) is full or over quota: nothing was written; writes resume by themselves once space is freed`,
+        false,
+      ];
+    case WireStatus.StorageUnavailable:
+      return [
+        'storage_unavailable',
+        `the storage of ${topic}-${partition} (data dir ${dataDir}) failed with an I/O error and is being repaired: nothing was written; the broker log has the error`,
+        false,
+      ];
     case WireStatus.UnknownPartition:
       return ['unknown_topic', `topic '${topic}' was deleted`, false];
     case WireStatus.TooLarge:
@@ -1034,8 +1187,8 @@ function produceFailure(status: WireStatus, topic: string, partition: number): [
       ];
     case WireStatus.StorageError:
       return [
-        'internal',
-        `the write to ${topic}-${partition} reached the log but its fsync failed: the outcome is unknown`,
+        'storage_unavailable',
+        `the write to ${topic}-${partition} (data dir ${dataDir}) failed and could not be undone either: the outcome is unknown; the partition is being repaired`,
         true,
       ];
     case WireStatus.ShuttingDown:
@@ -1043,6 +1196,42 @@ function produceFailure(status: WireStatus, topic: string, partition: number): [
     default:
       return ['internal', `unexpected worker status ${status}`, true];
   }
+}
+
+/** The error answer for a fetch the worker refused (any status but Ok and OffsetOutOfRange). */
+export function fetchFailure(
+  status: WireStatus,
+  payload: Uint8Array,
+  topic: string,
+  partition: number,
+): [ErrorName, string] {
+  switch (status) {
+    case WireStatus.UnknownPartition:
+      return ['unknown_topic', `topic '${topic}' was deleted`];
+    case WireStatus.CorruptData: {
+      const [first, end] = readFetchDetail(payload);
+      return ['corrupt_data', corruptRangeMessage(topic, partition, first, end)];
+    }
+    case WireStatus.TooLarge: {
+      const [baseOffset, batchBytes] = readFetchDetail(payload);
+      return [
+        'payload_too_large',
+        `the stored batch at offset ${baseOffset} of ${topic}-${partition} is ${batchBytes} bytes, more than one response frame holds; restart the broker with a larger --ring-bytes`,
+      ];
+    }
+    case WireStatus.StorageUnavailable:
+      return [
+        'storage_unavailable',
+        `the storage of ${topic}-${partition} failed and is being repaired; retry shortly`,
+      ];
+    default:
+      return ['internal', `unexpected worker status ${status} for a fetch of ${topic}-${partition}`];
+  }
+}
+
+/** What a client is told about a damaged range: which offsets, and how to step over them. */
+export function corruptRangeMessage(topic: string, partition: number, first: number, end: number): string {
+  return `offsets ${first}..${end - 1} of topic '${topic}' partition ${partition} are damaged on disk and cannot be served; consume from offset ${end} to skip them (the broker log names the segment file)`;
 }
 
 function fieldLength(field: string | Uint8Array | null): number {

@@ -23,6 +23,15 @@ export interface PartitionFigures {
   readonly highWatermark: number;
 }
 
+export interface ConnectionFigures {
+  readonly connections: number;
+  readonly maxConnections: number;
+  readonly openDescriptors: number;
+  readonly openFilesLimit: number;
+  readonly refused: number;
+  readonly exhausted: boolean;
+}
+
 export interface TopicCounters {
   readonly producedRecords: { inc(value: number): void };
   readonly producedBytes: { inc(value: number): void };
@@ -39,6 +48,8 @@ export class BrokerMetrics {
   readonly requestSeconds: Histogram<'operation' | 'status'>;
   readonly offloadedRequests: Counter;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  /** The connection guard's figures, once the server runs. */
+  connections: (() => ConnectionFigures) | null = null;
 
   constructor(
     private readonly workers: () => readonly WorkerFigures[],
@@ -197,6 +208,11 @@ export class BrokerMetrics {
       'Partitions owned by each worker',
       (w) => w.stats[StatSlot.partitions] ?? 0,
     );
+    gauge(
+      'broker_partitions_storage_offline',
+      'Partitions that cannot take writes now (full disk or failed storage), per worker; reads go on',
+      (w) => w.stats[StatSlot.partitionsStorageOffline] ?? 0,
+    );
     counter(
       'broker_worker_appended_records_total',
       'Records appended by each worker',
@@ -207,6 +223,58 @@ export class BrokerMetrics {
       'Batch bytes written by each worker',
       StatSlot.appendedBytes,
     );
+    counter(
+      'broker_log_corrupt_batches_total',
+      'Reads refused because a stored batch failed its header or CRC check (damaged data at rest), per worker',
+      StatSlot.corruptReads,
+    );
+    gauge(
+      'broker_worker_open_logs',
+      'Partition logs open per worker (the others open on first use)',
+      (w) => w.stats[StatSlot.openLogs] ?? 0,
+    );
+    gauge(
+      'broker_segment_fds_open',
+      'Descriptors open for segment files per worker (bounded by the segment descriptor cache)',
+      (w) => w.stats[StatSlot.segmentFdsOpen] ?? 0,
+    );
+    counter(
+      'broker_segment_fd_evictions_total',
+      'Segment file descriptors closed to make room in the per-worker cache',
+      StatSlot.segmentFdEvictions,
+    );
+    const c = this.connections?.();
+    if (c !== undefined) {
+      const single = (name: string, type: string, help: string, value: number): void => {
+        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+      };
+      single(
+        'broker_client_connections',
+        'gauge',
+        'Client connections, estimated from open descriptors',
+        c.connections,
+      );
+      single('broker_client_connections_max', 'gauge', 'The client connection cap', c.maxConnections);
+      single(
+        'broker_open_fds',
+        'gauge',
+        'Descriptors open in the process at the last sample',
+        c.openDescriptors,
+      );
+      single('broker_open_fds_limit', 'gauge', 'The soft open-files limit of the process', c.openFilesLimit);
+      single(
+        'broker_connections_refused_total',
+        'counter',
+        'Requests and upgrades refused with 503 at the client connection cap (their connection closed)',
+        c.refused,
+      );
+      single(
+        'broker_fds_exhausted',
+        'gauge',
+        '1 while the process is at its open-files limit (spare descriptors released, requests shed)',
+        c.exhausted ? 1 : 0,
+      );
+    }
     histogram(
       lines,
       'broker_fsync_duration_seconds',

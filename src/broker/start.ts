@@ -5,7 +5,7 @@
 // aborted `signal`: SIGTERM while it waits for a metadata leader, say) closes whatever was started and
 // rejects with `StartAborted`, so shutdown is bounded in every state.
 // Called on the main thread, which becomes the acceptor thread.
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -23,9 +23,11 @@ import { type HttpServer, type Route, startHttpServer } from '../http/server.js'
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
+import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
 import { spawnThread } from '../runtime/threads.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
+import { ConnectionGuard } from './connection-guard.js';
 import { GroupAdmin } from './group-admin.js';
 import { GroupsService } from './groups-service.js';
 import { BrokerMetrics } from './metrics.js';
@@ -33,7 +35,7 @@ import type { PartitionHostOptions } from './partition-host.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
 import { TopicAdmin } from './topic-admin.js';
 import { WorkerLink } from './worker-link.js';
-import { createWorkerStats } from './worker-stats.js';
+import { createWorkerStats, StatSlot } from './worker-stats.js';
 
 export interface BrokerHandle {
   /** The HTTP port actually bound (useful with port 0). */
@@ -43,6 +45,18 @@ export interface BrokerHandle {
 }
 
 const packageVersion = '0.1.0';
+/** In the data dir: present only between a clean shutdown and the next start. */
+const cleanShutdownFile = 'clean-shutdown';
+
+/** fsyncs a directory, so that the creation or removal of an entry in it is durable. */
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The start was stopped by `signal` before the broker served; everything it had started is closed. */
 export class StartAborted extends Error {
@@ -58,6 +72,17 @@ export async function startBroker(
   assert(config.acceptorThreads === 1, 'one acceptor thread');
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  const planned = descriptorBudgetFor(config);
+  if (planned.kind === 'error') throw new Error(`descriptor budget: ${planned.problems.join('; ')}`);
+  const budget = planned.budget;
+  // The marker of a clean shutdown says every partition's checkpoint holds its exact log end, so partitions
+  // can be opened lazily. It is removed before anything is written: from now on this run may crash.
+  const cleanMarker = join(dataDir, cleanShutdownFile);
+  const cleanShutdown = existsSync(cleanMarker);
+  if (cleanShutdown) {
+    unlinkSync(cleanMarker);
+    fsyncPath(dataDir);
+  }
   // A data dir from before the Raft log keeps its topics in metadata.json: they are imported into the new log.
   const legacyMetadata = join(dataDir, 'metadata.json');
   const importTopics =
@@ -115,6 +140,8 @@ export async function startBroker(
       indexIntervalBytes: 4096,
       framesPerBatchMax: 4096,
       retentionCheckIntervalMs: 30_000,
+      segmentFdsMax: budget.segmentFdsPerThread,
+      cleanShutdown,
     };
     // A small young generation: a partition worker's garbage is short-lived and small (frames are
     // encoded in place), and every megabyte of semi-space is resident memory per thread.
@@ -184,20 +211,54 @@ export async function startBroker(
   const uiAssets = uiDir === null ? new Map() : loadUiAssets(uiDir);
   if (uiDir === null) log.warn('the web console (ui/) is not installed beside the broker: /ui is not served');
   await acceptor.openAll();
+  // After a crash the workers opened partitions lazily with offsets that are only lower bounds: recover them
+  // in the background (a few per frame), so the broker serves at once and the figures are exact soon after.
+  const settleStartedMs = Date.now();
+  acceptor.settleFigures().then(
+    (count) => {
+      if (count > 0)
+        log.info({ partitions: count, ms: Date.now() - settleStartedMs }, 'partitions recovered');
+    },
+    (error: unknown) => log.warn({ err: error }, 'recovering partitions in the background failed'),
+  );
 
   let routes: Route[] = [];
   const startedAtMs = Date.now();
   routes = buildRoutes(acceptor, groups, {
     health: (_q, reply) => {
-      if (acceptor.serving) reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
-      else {
-        const answer = errorBody('overloaded', `not serving: ${acceptor.notServingReason}`);
-        reply.json(
-          503,
-          JSON.stringify({ status: 'unavailable', reason: acceptor.notServingReason, ...answer.body }),
-          [['retry-after', '1']],
+      if (acceptor.serving) {
+        // Partitions that cannot take writes make the node 'degraded', still 200: it serves every read and
+        // every other partition, so a load balancer must keep sending it traffic (see the README).
+        const offline = statsViews.reduce((sum, v) => sum + (v[StatSlot.partitionsStorageOffline] ?? 0), 0);
+        if (offline === 0) return reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
+        Promise.all(links.map((link) => acceptor.control(link, { op: 'health' }))).then(
+          (answers) =>
+            reply.json(
+              200,
+              JSON.stringify({
+                status: 'degraded',
+                node_id: config.nodeId,
+                partitions_offline: answers.flatMap((a) => (a as { offline?: unknown[] }).offline ?? []),
+              }),
+            ),
+          () =>
+            reply.json(
+              200,
+              JSON.stringify({
+                status: 'degraded',
+                node_id: config.nodeId,
+                partitions_offline_count: offline,
+              }),
+            ),
         );
+        return;
       }
+      const answer = errorBody('overloaded', `not serving: ${acceptor.notServingReason}`);
+      reply.json(
+        503,
+        JSON.stringify({ status: 'unavailable', reason: acceptor.notServingReason, ...answer.body }),
+        [['retry-after', '1']],
+      );
     },
     clusterStatus: (_q, reply) => {
       control.status().then(
@@ -244,10 +305,33 @@ export async function startBroker(
     ...defaultStreamOptions,
     socketMessageBytesMax: config.maxRequestBytes,
   });
+  const guard = new ConnectionGuard({
+    budget,
+    countDescriptors: countOpenDescriptors,
+    segmentDescriptors: () => statsViews.reduce((sum, v) => sum + (v[StatSlot.segmentFdsOpen] ?? 0), 0),
+    countThreads,
+    openSpare: () => openSync('/dev/null', 'r'),
+    closeSpare: (fd) => closeSync(fd),
+    log,
+  });
+  // What is open before the server listens is not a client connection; a round trip to every worker first
+  // proves each thread is up with its descriptors open.
+  await Promise.all(links.map((link) => acceptor.control(link, { op: 'health' })));
+  guard.measureBaseline();
+  streams.admit = () => guard.admit();
+  metrics.connections = () => ({
+    connections: guard.connections,
+    maxConnections: budget.maxConnections,
+    openDescriptors: guard.openDescriptors,
+    openFilesLimit: budget.openFilesLimit,
+    refused: guard.shed,
+    exhausted: guard.exhausted,
+  });
   const server: HttpServer = await startHttpServer(routes, {
     host: config.host,
     port: config.port,
     maxRequestBytes: config.maxRequestBytes,
+    admit: () => guard.admit(),
     extend: (app) => {
       streams.register(app);
       registerUi(app, uiAssets);
@@ -256,18 +340,20 @@ export async function startBroker(
       metrics.observeRequest(operation, status, seconds);
     },
   });
+  guard.start();
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
       acceptor.serving = false;
       acceptor.notServingReason = 'shutting down';
+      guard.stop();
       server.stopListening();
       // The shutdown control frame sits behind every request already in the ring, so each worker answers
       // those first, then flushes and closes its logs.
       streams.closeAll();
       acceptor.wakeAllWaiters();
-      await Promise.all(
+      const answers = await Promise.all(
         links.map((link) => {
           const answered = acceptor.control(link, { op: 'shutdown' });
           link.refuseNewRequests();
@@ -277,6 +363,18 @@ export async function startBroker(
       for (const link of links) link.stop();
       await Promise.all(linkRuns);
       await Promise.all(exits);
+      if (answers.every((a) => (a as { clean?: boolean }).clean === true)) {
+        // Every log was closed at its end: the next start may open partitions lazily from checkpoints.
+        const fd = openSync(cleanMarker, 'w');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        fsyncPath(dataDir);
+      } else {
+        log.warn('some partition logs did not close cleanly; the next start recovers them');
+      }
       await offload.close();
       await groups.close();
       await store.close();
@@ -336,6 +434,8 @@ export async function startBroker(
       dataDir,
       threads: config.threads,
       walSyncIntervalMs: config.walSyncIntervalMs,
+      cleanStart: cleanShutdown,
+      descriptors: budget,
     },
     'broker serving',
   );

@@ -20,6 +20,7 @@ import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import {
   type Acceptor,
+  fetchFailure,
   notLeaderMessage,
   type PartitionRoute,
   type SendGroup,
@@ -107,6 +108,11 @@ class PartitionStream {
     private readonly prefix: string,
     private readonly fetchBytes: number,
     private readonly base64: boolean,
+    /**
+     * Told when the worker refuses a fetch for a reason the stream cannot step over by itself (damaged
+     * stored data, a failed disk): the stream has stopped, and the session decides what the client hears.
+     */
+    private readonly onRefused: (stream: PartitionStream, error: ErrorName, message: string) => void,
   ) {}
 
   pump(): void {
@@ -142,8 +148,14 @@ class PartitionStream {
         `offset ${this.nextOffset} is outside ${logStartOffset}..${highWatermark} of partition ${this.partition.partition}`,
       );
     }
+    if (status !== WireStatus.Ok) {
+      const [name, message] = fetchFailure(status, batches, this.topic.meta.name, this.partition.partition);
+      this.stop();
+      return this.onRefused(this, name, message);
+    }
+    let decoded: ReturnType<typeof forEachRecord> | null = null;
     this.sink.cork(() => {
-      forEachRecord(
+      decoded = forEachRecord(
         batches,
         (record) => {
           // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
@@ -155,6 +167,16 @@ class PartitionStream {
       );
     });
     if (this.stopped) return;
+    const outcome = decoded as ReturnType<typeof forEachRecord> | null;
+    if (outcome !== null && outcome.kind === 'corrupt') {
+      // The worker checked each batch's CRC; a batch whose records still fail to decode is damage too.
+      this.stop();
+      return this.onRefused(
+        this,
+        'corrupt_data',
+        `a stored batch of ${this.topic.meta.name}-${this.partition.partition} at offset ${this.nextOffset} cannot be decoded (${outcome.reason}); it is not served`,
+      );
+    }
     if (this.nextOffset >= highWatermark) {
       this.cancelWait = this.acceptor.whenDataPast(this.partition, this.nextOffset, () => {
         this.cancelWait = null;
@@ -213,6 +235,12 @@ class SocketSink implements StreamSink {
     data.closed = true;
     this.ws.end(code, reason);
   }
+
+  /** Sends a frame whatever the flow control says (an error the client must see before a close). */
+  sendNow(json: string): void {
+    if (this.ws.getUserData().closed) return;
+    this.ws.cork(() => this.ws.send(json, false));
+  }
 }
 
 /** Closes with a code and reason, once; a reason longer than a close frame allows is cut. */
@@ -243,6 +271,11 @@ function parsePermit(frame: Record<string, unknown>): number | string {
   return count;
 }
 
+/** A close reason within the WebSocket limit of 123 bytes; the error frame before it says the rest. */
+function shortReason(name: ErrorName): string {
+  return `${name}: see the error frame`;
+}
+
 function errorFrame(name: ErrorName, message: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ result: 'error', error_code: errors[name].code, message, ...extra });
 }
@@ -250,6 +283,8 @@ function errorFrame(name: ErrorName, message: string, extra: Record<string, unkn
 export class StreamServer {
   private readonly groupSessions = new Map<string, Set<GroupSession>>();
   private readonly sockets = new Set<Socket>();
+  /** False while the client connection cap is reached (set by the broker's connection guard). */
+  admit: () => boolean = () => true;
 
   constructor(
     readonly acceptor: Acceptor,
@@ -274,6 +309,14 @@ export class StreamServer {
       closeOnBackpressureLimit: 0,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
+        if (!this.admit()) {
+          // The client connection cap: shed the upgrade like any request (503, connection closed).
+          res.cork(() => {
+            res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1');
+            res.end('{"error_code":50302,"message":"the broker is at its client connection limit"}', true);
+          });
+          return;
+        }
         const params: string[] = [];
         for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
         res.upgrade<SocketData>(
@@ -487,15 +530,36 @@ class ConsumeSession implements Session {
     }
     if (!partition.local) return this.sink.fail(CloseCode.notLeader, notLeaderMessage(partition));
     const offsetText = data.query.get('offset') ?? 'latest';
-    let offset: number;
-    if (offsetText === 'earliest') offset = partition.logStartOffset;
-    else if (offsetText === 'latest') offset = partition.highWatermark;
-    else if (/^(0|[1-9][0-9]{0,15})$/.test(offsetText)) offset = Number(offsetText);
-    else return this.sink.fail(CloseCode.badRequest, `offset must be earliest, latest or a whole number`);
+    const numeric = /^(0|[1-9][0-9]{0,15})$/.test(offsetText);
+    if (!numeric && offsetText !== 'earliest' && offsetText !== 'latest') {
+      return this.sink.fail(CloseCode.badRequest, `offset must be earliest, latest or a whole number`);
+    }
     const valueFormat = data.query.get('value_format') ?? 'string';
     if (valueFormat !== 'string' && valueFormat !== 'base64') {
       return this.sink.fail(CloseCode.badRequest, `value_format must be 'string' or 'base64'`);
     }
+    const begin = (): void => {
+      if (data.closed) return;
+      const offset = numeric
+        ? Number(offsetText)
+        : offsetText === 'earliest'
+          ? partition.logStartOffset
+          : partition.highWatermark;
+      this.begin(topic, partition, offset, valueFormat === 'base64');
+    };
+    // 'earliest' and 'latest' need exact offsets, which a partition not recovered since a crash lacks.
+    if (numeric || partition.exact) return begin();
+    this.server.acceptor
+      .ensureExact([partition])
+      .then(begin, (error: unknown) =>
+        this.sink.fail(
+          CloseCode.notLeader,
+          `partition unavailable: ${(error as Error).message}`.slice(0, 120),
+        ),
+      );
+  }
+
+  private begin(topic: TopicRoute, partition: PartitionRoute, offset: number, base64: boolean): void {
     this.stream = new PartitionStream(
       this.server.acceptor,
       topic,
@@ -504,7 +568,13 @@ class ConsumeSession implements Session {
       this.sink,
       `{"partition":${partition.partition},`,
       this.server.options.fetchBytes,
-      valueFormat === 'base64',
+      base64,
+      (_stream, name, message) => {
+        // A consume socket follows one partition, so it cannot go on: the error frame carries the whole
+        // message (a close reason is limited to 123 bytes), then the socket closes with the error's code.
+        this.sink.sendNow(errorFrame(name, message, { partition: partition.partition }));
+        this.sink.fail(errors[name].wsCloseCode ?? 1011, shortReason(name));
+      },
     );
     this.stream.pump();
   }
@@ -541,6 +611,15 @@ export class GroupSession implements Session {
   private heartbeatScheduled = false;
   private offsetReset: 'earliest' | 'latest' = 'latest';
   private base64 = false;
+  /**
+   * Assigned partitions whose stream stopped on an error it cannot step over (damaged data, a failed disk).
+   * The other partitions keep streaming; a commit for one of these restarts it from the committed offset,
+   * which is how a client steps over a damaged range it was told about.
+   */
+  private readonly refused = new Set<string>();
+  /** Assigned now (the latest assignment), and partitions whose stream waits for exact offsets. */
+  private wanted = new Set<string>();
+  private readonly starting = new Set<string>();
 
   constructor(
     private readonly server: StreamServer,
@@ -618,6 +697,8 @@ export class GroupSession implements Session {
         this.streams.delete(key);
       }
     }
+    for (const key of this.refused) if (!wanted.has(key)) this.refused.delete(key);
+    this.wanted = wanted;
     this.send(
       JSON.stringify({
         type: 'assignment',
@@ -628,33 +709,64 @@ export class GroupSession implements Session {
       }),
     );
     for (const key of wanted) {
-      if (this.streams.has(key)) continue;
-      const [topicName, partitionText] = key.split('\u0000') as [string, string];
-      const topic = this.server.acceptor.topicRoute(topicName);
-      const partition = topic?.partitions[Number(partitionText)];
-      // A partition led elsewhere is not streamed from here (forwarding between nodes comes later).
-      if (topic === undefined || partition === undefined || !partition.local) continue;
-      const committed = this.server.groups.registry.committedOffset(
-        this.groupId,
-        topicName,
-        partition.partition,
-      );
-      const start =
-        committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
-      const stream = new PartitionStream(
-        this.server.acceptor,
-        topic,
-        partition,
-        start,
-        this.sink,
-        `{"type":"record","topic":${JSON.stringify(topicName)},"partition":${partition.partition},`,
-        this.server.options.fetchBytes,
-        this.base64,
-      );
-      this.streams.set(key, stream);
-      stream.pump();
+      if (this.streams.has(key) || this.refused.has(key) || this.starting.has(key)) continue;
+      this.startStream(key);
     }
     void first;
+  }
+
+  /** Streams one assigned partition from its committed offset (or the reset position). */
+  private startStream(key: string): void {
+    const [topicName, partitionText] = key.split('\u0000') as [string, string];
+    const topic = this.server.acceptor.topicRoute(topicName);
+    const partition = topic?.partitions[Number(partitionText)];
+    // A partition led elsewhere is not streamed from here (forwarding between nodes comes later).
+    if (topic === undefined || partition === undefined || !partition.local) return;
+    const committed = this.server.groups.registry.committedOffset(
+      this.groupId,
+      topicName,
+      partition.partition,
+    );
+    if (committed === undefined && !partition.exact) {
+      // The reset position needs exact offsets, which a partition not recovered since a crash lacks.
+      this.starting.add(key);
+      const resume = (): void => {
+        this.starting.delete(key);
+        if (this.joined && this.wanted.has(key) && !this.streams.has(key) && partition.exact)
+          this.startStream(key);
+      };
+      this.server.acceptor.ensureExact([partition]).then(resume, resume);
+      return;
+    }
+    const start =
+      committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
+    const stream = new PartitionStream(
+      this.server.acceptor,
+      topic,
+      partition,
+      start,
+      this.sink,
+      `{"type":"record","topic":${JSON.stringify(topicName)},"partition":${partition.partition},`,
+      this.server.options.fetchBytes,
+      this.base64,
+      (stopped, name, message) => {
+        if (this.streams.get(key) !== stopped) return;
+        this.streams.delete(key);
+        this.refused.add(key);
+        this.send(
+          JSON.stringify({
+            type: 'error',
+            topic: topicName,
+            partition: partition.partition,
+            offset: stopped.nextOffset,
+            error_code: errors[name].code,
+            message: `${message}; this partition's stream has stopped, and a commit for it restarts it from the committed offset`,
+          }),
+        );
+      },
+    );
+    this.streams.set(key, stream);
+    stream.pump();
   }
 
   message(text: string): void {
@@ -686,9 +798,11 @@ export class GroupSession implements Session {
       .then(
         (result) => {
           if (!answer) return;
-          if (result.kind === 'ok')
+          if (result.kind === 'ok') {
             this.send(JSON.stringify({ type: 'committed', topic, partition, offset }));
-          else {
+            const key = `${topic}\u0000${partition}`;
+            if (this.joined && this.refused.delete(key)) this.startStream(key);
+          } else {
             const [name, message] = refusal(result);
             this.send(errorFrame(name, message, { topic, partition, offset }));
           }

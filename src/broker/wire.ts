@@ -26,6 +26,9 @@
 //                   -1 = the partition's high watermark) |
 // FETCH response:   | 0 | 1 status | 1 | 7 reserved | 8 | 8 log start f64 | 16 | 8 high watermark f64 |
 //                   | 24 | 8 log end f64 | 32 | ... whole record batches in the log's on-disk format |
+//                   With status CorruptData the payload is instead a detail of two f64: | 32 | first damaged
+//                   offset | 40 | end offset (exclusive: reading resumes there) |; with TooLarge: | 32 | base
+//                   offset of the batch | 40 | its size in bytes |.
 // CONTROL request / response: UTF-8 JSON, for rare operations (open, delete, describe, flush, stats), where
 // clarity beats speed.
 import { assert } from '../core/assert.js';
@@ -47,9 +50,18 @@ export const WireStatus = {
   TooLarge: 2,
   /** The requested offset is below the log start or past the log end. */
   OffsetOutOfRange: 3,
-  /** The write reached the file but the fsync failed: the outcome is unknown to the client. */
+  /**
+   * The write's outcome is unknown: it reached the file, its fsync failed, and the log could not be cut back
+   * to its durable end either (the records may or may not survive).
+   */
   StorageError: 4,
   ShuttingDown: 5,
+  /** Fetch: the range starts in damaged stored bytes; the detail carries the range (see FETCH response). */
+  CorruptData: 6,
+  /** Produce: nothing was written; the partition's disk is full or over quota (ENOSPC, EDQUOT). */
+  StorageFull: 7,
+  /** Nothing was written (or read): the partition's storage failed with an I/O error and is being repaired. */
+  StorageUnavailable: 8,
 } as const;
 export type WireStatus = (typeof WireStatus)[keyof typeof WireStatus];
 
@@ -57,6 +69,8 @@ export const produceHeaderBytes = 24;
 export const produceResultBytes = 32;
 export const fetchRequestBytes = 24;
 export const fetchResultHeaderBytes = 32;
+/** Bytes of the detail that follows the header of a CorruptData or TooLarge fetch response. */
+export const fetchDetailBytes = 16;
 
 /** One record as the acceptor has it after parsing JSON: strings are encoded as UTF-8 on the way in. */
 export interface OutgoingRecord {
@@ -238,4 +252,17 @@ export function writeFetchResultHeader(
   view.setFloat64(at + 8, logStartOffset, true);
   view.setFloat64(at + 16, highWatermark, true);
   view.setFloat64(at + 24, logEndOffset, true);
+}
+
+/** Writes the two-number detail of a CorruptData or TooLarge fetch response after its header at `at`. */
+export function writeFetchDetail(view: DataView, at: number, first: number, second: number): void {
+  view.setFloat64(at + fetchResultHeaderBytes, first, true);
+  view.setFloat64(at + fetchResultHeaderBytes + 8, second, true);
+}
+
+/** Reads the detail of a CorruptData or TooLarge fetch response from its payload (after the header). */
+export function readFetchDetail(payload: Uint8Array): readonly [number, number] {
+  assert(payload.byteLength >= fetchDetailBytes, 'a fetch detail is 16 bytes');
+  const view = new DataView(payload.buffer, payload.byteOffset, fetchDetailBytes);
+  return [view.getFloat64(0, true), view.getFloat64(8, true)];
 }

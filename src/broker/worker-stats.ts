@@ -20,6 +20,16 @@ export const StatSlot = {
   eventLoopDelayP99Seconds: 6,
   eventLoopDelayMeanSeconds: 7,
   partitions: 8,
+  /** Reads that met damaged stored bytes and were refused (counter). */
+  corruptReads: 9,
+  /** Partitions that cannot take writes now: a full disk or failed storage (gauge). */
+  partitionsStorageOffline: 10,
+  /** Partitions whose log is open (gauge); the others are opened on first use. */
+  openLogs: 11,
+  /** Real descriptors open for segment files (gauge), at most the worker's segmentFdsMax. */
+  segmentFdsOpen: 12,
+  /** Segment file descriptors closed to make room (counter). */
+  segmentFdEvictions: 13,
   fsyncBuckets: 16,
   batchBuckets: 16 + fsyncBucketsSeconds.length,
 } as const;
@@ -59,6 +69,10 @@ export class WorkerStatsWriter {
   observeAppend(records: number, bytes: number): void {
     this.values[StatSlot.appendedRecords]! += records;
     this.values[StatSlot.appendedBytes]! += bytes;
+  }
+
+  add(slot: number, value: number): void {
+    this.values[slot]! += value;
   }
 
   set(slot: number, value: number): void {

@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { type ArgsDef, defineCommand, runMain } from 'citty';
 import type { BrokerHandle } from '../broker/start.js';
 import { type BrokerConfig, configOptions, formatProblem, resolveConfig } from '../config/config.js';
+import { descriptorBudgetFor, readOpenFilesLimit } from '../runtime/fd-limit.js';
 import { createLogger, type Logger, type LoggerHandle } from '../runtime/logger.js';
 
 /** Exit codes: 0 after a clean shutdown, 1 for a failure at run time, 2 for a bad command line or config. */
@@ -42,6 +43,8 @@ export interface CliDeps {
   readonly printError: (text: string) => void;
   /** Tells a process manager the broker serves (pm2's wait_ready); absent where nothing listens. */
   readonly notifyReady?: () => void;
+  /** The soft open-files limit the broker must fit (default: this process's, from /proc/self/limits). */
+  readonly openFilesLimit?: number;
 }
 
 /** The real process: its environment, signals, exit and standard error, and the real broker. */
@@ -107,6 +110,11 @@ export async function runStart(
   const resolved = resolveConfig({ flags, env: deps.env, availableParallelism: deps.availableParallelism });
   const messages = resolved.kind === 'invalid' ? resolved.problems.map(formatProblem) : [];
   for (const positional of positionals) messages.push(`unexpected argument ${JSON.stringify(positional)}`);
+  if (resolved.kind === 'ok') {
+    // The descriptor budget depends on the environment (ulimit -n) as much as on the options.
+    const budget = descriptorBudgetFor(resolved.config, deps.openFilesLimit ?? readOpenFilesLimit());
+    if (budget.kind === 'error') messages.push(...budget.problems);
+  }
   if (resolved.kind === 'invalid' || messages.length > 0) {
     deps.printError(
       `broker: invalid configuration (${messages.length} problem${messages.length === 1 ? '' : 's'}):`,

@@ -54,6 +54,9 @@ export interface BrokerValues {
   readonly acceptorThreads: number;
   readonly logLevel: LogLevel;
   readonly maxWaitMs: number;
+  readonly maxConnections: number;
+  readonly segmentFdsPerThread: number;
+  readonly maxPartitionsPerThread: number;
 }
 
 export type ConfigField = keyof BrokerValues;
@@ -436,6 +439,48 @@ export const optionSpecs: OptionTable = {
     min: 0,
     max: 5 * 60 * 1000,
     description: 'Longest long-poll wait a consume request may ask for (wait_ms), in ms.',
+  },
+  maxConnections: {
+    name: 'maxConnections',
+    field: 'maxConnections',
+    flag: 'max-connections',
+    env: 'BROKER_MAX_CONNECTIONS',
+    fileKey: 'max_connections',
+    kind: 'integer',
+    defaultValue: 0,
+    defaultText: '0 (derived)',
+    min: 0,
+    max: 1_000_000,
+    description:
+      'Client connections (HTTP and WebSocket) served at once; beyond it requests get 503 and their connection is closed. 0 derives it from the open-files limit (ulimit -n).',
+  },
+  segmentFdsPerThread: {
+    name: 'segmentFdsPerThread',
+    field: 'segmentFdsPerThread',
+    flag: 'segment-fds-per-thread',
+    env: 'BROKER_SEGMENT_FDS_PER_THREAD',
+    fileKey: 'segment_fds_per_thread',
+    kind: 'integer',
+    defaultValue: 0,
+    defaultText: '0 (derived)',
+    min: 0,
+    max: 65_536,
+    description:
+      'Descriptors each partition worker keeps open for segment files (3 per segment), least recently used closed first; 0 derives it from the open-files limit.',
+  },
+  maxPartitionsPerThread: {
+    name: 'maxPartitionsPerThread',
+    field: 'maxPartitionsPerThread',
+    flag: 'max-partitions-per-thread',
+    env: 'BROKER_MAX_PARTITIONS_PER_THREAD',
+    fileKey: 'max_partitions_per_thread',
+    kind: 'integer',
+    defaultValue: 8192,
+    defaultText: '8192',
+    min: 1,
+    max: 1_000_000,
+    description:
+      'Partitions a broker serves per partition worker; creating a topic that would put more on a broker is refused (422).',
   },
 };
 

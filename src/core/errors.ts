@@ -118,6 +118,14 @@ export const errors = {
     wsCloseCode: 4001,
     summary: "A value does not match the topic's Avro schema.",
   },
+  too_many_partitions: {
+    code: 42202,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary:
+      'The topic would put more partitions on a broker than it serves (max partitions per thread x threads); use fewer, delete topics or add brokers.',
+  },
   quota_exceeded: {
     code: 42901,
     retriable: true,
@@ -139,6 +147,14 @@ export const errors = {
     wsCloseCode: null,
     summary: 'An unexpected failure inside the broker; it is logged with the request id.',
   },
+  corrupt_data: {
+    code: 50002,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4500,
+    summary:
+      'Stored records in the requested range are damaged on disk (a batch fails its checks); the message names the range and the offset to resume from.',
+  },
   no_leader: {
     code: 50301,
     retriable: true,
@@ -146,20 +162,28 @@ export const errors = {
     wsCloseCode: 4013,
     summary: 'The partition has no leader here, or fewer in-sync replicas than min_insync_replicas.',
   },
-  storage_full: {
-    code: 50701,
-    retriable: true,
-    retryAfterS: 1,
-    wsCloseCode: null,
-    summary:
-      'The disk holding the data is full (or over quota): nothing was written; retry once space is freed.',
-  },
   overloaded: {
     code: 50302,
     retriable: true,
     retryAfterS: 1,
     wsCloseCode: null,
     summary: 'The broker is shutting down or its queues are full; retry after the delay, or on another node.',
+  },
+  storage_unavailable: {
+    code: 50303,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      "The partition's storage failed (an I/O error) and is being repaired; nothing was written unless the answer says the outcome is indefinite.",
+  },
+  storage_full: {
+    code: 50701,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      'The disk holding the data (a partition, the offsets store) is full or over quota; nothing was written, and writes resume by themselves once space is freed.',
   },
 } as const;
 

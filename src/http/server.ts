@@ -32,6 +32,7 @@ const statusText: Record<number, string> = {
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
+  507: '507 Insufficient Storage',
 };
 
 export type HttpMethod = 'get' | 'post' | 'delete';
@@ -72,8 +73,13 @@ export class Reply {
     }
   }
 
-  /** Sends a JSON text with `status`. */
-  json(status: number, body: string, headers?: readonly (readonly [string, string])[]): void {
+  /** Sends a JSON text with `status`; `closeConnection` ends the connection after it (load shedding). */
+  json(
+    status: number,
+    body: string,
+    headers?: readonly (readonly [string, string])[],
+    closeConnection = false,
+  ): void {
     if (!this.open) return;
     this.finished = true;
     const res = this.res;
@@ -81,9 +87,23 @@ export class Reply {
       res.writeStatus(statusText[status] ?? `${status}`);
       res.writeHeader('content-type', 'application/json');
       if (headers !== undefined) for (const [name, value] of headers) res.writeHeader(name, value);
-      res.end(body);
+      res.end(body, closeConnection);
     });
     this.onDone(status);
+  }
+
+  /** Refuses the request for the connection cap: 503 with Retry-After, then the connection is closed. */
+  shed(): void {
+    const answer = errorBody(
+      'overloaded',
+      'the broker is at its client connection limit (--max-connections); retry after the delay, or on another node',
+    );
+    this.json(
+      answer.status,
+      JSON.stringify(answer.body),
+      [['retry-after', String(answer.retryAfterS)]],
+      true,
+    );
   }
 
   text(status: number, contentType: string, body: string): void {
@@ -129,6 +149,8 @@ export interface ServerOptions {
   readonly onRequestDone: (operationId: string, status: number, seconds: number) => void;
   /** Registers more handlers (WebSocket endpoints) before the catch-all 404/405 handlers. */
   readonly extend?: (app: uWS.TemplatedApp) => void;
+  /** False while the client connection cap is reached: requests are then shed (503, connection closed). */
+  readonly admit?: () => boolean;
 }
 
 export interface HttpServer {
@@ -179,6 +201,7 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
     const method = req.getMethod().toUpperCase();
     const reply = new Reply(res, (status) => options.onRequestDone('unmatched', status, 0));
     res.onAborted(() => reply.markAborted());
+    if (options.admit !== undefined && !options.admit()) return reply.shed();
     reply.error('route_not_found', `no route for ${method} ${url}`);
   });
 
@@ -203,6 +226,7 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     options.onRequestDone(route.operationId, status, (performance.now() - startedAtMs) / 1000),
   );
   res.onAborted(() => reply.markAborted());
+  if (options.admit !== undefined && !options.admit()) return reply.shed();
   // The uWS request object dies when this function returns: copy what the handler needs now.
   const paramCount = countParams(route.pattern);
   const params: string[] = new Array(paramCount);

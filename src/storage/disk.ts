@@ -33,6 +33,8 @@ export interface Disk {
   /** Makes the creation, renaming and deletion of entries in `dir` durable. */
   fsyncDir(dir: string): void;
   exists(path: string): boolean;
+  /** Bytes an unprivileged writer may still use on the file system holding `dir` (statfs: bavail x bsize). */
+  freeBytes(dir: string): number;
 }
 
 export class RealDisk implements Disk {
@@ -120,5 +122,10 @@ export class RealDisk implements Disk {
 
   exists(path: string): boolean {
     return fs.existsSync(path);
+  }
+
+  freeBytes(dir: string): number {
+    const stats = fs.statfsSync(dir);
+    return stats.bavail * stats.bsize;
   }
 }

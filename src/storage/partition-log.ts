@@ -16,6 +16,13 @@
 //   trusted index entry of every other segment; the first bad batch truncates the log there. Nothing after a
 //   corrupt byte is ever served. Recovery time grows with the data written since the last checkpoint
 //   (bounded by `RECOVERY_CHECKPOINT_INTERVAL_BYTES` plus the unflushed tail), not with the log size.
+//   A sealed segment below R whose headers fail at recovery is damage at rest, not a torn write: it is kept
+//   (cutting it would drop every later segment) and reads refuse its damaged range.
+// - Reads check every header (sanity and offset continuity) and every batch's CRC before returning it; damage
+//   is a value (`corrupt`, with the range lost and where reading resumes), never an assertion.
+// - A storage call that fails (ENOSPC, EIO, ...) is a value too (`storage_failed`): a failed write is cut back
+//   off the file, a failed sync cuts the log back to its durable end; if even that fails the log is `broken`
+//   and its owner reopens it later (recovery then decides from the files).
 //
 // Checkpoint file `partition.checkpoint` (replaced atomically: temp file, fsync, rename, fsync directory):
 //
@@ -34,7 +41,9 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_MAGIC,
   BatchField,
+  batchCrcMatches,
   type Crc32,
+  checkBatchHeader,
   forEachRecord,
   readInt32,
   readInt64,
@@ -46,7 +55,7 @@ import {
 import { INT32_MAX, OffsetIndex, TimeIndex } from '../core/log/segment-index.js';
 import { crc32 as zlibCrc32 } from './crc.js';
 import type { Disk } from './disk.js';
-import { parseSegmentFileName, Segment } from './segment.js';
+import { parseSegmentFileName, Segment, segmentFileStem } from './segment.js';
 
 export interface LogConfig {
   /** Roll to a new segment before the active one would exceed this size. */
@@ -102,6 +111,25 @@ const TMP_SUFFIX = '.tmp';
 const SCAN_CHUNK_BYTES = 4 * MiB;
 /** Header walks (locating an offset in a segment) read this much at a time. */
 const WALK_CHUNK_BYTES = 64 * 1024;
+/**
+ * A resync scan after damage looks this far for the next batch that checks. An index entry every
+ * `indexIntervalBytes` (4 KiB) plus one batch (1 MiB at most) is usually much closer; past this bound the range
+ * ends at the next index entry that checks, or at the segment's end.
+ */
+const RESYNC_SCAN_BYTES = 4 * MiB;
+
+/**
+ * Scratch buffers shared by every log of the thread (module state is per thread: each worker has its own
+ * copy of this module). Reads and walks are synchronous and never nest in a way that shares one buffer, so a
+ * log needs no buffers of its own, which keeps an idle partition small.
+ */
+const scratch = {
+  walk: new Uint8Array(WALK_CHUNK_BYTES),
+  resync: new Uint8Array(WALK_CHUNK_BYTES),
+  header: new Uint8Array(BATCH_HEADER_BYTES),
+  /** Grown on demand by recovery scans to max(SCAN_CHUNK_BYTES, maxBatchBytes), then kept. */
+  scan: new Uint8Array(0),
+};
 
 /** Every problem with `config`, or an empty list. */
 export function validateLogConfig(config: LogConfig): string[] {
@@ -153,7 +181,43 @@ export type AppendResult =
   | { readonly kind: 'batch_too_large'; readonly batchBytes: number; readonly maxBatchBytes: number }
   | { readonly kind: 'append_too_large'; readonly appendBytes: number; readonly segmentBytes: number }
   | { readonly kind: 'malformed'; readonly position: number; readonly reason: string }
-  | { readonly kind: 'offset_mismatch'; readonly expectedOffset: number; readonly actualOffset: number };
+  | { readonly kind: 'offset_mismatch'; readonly expectedOffset: number; readonly actualOffset: number }
+  /**
+   * The write (or the roll before it) failed. `definite`: nothing of this append is in the log, and the log
+   * is consistent; otherwise the log is `broken` and the outcome unknown. A failed roll may also have cut away
+   * earlier unsynced appends (see `syncData`): the owner compares its requests with `flushedOffset` and
+   * `logEndOffset`.
+   */
+  | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
+
+export type FlushResult =
+  /** Everything appended is durable. `fault`: a later step (indexes, checkpoint) failed, harmlessly. */
+  | { readonly kind: 'ok'; readonly fault: StorageFault | null }
+  /**
+   * The data sync failed. `definite`: the log was cut back to `flushedOffset` durably, so the records above
+   * it are gone; otherwise the log is `broken`.
+   */
+  | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
+
+/** A failed storage call: the file system's error code (ENOSPC, EDQUOT, EIO, ...) and what it was doing. */
+export interface StorageFault {
+  readonly code: string;
+  /** A full disk or an exhausted quota (ENOSPC, EDQUOT): it clears once space is freed. */
+  readonly full: boolean;
+  readonly message: string;
+}
+
+/**
+ * The fault that an error thrown by a `Disk` call stands for: an errno code from the file system. Anything
+ * else (a bug, a simulated power loss, a bad descriptor, which is a bug too) is rethrown: only I/O faults are
+ * expected conditions.
+ */
+export function faultOrRethrow(error: unknown, doing: string): StorageFault {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code) || code === 'EBADF')
+    throw error;
+  return { code, full: code === 'ENOSPC' || code === 'EDQUOT', message: `${doing}: ${error.message}` };
+}
 
 export type ReadResult =
   | {
@@ -163,11 +227,46 @@ export type ReadResult =
       /** The offset to read from next: one past the last record returned (the request's offset if none). */
       readonly nextOffset: number;
     }
-  | { readonly kind: 'below_log_start'; readonly logStartOffset: number };
+  | { readonly kind: 'below_log_start'; readonly logStartOffset: number }
+  /**
+   * The read starts in a damaged range: offsets [firstOffset, endOffset) cannot be served (their bytes fail
+   * the header or CRC checks); reading from endOffset works again.
+   */
+  | {
+      readonly kind: 'corrupt';
+      readonly firstOffset: number;
+      readonly endOffset: number;
+      readonly segmentBaseOffset: number;
+      /** Byte position of the damage in the segment's `.log` file. */
+      readonly position: number;
+      readonly reason: string;
+    }
+  /** The first batch is larger than the caller's buffer (a smaller ring since it was written). */
+  | { readonly kind: 'batch_too_large'; readonly baseOffset: number; readonly batchBytes: number };
+
+/** Offsets lost to damage in one segment, derived only from what checks (see `damagedRange`). */
+interface DamagedRange {
+  readonly firstOffset: number;
+  readonly endOffset: number;
+  readonly position: number;
+  /** Byte position where reading resumes: the batch holding `endOffset`, or the segment's end. */
+  readonly resumePosition: number;
+  readonly reason: string;
+}
+
+type Located =
+  | {
+      readonly kind: 'found';
+      readonly position: number;
+      readonly sizeBytes: number;
+      readonly baseOffset: number;
+    }
+  | { readonly kind: 'damaged'; readonly range: DamagedRange };
 
 export type DeleteRecordsResult =
   | { readonly kind: 'ok'; readonly logStartOffset: number; readonly deletedSegments: number }
-  | { readonly kind: 'offset_out_of_range'; readonly logEndOffset: number };
+  | { readonly kind: 'offset_out_of_range'; readonly logEndOffset: number }
+  | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
 
 export type TruncateResult =
   | { readonly kind: 'ok'; readonly logEndOffset: number }
@@ -177,6 +276,8 @@ export interface RetentionResult {
   readonly deletedSegments: number;
   readonly deletedBytes: number;
   readonly logStartOffset: number;
+  /** A storage call that failed on the way (the segments it could not delete are tried again next time). */
+  readonly fault: StorageFault | null;
 }
 
 export interface RecoveryReport {
@@ -186,6 +287,8 @@ export interface RecoveryReport {
   /** Bytes cut off a torn or corrupt tail (including whole later segments). */
   readonly bytesTruncated: number;
   readonly reason: string | null;
+  /** Damage found at rest in trusted (sealed, durable) segments, which is kept and refused when read. */
+  readonly damaged: readonly string[];
 }
 
 export interface SegmentInfo {
@@ -206,10 +309,16 @@ export class PartitionLog {
   private bytesSinceCheckpoint = 0;
   private lastFlushMs: number;
   private closed = false;
-  private walkBuffer = new Uint8Array(WALK_CHUNK_BYTES);
-  private scanBuffer: Uint8Array = EMPTY;
-  private headerBuffer = new Uint8Array(BATCH_HEADER_BYTES);
-  recovery: RecoveryReport = { segmentsScanned: 0, bytesScanned: 0, bytesTruncated: 0, reason: null };
+  /** Reads that met damage since the log was opened (the worker reports the total as a metric). */
+  corruptReads = 0;
+  private brokenFault: StorageFault | null = null;
+  recovery: RecoveryReport = {
+    segmentsScanned: 0,
+    bytesScanned: 0,
+    bytesTruncated: 0,
+    reason: null,
+    damaged: [],
+  };
 
   private constructor(
     readonly dir: string,
@@ -247,7 +356,14 @@ export class PartitionLog {
       disk.fsyncDir(dirname(dir));
     }
     const log = new PartitionLog(dir, config, disk, options.crc32 ?? zlibCrc32, interval, nowMs);
-    log.recover();
+    try {
+      log.recover();
+    } catch (error) {
+      // A storage fault half-way (EIO reading, ENOSPC writing the checkpoint, EMFILE) leaves no descriptor open.
+      for (const segment of [...log.openedByRecovery, ...log.segments]) segment.close();
+      throw error;
+    }
+    log.openedByRecovery.length = 0;
     return log;
   }
 
@@ -342,10 +458,22 @@ export class PartitionLog {
       return { kind: 'append_too_large', appendBytes: bytes.length, segmentBytes };
     }
     assert(Number.isSafeInteger(nextOffset), 'offsets must stay below 2^53');
-    if (this.shouldRoll(bytes.length, nextOffset - 1, options.nowMs)) this.roll();
+    if (this.brokenFault !== null) return { kind: 'storage_failed', fault: this.brokenFault, definite: true };
+    if (this.shouldRoll(bytes.length, nextOffset - 1, options.nowMs)) {
+      const fault = this.roll();
+      if (fault !== null) return { kind: 'storage_failed', fault, definite: this.brokenFault === null };
+    }
     const segment = this.active;
     const start = segment.sizeBytes;
-    this.disk.write(segment.logFd, bytes, start);
+    try {
+      this.disk.write(segment.logFd, bytes, start);
+    } catch (error) {
+      return this.undoWrite(
+        segment,
+        start,
+        faultOrRethrow(error, `writing ${bytes.length} bytes to ${segment.logPath}`),
+      );
+    }
     pos = 0;
     while (pos < bytes.length) {
       const size = 12 + readInt32(bytes, pos + BatchField.batchLength);
@@ -365,6 +493,26 @@ export class PartitionLog {
     return { kind: 'ok', firstOffset, lastOffset: nextOffset - 1, batchCount };
   }
 
+  /**
+   * A write that failed may have landed a prefix first (a short write before ENOSPC): the file is cut back to
+   * where the write started and the cut is made durable, so no partial batch is left for a later append to
+   * follow or for recovery to mistake for records (a prefix can hold whole batches of a multi-batch append).
+   * Nothing was appended then, definitely. If even the cut fails, the file's tail is unknown: the log is
+   * broken (see `broken`) and the outcome indefinite.
+   */
+  private undoWrite(segment: Segment, start: number, fault: StorageFault): AppendResult {
+    try {
+      this.disk.truncate(segment.logFd, start);
+      this.disk.fdatasync(segment.logFd);
+    } catch (error) {
+      this.brokenFault = faultOrRethrow(error, `cutting ${segment.logPath} back to ${start} bytes`);
+      return { kind: 'storage_failed', fault, definite: false };
+    }
+    // The sync also made every earlier append durable.
+    if (this.active === segment) this.noteSynced(segment);
+    return { kind: 'storage_failed', fault, definite: true };
+  }
+
   private shouldRoll(appendBytes: number, lastOffset: number, nowMs: number): boolean {
     const segment = this.active;
     if (segment.sizeBytes === 0) return false;
@@ -379,15 +527,59 @@ export class PartitionLog {
    * Starts a new active segment at the log end. The old one is flushed with its indexes first, so every
    * non-active segment is durable, and the recovery point moves to the new segment's base.
    */
-  private roll(): void {
+  private roll(): StorageFault | null {
     const old = this.active;
-    this.syncSegment(old);
-    this.segments.push(this.createSegment(old.nextOffset));
-    this.disk.fsyncDir(this.dir);
+    // 1. Seal the old segment. A failed data sync is handled as in `flush`: the unsynced tail is cut away.
+    if (old.flushedSizeBytes !== old.sizeBytes) {
+      const failed = this.syncData(old);
+      if (failed !== null) return failed;
+    }
+    try {
+      old.persistIndexes();
+      old.syncIndexes();
+    } catch (error) {
+      // The checkpoint has not moved, so recovery does not trust these index entries: still consistent.
+      return faultOrRethrow(error, `sealing the indexes of ${old.logPath}`);
+    }
+    // 2. The new segment's files, durably in the directory before any record goes into them (a file's fsync
+    // does not make its directory entry durable).
+    const baseOffset = old.nextOffset;
+    let segment: Segment;
+    try {
+      segment = this.createSegment(baseOffset);
+    } catch (error) {
+      return this.dropNewSegment(baseOffset, faultOrRethrow(error, `creating segment ${baseOffset}`));
+    }
+    try {
+      this.disk.fsyncDir(this.dir);
+    } catch (error) {
+      segment.close();
+      return this.dropNewSegment(baseOffset, faultOrRethrow(error, `syncing the directory ${this.dir}`));
+    }
+    this.segments.push(segment);
     this.flushed = this.logEndOffset;
     this.recoveryPoint = this.logEndOffset;
     this.bytesSinceCheckpoint = 0;
-    this.writeCheckpoint();
+    // 3. The checkpoint. Failing it leaves the older recovery point on disk, which is still true.
+    try {
+      this.writeCheckpoint();
+    } catch (error) {
+      return faultOrRethrow(error, `writing the checkpoint of ${this.dir}`);
+    }
+    return null;
+  }
+
+  /** Removes whatever files of a segment that could not be created in full exist; broken if that fails. */
+  private dropNewSegment(baseOffset: number, fault: StorageFault): StorageFault {
+    const stem = join(this.dir, segmentFileStem(baseOffset));
+    try {
+      for (const suffix of ['.log', '.index', '.timeindex']) {
+        if (this.disk.exists(stem + suffix)) this.disk.unlink(stem + suffix);
+      }
+    } catch (error) {
+      this.brokenFault = faultOrRethrow(error, `removing the half-created segment ${baseOffset}`);
+    }
+    return fault;
   }
 
   /** fsyncs a segment's log data and its indexes. */
@@ -407,28 +599,112 @@ export class PartitionLog {
    * Makes every appended batch durable (one fdatasync of the active segment; older ones are durable since
    * their roll). Afterwards flushedOffset = logEndOffset. Every so often also checkpoints the recovery point.
    */
-  flush(): void {
+  flush(): FlushResult {
     assert(!this.closed, 'flush on a closed log');
+    if (this.brokenFault !== null)
+      return { kind: 'storage_failed', fault: this.brokenFault, definite: false };
     const segment = this.active;
     if (segment.flushedSizeBytes !== segment.sizeBytes) {
-      this.disk.fdatasync(segment.logFd);
-      this.bytesSinceCheckpoint += segment.sizeBytes - segment.flushedSizeBytes;
-      segment.flushedSizeBytes = segment.sizeBytes;
+      const failed = this.syncData(segment);
+      if (failed !== null)
+        return { kind: 'storage_failed', fault: failed, definite: this.brokenFault === null };
     }
     this.flushed = this.logEndOffset;
-    if (this.bytesSinceCheckpoint >= this.checkpointIntervalBytes) this.checkpointRecoveryPoint();
+    if (this.bytesSinceCheckpoint >= this.checkpointIntervalBytes) {
+      try {
+        this.checkpointRecoveryPoint();
+      } catch (error) {
+        // The records are durable already; only the recovery point stays behind (recovery scans more).
+        return { kind: 'ok', fault: faultOrRethrow(error, `checkpointing ${this.dir}`) };
+      }
+    }
+    return { kind: 'ok', fault: null };
+  }
+
+  /**
+   * fdatasyncs the active segment's data. When the sync fails, the unsynced tail cannot be trusted: the
+   * kernel may have dropped the dirty pages (and a retried fsync can report success without writing them,
+   * since the error is reported once), so what a later read or a recovery finds there is unknown. The only
+   * state that is known is the durable prefix below `flushedOffset`, so the log goes back to it: the file is
+   * cut to the flushed size and that cut fsynced. If the cut is durable, the unsynced records are gone for
+   * good and were never served (with fsync before acknowledging, consumers read below the flushed offset
+   * only), so their writers get a definite failure. If the cut fails too, nothing about the tail is known:
+   * the log is broken (reopened by recovery later) and the outcome indefinite. Returns the fault, or null.
+   */
+  private syncData(segment: Segment): StorageFault | null {
+    try {
+      this.disk.fdatasync(segment.logFd);
+    } catch (error) {
+      const fault = faultOrRethrow(error, `syncing ${segment.logPath}`);
+      assert(segment === this.active, 'only the active segment holds unsynced data');
+      try {
+        this.disk.truncate(segment.logFd, segment.flushedSizeBytes);
+        this.disk.fsync(segment.logFd);
+      } catch (cutError) {
+        this.brokenFault = faultOrRethrow(cutError, `cutting ${segment.logPath} back to its synced size`);
+        return fault;
+      }
+      this.forgetAfter(segment, segment.flushedSizeBytes, this.flushed);
+      return fault;
+    }
+    this.noteSynced(segment);
+    return null;
+  }
+
+  /** Accounts for a successful data sync of `segment` (the active one, or one being sealed). */
+  private noteSynced(segment: Segment): void {
+    this.bytesSinceCheckpoint += segment.sizeBytes - segment.flushedSizeBytes;
+    segment.flushedSizeBytes = segment.sizeBytes;
+    if (segment === this.active) this.flushed = this.logEndOffset;
+  }
+
+  /**
+   * Forgets, in memory, every batch of `segment` at or after byte `sizeBytes` (offset `nextOffset`), after the
+   * file was cut there: index entries past the end go (none of them is persisted: index entries are only
+   * written for synced data), and the newest timestamp is found again from what is left.
+   */
+  private forgetAfter(segment: Segment, sizeBytes: number, nextOffset: number): void {
+    const relativeEnd = nextOffset - segment.baseOffset;
+    segment.offsetIndex.truncateToCount(segment.offsetIndex.floor(relativeEnd - 1) + 1);
+    segment.timeIndex.truncateAfterRelativeOffset(relativeEnd - 1);
+    segment.persistedOffsetEntries = Math.min(segment.persistedOffsetEntries, segment.offsetIndex.count);
+    segment.persistedTimeEntries = Math.min(segment.persistedTimeEntries, segment.timeIndex.count);
+    segment.sizeBytes = sizeBytes;
+    segment.flushedSizeBytes = Math.min(segment.flushedSizeBytes, sizeBytes);
+    segment.nextOffset = nextOffset;
+    if (sizeBytes === 0) segment.firstTimestampMs = null;
+    segment.maxTimestampMs = segment.timeIndex.lastTimestampMs;
+    const entries = segment.offsetIndex.count;
+    this.walk(
+      segment,
+      entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1),
+      segment.baseOffset + (entries === 0 ? 0 : segment.offsetIndex.relativeOffsetAt(entries - 1)),
+      (...batch) => {
+        segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
+        return true;
+      },
+      () => true,
+    );
+  }
+
+  /**
+   * Set when a failed write or sync could not be undone: the files may hold bytes the log does not know of
+   * (or miss bytes it counts), so nothing more is appended or flushed. The owner abandons the log and opens it
+   * again later; recovery then decides from the files. Reads below the flushed offset stay exact meanwhile.
+   */
+  get broken(): StorageFault | null {
+    return this.brokenFault;
   }
 
   /** With `syncIntervalMs` > 0: flushes when there is unflushed data and the interval has passed. */
-  maybeFlush(nowMs: number): boolean {
+  maybeFlush(nowMs: number): FlushResult | null {
     if (this.flushed === this.logEndOffset) {
       this.lastFlushMs = nowMs;
-      return false;
+      return null;
     }
-    if (nowMs - this.lastFlushMs < this.config.syncIntervalMs) return false;
-    this.flush();
+    if (nowMs - this.lastFlushMs < this.config.syncIntervalMs) return null;
     this.lastFlushMs = nowMs;
-    return true;
+    return this.flush();
   }
 
   private checkpointRecoveryPoint(): void {
@@ -449,26 +725,52 @@ export class PartitionLog {
     const path = join(this.dir, CHECKPOINT_FILE);
     const tmp = path + TMP_SUFFIX;
     const fd = this.disk.open(tmp, true);
-    this.disk.truncate(fd, 0);
-    this.disk.write(fd, bytes, 0);
-    this.disk.fsync(fd);
-    this.disk.close(fd);
+    try {
+      this.disk.truncate(fd, 0);
+      this.disk.write(fd, bytes, 0);
+      this.disk.fsync(fd);
+    } finally {
+      this.disk.close(fd);
+    }
     this.disk.rename(tmp, path);
     this.disk.fsyncDir(this.dir);
   }
 
   private readCheckpoint(): { logStartOffset: number; recoveryPoint: number } | null {
-    const path = join(this.dir, CHECKPOINT_FILE);
-    if (!this.disk.exists(path)) return null;
-    const fd = this.disk.open(path, false);
+    return PartitionLog.readCheckpointFile(this.disk, this.dir, this.crc32);
+  }
+
+  /**
+   * The checkpoint of the log in `dir` (log start and recovery point), or null when it is missing or does
+   * not check. After a clean close the recovery point is the log end, so an owner that knows the last
+   * shutdown was clean learns a partition's offsets from this one small read, without opening the log.
+   */
+  static readCheckpointFile(
+    disk: Disk,
+    dir: string,
+    crc32: Crc32 = zlibCrc32,
+  ): { logStartOffset: number; recoveryPoint: number } | null {
+    const path = join(dir, CHECKPOINT_FILE);
+    let fd: number;
+    try {
+      fd = disk.open(path, false);
+    } catch (error) {
+      // One open instead of a check and an open: at start-up this runs once per partition.
+      if ((error as { code?: unknown }).code === 'ENOENT') return null;
+      throw error;
+    }
     const bytes = new Uint8Array(CHECKPOINT_BYTES);
-    const n = this.disk.read(fd, bytes, 0);
-    this.disk.close(fd);
+    let n: number;
+    try {
+      n = disk.read(fd, bytes, 0);
+    } finally {
+      disk.close(fd);
+    }
     // The file is replaced atomically after an fsync, so a bad one is media damage: distrust it entirely
     // (recover every segment) rather than guess.
     if (n !== CHECKPOINT_BYTES || readUint32(bytes, 0) !== CHECKPOINT_MAGIC) return null;
     if (readInt32(bytes, 4) !== CHECKPOINT_VERSION) return null;
-    if (readUint32(bytes, 24) !== this.crc32(bytes.subarray(0, 24))) return null;
+    if (readUint32(bytes, 24) !== crc32(bytes.subarray(0, 24))) return null;
     const logStartOffset = readInt64(bytes, 8);
     const recoveryPoint = readInt64(bytes, 16);
     if (logStartOffset < 0 || recoveryPoint < 0) return null;
@@ -509,7 +811,7 @@ export class PartitionLog {
     // and a survivor among them must not be mistaken for a gap in the live log.
     while (logBases.length > 1 && logBases[1]! <= this.logStart) {
       const base = logBases.shift()!;
-      const stale = Segment.open(disk, this.dir, base);
+      const stale = this.openForRecovery(base);
       stale.close();
       stale.unlinkFiles();
       dirChanged = true;
@@ -519,6 +821,7 @@ export class PartitionLog {
     let bytesScanned = 0;
     let bytesTruncated = 0;
     let reason: string | null = null;
+    const damaged: string[] = [];
     const verified = new Set<Segment>();
     for (let k = 0; k < logBases.length; k++) {
       const base = logBases[k]!;
@@ -526,7 +829,7 @@ export class PartitionLog {
       if (reason !== null || (previous !== undefined && previous.nextOffset !== base)) {
         // Everything after a bad batch, or after a gap, goes: a later segment cannot be trusted to continue.
         reason ??= `segment ${base} does not continue the log at ${previous?.nextOffset}`;
-        const orphan = Segment.open(disk, this.dir, base);
+        const orphan = this.openForRecovery(base);
         bytesTruncated += disk.size(orphan.logFd);
         orphan.close();
         orphan.unlinkFiles();
@@ -535,7 +838,7 @@ export class PartitionLog {
       }
       const nextBase = logBases[k + 1];
       const trusted = nextBase !== undefined && nextBase <= recoveryPointOnDisk;
-      const segment = Segment.open(disk, this.dir, base);
+      const segment = this.openForRecovery(base);
       const fileBytes = disk.size(segment.logFd);
       const trustedRelativeLimit = trusted ? nextBase - base : Math.max(0, recoveryPointOnDisk - base);
       const outcome = this.recoverSegment(segment, fileBytes, trustedRelativeLimit, !trusted);
@@ -544,7 +847,16 @@ export class PartitionLog {
         verified.add(segment);
       }
       bytesScanned += outcome.bytesScanned;
-      if (segment.sizeBytes < fileBytes) {
+      if (trusted && (segment.sizeBytes !== fileBytes || segment.nextOffset !== nextBase)) {
+        // A sealed segment below the recovery point was durable when it was sealed, so a header that fails
+        // here is damage at rest, not a torn write: cutting it would throw away every later segment with it.
+        // It keeps its bytes and the offsets its successor's name proves; reads report the damaged range.
+        damaged.push(
+          `segment ${base} at byte ${segment.sizeBytes}: ${outcome.stopReason} (offsets up to ${nextBase - 1} are kept; the damaged range is refused when read)`,
+        );
+        segment.sizeBytes = fileBytes;
+        segment.nextOffset = nextBase;
+      } else if (segment.sizeBytes < fileBytes) {
         bytesTruncated += fileBytes - segment.sizeBytes;
         reason = `segment ${base} at byte ${segment.sizeBytes}: ${outcome.stopReason}`;
         disk.truncate(segment.logFd, segment.sizeBytes);
@@ -600,8 +912,16 @@ export class PartitionLog {
     ) {
       this.writeCheckpoint();
     }
-    this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason };
-    this.scanBuffer = EMPTY;
+    this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason, damaged };
+  }
+
+  /** Segments recovery opened, so that a failed open closes every one of them. */
+  private readonly openedByRecovery: Segment[] = [];
+
+  private openForRecovery(baseOffset: number): Segment {
+    const segment = Segment.open(this.disk, this.dir, baseOffset);
+    this.openedByRecovery.push(segment);
+    return segment;
   }
 
   private createSegment(baseOffset: number): Segment {
@@ -651,9 +971,10 @@ export class PartitionLog {
   }
 
   private firstTimestampAt(segment: Segment): number {
-    const n = this.disk.read(segment.logFd, this.headerBuffer, 0);
-    assert(n === BATCH_HEADER_BYTES, 'segment too short for its first batch header');
-    return readInt64(this.headerBuffer, BatchField.firstTimestamp);
+    // A first header that cannot be read (damage in a trusted segment) leaves the age unknown: size rolls it.
+    const n = this.disk.read(segment.logFd, scratch.header, 0);
+    if (n !== BATCH_HEADER_BYTES) return Number.MAX_SAFE_INTEGER;
+    return readInt64(scratch.header, BatchField.firstTimestamp);
   }
 
   private readWhole(fd: number): Uint8Array {
@@ -666,8 +987,8 @@ export class PartitionLog {
   /** Validates batches from the segment's current end to `fileBytes`, adding each good one to the segment. */
   private scan(segment: Segment, fileBytes: number, deep: boolean): { batches: number; stopReason: string } {
     const chunkBytes = Math.max(SCAN_CHUNK_BYTES, this.config.maxBatchBytes);
-    if (this.scanBuffer.length < chunkBytes) this.scanBuffer = new Uint8Array(chunkBytes);
-    const buffer = this.scanBuffer;
+    if (scratch.scan.length < chunkBytes) scratch.scan = new Uint8Array(chunkBytes);
+    const buffer = scratch.scan;
     let batches = 0;
     while (segment.sizeBytes < fileBytes) {
       const chunkStart = segment.sizeBytes;
@@ -704,6 +1025,11 @@ export class PartitionLog {
 
   // -------------------------------------------------------------------------------------------------------
   // Reads.
+  //
+  // Every byte read here comes from a file and is bad input until checked: a header is believed only when it
+  // is sane and continues the offsets of the walk (base offset and length sit outside the CRC), and a batch
+  // is handed out only after its CRC matches. Damage is a value (`corrupt`), never an assertion: the batches
+  // before it are served, the damaged range is reported with its bounds, and everything after it reads again.
 
   /**
    * Reads whole batches from the one segment holding `fromOffset`: the batch containing it first (so the
@@ -711,6 +1037,9 @@ export class PartitionLog {
    * offsets are below `maxOffsetExclusive` (the high watermark, a batch boundary). At least one batch is
    * returned even if it exceeds `maxBytes`, so a consumer always progresses. The bytes are a view of
    * `target` when it is big enough, else of a new buffer; decode them with `forEachRecord` and `fromOffset`.
+   * Every batch returned has a matching CRC; a read stops before a damaged batch, and a read that starts in a
+   * damaged range answers `corrupt` with that range. A first batch larger than `target` answers
+   * `batch_too_large` (the caller's buffer bounds what it can carry).
    */
   read(
     fromOffset: number,
@@ -726,22 +1055,60 @@ export class PartitionLog {
     let k = this.segmentIndexFor(fromOffset);
     while (fromOffset >= this.segments[k]!.nextOffset) k++;
     const segment = this.segments[k]!;
-    const located = this.locate(segment, fromOffset);
-    const wanted = Math.min(segment.sizeBytes - located.position, Math.max(maxBytes, located.sizeBytes));
-    const buffer = target !== undefined && target.length >= wanted ? target : new Uint8Array(wanted);
-    const n = this.disk.read(segment.logFd, buffer.subarray(0, wanted), located.position);
-    assert(n === wanted, 'short read inside a segment');
-    let end = 0;
-    let nextOffset = fromOffset;
-    while (end + BATCH_HEADER_BYTES <= n) {
-      const size = 12 + readInt32(buffer, end + BatchField.batchLength);
-      const base = readInt64(buffer, end + BatchField.baseOffset);
-      if (base >= upper || end + size > n || (end > 0 && end + size > maxBytes)) break;
-      nextOffset = base + readInt32(buffer, end + BatchField.lastOffsetDelta) + 1;
-      end += size;
+    let located = this.locate(segment, fromOffset);
+    for (;;) {
+      if (located.kind === 'damaged') return this.corrupt(segment, located.range);
+      if (target !== undefined && located.sizeBytes > target.length) {
+        return { kind: 'batch_too_large', baseOffset: located.baseOffset, batchBytes: located.sizeBytes };
+      }
+      const wanted = Math.min(segment.sizeBytes - located.position, Math.max(maxBytes, located.sizeBytes));
+      const buffer = target !== undefined && target.length >= wanted ? target : new Uint8Array(wanted);
+      const n = this.disk.read(segment.logFd, buffer.subarray(0, wanted), located.position);
+      let end = 0;
+      let expected = located.baseOffset;
+      let damage: string | null = null;
+      while (end + BATCH_HEADER_BYTES <= n) {
+        const check = checkBatchHeader(buffer, end, expected, segment.sizeBytes - located.position - end);
+        if (typeof check === 'string') {
+          damage = check;
+          break;
+        }
+        if (expected >= upper || (end > 0 && end + check > maxBytes)) break;
+        if (end + check > n) {
+          damage = 'the file ends inside the batch';
+          break;
+        }
+        if (!batchCrcMatches(buffer, end, check, this.crc32)) {
+          damage = 'CRC mismatch';
+          break;
+        }
+        expected += readInt32(buffer, end + BatchField.lastOffsetDelta) + 1;
+        end += check;
+      }
+      if (end > 0) return { kind: 'ok', bytes: buffer.subarray(0, end), nextOffset: expected };
+      // The first batch itself is damaged (or the file ends before it): report the range, unless the damaged
+      // bytes turn out to end before `fromOffset` (a header that overstated its records), then read on.
+      const range = this.damagedRange(
+        segment,
+        located.position,
+        located.baseOffset,
+        damage ?? 'the file ends inside the batch header',
+      );
+      if (fromOffset < range.endOffset) return this.corrupt(segment, range);
+      located = this.locateFrom(segment, range.resumePosition, range.endOffset, fromOffset);
     }
-    assert(end > 0, 'a read returns at least one batch');
-    return { kind: 'ok', bytes: buffer.subarray(0, end), nextOffset };
+  }
+
+  private corrupt(segment: Segment, range: DamagedRange): ReadResult {
+    this.corruptReads++;
+    return {
+      kind: 'corrupt',
+      firstOffset: range.firstOffset,
+      endOffset: range.endOffset,
+      segmentBaseOffset: segment.baseOffset,
+      position: range.position,
+      reason: range.reason,
+    };
   }
 
   /** Index of the segment with the largest base offset <= `offset`. */
@@ -759,28 +1126,90 @@ export class PartitionLog {
     return found;
   }
 
-  /** Position and size of the batch in `segment` that contains `offset` (which must be in the segment). */
-  private locate(
-    segment: Segment,
-    offset: number,
-  ): { position: number; sizeBytes: number; baseOffset: number } {
-    let result: { position: number; sizeBytes: number; baseOffset: number } | null = null;
-    this.walkHeaders(segment, segment.floorPosition(offset), (position, base, last, size) => {
-      if (last < offset) return true;
-      result = { position, sizeBytes: size, baseOffset: base };
-      return false;
-    });
-    assert(result !== null, `offset ${offset} not found in segment ${segment.baseOffset}`);
-    return result;
+  /**
+   * The batch in `segment` that contains `offset` (which must be in the segment), or the damaged range that
+   * holds it. Starts from the offset index's floor entry; an entry whose batch does not check (a damaged
+   * index, or damage right at the entry) is distrusted for the one before it, down to the segment start.
+   */
+  private locate(segment: Segment, offset: number): Located {
+    const index = segment.offsetIndex;
+    for (let entry = index.floor(offset - segment.baseOffset); ; entry--) {
+      const position = entry < 0 ? 0 : index.positionAt(entry);
+      const baseOffset = entry < 0 ? segment.baseOffset : segment.baseOffset + index.relativeOffsetAt(entry);
+      const located = this.locateFrom(segment, position, baseOffset, offset, entry >= 0);
+      if (located !== null) return located;
+    }
   }
 
   /**
-   * Walks the batch headers of a segment from `position` (a batch start) to its end, trusting them (they
-   * were verified by recovery or written by this log). `visit` returns false to stop.
+   * Walks from the batch at `position` (base offset `baseOffset`) to the batch holding `offset`. With
+   * `distrustStart`, damage at `position` itself answers null (the caller tries an earlier start).
    */
-  private walkHeaders(
+  private locateFrom(segment: Segment, position: number, baseOffset: number, offset: number): Located;
+  private locateFrom(
     segment: Segment,
     position: number,
+    baseOffset: number,
+    offset: number,
+    distrustStart: boolean,
+  ): Located | null;
+  private locateFrom(
+    segment: Segment,
+    position: number,
+    baseOffset: number,
+    offset: number,
+    distrustStart = false,
+  ): Located | null {
+    let result: Located | null = null;
+    let badStart = false;
+    this.walk(
+      segment,
+      position,
+      baseOffset,
+      (at, base, last, size) => {
+        if (last < offset) return true;
+        result = { kind: 'found', position: at, sizeBytes: size, baseOffset: base };
+        return false;
+      },
+      (range) => {
+        if (distrustStart && range.position === position) {
+          badStart = true;
+          return false;
+        }
+        if (offset < range.endOffset) {
+          result = { kind: 'damaged', range };
+          return false;
+        }
+        return true;
+      },
+    );
+    if (badStart) return null;
+    // The walk ran to the segment's end without reaching `offset`: the headers' offsets fall short of what the
+    // segment holds, so the remainder is damaged (found without resync: nothing after it is in the segment).
+    return (
+      result ?? {
+        kind: 'damaged',
+        range: {
+          firstOffset: offset,
+          endOffset: segment.nextOffset,
+          position: segment.sizeBytes,
+          resumePosition: segment.sizeBytes,
+          reason: 'the batch headers end before the offsets the segment holds',
+        },
+      }
+    );
+  }
+
+  /**
+   * Walks the batch headers of `segment` from `position` (a batch whose base offset is `baseOffset`) to its
+   * end, checking each header and the continuity of offsets. `visit` gets each sound header and returns false
+   * to stop. A header that fails (or a file shorter than the segment) is reported to `onDamage` with its
+   * damaged range; returning true continues after the range.
+   */
+  private walk(
+    segment: Segment,
+    position: number,
+    baseOffset: number,
     visit: (
       position: number,
       baseOffset: number,
@@ -788,8 +1217,13 @@ export class PartitionLog {
       sizeBytes: number,
       maxTimestampMs: number,
     ) => boolean,
+    onDamage: (range: DamagedRange) => boolean,
   ): void {
-    const buffer = this.walkBuffer;
+    const buffer = scratch.walk;
+    let expected = baseOffset;
+    // The batch walked last: its length (outside the CRC) is what led to the next header.
+    let previousPosition = -1;
+    let previousBase = 0;
     while (position < segment.sizeBytes) {
       const n = this.disk.read(
         segment.logFd,
@@ -797,23 +1231,149 @@ export class PartitionLog {
         position,
       );
       let offset = 0;
+      let damage: string | null = null;
       while (offset + BATCH_HEADER_BYTES <= n) {
-        assert(buffer[offset + BatchField.magic] === BATCH_MAGIC, 'walked onto a non-batch position');
-        const size = 12 + readInt32(buffer, offset + BatchField.batchLength);
-        const base = readInt64(buffer, offset + BatchField.baseOffset);
-        const last = base + readInt32(buffer, offset + BatchField.lastOffsetDelta);
-        if (!visit(position + offset, base, last, size, readInt64(buffer, offset + BatchField.maxTimestamp)))
-          return;
-        offset += size;
+        const check = checkBatchHeader(buffer, offset, expected, segment.sizeBytes - position - offset);
+        if (typeof check === 'string') {
+          damage = check;
+          break;
+        }
+        const last = expected + readInt32(buffer, offset + BatchField.lastOffsetDelta);
+        const maxTimestampMs = readInt64(buffer, offset + BatchField.maxTimestamp);
+        if (!visit(position + offset, expected, last, check, maxTimestampMs)) return;
+        previousPosition = position + offset;
+        previousBase = expected;
+        expected = last + 1;
+        offset += check;
       }
-      assert(offset > 0, 'header walk made no progress');
-      position += offset;
+      if (damage === null && offset > 0) {
+        position += offset;
+        continue;
+      }
+      // Either a header failed, or fewer than a header's bytes remain where the segment says a batch starts.
+      // A damaged length in the batch before would lead here too: unless that batch checks in full (its CRC
+      // only matches over its true length), the damage starts at it.
+      let at = position + offset;
+      if (previousPosition >= 0 && !this.batchChecksAt(segment, previousPosition, previousBase)) {
+        at = previousPosition;
+        expected = previousBase;
+      }
+      const range = this.damagedRange(segment, at, expected, damage ?? 'the file ends inside a batch header');
+      if (!onDamage(range)) return;
+      previousPosition = -1;
+      position = range.resumePosition;
+      expected = range.endOffset;
     }
   }
 
   /**
+   * The range of offsets lost to damage at `position`, where a batch with base offset `firstOffset` should
+   * start. Nothing in the damaged bytes is believed. The end is the first place that reads again: an
+   * offset-index entry after the damage whose batch checks (header, base offset equal to the entry's, CRC),
+   * else the segment's end; and, if a batch between the damage and that point checks and its headers chain
+   * exactly to it (a resync scan over at most `RESYNC_SCAN_BYTES`), that batch instead.
+   */
+  private damagedRange(
+    segment: Segment,
+    position: number,
+    firstOffset: number,
+    reason: string,
+  ): DamagedRange {
+    let limitPosition = segment.sizeBytes;
+    let limitOffset = segment.nextOffset;
+    const index = segment.offsetIndex;
+    for (let i = index.floor(firstOffset - segment.baseOffset) + 1; i < index.count; i++) {
+      const entryPosition = index.positionAt(i);
+      const entryOffset = segment.baseOffset + index.relativeOffsetAt(i);
+      if (entryPosition <= position || entryOffset <= firstOffset) continue;
+      if (this.batchChecksAt(segment, entryPosition, entryOffset)) {
+        limitPosition = entryPosition;
+        limitOffset = entryOffset;
+        break;
+      }
+    }
+    const resume = this.resync(segment, position + 1, firstOffset, limitPosition, limitOffset);
+    return {
+      firstOffset,
+      endOffset: resume?.offset ?? limitOffset,
+      position,
+      resumePosition: resume?.position ?? limitPosition,
+      reason,
+    };
+  }
+
+  /** Whether the batch at `position` has a sane header with base offset `baseOffset` and a matching CRC. */
+  private batchChecksAt(segment: Segment, position: number, baseOffset: number): boolean {
+    if (position + BATCH_HEADER_BYTES > segment.sizeBytes) return false;
+    const header = scratch.header;
+    if (this.disk.read(segment.logFd, header, position) !== BATCH_HEADER_BYTES) return false;
+    const size = checkBatchHeader(header, 0, baseOffset, segment.sizeBytes - position);
+    if (typeof size === 'string') return false;
+    const bytes = new Uint8Array(size);
+    if (this.disk.read(segment.logFd, bytes, position) !== size) return false;
+    return batchCrcMatches(bytes, 0, size, this.crc32);
+  }
+
+  /**
+   * Scans `[from, limitPosition)` byte by byte for the first batch whose header is sane with a base offset
+   * above `firstOffset`, whose CRC matches, and whose following headers chain with contiguous offsets exactly
+   * to (`limitPosition`, `limitOffset`). Null when none is found within `RESYNC_SCAN_BYTES`.
+   */
+  private resync(
+    segment: Segment,
+    from: number,
+    firstOffset: number,
+    limitPosition: number,
+    limitOffset: number,
+  ): { position: number; offset: number } | null {
+    const end = Math.min(limitPosition, from + RESYNC_SCAN_BYTES);
+    const buffer = scratch.resync;
+    for (let chunkStart = from; chunkStart < end; ) {
+      const n = this.disk.read(
+        segment.logFd,
+        buffer.subarray(0, Math.min(buffer.length, end - chunkStart + BATCH_HEADER_BYTES)),
+        chunkStart,
+      );
+      const last = Math.min(n - BATCH_HEADER_BYTES, end - chunkStart - 1);
+      for (let i = 0; i <= last; i++) {
+        if (buffer[i + BatchField.magic] !== BATCH_MAGIC) continue;
+        const base = readInt64(buffer, i + BatchField.baseOffset);
+        if (!(base > firstOffset && base < limitOffset)) continue;
+        const position = chunkStart + i;
+        if (this.chainsTo(segment, position, base, limitPosition, limitOffset))
+          return { position, offset: base };
+      }
+      if (last < 0) break;
+      chunkStart += last + 1;
+    }
+    return null;
+  }
+
+  /** Whether the batch at `position` checks and the headers from it chain exactly to the limit. */
+  private chainsTo(
+    segment: Segment,
+    position: number,
+    baseOffset: number,
+    limitPosition: number,
+    limitOffset: number,
+  ): boolean {
+    if (!this.batchChecksAt(segment, position, baseOffset)) return false;
+    const header = scratch.header;
+    let at = position;
+    let expected = baseOffset;
+    while (at < limitPosition) {
+      if (this.disk.read(segment.logFd, header, at) !== BATCH_HEADER_BYTES) return false;
+      const size = checkBatchHeader(header, 0, expected, limitPosition - at);
+      if (typeof size === 'string') return false;
+      expected += readInt32(header, BatchField.lastOffsetDelta) + 1;
+      at += size;
+    }
+    return at === limitPosition && expected === limitOffset;
+  }
+
+  /**
    * The first offset (>= the log start) whose record timestamp is >= `timestampMs` (Kafka's ListOffsets by
-   * timestamp), or null when there is none.
+   * timestamp), or null when there is none. Damaged batches are skipped: their timestamps cannot be believed.
    */
   offsetForTimestamp(timestampMs: number): number | null {
     assert(!this.closed, 'offsetForTimestamp on a closed log');
@@ -823,12 +1383,21 @@ export class PartitionLog {
       const entry = segment.timeIndex.lastBefore(timestampMs);
       const startOffset =
         entry < 0 ? segment.baseOffset : segment.baseOffset + segment.timeIndex.relativeOffsetAt(entry);
+      const start = this.locate(segment, startOffset);
+      const position = start.kind === 'found' ? start.position : start.range.resumePosition;
+      const baseOffset = start.kind === 'found' ? start.baseOffset : start.range.endOffset;
       let found: number | null = null;
-      this.walkHeaders(segment, segment.floorPosition(startOffset), (position, _base, last, size, maxTs) => {
-        if (maxTs < timestampMs || last < this.logStart) return true;
-        found = this.firstRecordAtOrAfter(segment, position, size, timestampMs);
-        return found === null;
-      });
+      this.walk(
+        segment,
+        position,
+        baseOffset,
+        (at, _base, last, size, maxTs) => {
+          if (maxTs < timestampMs || last < this.logStart) return true;
+          found = this.firstRecordAtOrAfter(segment, at, size, timestampMs);
+          return found === null;
+        },
+        () => true,
+      );
       if (found !== null) return found;
     }
     return null;
@@ -836,15 +1405,14 @@ export class PartitionLog {
 
   private firstRecordAtOrAfter(segment: Segment, position: number, sizeBytes: number, timestampMs: number) {
     const bytes = new Uint8Array(sizeBytes);
-    const n = this.disk.read(segment.logFd, bytes, position);
-    assert(n === sizeBytes, 'short read of a batch');
+    if (this.disk.read(segment.logFd, bytes, position) !== sizeBytes) return null;
     let found: number | null = null;
     forEachRecord(
       bytes,
       (record) => {
         if (found === null && record.timestampMs >= timestampMs) found = record.offset;
       },
-      { fromOffset: this.logStart },
+      { fromOffset: this.logStart, crc32: this.crc32 },
     );
     return found;
   }
@@ -863,7 +1431,12 @@ export class PartitionLog {
     if (offset >= this.logEndOffset) return { kind: 'ok', logEndOffset: this.logEndOffset };
     const k = this.segmentIndexFor(offset);
     const segment = this.segments[k]!;
-    const cut = this.locate(segment, offset);
+    // A damaged range holding `offset` goes whole, from the end of the last sound batch before it.
+    const located = this.locate(segment, offset);
+    const cut =
+      located.kind === 'found'
+        ? { position: located.position, baseOffset: located.baseOffset }
+        : { position: located.range.position, baseOffset: located.range.firstOffset };
     const newEnd = cut.baseOffset;
     if (this.recoveryPoint > newEnd) {
       // Lower the recovery point durably first: the rewritten tail must be scanned after a crash.
@@ -889,10 +1462,16 @@ export class PartitionLog {
     segment.maxTimestampMs = segment.timeIndex.lastTimestampMs;
     segment.firstTimestampMs = cut.position === 0 ? null : this.firstTimestampAt(segment);
     const entries = segment.offsetIndex.count;
-    this.walkHeaders(segment, entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1), (...batch) => {
-      segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
-      return true;
-    });
+    this.walk(
+      segment,
+      entries === 0 ? 0 : segment.offsetIndex.positionAt(entries - 1),
+      segment.baseOffset + (entries === 0 ? 0 : segment.offsetIndex.relativeOffsetAt(entries - 1)),
+      (...batch) => {
+        segment.maxTimestampMs = Math.max(segment.maxTimestampMs, batch[4]);
+        return true;
+      },
+      () => true,
+    );
     this.flushed = newEnd;
     if (newEnd < this.logStart) {
       // The batch holding `offset` started below the log start: the log is now empty at that batch's base,
@@ -913,11 +1492,15 @@ export class PartitionLog {
     if (offset > this.logEndOffset) return { kind: 'offset_out_of_range', logEndOffset: this.logEndOffset };
     if (offset <= this.logStart) return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: 0 };
     // A log start above the durable end could outlive the records it points past: make them durable first.
-    if (offset > this.flushed) this.flush();
+    if (offset > this.flushed) {
+      const flushed = this.flush();
+      if (flushed.kind !== 'ok') return flushed;
+    }
     this.logStart = offset;
     let count = 0;
     while (count < this.segments.length - 1 && this.segments[count]!.nextOffset <= offset) count++;
-    this.deleteOldestSegments(count);
+    const fault = this.deleteOldestSegments(count);
+    if (fault !== null) return { kind: 'storage_failed', fault, definite: true };
     return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: count };
   }
 
@@ -949,34 +1532,71 @@ export class PartitionLog {
       deletedBytes += segment.sizeBytes;
       count++;
     }
+    let fault: StorageFault | null = null;
     if (count > 0) {
       this.logStart = Math.max(this.logStart, this.segments[count]!.baseOffset);
-      this.deleteOldestSegments(count);
+      fault = this.deleteOldestSegments(count);
     }
-    return { deletedSegments: count, deletedBytes, logStartOffset: this.logStart };
+    return { deletedSegments: count, deletedBytes, logStartOffset: this.logStart, fault };
   }
 
-  private deleteOldestSegments(count: number): void {
-    // The checkpoint goes first: if the unlinks are lost in a crash, recovery deletes the segments again.
-    this.writeCheckpoint();
-    if (count === 0) return;
-    for (const segment of this.segments.splice(0, count)) {
-      segment.close();
-      segment.unlinkFiles();
+  /**
+   * Deletes the `count` oldest segments. The checkpoint (with the new log start) goes first: if the unlinks
+   * are lost in a crash, recovery deletes the segments again. On a full disk the checkpoint cannot be written,
+   * yet deleting is what frees space: then each deletion is made durable (fsyncDir) before the next, oldest
+   * first, so whatever a crash keeps is still a contiguous log (a lost unlink of an older segment beside a
+   * durable one of a younger would leave a gap, which recovery treats as the end of the log).
+   */
+  private deleteOldestSegments(count: number): StorageFault | null {
+    let fault: StorageFault | null = null;
+    try {
+      this.writeCheckpoint();
+    } catch (error) {
+      fault = faultOrRethrow(error, `checkpointing ${this.dir} before deleting old segments`);
     }
-    this.disk.fsyncDir(this.dir);
+    if (count === 0) return fault;
+    const oneByOne = fault !== null;
+    try {
+      for (let i = 0; i < count; i++) {
+        const segment = this.segments[0]!;
+        segment.close();
+        this.segments.shift();
+        segment.unlinkFiles();
+        if (oneByOne) this.disk.fsyncDir(this.dir);
+      }
+      if (!oneByOne) this.disk.fsyncDir(this.dir);
+    } catch (error) {
+      // What was not deleted stays (on disk, or in memory too); a later retention pass tries again.
+      fault ??= faultOrRethrow(error, `deleting old segments of ${this.dir}`);
+    }
+    return fault;
   }
 
   // -------------------------------------------------------------------------------------------------------
   // Lifecycle.
 
-  /** Flushes, makes the indexes durable and checkpoints the recovery point, so the next open scans nothing. */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.checkpointRecoveryPoint();
+  /**
+   * Flushes, makes the indexes durable and checkpoints the recovery point, so the next open scans nothing.
+   * The descriptors are closed whatever happens; a storage fault on the way is returned (the next open's
+   * recovery then does what the close could not).
+   */
+  close(): StorageFault | null {
+    if (this.closed) return null;
+    let fault = this.brokenFault;
+    if (fault === null) {
+      const flushed = this.flush();
+      fault = flushed.fault;
+      if (flushed.kind === 'ok') {
+        try {
+          this.checkpointRecoveryPoint();
+        } catch (error) {
+          fault = faultOrRethrow(error, `checkpointing ${this.dir} on close`);
+        }
+      }
+    }
     for (const segment of this.segments) segment.close();
     this.closed = true;
+    return fault;
   }
 
   /** Drops the descriptors without flushing: what a killed process leaves behind (for tests and benches). */

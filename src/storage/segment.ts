@@ -57,6 +57,7 @@ export class Segment {
   timeIndex = new TimeIndex();
   persistedOffsetEntries = 0;
   persistedTimeEntries = 0;
+  private closed = false;
 
   private constructor(
     private readonly disk: Disk,
@@ -76,10 +77,16 @@ export class Segment {
   /** Opens (creating what is missing) the three files of the segment at `baseOffset`. */
   static open(disk: Disk, dir: string, baseOffset: number): Segment {
     const stem = join(dir, segmentFileStem(baseOffset));
-    const logFd = disk.open(stem + LOG_SUFFIX, true);
-    const indexFd = disk.open(stem + INDEX_SUFFIX, true);
-    const timeIndexFd = disk.open(stem + TIME_INDEX_SUFFIX, true);
-    return new Segment(disk, baseOffset, dir, logFd, indexFd, timeIndexFd);
+    const fds: Fd[] = [];
+    try {
+      for (const suffix of [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX])
+        fds.push(disk.open(stem + suffix, true));
+    } catch (error) {
+      // No descriptor outlives a failed open (ENOSPC creating a file, EMFILE).
+      for (const fd of fds) disk.close(fd);
+      throw error;
+    }
+    return new Segment(disk, baseOffset, dir, fds[0]!, fds[1]!, fds[2]!);
   }
 
   /** Bytes of log since the last offset-index entry (or since the start). */
@@ -158,7 +165,10 @@ export class Segment {
     this.disk.fdatasync(this.timeIndexFd);
   }
 
+  /** Closes the descriptors; closing again does nothing. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.disk.close(this.logFd);
     this.disk.close(this.indexFd);
     this.disk.close(this.timeIndexFd);

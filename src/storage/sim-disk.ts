@@ -12,6 +12,11 @@
 //   random bit in the surviving unsynced bytes may be flipped. Everything durable survives untouched.
 // - `mkdir` is durable at once and `removeDir` removes durably: directories themselves are not the subject.
 // - Renames stay within one directory.
+// - Space: `capacityBytes` bounds the bytes of all files together (unbounded by default). A write that would
+//   pass it lands the prefix that fits and then fails with ENOSPC (or the code `fullCode` says, e.g. EDQUOT),
+//   as a short write followed by a failing one does on a real disk; creating a file or a directory fails
+//   while no byte is free. `armFull` fills the disk at the n-th mutating call from now, so a test can hit
+//   every write point in turn; `failSyncs` makes the next syncs fail (EIO), leaving their data unsynced.
 // Single-threaded: used by the one thread that owns it (a test, or a simulated node).
 import { dirname } from 'node:path';
 import { assert } from '../core/assert.js';
@@ -41,6 +46,15 @@ type PendingDirOp =
  */
 export class SimulatedCrash extends Error {
   override readonly name = 'SimulatedCrash';
+}
+
+/** Error codes of the simulated faults, as node:fs reports them. */
+export type FaultCode = 'ENOSPC' | 'EDQUOT' | 'EIO';
+
+function faultError(code: FaultCode, syscall: string, path: string): Error {
+  const text =
+    code === 'EIO' ? 'i/o error' : code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on device';
+  return Object.assign(new Error(`${code}: ${text}, ${syscall} '${path}'`), { code, syscall, path });
 }
 
 export interface CrashOptions {
@@ -74,6 +88,76 @@ export class SimDisk implements Disk {
   /** Mutating calls left before an armed crash point; -1 when none is armed. */
   private opsBeforeCrash = -1;
   private halted = false;
+  /** Bytes all files may hold together; Infinity = unbounded. */
+  capacityBytes = Number.POSITIVE_INFINITY;
+  /** The code a write past the capacity fails with. */
+  fullCode: FaultCode = 'ENOSPC';
+  /** Mutating calls left before the disk fills up (see `armFull`); -1 when none is armed. */
+  private opsBeforeFull = -1;
+  /** Syncs (fsync, fdatasync, fsyncDir) left to fail, and with which code. */
+  private syncFailures = 0;
+  private syncFailureCode: FaultCode = 'EIO';
+  private syncsBeforeFailure = 0;
+  /** Count of mutating calls (create, write, truncate, sync, rename, unlink), for tests that arm faults. */
+  mutatingOps = 0;
+  /** Count of calls that failed with a simulated fault. */
+  faultCount = 0;
+
+  /**
+   * Fills the disk at the `mutatingOps`-th mutating call from now: from that call on, the capacity is the
+   * bytes in use, so that call (if it needs space) and every later one that needs space fails with `code`.
+   */
+  armFull(mutatingOps: number, code: FaultCode = 'ENOSPC'): void {
+    assert(Number.isInteger(mutatingOps) && mutatingOps >= 1, 'armFull needs a positive op count');
+    this.opsBeforeFull = mutatingOps;
+    this.fullCode = code;
+  }
+
+  /** Gives space back: no capacity bound and no armed fill. */
+  freeSpace(): void {
+    this.capacityBytes = Number.POSITIVE_INFINITY;
+    this.opsBeforeFull = -1;
+  }
+
+  /** After `skip` more syncs succeed, the next `count` syncs fail with `code` and make nothing durable. */
+  failSyncs(count: number, code: FaultCode = 'EIO', skip = 0): void {
+    this.syncFailures = count;
+    this.syncFailureCode = code;
+    this.syncsBeforeFailure = skip;
+  }
+
+  /** Descriptors open now. */
+  get openDescriptors(): number {
+    return this.fds.size;
+  }
+
+  /** Bytes held by every file (each inode once, including open but unlinked ones). */
+  usedBytes(): number {
+    const seen = new Set<Inode>();
+    let used = 0;
+    for (const inode of [...this.entries.values(), ...this.fds.values()]) {
+      if (seen.has(inode)) continue;
+      seen.add(inode);
+      used += inode.length;
+    }
+    return used;
+  }
+
+  freeBytes(_dir: string): number {
+    if (this.capacityBytes === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+    return Math.max(0, this.capacityBytes - this.usedBytes());
+  }
+
+  private checkSync(syscall: string, path: string): void {
+    if (this.syncFailures <= 0) return;
+    if (this.syncsBeforeFailure > 0) {
+      this.syncsBeforeFailure--;
+      return;
+    }
+    this.syncFailures--;
+    this.faultCount++;
+    throw faultError(this.syncFailureCode, syscall, path);
+  }
 
   /**
    * Arms a crash point: the `mutatingOps`-th mutating call from now (create, write, truncate, sync, rename,
@@ -91,6 +175,11 @@ export class SimDisk implements Disk {
 
   private mutating(): void {
     if (this.halted) throw new SimulatedCrash('the simulated machine is down');
+    this.mutatingOps++;
+    if (this.opsBeforeFull > 0 && --this.opsBeforeFull === 0) {
+      this.opsBeforeFull = -1;
+      this.capacityBytes = this.usedBytes();
+    }
     if (this.opsBeforeCrash === -1) return;
     this.opsBeforeCrash--;
     if (this.opsBeforeCrash === 0) {
@@ -107,6 +196,10 @@ export class SimDisk implements Disk {
     if (inode === undefined) {
       if (!create) throw Object.assign(new Error(`ENOENT: no such file '${path}'`), { code: 'ENOENT' });
       this.mutating();
+      if (this.freeBytes(dirname(path)) <= 0) {
+        this.faultCount++;
+        throw faultError(this.fullCode, 'open', path);
+      }
       inode = {
         id: this.nextInode++,
         data: new Uint8Array(256),
@@ -132,9 +225,18 @@ export class SimDisk implements Disk {
     const inode = this.inode(fd);
     const at = position ?? inode.length;
     assert(at >= 0 && Number.isSafeInteger(at), 'SimDisk write position');
-    writeInto(inode, at, bytes);
-    inode.pending.push({ kind: 'write', position: at, bytes: bytes.slice() });
+    // Past the capacity, the bytes that fit land (a short write) and the rest fails.
+    const fits = inode.length + this.freeBytes('/') - at;
+    const landed = fits >= bytes.length ? bytes : bytes.subarray(0, Math.max(0, fits));
+    if (landed.length > 0) {
+      writeInto(inode, at, landed);
+      inode.pending.push({ kind: 'write', position: at, bytes: landed.slice() });
+    }
     this.writeCount++;
+    if (landed.length < bytes.length) {
+      this.faultCount++;
+      throw faultError(this.fullCode, 'write', `fd ${fd}`);
+    }
   }
 
   read(fd: Fd, target: Uint8Array, position: number): number {
@@ -152,6 +254,7 @@ export class SimDisk implements Disk {
 
   fsync(fd: Fd): void {
     this.mutating();
+    this.checkSync('fsync', `fd ${fd}`);
     const inode = this.inode(fd);
     inode.durable = inode.data.slice(0, inode.length);
     inode.pending = [];
@@ -198,6 +301,10 @@ export class SimDisk implements Disk {
   }
 
   mkdir(dir: string): void {
+    if (!this.dirs.has(dir) && this.freeBytes(dir) <= 0) {
+      this.faultCount++;
+      throw faultError(this.fullCode, 'mkdir', dir);
+    }
     let d = dir;
     while (!this.dirs.has(d)) {
       this.dirs.add(d);
@@ -215,6 +322,7 @@ export class SimDisk implements Disk {
 
   fsyncDir(dir: string): void {
     this.mutating();
+    this.checkSync('fsync', dir);
     this.assertDir(dir);
     for (const path of [...this.durableEntries.keys()]) {
       if (dirname(path) === dir) this.durableEntries.delete(path);

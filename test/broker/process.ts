@@ -16,11 +16,23 @@ export interface BrokerProcess {
   output(): string;
 }
 
-export async function spawnBroker(args: readonly string[], timeoutMs = 20_000): Promise<BrokerProcess> {
+export async function spawnBroker(
+  args: readonly string[],
+  timeoutMs = 20_000,
+  options: { readonly openFilesLimit?: number } = {},
+): Promise<BrokerProcess> {
   // Brokers started side by side must not share the default cluster port.
   const clusterPortArgs = args.includes('--cluster-port') ? [] : ['--cluster-port', '0'];
   const fullArgs = [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...clusterPortArgs, ...args];
-  const child = spawn(process.execPath, fullArgs, {
+  // With a descriptor limit, bash sets it and then becomes node (exec), so the PID is the broker's own.
+  const [command, commandArgs] =
+    options.openFilesLimit === undefined
+      ? [process.execPath, fullArgs]
+      : [
+          'bash',
+          ['-c', `ulimit -n ${options.openFilesLimit} && exec "$0" "$@"`, process.execPath, ...fullArgs],
+        ];
+  const child = spawn(command, commandArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BROKER_LOG_LEVEL: 'info' },
   });

@@ -168,6 +168,9 @@ describe('precedence', () => {
         acceptorThreads: 1,
         logLevel: 'info',
         maxWaitMs: 30_000,
+        maxConnections: 0,
+        segmentFdsPerThread: 0,
+        maxPartitionsPerThread: 8192,
         sources: undefined,
       },
     );
@@ -199,6 +202,9 @@ describe('precedence', () => {
       acceptorThreads: '1',
       logLevel: 'debug',
       maxWaitMs: '500',
+      maxConnections: '100',
+      segmentFdsPerThread: '16',
+      maxPartitionsPerThread: '100',
     };
     const fileEntries: Record<string, string> = {};
     const env: Record<string, string> = {};

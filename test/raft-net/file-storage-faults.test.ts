@@ -103,6 +103,9 @@ class FaultyDisk implements Disk {
   size(fd: Fd): number {
     return this.inner.size(fd);
   }
+  freeBytes(dir: string): number {
+    return this.inner.freeBytes(dir);
+  }
   rename(from: string, to: string): void {
     this.mutate('rename', () => this.inner.rename(from, to));
   }

@@ -65,6 +65,9 @@ class FillableDisk implements Disk {
   size(fd: Fd): number {
     return this.inner.size(fd);
   }
+  freeBytes(dir: string): number {
+    return this.inner.freeBytes(dir);
+  }
   rename(from: string, to: string): void {
     this.check('rename');
     this.inner.rename(from, to);

@@ -244,13 +244,13 @@ test('maybeFlush flushes at most once per syncIntervalMs', () => {
   const disk = new SimDisk();
   const log = PartitionLog.open('/d/t-5', { ...DEFAULT_LOG_CONFIG, syncIntervalMs: 1000 }, disk, 0);
   appendOk(log, [record(1)]);
-  assert.equal(log.maybeFlush(500), false);
+  assert.equal(log.maybeFlush(500), null);
   assert.equal(log.flushedOffset, 0);
-  assert.equal(log.maybeFlush(1000), true);
+  assert.deepEqual(log.maybeFlush(1000), { kind: 'ok', fault: null });
   assert.equal(log.flushedOffset, 1);
   appendOk(log, [record(2)]);
-  assert.equal(log.maybeFlush(1500), false);
-  assert.equal(log.maybeFlush(2000), true);
+  assert.equal(log.maybeFlush(1500), null);
+  assert.deepEqual(log.maybeFlush(2000), { kind: 'ok', fault: null });
   assert.equal(log.flushedOffset, 2);
 });
 

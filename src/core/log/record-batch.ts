@@ -315,6 +315,11 @@ export class BatchWriter {
     return this.position;
   }
 
+  /** Bytes of the buffer now (it grows by doubling up to `bytesMax`). */
+  get capacityBytes(): number {
+    return this.buffer.length;
+  }
+
   /** Closed batches since the last reset. */
   get batchCount(): number {
     return this.batchCountValue;
@@ -513,6 +518,41 @@ export interface ValidateOptions {
 }
 
 const validateCursor = new Cursor();
+
+/**
+ * Checks the 61-byte header at `pos` (which must be in `bytes`) without the body: a sane length (at least a
+ * header, at most `batchBytesMax`), the magic, a record count that matches the last offset delta, and the
+ * expected base offset. Returns the batch's whole size in bytes, or a reason when the header cannot be
+ * trusted. Header walks over stored files use it: the fields outside the CRC (base offset, length) are only
+ * believed when they also continue the walk.
+ */
+export function checkBatchHeader(
+  bytes: Uint8Array,
+  pos: number,
+  expectedBaseOffset: number,
+  batchBytesMax: number,
+): number | string {
+  assert(pos + BATCH_HEADER_BYTES <= bytes.length, 'checkBatchHeader past the end of the bytes');
+  const size = batchSizeAt(bytes, pos);
+  if (size < BATCH_HEADER_BYTES || size > batchBytesMax) return `batch length ${size} out of range`;
+  if (bytes[pos + BatchField.magic] !== BATCH_MAGIC) return 'bad magic';
+  const baseOffset = readInt64(bytes, pos + BatchField.baseOffset);
+  if (baseOffset !== expectedBaseOffset) {
+    return `base offset ${baseOffset}, expected ${expectedBaseOffset}`;
+  }
+  const recordCount = readInt32(bytes, pos + BatchField.recordCount);
+  if (recordCount < 1 || readInt32(bytes, pos + BatchField.lastOffsetDelta) !== recordCount - 1) {
+    return `record count ${recordCount} does not match the last offset delta`;
+  }
+  return size;
+}
+
+/** Whether the CRC stored in the whole batch at `pos` (of `sizeBytes`, all in `bytes`) matches its bytes. */
+export function batchCrcMatches(bytes: Uint8Array, pos: number, sizeBytes: number, crc32: Crc32): boolean {
+  return (
+    crc32(bytes.subarray(pos + BATCH_CRC_START, pos + sizeBytes)) === readUint32(bytes, pos + BatchField.crc)
+  );
+}
 
 /**
  * Checks the batch at `pos` within `bytes[pos, end)`: length sanity, magic, CRC, record count, offset deltas

@@ -30,8 +30,9 @@ export const TIME_INDEX_ENTRY_BYTES = 12;
 export const INT32_MAX = 0x7fffffff;
 
 export class OffsetIndex {
-  private relativeOffsets = new Int32Array(64);
-  private positions = new Int32Array(64);
+  // Small to start (an idle partition's segment holds a handful of entries); doubled as it grows.
+  private relativeOffsets = new Int32Array(8);
+  private positions = new Int32Array(8);
   private countValue = 0;
 
   get count(): number {
@@ -114,8 +115,8 @@ export class OffsetIndex {
 }
 
 export class TimeIndex {
-  private timestampsMs = new Float64Array(64);
-  private relativeOffsets = new Int32Array(64);
+  private timestampsMs = new Float64Array(8);
+  private relativeOffsets = new Int32Array(8);
   private countValue = 0;
 
   get count(): number {

@@ -1,0 +1,183 @@
+// Many partitions on one node (issue 10, item 6): 10,000 partitions with one record each, then the resident
+// memory and open descriptors of the broker, its restart time to serving after a clean shutdown (partitions
+// open lazily) and after kill -9 (every log recovered at start), the cost of touching every partition once,
+// and produce throughput with records spread over every partition against the same load over 8 partitions.
+// Prints a table and writes JSON to bench/results/partitions-<iso>.json.
+//
+//   npm run build && node --import tsx bench/partitions.ts [--partitions 10000] [--threads 2] [--seconds 5]
+//                                                          [--clients 16] [--batch 100]
+//
+// Runs the compiled broker as a child process (bench/lib/servers.ts), killed by PID at the end.
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { type Server, startBroker } from './lib/servers.js';
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const partitions = option('partitions', 10_000);
+const threads = option('threads', 2);
+const seconds = option('seconds', 5);
+const clients = option('clients', 16);
+const batch = option('batch', 100);
+const perTopic = 2000;
+const topics = Math.ceil(partitions / perTopic);
+
+function rssMiB(server: Server): number {
+  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+}
+
+function descriptors(server: Server): number {
+  return readdirSync(`/proc/${server.child.pid}/fd`).length;
+}
+
+async function post(server: Server, route: string, body: unknown): Promise<unknown> {
+  const response = await fetch(`${server.base}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = await response.json();
+  if (!response.ok) throw new Error(`${route}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function metric(server: Server, name: string): Promise<number> {
+  const text = await (await fetch(`${server.base}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}
+
+async function stop(server: Server, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill(signal);
+  await exited;
+}
+
+async function timedStart(dataDir: string): Promise<{ server: Server; ms: number }> {
+  const started = performance.now();
+  const server = await startBroker(['--threads', String(threads)], '', dataDir);
+  return { server, ms: performance.now() - started };
+}
+
+/** Every partition read once (offset 0), `concurrency` requests at a time; returns ms. */
+async function touchAll(server: Server, concurrency = 32): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= partitions) return;
+        const topic = `t${Math.floor(i / perTopic)}`;
+        const response = await fetch(
+          `${server.base}/topics/${topic}/partitions/${i % perTopic}/consume?offset=0`,
+        );
+        const body = (await response.json()) as { count?: number };
+        if (!((body.count ?? 0) >= 1))
+          throw new Error(`partition ${i}: ${JSON.stringify(body).slice(0, 200)}`);
+      }
+    }),
+  );
+  return performance.now() - started;
+}
+
+/** Batch produce from `clients` loops for `seconds`: each record to a random partition of `spread`. */
+async function throughput(server: Server, spread: number): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  let records = 0;
+  const value = 'x'.repeat(100);
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < deadline) {
+        // Spread over `spread` partitions of topic t0 (and t1.. beyond 2000): records keyed by partition.
+        const byTopic = new Map<string, { value: string; partition: number }[]>();
+        for (let r = 0; r < batch; r++) {
+          const p = Math.floor(Math.random() * spread);
+          const topic = `t${Math.floor(p / perTopic)}`;
+          const list = byTopic.get(topic) ?? [];
+          byTopic.set(topic, list);
+          list.push({ value, partition: p % perTopic });
+        }
+        for (const [topic, list] of byTopic) {
+          await post(server, `/topics/${topic}/records`, { records: list });
+          records += list.length;
+        }
+      }
+    }),
+  );
+  return records / seconds;
+}
+
+async function main(): Promise<void> {
+  const first = await startBroker(['--threads', String(threads)], 'bench-partitions-');
+  const dataDir = first.dataDir!;
+  let server = first;
+  const rows: Record<string, number | string> = { partitions, threads };
+  try {
+    rows.idleRssMiB = rssMiB(server);
+    rows.idleFds = descriptors(server);
+    let started = performance.now();
+    for (let t = 0; t < topics; t++) {
+      const count = Math.min(perTopic, partitions - t * perTopic);
+      await post(server, `/topics/t${t}`, { num_partitions: count });
+      await post(server, `/topics/t${t}/records`, {
+        records: Array.from({ length: count }, (_, p) => ({ value: `t${t}p${p}`, partition: p })),
+      });
+    }
+    rows.createAndProduceMs = Math.round(performance.now() - started);
+    rows.loadedRssMiB = rssMiB(server);
+    rows.loadedFds = descriptors(server);
+    rows.loadedOpenLogs = await metric(server, 'broker_worker_open_logs');
+    rows.loadedSegmentFds = await metric(server, 'broker_segment_fds_open');
+
+    await stop(server, 'SIGTERM');
+    let start = await timedStart(dataDir);
+    server = start.server;
+    rows.cleanRestartToServingMs = Math.round(start.ms);
+    rows.afterCleanRestartRssMiB = rssMiB(server);
+    rows.afterCleanRestartFds = descriptors(server);
+    rows.afterCleanRestartOpenLogs = await metric(server, 'broker_worker_open_logs');
+    rows.touchAllMs = Math.round(await touchAll(server));
+    rows.allOpenRssMiB = rssMiB(server);
+    rows.allOpenFds = descriptors(server);
+    rows.allOpenLogs = await metric(server, 'broker_worker_open_logs');
+    rows.segmentFdEvictions = await metric(server, 'broker_segment_fd_evictions_total');
+
+    rows.produceSpreadRecordsPerSec = Math.round(await throughput(server, partitions));
+    rows.produce8RecordsPerSec = Math.round(await throughput(server, 8));
+    rows.produceSpreadFds = descriptors(server);
+
+    await stop(server, 'SIGKILL');
+    start = await timedStart(dataDir);
+    server = start.server;
+    rows.crashRestartToServingMs = Math.round(start.ms);
+    rows.afterCrashRestartRssMiB = rssMiB(server);
+    rows.afterCrashRestartFds = descriptors(server);
+    started = performance.now();
+    rows.afterCrashTouchAllMs = Math.round(await touchAll(server));
+    void started;
+  } finally {
+    if (server.child.exitCode === null) await stop(server, 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  console.log(`${partitions} partitions, one record each, ${threads} partition workers`);
+  console.log('| figure | value |');
+  console.log('| --- | --- |');
+  for (const [name, value] of Object.entries(rows)) {
+    console.log(
+      `| ${name} | ${typeof value === 'number' && !Number.isInteger(value) ? value.toFixed(1) : value} |`,
+    );
+  }
+  const out = path.resolve(import.meta.dirname, 'results');
+  const file = path.join(out, `partitions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  (await import('node:fs')).mkdirSync(out, { recursive: true });
+  (await import('node:fs')).writeFileSync(file, JSON.stringify(rows, null, 2));
+  console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
+}
+
+await main();

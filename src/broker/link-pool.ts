@@ -1,0 +1,44 @@
+// The acceptor's pooled data-link connections to other nodes' partition workers, for requests it forwards to a
+// partition's leader (produce, fetch, describe): one DataLinkClient per remote worker address, dialed on first
+// use and kept. Bounded: past `clientsMax` addresses the pool closes the one used longest ago (its calls in
+// flight are answered as lost, which callers already handle as an indefinite outcome).
+// Runs on the acceptor (main) thread only.
+import { DATA_LINK_DEFAULTS, DataLinkClient, type DataLinkLimits } from '../link/data-link.js';
+
+export class LinkPool {
+  private readonly clients = new Map<string, DataLinkClient>();
+
+  constructor(
+    private readonly selfId: string,
+    private readonly clientsMax = 1024,
+    private readonly limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
+  ) {}
+
+  client(host: string, port: number): DataLinkClient {
+    const address = `${host}:${port}`;
+    let client = this.clients.get(address);
+    if (client !== undefined) {
+      // Most recently used last: Map iteration order is insertion order.
+      this.clients.delete(address);
+      this.clients.set(address, client);
+      return client;
+    }
+    if (this.clients.size >= this.clientsMax) {
+      const [oldest, stale] = this.clients.entries().next().value as [string, DataLinkClient];
+      this.clients.delete(oldest);
+      stale.close();
+    }
+    client = new DataLinkClient(host, port, this.selfId, this.limits);
+    this.clients.set(address, client);
+    return client;
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}

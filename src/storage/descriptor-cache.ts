@@ -1,0 +1,202 @@
+// A `Disk` that keeps at most `capacity` real file descriptors open, whatever number of files its users hold
+// open: the partition worker's bound on segment files (a log, its offset index and its time index per
+// segment), so that 10,000 partitions fit in a few hundred descriptors.
+//
+// A file opened through it gets a virtual descriptor that stays valid until `close`; the real descriptor
+// behind it is opened on first use and closed again when it is the least recently used one and room is needed
+// (LRU over a Map, whose insertion order is the recency order). Calls that take a path pass straight through.
+//
+// Invariants:
+// - real descriptors open <= capacity, at every moment (checked by `assertBound`, tested);
+// - a real descriptor with writes not yet synced is synced before it is closed for room, so a later sync
+//   through a new descriptor never has to vouch for pages written through an old one. If that sync fails, the
+//   failure is kept and thrown by the next `fdatasync`/`fsync` of the file, so its owner learns it at the
+//   point where it asks for durability (a partition log then cuts back to its durable end).
+// - a file opened with `create` exists when `open` returns (it is opened for real at once).
+//
+// Thread: one instance per partition worker thread, used only by that thread.
+import { assert } from '../core/assert.js';
+import type { Disk, Fd } from './disk.js';
+
+interface Entry {
+  readonly path: string;
+  /** The real descriptor, or -1 while closed for room. */
+  real: Fd;
+  /** Written since the last sync through this descriptor. */
+  dirty: boolean;
+  /** A sync forced by an eviction failed: thrown by the next sync the owner asks for. */
+  deferredSyncError: unknown;
+}
+
+export class DescriptorCache implements Disk {
+  private readonly entries = new Map<Fd, Entry>();
+  /** Entries with a real descriptor, least recently used first. */
+  private readonly lru = new Map<Fd, Entry>();
+  private nextFd = 1;
+  /** Real descriptors opened, and closed for room (counters for metrics and tests). */
+  opens = 0;
+  evictions = 0;
+
+  constructor(
+    private readonly inner: Disk,
+    readonly capacity: number,
+  ) {
+    assert(
+      Number.isSafeInteger(capacity) && capacity >= 1,
+      'a descriptor cache holds at least one descriptor',
+    );
+  }
+
+  /** Real descriptors open now. */
+  get openDescriptors(): number {
+    return this.lru.size;
+  }
+
+  /** Files held open through virtual descriptors. */
+  get openFiles(): number {
+    return this.entries.size;
+  }
+
+  assertBound(): void {
+    assert(this.lru.size <= this.capacity, `descriptor cache holds ${this.lru.size} > ${this.capacity}`);
+  }
+
+  open(path: string, create: boolean): Fd {
+    this.makeRoom();
+    const real = this.inner.open(path, create);
+    this.opens++;
+    const fd = this.nextFd++;
+    const entry: Entry = { path, real, dirty: false, deferredSyncError: undefined };
+    this.entries.set(fd, entry);
+    this.lru.set(fd, entry);
+    return fd;
+  }
+
+  close(fd: Fd): void {
+    const entry = this.entry(fd);
+    this.entries.delete(fd);
+    if (entry.real >= 0) {
+      this.lru.delete(fd);
+      // Closing is not a sync: an owner that needed these bytes durable synced them already.
+      this.inner.close(entry.real);
+    }
+  }
+
+  write(fd: Fd, bytes: Uint8Array, position: number | null): void {
+    const entry = this.entry(fd);
+    const real = this.realOf(fd, entry);
+    entry.dirty = true;
+    this.inner.write(real, bytes, position);
+  }
+
+  read(fd: Fd, target: Uint8Array, position: number): number {
+    return this.inner.read(this.realOf(fd, this.entry(fd)), target, position);
+  }
+
+  fdatasync(fd: Fd): void {
+    this.sync(fd, false);
+  }
+
+  fsync(fd: Fd): void {
+    this.sync(fd, true);
+  }
+
+  private sync(fd: Fd, metadata: boolean): void {
+    const entry = this.entry(fd);
+    if (entry.deferredSyncError !== undefined) {
+      const error = entry.deferredSyncError;
+      entry.deferredSyncError = undefined;
+      throw error;
+    }
+    // A file closed for room was synced then; opening it again just to sync would find nothing to write, but
+    // fsync also covers a size change (truncate), so it goes through whenever asked.
+    const real = this.realOf(fd, entry);
+    if (metadata) this.inner.fsync(real);
+    else this.inner.fdatasync(real);
+    entry.dirty = false;
+  }
+
+  truncate(fd: Fd, sizeBytes: number): void {
+    const entry = this.entry(fd);
+    const real = this.realOf(fd, entry);
+    entry.dirty = true;
+    this.inner.truncate(real, sizeBytes);
+  }
+
+  size(fd: Fd): number {
+    return this.inner.size(this.realOf(fd, this.entry(fd)));
+  }
+
+  rename(from: string, to: string): void {
+    this.inner.rename(from, to);
+  }
+
+  unlink(path: string): void {
+    this.inner.unlink(path);
+  }
+
+  readdir(dir: string): string[] {
+    return this.inner.readdir(dir);
+  }
+
+  mkdir(dir: string): void {
+    this.inner.mkdir(dir);
+  }
+
+  removeDir(dir: string): void {
+    this.inner.removeDir(dir);
+  }
+
+  fsyncDir(dir: string): void {
+    this.inner.fsyncDir(dir);
+  }
+
+  exists(path: string): boolean {
+    return this.inner.exists(path);
+  }
+
+  freeBytes(dir: string): number {
+    return this.inner.freeBytes(dir);
+  }
+
+  private entry(fd: Fd): Entry {
+    const entry = this.entries.get(fd);
+    assert(entry !== undefined, `descriptor cache: unknown descriptor ${fd}`);
+    return entry;
+  }
+
+  /** The real descriptor of `entry`, opened again if it was closed for room; marks it most recently used. */
+  private realOf(fd: Fd, entry: Entry): Fd {
+    if (entry.real >= 0) {
+      this.lru.delete(fd);
+      this.lru.set(fd, entry);
+      return entry.real;
+    }
+    this.makeRoom();
+    // The file existed when it was first opened; if it is gone now, the ENOENT reaches the owner as a fault.
+    entry.real = this.inner.open(entry.path, false);
+    this.opens++;
+    this.lru.set(fd, entry);
+    return entry.real;
+  }
+
+  /** Closes least recently used descriptors until one more fits. */
+  private makeRoom(): void {
+    while (this.lru.size >= this.capacity) {
+      const [fd, entry] = this.lru.entries().next().value as [Fd, Entry];
+      this.lru.delete(fd);
+      const real = entry.real;
+      entry.real = -1;
+      this.evictions++;
+      if (entry.dirty) {
+        entry.dirty = false;
+        try {
+          this.inner.fdatasync(real);
+        } catch (error) {
+          entry.deferredSyncError = error;
+        }
+      }
+      this.inner.close(real);
+    }
+  }
+}

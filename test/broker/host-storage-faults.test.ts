@@ -1,0 +1,160 @@
+// A partition worker on a disk that fills up or fails (issue 10, item 5), on the simulated disk: at every write
+// of opening a partition and producing to it in turn (its directory, partition.metadata, the checkpoint,
+// segment data, rolls, indexes), the worker answers every request definitely (StorageFull, nothing written),
+// refuses later requests at once without touching the disk, keeps serving reads, and takes writes again by
+// itself once space is back, with every acknowledged record in place and no refused one anywhere.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { WireStatus } from '../../src/broker/wire.js';
+import { SimDisk } from '../../src/storage/sim-disk.js';
+import { HostHarness } from './host-harness.js';
+
+const segmentBytes = 1024;
+
+interface Outcome {
+  readonly acked: Map<number, string>;
+  readonly refused: Set<string>;
+}
+
+/** Produces `count` single-request batches of three records; every answer must be Ok or a definite refusal. */
+async function produceAll(harness: HostHarness, slot: number, count: number, tag: string, outcome: Outcome) {
+  for (let i = 0; i < count; i++) {
+    const values = [0, 1, 2].map((r) => `${tag}-${i}-${r}-${'y'.repeat(60)}`);
+    const answer = await harness.produce(slot, values);
+    if (answer.status === WireStatus.Ok) {
+      values.forEach((v, r) => {
+        outcome.acked.set(answer.baseOffset + r, v);
+      });
+    } else {
+      assert.ok(
+        answer.status === WireStatus.StorageFull,
+        `${tag}: request ${i} answered ${answer.status}, not a definite refusal`,
+      );
+      for (const v of values) outcome.refused.add(v);
+    }
+  }
+}
+
+/** Polls produce until the partition takes writes again (the repair retries every 10 ms here). */
+async function untilWritable(harness: HostHarness, slot: number, outcome: Outcome, context: string) {
+  const deadline = Date.now() + 5000;
+  for (let i = 0; ; i++) {
+    const values = [`${context}-probe-${i}`];
+    const answer = await harness.produce(slot, values);
+    if (answer.status === WireStatus.Ok) {
+      outcome.acked.set(answer.baseOffset, values[0]!);
+      return;
+    }
+    assert.equal(answer.status, WireStatus.StorageFull, `${context}: refusal while repairing`);
+    outcome.refused.add(values[0]!);
+    assert.ok(Date.now() < deadline, `${context}: the partition did not come back`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function checkLog(harness: HostHarness, slot: number, outcome: Outcome, context: string) {
+  const served = await harness.readAll(slot);
+  const offsets = [...served.keys()];
+  offsets.forEach((o, i) => {
+    assert.equal(o, i, `${context}: offsets are dense`);
+  });
+  for (const [o, v] of outcome.acked) assert.equal(served.get(o), v, `${context}: acknowledged offset ${o}`);
+  for (const v of served.values()) assert.ok(!outcome.refused.has(v), `${context}: refused ${v} was written`);
+}
+
+describe('a partition worker on a disk that fills up', () => {
+  test('ENOSPC at every write of open and produce: definite refusals, reads go on, writes resume by themselves', async () => {
+    // The writes a clean run makes, to fill the disk at each in turn.
+    const clean = new SimDisk();
+    clean.mkdir('/data');
+    const counting = new HostHarness(clean);
+    const before = clean.mutatingOps;
+    const { slot: cleanSlot } = await counting.open('t', 0, segmentBytes);
+    await produceAll(counting, cleanSlot, 12, 'clean', { acked: new Map(), refused: new Set() });
+    const ops = clean.mutatingOps - before;
+    await counting.stop();
+
+    let refusals = 0;
+    for (let k = 1; k <= ops; k++) {
+      const disk = new SimDisk();
+      disk.mkdir('/data');
+      const harness = new HostHarness(disk);
+      try {
+        disk.armFull(k);
+        const { slot, answer } = await harness.open('t', 0, segmentBytes);
+        assert.equal(answer.ok, true, `op ${k}: open answers`);
+        const outcome: Outcome = { acked: new Map(), refused: new Set() };
+        await produceAll(harness, slot, 12, `op ${k}`, outcome);
+        refusals += outcome.refused.size;
+        if (outcome.refused.size > 0) {
+          // Offline: a request is refused at once, without touching the disk.
+          const writes = disk.mutatingOps;
+          assert.equal((await harness.produce(slot, ['refused at once'])).status, WireStatus.StorageFull);
+          outcome.refused.add('refused at once');
+          assert.equal(disk.mutatingOps, writes, `op ${k}: nothing attempted while offline`);
+          assert.equal(harness.offlinePartitions, 1);
+          const health = await harness.control({ op: 'health' });
+          assert.equal(health.offline.length, 1);
+          assert.equal(health.offline[0].reason, 'storage_full');
+          if (disk.exists('/data/t-0/partition.checkpoint'))
+            await checkLog(harness, slot, outcome, `op ${k}, full`);
+        }
+        disk.freeSpace();
+        await untilWritable(harness, slot, outcome, `op ${k}`);
+        await produceAll(harness, slot, 3, `op ${k} after`, outcome);
+        assert.equal(harness.offlinePartitions, 0);
+        if (outcome.refused.size > 0) {
+          // Both transitions are logged, once each.
+          assert.equal(harness.logged.filter((l) => l.includes('storage offline')).length, 1, `op ${k}`);
+          assert.equal(harness.logged.filter((l) => l.includes('storage back online')).length, 1, `op ${k}`);
+        }
+        await checkLog(harness, slot, outcome, `op ${k}, after`);
+      } finally {
+        await harness.stop();
+      }
+    }
+    assert.ok(refusals > 0, 'faults were hit');
+  });
+
+  test('a data directory with no space at all: opening the partition leaves it offline, not the worker dead', async () => {
+    const disk = new SimDisk();
+    disk.mkdir('/data');
+    disk.capacityBytes = 0;
+    const harness = new HostHarness(disk);
+    try {
+      const { slot, answer } = await harness.open('t', 0, segmentBytes);
+      assert.equal(answer.ok, true);
+      assert.equal((await harness.produce(slot, ['x'])).status, WireStatus.StorageFull);
+      assert.equal((await harness.fetch(slot, 0)).status, WireStatus.StorageUnavailable);
+      disk.freeSpace();
+      const outcome: Outcome = { acked: new Map(), refused: new Set(['x']) };
+      await untilWritable(harness, slot, outcome, 'empty disk');
+      await checkLog(harness, slot, outcome, 'empty disk');
+    } finally {
+      await harness.stop();
+    }
+  });
+
+  test('an fsync that fails: the batch is refused definitely and its records are never served', async () => {
+    const disk = new SimDisk();
+    disk.mkdir('/data');
+    const harness = new HostHarness(disk);
+    try {
+      const { slot } = await harness.open('t', 0, segmentBytes);
+      const outcome: Outcome = { acked: new Map(), refused: new Set() };
+      await produceAll(harness, slot, 3, 'before', outcome);
+      disk.failSyncs(1, 'EIO');
+      const answer = await harness.produce(slot, ['lost to EIO']);
+      assert.equal(answer.status, WireStatus.StorageUnavailable, 'definite: the cut-back was durable');
+      outcome.refused.add('lost to EIO');
+      await checkLog(harness, slot, outcome, 'after EIO');
+      const deadline = Date.now() + 5000;
+      while ((await harness.produce(slot, ['probe'])).status !== WireStatus.Ok) {
+        outcome.refused.add('probe');
+        assert.ok(Date.now() < deadline, 'the partition came back');
+      }
+    } finally {
+      await harness.stop();
+    }
+  });
+});
