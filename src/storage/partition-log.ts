@@ -53,6 +53,7 @@ import {
   writeInt64,
 } from '../core/log/record-batch.js';
 import { INT32_MAX, OffsetIndex, TimeIndex } from '../core/log/segment-index.js';
+import { EpochCache, type EpochEntry } from '../core/replication/epoch-cache.js';
 import { crc32 as zlibCrc32 } from './crc.js';
 import type { Disk } from './disk.js';
 import { parseSegmentFileName, Segment, segmentFileStem } from './segment.js';
@@ -102,6 +103,23 @@ export const RECOVERY_CHECKPOINT_INTERVAL_BYTES = 32 * MiB;
 export const INDEX_ENTRIES_MAX = 1310720;
 
 export const CHECKPOINT_FILE = 'partition.checkpoint';
+/**
+ * The leader-epoch checkpoint (replaced atomically like the checkpoint): which leader epoch wrote which range of
+ * the log, for the epochs of batches recovery does not read.
+ *
+ * | offset | size | field        | notes                                         |
+ * |--------|------|--------------|-----------------------------------------------|
+ * |      0 |    4 | magic        | 0x4c424550 ('LBEP')                           |
+ * |      4 |    4 | version      | 1                                             |
+ * |      8 |    4 | count n      | int32                                         |
+ * |     12 | 12 n | entries      | epoch int32, start offset int64, oldest first |
+ * | 12+12n |    4 | crc          | CRC-32 of every byte before it                |
+ */
+export const EPOCHS_FILE = 'leader-epoch.checkpoint';
+const EPOCHS_MAGIC = 0x4c424550;
+const EPOCHS_VERSION = 1;
+const EPOCHS_HEADER_BYTES = 12;
+const EPOCHS_ENTRY_BYTES = 12;
 const CHECKPOINT_MAGIC = 0x4c42434b;
 const CHECKPOINT_VERSION = 1;
 const CHECKPOINT_BYTES = 28;
@@ -158,6 +176,11 @@ export function validateLogConfig(config: LogConfig): string[] {
 export interface OpenOptions {
   /** Default: zlib's CRC-32. */
   readonly crc32?: Crc32;
+  /**
+   * The leader-epoch cache to keep (a replica core may already hold it): refilled from the log's epoch
+   * checkpoint and batches when the log opens, then kept by every append and truncation. Default: a new one.
+   */
+  readonly epochs?: EpochCache;
   /** Default `RECOVERY_CHECKPOINT_INTERVAL_BYTES`; tests lower it to exercise the checkpoint often. */
   readonly recoveryCheckpointIntervalBytes?: number;
 }
@@ -303,6 +326,10 @@ const EMPTY = new Uint8Array(0);
 
 export class PartitionLog {
   private readonly segments: Segment[] = [];
+  /** The epochs of this log's batches (see src/core/replication/epoch-cache.ts); `epochsWritten` is the
+   *  cache version the epoch checkpoint holds. */
+  readonly epochs: EpochCache;
+  private epochsWritten = -1;
   private logStart = 0;
   private flushed = 0;
   private recoveryPoint = 0;
@@ -328,8 +355,10 @@ export class PartitionLog {
     private readonly crc32: Crc32,
     private readonly checkpointIntervalBytes: number,
     nowMs: number,
+    epochs: EpochCache,
   ) {
     this.lastFlushMs = nowMs;
+    this.epochs = epochs;
   }
 
   /**
@@ -355,7 +384,15 @@ export class PartitionLog {
       // The partition's own directory entry must survive a power loss along with the files in it.
       disk.fsyncDir(dirname(dir));
     }
-    const log = new PartitionLog(dir, config, disk, options.crc32 ?? zlibCrc32, interval, nowMs);
+    const log = new PartitionLog(
+      dir,
+      config,
+      disk,
+      options.crc32 ?? zlibCrc32,
+      interval,
+      nowMs,
+      options.epochs ?? new EpochCache(),
+    );
     try {
       log.recover();
     } catch (error) {
@@ -478,6 +515,8 @@ export class PartitionLog {
     while (pos < bytes.length) {
       const size = 12 + readInt32(bytes, pos + BatchField.batchLength);
       const base = readInt64(bytes, pos + BatchField.baseOffset);
+      const epoch = readInt32(bytes, pos + BatchField.partitionLeaderEpoch);
+      if (epoch > this.epochs.latestEpoch) this.epochs.assign(epoch, base);
       segment.addBatch(
         base,
         base + readInt32(bytes, pos + BatchField.lastOffsetDelta),
@@ -716,6 +755,9 @@ export class PartitionLog {
   }
 
   private writeCheckpoint(): void {
+    // The epochs of everything below the recovery point must be in the epoch checkpoint before the recovery
+    // point says recovery may trust those batches without reading their headers.
+    this.writeEpochsIfChanged();
     const bytes = new Uint8Array(CHECKPOINT_BYTES);
     writeInt32(bytes, 0, CHECKPOINT_MAGIC);
     writeInt32(bytes, 4, CHECKPOINT_VERSION);
@@ -738,6 +780,80 @@ export class PartitionLog {
 
   private readCheckpoint(): { logStartOffset: number; recoveryPoint: number } | null {
     return PartitionLog.readCheckpointFile(this.disk, this.dir, this.crc32);
+  }
+
+  /** Rewrites the epoch checkpoint (atomically, durably) when the cache changed since it was written. */
+  private writeEpochsIfChanged(): void {
+    if (this.epochs.version === this.epochsWritten) return;
+    const entries = this.epochs.entries();
+    const bytes = new Uint8Array(EPOCHS_HEADER_BYTES + entries.length * EPOCHS_ENTRY_BYTES + 4);
+    writeInt32(bytes, 0, EPOCHS_MAGIC);
+    writeInt32(bytes, 4, EPOCHS_VERSION);
+    writeInt32(bytes, 8, entries.length);
+    let at = EPOCHS_HEADER_BYTES;
+    for (const e of entries) {
+      writeInt32(bytes, at, e.epoch);
+      writeInt64(bytes, at + 4, e.startOffset);
+      at += EPOCHS_ENTRY_BYTES;
+    }
+    writeInt32(bytes, at, this.crc32(bytes.subarray(0, at)));
+    const path = join(this.dir, EPOCHS_FILE);
+    const tmp = path + TMP_SUFFIX;
+    const fd = this.disk.open(tmp, true);
+    try {
+      this.disk.truncate(fd, 0);
+      this.disk.write(fd, bytes, 0);
+      this.disk.fsync(fd);
+    } finally {
+      this.disk.close(fd);
+    }
+    this.disk.rename(tmp, path);
+    this.disk.fsyncDir(this.dir);
+    this.epochsWritten = this.epochs.version;
+  }
+
+  /**
+   * The epoch checkpoint of the log in `dir`, or null when it is missing or does not check (media damage: the
+   * file is replaced atomically after an fsync). Read without opening the log for a partition opened lazily.
+   */
+  static readEpochsFile(disk: Disk, dir: string, crc32: Crc32 = zlibCrc32): EpochEntry[] | null {
+    const path = join(dir, EPOCHS_FILE);
+    let fd: number;
+    try {
+      fd = disk.open(path, false);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ENOENT') return null;
+      throw error;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(disk.size(fd));
+      const n = disk.read(fd, bytes, 0);
+      bytes = bytes.subarray(0, n);
+    } finally {
+      disk.close(fd);
+    }
+    if (bytes.length < EPOCHS_HEADER_BYTES + 4) return null;
+    if (readUint32(bytes, 0) !== EPOCHS_MAGIC || readInt32(bytes, 4) !== EPOCHS_VERSION) return null;
+    const count = readInt32(bytes, 8);
+    const end = EPOCHS_HEADER_BYTES + count * EPOCHS_ENTRY_BYTES;
+    if (count < 0 || bytes.length !== end + 4) return null;
+    if (readUint32(bytes, end) !== crc32(bytes.subarray(0, end))) return null;
+    const entries: EpochEntry[] = [];
+    for (let at = EPOCHS_HEADER_BYTES; at < end; at += EPOCHS_ENTRY_BYTES) {
+      const epoch = readInt32(bytes, at);
+      const startOffset = readInt64(bytes, at + 4);
+      const last = entries.at(-1);
+      if (
+        epoch < 0 ||
+        startOffset < 0 ||
+        (last !== undefined && (epoch <= last.epoch || startOffset < last.startOffset))
+      ) {
+        return null;
+      }
+      entries.push({ epoch, startOffset });
+    }
+    return entries;
   }
 
   /**
@@ -783,6 +899,8 @@ export class PartitionLog {
   private recover(): void {
     const disk = this.disk;
     let dirChanged = false;
+    const epochsOnDisk = PartitionLog.readEpochsFile(disk, this.dir, this.crc32);
+    this.scannedEpochs = [];
     const logBases: number[] = [];
     const indexFiles: { name: string; baseOffset: number }[] = [];
     for (const name of disk.readdir(this.dir)) {
@@ -903,6 +1021,7 @@ export class PartitionLog {
       }
     }
     if (dirChanged) disk.fsyncDir(this.dir);
+    this.recoverEpochs(epochsOnDisk);
     this.flushed = this.logEndOffset;
     this.recoveryPoint = this.logEndOffset;
     if (
@@ -912,7 +1031,45 @@ export class PartitionLog {
     ) {
       this.writeCheckpoint();
     }
+    this.writeEpochsIfChanged();
     this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason, damaged };
+  }
+
+  /** Epochs of the batches recovery read, in offset order; folded into the cache once the log end is known. */
+  private scannedEpochs: EpochEntry[] | null = null;
+
+  /**
+   * The epoch cache after recovery: the checkpoint's entries, cut to the recovered log (a crash may have come
+   * between a truncation and its checkpoint), then the epochs of the batches recovery read (appended after the
+   * checkpoint was last written). A log without a checkpoint (written before epochs were kept, or damaged) is
+   * seeded with the epoch of its first batch.
+   */
+  private recoverEpochs(onDisk: EpochEntry[] | null): void {
+    const scanned = this.scannedEpochs ?? [];
+    this.scannedEpochs = null;
+    this.epochs.replaceWith(onDisk ?? []);
+    this.epochsWritten = onDisk === null ? -1 : this.epochs.version;
+    this.epochs.truncateFromEnd(this.logEndOffset);
+    if (onDisk === null && this.logEndOffset > this.logStart) {
+      const first = this.firstBatchEpoch();
+      if (first >= 0) this.epochs.replaceWith([{ epoch: first, startOffset: this.logStart }]);
+    }
+    for (const e of scanned) {
+      if (e.startOffset < this.logEndOffset && e.epoch > this.epochs.latestEpoch)
+        this.epochs.assign(e.epoch, e.startOffset);
+    }
+    this.epochs.truncateFromStart(this.logStart);
+  }
+
+  /** The leader epoch stamped in the first batch at the log start, or -1. */
+  private firstBatchEpoch(): number {
+    const segment = this.segments[0]!;
+    const header = new Uint8Array(BATCH_HEADER_BYTES);
+    const located = this.locate(segment, this.logStart);
+    if (located.kind !== 'found') return -1;
+    const n = this.disk.read(segment.logFd, header, located.position);
+    if (n !== BATCH_HEADER_BYTES) return -1;
+    return readInt32(header, BatchField.partitionLeaderEpoch);
   }
 
   /** Segments recovery opened, so that a failed open closes every one of them. */
@@ -1006,6 +1163,11 @@ export class PartitionLog {
         });
         if (check.kind === 'incomplete' && chunkStart + n < fileBytes && offset > 0) break;
         if (check.kind !== 'ok') return { batches, stopReason: check.reason };
+        const epoch = readInt32(buffer, offset + BatchField.partitionLeaderEpoch);
+        const scanned = this.scannedEpochs;
+        if (scanned !== null && epoch >= 0 && epoch > (scanned.at(-1)?.epoch ?? -1)) {
+          scanned.push({ epoch, startOffset: check.baseOffset });
+        }
         segment.addBatch(
           check.baseOffset,
           check.lastOffset,
@@ -1428,7 +1590,12 @@ export class PartitionLog {
   truncateTo(offset: number): TruncateResult {
     assert(!this.closed, 'truncateTo on a closed log');
     if (offset < this.logStart) return { kind: 'below_log_start', logStartOffset: this.logStart };
-    if (offset >= this.logEndOffset) return { kind: 'ok', logEndOffset: this.logEndOffset };
+    if (offset >= this.logEndOffset) {
+      // No record to cut, but an epoch recorded at the log end by a leader that wrote nothing is dropped
+      // (Kafka's truncateTo does the same): the next batch of an older epoch must not be taken for it.
+      if (this.epochs.truncateFromEnd(offset)) this.writeEpochsIfChanged();
+      return { kind: 'ok', logEndOffset: this.logEndOffset };
+    }
     const k = this.segmentIndexFor(offset);
     const segment = this.segments[k]!;
     // A damaged range holding `offset` goes whole, from the end of the last sound batch before it.
@@ -1473,6 +1640,8 @@ export class PartitionLog {
       () => true,
     );
     this.flushed = newEnd;
+    this.epochs.truncateFromEnd(newEnd);
+    this.writeEpochsIfChanged();
     if (newEnd < this.logStart) {
       // The batch holding `offset` started below the log start: the log is now empty at that batch's base,
       // so a follower can append the leader's whole batch again. Written after the cut, so a crash in
@@ -1497,11 +1666,35 @@ export class PartitionLog {
       if (flushed.kind !== 'ok') return flushed;
     }
     this.logStart = offset;
+    this.epochs.truncateFromStart(offset);
     let count = 0;
     while (count < this.segments.length - 1 && this.segments[count]!.nextOffset <= offset) count++;
     const fault = this.deleteOldestSegments(count);
     if (fault !== null) return { kind: 'storage_failed', fault, definite: true };
     return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: count };
+  }
+
+  /**
+   * Drops the whole log and starts it empty at `offset` (a follower whose leader no longer has the records
+   * after this log's end: the leader's log start moved past it). The checkpoint naming the new log start is
+   * written first, so a crash half-way leaves old segments below the log start, which recovery deletes.
+   * Durable when it returns.
+   */
+  resetTo(offset: number): void {
+    assert(!this.closed, 'resetTo on a closed log');
+    assert(Number.isSafeInteger(offset) && offset >= 0, `bad reset offset ${offset}`);
+    this.epochs.clear();
+    this.logStart = offset;
+    this.recoveryPoint = offset;
+    this.writeCheckpoint();
+    for (const segment of this.segments.splice(0)) {
+      segment.close();
+      segment.unlinkFiles();
+    }
+    this.segments.push(this.createSegment(offset));
+    this.disk.fsyncDir(this.dir);
+    this.flushed = offset;
+    this.bytesSinceCheckpoint = 0;
   }
 
   /** Takes new retention settings (a topic's config was altered); the next retention pass applies them. */
@@ -1535,6 +1728,7 @@ export class PartitionLog {
     let fault: StorageFault | null = null;
     if (count > 0) {
       this.logStart = Math.max(this.logStart, this.segments[count]!.baseOffset);
+      this.epochs.truncateFromStart(this.logStart);
       fault = this.deleteOldestSegments(count);
     }
     return { deletedSegments: count, deletedBytes, logStartOffset: this.logStart, fault };

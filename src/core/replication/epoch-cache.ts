@@ -33,6 +33,19 @@ export const UNDEFINED_EPOCH_END: EpochEndOffset = { epoch: -1, endOffset: -1 };
 
 export class EpochCache {
   private list: EpochEntry[] = [];
+  private changes = 0;
+
+  /** Grows by one with every change: an owner that persists the cache compares it with what it wrote. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Replaces the whole content (an owner loading its checkpoint into a cache others hold). */
+  replaceWith(entries: readonly EpochEntry[]): void {
+    this.list = [];
+    for (const entry of entries) this.assign(entry.epoch, entry.startOffset);
+    this.changes++;
+  }
 
   static fromEntries(entries: readonly EpochEntry[]): EpochCache {
     const cache = new EpochCache();
@@ -78,6 +91,7 @@ export class EpochCache {
       `epoch ${epoch} would start at ${startOffset}, before epoch ${last?.epoch} at ${last?.startOffset}`,
     );
     this.list.push({ epoch, startOffset });
+    this.changes++;
     return true;
   }
 
@@ -108,7 +122,9 @@ export class EpochCache {
   truncateFromEnd(endOffset: number): boolean {
     const before = this.list.length;
     while (this.list.length > 0 && this.list.at(-1)!.startOffset >= endOffset) this.list.pop();
-    return this.list.length !== before;
+    if (this.list.length === before) return false;
+    this.changes++;
+    return true;
   }
 
   /**
@@ -126,11 +142,13 @@ export class EpochCache {
       this.list[0] = { epoch: first.epoch, startOffset };
       changed = true;
     }
+    if (changed) this.changes++;
     return changed;
   }
 
   /** Empties the cache (a log truncated fully, to be refilled from the leader). */
   clear(): void {
+    if (this.list.length > 0) this.changes++;
     this.list = [];
   }
 }
