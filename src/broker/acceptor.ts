@@ -1,16 +1,20 @@
-// The acceptor: the HTTP handlers of one node and the routing state behind them. It validates every request,
-// picks the partition (Kafka's murmur2 for keys, sticky round-robin without one), encodes produce and fetch
-// requests straight into the owning worker's request ring, and answers when the worker's response frame
-// arrives. Long-poll consumers wait in a bounded per-partition list and are woken by the append that moves
-// the high watermark (the produce answer), never by polling. It never touches a file.
+// The acceptor's HTTP handlers for topics, produce and consume. It validates every request, picks the partition
+// (Kafka's murmur2 for keys, sticky round-robin without one), encodes produce, fetch and describe messages and
+// hands them to the partition router (router.ts), which delivers them to the partition's leader: the local
+// worker's ring, or the leader's worker on another node over the data link. Any node therefore serves any
+// partition. A long poll waits where the data is (the leader's worker holds the fetch until the high watermark
+// passes it), so a forwarded one costs no extra round trips. It never touches a file.
+//
+// Outcomes: a refusal the worker answers is definite (nothing written) unless its status says otherwise; a
+// forwarded request whose connection died, or that timed out, is indefinite (503 with `"indefinite": true`):
+// the broker never retries a produce on its own then. It does retry, at once and a few times, a request the
+// leader's worker answered "unknown partition" while this node's metadata has the partition (the worker had
+// not applied the metadata that created it yet): nothing was done, so the retry is safe.
 // Runs on the acceptor (main) thread only.
-
 import type { BrokerConfig } from '../config/config.js';
-import { assert } from '../core/assert.js';
 import { type ErrorName, errors } from '../core/errors.js';
 import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
-import { StickyPartitioner } from '../core/partitioner.js';
 import type { OffloadPool } from '../http/offload-pool.js';
 import { isParamError, parseIntegerParam, parseOptionalIntegerParam } from '../http/params.js';
 import {
@@ -25,54 +29,42 @@ import type { LargeProduceTask } from '../http/produce-offload.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import { parseTopicCreate } from '../http/topic-body.js';
-import type { MetadataSnapshot, MetadataStore, TopicMetadata } from '../metadata/types.js';
-import type { BrokerMetrics, TopicCounters } from './metrics.js';
+import { LinkFailureKind, linkFailureIndefinite } from '../link/data-link.js';
+import { type ControlAnswer, type ControlRequest, decodeJson, encodeJson } from '../messages/control.js';
+import { DESCRIBE_REQUEST_BYTES, type DescribeAnswer, readDescribeAnswer } from '../messages/describe.js';
 import {
-  encodeProduceRequest,
-  FrameKind,
-  fetchRequestBytes,
-  fetchResultHeaderBytes,
-  produceRequestBytes,
-  readFetchDetail,
-  WireStatus,
+  FETCH_ANSWER_HEADER_BYTES,
+  FETCH_EARLIEST,
+  FETCH_LATEST,
+  FETCH_REQUEST_BYTES,
+  type FetchAnswerHeader,
+  readFetchAnswerHeader,
   writeFetchRequest,
-} from './wire.js';
-import type { SendOutcome, WorkerLink } from './worker-link.js';
+} from '../messages/fetch.js';
+import { MessageKind } from '../messages/kinds.js';
+import {
+  type Acks,
+  emptyProduceAnswer,
+  encodeProduceRequest,
+  type ProduceHeader,
+  type ProducerFields,
+  produceRequestBytes,
+  readProduceAnswer,
+} from '../messages/produce.js';
+import { Status } from '../messages/status.js';
+import type { MetadataStore } from '../metadata/types.js';
+import type { BrokerMetrics } from './metrics.js';
+import {
+  linkFailureMessage,
+  type PartitionRoute,
+  type PartitionRouter,
+  STICKY_RECORDS_MAX,
+  type TopicRoute,
+} from './router.js';
+import { fetchStatusAnswer, produceStatusAnswer } from './status-answer.js';
+import type { WorkerLink } from './worker-link.js';
 
-export interface PartitionRoute {
-  readonly topic: string;
-  readonly partition: number;
-  readonly slot: number;
-  readonly link: WorkerLink;
-  /** The broker leading this partition, from the metadata. */
-  leader: string;
-  /** True when this node leads the partition and it is open on `link`'s worker; requests go nowhere else. */
-  local: boolean;
-  /** Where clients reach the leader (`http://host:port`), or '' when the leader is unknown. */
-  leaderUrl: string;
-  logStartOffset: number;
-  logEndOffset: number;
-  highWatermark: number;
-  sizeBytes: number;
-  segmentCount: number;
-  /**
-   * False while the offsets above are only lower bounds: the worker has not recovered the partition's log
-   * since a crash (it opens logs lazily). `ensureExact` asks for the exact ones.
-   */
-  exact: boolean;
-  /** Long-poll consumers waiting for the high watermark to pass their offset. */
-  readonly waiters: Set<Waiter>;
-}
-
-export interface TopicRoute {
-  readonly meta: TopicMetadata;
-  readonly partitions: PartitionRoute[];
-  readonly sticky: StickyPartitioner;
-  /** The topic's labelled counters, resolved once (a label lookup per request is measurable). */
-  readonly counters: TopicCounters;
-  /** Produce limits of this topic: a record must fit one batch, and a batch one segment. */
-  readonly limits: ProduceLimits;
-}
+export type { PartitionRoute, TopicRoute } from './router.js';
 
 export interface RecordOffset {
   partition: number;
@@ -87,342 +79,248 @@ export interface ProduceFailure {
   readonly indefinite: boolean;
 }
 
-/** One partition's share of a produce request, ready to be encoded into that partition's ring. */
+/** One partition's share of a produce request, ready to be encoded into a produce message. */
 export interface SendGroup {
   readonly partition: number;
   readonly indexes: ArrayLike<number> & Iterable<number>;
   readonly payloadBytes: number;
-  readonly encode: (bytes: Buffer, view: DataView, at: number, slot: number, acks: 0 | 1 | 2) => void;
+  readonly encode: (bytes: Buffer, view: DataView, at: number, header: ProduceHeader) => void;
 }
 
-interface Waiter {
-  readonly offset: number;
-  readonly wake: () => void;
-}
-
-export interface ControlAnswer {
-  readonly ok: boolean;
-  readonly message?: string;
-  readonly logStartOffset?: number;
-  readonly logEndOffset?: number;
-  readonly highWatermark?: number;
-  readonly sizeBytes?: number;
-  readonly segmentCount?: number;
-  /** 1 when the offsets are exact, 0 when they are lower bounds (a log not recovered yet). */
-  readonly exact?: number;
-  /** Per partition, for `open_many`. */
-  readonly partitions?: readonly ControlAnswer[];
+/** What a fetch came back with, as streams and HTTP consume see it. */
+export interface FetchOutcome {
+  /** `Status.Ok`, a worker's refusal, or -1 with `failure` set when the leader could not be reached. */
+  readonly status: number;
+  readonly header: FetchAnswerHeader;
+  /** Ok: the batches (valid only during the callback); otherwise the detail, if any. */
+  readonly payload: Uint8Array;
+  /** Set when the request never got a worker's answer (no leader, the link failed). */
+  readonly failure: ProduceFailure | null;
 }
 
 /** Consume answers carry at most this many records (api.md caps `limit` at 1000). */
 const consumeLimitMax = 1000;
 const consumeLimitDefault = 100;
 const consumeMaxBytesDefault = 1024 * 1024;
-const waitersPerPartitionMax = 10_000;
-/** Partitions opened by one control frame: 500 answers of figures stay far below a ring frame. */
-const opensPerFrameMax = 500;
-/** Partitions one frame asks a worker to recover: each may take a scan, and requests wait behind the frame. */
-const describesPerFrameMax = 20;
-/** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
-const stickyRecordsMax = 1000;
+/** The offset a fetch message carries for 'earliest' and 'latest': the leader resolves them. */
+export const OFFSET_EARLIEST = FETCH_EARLIEST;
+export const OFFSET_LATEST = FETCH_LATEST;
+/** Retries of a request the leader's worker answered "unknown partition" while the metadata has it. */
+const unknownRetriesMax = 20;
+const unknownRetryDelayMs = 10;
+/** A forwarded request waits this long for the leader's answer beyond its own wait (acks=all included). */
+const forwardTimeoutMs = 35_000;
 
 export class Acceptor {
-  private readonly topics = new Map<string, TopicRoute>();
-  private nextSlot = 1;
   private readonly stickyTopics = new Set<TopicRoute>();
   private stickyFlushScheduled = false;
-  private readonly limits: ProduceLimits;
-  private snapshotChain: Promise<void> = Promise.resolve();
-  private appliedVersion = -1;
-  private brokers: MetadataSnapshot['brokers'] = new Map();
   serving = false;
-  /** Told of every topic opened (its partition count) or deleted (0): the group coordinator listens. */
-  onTopicChange: (topic: string, partitions: number) => void = () => undefined;
   notServingReason = 'starting';
 
   constructor(
     private readonly config: BrokerConfig,
     private readonly store: MetadataStore,
+    readonly router: PartitionRouter,
     readonly links: readonly WorkerLink[],
     private readonly metrics: BrokerMetrics,
     private readonly offload: OffloadPool | null,
-  ) {
-    this.limits = {
+  ) {}
+
+  /** The produce limits every topic starts from: a record must fit one log batch and one ring frame. */
+  static baseLimits(config: BrokerConfig, payloadBytesMax: number): ProduceLimits {
+    return {
       // Kafka's max.message.bytes: a record must fit one log batch (1 MiB, or one ring frame if smaller) with
       // room for the batch header and the record's framing.
-      recordBytesMax: Math.min(config.maxRequestBytes, 1024 * 1024, links[0]!.payloadBytesMax - 64) - 1024,
+      recordBytesMax: Math.min(config.maxRequestBytes, 1024 * 1024, payloadBytesMax - 64) - 1024,
       batchRecordsMax: 100_000,
       headersMax: 64,
     };
   }
 
-  // ------------------------------------------------------------------------------------------------------
-  // Routing state.
-
-  /**
-   * Opens every partition this node leads, then follows the store: every new snapshot opens the topics that
-   * appeared, removes those that went away and moves partitions whose leader changed. Called once at start-up.
-   */
-  async openAll(): Promise<void> {
-    this.store.onChange((snapshot) => {
-      this.applySnapshotLater(snapshot);
-    });
-    await this.applySnapshotLater(this.store.snapshot());
+  /** Follows the store: every snapshot reroutes (workers reconcile their replicas on their own). */
+  openAll(): void {
+    this.store.onChange((snapshot) => this.router.apply(snapshot));
+    this.router.apply(this.store.snapshot());
   }
 
-  /** Resolves once every snapshot received so far has been applied to the routes. */
+  /** Resolves once every snapshot received so far has been applied (routing is synchronous now). */
   metadataSettled(): Promise<void> {
-    return this.snapshotChain;
-  }
-
-  private applySnapshotLater(snapshot: MetadataSnapshot): Promise<void> {
-    this.snapshotChain = this.snapshotChain.then(() => this.applySnapshot(snapshot));
-    return this.snapshotChain;
-  }
-
-  /** Answers every long poll now (at shutdown): each fetches once more and replies with what it finds. */
-  wakeAllWaiters(): void {
-    for (const topic of this.topics.values()) {
-      for (const partition of topic.partitions) {
-        for (const waiter of [...partition.waiters]) {
-          partition.waiters.delete(waiter);
-          waiter.wake();
-        }
-      }
-    }
+    return Promise.resolve();
   }
 
   topicRoute(name: string): TopicRoute | undefined {
-    return this.topics.get(name);
+    return this.router.topic(name);
   }
 
-  /** The high watermark of a partition, or undefined if there is no such partition. */
+  /** The servable high watermark this node's replica reported, or undefined when none is known here. */
   highWatermarkOf(topic: string, partition: number): number | undefined {
-    return this.topics.get(topic)?.partitions[partition]?.highWatermark;
+    const route = this.router.topic(topic)?.partitions[partition];
+    if (route === undefined || !route.reported || route.highWatermark < 0) return undefined;
+    return route.highWatermark;
   }
 
+  /** Partitions with figures from a replica on this node (for /metrics). */
+  /**
+   * The figures of the partitions led here, for the kafka_exporter-named gauges: each partition is exported
+   * by its leader only, so that a cluster-wide sum counts it once and a follower's lag never shows as its value.
+   */
   partitionFigures(): PartitionRoute[] {
     const out: PartitionRoute[] = [];
-    for (const topic of this.topics.values()) out.push(...topic.partitions);
+    for (const topic of this.router.allTopics())
+      for (const p of topic.partitions) if (p.reported && p.leader === this.config.nodeId) out.push(p);
     return out;
   }
 
-  private workerFor(topic: string, partition: number): WorkerLink {
-    let hash = 0;
-    for (let i = 0; i < topic.length; i++) hash = (hash * 31 + topic.charCodeAt(i)) | 0;
-    return this.links[((hash >>> 0) + partition) % this.links.length]!;
-  }
+  /** Long polls are held by the workers, which answer them when they stop; nothing waits here. */
+  wakeAllWaiters(): void {}
 
-  private async applySnapshot(snapshot: MetadataSnapshot): Promise<void> {
-    if (snapshot.version < this.appliedVersion) return;
-    this.appliedVersion = snapshot.version;
-    this.brokers = snapshot.brokers;
-    const work: Promise<unknown>[] = [];
-    for (const [name, route] of this.topics) {
-      const meta = snapshot.topics.get(name);
-      if (meta === undefined || meta.topicId !== route.meta.topicId) work.push(this.removeTopic(route));
-    }
-    await Promise.all(work);
-    const opens: Promise<unknown>[] = [];
-    for (const meta of snapshot.topics.values()) {
-      const route = this.topics.get(meta.name);
-      if (route === undefined) opens.push(this.openTopic(meta));
-      else if (route.meta !== meta) opens.push(this.updateTopic(route, meta));
-    }
-    await Promise.all(opens);
-  }
-
-  /** Forgets a topic deleted from the metadata and has its workers delete its partitions' files. */
-  private async removeTopic(route: TopicRoute): Promise<void> {
-    // Routing forgets the topic first, so no new request reaches partitions that are being removed.
-    if (this.topics.get(route.meta.name) === route) this.topics.delete(route.meta.name);
-    this.onTopicChange(route.meta.name, 0);
-    for (const partition of route.partitions) {
-      partition.local = false;
-      for (const waiter of partition.waiters) waiter.wake();
-      partition.waiters.clear();
-    }
-    await Promise.all(route.partitions.map((p) => this.control(p.link, { op: 'delete', slot: p.slot })));
-  }
-
-  /** Follows leadership changes of an existing topic: a partition now led here is opened on its worker. */
-  private async updateTopic(route: TopicRoute, meta: TopicMetadata): Promise<void> {
-    const before = route.meta.config;
-    (route as { meta: TopicMetadata }).meta = meta;
-    // An altered retention reaches the partitions already open here; newly opened ones get it with `open`.
-    const retentionChanged =
-      before.retentionMs !== meta.config.retentionMs || before.retentionBytes !== meta.config.retentionBytes;
-    const opens: PartitionRoute[] = [];
-    const configured: Promise<unknown>[] = [];
-    for (const p of route.partitions) {
-      const assignment = meta.partitions[p.partition]!;
-      p.leader = assignment.leader;
-      p.leaderUrl = this.urlOf(assignment.leader);
-      const local = assignment.leader === this.config.nodeId;
-      if (local && !p.local) opens.push(p);
-      else if (!local) p.local = false;
-      else if (retentionChanged) configured.push(this.configurePartition(meta, p));
-    }
-    await Promise.all([this.openPartitions(meta, opens), ...configured]);
-    route.sticky.setEligible(localPartitions(route.partitions));
-  }
-
-  private urlOf(brokerId: string): string {
-    const b = this.brokers.get(brokerId);
-    return b === undefined ? '' : `http://${b.httpHost}:${b.httpPort}`;
-  }
+  // ------------------------------------------------------------------------------------------------------
+  // Sending, with the retry of "unknown partition" while the metadata still has it.
 
   /**
-   * Has the workers open partitions led here: one control frame per worker for up to `opensPerFrameMax` of
-   * them (a topic of thousands of partitions is a handful of frames, not thousands of round trips), frames to
-   * one worker in sequence so its queue stays short. A worker opens a partition lazily when it can (its
-   * figures then come from the checkpoint), so this is cheap for idle partitions.
+   * Sends a message about `route` to its leader and calls `onAnswer` once: with the worker's answer, or with a
+   * failure when there is no leader, the queue is full, or the link failed.
    */
-  private async openPartitions(meta: TopicMetadata, routes: readonly PartitionRoute[]): Promise<void> {
-    const byLink = new Map<WorkerLink, PartitionRoute[]>();
-    for (const route of routes) {
-      const list = byLink.get(route.link);
-      if (list === undefined) byLink.set(route.link, [route]);
-      else list.push(route);
-    }
-    await Promise.all(
-      [...byLink].map(async ([link, list]) => {
-        for (let i = 0; i < list.length; i += opensPerFrameMax) {
-          const chunk = list.slice(i, i + opensPerFrameMax);
-          const answer = await this.control(link, {
-            op: 'open_many',
-            partitions: chunk.map((route) => ({
-              slot: route.slot,
-              topic: meta.name,
-              partition: route.partition,
-              topicId: meta.topicId,
-              segmentBytes: meta.config.segmentBytes,
-              retentionMs: meta.config.retentionMs,
-              retentionBytes: meta.config.retentionBytes,
-            })),
-          });
-          assert(
-            answer.ok && answer.partitions?.length === chunk.length,
-            `opening partitions of ${meta.name}`,
-          );
-          chunk.forEach((route, j) => {
-            updateFromControl(route, answer.partitions![j]!);
-            route.local = true;
+  private sendTo(
+    route: PartitionRoute,
+    kind: number,
+    payloadBytes: number,
+    encode: (bytes: Buffer, view: DataView, at: number) => void,
+    onAnswer: (view: DataView, bytes: Buffer, at: number, length: number) => void,
+    onFailure: (failure: ProduceFailure) => void,
+    timeoutMs: number,
+    attempt = 0,
+  ): void {
+    const result = this.router.send(
+      route,
+      kind,
+      payloadBytes,
+      encode,
+      (answerKind, view, bytes, at, length) => {
+        if (answerKind === LinkFailureKind) {
+          const failure = bytes[at]!;
+          return onFailure({
+            name: linkFailureIndefinite(failure) ? 'no_leader' : 'no_leader',
+            message: linkFailureMessage(failure, route),
+            indefinite: linkFailureIndefinite(failure),
           });
         }
-      }),
+        // Every answer's first byte is its status.
+        if (bytes[at] === Status.UnknownPartition && attempt < unknownRetriesMax && this.stillRouted(route)) {
+          setTimeout(
+            () => this.sendTo(route, kind, payloadBytes, encode, onAnswer, onFailure, timeoutMs, attempt + 1),
+            unknownRetryDelayMs,
+          );
+          return;
+        }
+        onAnswer(view, bytes, at, length);
+      },
+      timeoutMs,
     );
-  }
-
-  private async configurePartition(meta: TopicMetadata, route: PartitionRoute): Promise<void> {
-    const answer = await this.control(route.link, {
-      op: 'configure',
-      slot: route.slot,
-      retentionMs: meta.config.retentionMs,
-      retentionBytes: meta.config.retentionBytes,
-    });
-    if (answer.ok) updateFromControl(route, answer);
-  }
-
-  private async openTopic(meta: TopicMetadata): Promise<TopicRoute> {
-    const partitions: PartitionRoute[] = [];
-    for (let p = 0; p < meta.numPartitions; p++) {
-      const leader = meta.partitions[p]?.leader ?? '';
-      partitions.push({
-        topic: meta.name,
-        partition: p,
-        slot: this.nextSlot++,
-        link: this.workerFor(meta.name, p),
-        leader,
-        local: false,
-        leaderUrl: this.urlOf(leader),
-        logStartOffset: 0,
-        logEndOffset: 0,
-        highWatermark: 0,
-        sizeBytes: 0,
-        segmentCount: 0,
-        exact: false,
-        waiters: new Set(),
+    if (result === 'no_target') {
+      const target = this.router.target(route);
+      onFailure({
+        name: 'no_leader',
+        message: target.kind === 'none' ? target.message : `no route to ${route.topic}-${route.partition}`,
+        indefinite: false,
+      });
+    } else if (result === 'overloaded') {
+      onFailure({
+        name: 'overloaded',
+        message: `too many requests are queued for ${route.topic}-${route.partition}; retry`,
+        indefinite: false,
+      });
+    } else if (result === 'too_large') {
+      onFailure({
+        name: 'payload_too_large',
+        message: `the request for ${route.topic}-${route.partition} exceeds one message frame; split it or raise --ring-bytes`,
+        indefinite: false,
       });
     }
-    await this.openPartitions(
-      meta,
-      partitions.filter((p) => p.leader === this.config.nodeId),
-    );
-    const sticky = new StickyPartitioner(
-      meta.numPartitions,
-      stickyRecordsMax,
-      Math.floor(Math.random() * meta.numPartitions),
-    );
-    sticky.setEligible(localPartitions(partitions));
-    const route: TopicRoute = {
-      meta,
-      partitions,
-      counters: this.metrics.topicCounters(meta.name),
-      limits: {
-        ...this.limits,
-        recordBytesMax: Math.min(this.limits.recordBytesMax, meta.config.segmentBytes - 1024),
-      },
-      sticky,
-    };
-    this.topics.set(meta.name, route);
-    this.onTopicChange(meta.name, meta.numPartitions);
-    return route;
   }
 
-  /**
-   * Makes the figures of `partitions` exact: the workers open (recover) those whose logs they have not opened
-   * since a crash and answer their offsets. Up to `describesPerFrameMax` per control frame, frames to one
-   * worker in sequence, so a worker never stalls long on recovery between requests.
-   */
-  async ensureExact(partitions: readonly PartitionRoute[]): Promise<void> {
-    const byLink = new Map<WorkerLink, PartitionRoute[]>();
-    for (const route of partitions) {
-      if (route.exact || !route.local) continue;
-      const list = byLink.get(route.link);
-      if (list === undefined) byLink.set(route.link, [route]);
-      else list.push(route);
-    }
-    await Promise.all(
-      [...byLink].map(async ([link, list]) => {
-        for (let i = 0; i < list.length; i += describesPerFrameMax) {
-          const chunk = list.slice(i, i + describesPerFrameMax);
-          const answer = await this.control(link, { op: 'describe_many', slots: chunk.map((r) => r.slot) });
-          chunk.forEach((route, j) => {
-            const figures = answer.partitions?.[j];
-            if (figures?.ok === true) updateFromControl(route, figures);
-          });
-        }
-      }),
-    );
+  private stillRouted(route: PartitionRoute): boolean {
+    return this.router.topic(route.topic)?.partitions[route.partition] === route;
   }
 
-  /** Every local partition whose figures are lower bounds, made exact in the background (after a crash). */
-  settleFigures(): Promise<number> {
-    const pending: PartitionRoute[] = [];
-    for (const topic of this.topics.values()) {
-      for (const p of topic.partitions) if (p.local && !p.exact) pending.push(p);
-    }
-    return this.ensureExact(pending).then(() => pending.length);
+  /** A JSON control request to a partition's leader (rare operations). */
+  controlPartition(route: PartitionRoute, request: ControlRequest): Promise<ControlAnswer> {
+    const payload = encodeJson(request);
+    return new Promise((resolve) => {
+      this.sendTo(
+        route,
+        MessageKind.Control,
+        payload.byteLength,
+        (bytes, _v, at) => {
+          payload.copy(bytes, at);
+        },
+        (_view, bytes, at, length) => {
+          resolve(
+            decodeJson<ControlAnswer>(bytes.subarray(at, at + length)) ?? {
+              ok: false,
+              status: Status.UnknownPartition,
+              message: 'the leader answered something that is not JSON',
+            },
+          );
+        },
+        (failure) => resolve({ ok: false, status: -1, message: failure.message }),
+        forwardTimeoutMs,
+      );
+    });
   }
 
-  /** Sends a JSON control request to a worker and resolves with its JSON answer. */
-  control(link: WorkerLink, request: Record<string, unknown>): Promise<ControlAnswer> {
-    const payload = Buffer.from(JSON.stringify(request), 'utf8');
+  /** A JSON control request to one local worker (health). */
+  controlWorker(link: WorkerLink, request: ControlRequest): Promise<ControlAnswer> {
+    const payload = encodeJson(request);
     return new Promise((resolve, reject) => {
       const outcome = link.send(
-        FrameKind.Control,
+        MessageKind.Control,
         payload.byteLength,
-        (bytes, _view, at) => {
-          bytes.set(payload, at);
+        (bytes, _v, at) => {
+          payload.copy(bytes, at);
         },
         (_kind, _view, bytes, at, length) => {
-          resolve(JSON.parse(bytes.toString('utf8', at, at + length)) as ControlAnswer);
+          resolve(
+            decodeJson<ControlAnswer>(bytes.subarray(at, at + length)) ?? {
+              ok: false,
+              status: -1,
+              message: 'bad answer',
+            },
+          );
         },
       );
       if (outcome === 'overloaded' || outcome === 'too_large') {
         reject(new Error(`control request to worker ${link.workerIndex} refused: ${outcome}`));
       }
+    });
+  }
+
+  /** Asks a partition's leader for its figures (and each replica's log end); null when it could not. */
+  describe(route: PartitionRoute): Promise<DescribeAnswer | { readonly failure: ProduceFailure }> {
+    return new Promise((resolve) => {
+      this.sendTo(
+        route,
+        MessageKind.Describe,
+        DESCRIBE_REQUEST_BYTES,
+        (_b, view, at) => {
+          view.setUint32(at, route.topicSeq, true);
+          view.setUint32(at + 4, route.partition, true);
+        },
+        (view, bytes, at, length) => {
+          const answer = readDescribeAnswer(bytes, view, at, length);
+          resolve(
+            answer ?? {
+              failure: {
+                name: 'internal',
+                message: 'the leader answered a malformed describe',
+                indefinite: false,
+              },
+            },
+          );
+        },
+        (failure) => resolve({ failure }),
+        forwardTimeoutMs,
+      );
     });
   }
 
@@ -441,22 +339,17 @@ export class Acceptor {
       if (!parsed.ok) return reply.error('bad_request', parsed.message);
       json = parsed.value;
     }
+    const liveBrokers = Math.max(1, this.router.liveBrokers().filter((b) => !b.shuttingDown).length);
     const parsed = parseTopicCreate(name, json, {
       numPartitions: this.config.defaultNumPartitions,
+      replicationFactor: Math.min(this.config.defaultReplicationFactor, liveBrokers),
       retentionMs: this.config.retentionMs,
       retentionBytes: this.config.retentionBytes,
       segmentBytes: this.config.segmentBytes,
       partitionsMax: 4096,
-      liveBrokers: Math.max(1, [...this.brokers.values()].filter((b) => !b.fenced).length),
+      liveBrokers,
     });
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
-    if (parsed.request.replicationFactor > 1) {
-      // Placing replicas that nothing copies to would report durability the cluster does not have.
-      return reply.error(
-        'bad_request',
-        `topic '${name}': replication_factor ${parsed.request.replicationFactor} needs partition replication, which this broker does not provide yet; use 1`,
-      );
-    }
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
     const crowded = this.partitionLimitProblem(
@@ -466,17 +359,16 @@ export class Acceptor {
     );
     if (crowded !== null) return reply.error('too_many_partitions', crowded);
     this.store.createTopic(parsed.request, Date.now()).then(
-      async (result) => {
+      (result) => {
         if (result.kind === 'exists_different') {
           return reply.error('topic_exists', `topic '${name}' already exists with other settings`);
         }
-        // The store delivers the snapshot holding the topic before this answer: wait until it is routed.
-        await this.metadataSettled();
-        const route = this.topics.get(name);
+        // The store delivers the snapshot holding the topic before this answer, so it is routed already.
+        const route = this.router.topic(name);
         if (route === undefined || route.meta.topicId !== result.topic.topicId) {
           return reply.error('no_leader', `topic '${name}' changed while it was being created; retry`);
         }
-        reply.json(result.kind === 'created' ? 201 : 200, JSON.stringify(this.describeTopic(route, false)));
+        reply.json(result.kind === 'created' ? 201 : 200, JSON.stringify(this.describeTopic(route, null)));
       },
       (error: unknown) => this.replyStoreError(reply, 'could not record the topic', error),
     );
@@ -494,14 +386,14 @@ export class Acceptor {
     numPartitions: number,
     replicationFactor: number,
   ): string | null {
-    if (this.topics.has(name)) return null;
+    if (this.router.topic(name) !== undefined) return null;
     const limit = this.config.maxPartitionsPerThread * this.config.threads;
-    const live = [...this.brokers.entries()].filter(([, b]) => !b.fenced).map(([id]) => id);
+    const live = this.router.liveBrokers().map((b) => b.id);
     const brokers = live.length > 0 ? live : [this.config.nodeId];
     const share = Math.ceil((numPartitions * replicationFactor) / brokers.length);
     for (const broker of brokers) {
       let held = 0;
-      for (const topic of this.topics.values()) {
+      for (const topic of this.router.allTopics()) {
         for (const p of topic.meta.partitions) if (p.replicas.includes(broker)) held++;
       }
       if (held + share > limit) {
@@ -512,15 +404,16 @@ export class Acceptor {
   }
 
   listTopics(_request: HttpRequest, reply: Reply): void {
-    const names = [...this.topics.keys()].sort();
+    const names = this.router.topicNames();
     reply.json(200, JSON.stringify({ topics: names, count: names.length }));
   }
 
+  /** `GET /topics/{t}`: the metadata, and each partition's offsets and replica log ends from its leader. */
   getTopic(request: HttpRequest, reply: Reply): void {
     const route = this.topicOrReply(request.params[0] ?? '', reply);
     if (route === null) return;
-    this.ensureExact(route.partitions).then(
-      () => reply.json(200, JSON.stringify(this.describeTopic(route, true))),
+    Promise.all(route.partitions.map((p) => this.describe(p))).then(
+      (answers) => reply.json(200, JSON.stringify(this.describeTopic(route, answers))),
       (error: unknown) => reply.error('overloaded', (error as Error).message),
     );
   }
@@ -532,10 +425,8 @@ export class Acceptor {
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
     this.store.deleteTopic(name).then(
-      async (result) => {
+      (result) => {
         if (result.kind === 'unknown') return reply.error('unknown_topic', `topic '${name}' does not exist`);
-        // The store delivers the snapshot without the topic first; its removal is done once that is applied.
-        await this.metadataSettled();
         reply.json(200, JSON.stringify({ topic: name, deleted: true }));
       },
       (error: unknown) => this.replyStoreError(reply, 'could not delete the topic', error),
@@ -549,7 +440,58 @@ export class Acceptor {
     reply.error('no_leader', `${what}: ${(error as Error).message}`, { indefinite });
   }
 
-  private describeTopic(route: TopicRoute, withOffsets: boolean): Record<string, unknown> {
+  /** A partition's replica state for clients: leader's figures, each replica's log end and lag. */
+  private partitionJson(
+    route: TopicRoute,
+    partition: number,
+    answer: DescribeAnswer | { readonly failure: ProduceFailure } | null,
+  ): Record<string, unknown> {
+    const p = route.meta.partitions[partition]!;
+    const base = {
+      partition: p.partition,
+      leader: p.leader === '' ? null : p.leader,
+      leader_epoch: p.leaderEpoch,
+      replicas: p.replicas,
+      isr: p.isr,
+      offline: p.leader === '',
+    };
+    if (answer === null) return base;
+    if ('failure' in answer || answer.status !== Status.Ok) {
+      const local = route.partitions[partition]!;
+      // The leader did not answer: a replica here may still know the figures.
+      return {
+        ...base,
+        log_start_offset: local.reported ? local.logStartOffset : null,
+        high_watermark: local.reported && local.highWatermark >= 0 ? local.highWatermark : null,
+        log_end_offset: local.reported ? local.logEndOffset : null,
+        replica_state: null,
+        error: 'failure' in answer ? answer.failure.message : `the leader answered status ${answer.status}`,
+      };
+    }
+    const ends = new Map(answer.replicas.map((r) => [r.id, r.logEndOffset]));
+    return {
+      ...base,
+      log_start_offset: answer.logStartOffset,
+      high_watermark: answer.highWatermark >= 0 ? answer.highWatermark : null,
+      log_end_offset: answer.logEndOffset,
+      size_bytes: answer.sizeBytes,
+      segment_count: answer.segmentCount,
+      replica_state: p.replicas.map((id) => {
+        const end = id === p.leader ? answer.logEndOffset : (ends.get(id) ?? -1);
+        return {
+          broker: id,
+          in_sync: p.isr.includes(id),
+          log_end_offset: end >= 0 ? end : null,
+          lag: end >= 0 ? Math.max(0, answer.logEndOffset - end) : null,
+        };
+      }),
+    };
+  }
+
+  private describeTopic(
+    route: TopicRoute,
+    answers: readonly (DescribeAnswer | { readonly failure: ProduceFailure })[] | null,
+  ): Record<string, unknown> {
     const meta = route.meta;
     return {
       topic: meta.name,
@@ -563,21 +505,11 @@ export class Acceptor {
         segment_bytes: meta.config.segmentBytes,
         min_insync_replicas: meta.config.minInsyncReplicas,
         cleanup_policy: meta.config.cleanupPolicy,
+        unclean_leader_election: meta.config.uncleanLeaderElection,
       },
-      partitions: meta.partitions.map((p) => {
-        const base = {
-          partition: p.partition,
-          leader: p.leader,
-          leader_epoch: p.leaderEpoch,
-          replicas: p.replicas,
-          isr: p.isr,
-        };
-        if (!withOffsets) return base;
-        const live = route.partitions[p.partition]!;
-        // Only the leader knows a partition's offsets (until replication): elsewhere they are unknown, not 0.
-        if (!live.local) return { ...base, log_start_offset: null, high_watermark: null };
-        return { ...base, log_start_offset: live.logStartOffset, high_watermark: live.highWatermark };
-      }),
+      partitions: meta.partitions.map((p) =>
+        this.partitionJson(route, p.partition, answers?.[p.partition] ?? null),
+      ),
     };
   }
 
@@ -587,12 +519,30 @@ export class Acceptor {
       reply.error('invalid_name', problem);
       return null;
     }
-    const route = this.topics.get(name);
+    const route = this.router.topic(name);
     if (route === undefined) {
       reply.error('unknown_topic', `topic '${name}' does not exist; create it with POST /topics/${name}`);
       return null;
     }
     return route;
+  }
+
+  /**
+   * For a client that asked for redirects: when `route` is led on another node, answers 503 naming the leader
+   * and its URL and returns true; otherwise false (the request is served here, forwarded if need be).
+   */
+  private redirected(request: HttpRequest, route: PartitionRoute, reply: Reply): boolean {
+    if (request.redirectToLeader !== true) return false;
+    const target = this.router.target(route);
+    if (target.kind !== 'remote') return false;
+    const broker = target.broker;
+    const url = `http://${broker.httpHost}:${broker.httpPort}`;
+    reply.redirect(
+      `partition ${route.partition} of topic '${route.topic}' is led by broker ${broker.id} at ${url}; send requests for it there`,
+      broker.id,
+      url,
+    );
+    return true;
   }
 
   private partitionOrReply(topic: TopicRoute, text: string, reply: Reply): PartitionRoute | null {
@@ -612,36 +562,33 @@ export class Acceptor {
     return route;
   }
 
+  /** `GET /topics/{t}/partitions/{p}`: asked of the leader, wherever it is. */
   partitionInfo(request: HttpRequest, reply: Reply): void {
     const topic = this.topicOrReply(request.params[0] ?? '', reply);
     if (topic === null) return;
     const route = this.partitionOrReply(topic, request.params[1] ?? '', reply);
     if (route === null) return;
-    const meta = topic.meta.partitions[route.partition]!;
-    if (!route.local) return reply.error('no_leader', notLeaderMessage(route));
-    this.control(route.link, { op: 'describe', slot: route.slot }).then(
-      (answer) => {
-        if (!answer.ok) return reply.error('unknown_partition', answer.message ?? 'partition is gone');
-        updateFromControl(route, answer);
-        reply.json(
+    if (this.redirected(request, route, reply)) return;
+    this.describe(route).then((answer) => {
+      if ('failure' in answer && route.leader === '') {
+        return reply.json(
           200,
-          JSON.stringify({
-            topic: topic.meta.name,
-            partition: route.partition,
-            leader: meta.leader,
-            leader_epoch: meta.leaderEpoch,
-            replicas: meta.replicas,
-            isr: meta.isr,
-            log_start_offset: route.logStartOffset,
-            log_end_offset: route.logEndOffset,
-            high_watermark: route.highWatermark,
-            size_bytes: route.sizeBytes,
-            segment_count: route.segmentCount,
-          }),
+          JSON.stringify({ topic: topic.meta.name, ...this.partitionJson(topic, route.partition, answer) }),
         );
-      },
-      (error: unknown) => reply.error('overloaded', (error as Error).message),
-    );
+      }
+      if ('failure' in answer)
+        return reply.error(answer.failure.name, answer.failure.message, { indefinite: false });
+      if (answer.status === Status.UnknownPartition) {
+        return reply.error(
+          'unknown_partition',
+          `partition ${route.partition} of '${topic.meta.name}' is gone`,
+        );
+      }
+      reply.json(
+        200,
+        JSON.stringify({ topic: topic.meta.name, ...this.partitionJson(topic, route.partition, answer) }),
+      );
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -652,11 +599,14 @@ export class Acceptor {
     if (topic === null) return;
     const acks = parseAcks(request.query);
     if (typeof acks === 'string') return reply.error('bad_parameter', acks);
+    const producer = parseProducerHeaders(request);
+    if (typeof producer === 'string') return reply.error('bad_request', producer);
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
     const body = request.body!;
     const nowMs = Date.now();
-    if (body.byteLength >= this.config.largeBodyBytes && this.offload !== null) {
+    const payloadBytesMax = this.links[0]!.payloadBytesMax;
+    if (body.byteLength >= this.config.largeBodyBytes && this.offload !== null && producer === null) {
       // Large bodies are parsed, validated and encoded on a piscina thread; the body is copied because the
       // HTTP layer may still own its memory.
       const task: LargeProduceTask = {
@@ -666,31 +616,32 @@ export class Acceptor {
         nowMs,
         numPartitions: topic.meta.numPartitions,
         stickyStart: topic.sticky.peek(),
-        stickyRecordsMax: stickyRecordsMax,
+        stickyRecordsMax: STICKY_RECORDS_MAX,
         stickyEligible: topic.sticky.eligiblePartitions(),
-        payloadBytesMax: this.links[0]!.payloadBytesMax,
+        payloadBytesMax,
       };
       topic.sticky.nextBatch();
       this.metrics.offloadedRequests.inc();
       this.offload.planProduce(task).then(
         (plan) => {
           if (plan.kind === 'error') return reply.error(plan.error, plan.message);
-          if (!this.topics.has(topic.meta.name))
+          if (this.router.topic(topic.meta.name) !== topic) {
             return reply.error('unknown_topic', `topic '${topic.meta.name}' was deleted`);
+          }
           const groups: SendGroup[] = plan.groups.map((g) => ({
             partition: g.partition,
             indexes: g.indexes,
             payloadBytes: g.length,
-            encode: (bytes, view, at, slot, groupAcks) => {
+            encode: (bytes, view, at, header) => {
               bytes.set(plan.payloads.subarray(g.at, g.at + g.length), at);
-              view.setUint32(at, slot, true);
-              view.setUint8(at + 4, groupAcks);
+              patchProduceHeader(view, at, header);
             },
           }));
           this.sendGroups(
             topic,
             groups,
             acks,
+            null,
             reply,
             batch,
             plan.recordCount,
@@ -718,20 +669,45 @@ export class Acceptor {
         `${batch ? `records[${grouped.recordIndex}]: ` : ''}topic '${topic.meta.name}' has partitions 0..${topic.meta.numPartitions - 1}; there is no partition ${grouped.partition}`,
       );
     }
+    if (
+      grouped.groups.length === 1 &&
+      this.redirected(request, topic.partitions[grouped.groups[0]!.partition]!, reply)
+    )
+      return;
+    if (producer !== null && grouped.groups.length > 1) {
+      return reply.error(
+        'bad_request',
+        'an idempotent produce (Producer-Id) carries the records of one partition: sequences are per partition; give every record the same partition (or key) or send one request per partition',
+      );
+    }
     let recordBytes = 0;
     for (const record of records) recordBytes += fieldLength(record.key) + fieldLength(record.value);
-    const payloadBytesMax = this.links[0]!.payloadBytesMax;
-    const groups: SendGroup[] = grouped.groups
-      .flatMap((whole) => chunkGroup(whole, payloadBytesMax))
-      .map((g) => ({
-        partition: g.partition,
-        indexes: g.indexes,
-        payloadBytes: produceRequestBytes(g.records),
-        encode: (bytes, view, at, slot, groupAcks) => {
-          encodeProduceRequest(bytes, view, at, slot, groupAcks, g.records);
-        },
-      }));
-    this.sendGroups(topic, groups, acks, reply, batch, records.length, recordBytes, records[0]!.timestampMs);
+    const chunks = grouped.groups.flatMap((whole) => chunkGroup(whole, payloadBytesMax));
+    if (producer !== null && chunks.length > 1) {
+      return reply.error(
+        'payload_too_large',
+        'an idempotent produce must fit one message frame; send fewer records per request',
+      );
+    }
+    const groups: SendGroup[] = chunks.map((g) => ({
+      partition: g.partition,
+      indexes: g.indexes,
+      payloadBytes: produceRequestBytes(g.records),
+      encode: (bytes, view, at, header) => {
+        encodeProduceRequest(bytes, view, at, header, g.records);
+      },
+    }));
+    this.sendGroups(
+      topic,
+      groups,
+      acks,
+      producer,
+      reply,
+      batch,
+      records.length,
+      recordBytes,
+      records[0]!.timestampMs,
+    );
   }
 
   /**
@@ -749,47 +725,57 @@ export class Acceptor {
     });
   }
 
-  /** Sends one produce frame per partition group and answers once every group is answered. */
+  /** Sends one produce message per partition group and answers once every group is answered. */
   private sendGroups(
     topic: TopicRoute,
     groups: readonly SendGroup[],
-    acks: 0 | 1 | 2,
+    acks: Acks,
+    producer: ProducerFields | null,
     reply: Reply,
     batch: boolean,
     recordCount: number,
     recordBytes: number,
     firstTimestampMs: number,
   ): void {
-    this.appendGroups(topic, groups, acks, recordCount, recordBytes, (offsets, failure, allFailed) => {
-      if (!batch) {
-        if (failure !== null) {
+    this.appendGroups(
+      topic,
+      groups,
+      acks,
+      recordCount,
+      recordBytes,
+      (offsets, failure, allFailed) => {
+        if (!batch) {
+          if (failure !== null)
+            return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
+          const only = offsets[0]!;
+          return reply.json(
+            acks === 0 ? 202 : 201,
+            `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${firstTimestampMs}}`,
+          );
+        }
+        // Every record failed the same way: answer with that error; otherwise report per record (Confluent v2).
+        if (failure !== null && allFailed) {
           return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
         }
-        const only = offsets[0]!;
-        return reply.json(
-          acks === 0 ? 202 : 201,
-          `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${firstTimestampMs}}`,
-        );
-      }
-      // Every record failed the same way: answer with that error; otherwise report per record (Confluent v2).
-      if (failure !== null && allFailed) {
-        return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
-      }
-      reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
-    });
+        reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
+      },
+      producer,
+    );
   }
 
   /**
-   * Sends one produce frame per partition group; `done` runs once every group is answered (at once for
-   * acks=0) with an offset or error per record in request order. Shared by HTTP and WebSocket produce.
+   * Sends one produce message per partition group to each partition's leader; `done` runs once every group is
+   * answered (at once for acks=0) with an offset or error per record in request order. Shared by HTTP and
+   * WebSocket produce.
    */
   appendGroups(
     topic: TopicRoute,
     groups: readonly SendGroup[],
-    acks: 0 | 1 | 2,
+    acks: Acks,
     recordCount: number,
     recordBytes: number,
     done: (offsets: RecordOffset[], firstFailure: ProduceFailure | null, allFailed: boolean) => void,
+    producer: ProducerFields | null = null,
   ): void {
     const offsets: RecordOffset[] = new Array(recordCount);
     let remaining = groups.length;
@@ -798,88 +784,76 @@ export class Acceptor {
     const finish = (): void => done(offsets, firstFailure, failures === groups.length);
     topic.counters.producedRecords.inc(recordCount);
     topic.counters.producedBytes.inc(recordBytes);
-
+    const answer = emptyProduceAnswer();
     for (const group of groups) {
       const partition = topic.partitions[group.partition]!;
-      const fail = (name: ErrorName, message: string, indefinite: boolean): void => {
-        firstFailure ??= { name, message, indefinite };
+      const fail = (failure: ProduceFailure): void => {
+        firstFailure ??= failure;
         failures++;
         for (const i of group.indexes) {
           offsets[i] = {
             partition: group.partition,
             offset: null,
-            error_code: errors[name].code,
-            error: message,
+            error_code: errors[failure.name].code,
+            error: failure.message,
           };
         }
       };
-      if (!partition.local) {
-        fail('no_leader', notLeaderMessage(partition), false);
+      const settle = (): void => {
         if (--remaining === 0 && acks !== 0) finish();
-        continue;
-      }
-      const outcome: SendOutcome = partition.link.send(
-        FrameKind.Produce,
+      };
+      const header: ProduceHeader = {
+        topicSeq: partition.topicSeq,
+        partition: partition.partition,
+        acks,
+        producer,
+        timeoutMs: 30_000,
+      };
+      this.sendTo(
+        partition,
+        MessageKind.Produce,
         group.payloadBytes,
-        (bytes, view, at) => group.encode(bytes, view, at, partition.slot, acks),
-        (_kind, view, _bytes, at) => {
-          const status = view.getUint8(at) as WireStatus;
-          if (status === WireStatus.Ok) {
-            const baseOffset = view.getFloat64(at + 8, true);
-            partition.logEndOffset = view.getFloat64(at + 16, true);
-            this.advanceHighWatermark(partition, view.getFloat64(at + 24, true));
-            for (let k = 0; k < group.indexes.length; k++) {
-              offsets[group.indexes[k]!] = {
+        (bytes, view, at) => group.encode(bytes, view, at, header),
+        (view, _bytes, at, length) => {
+          readProduceAnswer(view, at, length, answer);
+          if (answer.status === Status.Ok) {
+            let k = 0;
+            for (const i of group.indexes) {
+              offsets[i] = {
                 partition: group.partition,
-                offset: acks === 0 ? null : baseOffset + k,
+                offset: acks === 0 ? null : answer.baseOffset + k,
                 error_code: null,
                 error: null,
               };
+              k++;
             }
           } else {
-            const [name, message, indefinite] = produceFailure(
-              status,
-              topic.meta.name,
-              group.partition,
-              this.config.dataDir,
+            fail(
+              produceStatusAnswer(
+                answer.status,
+                topic.meta.name,
+                group.partition,
+                this.config.dataDir,
+                answer.detail,
+              ),
             );
-            fail(name, message, indefinite);
           }
-          if (--remaining === 0 && acks !== 0) finish();
+          settle();
         },
+        (failure) => {
+          fail(failure);
+          settle();
+        },
+        forwardTimeoutMs,
       );
-      if (outcome === 'too_large') {
-        fail(
-          'payload_too_large',
-          `the records for partition ${group.partition} exceed one request frame (${partition.link.payloadBytesMax} bytes); split the request or raise --ring-bytes`,
-          false,
-        );
-        if (--remaining === 0 && acks !== 0) finish();
-      } else if (outcome === 'overloaded') {
-        fail('overloaded', `worker ${partition.link.workerIndex} has too many requests queued; retry`, false);
-        if (--remaining === 0 && acks !== 0) finish();
-      }
     }
     if (acks === 0) {
-      // acks=0: answer once the records are handed to the worker; offsets are not known (Kafka returns -1).
+      // acks=0: answer once the records are handed over; offsets are not known (Kafka returns -1).
       for (const group of groups) {
-        for (const i of group.indexes) {
+        for (const i of group.indexes)
           offsets[i] ??= { partition: group.partition, offset: null, error_code: null, error: null };
-        }
       }
       finish();
-    }
-  }
-
-  private advanceHighWatermark(partition: PartitionRoute, highWatermark: number): void {
-    if (highWatermark <= partition.highWatermark) return;
-    partition.highWatermark = highWatermark;
-    if (partition.waiters.size === 0) return;
-    for (const waiter of partition.waiters) {
-      if (waiter.offset < highWatermark) {
-        partition.waiters.delete(waiter);
-        waiter.wake();
-      }
     }
   }
 
@@ -891,11 +865,13 @@ export class Acceptor {
     if (topic === null) return;
     const partition = this.partitionOrReply(topic, request.params[1] ?? '', reply);
     if (partition === null) return;
-    if (!partition.local) return reply.error('no_leader', notLeaderMessage(partition));
+    if (this.redirected(request, partition, reply)) return;
     const query = new URLSearchParams(request.query);
     const offsetText = query.get('offset') ?? 'earliest';
-    let offset = -1;
-    if (offsetText !== 'earliest' && offsetText !== 'latest') {
+    let offset: number;
+    if (offsetText === 'earliest') offset = OFFSET_EARLIEST;
+    else if (offsetText === 'latest') offset = OFFSET_LATEST;
+    else {
       const parsed = parseIntegerParam('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
       if (isParamError(parsed))
         return reply.error(parsed.error, `${parsed.message} (or 'earliest' / 'latest')`);
@@ -911,7 +887,7 @@ export class Acceptor {
     if (isParamError(limitAsked)) return reply.error(limitAsked.error, limitAsked.message);
     // api.md: limit is capped at 1000, so a larger one is served as 1000 rather than refused.
     const limit = Math.min(limitAsked, consumeLimitMax);
-    const maxBytesCap = partition.link.payloadBytesMax - fetchResultHeaderBytes;
+    const maxBytesCap = partition.link.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES;
     const maxBytes = parseOptionalIntegerParam(
       'max_bytes',
       query.get('max_bytes') ?? undefined,
@@ -939,149 +915,80 @@ export class Acceptor {
     if (valueFormat !== 'string' && valueFormat !== 'base64') {
       return reply.error('bad_parameter', `value_format must be 'string' or 'base64', got '${valueFormat}'`);
     }
-    const deadlineMs = performance.now() + waitMs;
-    const start = (): void => {
-      if (offsetText === 'earliest') offset = partition.logStartOffset;
-      else if (offsetText === 'latest') offset = partition.highWatermark;
-      this.fetch(topic, partition, offset, limit, maxBytes, valueFormat === 'base64', deadlineMs, reply);
-    };
-    // 'earliest' and 'latest' need the exact offsets, which a partition not recovered since a crash lacks.
-    if (offset >= 0 || partition.exact) return start();
-    this.ensureExact([partition]).then(start, (error: unknown) =>
-      reply.error('overloaded', (error as Error).message),
-    );
+    this.fetchBatch(partition, offset, maxBytes, waitMs, (outcome) => {
+      if (!reply.open) return;
+      if (outcome.failure !== null) return reply.error(outcome.failure.name, outcome.failure.message);
+      const h = outcome.header;
+      if (outcome.status !== Status.Ok) {
+        const answer = fetchStatusAnswer(
+          outcome.status,
+          outcome.payload,
+          topic.meta.name,
+          partition.partition,
+          offset,
+          h.logStartOffset,
+          h.highWatermark,
+        );
+        return reply.error(answer.name, answer.message);
+      }
+      const from = offset >= 0 ? offset : h.fetchOffset;
+      this.answerFetch(
+        topic,
+        partition,
+        from,
+        limit,
+        valueFormat === 'base64',
+        outcome.payload,
+        h.highWatermark,
+        reply,
+      );
+    });
   }
 
   /**
-   * Reads whole batches from `offset` (up to the high watermark) on the partition's worker. `onResult` gets the
-   * worker's status and, for Ok, the batch bytes, valid only during the call. Returns false when the worker's
-   * queue is full (nothing was sent).
+   * Reads whole batches from `offset` (OFFSET_EARLIEST / OFFSET_LATEST are resolved by the leader) below the
+   * high watermark on the partition's leader, waiting there up to `waitMs` for records. `onResult` gets the
+   * outcome once; its batch bytes are valid only during the call.
    */
   fetchBatch(
     partition: PartitionRoute,
     offset: number,
     maxBytes: number,
-    onResult: (
-      status: WireStatus,
-      batches: Uint8Array,
-      highWatermark: number,
-      logStartOffset: number,
-    ) => void,
-  ): boolean {
-    const outcome = partition.link.send(
-      FrameKind.Fetch,
-      fetchRequestBytes,
-      (_bytes, view, at) => writeFetchRequest(view, at, partition.slot, offset, maxBytes, -1),
-      (_kind, view, bytes, at, length) => {
-        const status = view.getUint8(at) as WireStatus;
-        const logStartOffset = view.getFloat64(at + 8, true);
-        const highWatermark = view.getFloat64(at + 16, true);
-        if (status !== WireStatus.UnknownPartition) {
-          partition.logStartOffset = logStartOffset;
-          partition.logEndOffset = view.getFloat64(at + 24, true);
-          this.advanceHighWatermark(partition, highWatermark);
-        }
-        onResult(
-          status,
-          bytes.subarray(at + fetchResultHeaderBytes, at + length),
-          highWatermark,
-          logStartOffset,
-        );
-      },
-    );
-    assert(outcome !== 'too_large', 'a fetch request does not fit a ring frame');
-    return outcome !== 'overloaded';
-  }
-
-  /**
-   * Calls `wake` once the partition's high watermark passes `offset` (the append that moves it, seen in its
-   * produce answer), or when the topic is deleted. Returns a function that cancels the wait.
-   */
-  whenDataPast(partition: PartitionRoute, offset: number, wake: () => void): () => void {
-    const waiter: Waiter = { offset, wake };
-    if (offset < partition.highWatermark) {
-      queueMicrotask(wake);
-      return () => undefined;
-    }
-    partition.waiters.add(waiter);
-    return () => {
-      partition.waiters.delete(waiter);
-    };
-  }
-
-  private fetch(
-    topic: TopicRoute,
-    partition: PartitionRoute,
-    offset: number,
-    limit: number,
-    maxBytes: number,
-    base64: boolean,
-    deadlineMs: number,
-    reply: Reply,
+    waitMs: number,
+    onResult: (outcome: FetchOutcome) => void,
   ): void {
-    if (!reply.open) return;
-    const sent = this.fetchBatch(
+    const header: FetchAnswerHeader = {
+      status: Status.Ok,
+      logStartOffset: -1,
+      highWatermark: -1,
+      logEndOffset: -1,
+      fetchOffset: -1,
+    };
+    this.sendTo(
       partition,
-      offset,
-      maxBytes,
-      (status, batches, highWatermark, logStartOffset) => {
-        if (status === WireStatus.UnknownPartition) {
-          return reply.error('unknown_topic', `topic '${topic.meta.name}' was deleted`);
-        }
-        if (status === WireStatus.OffsetOutOfRange) {
-          return reply.error(
-            'offset_out_of_range',
-            `offset ${offset} is outside the log of ${topic.meta.name}-${partition.partition}: valid offsets are ${logStartOffset}..${highWatermark}`,
-          );
-        }
-        if (status !== WireStatus.Ok) {
-          const [name, message] = fetchFailure(status, batches, topic.meta.name, partition.partition);
-          return reply.error(name, message);
-        }
-        if (batches.byteLength === 0 && performance.now() < deadlineMs && this.serving) {
-          this.waitForData(topic, partition, offset, limit, maxBytes, base64, deadlineMs, reply);
-          return;
-        }
-        this.answerFetch(topic, partition, offset, limit, base64, batches, highWatermark, reply);
+      MessageKind.Fetch,
+      FETCH_REQUEST_BYTES,
+      (_bytes, view, at) =>
+        writeFetchRequest(view, at, {
+          topicSeq: partition.topicSeq,
+          partition: partition.partition,
+          offset,
+          maxBytes,
+          waitMs,
+          maxOffset: -1,
+        }),
+      (view, bytes, at, length) => {
+        readFetchAnswerHeader(view, at, length, header);
+        onResult({
+          status: header.status,
+          header,
+          payload: bytes.subarray(at + FETCH_ANSWER_HEADER_BYTES, at + length),
+          failure: null,
+        });
       },
+      (failure) => onResult({ status: -1, header, payload: new Uint8Array(0), failure }),
+      waitMs + forwardTimeoutMs,
     );
-    if (!sent) reply.error('overloaded', 'the partition worker has too many requests queued');
-  }
-
-  private waitForData(
-    topic: TopicRoute,
-    partition: PartitionRoute,
-    offset: number,
-    limit: number,
-    maxBytes: number,
-    base64: boolean,
-    deadlineMs: number,
-    reply: Reply,
-  ): void {
-    if (partition.waiters.size >= waitersPerPartitionMax) {
-      return this.answerFetch(
-        topic,
-        partition,
-        offset,
-        limit,
-        base64,
-        Buffer.alloc(0),
-        partition.highWatermark,
-        reply,
-      );
-    }
-    let timer: NodeJS.Timeout | null = null;
-    const waiter: Waiter = {
-      offset,
-      wake: () => {
-        if (timer !== null) clearTimeout(timer);
-        partition.waiters.delete(waiter);
-        // The deadline is past or data arrived: fetch once more, and answer whatever it returns.
-        this.fetch(topic, partition, offset, limit, maxBytes, base64, 0, reply);
-      },
-    };
-    partition.waiters.add(waiter);
-    timer = setTimeout(waiter.wake, Math.max(1, deadlineMs - performance.now()));
   }
 
   private answerFetch(
@@ -1125,31 +1032,15 @@ export class Acceptor {
   }
 }
 
-function localPartitions(partitions: readonly PartitionRoute[]): number[] {
-  return partitions.filter((p) => p.local).map((p) => p.partition);
+/** The acceptor's partition header fields patched into a produce message encoded without them (offload). */
+function patchProduceHeader(view: DataView, at: number, header: ProduceHeader): void {
+  view.setUint32(at, header.topicSeq, true);
+  view.setUint32(at + 4, header.partition, true);
+  view.setUint8(at + 8, header.acks);
+  view.setUint32(at + 28, header.timeoutMs, true);
 }
 
-/** The answer for a partition this node does not lead: where its leader is, so the client can go there. */
-export function notLeaderMessage(partition: PartitionRoute): string {
-  const where =
-    partition.leader === ''
-      ? 'has no leader right now; retry'
-      : `is led by broker ${partition.leader}${partition.leaderUrl === '' ? '' : ` at ${partition.leaderUrl}`}; send requests for it there`;
-  return `partition ${partition.partition} of topic '${partition.topic}' ${where}`;
-}
-
-function updateFromControl(route: PartitionRoute, answer: ControlAnswer): void {
-  if (answer.logStartOffset !== undefined) route.logStartOffset = answer.logStartOffset;
-  if (answer.logEndOffset !== undefined) route.logEndOffset = answer.logEndOffset;
-  if (answer.highWatermark !== undefined && answer.highWatermark > route.highWatermark) {
-    route.highWatermark = answer.highWatermark;
-  }
-  if (answer.sizeBytes !== undefined) route.sizeBytes = answer.sizeBytes;
-  if (answer.segmentCount !== undefined) route.segmentCount = answer.segmentCount;
-  if (answer.exact !== undefined) route.exact = answer.exact === 1;
-}
-
-function parseAcks(query: string): 0 | 1 | 2 | string {
+function parseAcks(query: string): Acks | string {
   if (query === '') return 2;
   const value = new URLSearchParams(query).get('acks');
   if (value === null || value === 'all' || value === '-1') return 2;
@@ -1158,80 +1049,30 @@ function parseAcks(query: string): 0 | 1 | 2 | string {
   return `acks must be 0, 1, all or -1, got '${value}'`;
 }
 
-function produceFailure(
-  status: WireStatus,
-  topic: string,
-  partition: number,
-  dataDir: string,
-): [ErrorName, string, boolean] {
-  switch (status) {
-    case WireStatus.StorageFull:
-      return [
-        'storage_full',
-        `the disk holding ${topic}-${partition} (data dir ${dataDir}) is full or over quota: nothing was written; writes resume by themselves once space is freed`,
-        false,
-      ];
-    case WireStatus.StorageUnavailable:
-      return [
-        'storage_unavailable',
-        `the storage of ${topic}-${partition} (data dir ${dataDir}) failed with an I/O error and is being repaired: nothing was written; the broker log has the error`,
-        false,
-      ];
-    case WireStatus.UnknownPartition:
-      return ['unknown_topic', `topic '${topic}' was deleted`, false];
-    case WireStatus.TooLarge:
-      return [
-        'payload_too_large',
-        `the records exceed the log's batch limit of ${topic}-${partition}`,
-        false,
-      ];
-    case WireStatus.StorageError:
-      return [
-        'storage_unavailable',
-        `the write to ${topic}-${partition} (data dir ${dataDir}) failed and could not be undone either: the outcome is unknown; the partition is being repaired`,
-        true,
-      ];
-    case WireStatus.ShuttingDown:
-      return ['overloaded', 'the broker is shutting down; retry on another node', false];
-    default:
-      return ['internal', `unexpected worker status ${status}`, true];
+/**
+ * The idempotent producer headers (api.md): `Producer-Id`, `Producer-Epoch`, `Sequence`, all or none. Null
+ * when none is given; a message naming the problem when they are incomplete or out of range.
+ */
+function parseProducerHeaders(request: HttpRequest): ProducerFields | null | string {
+  const id = request.producerId ?? '';
+  const epoch = request.producerEpoch ?? '';
+  const sequence = request.sequence ?? '';
+  if (id === '' && epoch === '' && sequence === '') return null;
+  if (id === '' || epoch === '' || sequence === '') {
+    return 'an idempotent produce needs all of Producer-Id, Producer-Epoch and Sequence (get an id with POST /producers)';
   }
-}
-
-/** The error answer for a fetch the worker refused (any status but Ok and OffsetOutOfRange). */
-export function fetchFailure(
-  status: WireStatus,
-  payload: Uint8Array,
-  topic: string,
-  partition: number,
-): [ErrorName, string] {
-  switch (status) {
-    case WireStatus.UnknownPartition:
-      return ['unknown_topic', `topic '${topic}' was deleted`];
-    case WireStatus.CorruptData: {
-      const [first, end] = readFetchDetail(payload);
-      return ['corrupt_data', corruptRangeMessage(topic, partition, first, end)];
-    }
-    case WireStatus.TooLarge: {
-      const [baseOffset, batchBytes] = readFetchDetail(payload);
-      return [
-        'payload_too_large',
-        `the stored batch at offset ${baseOffset} of ${topic}-${partition} is ${batchBytes} bytes, more than one response frame holds; restart the broker with a larger --ring-bytes`,
-      ];
-    }
-    case WireStatus.StorageUnavailable:
-      return [
-        'storage_unavailable',
-        `the storage of ${topic}-${partition} failed and is being repaired; retry shortly`,
-      ];
-    default:
-      return ['internal', `unexpected worker status ${status} for a fetch of ${topic}-${partition}`];
+  const producerId = Number(id);
+  const producerEpoch = Number(epoch);
+  const baseSequence = Number(sequence);
+  if (!Number.isSafeInteger(producerId) || producerId < 0)
+    return `Producer-Id must be a non-negative integer, got '${id}'`;
+  if (!Number.isInteger(producerEpoch) || producerEpoch < 0 || producerEpoch > 0x7fff) {
+    return `Producer-Epoch must be an integer from 0 to 32767, got '${epoch}'`;
   }
-}
-
-/** What a client is told about a damaged range: which offsets, and how to step over them. */
-export function corruptRangeMessage(topic: string, partition: number, first: number, end: number): string {
-  return `offsets ${first}..${end - 1} of topic '${topic}' partition ${partition} are damaged on disk and cannot be served; consume from offset ${end} to skip them (the broker log names the segment file)`;
+  if (!Number.isInteger(baseSequence) || baseSequence < 0 || baseSequence > 0x7fffffff) {
+    return `Sequence must be an integer from 0 to 2147483647, got '${sequence}'`;
+  }
+  return { producerId, producerEpoch, baseSequence };
 }
 
 function fieldLength(field: string | Uint8Array | null): number {

@@ -1,14 +1,17 @@
-// Assembly of one broker node: the metadata store, the partition worker threads with their ring pairs, the
-// acceptor and the HTTP server, plus graceful shutdown (stop listening, let the rings drain, have every worker
-// fsync and close its logs, close the store). A worker thread that dies is fatal for the process: its
+// Assembly of one broker node: the metadata store (the control thread), the partition worker threads with their
+// ring pairs, their data-link ports and their ports to the control thread, the partition router and acceptor,
+// the HTTP server, plus graceful shutdown (a controlled shutdown that moves this node's leaderships to in-sync
+// replicas first, then stop listening, let the rings drain, have every worker fsync and close its logs, close
+// the store). A worker thread that dies is fatal for the process: its
 // partitions would otherwise be silently unavailable. A stop requested while the node is still starting (an
 // aborted `signal`: SIGTERM while it waits for a metadata leader, say) closes whatever was started and
 // rejects with `StartAborted`, so shutdown is bounded in every state.
 // Called on the main thread, which becomes the acceptor thread.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { PartitionWorkerData } from '../../workers/partition.js';
 import { ClusterMetadataStore, ControlLink } from '../cluster/control-link.js';
 import { registerControlMetrics } from '../cluster/control-metrics.js';
 import { createControlStats } from '../cluster/control-stats.js';
@@ -21,6 +24,7 @@ import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
+import { MessageKind } from '../messages/kinds.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
@@ -30,8 +34,10 @@ import { registerClusterMetrics } from './cluster-metrics.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { GroupAdmin } from './group-admin.js';
 import { GroupsService } from './groups-service.js';
+import { LinkPool } from './link-pool.js';
 import { BrokerMetrics } from './metrics.js';
-import type { PartitionHostOptions } from './partition-host.js';
+import { DEFAULT_REPLICATION_OPTIONS } from './partition-worker.js';
+import { PartitionRouter } from './router.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
 import { TopicAdmin } from './topic-admin.js';
 import { WorkerLink } from './worker-link.js';
@@ -45,6 +51,8 @@ export interface BrokerHandle {
 }
 
 const packageVersion = '0.1.0';
+/** A controlled shutdown waits this long at most for this node's leaderships to move. */
+const controlledShutdownTimeoutMs = 10_000;
 /** In the data dir: present only between a clean shutdown and the next start. */
 const cleanShutdownFile = 'clean-shutdown';
 
@@ -90,7 +98,9 @@ export async function startBroker(
       ? [...(await FileMetadataStore.open(dataDir, config.nodeId)).snapshot().topics.values()]
       : [];
   // The control thread founds a one-node cluster (no seeds) or joins one; metadata comes from its Raft log.
+  // Each partition worker gets a port of its own to it, for metadata down and ISR changes up.
   const controlStats = createControlStats();
+  const channels = Array.from({ length: config.threads }, () => new MessageChannel());
   const control = await ControlLink.start({
     logLevel: config.logLevel,
     logPretty: process.stdout.isTTY === true,
@@ -111,8 +121,8 @@ export async function startBroker(
     voterReplaceAfterMs: config.raftVoterReplaceAfterMs,
     snapshotEveryEntries: 10_000,
     forwardTimeoutMs: 5_000,
-    workerPorts: [],
-    controlledShutdownTimeoutMs: 10_000,
+    workerPorts: channels.map((c) => c.port1),
+    controlledShutdownTimeoutMs: controlledShutdownTimeoutMs,
   });
   control.onFatal = (message) => {
     if (closing) return;
@@ -126,12 +136,18 @@ export async function startBroker(
   const exits: Promise<unknown>[] = [];
   const statsViews: Float64Array[] = [];
   const linkRuns: Promise<void>[] = [];
+  const dataPortsBound: Promise<number>[] = [];
   let closing = false;
   for (let i = 0; i < config.threads; i++) {
     const rings = createRingPair({ capacityBytes: config.ringBytes });
     const stats = createWorkerStats();
-    const options: PartitionHostOptions = {
+    const controlPort: MessagePort = channels[i]!.port2;
+    const options: PartitionWorkerData = {
       workerIndex: i,
+      workerCount: config.threads,
+      nodeId: config.nodeId,
+      dataHost: config.host,
+      dataPort: config.dataPort === 0 ? 0 : config.dataPort + i,
       requests: rings.requests,
       responses: rings.responses,
       stats,
@@ -142,13 +158,23 @@ export async function startBroker(
       retentionCheckIntervalMs: 30_000,
       segmentFdsMax: budget.segmentFdsPerThread,
       cleanShutdown,
+      replication: { ...DEFAULT_REPLICATION_OPTIONS, replicaLagTimeMaxMs: config.replicaLagTimeMaxMs },
+      controlPort,
     };
     // A small young generation: a partition worker's garbage is short-lived and small (frames are
     // encoded in place), and every megabyte of semi-space is resident memory per thread.
     const worker = spawnThread('workers/partition', options, {
       name: `partition-${i}`,
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      transferList: [controlPort],
     });
+    dataPortsBound.push(
+      new Promise<number>((bound) => {
+        worker.on('message', (message: { type: string; dataPort: number }) => {
+          if (message.type === 'listening') bound(message.dataPort);
+        });
+      }),
+    );
     worker.on('error', (error) => {
       log.fatal({ err: error, worker: i }, 'partition worker failed; stopping the broker');
       process.exit(1);
@@ -183,12 +209,23 @@ export async function startBroker(
           queuedSends: link.queuedSends,
         };
       }),
-    // Offsets are exported only for partitions led here: elsewhere this node does not know them.
-    (): PartitionRoute[] => acceptor.partitionFigures().filter((p) => p.local),
+    // Offsets are exported for the replicas this node holds (the leader's figures where it leads, a
+    // follower's own otherwise); a partition with no replica here is not this node's to report.
+    (): PartitionRoute[] =>
+      acceptor.partitionFigures().filter((p) => p.highWatermark >= 0 || p.leader !== config.nodeId),
   );
   registerControlMetrics(metrics.registry, controlStats);
   const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
-  const acceptor: Acceptor = new Acceptor(config, store, links, metrics, offload);
+  const pool = new LinkPool(config.nodeId);
+  const router = new PartitionRouter(
+    config.nodeId,
+    links,
+    pool,
+    metrics,
+    Acceptor.baseLimits(config, links[0]!.payloadBytesMax),
+  );
+  for (const link of links) link.onPartitionState = (state) => router.onPartitionState(state);
+  const acceptor: Acceptor = new Acceptor(config, store, router, links, metrics, offload);
   const groups = await GroupsService.open({
     dataDir,
     sessionTimeoutMs: config.sessionTimeoutMs,
@@ -196,13 +233,10 @@ export async function startBroker(
     logEndOffset: (topic, partition) => acceptor.highWatermarkOf(topic, partition),
     topicExists: (topic) => acceptor.topicRoute(topic) !== undefined,
   });
-  acceptor.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
+  router.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
   registerClusterMetrics(metrics.registry, {
     snapshot: () => store.snapshot(),
-    highWatermark: (topic, partition) => {
-      const p = acceptor.topicRoute(topic)?.partitions[partition];
-      return p?.local === true ? p.highWatermark : undefined;
-    },
+    highWatermark: (topic, partition) => acceptor.highWatermarkOf(topic, partition),
     groups: () => groups.registry,
   });
   const topicAdmin = new TopicAdmin(acceptor, store);
@@ -210,17 +244,8 @@ export async function startBroker(
   const uiDir = findUiDir();
   const uiAssets = uiDir === null ? new Map() : loadUiAssets(uiDir);
   if (uiDir === null) log.warn('the web console (ui/) is not installed beside the broker: /ui is not served');
-  await acceptor.openAll();
-  // After a crash the workers opened partitions lazily with offsets that are only lower bounds: recover them
-  // in the background (a few per frame), so the broker serves at once and the figures are exact soon after.
-  const settleStartedMs = Date.now();
-  acceptor.settleFigures().then(
-    (count) => {
-      if (count > 0)
-        log.info({ partitions: count, ms: Date.now() - settleStartedMs }, 'partitions recovered');
-    },
-    (error: unknown) => log.warn({ err: error }, 'recovering partitions in the background failed'),
-  );
+  acceptor.openAll();
+  const dataPorts = await Promise.all(dataPortsBound);
 
   let routes: Route[] = [];
   const startedAtMs = Date.now();
@@ -231,7 +256,7 @@ export async function startBroker(
         // every other partition, so a load balancer must keep sending it traffic (see the README).
         const offline = statsViews.reduce((sum, v) => sum + (v[StatSlot.partitionsStorageOffline] ?? 0), 0);
         if (offline === 0) return reply.json(200, JSON.stringify({ status: 'ok', node_id: config.nodeId }));
-        Promise.all(links.map((link) => acceptor.control(link, { op: 'health' }))).then(
+        Promise.all(links.map((link) => acceptor.controlWorker(link, { op: 'health' }))).then(
           (answers) =>
             reply.json(
               200,
@@ -316,7 +341,7 @@ export async function startBroker(
   });
   // What is open before the server listens is not a client connection; a round trip to every worker first
   // proves each thread is up with its descriptors open.
-  await Promise.all(links.map((link) => acceptor.control(link, { op: 'health' })));
+  await Promise.all(links.map((link) => acceptor.controlWorker(link, { op: 'health' })));
   guard.measureBaseline();
   streams.admit = () => guard.admit();
   metrics.connections = () => ({
@@ -344,18 +369,35 @@ export async function startBroker(
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= (async () => {
+      // A controlled shutdown first: while this node still serves (and forwards), the controller moves every
+      // leadership it holds to an in-sync replica and takes it out of the ISRs, so a rolling restart costs one
+      // election per partition and no acks=all write waits for a broker that is going away.
+      if (acceptor.serving) {
+        acceptor.notServingReason = 'shutting down: moving leaderships to other replicas';
+        const moved = await control.request({ op: 'set_shutting_down', shuttingDown: true });
+        if (moved.kind === 'failed') log.warn({ reason: moved.message }, 'controlled shutdown incomplete');
+      }
       closing = true;
       acceptor.serving = false;
       acceptor.notServingReason = 'shutting down';
       guard.stop();
       server.stopListening();
-      // The shutdown control frame sits behind every request already in the ring, so each worker answers
-      // those first, then flushes and closes its logs.
+      // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
+      // then flushes and closes its logs.
       streams.closeAll();
-      acceptor.wakeAllWaiters();
+      pool.close();
       const answers = await Promise.all(
         links.map((link) => {
-          const answered = acceptor.control(link, { op: 'shutdown' });
+          const answered = new Promise<{ clean?: boolean }>((done) => {
+            link.send(
+              MessageKind.Shutdown,
+              0,
+              () => undefined,
+              (_kind, _view, bytes, at, length) => {
+                done(JSON.parse(bytes.toString('utf8', at, at + length)) as { clean?: boolean });
+              },
+            );
+          });
           link.refuseNewRequests();
           return answered;
         }),
@@ -363,7 +405,7 @@ export async function startBroker(
       for (const link of links) link.stop();
       await Promise.all(linkRuns);
       await Promise.all(exits);
-      if (answers.every((a) => (a as { clean?: boolean }).clean === true)) {
+      if (answers.every((a) => a.clean === true)) {
         // Every log was closed at its end: the next start may open partitions lazily from checkpoints.
         const fd = openSync(cleanMarker, 'w');
         try {
@@ -394,7 +436,7 @@ export async function startBroker(
   };
   // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
-  const advertised = await control.request({ op: 'advertise', httpPort: server.port, dataPorts: [] });
+  const advertised = await control.request({ op: 'advertise', httpPort: server.port, dataPorts });
   if (advertised.kind === 'failed') throw new Error(`could not start gossip: ${advertised.message}`);
   if (!control.isReady) {
     log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');
@@ -415,7 +457,14 @@ export async function startBroker(
     new Promise<void>((resolve) => {
       const registered = () => {
         const me = store.snapshot().brokers.get(config.nodeId);
-        return me !== undefined && !me.fenced && me.httpPort === server.port;
+        return (
+          me !== undefined &&
+          !me.fenced &&
+          !me.shuttingDown &&
+          me.httpPort === server.port &&
+          me.dataPorts.length === dataPorts.length &&
+          me.dataPorts.every((port, i) => port === dataPorts[i])
+        );
       };
       if (registered()) return resolve();
       store.onChange(() => {

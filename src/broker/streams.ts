@@ -2,8 +2,9 @@
 //   /ws/produce/{topic}                       pipelined produce; answers carry the client's `context`
 //   /ws/consume/{topic}?partition=&offset=    records pushed as they are appended, in order, no gaps
 //   /ws/group/{group}?topics=a,b              a consumer-group member: assignments, records, commits
-// Records are pushed when the append that makes them visible is answered (the acceptor sees the high
-// watermark move), never by polling. Flow control both ways: a client may grant permits
+// Records are pushed as soon as the leader's high watermark passes them: each stream keeps one fetch parked at
+// the partition's leader (local or on another node), which answers it the moment records become visible, so a
+// node streams any partition wherever it is led. Flow control both ways: a client may grant permits
 // (`{"type":"permit","count":n}`), and the socket's buffered amount is watched: above `highWaterBytes` a stream
 // pauses until uWebSockets.js reports `drain`. A slow consumer is paused, never dropped, and its memory is
 // bounded by one fetch beyond the high-water mark. Close codes 4000-4999 carry a reason.
@@ -18,16 +19,19 @@ import { validateTopicName } from '../core/names.js';
 import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
+import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
+import { Status } from '../messages/status.js';
 import {
   type Acceptor,
-  fetchFailure,
-  notLeaderMessage,
+  type FetchOutcome,
+  OFFSET_EARLIEST,
+  OFFSET_LATEST,
   type PartitionRoute,
   type SendGroup,
   type TopicRoute,
 } from './acceptor.js';
 import { type GroupsService, persistFailureAnswer, refusal } from './groups-service.js';
-import { encodeProduceRequest, produceRequestBytes, WireStatus } from './wire.js';
+import { fetchStatusAnswer } from './status-answer.js';
 
 export const CloseCode = {
   /** RFC 6455: a text frame that is not valid UTF-8. */
@@ -93,70 +97,97 @@ interface StreamSink {
   fail(code: number, reason: string): void;
 }
 
-/** Follows one partition from an offset, pushing each record once, in order. */
+/** How long a stream's fetch waits at the leader for records before it is asked again. */
+const streamWaitMs = 10_000;
+/** After a fetch the leader could not answer (no leader, a failed link), the stream tries again this late. */
+const streamRetryMs = 200;
+
+/**
+ * Follows one partition from an offset, pushing each record once, in order. One fetch at a time, parked at
+ * the leader until records are visible; the answer is pushed, and the next fetch sent while the socket can
+ * take more (otherwise the sink's drain or a permit pumps again).
+ */
 class PartitionStream {
   private fetching = false;
   private stopped = false;
-  private cancelWait: (() => void) | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly acceptor: Acceptor,
     readonly topic: TopicRoute,
     readonly partition: PartitionRoute,
+    /** OFFSET_EARLIEST / OFFSET_LATEST until the first answer tells where they are. */
     public nextOffset: number,
     private readonly sink: StreamSink,
     private readonly prefix: string,
     private readonly fetchBytes: number,
     private readonly base64: boolean,
     /**
-     * Told when the worker refuses a fetch for a reason the stream cannot step over by itself (damaged
+     * Told when the leader refuses a fetch for a reason the stream cannot step over by itself (damaged
      * stored data, a failed disk): the stream has stopped, and the session decides what the client hears.
      */
     private readonly onRefused: (stream: PartitionStream, error: ErrorName, message: string) => void,
   ) {}
 
   pump(): void {
-    if (this.stopped || this.fetching || this.cancelWait !== null || !this.sink.canSend()) return;
+    if (this.stopped || this.fetching || this.retryTimer !== null || !this.sink.canSend()) return;
     this.fetching = true;
-    const sent = this.acceptor.fetchBatch(
-      this.partition,
-      this.nextOffset,
-      this.fetchBytes,
-      (status, batches, hw, start) => this.deliver(status, batches, hw, start),
+    this.acceptor.fetchBatch(this.partition, this.nextOffset, this.fetchBytes, streamWaitMs, (outcome) =>
+      this.deliver(outcome),
     );
-    if (!sent) {
-      // The worker's queue is full: try again shortly rather than pile on.
-      this.fetching = false;
-      setTimeout(() => this.pump(), 10).unref();
-    }
   }
 
-  private deliver(
-    status: WireStatus,
-    batches: Uint8Array,
-    highWatermark: number,
-    logStartOffset: number,
-  ): void {
+  private retryLater(): void {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, streamRetryMs);
+    this.retryTimer.unref();
+  }
+
+  private deliver(outcome: FetchOutcome): void {
     this.fetching = false;
     if (this.stopped) return;
-    if (status === WireStatus.UnknownPartition) {
-      return this.sink.fail(CloseCode.unknownTopic, `topic ${this.topic.meta.name} was deleted`);
+    const h = outcome.header;
+    if (outcome.failure !== null) {
+      // No leader right now, or the link to it failed: the partition comes back, so the stream waits for it.
+      return this.retryLater();
     }
-    if (status === WireStatus.OffsetOutOfRange) {
+    if (outcome.status === Status.UnknownPartition) {
+      if (this.acceptor.topicRoute(this.topic.meta.name) !== this.topic) {
+        return this.sink.fail(CloseCode.unknownTopic, `topic ${this.topic.meta.name} was deleted`);
+      }
+      return this.retryLater();
+    }
+    if (outcome.status === Status.NotLeader || outcome.status === Status.HighWatermarkNotReady) {
+      return this.retryLater();
+    }
+    if (outcome.status === Status.OffsetOutOfRange) {
       return this.sink.fail(
         CloseCode.badRequest,
-        `offset ${this.nextOffset} is outside ${logStartOffset}..${highWatermark} of partition ${this.partition.partition}`,
+        `offset ${this.nextOffset} is outside ${h.logStartOffset}..${h.highWatermark} of partition ${this.partition.partition}`,
       );
     }
-    if (status !== WireStatus.Ok) {
-      const [name, message] = fetchFailure(status, batches, this.topic.meta.name, this.partition.partition);
+    if (outcome.status !== Status.Ok) {
+      const answer = fetchStatusAnswer(
+        outcome.status,
+        outcome.payload,
+        this.topic.meta.name,
+        this.partition.partition,
+        this.nextOffset,
+        h.logStartOffset,
+        h.highWatermark,
+      );
       this.stop();
-      return this.onRefused(this, name, message);
+      return this.onRefused(this, answer.name, answer.message);
     }
+    // 'earliest' / 'latest' as the leader resolved them for this first fetch.
+    if (this.nextOffset < 0) this.nextOffset = h.fetchOffset;
+    const highWatermark = h.highWatermark;
     let decoded: ReturnType<typeof forEachRecord> | null = null;
     this.sink.cork(() => {
       decoded = forEachRecord(
-        batches,
+        outcome.payload,
         (record) => {
           // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
           if (this.stopped || record.offset !== this.nextOffset || !this.sink.canSend()) return;
@@ -167,31 +198,24 @@ class PartitionStream {
       );
     });
     if (this.stopped) return;
-    const outcome = decoded as ReturnType<typeof forEachRecord> | null;
-    if (outcome !== null && outcome.kind === 'corrupt') {
-      // The worker checked each batch's CRC; a batch whose records still fail to decode is damage too.
+    const result = decoded as ReturnType<typeof forEachRecord> | null;
+    if (result !== null && result.kind === 'corrupt') {
+      // The leader checked each batch's CRC; a batch whose records still fail to decode is damage too.
       this.stop();
       return this.onRefused(
         this,
         'corrupt_data',
-        `a stored batch of ${this.topic.meta.name}-${this.partition.partition} at offset ${this.nextOffset} cannot be decoded (${outcome.reason}); it is not served`,
+        `a stored batch of ${this.topic.meta.name}-${this.partition.partition} at offset ${this.nextOffset} cannot be decoded (${result.reason}); it is not served`,
       );
     }
-    if (this.nextOffset >= highWatermark) {
-      this.cancelWait = this.acceptor.whenDataPast(this.partition, this.nextOffset, () => {
-        this.cancelWait = null;
-        this.pump();
-      });
-    } else if (this.sink.canSend()) {
-      setImmediate(() => this.pump());
-    }
-    // Otherwise paused: the sink's drain or a permit calls pump again.
+    // The next fetch parks at the leader when there is nothing more yet; immediate once the socket drained.
+    if (this.sink.canSend()) setImmediate(() => this.pump());
   }
 
   stop(): void {
     this.stopped = true;
-    this.cancelWait?.();
-    this.cancelWait = null;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 }
 
@@ -473,8 +497,8 @@ class ProduceSession implements Session {
       partition: group.partition,
       indexes: group.indexes,
       payloadBytes: produceRequestBytes(group.records),
-      encode: (bytes, view, at, slot, acks) => {
-        encodeProduceRequest(bytes, view, at, slot, acks, group.records);
+      encode: (bytes, view, at, header) => {
+        encodeProduceRequest(bytes, view, at, header, group.records);
       },
     };
     this.inFlight++;
@@ -528,7 +552,6 @@ class ConsumeSession implements Session {
         `topic ${topic.meta.name} has no partition ${partitionText}`,
       );
     }
-    if (!partition.local) return this.sink.fail(CloseCode.notLeader, notLeaderMessage(partition));
     const offsetText = data.query.get('offset') ?? 'latest';
     const numeric = /^(0|[1-9][0-9]{0,15})$/.test(offsetText);
     if (!numeric && offsetText !== 'earliest' && offsetText !== 'latest') {
@@ -538,25 +561,9 @@ class ConsumeSession implements Session {
     if (valueFormat !== 'string' && valueFormat !== 'base64') {
       return this.sink.fail(CloseCode.badRequest, `value_format must be 'string' or 'base64'`);
     }
-    const begin = (): void => {
-      if (data.closed) return;
-      const offset = numeric
-        ? Number(offsetText)
-        : offsetText === 'earliest'
-          ? partition.logStartOffset
-          : partition.highWatermark;
-      this.begin(topic, partition, offset, valueFormat === 'base64');
-    };
-    // 'earliest' and 'latest' need exact offsets, which a partition not recovered since a crash lacks.
-    if (numeric || partition.exact) return begin();
-    this.server.acceptor
-      .ensureExact([partition])
-      .then(begin, (error: unknown) =>
-        this.sink.fail(
-          CloseCode.notLeader,
-          `partition unavailable: ${(error as Error).message}`.slice(0, 120),
-        ),
-      );
+    // 'earliest' and 'latest' are resolved by the partition's leader with the first fetch.
+    const offset = numeric ? Number(offsetText) : offsetText === 'earliest' ? OFFSET_EARLIEST : OFFSET_LATEST;
+    this.begin(topic, partition, offset, valueFormat === 'base64');
   }
 
   private begin(topic: TopicRoute, partition: PartitionRoute, offset: number, base64: boolean): void {
@@ -617,9 +624,6 @@ export class GroupSession implements Session {
    * which is how a client steps over a damaged range it was told about.
    */
   private readonly refused = new Set<string>();
-  /** Assigned now (the latest assignment), and partitions whose stream waits for exact offsets. */
-  private wanted = new Set<string>();
-  private readonly starting = new Set<string>();
 
   constructor(
     private readonly server: StreamServer,
@@ -698,7 +702,6 @@ export class GroupSession implements Session {
       }
     }
     for (const key of this.refused) if (!wanted.has(key)) this.refused.delete(key);
-    this.wanted = wanted;
     this.send(
       JSON.stringify({
         type: 'assignment',
@@ -709,7 +712,7 @@ export class GroupSession implements Session {
       }),
     );
     for (const key of wanted) {
-      if (this.streams.has(key) || this.refused.has(key) || this.starting.has(key)) continue;
+      if (this.streams.has(key) || this.refused.has(key)) continue;
       this.startStream(key);
     }
     void first;
@@ -720,26 +723,15 @@ export class GroupSession implements Session {
     const [topicName, partitionText] = key.split('\u0000') as [string, string];
     const topic = this.server.acceptor.topicRoute(topicName);
     const partition = topic?.partitions[Number(partitionText)];
-    // A partition led elsewhere is not streamed from here (forwarding between nodes comes later).
-    if (topic === undefined || partition === undefined || !partition.local) return;
+    // Streamed wherever the partition is led: the fetches go to its leader, on this node or another.
+    if (topic === undefined || partition === undefined) return;
     const committed = this.server.groups.registry.committedOffset(
       this.groupId,
       topicName,
       partition.partition,
     );
-    if (committed === undefined && !partition.exact) {
-      // The reset position needs exact offsets, which a partition not recovered since a crash lacks.
-      this.starting.add(key);
-      const resume = (): void => {
-        this.starting.delete(key);
-        if (this.joined && this.wanted.has(key) && !this.streams.has(key) && partition.exact)
-          this.startStream(key);
-      };
-      this.server.acceptor.ensureExact([partition]).then(resume, resume);
-      return;
-    }
-    const start =
-      committed ?? (this.offsetReset === 'earliest' ? partition.logStartOffset : partition.highWatermark);
+    // The reset position is resolved by the leader with the first fetch.
+    const start = committed ?? (this.offsetReset === 'earliest' ? OFFSET_EARLIEST : OFFSET_LATEST);
     const stream = new PartitionStream(
       this.server.acceptor,
       topic,
@@ -817,6 +809,8 @@ export class GroupSession implements Session {
 
   private autoCommit(): void {
     for (const stream of this.streams.values()) {
+      // A stream that has not heard from its leader yet does not know where 'earliest' / 'latest' are.
+      if (stream.nextOffset < 0) continue;
       const committed = this.server.groups.registry.committedOffset(
         this.groupId,
         stream.topic.meta.name,

@@ -8,8 +8,9 @@ import { type OffsetReset, parseTopicAlter } from '../http/ops-bodies.js';
 import { isParamError, parseIntegerParam } from '../http/params.js';
 import { parseJsonBody } from '../http/produce-body.js';
 import type { HttpRequest, Reply } from '../http/server.js';
+import { Status } from '../messages/status.js';
 import type { MetadataStore, TopicMetadata } from '../metadata/types.js';
-import { type Acceptor, notLeaderMessage, type PartitionRoute, type TopicRoute } from './acceptor.js';
+import type { Acceptor, PartitionRoute, TopicRoute } from './acceptor.js';
 
 /** Fresh offsets of one partition this node leads, and the offset a time maps to when one was asked for. */
 export interface PartitionOffsets {
@@ -101,27 +102,35 @@ export class TopicAdmin {
     );
   }
 
-  /** Fresh offsets of a partition led here, with the offset for `timestampMs` when it is given. */
+  /** Fresh offsets of a partition from its leader (wherever it is), with the offset for `timestampMs` if given. */
   async lookup(partition: PartitionRoute, timestampMs: number | null): Promise<OffsetsLookup> {
-    if (!partition.local) return { kind: 'not_leader', message: notLeaderMessage(partition) };
-    const answer = await this.acceptor.control(
-      partition.link,
-      timestampMs === null
-        ? { op: 'describe', slot: partition.slot }
-        : { op: 'offset_for_timestamp', slot: partition.slot, timestampMs },
-    );
-    if (!answer.ok) {
+    const described = await this.acceptor.describe(partition);
+    if ('failure' in described) return { kind: 'not_leader', message: described.failure.message };
+    if (described.status === Status.UnknownPartition) {
+      return { kind: 'gone', message: `${partition.topic}-${partition.partition} is gone` };
+    }
+    if (described.status !== Status.Ok || described.role !== 'leader' || described.highWatermark < 0) {
       return {
-        kind: 'gone',
-        message: `${partition.topic}-${partition.partition} is gone: ${answer.message}`,
+        kind: 'not_leader',
+        message: `the leader of ${partition.topic}-${partition.partition} cannot answer now (leadership is moving); retry`,
       };
     }
-    const offsetForTime = (answer as { offset?: number | null }).offset ?? null;
+    let offsetForTime: number | null = null;
+    if (timestampMs !== null) {
+      const answer = await this.acceptor.controlPartition(partition, {
+        op: 'offset_for_timestamp',
+        topicSeq: partition.topicSeq,
+        partition: partition.partition,
+        timestampMs,
+      });
+      if (!answer.ok) return { kind: 'not_leader', message: answer.message };
+      offsetForTime = 'offset' in answer ? answer.offset : null;
+    }
     return {
       kind: 'ok',
       offsets: {
-        logStartOffset: answer.logStartOffset ?? partition.logStartOffset,
-        highWatermark: answer.highWatermark ?? partition.highWatermark,
+        logStartOffset: described.logStartOffset,
+        highWatermark: described.highWatermark,
         offsetForTime,
       },
     };

@@ -6,6 +6,8 @@
 // told `overloaded` (HTTP 503 with Retry-After); no request is ever dropped silently.
 // Runs on the acceptor (main) thread only; never blocks it (waits with Atomics.waitAsync).
 import { assert } from '../core/assert.js';
+import { type PartitionState, readPartitionState } from '../messages/describe.js';
+import { MessageKind } from '../messages/kinds.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
 
 /** Called with the response frame in place; the bytes are valid only during the call. */
@@ -49,6 +51,15 @@ export class WorkerLink {
   /** False once shutdown was sent: a request behind the shutdown frame would never be answered. */
   private accepting = true;
   private nextCorrelationId = 1;
+  private readonly notice: PartitionState = {
+    topicSeq: 0,
+    partition: 0,
+    highWatermark: -1,
+    logStartOffset: 0,
+    logEndOffset: 0,
+  };
+  /** Told of every partition-state notice the worker sends (the router keeps the figures). */
+  onPartitionState: (state: PartitionState) => void = () => undefined;
   private readonly visit: (kind: number, correlationId: number, at: number, length: number) => void;
 
   constructor(
@@ -70,6 +81,15 @@ export class WorkerLink {
       this.reader.bytes.byteLength,
     );
     this.visit = (kind, correlationId, at, length) => {
+      if (correlationId === 0) {
+        // Unasked: a replica's figures moved (the only kind a worker sends without a request).
+        assert(
+          kind === MessageKind.PartitionState,
+          `worker ${this.workerIndex} sent unasked frame kind ${kind}`,
+        );
+        this.onPartitionState(readPartitionState(this.reader.view, at, this.notice));
+        return;
+      }
       const handler = this.pending.get(correlationId);
       assert(
         handler !== undefined,
@@ -150,6 +170,7 @@ export class WorkerLink {
   private allocateCorrelationId(): number {
     const id = this.nextCorrelationId;
     // Correlation ids are u32 and wrap; an id still in flight after 4 billion requests would be a bug.
+    // 0 is reserved for the worker's unasked notices.
     this.nextCorrelationId = id === 0xffff_ffff ? 1 : id + 1;
     assert(!this.pending.has(id), `correlation id ${id} is still in flight`);
     return id;

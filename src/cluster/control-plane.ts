@@ -936,6 +936,12 @@ export class ControlPlane {
       Math.floor(Math.random() * Math.max(1, live.length)),
     );
     if (placed.kind === 'error') return placed.reason;
+    // The first replica leads: when placement had to use a suspect broker, a healthy one leads instead.
+    const healthyIds = new Set(healthy.map((b) => b.id));
+    const ordered = placed.replicas.map((replicas) => {
+      const first = replicas.findIndex((id) => healthyIds.has(id));
+      return first <= 0 ? replicas : [...replicas.slice(first), ...replicas.slice(0, first)];
+    });
     return {
       name: r.name,
       topicSeq: 0,
@@ -944,7 +950,7 @@ export class ControlPlane {
       replicationFactor: r.replicationFactor,
       rackAwareness: r.rackAwareness,
       config: r.config,
-      partitions: placed.replicas.map((replicas, partition) => ({
+      partitions: ordered.map((replicas, partition) => ({
         partition,
         leader: replicas[0]!,
         leaderEpoch: 0,

@@ -57,6 +57,9 @@ export interface BrokerValues {
   readonly maxConnections: number;
   readonly segmentFdsPerThread: number;
   readonly maxPartitionsPerThread: number;
+  readonly defaultReplicationFactor: number;
+  readonly dataPort: number;
+  readonly replicaLagTimeMaxMs: number;
 }
 
 export type ConfigField = keyof BrokerValues;
@@ -481,6 +484,48 @@ export const optionSpecs: OptionTable = {
     max: 1_000_000,
     description:
       'Partitions a broker serves per partition worker; creating a topic that would put more on a broker is refused (422).',
+  },
+  defaultReplicationFactor: {
+    name: 'defaultReplicationFactor',
+    field: 'defaultReplicationFactor',
+    flag: 'default-replication-factor',
+    env: 'BROKER_DEFAULT_REPLICATION_FACTOR',
+    fileKey: 'default_replication_factor',
+    kind: 'integer',
+    defaultValue: 3,
+    defaultText: '3',
+    min: 1,
+    max: 32,
+    description:
+      'Replicas of a topic created without replication_factor, capped at the live brokers (1 on a single node).',
+  },
+  dataPort: {
+    name: 'dataPort',
+    field: 'dataPort',
+    flag: 'data-port',
+    env: 'BROKER_DATA_PORT',
+    fileKey: 'data_port',
+    kind: 'integer',
+    defaultValue: 0,
+    defaultText: '0',
+    min: 0,
+    max: 65535,
+    description:
+      'First data-link port (replication, forwarded requests): partition worker i listens on it + i; 0 picks free ports, advertised through gossip.',
+  },
+  replicaLagTimeMaxMs: {
+    name: 'replicaLagTimeMax',
+    field: 'replicaLagTimeMaxMs',
+    flag: 'replica-lag-time-max',
+    env: 'BROKER_REPLICA_LAG_TIME_MAX',
+    fileKey: 'replica_lag_time_max',
+    kind: 'duration',
+    defaultValue: 10_000,
+    defaultText: '10s',
+    min: 100,
+    max: 24 * 60 * 60 * 1000,
+    description:
+      "A follower that has not caught up with its leader for this long leaves the ISR (Kafka's replica.lag.time.max.ms; ms, or 10s).",
   },
 };
 

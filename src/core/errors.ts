@@ -90,6 +90,14 @@ export const errors = {
     wsCloseCode: 4001,
     summary: 'The request conflicts with the current state: a stale group generation or producer epoch.',
   },
+  out_of_order_sequence: {
+    code: 40903,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4001,
+    summary:
+      "An idempotent producer's sequence number does not follow its last batch on the partition (a gap), or the partition holds no state for it and the batch does not start at 0.",
+  },
   payload_too_large: {
     code: 41301,
     retriable: false,

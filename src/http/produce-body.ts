@@ -4,8 +4,8 @@
 // used for base64 and byte lengths); runs on the acceptor thread for small bodies and in a piscina worker for
 // large ones.
 
-import type { OutgoingRecord } from '../broker/wire.js';
 import type { ErrorName } from '../core/errors.js';
+import type { OutgoingRecord } from '../messages/produce.js';
 
 export interface ProduceLimits {
   /** Key, value and headers of one record together, in bytes. */

@@ -4,8 +4,8 @@
 // murmur2 of the key, then the sticky round-robin partitioner for keyless records.
 // Pure apart from Buffer; callable from the acceptor thread and from piscina workers.
 
-import { produceHeaderBytes, recordWireBytes } from '../broker/wire.js';
 import { partitionForKey, type StickyPartitioner } from '../core/partitioner.js';
+import { PRODUCE_HEADER_BYTES, recordWireBytes } from '../messages/produce.js';
 import type { ParsedRecord } from './produce-body.js';
 
 export interface ProduceGroup {
@@ -75,19 +75,19 @@ function placeOne(record: ParsedRecord, numPartitions: number, sticky: StickyPar
  * (the record size limit is derived from the frame size).
  */
 export function chunkGroup(group: ProduceGroup, payloadBytesMax: number): ProduceGroup[] {
-  let bytes = produceHeaderBytes;
+  let bytes = PRODUCE_HEADER_BYTES;
   for (const record of group.records) bytes += recordWireBytes(record);
   if (bytes <= payloadBytesMax) return [group];
   const chunks: ProduceGroup[] = [];
   let current: ProduceGroup = { partition: group.partition, indexes: [], records: [] };
-  let currentBytes = produceHeaderBytes;
+  let currentBytes = PRODUCE_HEADER_BYTES;
   for (let i = 0; i < group.records.length; i++) {
     const record = group.records[i]!;
     const size = recordWireBytes(record);
     if (current.records.length > 0 && currentBytes + size > payloadBytesMax) {
       chunks.push(current);
       current = { partition: group.partition, indexes: [], records: [] };
-      currentBytes = produceHeaderBytes;
+      currentBytes = PRODUCE_HEADER_BYTES;
     }
     current.indexes.push(group.indexes[i]!);
     current.records.push(record);

@@ -3,9 +3,10 @@
 // every partition group in one transferred buffer; the acceptor only copies them into the rings. Smaller bodies
 // take the same steps inline (src/broker/acceptor.ts) through the same functions.
 // Runs in a piscina worker thread; `planLargeProduce` is also callable directly (tests).
-import { encodeProduceRequest, produceRequestBytes } from '../broker/wire.js';
+
 import type { ErrorName } from '../core/errors.js';
 import { StickyPartitioner } from '../core/partitioner.js';
+import { encodeProduceRequest, type ProduceHeader, produceRequestBytes } from '../messages/produce.js';
 import { type ProduceLimits, parseBatchProduce, parseJsonBody, parseSingleProduce } from './produce-body.js';
 import { chunkGroup, groupByPartition } from './produce-groups.js';
 
@@ -41,6 +42,8 @@ export type LargeProducePlan =
     }
   | { readonly kind: 'error'; readonly error: ErrorName; readonly message: string };
 
+const placeholderHeader: ProduceHeader = { topicSeq: 0, partition: 0, acks: 2, producer: null, timeoutMs: 0 };
+
 export function planLargeProduce(task: LargeProduceTask): LargeProducePlan {
   const text = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength).toString('utf8');
   const json = parseJsonBody(text);
@@ -69,8 +72,8 @@ export function planLargeProduce(task: LargeProduceTask): LargeProducePlan {
   let at = 0;
   let recordBytes = 0;
   chunks.forEach((group, i) => {
-    // Slot and acks are placeholders: the acceptor patches them when it copies the payload into a ring.
-    const length = encodeProduceRequest(payloads, view, at, 0, 2, group.records);
+    // Partition, acks and wait are placeholders: the acceptor patches them when it copies the payload out.
+    const length = encodeProduceRequest(payloads, view, at, placeholderHeader, group.records);
     groups.push({ partition: group.partition, at, length, indexes: Int32Array.from(group.indexes) });
     at += sizes[i]!;
   });

@@ -46,6 +46,15 @@ export interface HttpRequest {
   readonly query: string;
   readonly contentType: string;
   readonly acceptEncoding: string;
+  /** The idempotent producer headers (`Producer-Id`, `Producer-Epoch`, `Sequence`), '' when absent. */
+  /**
+   * The client asked not to be forwarded (header `X-Redirect-To-Leader: true`): a request for one partition
+   * led on another node is answered 503 naming the leader and its URL instead.
+   */
+  readonly redirectToLeader?: boolean;
+  readonly producerId?: string;
+  readonly producerEpoch?: string;
+  readonly sequence?: string;
   /** Null for routes without a body. Valid only until the handler returns unless the handler copies it. */
   readonly body: Buffer | null;
   readonly startedAtMs: number;
@@ -128,6 +137,19 @@ export class Reply {
     const headers: [string, string][] = [];
     if (answer.retryAfterS !== null) headers.push(['retry-after', String(answer.retryAfterS)]);
     this.json(answer.status, JSON.stringify(answer.body), headers);
+  }
+
+  /**
+   * The answer to a client that asked for redirects: 503 (no_leader) naming the partition's leader, with its
+   * base URL in the body and in `Location`, and `Retry-After: 0` (the client may go there at once).
+   */
+  redirect(message: string, leader: string, leaderUrl: string): void {
+    const answer = errorBody('no_leader', message);
+    const body = { ...answer.body, leader, leader_url: leaderUrl };
+    this.json(answer.status, JSON.stringify(body), [
+      ['retry-after', '0'],
+      ['location', leaderUrl],
+    ]);
   }
 }
 
@@ -238,6 +260,10 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     query: req.getQuery() ?? '',
     contentType: req.getHeader('content-type'),
     acceptEncoding: req.getHeader('accept-encoding'),
+    redirectToLeader: redirectAsked(req.getHeader('x-redirect-to-leader')),
+    producerId: req.getHeader('producer-id'),
+    producerEpoch: req.getHeader('producer-epoch'),
+    sequence: req.getHeader('sequence'),
     startedAtMs,
   };
   if (!route.hasBody) {
@@ -314,4 +340,9 @@ function readBody(res: uWS.HttpResponse, reply: Reply, maxBytes: number, done: (
     chunks ??= [];
     chunks.push(Buffer.from(chunk.slice(0)));
   });
+}
+
+function redirectAsked(header: string): boolean {
+  const value = header.trim().toLowerCase();
+  return value === 'true' || value === '1';
 }

@@ -1,5 +1,6 @@
 // Validation of the topic-creation body `{"num_partitions", "replication_factor", "rack_awareness", "config"}`.
-// Every field is optional (defaults 1, 1, false and the broker's log defaults); anything present must have the
+// Every field is optional (defaults: the broker's --default-num-partitions, --default-replication-factor capped at
+// the live brokers, false, and the broker's log defaults; min_insync_replicas 2 with three or more replicas); anything present must have the
 // right type and range, and unknown fields are refused by name so that a typo never silently becomes a
 // default. Pure; called on the acceptor thread.
 import type { ErrorName } from '../core/errors.js';
@@ -7,6 +8,8 @@ import type { CreateTopicRequest, TopicConfig } from '../metadata/types.js';
 
 export interface TopicDefaults {
   readonly numPartitions: number;
+  /** Used when the body gives no replication_factor (the broker's default, capped at the live brokers). */
+  readonly replicationFactor: number;
   readonly retentionMs: number;
   readonly retentionBytes: number;
   readonly segmentBytes: number;
@@ -67,7 +70,13 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
     defaults.numPartitions,
   );
   if (typeof numPartitions !== 'number') problems.push(numPartitions.message);
-  const replicationFactor = integerField(body.replication_factor, 'replication_factor', 1, 32, 1);
+  const replicationFactor = integerField(
+    body.replication_factor,
+    'replication_factor',
+    1,
+    32,
+    defaults.replicationFactor,
+  );
   if (typeof replicationFactor !== 'number') problems.push(replicationFactor.message);
   else if (replicationFactor > defaults.liveBrokers) {
     problems.push(
@@ -115,12 +124,14 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
   );
   if (typeof segmentBytes !== 'number') problems.push(segmentBytes.message);
   const replicas = typeof replicationFactor === 'number' ? replicationFactor : 1;
+  // Kafka's usual production setting: with three or more replicas an acks=all write is on two of them before
+  // it is answered, so one broker can fail without losing it and one more without stopping writes.
   const minInsyncReplicas = integerField(
     configObject.min_insync_replicas,
     'config.min_insync_replicas',
     1,
     replicas,
-    1,
+    replicas >= 3 ? 2 : 1,
   );
   if (typeof minInsyncReplicas !== 'number') problems.push(minInsyncReplicas.message);
   const cleanupPolicy = configObject.cleanup_policy ?? 'delete';

@@ -9,18 +9,24 @@
 // |    |   wait ends (a long poll served where the data is, so a forwarded one costs no extra round trips) |
 // | 24 | 8 max offset (f64, exclusive; -1 = the servable high watermark) |
 //
+// The offset asked may be -2 (earliest) or -1 (latest): the leader resolves it once, when the request arrives
+// (a long poll for 'latest' then waits for records after the high watermark of that moment), and answers it.
+//
 // FETCH answer:
 // | 0  | 1 status | 1 | 7 reserved | 8 | 8 log start (f64) | 16 | 8 high watermark (f64; -1 when not servable) |
-// | 24 | 8 log end (f64) |
-// | 32 | ... Ok: whole record batches in the log's on-disk format (the first may start below the offset asked)
-// |    |     CorruptData: | 32 | 8 first damaged offset | 40 | 8 offset to resume from |
-// |    |     TooLarge:    | 32 | 8 base offset of the batch | 40 | 8 its size in bytes |
+// | 24 | 8 log end (f64) | 32 | 8 the offset read from (f64: the one asked, or what -2 / -1 resolved to) |
+// | 40 | ... Ok: whole record batches in the log's on-disk format (the first may start below the offset read)
+// |    |     CorruptData: | 40 | 8 first damaged offset | 48 | 8 offset to resume from |
+// |    |     TooLarge:    | 40 | 8 base offset of the batch | 48 | 8 its size in bytes |
 // Callable from any thread.
 import { assert } from '../core/assert.js';
 import type { Status } from './status.js';
 
 export const FETCH_REQUEST_BYTES = 32;
-export const FETCH_ANSWER_HEADER_BYTES = 32;
+export const FETCH_ANSWER_HEADER_BYTES = 40;
+/** The offsets a fetch may ask for instead of a number; the leader resolves them. */
+export const FETCH_EARLIEST = -2;
+export const FETCH_LATEST = -1;
 export const FETCH_DETAIL_BYTES = 16;
 
 export interface FetchRequest {
@@ -57,6 +63,8 @@ export interface FetchAnswerHeader {
   logStartOffset: number;
   highWatermark: number;
   logEndOffset: number;
+  /** The offset the read started from (an asked -2 / -1 resolved); -1 when nothing was read. */
+  fetchOffset: number;
 }
 
 export function writeFetchAnswerHeader(view: DataView, at: number, h: Readonly<FetchAnswerHeader>): void {
@@ -64,6 +72,7 @@ export function writeFetchAnswerHeader(view: DataView, at: number, h: Readonly<F
   view.setFloat64(at + 8, h.logStartOffset, true);
   view.setFloat64(at + 16, h.highWatermark, true);
   view.setFloat64(at + 24, h.logEndOffset, true);
+  view.setFloat64(at + 32, h.fetchOffset, true);
 }
 
 export function readFetchAnswerHeader(
@@ -80,6 +89,7 @@ export function readFetchAnswerHeader(
   into.logStartOffset = view.getFloat64(at + 8, true);
   into.highWatermark = view.getFloat64(at + 16, true);
   into.logEndOffset = view.getFloat64(at + 24, true);
+  into.fetchOffset = view.getFloat64(at + 32, true);
   return into;
 }
 

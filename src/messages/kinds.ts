@@ -14,11 +14,14 @@ export const MessageKind = {
   ReplicaFetch: 4,
   /** Ring only: the worker answers every earlier frame, flushes and closes its logs, then answers this. */
   Shutdown: 5,
+  /** messages/control.ts: rare operations in JSON (health, offset for a timestamp); ring or data link. */
+  Control: 6,
   ProduceAnswer: 0x81,
   FetchAnswer: 0x82,
   DescribeAnswer: 0x83,
   ReplicaFetchAnswer: 0x84,
   ShutdownAnswer: 0x85,
+  ControlAnswer: 0x86,
   /** Ring only, unasked (correlation id 0): a replica's figures moved (messages/describe.ts). */
   PartitionState: 0xa0,
 } as const;

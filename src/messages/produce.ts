@@ -242,6 +242,17 @@ export function visitProduceRecords(
   return cursor === end;
 }
 
+const noVisitor: ProduceRecordVisitor = {
+  onRecord: () => undefined,
+  onHeader: () => undefined,
+  onRecordEnd: () => undefined,
+};
+
+/** True when the records of a produce request are well formed (for a request from another node). */
+export function validProduceRecords(view: DataView, at: number, length: number): boolean {
+  return visitProduceRecords(view, at, length, noVisitor);
+}
+
 export interface ProduceAnswer {
   status: Status;
   duplicate: boolean;

@@ -5,9 +5,9 @@
 // itself once space is back, with every acknowledged record in place and no refused one anywhere.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { WireStatus } from '../../src/broker/wire.js';
+import { Status } from '../../src/messages/status.js';
 import { SimDisk } from '../../src/storage/sim-disk.js';
-import { HostHarness } from './host-harness.js';
+import { HostHarness, type PartitionRef } from './host-harness.js';
 
 const segmentBytes = 1024;
 
@@ -17,17 +17,23 @@ interface Outcome {
 }
 
 /** Produces `count` single-request batches of three records; every answer must be Ok or a definite refusal. */
-async function produceAll(harness: HostHarness, slot: number, count: number, tag: string, outcome: Outcome) {
+async function produceAll(
+  harness: HostHarness,
+  ref: PartitionRef,
+  count: number,
+  tag: string,
+  outcome: Outcome,
+) {
   for (let i = 0; i < count; i++) {
     const values = [0, 1, 2].map((r) => `${tag}-${i}-${r}-${'y'.repeat(60)}`);
-    const answer = await harness.produce(slot, values);
-    if (answer.status === WireStatus.Ok) {
+    const answer = await harness.produce(ref, values);
+    if (answer.status === Status.Ok) {
       values.forEach((v, r) => {
         outcome.acked.set(answer.baseOffset + r, v);
       });
     } else {
       assert.ok(
-        answer.status === WireStatus.StorageFull,
+        answer.status === Status.StorageFull,
         `${tag}: request ${i} answered ${answer.status}, not a definite refusal`,
       );
       for (const v of values) outcome.refused.add(v);
@@ -36,24 +42,24 @@ async function produceAll(harness: HostHarness, slot: number, count: number, tag
 }
 
 /** Polls produce until the partition takes writes again (the repair retries every 10 ms here). */
-async function untilWritable(harness: HostHarness, slot: number, outcome: Outcome, context: string) {
+async function untilWritable(harness: HostHarness, ref: PartitionRef, outcome: Outcome, context: string) {
   const deadline = Date.now() + 5000;
   for (let i = 0; ; i++) {
     const values = [`${context}-probe-${i}`];
-    const answer = await harness.produce(slot, values);
-    if (answer.status === WireStatus.Ok) {
+    const answer = await harness.produce(ref, values);
+    if (answer.status === Status.Ok) {
       outcome.acked.set(answer.baseOffset, values[0]!);
       return;
     }
-    assert.equal(answer.status, WireStatus.StorageFull, `${context}: refusal while repairing`);
+    assert.equal(answer.status, Status.StorageFull, `${context}: refusal while repairing`);
     outcome.refused.add(values[0]!);
     assert.ok(Date.now() < deadline, `${context}: the partition did not come back`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
-async function checkLog(harness: HostHarness, slot: number, outcome: Outcome, context: string) {
-  const served = await harness.readAll(slot);
+async function checkLog(harness: HostHarness, ref: PartitionRef, outcome: Outcome, context: string) {
+  const served = await harness.readAll(ref);
   const offsets = [...served.keys()];
   offsets.forEach((o, i) => {
     assert.equal(o, i, `${context}: offsets are dense`);
@@ -69,8 +75,8 @@ describe('a partition worker on a disk that fills up', () => {
     clean.mkdir('/data');
     const counting = new HostHarness(clean);
     const before = clean.mutatingOps;
-    const { slot: cleanSlot } = await counting.open('t', 0, segmentBytes);
-    await produceAll(counting, cleanSlot, 12, 'clean', { acked: new Map(), refused: new Set() });
+    const { ref: cleanRef } = await counting.open('t', 0, segmentBytes);
+    await produceAll(counting, cleanRef, 12, 'clean', { acked: new Map(), refused: new Set() });
     const ops = clean.mutatingOps - before;
     await counting.stop();
 
@@ -81,15 +87,18 @@ describe('a partition worker on a disk that fills up', () => {
       const harness = new HostHarness(disk);
       try {
         disk.armFull(k);
-        const { slot, answer } = await harness.open('t', 0, segmentBytes);
-        assert.equal(answer.ok, true, `op ${k}: open answers`);
+        const { ref, answer } = await harness.open('t', 0, segmentBytes);
+        assert.ok(
+          answer.status === Status.Ok || answer.status === Status.StorageUnavailable,
+          `op ${k}: the partition is taken up (answered ${answer.status})`,
+        );
         const outcome: Outcome = { acked: new Map(), refused: new Set() };
-        await produceAll(harness, slot, 12, `op ${k}`, outcome);
+        await produceAll(harness, ref, 12, `op ${k}`, outcome);
         refusals += outcome.refused.size;
         if (outcome.refused.size > 0) {
           // Offline: a request is refused at once, without touching the disk.
           const writes = disk.mutatingOps;
-          assert.equal((await harness.produce(slot, ['refused at once'])).status, WireStatus.StorageFull);
+          assert.equal((await harness.produce(ref, ['refused at once'])).status, Status.StorageFull);
           outcome.refused.add('refused at once');
           assert.equal(disk.mutatingOps, writes, `op ${k}: nothing attempted while offline`);
           assert.equal(harness.offlinePartitions, 1);
@@ -97,18 +106,18 @@ describe('a partition worker on a disk that fills up', () => {
           assert.equal(health.offline.length, 1);
           assert.equal(health.offline[0].reason, 'storage_full');
           if (disk.exists('/data/t-0/partition.checkpoint'))
-            await checkLog(harness, slot, outcome, `op ${k}, full`);
+            await checkLog(harness, ref, outcome, `op ${k}, full`);
         }
         disk.freeSpace();
-        await untilWritable(harness, slot, outcome, `op ${k}`);
-        await produceAll(harness, slot, 3, `op ${k} after`, outcome);
+        await untilWritable(harness, ref, outcome, `op ${k}`);
+        await produceAll(harness, ref, 3, `op ${k} after`, outcome);
         assert.equal(harness.offlinePartitions, 0);
         if (outcome.refused.size > 0) {
           // Both transitions are logged, once each.
           assert.equal(harness.logged.filter((l) => l.includes('storage offline')).length, 1, `op ${k}`);
           assert.equal(harness.logged.filter((l) => l.includes('storage back online')).length, 1, `op ${k}`);
         }
-        await checkLog(harness, slot, outcome, `op ${k}, after`);
+        await checkLog(harness, ref, outcome, `op ${k}, after`);
       } finally {
         await harness.stop();
       }
@@ -122,14 +131,23 @@ describe('a partition worker on a disk that fills up', () => {
     disk.capacityBytes = 0;
     const harness = new HostHarness(disk);
     try {
-      const { slot, answer } = await harness.open('t', 0, segmentBytes);
-      assert.equal(answer.ok, true);
-      assert.equal((await harness.produce(slot, ['x'])).status, WireStatus.StorageFull);
-      assert.equal((await harness.fetch(slot, 0)).status, WireStatus.StorageUnavailable);
+      const { ref, answer } = await harness.open('t', 0, segmentBytes);
+      assert.ok(
+        answer.status === Status.Ok || answer.status === Status.StorageUnavailable,
+        'taken up, not gone',
+      );
+      assert.equal((await harness.produce(ref, ['x'])).status, Status.StorageFull);
+      // Nothing was ever written: a read answers, with nothing in it (and nothing invented).
+      const read = await harness.fetch(ref, 0);
+      assert.ok(
+        read.status === Status.Ok || read.status === Status.StorageUnavailable,
+        `read answered ${read.status}`,
+      );
+      assert.equal(read.records.size, 0);
       disk.freeSpace();
       const outcome: Outcome = { acked: new Map(), refused: new Set(['x']) };
-      await untilWritable(harness, slot, outcome, 'empty disk');
-      await checkLog(harness, slot, outcome, 'empty disk');
+      await untilWritable(harness, ref, outcome, 'empty disk');
+      await checkLog(harness, ref, outcome, 'empty disk');
     } finally {
       await harness.stop();
     }
@@ -140,16 +158,16 @@ describe('a partition worker on a disk that fills up', () => {
     disk.mkdir('/data');
     const harness = new HostHarness(disk);
     try {
-      const { slot } = await harness.open('t', 0, segmentBytes);
+      const { ref } = await harness.open('t', 0, segmentBytes);
       const outcome: Outcome = { acked: new Map(), refused: new Set() };
-      await produceAll(harness, slot, 3, 'before', outcome);
+      await produceAll(harness, ref, 3, 'before', outcome);
       disk.failSyncs(1, 'EIO');
-      const answer = await harness.produce(slot, ['lost to EIO']);
-      assert.equal(answer.status, WireStatus.StorageUnavailable, 'definite: the cut-back was durable');
+      const answer = await harness.produce(ref, ['lost to EIO']);
+      assert.equal(answer.status, Status.StorageUnavailable, 'definite: the cut-back was durable');
       outcome.refused.add('lost to EIO');
-      await checkLog(harness, slot, outcome, 'after EIO');
+      await checkLog(harness, ref, outcome, 'after EIO');
       const deadline = Date.now() + 5000;
-      while ((await harness.produce(slot, ['probe'])).status !== WireStatus.Ok) {
+      while ((await harness.produce(ref, ['probe'])).status !== Status.Ok) {
         outcome.refused.add('probe');
         assert.ok(Date.now() < deadline, 'the partition came back');
       }

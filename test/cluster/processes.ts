@@ -168,16 +168,23 @@ export async function http(
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; json: Record<string, unknown> }> {
+  extraHeaders: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   if (node.process === null) throw new Error(`${node.id} is not running`);
   const init: RequestInit = { method, signal: AbortSignal.timeout(10_000) };
+  const headers: Record<string, string> = { ...extraHeaders };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json' };
+    headers['content-type'] = 'application/json';
   }
+  init.headers = headers;
   const response = await fetch(`${node.process.base}${path}`, init);
   const text = await response.text();
-  return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return {
+    status: response.status,
+    json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+    headers: response.headers,
+  };
 }
 
 /**

@@ -70,9 +70,24 @@ describe('three-node metadata Raft group, real processes', { timeout: 120_000 },
     });
     assert.equal(produced.status, 201, JSON.stringify(produced.json));
     const other = cluster.nodes.find((n) => n.id !== p0.leader)!;
-    const misdirected = await http(other, 'GET', `/topics/made-on-follower/partitions/${p0.partition}`);
-    assert.equal(misdirected.status, 503);
-    assert.match(String(misdirected.json.message), new RegExp(`led by broker ${p0.leader}`));
+    // Any node answers for any partition (asking its leader)...
+    const forwarded = await http(other, 'GET', `/topics/made-on-follower/partitions/${p0.partition}`);
+    assert.equal(forwarded.status, 200, JSON.stringify(forwarded.json));
+    assert.equal(forwarded.json.high_watermark, 1);
+    assert.equal(forwarded.json.leader, p0.leader);
+    // ...and a client that asks for redirects is sent to the leader instead.
+    const redirected = await http(
+      other,
+      'GET',
+      `/topics/made-on-follower/partitions/${p0.partition}`,
+      undefined,
+      { 'x-redirect-to-leader': 'true' },
+    );
+    assert.equal(redirected.status, 503);
+    assert.match(String(redirected.json.message), new RegExp(`led by broker ${p0.leader}`));
+    assert.equal(redirected.json.leader, p0.leader);
+    assert.equal(redirected.json.leader_url, owner.process!.base);
+    assert.equal(redirected.headers.get('location'), owner.process!.base);
     const served = await http(owner, 'GET', `/topics/made-on-follower/partitions/${p0.partition}`);
     assert.equal(served.status, 200, JSON.stringify(served.json));
     assert.equal(served.json.high_watermark, 1);

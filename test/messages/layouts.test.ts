@@ -129,11 +129,17 @@ describe('message layouts', () => {
     };
     writeFetchRequest(v, 0, request);
     assert.deepEqual(readFetchRequest(v, 0), request);
-    const head = { status: Status.CorruptData, logStartOffset: 1, highWatermark: 5, logEndOffset: 8 };
+    const head = {
+      status: Status.CorruptData,
+      logStartOffset: 1,
+      highWatermark: 5,
+      logEndOffset: 8,
+      fetchOffset: 3,
+    };
     writeFetchAnswerHeader(v, 0, head);
     writeFetchDetail(v, 0, 3, 4);
-    const blank = { status: Status.Ok, logStartOffset: 0, highWatermark: 0, logEndOffset: 0 };
-    assert.deepEqual(readFetchAnswerHeader(v, 0, 48, blank), head);
+    const blank = { status: Status.Ok, logStartOffset: 0, highWatermark: 0, logEndOffset: 0, fetchOffset: 0 };
+    assert.deepEqual(readFetchAnswerHeader(v, 0, 56, blank), head);
     assert.deepEqual(readFetchDetail(b.subarray(FETCH_ANSWER_HEADER_BYTES)), [3, 4]);
     const describe = {
       status: Status.Ok,

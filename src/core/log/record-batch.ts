@@ -346,6 +346,14 @@ export class BatchWriter {
     this.batchCountValue = 0;
   }
 
+  /** Drops the open batch and its records, as if it had never begun. */
+  abortBatch(): void {
+    assert(this.batchStart !== -1, 'BatchWriter.abortBatch without an open batch');
+    this.position = this.batchStart;
+    this.batchStart = -1;
+    this.recordCount = 0;
+  }
+
   beginBatch(options: BatchOptions = {}): void {
     assert(this.batchStart === -1, 'BatchWriter.beginBatch with a batch already open');
     this.ensureCapacity(BATCH_HEADER_BYTES);

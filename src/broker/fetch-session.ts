@@ -1,0 +1,80 @@
+// A follower worker's fetch session with one leader worker (Kafka's replica fetcher thread, one per pair of
+// brokers; here one per pair of workers): the partitions this worker follows there, one replica-fetch request
+// in flight for all of them at a time over a pooled data-link connection, and the answer queued for the
+// worker's loop, which appends, fsyncs and only then reports the new durable end in the next request.
+// A failed call (unreachable, lost, timed out) backs the session off; its partitions keep following.
+// Runs on one partition worker thread; the data link calls back on the same thread.
+import { DataLinkClient, type DataLinkLimits, LinkFailureKind } from '../link/data-link.js';
+import { MessageKind } from '../messages/kinds.js';
+import {
+  type ReplicaFetchRequest,
+  type ReplicaRequestEntry,
+  replicaFetchRequestBytes,
+  writeReplicaFetchRequest,
+} from '../messages/replica-fetch.js';
+
+/** What came back for one request, copied out of the socket's buffer. */
+export interface SessionAnswer {
+  readonly session: FetchSession;
+  /** The entries the request carried, to match the answer's. */
+  readonly asked: readonly ReplicaRequestEntry[];
+  /** The answer's payload, or null when the call failed. */
+  readonly payload: Buffer | null;
+  readonly failure: number;
+}
+
+export class FetchSession {
+  /** Partition keys following the leader worker this session talks to. */
+  readonly partitions = new Set<number>();
+  inFlight = false;
+  retryAtMs = 0;
+  private readonly client: DataLinkClient;
+
+  constructor(
+    readonly leaderId: string,
+    readonly host: string,
+    readonly port: number,
+    selfId: string,
+    limits: DataLinkLimits,
+    private readonly onAnswer: (answer: SessionAnswer) => void,
+  ) {
+    this.client = new DataLinkClient(host, port, selfId, limits);
+  }
+
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  /** Sends one request; the answer (or failure) reaches `onAnswer` once. */
+  send(request: ReplicaFetchRequest, timeoutMs: number): void {
+    const bytes = replicaFetchRequestBytes(request.followerId, request.entries.length);
+    this.inFlight = true;
+    const outcome = this.client.send(
+      MessageKind.ReplicaFetch,
+      bytes,
+      (out, view, at) => writeReplicaFetchRequest(out, view, at, request),
+      (kind, _view, payload, at, length) => {
+        this.inFlight = false;
+        if (kind === LinkFailureKind) {
+          this.onAnswer({ session: this, asked: request.entries, payload: null, failure: payload[at]! });
+        } else {
+          this.onAnswer({
+            session: this,
+            asked: request.entries,
+            payload: Buffer.from(payload.subarray(at, at + length)),
+            failure: 0,
+          });
+        }
+      },
+      timeoutMs,
+    );
+    if (outcome === 'overloaded' || outcome === 'too_large') {
+      this.inFlight = false;
+      this.onAnswer({ session: this, asked: request.entries, payload: null, failure: 2 });
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,1862 @@
+// The body of a partition worker thread: it owns the replicas of the partitions assigned to it (by
+// src/core/ownership.ts) outright, with no locks, and serves them from three sources: its request ring (the
+// local acceptor), its data-link port (acceptors of other nodes forwarding client requests, and followers of
+// its leaders fetching), and its fetch sessions (its own followers fetching from other leaders). What it holds
+// and in which role comes from the metadata alone: the control thread posts versioned deltas on this worker's
+// port, and each one is reconciled replica by replica (leader, follower, or gone: files deleted).
+//
+// Every replica runs the pure replication core (src/core/replication/partition-replica.ts); this file is its
+// shell and does what the core decides, in the order the protocol needs (the same rules as the simulation's
+// shell, test/sim/replication-shell.ts):
+// - Produce (leader): `canAppend` first, a refusal is definite; records of one drained batch are staged into
+//   one buffer per partition, appended with ONE write and, with the default policy, ONE fsync (group commit),
+//   stamped with the replica's leader epoch. acks=1 is answered after that fsync, acks=0 at once (by the
+//   acceptor), acks=all when the core's high watermark passes the request (`ready().acks`).
+// - Fetch (leader, consumers): reads only below the servable high watermark; a fetch with nothing to read
+//   waits (long poll) in the worker, local or forwarded alike, until the high watermark passes it or its wait
+//   ends.
+// - Replica fetch (leader, followers): each entry decided by `onFollowerFetch` (epoch checks, divergence, ISR)
+//   or answered by `epochEndOffset` (only by the acting leader of the epoch named); records up to the leader's
+//   DURABLE end; a request with nothing to send waits until a flush or a high watermark change, or its wait.
+// - Follower: one request in flight per session (leader worker); records are appended verbatim, fsynced, and
+//   only then the answer is given to the core (`onFetchAnswer`), so the next fetch reports a durable end.
+//   Truncations and resets the core asks for are carried out on the log (which cuts its epoch cache too).
+// - ISR proposals go to the control thread, which has them committed through the metadata Raft;
+//   a refusal or a failure is `proposalFailed`.
+//
+// Logs are opened lazily (see partition-files.ts): an idle replica costs no descriptor. A replica whose log
+// figures are only lower bounds (a crash) is recovered before its core runs.
+// Invariants: at most one request in flight per fetch session; every request answered exactly once (a ring
+// request always; a link request unless its connection closed); answers of a drained batch are published with
+// one store and at most one notify.
+// Runs on one partition worker thread; nothing here is shared with another thread except the rings, the stats
+// buffer and the control port.
+
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import type { ControlToWorker, WorkerToControl } from '../cluster/worker-protocol.js';
+import { assert } from '../core/assert.js';
+import { BatchWriter } from '../core/log/record-batch.js';
+import type { IsrChange } from '../core/metadata/state-machine.js';
+import { partitionDirName } from '../core/names.js';
+import { partitionKey, workerOf } from '../core/ownership.js';
+import {
+  type AckOutcome,
+  DEFAULT_REPLICA_CONFIG,
+  type FetchAnswer,
+  type IsrProposal,
+  type LogAction,
+  PartitionReplica,
+  type ReplicaConfig,
+} from '../core/replication/partition-replica.js';
+import { DATA_LINK_DEFAULTS, DataLinkServer, type LinkConnection } from '../link/data-link.js';
+import {
+  type ControlAnswer,
+  type ControlRequest,
+  decodeJson,
+  encodeJson,
+  type OfflinePartition,
+} from '../messages/control.js';
+import {
+  DESCRIBE_REQUEST_BYTES,
+  describeAnswerBytes,
+  PARTITION_STATE_BYTES,
+  type ReplicaEnd,
+  writeDescribeAnswer,
+  writePartitionState,
+} from '../messages/describe.js';
+import {
+  FETCH_ANSWER_HEADER_BYTES,
+  FETCH_DETAIL_BYTES,
+  FETCH_EARLIEST,
+  FETCH_LATEST,
+  FETCH_REQUEST_BYTES,
+  type FetchRequest,
+  readFetchRequest,
+  writeFetchAnswerHeader,
+  writeFetchDetail,
+} from '../messages/fetch.js';
+import { MessageKind } from '../messages/kinds.js';
+import {
+  Acks,
+  PRODUCE_ANSWER_BYTES,
+  type ProducerFields,
+  readPartitionKey,
+  readProduceHeader,
+  validProduceRecords,
+  writeProduceAnswer,
+} from '../messages/produce.js';
+import {
+  REPLICA_ANSWER_FIXED_BYTES,
+  REPLICA_ENTRY_ANSWER_BYTES,
+  type ReplicaAnswerEntry,
+  ReplicaOutcome,
+  type ReplicaRequestEntry,
+  readReplicaFetchRequest,
+  visitReplicaAnswer,
+  writeReplicaAnswerEntry,
+  writeReplicaAnswerHead,
+} from '../messages/replica-fetch.js';
+import { Status } from '../messages/status.js';
+import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../metadata/types.js';
+import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import { DescriptorCache } from '../storage/descriptor-cache.js';
+import type { Disk } from '../storage/disk.js';
+import { DEFAULT_LOG_CONFIG, type LogConfig, type ReadResult } from '../storage/partition-log.js';
+import { FetchSession, type SessionAnswer } from './fetch-session.js';
+import { type FilesContext, PartitionFiles } from './partition-files.js';
+import { RecordStager, type StagingTarget } from './record-stager.js';
+import { StatSlot, WorkerStatsWriter } from './worker-stats.js';
+
+export interface ReplicationOptions {
+  /** A follower that has not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms). */
+  readonly replicaLagTimeMaxMs: number;
+  /** acks=all requests wait at most this long for the high watermark (then fail as indefinite). */
+  readonly ackTimeoutMs: number;
+  /** A replica fetch with nothing to send waits this long at most. */
+  readonly fetchWaitMs: number;
+  /** Records in one replica-fetch answer at most (at least one batch per partition is sent). */
+  readonly fetchBytesMax: number;
+  /** A follower's request without an answer in this long (beyond its wait) is given up and retried. */
+  readonly fetchTimeoutMs: number;
+  /** After a failed replica fetch, or one the leader refused for its metadata, the session waits this long. */
+  readonly retryBackoffMs: number;
+}
+
+export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
+  replicaLagTimeMaxMs: 10_000,
+  ackTimeoutMs: 30_000,
+  fetchWaitMs: 500,
+  fetchBytesMax: 8 * 1024 * 1024,
+  fetchTimeoutMs: 10_000,
+  retryBackoffMs: 100,
+};
+
+export interface PartitionWorkerOptions {
+  readonly workerIndex: number;
+  readonly workerCount: number;
+  readonly nodeId: string;
+  /** Interface the data link listens on, and the port (0 picks a free one). */
+  readonly dataHost: string;
+  readonly dataPort: number;
+  readonly requests: SharedArrayBuffer;
+  readonly responses: SharedArrayBuffer;
+  readonly stats: SharedArrayBuffer;
+  readonly dataDir: string;
+  readonly syncIntervalMs: number;
+  readonly indexIntervalBytes: number;
+  /** Frames handled per batch at most, so answers never wait behind an unbounded drain. */
+  readonly framesPerBatchMax: number;
+  readonly retentionCheckIntervalMs: number;
+  /** How often a partition whose storage failed tries to come back (default 1000 ms). */
+  readonly repairIntervalMs?: number;
+  /** Real descriptors this worker keeps open for segment files at most. */
+  readonly segmentFdsMax: number;
+  /** The data dir's last shutdown was clean: partitions open lazily, their offsets from checkpoints. */
+  readonly cleanShutdown: boolean;
+  readonly replication: ReplicationOptions;
+}
+
+/** Where an answer goes: the ring (link null) or a data-link connection. */
+interface Origin {
+  readonly link: LinkConnection | null;
+  readonly correlationId: number;
+}
+
+interface Staging extends StagingTarget<PendingProduce> {
+  readonly writer: BatchWriter;
+  readonly maxBatchBytes: number;
+  readonly staged: PendingProduce[];
+  recordsStaged: number;
+}
+
+interface PendingProduce {
+  readonly origin: Origin;
+  readonly replica: Replica | null;
+  readonly recordCount: number;
+  readonly acks: Acks;
+  /** Records staged in the same writer before this request's: its offsets start after them. */
+  recordsBefore: number;
+  status: Status;
+  baseOffset: number;
+  detail: number;
+}
+
+interface AckWaiter {
+  readonly origin: Origin;
+  readonly baseOffset: number;
+}
+
+interface ParkedFetch {
+  readonly origin: Origin;
+  readonly request: FetchRequest;
+  readonly untilMs: number;
+}
+
+interface ParkedReplicaFetch {
+  readonly origin: Origin;
+  readonly followerId: string;
+  readonly entries: readonly ReplicaRequestEntry[];
+  readonly maxBytes: number;
+  readonly untilMs: number;
+  answered: boolean;
+}
+
+interface Replica {
+  readonly key: number;
+  readonly topicSeq: number;
+  readonly partition: number;
+  readonly topic: string;
+  readonly topicId: string;
+  readonly name: string;
+  readonly files: PartitionFiles;
+  /** Null while the log's figures are not exact yet (recovered on first use after a crash). */
+  core: PartitionReplica | null;
+  assignment: PartitionAssignment | null;
+  minInsyncReplicas: number;
+  staging: Staging | null;
+  touched: boolean;
+  readonly ackWaiters: Map<number, AckWaiter>;
+  /** acks=1 requests whose fsync has not completed (interval policy only: they wait for the next flush). */
+  readonly parkedConsumers: ParkedFetch[];
+  readonly parkedReplicas: Set<ParkedReplicaFetch>;
+  session: FetchSession | null;
+  isrInFlight: {
+    readonly requestId: number;
+    readonly proposal: IsrProposal;
+    readonly untilMs: number;
+  } | null;
+  /** The figures last told to the acceptor. */
+  noticedHighWatermark: number;
+  noticedLogStart: number;
+  noticedLogEnd: number;
+}
+
+/** How long an ISR proposal waits for the control thread's answer before it is taken as failed. */
+const isrAnswerTimeoutMs = 10_000;
+/** Batch writers kept for reuse, and the largest buffer worth keeping. */
+const idleWritersMax = 8;
+const idleWriterBytesMax = 1024 * 1024;
+/** Partitions not yet opened that one retention pass opens to look at their segments. */
+const retentionOpensPerPass = 100;
+const defaultRepairIntervalMs = 1000;
+/** A partition logs damaged reads at most this often (each one is still counted). */
+const corruptLogIntervalMs = 10_000;
+/** The replicas' clocks: ticks for lag, acks and proposals. */
+const tickIntervalMs = 100;
+/** Link requests queued for the loop at most; past it a connection stops being read until the loop catches up. */
+const linkQueueMax = 8192;
+
+export class PartitionWorker {
+  private readonly reader: RingReader;
+  private readonly writer: RingWriter;
+  private readonly responseBytes: Uint8Array;
+  /** The response ring's bytes as a Buffer, for encoders that write strings. */
+  private readonly ringBuffer: Buffer;
+  private readonly stats: WorkerStatsWriter;
+  private readonly replicas = new Map<number, Replica>();
+  private readonly byTopicId = new Map<string, Set<Replica>>();
+  private brokers = new Map<string, BrokerRegistration>();
+  private metadataVersion = -1;
+  private readonly produces: PendingProduce[] = [];
+  private readonly fetches: { origin: Origin; request: FetchRequest }[] = [];
+  private readonly touched: Replica[] = [];
+  private readonly stager = new RecordStager<PendingProduce>((target) =>
+    this.appendStaged((target as Staging & { replica: Replica }).replica),
+  );
+  private running = true;
+  private readonly idleWriters: BatchWriter[] = [];
+  private readonly files: FilesContext;
+  private readonly config: ReplicaConfig;
+  private nextRepairMs = 0;
+  private lastRetentionMs = Date.now();
+  private nextTickMs = 0;
+  private nextAckId = 1;
+  private nextIsrRequestId = 1;
+  private readonly isrRequests = new Map<number, { replica: Replica; proposal: IsrProposal }[]>();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly repairIntervalMs: number;
+  private server: DataLinkServer | null = null;
+  /** Requests from the data link and answers to fetch sessions, waiting for the loop. */
+  private readonly linkQueue: { origin: Origin; kind: number; payload: Buffer }[] = [];
+  private readonly sessionAnswers: SessionAnswer[] = [];
+  private readonly sessions = new Map<string, FetchSession>();
+  private readonly metadataQueue: ControlToWorker[] = [];
+  private readonly parkedReplicaFetches = new Set<ParkedReplicaFetch>();
+  /** Something arrived while the loop was busy: do not sleep before looking at it. */
+  private pendingWork = false;
+  private readonly stateNotices = new Set<Replica>();
+
+  constructor(
+    private readonly options: PartitionWorkerOptions,
+    disk: Disk,
+    private readonly controlPort: MessagePort | null,
+    /** Where the worker's log lines go: stderr, which reaches the process log; tests collect them. */
+    private readonly report: (line: string) => void = (line) => {
+      process.stderr.write(`${line}\n`);
+    },
+  ) {
+    this.reader = new RingReader(options.requests);
+    this.writer = new RingWriter(options.responses);
+    this.responseBytes = this.writer.bytes;
+    this.ringBuffer = Buffer.from(
+      this.responseBytes.buffer,
+      this.responseBytes.byteOffset,
+      this.responseBytes.byteLength,
+    );
+    this.stats = new WorkerStatsWriter(options.stats);
+    this.files = {
+      disk: new DescriptorCache(disk, options.segmentFdsMax),
+      dataDir: options.dataDir,
+      cleanShutdown: options.cleanShutdown,
+      openLogs: 0,
+      offlineCount: 0,
+      report: report,
+    };
+    this.config = {
+      ...DEFAULT_REPLICA_CONFIG,
+      replicaLagTimeMaxMs: options.replication.replicaLagTimeMaxMs,
+      ackTimeoutMs: options.replication.ackTimeoutMs,
+    };
+    this.repairIntervalMs = options.repairIntervalMs ?? defaultRepairIntervalMs;
+    this.loopDelay.enable();
+    controlPort?.on('message', (message: ControlToWorker) => {
+      this.metadataQueue.push(message);
+      this.wake();
+    });
+  }
+
+  /** Listens on the data-link port; resolves with the port bound. */
+  async listen(): Promise<number> {
+    this.server = await DataLinkServer.listen(
+      this.options.dataHost,
+      this.options.dataPort,
+      {
+        onRequest: (connection, kind, correlationId, _view, bytes, at, length) => {
+          // Copied: the socket's buffer is reused once this returns. The loop handles it in its next turn.
+          this.linkQueue.push({
+            origin: { link: connection, correlationId },
+            kind,
+            payload: Buffer.from(bytes.subarray(at, at + length)),
+          });
+          if (this.linkQueue.length >= linkQueueMax) connection.socket.pause();
+          this.wake();
+        },
+      },
+      { ...DATA_LINK_DEFAULTS },
+    );
+    return this.server.port;
+  }
+
+  /** Wakes the loop from its wait on the ring (same thread: the notify resolves the pending waitAsync). */
+  private wake(): void {
+    this.pendingWork = true;
+    this.reader.interrupt();
+  }
+
+  async run(): Promise<void> {
+    while (this.running) {
+      if (!this.pendingWork) {
+        let waitMs = Math.max(1, this.nextTickMs - performance.now());
+        if (this.options.syncIntervalMs > 0) waitMs = Math.min(waitMs, this.options.syncIntervalMs);
+        await this.reader.waitAsync(waitMs);
+      }
+      this.pendingWork = false;
+      await this.step();
+    }
+    this.loopDelay.disable();
+  }
+
+  /** One turn of the loop: metadata, requests, appends, answers, followers, time. */
+  private async step(): Promise<void> {
+    const now = performance.now();
+    const wallMs = Date.now();
+    for (const message of this.metadataQueue.splice(0)) this.onControlMessage(message, now);
+    const frames = this.drainRing(now);
+    this.drainLink(now);
+    await this.commitAppends(now);
+    await this.applySessionAnswers(now);
+    await this.serveFetches(now);
+    if (now >= this.nextTickMs) {
+      this.nextTickMs = now + tickIntervalMs;
+      await this.tick(now, wallMs);
+    }
+    await this.collectReady(now);
+    await this.serveParked(now);
+    this.driveFollowers(now);
+    await this.sendStateNotices();
+    if (frames > 0) this.stats.observeBatch(frames);
+    this.writer.publish();
+    this.stats.set(StatSlot.eventLoopDelayP99Seconds, this.loopDelay.percentile(99) / 1e9);
+    this.stats.set(StatSlot.partitions, this.replicas.size);
+    this.stats.set(StatSlot.partitionsStorageOffline, this.files.offlineCount);
+    this.stats.set(StatSlot.openLogs, this.files.openLogs);
+    this.stats.set(StatSlot.segmentFdsOpen, this.files.disk.openDescriptors);
+    this.stats.set(StatSlot.segmentFdEvictions, this.files.disk.evictions);
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Metadata: which replicas this worker holds, in which role.
+
+  private onControlMessage(message: ControlToWorker, now: number): void {
+    if (message.type === 'alter_isr_result') return this.onIsrResult(message);
+    assert(message.version > this.metadataVersion, 'metadata reaches a worker in version order');
+    assert(message.full || this.metadataVersion >= 0, 'the first metadata a worker gets is full');
+    this.metadataVersion = message.version;
+    this.brokers = new Map(message.brokers.map((b) => [b.id, b]));
+    const seen = new Set<number>();
+    for (const topic of message.topics) this.reconcileTopic(topic, seen, now);
+    for (const id of message.deletedTopicIds) {
+      for (const replica of [...(this.byTopicId.get(id) ?? [])])
+        this.removeReplica(replica, 'its topic was deleted');
+    }
+    if (message.full) {
+      for (const replica of [...this.replicas.values()]) {
+        if (!seen.has(replica.key)) this.removeReplica(replica, 'its topic is gone');
+      }
+    }
+    // Follower sessions follow the brokers' data ports, which may have changed with the registry.
+    for (const replica of this.replicas.values()) this.assignSession(replica);
+  }
+
+  private reconcileTopic(topic: TopicMetadata, seen: Set<number>, now: number): void {
+    const self = this.options.nodeId;
+    for (const p of topic.partitions) {
+      if (workerOf(topic.topicSeq, p.partition, this.options.workerCount) !== this.options.workerIndex)
+        continue;
+      const key = partitionKey(topic.topicSeq, p.partition);
+      let replica = this.replicas.get(key);
+      if (!p.replicas.includes(self)) {
+        if (replica !== undefined) this.removeReplica(replica, 'this broker is no longer a replica');
+        continue;
+      }
+      seen.add(key);
+      if (replica === undefined) replica = this.addReplica(topic, p.partition);
+      this.applyAssignment(replica, topic, p, now);
+    }
+  }
+
+  private addReplica(topic: TopicMetadata, partition: number): Replica {
+    const config: LogConfig = {
+      ...DEFAULT_LOG_CONFIG,
+      segmentBytes: topic.config.segmentBytes,
+      retentionMs: topic.config.retentionMs,
+      retentionBytes: topic.config.retentionBytes,
+      syncIntervalMs: this.options.syncIntervalMs,
+      indexIntervalBytes: this.options.indexIntervalBytes,
+      // A batch must fit a fetch answer in the response ring and a segment.
+      maxBatchBytes: Math.min(
+        DEFAULT_LOG_CONFIG.maxBatchBytes,
+        this.writer.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES,
+        topic.config.segmentBytes,
+      ),
+    };
+    const name = `${topic.name}-${partition}`;
+    const dir = join(this.options.dataDir, partitionDirName(topic.name, partition));
+    const replica: Replica = {
+      key: partitionKey(topic.topicSeq, partition),
+      topicSeq: topic.topicSeq,
+      partition,
+      topic: topic.name,
+      topicId: topic.topicId,
+      name,
+      files: new PartitionFiles(name, dir, topic.topicId, config, this.files),
+      core: null,
+      assignment: null,
+      minInsyncReplicas: topic.config.minInsyncReplicas,
+      staging: null,
+      touched: false,
+      ackWaiters: new Map(),
+      parkedConsumers: [],
+      parkedReplicas: new Set(),
+      session: null,
+      isrInFlight: null,
+      noticedHighWatermark: -2,
+      noticedLogStart: -2,
+      noticedLogEnd: -2,
+    };
+    this.replicas.set(replica.key, replica);
+    let set = this.byTopicId.get(topic.topicId);
+    if (set === undefined) {
+      set = new Set();
+      this.byTopicId.set(topic.topicId, set);
+    }
+    set.add(replica);
+    return replica;
+  }
+
+  /** The replica's core, created once its log's figures are exact (a crashed log is recovered first). */
+  private coreOf(replica: Replica): PartitionReplica | null {
+    if (replica.core !== null) return replica.core;
+    const files = replica.files;
+    if (!files.figures().exact && !files.ensureLog()) return null;
+    const figures = files.figures();
+    replica.core = new PartitionReplica(this.options.nodeId, files.epochs, this.config, {
+      logStartOffset: figures.logStartOffset,
+      logEndOffset: figures.logEndOffset,
+      durableEndOffset: this.durableEnd(replica),
+    });
+    return replica.core;
+  }
+
+  private applyAssignment(replica: Replica, topic: TopicMetadata, p: PartitionAssignment, now: number): void {
+    if (
+      topic.config.retentionMs !== replica.files.config.retentionMs ||
+      topic.config.retentionBytes !== replica.files.config.retentionBytes
+    ) {
+      replica.files.config = {
+        ...replica.files.config,
+        retentionMs: topic.config.retentionMs,
+        retentionBytes: topic.config.retentionBytes,
+      };
+      // Applied at once: an operator who lowers retention to free space expects the space back now.
+      if (replica.files.log === null && replica.files.figures().logEndOffset > 0) replica.files.ensureLog();
+      replica.files.log?.setRetention(topic.config.retentionMs, topic.config.retentionBytes);
+      this.retain(replica, Date.now());
+    }
+    if (replica.assignment === p && replica.minInsyncReplicas === topic.config.minInsyncReplicas) return;
+    const core = this.coreOf(replica);
+    if (core === null) return; // retried with the repair loop
+    replica.assignment = p;
+    replica.minInsyncReplicas = topic.config.minInsyncReplicas;
+    // A new epoch as leader is recorded in the epoch cache, which only an open log persists.
+    if (p.leader === this.options.nodeId && p.leaderEpoch > replica.files.epochs.latestEpoch)
+      replica.files.ensureLog();
+    const roleBefore = core.role;
+    const epochBefore = core.leaderEpoch;
+    core.applyMetadata(
+      {
+        leader: p.leader,
+        leaderEpoch: p.leaderEpoch,
+        partitionEpoch: p.partitionEpoch,
+        replicas: p.replicas,
+        isr: p.isr,
+        minInsyncReplicas: topic.config.minInsyncReplicas,
+      },
+      now,
+    );
+    if (core.role !== roleBefore || core.leaderEpoch !== epochBefore) {
+      // Requests of the old role or epoch are void: parked fetches are answered, the session reassigned.
+      this.answerParkedAsNotLeader(replica);
+      this.stateNotices.add(replica);
+    }
+    this.assignSession(replica);
+  }
+
+  /** Puts a follower in the session of its leader's owning worker (or none). */
+  private assignSession(replica: Replica): void {
+    const core = replica.core;
+    let wanted: FetchSession | null = null;
+    if (core !== null && core.role === 'follower' && core.leader !== '') {
+      const leader = this.brokers.get(core.leader);
+      if (leader !== undefined && leader.dataPorts.length > 0) {
+        const port =
+          leader.dataPorts[workerOf(replica.topicSeq, replica.partition, leader.dataPorts.length)]!;
+        const address = `${leader.clusterHost}:${port}`;
+        let session = this.sessions.get(address);
+        if (session === undefined || session.leaderId !== leader.id) {
+          session?.close();
+          session = new FetchSession(
+            leader.id,
+            leader.clusterHost,
+            port,
+            this.options.nodeId,
+            { ...DATA_LINK_DEFAULTS },
+            (answer) => {
+              this.sessionAnswers.push(answer);
+              this.wake();
+            },
+          );
+          this.sessions.set(address, session);
+        }
+        wanted = session;
+      }
+    }
+    if (replica.session === wanted) return;
+    replica.session?.partitions.delete(replica.key);
+    replica.session = wanted;
+    wanted?.partitions.add(replica.key);
+  }
+
+  private removeReplica(replica: Replica, why: string): void {
+    this.replicas.delete(replica.key);
+    const set = this.byTopicId.get(replica.topicId);
+    if (set !== undefined) {
+      set.delete(replica);
+      if (set.size === 0) this.byTopicId.delete(replica.topicId);
+    }
+    replica.session?.partitions.delete(replica.key);
+    replica.session = null;
+    this.answerParkedAsNotLeader(replica);
+    for (const waiter of replica.ackWaiters.values()) {
+      void this.answerProduce(waiter.origin, Status.LostLeadership, -1, replica, 0);
+    }
+    replica.ackWaiters.clear();
+    this.report(`partition ${replica.name}: replica removed (${why}); its files are deleted`);
+    replica.files.delete();
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Requests: the ring and the data link.
+
+  /** Drains a bounded batch of ring frames; produces are staged, the rest queued for this turn. */
+  private drainRing(now: number): number {
+    const reader = this.reader;
+    let frames = 0;
+    while (frames < this.options.framesPerBatchMax && reader.next()) {
+      frames++;
+      const origin: Origin = { link: null, correlationId: reader.correlationId };
+      this.onRequest(
+        origin,
+        reader.kind,
+        reader.view,
+        reader.bytes,
+        reader.payloadOffset,
+        reader.payloadBytes,
+        now,
+        true,
+      );
+    }
+    // Every staged record was copied into a batch writer and every request's fields were read: hand the
+    // request bytes back to the acceptor with one store before the slow part (write, fsync).
+    reader.release();
+    return frames;
+  }
+
+  private drainLink(now: number): void {
+    const queued = this.linkQueue.splice(0);
+    for (const q of queued) {
+      if (q.origin.link?.closed === true) continue;
+      const view = new DataView(q.payload.buffer, q.payload.byteOffset, q.payload.byteLength);
+      this.onRequest(q.origin, q.kind, view, q.payload, 0, q.payload.byteLength, now, false);
+    }
+    if (queued.length >= linkQueueMax) {
+      for (const q of queued) q.origin.link?.socket.resume();
+    }
+  }
+
+  private onRequest(
+    origin: Origin,
+    kind: number,
+    view: DataView,
+    bytes: Uint8Array,
+    at: number,
+    length: number,
+    now: number,
+    trusted: boolean,
+  ): void {
+    switch (kind) {
+      case MessageKind.Produce:
+        if (!trusted && !validProduceRecords(view, at, length)) {
+          return void this.answerProduce(origin, Status.TooLarge, -1, null, 0);
+        }
+        return this.stageProduce(origin, view, bytes, at, length, now);
+      case MessageKind.Fetch:
+        if (length < FETCH_REQUEST_BYTES)
+          return void this.answerFetchStatus(origin, Status.UnknownPartition, null);
+        this.fetches.push({ origin, request: readFetchRequest(view, at) });
+        return;
+      case MessageKind.Describe:
+        if (length < DESCRIBE_REQUEST_BYTES) return;
+        this.fetchesDescribe.push({ origin, ...readPartitionKey(view, at) });
+        return;
+      case MessageKind.ReplicaFetch: {
+        const request = readReplicaFetchRequest(
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          view,
+          at,
+          length,
+        );
+        if (request === null || origin.link === null) return; // malformed: the follower times out and retries
+        this.replicaFetches.push({
+          origin,
+          followerId: request.followerId,
+          entries: request.entries,
+          maxBytes: Math.min(request.maxBytes, this.options.replication.fetchBytesMax),
+          untilMs: now + Math.min(request.waitMs, 30_000),
+          answered: false,
+        });
+        return;
+      }
+      case MessageKind.Control: {
+        const request = decodeJson<ControlRequest>(bytes.subarray(at, at + length));
+        this.controls.push({ origin, request });
+        return;
+      }
+      case MessageKind.Shutdown:
+        assert(origin.link === null, 'shutdown comes from the ring');
+        this.shutdownOrigin = origin;
+        this.running = false;
+        return;
+      default:
+        assert(!trusted, `unknown request frame kind ${kind}`);
+    }
+  }
+
+  private readonly fetchesDescribe: { origin: Origin; topicSeq: number; partition: number }[] = [];
+  private readonly controls: { origin: Origin; request: ControlRequest | null }[] = [];
+  private readonly replicaFetches: ParkedReplicaFetch[] = [];
+  private shutdownOrigin: Origin | null = null;
+
+  // ------------------------------------------------------------------------------------------------------
+  // Produce (leader).
+
+  private stageProduce(
+    origin: Origin,
+    view: DataView,
+    bytes: Uint8Array,
+    at: number,
+    length: number,
+    now: number,
+  ): void {
+    const header = readProduceHeader(view, at);
+    const replica = this.replicas.get(partitionKey(header.topicSeq, header.partition)) ?? null;
+    const pending: PendingProduce = {
+      origin,
+      replica,
+      recordCount: header.recordCount,
+      acks: header.acks,
+      recordsBefore: 0,
+      status: Status.Ok,
+      baseOffset: -1,
+      detail: 0,
+    };
+    this.produces.push(pending);
+    if (replica === null) {
+      pending.status = Status.UnknownPartition;
+      return;
+    }
+    const core = this.coreOf(replica);
+    if (core === null) {
+      pending.status = offlineStatus(replica.files);
+      return;
+    }
+    const refusal = core.canAppend(header.acks === Acks.all);
+    if (refusal !== null) {
+      pending.status =
+        refusal.kind === 'not_leader'
+          ? Status.NotLeader
+          : refusal.kind === 'not_enough_replicas'
+            ? Status.NotEnoughReplicas
+            : Status.Overloaded;
+      if (refusal.kind === 'not_enough_replicas') pending.detail = refusal.isr;
+      return;
+    }
+    const files = replica.files;
+    if (!files.ensureLog() || files.offline !== null) {
+      // Nothing is attempted while the partition cannot write: the refusal is definite.
+      pending.status = offlineStatus(files);
+      return;
+    }
+    if (replica.staging === null) {
+      const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
+      const staging: Staging & { replica: Replica } = {
+        writer,
+        maxBatchBytes: files.config.maxBatchBytes,
+        staged: [],
+        recordsStaged: 0,
+        replica,
+      };
+      replica.staging = staging;
+    }
+    const staging = replica.staging;
+    pending.recordsBefore = staging.recordsStaged;
+    staging.staged.push(pending);
+    const chunkBytes = Math.min(Math.floor(files.config.segmentBytes / 2), 8 * 1024 * 1024);
+    if (
+      !this.stager.stage(
+        staging,
+        pending,
+        bytes,
+        view,
+        at,
+        length,
+        chunkBytes,
+        header.producer as ProducerFields | null,
+      )
+    ) {
+      staging.staged.pop();
+      pending.status = Status.TooLarge;
+    }
+    void now;
+  }
+
+  /** One write for everything staged in the replica's writer; assigns each staged request its base offset. */
+  private appendStaged(replica: Replica): void {
+    const staging = replica.staging;
+    if (staging === null || staging.staged.length === 0) return;
+    const bytes = staging.writer.bytes();
+    const files = replica.files;
+    const core = replica.core;
+    let status: Status = Status.Ok;
+    let firstOffset = -1;
+    if (files.offline !== null || files.log === null) {
+      // It went offline earlier in this batch: the rest is refused without a pointless attempt.
+      status = offlineStatus(files);
+    } else if (core === null || core.canAppend(false) !== null) {
+      status = Status.NotLeader;
+    } else {
+      const result = files.log.append(bytes, {
+        assignOffsets: true,
+        leaderEpoch: core.leaderEpoch,
+        nowMs: Date.now(),
+      });
+      if (result.kind === 'ok') {
+        firstOffset = result.firstOffset;
+        this.stats.observeAppend(staging.recordsStaged, bytes.byteLength);
+      } else if (result.kind === 'storage_failed') {
+        files.goOffline(result.fault);
+        status = result.definite ? offlineStatus(files) : Status.StorageError;
+      } else {
+        assert(
+          result.kind === 'batch_too_large' || result.kind === 'append_too_large',
+          `append refused: ${result.kind}`,
+        );
+        status = Status.TooLarge;
+      }
+    }
+    for (const pending of staging.staged) {
+      // A request split over several appends keeps the base offset of its first one, and fails if any fails.
+      if (pending.status !== Status.Ok) continue;
+      if (status !== Status.Ok) {
+        pending.status = status;
+        pending.baseOffset = -1;
+      } else if (pending.baseOffset === -1) {
+        pending.baseOffset = firstOffset + pending.recordsBefore;
+      }
+    }
+    staging.staged.length = 0;
+    staging.recordsStaged = 0;
+    staging.writer.reset();
+    if (status === Status.Ok && !replica.touched) {
+      replica.touched = true;
+      this.touched.push(replica);
+    }
+  }
+
+  /** The durable end the core counts: flushed with fsync-per-batch, appended with an interval policy. */
+  private durableEnd(replica: Replica): number {
+    const files = replica.files;
+    if (files.log === null) return files.durableEndOffset;
+    return this.options.syncIntervalMs === 0 ? files.log.flushedOffset : files.log.logEndOffset;
+  }
+
+  private logChanged(replica: Replica): void {
+    const core = replica.core;
+    if (core === null) return;
+    const figures = replica.files.figures();
+    core.onLogChanged(
+      figures.logStartOffset,
+      figures.logEndOffset,
+      Math.min(this.durableEnd(replica), figures.logEndOffset),
+    );
+    this.stateNotices.add(replica);
+    this.pendingReady.add(replica);
+    // Followers waiting for records of this leader may have some now.
+    if (replica.parkedReplicas.size > 0) this.flushedSinceParked.add(replica);
+  }
+
+  /** Appends what is staged, one fsync per touched partition, then answers acks=0/1 and waits acks=all. */
+  private async commitAppends(now: number): Promise<void> {
+    if (this.produces.length === 0) return;
+    for (const pending of this.produces) {
+      if (
+        pending.replica?.staging !== null &&
+        pending.replica?.staging !== undefined &&
+        pending.replica.staging.staged.length > 0
+      ) {
+        this.appendStaged(pending.replica);
+      }
+    }
+    this.flushTouched();
+    for (const pending of this.produces) {
+      const replica = pending.replica;
+      const log = replica?.files.log ?? null;
+      if (pending.status === Status.Ok && replica !== null && log !== null) {
+        // Acknowledged only what the log still holds: durable with fsync-per-batch, appended otherwise. A
+        // request past that lost its records to a failed write or sync: definitely, unless the log broke.
+        if (pending.baseOffset + pending.recordCount > this.durableEnd(replica)) {
+          pending.status = log.broken !== null ? Status.StorageError : offlineStatus(replica.files);
+        }
+      }
+      if (pending.status === Status.Ok && pending.acks === Acks.all) {
+        const core = replica!.core!;
+        const id = this.nextAckId++;
+        replica!.ackWaiters.set(id, { origin: pending.origin, baseOffset: pending.baseOffset });
+        core.awaitHighWatermark(id, pending.baseOffset + pending.recordCount, now);
+        this.pendingReady.add(replica!);
+        continue;
+      }
+      await this.answerProduce(
+        pending.origin,
+        pending.status,
+        pending.status === Status.Ok ? pending.baseOffset : -1,
+        replica,
+        pending.detail,
+      );
+    }
+    for (const pending of this.produces) {
+      const replica = pending.replica;
+      const staging = replica?.staging;
+      if (replica === null || staging === null || staging === undefined || staging.staged.length > 0)
+        continue;
+      // Back to the pool, unless it grew for a large batch: an idle partition holds no buffer.
+      if (this.idleWriters.length < idleWritersMax && staging.writer.capacityBytes <= idleWriterBytesMax) {
+        this.idleWriters.push(staging.writer);
+      }
+      replica.staging = null;
+    }
+    this.produces.length = 0;
+    // A log that broke in this batch is closed now that its answers are out; the repair loop reopens it.
+    for (const replica of this.replicas.values()) replica.files.closeIfBroken();
+  }
+
+  /** One fsync per partition appended to in this turn (policy permitting), then the cores learn the new ends. */
+  private flushTouched(): void {
+    for (const replica of this.touched) {
+      replica.touched = false;
+      const log = replica.files.log;
+      if (log !== null && this.options.syncIntervalMs === 0) {
+        const startedNs = process.hrtime.bigint();
+        // A failed sync cuts the log back to its durable end (see PartitionLog.syncData).
+        const result = log.flush();
+        if (result.fault !== null) replica.files.goOffline(result.fault);
+        this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
+      }
+      this.logChanged(replica);
+    }
+    this.touched.length = 0;
+  }
+
+  private async answerProduce(
+    origin: Origin,
+    status: Status,
+    baseOffset: number,
+    replica: Replica | null,
+    detail: number,
+  ): Promise<void> {
+    const log = replica?.files.log ?? null;
+    const figures = replica?.files.figures();
+    const answer = {
+      status,
+      duplicate: false,
+      baseOffset,
+      logEndOffset: figures?.logEndOffset ?? -1,
+      highWatermark: replica?.core?.servableHighWatermark ?? -1,
+      logStartOffset: figures?.logStartOffset ?? -1,
+      detail,
+    };
+    void log;
+    await this.answer(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, (_b, view, at) =>
+      writeProduceAnswer(view, at, answer),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Answers.
+
+  /** Writes an answer to the ring (waiting for room if it is full) or to a data-link connection. */
+  private async answer(
+    origin: Origin,
+    kind: number,
+    payloadBytes: number,
+    encode: (bytes: Buffer, view: DataView, at: number) => void,
+  ): Promise<void> {
+    if (origin.link !== null) {
+      origin.link.reply(kind, origin.correlationId, payloadBytes, encode);
+      return;
+    }
+    const at = await this.reserveResponse(payloadBytes);
+    encode(this.ringBuffer, this.writer.view, at);
+    this.writer.commit(kind, origin.correlationId, payloadBytes);
+  }
+
+  /** Reserves a response frame, publishing and waiting for the acceptor to free space if the ring is full. */
+  private async reserveResponse(payloadBytes: number): Promise<number> {
+    for (;;) {
+      const at = this.writer.reserve(payloadBytes);
+      if (at >= 0) return at;
+      assert(at === ReserveFailure.full, `response of ${payloadBytes} bytes can never fit the response ring`);
+      this.writer.publish();
+      await this.writer.waitForSpace(payloadBytes);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Consumer fetches (leader): read below the servable high watermark, or wait for it.
+
+  private async serveFetches(now: number): Promise<void> {
+    const fetches = this.fetches.splice(0);
+    for (const { origin, request } of fetches) await this.serveFetch(origin, request, now, true);
+    const describes = this.fetchesDescribe.splice(0);
+    for (const d of describes) await this.serveDescribe(d.origin, d.topicSeq, d.partition);
+    const replicaFetches = this.replicaFetches.splice(0);
+    for (const r of replicaFetches) await this.serveReplicaFetch(r, now);
+    const controls = this.controls.splice(0);
+    for (const c of controls) await this.answerControl(c.origin, this.control(c.request));
+  }
+
+  private control(request: ControlRequest | null): ControlAnswer {
+    if (request === null)
+      return { ok: false, status: Status.UnknownPartition, message: 'not a JSON control request' };
+    switch (request.op) {
+      case 'health': {
+        const offline: OfflinePartition[] = [];
+        for (const replica of this.replicas.values()) {
+          const down = replica.files.offline;
+          if (down === null) continue;
+          offline.push({
+            topic: replica.topic,
+            partition: replica.partition,
+            reason: down.fault.full ? 'storage_full' : 'storage_unavailable',
+            code: down.fault.code,
+            message: down.fault.message,
+            since_ms: down.sinceMs,
+          });
+        }
+        return { ok: true, offline };
+      }
+      case 'offset_for_timestamp': {
+        // Kafka's ListOffsets by time: the first offset whose record timestamp is at or after the time, never
+        // at or past the high watermark (consumers do not see those records yet).
+        const replica = this.replicas.get(partitionKey(request.topicSeq, request.partition));
+        const core = replica === undefined ? null : this.coreOf(replica);
+        if (replica === undefined || core === null) {
+          return { ok: false, status: Status.UnknownPartition, message: 'no replica of this partition here' };
+        }
+        if (core.role !== 'leader') return { ok: false, status: Status.NotLeader, message: 'not the leader' };
+        if (!replica.files.ensureLog() || replica.files.log === null) {
+          return {
+            ok: false,
+            status: Status.StorageUnavailable,
+            message: `${replica.name} cannot be read now`,
+          };
+        }
+        const found = replica.files.log.offsetForTimestamp(request.timestampMs);
+        const highWatermark = core.servableHighWatermark;
+        return { ok: true, offset: found === null || found >= highWatermark ? null : found };
+      }
+      default:
+        return { ok: false, status: Status.UnknownPartition, message: 'unknown control operation' };
+    }
+  }
+
+  private async answerControl(origin: Origin, answer: ControlAnswer): Promise<void> {
+    const text = encodeJson(answer);
+    await this.answer(origin, MessageKind.ControlAnswer, text.byteLength, (out, _v, at) => {
+      text.copy(out, at);
+    });
+  }
+
+  /** Serves one consumer fetch; parks it when there is nothing to read and it may wait. */
+  private async serveFetch(
+    origin: Origin,
+    request: FetchRequest,
+    now: number,
+    mayPark: boolean,
+  ): Promise<void> {
+    const replica = this.replicas.get(partitionKey(request.topicSeq, request.partition));
+    if (replica === undefined) return this.answerFetchStatus(origin, Status.UnknownPartition, null);
+    const core = this.coreOf(replica);
+    if (core === null) return this.answerFetchStatus(origin, Status.StorageUnavailable, replica);
+    if (core.role !== 'leader') return this.answerFetchStatus(origin, Status.NotLeader, replica);
+    const highWatermark = core.servableHighWatermark;
+    if (highWatermark < 0) return this.answerFetchStatus(origin, Status.HighWatermarkNotReady, replica);
+    const figures = replica.files.figures();
+    if (request.offset === FETCH_EARLIEST || request.offset === FETCH_LATEST) {
+      // Resolved once, here: a long poll for 'latest' then waits for records after this high watermark.
+      const resolved = request.offset === FETCH_EARLIEST ? figures.logStartOffset : highWatermark;
+      request = { ...request, offset: resolved };
+    }
+    if (request.offset < figures.logStartOffset || request.offset > highWatermark) {
+      return this.answerFetchStatus(origin, Status.OffsetOutOfRange, replica, request.offset);
+    }
+    const maxOffset = request.maxOffset < 0 ? highWatermark : Math.min(request.maxOffset, highWatermark);
+    if (request.offset >= maxOffset) {
+      if (mayPark && request.waitMs > 0) {
+        replica.parkedConsumers.push({ origin, request, untilMs: now + request.waitMs });
+        return;
+      }
+      return this.answerFetchStatus(origin, Status.Ok, replica, request.offset);
+    }
+    if (!replica.files.ensureLog() || replica.files.log === null) {
+      return this.answerFetchStatus(origin, Status.StorageUnavailable, replica);
+    }
+    const log = replica.files.log;
+    const payloadMax =
+      origin.link === null ? this.writer.payloadBytesMax : DATA_LINK_DEFAULTS.frameBytesMax - 64;
+    const maxBytes = Math.min(request.maxBytes, payloadMax - FETCH_ANSWER_HEADER_BYTES);
+    // Room for max_bytes, and for one whole batch in case the first is larger (a consumer always progresses).
+    const regionBytes = Math.min(
+      payloadMax - FETCH_ANSWER_HEADER_BYTES,
+      Math.max(maxBytes, log.config.maxBatchBytes),
+    );
+    if (origin.link === null) {
+      // Straight into the response ring: every batch passed its CRC check in place before it is published.
+      const at = await this.reserveResponse(FETCH_ANSWER_HEADER_BYTES + regionBytes);
+      const target = this.responseBytes.subarray(
+        at + FETCH_ANSWER_HEADER_BYTES,
+        at + FETCH_ANSWER_HEADER_BYTES + regionBytes,
+      );
+      const read = log.read(request.offset, maxBytes, maxOffset, target);
+      const { status, payload } = this.placeRead(replica, read, target, this.writer.view, at);
+      writeFetchAnswerHeader(this.writer.view, at, {
+        status,
+        logStartOffset: log.logStartOffset,
+        highWatermark,
+        logEndOffset: log.logEndOffset,
+        fetchOffset: request.offset,
+      });
+      this.writer.commit(MessageKind.FetchAnswer, origin.correlationId, FETCH_ANSWER_HEADER_BYTES + payload);
+      return;
+    }
+    const scratch = this.scratch(FETCH_ANSWER_HEADER_BYTES + regionBytes);
+    const scratchView = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+    const target = scratch.subarray(FETCH_ANSWER_HEADER_BYTES, FETCH_ANSWER_HEADER_BYTES + regionBytes);
+    const read = log.read(request.offset, maxBytes, maxOffset, target);
+    const { status, payload } = this.placeRead(replica, read, target, scratchView, 0);
+    writeFetchAnswerHeader(scratchView, 0, {
+      status,
+      logStartOffset: log.logStartOffset,
+      highWatermark,
+      logEndOffset: log.logEndOffset,
+      fetchOffset: request.offset,
+    });
+    const total = FETCH_ANSWER_HEADER_BYTES + payload;
+    origin.link.reply(MessageKind.FetchAnswer, origin.correlationId, total, (out, _v, to) => {
+      out.set(scratch.subarray(0, total), to);
+    });
+  }
+
+  private scratchBuffer = Buffer.alloc(64 * 1024);
+
+  private scratch(bytes: number): Buffer {
+    if (this.scratchBuffer.byteLength < bytes) this.scratchBuffer = Buffer.alloc(bytes);
+    return this.scratchBuffer;
+  }
+
+  /** Puts a read's outcome in place after a fetch answer's header at `at`: batches, or a detail. */
+  private placeRead(
+    replica: Replica,
+    read: ReadResult,
+    target: Uint8Array,
+    view: DataView,
+    at: number,
+  ): { status: Status; payload: number } {
+    if (read.kind === 'ok') {
+      if (read.bytes.buffer !== target.buffer) {
+        assert(
+          read.bytes.byteLength <= target.byteLength,
+          'a fetched batch is larger than the answer region',
+        );
+        target.set(read.bytes);
+      }
+      return { status: Status.Ok, payload: read.bytes.byteLength };
+    }
+    if (read.kind === 'corrupt') {
+      writeFetchDetail(view, at, read.firstOffset, read.endOffset);
+      this.stats.add(StatSlot.corruptReads, 1);
+      this.reportCorruptRead(replica, read);
+      return { status: Status.CorruptData, payload: FETCH_DETAIL_BYTES };
+    }
+    if (read.kind === 'batch_too_large') {
+      writeFetchDetail(view, at, read.baseOffset, read.batchBytes);
+      return { status: Status.TooLarge, payload: FETCH_DETAIL_BYTES };
+    }
+    return { status: Status.OffsetOutOfRange, payload: 0 };
+  }
+
+  private async answerFetchStatus(
+    origin: Origin,
+    status: Status,
+    replica: Replica | null,
+    fetchOffset = -1,
+  ): Promise<void> {
+    const figures = replica?.files.figures();
+    await this.answer(origin, MessageKind.FetchAnswer, FETCH_ANSWER_HEADER_BYTES, (_b, view, at) =>
+      writeFetchAnswerHeader(view, at, {
+        status,
+        logStartOffset: figures?.logStartOffset ?? -1,
+        highWatermark: replica?.core?.servableHighWatermark ?? -1,
+        logEndOffset: figures?.logEndOffset ?? -1,
+        fetchOffset,
+      }),
+    );
+  }
+
+  /** Logs a damaged read at most once per `corruptLogIntervalMs` per partition (the metric counts each one). */
+  private reportCorruptRead(replica: Replica, read: Extract<ReadResult, { kind: 'corrupt' }>): void {
+    const nowMs = Date.now();
+    if (nowMs - replica.files.corruptLoggedAtMs < corruptLogIntervalMs) return;
+    replica.files.corruptLoggedAtMs = nowMs;
+    this.report(
+      `partition ${replica.name}: damaged data refused: offsets ${read.firstOffset}..${read.endOffset - 1} (segment ${read.segmentBaseOffset}, byte ${read.position}: ${read.reason}); consumers can resume at offset ${read.endOffset}`,
+    );
+  }
+
+  private async serveDescribe(origin: Origin, topicSeq: number, partition: number): Promise<void> {
+    const replica = this.replicas.get(partitionKey(topicSeq, partition));
+    const core = replica === undefined ? null : this.coreOf(replica);
+    if (replica === undefined || core === null) {
+      const status = replica === undefined ? Status.UnknownPartition : Status.StorageUnavailable;
+      const empty = {
+        status,
+        role: 'none' as const,
+        leaderEpoch: -1,
+        logStartOffset: -1,
+        logEndOffset: -1,
+        highWatermark: -1,
+        durableEndOffset: -1,
+        sizeBytes: 0,
+        segmentCount: 0,
+        replicas: [],
+      };
+      await this.answer(origin, MessageKind.DescribeAnswer, describeAnswerBytes([]), (b, v, at) =>
+        writeDescribeAnswer(b, v, at, empty),
+      );
+      return;
+    }
+    // Exact figures: a partition not opened since a crash is recovered for this.
+    if (!replica.files.figures().exact) replica.files.ensureLog();
+    const figures = replica.files.figures();
+    const replicas: ReplicaEnd[] = [];
+    if (core.role === 'leader') {
+      for (const [id, end] of core.followerEnds()) replicas.push({ id, logEndOffset: end });
+    }
+    const answer = {
+      status: Status.Ok,
+      role: core.role,
+      leaderEpoch: core.leaderEpoch,
+      logStartOffset: figures.logStartOffset,
+      logEndOffset: figures.logEndOffset,
+      highWatermark: core.role === 'leader' ? core.servableHighWatermark : core.highWatermark,
+      durableEndOffset: this.durableEnd(replica),
+      sizeBytes: figures.sizeBytes,
+      segmentCount: figures.segmentCount,
+      replicas,
+    };
+    await this.answer(origin, MessageKind.DescribeAnswer, describeAnswerBytes(replicas), (b, v, at) =>
+      writeDescribeAnswer(b, v, at, answer),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Replica fetches (leader): followers of this worker's leaders.
+
+  /**
+   * Decides every entry of a follower's request; answers at once when some entry has something to say, or
+   * parks the request until a flush or a high-watermark change gives it something, or its wait ends.
+   */
+  private async serveReplicaFetch(request: ParkedReplicaFetch, now: number, force = false): Promise<void> {
+    if (request.answered || request.origin.link?.closed === true) {
+      this.unpark(request);
+      return;
+    }
+    const decided = this.decideReplicaFetch(request, now, force);
+    if (decided === null && now < request.untilMs) {
+      if (!this.parkedReplicaFetches.has(request)) {
+        this.parkedReplicaFetches.add(request);
+        for (const e of request.entries)
+          this.replicas.get(partitionKey(e.topicSeq, e.partition))?.parkedReplicas.add(request);
+      }
+      return;
+    }
+    this.unpark(request);
+    request.answered = true;
+    this.sendReplicaAnswer(request, decided ?? this.decideReplicaFetch(request, now, true)!);
+  }
+
+  private unpark(request: ParkedReplicaFetch): void {
+    if (!this.parkedReplicaFetches.delete(request)) return;
+    for (const e of request.entries)
+      this.replicas.get(partitionKey(e.topicSeq, e.partition))?.parkedReplicas.delete(request);
+  }
+
+  /**
+   * The answer's entries, or null when no entry has anything to send yet (records, an error, an epoch answer)
+   * and `force` is false.
+   */
+  private decideReplicaFetch(request: ParkedReplicaFetch, now: number, force = false): AnswerPart[] | null {
+    const parts: AnswerPart[] = [];
+    let worthSending = force;
+    let budget = request.maxBytes;
+    for (const e of request.entries) {
+      const replica = this.replicas.get(partitionKey(e.topicSeq, e.partition));
+      const core = replica === undefined ? null : this.coreOf(replica);
+      const head = {
+        topicSeq: e.topicSeq,
+        partition: e.partition,
+        outcome: ReplicaOutcome.unknown as ReplicaOutcome,
+        epoch: -1,
+        a: 0,
+        b: 0,
+        c: 0,
+      };
+      if (replica === undefined || core === null) {
+        parts.push({ head, records: null });
+        worthSending = true;
+        continue;
+      }
+      if (e.kind === 'epoch_query') {
+        // Only the acting leader of the epoch the follower names may answer: another log's offsets would lead
+        // the follower to truncate wrongly.
+        const acting =
+          core.role === 'leader' && core.leaderEpoch === e.leaderEpoch && core.canAppend(false) === null;
+        if (acting) {
+          const end = core.epochEndOffset(e.epoch);
+          parts.push({
+            head: { ...head, outcome: ReplicaOutcome.epoch_end, epoch: end.epoch, a: end.endOffset },
+            records: null,
+          });
+        } else {
+          parts.push({
+            head: { ...head, outcome: ReplicaOutcome.not_leader, epoch: core.leaderEpoch },
+            records: null,
+          });
+        }
+        worthSending = true;
+        continue;
+      }
+      const decision = core.onFollowerFetch(
+        {
+          replicaId: request.followerId,
+          leaderEpoch: e.leaderEpoch,
+          fetchOffset: e.fetchOffset,
+          lastFetchedEpoch: e.epoch,
+        },
+        now,
+      );
+      switch (decision.kind) {
+        case 'read': {
+          const out = {
+            ...head,
+            outcome: ReplicaOutcome.records,
+            a: decision.highWatermark,
+            b: decision.logStartOffset,
+            c: core.logEndOffset,
+          };
+          if (decision.fromOffset >= decision.toOffset || budget <= 0) {
+            parts.push({ head: out, records: null });
+            break;
+          }
+          if (!replica.files.ensureLog() || replica.files.log === null) {
+            parts.push({ head: { ...head, outcome: ReplicaOutcome.storage_error }, records: null });
+            worthSending = true;
+            break;
+          }
+          const read = replica.files.log.read(
+            decision.fromOffset,
+            Math.min(budget, e.maxBytes || budget),
+            decision.toOffset,
+          );
+          if (read.kind !== 'ok') {
+            if (read.kind === 'corrupt') this.reportCorruptRead(replica, read);
+            parts.push({ head: { ...head, outcome: ReplicaOutcome.storage_error }, records: null });
+            worthSending = true;
+            break;
+          }
+          budget -= read.bytes.byteLength;
+          parts.push({ head: out, records: read.bytes.byteLength > 0 ? Buffer.from(read.bytes) : null });
+          if (read.bytes.byteLength > 0) worthSending = true;
+          break;
+        }
+        case 'diverging':
+          parts.push({
+            head: {
+              ...head,
+              outcome: ReplicaOutcome.diverging,
+              epoch: decision.epoch,
+              a: decision.endOffset,
+            },
+            records: null,
+          });
+          worthSending = true;
+          break;
+        case 'out_of_range':
+          parts.push({
+            head: {
+              ...head,
+              outcome: ReplicaOutcome.out_of_range,
+              a: decision.logStartOffset,
+              b: decision.logEndOffset,
+            },
+            records: null,
+          });
+          worthSending = true;
+          break;
+        case 'fenced_epoch':
+          parts.push({
+            head: { ...head, outcome: ReplicaOutcome.fenced_epoch, epoch: decision.leaderEpoch },
+            records: null,
+          });
+          worthSending = true;
+          break;
+        case 'not_leader':
+          parts.push({
+            head: { ...head, outcome: ReplicaOutcome.not_leader, epoch: decision.leaderEpoch },
+            records: null,
+          });
+          worthSending = true;
+          break;
+      }
+      // A follower's fetch may move the high watermark or propose an ISR change: handled with the ready outputs.
+      this.pendingReady.add(replica);
+    }
+    return worthSending ? parts : null;
+  }
+
+  private readonly pendingReady = new Set<Replica>();
+
+  private sendReplicaAnswer(request: ParkedReplicaFetch, parts: readonly AnswerPart[]): void {
+    const link = request.origin.link;
+    if (link === null || link.closed) return;
+    let total = REPLICA_ANSWER_FIXED_BYTES;
+    for (const p of parts) total += REPLICA_ENTRY_ANSWER_BYTES + (p.records?.byteLength ?? 0);
+    link.reply(MessageKind.ReplicaFetchAnswer, request.origin.correlationId, total, (out, view, at) => {
+      writeReplicaAnswerHead(view, at, parts.length);
+      let cursor = at + REPLICA_ANSWER_FIXED_BYTES;
+      for (const p of parts) {
+        const bytes = p.records?.byteLength ?? 0;
+        writeReplicaAnswerEntry(view, cursor, p.head, bytes);
+        if (p.records !== null) out.set(p.records, cursor + REPLICA_ENTRY_ANSWER_BYTES);
+        cursor += REPLICA_ENTRY_ANSWER_BYTES + bytes;
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Followers: fetch sessions to other leaders.
+
+  private driveFollowers(now: number): void {
+    for (const session of this.sessions.values()) {
+      if (session.inFlight || now < session.retryAtMs || session.partitions.size === 0) continue;
+      const entries: ReplicaRequestEntry[] = [];
+      for (const key of session.partitions) {
+        const replica = this.replicas.get(key);
+        const core = replica?.core ?? null;
+        if (replica === undefined || core === null) continue;
+        const entry = this.planFor(replica, core);
+        if (entry !== null) entries.push(entry);
+      }
+      if (entries.length === 0) continue;
+      const wait = this.options.replication.fetchWaitMs;
+      session.send(
+        {
+          waitMs: wait,
+          maxBytes: this.options.replication.fetchBytesMax,
+          followerId: this.options.nodeId,
+          entries,
+        },
+        wait + this.options.replication.fetchTimeoutMs,
+      );
+    }
+    // Sessions nobody uses any more are closed.
+    for (const [address, session] of this.sessions) {
+      if (session.partitions.size === 0 && !session.inFlight) {
+        session.close();
+        this.sessions.delete(address);
+      }
+    }
+  }
+
+  /** The entry a follower puts in its session's next request, after any truncation the core asks for first. */
+  private planFor(replica: Replica, core: PartitionReplica): ReplicaRequestEntry | null {
+    for (let cuts = 0; cuts < 4; cuts++) {
+      const plan = core.nextPlan();
+      switch (plan.kind) {
+        case 'idle':
+          return null;
+        case 'truncate':
+          this.carryOut(replica, { kind: 'truncate', offset: plan.offset });
+          continue;
+        case 'epoch_query':
+          return {
+            topicSeq: replica.topicSeq,
+            partition: replica.partition,
+            kind: 'epoch_query',
+            leaderEpoch: plan.leaderEpoch,
+            epoch: plan.epoch,
+            maxBytes: 0,
+            fetchOffset: 0,
+          };
+        case 'fetch':
+          return {
+            topicSeq: replica.topicSeq,
+            partition: replica.partition,
+            kind: 'fetch',
+            leaderEpoch: plan.leaderEpoch,
+            epoch: plan.lastFetchedEpoch,
+            maxBytes: this.options.replication.fetchBytesMax,
+            fetchOffset: plan.fetchOffset,
+          };
+      }
+    }
+    return null;
+  }
+
+  /** Carries out a truncation or reset the core asked for, then tells it the log's new figures. */
+  private carryOut(replica: Replica, action: LogAction): void {
+    if (action.kind === 'none') return;
+    const files = replica.files;
+    if (!files.ensureLog() || files.log === null) return;
+    const log = files.log;
+    try {
+      if (action.kind === 'truncate') {
+        const result = log.truncateTo(action.offset);
+        assert(result.kind === 'ok', `truncating ${replica.name} to ${action.offset}: ${result.kind}`);
+      } else {
+        log.resetTo(action.offset);
+      }
+    } catch (error) {
+      files.goOffline({
+        code: (error as { code?: string }).code ?? 'EIO',
+        full: false,
+        message: `cutting ${replica.name}: ${String(error)}`,
+      });
+      return;
+    }
+    this.report(
+      `partition ${replica.name}: ${action.kind === 'truncate' ? 'truncated' : 'reset'} to ${action.offset} as the leader's epochs say`,
+    );
+    this.logChanged(replica);
+  }
+
+  /** Applies fetch-session answers: appends records verbatim, one fsync per partition, then tells the cores. */
+  private async applySessionAnswers(now: number): Promise<void> {
+    const answers = this.sessionAnswers.splice(0);
+    for (const answer of answers) {
+      const session = answer.session;
+      if (answer.payload === null) {
+        session.retryAtMs = now + this.options.replication.retryBackoffMs;
+        continue;
+      }
+      const payload = answer.payload;
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      const after: { replica: Replica; answer: FetchAnswer }[] = [];
+      const epochAnswers: { replica: Replica; asked: number; epoch: number; endOffset: number }[] = [];
+      let backOff = false;
+      const ok = visitReplicaAnswer(payload, view, 0, payload.byteLength, (e: ReplicaAnswerEntry) => {
+        const replica = this.replicas.get(partitionKey(e.topicSeq, e.partition));
+        const core = replica?.core ?? null;
+        if (replica === undefined || core === null || replica.session !== session || core.role !== 'follower')
+          return;
+        const asked = answer.asked.find((a) => a.topicSeq === e.topicSeq && a.partition === e.partition);
+        if (asked === undefined || asked.leaderEpoch !== core.leaderEpoch) return; // asked in an older epoch
+        switch (e.outcome) {
+          case ReplicaOutcome.records: {
+            if (e.records.byteLength > 0) {
+              const appended = this.appendReplicated(replica, asked.fetchOffset, e.records);
+              if (!appended) return;
+            }
+            after.push({ replica, answer: { kind: 'records', highWatermark: e.a, logStartOffset: e.b } });
+            return;
+          }
+          case ReplicaOutcome.epoch_end:
+            epochAnswers.push({ replica, asked: asked.epoch, epoch: e.epoch, endOffset: e.a });
+            return;
+          case ReplicaOutcome.diverging:
+            after.push({ replica, answer: { kind: 'diverging', epoch: e.epoch, endOffset: e.a } });
+            return;
+          case ReplicaOutcome.out_of_range:
+            after.push({ replica, answer: { kind: 'out_of_range', logStartOffset: e.a, logEndOffset: e.b } });
+            return;
+          case ReplicaOutcome.fenced_epoch:
+            after.push({ replica, answer: { kind: 'fenced_epoch', leaderEpoch: e.epoch } });
+            backOff = true;
+            return;
+          case ReplicaOutcome.not_leader:
+            after.push({ replica, answer: { kind: 'not_leader', leaderEpoch: e.epoch } });
+            backOff = true;
+            return;
+          default:
+            backOff = true;
+        }
+      });
+      if (!ok) {
+        this.report(`fetch session ${session.address}: malformed answer from ${session.leaderId}; retrying`);
+        backOff = true;
+      }
+      // The appended records are made durable before the cores hear of them: the next fetch reports them.
+      this.flushTouched();
+      for (const { replica, answer: a } of after) {
+        this.carryOut(replica, replica.core!.onFetchAnswer(a));
+        this.pendingReady.add(replica);
+      }
+      for (const { replica, asked, epoch, endOffset } of epochAnswers) {
+        this.carryOut(replica, replica.core!.onEpochAnswer(asked, { epoch, endOffset }));
+        this.pendingReady.add(replica);
+      }
+      if (backOff) session.retryAtMs = now + this.options.replication.retryBackoffMs;
+    }
+  }
+
+  /** Appends a leader's batches verbatim at the log end; false (nothing appended) when they do not fit it. */
+  private appendReplicated(replica: Replica, fromOffset: number, records: Uint8Array): boolean {
+    const files = replica.files;
+    if (!files.ensureLog() || files.log === null || files.offline !== null) return false;
+    const log = files.log;
+    if (fromOffset !== log.logEndOffset) return false; // an answer overtaken by a truncation
+    // The batches are the leader's bytes: append works on a copy it may patch (it does not for replication).
+    const result = log.append(records, { assignOffsets: false, leaderEpoch: -1, nowMs: Date.now() });
+    if (result.kind === 'ok') {
+      this.stats.observeAppend(result.lastOffset - result.firstOffset + 1, records.byteLength);
+      if (!replica.touched) {
+        replica.touched = true;
+        this.touched.push(replica);
+      }
+      return true;
+    }
+    if (result.kind === 'storage_failed') {
+      files.goOffline(result.fault);
+      return false;
+    }
+    this.report(
+      `partition ${replica.name}: refused the leader's batches at ${fromOffset} (${result.kind}); fetching again`,
+    );
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // The cores' outputs, parked requests, time.
+
+  private async collectReady(now: number): Promise<void> {
+    const touched = [...this.pendingReady];
+    this.pendingReady.clear();
+    const changes: { replica: Replica; proposal: IsrProposal }[] = [];
+    for (const replica of touched) {
+      const core = replica.core;
+      if (core === null || !core.hasReady()) continue;
+      const rd = core.ready();
+      for (const ack of rd.acks) await this.answerAck(replica, ack);
+      if (rd.isrProposal !== null) changes.push({ replica, proposal: rd.isrProposal });
+      if (rd.highWatermarkChanged) {
+        this.stateNotices.add(replica);
+        this.hwMoved.add(replica);
+      }
+    }
+    if (changes.length > 0) this.proposeIsr(changes, now);
+    void now;
+  }
+
+  private readonly hwMoved = new Set<Replica>();
+
+  private async answerAck(replica: Replica, ack: AckOutcome): Promise<void> {
+    const waiter = replica.ackWaiters.get(ack.id);
+    if (waiter === undefined) return;
+    replica.ackWaiters.delete(ack.id);
+    const status =
+      ack.kind === 'ok' ? Status.Ok : ack.kind === 'timed_out' ? Status.AckTimeout : Status.LostLeadership;
+    await this.answerProduce(waiter.origin, status, ack.kind === 'ok' ? waiter.baseOffset : -1, replica, 0);
+  }
+
+  private proposeIsr(changes: { replica: Replica; proposal: IsrProposal }[], now: number): void {
+    if (this.controlPort === null) {
+      for (const c of changes) c.replica.core?.proposalFailed(c.proposal);
+      return;
+    }
+    const requestId = this.nextIsrRequestId++;
+    const isrChanges: IsrChange[] = changes.map(({ replica, proposal }) => ({
+      topicId: replica.topicId,
+      topic: replica.topic,
+      partition: replica.partition,
+      leader: this.options.nodeId,
+      leaderEpoch: proposal.leaderEpoch,
+      partitionEpoch: proposal.partitionEpoch,
+      isr: proposal.isr,
+    }));
+    for (const c of changes)
+      c.replica.isrInFlight = { requestId, proposal: c.proposal, untilMs: now + isrAnswerTimeoutMs };
+    this.isrRequests.set(requestId, changes);
+    const message: WorkerToControl = { type: 'alter_isr', requestId, changes: isrChanges };
+    this.controlPort.postMessage(message);
+  }
+
+  private onIsrResult(message: Extract<ControlToWorker, { type: 'alter_isr_result' }>): void {
+    const changes = this.isrRequests.get(message.requestId);
+    if (changes === undefined) return;
+    this.isrRequests.delete(message.requestId);
+    changes.forEach(({ replica, proposal }, i) => {
+      if (replica.isrInFlight?.requestId === message.requestId) replica.isrInFlight = null;
+      const refusal = message.refusals === null ? (message.failure ?? 'failed') : message.refusals[i];
+      if (refusal !== null && refusal !== undefined) {
+        replica.core?.proposalFailed(proposal);
+        this.pendingReady.add(replica);
+      }
+    });
+  }
+
+  /** Answers parked fetches that can be answered now: new durable data, a moved watermark, or a deadline. */
+  private async serveParked(now: number): Promise<void> {
+    for (const replica of this.hwMoved) {
+      const parked = replica.parkedConsumers.splice(0);
+      for (const p of parked) {
+        if (replica.core?.role !== 'leader')
+          await this.answerFetchStatus(p.origin, Status.NotLeader, replica);
+        else await this.serveFetch(p.origin, p.request, now, now < p.untilMs);
+      }
+      // Followers learn a moved high watermark at once (they need it to lead with it), records or not.
+      for (const request of [...replica.parkedReplicas]) await this.serveReplicaFetch(request, now, true);
+    }
+    this.hwMoved.clear();
+    for (const replica of this.flushedSinceParked) {
+      for (const request of [...replica.parkedReplicas]) await this.serveReplicaFetch(request, now);
+    }
+    this.flushedSinceParked.clear();
+  }
+
+  private readonly flushedSinceParked = new Set<Replica>();
+
+  private answerParkedAsNotLeader(replica: Replica): void {
+    for (const p of replica.parkedConsumers.splice(0))
+      void this.answerFetchStatus(p.origin, Status.NotLeader, replica);
+    for (const request of [...replica.parkedReplicas]) {
+      this.unpark(request);
+      if (!request.answered) {
+        request.answered = true;
+        this.sendReplicaAnswer(request, this.decideReplicaFetch(request, performance.now(), true)!);
+      }
+    }
+  }
+
+  private async tick(now: number, wallMs: number): Promise<void> {
+    for (const replica of this.replicas.values()) {
+      const core = replica.core;
+      if (core !== null) {
+        core.tick(now);
+        if (core.hasReady()) this.pendingReady.add(replica);
+      }
+      if (replica.isrInFlight !== null && now >= replica.isrInFlight.untilMs) {
+        core?.proposalFailed(replica.isrInFlight.proposal);
+        replica.isrInFlight = null;
+      }
+      if (replica.parkedConsumers.length > 0) {
+        const due = replica.parkedConsumers.filter((p) => p.untilMs <= now);
+        if (due.length > 0) {
+          replica.parkedConsumers.splice(
+            0,
+            replica.parkedConsumers.length,
+            ...replica.parkedConsumers.filter((p) => p.untilMs > now),
+          );
+          for (const p of due) await this.serveFetch(p.origin, p.request, now, false);
+        }
+      }
+    }
+    for (const request of [...this.parkedReplicaFetches]) {
+      if (request.untilMs <= now || request.origin.link?.closed === true)
+        await this.serveReplicaFetch(request, now);
+    }
+    // Interval policy: flush what is due, then the cores learn the durable ends.
+    if (this.options.syncIntervalMs > 0) {
+      for (const replica of this.replicas.values()) {
+        const result = replica.files.log?.maybeFlush(wallMs) ?? null;
+        if (result !== null && result.fault !== null) replica.files.goOffline(result.fault);
+        replica.files.closeIfBroken();
+      }
+    }
+    if (this.files.offlineCount > 0 && wallMs >= this.nextRepairMs) {
+      this.nextRepairMs = wallMs + this.repairIntervalMs;
+      for (const replica of this.replicas.values()) {
+        if (replica.files.offline === null) continue;
+        replica.files.repair(wallMs);
+        this.logChanged(replica);
+      }
+    }
+    if (wallMs - this.lastRetentionMs >= this.options.retentionCheckIntervalMs) {
+      this.lastRetentionMs = wallMs;
+      this.applyRetention(wallMs);
+    }
+  }
+
+  private applyRetention(nowMs: number): void {
+    let opens = 0;
+    for (const replica of this.replicas.values()) {
+      const files = replica.files;
+      // A partition not opened since start has old segments too: a few are opened per pass, so retention
+      // reaches every one in time without opening thousands at once.
+      if (files.log === null && files.offline === null && files.figures().logEndOffset > 0) {
+        if (opens >= retentionOpensPerPass) continue;
+        opens++;
+        files.ensureLog();
+      }
+      this.retain(replica, nowMs);
+    }
+  }
+
+  /** One replica's retention, now. It runs on a full disk too: deleting old segments is what frees space. */
+  private retain(replica: Replica, nowMs: number): void {
+    const log = replica.files.log;
+    if (log === null || log.broken !== null) return;
+    const result = log.applyRetention(nowMs);
+    if (result.fault !== null) replica.files.goOffline(result.fault);
+    if (result.deletedSegments > 0) this.logChanged(replica);
+  }
+
+  /** Tells the acceptor of replicas whose servable high watermark, log start or log end moved. */
+  private async sendStateNotices(): Promise<void> {
+    for (const replica of this.stateNotices) {
+      const figures = replica.files.figures();
+      const hw = replica.core?.servableHighWatermark ?? -1;
+      if (
+        hw === replica.noticedHighWatermark &&
+        figures.logStartOffset === replica.noticedLogStart &&
+        figures.logEndOffset === replica.noticedLogEnd
+      )
+        continue;
+      replica.noticedHighWatermark = hw;
+      replica.noticedLogStart = figures.logStartOffset;
+      replica.noticedLogEnd = figures.logEndOffset;
+      const state = {
+        topicSeq: replica.topicSeq,
+        partition: replica.partition,
+        highWatermark: hw,
+        logStartOffset: figures.logStartOffset,
+        logEndOffset: figures.logEndOffset,
+      };
+      const at = await this.reserveResponse(PARTITION_STATE_BYTES);
+      writePartitionState(this.writer.view, at, state);
+      this.writer.commit(MessageKind.PartitionState, 0, PARTITION_STATE_BYTES);
+    }
+    this.stateNotices.clear();
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Shutdown.
+
+  /** Answers the shutdown frame after closing every log; `clean` when each closed at its end. */
+  async finish(): Promise<void> {
+    for (const request of [...this.parkedReplicaFetches]) {
+      this.unpark(request);
+      request.answered = true;
+    }
+    for (const replica of this.replicas.values()) {
+      for (const p of replica.parkedConsumers.splice(0))
+        await this.serveFetch(p.origin, p.request, performance.now(), false);
+      for (const waiter of replica.ackWaiters.values())
+        await this.answerProduce(waiter.origin, Status.ShuttingDown, -1, replica, 0);
+      replica.ackWaiters.clear();
+    }
+    let clean = true;
+    for (const replica of this.replicas.values()) if (!replica.files.close()) clean = false;
+    for (const session of this.sessions.values()) session.close();
+    await this.server?.close();
+    const origin = this.shutdownOrigin;
+    if (origin !== null) {
+      const text = Buffer.from(JSON.stringify({ ok: true, clean }), 'utf8');
+      await this.answer(origin, MessageKind.ShutdownAnswer, text.byteLength, (out, _v, at) => {
+        text.copy(out, at);
+      });
+    }
+    this.writer.publish();
+  }
+}
+
+interface AnswerPart {
+  readonly head: Omit<ReplicaAnswerEntry, 'records'>;
+  readonly records: Uint8Array | null;
+}
+
+/** The definite refusal for a partition that cannot write now: full disk, or failed storage. */
+function offlineStatus(files: PartitionFiles): Status {
+  return files.offline === null || files.offline.fault.full ? Status.StorageFull : Status.StorageUnavailable;
+}

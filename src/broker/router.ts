@@ -1,0 +1,273 @@
+// The acceptor's partition router: from the metadata alone, where each partition's requests go. The leader on
+// this node -> the ring of the local worker that owns the partition (src/core/ownership.ts); the leader on
+// another node -> the data link of that node's owning worker (a pooled connection); no leader -> nowhere, with
+// a message saying why. It also keeps the figures (log start, log end, servable high watermark) that this
+// node's workers report for the replicas they hold, so that describing a partition held here needs no request.
+// The one seam between handlers and partitions: `send` takes a message for a partition and delivers it, local
+// or remote, and a failure of the data link comes back as an answer like any other (`LinkFailureKind`).
+// Runs on the acceptor (main) thread only.
+import { partitionKey, workerOf } from '../core/ownership.js';
+import { StickyPartitioner } from '../core/partitioner.js';
+import type { ProduceLimits } from '../http/produce-body.js';
+import { LinkFailure, LinkFailureKind } from '../link/data-link.js';
+import type { PartitionState } from '../messages/describe.js';
+import type { BrokerRegistration, MetadataSnapshot, TopicMetadata } from '../metadata/types.js';
+import type { LinkPool } from './link-pool.js';
+import type { BrokerMetrics, TopicCounters } from './metrics.js';
+import type { ResponseHandler, WorkerLink } from './worker-link.js';
+
+export interface PartitionRoute {
+  readonly topic: string;
+  readonly topicSeq: number;
+  readonly partition: number;
+  readonly key: number;
+  /** The broker leading the partition ('' while it is offline), its epoch, replicas and ISR: the metadata's. */
+  leader: string;
+  leaderEpoch: number;
+  replicas: readonly string[];
+  isr: readonly string[];
+  /** The worker of this node that owns the partition (leader or follower here, or not at all). */
+  readonly link: WorkerLink;
+  /** Figures this node's worker reported for its replica; `reported` false while it has not (or holds none). */
+  reported: boolean;
+  logStartOffset: number;
+  logEndOffset: number;
+  /** The servable high watermark (-1 while the leader cannot serve one yet, or unknown here). */
+  highWatermark: number;
+}
+
+export interface TopicRoute {
+  readonly meta: TopicMetadata;
+  readonly partitions: PartitionRoute[];
+  readonly sticky: StickyPartitioner;
+  /** The topic's labelled counters, resolved once (a label lookup per request is measurable). */
+  readonly counters: TopicCounters;
+  /** Produce limits of this topic: a record must fit one batch, and a batch one segment. */
+  readonly limits: ProduceLimits;
+}
+
+/** Where a partition's requests go now. */
+export type Target =
+  | { readonly kind: 'local'; readonly link: WorkerLink }
+  | { readonly kind: 'remote'; readonly broker: BrokerRegistration; readonly port: number }
+  | { readonly kind: 'none'; readonly message: string };
+
+export type SendResult = 'sent' | 'queued' | 'overloaded' | 'too_large' | 'no_target';
+
+/** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
+export const STICKY_RECORDS_MAX = 1000;
+
+export class PartitionRouter {
+  private readonly topics = new Map<string, TopicRoute>();
+  private readonly byKey = new Map<number, PartitionRoute>();
+  private brokers: ReadonlyMap<string, BrokerRegistration> = new Map();
+  private version = -1;
+  /** Told of every topic added (its partition count) or removed (0): the group coordinator listens. */
+  onTopicChange: (topic: string, partitions: number) => void = () => undefined;
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly links: readonly WorkerLink[],
+    private readonly pool: LinkPool,
+    private readonly metrics: BrokerMetrics,
+    private readonly baseLimits: ProduceLimits,
+  ) {}
+
+  topic(name: string): TopicRoute | undefined {
+    return this.topics.get(name);
+  }
+
+  topicNames(): string[] {
+    return [...this.topics.keys()].sort();
+  }
+
+  allTopics(): IterableIterator<TopicRoute> {
+    return this.topics.values();
+  }
+
+  broker(id: string): BrokerRegistration | undefined {
+    return this.brokers.get(id);
+  }
+
+  get brokerCount(): number {
+    return this.brokers.size;
+  }
+
+  liveBrokers(): BrokerRegistration[] {
+    return [...this.brokers.values()].filter((b) => !b.fenced);
+  }
+
+  /** Follows a new metadata snapshot: topics added, changed (leaders, ISR, config) and removed. */
+  apply(snapshot: MetadataSnapshot): void {
+    if (snapshot.version < this.version) return;
+    this.version = snapshot.version;
+    this.brokers = snapshot.brokers;
+    for (const [name, route] of this.topics) {
+      const meta = snapshot.topics.get(name);
+      if (meta === undefined || meta.topicId !== route.meta.topicId) this.removeTopic(route);
+    }
+    for (const meta of snapshot.topics.values()) {
+      const route = this.topics.get(meta.name);
+      if (route === undefined) this.addTopic(meta);
+      else if (route.meta !== meta) this.updateTopic(route, meta);
+    }
+  }
+
+  private addTopic(meta: TopicMetadata): void {
+    const partitions: PartitionRoute[] = meta.partitions.map((p) => {
+      const route: PartitionRoute = {
+        topic: meta.name,
+        topicSeq: meta.topicSeq,
+        partition: p.partition,
+        key: partitionKey(meta.topicSeq, p.partition),
+        leader: p.leader,
+        leaderEpoch: p.leaderEpoch,
+        replicas: p.replicas,
+        isr: p.isr,
+        link: this.links[workerOf(meta.topicSeq, p.partition, this.links.length)]!,
+        reported: false,
+        logStartOffset: 0,
+        logEndOffset: 0,
+        highWatermark: -1,
+      };
+      this.byKey.set(route.key, route);
+      return route;
+    });
+    const sticky = new StickyPartitioner(
+      meta.numPartitions,
+      STICKY_RECORDS_MAX,
+      Math.floor(Math.random() * meta.numPartitions),
+    );
+    const route: TopicRoute = {
+      meta,
+      partitions,
+      sticky,
+      counters: this.metrics.topicCounters(meta.name),
+      limits: {
+        ...this.baseLimits,
+        recordBytesMax: Math.min(this.baseLimits.recordBytesMax, meta.config.segmentBytes - 1024),
+      },
+    };
+    this.setEligible(route);
+    this.topics.set(meta.name, route);
+    this.onTopicChange(meta.name, meta.numPartitions);
+  }
+
+  private updateTopic(route: TopicRoute, meta: TopicMetadata): void {
+    (route as { meta: TopicMetadata }).meta = meta;
+    for (const p of route.partitions) {
+      const assignment = meta.partitions[p.partition]!;
+      p.leader = assignment.leader;
+      p.leaderEpoch = assignment.leaderEpoch;
+      p.replicas = assignment.replicas;
+      p.isr = assignment.isr;
+      if (!assignment.replicas.includes(this.nodeId)) p.reported = false;
+    }
+    this.setEligible(route);
+  }
+
+  private removeTopic(route: TopicRoute): void {
+    if (this.topics.get(route.meta.name) === route) this.topics.delete(route.meta.name);
+    for (const p of route.partitions) this.byKey.delete(p.key);
+    this.onTopicChange(route.meta.name, 0);
+  }
+
+  /**
+   * Keyless records go to partitions led here when there are any (no hop between nodes), else to any
+   * partition with a leader; an offline partition never takes them.
+   */
+  private setEligible(route: TopicRoute): void {
+    const local = route.partitions.filter((p) => p.leader === this.nodeId).map((p) => p.partition);
+    const led = route.partitions.filter((p) => p.leader !== '').map((p) => p.partition);
+    route.sticky.setEligible(local.length > 0 ? local : led);
+  }
+
+  /** A worker reported a replica's figures. */
+  onPartitionState(state: PartitionState): void {
+    const route = this.byKey.get(partitionKey(state.topicSeq, state.partition));
+    if (route === undefined) return;
+    route.reported = true;
+    route.logStartOffset = state.logStartOffset;
+    route.logEndOffset = state.logEndOffset;
+    route.highWatermark = state.highWatermark;
+  }
+
+  target(route: PartitionRoute): Target {
+    if (route.leader === '') {
+      return {
+        kind: 'none',
+        message: `partition ${route.partition} of topic '${route.topic}' is offline: no in-sync replica is alive (last in sync: ${route.isr.join(', ')}); retry`,
+      };
+    }
+    if (route.leader === this.nodeId) return { kind: 'local', link: route.link };
+    const broker = this.brokers.get(route.leader);
+    if (broker === undefined || broker.dataPorts.length === 0) {
+      return {
+        kind: 'none',
+        message: `partition ${route.partition} of topic '${route.topic}' is led by broker ${route.leader}, which this node cannot reach yet; retry`,
+      };
+    }
+    const port = broker.dataPorts[workerOf(route.topicSeq, route.partition, broker.dataPorts.length)]!;
+    return { kind: 'remote', broker, port };
+  }
+
+  /** Where clients of another node would go for `route` (the 503 for clients that ask not to be forwarded). */
+  leaderUrl(route: PartitionRoute): string {
+    const b = this.brokers.get(route.leader);
+    return b === undefined ? '' : `http://${b.httpHost}:${b.httpPort}`;
+  }
+
+  /**
+   * Sends one message about `route` to its leader: the local worker's ring, or the leader's worker over the
+   * data link. `onAnswer` runs once with the answer, or with a `LinkFailureKind` frame (its byte: LinkFailure)
+   * when a remote leader could not be reached or did not answer in `timeoutMs`.
+   */
+  send(
+    route: PartitionRoute,
+    kind: number,
+    payloadBytes: number,
+    encode: (bytes: Buffer, view: DataView, at: number) => void,
+    onAnswer: ResponseHandler,
+    timeoutMs: number,
+  ): SendResult {
+    const target = this.target(route);
+    return this.sendTo(target, kind, payloadBytes, encode, onAnswer, timeoutMs);
+  }
+
+  sendTo(
+    target: Target,
+    kind: number,
+    payloadBytes: number,
+    encode: (bytes: Buffer, view: DataView, at: number) => void,
+    onAnswer: ResponseHandler,
+    timeoutMs: number,
+  ): SendResult {
+    switch (target.kind) {
+      case 'none':
+        return 'no_target';
+      case 'local':
+        return target.link.send(kind, payloadBytes, encode, onAnswer);
+      case 'remote': {
+        const client = this.pool.client(target.broker.clusterHost, target.port);
+        return client.send(kind, payloadBytes, encode, onAnswer, timeoutMs);
+      }
+    }
+  }
+}
+
+/** The text of a link failure for a client. */
+export function linkFailureMessage(failure: number, route: PartitionRoute): string {
+  const where = `the leader of ${route.topic}-${route.partition} (broker ${route.leader})`;
+  switch (failure) {
+    case LinkFailure.unreachable:
+      return `${where} could not be reached; nothing was sent; retry`;
+    case LinkFailure.overloaded:
+      return `too many requests are waiting for ${where}; nothing was sent; retry`;
+    case LinkFailure.lost:
+      return `the connection to ${where} ended before it answered: the outcome is unknown`;
+    default:
+      return `${where} did not answer in time: the outcome is unknown`;
+  }
+}
+
+export { LinkFailureKind };

@@ -1,0 +1,50 @@
+// The CONTROL message: rare operations on a partition worker, in UTF-8 JSON because clarity beats speed there,
+// and their answers (also JSON). Carried by the ring (the local acceptor) and by the data link (an acceptor
+// asking a partition's leader on another node). This module owns the shapes; the payload is the JSON text.
+//
+// | op                   | request fields                        | answer                                       |
+// |----------------------|---------------------------------------|----------------------------------------------|
+// | health               | -                                     | { ok, offline: [{topic, partition, reason, code, message, since_ms}] } |
+// | offset_for_timestamp | topicSeq, partition, timestampMs      | { ok, offset (null: none yet), message? }    |
+//
+// The SHUTDOWN answer (ring only) is JSON too: { ok, clean }, clean when every log closed at its end.
+// Callable from any thread.
+
+export type ControlRequest =
+  | { readonly op: 'health' }
+  | {
+      readonly op: 'offset_for_timestamp';
+      readonly topicSeq: number;
+      readonly partition: number;
+      readonly timestampMs: number;
+    };
+
+export interface OfflinePartition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly reason: 'storage_full' | 'storage_unavailable';
+  readonly code: string;
+  readonly message: string;
+  readonly since_ms: number;
+}
+
+export type ControlAnswer =
+  | { readonly ok: true; readonly offline: readonly OfflinePartition[] }
+  | { readonly ok: true; readonly offset: number | null }
+  | { readonly ok: false; readonly status: number; readonly message: string };
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+/** Parses a control payload; null when it is not a JSON object (it may come from another node). */
+export function decodeJson<T>(bytes: Uint8Array): T | null {
+  try {
+    const value = JSON.parse(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+    ) as unknown;
+    return typeof value === 'object' && value !== null ? (value as T) : null;
+  } catch {
+    return null;
+  }
+}
