@@ -29,7 +29,7 @@ import type { LargeProduceTask } from '../http/produce-offload.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import { parseTopicCreate } from '../http/topic-body.js';
-import { LinkFailureKind, linkFailureIndefinite } from '../link/data-link.js';
+import { LinkFailure, LinkFailureKind, linkFailureIndefinite } from '../link/data-link.js';
 import { type ControlAnswer, type ControlRequest, decodeJson, encodeJson } from '../messages/control.js';
 import { DESCRIBE_REQUEST_BYTES, type DescribeAnswer, readDescribeAnswer } from '../messages/describe.js';
 import {
@@ -108,6 +108,15 @@ export const OFFSET_LATEST = FETCH_LATEST;
 /** Retries of a request the leader's worker answered "unknown partition" while the metadata has it. */
 const unknownRetriesMax = 20;
 const unknownRetryDelayMs = 10;
+/**
+ * While leadership moves (the leader is unreachable with nothing sent, answers that it no longer leads, or
+ * there is no leader for a moment), a request is sent again to whoever leads next, for this long at most:
+ * each of those failures is definite (nothing was written), so a retry can neither lose nor duplicate a
+ * record, and a failover then shows to clients as latency rather than errors. Outcomes that are unknown are
+ * never retried.
+ */
+const leaderMoveWaitMs = 3_000;
+const leaderMoveRetryDelayMs = 50;
 /** A forwarded request waits this long for the leader's answer beyond its own wait (acks=all included). */
 const forwardTimeoutMs = 35_000;
 
@@ -190,7 +199,28 @@ export class Acceptor {
     onFailure: (failure: ProduceFailure) => void,
     timeoutMs: number,
     attempt = 0,
+    moveDeadlineMs = performance.now() + leaderMoveWaitMs,
   ): void {
+    const leader = route.leader;
+    const again = (delayMs: number): void => {
+      setTimeout(
+        () =>
+          this.sendTo(
+            route,
+            kind,
+            payloadBytes,
+            encode,
+            onAnswer,
+            onFailure,
+            timeoutMs,
+            attempt + 1,
+            moveDeadlineMs,
+          ),
+        delayMs,
+      );
+    };
+    const mayWaitForLeader = (): boolean =>
+      performance.now() + leaderMoveRetryDelayMs < moveDeadlineMs && this.stillRouted(route);
     const result = this.router.send(
       route,
       kind,
@@ -199,24 +229,26 @@ export class Acceptor {
       (answerKind, view, bytes, at, length) => {
         if (answerKind === LinkFailureKind) {
           const failure = bytes[at]!;
+          if (failure === LinkFailure.unreachable && mayWaitForLeader()) return again(leaderMoveRetryDelayMs);
           return onFailure({
-            name: linkFailureIndefinite(failure) ? 'no_leader' : 'no_leader',
-            message: linkFailureMessage(failure, route),
+            name: 'no_leader',
+            message: linkFailureMessage(failure, route.topic, route.partition, leader),
             indefinite: linkFailureIndefinite(failure),
           });
         }
         // Every answer's first byte is its status.
-        if (bytes[at] === Status.UnknownPartition && attempt < unknownRetriesMax && this.stillRouted(route)) {
-          setTimeout(
-            () => this.sendTo(route, kind, payloadBytes, encode, onAnswer, onFailure, timeoutMs, attempt + 1),
-            unknownRetryDelayMs,
-          );
-          return;
+        const status = bytes[at];
+        if (status === Status.UnknownPartition && attempt < unknownRetriesMax && this.stillRouted(route)) {
+          return again(unknownRetryDelayMs);
+        }
+        if ((status === Status.NotLeader || status === Status.HighWatermarkNotReady) && mayWaitForLeader()) {
+          return again(leaderMoveRetryDelayMs);
         }
         onAnswer(view, bytes, at, length);
       },
       timeoutMs,
     );
+    if (result === 'no_target' && mayWaitForLeader()) return again(leaderMoveRetryDelayMs);
     if (result === 'no_target') {
       const target = this.router.target(route);
       onFailure({

@@ -256,8 +256,13 @@ export class PartitionRouter {
 }
 
 /** The text of a link failure for a client. */
-export function linkFailureMessage(failure: number, route: PartitionRoute): string {
-  const where = `the leader of ${route.topic}-${route.partition} (broker ${route.leader})`;
+export function linkFailureMessage(
+  failure: number,
+  topic: string,
+  partition: number,
+  leader: string,
+): string {
+  const where = `the leader of ${topic}-${partition} (broker ${leader})`;
   switch (failure) {
     case LinkFailure.unreachable:
       return `${where} could not be reached; nothing was sent; retry`;

@@ -71,6 +71,8 @@ export const JOIN_BACKOFF_DEFAULTS: JoinBackoff = { initialMs: 200, maxMs: 5_000
 
 /** Once the join backoff is at its cap, a target that keeps failing is warned about at most this often. */
 const joinWarnEveryMs = 60_000;
+/** A refused connection comes back within a round trip; anything slower is not a refusal. */
+const goneCheckTimeoutMs = 1_000;
 
 /** What the agent reports about joining, for the owner's metrics. */
 export type JoinEvent =
@@ -131,6 +133,8 @@ export class GossipAgent {
   #node: GossipNode | undefined;
   #transport: GossipTransport | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Members whose cluster port is being checked (see #checkGone). */
+  readonly #goneChecks = new Set<string>();
   readonly #listeners = new Set<MembershipListener>();
   /** Resolves `stop()` once the leave broadcast is done; checked after every tick while leaving. */
   #leaveDone: (() => void) | undefined;
@@ -461,7 +465,11 @@ export class GossipAgent {
   }
 
   #emitEvents(events: readonly MembershipEvent[]): void {
-    for (const event of events) for (const listener of this.#listeners) listener(event);
+    for (const event of events) {
+      if (event.kind === 'suspect')
+        this.#checkGone(event.member.nodeId, event.member.address, event.member.incarnation);
+      for (const listener of this.#listeners) listener(event);
+    }
     if (events.length === 0 || this.#state !== 'running') return;
     const alone = !this.#hasOtherLiveMember();
     if (this.#joining && !alone) {
@@ -475,6 +483,23 @@ export class GossipAgent {
       // sight of each other does not retry in step.
       this.#maybeJoin((this.options.joinBackoff ?? JOIN_BACKOFF_DEFAULTS).initialMs);
     }
+  }
+
+  /**
+   * A member fell under suspicion: if its cluster port refuses connections, its process is gone (killed or
+   * crashed; a paused one or one behind a cut network does not refuse), and it is declared dead at once
+   * rather than after the suspicion timeout, which must stay long enough for pauses to survive. One check per
+   * member at a time.
+   */
+  #checkGone(nodeId: string, address: string, incarnation: number): void {
+    if (this.#goneChecks.has(nodeId) || this.#transport === undefined) return;
+    this.#goneChecks.add(nodeId);
+    this.#transport.probeListening(address, goneCheckTimeoutMs, (refused) => {
+      this.#goneChecks.delete(nodeId);
+      if (!refused || this.#state !== 'running') return;
+      this.#log.info({ node: nodeId, address }, 'gossip: a suspect refuses connections; its process is gone');
+      this.#apply(this.#node!.confirmGone(nodeId, incarnation, monotonicNowMs()));
+    });
   }
 
   #arm(): void {

@@ -255,6 +255,27 @@ export class GossipTransport {
   }
 
   /**
+   * Asks whether anything listens on `to`'s TCP port: connects and closes at once, sending nothing. Calls
+   * `onResult(true)` only when the connection was refused (ECONNREFUSED: the host answered that no process
+   * listens there); a connection, a timeout or any other failure is `false`, since a paused process and a cut
+   * network look like that too. Never calls back after `close()`.
+   */
+  probeListening(to: string, timeoutMs: number, onResult: (refused: boolean) => void): void {
+    const target = parseAddress(to);
+    if (this.#closed || target === undefined) return;
+    let refused = false;
+    const socket = createConnection({ host: target.host, port: target.port });
+    socket.setTimeout(timeoutMs, () => socket.destroy());
+    socket.on('connect', () => socket.destroy());
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      refused = error.code === 'ECONNREFUSED';
+    });
+    socket.on('close', () => {
+      if (!this.#closed) onResult(refused);
+    });
+  }
+
+  /**
    * Closes every stream at once and stops receiving; pending sends are abandoned. An own cluster port is
    * closed; a shared one is only detached from (its UDP listeners removed, the gossip tag unregistered).
    */

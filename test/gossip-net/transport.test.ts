@@ -154,4 +154,15 @@ describe('gossip transport', () => {
     a.transport.sendUdp('not-an-address', ping(a.transport, 2));
     assert.equal(a.transport.stats.sendErrors, 1);
   });
+
+  it('tells a port nothing listens on (refused) from an open one', async () => {
+    const a = await open();
+    const b = await open();
+    const closedAddress = b.transport.address;
+    await b.transport.close();
+    const probe = (address: string): Promise<boolean> =>
+      new Promise((resolve) => a.transport.probeListening(address, 500, resolve));
+    assert.equal(await probe(closedAddress), true, 'a closed port refuses');
+    assert.equal(await probe(a.transport.address), false, 'an open port accepts');
+  });
 });

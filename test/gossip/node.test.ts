@@ -250,6 +250,40 @@ describe('gossip node: suspicion', () => {
     );
   });
 
+  it('declares a suspect dead at once when the shell finds its process gone, and only a suspect at that incarnation', () => {
+    const node = makeNode('m0');
+    node.seedMembers(states(ids(4)), 0);
+    // Alive: a refused connection alone (no suspicion) changes nothing.
+    assert.deepEqual(node.confirmGone('m1', 0, 10).events, []);
+    assert.equal(node.member('m1')?.state, 'alive');
+    node.receive(
+      address('m2'),
+      packet('m2', { kind: 'suspect', nodeId: 'm1', incarnation: 0, accuserId: 'm2' }),
+      20,
+    );
+    assert.equal(node.member('m1')?.state, 'suspect');
+    // A stale incarnation (the member refuted since the check began) changes nothing either.
+    assert.deepEqual(node.confirmGone('m1', 1, 30).events, []);
+    const out = node.confirmGone('m1', 0, 40);
+    assert.deepEqual(
+      out.events.map((e) => [e.kind, e.member.nodeId, e.atMs]),
+      [['failed', 'm1', 40]],
+    );
+    assert.equal(node.member('m1')?.state, 'dead');
+    // The death is gossiped like any other, so the others need not check for themselves.
+    const spread = runAlone(node, 41, 400).send.flatMap((o) => o.packet.messages);
+    assert.ok(spread.some((m) => m.kind === 'dead' && m.nodeId === 'm1' && m.accuserId === 'm0'));
+    // A member declared dead this way refutes it like any death (a restarted process under the same id).
+    const victim = makeNode('m1');
+    victim.seedMembers(states(ids(4)), 0);
+    victim.receive(
+      address('m0'),
+      packet('m0', { kind: 'dead', nodeId: 'm1', incarnation: 0, accuserId: 'm0' }),
+      50,
+    );
+    assert.ok(victim.member('m1')!.incarnation > 0, 'it refuted with a higher incarnation');
+  });
+
   it('declares a suspect dead sooner when independent members confirm the suspicion', () => {
     const members = ids(10);
     const lone = makeNode('m0');

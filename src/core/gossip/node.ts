@@ -334,6 +334,22 @@ export class GossipNode {
     return this.#end();
   }
 
+  /**
+   * The shell found a suspect's process gone for certain (its cluster port refuses TCP connections: nothing
+   * listens there, which a pause or a cut network never causes): declares it dead now instead of when the
+   * suspicion times out. Only a suspect still at `incarnation` is declared, so a member that refuted
+   * meanwhile is untouched; a false positive (a process restarted under the same id) refutes it like any
+   * death it hears of.
+   */
+  confirmGone(nodeId: string, incarnation: number, nowMs: number): Output {
+    this.#begin();
+    const m = this.#members.get(nodeId);
+    if (m !== undefined && m !== this.#self && m.state === 'suspect' && m.incarnation === incarnation) {
+      this.#onDead({ kind: 'dead', nodeId, incarnation, accuserId: this.#self.nodeId }, nowMs);
+    }
+    return this.#end();
+  }
+
   /** Publishes new metadata: a higher incarnation makes every member adopt it. */
   updateMetadata(meta: MemberMeta, nowMs: number): Output {
     this.#begin();
