@@ -43,7 +43,7 @@ import {
 } from '../messages/fetch.js';
 import { MessageKind } from '../messages/kinds.js';
 import {
-  type Acks,
+  Acks,
   emptyProduceAnswer,
   encodeProduceRequest,
   type ProduceHeader,
@@ -450,6 +450,19 @@ export class Acceptor {
     );
   }
 
+  /**
+   * POST /producers: a producer id unique in the cluster (through the metadata Raft, or the single-node
+   * metadata file), epoch 0. Its sequences start at 0 on every partition it writes to.
+   */
+  createProducer(_request: HttpRequest, reply: Reply): void {
+    if (!this.serving)
+      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    this.store.allocateProducerId().then(
+      (producerId) => reply.json(201, JSON.stringify({ producer_id: producerId, producer_epoch: 0 })),
+      (error: unknown) => this.replyStoreError(reply, 'could not allocate a producer id', error),
+    );
+  }
+
   deleteTopic(request: HttpRequest, reply: Reply): void {
     const name = request.params[0] ?? '';
     const route = this.topicOrReply(name, reply);
@@ -633,6 +646,10 @@ export class Acceptor {
     if (typeof acks === 'string') return reply.error('bad_parameter', acks);
     const producer = parseProducerHeaders(request);
     if (typeof producer === 'string') return reply.error('bad_request', producer);
+    if (producer !== null && acks !== Acks.all) {
+      // As in Kafka: a duplicate can only be recognized for a write whose outcome the producer learns.
+      return reply.error('bad_parameter', 'an idempotent produce (Producer-Id) needs acks=all');
+    }
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
     const body = request.body!;
@@ -775,21 +792,26 @@ export class Acceptor {
       acks,
       recordCount,
       recordBytes,
-      (offsets, failure, allFailed) => {
+      (offsets, failure, allFailed, duplicate) => {
+        // A retried idempotent batch the log already holds: its original offsets, nothing written again.
+        const duplicateField = duplicate ? ',"duplicate":true' : '';
         if (!batch) {
           if (failure !== null)
             return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
           const only = offsets[0]!;
           return reply.json(
             acks === 0 ? 202 : 201,
-            `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${firstTimestampMs}}`,
+            `{"topic":${JSON.stringify(topic.meta.name)},"partition":${only.partition},"offset":${only.offset},"timestamp":${firstTimestampMs}${duplicateField}}`,
           );
         }
         // Every record failed the same way: answer with that error; otherwise report per record (Confluent v2).
         if (failure !== null && allFailed) {
           return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
         }
-        reply.json(acks === 0 ? 202 : 200, JSON.stringify({ offsets }));
+        reply.json(
+          acks === 0 ? 202 : 200,
+          duplicate ? JSON.stringify({ offsets, duplicate: true }) : JSON.stringify({ offsets }),
+        );
       },
       producer,
     );
@@ -806,14 +828,20 @@ export class Acceptor {
     acks: Acks,
     recordCount: number,
     recordBytes: number,
-    done: (offsets: RecordOffset[], firstFailure: ProduceFailure | null, allFailed: boolean) => void,
+    done: (
+      offsets: RecordOffset[],
+      firstFailure: ProduceFailure | null,
+      allFailed: boolean,
+      duplicate: boolean,
+    ) => void,
     producer: ProducerFields | null = null,
   ): void {
     const offsets: RecordOffset[] = new Array(recordCount);
     let remaining = groups.length;
     let failures = 0;
     let firstFailure: ProduceFailure | null = null;
-    const finish = (): void => done(offsets, firstFailure, failures === groups.length);
+    let duplicate = false;
+    const finish = (): void => done(offsets, firstFailure, failures === groups.length, duplicate);
     topic.counters.producedRecords.inc(recordCount);
     topic.counters.producedBytes.inc(recordBytes);
     const answer = emptyProduceAnswer();
@@ -849,6 +877,7 @@ export class Acceptor {
         (view, _bytes, at, length) => {
           readProduceAnswer(view, at, length, answer);
           if (answer.status === Status.Ok) {
+            if (answer.duplicate) duplicate = true;
             let k = 0;
             for (const i of group.indexes) {
               offsets[i] = {

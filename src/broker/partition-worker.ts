@@ -106,6 +106,7 @@ import type { Disk } from '../storage/disk.js';
 import { DEFAULT_LOG_CONFIG, type LogConfig, type ReadResult } from '../storage/partition-log.js';
 import { FetchSession, type SessionAnswer } from './fetch-session.js';
 import { type FilesContext, PartitionFiles } from './partition-files.js';
+import { ProducerGuard } from './producer-guard.js';
 import { RecordStager, type StagingTarget } from './record-stager.js';
 import { StatSlot, WorkerStatsWriter } from './worker-stats.js';
 
@@ -181,11 +182,14 @@ interface PendingProduce {
   status: Status;
   baseOffset: number;
   detail: number;
+  /** An idempotent retry of a batch the log holds: answered with its offsets, nothing appended. */
+  duplicate: boolean;
 }
 
 interface AckWaiter {
   readonly origin: Origin;
   readonly baseOffset: number;
+  readonly duplicate: boolean;
 }
 
 interface ParkedFetch {
@@ -216,6 +220,8 @@ interface Replica {
   assignment: PartitionAssignment | null;
   minInsyncReplicas: number;
   staging: Staging | null;
+  /** Idempotent producers' sequences, while this replica leads and has seen an idempotent produce. */
+  producers: ProducerGuard | null;
   touched: boolean;
   readonly ackWaiters: Map<number, AckWaiter>;
   /** acks=1 requests whose fsync has not completed (interval policy only: they wait for the next flush). */
@@ -470,6 +476,7 @@ export class PartitionWorker {
       ackWaiters: new Map(),
       parkedConsumers: [],
       parkedReplicas: new Set(),
+      producers: null,
       session: null,
       isrInFlight: null,
       noticedHighWatermark: -2,
@@ -721,6 +728,7 @@ export class PartitionWorker {
       status: Status.Ok,
       baseOffset: -1,
       detail: 0,
+      duplicate: false,
     };
     this.produces.push(pending);
     if (replica === null) {
@@ -760,26 +768,78 @@ export class PartitionWorker {
       };
       replica.staging = staging;
     }
-    const staging = replica.staging;
+    const producer = header.producer as ProducerFields | null;
+    if (producer !== null && !this.checkSequence(replica, core.leaderEpoch, producer, pending)) return;
+    const staging = replica.staging!;
+    const log = files.log!;
+    const firstOffset = log.logEndOffset + staging.recordsStaged;
     pending.recordsBefore = staging.recordsStaged;
     staging.staged.push(pending);
     const chunkBytes = Math.min(Math.floor(files.config.segmentBytes / 2), 8 * 1024 * 1024);
-    if (
-      !this.stager.stage(
-        staging,
-        pending,
-        bytes,
-        view,
-        at,
-        length,
-        chunkBytes,
-        header.producer as ProducerFields | null,
-      )
-    ) {
+    if (!this.stager.stage(staging, pending, bytes, view, at, length, chunkBytes, producer)) {
       staging.staged.pop();
       pending.status = Status.TooLarge;
+      return;
     }
-    void now;
+    replica.producers?.staged(
+      producer,
+      header.recordCount,
+      firstOffset,
+      log.logEndOffset + staging.recordsStaged,
+      now,
+    );
+  }
+
+  /**
+   * Checks an idempotent produce against the producer's last batches on this leader. True: stage it. False:
+   * answered without appending (a duplicate with its original offsets, or a refusal).
+   */
+  private checkSequence(
+    replica: Replica,
+    leaderEpoch: number,
+    producer: ProducerFields,
+    pending: PendingProduce,
+  ): boolean {
+    const staging = replica.staging!;
+    const log = replica.files.log!;
+    replica.producers ??= new ProducerGuard();
+    const guard = replica.producers;
+    let table = guard.current(leaderEpoch, log.logEndOffset, staging.recordsStaged);
+    if (table === null) {
+      // The table is rebuilt from the log, so what is staged must be in the log first.
+      if (staging.staged.length > 0) this.appendStaged(replica);
+      table = guard.rebuild(log, leaderEpoch, Date.now());
+      const scan = guard.lastScan!;
+      if (scan.durationMs > 100) {
+        this.report(
+          `partition ${replica.name}: idempotent producer state rebuilt from ${scan.batches} batches (${scan.bytes} bytes) in ${scan.durationMs.toFixed(0)} ms`,
+        );
+      }
+    }
+    const check = guard.check(table, producer, pending.recordCount);
+    switch (check.kind) {
+      case 'ok':
+        return true;
+      case 'duplicate':
+        assert(
+          check.lastOffset - check.firstOffset + 1 === pending.recordCount,
+          'a duplicate batch has the original record count',
+        );
+        pending.duplicate = true;
+        pending.baseOffset = check.firstOffset;
+        return false;
+      case 'out_of_order':
+        pending.status = Status.OutOfOrderSequence;
+        pending.detail = check.expectedSequence;
+        return false;
+      case 'fenced_epoch':
+        pending.status = Status.FencedProducerEpoch;
+        pending.detail = check.currentEpoch;
+        return false;
+      case 'unknown_producer':
+        pending.status = Status.UnknownProducer;
+        return false;
+    }
   }
 
   /** One write for everything staged in the replica's writer; assigns each staged request its base offset. */
@@ -883,7 +943,11 @@ export class PartitionWorker {
       if (pending.status === Status.Ok && pending.acks === Acks.all) {
         const core = replica!.core!;
         const id = this.nextAckId++;
-        replica!.ackWaiters.set(id, { origin: pending.origin, baseOffset: pending.baseOffset });
+        replica!.ackWaiters.set(id, {
+          origin: pending.origin,
+          baseOffset: pending.baseOffset,
+          duplicate: pending.duplicate,
+        });
         core.awaitHighWatermark(id, pending.baseOffset + pending.recordCount, now);
         this.pendingReady.add(replica!);
         continue;
@@ -894,6 +958,7 @@ export class PartitionWorker {
         pending.status === Status.Ok ? pending.baseOffset : -1,
         replica,
         pending.detail,
+        pending.duplicate && pending.status === Status.Ok,
       );
     }
     for (const pending of this.produces) {
@@ -935,12 +1000,13 @@ export class PartitionWorker {
     baseOffset: number,
     replica: Replica | null,
     detail: number,
+    duplicate = false,
   ): Promise<void> {
     const log = replica?.files.log ?? null;
     const figures = replica?.files.figures();
     const answer = {
       status,
-      duplicate: false,
+      duplicate,
       baseOffset,
       logEndOffset: figures?.logEndOffset ?? -1,
       highWatermark: replica?.core?.servableHighWatermark ?? -1,
@@ -1501,6 +1567,8 @@ export class PartitionWorker {
     const files = replica.files;
     if (!files.ensureLog() || files.log === null) return;
     const log = files.log;
+    // The producers' table may count batches the cut removes: it is rebuilt on the next idempotent produce.
+    replica.producers?.reset();
     try {
       if (action.kind === 'truncate') {
         const result = log.truncateTo(action.offset);
@@ -1647,7 +1715,14 @@ export class PartitionWorker {
     replica.ackWaiters.delete(ack.id);
     const status =
       ack.kind === 'ok' ? Status.Ok : ack.kind === 'timed_out' ? Status.AckTimeout : Status.LostLeadership;
-    await this.answerProduce(waiter.origin, status, ack.kind === 'ok' ? waiter.baseOffset : -1, replica, 0);
+    await this.answerProduce(
+      waiter.origin,
+      status,
+      ack.kind === 'ok' ? waiter.baseOffset : -1,
+      replica,
+      0,
+      waiter.duplicate && ack.kind === 'ok',
+    );
   }
 
   private proposeIsr(changes: { replica: Replica; proposal: IsrProposal }[], now: number): void {

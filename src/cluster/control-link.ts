@@ -197,6 +197,12 @@ export class ClusterMetadataStore implements MetadataStore {
     throw new ControlError(asFailure(reply));
   }
 
+  async allocateProducerId(): Promise<number> {
+    const reply = await this.link.request({ op: 'allocate_producer_id' });
+    if (reply.kind === 'producer_id') return reply.producerId;
+    throw new ControlError(asFailure(reply));
+  }
+
   async close(): Promise<void> {
     await this.link.stop();
   }

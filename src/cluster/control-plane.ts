@@ -218,6 +218,9 @@ export class ControlPlane {
           fail,
         );
         return;
+      case 'allocate_producer_id':
+        this.admin({ kind: 'allocate_producer_id' }).then(reply, fail);
+        return;
       case 'status':
         reply({ kind: 'status', status: this.status() });
         return;
@@ -854,6 +857,9 @@ export class ControlPlane {
       case 'alter_isr':
         command = { kind: 'alter_isr', changes: request.changes };
         break;
+      case 'allocate_producer_id':
+        command = { kind: 'allocate_producer_id' };
+        break;
       case 'set_broker_shutting_down':
         command = {
           kind: 'set_broker_shutting_down',
@@ -1144,6 +1150,8 @@ function fromApplyResult(result: ApplyResult, index: number): AdminReply {
       return reply('unknown', index, null);
     case 'committed':
       return reply('committed', index, null, String(result.count));
+    case 'producer_id_allocated':
+      return reply('producer_id', index, null);
     case 'invalid':
       return reply('invalid', index, null, result.reason);
     default:
@@ -1164,6 +1172,9 @@ function toControlReply(answer: AdminReply): ControlReply {
       return { kind: 'unknown' };
     case 'committed':
       return { kind: 'committed', count: Number(answer.reason) };
+    case 'producer_id':
+      assert(answer.index > 0, 'a producer id is the index of an applied entry');
+      return { kind: 'producer_id', producerId: answer.index };
     case 'invalid':
       return failure('bad_request', answer.reason);
     case 'ok':

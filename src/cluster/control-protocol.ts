@@ -95,6 +95,8 @@ export type ControlRequest =
       readonly group: string;
       readonly offsets: readonly CommittedOffset[];
     }
+  /** An idempotent producer id, unique in the cluster (the Raft index of the allocating entry). */
+  | { readonly id: number; readonly op: 'allocate_producer_id' }
   | { readonly id: number; readonly op: 'status' }
   | { readonly id: number; readonly op: 'stop' };
 
@@ -112,6 +114,7 @@ export type ControlReply =
   | DeleteTopicResult
   | AlterTopicResult
   | { readonly kind: 'committed'; readonly count: number }
+  | { readonly kind: 'producer_id'; readonly producerId: number }
   /** Batched partition changes: per change, null when applied, else why it was refused. */
   | { readonly kind: 'partitions_changed'; readonly refusals: readonly (string | null)[] }
   | { readonly kind: 'status'; readonly status: ClusterStatus }

@@ -155,6 +155,10 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
     success: { '200': 'exists with the same settings', '201': 'created' },
     errors: [400, 409],
   },
+  createProducer: {
+    success: { '201': '{"producer_id","producer_epoch"}: send them as Producer-Id and Producer-Epoch' },
+    errors: [503],
+  },
   getTopic: { success: { '200': 'topic configuration and partitions' }, errors: [400, 404] },
   deleteTopic: { success: { '200': 'deleted with its data' }, errors: [400, 404] },
   produce: {

@@ -97,6 +97,14 @@ export function buildRoutes(acceptor: Acceptor, groups: GroupsService, admin: Ad
     },
     {
       method: 'post',
+      pattern: '/producers',
+      operationId: 'createProducer',
+      summary: 'A new idempotent producer id (epoch 0) for the Producer-Id header',
+      hasBody: false,
+      handle: (q, r) => acceptor.createProducer(q, r),
+    },
+    {
+      method: 'post',
       pattern: '/topics/:topic/produce',
       operationId: 'produce',
       summary: 'Append one record',

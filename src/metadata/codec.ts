@@ -153,6 +153,7 @@ function commandTypeOf(version: 1 | 2): avro.Type {
             field('topicId', 'string'),
             field('changes', topicConfigChangesSchema),
           ]),
+          record('allocate_producer_id', []),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -205,7 +206,8 @@ export type AdminRequest =
   | { readonly kind: 'alter_topic_config'; readonly name: string; readonly changes: TopicConfigChanges }
   /** From a partition leader (through its node): Kafka's AlterPartition. */
   | { readonly kind: 'alter_isr'; readonly changes: readonly IsrChange[] }
-  | { readonly kind: 'set_broker_shutting_down'; readonly brokerId: string; readonly shuttingDown: boolean };
+  | { readonly kind: 'set_broker_shutting_down'; readonly brokerId: string; readonly shuttingDown: boolean }
+  | { readonly kind: 'allocate_producer_id' };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
@@ -240,6 +242,7 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('alter_topic_config', [field('name', 'string'), field('changes', topicConfigChangesSchema)]),
   record('alter_isr', [field('changes', arrayOf(isrChangeSchema))]),
   record('set_broker_shutting_down', [field('brokerId', 'string'), field('shuttingDown', 'boolean')]),
+  record('allocate_producer_id', []),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(

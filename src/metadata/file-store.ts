@@ -26,6 +26,8 @@ interface FileContents {
   readonly format: number;
   readonly version: number;
   readonly topics: TopicMetadata[];
+  /** The next idempotent producer id to hand out (absent in files written before producers existed). */
+  readonly nextProducerId?: number;
 }
 
 export class MetadataQueueFullError extends Error {
@@ -42,6 +44,7 @@ export class FileMetadataStore implements MetadataStore {
     private readonly dir: string,
     private readonly nodeId: string,
     snapshot: MetadataSnapshot,
+    private nextProducerId: number,
   ) {
     this.current = snapshot;
   }
@@ -49,6 +52,7 @@ export class FileMetadataStore implements MetadataStore {
   static async open(dataDir: string, nodeId: string): Promise<FileMetadataStore> {
     await mkdir(dataDir, { recursive: true });
     let snapshot: MetadataSnapshot = { version: 0, topics: new Map(), brokers: new Map() };
+    let nextProducerId = 1;
     try {
       const text = await readFile(join(dataDir, 'metadata.json'), 'utf8');
       const parsed = JSON.parse(text) as FileContents;
@@ -58,10 +62,11 @@ export class FileMetadataStore implements MetadataStore {
         topics: new Map(parsed.topics.map((t) => [t.name, upgradeTopic(t)])),
         brokers: new Map(),
       };
+      nextProducerId = parsed.nextProducerId ?? 1;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    return new FileMetadataStore(dataDir, nodeId, snapshot);
+    return new FileMetadataStore(dataDir, nodeId, snapshot, nextProducerId);
   }
 
   snapshot(): MetadataSnapshot {
@@ -136,6 +141,16 @@ export class FileMetadataStore implements MetadataStore {
     });
   }
 
+  allocateProducerId(): Promise<number> {
+    return this.serialize(async () => {
+      const id = this.nextProducerId;
+      // The file holds the next id before this one is handed out: a crash can skip an id, never repeat one.
+      await this.write(this.current, id + 1);
+      this.nextProducerId = id + 1;
+      return id;
+    });
+  }
+
   async close(): Promise<void> {
     await this.tail.catch(() => undefined);
   }
@@ -161,15 +176,20 @@ export class FileMetadataStore implements MetadataStore {
 
   private async commit(next: MetadataSnapshot): Promise<void> {
     assert(next.version === this.current.version + 1, 'metadata versions advance one at a time');
-    const contents: FileContents = {
-      format: fileFormatVersion,
-      version: next.version,
-      topics: [...next.topics.values()],
-    };
-    await writeFileAtomically(this.dir, 'metadata.json', JSON.stringify(contents, null, 2));
+    await this.write(next, this.nextProducerId);
     // Only a durable change becomes visible: readers never see a topic that a crash could take back.
     this.current = next;
     for (const listener of this.listeners) listener(next);
+  }
+
+  private async write(snapshot: MetadataSnapshot, nextProducerId: number): Promise<void> {
+    const contents: FileContents = {
+      format: fileFormatVersion,
+      version: snapshot.version,
+      topics: [...snapshot.topics.values()],
+      nextProducerId,
+    };
+    await writeFileAtomically(this.dir, 'metadata.json', JSON.stringify(contents, null, 2));
   }
 }
 

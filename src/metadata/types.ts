@@ -115,6 +115,8 @@ export interface MetadataStore {
   deleteTopic(name: string): Promise<DeleteTopicResult>;
   /** Changes the given config settings of a topic; a change the topic cannot take is refused (rejects). */
   alterTopicConfig(name: string, changes: TopicConfigChanges): Promise<AlterTopicResult>;
+  /** A producer id for an idempotent producer, never handed out before (durable before it resolves). */
+  allocateProducerId(): Promise<number>;
   /** Called after every change with the new snapshot. */
   onChange(listener: (snapshot: MetadataSnapshot) => void): void;
   close(): Promise<void>;

@@ -35,6 +35,8 @@ import type { Disk } from '../../src/storage/disk.js';
 export interface ProduceAnswer {
   readonly status: Status;
   readonly baseOffset: number;
+  readonly duplicate: boolean;
+  readonly detail: number;
 }
 
 export interface FetchAnswer {
@@ -231,13 +233,17 @@ export class HostHarness {
     });
   }
 
-  produce(ref: PartitionRef, values: readonly string[]): Promise<ProduceAnswer> {
+  produce(
+    ref: PartitionRef,
+    values: readonly string[],
+    producer: { producerId: number; producerEpoch: number; baseSequence: number } | null = null,
+  ): Promise<ProduceAnswer> {
     const records = values.map((value) => ({ key: null, value, headers: null, timestampMs: Date.now() }));
     const header = {
       topicSeq: ref.topicSeq,
       partition: ref.partition,
       acks: 2 as const,
-      producer: null,
+      producer,
       timeoutMs: 30_000,
     };
     return new Promise((resolve) => {
@@ -249,7 +255,12 @@ export class HostHarness {
         },
         (_kind, view, _bytes, at, length) => {
           const answer = readProduceAnswer(view, at, length, emptyProduceAnswer());
-          resolve({ status: answer.status, baseOffset: answer.baseOffset });
+          resolve({
+            status: answer.status,
+            baseOffset: answer.baseOffset,
+            duplicate: answer.duplicate,
+            detail: answer.detail,
+          });
         },
       );
     });

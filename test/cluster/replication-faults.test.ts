@@ -16,12 +16,14 @@ import {
   emptyOutcomes,
   firstAckAfter,
   getJson,
+  type IdempotentFigures,
   leaderOf,
   type Outcomes,
   percentile,
   readReplicaFiles,
   readThrough,
   sleep,
+  startIdempotentProducers,
   startProducers,
   type WorkloadNode,
   waitFullyReplicated,
@@ -108,6 +110,36 @@ async function compareReplicaFiles(cluster: TestCluster, topic: string, highWate
   }
 }
 
+/** Idempotent producers retried every request until acknowledged: each value exactly once, none lost. */
+async function verifyIdempotent(
+  cluster: TestCluster,
+  topic: string,
+  outcomes: Outcomes,
+  figures: IdempotentFigures,
+  name: string,
+): Promise<void> {
+  report(
+    name,
+    outcomes,
+    `; ${figures.retries} retries, ${figures.duplicates} answered as duplicates of a batch already written`,
+  );
+  assert.deepEqual(figures.sequenceErrors, [], 'a retry with the same sequence is never refused as a gap');
+  assert.ok(outcomes.acked.size > 50, 'the idempotent load kept going');
+  assert.ok(outcomes.unknown.size <= 3, 'only the requests in flight at the stop are unresolved');
+  await verify(cluster, topic, outcomes, { lossAllowed: false });
+}
+
+/** A broker that exited on its own is a failure to explain: its last output goes to the test's log. */
+function reportExited(cluster: TestCluster | undefined): void {
+  for (const node of cluster?.nodes ?? []) {
+    const child = node.process?.child;
+    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+      console.log(`# ${node.id} exited (${child.exitCode ?? child.signalCode}):`);
+      for (const line of node.process!.output().slice(-4000).split('\n')) console.log(`#   ${line}`);
+    }
+  }
+}
+
 function report(name: string, outcomes: Outcomes, extra = ''): void {
   const errors = [...outcomes.errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
   console.log(
@@ -122,8 +154,10 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
     cluster = await TestCluster.start(3);
     await createTopic(cluster, 'kills');
     await createTopic(cluster, 'kills-acks1');
+    await createTopic(cluster, 'kills-idem');
   });
   after(async () => {
+    reportExited(cluster);
     await cluster?.stopAll();
   });
 
@@ -133,6 +167,8 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
     const control = emptyOutcomes();
     const producers = startProducers(nodes, 'kills', partitions, 'all', outcomes, 'a');
     const controlProducers = startProducers(nodes, 'kills-acks1', partitions, '1', control, 'c');
+    const exactly = emptyOutcomes();
+    const idempotent = startIdempotentProducers(nodes, 'kills-idem', partitions, exactly, 'i');
     const failovers: number[] = [];
     const started = performance.now();
     await sleep(1_000);
@@ -164,6 +200,7 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
     }
     await producers.stop();
     await controlProducers.stop();
+    await idempotent.stop();
     const p50 = percentile(failovers, 50);
     report(
       'SIGKILL acks=all',
@@ -180,6 +217,7 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
     );
     const controlChecked = await verify(cluster, 'kills-acks1', control, { lossAllowed: true });
     report('SIGKILL acks=1 (negative control)', control, `; acknowledged but lost: ${controlChecked.lost}`);
+    await verifyIdempotent(cluster, 'kills-idem', exactly, idempotent.figures, 'SIGKILL idempotent');
 
     const highWatermarks = new Map<number, number>();
     const parts = (await getJson(cluster.nodes[0]!.process!.base, '/topics/kills')).body.partitions as any[];
@@ -193,8 +231,10 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
   before(async () => {
     cluster = await TestCluster.start(3);
     await createTopic(cluster, 'pauses');
+    await createTopic(cluster, 'pauses-idem');
   });
   after(async () => {
+    reportExited(cluster);
     await cluster?.stopAll();
   });
 
@@ -202,6 +242,8 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
     const nodes = workloadNodes(cluster);
     const outcomes = emptyOutcomes();
     const producers = startProducers(nodes, 'pauses', partitions, 'all', outcomes, 'p');
+    const exactly = emptyOutcomes();
+    const idempotent = startIdempotentProducers(nodes, 'pauses-idem', partitions, exactly, 'q');
     const failovers: number[] = [];
     await sleep(1_000);
     for (let round = 0; round < 2; round++) {
@@ -220,6 +262,7 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
       await sleep(5_000);
     }
     await producers.stop();
+    await idempotent.stop();
     report(
       'SIGSTOP acks=all',
       outcomes,
@@ -230,6 +273,7 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
     console.log(
       `# SIGSTOP acks=all: ${checked.unknownIn} of ${outcomes.unknown.size} unknown outcomes were written`,
     );
+    await verifyIdempotent(cluster, 'pauses-idem', exactly, idempotent.figures, 'SIGSTOP idempotent');
     const highWatermarks = new Map<number, number>();
     const parts = (await getJson(cluster.nodes[0]!.process!.base, '/topics/pauses')).body.partitions as any[];
     for (const p of parts) highWatermarks.set(p.partition, p.high_watermark);

@@ -91,6 +91,113 @@ export function startProducers(
   };
 }
 
+/** What idempotent producers saw besides their outcomes. */
+export interface IdempotentFigures {
+  /** Requests sent again after an unknown outcome or a definite refusal. */
+  retries: number;
+  /** Answers that said "duplicate": a retry of a batch the log already held. */
+  duplicates: number;
+  /** Refusals a retry of the same sequence must never get (out of order, fenced, unknown producer). */
+  readonly sequenceErrors: string[];
+}
+
+/**
+ * Runs one idempotent producer per node until `stop()`: a producer id from POST /producers, a sequence per
+ * partition, and every request retried with the same sequence (on whichever node is up) until it is
+ * acknowledged, as a Kafka client with enable.idempotence does. An acknowledged value is recorded once;
+ * a value still unresolved at the stop is unknown.
+ */
+export function startIdempotentProducers(
+  nodes: readonly WorkloadNode[],
+  topic: string,
+  partitions: number,
+  outcomes: Outcomes,
+  tag: string,
+): { figures: IdempotentFigures; stop(): Promise<void> } {
+  let running = true;
+  const figures: IdempotentFigures = { retries: 0, duplicates: 0, sequenceErrors: [] };
+  const anyBase = (n: number): string | null => {
+    for (let k = 0; k < nodes.length; k++) {
+      const base = nodes[(n + k) % nodes.length]!.base();
+      if (base !== null) return base;
+    }
+    return null;
+  };
+  const loops = nodes.map(async (node, n) => {
+    let producerId = -1;
+    while (running && producerId < 0) {
+      const base = anyBase(n);
+      try {
+        if (base !== null) {
+          const r = await fetch(`${base}/producers`, { method: 'POST', signal: AbortSignal.timeout(5_000) });
+          if (r.status === 201) producerId = ((await r.json()) as { producer_id: number }).producer_id;
+        }
+      } catch {}
+      if (producerId < 0) await sleep(100);
+    }
+    const sequences = new Array<number>(partitions).fill(0);
+    for (let i = 0; running; i++) {
+      const value = `${tag}-${node.id}-${i}`;
+      const partition = (i + n) % partitions;
+      const sequence = sequences[partition]!;
+      let attempt = 0;
+      for (; ; attempt++) {
+        if (!running) {
+          outcomes.unknown.add(value);
+          break;
+        }
+        if (attempt > 0) {
+          figures.retries++;
+          await sleep(20);
+        }
+        const base = anyBase(n + attempt);
+        if (base === null) continue;
+        try {
+          const response = await fetch(`${base}/topics/${topic}/produce`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'producer-id': String(producerId),
+              'producer-epoch': '0',
+              sequence: String(sequence),
+            },
+            body: JSON.stringify({ value, partition }),
+            signal: AbortSignal.timeout(5_000),
+          });
+          const body = (await response.json()) as Record<string, unknown>;
+          if (response.status === 201) {
+            assert.equal(body.partition, partition);
+            if (body.duplicate === true) figures.duplicates++;
+            outcomes.acked.set(value, { partition, offset: body.offset as number, atMs: performance.now() });
+            outcomes.ackTimes.push({ atMs: performance.now(), partition });
+            break;
+          }
+          const message = String(body.message);
+          count(
+            outcomes.errors,
+            `${body.indefinite === true ? 'indefinite' : 'definite'} ${response.status}: ${shorten(message)}`,
+          );
+          if (response.status === 409) {
+            figures.sequenceErrors.push(`${value} seq ${sequence}: ${message}`);
+            outcomes.unknown.add(value);
+            break;
+          }
+        } catch (error) {
+          count(outcomes.errors, `no answer: ${(error as Error).name}`);
+        }
+      }
+      sequences[partition] = sequence + 1;
+    }
+  });
+  return {
+    figures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
 function shorten(message: string): string {
   return message.replace(/\d+/g, 'N').slice(0, 120);
 }

@@ -72,6 +72,11 @@ export type MetadataCommand =
   | { readonly kind: 'alter_isr'; readonly changes: readonly IsrChange[] }
   | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
   | { readonly kind: 'delete_group'; readonly group: string }
+  /**
+   * An idempotent producer id for a client (POST /producers): the id is the Raft index this entry is applied
+   * at, unique in the cluster for ever without any state to keep.
+   */
+  | { readonly kind: 'allocate_producer_id' }
   | {
       readonly kind: 'alter_topic_config';
       readonly name: string;
@@ -102,6 +107,8 @@ export type ApplyResult =
   | { readonly kind: 'invalid'; readonly reason: string }
   | { readonly kind: 'partitions_changed'; readonly outcomes: readonly PartitionChangeOutcome[] }
   | { readonly kind: 'committed'; readonly count: number }
+  /** allocate_producer_id: the producer id is the index the command was applied at. */
+  | { readonly kind: 'producer_id_allocated' }
   | { readonly kind: 'group_deleted'; readonly existed: boolean }
   | { readonly kind: 'altered'; readonly topic: TopicMetadata };
 
@@ -155,7 +162,12 @@ export class MetadataStateMachine {
     this.applied = index;
     if (command === undefined) return { kind: 'noop' };
     const result = this.applyCommand(command);
-    if (command.kind !== 'commit_offsets' && command.kind !== 'delete_group') this.view = null;
+    if (
+      command.kind !== 'commit_offsets' &&
+      command.kind !== 'delete_group' &&
+      command.kind !== 'allocate_producer_id'
+    )
+      this.view = null;
     return result;
   }
 
@@ -293,6 +305,8 @@ export class MetadataStateMachine {
       }
       case 'delete_group':
         return { kind: 'group_deleted', existed: this.groups.delete(c.group) };
+      case 'allocate_producer_id':
+        return { kind: 'producer_id_allocated' };
       case 'alter_topic_config': {
         const t = this.topics.get(c.name);
         if (t === undefined || t.topicId !== c.topicId) return { kind: 'unknown' };
