@@ -99,6 +99,35 @@ describe('leader', () => {
     assert.equal(a.highWatermark, 9);
   });
 
+  test('an idempotent retry of an older batch waits with the requests after it (found by the SIGSTOP test)', () => {
+    const a = replica('a', 0);
+    a.applyMetadata(view(), 0);
+    a.onLogChanged(0, 8, 8);
+    a.awaitHighWatermark(1, 8, 0);
+    // A duplicate of records at [2, 4): registered after a request ending at 8; it must not trip the order.
+    a.awaitHighWatermark(2, 4, 0);
+    const fetch = (id: string, offset: number) =>
+      a.onFollowerFetch(
+        { replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: offset > 0 ? 1 : -1 },
+        1,
+      );
+    fetch('b', 0);
+    fetch('c', 0);
+    a.ready();
+    fetch('b', 5);
+    fetch('c', 5);
+    assert.equal(a.highWatermark, 5);
+    assert.deepEqual(a.ready().acks, [], 'answered with the request ahead of it, never before its records');
+    fetch('b', 8);
+    fetch('c', 8);
+    assert.deepEqual(a.ready().acks, [
+      { id: 1, kind: 'ok' },
+      { id: 2, kind: 'ok' },
+    ]);
+    a.awaitHighWatermark(3, 6, 0);
+    assert.deepEqual(a.ready().acks, [{ id: 3, kind: 'ok' }], 'below the high watermark: at once');
+  });
+
   test('a fetch is offered only records the leader holds durably (found by the simulation)', () => {
     // A leader that crashes loses its unsynced tail and may come back leading the SAME epoch (the controller
     // never saw it die). Had a follower fetched that tail, both would hold different records at the same

@@ -399,20 +399,19 @@ export class PartitionReplica {
 
   /**
    * Leader: an acks=all request whose records end (exclusive) at `endOffset` was appended; it is answered
-   * through `ready().acks` once the high watermark reaches `endOffset`. Requests are registered in log order.
+   * through `ready().acks` once the high watermark reaches `endOffset`. Requests are registered in log order,
+   * except an idempotent retry of an older batch (a duplicate): one ending below a request already waiting
+   * waits with that one, which is later than needed and never earlier.
    */
   awaitHighWatermark(id: number, endOffset: number, nowMs: number): void {
     assert(this.roleNow === 'leader', 'only a leader waits for its high watermark');
-    const last = this.acks[this.acks.length - 1];
-    assert(
-      last === undefined || this.acksHead === this.acks.length || endOffset >= last.endOffset,
-      'acks registered in log order',
-    );
     if (endOffset <= this.hw) {
       this.acksOut.push({ id, kind: 'ok' });
       return;
     }
-    this.acks.push({ id, endOffset, deadlineMs: nowMs + this.config.ackTimeoutMs });
+    const last = this.acksHead === this.acks.length ? undefined : this.acks[this.acks.length - 1];
+    const waitFor = last === undefined ? endOffset : Math.max(endOffset, last.endOffset);
+    this.acks.push({ id, endOffset: waitFor, deadlineMs: nowMs + this.config.ackTimeoutMs });
   }
 
   /**
