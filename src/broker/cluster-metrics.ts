@@ -6,13 +6,21 @@
 // partition}`, ...) so its dashboards and alerts carry over. One difference: broker ids here are names, not
 // numbers, so `kafka_topic_partition_leader` carries the leader in a `leader` label with the value 1 (0 and
 // an empty label while the partition has no leader) instead of the id as the value.
+// Where kafka_exporter has no name, Kafka's own JMX names as Strimzi's exporter renders them are used:
+// `kafka_server_replicamanager_underreplicatedpartitions` (partitions this broker leads whose ISR is short),
+// `kafka_controller_kafkacontroller_offlinepartitionscount` (partitions without a leader, cluster-wide), and
+// `kafka_server_replicamanager_isrshrinks_total` / `..._isrexpands_total` (ISR changes of partitions this
+// broker leads, counted from the metadata changes it applies).
 // Runs on the acceptor (main) thread only.
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GroupRegistry } from '../core/groups/registry.js';
 import type { MetadataSnapshot, PartitionAssignment } from '../metadata/types.js';
 
 export interface ClusterMetricsSources {
+  readonly nodeId: string;
   readonly snapshot: () => MetadataSnapshot;
+  /** Subscribes to every metadata change (for the ISR change counters). */
+  readonly onSnapshot: (listener: (snapshot: MetadataSnapshot) => void) => void;
   /** The high watermark of a partition this node leads, or undefined. */
   readonly highWatermark: (topic: string, partition: number) => number | undefined;
   readonly groups: () => GroupRegistry;
@@ -97,6 +105,47 @@ export function registerClusterMetrics(registry: Registry, sources: ClusterMetri
       ),
   );
   gauge(
+    'kafka_server_replicamanager_underreplicatedpartitions',
+    'Partitions led by this broker with fewer in-sync replicas than replicas',
+    [],
+    (set) => {
+      let count = 0;
+      partitions((_t, p) => {
+        if (p.leader === sources.nodeId && p.isr.length < p.replicas.length) count++;
+      });
+      set({}, count);
+    },
+  );
+  gauge(
+    'kafka_controller_kafkacontroller_offlinepartitionscount',
+    'Partitions without a leader in the whole cluster: they take no reads or writes',
+    [],
+    (set) => {
+      let count = 0;
+      partitions((_t, p) => {
+        if (p.leader === '') count++;
+      });
+      set({}, count);
+    },
+  );
+  const shrinks = new Counter({
+    name: 'kafka_server_replicamanager_isrshrinks_total',
+    help: 'Times the ISR of a partition led by this broker shrank (a follower fell out)',
+    registers,
+  });
+  const expands = new Counter({
+    name: 'kafka_server_replicamanager_isrexpands_total',
+    help: 'Times the ISR of a partition led by this broker grew (a follower caught up)',
+    registers,
+  });
+  const isrs = new IsrTracker(sources.nodeId);
+  isrs.observe(sources.snapshot());
+  sources.onSnapshot((snapshot) => {
+    const changed = isrs.observe(snapshot);
+    if (changed.shrinks > 0) shrinks.inc(changed.shrinks);
+    if (changed.expands > 0) expands.inc(changed.expands);
+  });
+  gauge(
     'kafka_topic_partition_leader_epoch',
     'Leader epoch of each partition: it grows by one with every leadership change',
     ['topic', 'partition'],
@@ -172,4 +221,33 @@ export function registerClusterMetrics(registry: Registry, sources: ClusterMetri
       set({ consumergroup: group }, groups.describe(group)?.members.length ?? 0);
     }
   });
+}
+
+/**
+ * Counts ISR changes between successive metadata snapshots, for partitions `nodeId` leads afterwards (the
+ * leader proposes them). A partition whose leader changed is not counted: an election is not an ISR change.
+ */
+export class IsrTracker {
+  private last = new Map<string, { leader: string; isr: number }>();
+
+  constructor(private readonly nodeId: string) {}
+
+  observe(snapshot: MetadataSnapshot): { shrinks: number; expands: number } {
+    const next = new Map<string, { leader: string; isr: number }>();
+    let shrinks = 0;
+    let expands = 0;
+    for (const t of snapshot.topics.values()) {
+      for (const p of t.partitions) {
+        const key = `${t.topicId}/${p.partition}`;
+        const now = { leader: p.leader, isr: p.isr.length };
+        next.set(key, now);
+        const before = this.last.get(key);
+        if (before === undefined || p.leader !== this.nodeId || before.leader !== p.leader) continue;
+        if (now.isr < before.isr) shrinks++;
+        else if (now.isr > before.isr) expands++;
+      }
+    }
+    this.last = next;
+    return { shrinks, expands };
+  }
 }

@@ -223,6 +223,11 @@ export class BrokerMetrics {
       'Batch bytes written by each worker',
       StatSlot.appendedBytes,
     );
+    gauge(
+      'broker_replica_max_lag_records',
+      'Records the furthest-behind follower lags a partition led by each worker (refreshed every second)',
+      (w) => w.stats[StatSlot.replicaMaxLagRecords] ?? 0,
+    );
     counter(
       'broker_log_corrupt_batches_total',
       'Reads refused because a stored batch failed its header or CRC check (damaged data at rest), per worker',

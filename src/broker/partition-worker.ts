@@ -239,6 +239,8 @@ interface Replica {
   noticedLogEnd: number;
 }
 
+/** How often the replicas' lag figure for the metrics is recomputed (it walks every led partition). */
+const lagScanIntervalMs = 1000;
 /** How long an ISR proposal waits for the control thread's answer before it is taken as failed. */
 const isrAnswerTimeoutMs = 10_000;
 /** Batch writers kept for reuse, and the largest buffer worth keeping. */
@@ -400,6 +402,27 @@ export class PartitionWorker {
     this.stats.set(StatSlot.openLogs, this.files.openLogs);
     this.stats.set(StatSlot.segmentFdsOpen, this.files.disk.openDescriptors);
     this.stats.set(StatSlot.segmentFdEvictions, this.files.disk.evictions);
+    if (now >= this.nextLagScanMs) {
+      this.nextLagScanMs = now + lagScanIntervalMs;
+      this.stats.set(StatSlot.replicaMaxLagRecords, this.maxFollowerLag());
+    }
+  }
+
+  private nextLagScanMs = 0;
+
+  /** The most records a follower is behind any partition led here (0 with none). */
+  private maxFollowerLag(): number {
+    let max = 0;
+    for (const replica of this.replicas.values()) {
+      const core = replica.core;
+      if (core === null || core.role !== 'leader') continue;
+      const end = replica.files.figures().logEndOffset;
+      for (const followerEnd of core.followerEnds().values()) {
+        // Before a follower's first fetch of this epoch its end is unknown (-1): all of the log is behind.
+        max = Math.max(max, end - Math.max(0, followerEnd));
+      }
+    }
+    return max;
   }
 
   // ------------------------------------------------------------------------------------------------------

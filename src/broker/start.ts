@@ -235,7 +235,9 @@ export async function startBroker(
   });
   router.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
   registerClusterMetrics(metrics.registry, {
+    nodeId: config.nodeId,
     snapshot: () => store.snapshot(),
+    onSnapshot: (listener) => store.onChange(listener),
     highWatermark: (topic, partition) => acceptor.highWatermarkOf(topic, partition),
     groups: () => groups.registry,
   });

@@ -30,6 +30,11 @@ export const StatSlot = {
   segmentFdsOpen: 12,
   /** Segment file descriptors closed to make room (counter). */
   segmentFdEvictions: 13,
+  /**
+   * The most records any follower is behind a partition this worker leads (gauge, refreshed about once a
+   * second): log end minus the follower's last reported durable end.
+   */
+  replicaMaxLagRecords: 14,
   fsyncBuckets: 16,
   batchBuckets: 16 + fsyncBucketsSeconds.length,
 } as const;

@@ -140,6 +140,41 @@ function reportExited(cluster: TestCluster | undefined): void {
   }
 }
 
+/**
+ * Once every partition is fully replicated again: followers that were killed made their leaders shrink the
+ * ISR and expand it again, and nothing is under-replicated, offline or lagging now.
+ */
+async function checkReplicationMetrics(cluster: TestCluster): Promise<void> {
+  let shrinks = 0;
+  let expands = 0;
+  await sleep(1_500); // the lag figure is refreshed every second
+  for (const node of cluster.nodes) {
+    const text = await fetch(`${node.process!.base}/metrics`).then((r) => r.text());
+    const value = (name: string): number => {
+      const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm');
+      let sum = 0;
+      let found = false;
+      for (const m of text.matchAll(match)) {
+        sum += Number(m[1]);
+        found = true;
+      }
+      assert.ok(found, `${node.id} exports ${name}`);
+      return sum;
+    };
+    shrinks += value('kafka_server_replicamanager_isrshrinks_total');
+    expands += value('kafka_server_replicamanager_isrexpands_total');
+    assert.equal(
+      value('kafka_server_replicamanager_underreplicatedpartitions'),
+      0,
+      `${node.id} under-replicated`,
+    );
+    assert.equal(value('kafka_controller_kafkacontroller_offlinepartitionscount'), 0, `${node.id} offline`);
+    assert.equal(value('broker_replica_max_lag_records'), 0, `${node.id} replica lag`);
+  }
+  console.log(`# ISR shrinks ${shrinks}, expands ${expands} over the kills`);
+  assert.ok(shrinks > 0 && expands > 0, 'killed followers left the ISR and came back, and were counted');
+}
+
 function report(name: string, outcomes: Outcomes, extra = ''): void {
   const errors = [...outcomes.errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
   console.log(
@@ -218,6 +253,7 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
     const controlChecked = await verify(cluster, 'kills-acks1', control, { lossAllowed: true });
     report('SIGKILL acks=1 (negative control)', control, `; acknowledged but lost: ${controlChecked.lost}`);
     await verifyIdempotent(cluster, 'kills-idem', exactly, idempotent.figures, 'SIGKILL idempotent');
+    await checkReplicationMetrics(cluster);
 
     const highWatermarks = new Map<number, number>();
     const parts = (await getJson(cluster.nodes[0]!.process!.base, '/topics/kills')).body.partitions as any[];
@@ -266,7 +302,7 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
     report(
       'SIGSTOP acks=all',
       outcomes,
-      `; pause to first acknowledged write elsewhere: ${failovers.map((f) => f.toFixed(0)).join(', ')} ms`,
+      `; pause to first acknowledged write elsewhere: ${failovers.map((f) => f.toFixed(0)).join(', ')} ms (${failovers.length} of 2 pauses failed over before the node continued)`,
     );
     assert.ok(outcomes.acked.size > 50, 'the load kept going');
     const checked = await verify(cluster, 'pauses', outcomes, { lossAllowed: false });
