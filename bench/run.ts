@@ -17,6 +17,7 @@ const all = [
   'metadata-commit',
   'raft-failover',
   'partitions',
+  'replication',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);
