@@ -94,7 +94,7 @@ async function verify(
 
 /** Stops every broker (SIGTERM) and compares the replicas' files below each partition's high watermark. */
 async function compareReplicaFiles(cluster: TestCluster, topic: string, highWatermarks: Map<number, number>) {
-  for (const node of cluster.nodes) await cluster.kill(node, 'SIGTERM');
+  await Promise.all(cluster.nodes.map((node) => cluster.kill(node, 'SIGTERM')));
   for (const [partition, hw] of highWatermarks) {
     let reference: Buffer | null = null;
     for (const node of cluster.nodes) {
@@ -229,9 +229,9 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
         `no write to partition ${partition} acknowledged within 10 s of killing ${victim.id}`,
       );
       failovers.push(firstAck - killedAt);
-      await sleep(Math.max(0, 2_000 - (performance.now() - killedAt)));
+      await sleep(Math.max(0, 1_000 - (performance.now() - killedAt)));
       await cluster.startNode(victim);
-      await sleep(1_000);
+      await sleep(500);
     }
     await producers.stop();
     await controlProducers.stop();
@@ -295,7 +295,7 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
       await sleep(Math.max(0, 5_000 - (performance.now() - pausedAt)));
       process.kill(pid, 'SIGCONT');
       if (firstAck !== null) failovers.push(firstAck - pausedAt);
-      await sleep(5_000);
+      await sleep(3_000);
     }
     await producers.stop();
     await idempotent.stop();
