@@ -116,6 +116,7 @@ export async function startBroker(
     version: packageVersion,
     raftVoters: config.raftVoters,
     gossipIntervalMs: config.gossipIntervalMs,
+    gossipDeadReclaimMs: config.gossipDeadReclaimMs,
     raftTickMs: 50,
     raftElectionTicks: 12,
     voterReplaceAfterMs: config.raftVoterReplaceAfterMs,

@@ -280,6 +280,7 @@ export class ControlPlane {
       probeIntervalMs: o.gossipIntervalMs,
       // Keep the default's ratio of probe timeout to interval (80 / 200).
       probeTimeoutMs: Math.max(1, Math.round((GOSSIP_DEFAULTS.probeTimeoutMs * o.gossipIntervalMs) / 200)),
+      deadReclaimMs: o.gossipDeadReclaimMs,
     };
     this.gossip = new GossipAgent({
       nodeId: o.nodeId,

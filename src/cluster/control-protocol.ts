@@ -35,6 +35,7 @@ export interface ControlOptions {
   readonly version: string;
   readonly raftVoters: number;
   readonly gossipIntervalMs: number;
+  readonly gossipDeadReclaimMs: number;
   readonly raftTickMs: number;
   readonly raftElectionTicks: number;
   /** A voter dead (or gone) this long is replaced by a caught-up learner, if there is one. */

@@ -39,6 +39,7 @@ export interface BrokerValues {
   readonly segmentBytes: number;
   readonly walSyncIntervalMs: number;
   readonly gossipIntervalMs: number;
+  readonly gossipDeadReclaimMs: number;
   readonly threads: number;
   readonly rack: string | null;
   readonly configFile: string | null;
@@ -248,6 +249,20 @@ export const optionSpecs: OptionTable = {
     min: 10,
     max: 60 * 1000,
     description: 'Period of the SWIM gossip probe round (ms, or 200ms / 1s).',
+  },
+  gossipDeadReclaimMs: {
+    name: 'gossipDeadReclaim',
+    field: 'gossipDeadReclaimMs',
+    flag: 'gossip-dead-reclaim',
+    env: 'BROKER_GOSSIP_DEAD_RECLAIM',
+    fileKey: 'gossip_dead_reclaim',
+    kind: 'duration',
+    defaultValue: 30_000,
+    defaultText: '30s',
+    min: 1_000,
+    max: 24 * 60 * 60 * 1000,
+    description:
+      "How long gossip remembers a dead or departed member before forgetting it (memberlist's DeadNodeReclaimTime).",
   },
   threads: {
     name: 'threads',

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { GOSSIP_DEFAULTS } from '../../src/core/gossip/config.js';
 import type { StatusView } from './processes.js';
 import { waitFor } from './processes.js';
 
@@ -21,8 +20,10 @@ const binPath = fileURLToPath(new URL('../../bin/broker.mjs', import.meta.url));
 const subnet = '10.231.0';
 const httpPort = 8080;
 const clusterPort = 7946;
+/** How long the brokers remember a dead member (`--gossip-dead-reclaim`; 30 s by default, shorter here). */
+const deadReclaimMs = 10_000;
 /** Detection (about 4 s) plus the reclaim time plus margin: when the link comes back, both sides forgot. */
-const cutMs = 4_000 + GOSSIP_DEFAULTS.deadReclaimMs + 4_000;
+const cutMs = 4_000 + deadReclaimMs + 4_000;
 /** The claim: merged within this long after the heal (the sim shows under 1 s; real timers and Raft add some). */
 const healBudgetMs = 10_000;
 
@@ -124,6 +125,8 @@ test('gossip re-merges within seconds after a partition longer than the reclaim 
         join(root, n.id),
         '--threads',
         '1',
+        '--gossip-dead-reclaim',
+        String(deadReclaimMs),
         ...seeds,
       ];
       // `ip netns exec` execs the command, so the child's PID is the broker's.
