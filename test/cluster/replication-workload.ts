@@ -268,6 +268,7 @@ export async function waitFullyReplicated(
         if (
           got.status === 200 &&
           parts !== undefined &&
+          parts.length === partitions &&
           parts.every(
             (p) =>
               p.leader !== null &&
