@@ -927,14 +927,21 @@ export class ControlPlane {
   /** Decides a new topic's id, placement and creation time: the state machine only checks them. */
   private placeTopic(request: Extract<AdminRequest, { kind: 'create_topic' }>): TopicMetadata | string {
     const r = request.request;
-    const unfenced = [...this.sm.snapshot().brokers.values()].filter(
-      (b) => !b.fenced && !b.shuttingDown && this.isAlive(b.id),
-    );
+    // Brokers the registry holds placeable, as Kafka's controller does. A broker gossip has just declared
+    // dead is not fenced yet: clients counted it when they chose a default replication factor, so it may
+    // still get a replica (outside the ISR) when the live ones are too few, never the leadership.
+    const registered = [...this.sm.snapshot().brokers.values()].filter((b) => !b.fenced && !b.shuttingDown);
+    const unfenced = registered.filter((b) => this.isAlive(b.id));
     // A suspect broker may be dead already: place on it only when the healthy ones are too few.
     const healthy = unfenced.filter(
       (b) => b.id === this.options.nodeId || this.gossip?.member(b.id)?.state === 'alive',
     );
-    const live = healthy.length >= r.replicationFactor ? healthy : unfenced;
+    const live =
+      healthy.length >= r.replicationFactor
+        ? healthy
+        : unfenced.length >= r.replicationFactor || healthy.length === 0
+          ? unfenced
+          : registered;
     const placed = assignReplicas(
       live.map((b) => ({ id: b.id, rack: b.rack })),
       r.numPartitions,
@@ -963,7 +970,8 @@ export class ControlPlane {
         leaderEpoch: 0,
         partitionEpoch: 0,
         replicas: [...replicas],
-        isr: [...replicas],
+        // A replica on a broker gossip holds dead starts outside the ISR; it joins once it has caught up.
+        isr: replicas.filter((id) => this.isAlive(id)),
       })),
       createdAtMs: request.nowMs,
     };
