@@ -33,7 +33,7 @@ import {
   DEFAULT_CONTROLLER_TIMINGS,
   type MemberView,
 } from '../core/metadata/controller.js';
-import { assignReplicas } from '../core/metadata/placement.js';
+import { placeTopic as placeTopicReplicas } from '../core/metadata/placement.js';
 import {
   type ApplyResult,
   type MetadataCommand,
@@ -927,35 +927,22 @@ export class ControlPlane {
   /** Decides a new topic's id, placement and creation time: the state machine only checks them. */
   private placeTopic(request: Extract<AdminRequest, { kind: 'create_topic' }>): TopicMetadata | string {
     const r = request.request;
-    // Brokers the registry holds placeable, as Kafka's controller does. A broker gossip has just declared
-    // dead is not fenced yet: clients counted it when they chose a default replication factor, so it may
-    // still get a replica (outside the ISR) when the live ones are too few, never the leadership.
-    const registered = [...this.sm.snapshot().brokers.values()].filter((b) => !b.fenced && !b.shuttingDown);
-    const unfenced = registered.filter((b) => this.isAlive(b.id));
-    // A suspect broker may be dead already: place on it only when the healthy ones are too few.
-    const healthy = unfenced.filter(
-      (b) => b.id === this.options.nodeId || this.gossip?.member(b.id)?.state === 'alive',
-    );
-    const live =
-      healthy.length >= r.replicationFactor
-        ? healthy
-        : unfenced.length >= r.replicationFactor || healthy.length === 0
-          ? unfenced
-          : registered;
-    const placed = assignReplicas(
-      live.map((b) => ({ id: b.id, rack: b.rack })),
+    const candidates = [...this.sm.snapshot().brokers.values()]
+      .filter((b) => !b.fenced && !b.shuttingDown)
+      .map((b) => ({
+        id: b.id,
+        rack: b.rack,
+        alive: this.isAlive(b.id),
+        healthy: b.id === this.options.nodeId || this.gossip?.member(b.id)?.state === 'alive',
+      }));
+    const placed = placeTopicReplicas(
+      candidates,
       r.numPartitions,
       r.replicationFactor,
       r.rackAwareness,
-      Math.floor(Math.random() * Math.max(1, live.length)),
+      Math.floor(Math.random() * Math.max(1, candidates.length)),
     );
     if (placed.kind === 'error') return placed.reason;
-    // The first replica leads: when placement had to use a suspect broker, a healthy one leads instead.
-    const healthyIds = new Set(healthy.map((b) => b.id));
-    const ordered = placed.replicas.map((replicas) => {
-      const first = replicas.findIndex((id) => healthyIds.has(id));
-      return first <= 0 ? replicas : [...replicas.slice(first), ...replicas.slice(0, first)];
-    });
     return {
       name: r.name,
       topicSeq: 0,
@@ -964,14 +951,13 @@ export class ControlPlane {
       replicationFactor: r.replicationFactor,
       rackAwareness: r.rackAwareness,
       config: r.config,
-      partitions: ordered.map((replicas, partition) => ({
+      partitions: placed.partitions.map((p, partition) => ({
         partition,
-        leader: replicas[0]!,
+        leader: p.replicas[0]!,
         leaderEpoch: 0,
         partitionEpoch: 0,
-        replicas: [...replicas],
-        // A replica on a broker gossip holds dead starts outside the ISR; it joins once it has caught up.
-        isr: replicas.filter((id) => this.isAlive(id)),
+        replicas: [...p.replicas],
+        isr: [...p.isr],
       })),
       createdAtMs: request.nowMs,
     };

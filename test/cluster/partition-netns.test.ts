@@ -7,12 +7,12 @@
 // created. Every namespace (and with it every veth and the bridge) is deleted in `finally`.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ip, killChildren, makeBridgedNamespaces, removeNamespaces } from './netns.js';
 import type { StatusView } from './processes.js';
 import { waitFor } from './processes.js';
 
@@ -26,10 +26,6 @@ const deadReclaimMs = 10_000;
 const cutMs = 4_000 + deadReclaimMs + 4_000;
 /** The claim: merged within this long after the heal (the sim shows under 1 s; real timers and Raft add some). */
 const healBudgetMs = 10_000;
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: 'pipe' });
-}
 
 interface NsNode {
   readonly id: string;
@@ -80,25 +76,10 @@ test('gossip re-merges within seconds after a partition longer than the reclaim 
   const created: string[] = [];
   const root = mkdtempSync(join(tmpdir(), 'broker-netns-'));
   try {
-    try {
-      ip('netns', 'add', bridgeNs);
-      created.push(bridgeNs);
-    } catch (error) {
-      t.skip(
-        `network namespaces cannot be created here (${String(error).split('\n')[0]}): run as root with iproute2`,
-      );
+    const skip = makeBridgedNamespaces(bridgeNs, nodes, created);
+    if (skip !== null) {
+      t.skip(skip);
       return;
-    }
-    ip('netns', 'exec', bridgeNs, 'ip', 'link', 'add', 'b0', 'type', 'bridge');
-    ip('netns', 'exec', bridgeNs, 'ip', 'link', 'set', 'b0', 'up');
-    for (const [i, n] of nodes.entries()) {
-      ip('netns', 'add', n.ns);
-      created.push(n.ns);
-      ip('link', 'add', `v${i}`, 'netns', n.ns, 'type', 'veth', 'peer', 'name', `v${i}b`, 'netns', bridgeNs);
-      ip('netns', 'exec', bridgeNs, 'ip', 'link', 'set', `v${i}b`, 'master', 'b0', 'up');
-      ip('netns', 'exec', n.ns, 'ip', 'addr', 'add', `${n.address}/24`, 'dev', `v${i}`);
-      ip('netns', 'exec', n.ns, 'ip', 'link', 'set', `v${i}`, 'up');
-      ip('netns', 'exec', n.ns, 'ip', 'link', 'set', 'lo', 'up');
     }
 
     // Started together (the joiners retry until the founder listens), each in its namespace.
@@ -203,20 +184,8 @@ test('gossip re-merges within seconds after a partition longer than the reclaim 
     );
     for (const n of nodes) assert.equal(n.child!.exitCode, null, `${n.id} is still running`);
   } finally {
-    for (const n of nodes) {
-      const child = n.child;
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-      const gone = once(child, 'exit');
-      try {
-        process.kill(child.pid!, 'SIGKILL');
-      } catch {}
-      await gone;
-    }
-    for (const ns of created.reverse()) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {}
-    }
+    await killChildren(nodes.map((n) => n.child));
+    removeNamespaces(created);
     rmSync(root, { recursive: true, force: true });
   }
 });

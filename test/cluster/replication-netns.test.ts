@@ -9,13 +9,14 @@
 // Needs root and `ip` (iproute2); skipped with a message when namespaces cannot be created. Every broker is
 // killed by PID and every namespace (with its veths and the bridge) deleted in `finally`.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ip, killChildren, makeBridgedNamespaces, removeNamespaces } from './netns.js';
 import { waitFor } from './processes.js';
 import {
   checkRecords,
@@ -38,10 +39,6 @@ const httpPort = 8080;
 const clusterPort = 7946;
 const partitions = 3;
 const cutMs = 10_000;
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: 'pipe' });
-}
 
 interface NsNode {
   readonly id: string;
@@ -73,25 +70,12 @@ test('no acknowledged write lost or duplicated when a leader is cut off from the
   const created: string[] = [];
   const rootLinks: string[] = [];
   try {
-    try {
-      ip('netns', 'add', bridgeNs);
-      created.push(bridgeNs);
-    } catch (error) {
-      t.skip(
-        `network namespaces cannot be created here (${String(error).split('\n')[0]}): run as root with iproute2`,
-      );
+    const skip = makeBridgedNamespaces(bridgeNs, nodes, created);
+    if (skip !== null) {
+      t.skip(skip);
       return;
     }
-    ip('netns', 'exec', bridgeNs, 'ip', 'link', 'add', 'b0', 'type', 'bridge');
-    ip('netns', 'exec', bridgeNs, 'ip', 'link', 'set', 'b0', 'up');
     for (const [i, n] of nodes.entries()) {
-      ip('netns', 'add', n.ns);
-      created.push(n.ns);
-      ip('link', 'add', `v${i}`, 'netns', n.ns, 'type', 'veth', 'peer', 'name', `v${i}b`, 'netns', bridgeNs);
-      ip('netns', 'exec', bridgeNs, 'ip', 'link', 'set', `v${i}b`, 'master', 'b0', 'up');
-      ip('netns', 'exec', n.ns, 'ip', 'addr', 'add', `${n.address}/24`, 'dev', `v${i}`);
-      ip('netns', 'exec', n.ns, 'ip', 'link', 'set', `v${i}`, 'up');
-      ip('netns', 'exec', n.ns, 'ip', 'link', 'set', 'lo', 'up');
       // The client link: the root namespace's end stays here, the other end goes into the node's namespace.
       const rootEnd = `${tag}c${i}`;
       ip('link', 'add', rootEnd, 'type', 'veth', 'peer', 'name', `c${i}`, 'netns', n.ns);
@@ -252,25 +236,13 @@ test('no acknowledged write lost or duplicated when a leader is cut off from the
     }
     throw error;
   } finally {
-    for (const n of nodes) {
-      const child = n.child;
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-      const gone = once(child, 'exit');
-      try {
-        process.kill(child.pid!, 'SIGKILL');
-      } catch {}
-      await gone;
-    }
+    await killChildren(nodes.map((n) => n.child));
     for (const l of rootLinks) {
       try {
         ip('link', 'del', l);
       } catch {}
     }
-    for (const ns of created.reverse()) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {}
-    }
+    removeNamespaces(created);
     rmSync(root, { recursive: true, force: true });
   }
 });

@@ -97,3 +97,57 @@ function interleaveByRack(sorted: readonly PlacementBroker[]): PlacementBroker[]
   }
   return out;
 }
+
+/** A registered, unfenced broker that is not shutting down, with what gossip says of it now. */
+export interface CandidateBroker extends PlacementBroker {
+  /** Alive or suspect in gossip (this node always). */
+  readonly alive: boolean;
+  /** Alive, not even suspect (this node always). */
+  readonly healthy: boolean;
+}
+
+export type TopicPlacement =
+  | {
+      readonly kind: 'ok';
+      readonly partitions: readonly {
+        readonly replicas: readonly string[];
+        readonly isr: readonly string[];
+      }[];
+    }
+  | { readonly kind: 'error'; readonly reason: string };
+
+/**
+ * A new topic's replicas over the registry's placeable brokers. Healthy brokers are used when there are
+ * enough, then alive ones (a suspect may be dead already), then every registered one: a broker gossip has
+ * just declared dead is not fenced yet, and clients counted it when they chose a default replication factor,
+ * as Kafka's controller counts every unfenced broker. A healthy replica leads; replicas on brokers that are
+ * not alive start outside the ISR and join it once caught up.
+ */
+export function placeTopic(
+  brokers: readonly CandidateBroker[],
+  numPartitions: number,
+  replicationFactor: number,
+  rackAware: boolean,
+  startIndex: number,
+): TopicPlacement {
+  const alive = brokers.filter((b) => b.alive);
+  const healthy = alive.filter((b) => b.healthy);
+  const pool =
+    healthy.length >= replicationFactor
+      ? healthy
+      : alive.length >= replicationFactor || healthy.length === 0
+        ? alive
+        : brokers;
+  const placed = assignReplicas(pool, numPartitions, replicationFactor, rackAware, startIndex);
+  if (placed.kind === 'error') return placed;
+  const healthyIds = new Set(healthy.map((b) => b.id));
+  const aliveIds = new Set(alive.map((b) => b.id));
+  return {
+    kind: 'ok',
+    partitions: placed.replicas.map((replicas) => {
+      const first = replicas.findIndex((id) => healthyIds.has(id));
+      const ordered = first <= 0 ? replicas : [...replicas.slice(first), ...replicas.slice(0, first)];
+      return { replicas: ordered, isr: ordered.filter((id) => aliveIds.has(id)) };
+    }),
+  };
+}
