@@ -33,7 +33,7 @@ import {
   DEFAULT_CONTROLLER_TIMINGS,
   type MemberView,
 } from '../core/metadata/controller.js';
-import { placeTopic as placeTopicReplicas } from '../core/metadata/placement.js';
+import { placeTopic as placeTopicReplicas, settleDefaultReplication } from '../core/metadata/placement.js';
 import {
   type ApplyResult,
   type MetadataCommand,
@@ -935,10 +935,11 @@ export class ControlPlane {
         alive: this.isAlive(b.id),
         healthy: b.id === this.options.nodeId || this.gossip?.member(b.id)?.state === 'alive',
       }));
+    const settled = settleDefaultReplication(r, candidates.length);
     const placed = placeTopicReplicas(
       candidates,
       r.numPartitions,
-      r.replicationFactor,
+      settled.replicationFactor,
       r.rackAwareness,
       Math.floor(Math.random() * Math.max(1, candidates.length)),
     );
@@ -948,9 +949,9 @@ export class ControlPlane {
       topicSeq: 0,
       topicId: randomUUID(),
       numPartitions: r.numPartitions,
-      replicationFactor: r.replicationFactor,
+      replicationFactor: settled.replicationFactor,
       rackAwareness: r.rackAwareness,
-      config: r.config,
+      config: settled.config,
       partitions: placed.partitions.map((p, partition) => ({
         partition,
         leader: p.replicas[0]!,

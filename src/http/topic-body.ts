@@ -166,6 +166,9 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
       replicationFactor: replicationFactor as number,
       rackAwareness,
       config,
+      replicationFactorDefaulted: body.replication_factor === undefined || body.replication_factor === null,
+      minInsyncDefaulted:
+        configObject.min_insync_replicas === undefined || configObject.min_insync_replicas === null,
     },
   };
 }

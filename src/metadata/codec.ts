@@ -233,6 +233,8 @@ const adminRequestType: avro.Type = forUntrustedSchema([
         field('replicationFactor', 'int'),
         field('rackAwareness', 'boolean'),
         field('config', topicConfigSchema),
+        field('replicationFactorDefaulted', 'boolean'),
+        field('minInsyncDefaulted', 'boolean'),
       ]),
     ),
     field('nowMs', 'long'),

@@ -102,6 +102,13 @@ export interface CreateTopicRequest {
   readonly replicationFactor: number;
   readonly rackAwareness: boolean;
   readonly config: TopicConfig;
+  /**
+   * The body gave no replication_factor: the metadata leader may lower it to the brokers it can place on
+   * (the asking node's view of the live brokers can be a moment behind the leader's).
+   */
+  readonly replicationFactorDefaulted: boolean;
+  /** The body gave no config.min_insync_replicas: it follows a lowered replication factor. */
+  readonly minInsyncDefaulted: boolean;
 }
 
 /**

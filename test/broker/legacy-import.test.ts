@@ -41,6 +41,8 @@ test('topics of a pre-Raft metadata.json are imported with their ids and keep th
         cleanupPolicy: 'delete' as const,
         uncleanLeaderElection: false,
       },
+      replicationFactorDefaulted: false,
+      minInsyncDefaulted: false,
     };
     const made = await legacy.createTopic(request, Date.now());
     assert.equal(made.kind, 'created');

@@ -461,6 +461,8 @@ describe('metadata codec', () => {
         replicationFactor: 1,
         rackAwareness: false,
         config: topic('t', [['a']]).config,
+        replicationFactorDefaulted: true,
+        minInsyncDefaulted: false,
       },
       nowMs: 17,
     };

@@ -6,6 +6,7 @@
 // or the broker itself, already holds a replica of the partition and an unused rack or broker remains. When no
 // broker has a rack, rack awareness places as if it were off (Kafka's behaviour).
 // Pure: no I/O, no clock; the caller passes the start index (random in production, fixed in tests).
+import type { CreateTopicRequest, TopicConfig } from '../../metadata/types.js';
 
 export interface PlacementBroker {
   readonly id: string;
@@ -150,4 +151,24 @@ export function placeTopic(
       return { replicas: ordered, isr: ordered.filter((id) => aliveIds.has(id)) };
     }),
   };
+}
+
+/**
+ * The replication factor and config a create is placed with. A replication factor the client gave is kept (and
+ * refused later if too large); a defaulted one, which the asking node capped at the brokers it saw, is lowered
+ * to the brokers the metadata leader can place on now, and a defaulted min_insync_replicas follows it (2 with
+ * three or more replicas, else 1), as if the asking node had seen what the leader sees. A min_insync_replicas
+ * the client gave is kept as given, and refused if it no longer fits.
+ */
+export function settleDefaultReplication(
+  request: CreateTopicRequest,
+  placeable: number,
+): { readonly replicationFactor: number; readonly config: TopicConfig } {
+  if (!request.replicationFactorDefaulted || request.replicationFactor <= placeable || placeable < 1) {
+    return { replicationFactor: request.replicationFactor, config: request.config };
+  }
+  const replicationFactor = placeable;
+  if (!request.minInsyncDefaulted) return { replicationFactor, config: request.config };
+  const minInsyncReplicas = replicationFactor >= 3 ? 2 : 1;
+  return { replicationFactor, config: { ...request.config, minInsyncReplicas } };
 }

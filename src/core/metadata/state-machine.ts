@@ -409,6 +409,10 @@ function offsetKey(topic: string, partition: number): string {
 /** Why a topic as proposed cannot exist, or null: its shape must hold and its replicas be registered brokers. */
 function topicProblem(t: TopicMetadata, brokers: ReadonlyMap<string, BrokerRegistration>): string | null {
   if (t.partitions.length !== t.numPartitions) return 'partition list does not match num_partitions';
+  const minIsr = t.config.minInsyncReplicas;
+  if (!Number.isSafeInteger(minIsr) || minIsr < 1 || minIsr > t.replicationFactor) {
+    return `min_insync_replicas ${t.config.minInsyncReplicas} must be between 1 and the replication factor ${t.replicationFactor}`;
+  }
   for (const [i, p] of t.partitions.entries()) {
     if (p.partition !== i) return `partition ${i} is listed as ${p.partition}`;
     if (p.replicas.length !== t.replicationFactor) return `partition ${i} has ${p.replicas.length} replicas`;
