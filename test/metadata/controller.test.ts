@@ -65,7 +65,7 @@ function topic(name: string, replicas: string[][], unclean = false): TopicMetada
       retentionMs: -1,
       retentionBytes: -1,
       segmentBytes: 1 << 20,
-      minInsyncReplicas: 2,
+      minInsyncReplicas: Math.min(2, replicas[0]!.length),
       cleanupPolicy: 'delete',
       uncleanLeaderElection: unclean,
     },
