@@ -1,14 +1,16 @@
 // The operators' consumer-group routes: deleting a group (Kafka's DeleteGroups: only an empty group, with its
 // committed offsets) and resetting a group's committed offsets (kafka-consumer-groups --reset-offsets: only
 // while the group has no members, so no live consumer overwrites the reset or reads past it unknowingly).
-// Both go through the coordinator's commands and are answered once the groups file holding them is durable.
+// Both go through the coordinator's commands and are answered once durable (the groups file on one node, the
+// metadata log in a cluster).
 // Runs on the acceptor (main) thread only.
+import type { CommittedOffset } from '../core/metadata/state-machine.js';
 import { validateTopicName } from '../core/names.js';
 import { parseOffsetReset } from '../http/ops-bodies.js';
 import { parseJsonBody } from '../http/produce-body.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import type { Acceptor } from './acceptor.js';
-import { type GroupsService, refusal } from './groups-service.js';
+import { type GroupsService, persistFailureAnswer, refusal } from './groups-service.js';
 import type { TopicAdmin } from './topic-admin.js';
 
 export class GroupAdmin {
@@ -31,9 +33,16 @@ export class GroupAdmin {
         `group '${group}' has active members; it can be deleted once they leave or their sessions expire`,
       );
     }
-    this.groups.persistNow().then(
+    this.groups.deleteDurably(group).then(
       () => reply.json(200, JSON.stringify({ group, deleted: true })),
-      (error: unknown) => reply.error('internal', `the deletion could not be made durable: ${String(error)}`),
+      (error: unknown) => {
+        const [name, message, indefinite] = persistFailureAnswer(error);
+        reply.error(
+          name,
+          message.replace('the commit', 'the deletion'),
+          indefinite ? { indefinite: true } : {},
+        );
+      },
     );
   }
 
@@ -69,6 +78,7 @@ export class GroupAdmin {
         }));
         if (!reset.dryRun) {
           const nowMs = Date.now();
+          const written: CommittedOffset[] = [];
           for (const t of planned.targets) {
             // A member that joined while the offsets were looked up makes the standalone commit refuse.
             const result = this.groups.registry.commit(
@@ -81,12 +91,28 @@ export class GroupAdmin {
               nowMs,
             );
             if (result.kind !== 'ok') {
-              await this.groups.persistNow();
+              await this.groups.commitAllDurably(group, written).catch(() => undefined);
               const [name, message] = refusal(result);
               return reply.error(name, `offset reset of ${reset.topic}-${t.partition} refused: ${message}`);
             }
+            written.push({
+              topic: reset.topic,
+              partition: t.partition,
+              offset: t.offset,
+              metadata: '',
+              committedAtMs: nowMs,
+            });
           }
-          await this.groups.persistNow();
+          try {
+            await this.groups.commitAllDurably(group, written);
+          } catch (error) {
+            const [name, message, indefinite] = persistFailureAnswer(error);
+            return reply.error(
+              name,
+              message.replace('the commit', 'the reset'),
+              indefinite ? { indefinite: true } : {},
+            );
+          }
         }
         reply.json(200, JSON.stringify({ group, topic: reset.topic, dry_run: reset.dryRun, offsets }));
       },

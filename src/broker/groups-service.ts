@@ -9,8 +9,20 @@
 // Runs on the acceptor (main) thread only.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type {
+  ControlFailure,
+  ControlReply,
+  GroupCommand,
+  GroupOffsets,
+} from '../cluster/control-protocol.js';
 import type { ErrorName } from '../core/errors.js';
-import { defaultGroupConfig, GroupRegistry, type GroupsSnapshot } from '../core/groups/registry.js';
+import {
+  defaultGroupConfig,
+  type GroupConfig,
+  GroupRegistry,
+  type GroupsSnapshot,
+} from '../core/groups/registry.js';
+import type { CommittedOffset } from '../core/metadata/state-machine.js';
 import { validateTopicName } from '../core/names.js';
 import { isParamError, parseIntegerParam } from '../http/params.js';
 import { parseJsonBody } from '../http/produce-body.js';
@@ -24,6 +36,33 @@ export interface GroupsServiceOptions {
   /** Log end offsets for lag; undefined when the partition is unknown. */
   readonly logEndOffset: (topic: string, partition: number) => number | undefined;
   readonly topicExists: (topic: string) => boolean;
+  /**
+   * The high watermark as the partition's leader has it now (asked over the data link when the leader is
+   * elsewhere); undefined when the partition is unknown or its leader did not answer.
+   */
+  readonly leaderHighWatermark?: (topic: string, partition: number) => Promise<number | undefined>;
+  /** Every topic with its partition count, for a registry rebuilt when this node becomes the coordinator. */
+  readonly topicPartitions?: () => Iterable<readonly [string, number]>;
+  /**
+   * With a cluster, committed offsets live in the metadata Raft log and the metadata leader coordinates every
+   * group (membership in its memory, offsets proposed in its term). Without it, groups.json on this node.
+   */
+  readonly cluster?: GroupsCluster;
+}
+
+/** What the groups need of the control thread (ControlLink) in a cluster. */
+export interface GroupsCluster {
+  /** This node's coordinator term and the offsets it started from, or null when another node coordinates. */
+  coordinatorTerm(): { readonly term: number; readonly groups: GroupOffsets } | null;
+  groupCommand(term: number, command: GroupCommand): Promise<ControlReply>;
+}
+
+/** A commit or deletion the metadata log refused or may not have taken (`failure.indefinite`). */
+export class GroupWriteError extends Error {
+  override readonly name = 'GroupWriteError';
+  constructor(readonly failure: ControlFailure) {
+    super(failure.message);
+  }
 }
 
 type Outcome = { kind: string } & Record<string, unknown>;
@@ -49,9 +88,13 @@ export class GroupsService {
   /** Called after every tick that evicted members, and after joins and leaves (WebSocket members react). */
   onMembershipChange: (groupId: string) => void = () => undefined;
 
+  /** The metadata term this node coordinates the groups in (cluster only); 0 while another node does. */
+  private term = 0;
+
   private constructor(
-    readonly registry: GroupRegistry,
+    public registry: GroupRegistry,
     private readonly options: GroupsServiceOptions,
+    private readonly config: GroupConfig,
   ) {}
 
   static async open(options: GroupsServiceOptions): Promise<GroupsService> {
@@ -61,16 +104,64 @@ export class GroupsService {
       sessionTimeoutMsMin: Math.min(defaultGroupConfig.sessionTimeoutMsMin, options.sessionTimeoutMs),
     };
     let registry = new GroupRegistry(config);
-    try {
-      const text = await readFile(join(options.dataDir, 'groups.json'), 'utf8');
-      registry = GroupRegistry.fromSnapshot(JSON.parse(text) as GroupsSnapshot, config);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (options.cluster === undefined) {
+      try {
+        const text = await readFile(join(options.dataDir, 'groups.json'), 'utf8');
+        registry = GroupRegistry.fromSnapshot(JSON.parse(text) as GroupsSnapshot, config);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
-    const service = new GroupsService(registry, options);
+    const service = new GroupsService(registry, options, config);
+    service.coordinatorChanged();
     service.timer = setInterval(() => service.tick(), options.tickIntervalMs);
     service.timer.unref();
     return service;
+  }
+
+  /** True where the groups are coordinated: always on one node; on the metadata leader in a cluster. */
+  get coordinates(): boolean {
+    return this.options.cluster === undefined || this.term > 0;
+  }
+
+  /**
+   * Follows the control thread's word on who coordinates. Becoming the coordinator (a new term) starts a fresh
+   * registry from the committed offsets of the metadata log: members re-join, as Kafka's do after a
+   * coordinator moves. Losing it empties the registry; requests are forwarded to the new coordinator.
+   */
+  coordinatorChanged(): void {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return;
+    const now = cluster.coordinatorTerm();
+    const term = now?.term ?? 0;
+    if (term === this.term) return;
+    const before = this.registry.listGroups();
+    this.term = term;
+    const nowMs = Date.now();
+    const snapshot: GroupsSnapshot = {
+      version: 1,
+      clockMs: nowMs,
+      topics: [...(this.options.topicPartitions?.() ?? [])].map(([topic, partitionCount]) => ({
+        topic,
+        partitionCount,
+      })),
+      groups: (now?.groups ?? []).map((g) => ({
+        groupId: g.group,
+        generation: 0,
+        assignor: this.config.defaultAssignor,
+        members: [],
+        offsets: g.offsets.map((o) => ({
+          topic: o.topic,
+          partition: o.partition,
+          offset: o.offset,
+          metadata: o.metadata,
+          commitTimestampMs: o.committedAtMs,
+        })),
+      })),
+    };
+    this.registry = GroupRegistry.fromSnapshot(snapshot, this.config);
+    // Members held by WebSockets here learn at their next heartbeat; tell them now.
+    for (const groupId of before) this.onMembershipChange(groupId);
   }
 
   setTopicPartitions(topic: string, partitionCount: number): void {
@@ -97,6 +188,8 @@ export class GroupsService {
   // Persistence.
 
   private markDirty(): void {
+    // In a cluster only offsets are kept (in the metadata log); membership lives in the coordinator's memory.
+    if (this.options.cluster !== undefined) return;
     this.dirty = true;
     if (this.persisting === null && this.retryTimer === null) this.persisting = this.writeLoop();
   }
@@ -107,10 +200,53 @@ export class GroupsService {
    * dirty" is no proof that the current state is on disk.
    */
   persistNow(): Promise<void> {
+    if (this.options.cluster !== undefined) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
       this.markDirty();
     });
+  }
+
+  /**
+   * Makes a commit the registry accepted durable: the groups file on one node; in a cluster, the offset
+   * proposed to the metadata log in this node's coordinator term (committed on a majority, fsynced).
+   */
+  commitDurably(
+    group: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    metadata: string,
+    nowMs: number,
+  ): Promise<void> {
+    return this.commitAllDurably(group, [{ topic, partition, offset, metadata, committedAtMs: nowMs }]);
+  }
+
+  /** Several offsets of one group in one write (an admin's reset). */
+  async commitAllDurably(group: string, offsets: readonly CommittedOffset[]): Promise<void> {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return this.persistNow();
+    await this.writeToLog(cluster, { kind: 'commit_offsets', group, offsets });
+  }
+
+  /** Makes a group's deletion durable (see commitDurably). */
+  async deleteDurably(group: string): Promise<void> {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return this.persistNow();
+    await this.writeToLog(cluster, { kind: 'delete_group', group });
+  }
+
+  private async writeToLog(cluster: GroupsCluster, command: GroupCommand): Promise<void> {
+    if (this.term === 0) {
+      throw new GroupWriteError({
+        kind: 'failed',
+        error: 'not_coordinator',
+        message: 'this node stopped coordinating the consumer groups; nothing was written',
+        indefinite: false,
+      });
+    }
+    const reply = await cluster.groupCommand(this.term, command);
+    if (reply.kind === 'failed') throw new GroupWriteError(reply);
   }
 
   private async writeLoop(): Promise<void> {
@@ -178,9 +314,10 @@ export class GroupsService {
     partition: number,
     offset: number,
   ): Promise<{ kind: string } & Record<string, unknown>> {
-    const result = this.registry.commit(group, memberId, generation, topic, partition, offset, Date.now());
+    const nowMs = Date.now();
+    const result = this.registry.commit(group, memberId, generation, topic, partition, offset, nowMs);
     if (result.kind !== 'ok') return result;
-    await this.persistNow();
+    await this.commitDurably(group, topic, partition, offset, '', nowMs);
     return result;
   }
 
@@ -305,34 +442,45 @@ export class GroupsService {
     if (consumerId === undefined && generation !== undefined) {
       return reply.error('bad_request', 'generation needs consumer_id');
     }
-    const highWatermark = this.options.logEndOffset(topic, partition);
-    if (highWatermark === undefined) {
-      return reply.error('unknown_partition', `topic '${topic}' has no partition ${partition}`);
-    }
-    if (offset > highWatermark) {
-      return reply.error(
-        'offset_out_of_range',
-        `offset ${offset} is past the high watermark ${highWatermark} of ${topic}-${partition}`,
-      );
-    }
     const metadata = body.metadata as string | undefined;
-    const result = this.registry.commit(
-      group,
-      consumerId,
-      generation,
-      topic,
-      partition,
-      offset,
-      Date.now(),
-      metadata,
-    );
-    if (result.kind !== 'ok') return this.replyRefusal(reply, result);
-    this.persistNow().then(
-      () => reply.json(200, JSON.stringify({ group, topic, partition, offset, committed: true })),
-      (error: unknown) => {
-        const [name, message] = persistFailureAnswer(error);
-        reply.error(name, message, { indefinite: true });
-      },
+    const commitChecked = (highWatermark: number | undefined) => {
+      if (highWatermark === undefined) {
+        return reply.error('unknown_partition', `topic '${topic}' has no partition ${partition}`);
+      }
+      if (offset > highWatermark) {
+        return reply.error(
+          'offset_out_of_range',
+          `offset ${offset} is past the high watermark ${highWatermark} of ${topic}-${partition}`,
+        );
+      }
+      const nowMs = Date.now();
+      const result = this.registry.commit(
+        group,
+        consumerId,
+        generation,
+        topic,
+        partition,
+        offset,
+        nowMs,
+        metadata,
+      );
+      if (result.kind !== 'ok') return this.replyRefusal(reply, result);
+      this.commitDurably(group, topic, partition, offset, metadata ?? '', nowMs).then(
+        () => reply.json(200, JSON.stringify({ group, topic, partition, offset, committed: true })),
+        (error: unknown) => {
+          const [name, message, indefinite] = persistFailureAnswer(error);
+          reply.error(name, message, indefinite ? { indefinite: true } : {});
+        },
+      );
+    };
+    // This node's figure may be a follower's, a little behind the leader's: an offset past it is checked
+    // against the leader's high watermark before it is refused.
+    const local = this.options.logEndOffset(topic, partition);
+    const ask = this.options.leaderHighWatermark;
+    if ((local !== undefined && offset <= local) || ask === undefined) return commitChecked(local);
+    ask(topic, partition).then(
+      (leaders) => commitChecked(leaders ?? local),
+      () => commitChecked(local),
     );
   }
 
@@ -485,16 +633,28 @@ function topicPartitionOrReply(
  * The answer for a commit whose write failed. The commit is held in memory and a later write may still make it
  * durable, so its outcome is unknown to the client (indefinite): a retry of the same commit is harmless.
  */
-export function persistFailureAnswer(error: unknown): [ErrorName, string] {
+export function persistFailureAnswer(error: unknown): [ErrorName, string, boolean] {
+  if (error instanceof GroupWriteError) {
+    const f = error.failure;
+    if (f.error === 'not_coordinator' || f.error === 'no_leader') {
+      return [
+        'coordinator_not_available',
+        `the commit could not be made durable: ${f.message}`,
+        f.indefinite,
+      ];
+    }
+    return ['internal', `the commit could not be made durable: ${f.message}`, f.indefinite];
+  }
   const code = (error as NodeJS.ErrnoException).code;
   const detail = error instanceof Error ? error.message : String(error);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return [
       'storage_full',
       `the commit could not be made durable: the disk holding groups.json is full (${detail})`,
+      true,
     ];
   }
-  return ['internal', `the commit could not be made durable: ${detail}`];
+  return ['internal', `the commit could not be made durable: ${detail}`, true];
 }
 
 /** The HTTP error for a coordinator refusal. */

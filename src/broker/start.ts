@@ -7,7 +7,16 @@
 // aborted `signal`: SIGTERM while it waits for a metadata leader, say) closes whatever was started and
 // rejects with `StartAborted`, so shutdown is bounded in every state.
 // Called on the main thread, which becomes the acceptor thread.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -18,6 +27,7 @@ import { createControlStats } from '../cluster/control-stats.js';
 import type { BrokerConfig } from '../config/config.js';
 import { assert } from '../core/assert.js';
 import { errorBody } from '../core/errors.js';
+import type { GroupsSnapshot } from '../core/groups/registry.js';
 import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
 import { buildOpsRoutes } from '../http/ops-routes.js';
@@ -25,6 +35,7 @@ import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
 import { MessageKind } from '../messages/kinds.js';
+import { Status } from '../messages/status.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
@@ -33,6 +44,8 @@ import { Acceptor, type PartitionRoute } from './acceptor.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { GroupAdmin } from './group-admin.js';
+import { type CoordinatorTarget, GroupForwarder } from './group-forward.js';
+import { GroupMembers } from './group-members.js';
 import { GroupsService } from './groups-service.js';
 import { LinkPool } from './link-pool.js';
 import { BrokerMetrics } from './metrics.js';
@@ -233,7 +246,40 @@ export async function startBroker(
     tickIntervalMs: 250,
     logEndOffset: (topic, partition) => acceptor.highWatermarkOf(topic, partition),
     topicExists: (topic) => acceptor.topicRoute(topic) !== undefined,
+    leaderHighWatermark: async (topic, partition) => {
+      const route = acceptor.topicRoute(topic)?.partitions[partition];
+      if (route === undefined) return undefined;
+      const answer = await acceptor.describe(route);
+      return 'failure' in answer || answer.status !== Status.Ok ? undefined : answer.highWatermark;
+    },
+    topicPartitions: () =>
+      [...store.snapshot().topics.values()].map((t) => [t.name, t.numPartitions] as const),
+    cluster: {
+      coordinatorTerm: () => control.coordinatorTerm,
+      groupCommand: (term, command) => control.groupCommand(term, command),
+    },
   });
+  control.onCoordinatorChange = () => groups.coordinatorChanged();
+  groups.coordinatorChanged();
+  const coordinatorTarget = (): CoordinatorTarget => {
+    if (groups.coordinates) return { kind: 'here' };
+    const leaderId = control.raftLeader.leaderId;
+    if (leaderId === '')
+      return { kind: 'none', reason: 'no metadata leader is known (an election is under way)' };
+    if (leaderId === config.nodeId) {
+      return { kind: 'none', reason: 'this node was just elected and is rebuilding the groups from the log' };
+    }
+    const leader = store.snapshot().brokers.get(leaderId);
+    if (leader === undefined || leader.httpPort === 0) {
+      return {
+        kind: 'none',
+        reason: `the metadata leader ${leaderId} has not advertised its HTTP address yet`,
+      };
+    }
+    return { kind: 'remote', brokerId: leaderId, host: leader.httpHost, port: leader.httpPort };
+  };
+  const groupForwarder = new GroupForwarder(config.nodeId, coordinatorTarget);
+  const groupMembers = new GroupMembers(groups, coordinatorTarget, config.nodeId);
   router.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
   registerClusterMetrics(metrics.registry, {
     nodeId: config.nodeId,
@@ -327,9 +373,15 @@ export async function startBroker(
     openapi: (_q, reply) => reply.json(200, openApiText),
   });
   routes.push(...buildOpsRoutes(topicAdmin, groupAdmin));
+  // Every consumer-group route is served by the coordinator: passed on from any other node.
+  routes = routes.map((route) =>
+    route.pattern.startsWith('/consumer-groups')
+      ? { ...route, handle: groupForwarder.wrap(route.handle) }
+      : route,
+  );
   const openApiText = JSON.stringify(openApiDocument(routes, packageVersion));
 
-  const streams = new StreamServer(acceptor, groups, {
+  const streams = new StreamServer(acceptor, groups, groupMembers, {
     ...defaultStreamOptions,
     socketMessageBytesMax: config.maxRequestBytes,
   });
@@ -389,6 +441,7 @@ export async function startBroker(
       // then flushes and closes its logs.
       streams.closeAll();
       pool.close();
+      groupForwarder.close();
       const answers = await Promise.all(
         links.map((link) => {
           const answered = new Promise<{ clean?: boolean }>((done) => {
@@ -476,8 +529,37 @@ export async function startBroker(
     }),
   );
   await unlessAborted(acceptor.metadataSettled());
+  // Group requests are answered from the moment the node serves: the coordinator is known (this node, once
+  // it has rebuilt the groups, or the metadata leader elsewhere).
+  acceptor.notServingReason = 'joining the cluster: waiting for the consumer-group coordinator';
+  await unlessAborted(
+    new Promise<void>((resolve) => {
+      const known = () => {
+        const leaderId = control.raftLeader.leaderId;
+        return leaderId !== '' && (leaderId !== config.nodeId || groups.coordinates);
+      };
+      if (known()) return resolve();
+      const timer = setInterval(() => {
+        if (!known()) return;
+        clearInterval(timer);
+        resolve();
+      }, 10);
+      void aborted.then(() => clearInterval(timer));
+    }),
+  );
   acceptor.serving = true;
   acceptor.notServingReason = '';
+  const legacyGroups = join(dataDir, 'groups.json');
+  if (existsSync(legacyGroups)) {
+    void importLegacyGroups(legacyGroups, `http://127.0.0.1:${server.port}`, config.nodeId).then(
+      (outcome) => log.info(outcome, 'imported the committed offsets of groups.json through the coordinator'),
+      (error: unknown) =>
+        log.warn(
+          { err: error },
+          'groups.json could not be imported yet; it is tried again at the next start',
+        ),
+    );
+  }
   log.info(
     {
       port: server.port,
@@ -493,4 +575,41 @@ export async function startBroker(
   );
 
   return { port: server.port, close };
+}
+
+/**
+ * The committed offsets of a groups.json from before the metadata log, committed through this node's own group
+ * routes (served by the coordinator, wherever it is) as standalone commits. An offset the log already holds for
+ * the same group and partition is newer and is kept. The file is renamed once every offset is in.
+ */
+async function importLegacyGroups(
+  file: string,
+  base: string,
+  nodeId: string,
+): Promise<{ groups: number; imported: number; kept: number }> {
+  const snapshot = JSON.parse(readFileSync(file, 'utf8')) as GroupsSnapshot;
+  let imported = 0;
+  let kept = 0;
+  const headers = { 'content-type': 'application/json', 'x-imported-by': nodeId };
+  for (const group of snapshot.groups) {
+    for (const o of group.offsets) {
+      const path = `${base}/consumer-groups/${encodeURIComponent(group.groupId)}/offsets/${encodeURIComponent(o.topic)}/${o.partition}`;
+      const existing = await fetch(path, { headers, signal: AbortSignal.timeout(10_000) });
+      await existing.arrayBuffer();
+      if (existing.status === 200) {
+        kept++;
+        continue;
+      }
+      const body = JSON.stringify({ offset: o.offset, metadata: o.metadata });
+      const made = await fetch(path, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+      const text = await made.text();
+      // A topic deleted since is nothing to import.
+      if (made.status === 404 || made.status === 416) continue;
+      if (made.status !== 200)
+        throw new Error(`${group.groupId} ${o.topic}-${o.partition}: ${made.status} ${text}`);
+      imported++;
+    }
+  }
+  renameSync(file, `${file}.imported`);
+  return { groups: snapshot.groups.length, imported, kept };
 }

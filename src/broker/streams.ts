@@ -30,7 +30,8 @@ import {
   type SendGroup,
   type TopicRoute,
 } from './acceptor.js';
-import { type GroupsService, persistFailureAnswer, refusal } from './groups-service.js';
+import type { GroupMembers, MemberRefusal, MemberState } from './group-members.js';
+import type { GroupsService } from './groups-service.js';
 import { fetchStatusAnswer } from './status-answer.js';
 
 export const CloseCode = {
@@ -313,6 +314,7 @@ export class StreamServer {
   constructor(
     readonly acceptor: Acceptor,
     readonly groups: GroupsService,
+    readonly members: GroupMembers,
     readonly options: StreamOptions,
   ) {
     groups.onMembershipChange = (groupId) => {
@@ -611,13 +613,19 @@ export class GroupSession implements Session {
   private readonly streams = new Map<string, PartitionStream>();
   private groupId = '';
   private memberId = '';
+  private topics: readonly string[] = [];
   private generation = 0;
   private joined = false;
+  private closed = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
   private heartbeatScheduled = false;
+  /** One heartbeat (or re-join) at a time: the coordinator may be a round trip away. */
+  private heartbeatInFlight = false;
   private offsetReset: 'earliest' | 'latest' = 'latest';
   private base64 = false;
+  /** What this member last committed per partition (for auto-commit: only changed positions are sent). */
+  private readonly committed = new Map<string, number>();
   /**
    * Assigned partitions whose stream stopped on an error it cannot step over (damaged data, a failed disk).
    * The other partitions keep streaming; a commit for one of these restarts it from the committed offset,
@@ -650,18 +658,35 @@ export class GroupSession implements Session {
     this.offsetReset = reset;
     this.base64 = data.query.get('value_format') === 'base64';
     this.memberId = data.query.get('consumer_id') ?? `ws-${randomUUID()}`;
-    const result = this.server.groups.joinMember(this.groupId, this.memberId, topics);
-    if (result.kind !== 'ok') return this.sink.fail(CloseCode.badRequest, refusal(result)[1]);
-    this.joined = true;
+    this.topics = topics;
     this.server.addGroupSession(this.groupId, this);
-    this.apply(result.generation, result.assignments, true);
-    const sessionTimeoutMs = result.sessionTimeoutMs;
-    this.heartbeatTimer = setInterval(
-      () => this.heartbeat(),
-      Math.max(100, Math.min(1000, sessionTimeoutMs / 3)),
-    );
-    if (data.query.get('auto_commit') === 'true')
-      this.commitTimer = setInterval(() => this.autoCommit(), 1000);
+    this.join(data.query.get('auto_commit') === 'true');
+  }
+
+  /** Joins the group; while no coordinator answers (an election), tries again every 250 ms. */
+  private join(autoCommit: boolean): void {
+    this.heartbeatInFlight = true;
+    this.server.members.join(this.groupId, this.memberId, this.topics).then((result) => {
+      this.heartbeatInFlight = false;
+      if (this.closed) {
+        if (result.kind === 'ok') void this.server.members.leave(this.groupId, this.memberId);
+        return;
+      }
+      if (result.kind !== 'ok' && result.retriable) {
+        setTimeout(() => {
+          if (!this.closed) this.join(autoCommit);
+        }, 250).unref();
+        return;
+      }
+      if (result.kind !== 'ok') return this.sink.fail(CloseCode.badRequest, result.message);
+      this.joined = true;
+      this.apply(result);
+      this.heartbeatTimer = setInterval(
+        () => this.heartbeat(),
+        Math.max(100, Math.min(1000, result.sessionTimeoutMs / 3)),
+      );
+      if (autoCommit) this.commitTimer = setInterval(() => this.autoCommit(), 1000);
+    });
   }
 
   heartbeatSoon(): void {
@@ -674,22 +699,39 @@ export class GroupSession implements Session {
   }
 
   private heartbeat(): void {
-    if (!this.joined) return;
-    const result = this.server.groups.heartbeatMember(this.groupId, this.memberId);
+    if (!this.joined || this.closed || this.heartbeatInFlight) return;
+    this.heartbeatInFlight = true;
+    void this.beat().finally(() => {
+      this.heartbeatInFlight = false;
+    });
+  }
+
+  private async beat(): Promise<void> {
+    let result: MemberState | MemberRefusal = await this.server.members.heartbeat(
+      this.groupId,
+      this.memberId,
+    );
+    if (this.closed) return;
+    if (result.kind !== 'ok' && result.unknownMember) {
+      // The coordinator moved (or the session expired there): join again under the same member id. Streams
+      // keep their positions until the new assignment says otherwise.
+      result = await this.server.members.join(this.groupId, this.memberId, this.topics);
+      if (this.closed) {
+        if (result.kind === 'ok') void this.server.members.leave(this.groupId, this.memberId);
+        return;
+      }
+    }
     if (result.kind !== 'ok') {
-      return this.sink.fail(CloseCode.badRequest, `left the group: ${refusal(result)[1]}`);
+      // No coordinator for a moment (an election): the next heartbeat tries again.
+      if (result.retriable) return;
+      return this.sink.fail(CloseCode.badRequest, `left the group: ${result.message}`);
     }
-    if (result.rebalance || result.generation !== this.generation) {
-      this.apply(result.generation, result.assignments, false);
-    }
+    if (result.rebalance || result.generation !== this.generation) this.apply(result);
   }
 
   /** Stops streams of revoked partitions, starts streams of new ones, and tells the client. */
-  private apply(
-    generation: number,
-    assignments: Readonly<Record<string, readonly number[]>>,
-    first: boolean,
-  ): void {
+  private apply(state: MemberState): void {
+    const { generation, assignments } = state;
     this.generation = generation;
     const wanted = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignments)) {
@@ -699,6 +741,7 @@ export class GroupSession implements Session {
       if (!wanted.has(key)) {
         stream.stop();
         this.streams.delete(key);
+        this.committed.delete(key);
       }
     }
     for (const key of this.refused) if (!wanted.has(key)) this.refused.delete(key);
@@ -713,23 +756,39 @@ export class GroupSession implements Session {
     );
     for (const key of wanted) {
       if (this.streams.has(key) || this.refused.has(key)) continue;
-      this.startStream(key);
+      this.startStream(key, generation);
     }
-    void first;
   }
 
   /** Streams one assigned partition from its committed offset (or the reset position). */
-  private startStream(key: string): void {
+  private startStream(key: string, generation: number): void {
     const [topicName, partitionText] = key.split('\u0000') as [string, string];
+    const partitionNumber = Number(partitionText);
+    this.server.members.committedOffset(this.groupId, topicName, partitionNumber).then((committed) => {
+      // Still wanted: the session is open, the generation unchanged, and no stream started meanwhile.
+      if (this.closed || this.generation !== generation || this.streams.has(key)) return;
+      if (committed === null) {
+        // The coordinator is away: the committed offset is unknown, so nothing is streamed from a guess.
+        setTimeout(() => {
+          if (!this.closed && this.generation === generation) this.startStream(key, generation);
+        }, 250).unref();
+        return;
+      }
+      this.startStreamAt(key, topicName, partitionNumber, committed);
+    });
+  }
+
+  private startStreamAt(
+    key: string,
+    topicName: string,
+    partitionNumber: number,
+    committed: number | undefined,
+  ): void {
     const topic = this.server.acceptor.topicRoute(topicName);
-    const partition = topic?.partitions[Number(partitionText)];
+    const partition = topic?.partitions[partitionNumber];
     // Streamed wherever the partition is led: the fetches go to its leader, on this node or another.
     if (topic === undefined || partition === undefined) return;
-    const committed = this.server.groups.registry.committedOffset(
-      this.groupId,
-      topicName,
-      partition.partition,
-    );
+    if (committed !== undefined) this.committed.set(key, committed);
     // The reset position is resolved by the leader with the first fetch.
     const start = committed ?? (this.offsetReset === 'earliest' ? OFFSET_EARLIEST : OFFSET_LATEST);
     const stream = new PartitionStream(
@@ -785,38 +844,29 @@ export class GroupSession implements Session {
   }
 
   private commit(topic: string, partition: number, offset: number, answer: boolean): void {
-    this.server.groups
-      .commitMember(this.groupId, this.memberId, this.generation, topic, partition, offset)
-      .then(
-        (result) => {
+    const key = `${topic}\u0000${partition}`;
+    this.server.members
+      .commit(this.groupId, this.memberId, this.generation, topic, partition, offset)
+      .then((result) => {
+        if (result.kind === 'ok') {
+          if (this.streams.has(key) || this.refused.has(key)) this.committed.set(key, offset);
           if (!answer) return;
-          if (result.kind === 'ok') {
-            this.send(JSON.stringify({ type: 'committed', topic, partition, offset }));
-            const key = `${topic}\u0000${partition}`;
-            if (this.joined && this.refused.delete(key)) this.startStream(key);
-          } else {
-            const [name, message] = refusal(result);
-            this.send(errorFrame(name, message, { topic, partition, offset }));
-          }
-        },
-        (error: unknown) => {
-          if (!answer) return;
-          const [name, message] = persistFailureAnswer(error);
-          this.send(errorFrame(name, message, { topic, partition, offset, indefinite: true }));
-        },
-      );
+          this.send(JSON.stringify({ type: 'committed', topic, partition, offset }));
+          if (this.joined && !this.closed && this.refused.delete(key)) this.startStream(key, this.generation);
+          return;
+        }
+        if (!answer) return;
+        const extra: Record<string, unknown> = { topic, partition, offset };
+        if (result.indefinite) extra.indefinite = true;
+        this.send(errorFrame(result.error, result.message, extra));
+      });
   }
 
   private autoCommit(): void {
-    for (const stream of this.streams.values()) {
+    for (const [key, stream] of this.streams) {
       // A stream that has not heard from its leader yet does not know where 'earliest' / 'latest' are.
       if (stream.nextOffset < 0) continue;
-      const committed = this.server.groups.registry.committedOffset(
-        this.groupId,
-        stream.topic.meta.name,
-        stream.partition.partition,
-      );
-      if (committed !== stream.nextOffset) {
+      if (this.committed.get(key) !== stream.nextOffset) {
         this.commit(stream.topic.meta.name, stream.partition.partition, stream.nextOffset, false);
       }
     }
@@ -832,14 +882,15 @@ export class GroupSession implements Session {
   }
 
   close(): void {
+    this.closed = true;
     for (const stream of this.streams.values()) stream.stop();
     this.streams.clear();
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     if (this.commitTimer !== null) clearInterval(this.commitTimer);
+    this.server.removeGroupSession(this.groupId, this);
     if (this.joined) {
       this.joined = false;
-      this.server.removeGroupSession(this.groupId, this);
-      this.server.groups.leaveMember(this.groupId, this.memberId);
+      void this.server.members.leave(this.groupId, this.memberId);
     }
   }
 }

@@ -23,6 +23,8 @@ import type {
   ControlOptions,
   ControlReply,
   ControlRequest,
+  GroupCommand,
+  GroupOffsets,
 } from './control-protocol.js';
 
 const pendingRequestsMax = 4096;
@@ -54,6 +56,12 @@ export class ControlLink {
   });
   isReady = false;
   clusterPort = 0;
+  /** The metadata Raft leader as the control thread last told it ('' when none is known). */
+  raftLeader: { readonly leaderId: string; readonly term: number } = { leaderId: '', term: 0 };
+  /** Set while this node coordinates the consumer groups: its term and the offsets it started from. */
+  coordinatorTerm: { readonly term: number; readonly groups: GroupOffsets } | null = null;
+  /** Called after the leader or this node's coordinator term changes. */
+  onCoordinatorChange: () => void = () => undefined;
   /** Called when the thread reports a fatal error or exits unexpectedly. */
   onFatal: (message: string) => void = () => undefined;
 
@@ -109,6 +117,11 @@ export class ControlLink {
     });
   }
 
+  /** A change of committed offsets from this node's coordinator, made only in `term` (see `group_command`). */
+  groupCommand(term: number, command: GroupCommand): Promise<ControlReply> {
+    return this.request({ op: 'group_command', term, command });
+  }
+
   async status(): Promise<ClusterStatus> {
     const reply = await this.request({ op: 'status' });
     if (reply.kind !== 'status') throw new ControlError(asFailure(reply));
@@ -133,6 +146,18 @@ export class ControlLink {
         if (event.snapshot.version <= this.snapshotNow.version && this.snapshotNow.version > 0) return;
         this.snapshotNow = event.snapshot;
         for (const listener of this.listeners) listener(event.snapshot);
+        return;
+      case 'raft_leader':
+        this.raftLeader = { leaderId: event.leaderId, term: event.term };
+        if (this.coordinatorTerm !== null && this.coordinatorTerm.term !== event.term) {
+          this.coordinatorTerm = null;
+        }
+        this.onCoordinatorChange();
+        return;
+      case 'coordinator':
+        if (event.term !== this.raftLeader.term) return;
+        this.coordinatorTerm = { term: event.term, groups: event.groups };
+        this.onCoordinatorChange();
         return;
       case 'ready':
         this.isReady = true;

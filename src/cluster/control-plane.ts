@@ -40,6 +40,7 @@ import {
   MetadataStateMachine,
 } from '../core/metadata/state-machine.js';
 import { createPrng } from '../core/prng.js';
+import type { RaftStatus } from '../core/raft/raft.js';
 import { type ConfChange, decodeConfChange, type Entry, type Snapshot } from '../core/raft/types.js';
 import { GossipAgent, type JoinEvent } from '../gossip/agent.js';
 import {
@@ -66,6 +67,7 @@ import type {
   ControlOptions,
   ControlReply,
   ControlRequest,
+  GroupCommand,
 } from './control-protocol.js';
 import {
   type ClusterEventKind,
@@ -97,6 +99,10 @@ export class ControlPlane {
   private readySent = false;
   /** The leader's commit index when this node first heard from a leader: applying it makes the node ready. */
   private readyAtIndex = -1;
+  /** The leader and term last told to the acceptor. */
+  private toldLeader: { leaderId: string; term: number } = { leaderId: '\u0000', term: -1 };
+  /** This node's term as the groups' coordinator: it starts once the log it was elected with is applied. */
+  private coordinatorStart: { term: number; index: number; told: boolean } | null = null;
   private httpPort = 0;
   private stopped = false;
   private confChangeInFlight = false;
@@ -220,6 +226,9 @@ export class ControlPlane {
         return;
       case 'allocate_producer_id':
         this.admin({ kind: 'allocate_producer_id' }).then(reply, fail);
+        return;
+      case 'group_command':
+        this.groupCommand(request.term, request.command).then(reply, fail);
         return;
       case 'status':
         reply({ kind: 'status', status: this.status() });
@@ -442,6 +451,7 @@ export class ControlPlane {
   private apply(entry: Entry): void {
     // During RaftHost.start the stored log is re-applied before `raft` is assigned: history, not news.
     const news = this.raft !== undefined;
+    let groupOnly = false;
     if (entry.kind === 'conf') {
       this.sm.skip(entry.index);
       // Membership is the Raft core's; peers stay addressed after a removal, a removed broker may come back.
@@ -454,6 +464,8 @@ export class ControlPlane {
         decoded.ok,
         `committed metadata entry ${entry.index} does not decode: ${JSON.stringify(decoded)}`,
       );
+      const kind = decoded.value.kind;
+      groupOnly = kind === 'commit_offsets' || kind === 'delete_group' || kind === 'allocate_producer_id';
       const before = news ? this.registryEventBefore(decoded.value) : undefined;
       const result = this.sm.apply(entry.index, decoded.value);
       if (before !== undefined) this.noteRegistryChange(decoded.value, before, entry.index);
@@ -467,9 +479,11 @@ export class ControlPlane {
         this.updateGossipPeers();
       }
     }
-    this.schedulePublish();
+    // Offsets and producer ids are not part of the metadata the data plane follows: no snapshot for them.
+    if (!groupOnly) this.schedulePublish();
     if (!this.readySent && this.readyAtIndex >= 0 && this.sm.appliedIndex >= this.readyAtIndex)
       this.sendReady();
+    if (news) this.maybeStartCoordinator();
     if (this.sm.appliedIndex - this.lastSnapshotIndex >= this.options.snapshotEveryEntries) {
       // Compacting inside apply would re-enter the Ready loop; do it right after.
       const index = this.sm.appliedIndex;
@@ -581,11 +595,73 @@ export class ControlPlane {
 
   private onSoftState(): void {
     const s = this.raft.status();
+    this.noteCoordinator(s);
     if (this.readyAtIndex < 0 && s.leaderId !== '') {
       this.readyAtIndex = s.commit;
       if (this.sm.appliedIndex >= this.readyAtIndex && !this.readySent) this.sendReady();
     }
     if (s.role === 'leader') this.reconcile();
+  }
+
+  /**
+   * The groups' coordinator is the metadata leader, from the moment it has applied everything committed before
+   * its term (the log it was elected with): the offsets it starts from are then the latest committed ones.
+   * Every change of leader or term is told to the acceptor, which forwards group requests to the leader.
+   */
+  private noteCoordinator(s: RaftStatus): void {
+    if (s.leaderId !== this.toldLeader.leaderId || s.term !== this.toldLeader.term) {
+      this.toldLeader = { leaderId: s.leaderId, term: s.term };
+      this.emit({ type: 'raft_leader', leaderId: s.leaderId, term: s.term });
+    }
+    if (s.role === 'leader' && this.coordinatorStart?.term !== s.term) {
+      this.coordinatorStart = { term: s.term, index: s.lastIndex, told: false };
+    }
+    this.maybeStartCoordinator();
+  }
+
+  private maybeStartCoordinator(): void {
+    const start = this.coordinatorStart;
+    if (start === null || start.told || this.raft === undefined) return;
+    const s = this.raft.status();
+    if (s.role !== 'leader' || s.term !== start.term || this.sm.appliedIndex < start.index) return;
+    start.told = true;
+    this.emit({ type: 'coordinator', term: start.term, groups: this.sm.image().groups });
+  }
+
+  /** A change of committed offsets from this node's coordinator, made only in the term it coordinates. */
+  private async groupCommand(term: number, command: GroupCommand): Promise<ControlReply> {
+    const s = this.raft.status();
+    if (this.stopped || s.role !== 'leader' || s.term !== term) {
+      return failure(
+        'not_coordinator',
+        `this node no longer coordinates the consumer groups (its metadata term ${term} is over); nothing was written`,
+      );
+    }
+    const deadline = Date.now() + this.options.forwardTimeoutMs;
+    const answer = await withDeadline(this.proposeCommand(command), deadline, () => ({
+      kind: 'failed_indefinite',
+      index: 0,
+      topic: null,
+      reason: `the offsets were proposed but not applied within ${this.options.forwardTimeoutMs} ms; they may or may not be committed`,
+      leaderId: this.options.nodeId,
+    }));
+    switch (answer.kind) {
+      case 'failed_indefinite':
+        return failure('no_leader', answer.reason, true);
+      case 'not_leader':
+        return failure(
+          'not_coordinator',
+          'this node lost the metadata leadership before the offsets were proposed; nothing was written',
+        );
+      case 'retry':
+      case 'storage_failed':
+        return failure(
+          'no_leader',
+          `the offsets could not be proposed (${answer.reason}); nothing was written`,
+        );
+      default:
+        return toControlReply(answer);
+    }
   }
 
   private sendReady(): void {
@@ -711,6 +787,7 @@ export class ControlPlane {
   private onTimer(): void {
     if (this.stopped) return;
     const s = this.raft.status();
+    this.noteCoordinator(s);
     if (!this.readySent && this.readyAtIndex < 0 && s.leaderId !== '') this.onSoftState();
     if (this.readySent) this.clearOwnShutdownMark();
     if (s.role === 'leader') this.reconcile();

@@ -96,15 +96,37 @@ export type ControlRequest =
       readonly group: string;
       readonly offsets: readonly CommittedOffset[];
     }
+  /**
+   * From the groups' coordinator: a change of committed offsets, proposed only if this node still leads the
+   * metadata Raft group in `term` (never forwarded: a coordinator that lost its term must not write behind its
+   * successor, whose offsets it cannot see). Answered once committed and applied.
+   */
+  | {
+      readonly id: number;
+      readonly op: 'group_command';
+      readonly term: number;
+      readonly command: GroupCommand;
+    }
   /** An idempotent producer id, unique in the cluster (the Raft index of the allocating entry). */
   | { readonly id: number; readonly op: 'allocate_producer_id' }
   | { readonly id: number; readonly op: 'status' }
   | { readonly id: number; readonly op: 'stop' };
 
+/** What the groups' coordinator writes to the metadata log. */
+export type GroupCommand =
+  | { readonly kind: 'commit_offsets'; readonly group: string; readonly offsets: readonly CommittedOffset[] }
+  | { readonly kind: 'delete_group'; readonly group: string };
+
+/** Every group's committed offsets, as the metadata state machine holds them. */
+export type GroupOffsets = readonly {
+  readonly group: string;
+  readonly offsets: readonly CommittedOffset[];
+}[];
+
 /** Why a request could not be carried out; `indefinite` when it may have been applied anyway. */
 export interface ControlFailure {
   readonly kind: 'failed';
-  readonly error: 'no_leader' | 'overloaded' | 'bad_request' | 'internal';
+  readonly error: 'no_leader' | 'overloaded' | 'bad_request' | 'internal' | 'not_coordinator';
   readonly message: string;
   readonly indefinite: boolean;
 }
@@ -127,6 +149,14 @@ export type ControlEvent =
   /** The node has a leader and has applied the log as far as that leader had committed when it joined. */
   | { readonly type: 'ready' }
   | { readonly type: 'reply'; readonly id: number; readonly reply: ControlReply }
+  /** The metadata Raft leader as this node knows it ('' when none is known), on every change. */
+  | { readonly type: 'raft_leader'; readonly leaderId: string; readonly term: number }
+  /**
+   * This node leads the metadata group in `term` and has applied everything committed before the term: it is
+   * the groups' coordinator from now on, starting from these committed offsets. A later `raft_leader` event
+   * naming another node (or another term) ends it.
+   */
+  | { readonly type: 'coordinator'; readonly term: number; readonly groups: GroupOffsets }
   | { readonly type: 'fatal'; readonly message: string };
 
 export interface ClusterMemberStatus {

@@ -185,6 +185,14 @@ export const errors = {
     summary:
       "The partition's storage failed (an I/O error) and is being repaired; nothing was written unless the answer says the outcome is indefinite.",
   },
+  coordinator_not_available: {
+    code: 50304,
+    retriable: true,
+    retryAfterS: 1,
+    wsCloseCode: null,
+    summary:
+      "The consumer groups' coordinator (the metadata leader) is being elected or is rebuilding the groups from the replicated offsets; nothing was done, retry after the delay.",
+  },
   storage_full: {
     code: 50701,
     retriable: true,

@@ -52,6 +52,8 @@ export interface HttpRequest {
    * led on another node is answered 503 naming the leader and its URL instead.
    */
   readonly redirectToLeader?: boolean;
+  /** Set on a request another broker forwarded (header `X-Forwarded-By-Broker`): the forwarding broker's id. */
+  readonly forwardedBy?: string;
   readonly producerId?: string;
   readonly producerEpoch?: string;
   readonly sequence?: string;
@@ -261,6 +263,7 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     contentType: req.getHeader('content-type'),
     acceptEncoding: req.getHeader('accept-encoding'),
     redirectToLeader: redirectAsked(req.getHeader('x-redirect-to-leader')),
+    forwardedBy: req.getHeader('x-forwarded-by-broker'),
     producerId: req.getHeader('producer-id'),
     producerEpoch: req.getHeader('producer-epoch'),
     sequence: req.getHeader('sequence'),
