@@ -33,6 +33,8 @@ export interface GroupsServiceOptions {
   readonly dataDir: string;
   readonly sessionTimeoutMs: number;
   readonly tickIntervalMs: number;
+  /** An empty group's offsets are deleted this long after its last commit; -1 (or absent) keeps them. */
+  readonly offsetsRetentionMs?: number;
   /** Log end offsets for lag; undefined when the partition is unknown. */
   readonly logEndOffset: (topic: string, partition: number) => number | undefined;
   readonly topicExists: (topic: string) => boolean;
@@ -88,6 +90,10 @@ export class GroupsService {
   /** Called after every tick that evicted members, and after joins and leaves (WebSocket members react). */
   onMembershipChange: (groupId: string) => void = () => undefined;
 
+  /** Groups whose offsets expired and were deleted since the start (for tests and logs). */
+  expiredCount = 0;
+  private expiring = false;
+  private nextExpiryCheckMs = 0;
   /** The metadata term this node coordinates the groups in (cluster only); 0 while another node does. */
   private term = 0;
 
@@ -177,11 +183,35 @@ export class GroupsService {
   }
 
   private tick(): void {
-    const result = this.registry.tick(Date.now());
+    const nowMs = Date.now();
+    this.expireOffsets(nowMs);
+    const result = this.registry.tick(nowMs);
     if (result.evicted.length > 0) {
       this.markDirty();
       for (const groupId of new Set(result.evicted.map((e) => e.groupId))) this.onMembershipChange(groupId);
     }
+  }
+
+  /** Deletes, durably, the groups whose offsets expired (only where the groups are coordinated). */
+  private expireOffsets(nowMs: number): void {
+    const retentionMs = this.options.offsetsRetentionMs ?? -1;
+    if (retentionMs < 0 || !this.coordinates || this.expiring || nowMs < this.nextExpiryCheckMs) return;
+    // A scan reads every offset: at most every minute, and often enough for a short retention.
+    this.nextExpiryCheckMs = nowMs + Math.min(60_000, Math.max(1_000, retentionMs / 4));
+    const expired = this.registry.expiredGroups(nowMs, retentionMs);
+    if (expired.length === 0) return;
+    this.expiring = true;
+    void (async () => {
+      for (const groupId of expired) {
+        const result = this.registry.apply({ kind: 'delete_group', groupId, nowMs });
+        if (result.kind !== 'ok') continue;
+        // A failed write leaves the offsets in the log: the next coordinator expires them again.
+        await this.deleteDurably(groupId).catch(() => undefined);
+        this.expiredCount++;
+      }
+    })().finally(() => {
+      this.expiring = false;
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -244,6 +244,7 @@ export async function startBroker(
     dataDir,
     sessionTimeoutMs: config.sessionTimeoutMs,
     tickIntervalMs: 250,
+    offsetsRetentionMs: config.offsetsRetentionMs,
     logEndOffset: (topic, partition) => acceptor.highWatermarkOf(topic, partition),
     topicExists: (topic) => acceptor.topicRoute(topic) !== undefined,
     leaderHighWatermark: async (topic, partition) => {

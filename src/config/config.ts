@@ -50,6 +50,8 @@ export interface BrokerValues {
   readonly retentionBytes: number;
   readonly defaultNumPartitions: number;
   readonly sessionTimeoutMs: number;
+  /** An empty group's committed offsets are deleted this long after its last commit (-1: kept forever). */
+  readonly offsetsRetentionMs: number;
   readonly raftVoters: number;
   readonly raftVoterReplaceAfterMs: number;
   readonly acceptorThreads: number;
@@ -393,6 +395,20 @@ export const optionSpecs: OptionTable = {
     min: 100,
     max: 30 * 60 * 1000,
     description: 'A group member silent this long is removed and its partitions reassigned.',
+  },
+  offsetsRetentionMs: {
+    name: 'offsetsRetentionMs',
+    field: 'offsetsRetentionMs',
+    flag: 'offsets-retention-ms',
+    env: 'BROKER_OFFSETS_RETENTION_MS',
+    fileKey: 'offsets_retention_ms',
+    kind: 'integer',
+    defaultValue: 7 * dayMs,
+    defaultText: '604800000 (7 days)',
+    min: -1,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      "A consumer group with no members loses its committed offsets this long after its last commit (Kafka's offsets.retention.minutes); -1 keeps them forever.",
   },
   raftVoters: {
     name: 'raftVoters',

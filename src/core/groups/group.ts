@@ -289,6 +289,15 @@ export class ConsumerGroup {
     return { kind: 'ok' };
   }
 
+  /** When the group's newest commit was made (0 when it holds no offsets). */
+  get lastCommitMs(): number {
+    let latest = 0;
+    for (const partitions of this.offsets.values()) {
+      for (const entry of partitions.values()) latest = Math.max(latest, entry.commitTimestampMs);
+    }
+    return latest;
+  }
+
   committed(topic: string, partition: number): CommittedOffset | undefined {
     return this.offsets.get(topic)?.get(partition);
   }

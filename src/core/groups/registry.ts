@@ -266,6 +266,18 @@ export class GroupRegistry {
     return [...this.groups.keys()].sort(compareStrings);
   }
 
+  /**
+   * Groups whose committed offsets have expired at `nowMs` (Kafka's offsets.retention.minutes): no members,
+   * and the newest commit older than `retentionMs`. The caller deletes them (delete_group) durably.
+   */
+  expiredGroups(nowMs: number, retentionMs: number): string[] {
+    if (retentionMs < 0) return [];
+    return this.listGroups().filter((groupId) => {
+      const group = this.groups.get(groupId)!;
+      return group.memberCount === 0 && group.lastCommitMs > 0 && nowMs - group.lastCommitMs >= retentionMs;
+    });
+  }
+
   /** The committed offset of one partition, for a consumer that resumes. */
   committedOffset(groupId: string, topic: string, partition: number): number | undefined {
     return this.groups.get(groupId)?.committed(topic, partition)?.offset;
