@@ -6,12 +6,27 @@
 // clients behind a load balancer would. Checked: at every sampled moment each partition has at most one owner;
 // the committed offsets sampled never go backwards; the group owns every partition again within the session
 // timeout of the kill; in the end every acknowledged record was consumed at least once, from the committed
-// offsets on (no gap). Every process started is killed by PID in `after`.
+// offsets on (no gap).
+// Then a checker in the style of Maelstrom's kafka workload runs on the same cluster: clients send, poll,
+// commit and list committed offsets at random while a nemesis kills (SIGKILL) and restarts random brokers on a
+// schedule drawn from a printed seed (GROUPS_CHECK_SEED replays one). It reports lost writes (acknowledged, not
+// in the log at its offset), divergent offsets (two values seen at one offset), non-monotonic polls within one
+// member's ownership of a partition, and committed offsets listed below an acknowledged commit.
+// Every process started is killed by PID in `after`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
+import { createPrng } from '../../src/core/prng.js';
 import { type ClusterNode, http, TestCluster, waitFor } from './processes.js';
-import { emptyOutcomes, getJson, sleep, startProducers, type WorkloadNode } from './replication-workload.js';
+import {
+  emptyOutcomes,
+  getJson,
+  readThrough,
+  sleep,
+  startProducers,
+  type WorkloadNode,
+  waitFullyReplicated,
+} from './replication-workload.js';
 
 const topic = 'jobs';
 const group = 'workers';
@@ -337,4 +352,220 @@ test('one group over three nodes: single owners, monotonic commits, re-forms aft
   // The commits reached far: every partition's committed offset is past most of what was produced.
   for (let p = 0; p < partitions; p++)
     assert.ok((highestCommitted.get(p) ?? 0) > 0, `nothing committed on ${p}`);
+});
+
+/** What the checker's clients saw, and what they found wrong. */
+interface History {
+  readonly acked: Map<string, { partition: number; offset: number }>;
+  /** `partition:offset` → the value every poll saw there. */
+  readonly polled: Map<string, string>;
+  /** Per partition, the highest commit acknowledged so far. */
+  readonly committed: Map<number, number>;
+  readonly anomalies: string[];
+  readonly counts: Map<string, number>;
+}
+
+function tally(history: History, what: string): void {
+  history.counts.set(what, (history.counts.get(what) ?? 0) + 1);
+}
+
+/** One checker client: a member of the group that sends, polls, commits and lists at random. */
+async function checkerClient(
+  id: string,
+  topic2: string,
+  group2: string,
+  parts: number,
+  seed: number,
+  history: History,
+  running: () => boolean,
+): Promise<void> {
+  const rng = createPrng(seed);
+  let node = rng.nextInt(cluster.nodes.length);
+  let generation = -1;
+  /** Owned partitions → next offset to poll (this ownership stretch only). */
+  const positions = new Map<number, number>();
+  let sent = 0;
+  const adopt = async (base: string, owned: number[]) => {
+    for (const p of [...positions.keys()]) if (!owned.includes(p)) positions.delete(p);
+    for (const p of owned) {
+      if (positions.has(p)) continue;
+      const got = await getJson(base, `/consumer-groups/${group2}/offsets/${topic2}/${p}`);
+      if (got.status === 200) positions.set(p, got.body.offset as number);
+      else if (got.status === 404) positions.set(p, 0);
+      else throw new Error(`committed offset ${got.status}`);
+    }
+  };
+  while (running()) {
+    const at = baseFrom(node);
+    if (at === null) {
+      await sleep(50);
+      continue;
+    }
+    node = at.index;
+    const base = at.base;
+    try {
+      if (generation < 0) {
+        const joined = await post(base, `/consumer-groups/${group2}/register`, {
+          consumer_id: id,
+          topics: [topic2],
+        });
+        if (joined.status !== 200) {
+          tally(history, `register ${joined.status}`);
+          await sleep(100);
+          continue;
+        }
+        generation = joined.body.generation;
+        positions.clear();
+        await adopt(base, joined.body.assignments?.[topic2] ?? []);
+      }
+      const roll = rng.nextFloat();
+      if (roll < 0.45) {
+        // send
+        const value = `${id}-${sent++}`;
+        const partition = rng.nextInt(parts);
+        const answer = await post(base, `/topics/${topic2}/produce?acks=all`, { value, partition });
+        if (answer.status === 201) history.acked.set(value, { partition, offset: answer.body.offset });
+        else tally(history, `send ${answer.status}`);
+      } else if (roll < 0.6) {
+        // heartbeat: the assignment may change, which starts new ownership stretches
+        const beat = await post(base, `/consumer-groups/${group2}/heartbeat`, { consumer_id: id });
+        if (beat.status === 404) generation = -1;
+        else if (beat.status === 200) {
+          generation = beat.body.generation;
+          await adopt(base, beat.body.assignments?.[topic2] ?? []);
+        } else tally(history, `heartbeat ${beat.status}`);
+      } else if (roll < 0.9) {
+        // poll and commit
+        for (const [p, position] of positions) {
+          const got = await getJson(
+            base,
+            `/topics/${topic2}/partitions/${p}/consume?offset=${position}&limit=20`,
+          );
+          if (got.status !== 200) {
+            tally(history, `poll ${got.status}`);
+            continue;
+          }
+          let expected = position;
+          for (const m of got.body.messages as { offset: number; value: string }[]) {
+            if (m.offset < expected)
+              history.anomalies.push(`${id} polled ${p}:${m.offset} after ${expected - 1}`);
+            expected = m.offset + 1;
+            const key = `${p}:${m.offset}`;
+            const before = history.polled.get(key);
+            if (before !== undefined && before !== m.value) {
+              history.anomalies.push(`offset ${key} held ${before} and then ${m.value}`);
+            }
+            history.polled.set(key, m.value);
+          }
+          if (expected === position) continue;
+          positions.set(p, expected);
+          const commit = await post(base, `/consumer-groups/${group2}/offsets/${topic2}/${p}`, {
+            offset: expected,
+            consumer_id: id,
+            generation,
+          });
+          if (commit.status === 200) {
+            history.committed.set(p, Math.max(history.committed.get(p) ?? 0, expected));
+          } else {
+            tally(history, `commit ${commit.status}`);
+            if (commit.status === 404) generation = -1;
+          }
+        }
+      } else {
+        // list committed offsets: never below a commit acknowledged before the list was asked for
+        const floor = new Map(history.committed);
+        for (const [p, least] of floor) {
+          const got = await getJson(base, `/consumer-groups/${group2}/offsets/${topic2}/${p}`);
+          if (got.status !== 200) {
+            tally(history, `list ${got.status}`);
+            continue;
+          }
+          if (got.body.offset < least) {
+            history.anomalies.push(
+              `committed offset of ${p} listed as ${got.body.offset} after a commit of ${least}`,
+            );
+          }
+        }
+      }
+    } catch (error) {
+      tally(history, `no answer: ${(error as Error).name}`);
+      node = (node + 1) % cluster.nodes.length;
+      await sleep(30);
+    }
+  }
+}
+
+test('Maelstrom-style checker: send, poll, commit, list under random kills and restarts', async () => {
+  const seed = Number(process.env.GROUPS_CHECK_SEED ?? Date.now() % 1_000_000);
+  console.log(`# checker seed ${seed} (GROUPS_CHECK_SEED=${seed} replays the schedule)`);
+  const rng = createPrng(seed);
+  for (const node of cluster.nodes) if (node.process === null) await cluster.startNode(node);
+  const topic2 = 'kv';
+  const group2 = 'checkers';
+  const parts = 4;
+  const first = cluster.running()[0]!;
+  const created = await http(first, 'POST', `/topics/${topic2}`, {
+    num_partitions: parts,
+    replication_factor: 3,
+    config: { min_insync_replicas: 2 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  for (const node of cluster.nodes) {
+    await waitFor(`${node.id} to route ${topic2}`, 10_000, async () =>
+      (await http(node, 'GET', `/topics/${topic2}`)).status === 200 ? true : undefined,
+    );
+  }
+  const history: History = {
+    acked: new Map(),
+    polled: new Map(),
+    committed: new Map(),
+    anomalies: [],
+    counts: new Map(),
+  };
+  let running = true;
+  const clients = [0, 1, 2, 3].map((i) =>
+    checkerClient(`c${i}`, topic2, group2, parts, seed * 10 + i, history, () => running),
+  );
+  // The nemesis: kill -9 a random broker, restart it 1-2.5 s later; at most one down at a time (min ISR 2).
+  const kills: string[] = [];
+  const nemesisEndsAt = performance.now() + 14_000;
+  while (performance.now() < nemesisEndsAt) {
+    await sleep(1_000 + rng.nextInt(1_500));
+    const victim = cluster.nodes[rng.nextInt(cluster.nodes.length)]!;
+    kills.push(victim.id);
+    await cluster.kill(victim);
+    await sleep(1_000 + rng.nextInt(1_500));
+    await cluster.startNode(victim);
+  }
+  await sleep(1_500);
+  running = false;
+  await Promise.all(clients);
+
+  // The final log of every partition, read once every replica is back in the ISR.
+  const nodes: WorkloadNode[] = cluster.nodes.map((n) => ({ id: n.id, base: () => n.process?.base ?? null }));
+  const settled = await waitFullyReplicated(nodes, topic2, parts, 30_000);
+  const log = new Map<string, string>();
+  for (const p of settled) {
+    const records = await readThrough(cluster.nodes[0]!.process!.base, topic2, p.partition, p.high_watermark);
+    for (const r of records) log.set(`${p.partition}:${r.offset}`, r.value);
+  }
+  const lost: string[] = [];
+  for (const [value, at] of history.acked) {
+    if (log.get(`${at.partition}:${at.offset}`) !== value)
+      lost.push(`${value} at ${at.partition}:${at.offset}`);
+  }
+  const diverged = [...history.polled].filter(([key, value]) => log.get(key) !== value).map(([key]) => key);
+  const values = new Map<string, number>();
+  for (const value of log.values()) values.set(value, (values.get(value) ?? 0) + 1);
+  const duplicated = [...values].filter(([, n]) => n > 1).map(([v]) => v);
+  console.log(
+    `# checker: kills ${kills.join(',')}; ${history.acked.size} sends acknowledged, ${history.polled.size} offsets polled, commits up to ${JSON.stringify([...history.committed])}; refusals ${JSON.stringify([...history.counts])}`,
+  );
+  assert.ok(history.acked.size > 50, `only ${history.acked.size} sends acknowledged`);
+  assert.ok(history.polled.size > 20, `only ${history.polled.size} offsets polled`);
+  assert.ok(history.committed.size > 0, 'no commit acknowledged');
+  assert.deepEqual(lost, [], 'lost writes');
+  assert.deepEqual(diverged, [], 'polled values that differ from the log');
+  assert.deepEqual(duplicated, [], 'values at two offsets');
+  assert.deepEqual(history.anomalies, []);
 });
