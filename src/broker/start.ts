@@ -28,6 +28,7 @@ import type { BrokerConfig } from '../config/config.js';
 import { assert } from '../core/assert.js';
 import { errorBody } from '../core/errors.js';
 import type { GroupsSnapshot } from '../core/groups/registry.js';
+import { buildMoveRoutes } from '../http/move-routes.js';
 import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
 import { buildOpsRoutes } from '../http/ops-routes.js';
@@ -49,6 +50,7 @@ import { GroupMembers } from './group-members.js';
 import { GroupsService } from './groups-service.js';
 import { LinkPool } from './link-pool.js';
 import { BrokerMetrics } from './metrics.js';
+import { MoveAdmin } from './move-admin.js';
 import { DEFAULT_REPLICATION_OPTIONS } from './partition-worker.js';
 import { PartitionRouter } from './router.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
@@ -290,6 +292,19 @@ export async function startBroker(
     groups: () => groups.registry,
   });
   const topicAdmin = new TopicAdmin(acceptor, store);
+  const moveAdmin = new MoveAdmin({
+    snapshot: () => store.snapshot(),
+    liveBrokers: () =>
+      [...store.snapshot().brokers.values()].filter((b) => !b.fenced && !b.shuttingDown).map((b) => b.id),
+    reassign: (changes) => store.reassign(changes),
+    replicaLag: async (topic, partition) => {
+      const route = acceptor.topicRoute(topic)?.partitions[partition];
+      if (route === undefined) return null;
+      const answer = await acceptor.describe(route);
+      if ('failure' in answer || answer.status !== Status.Ok) return null;
+      return Object.fromEntries(answer.replicas.map((r) => [r.id, answer.logEndOffset - r.logEndOffset]));
+    },
+  });
   const groupAdmin = new GroupAdmin(groups, acceptor, topicAdmin);
   const uiDir = findUiDir();
   const uiAssets = uiDir === null ? new Map() : loadUiAssets(uiDir);
@@ -357,23 +372,11 @@ export async function startBroker(
         (error: unknown) => reply.error('internal', `metrics failed: ${String(error)}`),
       );
     },
-    assignmentPlan: (_q, reply) => {
-      // No rebalancer yet: the proposed plan is the current one.
-      const snapshot = store.snapshot();
-      const current = [...snapshot.topics.values()].flatMap((t) =>
-        t.partitions.map((p) => ({
-          topic: t.name,
-          partition: p.partition,
-          replicas: p.replicas,
-          leader: p.leader,
-        })),
-      );
-      const brokers = [...snapshot.brokers.keys()].sort();
-      reply.json(200, JSON.stringify({ brokers, current, proposed: current, moves: [] }));
-    },
+    assignmentPlan: (q, reply) => moveAdmin.plan(q, reply),
     openapi: (_q, reply) => reply.json(200, openApiText),
   });
   routes.push(...buildOpsRoutes(topicAdmin, groupAdmin));
+  routes.push(...buildMoveRoutes(moveAdmin));
   // Every consumer-group route is served by the coordinator: passed on from any other node.
   routes = routes.map((route) =>
     route.pattern.startsWith('/consumer-groups')

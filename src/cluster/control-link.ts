@@ -6,6 +6,7 @@
 // reply or, if the thread dies, with an error; the snapshot only moves forward in version.
 // Main (acceptor) thread only.
 import type { Worker } from 'node:worker_threads';
+import type { ReassignChange } from '../core/metadata/state-machine.js';
 import type {
   AlterTopicResult,
   CreateTopicRequest,
@@ -219,6 +220,13 @@ export class ClusterMetadataStore implements MetadataStore {
   async alterTopicConfig(name: string, changes: TopicConfigChanges): Promise<AlterTopicResult> {
     const reply = await this.link.request({ op: 'alter_topic_config', name, changes });
     if (reply.kind === 'altered' || reply.kind === 'unknown') return reply;
+    throw new ControlError(asFailure(reply));
+  }
+
+  /** Starts or cancels partition moves; per change null when applied, else why it was refused. */
+  async reassign(changes: readonly ReassignChange[]): Promise<readonly (string | null)[]> {
+    const reply = await this.link.request({ op: 'reassign', changes });
+    if (reply.kind === 'partitions_changed') return reply.refusals;
     throw new ControlError(asFailure(reply));
   }
 

@@ -230,6 +230,12 @@ export class ControlPlane {
       case 'group_command':
         this.groupCommand(request.term, request.command).then(reply, fail);
         return;
+      case 'reassign':
+        this.admin({ kind: 'reassign_partitions', changes: request.changes, nowMs: Date.now() }).then(
+          reply,
+          fail,
+        );
+        return;
       case 'status':
         reply({ kind: 'status', status: this.status() });
         return;
@@ -937,6 +943,9 @@ export class ControlPlane {
         break;
       case 'allocate_producer_id':
         command = { kind: 'allocate_producer_id' };
+        break;
+      case 'reassign_partitions':
+        command = { kind: 'reassign_partitions', changes: request.changes, nowMs: request.nowMs };
         break;
       case 'set_broker_shutting_down':
         command = {

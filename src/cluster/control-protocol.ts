@@ -9,7 +9,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import type { LogLevel } from '../config/config.js';
-import type { CommittedOffset } from '../core/metadata/state-machine.js';
+import type { CommittedOffset, ReassignChange } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
 import type {
   AlterTopicResult,
@@ -107,6 +107,8 @@ export type ControlRequest =
       readonly term: number;
       readonly command: GroupCommand;
     }
+  /** Start (target non-empty) or cancel (target empty) partition moves; per change null or a refusal. */
+  | { readonly id: number; readonly op: 'reassign'; readonly changes: readonly ReassignChange[] }
   /** An idempotent producer id, unique in the cluster (the Raft index of the allocating entry). */
   | { readonly id: number; readonly op: 'allocate_producer_id' }
   | { readonly id: number; readonly op: 'status' }

@@ -54,6 +54,13 @@ export const errors = {
     wsCloseCode: 4001,
     summary: 'The consumer group or the consumer in it is unknown, or nothing was committed yet.',
   },
+  unknown_broker: {
+    code: 40405,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: null,
+    summary: 'No broker with this id is registered in the cluster.',
+  },
   route_not_found: {
     code: 40404,
     retriable: false,

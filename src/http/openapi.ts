@@ -141,7 +141,57 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
   health: { success: { '200': 'serving' } },
   clusterStatus: { success: { '200': 'node id, Raft leader and term, members' } },
   metrics: { success: { '200': 'Prometheus text exposition' } },
-  assignmentPlan: { success: { '200': 'current and proposed placement with the moves' } },
+  assignmentPlan: {
+    success: {
+      '200':
+        '{"brokers","live_brokers","current":[{"topic","partition","replicas","leader"}],"proposed":[{"topic","partition","from","to"}],"moves":[{"topic","partition","from","to","adding":[{"broker","in_isr","records_behind"}],"elapsed_ms"}]}',
+    },
+  },
+  reassignPartitions: {
+    body: {
+      type: 'object',
+      required: ['partitions'],
+      properties: {
+        partitions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['topic', 'partition', 'replicas'],
+            properties: {
+              topic: { type: 'string' },
+              partition: { type: 'integer', minimum: 0 },
+              replicas: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+        dry_run: { type: 'boolean' },
+      },
+    },
+    success: {
+      '202':
+        '{"dry_run": false,"moves":[{"topic","partition","from","to"}],"refused":[]}: every move started',
+      '200': 'a dry run, or some moves refused (each with its reason)',
+    },
+    errors: [400, 404],
+  },
+  cancelReassignments: {
+    success: { '200': '{"cancelled":[{"topic","partition"}],"refused":[{"topic","partition","reason"}]}' },
+    errors: [400],
+  },
+  rebalance: {
+    body: { type: 'object', properties: { dry_run: { type: 'boolean' } } },
+    success: { '202': 'the moves started', '200': 'a dry run, nothing to move, or some moves refused' },
+    errors: [400, 409],
+  },
+  decommissionBroker: {
+    body: { type: 'object', properties: { dry_run: { type: 'boolean' } } },
+    success: { '202': 'the moves started', '200': 'a dry run, nothing to move, or some moves refused' },
+    errors: [400, 404, 409],
+  },
+  decommissionStatus: {
+    success: { '200': '{"broker","replicas","moving_away","empty","partitions"}' },
+    errors: [404],
+  },
   openapi: { success: { '200': 'this document' } },
   listTopics: { success: { '200': '{"topics": [names], "count": n}' } },
   createTopicByQuery: {

@@ -11,6 +11,9 @@
 // topic sequence, unclean-election setting, shutting-down flag or data ports) are still read, because a Raft
 // log outlives upgrades; they are upgraded on decode to what version 1 meant: a partition epoch equal to the
 // leader epoch, no unclean elections, brokers not shutting down, topic sequence numbers in image order.
+// Images are written at version 3 (version 2 plus the partition moves in progress); version 2 images read as
+// having none. Commands added after version 2 was first written (partition moves) are appended to its union,
+// so the branch index of every earlier command is unchanged.
 //
 // Invariants: decoders never throw on bad bytes (an entry or frame from the network is untrusted input): they
 // return `{ ok: false, ... }`. Integers stay below 2^52 as in the Raft codec. A decoded value is plain data
@@ -22,6 +25,7 @@ import type {
   IsrChange,
   MetadataCommand,
   MetadataImage,
+  ReassignChange,
 } from '../core/metadata/state-machine.js';
 import {
   arrayOf,
@@ -134,6 +138,27 @@ const isrChangeSchema = record('IsrChange', [
   field('isr', arrayOf('string')),
 ]);
 
+const reassignChangeSchema = record('ReassignChange', [
+  field('topicId', 'string'),
+  field('topic', 'string'),
+  field('partition', 'int'),
+  field('target', arrayOf('string')),
+]);
+const finishReassignmentSchema = record('FinishReassignment', [
+  field('topicId', 'string'),
+  field('topic', 'string'),
+  field('partition', 'int'),
+  field('expectedPartitionEpoch', 'long'),
+]);
+const reassignmentSchema = record('Reassignment', [
+  field('topicId', 'string'),
+  field('topic', 'string'),
+  field('partition', 'int'),
+  field('target', arrayOf('string')),
+  field('original', arrayOf('string')),
+  field('startedAtMs', 'long'),
+]);
+
 function commandTypeOf(version: 1 | 2): avro.Type {
   const commands =
     version === 2
@@ -154,6 +179,12 @@ function commandTypeOf(version: 1 | 2): avro.Type {
             field('changes', topicConfigChangesSchema),
           ]),
           record('allocate_producer_id', []),
+          // Appended after version 2 was first written: the branch indices above never change.
+          record('reassign_partitions', [
+            field('changes', arrayOf(reassignChangeSchema)),
+            field('nowMs', 'long'),
+          ]),
+          record('finish_reassignments', [field('changes', arrayOf(finishReassignmentSchema))]),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -181,21 +212,26 @@ function commandTypeOf(version: 1 | 2): avro.Type {
 const commandType = commandTypeOf(2);
 const commandTypeV1 = commandTypeOf(1);
 
-function imageTypeOf(version: 1 | 2): avro.Type {
+function imageTypeOf(version: 1 | 2 | 3): avro.Type {
+  const fieldsVersion = version === 1 ? 1 : 2;
   return forUntrustedSchema(
     record('MetadataImage', [
       field('appliedIndex', 'long'),
-      ...(version === 2 ? [field('nextTopicSeq', 'long')] : []),
-      field('brokers', arrayOf(brokerSchemaOf(version))),
-      field('topics', arrayOf(topicSchemaOf(version))),
+      ...(version >= 2 ? [field('nextTopicSeq', 'long')] : []),
+      field('brokers', arrayOf(brokerSchemaOf(fieldsVersion))),
+      field('topics', arrayOf(topicSchemaOf(fieldsVersion))),
       field(
         'groups',
         arrayOf(record('GroupOffsets', [field('group', 'string'), field('offsets', arrayOf(offsetSchema))])),
       ),
+      ...(version === 3 ? [field('reassignments', arrayOf(reassignmentSchema))] : []),
     ]),
   );
 }
-const imageType = imageTypeOf(2);
+/** Images (snapshots) are written at version 3: version 2 plus the moves in progress. */
+const IMAGE_WIRE_VERSION = 3;
+const imageType = imageTypeOf(3);
+const imageTypeV2 = imageTypeOf(2);
 const imageTypeV1 = imageTypeOf(1);
 
 /** What a node forwards to the Raft leader on behalf of a client. */
@@ -207,7 +243,12 @@ export type AdminRequest =
   /** From a partition leader (through its node): Kafka's AlterPartition. */
   | { readonly kind: 'alter_isr'; readonly changes: readonly IsrChange[] }
   | { readonly kind: 'set_broker_shutting_down'; readonly brokerId: string; readonly shuttingDown: boolean }
-  | { readonly kind: 'allocate_producer_id' };
+  | { readonly kind: 'allocate_producer_id' }
+  | {
+      readonly kind: 'reassign_partitions';
+      readonly changes: readonly ReassignChange[];
+      readonly nowMs: number;
+    };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
@@ -245,6 +286,7 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('alter_isr', [field('changes', arrayOf(isrChangeSchema))]),
   record('set_broker_shutting_down', [field('brokerId', 'string'), field('shuttingDown', 'boolean')]),
   record('allocate_producer_id', []),
+  record('reassign_partitions', [field('changes', arrayOf(reassignChangeSchema)), field('nowMs', 'long')]),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(
@@ -381,7 +423,7 @@ function upgradeCommandV1(c: V1): MetadataCommand {
 }
 
 export function encodeImage(image: MetadataImage): Buffer {
-  return encodeVersioned(METADATA_WIRE_VERSION, imageType, image);
+  return encodeVersioned(IMAGE_WIRE_VERSION, imageType, image);
 }
 
 export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
@@ -397,12 +439,16 @@ export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
           nextTopicSeq: topics.length + 1,
           brokers: (image.brokers as V1[]).map(upgradeBrokerV1),
           topics,
+          reassignments: [],
         };
       },
       METADATA_WIRE_VERSION_V1,
     );
   }
-  return decodeWith(bytes, imageType, (raw) => plain<MetadataImage>(raw));
+  if (bytes[0] === METADATA_WIRE_VERSION) {
+    return decodeWith(bytes, imageTypeV2, (raw) => ({ ...plain<MetadataImage>(raw), reassignments: [] }));
+  }
+  return decodeWith(bytes, imageType, (raw) => plain<MetadataImage>(raw), IMAGE_WIRE_VERSION);
 }
 
 export function encodeAdminRequest(request: AdminRequest): Buffer {

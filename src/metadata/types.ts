@@ -1,6 +1,7 @@
 // Cluster metadata as the data plane sees it: topics, their configuration and, per partition, replicas,
 // leader, leader epoch and in-sync replicas. Plain values only, so the same shapes can be written to a file on
 // one node today and applied from the Raft log tomorrow. Pure: callable from any thread.
+import type { Reassignment } from '../core/metadata/state-machine.js';
 
 export interface TopicConfig {
   /** Whole segments older than this are deleted; -1 keeps them forever. */
@@ -73,6 +74,8 @@ export interface MetadataSnapshot {
   readonly version: number;
   readonly topics: ReadonlyMap<string, TopicMetadata>;
   readonly brokers: ReadonlyMap<string, BrokerRegistration>;
+  /** Partitions moving to new replicas (absent where moves do not exist: a single node's file store). */
+  readonly reassignments?: readonly Reassignment[];
 }
 
 export type CreateTopicResult =

@@ -19,6 +19,7 @@
 // 3. Raft membership: live registered brokers join as learners, caught-up learners are promoted while fewer
 //    than `raftVoters` vote, and a voter gone for `voterReplaceAfterMs` gives its seat to a caught-up learner.
 //    At most one membership change at a time.
+// 4. Partition moves (reassignments): a move whose new replicas have all joined the ISR is finished.
 //
 // "Live" means: registered, not fenced, not shutting down, and alive or suspect in gossip (this node always).
 // Pure: no I/O, no clock (time is an input), no randomness. Owned by the control thread (or the simulation).
@@ -30,7 +31,7 @@ import type {
   TopicMetadata,
 } from '../../metadata/types.js';
 import type { ConfChange } from '../raft/types.js';
-import type { IsrChange, LeaderElection, MetadataCommand } from './state-machine.js';
+import type { FinishReassignment, IsrChange, LeaderElection, MetadataCommand } from './state-machine.js';
 
 export type GossipState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -118,9 +119,38 @@ export class Controller {
         command: { kind: 'alter_isr', changes: isrChanges.slice(i, i + max) },
       });
     }
+    const finishes = this.finishedMoves(input, live);
+    for (let i = 0; i < finishes.length; i += max) {
+      actions.push({
+        kind: 'propose',
+        command: { kind: 'finish_reassignments', changes: finishes.slice(i, i + max) },
+      });
+    }
     const change = this.membershipChange(input, live);
     if (change !== null) actions.push({ kind: 'conf_change', change });
     return actions;
+  }
+
+  /**
+   * Moves whose target replicas have all joined the ISR: finished (the replicas become the target). A leader
+   * outside the target hands over to the target's first replica, which must be live.
+   */
+  private finishedMoves(input: ControllerInput, live: (id: string) => boolean): FinishReassignment[] {
+    const out: FinishReassignment[] = [];
+    for (const move of input.metadata.reassignments ?? []) {
+      const t = input.metadata.topics.get(move.topic);
+      const p = t !== undefined && t.topicId === move.topicId ? t.partitions[move.partition] : undefined;
+      if (p === undefined || p.leader === '' || !live(p.leader)) continue;
+      if (!move.target.every((id) => p.isr.includes(id))) continue;
+      if (!move.target.includes(p.leader) && !live(move.target[0]!)) continue;
+      out.push({
+        topicId: move.topicId,
+        topic: move.topic,
+        partition: move.partition,
+        expectedPartitionEpoch: p.partitionEpoch,
+      });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -61,6 +61,38 @@ export interface IsrChange {
   readonly isr: readonly string[];
 }
 
+/**
+ * A partition moving to new replicas (Kafka's KIP-455): while it moves, the partition's replicas are the target
+ * followed by the original replicas not in it; the new ones catch up outside the ISR and join it; then the
+ * controller finishes the move: the replicas become the target, the ISR loses the others, and leadership moves
+ * to the target's first replica if the leader is not in the target.
+ */
+export interface Reassignment {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly target: readonly string[];
+  /** The replicas before the move, in their order: a cancel puts them back. */
+  readonly original: readonly string[];
+  readonly startedAtMs: number;
+}
+
+/** Start (target non-empty) or cancel (target empty) the move of one partition. */
+export interface ReassignChange {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly target: readonly string[];
+}
+
+/** Finish one move whose target replicas are all in the ISR, from the partition epoch the controller saw. */
+export interface FinishReassignment {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly expectedPartitionEpoch: number;
+}
+
 export type MetadataCommand =
   | { readonly kind: 'register_broker'; readonly broker: BrokerRegistration }
   | { readonly kind: 'fence_broker'; readonly brokerId: string; readonly fenced: boolean }
@@ -83,7 +115,13 @@ export type MetadataCommand =
       /** The topic the proposer saw: a topic deleted and re-created under the name meanwhile is not altered. */
       readonly topicId: string;
       readonly changes: TopicConfigChanges;
-    };
+    }
+  | {
+      readonly kind: 'reassign_partitions';
+      readonly changes: readonly ReassignChange[];
+      readonly nowMs: number;
+    }
+  | { readonly kind: 'finish_reassignments'; readonly changes: readonly FinishReassignment[] };
 
 /** What became of one election or ISR change of a batch. */
 export interface PartitionChangeOutcome {
@@ -120,6 +158,8 @@ export interface MetadataImage {
   readonly brokers: readonly BrokerRegistration[];
   readonly topics: readonly TopicMetadata[];
   readonly groups: readonly { readonly group: string; readonly offsets: readonly CommittedOffset[] }[];
+  /** Moves in progress (empty in images written before moves existed). */
+  readonly reassignments: readonly Reassignment[];
 }
 
 const offsetsPerGroupMax = 100_000;
@@ -130,6 +170,8 @@ export class MetadataStateMachine {
   private topics = new Map<string, TopicMetadata>();
   private nextTopicSeq = 1;
   private readonly groups = new Map<string, Map<string, CommittedOffset>>();
+  /** Moves in progress, by `topicId:partition`. */
+  private readonly moves = new Map<string, Reassignment>();
   /** The view handed out by `snapshot()`; rebuilt lazily after a change to topics or brokers. */
   private view: MetadataSnapshot | null = null;
 
@@ -149,6 +191,7 @@ export class MetadataStateMachine {
     for (const g of image.groups) {
       sm.groups.set(g.group, new Map(g.offsets.map((o) => [offsetKey(o.topic, o.partition), o])));
     }
+    for (const r of image.reassignments) sm.moves.set(moveKey(r.topicId, r.partition), r);
     return sm;
   }
 
@@ -183,6 +226,7 @@ export class MetadataStateMachine {
       version: this.applied,
       topics: new Map(this.topics),
       brokers: new Map(this.brokers),
+      reassignments: [...this.moves.values()],
     };
     return this.view;
   }
@@ -210,6 +254,7 @@ export class MetadataStateMachine {
       brokers: [...this.brokers.values()],
       topics: [...this.topics.values()],
       groups: [...this.groups].map(([group, offsets]) => ({ group, offsets: [...offsets.values()] })),
+      reassignments: [...this.moves.values()],
     };
   }
 
@@ -268,6 +313,7 @@ export class MetadataStateMachine {
         for (const offsets of this.groups.values()) {
           for (const [key, o] of offsets) if (o.topic === c.name) offsets.delete(key);
         }
+        for (const [key, move] of this.moves) if (move.topicId === t.topicId) this.moves.delete(key);
         return { kind: 'deleted', topic: t };
       }
       case 'elect_leaders':
@@ -324,7 +370,119 @@ export class MetadataStateMachine {
         this.topics.set(t.name, altered);
         return { kind: 'altered', topic: altered };
       }
+      case 'reassign_partitions':
+        return {
+          kind: 'partitions_changed',
+          outcomes: c.changes.map((change) => this.reassign(change, c.nowMs)),
+        };
+      case 'finish_reassignments':
+        return {
+          kind: 'partitions_changed',
+          outcomes: c.changes.map((change) => this.finishMove(change)),
+        };
     }
+  }
+
+  private partitionOf(ref: { topicId: string; topic: string; partition: number }) {
+    const t = this.topics.get(ref.topic);
+    const p = t !== undefined && t.topicId === ref.topicId ? t.partitions[ref.partition] : undefined;
+    return t === undefined || p === undefined ? undefined : { t, p };
+  }
+
+  private setPartition(t: TopicMetadata, next: PartitionAssignment): void {
+    checkPartition(t.name, next);
+    const partitions = t.partitions.map((q) => (q.partition === next.partition ? next : q));
+    this.topics.set(t.name, { ...t, partitions });
+  }
+
+  /** Starts or cancels one partition's move. */
+  private reassign(change: ReassignChange, nowMs: number): PartitionChangeOutcome {
+    const found = this.partitionOf(change);
+    const outcome = (refusal: string | null, epoch: number) => partitionOutcome(change, refusal, epoch);
+    if (found === undefined) return outcome('unknown partition', -1);
+    const { t, p } = found;
+    const key = moveKey(change.topicId, change.partition);
+    const moving = this.moves.get(key);
+    if (change.target.length === 0) {
+      if (moving === undefined) return outcome('no move in progress', p.partitionEpoch);
+      if (p.leader !== '' && !moving.original.includes(p.leader)) {
+        return outcome(
+          `the leadership already moved to ${p.leader}, a new replica: the move can only finish`,
+          p.partitionEpoch,
+        );
+      }
+      const isr = p.isr.filter((id) => moving.original.includes(id));
+      this.setPartition(t, {
+        ...p,
+        replicas: [...moving.original],
+        isr,
+        partitionEpoch: p.partitionEpoch + 1,
+      });
+      this.moves.delete(key);
+      return outcome(null, p.partitionEpoch + 1);
+    }
+    if (moving !== undefined) {
+      return outcome('a move of this partition is in progress: cancel it first', p.partitionEpoch);
+    }
+    const target = change.target;
+    if (target.length !== t.replicationFactor) {
+      return outcome(
+        `the new replicas must number the replication factor ${t.replicationFactor}, got ${target.length}`,
+        p.partitionEpoch,
+      );
+    }
+    if (new Set(target).size !== target.length) return outcome('a broker is listed twice', p.partitionEpoch);
+    for (const id of target) {
+      const broker = this.brokers.get(id);
+      if (broker === undefined) return outcome(`broker ${id} is not registered`, p.partitionEpoch);
+      if (!p.replicas.includes(id) && (broker.fenced || broker.shuttingDown)) {
+        return outcome(`broker ${id} is fenced or shutting down`, p.partitionEpoch);
+      }
+    }
+    if (target.every((id, i) => p.replicas[i] === id)) return outcome(null, p.partitionEpoch);
+    const replicas = [...target, ...p.replicas.filter((id) => !target.includes(id))];
+    this.setPartition(t, { ...p, replicas, partitionEpoch: p.partitionEpoch + 1 });
+    this.moves.set(key, {
+      topicId: change.topicId,
+      topic: change.topic,
+      partition: change.partition,
+      target: [...target],
+      original: [...p.replicas],
+      startedAtMs: nowMs,
+    });
+    return outcome(null, p.partitionEpoch + 1);
+  }
+
+  /** Finishes one move: every target replica is in the ISR; the others leave; a leader outside hands over. */
+  private finishMove(change: FinishReassignment): PartitionChangeOutcome {
+    const found = this.partitionOf(change);
+    const outcome = (refusal: string | null, epoch: number) => partitionOutcome(change, refusal, epoch);
+    if (found === undefined) return outcome('unknown partition', -1);
+    const { t, p } = found;
+    const key = moveKey(change.topicId, change.partition);
+    const moving = this.moves.get(key);
+    if (moving === undefined) return outcome('no move in progress', p.partitionEpoch);
+    if (p.partitionEpoch !== change.expectedPartitionEpoch) {
+      return outcome(
+        `stale partition epoch ${change.expectedPartitionEpoch}, now ${p.partitionEpoch}`,
+        p.partitionEpoch,
+      );
+    }
+    const missing = moving.target.filter((id) => !p.isr.includes(id));
+    if (missing.length > 0) return outcome(`${missing.join(', ')} not in the ISR yet`, p.partitionEpoch);
+    const leaderStays = p.leader !== '' && moving.target.includes(p.leader);
+    const leader = leaderStays ? p.leader : moving.target[0]!;
+    const next: PartitionAssignment = {
+      ...p,
+      replicas: [...moving.target],
+      isr: moving.target.filter((id) => p.isr.includes(id)),
+      leader,
+      leaderEpoch: leaderStays ? p.leaderEpoch : p.leaderEpoch + 1,
+      partitionEpoch: p.partitionEpoch + 1,
+    };
+    this.setPartition(t, next);
+    this.moves.delete(key);
+    return outcome(null, next.partitionEpoch);
   }
 
   /** Applies one election or ISR change if `problem` finds none; the partition epoch always moves by one. */
@@ -400,6 +558,18 @@ export class MetadataStateMachine {
     }
     return null;
   }
+}
+
+function partitionOutcome(
+  ref: { readonly topic: string; readonly partition: number },
+  refusal: string | null,
+  partitionEpoch: number,
+): PartitionChangeOutcome {
+  return { topic: ref.topic, partition: ref.partition, refusal, partitionEpoch };
+}
+
+function moveKey(topicId: string, partition: number): string {
+  return `${topicId}:${partition}`;
 }
 
 function offsetKey(topic: string, partition: number): string {

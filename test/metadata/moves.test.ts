@@ -1,0 +1,222 @@
+// Partition moves in the metadata state machine, the controller and the planner (issue 14): a move adds the
+// new replicas outside the ISR, is finished only once they are all in it (replicas become the target, the
+// others leave the ISR, a leader outside the target hands over), can be cancelled while the leader is an
+// original replica, survives a snapshot image and the codec; the controller finishes exactly the moves whose
+// targets are in the ISR; the planner drains a broker and evens out replicas with few moves.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Controller, DEFAULT_CONTROLLER_TIMINGS } from '../../src/core/metadata/controller.js';
+import { planBalance, planDecommission } from '../../src/core/metadata/rebalance.js';
+import { type MetadataCommand, MetadataStateMachine } from '../../src/core/metadata/state-machine.js';
+import { decodeCommand, decodeImage, encodeCommand, encodeImage } from '../../src/metadata/codec.js';
+import type { BrokerRegistration, TopicMetadata } from '../../src/metadata/types.js';
+
+function broker(id: string): BrokerRegistration {
+  return {
+    id,
+    httpHost: '127.0.0.1',
+    httpPort: 8000,
+    clusterHost: '127.0.0.1',
+    clusterPort: 7000,
+    rack: '',
+    version: '0.1.0',
+    fenced: false,
+    shuttingDown: false,
+    dataPorts: [9001],
+    registeredAtMs: 1,
+  };
+}
+
+function topic(replicas: string[][]): TopicMetadata {
+  return {
+    name: 't',
+    topicSeq: 0,
+    topicId: 't-id',
+    numPartitions: replicas.length,
+    replicationFactor: replicas[0]!.length,
+    rackAwareness: false,
+    config: {
+      retentionMs: -1,
+      retentionBytes: -1,
+      segmentBytes: 1 << 20,
+      minInsyncReplicas: 1,
+      cleanupPolicy: 'delete',
+      uncleanLeaderElection: false,
+    },
+    partitions: replicas.map((r, partition) => ({
+      partition,
+      leader: r[0]!,
+      leaderEpoch: 0,
+      partitionEpoch: 0,
+      replicas: r,
+      isr: r,
+    })),
+    createdAtMs: 5,
+  };
+}
+
+let index = 0;
+function apply(sm: MetadataStateMachine, command: MetadataCommand) {
+  const decoded = decodeCommand(encodeCommand(command));
+  assert.ok(decoded.ok, JSON.stringify(decoded));
+  return sm.apply(++index, decoded.value);
+}
+
+function cluster(): MetadataStateMachine {
+  index = 0;
+  const sm = new MetadataStateMachine();
+  for (const id of ['a', 'b', 'c', 'd']) apply(sm, { kind: 'register_broker', broker: broker(id) });
+  apply(sm, { kind: 'create_topic', topic: topic([['a', 'b']]) });
+  return sm;
+}
+
+const move = (target: string[]) => ({
+  kind: 'reassign_partitions' as const,
+  changes: [{ topicId: 't-id', topic: 't', partition: 0, target }],
+  nowMs: 1,
+});
+const part = (sm: MetadataStateMachine) => sm.topic('t')!.partitions[0]!;
+const refusals = (result: unknown) =>
+  (result as { outcomes: { refusal: string | null }[] }).outcomes.map((o) => o.refusal);
+
+test('a move adds the new replicas outside the ISR and finishes only once they are in it', () => {
+  const sm = cluster();
+  assert.deepEqual(refusals(apply(sm, move(['c', 'd']))), [null]);
+  assert.deepEqual(part(sm).replicas, ['c', 'd', 'a', 'b']);
+  assert.deepEqual(part(sm).isr, ['a', 'b']);
+  const finish = (epoch: number) => ({
+    kind: 'finish_reassignments' as const,
+    changes: [{ topicId: 't-id', topic: 't', partition: 0, expectedPartitionEpoch: epoch }],
+  });
+  assert.match(refusals(apply(sm, finish(part(sm).partitionEpoch)))[0]!, /not in the ISR yet/);
+  // The leader adds c and d once they caught up.
+  const p = part(sm);
+  apply(sm, {
+    kind: 'alter_isr',
+    changes: [
+      {
+        topicId: 't-id',
+        topic: 't',
+        partition: 0,
+        leader: 'a',
+        leaderEpoch: p.leaderEpoch,
+        partitionEpoch: p.partitionEpoch,
+        isr: ['a', 'b', 'c', 'd'],
+      },
+    ],
+  });
+  assert.match(refusals(apply(sm, finish(p.partitionEpoch)))[0]!, /stale partition epoch/);
+  const image = decodeImage(encodeImage(sm.image()));
+  assert.ok(image.ok);
+  assert.equal(image.value.reassignments.length, 1, 'the move survives a snapshot');
+  const restored = MetadataStateMachine.fromImage(image.value);
+  assert.deepEqual(refusals(restored.apply(index + 1, finish(part(restored).partitionEpoch))), [null]);
+  const done = part(restored);
+  assert.deepEqual(done.replicas, ['c', 'd']);
+  assert.deepEqual(done.isr, ['c', 'd']);
+  assert.equal(done.leader, 'c', 'a leader outside the target hands over to its first replica');
+  assert.equal(done.leaderEpoch, p.leaderEpoch + 1);
+  assert.equal(restored.image().reassignments.length, 0);
+});
+
+test('bad moves are refused and change nothing; a cancel restores the replicas', () => {
+  const sm = cluster();
+  const before = part(sm);
+  assert.match(refusals(apply(sm, move(['c'])))[0]!, /replication factor 2/);
+  assert.match(refusals(apply(sm, move(['c', 'c'])))[0]!, /twice/);
+  assert.match(refusals(apply(sm, move(['c', 'zz'])))[0]!, /not registered/);
+  assert.deepEqual(part(sm), before);
+  assert.deepEqual(refusals(apply(sm, move(['a', 'c']))), [null]);
+  assert.match(refusals(apply(sm, move(['a', 'd'])))[0]!, /in progress/);
+  assert.deepEqual(refusals(apply(sm, move([]))), [null]);
+  assert.deepEqual(part(sm).replicas, ['a', 'b']);
+  assert.deepEqual(part(sm).isr, ['a', 'b']);
+  assert.match(refusals(apply(sm, move([])))[0]!, /no move/);
+});
+
+test('the controller finishes the moves whose targets are all in the ISR', () => {
+  const sm = cluster();
+  apply(sm, move(['a', 'c']));
+  const controller = new Controller({
+    self: 'a',
+    raftVoters: 3,
+    voterReplaceAfterMs: 30_000,
+    ...DEFAULT_CONTROLLER_TIMINGS,
+  });
+  const members = ['a', 'b', 'c', 'd'].map((id) => ({
+    id,
+    state: 'alive' as const,
+    httpHost: '127.0.0.1',
+    httpPort: 8000,
+    clusterHost: '127.0.0.1',
+    clusterPort: 7000,
+    rack: '',
+    version: '0.1.0',
+    dataPorts: [9001],
+  }));
+  const decide = () =>
+    controller
+      .decide({
+        nowMs: 10,
+        metadata: sm.snapshot(),
+        members,
+        raft: { voters: ['a'], learners: [], commit: 1, match: new Map(), confChangePending: false },
+      })
+      .filter((a) => a.kind === 'propose' && a.command.kind === 'finish_reassignments');
+  assert.equal(decide().length, 0, 'c is not in the ISR yet');
+  const p = part(sm);
+  apply(sm, {
+    kind: 'alter_isr',
+    changes: [
+      {
+        topicId: 't-id',
+        topic: 't',
+        partition: 0,
+        leader: 'a',
+        leaderEpoch: p.leaderEpoch,
+        partitionEpoch: p.partitionEpoch,
+        isr: ['a', 'b', 'c'],
+      },
+    ],
+  });
+  const actions = decide();
+  assert.equal(actions.length, 1);
+  const action = actions[0]!;
+  assert.ok(action.kind === 'propose');
+  apply(sm, action.command);
+  assert.deepEqual(part(sm).replicas, ['a', 'c']);
+  assert.equal(part(sm).leader, 'a', 'a leader in the target keeps leading');
+});
+
+test('plans: a decommission drains a broker evenly; a balance evens out replicas with few moves', () => {
+  const placed = [
+    { topic: 't', topicId: 'x', partition: 0, replicas: ['a', 'b'] },
+    { topic: 't', topicId: 'x', partition: 1, replicas: ['b', 'c'] },
+    { topic: 't', topicId: 'x', partition: 2, replicas: ['c', 'a'] },
+    { topic: 't', topicId: 'x', partition: 3, replicas: ['a', 'b'] },
+  ];
+  const drained = planDecommission(placed, ['a', 'b', 'c', 'd'], 'a');
+  assert.equal(drained.kind, 'ok');
+  if (drained.kind !== 'ok') return;
+  assert.equal(drained.moves.length, 3);
+  for (const m of drained.moves) assert.ok(!m.to.includes('a') && new Set(m.to).size === 2);
+  const stuck = planDecommission(placed, ['a', 'b'], 'a');
+  assert.equal(stuck.kind, 'error');
+
+  const balanced = planBalance(placed, ['a', 'b', 'c', 'd']);
+  assert.equal(balanced.kind, 'ok');
+  if (balanced.kind !== 'ok') return;
+  const counts = new Map<string, number>();
+  const after = placed.map((p) => balanced.moves.find((m) => m.partition === p.partition)?.to ?? p.replicas);
+  for (const r of after) for (const id of r) counts.set(id, (counts.get(id) ?? 0) + 1);
+  assert.deepEqual([...counts.values()].sort(), [2, 2, 2, 2]);
+  assert.equal(balanced.moves.length, 2, 'two replicas move to d, nothing else');
+  for (const m of balanced.moves) assert.equal(m.to[0], m.from[0], 'the preferred leader stays');
+  assert.equal(
+    planBalance(
+      after.map((r, i) => ({ ...placed[i]!, replicas: r })),
+      ['a', 'b', 'c', 'd'],
+    ).kind,
+    'ok',
+  );
+});
