@@ -50,6 +50,7 @@ import {
   PartitionReplica,
   type ReplicaConfig,
 } from '../core/replication/partition-replica.js';
+import { TokenBucket } from '../core/token-bucket.js';
 import { DATA_LINK_DEFAULTS, DataLinkServer, type LinkConnection } from '../link/data-link.js';
 import {
   type ControlAnswer,
@@ -123,6 +124,11 @@ export interface ReplicationOptions {
   readonly fetchTimeoutMs: number;
   /** After a failed replica fetch, or one the leader refused for its metadata, the session waits this long. */
   readonly retryBackoffMs: number;
+  /**
+   * Bytes a second this worker sends, as a leader, to replicas outside the ISR (catching up after a move or a
+   * long absence); 0 sends as fast as they fetch. Followers in the ISR are never throttled.
+   */
+  readonly catchUpBytesPerS: number;
 }
 
 export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
@@ -132,6 +138,7 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   fetchBytesMax: 8 * 1024 * 1024,
   fetchTimeoutMs: 10_000,
   retryBackoffMs: 100,
+  catchUpBytesPerS: 0,
 };
 
 export interface PartitionWorkerOptions {
@@ -292,6 +299,8 @@ export class PartitionWorker {
   private readonly sessions = new Map<string, FetchSession>();
   private readonly metadataQueue: ControlToWorker[] = [];
   private readonly parkedReplicaFetches = new Set<ParkedReplicaFetch>();
+  /** This worker's share of --replication-throttle, for replicas catching up; null when unthrottled. */
+  private readonly catchUpBucket: TokenBucket | null;
   /** Something arrived while the loop was busy: do not sleep before looking at it. */
   private pendingWork = false;
   private readonly stateNotices = new Set<Replica>();
@@ -307,6 +316,11 @@ export class PartitionWorker {
   ) {
     this.reader = new RingReader(options.requests);
     this.writer = new RingWriter(options.responses);
+    const catchUpRate = options.replication.catchUpBytesPerS / options.workerCount;
+    // A throttled fetch that finds the bucket empty waits out the fetch wait; what accrued meanwhile (up to one
+    // wait's worth) goes with its answer, so the rate holds whatever the batch size. Starts empty: no burst.
+    const burst = Math.max(1, (catchUpRate * options.replication.fetchWaitMs) / 1000);
+    this.catchUpBucket = catchUpRate > 0 ? new TokenBucket(catchUpRate, burst, -1, 0) : null;
     this.responseBytes = this.writer.bytes;
     this.ringBuffer = Buffer.from(
       this.responseBytes.buffer,
@@ -1429,6 +1443,14 @@ export class PartitionWorker {
             parts.push({ head: out, records: null });
             break;
           }
+          // A replica outside the ISR is catching up: what it gets is throttled (never below one batch, so a
+          // throttled read always progresses; the bucket's debt is repaid before the next).
+          const throttled = this.catchUpBucket !== null && !core.isr.includes(request.followerId);
+          const allowed = throttled ? this.catchUpBucket!.available(now) : budget;
+          if (allowed <= 0) {
+            parts.push({ head: out, records: null });
+            break;
+          }
           if (!replica.files.ensureLog() || replica.files.log === null) {
             parts.push({ head: { ...head, outcome: ReplicaOutcome.storage_error }, records: null });
             worthSending = true;
@@ -1436,9 +1458,10 @@ export class PartitionWorker {
           }
           const read = replica.files.log.read(
             decision.fromOffset,
-            Math.min(budget, e.maxBytes || budget),
+            Math.min(budget, allowed, e.maxBytes || budget),
             decision.toOffset,
           );
+          if (throttled && read.kind === 'ok') this.catchUpBucket!.spend(read.bytes.byteLength, now);
           if (read.kind !== 'ok') {
             if (read.kind === 'corrupt') this.reportCorruptRead(replica, read);
             parts.push({ head: { ...head, outcome: ReplicaOutcome.storage_error }, records: null });

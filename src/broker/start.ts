@@ -174,7 +174,11 @@ export async function startBroker(
       retentionCheckIntervalMs: 30_000,
       segmentFdsMax: budget.segmentFdsPerThread,
       cleanShutdown,
-      replication: { ...DEFAULT_REPLICATION_OPTIONS, replicaLagTimeMaxMs: config.replicaLagTimeMaxMs },
+      replication: {
+        ...DEFAULT_REPLICATION_OPTIONS,
+        replicaLagTimeMaxMs: config.replicaLagTimeMaxMs,
+        catchUpBytesPerS: config.replicationThrottleBytes,
+      },
       controlPort,
     };
     // A small young generation: a partition worker's garbage is short-lived and small (frames are

@@ -63,6 +63,8 @@ export interface BrokerValues {
   readonly defaultReplicationFactor: number;
   readonly dataPort: number;
   readonly replicaLagTimeMaxMs: number;
+  /** Bytes a second a leader sends to replicas outside the ISR (moves, long absences); 0: unthrottled. */
+  readonly replicationThrottleBytes: number;
 }
 
 export type ConfigField = keyof BrokerValues;
@@ -543,6 +545,20 @@ export const optionSpecs: OptionTable = {
     max: 65535,
     description:
       'First data-link port (replication, forwarded requests): partition worker i listens on it + i; 0 picks free ports, advertised through gossip.',
+  },
+  replicationThrottleBytes: {
+    name: 'replicationThrottle',
+    field: 'replicationThrottleBytes',
+    flag: 'replication-throttle',
+    env: 'BROKER_REPLICATION_THROTTLE',
+    fileKey: 'replication_throttle',
+    kind: 'bytes',
+    defaultValue: 0,
+    defaultText: '0 (unthrottled)',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      "Bytes a second this broker sends, as a leader, to replicas outside the ISR: new replicas of a partition being moved, followers far behind (Kafka's leader.replication.throttled.rate); 0 leaves them unthrottled.",
   },
   replicaLagTimeMaxMs: {
     name: 'replicaLagTimeMax',

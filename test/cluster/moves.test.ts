@@ -4,7 +4,9 @@
 // a broker is decommissioned under load, and once it is empty it is killed with SIGKILL: no partition is left
 // under-replicated, and no acknowledged record is lost, duplicated or moved (every partition read through a
 // live node, offsets dense). An explicit plan, a dry run, a cancel and the refusals of bad plans are checked
-// on the way. Every process started is killed by PID in `after`.
+// on the way. Then the throttle: every broker runs with --replication-throttle 4MiB, and a partition of 12 MB
+// moved to another broker takes at least as long as that rate allows (and not much longer).
+// Every process started is killed by PID in `after`.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,12 +24,14 @@ import {
 } from './replication-workload.js';
 
 const topic = 'moving';
+const throttleBytesPerS = 4 * 1024 * 1024;
+const throttleArgs = ['--replication-throttle', String(throttleBytesPerS)];
 const partitions = 6;
 let cluster: TestCluster;
 let extraDir = '';
 
 before(async () => {
-  cluster = await TestCluster.start(3);
+  cluster = await TestCluster.start(3, throttleArgs);
   extraDir = await mkdtemp(join(tmpdir(), 'broker-moves-'));
 });
 after(async () => {
@@ -110,7 +114,7 @@ test('a joining broker gets its share, a decommissioned broker is emptied, nothi
     // A fourth broker joins and gets an even share of the replicas.
     const n4: ClusterNode = { id: 'n4', dataDir: join(extraDir, 'n4'), clusterPort: 0, process: null };
     cluster.nodes.push(n4);
-    await cluster.startNode(n4);
+    await cluster.startNode(n4, throttleArgs);
     const rebalanced = await http(n1, 'POST', '/admin/rebalance', {});
     assert.equal(rebalanced.status, 202, JSON.stringify(rebalanced.json));
     assert.ok((rebalanced.json.moves as unknown[]).length > 0, 'the rebalance moves something to n4');
@@ -155,4 +159,44 @@ test('a joining broker gets its share, a decommissioned broker is emptied, nothi
     const records = await readThrough(n1.process!.base, topic, p, info.body.high_watermark as number);
     checkRecords(records, p, outcomes, `partition ${p}`);
   }
+});
+
+test('--replication-throttle bounds the rate at which a moved replica catches up', async () => {
+  const live = cluster.running();
+  const first = live[0]!;
+  const created = await http(first, 'POST', '/topics/bulk', { num_partitions: 1, replication_factor: 1 });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const from = (created.json.partitions as { replicas: string[] }[])[0]!.replicas[0]!;
+  const to = live.find((n) => n.id !== from)!.id;
+  const leader = cluster.node(from);
+  const value = 'x'.repeat(10_000);
+  const records = Array.from({ length: 100 }, () => ({ value, partition: 0 }));
+  for (let i = 0; i < 12; i++) {
+    const loaded = await http(leader, 'POST', '/topics/bulk/records', { records });
+    assert.equal(loaded.status, 200, JSON.stringify(loaded.json));
+  }
+  const sizeBytes = (await http(leader, 'GET', '/topics/bulk/partitions/0')).json.size_bytes as number;
+  assert.ok(sizeBytes > 11_000_000, `the partition holds ${sizeBytes} bytes`);
+  const startedAt = performance.now();
+  const moved = await http(first, 'POST', '/admin/reassignments', {
+    partitions: [{ topic: 'bulk', partition: 0, replicas: [to] }],
+  });
+  assert.equal(moved.status, 202, JSON.stringify(moved.json));
+  await waitFor(
+    'the throttled move to finish',
+    30_000,
+    async () => {
+      const p = (await http(first, 'GET', '/topics/bulk')).json.partitions as { replicas: string[] }[];
+      return p[0]!.replicas.join() === to ? true : undefined;
+    },
+    20,
+  );
+  const elapsedS = (performance.now() - startedAt) / 1000;
+  const rate = sizeBytes / elapsedS;
+  console.log(
+    `# ${sizeBytes} bytes moved from ${from} to ${to} in ${elapsedS.toFixed(2)} s: ${(rate / 1048576).toFixed(2)} MiB/s against a throttle of ${throttleBytesPerS / 1048576} MiB/s`,
+  );
+  // The first tenth of a second's worth goes at once (the bucket starts full): allowed above the rate.
+  assert.ok(rate <= throttleBytesPerS * 1.2, `${rate} bytes/s is over the throttle`);
+  assert.ok(rate >= throttleBytesPerS * 0.5, `${rate} bytes/s is far below the throttle`);
 });
