@@ -5,6 +5,7 @@
 //   POST   /admin/brokers/{id}/decommission     moves every replica off a broker
 //   GET    /admin/brokers/{id}/decommission     how many replicas the broker still holds, and whether it is empty
 //   GET    /admin/assignment-plan               the current placement, the balance plan, and moves in progress
+//   POST   /admin/preferred-leader-election     leadership back to the preferred replicas now
 // Plans come from the pure planner (core/metadata/rebalance.ts); each move is checked again and started by the
 // metadata leader's state machine, and finished by the controller once its new replicas are in the ISR.
 // Runs on the acceptor (main) thread only.
@@ -25,6 +26,8 @@ export interface MoveAdminOptions {
   /** Brokers that can take replicas now: registered, not fenced, not shutting down, alive in gossip. */
   readonly liveBrokers: () => readonly string[];
   readonly reassign: (changes: readonly ReassignChange[]) => Promise<readonly (string | null)[]>;
+  /** Asks the controller to move leaderships to the preferred replicas now. */
+  readonly electPreferredLeaders: () => Promise<void>;
   /** Each replica's distance behind the leader, for moves in progress (null when the leader cannot say). */
   readonly replicaLag: (topic: string, partition: number) => Promise<Record<string, number> | null>;
 }
@@ -132,6 +135,23 @@ export class MoveAdmin {
     if (!this.options.snapshot().brokers.has(id)) return reply.error('unknown_broker', `no broker ${id}`);
     const plan = planDecommission(this.placed(), this.options.liveBrokers(), id);
     this.submitPlan(reply, plan, body.dry_run === true, 'decommission');
+  }
+
+  /**
+   * `POST /admin/preferred-leader-election`: leadership back to each partition's first replica, at once, where
+   * it is live and in the ISR (the controller also does it by itself 5 s after the replica is back).
+   */
+  electPreferred(_request: HttpRequest, reply: Reply): void {
+    const pending = [...this.options.snapshot().topics.values()].flatMap((t) =>
+      t.partitions
+        .filter((p) => p.leader !== p.replicas[0])
+        .map((p) => ({ topic: t.name, partition: p.partition, leader: p.leader, preferred: p.replicas[0] })),
+    );
+    this.options.electPreferredLeaders().then(
+      () => reply.json(202, JSON.stringify({ requested: true, not_preferred: pending })),
+      (error: unknown) =>
+        reply.error('no_leader', `the election was not asked for: ${(error as Error).message}`),
+    );
   }
 
   /** `GET /admin/brokers/{id}/decommission`: what the broker still holds. */

@@ -301,6 +301,7 @@ export async function startBroker(
     liveBrokers: () =>
       [...store.snapshot().brokers.values()].filter((b) => !b.fenced && !b.shuttingDown).map((b) => b.id),
     reassign: (changes) => store.reassign(changes),
+    electPreferredLeaders: () => store.electPreferredLeaders(),
     replicaLag: async (topic, partition) => {
       const route = acceptor.topicRoute(topic)?.partitions[partition];
       if (route === undefined) return null;

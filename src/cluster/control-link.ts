@@ -230,6 +230,12 @@ export class ClusterMetadataStore implements MetadataStore {
     throw new ControlError(asFailure(reply));
   }
 
+  /** Asks the controller to move leaderships to the preferred replicas now (answered once asked). */
+  async electPreferredLeaders(): Promise<void> {
+    const reply = await this.link.request({ op: 'elect_preferred_leaders' });
+    if (reply.kind !== 'ok') throw new ControlError(asFailure(reply));
+  }
+
   async allocateProducerId(): Promise<number> {
     const reply = await this.link.request({ op: 'allocate_producer_id' });
     if (reply.kind === 'producer_id') return reply.producerId;

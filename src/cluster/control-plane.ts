@@ -230,6 +230,9 @@ export class ControlPlane {
       case 'group_command':
         this.groupCommand(request.term, request.command).then(reply, fail);
         return;
+      case 'elect_preferred_leaders':
+        this.admin({ kind: 'elect_preferred_leaders' }).then(reply, fail);
+        return;
       case 'reassign':
         this.admin({ kind: 'reassign_partitions', changes: request.changes, nowMs: Date.now() }).then(
           reply,
@@ -947,6 +950,12 @@ export class ControlPlane {
       case 'reassign_partitions':
         command = { kind: 'reassign_partitions', changes: request.changes, nowMs: request.nowMs };
         break;
+      case 'elect_preferred_leaders':
+        // Not a command of its own: the controller decides the elections, with the delay waived, and proposes
+        // them as it does every other (compare-and-set on each partition epoch).
+        this.controller.electPreferredLeadersNow();
+        this.reconcile();
+        return reply('ok', 0, null);
       case 'set_broker_shutting_down':
         command = {
           kind: 'set_broker_shutting_down',

@@ -109,6 +109,8 @@ export type ControlRequest =
     }
   /** Start (target non-empty) or cancel (target empty) partition moves; per change null or a refusal. */
   | { readonly id: number; readonly op: 'reassign'; readonly changes: readonly ReassignChange[] }
+  /** Leadership back to every partition's preferred replica now where it is live and in the ISR. */
+  | { readonly id: number; readonly op: 'elect_preferred_leaders' }
   /** An idempotent producer id, unique in the cluster (the Raft index of the allocating entry). */
   | { readonly id: number; readonly op: 'allocate_producer_id' }
   | { readonly id: number; readonly op: 'status' }

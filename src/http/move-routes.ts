@@ -38,6 +38,14 @@ export function buildMoveRoutes(moves: MoveAdmin): Route[] {
       handle: (q, r) => moves.decommission(q, r),
     },
     {
+      method: 'post',
+      pattern: '/admin/preferred-leader-election',
+      operationId: 'electPreferredLeaders',
+      summary: "Move each partition's leadership to its first replica now, where it is live and in sync",
+      hasBody: false,
+      handle: (q, r) => moves.electPreferred(q, r),
+    },
+    {
       method: 'get',
       pattern: '/admin/brokers/:broker/decommission',
       operationId: 'decommissionStatus',

@@ -188,6 +188,12 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
     success: { '202': 'the moves started', '200': 'a dry run, nothing to move, or some moves refused' },
     errors: [400, 404, 409],
   },
+  electPreferredLeaders: {
+    success: {
+      '202':
+        '{"requested": true, "not_preferred": [{"topic","partition","leader","preferred"}]}: asked of the controller',
+    },
+  },
   decommissionStatus: {
     success: { '200': '{"broker","replicas","moving_away","empty","partitions"}' },
     errors: [404],

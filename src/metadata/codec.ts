@@ -248,7 +248,8 @@ export type AdminRequest =
       readonly kind: 'reassign_partitions';
       readonly changes: readonly ReassignChange[];
       readonly nowMs: number;
-    };
+    }
+  | { readonly kind: 'elect_preferred_leaders' };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
@@ -287,6 +288,7 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('set_broker_shutting_down', [field('brokerId', 'string'), field('shuttingDown', 'boolean')]),
   record('allocate_producer_id', []),
   record('reassign_partitions', [field('changes', arrayOf(reassignChangeSchema)), field('nowMs', 'long')]),
+  record('elect_preferred_leaders', []),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(

@@ -3,8 +3,8 @@
 // joins it, then the move finishes); afterwards every broker holds within one replica of the even share. Then
 // a broker is decommissioned under load, and once it is empty it is killed with SIGKILL: no partition is left
 // under-replicated, and no acknowledged record is lost, duplicated or moved (every partition read through a
-// live node, offsets dense). An explicit plan, a dry run, a cancel and the refusals of bad plans are checked
-// on the way. Then the throttle: every broker runs with --replication-throttle 4MiB, and a partition of 12 MB
+// live node, offsets dense). An explicit plan, a dry run, the refusals of bad plans and an operator's
+// preferred-leader election are checked on the way. Then the throttle: every broker runs with --replication-throttle 4MiB, and a partition of 12 MB
 // moved to another broker takes at least as long as that rate allows (and not much longer).
 // Every process started is killed by PID in `after`.
 import assert from 'node:assert/strict';
@@ -111,6 +111,18 @@ test('a joining broker gets its share, a decommissioned broker is emptied, nothi
         : undefined;
     });
 
+    // The leader stayed where it was (it is in the new replicas); an operator's election moves it to the new
+    // first replica at once, well before the controller's own 5 s delay would.
+    const beforeElection = (await placement(n1))[0]!;
+    assert.equal(beforeElection.leader, first.leader, 'a leader among the new replicas keeps leading');
+    const asked = performance.now();
+    const elected = await http(n2, 'POST', '/admin/preferred-leader-election');
+    assert.equal(elected.status, 202, JSON.stringify(elected.json));
+    await waitFor('the preferred leader of partition 0', 3_000, async () =>
+      (await placement(n1))[0]!.leader === reversed[0] ? true : undefined,
+    );
+    console.log(`# preferred leader elected ${(performance.now() - asked).toFixed(0)} ms after the request`);
+
     // A fourth broker joins and gets an even share of the replicas.
     const n4: ClusterNode = { id: 'n4', dataDir: join(extraDir, 'n4'), clusterPort: 0, process: null };
     cluster.nodes.push(n4);
@@ -169,6 +181,9 @@ test('--replication-throttle bounds the rate at which a moved replica catches up
   const from = (created.json.partitions as { replicas: string[] }[])[0]!.replicas[0]!;
   const to = live.find((n) => n.id !== from)!.id;
   const leader = cluster.node(from);
+  await waitFor(`${from} to route bulk`, 10_000, async () =>
+    (await http(leader, 'GET', '/topics/bulk')).status === 200 ? true : undefined,
+  );
   const value = 'x'.repeat(10_000);
   const records = Array.from({ length: 100 }, () => ({ value, partition: 0 }));
   for (let i = 0; i < 12; i++) {

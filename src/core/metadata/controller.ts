@@ -15,7 +15,7 @@
 //      and leaves it alone in the ISR; a leader that is shutting down with nobody to take over keeps leading;
 //    - a live leader's ISR loses members that are dead, fenced or shutting down (never below the leader);
 //    - the preferred (first) replica gets leadership back once it has been in the ISR and live for
-//      `preferredLeaderDelayMs`.
+//      `preferredLeaderDelayMs` (at once after `electPreferredLeadersNow`, an operator's request).
 // 3. Raft membership: live registered brokers join as learners, caught-up learners are promoted while fewer
 //    than `raftVoters` vote, and a voter gone for `voterReplaceAfterMs` gives its seat to a caught-up learner.
 //    At most one membership change at a time.
@@ -96,7 +96,15 @@ export class Controller {
   /** When each partition's preferred replica was first seen able to take leadership back. */
   private readonly preferredReadySinceMs = new Map<string, number>();
 
+  /** Set by an operator's preferred-leader election: the next decision skips the delay. */
+  private preferredNow = false;
+
   constructor(private readonly config: ControllerConfig) {}
+
+  /** The next decision moves every partition's leadership to its preferred replica where it can, at once. */
+  electPreferredLeadersNow(): void {
+    this.preferredNow = true;
+  }
 
   decide(input: ControllerInput): ControllerAction[] {
     const actions: ControllerAction[] = [];
@@ -128,6 +136,7 @@ export class Controller {
     }
     const change = this.membershipChange(input, live);
     if (change !== null) actions.push({ kind: 'conf_change', change });
+    this.preferredNow = false;
     return actions;
   }
 
@@ -312,11 +321,11 @@ export class Controller {
     const key = `${t.topicId}/${p.partition}`;
     seen.add(key);
     const since = this.preferredReadySinceMs.get(key);
-    if (since === undefined) {
+    if (since === undefined && !this.preferredNow) {
       this.preferredReadySinceMs.set(key, nowMs);
       return null;
     }
-    if (nowMs - since < this.config.preferredLeaderDelayMs) return null;
+    if (!this.preferredNow && nowMs - (since ?? nowMs) < this.config.preferredLeaderDelayMs) return null;
     this.preferredReadySinceMs.delete(key);
     return {
       topicId: t.topicId,
