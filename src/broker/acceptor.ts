@@ -412,13 +412,15 @@ export class Acceptor {
    * broker. Placement spreads replicas evenly over the live brokers, so a broker gets at most
    * ceil(partitions x replication factor / live brokers) of the new ones; the check uses that and the replicas
    * each broker holds now. Null when it fits (or the topic exists: creating it again is answered by the store).
+   * `growing`: `numPartitions` more for an existing topic.
    */
-  private partitionLimitProblem(
+  partitionLimitProblem(
     name: string,
     numPartitions: number,
     replicationFactor: number,
+    growing = false,
   ): string | null {
-    if (this.router.topic(name) !== undefined) return null;
+    if (!growing && this.router.topic(name) !== undefined) return null;
     const limit = this.config.maxPartitionsPerThread * this.config.threads;
     const live = this.router.liveBrokers().map((b) => b.id);
     const brokers = live.length > 0 ? live : [this.config.nodeId];

@@ -11,7 +11,12 @@ import { StickyPartitioner } from '../core/partitioner.js';
 import type { ProduceLimits } from '../http/produce-body.js';
 import { LinkFailure, LinkFailureKind } from '../link/data-link.js';
 import type { PartitionState } from '../messages/describe.js';
-import type { BrokerRegistration, MetadataSnapshot, TopicMetadata } from '../metadata/types.js';
+import type {
+  BrokerRegistration,
+  MetadataSnapshot,
+  PartitionAssignment,
+  TopicMetadata,
+} from '../metadata/types.js';
 import type { LinkPool } from './link-pool.js';
 import type { BrokerMetrics, TopicCounters } from './metrics.js';
 import type { ResponseHandler, WorkerLink } from './worker-link.js';
@@ -113,35 +118,32 @@ export class PartitionRouter {
     }
   }
 
+  private partitionRoute(meta: TopicMetadata, p: PartitionAssignment): PartitionRoute {
+    const route: PartitionRoute = {
+      topic: meta.name,
+      topicSeq: meta.topicSeq,
+      partition: p.partition,
+      key: partitionKey(meta.topicSeq, p.partition),
+      leader: p.leader,
+      leaderEpoch: p.leaderEpoch,
+      replicas: p.replicas,
+      isr: p.isr,
+      link: this.links[workerOf(meta.topicSeq, p.partition, this.links.length)]!,
+      reported: false,
+      logStartOffset: 0,
+      logEndOffset: 0,
+      highWatermark: -1,
+    };
+    this.byKey.set(route.key, route);
+    return route;
+  }
+
   private addTopic(meta: TopicMetadata): void {
-    const partitions: PartitionRoute[] = meta.partitions.map((p) => {
-      const route: PartitionRoute = {
-        topic: meta.name,
-        topicSeq: meta.topicSeq,
-        partition: p.partition,
-        key: partitionKey(meta.topicSeq, p.partition),
-        leader: p.leader,
-        leaderEpoch: p.leaderEpoch,
-        replicas: p.replicas,
-        isr: p.isr,
-        link: this.links[workerOf(meta.topicSeq, p.partition, this.links.length)]!,
-        reported: false,
-        logStartOffset: 0,
-        logEndOffset: 0,
-        highWatermark: -1,
-      };
-      this.byKey.set(route.key, route);
-      return route;
-    });
-    const sticky = new StickyPartitioner(
-      meta.numPartitions,
-      STICKY_RECORDS_MAX,
-      Math.floor(Math.random() * meta.numPartitions),
-    );
+    const partitions: PartitionRoute[] = meta.partitions.map((p) => this.partitionRoute(meta, p));
     const route: TopicRoute = {
       meta,
       partitions,
-      sticky,
+      sticky: stickyFor(meta),
       counters: this.metrics.topicCounters(meta.name),
       limits: {
         ...this.baseLimits,
@@ -155,6 +157,12 @@ export class PartitionRouter {
 
   private updateTopic(route: TopicRoute, meta: TopicMetadata): void {
     (route as { meta: TopicMetadata }).meta = meta;
+    // A topic that grew (partitions are only ever added): routes for the new ones, a partitioner over all.
+    const grew = meta.partitions.length > route.partitions.length;
+    for (let i = route.partitions.length; i < meta.partitions.length; i++) {
+      route.partitions.push(this.partitionRoute(meta, meta.partitions[i]!));
+    }
+    if (grew) (route as { sticky: StickyPartitioner }).sticky = stickyFor(meta);
     for (const p of route.partitions) {
       const assignment = meta.partitions[p.partition]!;
       p.leader = assignment.leader;
@@ -164,6 +172,7 @@ export class PartitionRouter {
       if (!assignment.replicas.includes(this.nodeId)) p.reported = false;
     }
     this.setEligible(route);
+    if (grew) this.onTopicChange(meta.name, meta.numPartitions);
   }
 
   private removeTopic(route: TopicRoute): void {
@@ -276,3 +285,11 @@ export function linkFailureMessage(
 }
 
 export { LinkFailureKind };
+
+function stickyFor(meta: TopicMetadata): StickyPartitioner {
+  return new StickyPartitioner(
+    meta.numPartitions,
+    STICKY_RECORDS_MAX,
+    Math.floor(Math.random() * meta.numPartitions),
+  );
+}

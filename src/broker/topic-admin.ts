@@ -61,6 +61,77 @@ export class TopicAdmin {
     );
   }
 
+  /**
+   * `PATCH /topics/{topic}` `{"num_partitions": N}`: more partitions (Kafka's CreatePartitions; increase only),
+   * placed as a new topic's are. Keys map to partitions by their number, so keyed records of the topic may land
+   * on another partition from now on, as in Kafka.
+   */
+  addPartitions(request: HttpRequest, reply: Reply): void {
+    const name = request.params[0] ?? '';
+    const route = this.topicOrReply(name, reply);
+    if (route === null) return;
+    const parsed = parseJsonBody(request.body?.toString('utf8') ?? '');
+    if (!parsed.ok) return reply.error('bad_request', parsed.message);
+    const body = parsed.value as Record<string, unknown> | null;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return reply.error('bad_request', 'the body must be a JSON object {"num_partitions": N}');
+    }
+    const unknown = Object.keys(body).filter((k) => k !== 'num_partitions');
+    if (unknown.length > 0) {
+      return reply.error(
+        'bad_request',
+        `unknown field '${unknown[0]}': PATCH /topics/{topic} changes num_partitions; config goes to POST /topics/{topic}/config`,
+      );
+    }
+    const count = body.num_partitions;
+    const now = route.meta.numPartitions;
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count <= now || count > 4096) {
+      return reply.error(
+        'bad_request',
+        `num_partitions must be an integer above the topic's ${now} partitions (they can only grow) and at most 4096, got ${JSON.stringify(count)}`,
+      );
+    }
+    const crowded = this.acceptor.partitionLimitProblem(
+      name,
+      count - now,
+      route.meta.replicationFactor,
+      true,
+    );
+    if (crowded !== null) return reply.error('too_many_partitions', crowded);
+    const grow = this.store.addPartitions;
+    if (grow === undefined) return reply.error('bad_request', 'this broker cannot add partitions');
+    if (!this.acceptor.serving) {
+      return reply.error('overloaded', `the broker is not serving: ${this.acceptor.notServingReason}`);
+    }
+    grow.call(this.store, name, count).then(
+      async (result) => {
+        if (result.kind === 'unknown') return reply.error('unknown_topic', `topic '${name}' does not exist`);
+        await this.acceptor.metadataSettled();
+        const t = result.topic;
+        reply.json(
+          200,
+          JSON.stringify({
+            topic: name,
+            num_partitions: t.numPartitions,
+            partitions: t.partitions.map((p) => ({
+              partition: p.partition,
+              leader: p.leader,
+              replicas: p.replicas,
+            })),
+          }),
+        );
+      },
+      (error: unknown) => {
+        const failure = (error as { failure?: { error: string; message: string; indefinite: boolean } })
+          .failure;
+        if (failure?.error === 'bad_request') return reply.error('bad_request', failure.message);
+        reply.error('no_leader', `could not add partitions: ${(error as Error).message}`, {
+          indefinite: failure?.indefinite ?? false,
+        });
+      },
+    );
+  }
+
   /** `GET /topics/{topic}/partitions/{p}/offsets?timestamp=MS`: the first offset at or after the time. */
   offsetsForTime(request: HttpRequest, reply: Reply): void {
     const route = this.topicOrReply(request.params[0] ?? '', reply);

@@ -230,6 +230,12 @@ export class ClusterMetadataStore implements MetadataStore {
     throw new ControlError(asFailure(reply));
   }
 
+  async addPartitions(name: string, count: number): Promise<AlterTopicResult> {
+    const reply = await this.link.request({ op: 'add_partitions', name, count });
+    if (reply.kind === 'altered' || reply.kind === 'unknown') return reply;
+    throw new ControlError(asFailure(reply));
+  }
+
   /** Asks the controller to move leaderships to the preferred replicas now (answered once asked). */
   async electPreferredLeaders(): Promise<void> {
     const reply = await this.link.request({ op: 'elect_preferred_leaders' });

@@ -233,6 +233,9 @@ export class ControlPlane {
       case 'elect_preferred_leaders':
         this.admin({ kind: 'elect_preferred_leaders' }).then(reply, fail);
         return;
+      case 'add_partitions':
+        this.admin({ kind: 'add_partitions', name: request.name, count: request.count }).then(reply, fail);
+        return;
       case 'reassign':
         this.admin({ kind: 'reassign_partitions', changes: request.changes, nowMs: Date.now() }).then(
           reply,
@@ -950,6 +953,13 @@ export class ControlPlane {
       case 'reassign_partitions':
         command = { kind: 'reassign_partitions', changes: request.changes, nowMs: request.nowMs };
         break;
+      case 'add_partitions': {
+        const placed = this.placeMorePartitions(request.name, request.count);
+        if (typeof placed === 'string') return reply('invalid', 0, null, placed);
+        if (placed === null) return reply('unknown', 0, null);
+        command = placed;
+        break;
+      }
       case 'elect_preferred_leaders':
         // Not a command of its own: the controller decides the elections, with the delay waived, and proposes
         // them as it does every other (compare-and-set on each partition epoch).
@@ -1017,6 +1027,47 @@ export class ControlPlane {
           leaderId: this.options.nodeId,
         };
     }
+  }
+
+  /**
+   * The command that grows a topic to `count` partitions, the new ones placed as a new topic's would be;
+   * null for an unknown topic, a string saying why not.
+   */
+  private placeMorePartitions(name: string, count: number): MetadataCommand | string | null {
+    const t = this.sm.topic(name);
+    if (t === undefined) return null;
+    if (count <= t.numPartitions) {
+      return `topic '${name}' has ${t.numPartitions} partitions; their number can only grow (asked for ${count})`;
+    }
+    const candidates = [...this.sm.snapshot().brokers.values()]
+      .filter((b) => !b.fenced && !b.shuttingDown)
+      .map((b) => ({
+        id: b.id,
+        rack: b.rack,
+        alive: this.isAlive(b.id),
+        healthy: b.id === this.options.nodeId || this.gossip?.member(b.id)?.state === 'alive',
+      }));
+    const placed = placeTopicReplicas(
+      candidates,
+      count - t.numPartitions,
+      t.replicationFactor,
+      t.rackAwareness,
+      Math.floor(Math.random() * Math.max(1, candidates.length)),
+    );
+    if (placed.kind === 'error') return placed.reason;
+    return {
+      kind: 'add_partitions',
+      name,
+      topicId: t.topicId,
+      partitions: placed.partitions.map((p, i) => ({
+        partition: t.numPartitions + i,
+        leader: p.replicas[0]!,
+        leaderEpoch: 0,
+        partitionEpoch: 0,
+        replicas: [...p.replicas],
+        isr: [...p.isr],
+      })),
+    };
   }
 
   /** Decides a new topic's id, placement and creation time: the state machine only checks them. */

@@ -111,6 +111,8 @@ export type ControlRequest =
   | { readonly id: number; readonly op: 'reassign'; readonly changes: readonly ReassignChange[] }
   /** Leadership back to every partition's preferred replica now where it is live and in the ISR. */
   | { readonly id: number; readonly op: 'elect_preferred_leaders' }
+  /** Grows a topic to `count` partitions (never shrinks it). */
+  | { readonly id: number; readonly op: 'add_partitions'; readonly name: string; readonly count: number }
   /** An idempotent producer id, unique in the cluster (the Raft index of the allocating entry). */
   | { readonly id: number; readonly op: 'allocate_producer_id' }
   | { readonly id: number; readonly op: 'status' }

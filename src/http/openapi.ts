@@ -80,6 +80,16 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
     },
     errors: [400, 404],
   },
+  addPartitions: {
+    body: {
+      type: 'object',
+      required: ['num_partitions'],
+      properties: { num_partitions: { type: 'integer', minimum: 2, maximum: 4096 } },
+      additionalProperties: false,
+    },
+    success: { '200': '{"topic","num_partitions","partitions":[{"partition","leader","replicas"}]}' },
+    errors: [400, 404, 422],
+  },
   deleteGroup: { success: { '200': '{"group","deleted": true}' }, errors: [400, 404, 409] },
   resetGroupOffsets: {
     body: {

@@ -16,6 +16,14 @@ export function buildOpsRoutes(topics: TopicAdmin, groups: GroupAdmin): Route[] 
       handle: (q, r) => topics.alterConfig(q, r),
     },
     {
+      method: 'patch',
+      pattern: '/topics/:topic',
+      operationId: 'addPartitions',
+      summary: 'Give a topic more partitions (increase only, as in Kafka)',
+      hasBody: true,
+      handle: (q, r) => topics.addPartitions(q, r),
+    },
+    {
       method: 'get',
       pattern: '/topics/:topic/partitions/:partition/offsets',
       operationId: 'offsetForTimestamp',

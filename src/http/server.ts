@@ -35,7 +35,7 @@ const statusText: Record<number, string> = {
   507: '507 Insufficient Storage',
 };
 
-export type HttpMethod = 'get' | 'post' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
 
 export interface HttpRequest {
   readonly method: HttpMethod;
@@ -207,6 +207,7 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
     const handler = (res: uWS.HttpResponse, req: uWS.HttpRequest) => serve(route, res, req, options);
     if (route.method === 'get') app.get(route.pattern, handler);
     else if (route.method === 'post') app.post(route.pattern, handler);
+    else if (route.method === 'patch') app.patch(route.pattern, handler);
     else app.del(route.pattern, handler);
   }
   options.extend?.(app);

@@ -185,6 +185,11 @@ function commandTypeOf(version: 1 | 2): avro.Type {
             field('nowMs', 'long'),
           ]),
           record('finish_reassignments', [field('changes', arrayOf(finishReassignmentSchema))]),
+          record('add_partitions', [
+            field('name', 'string'),
+            field('topicId', 'string'),
+            field('partitions', arrayOf('PartitionAssignment')),
+          ]),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -249,7 +254,8 @@ export type AdminRequest =
       readonly changes: readonly ReassignChange[];
       readonly nowMs: number;
     }
-  | { readonly kind: 'elect_preferred_leaders' };
+  | { readonly kind: 'elect_preferred_leaders' }
+  | { readonly kind: 'add_partitions'; readonly name: string; readonly count: number };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
@@ -289,6 +295,7 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('allocate_producer_id', []),
   record('reassign_partitions', [field('changes', arrayOf(reassignChangeSchema)), field('nowMs', 'long')]),
   record('elect_preferred_leaders', []),
+  record('add_partitions', [field('name', 'string'), field('count', 'int')]),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(

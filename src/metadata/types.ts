@@ -125,6 +125,8 @@ export interface MetadataStore {
   deleteTopic(name: string): Promise<DeleteTopicResult>;
   /** Changes the given config settings of a topic; a change the topic cannot take is refused (rejects). */
   alterTopicConfig(name: string, changes: TopicConfigChanges): Promise<AlterTopicResult>;
+  /** Grows a topic to `count` partitions; absent where the store cannot (refused with a 400). */
+  addPartitions?(name: string, count: number): Promise<AlterTopicResult>;
   /** A producer id for an idempotent producer, never handed out before (durable before it resolves). */
   allocateProducerId(): Promise<number>;
   /** Called after every change with the new snapshot. */

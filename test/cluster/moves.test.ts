@@ -215,3 +215,34 @@ test('--replication-throttle bounds the rate at which a moved replica catches up
   assert.ok(rate <= throttleBytesPerS * 1.2, `${rate} bytes/s is over the throttle`);
   assert.ok(rate >= throttleBytesPerS * 0.5, `${rate} bytes/s is far below the throttle`);
 });
+
+test('PATCH /topics/{t} adds partitions on every node, and refuses to shrink', async () => {
+  const live = cluster.running();
+  const first = live[0]!;
+  const created = await http(first, 'POST', '/topics/grow', { num_partitions: 2, replication_factor: 2 });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const shrink = await http(first, 'PATCH', '/topics/grow', { num_partitions: 1 });
+  assert.equal(shrink.status, 400, JSON.stringify(shrink.json));
+  const typo = await http(first, 'PATCH', '/topics/grow', { partitions: 4 });
+  assert.equal(typo.status, 400, JSON.stringify(typo.json));
+  await waitFor(`${live[1]!.id} to route grow`, 10_000, async () =>
+    (await http(live[1]!, 'GET', '/topics/grow')).status === 200 ? true : undefined,
+  );
+  const grown = await http(live[1]!, 'PATCH', '/topics/grow', { num_partitions: 5 });
+  assert.equal(grown.status, 200, JSON.stringify(grown.json));
+  assert.equal(grown.json.num_partitions, 5);
+  for (const node of live) {
+    await waitFor(`${node.id} to route 5 partitions`, 10_000, async () => {
+      const got = await http(node, 'GET', '/topics/grow');
+      return (got.json.partitions as unknown[] | undefined)?.length === 5 ? true : undefined;
+    });
+    const produced = await http(node, 'POST', '/topics/grow/produce', {
+      value: `to-4-from-${node.id}`,
+      partition: 4,
+    });
+    assert.equal(produced.status, 201, JSON.stringify(produced.json));
+  }
+  const read = await getJson(first.process!.base, '/topics/grow/partitions/4/consume?offset=0&limit=10');
+  assert.equal(read.status, 200);
+  assert.equal((read.body.messages as unknown[]).length, live.length);
+});

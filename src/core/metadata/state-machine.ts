@@ -121,7 +121,14 @@ export type MetadataCommand =
       readonly changes: readonly ReassignChange[];
       readonly nowMs: number;
     }
-  | { readonly kind: 'finish_reassignments'; readonly changes: readonly FinishReassignment[] };
+  | { readonly kind: 'finish_reassignments'; readonly changes: readonly FinishReassignment[] }
+  /** More partitions for a topic (Kafka's CreatePartitions: increase only); the new ones numbered on. */
+  | {
+      readonly kind: 'add_partitions';
+      readonly name: string;
+      readonly topicId: string;
+      readonly partitions: readonly PartitionAssignment[];
+    };
 
 /** What became of one election or ISR change of a batch. */
 export interface PartitionChangeOutcome {
@@ -369,6 +376,20 @@ export class MetadataStateMachine {
         };
         this.topics.set(t.name, altered);
         return { kind: 'altered', topic: altered };
+      }
+      case 'add_partitions': {
+        const t = this.topics.get(c.name);
+        if (t === undefined || t.topicId !== c.topicId) return { kind: 'unknown' };
+        if (c.partitions.length === 0) return { kind: 'invalid', reason: 'no partitions to add' };
+        const grown: TopicMetadata = {
+          ...t,
+          numPartitions: t.numPartitions + c.partitions.length,
+          partitions: [...t.partitions, ...c.partitions],
+        };
+        const problem = topicProblem(grown, this.brokers);
+        if (problem !== null) return { kind: 'invalid', reason: problem };
+        this.topics.set(t.name, grown);
+        return { kind: 'altered', topic: grown };
       }
       case 'reassign_partitions':
         return {
