@@ -18,6 +18,7 @@ const all = [
   'raft-failover',
   'partitions',
   'replication',
+  'groups',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);
