@@ -246,3 +246,63 @@ test('PATCH /topics/{t} adds partitions on every node, and refuses to shrink', a
   assert.equal(read.status, 200);
   assert.equal((read.body.messages as unknown[]).length, live.length);
 });
+
+test('a move survives the death of the controller: it finishes, and the partition keeps its min ISR', async () => {
+  // The decommissioned n3 comes back (empty) so that the metadata group keeps a majority when the controller dies.
+  for (const node of cluster.nodes) if (node.process === null) await cluster.startNode(node, throttleArgs);
+  const live = cluster.running();
+  const first = live[0]!;
+  const created = await http(first, 'POST', '/topics/bulk2', { num_partitions: 1, replication_factor: 2 });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const replicas = (created.json.partitions as { replicas: string[] }[])[0]!.replicas;
+  for (const node of live) {
+    await waitFor(`${node.id} to route bulk2`, 10_000, async () =>
+      (await http(node, 'GET', '/topics/bulk2')).status === 200 ? true : undefined,
+    );
+  }
+  const value = 'y'.repeat(10_000);
+  const records = Array.from({ length: 100 }, () => ({ value, partition: 0 }));
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await http(first, 'POST', '/topics/bulk2/records', { records })).status, 200);
+  }
+  const controller = ((await http(first, 'GET', '/cluster/status')).json.raft as { leader_id: string })
+    .leader_id;
+  const newcomer = live.map((n) => n.id).find((id) => !replicas.includes(id))!;
+  // Keep the original replica that is not the controller, so one copy outlives the kill.
+  const kept = replicas.find((id) => id !== controller) ?? replicas[0]!;
+  const target = [newcomer, kept];
+  const moved = await http(first, 'POST', '/admin/reassignments', {
+    partitions: [{ topic: 'bulk2', partition: 0, replicas: target }],
+  });
+  assert.equal(moved.status, 202, JSON.stringify(moved.json));
+  await sleep(300);
+  const victim = cluster.node(controller);
+  await cluster.kill(victim);
+  const survivor = cluster.running()[0]!;
+  let smallestIsr = Number.POSITIVE_INFINITY;
+  let lastSeen = '';
+  try {
+    await waitFor(
+      'the move to finish under the new controller',
+      30_000,
+      async () => {
+        const got = await http(survivor, 'GET', '/topics/bulk2').catch(() => null);
+        const p = (got?.json.partitions as { replicas: string[]; isr: string[] }[] | undefined)?.[0];
+        if (p === undefined) return undefined;
+        lastSeen = JSON.stringify(p);
+        smallestIsr = Math.min(smallestIsr, p.isr.length);
+        return p.replicas.join() === target.join() && p.isr.length === 2 ? true : undefined;
+      },
+      50,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; last seen ${lastSeen}`);
+  }
+  assert.ok(smallestIsr >= 1, `the ISR fell to ${smallestIsr}`);
+  await cluster.startNode(victim, throttleArgs);
+  const info = await getJson(survivor.process!.base, '/topics/bulk2/partitions/0');
+  assert.equal(info.body.high_watermark, 600, JSON.stringify(info.body));
+  console.log(
+    `# move of bulk2 from ${replicas.join(',')} to ${target.join(',')} finished after kill -9 of controller ${controller}`,
+  );
+});
