@@ -208,6 +208,7 @@ export class RaftHost {
   private readonly appliedWaitersMax: number;
   private readonly softStateListeners = new Set<SoftStateListener>();
   private driving = false;
+  private driveScheduled = false;
   private stopped = false;
   private applied: number;
   private role: RaftRole = 'follower';
@@ -375,7 +376,7 @@ export class RaftHost {
         const { index, term } = result;
         assert(!this.pending.has(index), `two pending proposals at index ${index}`);
         const promise = new Promise<ProposeOutcome>((resolve) => this.pending.set(index, { term, resolve }));
-        this.drive();
+        this.driveSoon();
         return promise;
       }
       case 'not_leader':
@@ -493,6 +494,20 @@ export class RaftHost {
     }
     this.raft.step(m);
     this.drive();
+  }
+
+  /**
+   * Group commit: proposals that arrive in one turn of the event loop (the requests queued while the last
+   * Ready was being fsynced) are persisted and sent together by one drive after them, so concurrent commits
+   * cost one fsync, not one each.
+   */
+  private driveSoon(): void {
+    if (this.driveScheduled) return;
+    this.driveScheduled = true;
+    setImmediate(() => {
+      this.driveScheduled = false;
+      this.drive();
+    });
   }
 
   private drive(): void {
