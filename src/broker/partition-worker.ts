@@ -212,6 +212,8 @@ interface ParkedReplicaFetch {
   readonly maxBytes: number;
   readonly untilMs: number;
   answered: boolean;
+  /** Parked only because the catch-up throttle had nothing left: served again as soon as it has. */
+  throttled?: boolean;
 }
 
 interface Replica {
@@ -317,9 +319,9 @@ export class PartitionWorker {
     this.reader = new RingReader(options.requests);
     this.writer = new RingWriter(options.responses);
     const catchUpRate = options.replication.catchUpBytesPerS / options.workerCount;
-    // A throttled fetch that finds the bucket empty waits out the fetch wait; what accrued meanwhile (up to one
-    // wait's worth) goes with its answer, so the rate holds whatever the batch size. Starts empty: no burst.
-    const burst = Math.max(1, (catchUpRate * options.replication.fetchWaitMs) / 1000);
+    // A throttled fetch that finds the bucket empty is parked and served again at the first tick after it
+    // refilled; a tenth of a second's worth may go at once (a batch more is lent). Starts empty: no burst.
+    const burst = Math.max(1, catchUpRate / 10);
     this.catchUpBucket = catchUpRate > 0 ? new TokenBucket(catchUpRate, burst, -1, 0) : null;
     this.responseBytes = this.writer.bytes;
     this.ringBuffer = Buffer.from(
@@ -1448,6 +1450,7 @@ export class PartitionWorker {
           const throttled = this.catchUpBucket !== null && !core.isr.includes(request.followerId);
           const allowed = throttled ? this.catchUpBucket!.available(now) : budget;
           if (allowed <= 0) {
+            request.throttled = true;
             parts.push({ head: out, records: null });
             break;
           }
@@ -1863,9 +1866,12 @@ export class PartitionWorker {
         }
       }
     }
+    const refilled = this.catchUpBucket !== null && this.catchUpBucket.available(now) > 0;
     for (const request of [...this.parkedReplicaFetches]) {
-      if (request.untilMs <= now || request.origin.link?.closed === true)
+      if (request.untilMs <= now || request.origin.link?.closed === true || (refilled && request.throttled)) {
+        request.throttled = false;
         await this.serveReplicaFetch(request, now);
+      }
     }
     // Interval policy: flush what is due, then the cores learn the durable ends.
     if (this.options.syncIntervalMs > 0) {

@@ -65,9 +65,17 @@ describe('gossip failure detection, four real processes', { timeout: 120_000 }, 
     const line = (event: string, field: string) => new RegExp(`"event":"${event}","${field}":"n4"`);
     for (const o of observers) {
       // The fence is proposed by the leader once gossip says dead, then applied (and logged) everywhere.
-      await waitFor(`${o.id} to log n4 fenced`, 5_000, async () =>
+      // 10 s: the fence waits for the metadata leader's own gossip view (and for an election when n4 led).
+      await waitFor(`${o.id} to log n4 fenced`, 10_000, async () =>
         line('broker_fenced', 'broker').test(o.process!.output()) ? true : undefined,
-      );
+      ).catch((error: unknown) => {
+        // What every node logged of the cluster's events, so that a slow fence can be told from a lost one.
+        for (const n of cluster.nodes) {
+          const events = (n.process?.output() ?? '').split('\n').filter((l) => l.includes('"event"'));
+          console.log(`# ${n.id} events:\n${events.map((l) => `#   ${l.slice(0, 240)}`).join('\n')}`);
+        }
+        throw error;
+      });
       const out = o.process!.output();
       assert.match(out, line('member_dead', 'member'), `${o.id} logged no death of n4`);
       assert.match(out, /"level":30[^\n]*"event":"leader_elected"/, `${o.id} logged no leader`);

@@ -1,11 +1,13 @@
 // Partition moves with real broker processes (issue 14): three brokers under continuous acks=all produce; a
 // fourth joins and `POST /admin/rebalance` moves replicas to it (each new replica catches up outside the ISR,
-// joins it, then the move finishes); afterwards every broker holds within one replica of the even share. Then
-// a broker is decommissioned under load, and once it is empty it is killed with SIGKILL: no partition is left
-// under-replicated, and no acknowledged record is lost, duplicated or moved (every partition read through a
-// live node, offsets dense). An explicit plan, a dry run, the refusals of bad plans and an operator's
-// preferred-leader election are checked on the way. Then the throttle: every broker runs with --replication-throttle 4MiB, and a partition of 12 MB
-// moved to another broker takes at least as long as that rate allows (and not much longer).
+// joins it, then the move finishes); afterwards every broker holds within one replica of the even share, and
+// after a preferred-leader election within one leadership of it too. Then a broker is decommissioned under
+// load, and once it is empty it is killed with SIGKILL: no partition is left under-replicated, and no
+// acknowledged record is lost, duplicated or moved (every partition read through a live node, offsets dense).
+// An explicit plan, a dry run and the refusals of bad plans are checked on the way. Then the throttle: every
+// broker runs with --replication-throttle 4MiB; a move cancelled half-way puts the replicas back, and a
+// partition of 8 MB moved to another broker takes about as long as that rate allows, never much less. Then
+// PATCH /topics adds partitions, and a move finishes under a new controller after kill -9 of the old one.
 // Every process started is killed by PID in `after`.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -137,6 +139,15 @@ test('a joining broker gets its share, a decommissioned broker is emptied, nothi
     const shares = ['n1', 'n2', 'n3', 'n4'].map((id) => balanced.get(id) ?? 0);
     console.log(`# replicas per broker after the rebalance: ${JSON.stringify(Object.fromEntries(balanced))}`);
     assert.ok(Math.max(...shares) - Math.min(...shares) <= 1, `uneven: ${shares.join(', ')}`);
+    // The plan also evened out the preferred leaders: an election puts leadership there.
+    assert.equal((await http(n1, 'POST', '/admin/preferred-leader-election')).status, 202);
+    const leads = await waitFor('leaders balanced over the four brokers', 10_000, async () => {
+      const counts = new Map<string, number>();
+      for (const p of await placement(n1)) counts.set(p.leader, (counts.get(p.leader) ?? 0) + 1);
+      const each = ['n1', 'n2', 'n3', 'n4'].map((id) => counts.get(id) ?? 0);
+      return Math.max(...each) - Math.min(...each) <= 1 ? each : undefined;
+    });
+    console.log(`# leaders per broker after the rebalance: ${leads.join(', ')}`);
     await sleep(500);
 
     // n3 is decommissioned under load, then killed once empty.
@@ -186,34 +197,56 @@ test('--replication-throttle bounds the rate at which a moved replica catches up
   );
   const value = 'x'.repeat(10_000);
   const records = Array.from({ length: 100 }, () => ({ value, partition: 0 }));
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 8; i++) {
     const loaded = await http(leader, 'POST', '/topics/bulk/records', { records });
     assert.equal(loaded.status, 200, JSON.stringify(loaded.json));
   }
   const sizeBytes = (await http(leader, 'GET', '/topics/bulk/partitions/0')).json.size_bytes as number;
-  assert.ok(sizeBytes > 11_000_000, `the partition holds ${sizeBytes} bytes`);
+  assert.ok(sizeBytes > 7_500_000, `the partition holds ${sizeBytes} bytes`);
+  // A move cancelled half-way: the replicas are what they were, and the new one is gone.
+  const started = await http(first, 'POST', '/admin/reassignments', {
+    partitions: [{ topic: 'bulk', partition: 0, replicas: [to] }],
+  });
+  assert.equal(started.status, 202, JSON.stringify(started.json));
+  await sleep(500);
+  const cancelled = await http(first, 'DELETE', '/admin/reassignments');
+  assert.equal(cancelled.status, 200, JSON.stringify(cancelled.json));
+  assert.deepEqual(cancelled.json.cancelled, [{ topic: 'bulk', partition: 0 }]);
+  await waitFor('the cancelled move to be undone', 10_000, async () => {
+    const p = ((await http(first, 'GET', '/topics/bulk')).json.partitions as { replicas: string[] }[])[0]!;
+    return p.replicas.join() === from && (await movesInProgress(first)).length === 0 ? true : undefined;
+  });
   const startedAt = performance.now();
   const moved = await http(first, 'POST', '/admin/reassignments', {
     partitions: [{ topic: 'bulk', partition: 0, replicas: [to] }],
   });
   assert.equal(moved.status, 202, JSON.stringify(moved.json));
+  // Caught up: the new replica is 0 records behind (the leader's figure); the move's finish comes after.
+  let caughtUpAt = 0;
   await waitFor(
     'the throttled move to finish',
     30_000,
     async () => {
+      if (caughtUpAt === 0) {
+        const moves = (await http(first, 'GET', '/admin/assignment-plan')).json.moves as {
+          adding: { records_behind: number | null }[];
+        }[];
+        if (moves.length === 0 || moves[0]!.adding[0]?.records_behind === 0) caughtUpAt = performance.now();
+      }
       const p = (await http(first, 'GET', '/topics/bulk')).json.partitions as { replicas: string[] }[];
       return p[0]!.replicas.join() === to ? true : undefined;
     },
     20,
   );
-  const elapsedS = (performance.now() - startedAt) / 1000;
+  const elapsedS = (caughtUpAt - startedAt) / 1000;
   const rate = sizeBytes / elapsedS;
   console.log(
-    `# ${sizeBytes} bytes moved from ${from} to ${to} in ${elapsedS.toFixed(2)} s: ${(rate / 1048576).toFixed(2)} MiB/s against a throttle of ${throttleBytesPerS / 1048576} MiB/s`,
+    `# ${sizeBytes} bytes caught up from ${from} to ${to} in ${elapsedS.toFixed(2)} s (move finished after ${((performance.now() - startedAt) / 1000).toFixed(2)} s): ${(rate / 1048576).toFixed(2)} MiB/s against a throttle of ${throttleBytesPerS / 1048576} MiB/s`,
   );
-  // The first tenth of a second's worth goes at once (the bucket starts full): allowed above the rate.
+  // Within 20 % above (a tenth of a second's worth and one batch may go at once); below, only not far off
+  // (a loaded machine is slower, never faster).
   assert.ok(rate <= throttleBytesPerS * 1.2, `${rate} bytes/s is over the throttle`);
-  assert.ok(rate >= throttleBytesPerS * 0.5, `${rate} bytes/s is far below the throttle`);
+  assert.ok(rate >= throttleBytesPerS * 0.6, `${rate} bytes/s is far below the throttle`);
 });
 
 test('PATCH /topics/{t} adds partitions on every node, and refuses to shrink', async () => {
@@ -262,12 +295,13 @@ test('a move survives the death of the controller: it finishes, and the partitio
   }
   const value = 'y'.repeat(10_000);
   const records = Array.from({ length: 100 }, () => ({ value, partition: 0 }));
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 3; i++) {
     assert.equal((await http(first, 'POST', '/topics/bulk2/records', { records })).status, 200);
   }
   const controller = ((await http(first, 'GET', '/cluster/status')).json.raft as { leader_id: string })
     .leader_id;
-  const newcomer = live.map((n) => n.id).find((id) => !replicas.includes(id))!;
+  // The new replica is not the controller either: it must outlive the kill to catch up.
+  const newcomer = live.map((n) => n.id).find((id) => !replicas.includes(id) && id !== controller)!;
   // Keep the original replica that is not the controller, so one copy outlives the kill.
   const kept = replicas.find((id) => id !== controller) ?? replicas[0]!;
   const target = [newcomer, kept];
@@ -301,7 +335,7 @@ test('a move survives the death of the controller: it finishes, and the partitio
   assert.ok(smallestIsr >= 1, `the ISR fell to ${smallestIsr}`);
   await cluster.startNode(victim, throttleArgs);
   const info = await getJson(survivor.process!.base, '/topics/bulk2/partitions/0');
-  assert.equal(info.body.high_watermark, 600, JSON.stringify(info.body));
+  assert.equal(info.body.high_watermark, 300, JSON.stringify(info.body));
   console.log(
     `# move of bulk2 from ${replicas.join(',')} to ${target.join(',')} finished after kill -9 of controller ${controller}`,
   );

@@ -1,8 +1,8 @@
 // Plans of partition moves, as pure functions of the current placement: draining a broker before it is retired
 // (decommission) and evening out replicas over the brokers (balance, e.g. after a broker joins). Sticky, as
 // Kafka's reassignment tools and Cruise Control aim for: a plan changes one replica of a partition at a time and
-// makes the fewest moves that reach its goal; the first replica (the preferred leader) is kept where possible,
-// so leadership moves only when its broker must give up the partition. Rack awareness is not considered yet.
+// makes the fewest moves that reach its goal; the first replica (the preferred leader) is kept where possible.
+// A balance also evens out preferred leaders by reordering replica lists. Rack awareness is not considered yet.
 // Pure: no I/O, no clock; the admin routes call it on the acceptor thread and submit the moves to the metadata
 // leader, whose state machine checks each one again.
 
@@ -99,10 +99,52 @@ export function planBalance(partitions: readonly PlacedPartition[], brokers: rea
     counts.set(fullest, counts.get(fullest)! - 1);
     counts.set(emptiest, counts.get(emptiest)! + 1);
   }
+  balanceLeaders(partitions, brokers, current);
   const moves: PlannedMove[] = [];
   for (const p of partitions) {
     const to = current.get(`${p.topicId}:${p.partition}`)!;
     if (to.some((id, i) => id !== p.replicas[i])) moves.push({ ...p, from: p.replicas, to });
   }
   return { kind: 'ok', moves };
+}
+
+/**
+ * Evens out preferred leaders (first replicas) over `brokers` by reordering replica lists in `current` (no
+ * replica moves): a partition led by the broker with the most leaderships gets the one with the fewest, if that
+ * one is among its replicas, as its first replica. The controller then hands leadership over (it restores
+ * preferred leaders by itself, or at once on POST /admin/preferred-leader-election).
+ */
+function balanceLeaders(
+  partitions: readonly PlacedPartition[],
+  brokers: readonly string[],
+  current: Map<string, string[]>,
+): void {
+  const leads = new Map(brokers.map((id) => [id, 0]));
+  for (const replicas of current.values()) {
+    const first = replicas[0]!;
+    if (leads.has(first)) leads.set(first, leads.get(first)! + 1);
+  }
+  for (let step = 0; step < partitions.length; step++) {
+    const order = [...brokers].sort(byCountThenId(leads));
+    let swapped = false;
+    // The most loaded leader gives one leadership to the least loaded broker that holds a replica of it.
+    for (let hi = order.length - 1; hi > 0 && !swapped; hi--) {
+      const fullest = order[hi]!;
+      for (let lo = 0; lo < hi && !swapped; lo++) {
+        const emptiest = order[lo]!;
+        if (leads.get(fullest)! - leads.get(emptiest)! <= 1) break;
+        for (const replicas of current.values()) {
+          const index = replicas.indexOf(emptiest);
+          if (replicas[0] !== fullest || index <= 0) continue;
+          replicas.splice(index, 1);
+          replicas.unshift(emptiest);
+          leads.set(fullest, leads.get(fullest)! - 1);
+          leads.set(emptiest, leads.get(emptiest)! + 1);
+          swapped = true;
+          break;
+        }
+      }
+    }
+    if (!swapped) return;
+  }
 }
