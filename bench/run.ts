@@ -19,6 +19,7 @@ const all = [
   'partitions',
   'replication',
   'groups',
+  'moves',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);
