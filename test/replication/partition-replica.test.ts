@@ -421,3 +421,37 @@ describe('follower', () => {
     assert.equal(c.nextPlan().kind, 'epoch_query');
   });
 });
+
+describe('a replica moved away', () => {
+  test('a fetch it still sends after the move is refused and never holds the high watermark back', () => {
+    // The stall a move showed: leader a, replicas a,b moved to a,c. b's last fetch arrived after the move
+    // finished; the leader proposed b for the ISR, and counted it (KIP-497) until the proposal timed out, so
+    // acks=all writes waited ~10 s.
+    const a = replica('a', 5, [[1, 0]]);
+    const fetch = (id: string, offset: number, at: number) =>
+      a.onFollowerFetch({ replicaId: id, leaderEpoch: 1, fetchOffset: offset, lastFetchedEpoch: 1 }, at);
+    a.applyMetadata(view({ replicas: ['a', 'b'], isr: ['a', 'b'], minInsyncReplicas: 1 }), 0);
+    fetch('b', 5, 1);
+    assert.equal(a.highWatermark, 5);
+    a.applyMetadata(
+      view({ partitionEpoch: 2, replicas: ['a', 'c', 'b'], isr: ['a', 'b'], minInsyncReplicas: 1 }),
+      2,
+    );
+    fetch('c', 5, 3);
+    a.applyMetadata(
+      view({ partitionEpoch: 3, replicas: ['a', 'c', 'b'], isr: ['a', 'b', 'c'], minInsyncReplicas: 1 }),
+      4,
+    );
+    // The move finishes: b is gone.
+    a.applyMetadata(
+      view({ partitionEpoch: 4, replicas: ['a', 'c'], isr: ['a', 'c'], minInsyncReplicas: 1 }),
+      5,
+    );
+    const stale = fetch('b', 5, 6);
+    assert.equal(stale.kind, 'fenced_epoch', 'a replica moved away is no follower');
+    a.onLogChanged(0, 6, 6);
+    a.awaitHighWatermark(1, 6, 7);
+    fetch('c', 6, 8);
+    assert.equal(a.highWatermark, 6, 'the new ISR alone decides the high watermark');
+  });
+});

@@ -338,6 +338,10 @@ export class PartitionReplica {
         if (id !== this.self && !this.followers.has(id))
           this.followers.set(id, freshProgress(nowMs, this.durableEnd));
       }
+      // A replica moved away is no follower any more: a fetch of its still on the way is refused (fenced), so it
+      // can neither be proposed for the ISR nor hold the high watermark back.
+      for (const id of this.followers.keys()) if (!view.replicas.includes(id)) this.followers.delete(id);
+      this.proposedAdditions = this.proposedAdditions.filter((id) => view.replicas.includes(id));
       this.maybeAdvanceHighWatermark();
     }
   }
@@ -629,7 +633,7 @@ export class PartitionReplica {
 
   private maybeExpandIsr(id: string, nowMs: number): void {
     const view = this.view!;
-    if (view.isr.includes(id) || this.pendingIsr !== null) return;
+    if (view.isr.includes(id) || !view.replicas.includes(id) || this.pendingIsr !== null) return;
     const f = this.followers.get(id)!;
     // A follower rejoins only with everything acknowledged so far, and everything of earlier epochs.
     if (f.durableEnd < this.hw || f.durableEnd < this.epochStart) return;
