@@ -34,6 +34,7 @@ import { dirname, join } from 'node:path';
 import WebSocket from 'ws';
 import {
   agreedLeader,
+  armWatchdog,
   type ClusterNode,
   describeMachine,
   intFlag,
@@ -44,6 +45,7 @@ import {
   stopCluster,
   type TestCluster,
 } from './lib/cluster.js';
+import { type Answer, Failures, call as httpCall } from './lib/http.js';
 import {
   baseOf,
   createReplicatedTopic,
@@ -90,86 +92,18 @@ function row(cells: Partial<Record<Column, string | number>>): Row {
   return Object.fromEntries(columns.map((c) => [c, cells[c]]));
 }
 
-/** Clusters started here, for the watchdog. */
-const clusters = new Set<TestCluster>();
-
-async function startTracked(count: number): Promise<TestCluster> {
-  const cluster = await startCluster(count);
-  clusters.add(cluster);
-  return cluster;
-}
-
-async function stopTracked(cluster: TestCluster | undefined): Promise<void> {
-  if (cluster === undefined) return;
-  clusters.delete(cluster);
-  await stopCluster(cluster);
-}
-
-/** Kills every broker by PID and removes the clusters' temp dirs (the exit handler of lib/cluster kills too). */
-function watchdog(): NodeJS.Timeout {
-  const timer = setTimeout(() => {
-    console.error(`groups bench: over its ${totalBudgetMs / 60_000} min budget; killing everything`);
-    for (const cluster of clusters) {
-      for (const node of cluster.nodes) {
-        const pid = node.process?.child.pid;
-        if (pid !== undefined) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {}
-        }
-      }
-      const dir = cluster.nodes[0] === undefined ? undefined : dirname(cluster.nodes[0].dataDir);
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-    }
-    process.exit(1);
-  }, totalBudgetMs);
-  timer.unref();
-  return timer;
-}
-
 // ------------------------------------------------------------------------------------------------------------
 // HTTP and topics.
 
-interface Answer {
-  readonly status: number;
-  readonly text: string;
-  /** `status error_code` for a failure (`0 TimeoutError` when no answer came), '' for a 2xx. */
-  readonly kind: string;
-}
-
-async function call(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
-  try {
-    const init: RequestInit = { method, signal: AbortSignal.timeout(requestTimeoutMs) };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
-    }
-    const response = await fetch(`${base}${path}`, init);
-    const text = await response.text();
-    if (response.status >= 200 && response.status < 300) return { status: response.status, text, kind: '' };
-    let code = '';
-    try {
-      code = String((JSON.parse(text) as { error_code?: number }).error_code ?? '');
-    } catch {}
-    return { status: response.status, text, kind: `${response.status} ${code}`.trim() };
-  } catch (error) {
-    return { status: 0, text: String(error), kind: `0 ${(error as Error).name}` };
-  }
-}
-
-/** Counts failures by kind and keeps the first few messages whole, for the report. */
-class Failures {
-  readonly byKind: Record<string, number> = {};
-  readonly samples: string[] = [];
-
-  note(kind: string, message: string): void {
-    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
-    if (this.samples.length < 10) this.samples.push(`${kind}: ${message.slice(0, 300)}`);
-  }
-
-  get count(): number {
-    return Object.values(this.byKind).reduce((n, v) => n + v, 0);
-  }
+/** One request with this benchmark's deadline (see lib/http.ts). */
+function call(
+  base: string,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  timeoutMs = requestTimeoutMs,
+): Promise<Answer> {
+  return httpCall(base, method, path, body, timeoutMs);
 }
 
 /** Creates the topic and waits until every partition has a leader, a full ISR, and `replicas` replicas. */
@@ -1131,7 +1065,7 @@ async function raftLeaderOf(cluster: TestCluster): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const timer = watchdog();
+  const timer = armWatchdog('groups bench', totalBudgetMs);
   const machine = describeMachine();
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   // The compiled broker, as production runs it (TestCluster's processes inherit this environment).
@@ -1160,8 +1094,8 @@ async function main(): Promise<void> {
   let delivery: Awaited<ReturnType<typeof measureDelivery>> | undefined;
   const coordinators: string[] = [];
   try {
-    single = await startTracked(1);
-    cluster = await startTracked(3);
+    single = await startCluster(1);
+    cluster = await startCluster(3);
     const coordinator = await raftLeaderOf(cluster);
     coordinators.push(coordinator);
     console.log(`cluster: coordinator (metadata leader) ${coordinator}`);
@@ -1176,8 +1110,8 @@ async function main(): Promise<void> {
     coordinators.push(after);
     if (after !== coordinator) console.warn(`groups: the coordinator moved from ${coordinator} to ${after}`);
   } finally {
-    await stopTracked(cluster);
-    await stopTracked(single);
+    await stopCluster(cluster);
+    await stopCluster(single);
     clearTimeout(timer);
   }
   machine.loadavgEnd = loadavgNow();

@@ -25,10 +25,11 @@
 // Usage: node --import tsx bench/moves.ts [--quick] [--runs 3] [--mb 64] [--throttle 16] [--duration 10]
 // Not a test: the numbers depend on the machine and its load. Runs on the main thread of its own process.
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { partitionDirName } from '../src/core/names.js';
 import {
+  armWatchdog,
   type ClusterNode,
   describeMachine,
   intFlag,
@@ -37,8 +38,9 @@ import {
   percentile,
   startCluster,
   stopCluster,
-  TestCluster,
+  type TestCluster,
 } from './lib/cluster.js';
+import { type Answer, Failures, call as httpCall } from './lib/http.js';
 import { baseOf, fullyInSync, type PartitionView, pollPartition, sleepMs } from './lib/replicas.js';
 import { root } from './lib/servers.js';
 import { report } from './lib/table.js';
@@ -85,112 +87,18 @@ function row(cells: Partial<Record<Column, string | number>>): Row {
 }
 
 // ------------------------------------------------------------------------------------------------------------
-// Clusters: startCluster takes no broker flags, so the throttled cluster is started with TestCluster.start
-// (what startCluster calls) and its brokers are killed by PID here, at exit, on a signal and by the watchdog.
-
-const clusters = new Set<TestCluster>();
-
-function killEverything(): void {
-  for (const cluster of clusters) {
-    for (const node of cluster.nodes) {
-      const pid = node.process?.child.pid;
-      if (pid === undefined) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-    const dir = cluster.nodes[0] === undefined ? undefined : dirname(cluster.nodes[0].dataDir);
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-process.on('exit', killEverything);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killEverything();
-    process.exit(130);
-  });
-}
-
-async function startTracked(count: number, extraArgs: readonly string[] = []): Promise<TestCluster> {
-  if (extraArgs.length === 0) {
-    const cluster = await startCluster(count);
-    clusters.add(cluster);
-    return cluster;
-  }
-  const cluster = await TestCluster.start(count, extraArgs);
-  clusters.add(cluster);
-  return cluster;
-}
-
-async function stopTracked(cluster: TestCluster | undefined): Promise<void> {
-  if (cluster === undefined) return;
-  try {
-    await stopCluster(cluster);
-  } finally {
-    clusters.delete(cluster);
-  }
-}
-
-function watchdog(): NodeJS.Timeout {
-  const timer = setTimeout(() => {
-    console.error(`moves bench: over its ${totalBudgetMs / 60_000} min budget; killing everything`);
-    killEverything();
-    process.exit(1);
-  }, totalBudgetMs);
-  timer.unref();
-  return timer;
-}
-
 // ------------------------------------------------------------------------------------------------------------
 // HTTP.
 
-interface Answer {
-  readonly status: number;
-  readonly text: string;
-  /** `status error_code` for a failure (`0 TimeoutError` when no answer came), '' for a 2xx. */
-  readonly kind: string;
-}
-
-async function call(
+/** One request with this benchmark's deadline (see lib/http.ts). */
+function call(
   base: string,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
   timeoutMs = requestTimeoutMs,
 ): Promise<Answer> {
-  try {
-    const init: RequestInit = { method, signal: AbortSignal.timeout(timeoutMs) };
-    if (body !== undefined) {
-      init.body = typeof body === 'string' ? body : JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
-    }
-    const response = await fetch(`${base}${path}`, init);
-    const text = await response.text();
-    if (response.status >= 200 && response.status < 300) return { status: response.status, text, kind: '' };
-    let code = '';
-    try {
-      code = String((JSON.parse(text) as { error_code?: number }).error_code ?? '');
-    } catch {}
-    return { status: response.status, text, kind: `${response.status} ${code}`.trim() };
-  } catch (error) {
-    return { status: 0, text: String(error), kind: `0 ${(error as Error).name}` };
-  }
-}
-
-/** Counts failures by kind and keeps the first few messages whole, for the report. */
-class Failures {
-  readonly byKind: Record<string, number> = {};
-  readonly samples: string[] = [];
-
-  note(kind: string, message: string): void {
-    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
-    if (this.samples.length < 10) this.samples.push(`${kind}: ${message.slice(0, 300)}`);
-  }
-
-  get count(): number {
-    return Object.values(this.byKind).reduce((n, v) => n + v, 0);
-  }
+  return httpCall(base, method, path, body, timeoutMs);
 }
 
 interface TopicPartition {
@@ -774,7 +682,7 @@ function latencyRows(all: readonly LatencyRun[], partitionMb: number): Row[] {
 // ------------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const timer = watchdog();
+  const timer = armWatchdog('moves bench', totalBudgetMs);
   const machine = describeMachine();
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   // The compiled broker, as production runs it (TestCluster's processes inherit this environment).
@@ -803,8 +711,8 @@ async function main(): Promise<void> {
   let throttled: TestCluster | undefined;
   let failure: unknown;
   try {
-    plain = await startTracked(3);
-    throttled = await startTracked(3, ['--replication-throttle', String(throttleBytesPerS)]);
+    plain = await startCluster(3);
+    throttled = await startCluster(3, ['--replication-throttle', String(throttleBytesPerS)]);
     const byKind: Record<Kind, TestCluster> = { unthrottled: plain, throttled };
     for (const kind of ['unthrottled', 'throttled'] as const) {
       const cluster = byKind[kind];
@@ -835,7 +743,7 @@ async function main(): Promise<void> {
     rows.push(...rateRows(rateRuns));
 
     // 2. Latency, on the unthrottled cluster; the throttled one is no longer needed.
-    await stopTracked(throttled);
+    await stopCluster(throttled);
     throttled = undefined;
     await createTopic(plain.nodes[0]!, liveTopic, 3, 2);
     let partitionMb = 0;
@@ -871,8 +779,8 @@ async function main(): Promise<void> {
   } catch (error) {
     failure = error;
   } finally {
-    await stopTracked(throttled);
-    await stopTracked(plain);
+    await stopCluster(throttled);
+    await stopCluster(plain);
     clearTimeout(timer);
   }
   machine.loadavgEnd = loadavgNow();

@@ -1,8 +1,10 @@
 // Helpers for the cluster benchmarks (metadata-commit, raft-failover): clusters of real broker processes through
 // the test helper `TestCluster` (which starts brokers from source and kills them by PID), cleanup of those
-// processes on SIGINT/SIGTERM and at exit, polling for an agreed Raft leader, timed topic creation, percentiles
+// processes (and their temp dirs) on SIGINT/SIGTERM, at exit and by a watchdog, polling for an agreed Raft leader, timed topic creation, percentiles
 // and the machine's description. Callable from the main thread of a benchmark process only.
+import { rmSync } from 'node:fs';
 import { cpus, loadavg, platform, release } from 'node:os';
+import { dirname } from 'node:path';
 import { type ClusterNode, type StatusView, statusOf, TestCluster } from '../../test/cluster/processes.js';
 
 export { type ClusterNode, type StatusView, statusOf, TestCluster };
@@ -23,22 +25,52 @@ function killAllNow(): void {
   }
 }
 
+/** Removes the live clusters' temp dirs (after killAllNow: nothing writes there any more). */
+function removeDirsNow(): void {
+  for (const cluster of live) {
+    const first = cluster.nodes[0];
+    if (first !== undefined) rmSync(dirname(first.dataDir), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Ends the process after `budgetMs` whatever it is doing, every broker killed by PID and the temp dirs removed:
+ * a benchmark stuck on a broker never leaves processes behind.
+ */
+export function armWatchdog(label: string, budgetMs: number): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    console.error(`${label}: over its ${budgetMs / 60_000} min budget; killing everything`);
+    killAllNow();
+    removeDirsNow();
+    process.exit(1);
+  }, budgetMs);
+  timer.unref();
+  return timer;
+}
+
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  process.on('exit', killAllNow);
+  process.on('exit', () => {
+    killAllNow();
+    removeDirsNow();
+  });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       killAllNow();
+      removeDirsNow();
       process.exit(130);
     });
   }
 }
 
-/** Starts `count` brokers (`--threads 1`, as TestCluster does) and registers them for cleanup. */
-export async function startCluster(count: number): Promise<TestCluster> {
+/**
+ * Starts `count` brokers (`--threads 1`, as TestCluster does, plus `extraArgs` for every broker) and registers
+ * them for cleanup.
+ */
+export async function startCluster(count: number, extraArgs: readonly string[] = []): Promise<TestCluster> {
   installHandlers();
-  const cluster = await TestCluster.start(count);
+  const cluster = await TestCluster.start(count, extraArgs);
   live.add(cluster);
   return cluster;
 }

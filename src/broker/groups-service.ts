@@ -24,8 +24,8 @@ import {
 } from '../core/groups/registry.js';
 import type { CommittedOffset } from '../core/metadata/state-machine.js';
 import { validateTopicName } from '../core/names.js';
+import { objectBodyOrReply } from '../http/object-body.js';
 import { isParamError, parseIntegerParam } from '../http/params.js';
-import { parseJsonBody } from '../http/produce-body.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import { writeFileAtomically } from '../runtime/atomic-file.js';
 
@@ -357,7 +357,7 @@ export class GroupsService {
   register(request: HttpRequest, reply: Reply): void {
     const group = this.groupOrReply(request, reply);
     if (group === null) return;
-    const body = this.bodyOrReply(request, reply);
+    const body = objectBodyOrReply(request, reply);
     if (body === null) return;
     const consumerId = body.consumer_id;
     if (typeof consumerId !== 'string' || consumerId.length === 0) {
@@ -443,7 +443,7 @@ export class GroupsService {
     const place = topicPartitionOrReply(request, reply);
     if (place === null) return;
     const { topic, partition } = place;
-    const body = this.bodyOrReply(request, reply);
+    const body = objectBodyOrReply(request, reply);
     if (body === null) return;
     const offset = body.offset;
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
@@ -602,7 +602,7 @@ export class GroupsService {
   private memberOrReply(request: HttpRequest, reply: Reply): { group: string; consumerId: string } | null {
     const group = this.groupOrReply(request, reply);
     if (group === null) return null;
-    const body = this.bodyOrReply(request, reply);
+    const body = objectBodyOrReply(request, reply);
     if (body === null) return null;
     if (typeof body.consumer_id !== 'string') {
       reply.error('bad_request', 'consumer_id must be a string');
@@ -619,19 +619,6 @@ export class GroupsService {
       return null;
     }
     return group;
-  }
-
-  private bodyOrReply(request: HttpRequest, reply: Reply): Record<string, unknown> | null {
-    const parsed = parseJsonBody(request.body?.toString('utf8') ?? '');
-    if (!parsed.ok) {
-      reply.error('bad_request', parsed.message);
-      return null;
-    }
-    if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
-      reply.error('bad_request', 'the body must be a JSON object');
-      return null;
-    }
-    return parsed.value as Record<string, unknown>;
   }
 
   private replyRefusal(reply: Reply, result: Outcome): void {

@@ -17,7 +17,7 @@ import {
   planDecommission,
 } from '../core/metadata/rebalance.js';
 import type { ReassignChange, Reassignment } from '../core/metadata/state-machine.js';
-import { parseJsonBody } from '../http/produce-body.js';
+import { objectBodyOrReply } from '../http/object-body.js';
 import type { HttpRequest, Reply } from '../http/server.js';
 import type { MetadataSnapshot } from '../metadata/types.js';
 
@@ -40,7 +40,7 @@ export class MoveAdmin {
 
   /** `POST /admin/reassignments` `{"partitions":[{"topic","partition","replicas"}], "dry_run"?}`. */
   reassign(request: HttpRequest, reply: Reply): void {
-    const body = objectBody(request, reply);
+    const body = objectBodyOrReply(request, reply);
     if (body === null) return;
     const list = body.partitions;
     if (!Array.isArray(list) || list.length === 0 || list.length > movesPerRequestMax) {
@@ -91,7 +91,7 @@ export class MoveAdmin {
     const text = request.body?.toString('utf8') ?? '';
     let named: { topic: string; partition: number }[] | null = null;
     if (text.trim() !== '') {
-      const body = objectBody(request, reply);
+      const body = objectBodyOrReply(request, reply);
       if (body === null) return;
       if (!Array.isArray(body.partitions)) return reply.error('bad_request', 'partitions must be an array');
       named = body.partitions as { topic: string; partition: number }[];
@@ -121,7 +121,7 @@ export class MoveAdmin {
 
   /** `POST /admin/rebalance` `{"dry_run"?}`: the balance plan, applied. */
   rebalance(request: HttpRequest, reply: Reply): void {
-    const body = objectBody(request, reply, true);
+    const body = objectBodyOrReply(request, reply, true);
     if (body === null) return;
     const plan = planBalance(this.placed(), this.options.liveBrokers());
     this.submitPlan(reply, plan, body.dry_run === true, 'rebalance');
@@ -130,7 +130,7 @@ export class MoveAdmin {
   /** `POST /admin/brokers/{id}/decommission` `{"dry_run"?}`. */
   decommission(request: HttpRequest, reply: Reply): void {
     const id = request.params[0] ?? '';
-    const body = objectBody(request, reply, true);
+    const body = objectBodyOrReply(request, reply, true);
     if (body === null) return;
     if (!this.options.snapshot().brokers.has(id)) return reply.error('unknown_broker', `no broker ${id}`);
     const plan = planDecommission(this.placed(), this.options.liveBrokers(), id);
@@ -274,20 +274,4 @@ function ref(c: { topic: string; partition: number }) {
 
 function moveJson(m: { topic: string; partition: number; from: readonly string[]; to: readonly string[] }) {
   return { topic: m.topic, partition: m.partition, from: m.from, to: m.to };
-}
-
-/** The JSON object body, or an error answer; an empty body is `{}` where `emptyOk`. */
-function objectBody(request: HttpRequest, reply: Reply, emptyOk = false): Record<string, unknown> | null {
-  const text = request.body?.toString('utf8') ?? '';
-  if (emptyOk && text.trim() === '') return {};
-  const parsed = parseJsonBody(text);
-  if (!parsed.ok) {
-    reply.error('bad_request', parsed.message);
-    return null;
-  }
-  if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
-    reply.error('bad_request', 'the body must be a JSON object');
-    return null;
-  }
-  return parsed.value as Record<string, unknown>;
 }
