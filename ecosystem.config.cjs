@@ -39,7 +39,12 @@ module.exports = {
       args: args.join(' '),
       exec_mode: 'fork',
       instances: 1,
-      env: { BROKER_COMPILED: process.env.BROKER_COMPILED ?? '1', NODE_ENV: 'production' },
+      env: {
+        BROKER_COMPILED: process.env.BROKER_COMPILED ?? '1',
+        NODE_ENV: 'production',
+        // libuv's pool runs the group commits' concurrent fdatasyncs (README, Performance).
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
+      },
       wait_ready: true,
       // A joining broker is ready once it has caught up with the metadata leader.
       listen_timeout: 60_000,

@@ -103,8 +103,13 @@ import { Status } from '../messages/status.js';
 import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../metadata/types.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
-import type { Disk } from '../storage/disk.js';
-import { DEFAULT_LOG_CONFIG, type LogConfig, type ReadResult } from '../storage/partition-log.js';
+import type { Disk, Fd } from '../storage/disk.js';
+import {
+  DEFAULT_LOG_CONFIG,
+  type LogConfig,
+  type PendingFlush,
+  type ReadResult,
+} from '../storage/partition-log.js';
 import { FetchSession, type SessionAnswer } from './fetch-session.js';
 import { type FilesContext, PartitionFiles } from './partition-files.js';
 import { ProducerGuard } from './producer-guard.js';
@@ -968,7 +973,7 @@ export class PartitionWorker {
         this.appendStaged(pending.replica);
       }
     }
-    this.flushTouched();
+    await this.flushTouched();
     for (const pending of this.produces) {
       const replica = pending.replica;
       const log = replica?.files.log ?? null;
@@ -1016,21 +1021,54 @@ export class PartitionWorker {
     for (const replica of this.replicas.values()) replica.files.closeIfBroken();
   }
 
-  /** One fsync per partition appended to in this turn (policy permitting), then the cores learn the new ends. */
-  private flushTouched(): void {
-    for (const replica of this.touched) {
-      replica.touched = false;
-      const log = replica.files.log;
-      if (log !== null && this.options.syncIntervalMs === 0) {
-        const startedNs = process.hrtime.bigint();
-        // A failed sync cuts the log back to its durable end (see PartitionLog.syncData).
-        const result = log.flush();
-        if (result.fault !== null) replica.files.goOffline(result.fault);
-        this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
+  /**
+   * One fsync per partition appended to in this turn (policy permitting), then the cores learn the new ends.
+   * With several partitions touched, their syncs run at once on libuv's pool (`fdatasyncEach`): the file
+   * system commits them together, where one after another each waits for its own journal commit. One partition
+   * is synced here, on this thread, which has nothing else to do meanwhile and answers sooner that way. Nothing
+   * else runs on this thread's logs while the syncs run: the loop awaits this within its turn.
+   */
+  private async flushTouched(): Promise<void> {
+    const touched = this.touched;
+    if (this.options.syncIntervalMs === 0 && touched.length > 0) {
+      const startedNs = process.hrtime.bigint();
+      const pending: (PendingFlush | null)[] = [];
+      const fds: Fd[] = [];
+      for (const replica of touched) {
+        const log = replica.files.log;
+        const flush = log === null ? null : log.flushStart();
+        pending.push(flush);
+        if (flush !== null && flush.fd !== null) fds.push(flush.fd);
       }
+      let errors: unknown[];
+      if (fds.length <= 1) {
+        errors = fds.map((fd) => {
+          try {
+            this.files.disk.fdatasync(fd);
+            return undefined;
+          } catch (error) {
+            return error;
+          }
+        });
+      } else {
+        errors = await this.files.disk.fdatasyncEach(fds);
+      }
+      let next = 0;
+      for (let i = 0; i < touched.length; i++) {
+        const flush = pending[i]!;
+        const log = touched[i]!.files.log;
+        if (flush === null || log === null) continue;
+        // A failed sync cuts the log back to its durable end (see PartitionLog.flushFinish).
+        const result = log.flushFinish(flush, flush.fd === null ? undefined : errors[next++]);
+        if (result.fault !== null) touched[i]!.files.goOffline(result.fault);
+      }
+      if (fds.length > 0) this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
+    }
+    for (const replica of touched) {
+      replica.touched = false;
       this.logChanged(replica);
     }
-    this.touched.length = 0;
+    touched.length = 0;
   }
 
   private async answerProduce(
@@ -1695,7 +1733,7 @@ export class PartitionWorker {
         backOff = true;
       }
       // The appended records are made durable before the cores hear of them: the next fetch reports them.
-      this.flushTouched();
+      await this.flushTouched();
       for (const { replica, answer: a } of after) {
         this.carryOut(replica, replica.core!.onFetchAnswer(a));
         this.pendingReady.add(replica);

@@ -101,6 +101,45 @@ export class DescriptorCache implements Disk {
     this.sync(fd, true);
   }
 
+  /**
+   * Syncs many files at once, in groups that fit in half of the cache: a group's real descriptors are opened
+   * (evicting only descriptors outside the group, which were used less recently) and stay open while its
+   * syncs run, since the owner does nothing else with this cache until the promise resolves.
+   */
+  async fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]> {
+    const errors: unknown[] = new Array(fds.length).fill(undefined);
+    const groupMax = Math.max(1, Math.floor(this.capacity / 2));
+    for (let start = 0; start < fds.length; start += groupMax) {
+      const end = Math.min(fds.length, start + groupMax);
+      const reals: Fd[] = [];
+      const at: number[] = [];
+      for (let i = start; i < end; i++) {
+        const entry = this.entry(fds[i]!);
+        if (entry.deferredSyncError !== undefined) {
+          errors[i] = entry.deferredSyncError;
+          entry.deferredSyncError = undefined;
+          continue;
+        }
+        try {
+          reals.push(this.realOf(fds[i]!, entry));
+          at.push(i);
+        } catch (error) {
+          errors[i] = error;
+        }
+      }
+      const outcomes = await this.inner.fdatasyncEach(reals);
+      for (let k = 0; k < at.length; k++) {
+        const i = at[k]!;
+        const entry = this.entry(fds[i]!);
+        assert(entry.real === reals[k], 'a descriptor stays open while its sync runs');
+        if (outcomes[k] === undefined) entry.dirty = false;
+        else errors[i] = outcomes[k];
+      }
+    }
+    this.assertBound();
+    return errors;
+  }
+
   private sync(fd: Fd, metadata: boolean): void {
     const entry = this.entry(fd);
     if (entry.deferredSyncError !== undefined) {

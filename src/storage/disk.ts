@@ -1,8 +1,10 @@
 // The file-system operations the storage engine needs, behind a small interface so that tests can run the
 // same code over the simulated disk (`sim-disk.ts`), which can crash and lose what was not fsynced.
 // `RealDisk` maps each call to one synchronous node:fs call: it is meant for a partition worker thread (or
-// the control thread for Raft state), whose own thread exists to block on I/O. Paths are absolute or relative
-// to the process; descriptors are plain numbers.
+// the control thread for Raft state), whose own thread exists to block on I/O. The one exception is
+// `fdatasyncEach`, the group commit of many files: their syncs run at once on libuv's thread pool, because a
+// file system commits concurrent syncs together (one journal commit for many files) where one after another
+// each waits for its own. Paths are absolute or relative to the process; descriptors are plain numbers.
 import * as fs from 'node:fs';
 
 export type Fd = number;
@@ -17,6 +19,12 @@ export interface Disk {
   read(fd: Fd, target: Uint8Array, position: number): number;
   /** Makes the file's data (and the size needed to read it) durable. */
   fdatasync(fd: Fd): void;
+  /**
+   * `fdatasync` of every file, many at once off the calling thread: resolves, once every sync has ended, with
+   * each file's error (undefined when its data is durable), in the order of `fds`. The caller uses none of
+   * these descriptors until it resolves.
+   */
+  fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]>;
   /** Makes the file's data and metadata durable. */
   fsync(fd: Fd): void;
   truncate(fd: Fd, sizeBytes: number): void;
@@ -36,6 +44,9 @@ export interface Disk {
   /** Bytes an unprivileged writer may still use on the file system holding `dir` (statfs: bavail x bsize). */
   freeBytes(dir: string): number;
 }
+
+/** Syncs `RealDisk.fdatasyncEach` keeps queued on libuv's thread pool at most. */
+export const SYNCS_IN_FLIGHT_MAX = 64;
 
 export class RealDisk implements Disk {
   open(path: string, create: boolean): Fd {
@@ -77,6 +88,29 @@ export class RealDisk implements Disk {
 
   fdatasync(fd: Fd): void {
     fs.fdatasyncSync(fd);
+  }
+
+  fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]> {
+    const errors: unknown[] = new Array(fds.length).fill(undefined);
+    if (fds.length === 0) return Promise.resolve(errors);
+    // At most this many syncs queued on the pool at once: enough to keep every pool thread busy, bounded so a
+    // batch over thousands of files does not queue thousands of requests ahead of other pool users.
+    const inFlightMax = Math.min(fds.length, SYNCS_IN_FLIGHT_MAX);
+    let next = 0;
+    let running = 0;
+    return new Promise((resolve) => {
+      const startOne = (): void => {
+        const i = next++;
+        running++;
+        fs.fdatasync(fds[i]!, (error) => {
+          if (error !== null) errors[i] = error;
+          running--;
+          if (next < fds.length) startOne();
+          else if (running === 0) resolve(errors);
+        });
+      };
+      for (let k = 0; k < inFlightMax; k++) startOne();
+    });
   }
 
   fsync(fd: Fd): void {

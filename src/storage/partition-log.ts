@@ -55,7 +55,7 @@ import {
 import { INT32_MAX, OffsetIndex, TimeIndex } from '../core/log/segment-index.js';
 import { EpochCache, type EpochEntry } from '../core/replication/epoch-cache.js';
 import { crc32 as zlibCrc32 } from './crc.js';
-import type { Disk } from './disk.js';
+import type { Disk, Fd } from './disk.js';
 import { parseSegmentFileName, Segment, segmentFileStem } from './segment.js';
 
 export interface LogConfig {
@@ -221,6 +221,15 @@ export type FlushResult =
    * it are gone; otherwise the log is `broken`.
    */
   | { readonly kind: 'storage_failed'; readonly fault: StorageFault; readonly definite: boolean };
+
+/** A data sync `PartitionLog.flushStart` asked for: the owner fdatasyncs `fd` (null: nothing to sync). */
+export interface PendingFlush {
+  readonly fd: Fd | null;
+  /** What the log looked like when it was asked: checked unchanged when the sync ends. */
+  readonly segment: Segment;
+  readonly sizeBytes: number;
+  readonly endOffset: number;
+}
 
 /** A failed storage call: the file system's error code (ENOSPC, EDQUOT, EIO, ...) and what it was doing. */
 export interface StorageFault {
@@ -639,12 +648,47 @@ export class PartitionLog {
    * their roll). Afterwards flushedOffset = logEndOffset. Every so often also checkpoints the recovery point.
    */
   flush(): FlushResult {
+    const pending = this.flushStart();
+    let error: unknown;
+    if (pending.fd !== null) {
+      try {
+        this.disk.fdatasync(pending.fd);
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    return this.flushFinish(pending, error);
+  }
+
+  /**
+   * `flush` in two halves, for an owner that syncs many logs at once (a partition worker's group commit over
+   * every partition a batch touched): `flushStart` says which descriptor to fdatasync (null: nothing to
+   * sync), the owner syncs it (with `Disk.fdatasyncEach`), and `flushFinish` takes the sync's error (undefined
+   * when it succeeded) and answers what `flush` would. Nothing may change the log in between.
+   */
+  flushStart(): PendingFlush {
     assert(!this.closed, 'flush on a closed log');
+    const segment = this.active;
+    if (this.brokenFault !== null || segment.flushedSizeBytes === segment.sizeBytes) {
+      return { fd: null, segment, sizeBytes: segment.sizeBytes, endOffset: this.logEndOffset };
+    }
+    return { fd: segment.logFd, segment, sizeBytes: segment.sizeBytes, endOffset: this.logEndOffset };
+  }
+
+  /** The second half of `flush`: `error` is what the data sync of `pending.fd` threw (undefined: none). */
+  flushFinish(pending: PendingFlush, error: unknown): FlushResult {
+    assert(!this.closed, 'flush on a closed log');
+    assert(
+      pending.segment === this.active &&
+        pending.sizeBytes === this.active.sizeBytes &&
+        pending.endOffset === this.logEndOffset,
+      'nothing changes a log while its data sync runs',
+    );
     if (this.brokenFault !== null)
       return { kind: 'storage_failed', fault: this.brokenFault, definite: false };
-    const segment = this.active;
-    if (segment.flushedSizeBytes !== segment.sizeBytes) {
-      const failed = this.syncData(segment);
+    if (pending.fd !== null) {
+      const failed =
+        error === undefined ? this.noteSynced(pending.segment) : this.dataSyncFailed(pending.segment, error);
       if (failed !== null)
         return { kind: 'storage_failed', fault: failed, definite: this.brokenFault === null };
     }
@@ -661,40 +705,47 @@ export class PartitionLog {
   }
 
   /**
-   * fdatasyncs the active segment's data. When the sync fails, the unsynced tail cannot be trusted: the
-   * kernel may have dropped the dirty pages (and a retried fsync can report success without writing them,
-   * since the error is reported once), so what a later read or a recovery finds there is unknown. The only
-   * state that is known is the durable prefix below `flushedOffset`, so the log goes back to it: the file is
-   * cut to the flushed size and that cut fsynced. If the cut is durable, the unsynced records are gone for
-   * good and were never served (with fsync before acknowledging, consumers read below the flushed offset
-   * only), so their writers get a definite failure. If the cut fails too, nothing about the tail is known:
-   * the log is broken (reopened by recovery later) and the outcome indefinite. Returns the fault, or null.
+   * fdatasyncs the active segment's data (or the one being sealed by a roll). Returns the fault, or null.
    */
   private syncData(segment: Segment): StorageFault | null {
     try {
       this.disk.fdatasync(segment.logFd);
     } catch (error) {
-      const fault = faultOrRethrow(error, `syncing ${segment.logPath}`);
-      assert(segment === this.active, 'only the active segment holds unsynced data');
-      try {
-        this.disk.truncate(segment.logFd, segment.flushedSizeBytes);
-        this.disk.fsync(segment.logFd);
-      } catch (cutError) {
-        this.brokenFault = faultOrRethrow(cutError, `cutting ${segment.logPath} back to its synced size`);
-        return fault;
-      }
-      this.forgetAfter(segment, segment.flushedSizeBytes, this.flushed);
+      return this.dataSyncFailed(segment, error);
+    }
+    return this.noteSynced(segment);
+  }
+
+  /**
+   * A data sync failed. The unsynced tail cannot be trusted: the kernel may have dropped the dirty pages (and a
+   * retried fsync can report success without writing them, since the error is reported once), so what a later
+   * read or a recovery finds there is unknown. The only state that is known is the durable prefix below
+   * `flushedOffset`, so the log goes back to it: the file is cut to the flushed size and that cut fsynced. If
+   * the cut is durable, the unsynced records are gone for good and were never served (with fsync before
+   * acknowledging, consumers read below the flushed offset only), so their writers get a definite failure. If
+   * the cut fails too, nothing about the tail is known: the log is broken (reopened by recovery later) and the
+   * outcome indefinite. Returns the fault (rethrows what is not an I/O error).
+   */
+  private dataSyncFailed(segment: Segment, error: unknown): StorageFault {
+    const fault = faultOrRethrow(error, `syncing ${segment.logPath}`);
+    assert(segment === this.active, 'only the active segment holds unsynced data');
+    try {
+      this.disk.truncate(segment.logFd, segment.flushedSizeBytes);
+      this.disk.fsync(segment.logFd);
+    } catch (cutError) {
+      this.brokenFault = faultOrRethrow(cutError, `cutting ${segment.logPath} back to its synced size`);
       return fault;
     }
-    this.noteSynced(segment);
-    return null;
+    this.forgetAfter(segment, segment.flushedSizeBytes, this.flushed);
+    return fault;
   }
 
   /** Accounts for a successful data sync of `segment` (the active one, or one being sealed). */
-  private noteSynced(segment: Segment): void {
+  private noteSynced(segment: Segment): null {
     this.bytesSinceCheckpoint += segment.sizeBytes - segment.flushedSizeBytes;
     segment.flushedSizeBytes = segment.sizeBytes;
     if (segment === this.active) this.flushed = this.logEndOffset;
+    return null;
   }
 
   /**

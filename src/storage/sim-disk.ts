@@ -252,6 +252,21 @@ export class SimDisk implements Disk {
     this.fsync(fd);
   }
 
+  /** One after another, in order: a simulated crash stops the batch where it happens (rethrown, as a sync's). */
+  async fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]> {
+    const errors: unknown[] = [];
+    for (const fd of fds) {
+      try {
+        this.fsync(fd);
+        errors.push(undefined);
+      } catch (error) {
+        if (error instanceof SimulatedCrash) throw error;
+        errors.push(error);
+      }
+    }
+    return errors;
+  }
+
   fsync(fd: Fd): void {
     this.mutating();
     this.checkSync('fsync', `fd ${fd}`);

@@ -5,6 +5,7 @@
 // itself once space is back, with every acknowledged record in place and no refused one anywhere.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { StatSlot } from '../../src/broker/worker-stats.js';
 import { Status } from '../../src/messages/status.js';
 import { SimDisk } from '../../src/storage/sim-disk.js';
 import { HostHarness, type PartitionRef } from './host-harness.js';
@@ -42,7 +43,13 @@ async function produceAll(
 }
 
 /** Polls produce until the partition takes writes again (the repair retries every 10 ms here). */
-async function untilWritable(harness: HostHarness, ref: PartitionRef, outcome: Outcome, context: string) {
+async function untilWritable(
+  harness: HostHarness,
+  ref: PartitionRef,
+  outcome: Outcome,
+  context: string,
+  refusal: Status = Status.StorageFull,
+) {
   const deadline = Date.now() + 5000;
   for (let i = 0; ; i++) {
     const values = [`${context}-probe-${i}`];
@@ -51,7 +58,7 @@ async function untilWritable(harness: HostHarness, ref: PartitionRef, outcome: O
       outcome.acked.set(answer.baseOffset, values[0]!);
       return;
     }
-    assert.equal(answer.status, Status.StorageFull, `${context}: refusal while repairing`);
+    assert.equal(answer.status, refusal, `${context}: refusal while repairing`);
     outcome.refused.add(values[0]!);
     assert.ok(Date.now() < deadline, `${context}: the partition did not come back`);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -171,6 +178,55 @@ describe('a partition worker on a disk that fills up', () => {
         outcome.refused.add('probe');
         assert.ok(Date.now() < deadline, 'the partition came back');
       }
+    } finally {
+      await harness.stop();
+    }
+  });
+
+  test('a group commit over several partitions where one fsync fails: only that partition refuses its batch', async () => {
+    const disk = new SimDisk();
+    disk.mkdir('/data');
+    const harness = new HostHarness(disk);
+    const count = 4;
+    try {
+      const refs: PartitionRef[] = [];
+      for (let p = 0; p < count; p++) refs.push((await harness.open('t', p, segmentBytes)).ref);
+      const outcomes: Outcome[] = refs.map(() => ({ acked: new Map(), refused: new Set() }));
+      let groupedSyncs = 0;
+      for (let round = 0; round < 12; round++) {
+        // Requests to every partition at once land in one drained batch (usually): one group commit whose
+        // data syncs run together. The `round % count`-th sync of the group fails.
+        const syncsBefore = harness.stats[StatSlot.fsyncCount]!;
+        disk.failSyncs(1, 'EIO', round % count);
+        const values = refs.map((_, p) => [`r${round}-p${p}-a`, `r${round}-p${p}-b`]);
+        const answers = await Promise.all(refs.map((ref, p) => harness.produce(ref, values[p]!)));
+        if (harness.stats[StatSlot.fsyncCount]! - syncsBefore < count) groupedSyncs++;
+        let refusedNow = 0;
+        answers.forEach((answer, p) => {
+          if (answer.status === Status.Ok) {
+            values[p]!.forEach((v, r) => {
+              outcomes[p]!.acked.set(answer.baseOffset + r, v);
+            });
+          } else {
+            assert.equal(answer.status, Status.StorageUnavailable, `round ${round}: definite refusal`);
+            for (const v of values[p]!) outcomes[p]!.refused.add(v);
+            refusedNow++;
+          }
+        });
+        assert.ok(refusedNow <= 1, `round ${round}: one failed sync refuses one partition's batch at most`);
+        disk.failSyncs(0);
+        for (let p = 0; p < count; p++) {
+          await untilWritable(
+            harness,
+            refs[p]!,
+            outcomes[p]!,
+            `round ${round} p${p}`,
+            Status.StorageUnavailable,
+          );
+          await checkLog(harness, refs[p]!, outcomes[p]!, `round ${round} p${p}`);
+        }
+      }
+      assert.ok(groupedSyncs > 0, 'some batches synced several partitions in one group commit');
     } finally {
       await harness.stop();
     }

@@ -94,6 +94,16 @@ class FaultyDisk implements Disk {
   fdatasync(fd: Fd): void {
     this.mutate('fdatasync', () => this.inner.fdatasync(fd));
   }
+  async fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]> {
+    return fds.map((fd) => {
+      try {
+        this.fdatasync(fd);
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
+  }
   fsync(fd: Fd): void {
     this.mutate('fsync', () => this.inner.fsync(fd));
   }

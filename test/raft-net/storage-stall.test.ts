@@ -55,6 +55,16 @@ class FillableDisk implements Disk {
     this.check('fdatasync');
     this.inner.fdatasync(fd);
   }
+  async fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]> {
+    return fds.map((fd) => {
+      try {
+        this.fdatasync(fd);
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
+  }
   fsync(fd: Fd): void {
     this.check('fsync');
     this.inner.fsync(fd);

@@ -136,3 +136,50 @@ describe('the segment descriptor cache', () => {
     log.close();
   });
 });
+
+describe('the group commit of many files through the cache', () => {
+  for (const capacity of [8, 64]) {
+    // With 8 descriptors for 20 logs the group is synced 4 files at a time (evicting the others, which syncs
+    // them too); with 64 every file is open and the one failure injected is the group's 5th sync.
+    const failing = capacity === 64;
+    test(`${capacity} descriptors: every file synced within the bound${failing ? ', a failed sync cuts back its log alone' : ''}; durable after a power loss`, async () => {
+      const disk = new SimDisk();
+      disk.mkdir('/data');
+      const cache = new DescriptorCache(disk, capacity);
+      const logs: PartitionLog[] = [];
+      for (let p = 0; p < 20; p++) logs.push(PartitionLog.open(`/data/p${p}`, config, cache, 1));
+      for (let round = 0; round < 3; round++) {
+        for (const [p, log] of logs.entries()) append(log, `r${round}-p${p}`);
+        const pending = logs.map((log) => log.flushStart());
+        assert.ok(
+          pending.every((f) => f.fd !== null),
+          'every log has unsynced data',
+        );
+        if (failing) disk.failSyncs(1, 'EIO', 4);
+        const errors = await cache.fdatasyncEach(pending.map((f) => f.fd!));
+        cache.assertBound();
+        assert.deepEqual(
+          errors.flatMap((e, p) => (e === undefined ? [] : [p])),
+          failing ? [4] : [],
+        );
+        for (const [p, log] of logs.entries()) {
+          const result = log.flushFinish(pending[p]!, errors[p]);
+          assert.equal(result.kind, failing && p === 4 ? 'storage_failed' : 'ok', `log ${p}`);
+          assert.equal(log.flushedOffset, log.logEndOffset, `log ${p}: durable to its end`);
+        }
+        if (failing) {
+          assert.equal(logs[4]!.logEndOffset, round, 'the failed batch is cut away');
+          append(logs[4]!, `r${round}-p4`);
+          assert.equal(logs[4]!.flush().kind, 'ok');
+        }
+      }
+      // Only what was synced survives a power loss, and that is everything.
+      disk.crash(createPrng(3));
+      for (let p = 0; p < 20; p++) {
+        const log = PartitionLog.open(`/data/p${p}`, config, new DescriptorCache(disk, 8), 2);
+        assert.equal(log.logEndOffset, 3, `log ${p} after the crash`);
+        for (let round = 0; round < 3; round++) assert.equal(valueAt(log, round), `r${round}-p${p}`);
+      }
+    });
+  }
+});
