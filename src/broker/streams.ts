@@ -27,7 +27,7 @@ import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
-import type { AccessControl, Authentication } from '../security/access.js';
+import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import {
   type Acceptor,
   type FetchOutcome,
@@ -392,7 +392,7 @@ export class StreamServer {
             context,
           );
         const access = this.access;
-        if (access === null || !access.enabled) return upgrade('ANONYMOUS');
+        if (access === null || !access.enabled) return upgrade(ANONYMOUS);
         let aborted = false;
         const decide = (outcome: Authentication): void => {
           if (aborted) return;

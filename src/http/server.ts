@@ -11,7 +11,7 @@ import { isUtf8 } from 'node:buffer';
 import { type ErrorName, errorBody } from '../core/errors.js';
 import { type AccessRequirement, CLUSTER_RESOURCE, type ResourceType } from '../core/security/acl.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
-import type { AccessControl, Authentication } from '../security/access.js';
+import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import { type AccessInput, accessOf, type OperationId, type RouteAccess } from './route-access.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
@@ -307,7 +307,7 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     rule.kind === 'open' ||
     (rule.kind === 'metrics' && !access.metricsRequireAuth);
   const authentication: Authentication | Promise<Authentication> = open
-    ? { kind: 'ok', principal: access === undefined || !access.enabled ? 'ANONYMOUS' : '' }
+    ? { kind: 'ok', principal: access === undefined || !access.enabled ? ANONYMOUS : '' }
     : access.authenticate(base.authorization, null);
   // A refusal for credentials is answered before the body is read (when it is known at once).
   if (!(authentication instanceof Promise) && authentication.kind !== 'ok') {

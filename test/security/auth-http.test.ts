@@ -3,16 +3,20 @@
 // (401 with WWW-Authenticate) and one whose principal lacks the ACL (403 naming the permission), and nothing
 // is written or changed by a refusal; /health and /metrics stay open; a principal with a prefix ACL reaches
 // exactly the topics under the prefix; consumer groups need the group and every topic; denials are counted
-// on /metrics; the acls CLI verb adds, lists and removes bindings.
+// on /metrics; the acls CLI verb adds, lists and removes bindings; RS256 JWTs with an audience, and
+// --metrics-require-auth, on a second broker started in this process.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { errors } from '../../src/core/errors.js';
 import { accessOf } from '../../src/http/route-access.js';
-import { call, tempDataDir } from '../broker/harness.js';
+import { signJwt } from '../../src/security/jwt.js';
+import { call, startTestBroker, tempDataDir } from '../broker/harness.js';
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
 import { allRoutes, authFiles, bearer, jwtFor, pathOf, TOKENS } from './fixture.js';
 
@@ -407,5 +411,68 @@ describe('acls CLI verb', () => {
     const refused = await cli(['acls', 'list', '--token', TOKENS.bob]);
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /lacks cluster:alter/);
+  });
+});
+
+describe('RS256 and --metrics-require-auth (a broker in this process)', () => {
+  test('/metrics needs cluster:describe; RS256 JWTs authenticate HTTP and WebSocket clients', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const dir = tempDataDir('broker-auth-rs-');
+    const keyFile = join(dir, 'public.pem');
+    writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const sign = (sub: string, expiresInS: number) =>
+      signJwt({ sub, exp: Math.floor(Date.now() / 1000) + expiresInS, aud: 'logs' }, 'RS256', pem);
+    const local = await startTestBroker(
+      {
+        authJwtRs256PublicKeyFile: keyFile,
+        authJwtAudience: 'logs',
+        metricsRequireAuth: true,
+        superUsers: ['ops'],
+        threads: 1,
+      },
+      join(dir, 'data'),
+    );
+    try {
+      assert.equal((await call(local.base, 'GET', '/metrics')).status, 401);
+      assert.equal((await call(local.base, 'GET', '/health')).status, 200);
+      const forbidden = await call(local.base, 'GET', '/metrics', undefined, bearer(sign('alice', 60)));
+      assert.equal(forbidden.status, 403);
+      assert.match(forbidden.body.message, /cluster:describe/);
+      const scraped = await fetch(`${local.base}/metrics`, { headers: bearer(sign('ops', 60)) });
+      assert.equal(scraped.status, 200);
+      assert.match(
+        await scraped.text(),
+        /broker_authorization_denials_total\{operation="describe",resource_type="cluster"\} 1/,
+      );
+      assert.equal(
+        (await call(local.base, 'GET', '/topics', undefined, bearer(sign('ops', -60)))).status,
+        401,
+      );
+      const hs = signJwt(
+        { sub: 'ops', aud: 'logs' },
+        'HS256',
+        publicKey.export({ type: 'spki', format: 'pem' }),
+      );
+      assert.equal(
+        (await call(local.base, 'GET', '/topics', undefined, bearer(hs))).status,
+        401,
+        'alg confusion',
+      );
+      assert.equal((await call(local.base, 'POST', '/topics/rs', {}, bearer(sign('ops', 60)))).status, 201);
+      const socket = new WebSocket(`${local.base.replace('http', 'ws')}/ws/produce/rs`, {
+        headers: bearer(sign('ops', 60)),
+      });
+      const answer = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        socket.once('open', () => socket.send(JSON.stringify({ value: 'rs256' })));
+        socket.once('message', (data) => resolve(JSON.parse(data.toString())));
+        socket.once('error', reject);
+      });
+      assert.equal(answer.result, 'ok', JSON.stringify(answer));
+      socket.close();
+    } finally {
+      await local.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
