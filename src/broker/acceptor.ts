@@ -437,8 +437,10 @@ export class Acceptor {
     return null;
   }
 
-  listTopics(_request: HttpRequest, reply: Reply): void {
-    const names = this.router.topicNames();
+  listTopics(request: HttpRequest, reply: Reply): void {
+    // With ACLs on, only the topics the principal may describe (Kafka's Metadata answer).
+    const visible = request.mayDescribe;
+    const names = this.router.topicNames().filter((name) => visible === undefined || visible('topic', name));
     reply.json(200, JSON.stringify({ topics: names, count: names.length }));
   }
 

@@ -3,7 +3,9 @@
 // group route. A forwarded request carries `X-Forwarded-By-Broker`; a node that receives one and does not
 // coordinate either (the leadership moved on the way) answers 503 coordinator_not_available instead of
 // forwarding again, so a request is forwarded at most once. A forwarded request whose answer never came is
-// indefinite for writes (the coordinator may have acted on it). Answers are bounded in size.
+// indefinite for writes (the coordinator may have acted on it). Answers are bounded in size. The client's
+// Authorization header goes along, so the coordinator authenticates and authorizes the same principal (it
+// checks again: a node never vouches for a client).
 // Runs on the acceptor (main) thread only.
 import { Agent, request as httpRequest } from 'node:http';
 import type { HttpRequest, Reply } from '../http/server.js';
@@ -62,6 +64,9 @@ export class GroupForwarder {
     const path = request.query === '' ? request.url : `${request.url}?${request.query}`;
     const headers: Record<string, string> = { 'x-forwarded-by-broker': this.selfId };
     if (request.contentType !== '') headers['content-type'] = request.contentType;
+    if (request.authorization !== undefined && request.authorization !== '') {
+      headers.authorization = request.authorization;
+    }
     if (body !== null) headers['content-length'] = String(body.byteLength);
     let settled = false;
     const fail = (why: string) => {

@@ -3,7 +3,9 @@
 // local GroupsService; elsewhere they go to the coordinator's REST routes over HTTP (marked as forwarded, so
 // the coordinator never passes them on again). The choice is made per call, so a member follows the
 // coordinator when it moves: its next heartbeat meets a coordinator that does not know it (`unknownMember`),
-// and the session joins again under the same member id. Every refusal is a value, never a throw.
+// and the session joins again under the same member id. Every refusal is a value, never a throw. A remote call
+// carries the member's credentials (`authorization`, the socket's bearer token), so the coordinator checks the
+// member's own principal; a token that expires ends the membership at its next call.
 // Runs on the acceptor (main) thread only.
 import { type ErrorName, errorNames, errors } from '../core/errors.js';
 import type { CoordinatorTarget } from './group-forward.js';
@@ -47,37 +49,55 @@ export class GroupMembers {
     return this.target().kind === 'here';
   }
 
-  async join(group: string, memberId: string, topics: readonly string[]): Promise<JoinAnswer> {
+  async join(
+    group: string,
+    memberId: string,
+    topics: readonly string[],
+    authorization = '',
+  ): Promise<JoinAnswer> {
     const target = this.target();
     if (target.kind === 'here') {
       const result = this.local.joinMember(group, memberId, topics);
       if (result.kind !== 'ok') return localRefusal(result);
       return { ...localState(result), sessionTimeoutMs: result.sessionTimeoutMs };
     }
-    const answer = await this.call(target, 'POST', `/consumer-groups/${enc(group)}/register`, {
-      consumer_id: memberId,
-      topics,
-    });
+    const answer = await this.call(
+      target,
+      'POST',
+      `/consumer-groups/${enc(group)}/register`,
+      { consumer_id: memberId, topics },
+      authorization,
+    );
     if (answer.kind === 'refused') return answer;
     return { ...remoteState(answer.body), sessionTimeoutMs: Number(answer.body.session_timeout_ms) };
   }
 
-  async heartbeat(group: string, memberId: string): Promise<HeartbeatAnswer> {
+  async heartbeat(group: string, memberId: string, authorization = ''): Promise<HeartbeatAnswer> {
     const target = this.target();
     if (target.kind === 'here') {
       const result = this.local.heartbeatMember(group, memberId);
       return result.kind === 'ok' ? localState(result) : localRefusal(result);
     }
-    const answer = await this.call(target, 'POST', `/consumer-groups/${enc(group)}/heartbeat`, {
-      consumer_id: memberId,
-    });
+    const answer = await this.call(
+      target,
+      'POST',
+      `/consumer-groups/${enc(group)}/heartbeat`,
+      { consumer_id: memberId },
+      authorization,
+    );
     return answer.kind === 'refused' ? answer : remoteState(answer.body);
   }
 
-  async leave(group: string, memberId: string): Promise<void> {
+  async leave(group: string, memberId: string, authorization = ''): Promise<void> {
     const target = this.target();
     if (target.kind === 'here') return this.local.leaveMember(group, memberId);
-    await this.call(target, 'POST', `/consumer-groups/${enc(group)}/leave`, { consumer_id: memberId });
+    await this.call(
+      target,
+      'POST',
+      `/consumer-groups/${enc(group)}/leave`,
+      { consumer_id: memberId },
+      authorization,
+    );
   }
 
   async commit(
@@ -87,6 +107,7 @@ export class GroupMembers {
     topic: string,
     partition: number,
     offset: number,
+    authorization = '',
   ): Promise<CommitAnswer> {
     const target = this.target();
     if (target.kind === 'here') {
@@ -103,12 +124,18 @@ export class GroupMembers {
       'POST',
       `/consumer-groups/${enc(group)}/offsets/${enc(topic)}/${partition}`,
       { offset, consumer_id: memberId, generation },
+      authorization,
     );
     return answer.kind === 'refused' ? answer : { kind: 'ok' };
   }
 
   /** The group's committed offset of a partition; undefined when none, null when the coordinator is away. */
-  async committedOffset(group: string, topic: string, partition: number): Promise<number | undefined | null> {
+  async committedOffset(
+    group: string,
+    topic: string,
+    partition: number,
+    authorization = '',
+  ): Promise<number | undefined | null> {
     const target = this.target();
     if (target.kind === 'here') return this.local.registry.committedOffset(group, topic, partition);
     const answer = await this.call(
@@ -116,6 +143,7 @@ export class GroupMembers {
       'GET',
       `/consumer-groups/${enc(group)}/offsets/${enc(topic)}/${partition}`,
       null,
+      authorization,
     );
     if (answer.kind === 'ok') return Number(answer.body.offset);
     return answer.error === 'unknown_group' ? undefined : null;
@@ -126,6 +154,7 @@ export class GroupMembers {
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
+    authorization: string,
   ): Promise<{ kind: 'ok'; body: Record<string, unknown> } | MemberRefusal> {
     if (target.kind === 'none') {
       return refused('coordinator_not_available', `no consumer-group coordinator now: ${target.reason}`, {
@@ -134,9 +163,14 @@ export class GroupMembers {
     }
     if (target.kind === 'here') throw new Error('a local call went to HTTP');
     try {
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'x-forwarded-by-broker': this.selfId,
+      };
+      if (authorization !== '') headers.authorization = authorization;
       const init: RequestInit = {
         method,
-        headers: { 'content-type': 'application/json', 'x-forwarded-by-broker': this.selfId },
+        headers,
         signal: AbortSignal.timeout(callTimeoutMs),
       };
       if (body !== null) init.body = JSON.stringify(body);

@@ -554,8 +554,11 @@ export class GroupsService {
     reply.json(200, JSON.stringify({ group, topic, offsets }));
   }
 
-  list(_request: HttpRequest, reply: Reply): void {
-    const groups = this.registry.listGroups().map((groupId) => {
+  list(request: HttpRequest, reply: Reply): void {
+    // With ACLs on, only the groups the principal may describe (Kafka's ListGroups).
+    const visible = request.mayDescribe;
+    const ids = this.registry.listGroups().filter((id) => visible === undefined || visible('group', id));
+    const groups = ids.map((groupId) => {
       const d = this.registry.describe(groupId);
       return { group: groupId, state: d?.state ?? 'empty', members: d?.members.length ?? 0 };
     });

@@ -8,19 +8,26 @@
 // (`{"type":"permit","count":n}`), and the socket's buffered amount is watched: above `highWaterBytes` a stream
 // pauses until uWebSockets.js reports `drain`. A slow consumer is paused, never dropped, and its memory is
 // bounded by one fetch beyond the high-water mark. Close codes 4000-4999 carry a reason.
+// With authentication on, the upgrade is refused (401 with WWW-Authenticate, or 403 naming the permission,
+// before any socket exists) unless the principal (bearer token in Authorization, or `?token=` for browsers)
+// may use the endpoint: topic:write to produce, topic:read to consume, group:read plus topic:read of every
+// topic to join a group. Actions in frames are checked again against the current ACLs: a produce after the
+// ACL was removed, or a commit for a topic the principal may not read, answers a 40301 error frame.
 // Runs on the acceptor (main) thread only.
 
 import uWS from 'uWebSockets.js';
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import { type ErrorName, errors } from '../core/errors.js';
+import { type ErrorName, errorBody, errors } from '../core/errors.js';
 import { forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
+import type { AccessRequirement } from '../core/security/acl.js';
 import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
+import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import {
   type Acceptor,
   type FetchOutcome,
@@ -77,6 +84,10 @@ interface SocketData {
   readonly path: string;
   readonly params: string[];
   readonly query: URLSearchParams;
+  /** The authenticated principal (`ANONYMOUS` with authentication off). */
+  readonly principal: string;
+  /** `Bearer <token>` as the client authenticated ('' with none): passed on to the group coordinator. */
+  readonly authorization: string;
   session: Session | null;
   closed: boolean;
 }
@@ -301,6 +312,21 @@ function shortReason(name: ErrorName): string {
   return `${name}: see the error frame`;
 }
 
+function topicNeed(topic: string, operation: 'read' | 'write'): AccessRequirement {
+  return { resourceType: 'topic', resourceName: topic, operation };
+}
+
+/** Answers a refused upgrade with a status and an error body; no socket is created. */
+function refuseUpgrade(res: uWS.HttpResponse, status: number, body: string, challenge: boolean): void {
+  res.cork(() => {
+    res.writeStatus(status === 401 ? '401 Unauthorized' : status === 403 ? '403 Forbidden' : `${status}`);
+    res.writeHeader('content-type', 'application/json');
+    if (challenge) res.writeHeader('www-authenticate', 'Bearer realm="broker"');
+    if (status === 503) res.writeHeader('retry-after', '1');
+    res.end(body, true);
+  });
+}
+
 function errorFrame(name: ErrorName, message: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ result: 'error', error_code: errors[name].code, message, ...extra });
 }
@@ -310,6 +336,8 @@ export class StreamServer {
   private readonly sockets = new Set<Socket>();
   /** False while the client connection cap is reached (set by the broker's connection guard). */
   admit: () => boolean = () => true;
+  /** Authentication and ACLs; null: every socket is allowed (tests of the streams alone). */
+  access: AccessControl | null = null;
 
   constructor(
     readonly acceptor: Acceptor,
@@ -326,6 +354,7 @@ export class StreamServer {
     const behavior = (
       paramCount: number,
       create: (ws: Socket) => Session,
+      needs: (params: readonly string[], query: URLSearchParams) => readonly AccessRequirement[],
     ): uWS.WebSocketBehavior<SocketData> => ({
       compression: uWS.DISABLED,
       maxPayloadLength: Math.max(this.options.socketMessageBytesMax, this.options.frameBytesMax),
@@ -343,21 +372,50 @@ export class StreamServer {
           });
           return;
         }
+        // The request object dies when this function returns: everything the upgrade needs is copied first.
         const params: string[] = [];
         for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
-        res.upgrade<SocketData>(
-          {
-            path: req.getUrl(),
-            params,
-            query: new URLSearchParams(req.getQuery() ?? ''),
-            session: null,
-            closed: false,
-          },
-          req.getHeader('sec-websocket-key'),
-          req.getHeader('sec-websocket-protocol'),
-          req.getHeader('sec-websocket-extensions'),
-          context,
-        );
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        const path = req.getUrl();
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const header = req.getHeader('authorization');
+        const queryToken = query.get('token');
+        const authorization = header !== '' ? header : queryToken !== null ? `Bearer ${queryToken}` : '';
+        const upgrade = (principal: string) =>
+          res.upgrade<SocketData>(
+            { path, params, query, principal, authorization, session: null, closed: false },
+            key,
+            protocol,
+            extensions,
+            context,
+          );
+        const access = this.access;
+        if (access === null || !access.enabled) return upgrade(ANONYMOUS);
+        let aborted = false;
+        const decide = (outcome: Authentication): void => {
+          if (aborted) return;
+          if (outcome.kind !== 'ok') {
+            const answer =
+              outcome.kind === 'busy'
+                ? errorBody('overloaded', 'too many bearer tokens are being verified at once; retry')
+                : errorBody('unauthenticated', outcome.message);
+            return refuseUpgrade(res, answer.status, JSON.stringify(answer.body), outcome.kind !== 'busy');
+          }
+          const refusal = access.authorize(outcome.principal, needs(params, query), path);
+          if (refusal !== null) {
+            const answer = errorBody('forbidden', refusal.message);
+            return refuseUpgrade(res, answer.status, JSON.stringify(answer.body), false);
+          }
+          res.cork(() => upgrade(outcome.principal));
+        };
+        const authenticated = access.authenticate(header, queryToken);
+        if (!(authenticated instanceof Promise)) return decide(authenticated);
+        res.onAborted(() => {
+          aborted = true;
+        });
+        void authenticated.then(decide);
       },
       open: (ws) => {
         this.sockets.add(ws);
@@ -393,16 +451,43 @@ export class StreamServer {
     });
     app.ws<SocketData>(
       '/ws/produce/:topic',
-      behavior(1, (ws) => new ProduceSession(this, ws)),
+      behavior(
+        1,
+        (ws) => new ProduceSession(this, ws),
+        (params) => [topicNeed(params[0] ?? '', 'write')],
+      ),
     );
     app.ws<SocketData>(
       '/ws/consume/:topic',
-      behavior(1, (ws) => new ConsumeSession(this, ws)),
+      behavior(
+        1,
+        (ws) => new ConsumeSession(this, ws),
+        (params) => [topicNeed(params[0] ?? '', 'read')],
+      ),
     );
     app.ws<SocketData>(
       '/ws/group/:group',
-      behavior(1, (ws) => new GroupSession(this, ws)),
+      behavior(
+        1,
+        (ws) => new GroupSession(this, ws),
+        (params, query) => [
+          { resourceType: 'group', resourceName: params[0] ?? '', operation: 'read' },
+          ...(query.get('topics') ?? '')
+            .split(',')
+            .filter((t) => t.length > 0)
+            .map((t) => topicNeed(t, 'read')),
+        ],
+      ),
     );
+  }
+
+  /**
+   * The refusal message when the socket's principal may no longer do `needs` (the ACLs changed since the
+   * upgrade, or a frame names another resource); null when allowed. Counted and logged like any denial.
+   */
+  refused(ws: Socket, needs: readonly AccessRequirement[]): string | null {
+    if (this.access === null) return null;
+    return this.access.authorize(ws.getUserData().principal, needs, ws.getUserData().path)?.message ?? null;
   }
 
   /** Closes every socket with 1001 (going away): the broker is shutting down. */
@@ -485,6 +570,8 @@ class ProduceSession implements Session {
     if (this.server.acceptor.topicRoute(topic.meta.name) !== topic) {
       return this.sink.fail(CloseCode.unknownTopic, `topic ${topic.meta.name} was deleted`);
     }
+    const refusal = this.server.refused(this.ws, [topicNeed(topic.meta.name, 'write')]);
+    if (refusal !== null) return this.answer(errorFrame('forbidden', refusal, withContext));
     const parsed = parseSingleProduce(frame, topic.limits, Date.now());
     if (parsed.kind === 'error') return this.answer(errorFrame(parsed.error, parsed.message, withContext));
     const records: ParsedRecord[] = parsed.records;
@@ -643,6 +730,11 @@ export class GroupSession implements Session {
     this.sink = new SocketSink(ws, server.options.highWaterBytes);
   }
 
+  /** The member's credentials, for calls to a coordinator on another node. */
+  private get authorization(): string {
+    return this.ws.getUserData().authorization;
+  }
+
   open(): void {
     const data = this.ws.getUserData();
     this.groupId = data.params[0] ?? '';
@@ -669,10 +761,11 @@ export class GroupSession implements Session {
   /** Joins the group; while no coordinator answers (an election), tries again every 250 ms. */
   private join(autoCommit: boolean): void {
     this.heartbeatInFlight = true;
-    this.server.members.join(this.groupId, this.memberId, this.topics).then((result) => {
+    this.server.members.join(this.groupId, this.memberId, this.topics, this.authorization).then((result) => {
       this.heartbeatInFlight = false;
       if (this.closed) {
-        if (result.kind === 'ok') void this.server.members.leave(this.groupId, this.memberId);
+        if (result.kind === 'ok')
+          void this.server.members.leave(this.groupId, this.memberId, this.authorization);
         return;
       }
       if (result.kind !== 'ok' && result.retriable) {
@@ -714,14 +807,16 @@ export class GroupSession implements Session {
     let result: MemberState | MemberRefusal = await this.server.members.heartbeat(
       this.groupId,
       this.memberId,
+      this.authorization,
     );
     if (this.closed) return;
     if (result.kind !== 'ok' && result.unknownMember) {
       // The coordinator moved (or the session expired there): join again under the same member id. Streams
       // keep their positions until the new assignment says otherwise.
-      result = await this.server.members.join(this.groupId, this.memberId, this.topics);
+      result = await this.server.members.join(this.groupId, this.memberId, this.topics, this.authorization);
       if (this.closed) {
-        if (result.kind === 'ok') void this.server.members.leave(this.groupId, this.memberId);
+        if (result.kind === 'ok')
+          void this.server.members.leave(this.groupId, this.memberId, this.authorization);
         return;
       }
     }
@@ -793,18 +888,20 @@ export class GroupSession implements Session {
   private startStream(key: string, generation: number): void {
     const [topicName, partitionText] = key.split('\u0000') as [string, string];
     const partitionNumber = Number(partitionText);
-    this.server.members.committedOffset(this.groupId, topicName, partitionNumber).then((committed) => {
-      // Still wanted: the session is open, the generation unchanged, and no stream started meanwhile.
-      if (this.closed || this.generation !== generation || this.streams.has(key)) return;
-      if (committed === null) {
-        // The coordinator is away: the committed offset is unknown, so nothing is streamed from a guess.
-        setTimeout(() => {
-          if (!this.closed && this.generation === generation) this.startStream(key, generation);
-        }, 250).unref();
-        return;
-      }
-      this.startStreamAt(key, topicName, partitionNumber, committed);
-    });
+    this.server.members
+      .committedOffset(this.groupId, topicName, partitionNumber, this.authorization)
+      .then((committed) => {
+        // Still wanted: the session is open, the generation unchanged, and no stream started meanwhile.
+        if (this.closed || this.generation !== generation || this.streams.has(key)) return;
+        if (committed === null) {
+          // The coordinator is away: the committed offset is unknown, so nothing is streamed from a guess.
+          setTimeout(() => {
+            if (!this.closed && this.generation === generation) this.startStream(key, generation);
+          }, 250).unref();
+          return;
+        }
+        this.startStreamAt(key, topicName, partitionNumber, committed);
+      });
   }
 
   private startStreamAt(
@@ -869,13 +966,18 @@ export class GroupSession implements Session {
         errorFrame('bad_request', 'commit needs topic (string), partition and offset (integers)'),
       );
     }
+    const refusal = this.server.refused(this.ws, [
+      { resourceType: 'group', resourceName: this.groupId, operation: 'read' },
+      topicNeed(topic, 'read'),
+    ]);
+    if (refusal !== null) return this.send(errorFrame('forbidden', refusal, { topic, partition, offset }));
     this.commit(topic, partition, offset, true);
   }
 
   private commit(topic: string, partition: number, offset: number, answer: boolean): void {
     const key = `${topic}\u0000${partition}`;
     this.server.members
-      .commit(this.groupId, this.memberId, this.generation, topic, partition, offset)
+      .commit(this.groupId, this.memberId, this.generation, topic, partition, offset, this.authorization)
       .then((result) => {
         if (result.kind === 'ok') {
           if (this.streams.has(key) || this.refused.has(key)) this.committed.set(key, offset);
@@ -920,7 +1022,7 @@ export class GroupSession implements Session {
     this.server.removeGroupSession(this.groupId, this);
     if (this.joined) {
       this.joined = false;
-      void this.server.members.leave(this.groupId, this.memberId);
+      void this.server.members.leave(this.groupId, this.memberId, this.authorization);
     }
   }
 }

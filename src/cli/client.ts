@@ -1,7 +1,9 @@
 // The admin and client verbs' link to a broker: JSON over the public HTTP API (global fetch) and the WebSocket
 // endpoints (the `ws` package), addressed by `--bootstrap-server` or BROKER_URL. A broker's error answer
 // becomes a CliError carrying the broker's own message, so every verb prints what the server said; network
-// failures name the URL. Also the small pieces every verb shares: repeated flags, output and exit codes.
+// failures name the URL. With authentication on, every request carries `Authorization: Bearer <token>` from
+// `--token` (the verbs that take it) or BROKER_TOKEN. Also the small pieces every verb shares: repeated flags,
+// output and exit codes.
 // Runs on the main thread of the `broker` CLI process; never imported by the broker itself.
 import WebSocket from 'ws';
 
@@ -40,8 +42,14 @@ export const connectionArgs = {
 
 export class BrokerClient {
   readonly base: string;
+  private readonly token: string | undefined;
 
-  constructor(bootstrapServer: string | undefined, env: Readonly<Record<string, string | undefined>>) {
+  constructor(
+    bootstrapServer: string | undefined,
+    env: Readonly<Record<string, string | undefined>>,
+    token?: string,
+  ) {
+    this.token = token ?? (env.BROKER_TOKEN === '' ? undefined : env.BROKER_TOKEN);
     const raw = bootstrapServer ?? env.BROKER_URL ?? defaultBootstrapServer;
     const withScheme = /^[a-z]+:\/\//i.test(raw) ? raw : `http://${raw}`;
     let url: URL;
@@ -71,7 +79,9 @@ export class BrokerClient {
 
   /** Like `request`, but hands back any answer the broker gave (for verbs that treat 404 as a value). */
   async send(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-    const init: RequestInit = { method, headers: { accept: 'application/json' } };
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    const init: RequestInit = { method, headers };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] = 'application/json';
@@ -103,7 +113,10 @@ export class BrokerClient {
   openSocket(path: string, onMessage: (data: WebSocket.RawData) => void): Promise<WebSocket> {
     const url = `${this.base.replace(/^http/, 'ws')}${path}`;
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
+      const socket = new WebSocket(
+        url,
+        this.token === undefined ? {} : { headers: { authorization: `Bearer ${this.token}` } },
+      );
       socket.on('message', onMessage);
       const onError = (error: Error) => reject(new CliError(`cannot open ${url}: ${error.message}`));
       socket.once('error', onError);

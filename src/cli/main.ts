@@ -8,7 +8,7 @@
 // what it started is closed); a second signal forces exit 1, as does a shutdown that takes longer than
 // `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1.
 //
-// The client verbs (topics, produce, consume, groups, cluster) are registered here and live in ./verbs.
+// The client verbs (topics, produce, consume, groups, cluster, acls, auth) are registered here and live in ./verbs.
 // Runs on the main thread only. The process-facing parts (signals, exit, environment, broker) are injected
 // through CliDeps so that the shutdown sequence is testable in-process.
 import { readFileSync } from 'node:fs';
@@ -250,6 +250,8 @@ export function brokerCommand(makeDeps: () => Promise<CliDeps> = processDeps) {
       consume: () => import('./verbs/consume.js').then((m) => m.consumeCommand()),
       groups: () => import('./verbs/groups.js').then((m) => m.groupsCommand()),
       cluster: () => import('./verbs/groups.js').then((m) => m.clusterCommand()),
+      acls: () => import('./verbs/acls.js').then((m) => m.aclsCommand()),
+      auth: () => import('./verbs/acls.js').then((m) => m.authCommand()),
     },
   });
 }

@@ -5,8 +5,10 @@
 // control thread cannot grow the acceptor's memory); every pending request settles exactly once, with the
 // reply or, if the thread dies, with an error; the snapshot only moves forward in version.
 // Main (acceptor) thread only.
+
 import type { Worker } from 'node:worker_threads';
 import type { ReassignChange } from '../core/metadata/state-machine.js';
+import type { AclBinding, AclFilter } from '../core/security/acl.js';
 import type {
   AlterTopicResult,
   CreateTopicRequest,
@@ -240,6 +242,20 @@ export class ClusterMetadataStore implements MetadataStore {
   async electPreferredLeaders(): Promise<void> {
     const reply = await this.link.request({ op: 'elect_preferred_leaders' });
     if (reply.kind !== 'ok') throw new ControlError(asFailure(reply));
+  }
+
+  /** Adds ACL bindings cluster-wide (durable once resolved); the ones that were new. */
+  async createAcls(acls: readonly AclBinding[]): Promise<readonly AclBinding[]> {
+    const reply = await this.link.request({ op: 'create_acls', acls });
+    if (reply.kind === 'acls_changed') return reply.acls;
+    throw new ControlError(asFailure(reply));
+  }
+
+  /** Removes every ACL binding the filter matches; the ones removed. */
+  async deleteAcls(filter: AclFilter): Promise<readonly AclBinding[]> {
+    const reply = await this.link.request({ op: 'delete_acls', filter });
+    if (reply.kind === 'acls_changed') return reply.acls;
+    throw new ControlError(asFailure(reply));
   }
 
   async allocateProducerId(): Promise<number> {

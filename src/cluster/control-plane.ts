@@ -21,6 +21,7 @@
 // the snapshot holding a change is posted before the reply reporting it; every wait (leader search, forwarded
 // call, apply) is bounded by `forwardTimeoutMs`.
 // Runs on the control worker thread only (workers/control.ts); tests may run several in one process.
+
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
@@ -42,6 +43,7 @@ import {
 import { createPrng } from '../core/prng.js';
 import type { RaftStatus } from '../core/raft/raft.js';
 import { type ConfChange, decodeConfChange, type Entry, type Snapshot } from '../core/raft/types.js';
+import type { AclBinding } from '../core/security/acl.js';
 import { GossipAgent, type JoinEvent } from '../gossip/agent.js';
 import {
   type AdminReply,
@@ -235,6 +237,12 @@ export class ControlPlane {
         return;
       case 'add_partitions':
         this.admin({ kind: 'add_partitions', name: request.name, count: request.count }).then(reply, fail);
+        return;
+      case 'create_acls':
+        this.admin({ kind: 'create_acls', acls: request.acls }).then(reply, fail);
+        return;
+      case 'delete_acls':
+        this.admin({ kind: 'delete_acls', filter: request.filter }).then(reply, fail);
         return;
       case 'reassign':
         this.admin({ kind: 'reassign_partitions', changes: request.changes, nowMs: Date.now() }).then(
@@ -953,6 +961,12 @@ export class ControlPlane {
       case 'reassign_partitions':
         command = { kind: 'reassign_partitions', changes: request.changes, nowMs: request.nowMs };
         break;
+      case 'create_acls':
+        command = { kind: 'create_acls', acls: request.acls };
+        break;
+      case 'delete_acls':
+        command = { kind: 'delete_acls', filter: request.filter };
+        break;
       case 'add_partitions': {
         const placed = this.placeMorePartitions(request.name, request.count);
         if (typeof placed === 'string') return reply('invalid', 0, null, placed);
@@ -1296,6 +1310,10 @@ function fromApplyResult(result: ApplyResult, index: number): AdminReply {
       return reply('producer_id', index, null);
     case 'invalid':
       return reply('invalid', index, null, result.reason);
+    case 'acls_created':
+      return reply('acls_changed', index, null, JSON.stringify(result.created));
+    case 'acls_deleted':
+      return reply('acls_changed', index, null, JSON.stringify(result.deleted));
     default:
       return reply('ok', index, null);
   }
@@ -1321,6 +1339,8 @@ function toControlReply(answer: AdminReply): ControlReply {
       return failure('bad_request', answer.reason);
     case 'ok':
       return { kind: 'ok' };
+    case 'acls_changed':
+      return { kind: 'acls_changed', acls: JSON.parse(answer.reason) as AclBinding[] };
     case 'partitions_changed':
       return {
         kind: 'partitions_changed',

@@ -11,6 +11,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { LogLevel } from '../config/config.js';
 import type { CommittedOffset, ReassignChange } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
+import type { AclBinding, AclFilter } from '../core/security/acl.js';
 import type {
   AlterTopicResult,
   CreateTopicRequest,
@@ -115,6 +116,9 @@ export type ControlRequest =
   | { readonly id: number; readonly op: 'add_partitions'; readonly name: string; readonly count: number }
   /** An idempotent producer id, unique in the cluster (the Raft index of the allocating entry). */
   | { readonly id: number; readonly op: 'allocate_producer_id' }
+  /** ACL bindings added (those present are skipped) or removed by a filter; answered with those changed. */
+  | { readonly id: number; readonly op: 'create_acls'; readonly acls: readonly AclBinding[] }
+  | { readonly id: number; readonly op: 'delete_acls'; readonly filter: AclFilter }
   | { readonly id: number; readonly op: 'status' }
   | { readonly id: number; readonly op: 'stop' };
 
@@ -147,6 +151,8 @@ export type ControlReply =
   /** Batched partition changes: per change, null when applied, else why it was refused. */
   | { readonly kind: 'partitions_changed'; readonly refusals: readonly (string | null)[] }
   | { readonly kind: 'status'; readonly status: ClusterStatus }
+  /** The ACL bindings a create_acls added or a delete_acls removed. */
+  | { readonly kind: 'acls_changed'; readonly acls: readonly AclBinding[] }
   | ControlFailure;
 
 export type ControlEvent =

@@ -65,6 +65,15 @@ export interface BrokerValues {
   readonly replicaLagTimeMaxMs: number;
   /** Bytes a second a leader sends to replicas outside the ISR (moves, long absences); 0: unthrottled. */
   readonly replicationThrottleBytes: number;
+  /** Principal -> salted scrypt hash of a bearer token (src/core/security/token-file.ts); null: none. */
+  readonly authTokensFile: string | null;
+  readonly authJwtHs256SecretFile: string | null;
+  readonly authJwtRs256PublicKeyFile: string | null;
+  readonly authJwtAudience: string | null;
+  readonly authJwtIssuer: string | null;
+  /** Principals that bypass ACLs. */
+  readonly superUsers: readonly string[];
+  readonly metricsRequireAuth: boolean;
 }
 
 export type ConfigField = keyof BrokerValues;
@@ -84,7 +93,10 @@ export type OptionKind =
   | 'address' // like host, but reachable by others: not 0.0.0.0 or ::
   | 'path' // a non-empty file system path
   | 'seeds' // comma-separated host:port list
-  | 'logLevel'; // one of the pino levels
+  | 'logLevel' // one of the pino levels
+  | 'text' // 1-255 printable ASCII characters (a JWT audience or issuer)
+  | 'principals' // comma-separated principals (printable ASCII, no spaces or commas)
+  | 'boolean'; // true or false
 
 export interface OptionSpec<F extends ConfigField = ConfigField> {
   /** camelCase option name (the field name, unless the field carries a unit the option name does not). */
@@ -574,6 +586,87 @@ export const optionSpecs: OptionTable = {
     description:
       "A follower that has not caught up with its leader for this long leaves the ISR (Kafka's replica.lag.time.max.ms; ms, or 10s).",
   },
+  authTokensFile: {
+    name: 'authTokensFile',
+    field: 'authTokensFile',
+    flag: 'auth-tokens-file',
+    env: 'BROKER_AUTH_TOKENS_FILE',
+    fileKey: 'auth_tokens_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      'Turns authentication on: a file of principal -> salted scrypt hash of a bearer token (JSON or lines; `broker auth hash-token` writes entries). ACLs are enforced once any authentication is on.',
+  },
+  authJwtHs256SecretFile: {
+    name: 'authJwtHs256SecretFile',
+    field: 'authJwtHs256SecretFile',
+    flag: 'auth-jwt-hs256-secret-file',
+    env: 'BROKER_AUTH_JWT_HS256_SECRET_FILE',
+    fileKey: 'auth_jwt_hs256_secret_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      "Turns authentication on: bearer JWTs signed with HS256 by this secret (the file's bytes, 32 or more) are accepted; the principal is `sub`.",
+  },
+  authJwtRs256PublicKeyFile: {
+    name: 'authJwtRs256PublicKeyFile',
+    field: 'authJwtRs256PublicKeyFile',
+    flag: 'auth-jwt-rs256-public-key-file',
+    env: 'BROKER_AUTH_JWT_RS256_PUBLIC_KEY_FILE',
+    fileKey: 'auth_jwt_rs256_public_key_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      'Turns authentication on: bearer JWTs signed with RS256 by the private half of this PEM public key are accepted; the principal is `sub`.',
+  },
+  authJwtAudience: {
+    name: 'authJwtAudience',
+    field: 'authJwtAudience',
+    flag: 'auth-jwt-audience',
+    env: 'BROKER_AUTH_JWT_AUDIENCE',
+    fileKey: 'auth_jwt_audience',
+    kind: 'text',
+    defaultValue: null,
+    defaultText: '(any)',
+    description: "When set, a JWT's `aud` must contain this value.",
+  },
+  authJwtIssuer: {
+    name: 'authJwtIssuer',
+    field: 'authJwtIssuer',
+    flag: 'auth-jwt-issuer',
+    env: 'BROKER_AUTH_JWT_ISSUER',
+    fileKey: 'auth_jwt_issuer',
+    kind: 'text',
+    defaultValue: null,
+    defaultText: '(any)',
+    description: "When set, a JWT's `iss` must equal this value.",
+  },
+  superUsers: {
+    name: 'superUsers',
+    field: 'superUsers',
+    flag: 'super-users',
+    env: 'BROKER_SUPER_USERS',
+    fileKey: 'super_users',
+    kind: 'principals',
+    defaultValue: [],
+    defaultText: '(none)',
+    description:
+      "Comma-separated principals allowed everything, whatever the ACLs say (Kafka's super.users).",
+  },
+  metricsRequireAuth: {
+    name: 'metricsRequireAuth',
+    field: 'metricsRequireAuth',
+    flag: 'metrics-require-auth',
+    env: 'BROKER_METRICS_REQUIRE_AUTH',
+    fileKey: 'metrics_require_auth',
+    kind: 'boolean',
+    defaultValue: false,
+    defaultText: 'false',
+    description: '`/metrics` needs a principal with cluster:describe (it is open by default, for scrapers).',
+  },
 };
 
 /** The schema as a list, in documentation order. */
@@ -728,7 +821,34 @@ function parseText(spec: OptionSpec, text: string): Parsed<Value> {
       return (logLevels as readonly string[]).includes(text)
         ? ok(text as LogLevel)
         : bad(`${JSON.stringify(text)} is not one of ${logLevels.join(', ')}`);
+    case 'text':
+      return /^[\x20-\x7e]{1,255}$/.test(text)
+        ? ok(text)
+        : bad(`${JSON.stringify(text)} is not 1-255 printable ASCII characters`);
+    case 'principals':
+      return parsePrincipals(text);
+    case 'boolean':
+      return text === 'true'
+        ? ok(true)
+        : text === 'false'
+          ? ok(false)
+          : bad(`${JSON.stringify(text)} is not true or false`);
   }
+}
+
+/** A comma-separated list of principals; empty entries are skipped. */
+export function parsePrincipals(text: string): Parsed<readonly string[]> {
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  const badOnes = entries.filter((e) => !/^[\x21-\x7e]{1,255}$/.test(e) || e === '*');
+  if (badOnes.length > 0)
+    return bad(
+      `${badOnes.map((e) => JSON.stringify(e)).join(', ')}: a principal is 1-255 printable ASCII characters, not *`,
+    );
+  if (entries.length > 1000) return bad(`${entries.length} principals, at most 1000`);
+  return ok(entries);
 }
 
 /** Reads one JSON value from the config file: numbers where numbers fit, strings as on the command line. */
@@ -741,11 +861,21 @@ function parseJson(spec: OptionSpec, value: unknown): Parsed<Value> {
   if (spec.kind === 'seeds' && Array.isArray(value) && value.every((entry) => typeof entry === 'string')) {
     return parseSeeds(value.join(','));
   }
+  if (
+    spec.kind === 'principals' &&
+    Array.isArray(value) &&
+    value.every((entry) => typeof entry === 'string')
+  ) {
+    return parsePrincipals(value.join(','));
+  }
+  if (spec.kind === 'boolean' && typeof value === 'boolean') return ok(value);
   const expected = numeric
     ? 'an integer or a string'
-    : spec.kind === 'seeds'
+    : spec.kind === 'seeds' || spec.kind === 'principals'
       ? 'a list of strings'
-      : 'a string';
+      : spec.kind === 'boolean'
+        ? 'true or false'
+        : 'a string';
   return bad(`${JSON.stringify(value)} is not ${expected}`);
 }
 
@@ -999,6 +1129,25 @@ function crossCheck(
   if (largeBodyBytes !== undefined && maxRequestBytes !== undefined && largeBodyBytes > maxRequestBytes) {
     problem('largeBodyBytes', `${largeBodyBytes} is above --max-request-bytes ${maxRequestBytes}`);
   }
+  const given = (field: ConfigField): boolean =>
+    values.get(field) !== null && values.get(field) !== undefined;
+  if (given('authJwtHs256SecretFile') && given('authJwtRs256PublicKeyFile')) {
+    problem(
+      'authJwtRs256PublicKeyFile',
+      'give one JWT key: --auth-jwt-hs256-secret-file or --auth-jwt-rs256-public-key-file',
+    );
+  }
+  const jwt = given('authJwtHs256SecretFile') || given('authJwtRs256PublicKeyFile');
+  for (const field of ['authJwtAudience', 'authJwtIssuer'] as const) {
+    if (given(field) && !jwt)
+      problem(
+        field,
+        'applies to JWTs: give --auth-jwt-hs256-secret-file or --auth-jwt-rs256-public-key-file',
+      );
+  }
+  if (values.get('metricsRequireAuth') === true && !jwt && !given('authTokensFile')) {
+    problem('metricsRequireAuth', 'needs authentication: give --auth-tokens-file or a JWT key');
+  }
   return problems;
 }
 
@@ -1012,7 +1161,11 @@ function freezeConfig(
     assert(values.has(spec.field), `config field ${spec.field} has no value`);
     const value = values.get(spec.field);
     config[spec.field] = Array.isArray(value)
-      ? Object.freeze(value.map((seed: SeedAddress) => Object.freeze({ ...seed })))
+      ? Object.freeze(
+          value.map((entry: SeedAddress | string) =>
+            typeof entry === 'string' ? entry : Object.freeze({ ...entry }),
+          ),
+        )
       : value;
     sourceOf[spec.field] = sources.get(spec.field) ?? 'default';
   }

@@ -33,6 +33,22 @@ export const errors = {
     wsCloseCode: 4001,
     summary: 'A path or query value is not an integer, or is out of its range (partition, offset, limit).',
   },
+  unauthenticated: {
+    code: 40101,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4401,
+    summary:
+      'Authentication is on and the request carries no credentials, or they are not valid (a bad or expired token): send Authorization: Bearer <token>.',
+  },
+  forbidden: {
+    code: 40301,
+    retriable: false,
+    retryAfterS: null,
+    wsCloseCode: 4403,
+    summary:
+      "The principal lacks a permission the request needs; the message names it (e.g. topic:write on 'orders'). Nothing was done.",
+  },
   unknown_topic: {
     code: 40401,
     retriable: false,

@@ -2,6 +2,8 @@
 // plus the per-operation details below (query parameters, bodies, answers). A test checks that every route has
 // details here and that every documented operation is served. Pure; built once on the acceptor thread.
 import { errorNames, errors } from '../core/errors.js';
+import { aclOperations, patternTypes, permissions, resourceTypes } from '../core/security/acl.js';
+import { accessOf } from './route-access.js';
 import type { Route } from './server.js';
 
 interface QueryParam {
@@ -56,7 +58,67 @@ const commitBody = {
   },
 };
 
+const aclFilterQuery: readonly QueryParam[] = [
+  {
+    name: 'principal',
+    description: 'a principal, or * for the bindings of every principal',
+    schema: { type: 'string' },
+  },
+  { name: 'resource_type', description: 'topic, group or cluster', schema: { enum: [...resourceTypes] } },
+  { name: 'pattern_type', description: 'literal or prefixed', schema: { enum: [...patternTypes] } },
+  { name: 'resource_name', description: 'the pattern exactly as bound', schema: { type: 'string' } },
+  { name: 'operation', description: 'the operation exactly as bound', schema: { enum: [...aclOperations] } },
+  { name: 'permission', description: 'allow or deny', schema: { enum: [...permissions] } },
+];
+
+const aclBinding = {
+  type: 'object',
+  required: ['principal', 'resource_type', 'operation'],
+  properties: {
+    principal: {
+      type: 'string',
+      description: 'a principal (token file name or JWT sub), or * for every one',
+    },
+    resource_type: { enum: [...resourceTypes] },
+    pattern_type: { enum: [...patternTypes], description: 'default literal' },
+    resource_name: {
+      type: 'string',
+      description: "a name, a prefix, or * (literal: every name); 'cluster' for the cluster",
+    },
+    operation: { enum: [...aclOperations] },
+    permission: { enum: [...permissions], description: 'default allow' },
+  },
+  additionalProperties: false,
+};
+
 export const operationDetails: Readonly<Record<string, OperationDetails>> = {
+  listAcls: {
+    query: aclFilterQuery,
+    success: { '200': '{"acls": [bindings], "count", "enforced"}' },
+    errors: [400],
+  },
+  createAcls: {
+    body: {
+      oneOf: [
+        { type: 'object', required: ['acls'], properties: { acls: { type: 'array', items: aclBinding } } },
+        aclBinding,
+      ],
+    },
+    success: { '201': '{"created": [bindings new to the cluster], "count", "enforced"}' },
+    errors: [400],
+  },
+  deleteAcls: {
+    query: [
+      ...aclFilterQuery,
+      {
+        name: 'all',
+        description: 'true: remove every binding (needed when no filter field is given)',
+        schema: { enum: ['true'] },
+      },
+    ],
+    success: { '200': '{"deleted": [bindings], "count"}' },
+    errors: [400],
+  },
   alterTopicConfig: {
     body: {
       type: 'object',
@@ -293,7 +355,10 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
     }));
     const responses: Record<string, unknown> = {};
     for (const [status, description] of Object.entries(details.success)) responses[status] = { description };
-    for (const status of [...(details.errors ?? []), 503]) {
+    // Every route but /health (and /metrics by default) needs credentials once authentication is on.
+    const access = accessOf(route.operationId);
+    const guarded = access !== undefined && access.kind !== 'open';
+    for (const status of [...(details.errors ?? []), ...(guarded ? [401, 403] : []), 503]) {
       responses[String(status)] = {
         description: 'error',
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
@@ -312,6 +377,7 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
         })),
       ],
       responses,
+      ...(guarded ? { security: [{ bearer: [] }] } : {}),
     };
     if (details.body !== undefined) {
       operation.requestBody = {
@@ -327,6 +393,14 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
     info: { title: 'logbroker HTTP API', version },
     paths,
     components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A token of --auth-tokens-file or a JWT (--auth-jwt-*), when authentication is on; WebSocket clients may pass ?token= instead',
+        },
+      },
       schemas: {
         Error: {
           type: 'object',

@@ -1,11 +1,18 @@
 // The uWebSockets.js shell of the HTTP API: registers the route table, reads bodies with a hard size limit
 // (413 as soon as the Content-Length or the bytes received pass it, before the body is buffered), and turns a
 // handler's answer into one corked write. Handlers get a `Reply` that is safe to use after the client went
-// away (it then does nothing). Runs on the acceptor (main) thread only.
+// away (it then does nothing). Every route passes the access check first (`ServerOptions.access`, the table of
+// route-access.ts): 401 with `WWW-Authenticate: Bearer` for missing or bad credentials, before the body is
+// read; 403 naming the missing permission once the requirements are known (after the body for the few routes
+// whose requirements name topics in it); the handler never runs on a refusal.
+// Runs on the acceptor (main) thread only.
 import uWS from 'uWebSockets.js';
 import { isUtf8 } from 'node:buffer';
 import { type ErrorName, errorBody } from '../core/errors.js';
+import { type AccessRequirement, CLUSTER_RESOURCE, type ResourceType } from '../core/security/acl.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
+import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
+import { type AccessInput, accessOf, type OperationId, type RouteAccess } from './route-access.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
   // The native addon did not load (or a slow JS fallback was picked up): refuse to start rather than serve
@@ -21,6 +28,8 @@ const statusText: Record<number, string> = {
   202: '202 Accepted',
   204: '204 No Content',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   408: '408 Request Timeout',
@@ -54,6 +63,12 @@ export interface HttpRequest {
   readonly redirectToLeader?: boolean;
   /** Set on a request another broker forwarded (header `X-Forwarded-By-Broker`): the forwarding broker's id. */
   readonly forwardedBy?: string;
+  /** The Authorization header as sent ('' when absent): passed on when the request is forwarded. */
+  readonly authorization?: string;
+  /** The authenticated principal (`ANONYMOUS` with authentication off). */
+  readonly principal?: string;
+  /** Whether the principal may describe a resource: list answers show only those (always true with auth off). */
+  readonly mayDescribe?: (resourceType: ResourceType, name: string) => boolean;
   readonly producerId?: string;
   readonly producerEpoch?: string;
   readonly sequence?: string;
@@ -138,6 +153,8 @@ export class Reply {
     const answer = errorBody(name, message, options);
     const headers: [string, string][] = [];
     if (answer.retryAfterS !== null) headers.push(['retry-after', String(answer.retryAfterS)]);
+    // RFC 6750: a 401 names the scheme the client must use.
+    if (name === 'unauthenticated') headers.push(['www-authenticate', 'Bearer realm="broker"']);
     this.json(answer.status, JSON.stringify(answer.body), headers);
   }
 
@@ -159,7 +176,8 @@ export interface Route {
   readonly method: HttpMethod;
   /** uWebSockets.js pattern, e.g. `/topics/:topic/partitions/:partition`. */
   readonly pattern: string;
-  readonly operationId: string;
+  /** Also the key of the route's entry in the access table (route-access.ts). */
+  readonly operationId: OperationId;
   readonly summary: string;
   readonly hasBody: boolean;
   readonly handle: (request: HttpRequest, reply: Reply) => void;
@@ -175,6 +193,8 @@ export interface ServerOptions {
   readonly extend?: (app: uWS.TemplatedApp) => void;
   /** False while the client connection cap is reached: requests are then shed (503, connection closed). */
   readonly admit?: () => boolean;
+  /** Authentication and ACLs; absent: every route is open (tests of the server alone). */
+  readonly access?: AccessControl;
 }
 
 export interface HttpServer {
@@ -198,6 +218,14 @@ function contentTypeAccepted(contentType: string): boolean {
 }
 
 export function startHttpServer(routes: readonly Route[], options: ServerOptions): Promise<HttpServer> {
+  for (const route of routes) {
+    // The access table declares every route: one it does not know is a bug, caught before serving anything.
+    if (accessOf(route.operationId) === undefined) {
+      throw new Error(
+        `route ${route.operationId} has no entry in the access table (src/http/route-access.ts)`,
+      );
+    }
+  }
   const app = uWS.App();
   const methodsByPattern = new Map<string, HttpMethod[]>();
   for (const route of routes) {
@@ -265,13 +293,57 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     acceptEncoding: req.getHeader('accept-encoding'),
     redirectToLeader: redirectAsked(req.getHeader('x-redirect-to-leader')),
     forwardedBy: req.getHeader('x-forwarded-by-broker'),
+    authorization: req.getHeader('authorization'),
     producerId: req.getHeader('producer-id'),
     producerEpoch: req.getHeader('producer-epoch'),
     sequence: req.getHeader('sequence'),
     startedAtMs,
   };
+  const access = options.access;
+  const rule = accessOf(route.operationId)!;
+  const open =
+    access === undefined ||
+    !access.enabled ||
+    rule.kind === 'open' ||
+    (rule.kind === 'metrics' && !access.metricsRequireAuth);
+  const authentication: Authentication | Promise<Authentication> = open
+    ? { kind: 'ok', principal: access === undefined || !access.enabled ? ANONYMOUS : '' }
+    : access.authenticate(base.authorization, null);
+  // A refusal for credentials is answered before the body is read (when it is known at once).
+  if (!(authentication instanceof Promise) && authentication.kind !== 'ok') {
+    return refuseAuthentication(reply, authentication);
+  }
+  const run = (principal: string, body: Buffer | null): void => {
+    // Lists are filtered only where ACLs apply: no closure on the hot path otherwise.
+    const request: HttpRequest =
+      open || access === undefined
+        ? { ...base, body, principal }
+        : {
+            ...base,
+            body,
+            principal,
+            mayDescribe: (resourceType, name) =>
+              access.allows(principal, { resourceType, resourceName: name, operation: 'describe' }),
+          };
+    if (!open && access !== undefined) {
+      const refusal = access.authorize(principal, requirementsOf(rule, request), route.operationId);
+      if (refusal !== null) return reply.error('forbidden', refusal.message);
+    }
+    route.handle(request, reply);
+  };
+  const withPrincipal = (body: Buffer | null): void => {
+    if (!(authentication instanceof Promise))
+      return run((authentication as { principal: string }).principal, body);
+    // A token being hashed: the body (copied) waits for it; nothing runs unless it is good.
+    const kept = body === null ? null : Buffer.from(body);
+    authentication.then((outcome) => {
+      if (!reply.open) return;
+      if (outcome.kind !== 'ok') return refuseAuthentication(reply, outcome);
+      run(outcome.principal, kept);
+    });
+  };
   if (!route.hasBody) {
-    route.handle({ ...base, body: null }, reply);
+    withPrincipal(null);
     return;
   }
   if (!contentTypeAccepted(base.contentType)) {
@@ -299,8 +371,43 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
       );
       return;
     }
-    route.handle({ ...base, body }, reply);
+    withPrincipal(body);
   });
+}
+
+function refuseAuthentication(reply: Reply, outcome: Exclude<Authentication, { kind: 'ok' }>): void {
+  if (outcome.kind === 'busy') {
+    return reply.error(
+      'overloaded',
+      'too many bearer tokens are being verified at once; retry after the delay',
+    );
+  }
+  reply.error('unauthenticated', outcome.message);
+}
+
+/** The requirements of a request under its route's rule; none for open and authenticated-only routes. */
+function requirementsOf(rule: RouteAccess, request: HttpRequest): readonly AccessRequirement[] {
+  if (rule.kind === 'metrics')
+    return [{ resourceType: 'cluster', resourceName: CLUSTER_RESOURCE, operation: 'describe' }];
+  if (rule.kind !== 'needs') return [];
+  const input: AccessInput = {
+    params: request.params,
+    query: new URLSearchParams(request.query),
+    body: rule.usesBody ? jsonObjectOrNull(request.body) : null,
+  };
+  return rule.needs(input);
+}
+
+function jsonObjectOrNull(body: Buffer | null): Record<string, unknown> | null {
+  if (body === null) return null;
+  try {
+    const value = JSON.parse(body.toString('utf8')) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 function countParams(pattern: string): number {

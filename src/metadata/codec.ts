@@ -13,7 +13,9 @@
 // leader epoch, no unclean elections, brokers not shutting down, topic sequence numbers in image order.
 // Images are written at version 3 (version 2 plus the partition moves in progress); version 2 images read as
 // having none. Commands added after version 2 was first written (partition moves) are appended to its union,
-// so the branch index of every earlier command is unchanged.
+// so the branch index of every earlier command is unchanged. Images are written at version 4 since ACLs
+// (version 3 plus the ACL bindings); version 3 images read as having none. The ACL commands (create_acls,
+// delete_acls) are appended to the command union the same way. An ACL filter travels with '' for "any".
 //
 // Invariants: decoders never throw on bad bytes (an entry or frame from the network is untrusted input): they
 // return `{ ok: false, ... }`. Integers stay below 2^52 as in the Raft codec. A decoded value is plain data
@@ -27,6 +29,7 @@ import type {
   MetadataImage,
   ReassignChange,
 } from '../core/metadata/state-machine.js';
+import type { AclBinding, AclFilter } from '../core/security/acl.js';
 import {
   arrayOf,
   type DecodeFailure,
@@ -159,6 +162,42 @@ const reassignmentSchema = record('Reassignment', [
   field('startedAtMs', 'long'),
 ]);
 
+const aclBindingSchema = record('AclBinding', [
+  field('principal', 'string'),
+  field('resourceType', 'string'),
+  field('patternType', 'string'),
+  field('resourceName', 'string'),
+  field('operation', 'string'),
+  field('permission', 'string'),
+]);
+/** A filter on the wire: each field '' for any value. */
+const aclFilterSchema = record('AclFilter', [
+  field('principal', 'string'),
+  field('resourceType', 'string'),
+  field('patternType', 'string'),
+  field('resourceName', 'string'),
+  field('operation', 'string'),
+  field('permission', 'string'),
+]);
+const aclFilterFields = [
+  'principal',
+  'resourceType',
+  'patternType',
+  'resourceName',
+  'operation',
+  'permission',
+] as const;
+
+function wireFilter(filter: AclFilter): Record<string, string> {
+  return Object.fromEntries(aclFilterFields.map((f) => [f, filter[f] ?? '']));
+}
+
+function plainFilter(raw: Record<string, unknown>): AclFilter {
+  const out: Record<string, string> = {};
+  for (const f of aclFilterFields) if (typeof raw[f] === 'string' && raw[f] !== '') out[f] = raw[f] as string;
+  return out as AclFilter;
+}
+
 function commandTypeOf(version: 1 | 2): avro.Type {
   const commands =
     version === 2
@@ -190,6 +229,8 @@ function commandTypeOf(version: 1 | 2): avro.Type {
             field('topicId', 'string'),
             field('partitions', arrayOf('PartitionAssignment')),
           ]),
+          record('create_acls', [field('acls', arrayOf(aclBindingSchema))]),
+          record('delete_acls', [field('filter', aclFilterSchema)]),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -217,7 +258,7 @@ function commandTypeOf(version: 1 | 2): avro.Type {
 const commandType = commandTypeOf(2);
 const commandTypeV1 = commandTypeOf(1);
 
-function imageTypeOf(version: 1 | 2 | 3): avro.Type {
+function imageTypeOf(version: 1 | 2 | 3 | 4): avro.Type {
   const fieldsVersion = version === 1 ? 1 : 2;
   return forUntrustedSchema(
     record('MetadataImage', [
@@ -229,13 +270,16 @@ function imageTypeOf(version: 1 | 2 | 3): avro.Type {
         'groups',
         arrayOf(record('GroupOffsets', [field('group', 'string'), field('offsets', arrayOf(offsetSchema))])),
       ),
-      ...(version === 3 ? [field('reassignments', arrayOf(reassignmentSchema))] : []),
+      ...(version >= 3 ? [field('reassignments', arrayOf(reassignmentSchema))] : []),
+      ...(version >= 4 ? [field('acls', arrayOf(aclBindingSchema))] : []),
     ]),
   );
 }
-/** Images (snapshots) are written at version 3: version 2 plus the moves in progress. */
-const IMAGE_WIRE_VERSION = 3;
-const imageType = imageTypeOf(3);
+/** Images (snapshots) are written at version 4: version 2 plus the moves in progress (3) and the ACLs (4). */
+const IMAGE_WIRE_VERSION = 4;
+const IMAGE_WIRE_VERSION_V3 = 3;
+const imageType = imageTypeOf(4);
+const imageTypeV3 = imageTypeOf(3);
 const imageTypeV2 = imageTypeOf(2);
 const imageTypeV1 = imageTypeOf(1);
 
@@ -255,13 +299,17 @@ export type AdminRequest =
       readonly nowMs: number;
     }
   | { readonly kind: 'elect_preferred_leaders' }
-  | { readonly kind: 'add_partitions'; readonly name: string; readonly count: number };
+  | { readonly kind: 'add_partitions'; readonly name: string; readonly count: number }
+  | { readonly kind: 'create_acls'; readonly acls: readonly AclBinding[] }
+  | { readonly kind: 'delete_acls'; readonly filter: AclFilter };
 
 /**
  * The leader's answer. `index` is the Raft index the change was applied at (0 when nothing was proposed), so
  * the forwarding node can wait until it has applied that far itself before answering its client.
  */
 export interface AdminReply {
+  // ACL changes (acls_created, acls_deleted) carry the bindings created or deleted as JSON in `reason`: the
+  // reply's schema is unchanged, so nodes of the version before ACLs still read every reply.
   readonly kind: string;
   readonly index: number;
   readonly topic: TopicMetadata | null;
@@ -296,6 +344,8 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('reassign_partitions', [field('changes', arrayOf(reassignChangeSchema)), field('nowMs', 'long')]),
   record('elect_preferred_leaders', []),
   record('add_partitions', [field('name', 'string'), field('count', 'int')]),
+  record('create_acls', [field('acls', arrayOf(aclBindingSchema))]),
+  record('delete_acls', [field('filter', aclFilterSchema)]),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(
@@ -367,7 +417,11 @@ function wrapChanges(changes: TopicConfigChanges): Record<string, unknown> {
 export function encodeCommand(command: MetadataCommand): Buffer {
   const { kind, ...fields } = command;
   const body =
-    command.kind === 'alter_topic_config' ? { ...fields, changes: wrapChanges(command.changes) } : fields;
+    command.kind === 'alter_topic_config'
+      ? { ...fields, changes: wrapChanges(command.changes) }
+      : command.kind === 'delete_acls'
+        ? { filter: wireFilter(command.filter) }
+        : fields;
   return encodeVersioned(METADATA_WIRE_VERSION, commandType, { [kind]: body });
 }
 
@@ -388,6 +442,7 @@ export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
     const { kind, body } = unwrapUnion(raw);
     if (kind === 'schemas') throw new Error('the schema carrier is not a command');
     if (kind === 'alter_topic_config') body.changes = plainChanges(body.changes as Record<string, unknown>);
+    if (kind === 'delete_acls') body.filter = plainFilter(body.filter as Record<string, unknown>);
     return plain<MetadataCommand>({ kind, ...body });
   });
 }
@@ -449,13 +504,26 @@ export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
           brokers: (image.brokers as V1[]).map(upgradeBrokerV1),
           topics,
           reassignments: [],
+          acls: [],
         };
       },
       METADATA_WIRE_VERSION_V1,
     );
   }
   if (bytes[0] === METADATA_WIRE_VERSION) {
-    return decodeWith(bytes, imageTypeV2, (raw) => ({ ...plain<MetadataImage>(raw), reassignments: [] }));
+    return decodeWith(bytes, imageTypeV2, (raw) => ({
+      ...plain<MetadataImage>(raw),
+      reassignments: [],
+      acls: [],
+    }));
+  }
+  if (bytes[0] === IMAGE_WIRE_VERSION_V3) {
+    return decodeWith(
+      bytes,
+      imageTypeV3,
+      (raw) => ({ ...plain<MetadataImage>(raw), acls: [] }),
+      IMAGE_WIRE_VERSION_V3,
+    );
   }
   return decodeWith(bytes, imageType, (raw) => plain<MetadataImage>(raw), IMAGE_WIRE_VERSION);
 }
@@ -463,7 +531,11 @@ export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
 export function encodeAdminRequest(request: AdminRequest): Buffer {
   const { kind, ...fields } = request;
   const body =
-    request.kind === 'alter_topic_config' ? { ...fields, changes: wrapChanges(request.changes) } : fields;
+    request.kind === 'alter_topic_config'
+      ? { ...fields, changes: wrapChanges(request.changes) }
+      : request.kind === 'delete_acls'
+        ? { filter: wireFilter(request.filter) }
+        : fields;
   return encodeVersioned(METADATA_WIRE_VERSION, adminRequestType, { [kind]: body });
 }
 
@@ -471,6 +543,7 @@ export function decodeAdminRequest(bytes: Uint8Array): Decoded<AdminRequest> {
   return decodeWith(bytes, adminRequestType, (raw) => {
     const { kind, body } = unwrapUnion(raw);
     if (kind === 'alter_topic_config') body.changes = plainChanges(body.changes as Record<string, unknown>);
+    if (kind === 'delete_acls') body.filter = plainFilter(body.filter as Record<string, unknown>);
     return plain<AdminRequest>({ kind, ...body });
   });
 }

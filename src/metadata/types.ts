@@ -2,6 +2,7 @@
 // leader, leader epoch and in-sync replicas. Plain values only, so the same shapes can be written to a file on
 // one node today and applied from the Raft log tomorrow. Pure: callable from any thread.
 import type { Reassignment } from '../core/metadata/state-machine.js';
+import type { AclBinding } from '../core/security/acl.js';
 
 export interface TopicConfig {
   /** Whole segments older than this are deleted; -1 keeps them forever. */
@@ -76,6 +77,8 @@ export interface MetadataSnapshot {
   readonly brokers: ReadonlyMap<string, BrokerRegistration>;
   /** Partitions moving to new replicas (absent where moves do not exist: a single node's file store). */
   readonly reassignments?: readonly Reassignment[];
+  /** The cluster's ACL bindings (absent where there are none to keep: a single node's file store). */
+  readonly acls?: readonly AclBinding[];
 }
 
 export type CreateTopicResult =

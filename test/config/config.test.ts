@@ -177,6 +177,13 @@ describe('precedence', () => {
         maxConnections: 0,
         segmentFdsPerThread: 0,
         maxPartitionsPerThread: 8192,
+        authTokensFile: null,
+        authJwtHs256SecretFile: null,
+        authJwtRs256PublicKeyFile: null,
+        authJwtAudience: null,
+        authJwtIssuer: null,
+        superUsers: [],
+        metricsRequireAuth: false,
         sources: undefined,
       },
     );
@@ -217,6 +224,12 @@ describe('precedence', () => {
       maxConnections: '100',
       segmentFdsPerThread: '16',
       maxPartitionsPerThread: '100',
+      authTokensFile: '/etc/broker/tokens',
+      authJwtHs256SecretFile: '/etc/broker/jwt-secret',
+      authJwtAudience: 'broker',
+      authJwtIssuer: 'https://idp.example',
+      superUsers: 'admin,ops',
+      metricsRequireAuth: 'true',
     };
     const fileEntries: Record<string, string> = {};
     const env: Record<string, string> = {};
@@ -245,6 +258,8 @@ describe('precedence', () => {
       assert.equal(config.segmentBytes, 1024 * 1024);
       assert.equal(config.gossipIntervalMs, 1000);
       assert.equal(config.retentionMs, -1);
+      assert.deepEqual(config.superUsers, ['admin', 'ops']);
+      assert.equal(config.metricsRequireAuth, true);
     }
   });
 
@@ -364,6 +379,50 @@ describe('validation reports every problem at once', () => {
     );
     findProblem(problems, 'port', 'env', /not an integer/);
     assert.equal(problems.length, 1);
+  });
+
+  test('authentication options: one JWT key, audience and issuer only with a JWT, metrics auth only with auth', () => {
+    const invalid = resolveConfig(
+      input({
+        flags: {
+          'auth-jwt-hs256-secret-file': '/a',
+          'auth-jwt-rs256-public-key-file': '/b',
+          'super-users': 'ok,*',
+        },
+      }),
+    );
+    assert.equal(invalid.kind, 'invalid');
+    const messages =
+      invalid.kind === 'invalid' ? invalid.problems.map((p) => `${p.where}: ${p.message}`) : [];
+    assert.ok(
+      messages.some((m) => /super-users.*not \*/.test(m)),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((m) => /auth-jwt-rs256-public-key-file: give one JWT key/.test(m)),
+      messages.join('\n'),
+    );
+    const noJwt = resolveConfig(
+      input({ flags: { 'auth-jwt-audience': 'x', 'metrics-require-auth': 'true' } }),
+    );
+    assert.equal(noJwt.kind === 'invalid' ? noJwt.problems.length : 0, 2);
+    const flag = resolveConfig(input({ flags: { 'metrics-require-auth': 'yes' } }));
+    assert.equal(flag.kind, 'invalid');
+    const file = resolveConfig(
+      input({
+        flags: { config: 'c.json' },
+        files: {
+          'c.json': JSON.stringify({
+            auth_tokens_file: '/t',
+            super_users: ['a', 'b'],
+            metrics_require_auth: true,
+          }),
+        },
+      }),
+    );
+    assert.equal(file.kind, 'ok');
+    if (file.kind === 'ok')
+      assert.deepEqual([file.config.superUsers, file.config.metricsRequireAuth], [['a', 'b'], true]);
   });
 
   test('an empty flag value is an error, not the default', () => {

@@ -16,6 +16,8 @@
 // of the current ISR and may only drop members from it; an unclean one (only where the topic allows it) may
 // pick any registered replica and leaves it alone in the ISR. An ISR change may add only brokers that are
 // registered, unfenced and not shutting down.
+// ACL bindings (Kafka's CreateAcls / DeleteAcls) are a set: creating one that exists changes nothing, every
+// binding is valid (a proposal from any node is checked again here) and there are at most ACL_BINDINGS_MAX.
 // Pure: no I/O; used by the control thread (and tests).
 import type {
   BrokerRegistration,
@@ -27,6 +29,14 @@ import type {
   TopicMetadata,
 } from '../../metadata/types.js';
 import { assert } from '../assert.js';
+import {
+  ACL_BINDINGS_MAX,
+  type AclBinding,
+  type AclFilter,
+  bindingKey,
+  bindingProblem,
+  filterMatches,
+} from '../security/acl.js';
 
 export interface CommittedOffset {
   readonly topic: string;
@@ -122,6 +132,10 @@ export type MetadataCommand =
       readonly nowMs: number;
     }
   | { readonly kind: 'finish_reassignments'; readonly changes: readonly FinishReassignment[] }
+  /** Adds ACL bindings (those already present are skipped); all or nothing when one is invalid. */
+  | { readonly kind: 'create_acls'; readonly acls: readonly AclBinding[] }
+  /** Removes every binding the filter matches. */
+  | { readonly kind: 'delete_acls'; readonly filter: AclFilter }
   /** More partitions for a topic (Kafka's CreatePartitions: increase only); the new ones numbered on. */
   | {
       readonly kind: 'add_partitions';
@@ -155,7 +169,9 @@ export type ApplyResult =
   /** allocate_producer_id: the producer id is the index the command was applied at. */
   | { readonly kind: 'producer_id_allocated' }
   | { readonly kind: 'group_deleted'; readonly existed: boolean }
-  | { readonly kind: 'altered'; readonly topic: TopicMetadata };
+  | { readonly kind: 'altered'; readonly topic: TopicMetadata }
+  | { readonly kind: 'acls_created'; readonly created: readonly AclBinding[] }
+  | { readonly kind: 'acls_deleted'; readonly deleted: readonly AclBinding[] };
 
 /** Everything the state machine holds, as plain values: what a Raft snapshot stores. */
 export interface MetadataImage {
@@ -167,6 +183,8 @@ export interface MetadataImage {
   readonly groups: readonly { readonly group: string; readonly offsets: readonly CommittedOffset[] }[];
   /** Moves in progress (empty in images written before moves existed). */
   readonly reassignments: readonly Reassignment[];
+  /** ACL bindings (empty in images written before ACLs existed). */
+  readonly acls: readonly AclBinding[];
 }
 
 const offsetsPerGroupMax = 100_000;
@@ -179,6 +197,9 @@ export class MetadataStateMachine {
   private readonly groups = new Map<string, Map<string, CommittedOffset>>();
   /** Moves in progress, by `topicId:partition`. */
   private readonly moves = new Map<string, Reassignment>();
+  /** ACL bindings by bindingKey, in creation order; replaced whole on a change (the view shares it). */
+  private acls: ReadonlyMap<string, AclBinding> = new Map();
+  private aclList: readonly AclBinding[] = [];
   /** The view handed out by `snapshot()`; rebuilt lazily after a change to topics or brokers. */
   private view: MetadataSnapshot | null = null;
 
@@ -199,6 +220,9 @@ export class MetadataStateMachine {
       sm.groups.set(g.group, new Map(g.offsets.map((o) => [offsetKey(o.topic, o.partition), o])));
     }
     for (const r of image.reassignments) sm.moves.set(moveKey(r.topicId, r.partition), r);
+    for (const b of image.acls)
+      assert(bindingProblem(b) === null, `image holds an invalid ACL ${JSON.stringify(b)}`);
+    sm.setAcls(image.acls);
     return sm;
   }
 
@@ -234,6 +258,7 @@ export class MetadataStateMachine {
       topics: new Map(this.topics),
       brokers: new Map(this.brokers),
       reassignments: [...this.moves.values()],
+      acls: this.aclList,
     };
     return this.view;
   }
@@ -262,7 +287,21 @@ export class MetadataStateMachine {
       topics: [...this.topics.values()],
       groups: [...this.groups].map(([group, offsets]) => ({ group, offsets: [...offsets.values()] })),
       reassignments: [...this.moves.values()],
+      acls: this.aclList,
     };
+  }
+
+  aclBindings(): readonly AclBinding[] {
+    return this.aclList;
+  }
+
+  private setAcls(bindings: readonly AclBinding[]): void {
+    const map = new Map<string, AclBinding>();
+    for (const b of bindings) map.set(bindingKey(b), b);
+    assert(map.size === bindings.length, 'duplicate ACL bindings');
+    assert(map.size <= ACL_BINDINGS_MAX, `${map.size} ACL bindings, more than ${ACL_BINDINGS_MAX}`);
+    this.acls = map;
+    this.aclList = [...map.values()];
   }
 
   private applyCommand(c: MetadataCommand): ApplyResult {
@@ -396,6 +435,33 @@ export class MetadataStateMachine {
           kind: 'partitions_changed',
           outcomes: c.changes.map((change) => this.reassign(change, c.nowMs)),
         };
+      case 'create_acls': {
+        for (const b of c.acls) {
+          const problem = bindingProblem(b);
+          if (problem !== null) return { kind: 'invalid', reason: `${problem}: ${JSON.stringify(b)}` };
+        }
+        const created: AclBinding[] = [];
+        const next = new Map(this.acls);
+        for (const b of c.acls) {
+          const key = bindingKey(b);
+          if (next.has(key)) continue;
+          next.set(key, b);
+          created.push(b);
+        }
+        if (next.size > ACL_BINDINGS_MAX) {
+          return {
+            kind: 'invalid',
+            reason: `the cluster would hold more than ${ACL_BINDINGS_MAX} ACL bindings`,
+          };
+        }
+        if (created.length > 0) this.setAcls([...next.values()]);
+        return { kind: 'acls_created', created };
+      }
+      case 'delete_acls': {
+        const deleted = this.aclList.filter((b) => filterMatches(c.filter, b));
+        if (deleted.length > 0) this.setAcls(this.aclList.filter((b) => !filterMatches(c.filter, b)));
+        return { kind: 'acls_deleted', deleted };
+      }
       case 'finish_reassignments':
         return {
           kind: 'partitions_changed',
