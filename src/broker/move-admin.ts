@@ -123,8 +123,27 @@ export class MoveAdmin {
   rebalance(request: HttpRequest, reply: Reply): void {
     const body = objectBodyOrReply(request, reply, true);
     if (body === null) return;
-    const plan = planBalance(this.placed(), this.options.liveBrokers());
+    const plan = planBalance(this.placed(), this.options.liveBrokers(), this.racks());
     this.submitPlan(reply, plan, body.dry_run === true, 'rebalance');
+  }
+
+  /**
+   * The balance plan over the live brokers, submitted without a request (the automatic balance after a broker
+   * joins): how many moves started, how many the metadata refused, or why there is no plan.
+   */
+  async balanceNow(): Promise<{ started: number; refused: number } | { problem: string }> {
+    const plan = planBalance(this.placed(), this.options.liveBrokers(), this.racks());
+    if (plan.kind === 'error') return { problem: plan.reason };
+    if (plan.moves.length === 0) return { started: 0, refused: 0 };
+    const changes = plan.moves.map((m) => ({
+      topicId: m.topicId,
+      topic: m.topic,
+      partition: m.partition,
+      target: m.to,
+    }));
+    const refusals = await this.options.reassign(changes);
+    const refused = refusals.filter((r) => r !== null).length;
+    return { started: refusals.length - refused, refused };
   }
 
   /** `POST /admin/brokers/{id}/decommission` `{"dry_run"?}`. */
@@ -133,7 +152,7 @@ export class MoveAdmin {
     const body = objectBodyOrReply(request, reply, true);
     if (body === null) return;
     if (!this.options.snapshot().brokers.has(id)) return reply.error('unknown_broker', `no broker ${id}`);
-    const plan = planDecommission(this.placed(), this.options.liveBrokers(), id);
+    const plan = planDecommission(this.placed(), this.options.liveBrokers(), id, this.racks());
     this.submitPlan(reply, plan, body.dry_run === true, 'decommission');
   }
 
@@ -179,7 +198,7 @@ export class MoveAdmin {
   plan(_request: HttpRequest, reply: Reply): void {
     const snapshot = this.options.snapshot();
     const placed = this.placed();
-    const proposed = planBalance(placed, this.options.liveBrokers());
+    const proposed = planBalance(placed, this.options.liveBrokers(), this.racks());
     const moving = snapshot.reassignments ?? [];
     Promise.all(moving.map((m) => this.progress(m))).then((moves) => {
       reply.json(
@@ -223,11 +242,22 @@ export class MoveAdmin {
     };
   }
 
+  /** Each registered broker's rack, for rack-aware plans. */
+  private racks(): Map<string, string> {
+    return new Map([...this.options.snapshot().brokers.values()].map((b) => [b.id, b.rack]));
+  }
+
   private placed(): PlacedPartition[] {
     const out: PlacedPartition[] = [];
     for (const t of this.options.snapshot().topics.values()) {
       for (const p of t.partitions) {
-        out.push({ topic: t.name, topicId: t.topicId, partition: p.partition, replicas: p.replicas });
+        out.push({
+          topic: t.name,
+          topicId: t.topicId,
+          partition: p.partition,
+          replicas: p.replicas,
+          rackAware: t.rackAwareness,
+        });
       }
     }
     return out;

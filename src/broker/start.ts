@@ -45,6 +45,7 @@ import { spawnThread } from '../runtime/threads.js';
 import { accessControlFor } from '../security/setup.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
 import { AclAdmin } from './acl-admin.js';
+import { AutoBalancer } from './auto-balance.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { GroupAdmin } from './group-admin.js';
@@ -317,6 +318,18 @@ export async function startBroker(
       return Object.fromEntries(answer.replicas.map((r) => [r.id, answer.logEndOffset - r.logEndOffset]));
     },
   });
+  const autoBalancer = new AutoBalancer({
+    mode: config.autoBalance,
+    nodeId: config.nodeId,
+    isLeader: () => control.raftLeader.leaderId === config.nodeId,
+    snapshot: () => store.snapshot(),
+    balance: () => moveAdmin.balanceNow(),
+    log: (level, message) => log[level]({ component: 'auto-balance' }, message),
+    settleMs: 5_000,
+    attemptsMax: 24,
+  });
+  autoBalancer.onSnapshot(store.snapshot());
+  store.onChange((snapshot) => autoBalancer.onSnapshot(snapshot));
   const groupAdmin = new GroupAdmin(groups, acceptor, topicAdmin);
   const uiDir = findUiDir();
   const uiAssets = uiDir === null ? new Map() : loadUiAssets(uiDir);
@@ -464,6 +477,7 @@ export async function startBroker(
       acceptor.serving = false;
       acceptor.notServingReason = 'shutting down';
       guard.stop();
+      autoBalancer.stop();
       server.stopListening();
       // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
       // then flushes and closes its logs.

@@ -21,6 +21,8 @@ export type ConfigSource = (typeof configSources)[number];
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
+export const autoBalanceModes = ['off', 'node-add'] as const;
+export type AutoBalanceMode = (typeof autoBalanceModes)[number];
 
 export interface SeedAddress {
   readonly host: string;
@@ -65,6 +67,8 @@ export interface BrokerValues {
   readonly replicaLagTimeMaxMs: number;
   /** Bytes a second a leader sends to replicas outside the ISR (moves, long absences); 0: unthrottled. */
   readonly replicationThrottleBytes: number;
+  /** 'node-add': a broker registering for the first time gets its share of replicas without a request. */
+  readonly autoBalance: AutoBalanceMode;
   /** Principal -> salted scrypt hash of a bearer token (src/core/security/token-file.ts); null: none. */
   readonly authTokensFile: string | null;
   readonly authJwtHs256SecretFile: string | null;
@@ -94,6 +98,7 @@ export type OptionKind =
   | 'path' // a non-empty file system path
   | 'seeds' // comma-separated host:port list
   | 'logLevel' // one of the pino levels
+  | 'autoBalance' // off or node-add
   | 'text' // 1-255 printable ASCII characters (a JWT audience or issuer)
   | 'principals' // comma-separated principals (printable ASCII, no spaces or commas)
   | 'boolean'; // true or false
@@ -572,6 +577,18 @@ export const optionSpecs: OptionTable = {
     description:
       "Bytes a second this broker sends, as a leader, to replicas outside the ISR: new replicas of a partition being moved, followers far behind (Kafka's leader.replication.throttled.rate); 0 leaves them unthrottled.",
   },
+  autoBalance: {
+    name: 'autoBalance',
+    field: 'autoBalance',
+    flag: 'auto-balance',
+    env: 'BROKER_AUTO_BALANCE',
+    fileKey: 'auto_balance',
+    kind: 'autoBalance',
+    defaultValue: 'off',
+    defaultText: 'off',
+    description:
+      "node-add: a broker that joins the cluster for the first time gets its share of replicas and preferred leaderships without a request, by the plan of POST /admin/rebalance (Redpanda's partition_autobalancing_mode=node_add); off: only on request.",
+  },
   replicaLagTimeMaxMs: {
     name: 'replicaLagTimeMax',
     field: 'replicaLagTimeMaxMs',
@@ -821,6 +838,10 @@ function parseText(spec: OptionSpec, text: string): Parsed<Value> {
       return (logLevels as readonly string[]).includes(text)
         ? ok(text as LogLevel)
         : bad(`${JSON.stringify(text)} is not one of ${logLevels.join(', ')}`);
+    case 'autoBalance':
+      return (autoBalanceModes as readonly string[]).includes(text)
+        ? ok(text as AutoBalanceMode)
+        : bad(`${JSON.stringify(text)} is not one of ${autoBalanceModes.join(', ')}`);
     case 'text':
       return /^[\x20-\x7e]{1,255}$/.test(text)
         ? ok(text)

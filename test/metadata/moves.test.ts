@@ -223,3 +223,58 @@ test('plans: a decommission drains a broker evenly; a balance evens out replicas
     'ok',
   );
 });
+
+test('rack-aware plans keep each partition over as many racks as before; plain topics move by counts alone', () => {
+  // Racks: a1, a2 in rack A; b1 in B; c1 (new, empty) in C; n1 in no rack.
+  const racks = new Map([
+    ['a1', 'A'],
+    ['a2', 'A'],
+    ['b1', 'B'],
+    ['c1', 'C'],
+  ]);
+  const spread = (replicas: readonly string[]) => new Set(replicas.map((id) => racks.get(id))).size;
+  const placed = Array.from({ length: 6 }, (_, i) => ({
+    topic: 'r',
+    topicId: 'rid',
+    partition: i,
+    replicas: i % 2 === 0 ? ['a1', 'b1'] : ['b1', 'a2'],
+    rackAware: true,
+  }));
+  // Draining a1: a2 (same rack A) would keep the spread, c1 (rack C) too; b1 never (it holds them all).
+  const drained = planDecommission(placed, ['a1', 'a2', 'b1', 'c1'], 'a1', racks);
+  assert.equal(drained.kind, 'ok');
+  if (drained.kind !== 'ok') return;
+  assert.equal(drained.moves.length, 3);
+  for (const m of drained.moves) assert.equal(spread(m.to), 2, `${m.partition}: still two racks`);
+  // Without C, draining b1 could only go to rack A: every replica pair would be A + A. Refused, named.
+  const narrowing = planDecommission(placed, ['a1', 'a2', 'b1'], 'b1', racks);
+  assert.equal(narrowing.kind, 'error');
+  if (narrowing.kind === 'error') assert.match(narrowing.reason, /rack-aware .* fewer racks/);
+  // The same topic not rack-aware: the move to rack A is planned.
+  const plain = placed.map((p) => ({ ...p, rackAware: false }));
+  assert.equal(planDecommission(plain, ['a1', 'a2', 'b1'], 'b1', racks).kind, 'ok');
+
+  // A balance onto c1 never narrows a partition: moving b1's replica of a1+b1 to c1 keeps 2 racks (A, C),
+  // and so does any other move it makes; counts end within one of each other.
+  const balanced = planBalance(placed, ['a1', 'a2', 'b1', 'c1'], racks);
+  assert.equal(balanced.kind, 'ok');
+  if (balanced.kind !== 'ok') return;
+  assert.ok(balanced.moves.length > 0, 'c1 gets replicas');
+  const after = placed.map((p) => balanced.moves.find((m) => m.partition === p.partition)?.to ?? p.replicas);
+  for (const [i, r] of after.entries()) assert.equal(spread(r), 2, `partition ${i} spans two racks`);
+  const counts = new Map<string, number>();
+  for (const r of after) for (const id of r) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const values = [...counts.values()];
+  assert.ok(Math.max(...values) - Math.min(...values) <= 1, `balanced: ${JSON.stringify([...counts])}`);
+
+  // Two brokers of rack A only, partitions on one of them and a B broker: a balance does not pair a1 with a2.
+  const narrow = [
+    { topic: 'r', topicId: 'rid', partition: 0, replicas: ['a1', 'b1'], rackAware: true },
+    { topic: 'r', topicId: 'rid', partition: 1, replicas: ['a1', 'b1'], rackAware: true },
+    { topic: 'r', topicId: 'rid', partition: 2, replicas: ['b1', 'a1'], rackAware: true },
+  ];
+  const kept = planBalance(narrow, ['a1', 'a2', 'b1'], racks);
+  assert.equal(kept.kind, 'ok');
+  if (kept.kind !== 'ok') return;
+  for (const m of kept.moves) assert.equal(spread(m.to), 2, `${m.partition}: ${m.to.join(',')}`);
+});

@@ -2,7 +2,11 @@
 // (decommission) and evening out replicas over the brokers (balance, e.g. after a broker joins). Sticky, as
 // Kafka's reassignment tools and Cruise Control aim for: a plan changes one replica of a partition at a time and
 // makes the fewest moves that reach its goal; the first replica (the preferred leader) is kept where possible.
-// A balance also evens out preferred leaders by reordering replica lists. Rack awareness is not considered yet.
+// A balance also evens out preferred leaders by reordering replica lists. For a topic created rack-aware, no move
+// lowers the number of racks a partition's replicas span while it spans fewer than it could (Kafka's rack-aware
+// assignment keeps each partition over min(replication factor, racks) racks): a decommission picks a broker in
+// a rack the partition lacks first, and refuses when only a move that narrows the spread is left; a balance
+// skips such moves. A topic that is not rack-aware, or brokers without racks, are planned by counts alone.
 // Pure: no I/O, no clock; the admin routes call it on the acceptor thread and submit the moves to the metadata
 // leader, whose state machine checks each one again.
 
@@ -11,6 +15,32 @@ export interface PlacedPartition {
   readonly topicId: string;
   readonly partition: number;
   readonly replicas: readonly string[];
+  /** Created with rack awareness: its moves keep its replicas spread over racks. */
+  readonly rackAware?: boolean;
+}
+
+/** Each broker's rack ('' when it has none). Brokers not in the map have none. */
+export type Racks = ReadonlyMap<string, string>;
+
+/** Distinct racks among `replicas`; a broker without a rack counts as a rack of its own. */
+function rackSpread(replicas: readonly string[], racks: Racks): number {
+  return new Set(replicas.map((id) => racks.get(id) || `\u0000${id}`)).size;
+}
+
+/**
+ * Whether replacing `from` with `to` in a partition's replicas keeps its rack spread where rack awareness asks
+ * for one: never narrower than now, unless it already spans every rack it could.
+ */
+function keepsRackSpread(
+  p: PlacedPartition,
+  replicas: readonly string[],
+  from: string,
+  to: string,
+  racks: Racks,
+): boolean {
+  if (p.rackAware !== true || racks.size === 0) return true;
+  const after = replicas.map((id) => (id === from ? to : id));
+  return rackSpread(after, racks) >= rackSpread(replicas, racks);
 }
 
 export interface PlannedMove {
@@ -48,18 +78,25 @@ export function planDecommission(
   partitions: readonly PlacedPartition[],
   brokers: readonly string[],
   victim: string,
+  racks: Racks = new Map(),
 ): Plan {
   const others = brokers.filter((id) => id !== victim);
   const counts = replicaCounts(partitions, others);
   const moves: PlannedMove[] = [];
   for (const p of partitions) {
     if (!p.replicas.includes(victim)) continue;
-    const candidates = others.filter((id) => !p.replicas.includes(id)).sort(byCountThenId(counts));
+    const free = others.filter((id) => !p.replicas.includes(id));
+    const candidates = free
+      .filter((id) => keepsRackSpread(p, p.replicas, victim, id, racks))
+      .sort(byCountThenId(counts));
     const chosen = candidates[0];
     if (chosen === undefined) {
       return {
         kind: 'error',
-        reason: `${p.topic}-${p.partition} cannot leave ${victim}: every other live broker already holds it (replicas ${p.replicas.join(', ')})`,
+        reason:
+          free.length === 0
+            ? `${p.topic}-${p.partition} cannot leave ${victim}: every other live broker already holds it (replicas ${p.replicas.join(', ')})`
+            : `${p.topic}-${p.partition} is rack-aware and cannot leave ${victim} without spanning fewer racks: no live broker in a rack it lacks (replicas ${p.replicas.join(', ')})`,
       };
     }
     counts.set(chosen, counts.get(chosen)! + 1);
@@ -73,7 +110,11 @@ export function planDecommission(
  * moves one replica from the fullest broker to the emptiest that lacks that partition, preferring a replica that
  * is not the partition's first (so leadership stays). Replicas on brokers not listed are left where they are.
  */
-export function planBalance(partitions: readonly PlacedPartition[], brokers: readonly string[]): Plan {
+export function planBalance(
+  partitions: readonly PlacedPartition[],
+  brokers: readonly string[],
+  racks: Racks = new Map(),
+): Plan {
   if (brokers.length === 0) return { kind: 'error', reason: 'no live brokers' };
   const counts = replicaCounts(partitions, brokers);
   const current = new Map(partitions.map((p) => [`${p.topicId}:${p.partition}`, [...p.replicas]]));
@@ -89,6 +130,7 @@ export function planBalance(partitions: readonly PlacedPartition[], brokers: rea
       const replicas = current.get(key)!;
       const index = replicas.indexOf(fullest);
       if (index < 0 || replicas.includes(emptiest) || moved.has(key)) continue;
+      if (!keepsRackSpread(p, replicas, fullest, emptiest, racks)) continue;
       if (best === null || (best.index === 0 && index > 0)) best = { key, index };
       if (index > 0) break;
     }
