@@ -101,9 +101,10 @@ export function openClusterConnection(
 /**
  * Receives a connection whose tag matched. `head` holds the bytes read after the tag (possibly empty): they are
  * the start of the protocol's stream. The handler must attach its 'data' listener before returning, since the
- * socket keeps flowing; it owns the socket from then on (timeouts, errors, destroy).
+ * socket keeps flowing; it owns the socket from then on (timeouts, errors, destroy). With a cluster secret,
+ * `provenPeerId` is the node id the dialer proved in the handshake.
  */
-export type TagHandler = (socket: Socket, head: Buffer) => void;
+export type TagHandler = (socket: Socket, head: Buffer, provenPeerId?: string) => void;
 
 export type ClusterPortLimits = {
   /** Deadline from accept to a complete tag; a LAN dialer writes it with its first segment. */
@@ -285,7 +286,7 @@ export class TagRouter {
           return;
         }
         this.#routed[tag]++;
-        current(socket, outcome.rest);
+        current(socket, outcome.rest, outcome.peerId);
       });
     };
     socket.on('data', onData);

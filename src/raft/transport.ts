@@ -40,7 +40,8 @@
 // shared cluster port: it unregisters the tag and ends this transport's own connections.
 // With a cluster secret (the shared port's `auth`, or `auth` here with an own server) both directions open with
 // the handshake of core/security/cluster-auth.ts: the acceptor's port checks it before `accept` sees a byte,
-// and the dialer writes its hello frame and messages only once the acceptor has proven the secret too.
+// and the dialer writes its hello frame and messages only once the acceptor has proven the secret too; a hello
+// naming another node than the one that proved itself is refused.
 // Single-threaded: call it only from the thread that owns the Raft node (the control worker, or a test).
 import * as net from 'node:net';
 import {
@@ -257,7 +258,7 @@ export class TcpTransport {
     const problems = validateTransportConfig(config);
     assert(problems.length === 0, `invalid transport config: ${problems.join('; ')}`);
     const transport = new TcpTransport(config);
-    const handler: TagHandler = (socket, head) => transport.accept(socket, head);
+    const handler: TagHandler = (socket, head, provenPeerId) => transport.accept(socket, head, provenPeerId);
     if (config.clusterPort !== undefined) {
       config.clusterPort.register(ClusterTags.raft, handler);
       transport.acceptor = { kind: 'shared', port: config.clusterPort, handler };
@@ -468,7 +469,7 @@ export class TcpTransport {
   }
 
   /** Takes an accepted connection whose tag was read; `head` is what followed the tag in the same reads. */
-  private accept(socket: net.Socket, head: Buffer): void {
+  private accept(socket: net.Socket, head: Buffer, provenPeerId: string | undefined): void {
     if (this.closed || this.inbound.size >= this.cfg.inboundConnectionsMax) {
       this.rejectedInputs++;
       socket.destroy();
@@ -493,6 +494,8 @@ export class TcpTransport {
         if (sender === undefined) {
           if (kind !== FrameKinds.hello || payload[1] !== helloVersion || payload.length < 3) return reject();
           sender = payload.toString('utf8', 2);
+          // With a cluster secret the hello must name the node that proved itself in the handshake.
+          if (provenPeerId !== undefined && sender !== provenPeerId) return reject();
           this.onHello(sender);
           continue;
         }

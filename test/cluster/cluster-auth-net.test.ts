@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import * as net from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { ClusterPort, ClusterTags, clusterTagBytes } from '../../src/cluster/port.js';
+import { ClusterPort, ClusterTags, clusterTagBytes, openClusterConnection } from '../../src/cluster/port.js';
 import { RpcClient, RpcServer } from '../../src/cluster/rpc.js';
 import type { Packet } from '../../src/core/gossip/messages.js';
 import type { Message } from '../../src/core/raft/types.js';
@@ -155,6 +155,33 @@ describe('cluster secret on the cluster port', () => {
       rpc: 0,
       data_link: 0,
     });
+  });
+
+  it('a Raft hello must name the node that proved itself in the handshake', async () => {
+    const b = await node('b', secret);
+    const socket = net.connect({ host: '127.0.0.1', port: b.port.port });
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // Holds the secret as node x, then claims to be a, then to be x.
+    const x = new ClusterAuth({ nodeId: 'x', secret });
+    openClusterConnection(socket, ClusterTags.raft, x, (opened) => {
+      assert.ok(opened.ok);
+      socket.write(raftFrame(1, Buffer.concat([Buffer.from([1]), Buffer.from('a')])));
+      socket.write(raftFrame(2, encodeMessage(heartbeat('a', 'b', 1))));
+    });
+    await closed;
+    const honest = net.connect({ host: '127.0.0.1', port: b.port.port });
+    honest.on('error', () => {});
+    cleanups.push(() => honest.destroy());
+    openClusterConnection(honest, ClusterTags.raft, x, (opened) => {
+      assert.ok(opened.ok);
+      honest.write(raftFrame(1, Buffer.concat([Buffer.from([1]), Buffer.from('x')])));
+      honest.write(raftFrame(2, encodeMessage(heartbeat('x', 'b', 2))));
+    });
+    await waitFor('the honest heartbeat', () => b.raftGot.length === 1);
+    assert.equal(b.raftGot[0]!.type === 'heartbeat' && b.raftGot[0]!.commit, 2);
+    assert.equal(b.raft.stats().rejectedInputs, 1);
   });
 
   it('gossip datagrams without a valid, fresh tag are dropped before decoding and counted', async () => {
