@@ -285,7 +285,7 @@ export class DialerHandshake {
 
 // ---- Gossip datagrams -------------------------------------------------------------------------------------
 
-/** The trailer's input: the packet's bytes and sent-at, as MACed. `out` is packet ‖ sent-at ‖ room for the tag. */
+/** A datagram to send: the packet, its sent-at, and the tag over both (the table above). */
 export function sealDatagram(packet: Uint8Array, sentAtMs: number, mac: Mac): Uint8Array {
   assert(Number.isFinite(sentAtMs), 'sent-at must be finite');
   const out = new Uint8Array(packet.length + GOSSIP_TRAILER_BYTES);
