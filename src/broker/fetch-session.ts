@@ -4,6 +4,7 @@
 // worker's loop, which appends, fsyncs and only then reports the new durable end in the next request.
 // A failed call (unreachable, lost, timed out) backs the session off; its partitions keep following.
 // Runs on one partition worker thread; the data link calls back on the same thread.
+
 import { DataLinkClient, type DataLinkLimits, LinkFailureKind } from '../link/data-link.js';
 import { MessageKind } from '../messages/kinds.js';
 import {
@@ -12,6 +13,7 @@ import {
   replicaFetchRequestBytes,
   writeReplicaFetchRequest,
 } from '../messages/replica-fetch.js';
+import type { ClusterAuth } from '../security/cluster-auth.js';
 
 /** What came back for one request, copied out of the socket's buffer. */
 export interface SessionAnswer {
@@ -37,8 +39,9 @@ export class FetchSession {
     selfId: string,
     limits: DataLinkLimits,
     private readonly onAnswer: (answer: SessionAnswer) => void,
+    auth?: ClusterAuth,
   ) {
-    this.client = new DataLinkClient(host, port, selfId, limits);
+    this.client = new DataLinkClient(host, port, selfId, limits, undefined, auth);
   }
 
   get address(): string {

@@ -2,8 +2,10 @@
 // partition's leader (produce, fetch, describe): one DataLinkClient per remote worker address, dialed on first
 // use and kept. Bounded: past `clientsMax` addresses the pool closes the one used longest ago (its calls in
 // flight are answered as lost, which callers already handle as an indefinite outcome).
-// Runs on the acceptor (main) thread only.
+// With a cluster secret every connection proves it (link/data-link.ts). Runs on the acceptor (main) thread only.
+
 import { DATA_LINK_DEFAULTS, DataLinkClient, type DataLinkLimits } from '../link/data-link.js';
+import type { ClusterAuth } from '../security/cluster-auth.js';
 
 export class LinkPool {
   private readonly clients = new Map<string, DataLinkClient>();
@@ -12,6 +14,7 @@ export class LinkPool {
     private readonly selfId: string,
     private readonly clientsMax = 1024,
     private readonly limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
+    private readonly auth?: ClusterAuth,
   ) {}
 
   client(host: string, port: number): DataLinkClient {
@@ -28,7 +31,7 @@ export class LinkPool {
       this.clients.delete(oldest);
       stale.close();
     }
-    client = new DataLinkClient(host, port, this.selfId, this.limits);
+    client = new DataLinkClient(host, port, this.selfId, this.limits, undefined, this.auth);
     this.clients.set(address, client);
     return client;
   }

@@ -102,6 +102,7 @@ import {
 import { Status } from '../messages/status.js';
 import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../metadata/types.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import { ClusterAuth } from '../security/cluster-auth.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk, Fd } from '../storage/disk.js';
 import {
@@ -169,6 +170,10 @@ export interface PartitionWorkerOptions {
   /** The data dir's last shutdown was clean: partitions open lazily, their offsets from checkpoints. */
   readonly cleanShutdown: boolean;
   readonly replication: ReplicationOptions;
+  /** The cluster secret's bytes: the data link's connections must prove it both ways. Absent: no check. */
+  readonly clusterSecret?: Uint8Array | null;
+  /** Authentication failure counters shared with the other threads (security/cluster-auth.ts). */
+  readonly authStats?: SharedArrayBuffer;
 }
 
 /** Where an answer goes: the ring (link null) or a data-link connection. */
@@ -311,6 +316,7 @@ export class PartitionWorker {
   /** Something arrived while the loop was busy: do not sleep before looking at it. */
   private pendingWork = false;
   private readonly stateNotices = new Set<Replica>();
+  private readonly auth: ClusterAuth | undefined;
 
   constructor(
     private readonly options: PartitionWorkerOptions,
@@ -321,6 +327,16 @@ export class PartitionWorker {
       process.stderr.write(`${line}\n`);
     },
   ) {
+    this.auth =
+      options.clusterSecret == null
+        ? undefined
+        : new ClusterAuth({
+            nodeId: options.nodeId,
+            secret: options.clusterSecret,
+            ...(options.authStats === undefined ? {} : { stats: options.authStats }),
+            warn: (fields, message) =>
+              report(JSON.stringify({ level: 'warn', worker: options.workerIndex, ...fields, msg: message })),
+          });
     this.reader = new RingReader(options.requests);
     this.writer = new RingWriter(options.responses);
     const catchUpRate = options.replication.catchUpBytesPerS / options.workerCount;
@@ -374,6 +390,7 @@ export class PartitionWorker {
         },
       },
       { ...DATA_LINK_DEFAULTS },
+      this.auth,
     );
     return this.server.port;
   }
@@ -618,6 +635,7 @@ export class PartitionWorker {
               this.sessionAnswers.push(answer);
               this.wake();
             },
+            this.auth,
           );
           this.sessions.set(address, session);
         }

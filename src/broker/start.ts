@@ -22,7 +22,7 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import type { Logger } from 'pino';
 import type { PartitionWorkerData } from '../../workers/partition.js';
 import { ClusterMetadataStore, ControlLink } from '../cluster/control-link.js';
-import { registerControlMetrics } from '../cluster/control-metrics.js';
+import { registerClusterAuthMetrics, registerControlMetrics } from '../cluster/control-metrics.js';
 import { createControlStats } from '../cluster/control-stats.js';
 import type { BrokerConfig } from '../config/config.js';
 import { assert } from '../core/assert.js';
@@ -42,7 +42,8 @@ import { FileMetadataStore } from '../metadata/file-store.js';
 import { createRingPair } from '../ring/spsc-ring.js';
 import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
 import { spawnThread } from '../runtime/threads.js';
-import { accessControlFor } from '../security/setup.js';
+import { ClusterAuth, createAuthStats, readClusterSecretFile } from '../security/cluster-auth.js';
+import { accessControlFor, isLoopback } from '../security/setup.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
 import { AclAdmin } from './acl-admin.js';
 import { AutoBalancer } from './auto-balance.js';
@@ -97,6 +98,17 @@ export async function startBroker(
 ): Promise<BrokerHandle> {
   // The configuration refuses more than one acceptor thread until several are served.
   assert(config.acceptorThreads === 1, 'one acceptor thread');
+  // The cluster secret is read before anything starts: a missing or short one stops the start, named.
+  const clusterSecret =
+    config.clusterSecretFile === null ? null : readClusterSecretFile(config.clusterSecretFile);
+  const authStats = createAuthStats();
+  if (clusterSecret === null && !isLoopback(config.host)) {
+    log.warn(
+      { host: config.host, clusterPort: config.clusterPort },
+      `CLUSTER TRAFFIC IS NOT AUTHENTICATED and the cluster and data-link ports listen on ${config.host}, beyond loopback: anyone who can reach them can join the cluster and inject Raft, gossip, RPC and replication messages. Give every node the same --cluster-secret-file (openssl rand -base64 48 > secret)`,
+    );
+  }
+  if (clusterSecret !== null) log.info('cluster secret on: node-to-node traffic is authenticated');
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const planned = descriptorBudgetFor(config);
@@ -143,6 +155,8 @@ export async function startBroker(
     forwardTimeoutMs: 5_000,
     workerPorts: channels.map((c) => c.port1),
     controlledShutdownTimeoutMs: controlledShutdownTimeoutMs,
+    clusterSecret,
+    authStats,
   });
   control.onFatal = (message) => {
     if (closing) return;
@@ -184,6 +198,8 @@ export async function startBroker(
         catchUpBytesPerS: config.replicationThrottleBytes,
       },
       controlPort,
+      clusterSecret,
+      authStats,
     };
     // A small young generation: a partition worker's garbage is short-lived and small (frames are
     // encoded in place), and every megabyte of semi-space is resident memory per thread.
@@ -239,12 +255,25 @@ export async function startBroker(
       acceptor.partitionFigures().filter((p) => p.highWatermark >= 0 || p.leader !== config.nodeId),
   );
   registerControlMetrics(metrics.registry, controlStats);
+  registerClusterAuthMetrics(metrics.registry, authStats);
   // Authentication and ACLs: the ACLs come with every metadata snapshot, so each node enforces the same set.
   const access = accessControlFor(config, log, metrics.registry);
   access.setAcls(store.snapshot().version, store.snapshot().acls);
   store.onChange((snapshot) => access.setAcls(snapshot.version, snapshot.acls));
   const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
-  const pool = new LinkPool(config.nodeId);
+  const pool = new LinkPool(
+    config.nodeId,
+    undefined,
+    undefined,
+    clusterSecret === null
+      ? undefined
+      : new ClusterAuth({
+          nodeId: config.nodeId,
+          secret: clusterSecret,
+          stats: authStats,
+          warn: (fields, message) => log.warn(fields, message),
+        }),
+  );
   const router = new PartitionRouter(
     config.nodeId,
     links,

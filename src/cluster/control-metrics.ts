@@ -1,9 +1,30 @@
 // The control thread's figures (control-stats.ts) as Prometheus metrics in the acceptor's registry, read from
 // the shared stats buffer at scrape time: cluster events by kind, Raft leader changes and storage failures,
-// gossip members by state, and seed join attempts.
+// gossip members by state, and seed join attempts; and the cluster secret's refusals by transport, which every
+// thread counts into one shared buffer (security/cluster-auth.ts).
 // Acceptor (main) thread only: prom-client keeps one registry per thread.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { authTransports } from '../core/security/cluster-auth.js';
+import { readAuthStats } from '../security/cluster-auth.js';
 import { ControlStatSlot, clusterEventKinds, gossipMemberStates } from './control-stats.js';
+
+/**
+ * `broker_cluster_auth_failures_total{transport}`: node-to-node messages dropped and connections closed for a
+ * missing or wrong cluster-secret proof, counted by every thread into `buffer` (security/cluster-auth.ts).
+ */
+export function registerClusterAuthMetrics(registry: Registry, buffer: SharedArrayBuffer): void {
+  new Counter({
+    name: 'broker_cluster_auth_failures_total',
+    help: 'Node-to-node datagrams dropped and connections closed because they did not prove the cluster secret (missing, wrong, stale or replayed), by transport',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = readAuthStats(buffer);
+      for (const transport of authTransports) this.inc({ transport }, counts[transport]);
+    },
+  });
+}
 
 export function registerControlMetrics(registry: Registry, buffer: SharedArrayBuffer): void {
   const stats = new Float64Array(buffer);

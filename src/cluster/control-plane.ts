@@ -60,6 +60,7 @@ import {
 import type { BrokerRegistration, MetadataSnapshot, TopicMetadata } from '../metadata/types.js';
 import { RaftHost, type RaftSoftStatus, type StorageFault } from '../raft/node-host.js';
 import type { Logger } from '../runtime/logger.js';
+import { ClusterAuth } from '../security/cluster-auth.js';
 import { RealDisk } from '../storage/disk.js';
 import type {
   ClusterMemberStatus,
@@ -93,7 +94,7 @@ export class ControlPlane {
   private gossip: GossipAgent | null = null;
   private port!: ClusterPort;
   private rpcServer!: RpcServer;
-  private readonly rpc = new RpcClient();
+  private rpc: RpcClient = new RpcClient();
   private timer: NodeJS.Timeout | null = null;
   private publishScheduled = false;
   private lastPublishedVersion = -1;
@@ -123,6 +124,8 @@ export class ControlPlane {
   private readonly stats: ControlStatsWriter;
   /** Role, leader and term as last reported, to log and count their changes. */
   private soft: RaftSoftStatus = { role: 'follower', leaderId: '', term: 0 };
+  /** The cluster secret's keys, when one is configured: every node-to-node byte is checked against it. */
+  private readonly auth: ClusterAuth | undefined;
 
   private constructor(
     private readonly options: ControlOptions,
@@ -130,6 +133,15 @@ export class ControlPlane {
     private readonly log: Logger,
   ) {
     this.importPending = [...options.importTopics];
+    this.auth =
+      options.clusterSecret === null
+        ? undefined
+        : new ClusterAuth({
+            nodeId: options.nodeId,
+            secret: options.clusterSecret,
+            stats: options.authStats,
+            warn: (fields, message) => log.warn(fields, message),
+          });
     this.stats = new ControlStatsWriter(options.statsBuffer);
     this.controller = new Controller({
       self: options.nodeId,
@@ -161,7 +173,12 @@ export class ControlPlane {
 
   private async open(): Promise<void> {
     const o = this.options;
-    this.port = await ClusterPort.open({ host: o.host, port: o.clusterPort });
+    this.port = await ClusterPort.open({
+      host: o.host,
+      port: o.clusterPort,
+      ...(this.auth === undefined ? {} : { auth: this.auth }),
+    });
+    this.rpc = new RpcClient({}, this.auth);
     this.rpcServer = RpcServer.attach(this.port, (method, payload) => this.onRpc(method, payload));
     this.raft = await RaftHost.start({
       id: o.nodeId,

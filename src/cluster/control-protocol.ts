@@ -62,6 +62,10 @@ export interface ControlOptions {
   readonly workerPorts: readonly MessagePort[];
   /** How long a controlled shutdown waits for this node's leaderships to move before stopping anyway. */
   readonly controlledShutdownTimeoutMs: number;
+  /** The cluster secret's bytes (`--cluster-secret-file`), or null when node-to-node traffic is not authenticated. */
+  readonly clusterSecret: Uint8Array | null;
+  /** Authentication failure counters shared by every thread (security/cluster-auth.ts `createAuthStats`). */
+  readonly authStats: SharedArrayBuffer;
 }
 
 export type ControlRequest =

@@ -16,11 +16,18 @@
 // unknown tag, a tag without a handler, or no tag in time is destroyed and counted. One handler per tag.
 // `close()` ends every connection the port accepted, handed off or not, so that the port number is free again
 // once it resolves. Bad input never throws out of a socket handler.
+// With a cluster secret (`auth`), every tagged connection must pass the mutual challenge-response of
+// core/security/cluster-auth.ts right after its tag and within the same sniff deadline before anything reaches
+// its handler; `head` is then what followed the handshake. A connection that fails it is destroyed and counted
+// (`authFailures`, and the shared `broker_cluster_auth_failures_total`), so an outsider cannot get one byte
+// processed by Raft, RPC or gossip. Dialers authenticate with `dialClusterAuth`.
 // Single-threaded: call it only from the thread that owns the cluster sockets (the control thread, or a test);
 // handlers run on that thread.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { assert } from '../core/assert.js';
+import type { AuthTransport } from '../core/security/cluster-auth.js';
+import { type ClusterAuth, type HandshakeOutcome, runHandshake } from '../security/cluster-auth.js';
 
 export const ClusterTags = {
   raft: 'RFT1',
@@ -28,6 +35,13 @@ export const ClusterTags = {
   rpc: 'RPC1',
 } as const;
 export type ClusterTag = (typeof ClusterTags)[keyof typeof ClusterTags];
+
+/** The failure counter's label for each tag's connections. */
+export const tagTransports: Readonly<Record<ClusterTag, AuthTransport>> = {
+  RFT1: 'raft',
+  GSP1: 'gossip_stream',
+  RPC1: 'rpc',
+};
 
 /** Length of every tag in bytes. */
 export const CLUSTER_TAG_BYTES = 4;
@@ -50,12 +64,47 @@ export function writeClusterTag(socket: Socket, tag: ClusterTag): boolean {
   return socket.write(clusterTagBytes(tag));
 }
 
+const noBytes = Buffer.alloc(0);
+
+/**
+ * Opens a dialed connection for `tag`: writes the tag and, with a cluster secret, the client hello, then calls
+ * `ready` once: at once (with no bytes) without a secret, or when the acceptor has proven it holds the secret
+ * and this side's proof is written, with whatever bytes followed. Until `ready` the caller must write nothing.
+ * A failed handshake destroys the socket, is counted, and is reported through `ready`; the caller's connect
+ * timeout bounds a silent acceptor. Call it right after `net.connect`.
+ */
+export function openClusterConnection(
+  socket: Socket,
+  tag: ClusterTag,
+  auth: ClusterAuth | undefined,
+  ready: (outcome: HandshakeOutcome) => void,
+): void {
+  if (auth === undefined) {
+    socket.write(clusterTagBytes(tag));
+    ready({ ok: true, peerId: '', rest: noBytes });
+    return;
+  }
+  const handshake = auth.dialer(tag);
+  socket.write(Buffer.concat([clusterTagBytes(tag), handshake.start()]));
+  runHandshake(socket, handshake, noBytes, (outcome) => {
+    if (!outcome.ok && outcome.reason !== 'closed during the handshake') {
+      auth.failed(
+        tagTransports[tag],
+        outcome.reason,
+        `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      );
+    }
+    ready(outcome);
+  });
+}
+
 /**
  * Receives a connection whose tag matched. `head` holds the bytes read after the tag (possibly empty): they are
  * the start of the protocol's stream. The handler must attach its 'data' listener before returning, since the
- * socket keeps flowing; it owns the socket from then on (timeouts, errors, destroy).
+ * socket keeps flowing; it owns the socket from then on (timeouts, errors, destroy). With a cluster secret,
+ * `provenPeerId` is the node id the dialer proved in the handshake.
  */
-export type TagHandler = (socket: Socket, head: Buffer) => void;
+export type TagHandler = (socket: Socket, head: Buffer, provenPeerId?: string) => void;
 
 export type ClusterPortLimits = {
   /** Deadline from accept to a complete tag; a LAN dialer writes it with its first segment. */
@@ -87,6 +136,8 @@ export type TagRouterStats = {
   unknownTags: number;
   /** A known tag for which no handler was registered. */
   unhandledTags: number;
+  /** Tagged connections closed for a missing or wrong cluster-secret proof (or none in time). */
+  authFailures: number;
   /** Connections handed to each tag's handler. */
   routed: Record<ClusterTag, number>;
   /** Connections open right now, and how many of them are still waiting for their tag. */
@@ -115,11 +166,14 @@ export class TagRouter {
     sniffTimeouts: 0,
     unknownTags: 0,
     unhandledTags: 0,
+    authFailures: 0,
   };
   readonly #routed: Record<ClusterTag, number> = { RFT1: 0, GSP1: 0, RPC1: 0 };
+  readonly #auth: ClusterAuth | undefined;
   #closed = false;
 
-  constructor(server: Server, limits: ClusterPortLimits) {
+  constructor(server: Server, limits: ClusterPortLimits, auth?: ClusterAuth) {
+    this.#auth = auth;
     assert(limits.sniffTimeoutMs >= 1, 'sniffTimeoutMs must be >= 1');
     assert(limits.sniffingConnectionsMax >= 1, 'sniffingConnectionsMax must be >= 1');
     assert(limits.connectionsMax >= limits.sniffingConnectionsMax, 'connectionsMax below sniffing bound');
@@ -164,6 +218,11 @@ export class TagRouter {
     this.#sniffing.clear();
   }
 
+  #authFailed(tag: ClusterTag, reason: string, socket: Socket): void {
+    this.#stats.authFailures++;
+    this.#auth?.failed(tagTransports[tag], reason, remoteOf(socket));
+  }
+
   #onConnection(socket: Socket): void {
     this.#stats.accepted++;
     socket.on('error', () => {});
@@ -181,31 +240,54 @@ export class TagRouter {
       socket.off('data', onData);
       this.#sniffing.delete(socket);
     };
+    let timedOut = false;
     const deadline = setTimeout(() => {
+      timedOut = true;
       stop();
       this.#stats.sniffTimeouts++;
+      // During a handshake the destroy ends it, and its failure is counted there.
       socket.destroy();
     }, this.#limits.sniffTimeoutMs);
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       buffered += chunk.length;
       if (buffered < CLUSTER_TAG_BYTES) return;
-      stop();
+      socket.off('data', onData);
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       const tag = bytes.toString('latin1', 0, CLUSTER_TAG_BYTES);
-      if (!isClusterTag(tag)) {
-        this.#stats.unknownTags++;
-        socket.destroy();
+      const handler = isClusterTag(tag) ? this.#handlers.get(tag) : undefined;
+      const auth = this.#auth;
+      if (handler === undefined || auth === undefined) {
+        stop();
+        if (!isClusterTag(tag)) {
+          this.#stats.unknownTags++;
+          socket.destroy();
+        } else if (handler === undefined) {
+          this.#stats.unhandledTags++;
+          socket.destroy();
+        } else {
+          this.#routed[tag]++;
+          handler(socket, bytes.subarray(CLUSTER_TAG_BYTES));
+        }
         return;
       }
-      const handler = this.#handlers.get(tag);
-      if (handler === undefined) {
-        this.#stats.unhandledTags++;
-        socket.destroy();
-        return;
-      }
-      this.#routed[tag]++;
-      handler(socket, bytes.subarray(CLUSTER_TAG_BYTES));
+      // Still sniffing (counted, under the deadline) until the peer has proven it holds the secret.
+      assert(isClusterTag(tag), 'a handler implies a known tag');
+      runHandshake(socket, auth.acceptor(tag), bytes.subarray(CLUSTER_TAG_BYTES), (outcome) => {
+        stop();
+        if (!outcome.ok) {
+          if (!this.#closed) this.#authFailed(tag, timedOut ? 'no proof in time' : outcome.reason, socket);
+          return;
+        }
+        // The handler may have gone while the handshake ran.
+        const current = this.#handlers.get(tag);
+        if (current === undefined || this.#closed) {
+          socket.destroy();
+          return;
+        }
+        this.#routed[tag]++;
+        current(socket, outcome.rest, outcome.peerId);
+      });
     };
     socket.on('data', onData);
     socket.on('close', () => {
@@ -213,6 +295,10 @@ export class TagRouter {
       this.#connections.delete(socket);
     });
   }
+}
+
+function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
 }
 
 function isClusterTag(tag: string): tag is ClusterTag {
@@ -225,6 +311,8 @@ export type ClusterPortOptions = {
   /** 0 lets the system choose a number free for both TCP and UDP. */
   readonly port: number;
   readonly limits?: Partial<ClusterPortLimits>;
+  /** The cluster secret: every TCP connection must prove it before its handler sees a byte. */
+  readonly auth?: ClusterAuth;
 };
 
 /** Binding attempts with port 0 before giving up: the TCP port the system picks may be taken for UDP. */
@@ -237,12 +325,21 @@ export class ClusterPort {
   /** The bound udp4 socket, for the gossip transport; the port closes it. */
   readonly udp: UdpSocket;
   readonly limits: ClusterPortLimits;
+  /** The cluster secret, for the protocols on this port (datagram tags, dialers' handshakes). */
+  readonly auth: ClusterAuth | undefined;
   readonly #server: Server;
   readonly #router: TagRouter;
   #udpErrors = 0;
   #closed = false;
 
-  private constructor(server: Server, router: TagRouter, udp: UdpSocket, limits: ClusterPortLimits) {
+  private constructor(
+    server: Server,
+    router: TagRouter,
+    udp: UdpSocket,
+    limits: ClusterPortLimits,
+    auth: ClusterAuth | undefined,
+  ) {
+    this.auth = auth;
     const address = server.address();
     assert(address !== null && typeof address === 'object', 'cluster port server is not listening');
     assert(udp.address().port === address.port, 'UDP and TCP bound to different port numbers');
@@ -289,8 +386,8 @@ export class ClusterPort {
         if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
         continue;
       }
-      const router = new TagRouter(server, limits);
-      return new ClusterPort(server, router, udp, limits);
+      const router = new TagRouter(server, limits, options.auth);
+      return new ClusterPort(server, router, udp, limits, options.auth);
     }
     throw lastError;
   }

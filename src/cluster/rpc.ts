@@ -27,11 +27,16 @@
 // client holds at most `pendingCallsPerAddressMax` calls per address and `addressesMax` pooled connections.
 // Malformed input (a bad length, kind or method length) ends the connection and is counted; an unknown error
 // code is taken as 'remote'. Nothing received throws out of a socket handler.
+// With a cluster secret the connection opens with the handshake of core/security/cluster-auth.ts (the server's
+// port checks it; the client holds its requests, at most `pendingCallsPerAddressMax`, until the server has
+// proven the secret and this side's proof is written); a call on a connection that never got that far is
+// 'unreachable', since no request left the client.
 // Single-threaded: call it only from the thread that owns the cluster port (the control thread, or a test);
 // handlers run on that thread.
 import { createConnection, type Socket } from 'node:net';
 import { assert } from '../core/assert.js';
-import { type ClusterPort, ClusterTags, clusterTagBytes, type TagHandler } from './port.js';
+import type { ClusterAuth } from '../security/cluster-auth.js';
+import { type ClusterPort, ClusterTags, openClusterConnection, type TagHandler } from './port.js';
 
 /**
  * Every way a call can fail, with whether the remote handler may have run (`outcomeKnown: false` means it may
@@ -386,7 +391,10 @@ type PendingCall = {
 type ClientConnection = {
   readonly address: string;
   readonly socket: Socket;
+  /** Connected and, with a secret, authenticated: requests are written, and a close loses them. */
   connected: boolean;
+  /** Requests waiting for `connected`; bounded by `pendingCallsPerAddressMax`. */
+  readonly waiting: Buffer[];
   readonly pending: Map<number, PendingCall>;
   nextId: number;
   /** The last socket error, kept as the cause of the calls the close fails. */
@@ -432,8 +440,10 @@ export class RpcClient {
   #unmatchedResponses = 0;
   #rejectedInputs = 0;
   #closed = false;
+  readonly #auth: ClusterAuth | undefined;
 
-  constructor(limits: Partial<RpcClientLimits> = {}) {
+  constructor(limits: Partial<RpcClientLimits> = {}, auth?: ClusterAuth) {
+    this.#auth = auth;
     this.limits = {
       frameBytesMax: limits.frameBytesMax ?? RPC_DEFAULTS.frameBytesMax,
       pendingCallsPerAddressMax: limits.pendingCallsPerAddressMax ?? RPC_DEFAULTS.pendingCallsPerAddressMax,
@@ -505,7 +515,9 @@ export class RpcClient {
         );
       }, options.timeoutMs);
       conn.pending.set(id, { resolve, reject, timer });
-      conn.socket.write(encodeFrame(FrameKinds.request, id, methodBytes, payload));
+      const frame = encodeFrame(FrameKinds.request, id, methodBytes, payload);
+      if (conn.connected) conn.socket.write(frame);
+      else conn.waiting.push(frame);
     });
   }
 
@@ -572,6 +584,7 @@ export class RpcClient {
       address,
       socket,
       connected: false,
+      waiting: [],
       pending: new Map(),
       nextId: 1,
       lastError: undefined,
@@ -581,17 +594,26 @@ export class RpcClient {
     };
     this.#pool.set(address, connection);
     socket.setNoDelay(true);
-    socket.write(clusterTagBytes(ClusterTags.rpc));
     const connectTimer = setTimeout(() => {
       connection.lastError = new Error(`connect timeout after ${this.limits.connectTimeoutMs} ms`);
       socket.destroy();
     }, this.limits.connectTimeoutMs);
     const reader = new FrameReader(this.limits.frameBytesMax);
     socket.on('connect', () => {
-      clearTimeout(connectTimer);
-      connection.connected = true;
+      // The connect timeout runs on through the handshake.
+      openClusterConnection(socket, ClusterTags.rpc, this.#auth, (opened) => {
+        if (!opened.ok) {
+          connection.lastError = new Error(`cluster authentication failed: ${opened.reason}`);
+          return;
+        }
+        clearTimeout(connectTimer);
+        connection.connected = true;
+        for (const frame of connection.waiting.splice(0)) socket.write(frame);
+        socket.on('data', onData);
+        if (opened.rest.length > 0) onData(opened.rest);
+      });
     });
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       reader.push(chunk);
       for (;;) {
         if (socket.destroyed) return;
@@ -606,7 +628,7 @@ export class RpcClient {
         }
         this.#settle(connection, frame);
       }
-    });
+    };
     socket.on('error', (error) => {
       connection.lastError = error;
     });

@@ -75,6 +75,8 @@ export interface BrokerValues {
   readonly authJwtRs256PublicKeyFile: string | null;
   readonly authJwtAudience: string | null;
   readonly authJwtIssuer: string | null;
+  /** The shared cluster secret (32 bytes or more) authenticating node-to-node traffic; null: none. */
+  readonly clusterSecretFile: string | null;
   /** Principals that bypass ACLs. */
   readonly superUsers: readonly string[];
   readonly metricsRequireAuth: boolean;
@@ -660,6 +662,18 @@ export const optionSpecs: OptionTable = {
     defaultValue: null,
     defaultText: '(any)',
     description: "When set, a JWT's `iss` must equal this value.",
+  },
+  clusterSecretFile: {
+    name: 'clusterSecretFile',
+    field: 'clusterSecretFile',
+    flag: 'cluster-secret-file',
+    env: 'BROKER_CLUSTER_SECRET_FILE',
+    fileKey: 'cluster_secret_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      "Authenticates node-to-node traffic (gossip, Raft, cluster RPC, data link) with this shared secret (the file's bytes, 32 or more; `openssl rand -base64 48`); every node of the cluster needs the same one.",
   },
   superUsers: {
     name: 'superUsers',

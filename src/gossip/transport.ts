@@ -23,12 +23,18 @@
 // are open, each buffering at most one frame and living at most `streamTimeoutMs`; a datagram sent is at most
 // `udpPacketBytesMax` bytes (asserted). After `close()` nothing is delivered and nothing is sent; a shared
 // cluster port is left open (only this transport's listeners and tag are removed), an own one is closed.
+// With a cluster secret (the cluster port's `auth`, or `options.auth` on an own port) every datagram carries the
+// trailer of core/security/cluster-auth.ts (sent-at and a 16-byte HMAC tag; so a datagram on the wire is up to
+// `udpPacketBytesMax` + 24 bytes) and one without a valid, fresh, unseen tag is dropped before it is decoded
+// (counted in `stats.authFailures` and the shared failure counter); streams open with the handshake
+// (cluster/port.ts `openClusterConnection`), and the responder's port checks it before this transport sees them.
 // Called from the thread that owns the gossip agent (the control thread); callbacks run on that thread.
 import type { RemoteInfo } from 'node:dgram';
 import { createConnection, type Socket } from 'node:net';
-import { ClusterPort, ClusterTags, clusterTagBytes, type TagHandler } from '../cluster/port.js';
+import { ClusterPort, ClusterTags, openClusterConnection, type TagHandler } from '../cluster/port.js';
 import { assert } from '../core/assert.js';
 import type { Packet } from '../core/gossip/messages.js';
+import type { ClusterAuth } from '../security/cluster-auth.js';
 import { decodePacket, encodeDatagram, encodePacket } from './codec.js';
 
 export type TransportKind = 'udp' | 'stream';
@@ -71,6 +77,8 @@ export type TransportOptions = {
    */
   readonly clusterPort?: ClusterPort;
   readonly limits?: Partial<TransportLimits>;
+  /** The cluster secret, when this transport opens a port of its own; a shared port brings its own. */
+  readonly auth?: ClusterAuth;
   /** A decoded packet and the gossip address of its sender (UDP source, or the stream's claimed sender). */
   readonly onPacket: (from: string, packet: Packet, kind: TransportKind) => void;
 };
@@ -80,6 +88,8 @@ export type TransportStats = {
   datagramsOut: number;
   /** Datagrams and frames whose bytes did not decode to a packet. */
   malformedIn: number;
+  /** Datagrams dropped for a missing, wrong, stale or replayed cluster-secret tag. */
+  authFailures: number;
   streamsIn: number;
   streamsOut: number;
   /** Connections refused or not opened because `streamConnectionsMax` were open. */
@@ -96,6 +106,7 @@ export class GossipTransport {
     datagramsIn: 0,
     datagramsOut: 0,
     malformedIn: 0,
+    authFailures: 0,
     streamsIn: 0,
     streamsOut: 0,
     streamsRefused: 0,
@@ -105,6 +116,7 @@ export class GossipTransport {
   readonly #port: ClusterPort;
   /** True when this transport opened `#port` itself and so closes it. */
   readonly #ownsPort: boolean;
+  readonly #auth: ClusterAuth | undefined;
   readonly #onPacket: TransportOptions['onPacket'];
   readonly #streams = new Set<Socket>();
   readonly #onMessage = (bytes: Buffer, rinfo: RemoteInfo): void => this.#onDatagram(bytes, rinfo);
@@ -127,6 +139,7 @@ export class GossipTransport {
     limits: TransportLimits,
   ) {
     this.#port = port;
+    this.#auth = port.auth;
     this.#ownsPort = ownsPort;
     this.port = port.port;
     this.address = `${options.advertiseHost ?? options.host}:${port.port}`;
@@ -159,6 +172,7 @@ export class GossipTransport {
     const own = await ClusterPort.open({
       host: options.host,
       port: options.port,
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
       limits: {
         sniffTimeoutMs: limits.streamTimeoutMs,
         sniffingConnectionsMax: limits.streamConnectionsMax,
@@ -184,7 +198,8 @@ export class GossipTransport {
       this.stats.sendErrors++;
       return;
     }
-    const bytes = encodeDatagram(packet, this.limits.udpPacketBytesMax);
+    const encoded = encodeDatagram(packet, this.limits.udpPacketBytesMax);
+    const bytes = this.#auth === undefined ? encoded : this.#auth.seal(encoded);
     this.stats.datagramsOut++;
     this.#port.udp.send(bytes, target.port, target.host, (error) => {
       if (error) this.stats.sendErrors++;
@@ -239,8 +254,26 @@ export class GossipTransport {
       failure = `no answer within ${this.limits.streamTimeoutMs} ms`;
     });
     socket.on('close', () => settle({ ok: false, reason: failure }));
-    socket.write(Buffer.concat([clusterTagBytes(ClusterTags.gossip), frame]));
-    readOneFrame(socket, Buffer.alloc(0), this.limits.streamFrameBytesMax, (result) => {
+    openClusterConnection(socket, ClusterTags.gossip, this.#auth, (opened) => {
+      if (!opened.ok) {
+        failure = `cluster authentication failed (${opened.reason})`;
+        return;
+      }
+      socket.write(frame);
+      this.#readResponse(to, socket, opened.rest, settle, (reason) => {
+        failure = reason;
+      });
+    });
+  }
+
+  #readResponse(
+    to: string,
+    socket: Socket,
+    head: Buffer,
+    settle: (outcome: StreamOutcome) => void,
+    setFailure: (reason: string) => void,
+  ): void {
+    readOneFrame(socket, head, this.limits.streamFrameBytesMax, (result) => {
       if (result.kind === 'frame') {
         // The response comes from the member we dialled: its gossip address is the one we used.
         this.#deliver(to, result.payload, 'stream');
@@ -248,7 +281,7 @@ export class GossipTransport {
         socket.end();
       } else if (result.kind === 'bad') {
         this.stats.streamsFailed++;
-        failure = `a bad answer (${result.reason})`;
+        setFailure(`a bad answer (${result.reason})`);
         socket.destroy();
       }
     });
@@ -306,7 +339,18 @@ export class GossipTransport {
   #onDatagram(bytes: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     this.stats.datagramsIn++;
-    this.#deliver(`${rinfo.address}:${rinfo.port}`, bytes, 'udp');
+    const from = `${rinfo.address}:${rinfo.port}`;
+    if (this.#auth === undefined) {
+      this.#deliver(from, bytes, 'udp');
+      return;
+    }
+    // Checked before a byte is decoded: the decoder never sees what an outsider sent.
+    const packet = this.#auth.open(bytes, from);
+    if (packet === undefined) {
+      this.stats.authFailures++;
+      return;
+    }
+    this.#deliver(from, packet, 'udp');
   }
 
   /** An inbound stream whose tag was read; `head` is what followed the tag in the same reads. */
@@ -343,7 +387,7 @@ export class GossipTransport {
     });
   }
 
-  #deliver(from: string, bytes: Buffer, kind: TransportKind): void {
+  #deliver(from: string, bytes: Uint8Array, kind: TransportKind): void {
     if (this.#closed) return;
     const decoded = decodePacket(bytes);
     if (!decoded.ok) {

@@ -13,6 +13,13 @@
 //           | 5 | 4 correlation id, u32 LE: chosen by the client, echoed by the response |
 //           | 9 | length - 5 payload bytes |
 //
+// With a cluster secret (`auth`) the hello is replaced by the handshake of core/security/cluster-auth.ts (tag
+// 'LBD1' in the proofs): the client writes its client hello, the server answers with its hello and proof, the
+// client checks it and writes its proof, then frames flow. The server hands nothing to its handler before the
+// proof checks out, and ends a connection that has not completed the handshake within `handshakeTimeoutMs`; the
+// client queues its calls until then (a failed handshake answers them `unreachable`: nothing was sent). Frames
+// after the handshake carry no MAC: the connection is bound by the handshake, and the hot path stays as it was.
+//
 // Failures are values: a call that could not be sent is answered with kind `LinkFailureKind` and a one-byte
 // payload `LinkFailure.unreachable` or `overloaded` (nothing reached the remote worker: a definite failure); a
 // call whose connection ended, or whose deadline passed, after it was written is answered `lost` or
@@ -27,6 +34,7 @@
 // acceptor for forwarded client requests).
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { assert } from '../core/assert.js';
+import { type ClusterAuth, runHandshake } from '../security/cluster-auth.js';
 
 export const LinkFailureKind = 0x7f;
 export const LinkFailure = {
@@ -53,6 +61,8 @@ export const DATA_LINK_DEFAULTS = {
   responseBytesHighWater: 8 * 1024 * 1024,
   connectionsMax: 1_024,
   connectTimeoutMs: 2_000,
+  /** A server connection that has not proven the cluster secret by then is closed. */
+  handshakeTimeoutMs: 5_000,
   /** Back-off between dials after a failure, doubling up to the maximum. */
   redialMinMs: 50,
   redialMaxMs: 2_000,
@@ -61,6 +71,8 @@ export const DATA_LINK_DEFAULTS = {
 export type DataLinkLimits = { -readonly [K in keyof typeof DATA_LINK_DEFAULTS]: number };
 
 const MAGIC = 0x3144424c; // 'LBD1' read as u32 LE
+/** The protocol tag the handshake's proofs are bound to. */
+const authTag = 'LBD1';
 const helloFixedBytes = 6;
 const frameHeaderBytes = 9;
 const nodeIdBytesMax = 256;
@@ -239,11 +251,20 @@ export interface DataLinkServerStats {
   connections: number;
   malformed: number;
   refusedConnections: number;
+  /** Connections closed for a missing or wrong cluster-secret proof, or none in time. */
+  authFailures: number;
 }
 
 export class DataLinkServer {
   private readonly connections = new Set<LinkConnection>();
-  readonly stats: DataLinkServerStats = { connections: 0, malformed: 0, refusedConnections: 0 };
+  /** Accepted connections still proving the cluster secret; they count against `connectionsMax` too. */
+  private readonly handshaking = new Set<Socket>();
+  readonly stats: DataLinkServerStats = {
+    connections: 0,
+    malformed: 0,
+    refusedConnections: 0,
+    authFailures: 0,
+  };
 
   private constructor(
     private readonly server: Server,
@@ -255,9 +276,10 @@ export class DataLinkServer {
     port: number,
     handler: DataLinkRequestHandler,
     limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
+    auth?: ClusterAuth,
   ): Promise<DataLinkServer> {
     let self: DataLinkServer | null = null;
-    const server = createServer({ noDelay: true }, (socket) => self!.accept(socket, handler, limits));
+    const server = createServer({ noDelay: true }, (socket) => self!.accept(socket, handler, limits, auth));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -271,23 +293,64 @@ export class DataLinkServer {
     return self;
   }
 
-  private accept(socket: Socket, handler: DataLinkRequestHandler, limits: DataLinkLimits): void {
-    if (this.connections.size >= limits.connectionsMax) {
+  private accept(
+    socket: Socket,
+    handler: DataLinkRequestHandler,
+    limits: DataLinkLimits,
+    auth: ClusterAuth | undefined,
+  ): void {
+    if (this.connections.size + this.handshaking.size >= limits.connectionsMax) {
       this.stats.refusedConnections++;
       socket.destroy();
       return;
     }
     socket.setNoDelay(true);
+    if (auth === undefined) {
+      this.serve(socket, handler, limits, null, Buffer.alloc(0));
+      return;
+    }
+    // Held against `connectionsMax` while it proves itself, so unproven connections are bounded too.
+    this.handshaking.add(socket);
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, limits.handshakeTimeoutMs);
+    runHandshake(socket, auth.acceptor(authTag), Buffer.alloc(0), (outcome) => {
+      clearTimeout(deadline);
+      this.handshaking.delete(socket);
+      if (!outcome.ok) {
+        this.stats.authFailures++;
+        auth.failed(
+          'data_link',
+          timedOut ? 'no proof in time' : outcome.reason,
+          `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+        );
+        return;
+      }
+      this.serve(socket, handler, limits, outcome.peerId, outcome.rest);
+    });
+  }
+
+  /** Serves frames on a connection: after the hello (`peer` null) or after the handshake (`peer` proven). */
+  private serve(
+    socket: Socket,
+    handler: DataLinkRequestHandler,
+    limits: DataLinkLimits,
+    peer: string | null,
+    head: Buffer,
+  ): void {
     const connection = new LinkConnection(socket, limits);
     this.connections.add(connection);
     this.stats.connections = this.connections.size;
     const reader = new FrameReader(limits.frameBytesMax);
-    let helloDone = false;
+    let helloDone = peer !== null;
+    if (peer !== null) connection.peer = peer;
     const malformed = () => {
       this.stats.malformed++;
       socket.destroy();
     };
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       if (connection.closed) return;
       if (!helloDone) {
         reader.appendOnly(chunk);
@@ -307,7 +370,8 @@ export class DataLinkServer {
         handler.onRequest(connection, kind, correlationId, view, bytes, at, length);
       });
       if (!ok) malformed();
-    });
+    };
+    socket.on('data', onData);
     socket.on('drain', () => connection.maybeResume());
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -316,10 +380,12 @@ export class DataLinkServer {
       this.stats.connections = this.connections.size;
       handler.onClose?.(connection);
     });
+    if (head.length > 0) onData(head);
   }
 
   async close(): Promise<void> {
     for (const connection of this.connections) connection.socket.destroy();
+    for (const socket of this.handshaking) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
@@ -361,6 +427,7 @@ export class DataLinkClient {
     private readonly selfId: string,
     private readonly limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
     private readonly nowMs: () => number = () => performance.now(),
+    private readonly auth?: ClusterAuth,
   ) {
     this.redialDelayMs = limits.redialMinMs;
     this.reader = new FrameReader(limits.frameBytesMax);
@@ -432,32 +499,33 @@ export class DataLinkClient {
       this.limits.connectTimeoutMs,
     );
     socket.once('connect', () => {
-      clearTimeout(connectTimer);
-      this.connected = true;
-      this.redialDelayMs = this.limits.redialMinMs;
-      const id = Buffer.from(this.selfId, 'utf8');
-      const hello = Buffer.allocUnsafe(helloFixedBytes + id.byteLength);
-      hello.writeUInt32LE(MAGIC, 0);
-      hello.writeUInt16LE(id.byteLength, 4);
-      id.copy(hello, helloFixedBytes);
-      socket.cork();
-      socket.write(hello);
-      for (const queued of this.queue.splice(0)) {
-        const call = this.pending.get(queued.correlationId);
-        if (call === undefined) continue;
-        call.written = true;
-        socket.write(queued.bytes);
+      const auth = this.auth;
+      if (auth === undefined) {
+        const id = Buffer.from(this.selfId, 'utf8');
+        const hello = Buffer.allocUnsafe(helloFixedBytes + id.byteLength);
+        hello.writeUInt32LE(MAGIC, 0);
+        hello.writeUInt16LE(id.byteLength, 4);
+        id.copy(hello, helloFixedBytes);
+        socket.write(hello);
+        this.ready(socket, connectTimer);
+        return;
       }
-      socket.uncork();
+      // The connect timer runs on through the handshake; calls stay queued until it is done.
+      const handshake = auth.dialer(authTag);
+      socket.write(handshake.start());
+      runHandshake(socket, handshake, Buffer.alloc(0), (outcome) => {
+        if (!outcome.ok) {
+          if (outcome.reason !== 'closed during the handshake') {
+            auth.failed('data_link', outcome.reason, this.address);
+          }
+          return;
+        }
+        this.ready(socket, connectTimer);
+        if (outcome.rest.length > 0) this.onData(socket, outcome.rest);
+      });
     });
     socket.on('data', (chunk: Buffer) => {
-      const ok = this.reader.push(chunk, (kind, correlationId, view, bytes, at, length) => {
-        const call = this.pending.get(correlationId);
-        if (call === undefined) return; // timed out already
-        this.pending.delete(correlationId);
-        call.onResponse(kind, view, bytes, at, length);
-      });
-      if (!ok) socket.destroy();
+      if (this.connected) this.onData(socket, chunk);
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -474,6 +542,31 @@ export class DataLinkClient {
       // Calls written on this connection have unknown outcomes; queued ones were never sent.
       this.failAll(LinkFailure.unreachable, LinkFailure.lost);
     });
+  }
+
+  /** Connected (and authenticated): writes the queued calls; new ones are written at once from now on. */
+  private ready(socket: Socket, connectTimer: NodeJS.Timeout): void {
+    clearTimeout(connectTimer);
+    this.connected = true;
+    this.redialDelayMs = this.limits.redialMinMs;
+    socket.cork();
+    for (const queued of this.queue.splice(0)) {
+      const call = this.pending.get(queued.correlationId);
+      if (call === undefined) continue;
+      call.written = true;
+      socket.write(queued.bytes);
+    }
+    socket.uncork();
+  }
+
+  private onData(socket: Socket, chunk: Buffer): void {
+    const ok = this.reader.push(chunk, (kind, correlationId, view, bytes, at, length) => {
+      const call = this.pending.get(correlationId);
+      if (call === undefined) return; // timed out already
+      this.pending.delete(correlationId);
+      call.onResponse(kind, view, bytes, at, length);
+    });
+    if (!ok) socket.destroy();
   }
 
   private failAll(unsent: LinkFailure, written: LinkFailure): void {

@@ -38,17 +38,22 @@
 // this node, is dropped and counted. Bad input never throws out of a socket handler; only a failed assertion
 // inside `onMessage` (a bug in the node) does, and that is meant to stop the process. `close()` never closes a
 // shared cluster port: it unregisters the tag and ends this transport's own connections.
+// With a cluster secret (the shared port's `auth`, or `auth` here with an own server) both directions open with
+// the handshake of core/security/cluster-auth.ts: the acceptor's port checks it before `accept` sees a byte,
+// and the dialer writes its hello frame and messages only once the acceptor has proven the secret too; a hello
+// naming another node than the one that proved itself is refused.
 // Single-threaded: call it only from the thread that owns the Raft node (the control worker, or a test).
 import * as net from 'node:net';
 import {
   type ClusterPort,
   ClusterTags,
-  clusterTagBytes,
+  openClusterConnection,
   type TagHandler,
   TagRouter,
 } from '../cluster/port.js';
 import { assert } from '../core/assert.js';
 import type { Message, NodeId } from '../core/raft/types.js';
+import type { ClusterAuth } from '../security/cluster-auth.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 
 export interface TransportConfig {
@@ -62,6 +67,8 @@ export interface TransportConfig {
    * on a server of the transport's own, `address()` is the port's, and `close()` leaves the port open.
    */
   readonly clusterPort?: ClusterPort;
+  /** The cluster secret with an own server; with `clusterPort`, the port's is used. */
+  readonly auth?: ClusterAuth;
   readonly frameBytesMax: number;
   readonly sendQueueFramesMax: number;
   readonly reconnectBackoffMinMs: number;
@@ -207,8 +214,9 @@ type Acceptor =
 export class TcpTransport {
   private readonly peers = new Map<NodeId, Peer>();
   private readonly inbound = new Set<net.Socket>();
-  /** What a dialer writes once connected: the protocol tag, then the hello frame. */
+  /** What a dialer writes once connected and authenticated: the hello frame (the tag goes before it). */
   private readonly greeting: Buffer;
+  private readonly auth: ClusterAuth | undefined;
   private acceptor: Acceptor | undefined = undefined;
   private closed = false;
   private receivedMessages = 0;
@@ -219,7 +227,8 @@ export class TcpTransport {
   private constructor(private readonly cfg: TransportConfig) {
     const id = Buffer.from(cfg.nodeId, 'utf8');
     const hello = frame(FrameKinds.hello, Buffer.concat([Buffer.from([helloVersion]), id]));
-    this.greeting = Buffer.concat([clusterTagBytes(ClusterTags.raft), hello]);
+    this.greeting = hello;
+    this.auth = cfg.clusterPort?.auth ?? cfg.auth;
     this.silenceTimer = setInterval(() => this.resetSilentPeers(), Math.max(1, cfg.silentPeerMs / 4));
     this.silenceTimer.unref();
   }
@@ -249,7 +258,7 @@ export class TcpTransport {
     const problems = validateTransportConfig(config);
     assert(problems.length === 0, `invalid transport config: ${problems.join('; ')}`);
     const transport = new TcpTransport(config);
-    const handler: TagHandler = (socket, head) => transport.accept(socket, head);
+    const handler: TagHandler = (socket, head, provenPeerId) => transport.accept(socket, head, provenPeerId);
     if (config.clusterPort !== undefined) {
       config.clusterPort.register(ClusterTags.raft, handler);
       transport.acceptor = { kind: 'shared', port: config.clusterPort, handler };
@@ -264,11 +273,15 @@ export class TcpTransport {
       });
     });
     // Tagged connections beyond the inbound cap are refused by `accept`; the router bounds the untagged.
-    const router = new TagRouter(server, {
-      sniffTimeoutMs: config.connectTimeoutMs,
-      sniffingConnectionsMax: config.inboundConnectionsMax,
-      connectionsMax: 2 * config.inboundConnectionsMax,
-    });
+    const router = new TagRouter(
+      server,
+      {
+        sniffTimeoutMs: config.connectTimeoutMs,
+        sniffingConnectionsMax: config.inboundConnectionsMax,
+        connectionsMax: 2 * config.inboundConnectionsMax,
+      },
+      config.auth,
+    );
     router.register(ClusterTags.raft, handler);
     transport.acceptor = { kind: 'own', server, router };
     return transport;
@@ -385,14 +398,18 @@ export class TcpTransport {
     socket.setNoDelay(true);
     socket.setTimeout(this.cfg.connectTimeoutMs, () => socket.destroy());
     socket.on('connect', () => {
-      socket.setTimeout(0);
-      peer.connected = true;
-      peer.writable = true;
-      peer.attempts = 0;
-      peer.connectedAtMs = performance.now();
-      peer.unansweredSinceMs = undefined;
-      socket.write(this.greeting);
-      this.flush(peer);
+      // The connect timeout runs on through the handshake: an acceptor that never proves itself is redialled.
+      openClusterConnection(socket, ClusterTags.raft, this.auth, (opened) => {
+        if (!opened.ok || peer.socket !== socket) return;
+        socket.setTimeout(0);
+        peer.connected = true;
+        peer.writable = true;
+        peer.attempts = 0;
+        peer.connectedAtMs = performance.now();
+        peer.unansweredSinceMs = undefined;
+        socket.write(this.greeting);
+        this.flush(peer);
+      });
     });
     socket.on('drain', () => {
       peer.writable = true;
@@ -452,7 +469,7 @@ export class TcpTransport {
   }
 
   /** Takes an accepted connection whose tag was read; `head` is what followed the tag in the same reads. */
-  private accept(socket: net.Socket, head: Buffer): void {
+  private accept(socket: net.Socket, head: Buffer, provenPeerId: string | undefined): void {
     if (this.closed || this.inbound.size >= this.cfg.inboundConnectionsMax) {
       this.rejectedInputs++;
       socket.destroy();
@@ -477,6 +494,8 @@ export class TcpTransport {
         if (sender === undefined) {
           if (kind !== FrameKinds.hello || payload[1] !== helloVersion || payload.length < 3) return reject();
           sender = payload.toString('utf8', 2);
+          // With a cluster secret the hello must name the node that proved itself in the handshake.
+          if (provenPeerId !== undefined && sender !== provenPeerId) return reject();
           this.onHello(sender);
           continue;
         }

@@ -183,6 +183,7 @@ describe('precedence', () => {
         authJwtRs256PublicKeyFile: null,
         authJwtAudience: null,
         authJwtIssuer: null,
+        clusterSecretFile: null,
         superUsers: [],
         metricsRequireAuth: false,
         sources: undefined,
@@ -230,6 +231,7 @@ describe('precedence', () => {
       authJwtHs256SecretFile: '/etc/broker/jwt-secret',
       authJwtAudience: 'broker',
       authJwtIssuer: 'https://idp.example',
+      clusterSecretFile: '/etc/broker/cluster-secret',
       superUsers: 'admin,ops',
       metricsRequireAuth: 'true',
     };
