@@ -2,10 +2,15 @@
 // default durability (fsync before acknowledging) and with --wal-sync-interval 1000; the seed's scenarios
 // (200 producers x 100 messages, 100 producers for a while, 50 producers, one sequential producer); batch
 // produce records/s; the broker's peak RSS. Each comparison is repeated and reported as medians and ratios,
-// because this machine is shared and noisy. Writes bench/results/produce-<iso>.json and prints a table.
-// Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick]
+// because this machine is shared and noisy. Because a throughput ratio on 2 shared cores mostly measures who gets
+// the cores, each load also reports the server's CPU time per completed request (user + system of all its
+// threads, from /proc, over the whole load), and a second comparison runs at an equal CPU budget: the server
+// with every thread pinned to one core (taskset), this process and its load generator to the other.
+// Writes bench/results/produce-<iso>.json and prints a table.
+// Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick] [--no-pinned]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
@@ -43,7 +48,26 @@ function rssBytes(pid: number): number {
   }
 }
 
+/** CPU seconds (user + system, every thread) the process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** Pins every thread of `pid` to `cpus` (a taskset list such as "1"). */
+function pin(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
 interface LoadResult {
+  /** Server CPU microseconds per completed request. */
+  readonly cpuUsPerRequest: number;
   readonly requestsPerS: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -63,6 +87,7 @@ async function load(
     peakRssBytes = Math.max(peakRssBytes, rssBytes(server.child.pid!));
   }, 100);
   const startedMs = performance.now();
+  const cpuBefore = cpuSeconds(server.child.pid!);
   const result = await autocannon({
     url: `${server.base}${path}`,
     method: 'POST',
@@ -75,11 +100,13 @@ async function load(
       : { duration: options.durationS ?? durationS }),
   });
   const elapsedS = (performance.now() - startedMs) / 1000;
+  const cpuUsed = cpuSeconds(server.child.pid!) - cpuBefore;
   clearInterval(sampler);
   peakRssBytes = Math.max(peakRssBytes, rssBytes(server.child.pid!));
   // autocannon rounds rates to whole seconds in amount mode: compute the rate from our own clock.
   const completed = result.requests.total;
   return {
+    cpuUsPerRequest: completed === 0 ? 0 : (cpuUsed * 1e6) / completed,
     requestsPerS: completed / elapsedS,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
@@ -129,6 +156,8 @@ async function main(): Promise<void> {
       'p99 ms': med(key, 'p99Ms'),
       errors: raw[key]!.reduce((n, r) => n + r.errors + r.non2xx, 0),
       'peak RSS MB': (med(key, 'peakRssBytes') / 1e6).toFixed(0),
+      'CPU us/req': med(key, 'cpuUsPerRequest').toFixed(1),
+      'CPU ratio to bare': (med(key, 'cpuUsPerRequest') / med('bare', 'cpuUsPerRequest')).toFixed(2),
       runs: raw[key]!.map((r) => Math.round(r.requestsPerS)).join(' / '),
     });
   }
@@ -136,6 +165,42 @@ async function main(): Promise<void> {
     scenario: 'fsync-before-ack / interval',
     'ratio to bare': (med('fsync', 'requestsPerS') / med('interval', 'requestsPerS')).toFixed(2),
   });
+
+  // Equal CPU budget: the server (all threads) on core 1, this process (autocannon) on core 0; interleaved.
+  if (!args.includes('--no-pinned') && availableParallelism() >= 2) {
+    pin(process.pid, '0');
+    const pinned: Record<string, LoadResult[]> = { bare: [], fsync: [] };
+    for (let run = 0; run < runs; run++) {
+      const bare = await startBareUws();
+      pin(bare.child.pid!, '1');
+      pinned.bare!.push(await load(bare, '/topics/bench/produce', payload, { connections: 200 }));
+      await stopServer(bare);
+      const fsyncBroker = await startBrokerWithTopic([]);
+      pin(fsyncBroker.child.pid!, '1');
+      pinned.fsync!.push(await load(fsyncBroker, '/topics/bench/produce', payload, { connections: 200 }));
+      await stopServer(fsyncBroker);
+    }
+    pin(process.pid, `0-${availableParallelism() - 1}`);
+    const pmed = (key: string, field: keyof LoadResult): number => median(pinned[key]!.map((r) => r[field]));
+    for (const [key, label] of [
+      ['bare', 'bare uWS handler'],
+      ['fsync', 'broker, fsync before ack'],
+    ] as const) {
+      rows.push({
+        scenario: `${label}, 200 conns, server pinned to 1 core`,
+        'req/s (median)': Math.round(pmed(key, 'requestsPerS')),
+        'ratio to bare': (pmed(key, 'requestsPerS') / pmed('bare', 'requestsPerS')).toFixed(2),
+        'p50 ms': pmed(key, 'p50Ms'),
+        'p99 ms': pmed(key, 'p99Ms'),
+        errors: pinned[key]!.reduce((n, r) => n + r.errors + r.non2xx, 0),
+        'CPU us/req': pmed(key, 'cpuUsPerRequest').toFixed(1),
+        'CPU ratio to bare': (pmed(key, 'cpuUsPerRequest') / pmed('bare', 'cpuUsPerRequest')).toFixed(2),
+        runs: pinned[key]!.map((r) => Math.round(r.requestsPerS)).join(' / '),
+      });
+    }
+    raw.pinnedBare = pinned.bare!;
+    raw.pinnedFsync = pinned.fsync!;
+  }
 
   // The seed's scenarios, default durability.
   const broker = await startBrokerWithTopic([]);
@@ -154,6 +219,7 @@ async function main(): Promise<void> {
       'p99 ms': result.p99Ms,
       errors: result.errors + result.non2xx,
       'peak RSS MB': (result.peakRssBytes / 1e6).toFixed(0),
+      'CPU us/req': result.cpuUsPerRequest.toFixed(1),
     });
   }
   // Batch produce: 1000 records of 50 B per request.
@@ -179,7 +245,7 @@ async function main(): Promise<void> {
     durationS,
     runs,
     raw,
-    cores: (await import('node:os')).availableParallelism(),
+    cores: availableParallelism(),
   });
 }
 
