@@ -68,7 +68,7 @@ export interface HttpRequest {
   /** The authenticated principal (`ANONYMOUS` with authentication off). */
   readonly principal?: string;
   /** Whether the principal may describe a resource: list answers show only those (always true with auth off). */
-  readonly mayDescribe?: (resourceType: ResourceType, name: string) => boolean;
+  readonly mayDescribe?: ((resourceType: ResourceType, name: string) => boolean) | undefined;
   readonly producerId?: string;
   readonly producerEpoch?: string;
   readonly sequence?: string;
@@ -284,7 +284,9 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
   const paramCount = countParams(route.pattern);
   const params: string[] = new Array(paramCount);
   for (let i = 0; i < paramCount; i++) params[i] = decodeParam(req.getParameter(i) ?? '');
-  const base = {
+  // One object per request, all its fields set here (one shape for every request): `run` fills in the body and
+  // the principal instead of copying it.
+  const base: MutableRequest & { authorization: string } = {
     method: route.method,
     url: req.getUrl(),
     params,
@@ -298,6 +300,9 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     producerEpoch: req.getHeader('producer-epoch'),
     sequence: req.getHeader('sequence'),
     startedAtMs,
+    body: null,
+    principal: '',
+    mayDescribe: undefined,
   };
   const access = options.access;
   const rule = accessOf(route.operationId)!;
@@ -314,22 +319,16 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     return refuseAuthentication(reply, authentication);
   }
   const run = (principal: string, body: Buffer | null): void => {
-    // Lists are filtered only where ACLs apply: no closure on the hot path otherwise.
-    const request: HttpRequest =
-      open || access === undefined
-        ? { ...base, body, principal }
-        : {
-            ...base,
-            body,
-            principal,
-            mayDescribe: (resourceType, name) =>
-              access.allows(principal, { resourceType, resourceName: name, operation: 'describe' }),
-          };
+    base.body = body;
+    base.principal = principal;
     if (!open && access !== undefined) {
-      const refusal = access.authorize(principal, requirementsOf(rule, request), route.operationId);
+      // Lists are filtered only where ACLs apply: no closure on the hot path otherwise.
+      base.mayDescribe = (resourceType, name) =>
+        access.allows(principal, { resourceType, resourceName: name, operation: 'describe' });
+      const refusal = access.authorize(principal, requirementsOf(rule, base), route.operationId);
       if (refusal !== null) return reply.error('forbidden', refusal.message);
     }
-    route.handle(request, reply);
+    route.handle(base, reply);
   };
   const withPrincipal = (body: Buffer | null): void => {
     if (!(authentication instanceof Promise))
@@ -374,6 +373,9 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     withPrincipal(body);
   });
 }
+
+/** An `HttpRequest` while `serve` fills it in. */
+type MutableRequest = { -readonly [K in keyof HttpRequest]: HttpRequest[K] };
 
 function refuseAuthentication(reply: Reply, outcome: Exclude<Authentication, { kind: 'ok' }>): void {
   if (outcome.kind === 'busy') {
