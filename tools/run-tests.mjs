@@ -1,10 +1,12 @@
-// `npm test`: every test file under test/, in two lanes that run side by side so the suite fits its time on
-// 2 cores. The first lane holds what runs real brokers, clusters, sockets and fault injection, whose time
-// budgets need the CPU when they ask for it: it runs at normal priority and its output streams live. The second
-// holds the pure tests (cores, codecs, storage over files, seeded simulations on virtual time), which only need
-// CPU: it runs at the lowest priority (nice 19), so it takes the cores only when the first lane leaves them
-// idle (mostly waiting on timers and processes), and its output is printed when it ends. Each lane is one
-// `node --import tsx --test` over its files, sorted. Exits non-zero when either lane fails.
+// `npm test`: every test file under test/, in three lanes that run side by side so the suite fits its time on
+// 2 cores. The first lane holds the multi-process cluster tests (test/cluster: kills, pauses, network splits,
+// moves), whose time budgets need the CPU when they ask for it: it runs at normal priority and its output streams
+// live. The second holds the other tests with real processes, sockets and fault injection (one broker, CLI, web
+// console, deployments, transports): at nice 5, so the first lane wins when both want the CPU; both mostly wait
+// on timers and processes. The third holds the pure tests (cores, codecs, storage over files, seeded
+// simulations on virtual time), which only need CPU: at the lowest priority (nice 19), taking the cores only
+// when the others leave them idle. The second and third lanes' output is printed when they end. Each lane is one
+// `node --import tsx --test` over its files, sorted. Exits non-zero when any lane fails.
 // Plain JavaScript, so that starting it costs no compile; runs in its own process.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -36,7 +38,8 @@ function testFiles(dir) {
 
 const all = testFiles('test').sort();
 const pure = all.filter((f) => pureDirs.has(f.split('/')[1]));
-const live = all.filter((f) => !pure.includes(f));
+const clusters = all.filter((f) => f.split('/')[1] === 'cluster');
+const live = all.filter((f) => !pure.includes(f) && !clusters.includes(f));
 const children = new Set();
 
 function run(label, files, niceness, stream) {
@@ -60,6 +63,7 @@ function run(label, files, niceness, stream) {
         code: code ?? (signal === null ? 1 : 128),
         output: Buffer.concat(chunks),
         files: files.length,
+        seconds: ((Date.now() - startedAt) / 1000).toFixed(1),
       });
     });
   });
@@ -73,18 +77,23 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const startedAt = Date.now();
-console.log(`# ${live.length} files at normal priority, ${pure.length} pure files beside them at nice 19`);
-const [liveResult, pureResult] = await Promise.all([
-  run('processes, clusters and faults', live, 0, true),
+console.log(
+  `# ${clusters.length} cluster files at normal priority, ${live.length} process files at nice 5, ${pure.length} pure files at nice 19`,
+);
+const results = await Promise.all([
+  run('clusters', clusters, 0, true),
+  run('processes and faults', live, 5, false),
   run('pure tests and simulations', pure, 19, false),
 ]);
-process.stdout.write(`\n# ---- ${pureResult.label} (${pureResult.files} files) ----\n`);
-process.stdout.write(pureResult.output);
+for (const r of results.slice(1)) {
+  process.stdout.write(`\n# ---- ${r.label} (${r.files} files) ----\n`);
+  process.stdout.write(r.output);
+}
 const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
-for (const r of [liveResult, pureResult]) {
+for (const r of results) {
   console.log(
-    `# lane "${r.label}": ${r.files} files, ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`}`,
+    `# lane "${r.label}": ${r.files} files, ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`}, ended at ${r.seconds} s`,
   );
 }
 console.log(`# whole suite: ${seconds} s`);
-process.exit(liveResult.code !== 0 || pureResult.code !== 0 ? 1 : 0);
+process.exit(results.some((r) => r.code !== 0) ? 1 : 0);
