@@ -328,8 +328,13 @@ export async function startBroker(
     }
     return { kind: 'remote', brokerId: leaderId, host: leader.httpHost, port: leader.httpPort };
   };
-  const groupForwarder = new GroupForwarder(config.nodeId, coordinatorTarget);
-  const groupMembers = new GroupMembers(groups, coordinatorTarget, config.nodeId);
+  const groupForwarder = new GroupForwarder(config.nodeId, coordinatorTarget, tls !== null);
+  const groupMembers = new GroupMembers(
+    groups,
+    coordinatorTarget,
+    config.nodeId,
+    tls === null ? 'http' : 'https',
+  );
   router.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
   registerClusterMetrics(metrics.registry, {
     nodeId: config.nodeId,

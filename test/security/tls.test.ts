@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { loadTlsSettings } from '../../src/security/tls.js';
 import { startTestBroker, type TestBroker, tempDataDir } from '../broker/harness.js';
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
+import { TestCluster } from '../cluster/processes.js';
 import { makeCertificates, type TestCertificates } from './tls-fixture.js';
 
 let certs: TestCertificates;
@@ -229,6 +230,51 @@ describe('mutual TLS (request) and SIGHUP on a broker process', () => {
     };
     assert.equal((await https(broker.port, 'GET', '/health', undefined, withCert)).status, 200);
     assert.equal(broker.child.exitCode, null);
+  });
+});
+
+describe('a two-node cluster with TLS on its client ports', () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    // The nodes check each other's certificates against Node's CA store, to which the test CA is added.
+    const saved = process.env.NODE_EXTRA_CA_CERTS;
+    process.env.NODE_EXTRA_CA_CERTS = certs.caCert;
+    try {
+      cluster = await TestCluster.start(2, [
+        '--tls-cert-file',
+        certs.serverCert,
+        '--tls-key-file',
+        certs.serverKey,
+      ]);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = saved;
+    }
+  });
+
+  after(async () => {
+    await cluster?.stopAll();
+  });
+
+  test('consumer-group routes are forwarded to the coordinator over https', async () => {
+    const ca = { ca: certs.pem(certs.caCert) };
+    const [n1, n2] = cluster.nodes.map((n) => n.process!.port) as [number, number];
+    assert.equal((await https(n1, 'POST', '/topics/jobs', { num_partitions: 2 }, ca)).status, 201);
+    // One of the two nodes coordinates the groups; the other passes the request on, over TLS.
+    for (const [port, member] of [
+      [n1, 'c1'],
+      [n2, 'c2'],
+    ] as const) {
+      const joined = await https(
+        port,
+        'POST',
+        '/consumer-groups/g/register',
+        { consumer_id: member, topics: ['jobs'] },
+        ca,
+      );
+      assert.equal(joined.status, 200, JSON.stringify(joined.body));
+    }
   });
 });
 
