@@ -69,6 +69,12 @@ import { createWorkerStats, StatSlot } from './worker-stats.js';
 export interface BrokerHandle {
   /** The HTTP port actually bound (useful with port 0). */
   readonly port: number;
+  /**
+   * Re-reads the TLS files (SIGHUP) and serves them to new connections that name one of the certificate's DNS
+   * names (SNI); resolves with those names. Rejects naming the problem (bad files, no DNS name, no TLS), and
+   * the certificates served stay as they were.
+   */
+  reloadTls?(): Promise<readonly string[]>;
   /** Stops accepting, drains the rings, fsyncs and closes every log. Resolves when all threads are gone. */
   close(): Promise<void>;
 }
@@ -702,7 +708,21 @@ export async function startBroker(
     'broker serving',
   );
 
-  return { port: server.port, close };
+  const reloadTls = async (): Promise<readonly string[]> => {
+    if (tls === null) throw new Error('the client port has no TLS (--tls-cert-file)');
+    const next = loadTlsSettings(config);
+    assert(next !== null, 'TLS settings vanished');
+    if (next.dnsNames.length === 0) {
+      throw new Error(
+        `the certificate ${next.certFile} has no DNS name in its subjectAltName: only clients that name the server (SNI) can be served a new certificate without a restart`,
+      );
+    }
+    server.reloadTls(next, next.dnsNames);
+    logTls(log, next, `TLS certificate reloaded for clients that name ${next.dnsNames.join(', ')} (SNI)`);
+    return next.dnsNames;
+  };
+
+  return { port: server.port, reloadTls, close };
 }
 
 /** Principals tracked per quota table (one bucket each); beyond it the least recently used is dropped. */

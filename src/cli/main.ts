@@ -6,8 +6,8 @@
 // starts the broker, tells a process manager it is ready (pm2's wait_ready), and on SIGTERM or SIGINT closes
 // it and exits 0, also while it is still starting (waiting for a metadata leader, say: the start is aborted and
 // what it started is closed); a second signal forces exit 1, as does a shutdown that takes longer than
-// `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1. SIGHUP does not stop the broker:
-// it logs that certificates are not reloaded (uWebSockets.js cannot swap them: restart to renew them).
+// `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1. SIGHUP re-reads the TLS files and
+// serves them to clients that name the broker (SNI); a bad file is logged and the old certificate kept.
 //
 // The client verbs (topics, produce, consume, groups, cluster, acls, auth) are registered here and live in ./verbs.
 // Runs on the main thread only. The process-facing parts (signals, exit, environment, broker) are injected
@@ -176,11 +176,21 @@ export async function runStart(
   deps.onSignal('SIGTERM', () => onSignal('SIGTERM'));
   deps.onSignal('SIGINT', () => onSignal('SIGINT'));
   // Registered from the start: SIGHUP would otherwise end the process (Node's default), even while starting.
-  // Operators send it to reload certificates elsewhere; here it cannot, and says so rather than dying.
   deps.onSignal('SIGHUP', () => {
-    log.warn(
-      { tls: config.tlsCertFile !== null },
-      'SIGHUP ignored: TLS certificates are not reloaded by a running broker (uWebSockets.js cannot replace them); restart it (a rolling restart) to serve new ones',
+    const running = handle;
+    if (running === null || stopRequested || running.reloadTls === undefined) return;
+    if (config.tlsCertFile === null) {
+      log.info('SIGHUP: the client port has no TLS; nothing to reload');
+      return;
+    }
+    running.reloadTls().then(
+      (names) =>
+        log.info(
+          { serverNames: names },
+          'SIGHUP: TLS certificate reloaded for clients that name the broker (SNI); clients by IP address keep the start-up certificate until a restart',
+        ),
+      (error: unknown) =>
+        log.error({ err: error }, 'SIGHUP: TLS reload failed; the certificates served are unchanged'),
     );
   });
 

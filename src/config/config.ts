@@ -723,7 +723,7 @@ export const optionSpecs: OptionTable = {
     defaultValue: null,
     defaultText: '(none)',
     description:
-      'PEM certificate (leaf first, then intermediates) of the client port: with --tls-key-file, HTTP and WebSocket are served over TLS only (https, wss). Read at start-up: restart to renew it.',
+      'PEM certificate (leaf first, then intermediates) of the client port: with --tls-key-file, HTTP and WebSocket are served over TLS only (https, wss). SIGHUP re-reads it (with the key) for clients that connect by a DNS name (SNI); see the README.',
   },
   tlsKeyFile: {
     name: 'tlsKeyFile',

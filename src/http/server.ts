@@ -10,7 +10,9 @@
 // principal over its byte-rate quota (`quotas`) is answered 429 (quota_exceeded) with Retry-After, before the
 // handler runs, so nothing is written. A consume answer is charged to its principal once sent.
 // With `tls`, the app is a uWebSockets.js SSLApp (https and wss only; see src/security/tls.ts for what this
-// build of uWebSockets.js can and cannot do with certificates).
+// build of uWebSockets.js can and cannot do with certificates). `reloadTls` serves new certificate files to
+// clients that name the server (SNI): each DNS name is registered with uWebSockets.js with the new files and
+// every handler registered again under it; clients that connect by IP address keep the start-up certificate.
 // Runs on the acceptor (main) thread only.
 import uWS from 'uWebSockets.js';
 import { isUtf8 } from 'node:buffer';
@@ -252,6 +254,11 @@ export interface HttpServer {
   readonly port: number;
   /** Stops listening; open connections finish their requests. */
   stopListening(): void;
+  /**
+   * Serves `tls`'s files (checked by the caller) to new connections whose SNI is one of `serverNames`,
+   * replacing the names a previous reload registered. Throws when the server has no TLS.
+   */
+  reloadTls(tls: TlsSettings, serverNames: readonly string[]): void;
 }
 
 /** The client's address as uWebSockets.js reads it from the socket (dotted IPv4 or full-form IPv6). */
@@ -284,7 +291,21 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
       );
     }
   }
-  const app = buildApp(routes, options, options.tls ?? null);
+  const tls = options.tls ?? null;
+  const app = buildApp(routes, options, tls);
+  let registeredNames: readonly string[] = [];
+  const reloadTls = (next: TlsSettings, serverNames: readonly string[]): void => {
+    if (tls === null) throw new Error('the client port has no TLS to reload');
+    for (const name of registeredNames) app.removeServerName(name);
+    registeredNames = [];
+    for (const name of serverNames) {
+      app.addServerName(name, appOptionsOf(next));
+      // Requests on a connection that named the server are routed by that name's own (empty) router.
+      app.domain(name);
+      registerHandlers(app, routes, options);
+      registeredNames = [...registeredNames, name];
+    }
+  };
   return new Promise((resolve, reject) => {
     app.listen(options.host, options.port, (listenSocket) => {
       if (listenSocket === false) {
@@ -295,9 +316,18 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
         app,
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         stopListening: () => uWS.us_listen_socket_close(listenSocket),
+        reloadTls,
       });
     });
   });
+}
+
+function appOptionsOf(tls: TlsSettings): uWS.AppOptions {
+  return {
+    cert_file_name: tls.certFile,
+    key_file_name: tls.keyFile,
+    ...(tls.caFile === null ? {} : { ca_file_name: tls.caFile }),
+  };
 }
 
 /** A uWebSockets.js app (SSLApp with `tls`) with every route, the extensions and the 404/405 handlers. */
@@ -306,14 +336,13 @@ function buildApp(
   options: ServerOptions,
   tls: TlsSettings | null,
 ): uWS.TemplatedApp {
-  const app =
-    tls === null
-      ? uWS.App()
-      : uWS.SSLApp({
-          cert_file_name: tls.certFile,
-          key_file_name: tls.keyFile,
-          ...(tls.caFile === null ? {} : { ca_file_name: tls.caFile }),
-        });
+  const app = tls === null ? uWS.App() : uWS.SSLApp(appOptionsOf(tls));
+  registerHandlers(app, routes, options);
+  return app;
+}
+
+/** Every route, the extensions and the 404/405 handlers, on the app's current router (default or a domain). */
+function registerHandlers(app: uWS.TemplatedApp, routes: readonly Route[], options: ServerOptions): void {
   const methodsByPattern = new Map<string, HttpMethod[]>();
   for (const route of routes) {
     const methods = methodsByPattern.get(route.pattern) ?? [];
@@ -345,7 +374,6 @@ function buildApp(
     if (refusedAddress(res, reply, options)) return;
     reply.error('route_not_found', `no route for ${method} ${url}`);
   });
-  return app;
 }
 
 /** Answers 429 and closes the connection when its address is over the cap; true when it did. */

@@ -9,10 +9,12 @@
 //   SSL_VERIFY_PEER), but lets a client without a certificate through: that is --tls-client-auth request.
 //   `require` cannot be enforced (the configuration refuses it), and the peer certificate is never exposed to
 //   JavaScript, so a client certificate cannot name the principal (bearer tokens still do).
-// - A running app's certificate cannot be replaced: a second app cannot listen on the port (no SO_REUSEPORT),
-//   listening again after closing fails while server-closed connections are in TIME_WAIT, and `addServerName`
-//   serves only clients that send SNI, each name needing every route registered again (and uWebSockets.js
-//   prints to stdout when it does). New certificates are loaded by a restart.
+// - A running app's default certificate cannot be replaced: a second app cannot listen on the port (no
+//   SO_REUSEPORT), and listening again after closing fails while server-closed connections are in TIME_WAIT.
+//   `addServerName` can serve new files to clients that send SNI (they connect by a DNS name), each name with
+//   every route registered again under it; uWebSockets.js prints a few lines to standard output when it does.
+//   So a reload (SIGHUP) registers the new certificate's DNS names; clients that connect by IP address send
+//   no name and keep the start-up certificate until a restart.
 // Runs on the main (acceptor) thread, at start-up and on SIGHUP.
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -31,6 +33,8 @@ export interface TlsSettings {
   readonly fingerprint256: string;
   /** The certificate is outside its validity period now: served all the same, and warned about. */
   readonly outOfDate: boolean;
+  /** The DNS names of the certificate's subjectAltName (wildcards as written), for SNI. */
+  readonly dnsNames: readonly string[];
 }
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -113,5 +117,16 @@ export function loadTlsSettings(
     validTo: certificate.validTo,
     fingerprint256: certificate.fingerprint256,
     outOfDate: Date.now() < Date.parse(certificate.validFrom) || Date.now() > Date.parse(certificate.validTo),
+    dnsNames: dnsNamesOf(certificate.subjectAltName ?? ''),
   };
+}
+
+/** The `DNS:` entries of a subjectAltName as Node prints it (`DNS:a.example, IP Address:10.0.0.1`). */
+export function dnsNamesOf(subjectAltName: string): string[] {
+  return subjectAltName
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice(4).toLowerCase())
+    .filter((name) => /^[a-z0-9*.-]{1,253}$/.test(name));
 }

@@ -1,5 +1,5 @@
 // Test certificates made with Debian's openssl binary in a temp dir: a CA, a server certificate for 127.0.0.1
-// and localhost signed by it, a client certificate (CN alice)
+// and localhost signed by it and a second one (for reloads), a client certificate (CN alice)
 // signed by the CA, and an unrelated CA with a client certificate of its own. EC P-256 keys: quick to make.
 // Used by the TLS tests in this directory.
 import { execFileSync } from 'node:child_process';
@@ -13,6 +13,9 @@ export interface TestCertificates {
   readonly caCert: string;
   readonly serverCert: string;
   readonly serverKey: string;
+  /** Another certificate for the same names, for reloads. */
+  readonly server2Cert: string;
+  readonly server2Key: string;
   readonly clientCert: string;
   readonly clientKey: string;
   readonly otherCaCert: string;
@@ -88,6 +91,7 @@ export function makeCertificates(): TestCertificates {
   const clientExt = 'extendedKeyUsage=clientAuth\n';
   makeCa(dir, 'ca');
   makeLeaf(dir, 'server', 'ca', 'broker-1', serverExt);
+  makeLeaf(dir, 'server2', 'ca', 'broker-1-renewed', serverExt);
   makeLeaf(dir, 'client', 'ca', 'alice', clientExt);
   makeCa(dir, 'other-ca');
   makeLeaf(dir, 'other-client', 'other-ca', 'mallory', clientExt);
@@ -97,6 +101,8 @@ export function makeCertificates(): TestCertificates {
     caCert: path('ca.crt'),
     serverCert: path('server.crt'),
     serverKey: path('server.key'),
+    server2Cert: path('server2.crt'),
+    server2Key: path('server2.key'),
     clientCert: path('client.crt'),
     clientKey: path('client.key'),
     otherCaCert: path('other-ca.crt'),

@@ -1,18 +1,20 @@
 // TLS on the client port, with certificates made by openssl in a temp dir (tls-fixture.ts) and real brokers on
 // 127.0.0.1 port 0: HTTPS produce and consume work for a client that trusts the CA; a client that does not
 // trust it, and plain HTTP to the TLS port, get nothing; WSS streams; mutual TLS `request` refuses a client
-// certificate from another CA (and, as uWebSockets.js does, lets a client without one through); SIGHUP does
-// not stop a broker (certificates are not reloaded); bad files stop the start with the reason.
+// certificate from another CA (and, as uWebSockets.js does, lets a client without one through); a reload
+// (in-process, and by SIGHUP to a broker process) serves the new certificate to new connections that name the
+// broker (SNI), HTTPS and WSS, while clients by IP address keep the old one, and a bad file changes nothing;
+// consumer-group requests are forwarded between TLS nodes; bad files stop the start with the reason.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
-import { loadTlsSettings } from '../../src/security/tls.js';
+import { dnsNamesOf, loadTlsSettings } from '../../src/security/tls.js';
 import { startTestBroker, type TestBroker, tempDataDir } from '../broker/harness.js';
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
 import { TestCluster } from '../cluster/processes.js';
@@ -62,10 +64,11 @@ function https(
   });
 }
 
-/** The SHA-256 fingerprint of the certificate a new TLS connection is served. */
-function servedFingerprint(port: number): Promise<string> {
+/** The SHA-256 fingerprint of the certificate a new TLS connection is served (naming `servername` by SNI). */
+function servedFingerprint(port: number, servername?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, ca: certs.pem(certs.caCert) }, () => {
+    const sni = servername === undefined ? {} : { servername };
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: certs.pem(certs.caCert), ...sni }, () => {
       const fingerprint = socket.getPeerCertificate().fingerprint256;
       socket.end();
       resolve(fingerprint);
@@ -90,13 +93,16 @@ describe('a broker with TLS on its client port', () => {
   let broker: TestBroker;
   let port: number;
   let ca: RequestOptions;
+  // The broker reads copies, so that the reload below can replace them.
+  let certFile: string;
+  let keyFile: string;
 
   before(async () => {
-    broker = await startTestBroker({
-      tlsCertFile: certs.serverCert,
-      tlsKeyFile: certs.serverKey,
-      threads: 1,
-    });
+    certFile = join(certs.dir, 'live.crt');
+    keyFile = join(certs.dir, 'live.key');
+    copyFileSync(certs.serverCert, certFile);
+    copyFileSync(certs.serverKey, keyFile);
+    broker = await startTestBroker({ tlsCertFile: certFile, tlsKeyFile: keyFile, threads: 1 });
     port = broker.handle.port;
     ca = { ca: certs.pem(certs.caCert) };
   });
@@ -170,23 +176,66 @@ describe('a broker with TLS on its client port', () => {
     const untrusting = new WebSocket(`${base}/ws/consume/secure?partition=0`);
     await new Promise<void>((resolve) => untrusting.once('error', () => resolve()));
   });
+
+  test('a reload serves the new certificate to clients that name the broker; a bad file changes nothing', async () => {
+    const reload = broker.handle.reloadTls!;
+    assert.equal(await servedFingerprint(port, 'localhost'), fingerprintOf(certs.serverCert));
+    copyFileSync(certs.server2Cert, certFile); // its key is not there yet
+    await assert.rejects(reload(), /does not match the certificate/);
+    assert.equal(await servedFingerprint(port, 'localhost'), fingerprintOf(certs.serverCert));
+    copyFileSync(certs.server2Key, keyFile);
+    assert.deepEqual(await reload(), ['localhost']);
+    assert.equal(await servedFingerprint(port, 'localhost'), fingerprintOf(certs.server2Cert));
+    assert.equal(
+      await servedFingerprint(port),
+      fingerprintOf(certs.serverCert),
+      'by IP address: the old one',
+    );
+    // Every route is served under the name: HTTP, and WebSocket streams.
+    const sni = { ...ca, servername: 'localhost' };
+    const consumed = await https(port, 'GET', '/topics/secure/partitions/0/consume?offset=0', undefined, sni);
+    assert.equal(consumed.status, 200);
+    assert.equal(consumed.body.count, 2);
+    assert.equal((await https(port, 'GET', '/no/such/route', undefined, sni)).status, 404);
+    // ws passes options on to tls.connect: `servername` names the broker (its types do not list it).
+    const sniOptions: WebSocket.ClientOptions & { servername: string } = {
+      ca: ca.ca as string,
+      servername: 'localhost',
+    };
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws/consume/secure?partition=0&offset=0`, sniOptions);
+    const first = await new Promise<any>((resolve, reject) => {
+      ws.once('message', (data) => resolve(JSON.parse(data.toString())));
+      ws.once('error', reject);
+    });
+    ws.close();
+    assert.equal(first.value, 'over tls');
+    // A second reload replaces the first one's registration.
+    assert.deepEqual(await reload(), ['localhost']);
+    assert.equal((await https(port, 'GET', '/health', undefined, sni)).status, 200);
+  });
 });
 
 describe('mutual TLS (request) and SIGHUP on a broker process', () => {
   let broker: BrokerProcess;
   let dataDir: string;
+  let certFile: string;
+  let keyFile: string;
 
   before(async () => {
     dataDir = tempDataDir('broker-mtls-');
+    certFile = join(certs.dir, 'proc.crt');
+    keyFile = join(certs.dir, 'proc.key');
+    copyFileSync(certs.serverCert, certFile);
+    copyFileSync(certs.serverKey, keyFile);
     broker = await spawnBroker([
       '--data-dir',
       dataDir,
       '--threads',
       '1',
       '--tls-cert-file',
-      certs.serverCert,
+      certFile,
       '--tls-key-file',
-      certs.serverKey,
+      keyFile,
       '--tls-ca-file',
       certs.caCert,
       '--tls-client-auth',
@@ -216,19 +265,34 @@ describe('mutual TLS (request) and SIGHUP on a broker process', () => {
     assert.equal((await https(broker.port, 'GET', '/health', undefined, { ca })).status, 200);
   });
 
-  test('SIGHUP neither stops the broker nor reloads: it says to restart', async () => {
+  test('SIGHUP reloads the certificate for clients that name the broker, client certificates still checked', async () => {
+    copyFileSync(certs.server2Cert, certFile);
+    copyFileSync(certs.server2Key, keyFile);
     process.kill(broker.child.pid!, 'SIGHUP');
     const deadline = Date.now() + 5000;
-    while (!broker.output().includes('SIGHUP ignored: TLS certificates are not reloaded')) {
-      assert.ok(Date.now() < deadline, `nothing logged:\n${broker.output()}`);
+    while (!broker.output().includes('SIGHUP: TLS certificate reloaded')) {
+      assert.ok(Date.now() < deadline, `no reload logged:\n${broker.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const withCert = {
-      ca: certs.pem(certs.caCert),
-      cert: certs.pem(certs.clientCert),
-      key: certs.pem(certs.clientKey),
-    };
+    const ca = certs.pem(certs.caCert);
+    const sni = { ca, servername: 'localhost' };
+    const withCert = { ...sni, cert: certs.pem(certs.clientCert), key: certs.pem(certs.clientKey) };
+    const fingerprint = await new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: broker.port, ...withCert }, () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+    assert.equal(fingerprint, fingerprintOf(certs.server2Cert));
     assert.equal((await https(broker.port, 'GET', '/health', undefined, withCert)).status, 200);
+    await assert.rejects(
+      https(broker.port, 'GET', '/health', undefined, {
+        ...sni,
+        cert: certs.pem(certs.otherClientCert),
+        key: certs.pem(certs.otherClientKey),
+      }),
+    );
     assert.equal(broker.child.exitCode, null);
   });
 });
@@ -279,6 +343,10 @@ describe('a two-node cluster with TLS on its client ports', () => {
 });
 
 test('missing files and a key that is not the certificate stop the start, named', async () => {
+  assert.deepEqual(dnsNamesOf('DNS:Broker-1.internal, IP Address:10.0.0.5, DNS:*.brokers.internal'), [
+    'broker-1.internal',
+    '*.brokers.internal',
+  ]);
   assert.throws(
     () =>
       loadTlsSettings({
