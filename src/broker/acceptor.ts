@@ -585,7 +585,9 @@ export class Acceptor {
     const target = this.router.target(route);
     if (target.kind !== 'remote') return false;
     const broker = target.broker;
-    const url = `http://${broker.httpHost}:${broker.httpPort}`;
+    // Every node of a cluster is assumed to serve its client port as this one does (TLS or not).
+    const scheme = this.config.tlsCertFile === null ? 'http' : 'https';
+    const url = `${scheme}://${broker.httpHost}:${broker.httpPort}`;
     reply.redirect(
       `partition ${route.partition} of topic '${route.topic}' is led by broker ${broker.id} at ${url}; send requests for it there`,
       broker.id,

@@ -5,9 +5,12 @@
 // forwarding again, so a request is forwarded at most once. A forwarded request whose answer never came is
 // indefinite for writes (the coordinator may have acted on it). Answers are bounded in size. The client's
 // Authorization header goes along, so the coordinator authenticates and authorizes the same principal (it
-// checks again: a node never vouches for a client).
+// checks again: a node never vouches for a client). With TLS on the client port (`tls`), the coordinator is
+// reached over https and its certificate checked against Node's CA store (NODE_EXTRA_CA_CERTS adds a private
+// CA): every node of a cluster serves its client port the same way.
 // Runs on the acceptor (main) thread only.
 import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { HttpRequest, Reply } from '../http/server.js';
 
 export type CoordinatorTarget =
@@ -21,12 +24,18 @@ const answerBytesMax = 16 * 1024 * 1024;
 const forwardTimeoutMs = 15_000;
 
 export class GroupForwarder {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
+  private readonly agent: Agent;
+  private readonly request: typeof httpRequest;
 
   constructor(
     private readonly selfId: string,
     private readonly target: () => CoordinatorTarget,
-  ) {}
+    tls = false,
+  ) {
+    const options = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
+    this.agent = tls ? new HttpsAgent(options) : new Agent(options);
+    this.request = tls ? httpsRequest : httpRequest;
+  }
 
   /** Serves `handler` where the groups are coordinated; passes the request on everywhere else. */
   wrap(handler: (request: HttpRequest, reply: Reply) => void): (request: HttpRequest, reply: Reply) => void {
@@ -78,7 +87,7 @@ export class GroupForwarder {
         write ? { indefinite: true } : {},
       );
     };
-    const outgoing = httpRequest(
+    const outgoing = this.request(
       {
         host: target.host,
         port: target.port,

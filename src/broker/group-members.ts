@@ -42,6 +42,8 @@ export class GroupMembers {
     private readonly local: GroupsService,
     private readonly target: () => CoordinatorTarget,
     private readonly selfId: string,
+    /** 'https' when the client ports serve TLS (the coordinator's certificate is checked by Node's CA store). */
+    private readonly scheme: 'http' | 'https' = 'http',
   ) {}
 
   /** True when the calls are served by this node's registry (its membership events are the group's). */
@@ -174,7 +176,7 @@ export class GroupMembers {
         signal: AbortSignal.timeout(callTimeoutMs),
       };
       if (body !== null) init.body = JSON.stringify(body);
-      const response = await fetch(`http://${target.host}:${target.port}${path}`, init);
+      const response = await fetch(`${this.scheme}://${target.host}:${target.port}${path}`, init);
       const json = (await response.json()) as Record<string, unknown>;
       if (response.ok) return { kind: 'ok', body: json };
       const name = nameOfCode(Number(json.error_code));

@@ -47,6 +47,10 @@ export class BrokerMetrics {
   readonly consumedBytes: Counter<'topic'>;
   readonly requestSeconds: Histogram<'operation' | 'status'>;
   readonly offloadedRequests: Counter;
+  /** Produce requests refused and consume requests refused or delayed for a byte-rate quota. */
+  readonly quotaThrottled: Counter<'quota' | 'transport'>;
+  /** Requests and upgrades refused for a per-client limit (`per_ip`: --max-connections-per-ip). */
+  readonly connectionsRefused: Counter<'reason'>;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   /** The connection guard's figures, once the server runs. */
   connections: (() => ConnectionFigures) | null = null;
@@ -83,6 +87,18 @@ export class BrokerMetrics {
     this.offloadedRequests = new Counter({
       name: 'broker_offloaded_requests_total',
       help: 'Produce bodies of largeBodyBytes or more, parsed on the piscina pool instead of the acceptor thread',
+      registers,
+    });
+    this.quotaThrottled = new Counter({
+      name: 'broker_quota_throttled_total',
+      help: 'Produces refused (429 or an error frame) and consumes refused (429) or held back (WebSocket streams) because the principal was over its byte-rate quota, by quota (produce, consume) and transport (http, ws)',
+      labelNames: ['quota', 'transport'],
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'broker_client_limit_refusals_total',
+      help: 'Requests and WebSocket upgrades refused (429, connection closed) for a per-client limit, by reason (per_ip: --max-connections-per-ip)',
+      labelNames: ['reason'],
       registers,
     });
     this.requestSeconds = new Histogram({

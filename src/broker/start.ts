@@ -44,9 +44,12 @@ import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runt
 import { spawnThread } from '../runtime/threads.js';
 import { ClusterAuth, createAuthStats, readClusterSecretFile } from '../security/cluster-auth.js';
 import { accessControlFor, isLoopback } from '../security/setup.js';
+import { loadTlsSettings, type TlsSettings } from '../security/tls.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
 import { AclAdmin } from './acl-admin.js';
+import { AddressLimiter } from './address-limiter.js';
 import { AutoBalancer } from './auto-balance.js';
+import { ClientQuotas } from './client-quotas.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { GroupAdmin } from './group-admin.js';
@@ -66,6 +69,12 @@ import { createWorkerStats, StatSlot } from './worker-stats.js';
 export interface BrokerHandle {
   /** The HTTP port actually bound (useful with port 0). */
   readonly port: number;
+  /**
+   * Re-reads the TLS files (SIGHUP) and serves them to new connections that name one of the certificate's DNS
+   * names (SNI); resolves with those names. Rejects naming the problem (bad files, no DNS name, no TLS), and
+   * the certificates served stay as they were.
+   */
+  reloadTls?(): Promise<readonly string[]>;
   /** Stops accepting, drains the rings, fsyncs and closes every log. Resolves when all threads are gone. */
   close(): Promise<void>;
 }
@@ -109,6 +118,9 @@ export async function startBroker(
     );
   }
   if (clusterSecret !== null) log.info('cluster secret on: node-to-node traffic is authenticated');
+  // So are the TLS files: a missing file or a key that is not the certificate's stops the start, named.
+  const tls: TlsSettings | null = loadTlsSettings(config);
+  if (tls !== null) logTls(log, tls, 'TLS on the client port: https and wss only');
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const planned = descriptorBudgetFor(config);
@@ -322,8 +334,13 @@ export async function startBroker(
     }
     return { kind: 'remote', brokerId: leaderId, host: leader.httpHost, port: leader.httpPort };
   };
-  const groupForwarder = new GroupForwarder(config.nodeId, coordinatorTarget);
-  const groupMembers = new GroupMembers(groups, coordinatorTarget, config.nodeId);
+  const groupForwarder = new GroupForwarder(config.nodeId, coordinatorTarget, tls !== null);
+  const groupMembers = new GroupMembers(
+    groups,
+    coordinatorTarget,
+    config.nodeId,
+    tls === null ? 'http' : 'https',
+  );
   router.onTopicChange = (topic, partitions) => groups.setTopicPartitions(topic, partitions);
   registerClusterMetrics(metrics.registry, {
     nodeId: config.nodeId,
@@ -454,6 +471,34 @@ export async function startBroker(
     socketMessageBytesMax: config.maxRequestBytes,
   });
   streams.access = access;
+  const quotas =
+    config.quotaProduceBytesPerS === 0 && config.quotaConsumeBytesPerS === 0
+      ? null
+      : new ClientQuotas({
+          produceBytesPerS: config.quotaProduceBytesPerS,
+          consumeBytesPerS: config.quotaConsumeBytesPerS,
+          entriesMax: quotaPrincipalsMax,
+          burstMs: quotaBurstMs,
+          sweepIntervalMs: 10_000,
+          nowMs: () => performance.now(),
+          throttled: metrics.quotaThrottled,
+        });
+  streams.quotas = quotas;
+  const addressLimiter =
+    config.maxConnectionsPerIp === 0
+      ? null
+      : new AddressLimiter({
+          maxConnections: config.maxConnectionsPerIp,
+          refused: metrics.connectionsRefused,
+          log,
+        });
+  streams.addressCap = addressLimiter;
+  if (access.enabled && tls === null && !isLoopback(config.host)) {
+    log.warn(
+      { host: config.host },
+      `bearer tokens travel in clear text: the client port listens on ${config.host} without TLS. Give --tls-cert-file and --tls-key-file, or put a TLS-terminating proxy in front`,
+    );
+  }
   const guard = new ConnectionGuard({
     budget,
     countDescriptors: countOpenDescriptors,
@@ -482,6 +527,9 @@ export async function startBroker(
     maxRequestBytes: config.maxRequestBytes,
     admit: () => guard.admit(),
     access,
+    tls,
+    ...(addressLimiter === null ? {} : { addressCap: addressLimiter }),
+    ...(quotas === null ? {} : { quotas }),
     extend: (app) => {
       streams.register(app);
       registerUi(app, uiAssets);
@@ -491,6 +539,7 @@ export async function startBroker(
     },
   });
   guard.start();
+  await addressLimiter?.start(server.port);
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= (async () => {
@@ -506,6 +555,8 @@ export async function startBroker(
       acceptor.serving = false;
       acceptor.notServingReason = 'shutting down';
       guard.stop();
+      addressLimiter?.stop();
+      quotas?.stop();
       autoBalancer.stop();
       server.stopListening();
       // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
@@ -627,6 +678,12 @@ export async function startBroker(
       { file: legacyGroups },
       'groups.json is not imported while authentication is on; start once without it to import',
     );
+  } else if (existsSync(legacyGroups) && tls !== null) {
+    // The import goes through this node's own client port, which now speaks TLS with a certificate for others.
+    log.warn(
+      { file: legacyGroups },
+      'groups.json is not imported while TLS is on; start once without it to import',
+    );
   } else if (existsSync(legacyGroups)) {
     void importLegacyGroups(legacyGroups, `http://127.0.0.1:${server.port}`, config.nodeId).then(
       (outcome) => log.info(outcome, 'imported the committed offsets of groups.json through the coordinator'),
@@ -651,7 +708,40 @@ export async function startBroker(
     'broker serving',
   );
 
-  return { port: server.port, close };
+  const reloadTls = async (): Promise<readonly string[]> => {
+    if (tls === null) throw new Error('the client port has no TLS (--tls-cert-file)');
+    const next = loadTlsSettings(config);
+    assert(next !== null, 'TLS settings vanished');
+    if (next.dnsNames.length === 0) {
+      throw new Error(
+        `the certificate ${next.certFile} has no DNS name in its subjectAltName: only clients that name the server (SNI) can be served a new certificate without a restart`,
+      );
+    }
+    server.reloadTls(next, next.dnsNames);
+    logTls(log, next, `TLS certificate reloaded for clients that name ${next.dnsNames.join(', ')} (SNI)`);
+    return next.dnsNames;
+  };
+
+  return { port: server.port, reloadTls, close };
+}
+
+/** Principals tracked per quota table (one bucket each); beyond it the least recently used is dropped. */
+const quotaPrincipalsMax = 100_000;
+/** A quota's burst after idleness: one second of its rate (Kafka measures quotas over 1 s samples). */
+const quotaBurstMs = 1000;
+
+function logTls(log: Logger, tls: TlsSettings, message: string): void {
+  const fields = {
+    subject: tls.subject,
+    validTo: tls.validTo,
+    fingerprint256: tls.fingerprint256,
+    clientAuth: tls.clientAuth,
+  };
+  if (tls.outOfDate) {
+    log.warn(fields, `${message}; THE CERTIFICATE IS OUTSIDE ITS VALIDITY PERIOD: clients will refuse it`);
+  } else {
+    log.info(fields, message);
+  }
 }
 
 /**

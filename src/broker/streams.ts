@@ -13,6 +13,10 @@
 // may use the endpoint: topic:write to produce, topic:read to consume, group:read plus topic:read of every
 // topic to join a group. Actions in frames are checked again against the current ACLs: a produce after the
 // ACL was removed, or a commit for a topic the principal may not read, answers a 40301 error frame.
+// Limits of a client: an upgrade from an address over --max-connections-per-ip is refused with 429 (no
+// socket); a produce frame of a principal over its produce quota is answered with a 42901 error frame (the
+// socket stays open, nothing is written); records streamed to a principal over its consume quota are held
+// back (the stream pauses until the quota's refill allows more), never dropped.
 // Runs on the acceptor (main) thread only.
 
 import uWS from 'uWebSockets.js';
@@ -25,6 +29,7 @@ import type { AccessRequirement } from '../core/security/acl.js';
 import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
+import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
 import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
@@ -231,15 +236,43 @@ class PartitionStream {
   }
 }
 
-/** Flow control shared by the streams of one socket: permits (once the client grants any) and buffered bytes. */
+/**
+ * Flow control shared by the streams of one socket: permits (once the client grants any), buffered bytes, and
+ * the principal's consume quota (with `quotas`): while the quota says wait, nothing is sent, and the socket's
+ * streams are pumped again when the wait is over.
+ */
 class SocketSink implements StreamSink {
   private permits = 0;
   private permitMode = false;
+  private throttleTimer: NodeJS.Timeout | null = null;
+  private disposed = false;
 
   constructor(
     private readonly ws: Socket,
     private readonly highWaterBytes: number,
+    private readonly quotas: RequestQuotas | null = null,
   ) {}
+
+  /** Called when the socket's session closes: the socket may not be touched any more. */
+  dispose(): void {
+    this.disposed = true;
+    if (this.throttleTimer !== null) clearTimeout(this.throttleTimer);
+    this.throttleTimer = null;
+  }
+
+  private throttled(): boolean {
+    const quotas = this.quotas;
+    if (quotas === null || quotas.consumeBytesPerS === 0) return false;
+    if (this.throttleTimer !== null) return true;
+    const delayMs = quotas.consumeDelayMs(this.ws.getUserData().principal, 'ws');
+    if (delayMs === 0) return false;
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = null;
+      if (!this.disposed) this.ws.getUserData().session?.drain();
+    }, delayMs);
+    this.throttleTimer.unref();
+    return true;
+  }
 
   grant(count: number): void {
     this.permitMode = true;
@@ -250,11 +283,14 @@ class SocketSink implements StreamSink {
     const data = this.ws.getUserData();
     if (data.closed) return false;
     if (this.permitMode && this.permits <= 0) return false;
-    return this.ws.getBufferedAmount() < this.highWaterBytes;
+    return this.ws.getBufferedAmount() < this.highWaterBytes && !this.throttled();
   }
 
   send(json: string): void {
     if (this.permitMode) this.permits--;
+    if (this.quotas !== null && this.quotas.consumeBytesPerS > 0) {
+      this.quotas.chargeConsume(this.ws.getUserData().principal, Buffer.byteLength(json));
+    }
     // maxBackpressure is far above highWaterBytes, so uWebSockets.js never drops a frame: 2 would be a bug.
     const outcome = this.ws.send(json, false);
     if (outcome === 2) this.fail(CloseCode.tooSlow, 'send buffer limit reached');
@@ -319,10 +355,18 @@ function topicNeed(topic: string, operation: 'read' | 'write'): AccessRequiremen
 /** Answers a refused upgrade with a status and an error body; no socket is created. */
 function refuseUpgrade(res: uWS.HttpResponse, status: number, body: string, challenge: boolean): void {
   res.cork(() => {
-    res.writeStatus(status === 401 ? '401 Unauthorized' : status === 403 ? '403 Forbidden' : `${status}`);
+    res.writeStatus(
+      status === 401
+        ? '401 Unauthorized'
+        : status === 403
+          ? '403 Forbidden'
+          : status === 429
+            ? '429 Too Many Requests'
+            : `${status}`,
+    );
     res.writeHeader('content-type', 'application/json');
     if (challenge) res.writeHeader('www-authenticate', 'Bearer realm="broker"');
-    if (status === 503) res.writeHeader('retry-after', '1');
+    if (status === 503 || status === 429) res.writeHeader('retry-after', '1');
     res.end(body, true);
   });
 }
@@ -338,6 +382,10 @@ export class StreamServer {
   admit: () => boolean = () => true;
   /** Authentication and ACLs; null: every socket is allowed (tests of the streams alone). */
   access: AccessControl | null = null;
+  /** The per-address connection cap; null: none. */
+  addressCap: AddressCap | null = null;
+  /** Byte-rate quotas per principal; null: none. */
+  quotas: RequestQuotas | null = null;
 
   constructor(
     readonly acceptor: Acceptor,
@@ -371,6 +419,17 @@ export class StreamServer {
             res.end('{"error_code":50302,"message":"the broker is at its client connection limit"}', true);
           });
           return;
+        }
+        const cap = this.addressCap;
+        if (cap !== null) {
+          const address = remoteAddressOf(res);
+          if (!cap.admit(address)) {
+            const answer = errorBody(
+              'rate_limited',
+              `${address} holds more than ${cap.maxConnections} connections to this broker (--max-connections-per-ip)`,
+            );
+            return refuseUpgrade(res, answer.status, JSON.stringify(answer.body), false);
+          }
         }
         // The request object dies when this function returns: everything the upgrade needs is copied first.
         const params: string[] = [];
@@ -572,6 +631,20 @@ class ProduceSession implements Session {
     }
     const refusal = this.server.refused(this.ws, [topicNeed(topic.meta.name, 'write')]);
     if (refusal !== null) return this.answer(errorFrame('forbidden', refusal, withContext));
+    const quotas = this.server.quotas;
+    if (quotas !== null && quotas.produceBytesPerS > 0) {
+      const principal = this.ws.getUserData().principal;
+      const delayMs = quotas.admitProduce(principal, Buffer.byteLength(text), 'ws');
+      if (delayMs > 0) {
+        return this.answer(
+          errorFrame(
+            'quota_exceeded',
+            `principal '${principal}' is over its produce quota of ${quotas.produceBytesPerS} bytes/s (--quota-produce-bytes-per-second); nothing was written; retry in ${delayMs} ms`,
+            { ...withContext, retry_after_ms: delayMs },
+          ),
+        );
+      }
+    }
     const parsed = parseSingleProduce(frame, topic.limits, Date.now());
     if (parsed.kind === 'error') return this.answer(errorFrame(parsed.error, parsed.message, withContext));
     const records: ParsedRecord[] = parsed.records;
@@ -623,7 +696,7 @@ class ConsumeSession implements Session {
     private readonly server: StreamServer,
     private readonly ws: Socket,
   ) {
-    this.sink = new SocketSink(ws, server.options.highWaterBytes);
+    this.sink = new SocketSink(ws, server.options.highWaterBytes, server.quotas);
   }
 
   open(): void {
@@ -692,6 +765,7 @@ class ConsumeSession implements Session {
 
   close(): void {
     this.stream?.stop();
+    this.sink.dispose();
   }
 }
 
@@ -727,7 +801,7 @@ export class GroupSession implements Session {
     private readonly server: StreamServer,
     private readonly ws: Socket,
   ) {
-    this.sink = new SocketSink(ws, server.options.highWaterBytes);
+    this.sink = new SocketSink(ws, server.options.highWaterBytes, server.quotas);
   }
 
   /** The member's credentials, for calls to a coordinator on another node. */
@@ -1014,6 +1088,7 @@ export class GroupSession implements Session {
 
   close(): void {
     this.closed = true;
+    this.sink.dispose();
     for (const stream of this.streams.values()) stream.stop();
     this.streams.clear();
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);

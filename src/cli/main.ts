@@ -6,7 +6,8 @@
 // starts the broker, tells a process manager it is ready (pm2's wait_ready), and on SIGTERM or SIGINT closes
 // it and exits 0, also while it is still starting (waiting for a metadata leader, say: the start is aborted and
 // what it started is closed); a second signal forces exit 1, as does a shutdown that takes longer than
-// `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1.
+// `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1. SIGHUP re-reads the TLS files and
+// serves them to clients that name the broker (SNI); a bad file is logged and the old certificate kept.
 //
 // The client verbs (topics, produce, consume, groups, cluster, acls, auth) are registered here and live in ./verbs.
 // Runs on the main thread only. The process-facing parts (signals, exit, environment, broker) are injected
@@ -36,7 +37,7 @@ export interface CliDeps {
   readonly createLogger: (config: BrokerConfig) => LoggerHandle;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly availableParallelism: number;
-  readonly onSignal: (signal: 'SIGTERM' | 'SIGINT', listener: () => void) => void;
+  readonly onSignal: (signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP', listener: () => void) => void;
   /** Registers the last-resort handler for an uncaught exception or unhandled rejection (a bug). */
   readonly onUncaught: (listener: (error: unknown) => void) => void;
   readonly exit: (code: number) => void;
@@ -174,6 +175,24 @@ export async function runStart(
   deps.onUncaught((error) => failAndExit(error, 'uncaught error: stopping'));
   deps.onSignal('SIGTERM', () => onSignal('SIGTERM'));
   deps.onSignal('SIGINT', () => onSignal('SIGINT'));
+  // Registered from the start: SIGHUP would otherwise end the process (Node's default), even while starting.
+  deps.onSignal('SIGHUP', () => {
+    const running = handle;
+    if (running === null || stopRequested || running.reloadTls === undefined) return;
+    if (config.tlsCertFile === null) {
+      log.info('SIGHUP: the client port has no TLS; nothing to reload');
+      return;
+    }
+    running.reloadTls().then(
+      (names) =>
+        log.info(
+          { serverNames: names },
+          'SIGHUP: TLS certificate reloaded for clients that name the broker (SNI); clients by IP address keep the start-up certificate until a restart',
+        ),
+      (error: unknown) =>
+        log.error({ err: error }, 'SIGHUP: TLS reload failed; the certificates served are unchanged'),
+    );
+  });
 
   log.info({ config }, 'starting broker');
   try {

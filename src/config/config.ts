@@ -23,6 +23,8 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 's
 export type LogLevel = (typeof logLevels)[number];
 export const autoBalanceModes = ['off', 'node-add'] as const;
 export type AutoBalanceMode = (typeof autoBalanceModes)[number];
+export const tlsClientAuthModes = ['none', 'request', 'require'] as const;
+export type TlsClientAuth = (typeof tlsClientAuthModes)[number];
 
 export interface SeedAddress {
   readonly host: string;
@@ -80,6 +82,18 @@ export interface BrokerValues {
   /** Principals that bypass ACLs. */
   readonly superUsers: readonly string[];
   readonly metricsRequireAuth: boolean;
+  /** PEM certificate (chain) of the client port; with `tlsKeyFile`, the client port speaks only TLS. */
+  readonly tlsCertFile: string | null;
+  readonly tlsKeyFile: string | null;
+  /** PEM CA certificates that client certificates must chain to (with `tlsClientAuth` request or require). */
+  readonly tlsCaFile: string | null;
+  readonly tlsClientAuth: TlsClientAuth;
+  /** Produce bytes a second per principal (Kafka's producer_byte_rate); 0: unlimited. */
+  readonly quotaProduceBytesPerS: number;
+  /** Consume bytes a second per principal (Kafka's consumer_byte_rate); 0: unlimited. */
+  readonly quotaConsumeBytesPerS: number;
+  /** Client connections one remote address may hold at once; 0: unlimited. */
+  readonly maxConnectionsPerIp: number;
 }
 
 export type ConfigField = keyof BrokerValues;
@@ -101,6 +115,7 @@ export type OptionKind =
   | 'seeds' // comma-separated host:port list
   | 'logLevel' // one of the pino levels
   | 'autoBalance' // off or node-add
+  | 'tlsClientAuth' // none, request or require
   | 'text' // 1-255 printable ASCII characters (a JWT audience or issuer)
   | 'principals' // comma-separated principals (printable ASCII, no spaces or commas)
   | 'boolean'; // true or false
@@ -698,6 +713,96 @@ export const optionSpecs: OptionTable = {
     defaultText: 'false',
     description: '`/metrics` needs a principal with cluster:describe (it is open by default, for scrapers).',
   },
+  tlsCertFile: {
+    name: 'tlsCertFile',
+    field: 'tlsCertFile',
+    flag: 'tls-cert-file',
+    env: 'BROKER_TLS_CERT_FILE',
+    fileKey: 'tls_cert_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      'PEM certificate (leaf first, then intermediates) of the client port: with --tls-key-file, HTTP and WebSocket are served over TLS only (https, wss). SIGHUP re-reads it (with the key) for clients that connect by a DNS name (SNI); see the README.',
+  },
+  tlsKeyFile: {
+    name: 'tlsKeyFile',
+    field: 'tlsKeyFile',
+    flag: 'tls-key-file',
+    env: 'BROKER_TLS_KEY_FILE',
+    fileKey: 'tls_key_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      'Unencrypted PEM private key of --tls-cert-file; the start is refused when it does not match the certificate.',
+  },
+  tlsCaFile: {
+    name: 'tlsCaFile',
+    field: 'tlsCaFile',
+    flag: 'tls-ca-file',
+    env: 'BROKER_TLS_CA_FILE',
+    fileKey: 'tls_ca_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      'PEM CA certificates that client certificates must chain to (mutual TLS); needs --tls-client-auth request.',
+  },
+  tlsClientAuth: {
+    name: 'tlsClientAuth',
+    field: 'tlsClientAuth',
+    flag: 'tls-client-auth',
+    env: 'BROKER_TLS_CLIENT_AUTH',
+    fileKey: 'tls_client_auth',
+    kind: 'tlsClientAuth',
+    defaultValue: 'none',
+    defaultText: 'none',
+    description:
+      'Client certificates (mutual TLS, with --tls-ca-file): none (not asked for) or request (asked for; one that does not chain to the CA fails the handshake; a client without one gets through and authenticates with a token). require is refused: uWebSockets.js cannot enforce it.',
+  },
+  quotaProduceBytesPerS: {
+    name: 'quotaProduceBytesPerSecond',
+    field: 'quotaProduceBytesPerS',
+    flag: 'quota-produce-bytes-per-second',
+    env: 'BROKER_QUOTA_PRODUCE_BYTES_PER_SECOND',
+    fileKey: 'quota_produce_bytes_per_second',
+    kind: 'bytes',
+    defaultValue: 0,
+    defaultText: '0 (unlimited)',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      "Produce bytes (request bodies, WebSocket frames) a second each principal may send (Kafka's producer_byte_rate), with a burst of one second's worth; over it a produce is refused with 429 and Retry-After, nothing written. 0: unlimited.",
+  },
+  quotaConsumeBytesPerS: {
+    name: 'quotaConsumeBytesPerSecond',
+    field: 'quotaConsumeBytesPerS',
+    flag: 'quota-consume-bytes-per-second',
+    env: 'BROKER_QUOTA_CONSUME_BYTES_PER_SECOND',
+    fileKey: 'quota_consume_bytes_per_second',
+    kind: 'bytes',
+    defaultValue: 0,
+    defaultText: '0 (unlimited)',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      "Consume bytes (answers, streamed records) a second each principal may receive (Kafka's consumer_byte_rate); over it HTTP consumes get 429 with Retry-After and WebSocket streams are delayed. 0: unlimited.",
+  },
+  maxConnectionsPerIp: {
+    name: 'maxConnectionsPerIp',
+    field: 'maxConnectionsPerIp',
+    flag: 'max-connections-per-ip',
+    env: 'BROKER_MAX_CONNECTIONS_PER_IP',
+    fileKey: 'max_connections_per_ip',
+    kind: 'integer',
+    defaultValue: 0,
+    defaultText: '0 (unlimited)',
+    min: 0,
+    max: 1_000_000,
+    description:
+      'Client connections one remote address may hold (counted from the kernel socket table, sampled); beyond it its requests and upgrades get 429 and their connection is closed. 0: unlimited.',
+  },
 };
 
 /** The schema as a list, in documentation order. */
@@ -856,6 +961,10 @@ function parseText(spec: OptionSpec, text: string): Parsed<Value> {
       return (autoBalanceModes as readonly string[]).includes(text)
         ? ok(text as AutoBalanceMode)
         : bad(`${JSON.stringify(text)} is not one of ${autoBalanceModes.join(', ')}`);
+    case 'tlsClientAuth':
+      return (tlsClientAuthModes as readonly string[]).includes(text)
+        ? ok(text as TlsClientAuth)
+        : bad(`${JSON.stringify(text)} is not one of ${tlsClientAuthModes.join(', ')}`);
     case 'text':
       return /^[\x20-\x7e]{1,255}$/.test(text)
         ? ok(text)
@@ -1182,6 +1291,28 @@ function crossCheck(
   }
   if (values.get('metricsRequireAuth') === true && !jwt && !given('authTokensFile')) {
     problem('metricsRequireAuth', 'needs authentication: give --auth-tokens-file or a JWT key');
+  }
+  if (given('tlsCertFile') && !given('tlsKeyFile')) {
+    problem('tlsCertFile', 'needs its private key: give --tls-key-file too');
+  }
+  if (given('tlsKeyFile') && !given('tlsCertFile')) {
+    problem('tlsKeyFile', 'needs its certificate: give --tls-cert-file too');
+  }
+  const clientAuth = values.get('tlsClientAuth');
+  if (given('tlsCaFile') && clientAuth === 'none') {
+    problem('tlsCaFile', 'checks client certificates: give --tls-client-auth request or require');
+  }
+  if ((clientAuth === 'request' || clientAuth === 'require') && !given('tlsCaFile')) {
+    problem('tlsClientAuth', `${clientAuth} needs the CA client certificates chain to: give --tls-ca-file`);
+  }
+  if ((clientAuth === 'request' || clientAuth === 'require') && !given('tlsCertFile')) {
+    problem('tlsClientAuth', `${clientAuth} needs TLS on: give --tls-cert-file and --tls-key-file`);
+  }
+  if (clientAuth === 'require') {
+    problem(
+      'tlsClientAuth',
+      'require cannot be enforced by uWebSockets.js 20.30 (it lets a client without a certificate through and does not show the certificate to the broker): use request with bearer tokens, or terminate TLS in a proxy that requires client certificates',
+    );
   }
   return problems;
 }

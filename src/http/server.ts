@@ -5,13 +5,23 @@
 // route-access.ts): 401 with `WWW-Authenticate: Bearer` for missing or bad credentials, before the body is
 // read; 403 naming the missing permission once the requirements are known (after the body for the few routes
 // whose requirements name topics in it); the handler never runs on a refusal.
+// Then the limits of a client (both optional): a remote address holding more connections than
+// `admitAddress` allows is answered 429 (rate_limited) and its connection closed; a produce or consume by a
+// principal over its byte-rate quota (`quotas`) is answered 429 (quota_exceeded) with Retry-After, before the
+// handler runs, so nothing is written. A consume answer is charged to its principal once sent.
+// With `tls`, the app is a uWebSockets.js SSLApp (https and wss only; see src/security/tls.ts for what this
+// build of uWebSockets.js can and cannot do with certificates). `reloadTls` serves new certificate files to
+// clients that name the server (SNI): each DNS name is registered with uWebSockets.js with the new files and
+// every handler registered again under it; clients that connect by IP address keep the start-up certificate.
 // Runs on the acceptor (main) thread only.
 import uWS from 'uWebSockets.js';
 import { isUtf8 } from 'node:buffer';
 import { type ErrorName, errorBody } from '../core/errors.js';
+import { retryAfterSecondsOf } from '../core/quota.js';
 import { type AccessRequirement, CLUSTER_RESOURCE, type ResourceType } from '../core/security/acl.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
+import type { TlsSettings } from '../security/tls.js';
 import { type AccessInput, accessOf, type OperationId, type RouteAccess } from './route-access.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
@@ -81,6 +91,9 @@ export interface HttpRequest {
 export class Reply {
   private finished = false;
   private aborted = false;
+  /** Set to measure the body sent (`sentBytes`): only consume answers are, for their quota. */
+  measure = false;
+  sentBytes = 0;
 
   constructor(
     private readonly res: uWS.HttpResponse,
@@ -108,6 +121,7 @@ export class Reply {
   ): void {
     if (!this.open) return;
     this.finished = true;
+    if (this.measure) this.sentBytes = Buffer.byteLength(body);
     const res = this.res;
     res.cork(() => {
       res.writeStatus(statusText[status] ?? `${status}`);
@@ -123,6 +137,20 @@ export class Reply {
     const answer = errorBody(
       'overloaded',
       'the broker is at its client connection limit (--max-connections); retry after the delay, or on another node',
+    );
+    this.json(
+      answer.status,
+      JSON.stringify(answer.body),
+      [['retry-after', String(answer.retryAfterS)]],
+      true,
+    );
+  }
+
+  /** Refuses the request for the per-address connection cap: 429, then the connection is closed. */
+  refuseAddress(address: string, maxConnections: number): void {
+    const answer = errorBody(
+      'rate_limited',
+      `${address} holds more than ${maxConnections} connections to this broker (--max-connections-per-ip); close some, or retry after the delay`,
     );
     this.json(
       answer.status,
@@ -195,6 +223,30 @@ export interface ServerOptions {
   readonly admit?: () => boolean;
   /** Authentication and ACLs; absent: every route is open (tests of the server alone). */
   readonly access?: AccessControl;
+  /** TLS on the port (https and wss only); absent or null: plain HTTP. */
+  readonly tls?: TlsSettings | null;
+  /** The per-address connection cap; absent: none. */
+  readonly addressCap?: AddressCap;
+  /** Byte-rate quotas per principal; absent: none. */
+  readonly quotas?: RequestQuotas;
+}
+
+/** The connections-per-address cap as the server sees it (src/broker/address-limiter.ts keeps the counts). */
+export interface AddressCap {
+  readonly maxConnections: number;
+  /** False when `address` holds more connections than allowed (counted as a refusal). */
+  admit(address: string): boolean;
+}
+
+/** Byte-rate quotas per principal (src/broker/client-quotas.ts); a delay of 0 means go ahead. */
+export interface RequestQuotas {
+  readonly produceBytesPerS: number;
+  readonly consumeBytesPerS: number;
+  /** 0 when `principal` may produce `bytes` now (they are charged); else ms to wait (counted as throttled). */
+  admitProduce(principal: string, bytes: number, transport: 'http' | 'ws'): number;
+  /** 0 when `principal` may consume now; else ms to wait (counted as throttled). */
+  consumeDelayMs(principal: string, transport: 'http' | 'ws'): number;
+  chargeConsume(principal: string, bytes: number): void;
 }
 
 export interface HttpServer {
@@ -202,7 +254,20 @@ export interface HttpServer {
   readonly port: number;
   /** Stops listening; open connections finish their requests. */
   stopListening(): void;
+  /**
+   * Serves `tls`'s files (checked by the caller) to new connections whose SNI is one of `serverNames`,
+   * replacing the names a previous reload registered. Throws when the server has no TLS.
+   */
+  reloadTls(tls: TlsSettings, serverNames: readonly string[]): void;
 }
+
+/** The client's address as uWebSockets.js reads it from the socket (dotted IPv4 or full-form IPv6). */
+export function remoteAddressOf(res: uWS.HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+}
+
+const produceOperations: ReadonlySet<string> = new Set(['produce', 'produceBatch']);
+const consumeOperations: ReadonlySet<string> = new Set(['consume']);
 
 const acceptedContentTypes = [
   'application/json',
@@ -226,7 +291,58 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
       );
     }
   }
-  const app = uWS.App();
+  const tls = options.tls ?? null;
+  const app = buildApp(routes, options, tls);
+  let registeredNames: readonly string[] = [];
+  const reloadTls = (next: TlsSettings, serverNames: readonly string[]): void => {
+    if (tls === null) throw new Error('the client port has no TLS to reload');
+    for (const name of registeredNames) app.removeServerName(name);
+    registeredNames = [];
+    for (const name of serverNames) {
+      app.addServerName(name, appOptionsOf(next));
+      // Requests on a connection that named the server are routed by that name's own (empty) router.
+      app.domain(name);
+      registerHandlers(app, routes, options);
+      registeredNames = [...registeredNames, name];
+    }
+  };
+  return new Promise((resolve, reject) => {
+    app.listen(options.host, options.port, (listenSocket) => {
+      if (listenSocket === false) {
+        reject(new Error(`could not listen on ${options.host}:${options.port}`));
+        return;
+      }
+      resolve({
+        app,
+        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+        stopListening: () => uWS.us_listen_socket_close(listenSocket),
+        reloadTls,
+      });
+    });
+  });
+}
+
+function appOptionsOf(tls: TlsSettings): uWS.AppOptions {
+  return {
+    cert_file_name: tls.certFile,
+    key_file_name: tls.keyFile,
+    ...(tls.caFile === null ? {} : { ca_file_name: tls.caFile }),
+  };
+}
+
+/** A uWebSockets.js app (SSLApp with `tls`) with every route, the extensions and the 404/405 handlers. */
+function buildApp(
+  routes: readonly Route[],
+  options: ServerOptions,
+  tls: TlsSettings | null,
+): uWS.TemplatedApp {
+  const app = tls === null ? uWS.App() : uWS.SSLApp(appOptionsOf(tls));
+  registerHandlers(app, routes, options);
+  return app;
+}
+
+/** Every route, the extensions and the 404/405 handlers, on the app's current router (default or a domain). */
+function registerHandlers(app: uWS.TemplatedApp, routes: readonly Route[], options: ServerOptions): void {
   const methodsByPattern = new Map<string, HttpMethod[]>();
   for (const route of routes) {
     const methods = methodsByPattern.get(route.pattern) ?? [];
@@ -255,31 +371,36 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
     const reply = new Reply(res, (status) => options.onRequestDone('unmatched', status, 0));
     res.onAborted(() => reply.markAborted());
     if (options.admit !== undefined && !options.admit()) return reply.shed();
+    if (refusedAddress(res, reply, options)) return;
     reply.error('route_not_found', `no route for ${method} ${url}`);
   });
+}
 
-  return new Promise((resolve, reject) => {
-    app.listen(options.host, options.port, (listenSocket) => {
-      if (listenSocket === false) {
-        reject(new Error(`could not listen on ${options.host}:${options.port}`));
-        return;
-      }
-      resolve({
-        app,
-        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
-        stopListening: () => uWS.us_listen_socket_close(listenSocket),
-      });
-    });
-  });
+/** Answers 429 and closes the connection when its address is over the cap; true when it did. */
+function refusedAddress(res: uWS.HttpResponse, reply: Reply, options: ServerOptions): boolean {
+  const cap = options.addressCap;
+  if (cap === undefined) return false;
+  const address = remoteAddressOf(res);
+  if (cap.admit(address)) return false;
+  reply.refuseAddress(address, cap.maxConnections);
+  return true;
 }
 
 function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, options: ServerOptions): void {
   const startedAtMs = performance.now();
-  const reply = new Reply(res, (status) =>
-    options.onRequestDone(route.operationId, status, (performance.now() - startedAtMs) / 1000),
-  );
+  const quotas = options.quotas;
+  // A consume answer is charged to its principal's quota once sent (its size is known only then).
+  const consumeQuota =
+    quotas !== undefined && quotas.consumeBytesPerS > 0 && consumeOperations.has(route.operationId);
+  let quotaPrincipal = '';
+  const reply = new Reply(res, (status) => {
+    if (consumeQuota && status === 200) quotas?.chargeConsume(quotaPrincipal, reply.sentBytes);
+    options.onRequestDone(route.operationId, status, (performance.now() - startedAtMs) / 1000);
+  });
+  reply.measure = consumeQuota;
   res.onAborted(() => reply.markAborted());
   if (options.admit !== undefined && !options.admit()) return reply.shed();
+  if (refusedAddress(res, reply, options)) return;
   // The uWS request object dies when this function returns: copy what the handler needs now.
   const paramCount = countParams(route.pattern);
   const params: string[] = new Array(paramCount);
@@ -328,6 +449,8 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
       const refusal = access.authorize(principal, requirementsOf(rule, base), route.operationId);
       if (refusal !== null) return reply.error('forbidden', refusal.message);
     }
+    if (quotas !== undefined && overQuota(route.operationId, principal, body, quotas, reply)) return;
+    quotaPrincipal = principal;
     route.handle(base, reply);
   };
   const withPrincipal = (body: Buffer | null): void => {
@@ -376,6 +499,40 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
 
 /** An `HttpRequest` while `serve` fills it in. */
 type MutableRequest = { -readonly [K in keyof HttpRequest]: HttpRequest[K] };
+
+/**
+ * Refuses a produce or consume of a principal over its byte-rate quota (429 quota_exceeded, Retry-After in
+ * whole seconds); admits it otherwise, charging a produce its body. True when refused.
+ */
+function overQuota(
+  operationId: string,
+  principal: string,
+  body: Buffer | null,
+  quotas: RequestQuotas,
+  reply: Reply,
+): boolean {
+  if (quotas.produceBytesPerS > 0 && produceOperations.has(operationId)) {
+    const delayMs = quotas.admitProduce(principal, body?.byteLength ?? 0, 'http');
+    if (delayMs === 0) return false;
+    reply.error(
+      'quota_exceeded',
+      `principal '${principal}' is over its produce quota of ${quotas.produceBytesPerS} bytes/s (--quota-produce-bytes-per-second); nothing was written; retry in ${delayMs} ms`,
+      { retryAfterS: retryAfterSecondsOf(delayMs) },
+    );
+    return true;
+  }
+  if (quotas.consumeBytesPerS > 0 && consumeOperations.has(operationId)) {
+    const delayMs = quotas.consumeDelayMs(principal, 'http');
+    if (delayMs === 0) return false;
+    reply.error(
+      'quota_exceeded',
+      `principal '${principal}' is over its consume quota of ${quotas.consumeBytesPerS} bytes/s (--quota-consume-bytes-per-second); retry in ${delayMs} ms`,
+      { retryAfterS: retryAfterSecondsOf(delayMs) },
+    );
+    return true;
+  }
+  return false;
+}
 
 function refuseAuthentication(reply: Reply, outcome: Exclude<Authentication, { kind: 'ok' }>): void {
   if (outcome.kind === 'busy') {

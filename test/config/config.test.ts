@@ -186,6 +186,13 @@ describe('precedence', () => {
         clusterSecretFile: null,
         superUsers: [],
         metricsRequireAuth: false,
+        tlsCertFile: null,
+        tlsKeyFile: null,
+        tlsCaFile: null,
+        tlsClientAuth: 'none',
+        quotaProduceBytesPerS: 0,
+        quotaConsumeBytesPerS: 0,
+        maxConnectionsPerIp: 0,
         sources: undefined,
       },
     );
@@ -234,6 +241,13 @@ describe('precedence', () => {
       clusterSecretFile: '/etc/broker/cluster-secret',
       superUsers: 'admin,ops',
       metricsRequireAuth: 'true',
+      tlsCertFile: '/etc/broker/tls.crt',
+      tlsKeyFile: '/etc/broker/tls.key',
+      tlsCaFile: '/etc/broker/clients-ca.crt',
+      tlsClientAuth: 'request',
+      quotaProduceBytesPerS: '1MiB',
+      quotaConsumeBytesPerS: '2MiB',
+      maxConnectionsPerIp: '50',
     };
     const fileEntries: Record<string, string> = {};
     const env: Record<string, string> = {};
@@ -264,6 +278,10 @@ describe('precedence', () => {
       assert.equal(config.retentionMs, -1);
       assert.deepEqual(config.superUsers, ['admin', 'ops']);
       assert.equal(config.metricsRequireAuth, true);
+      assert.deepEqual(
+        [config.tlsClientAuth, config.quotaProduceBytesPerS, config.quotaConsumeBytesPerS],
+        ['request', 1024 * 1024, 2 * 1024 * 1024],
+      );
     }
   });
 
@@ -427,6 +445,44 @@ describe('validation reports every problem at once', () => {
     assert.equal(file.kind, 'ok');
     if (file.kind === 'ok')
       assert.deepEqual([file.config.superUsers, file.config.metricsRequireAuth], [['a', 'b'], true]);
+  });
+
+  test('TLS options: a certificate with its key, client authentication with a CA and TLS, never require', () => {
+    const problemsOf = (flags: Record<string, string>): string[] => {
+      const result = resolveConfig(input({ flags }));
+      return result.kind === 'invalid' ? result.problems.map((p) => `${p.where}: ${p.message}`) : [];
+    };
+    assert.deepEqual(problemsOf({ 'tls-cert-file': '/c' }), [
+      '--tls-cert-file: needs its private key: give --tls-key-file too',
+    ]);
+    assert.deepEqual(problemsOf({ 'tls-key-file': '/k' }), [
+      '--tls-key-file: needs its certificate: give --tls-cert-file too',
+    ]);
+    assert.deepEqual(problemsOf({ 'tls-cert-file': '/c', 'tls-key-file': '/k', 'tls-ca-file': '/ca' }), [
+      '--tls-ca-file: checks client certificates: give --tls-client-auth request or require',
+    ]);
+    assert.deepEqual(problemsOf({ 'tls-client-auth': 'request' }), [
+      '--tls-client-auth: request needs the CA client certificates chain to: give --tls-ca-file',
+      '--tls-client-auth: request needs TLS on: give --tls-cert-file and --tls-key-file',
+    ]);
+    const require = problemsOf({
+      'tls-cert-file': '/c',
+      'tls-key-file': '/k',
+      'tls-ca-file': '/ca',
+      'tls-client-auth': 'require',
+    });
+    assert.equal(require.length, 1);
+    assert.match(require[0] ?? '', /require cannot be enforced by uWebSockets\.js/);
+    assert.match(problemsOf({ 'tls-client-auth': 'optional' })[0] ?? '', /not one of none, request, require/);
+    assert.deepEqual(
+      problemsOf({
+        'tls-cert-file': '/c',
+        'tls-key-file': '/k',
+        'tls-ca-file': '/ca',
+        'tls-client-auth': 'request',
+      }),
+      [],
+    );
   });
 
   test('an empty flag value is an error, not the default', () => {
