@@ -29,7 +29,11 @@ export interface MoveAdminOptions {
   /** Asks the controller to move leaderships to the preferred replicas now. */
   readonly electPreferredLeaders: () => Promise<void>;
   /** Each replica's distance behind the leader, for moves in progress (null when the leader cannot say). */
-  readonly replicaLag: (topic: string, partition: number) => Promise<Record<string, number> | null>;
+  /** Records each replica is behind its leader, and the leader's average stored bytes per record. */
+  readonly replicaLag: (
+    topic: string,
+    partition: number,
+  ) => Promise<{ readonly behind: Record<string, number>; readonly bytesPerRecord: number } | null>;
 }
 
 /** A plan larger than this is refused: one Raft entry carries it. */
@@ -200,7 +204,10 @@ export class MoveAdmin {
     const placed = this.placed();
     const proposed = planBalance(placed, this.options.liveBrokers(), this.racks());
     const moving = snapshot.reassignments ?? [];
-    Promise.all(moving.map((m) => this.progress(m))).then((moves) => {
+    const nowMs = performance.now();
+    const seen = new Set<string>();
+    Promise.all(moving.map((m) => this.progress(m, nowMs, seen))).then((moves) => {
+      for (const key of this.firstSeen.keys()) if (!seen.has(key)) this.firstSeen.delete(key);
       reply.json(
         200,
         JSON.stringify({
@@ -222,7 +229,14 @@ export class MoveAdmin {
     });
   }
 
-  private async progress(m: Reassignment) {
+  /**
+   * First sight of each new replica of a move in progress (key: topic id, partition, broker): records behind
+   * then, and when. The average catch-up rate since then gives the ETA. Entries of finished moves are dropped
+   * at each plan request, so the map holds at most the replicas being added.
+   */
+  private readonly firstSeen = new Map<string, { atMs: number; behind: number }>();
+
+  private async progress(m: Reassignment, nowMs: number, seen: Set<string>) {
     const t = this.options.snapshot().topics.get(m.topic);
     const p = t?.partitions[m.partition];
     const adding = m.target.filter((id) => !m.original.includes(id));
@@ -232,11 +246,37 @@ export class MoveAdmin {
       partition: m.partition,
       from: m.original,
       to: m.target,
-      adding: adding.map((id) => ({
-        broker: id,
-        in_isr: p?.isr.includes(id) ?? false,
-        records_behind: lag?.[id] ?? null,
-      })),
+      adding: adding.map((id) => {
+        const behind = lag?.behind[id] ?? null;
+        const key = `${m.topicId}:${m.partition}:${id}`;
+        seen.add(key);
+        let first = this.firstSeen.get(key);
+        if (first === undefined && behind !== null) {
+          first = { atMs: nowMs, behind };
+          this.firstSeen.set(key, first);
+        }
+        // The net rate at which the replica closes the gap (the leader may still be taking writes).
+        const elapsedS = first === undefined ? 0 : (nowMs - first.atMs) / 1000;
+        const rate =
+          first !== undefined && behind !== null && elapsedS >= 0.5
+            ? (first.behind - behind) / elapsedS
+            : null;
+        const bytesPerRecord = lag?.bytesPerRecord ?? 0;
+        return {
+          broker: id,
+          in_isr: p?.isr.includes(id) ?? false,
+          records_behind: behind,
+          // Estimates from the leader's average record size.
+          bytes_left: behind === null ? null : Math.round(behind * bytesPerRecord),
+          rate_bytes_per_s: rate === null ? null : Math.round(rate * bytesPerRecord),
+          eta_ms:
+            behind === 0
+              ? 0
+              : rate === null || rate <= 0 || behind === null
+                ? null
+                : Math.round((behind / rate) * 1000),
+        };
+      }),
       started_at: m.startedAtMs,
       elapsed_ms: Date.now() - m.startedAtMs,
     };

@@ -361,7 +361,11 @@ export async function startBroker(
       if (route === undefined) return null;
       const answer = await acceptor.describe(route);
       if ('failure' in answer || answer.status !== Status.Ok) return null;
-      return Object.fromEntries(answer.replicas.map((r) => [r.id, answer.logEndOffset - r.logEndOffset]));
+      const records = answer.logEndOffset - answer.logStartOffset;
+      return {
+        behind: Object.fromEntries(answer.replicas.map((r) => [r.id, answer.logEndOffset - r.logEndOffset])),
+        bytesPerRecord: records > 0 ? answer.sizeBytes / records : 0,
+      };
     },
   });
   const autoBalancer = new AutoBalancer({

@@ -223,15 +223,28 @@ test('--replication-throttle bounds the rate at which a moved replica catches up
   assert.equal(moved.status, 202, JSON.stringify(moved.json));
   // Caught up: the new replica is 0 records behind (the leader's figure); the move's finish comes after.
   let caughtUpAt = 0;
+  // The plan's progress estimates while the replica is behind: bytes left, net catch-up rate, ETA.
+  let estimate: { bytes_left: number; rate_bytes_per_s: number | null; eta_ms: number | null } | null = null;
+  let firstBytesLeft = 0;
   await waitFor(
     'the throttled move to finish',
     30_000,
     async () => {
       if (caughtUpAt === 0) {
         const moves = (await http(first, 'GET', '/admin/assignment-plan')).json.moves as {
-          adding: { records_behind: number | null }[];
+          adding: {
+            records_behind: number | null;
+            bytes_left: number;
+            rate_bytes_per_s: number | null;
+            eta_ms: number | null;
+          }[];
         }[];
-        if (moves.length === 0 || moves[0]!.adding[0]?.records_behind === 0) caughtUpAt = performance.now();
+        const adding = moves[0]?.adding[0];
+        if (adding !== undefined && (adding.records_behind ?? 0) > 0) {
+          if (firstBytesLeft === 0) firstBytesLeft = adding.bytes_left;
+          if (adding.rate_bytes_per_s !== null) estimate = adding;
+        }
+        if (moves.length === 0 || adding?.records_behind === 0) caughtUpAt = performance.now();
       }
       const p = (await http(first, 'GET', '/topics/bulk')).json.partitions as { replicas: string[] }[];
       return p[0]!.replicas.join() === to ? true : undefined;
@@ -247,6 +260,21 @@ test('--replication-throttle bounds the rate at which a moved replica catches up
   // (a loaded machine is slower, never faster).
   assert.ok(rate <= throttleBytesPerS * 1.2, `${rate} bytes/s is over the throttle`);
   assert.ok(rate >= throttleBytesPerS * 0.6, `${rate} bytes/s is far below the throttle`);
+  // The plan showed the gap in bytes (about the partition's size at first) and a rate near the throttle, with an
+  // ETA, while the replica caught up.
+  console.log(
+    `# plan progress: ${firstBytesLeft} bytes left at first; last estimate ${JSON.stringify(estimate)}`,
+  );
+  assert.ok(
+    firstBytesLeft > sizeBytes * 0.5 && firstBytesLeft <= sizeBytes * 1.05,
+    `bytes left ${firstBytesLeft} of ${sizeBytes}`,
+  );
+  const last = estimate as { rate_bytes_per_s: number | null; eta_ms: number | null } | null;
+  assert.ok(last !== null && last.rate_bytes_per_s !== null && last.eta_ms !== null, 'a rate and an ETA');
+  assert.ok(
+    last.rate_bytes_per_s! >= throttleBytesPerS * 0.4 && last.rate_bytes_per_s! <= throttleBytesPerS * 1.5,
+    `estimated rate ${last.rate_bytes_per_s} bytes/s against the throttle`,
+  );
 });
 
 test('PATCH /topics/{t} adds partitions on every node, and refuses to shrink', async () => {
