@@ -54,6 +54,7 @@ export function assertProperty(property: FuzzProperty): void {
   if (details.failed) {
     throw new Error(
       `${property.name}\n${fc.defaultReportMessage(details)}\nreplay: FUZZ_SEED=${details.seed} FUZZ_PATH=${details.counterexamplePath ?? ''}`,
+      { cause: details.errorInstance },
     );
   }
 }

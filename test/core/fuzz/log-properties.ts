@@ -129,7 +129,7 @@ const logConfig: LogConfig = {
   indexIntervalBytes: 150,
 };
 
-type Damage =
+export type Damage =
   | {
       readonly kind: 'flip';
       readonly file: number;
@@ -152,7 +152,7 @@ const damageArb: fc.Arbitrary<Damage> = fc.oneof(
   fc.record({ kind: fc.constant('crash' as const), seed: fc.nat() }),
 );
 
-function damage(disk: SimDisk, what: Damage): void {
+export function damage(disk: SimDisk, what: Damage): void {
   if (what.kind === 'crash') return void disk.crash(createPrng(what.seed));
   const files = disk.readdir(dir).sort();
   const path = `${dir}/${files[what.file % files.length]!}`;
@@ -172,7 +172,7 @@ function damage(disk: SimDisk, what: Damage): void {
 }
 
 /** Builds a log of several segments from `seed`; closes it cleanly or leaves it as a crash would. */
-function buildLog(seed: number, clean: boolean): { disk: SimDisk; records: StoredRecord[] } {
+export function buildLog(seed: number, clean: boolean): { disk: SimDisk; records: StoredRecord[] } {
   const disk = new SimDisk();
   disk.mkdir('/data');
   const rng = createPrng(seed);
@@ -203,7 +203,7 @@ function buildLog(seed: number, clean: boolean): { disk: SimDisk; records: Store
   return { disk, records };
 }
 
-function checkRecovered(disk: SimDisk, records: readonly StoredRecord[]): void {
+export function checkRecovered(disk: SimDisk, records: readonly StoredRecord[]): void {
   const log = PartitionLog.open(dir, logConfig, disk, 0);
   assert.ok(log.logStartOffset <= log.logEndOffset, 'log start <= log end');
   assert.ok(log.logEndOffset <= records.length, `log end ${log.logEndOffset} <= ${records.length} written`);
