@@ -41,6 +41,9 @@ function report(property: FuzzProperty, details: fc.RunDetails<unknown>): void {
   console.log(`\nFAILED: ${property.name}`);
   console.log(`  seed ${details.seed}, path ${details.counterexamplePath ?? '(none)'}`);
   console.log((fc.defaultReportMessage(details) ?? '').replace(/^/gm, '  '));
+  const error = details.errorInstance;
+  if (error !== null)
+    console.log(`  error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   console.log(
     `  replay: node --import tsx tools/fuzz.ts --replay '${property.name}' --seed ${details.seed} --path '${details.counterexamplePath ?? ''}'`,
   );
