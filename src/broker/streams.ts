@@ -26,6 +26,7 @@ import { type ErrorName, errorBody, errors } from '../core/errors.js';
 import { forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
 import type { AccessRequirement } from '../core/security/acl.js';
+import { decodePathParam } from '../http/params.js';
 import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
@@ -433,7 +434,7 @@ export class StreamServer {
         }
         // The request object dies when this function returns: everything the upgrade needs is copied first.
         const params: string[] = [];
-        for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+        for (let i = 0; i < paramCount; i++) params.push(decodePathParam(req.getParameter(i) ?? ''));
         const query = new URLSearchParams(req.getQuery() ?? '');
         const path = req.getUrl();
         const key = req.getHeader('sec-websocket-key');

@@ -46,3 +46,17 @@ export function parseOptionalIntegerParam(
 export function isParamError(value: unknown): value is ParamError {
   return typeof value === 'object' && value !== null && (value as ParamError).kind === 'error';
 }
+
+/**
+ * A percent-encoded path parameter, decoded. A malformed escape (`%`, `%zz`, `%E0%A4%A`, an encoded lone
+ * surrogate) makes `decodeURIComponent` throw URIError; such a parameter is kept as sent instead, so that the
+ * name check after it refuses it with a 400 rather than the throw becoming a 500 or a dropped connection.
+ */
+export function decodePathParam(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

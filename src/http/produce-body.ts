@@ -33,6 +33,21 @@ const singleFields = new Set([
   'value_format',
 ]);
 const base64Shape = /^[A-Za-z0-9+/]*={0,2}$/;
+/**
+ * The largest record timestamp accepted: 2^51 - 1 ms (about 71,000 years). A batch stores its records'
+ * timestamps as deltas from the first one, which the batch writer asserts to be below 2^51 (they are zigzag
+ * varlongs computed in floating point); two timestamps in [0, 2^51) always differ by less than that, whether
+ * they come from one request, from two requests staged into one batch, or from the broker's clock.
+ */
+export const TIMESTAMP_MS_MAX = 2 ** 51 - 1;
+
+/** Characters of a client's field or header name shown back in an error message. */
+const NAME_SHOWN_CHARS_MAX = 64;
+
+/** A client's name as an error message shows it: cut, so that a megabyte name is not echoed back. */
+function nameShown(name: string): string {
+  return name.length > NAME_SHOWN_CHARS_MAX ? `${name.slice(0, NAME_SHOWN_CHARS_MAX)}...` : name;
+}
 
 function fail(error: ErrorName, message: string): ProduceParse {
   return { kind: 'error', error, message };
@@ -83,7 +98,7 @@ function parseRecord(
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}unknown field '${field}'; expected key, value, headers, partition, timestamp, key_format, value_format`,
+        message: `${where}unknown field '${nameShown(field)}'; expected key, value, headers, partition, timestamp, key_format, value_format`,
       };
     }
   }
@@ -115,7 +130,7 @@ function parseRecord(
         return {
           kind: 'error',
           error: 'bad_request',
-          message: `${where}header '${name}' must have a string value`,
+          message: `${where}header '${nameShown(name)}' must have a string value`,
         };
       }
       if (Buffer.byteLength(name, 'utf8') > 0xffff) {
@@ -158,11 +173,16 @@ function parseRecord(
   }
   let timestampMs = nowMs;
   if (body.timestamp !== undefined && body.timestamp !== null) {
-    if (typeof body.timestamp !== 'number' || !Number.isSafeInteger(body.timestamp) || body.timestamp < 0) {
+    if (
+      typeof body.timestamp !== 'number' ||
+      !Number.isSafeInteger(body.timestamp) ||
+      body.timestamp < 0 ||
+      body.timestamp > TIMESTAMP_MS_MAX
+    ) {
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}timestamp must be a non-negative integer of milliseconds since the epoch`,
+        message: `${where}timestamp must be an integer of milliseconds since the epoch, from 0 to ${TIMESTAMP_MS_MAX}`,
       };
     }
     timestampMs = body.timestamp;
@@ -198,7 +218,8 @@ export function parseBatchProduce(json: unknown, limits: ProduceLimits, nowMs: n
   }
   const body = json as Record<string, unknown>;
   for (const field of Object.keys(body)) {
-    if (field !== 'records') return fail('bad_request', `unknown field '${field}'; expected "records"`);
+    if (field !== 'records')
+      return fail('bad_request', `unknown field '${nameShown(field)}'; expected "records"`);
   }
   const raw = body.records;
   if (!Array.isArray(raw)) return fail('bad_request', '"records" must be an array of records');

@@ -12,7 +12,8 @@ export function jsonBytes(bytes: Uint8Array | null, base64: boolean): string {
 
 export function jsonHeaders(record: DecodedRecord): string {
   if (record.headers.length === 0) return '{}';
-  const out: Record<string, string | null> = {};
+  // No prototype: a header named `__proto__` would otherwise hit Object.prototype's setter and vanish.
+  const out: Record<string, string | null> = Object.create(null);
   for (const header of record.headers) {
     const key = Buffer.from(header.key.buffer, header.key.byteOffset, header.key.byteLength).toString('utf8');
     out[key] =

@@ -22,6 +22,7 @@ import { type AccessRequirement, CLUSTER_RESOURCE, type ResourceType } from '../
 import { firstInvalidUtf8 } from '../core/utf8.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import type { TlsSettings } from '../security/tls.js';
+import { decodePathParam } from './params.js';
 import { type AccessInput, accessOf, type OperationId, type RouteAccess } from './route-access.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
@@ -404,7 +405,7 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
   // The uWS request object dies when this function returns: copy what the handler needs now.
   const paramCount = countParams(route.pattern);
   const params: string[] = new Array(paramCount);
-  for (let i = 0; i < paramCount; i++) params[i] = decodeParam(req.getParameter(i) ?? '');
+  for (let i = 0; i < paramCount; i++) params[i] = decodePathParam(req.getParameter(i) ?? '');
   // One object per request, all its fields set here (one shape for every request): `run` fills in the body and
   // the principal instead of copying it.
   const base: MutableRequest & { authorization: string } = {
@@ -573,15 +574,6 @@ function countParams(pattern: string): number {
   let count = 0;
   for (let i = 0; i < pattern.length; i++) if (pattern.charCodeAt(i) === 58 /* ':' */) count++;
   return count;
-}
-
-function decodeParam(raw: string): string {
-  if (!raw.includes('%')) return raw;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
 }
 
 /**

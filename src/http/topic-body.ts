@@ -33,6 +33,30 @@ const configFields = new Set([
   'value_schema',
 ]);
 
+/** Characters of a client's string shown back in an error message. */
+const SHOWN_CHARS_MAX = 64;
+/** Problems listed in one error message; the rest are counted. */
+const PROBLEMS_SHOWN_MAX = 8;
+
+/**
+ * A client's value as an error message shows it: short scalars as JSON, long strings cut, arrays and objects
+ * by kind only. Never `JSON.stringify` of the value itself: that recurses (a body nested 10^5 arrays deep
+ * overflows the stack, a 500) and would echo a megabyte string back.
+ */
+function shown(raw: unknown): string {
+  if (Array.isArray(raw)) return 'an array';
+  if (typeof raw === 'object' && raw !== null) return 'an object';
+  if (typeof raw === 'string' && raw.length > SHOWN_CHARS_MAX) {
+    return `${JSON.stringify(raw.slice(0, SHOWN_CHARS_MAX))}... (${raw.length} characters)`;
+  }
+  return JSON.stringify(raw) ?? String(raw);
+}
+
+/** A client's field name as an error message shows it, cut like a string value. */
+function shownName(name: string): string {
+  return name.length > SHOWN_CHARS_MAX ? `${name.slice(0, SHOWN_CHARS_MAX)}...` : name;
+}
+
 function integerField(
   raw: unknown,
   name: string,
@@ -42,7 +66,7 @@ function integerField(
 ): number | { message: string } {
   if (raw === undefined || raw === null) return fallback;
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < min || raw > max) {
-    return { message: `${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}` };
+    return { message: `${name} must be an integer between ${min} and ${max}, got ${shown(raw)}` };
   }
   return raw;
 }
@@ -57,7 +81,7 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `unknown field '${field}'; expected num_partitions, replication_factor, rack_awareness, config`,
+        message: `unknown field '${shownName(field)}'; expected num_partitions, replication_factor, rack_awareness, config`,
       };
     }
   }
@@ -96,7 +120,9 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
   const configObject = typeof rawConfig === 'object' && !Array.isArray(rawConfig) ? rawConfig : {};
   for (const field of Object.keys(configObject)) {
     if (!configFields.has(field)) {
-      problems.push(`unknown config field '${field}'; expected one of ${[...configFields].join(', ')}`);
+      problems.push(
+        `unknown config field '${shownName(field)}'; expected one of ${[...configFields].join(', ')}`,
+      );
     }
   }
   const retentionMs = integerField(
@@ -139,7 +165,7 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
     problems.push(
       cleanupPolicy === 'compact'
         ? "config.cleanup_policy 'compact' is not supported yet; use 'delete'"
-        : `config.cleanup_policy must be 'delete', got ${JSON.stringify(cleanupPolicy)}`,
+        : `config.cleanup_policy must be 'delete', got ${shown(cleanupPolicy)}`,
     );
   }
   const unclean = configObject.unclean_leader_election ?? false;
@@ -148,7 +174,15 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
     problems.push('config.value_schema (Avro values) is not supported yet');
   }
   if (problems.length > 0) {
-    return { kind: 'error', error: 'bad_request', message: `topic '${name}': ${problems.join('; ')}` };
+    // Every problem at once, up to a bound: a body with 10^4 unknown fields gets a short answer, not a list.
+    const listed =
+      problems.length > PROBLEMS_SHOWN_MAX
+        ? [
+            ...problems.slice(0, PROBLEMS_SHOWN_MAX),
+            `and ${problems.length - PROBLEMS_SHOWN_MAX} more problems`,
+          ]
+        : problems;
+    return { kind: 'error', error: 'bad_request', message: `topic '${name}': ${listed.join('; ')}` };
   }
   const config: TopicConfig = {
     retentionMs: retentionMs as number,

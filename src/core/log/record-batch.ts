@@ -594,6 +594,11 @@ export function validateBatch(
   if (end - pos < size) return { kind: 'incomplete', reason: 'truncated batch body' };
   const firstTimestampMs = readInt64(bytes, pos + BatchField.firstTimestamp);
   const maxTimestampMs = readInt64(bytes, pos + BatchField.maxTimestamp);
+  // The writer only stores safe integers; without this check a header-only walk (deep false) over a flipped
+  // timestamp byte handed an unsafe value to the time index, whose assertion stopped recovery.
+  if (!Number.isSafeInteger(firstTimestampMs) || !Number.isSafeInteger(maxTimestampMs)) {
+    return { kind: 'corrupt', reason: 'timestamp out of range' };
+  }
   if (options.deep) {
     const crc = readUint32(bytes, pos + BatchField.crc);
     if (crc32(bytes.subarray(pos + BATCH_CRC_START, pos + size)) !== crc) {
