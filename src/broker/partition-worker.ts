@@ -102,6 +102,7 @@ import {
 import { Status } from '../messages/status.js';
 import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../metadata/types.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import { HeapMeter } from '../runtime/heap-meter.js';
 import { ClusterAuth } from '../security/cluster-auth.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk, Fd } from '../storage/disk.js';
@@ -282,6 +283,7 @@ export class PartitionWorker {
   /** The response ring's bytes as a Buffer, for encoders that write strings. */
   private readonly ringBuffer: Buffer;
   private readonly stats: WorkerStatsWriter;
+  private readonly heapMeter = new HeapMeter();
   private readonly replicas = new Map<number, Replica>();
   private readonly byTopicId = new Map<string, Set<Replica>>();
   private brokers = new Map<string, BrokerRegistration>();
@@ -1900,6 +1902,8 @@ export class PartitionWorker {
   }
 
   private async tick(now: number, wallMs: number): Promise<void> {
+    this.stats.set(StatSlot.heapAllocatedBytes, this.heapMeter.allocatedBytes());
+    this.stats.set(StatSlot.gcSeconds, this.heapMeter.gcSeconds());
     for (const replica of this.replicas.values()) {
       const core = replica.core;
       if (core !== null) {
@@ -2008,6 +2012,7 @@ export class PartitionWorker {
 
   /** Answers the shutdown frame after closing every log; `clean` when each closed at its end. */
   async finish(): Promise<void> {
+    this.heapMeter.stop();
     for (const request of [...this.parkedReplicaFetches]) {
       this.unpark(request);
       request.answered = true;
