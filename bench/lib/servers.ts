@@ -68,6 +68,8 @@ export function startBroker(
   const dataDir = existingDataDir ?? mkdtempSync(join(root, '.tmp', prefix));
   return launch(
     [
+      // As `npm start`, pm2 and the Docker image run it.
+      '--max-semi-space-size=2',
       join(checkout, 'bin/broker.mjs'),
       'start',
       '--port',
