@@ -81,6 +81,7 @@ import {
 import { MessageKind } from '../messages/kinds.js';
 import {
   Acks,
+  emptyProduceAnswer,
   PRODUCE_ANSWER_BYTES,
   type ProducerFields,
   readPartitionKey,
@@ -1016,7 +1017,7 @@ export class PartitionWorker {
         this.pendingReady.add(replica!);
         continue;
       }
-      await this.answerProduce(
+      const waiting = this.answerProduce(
         pending.origin,
         pending.status,
         pending.status === Status.Ok ? pending.baseOffset : -1,
@@ -1024,6 +1025,7 @@ export class PartitionWorker {
         pending.detail,
         pending.duplicate && pending.status === Status.Ok,
       );
+      if (waiting !== undefined) await waiting;
     }
     for (const pending of this.produces) {
       const replica = pending.replica;
@@ -1091,45 +1093,73 @@ export class PartitionWorker {
     touched.length = 0;
   }
 
-  private async answerProduce(
+  /**
+   * Answers a produce. Synchronous while the response ring has room (the answer is written from a reused
+   * scratch record by a function made once); a promise only when it must wait for room, with its own copy of
+   * the answer. Callers await a returned promise before answering again, as for `answer`.
+   */
+  private answerProduce(
     origin: Origin,
     status: Status,
     baseOffset: number,
     replica: Replica | null,
     detail: number,
     duplicate = false,
-  ): Promise<void> {
-    const log = replica?.files.log ?? null;
+  ): Promise<void> | undefined {
     const figures = replica?.files.figures();
-    const answer = {
-      status,
-      duplicate,
-      baseOffset,
-      logEndOffset: figures?.logEndOffset ?? -1,
-      highWatermark: replica?.core?.servableHighWatermark ?? -1,
-      logStartOffset: figures?.logStartOffset ?? -1,
-      detail,
-    };
-    void log;
-    await this.answer(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, (_b, view, at) =>
-      writeProduceAnswer(view, at, answer),
-    );
+    const answer = this.produceAnswerScratch;
+    answer.status = status;
+    answer.duplicate = duplicate;
+    answer.baseOffset = baseOffset;
+    answer.logEndOffset = figures?.logEndOffset ?? -1;
+    answer.highWatermark = replica?.core?.servableHighWatermark ?? -1;
+    answer.logStartOffset = figures?.logStartOffset ?? -1;
+    answer.detail = detail;
+    if (origin.link === null && !this.writer.hasSpaceFor(PRODUCE_ANSWER_BYTES)) {
+      const copy = { ...answer };
+      return this.answerWhenRoom(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, (_b, view, at) =>
+        writeProduceAnswer(view, at, copy),
+      );
+    }
+    return this.answer(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, this.encodeProduceAnswer);
   }
+
+  private readonly produceAnswerScratch = emptyProduceAnswer();
+  private readonly encodeProduceAnswer = (_bytes: Buffer, view: DataView, at: number): void =>
+    writeProduceAnswer(view, at, this.produceAnswerScratch);
 
   // ------------------------------------------------------------------------------------------------------
   // Answers.
 
-  /** Writes an answer to the ring (waiting for room if it is full) or to a data-link connection. */
-  private async answer(
+  /**
+   * Writes an answer to the ring or to a data-link connection: at once when the ring has room (nothing to
+   * await: the hot path allocates no promise), else a promise that resolves once the acceptor freed room and
+   * the answer is written. Callers await a returned promise before writing the next answer, so answers keep
+   * their order.
+   */
+  private answer(
+    origin: Origin,
+    kind: number,
+    payloadBytes: number,
+    encode: (bytes: Buffer, view: DataView, at: number) => void,
+  ): Promise<void> | undefined {
+    if (origin.link !== null) {
+      origin.link.reply(kind, origin.correlationId, payloadBytes, encode);
+      return undefined;
+    }
+    const at = this.writer.reserve(payloadBytes);
+    if (at < 0) return this.answerWhenRoom(origin, kind, payloadBytes, encode);
+    encode(this.ringBuffer, this.writer.view, at);
+    this.writer.commit(kind, origin.correlationId, payloadBytes);
+    return undefined;
+  }
+
+  private async answerWhenRoom(
     origin: Origin,
     kind: number,
     payloadBytes: number,
     encode: (bytes: Buffer, view: DataView, at: number) => void,
   ): Promise<void> {
-    if (origin.link !== null) {
-      origin.link.reply(kind, origin.correlationId, payloadBytes, encode);
-      return;
-    }
     const at = await this.reserveResponse(payloadBytes);
     encode(this.ringBuffer, this.writer.view, at);
     this.writer.commit(kind, origin.correlationId, payloadBytes);
@@ -1803,7 +1833,10 @@ export class PartitionWorker {
       const core = replica.core;
       if (core === null || !core.hasReady()) continue;
       const rd = core.ready();
-      for (const ack of rd.acks) await this.answerAck(replica, ack);
+      for (const ack of rd.acks) {
+        const waiting = this.answerAck(replica, ack);
+        if (waiting !== undefined) await waiting;
+      }
       if (rd.isrProposal !== null) changes.push({ replica, proposal: rd.isrProposal });
       if (rd.highWatermarkChanged) {
         this.stateNotices.add(replica);
@@ -1816,13 +1849,14 @@ export class PartitionWorker {
 
   private readonly hwMoved = new Set<Replica>();
 
-  private async answerAck(replica: Replica, ack: AckOutcome): Promise<void> {
+  /** Answers the produce an ack settles; a promise only when the response ring is full (see `answer`). */
+  private answerAck(replica: Replica, ack: AckOutcome): Promise<void> | undefined {
     const waiter = replica.ackWaiters.get(ack.id);
-    if (waiter === undefined) return;
+    if (waiter === undefined) return undefined;
     replica.ackWaiters.delete(ack.id);
     const status =
       ack.kind === 'ok' ? Status.Ok : ack.kind === 'timed_out' ? Status.AckTimeout : Status.LostLeadership;
-    await this.answerProduce(
+    return this.answerProduce(
       waiter.origin,
       status,
       ack.kind === 'ok' ? waiter.baseOffset : -1,
