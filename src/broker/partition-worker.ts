@@ -515,12 +515,7 @@ export class PartitionWorker {
       retentionBytes: topic.config.retentionBytes,
       syncIntervalMs: this.options.syncIntervalMs,
       indexIntervalBytes: this.options.indexIntervalBytes,
-      // A batch must fit a fetch answer in the response ring and a segment.
-      maxBatchBytes: Math.min(
-        DEFAULT_LOG_CONFIG.maxBatchBytes,
-        this.writer.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES,
-        topic.config.segmentBytes,
-      ),
+      maxBatchBytes: this.maxBatchBytesFor(topic.config.segmentBytes),
     };
     const name = `${topic.name}-${partition}`;
     const dir = join(this.options.dataDir, partitionDirName(topic.name, partition));
@@ -557,6 +552,15 @@ export class PartitionWorker {
     return replica;
   }
 
+  /** A batch must fit a fetch answer in the response ring and a segment. */
+  private maxBatchBytesFor(segmentBytes: number): number {
+    return Math.min(
+      DEFAULT_LOG_CONFIG.maxBatchBytes,
+      this.writer.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES,
+      segmentBytes,
+    );
+  }
+
   /** The replica's core, created once its log's figures are exact (a crashed log is recovered first). */
   private coreOf(replica: Replica): PartitionReplica | null {
     if (replica.core !== null) return replica.core;
@@ -585,6 +589,16 @@ export class PartitionWorker {
       if (replica.files.log === null && replica.files.figures().logEndOffset > 0) replica.files.ensureLog();
       replica.files.log?.setRetention(topic.config.retentionMs, topic.config.retentionBytes);
       this.retain(replica, Date.now());
+    }
+    if (topic.config.segmentBytes !== replica.files.config.segmentBytes) {
+      // Segments rolled from now on take the new size; sealed ones and the active one keep theirs (Kafka's
+      // segment.bytes behaves the same way). A closed log reads the new size when it is opened.
+      const sizes = {
+        segmentBytes: topic.config.segmentBytes,
+        maxBatchBytes: this.maxBatchBytesFor(topic.config.segmentBytes),
+      };
+      replica.files.config = { ...replica.files.config, ...sizes };
+      replica.files.log?.setSegmentBytes(sizes.segmentBytes, sizes.maxBatchBytes);
     }
     if (replica.assignment === p && replica.minInsyncReplicas === topic.config.minInsyncReplicas) return;
     const core = this.coreOf(replica);
