@@ -8,6 +8,7 @@
 // change as soon as it answers its client. Types only: importable from any thread.
 
 import type { MessagePort } from 'node:worker_threads';
+import type { ClusterTlsShared } from '../security/cluster-tls.js';
 import type { LogLevel } from '../config/config.js';
 import type { CommittedOffset, ReassignChange } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
@@ -66,6 +67,8 @@ export interface ControlOptions {
   readonly clusterSecret: Uint8Array | null;
   /** Authentication failure counters shared by every thread (security/cluster-auth.ts `createAuthStats`). */
   readonly authStats: SharedArrayBuffer;
+  /** Cluster TLS's files and the shared reload generation (security/cluster-tls.ts); null without it. */
+  readonly clusterTls: ClusterTlsShared | null;
 }
 
 export type ControlRequest =
