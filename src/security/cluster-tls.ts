@@ -137,6 +137,16 @@ function signedByOneOf(
   return false;
 }
 
+/**
+ * Bytes the TCP connection under a server-side TLS socket received: 0 for a peer that never sent a hello.
+ * Node keeps that connection as the TLS socket's `_parent` (not in its typings, present since Node 0.11); when
+ * it is missing, the failure is counted as if a hello had come.
+ */
+function rawBytesRead(socket: TLSSocket): number {
+  const parent = (socket as TLSSocket & { _parent?: net.Socket | null })._parent;
+  return parent instanceof net.Socket ? parent.bytesRead : 1;
+}
+
 /** The reload generation shared by every thread (Int32 at index 0). */
 export function createClusterTlsReload(): SharedArrayBuffer {
   return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
@@ -148,15 +158,21 @@ export function announceClusterTlsReload(reload: SharedArrayBuffer): void {
   Atomics.add(new Int32Array(reload), 0, 1);
 }
 
-/** Why a failed handshake failed, or null for a peer that merely went away before finishing it. */
+/**
+ * Why a server-side handshake failed: `tls_certificate` when this side refused the peer's certificate (or got
+ * none), `tls_handshake` for any other failure, a peer that sent a hello and then left included (a node of
+ * another CA does that: it refuses this node's certificate first); null for a peer that left without sending
+ * a byte (a port probe). `bytesRead`: what the raw connection had received.
+ */
 export function classifyTlsFailure(
   error: NodeJS.ErrnoException,
   socket: TLSSocket | undefined,
+  bytesRead: number,
 ): AuthFailureReason | null {
   if (socket?.authorizationError) return 'tls_certificate';
   const code = error.code ?? '';
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'tls_certificate';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return null;
+  if ((code === 'ECONNRESET' || code === 'EPIPE') && bytesRead === 0) return null;
   return 'tls_handshake';
 }
 
@@ -248,10 +264,9 @@ export class ClusterTls {
     // Ahead of the TLS server's own listener, which wraps the socket with the context current at that moment.
     server.prependListener('connection', () => this.refresh());
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
-      const reason = classifyTlsFailure(error, socket);
+      const reason = classifyTlsFailure(error, socket, rawBytesRead(socket));
       if (reason === null) return;
-      const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-      this.#failed(transport, reason, error, remote);
+      this.#failed(transport, reason, error, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
     });
     server.on('close', () => this.#servers.delete(server));
     this.#servers.add(server);
