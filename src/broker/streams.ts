@@ -31,6 +31,7 @@ import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
+import { parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
 import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
@@ -325,25 +326,6 @@ function closeSocket(ws: Socket, code: number, reason: string): void {
   ws.end(code, reason.slice(0, 120));
 }
 
-function parseJsonObject(text: string): Record<string, unknown> | string {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value))
-      return 'a frame must be a JSON object';
-    return value as Record<string, unknown>;
-  } catch (error) {
-    return `a frame is not valid JSON: ${(error as Error).message}`;
-  }
-}
-
-function parsePermit(frame: Record<string, unknown>): number | string {
-  const count = frame.count;
-  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > 1_000_000) {
-    return 'permit count must be an integer from 1 to 1000000';
-  }
-  return count;
-}
-
 /** A close reason within the WebSocket limit of 123 bytes; the error frame before it says the rest. */
 function shortReason(name: ErrorName): string {
   return `${name}: see the error frame`;
@@ -613,10 +595,9 @@ class ProduceSession implements Session {
   message(text: string): void {
     const topic = this.topic;
     if (topic === null) return;
-    const frame = parseJsonObject(text);
-    if (typeof frame === 'string') return this.answer(errorFrame('bad_request', frame));
-    const context = frame.context;
-    delete frame.context;
+    const parsedFrame = parseProduceFrame(text);
+    if (typeof parsedFrame === 'string') return this.answer(errorFrame('bad_request', parsedFrame));
+    const { fields: frame, context } = parsedFrame;
     const withContext = context === undefined ? {} : { context };
     if (this.inFlight >= this.server.options.inFlightMax) {
       return this.answer(
@@ -750,13 +731,9 @@ class ConsumeSession implements Session {
   }
 
   message(text: string): void {
-    const frame = parseJsonObject(text);
-    if (typeof frame === 'string') return this.sink.fail(CloseCode.badRequest, frame);
-    if (frame.type !== 'permit')
-      return this.sink.fail(CloseCode.badRequest, 'expected {"type":"permit","count":n}');
-    const count = parsePermit(frame);
-    if (typeof count === 'string') return this.sink.fail(CloseCode.badRequest, count);
-    this.sink.grant(count);
+    const permit = parseConsumeFrame(text);
+    if (typeof permit === 'string') return this.sink.fail(CloseCode.badRequest, permit);
+    this.sink.grant(permit.count);
     this.stream?.pump();
   }
 
@@ -1022,25 +999,13 @@ export class GroupSession implements Session {
   }
 
   message(text: string): void {
-    const frame = parseJsonObject(text);
+    const frame = parseGroupFrame(text);
     if (typeof frame === 'string') return this.send(errorFrame('bad_request', frame));
     if (frame.type === 'permit') {
-      const count = parsePermit(frame);
-      if (typeof count === 'string') return this.send(errorFrame('bad_request', count));
-      this.sink.grant(count);
+      this.sink.grant(frame.count);
       return this.drain();
     }
-    if (frame.type !== 'commit') {
-      return this.send(
-        errorFrame('bad_request', 'frames are {"type":"commit",...} or {"type":"permit",...}'),
-      );
-    }
     const { topic, partition, offset } = frame;
-    if (typeof topic !== 'string' || typeof partition !== 'number' || typeof offset !== 'number') {
-      return this.send(
-        errorFrame('bad_request', 'commit needs topic (string), partition and offset (integers)'),
-      );
-    }
     const refusal = this.server.refused(this.ws, [
       { resourceType: 'group', resourceName: this.groupId, operation: 'read' },
       topicNeed(topic, 'read'),
