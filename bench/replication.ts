@@ -23,10 +23,20 @@
 // Not a test: the numbers depend on the machine and its load. Runs on the main thread of its own process.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import { partitionDirName } from '../src/core/names.js';
+import { makeClusterCertificates } from '../test/security/tls-fixture.js';
 import {
   type ClusterNode,
   describeMachine,
@@ -51,7 +61,6 @@ import {
 } from './lib/replicas.js';
 import { root } from './lib/servers.js';
 import { report } from './lib/table.js';
-import { makeClusterCertificates } from '../test/security/tls-fixture.js';
 
 const quick = process.argv.includes('--quick');
 const runs = intFlag('runs', quick ? 1 : 3);

@@ -127,7 +127,9 @@ export async function startBroker(
   const authStats = createAuthStats();
   // So are the cluster TLS files: every problem named at once, a key that is not the certificate's refused.
   const clusterTlsFiles =
-    config.clusterTlsCertFile === null || config.clusterTlsKeyFile === null || config.clusterTlsCaFile === null
+    config.clusterTlsCertFile === null ||
+    config.clusterTlsKeyFile === null ||
+    config.clusterTlsCaFile === null
       ? null
       : {
           certFile: config.clusterTlsCertFile,
@@ -793,7 +795,10 @@ function logClusterTls(log: Logger, material: ClusterTlsMaterial, message: strin
     fingerprint256: material.fingerprint256,
   };
   if (material.outOfDate) {
-    log.warn(fields, `${message}; THE CERTIFICATE IS OUTSIDE ITS VALIDITY PERIOD: the other nodes will refuse it`);
+    log.warn(
+      fields,
+      `${message}; THE CERTIFICATE IS OUTSIDE ITS VALIDITY PERIOD: the other nodes will refuse it`,
+    );
   } else {
     log.info(fields, message);
   }

@@ -8,7 +8,6 @@
 // change as soon as it answers its client. Types only: importable from any thread.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { ClusterTlsShared } from '../security/cluster-tls.js';
 import type { LogLevel } from '../config/config.js';
 import type { CommittedOffset, ReassignChange } from '../core/metadata/state-machine.js';
 import type { RaftRole } from '../core/raft/types.js';
@@ -22,6 +21,7 @@ import type {
   TopicConfigChanges,
   TopicMetadata,
 } from '../metadata/types.js';
+import type { ClusterTlsShared } from '../security/cluster-tls.js';
 
 /** What the control thread needs from the broker's configuration. */
 export interface ControlOptions {

@@ -28,8 +28,8 @@ import {
   createSecureContext,
   createServer,
   type SecureContext,
-  type Server as TlsServer,
   type TLSSocket,
+  type Server as TlsServer,
 } from 'node:tls';
 import { assert } from '../core/assert.js';
 import type { AuthFailureReason, AuthTransport } from '../core/security/cluster-auth.js';

@@ -213,7 +213,13 @@ describe('cluster TLS, three real processes and outsiders', { timeout: 90_000 },
         rogueTls,
       );
       const kind = await new Promise<number>((resolve) => {
-        client.send(4, 4, (out, _v, at) => out.writeUInt32LE(0, at), (k) => resolve(k), 2_000);
+        client.send(
+          4,
+          4,
+          (out, _v, at) => out.writeUInt32LE(0, at),
+          (k) => resolve(k),
+          2_000,
+        );
       });
       client.close();
       assert.equal(kind, LinkFailureKind, 'a link from another CA gets only a failure');
@@ -226,24 +232,28 @@ describe('cluster TLS, three real processes and outsiders', { timeout: 90_000 },
       await new Promise((resolve) => socket.once('close', resolve));
     }
 
-    const counted = await waitFor('refusals by TLS on the cluster port and the data link', 15_000, async () => {
-      const nodes = cluster.nodes;
-      const figures = {
-        clusterPortNoCert: await totalRefusals(nodes, 'cluster_port/tls_certificate'),
-        clusterPortAbandoned: await totalRefusals(nodes, 'cluster_port/tls_handshake'),
-        dataLinkNoCert: await totalRefusals(nodes, 'data_link/tls_certificate'),
-        dataLinkAbandoned: await totalRefusals(nodes, 'data_link/tls_handshake'),
-      };
-      // The cluster refuses 6 cluster-port clients' certificates (none, or a foreign one: these clients trust
-      // anything) and sees the rogue broker's dials abandoned (it refuses the cluster's certificate and leaves);
-      // on the data link, 3 clients without a certificate and 3 that refuse the cluster's.
-      return figures.clusterPortNoCert >= 6 &&
-        figures.clusterPortAbandoned >= 1 &&
-        figures.dataLinkNoCert >= 3 &&
-        figures.dataLinkAbandoned >= 3
-        ? figures
-        : undefined;
-    });
+    const counted = await waitFor(
+      'refusals by TLS on the cluster port and the data link',
+      15_000,
+      async () => {
+        const nodes = cluster.nodes;
+        const figures = {
+          clusterPortNoCert: await totalRefusals(nodes, 'cluster_port/tls_certificate'),
+          clusterPortAbandoned: await totalRefusals(nodes, 'cluster_port/tls_handshake'),
+          dataLinkNoCert: await totalRefusals(nodes, 'data_link/tls_certificate'),
+          dataLinkAbandoned: await totalRefusals(nodes, 'data_link/tls_handshake'),
+        };
+        // The cluster refuses 6 cluster-port clients' certificates (none, or a foreign one: these clients trust
+        // anything) and sees the rogue broker's dials abandoned (it refuses the cluster's certificate and leaves);
+        // on the data link, 3 clients without a certificate and 3 that refuse the cluster's.
+        return figures.clusterPortNoCert >= 6 &&
+          figures.clusterPortAbandoned >= 1 &&
+          figures.dataLinkNoCert >= 3 &&
+          figures.dataLinkAbandoned >= 3
+          ? figures
+          : undefined;
+      },
+    );
     console.log(`refusals counted: ${JSON.stringify(counted)}`);
     // The rogue broker refuses the cluster's certificate (and logs it); it is never a member or a voter.
     await waitForOutput(rogue, /cluster authentication failed/, 10_000);

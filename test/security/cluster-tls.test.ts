@@ -7,11 +7,16 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import * as tls from 'node:tls';
 import { ClusterPort } from '../../src/cluster/port.js';
 import { RpcClient, RpcServer } from '../../src/cluster/rpc.js';
-import { DATA_LINK_DEFAULTS, DataLinkClient, DataLinkServer, LinkFailureKind } from '../../src/link/data-link.js';
+import {
+  DATA_LINK_DEFAULTS,
+  DataLinkClient,
+  DataLinkServer,
+  LinkFailureKind,
+} from '../../src/link/data-link.js';
 import { createAuthStats, readAuthStat } from '../../src/security/cluster-auth.js';
 import {
   announceClusterTlsReload,
@@ -68,7 +73,8 @@ describe('cluster TLS', { timeout: 60_000 }, () => {
         /cannot read the cluster CA \(--cluster-tls-ca-file\)/.test(error.message),
     );
     assert.throws(
-      () => loadClusterTlsMaterial({ certFile: certs.rogueCert, keyFile: certs.rogueKey, caFile: certs.caCert }),
+      () =>
+        loadClusterTlsMaterial({ certFile: certs.rogueCert, keyFile: certs.rogueKey, caFile: certs.caCert }),
       /was not signed by a CA of .*cluster-ca\.crt: the other nodes would refuse it/,
     );
   });
@@ -152,7 +158,10 @@ describe('cluster TLS', { timeout: 60_000 }, () => {
     });
     const good = new RpcClient({ connectTimeoutMs: 2_000 }, undefined, tlsOf('b'));
     const rogue = new RpcClient({ connectTimeoutMs: 2_000 }, undefined, rogueTls());
-    cleanups.push(() => good.close(), () => rogue.close());
+    cleanups.push(
+      () => good.close(),
+      () => rogue.close(),
+    );
     const answer = await good.call(port.address(), 'echo', Buffer.from('hi'), { timeoutMs: 2_000 });
     assert.equal(Buffer.from(answer).toString(), 'hi');
     await assert.rejects(rogue.call(port.address(), 'echo', Buffer.from('x'), { timeoutMs: 2_000 }));
