@@ -194,7 +194,7 @@ const fieldNames = [
   'toString',
 ];
 /** Objects whose keys are mostly the fields the parsers know, so that the values reach the deep checks. */
-const fieldy: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
+export const fieldy: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
   node: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     leaf,

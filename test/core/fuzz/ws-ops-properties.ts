@@ -148,7 +148,7 @@ const frameObject = fc.dictionary(
   fc.oneof(leaf, frameTypes, fc.integer(), fc.constant(-1), fc.constant(2 ** 31)),
   { maxKeys: 8 },
 );
-const frameText = fc.oneof(
+export const frameText = fc.oneof(
   frameObject.map((o) => JSON.stringify(o)),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
   fc.string({ unit: 'binary', maxLength: 200 }),
@@ -183,7 +183,7 @@ const queryValue = fc.oneof(
   ),
   fc.string({ unit: 'binary', maxLength: 300 }),
 );
-const queryText = fc.oneof(
+export const queryText = fc.oneof(
   fc
     .array(fc.tuple(fc.oneof(fc.constantFrom(...queryKeys), fc.string({ maxLength: 8 })), queryValue), {
       maxLength: 6,
@@ -244,7 +244,7 @@ const opsValue: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
     fc.dictionary(fc.constantFrom(...opsFields), tie('node'), { maxKeys: 6 }),
   ),
 })).node;
-const opsBody = fc.oneof(
+export const opsBody = fc.oneof(
   fc.dictionary(fc.constantFrom(...opsFields), opsValue, { maxKeys: 8 }),
   fc.jsonValue({ maxDepth: 3 }),
   fc.dictionary(fc.string({ unit: 'binary', maxLength: 400 }), leaf, { maxKeys: 40 }),
