@@ -22,6 +22,7 @@
 import uWS from 'uWebSockets.js';
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import { assert } from '../core/assert.js';
 import { type ErrorName, errorBody, errors } from '../core/errors.js';
 import { forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
@@ -31,7 +32,7 @@ import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
-import { parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
+import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
 import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
@@ -59,6 +60,9 @@ export const CloseCode = {
   notLeader: 4013,
   rateLimited: 4029,
 } as const;
+
+/** setTimeout's longest delay; an expiry further off is checked again when the timer fires. */
+const timerDelayMsMax = 2 ** 31 - 1;
 
 export interface StreamOptions {
   /** Above this many buffered bytes a socket's streams pause until it drains. */
@@ -95,6 +99,10 @@ interface SocketData {
   readonly principal: string;
   /** `Bearer <token>` as the client authenticated ('' with none): passed on to the group coordinator. */
   readonly authorization: string;
+  /** When the credential expires (a JWT's exp), in ms since the epoch; null: never. */
+  readonly expiresAtMs: number | null;
+  /** Closes the socket at `expiresAtMs`; cleared on close. */
+  expiryTimer: NodeJS.Timeout | null;
   session: Session | null;
   closed: boolean;
 }
@@ -307,7 +315,7 @@ class SocketSink implements StreamSink {
     const data = this.ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    this.ws.end(code, reason);
+    this.ws.end(code, closeReason(reason));
   }
 
   /** Sends a frame whatever the flow control says (an error the client must see before a close). */
@@ -317,13 +325,13 @@ class SocketSink implements StreamSink {
   }
 }
 
-/** Closes with a code and reason, once; a reason longer than a close frame allows is cut. */
+/** Closes with a code and reason, once; a reason longer than a close frame allows is cut (`closeReason`). */
 function closeSocket(ws: Socket, code: number, reason: string): void {
   const data = ws.getUserData();
   if (data.closed) return;
   data.closed = true;
   // The close handler stops the session.
-  ws.end(code, reason.slice(0, 120));
+  ws.end(code, closeReason(reason));
 }
 
 /** A close reason within the WebSocket limit of 123 bytes; the error frame before it says the rest. */
@@ -425,16 +433,26 @@ export class StreamServer {
         const header = req.getHeader('authorization');
         const queryToken = query.get('token');
         const authorization = header !== '' ? header : queryToken !== null ? `Bearer ${queryToken}` : '';
-        const upgrade = (principal: string) =>
+        const upgrade = (principal: string, expiresAtS: number | null) =>
           res.upgrade<SocketData>(
-            { path, params, query, principal, authorization, session: null, closed: false },
+            {
+              path,
+              params,
+              query,
+              principal,
+              authorization,
+              expiresAtMs: expiresAtS === null ? null : expiresAtS * 1000,
+              expiryTimer: null,
+              session: null,
+              closed: false,
+            },
             key,
             protocol,
             extensions,
             context,
           );
         const access = this.access;
-        if (access === null || !access.enabled) return upgrade(ANONYMOUS);
+        if (access === null || !access.enabled) return upgrade(ANONYMOUS, null);
         let aborted = false;
         const decide = (outcome: Authentication): void => {
           if (aborted) return;
@@ -450,7 +468,7 @@ export class StreamServer {
             const answer = errorBody('forbidden', refusal.message);
             return refuseUpgrade(res, answer.status, JSON.stringify(answer.body), false);
           }
-          res.cork(() => upgrade(outcome.principal));
+          res.cork(() => upgrade(outcome.principal, outcome.expiresAtS));
         };
         const authenticated = access.authenticate(header, queryToken);
         if (!(authenticated instanceof Promise)) return decide(authenticated);
@@ -461,6 +479,7 @@ export class StreamServer {
       },
       open: (ws) => {
         this.sockets.add(ws);
+        this.closeAtExpiry(ws);
         const session = create(ws);
         ws.getUserData().session = session;
         session.open();
@@ -487,6 +506,7 @@ export class StreamServer {
       close: (ws) => {
         const data = ws.getUserData();
         data.closed = true;
+        if (data.expiryTimer !== null) clearTimeout(data.expiryTimer);
         this.sockets.delete(ws);
         data.session?.close();
       },
@@ -521,6 +541,37 @@ export class StreamServer {
         ],
       ),
     );
+  }
+
+  /**
+   * Closes `ws` with 4401 when its credential expires (a JWT's exp; checked at the upgrade, so a token valid then
+   * is honoured until then and no longer): a client must reconnect with a fresh token, as an HTTP client's next
+   * request would be refused.
+   */
+  private closeAtExpiry(ws: Socket): void {
+    const data = ws.getUserData();
+    const expiresAtMs = data.expiresAtMs;
+    if (expiresAtMs === null || data.closed) return;
+    const delayMs = expiresAtMs - Date.now();
+    if (delayMs <= 0) {
+      // The close code of 40101 (core/errors.ts), as for any other missing credential.
+      const code = errors.unauthenticated.wsCloseCode;
+      assert(code !== null, 'unauthenticated has a close code');
+      return closeSocket(
+        ws,
+        code,
+        `the bearer token expired at ${new Date(expiresAtMs).toISOString()}; reconnect with a new one`,
+      );
+    }
+    data.expiryTimer = setTimeout(
+      () => {
+        data.expiryTimer = null;
+        this.closeAtExpiry(ws);
+      },
+      Math.min(delayMs, timerDelayMsMax),
+    );
+    // The socket, not this timer, keeps the process alive.
+    data.expiryTimer.unref();
   }
 
   /**

@@ -434,7 +434,7 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
     rule.kind === 'open' ||
     (rule.kind === 'metrics' && !access.metricsRequireAuth);
   const authentication: Authentication | Promise<Authentication> = open
-    ? { kind: 'ok', principal: access === undefined || !access.enabled ? ANONYMOUS : '' }
+    ? { kind: 'ok', principal: access === undefined || !access.enabled ? ANONYMOUS : '', expiresAtS: null }
     : access.authenticate(base.authorization, null);
   // A refusal for credentials is answered before the body is read (when it is known at once).
   if (!(authentication instanceof Promise) && authentication.kind !== 'ok') {

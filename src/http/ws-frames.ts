@@ -3,7 +3,32 @@
 // `/ws/group`. Each parser returns the frame's values or a sentence naming the problem, never throws, and
 // lets through only values the broker can act on: a commit's partition and offset are integers in range, so
 // a bad frame cannot reach the group registry (and from there the metadata log).
-// Pure; called by broker/streams.ts on the acceptor thread, and by the fuzz tests.
+// Also the close reason as the protocol allows it. Pure; called by broker/streams.ts on the acceptor thread,
+// and by the fuzz tests.
+
+import { toWellFormed } from '../core/utf8.js';
+
+/** RFC 6455 5.5.1: a close frame's reason is UTF-8 of at most 123 bytes (125 less the code). */
+export const CLOSE_REASON_BYTES_MAX = 123;
+
+/**
+ * A close reason as RFC 6455 allows it: well-formed (a lone surrogate, which a JSON.parse message may quote
+ * from a client's frame, becomes U+FFFD) and cut to 123 UTF-8 bytes at a character boundary. A reason
+ * outside these limits makes clients fail the connection (1006) instead of reading the reason.
+ */
+export function closeReason(text: string): string {
+  const whole = toWellFormed(text);
+  if (Buffer.byteLength(whole, 'utf8') <= CLOSE_REASON_BYTES_MAX) return whole;
+  let out = '';
+  let bytes = 0;
+  for (const char of whole) {
+    const size = Buffer.byteLength(char, 'utf8');
+    if (bytes + size > CLOSE_REASON_BYTES_MAX) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}
 
 /** A text frame's JSON object, or a sentence naming the problem. */
 export function parseFrameObject(text: string): Record<string, unknown> | string {

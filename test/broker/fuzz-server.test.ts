@@ -3,7 +3,8 @@
 // properties), and generated frames on the produce, consume and group WebSocket endpoints. No answer may be a
 // 5xx and no socket may close with a server-error code; the broker stays healthy; and nothing is written for
 // input it refused: each partition's log end grows by exactly the records it acknowledged.
-// FUZZ_SEED=S replays a run (the seed is printed). Runs on the main thread of the test process.
+// FUZZ_SEED=S replays a run (the seed is printed); FUZZ_SERVER_REQUESTS and FUZZ_SERVER_FRAMES (200 and 40 per
+// socket by default, a few seconds) make it longer. Runs on the main thread of the test process.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,8 +17,8 @@ import { frameText, opsBody, queryText } from '../core/fuzz/ws-ops-properties.js
 import { type BrokerProcess, killBroker, spawnBroker } from './process.js';
 
 const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const requestsMax = Number(process.env.FUZZ_SERVER_REQUESTS ?? 400);
-const framesPerSocket = Number(process.env.FUZZ_SERVER_FRAMES ?? 60);
+const requestsMax = Number(process.env.FUZZ_SERVER_REQUESTS ?? 200);
+const framesPerSocket = Number(process.env.FUZZ_SERVER_FRAMES ?? 40);
 const topic = 'fz';
 const partitions = 2;
 
@@ -55,7 +56,21 @@ const routes: readonly (readonly [method: string, path: string, body: 'records' 
 ];
 
 const pathParam = fc.oneof(
-  fc.constantFrom(topic, 'nope', 'g1', '0', '1', '-1', '1.5', '99999999999', '%', '%zz', '%E0%A4%A', '..', '__proto__'),
+  fc.constantFrom(
+    topic,
+    'nope',
+    'g1',
+    '0',
+    '1',
+    '-1',
+    '1.5',
+    '99999999999',
+    '%',
+    '%zz',
+    '%E0%A4%A',
+    '..',
+    '__proto__',
+  ),
   fc.string({ maxLength: 12 }).map((s) => encodeURIComponent(s)),
 );
 const body = {
@@ -186,7 +201,10 @@ describe('the real broker under generated requests and frames', { timeout: 120_0
       }
       if (ws.readyState === WebSocket.OPEN) ws.close(1000);
       const code = await closed;
-      assert.ok(code === 1000 || code === 1005 || (code >= 4000 && code < 4500), `${endpoint} closed with ${code}`);
+      assert.ok(
+        code === 1000 || code === 1005 || (code >= 4000 && code < 4500),
+        `${endpoint} closed with ${code}`,
+      );
       written += acks;
     }
 

@@ -7,10 +7,13 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { bindingFromJson, bindingProblem, filterFromFields } from '../../../src/core/security/acl.js';
+import { isWellFormed, toWellFormed } from '../../../src/core/utf8.js';
 import { parseOffsetReset, parseTopicAlter } from '../../../src/http/ops-bodies.js';
 import { CONSUME_LIMIT_MAX, isParamError, parseAcks, parseConsumeQuery } from '../../../src/http/params.js';
 import { parseSingleProduce } from '../../../src/http/produce-body.js';
 import {
+  CLOSE_REASON_BYTES_MAX,
+  closeReason,
   PERMIT_COUNT_MAX,
   parseConsumeFrame,
   parseGroupFrame,
@@ -45,8 +48,11 @@ export function checkFrame(text: string, context: string): void {
     else assert.equal(parsed.records.length, 1, context);
   }
   const consume = parseConsumeFrame(text);
-  if (typeof consume === 'string') checkSentence(consume, `${context} (consume frame)`);
-  else
+  if (typeof consume === 'string') {
+    checkSentence(consume, `${context} (consume frame)`);
+    // A refused consume frame closes the socket with this sentence as the reason.
+    checkCloseReason(consume, context);
+  } else
     assert.ok(Number.isSafeInteger(consume.count) && consume.count >= 1 && consume.count <= PERMIT_COUNT_MAX);
   const group = parseGroupFrame(text);
   if (typeof group === 'string') checkSentence(group, `${context} (group frame)`);
@@ -59,6 +65,14 @@ export function checkFrame(text: string, context: string): void {
     );
     assert.ok(Number.isSafeInteger(group.offset) && group.offset >= 0, `${context}: offset ${group.offset}`);
   }
+}
+
+/** A close reason is well-formed UTF-8 of at most 123 bytes, and the start of what it was made from. */
+export function checkCloseReason(text: string, context: string): void {
+  const reason = closeReason(text);
+  assert.ok(isWellFormed(reason), `${context}: a close reason with a lone surrogate`);
+  assert.ok(Buffer.byteLength(reason) <= CLOSE_REASON_BYTES_MAX, `${context}: a close reason over 123 bytes`);
+  assert.ok(toWellFormed(text).startsWith(reason), `${context}: a close reason that is not a prefix`);
 }
 
 /** The acks and consume parsers over one query string. */
@@ -251,6 +265,12 @@ export const opsBody = fc.oneof(
 );
 
 export const wsOpsProperties: readonly FuzzProperty[] = [
+  fuzzProperty('close reasons: well-formed UTF-8 of at most 123 bytes, the start of the sentence', 300, () =>
+    fc.property(
+      fc.string({ unit: fc.constantFrom('binary', 'grapheme', 'binary-ascii'), maxLength: 200 }),
+      (s) => checkCloseReason(s, JSON.stringify(s)),
+    ),
+  ),
   fuzzProperty(
     'WebSocket frames: every produce, consume and group frame parses in bounds or is named',
     300,

@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { filterFromFields } from '../../../src/core/security/acl.js';
+import { isWellFormed } from '../../../src/core/utf8.js';
 import { parseOffsetReset, parseTopicAlter } from '../../../src/http/ops-bodies.js';
 import { parseAcks, parseConsumeQuery } from '../../../src/http/params.js';
-import { parseGroupFrame } from '../../../src/http/ws-frames.js';
+import { closeReason, parseConsumeFrame, parseGroupFrame } from '../../../src/http/ws-frames.js';
 import { assertProperty } from './fuzz-support.js';
 import { wsOpsProperties } from './ws-ops-properties.js';
 
@@ -66,6 +67,16 @@ describe('regressions found by fuzzing frames, query strings and operators\u2019
     assert.ok(
       named.kind === 'error' && named.message.length < 2048 && /and 32 more problems$/.test(named.message),
     );
+  });
+
+  test('a consume frame of lone surrogates closes with a well-formed reason, not an invalid close frame (1006)', () => {
+    // JSON.parse names the first bad token: here half of a surrogate pair.
+    const refusal = parseConsumeFrame('\u{7f8d8}\u{1ce18}');
+    assert.equal(typeof refusal, 'string');
+    const reason = closeReason(refusal as string);
+    assert.ok(!isWellFormed(refusal as string) && isWellFormed(reason));
+    // 120 characters of three bytes each were cut to 41, not sent as 360 bytes.
+    assert.equal(closeReason('\u20ac'.repeat(120)), '\u20ac'.repeat(41));
   });
 
   test('a refused acks or consume value is named in a short sentence, not echoed whole', () => {
