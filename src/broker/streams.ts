@@ -12,7 +12,8 @@
 // before any socket exists) unless the principal (bearer token in Authorization, or `?token=` for browsers)
 // may use the endpoint: topic:write to produce, topic:read to consume, group:read plus topic:read of every
 // topic to join a group. Actions in frames are checked again against the current ACLs: a produce after the
-// ACL was removed, or a commit for a topic the principal may not read, answers a 40301 error frame.
+// ACL was removed, or a commit for a topic the principal may not read, answers a 40301 error frame. A socket
+// opened with a JWT that has an `exp` is closed with 4401 at that time: the token is no longer honoured.
 // Limits of a client: an upgrade from an address over --max-connections-per-ip is refused with 429 (no
 // socket); a produce frame of a principal over its produce quota is answered with a 42901 error frame (the
 // socket stays open, nothing is written); records streamed to a principal over its consume quota are held
