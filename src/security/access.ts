@@ -63,7 +63,10 @@ export class AccessControl {
   private readonly denials: Counter<'operation' | 'resource_type'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly nowS: () => number;
-  private readonly jwtCache = new Map<string, { principal: string; validUntilS: number; expiresAtS: number | null }>();
+  private readonly jwtCache = new Map<
+    string,
+    { principal: string; validUntilS: number; expiresAtS: number | null }
+  >();
   private logWindowS = 0;
   private logsInWindow = 0;
   private suppressed = 0;
