@@ -228,6 +228,15 @@ const opsFields = [
   'resource_name',
   'operation',
   'permission',
+  // Consumer-group bodies (register, heartbeat, leave, commit) and partition-move plans.
+  'consumer_id',
+  'topics',
+  'session_timeout_ms',
+  'assignor',
+  'generation',
+  'metadata',
+  'partition',
+  'replicas',
   '__proto__',
 ];
 const opsStrings = fc.constantFrom(
@@ -248,13 +257,18 @@ const opsStrings = fc.constantFrom(
   'deny',
   'User:alice',
   '*',
+  'sticky',
+  'range',
+  'roundrobin',
+  'fz',
+  'n1',
 );
 const opsValue: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
   node: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     leaf,
     opsStrings,
-    fc.array(fc.oneof(fc.integer({ min: -2, max: 70 }), nastyNumber, leaf), { maxLength: 6 }),
+    fc.array(fc.oneof(fc.integer({ min: -2, max: 70 }), nastyNumber, leaf, tie('node')), { maxLength: 6 }),
     fc.dictionary(fc.constantFrom(...opsFields), tie('node'), { maxKeys: 6 }),
   ),
 })).node;
