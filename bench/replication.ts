@@ -14,15 +14,29 @@
 //      the partition, retrying every failure after 20 ms) while the partition's leader is killed with SIGKILL:
 //      time from the kill to the first acknowledgement; the killed node is restarted and back in the ISR before
 //      the next round. Every acknowledged record is then looked for in the log.
+// With `--catchup-tls` only part 2 runs, `--runs` times on a cluster with cluster TLS (and the cluster secret it
+// requires; one node certificate from a CA made with openssl serves the three nodes) and as often on one
+// without, alternating, so the data link's TLS cost shows beside its baseline from the same run.
 // Writes bench/results/replication-<iso>.json and .md and prints the table.
 // Usage: node --import tsx bench/replication.ts [--quick] [--runs 3] [--duration 10] [--connections 50]
-//        [--catchup-mb 200] [--failovers 5]
+//        [--catchup-mb 200] [--failovers 5] [--catchup-tls]
 // Not a test: the numbers depend on the machine and its load. Runs on the main thread of its own process.
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import { partitionDirName } from '../src/core/names.js';
+import { makeClusterCertificates } from '../test/security/tls-fixture.js';
 import {
   type ClusterNode,
   describeMachine,
@@ -54,6 +68,9 @@ const durationS = intFlag('duration', quick ? 3 : 10);
 const connections = intFlag('connections', 50);
 const catchUpMb = intFlag('catchup-mb', quick ? 50 : 200);
 const failovers = intFlag('failovers', quick ? 2 : 5);
+const catchUpTls = process.argv.includes('--catchup-tls');
+/** Arguments of every broker of the cluster being measured (cluster TLS on or off). */
+let clusterArgs: readonly string[] = [];
 /** Bounds on every phase: beyond these the cluster is broken, not slow. */
 const topicReadyWaitMs = 30_000;
 const isrShrinkWaitMs = 40_000;
@@ -91,7 +108,7 @@ interface LoadResult {
 const clusters = new Set<TestCluster>();
 
 async function startTracked(count: number): Promise<TestCluster> {
-  const cluster = await startCluster(count);
+  const cluster = await startCluster(count, clusterArgs);
   clusters.add(cluster);
   return cluster;
 }
@@ -375,7 +392,7 @@ async function measureCatchUp(cluster: TestCluster): Promise<CatchUpResult> {
   const rawReadMs = performance.now() - rawStartMs;
 
   const restartAtMs = performance.now();
-  await cluster.startNode(follower);
+  await cluster.startNode(follower, clusterArgs);
   const servingAtMs = performance.now();
   const progress: [number, number][] = [];
   let caughtUpAtMs = Number.NaN;
@@ -538,7 +555,7 @@ async function failoverRound(
     acks.push(...producer.acks);
 
     const restartAtMs = performance.now();
-    await cluster.startNode(victim);
+    await cluster.startNode(victim, clusterArgs);
     const servingAtMs = performance.now();
     await pollPartition(`${victim.id} back in the ISR`, target, topic, 0, rejoinWaitMs, 50, (v) =>
       fullyInSync(v) ? true : undefined,
@@ -655,6 +672,68 @@ function failoverRows(
 }
 
 // ------------------------------------------------------------------------------------------------------------
+// --catchup-tls: part 2 with and without cluster TLS, alternating.
+
+/** The arguments that turn cluster TLS on, with files made in a temp dir (removed at exit). */
+function clusterTlsArgs(): string[] {
+  const certs = makeClusterCertificates(['node']);
+  process.on('exit', () => rmSync(certs.dir, { recursive: true, force: true }));
+  const secret = join(certs.dir, 'secret');
+  writeFileSync(secret, randomBytes(48).toString('base64'));
+  const node = certs.nodes.get('node')!;
+  return [
+    '--cluster-secret-file',
+    secret,
+    '--cluster-tls-cert-file',
+    node.cert,
+    '--cluster-tls-key-file',
+    node.key,
+    '--cluster-tls-ca-file',
+    certs.caCert,
+  ];
+}
+
+async function measureCatchUpTls(): Promise<{ rows: Row[]; results: Record<string, CatchUpResult[]> }> {
+  const tlsArgs = clusterTlsArgs();
+  const results: Record<string, CatchUpResult[]> = { plain: [], tls: [] };
+  for (let run = 0; run < runs; run++) {
+    const order = run % 2 === 0 ? (['plain', 'tls'] as const) : (['tls', 'plain'] as const);
+    for (const mode of order) {
+      clusterArgs = mode === 'tls' ? tlsArgs : [];
+      let cluster: TestCluster | undefined;
+      try {
+        cluster = await startTracked(3);
+        const result = await measureCatchUp(cluster);
+        console.log(
+          `  ${mode} run ${run + 1}: caught up in ${Math.round(result.caughtUpMs)} ms (${Math.round(result.caughtUpMs - result.restartServingMs)} ms from serving)`,
+        );
+        results[mode]!.push(result);
+      } finally {
+        await stopTracked(cluster);
+      }
+    }
+  }
+  const fetchMbPerS = (c: CatchUpResult) => c.logBytes / 1e6 / ((c.caughtUpMs - c.restartServingMs) / 1000);
+  const rows: Row[] = [];
+  for (const mode of ['plain', 'tls'] as const) {
+    const all = results[mode]!;
+    rows.push(
+      row({
+        scenario: `catch-up ${mode === 'tls' ? 'with cluster TLS (and the secret)' : 'without cluster TLS or secret'}: MB/s from serving to log end equal, median of ${all.length}`,
+        'MB/s': median(all.map(fetchMbPerS)).toFixed(1),
+        ms: Math.round(median(all.map((c) => c.caughtUpMs - c.restartServingMs))),
+        detail: `runs: ${all.map((c) => `${fetchMbPerS(c).toFixed(1)} MB/s (${(c.logBytes / 1e6).toFixed(0)} MB)`).join(' ; ')}`,
+      }),
+    );
+  }
+  rows.push(
+    row({
+      scenario: 'catch-up with TLS / without (rate, medians)',
+      'MB/s': (median(results.tls!.map(fetchMbPerS)) / median(results.plain!.map(fetchMbPerS))).toFixed(2),
+    }),
+  );
+  return { rows, results };
+}
 
 async function main(): Promise<void> {
   const timer = watchdog();
@@ -684,6 +763,24 @@ async function main(): Promise<void> {
   const rounds: FailoverRound[] = [];
   let verified = { checked: 0, missing: [] as string[] };
   let cluster: TestCluster | undefined;
+  if (catchUpTls) {
+    try {
+      const tls = await measureCatchUpTls();
+      rows.push(...tls.rows);
+      machine.loadavgEnd = loadavgNow();
+      const iso = new Date().toISOString().replace(/[:.]/g, '-');
+      report(join(root, 'bench/results', `replication-tls-${iso}`), rows, {
+        commit,
+        srcChanges,
+        args: { quick, runs, catchUpMb, catchUpTls },
+        machine,
+        catchUp: tls.results,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    return;
+  }
   try {
     cluster = await startTracked(3);
     produceRaw = await measureProduce(cluster);

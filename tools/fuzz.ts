@@ -10,6 +10,7 @@ import { codecProperties } from '../test/core/fuzz/codec-properties.js';
 import type { FuzzProperty } from '../test/core/fuzz/fuzz-support.js';
 import { checkNastyCorpus, httpProperties } from '../test/core/fuzz/http-properties.js';
 import { logProperties } from '../test/core/fuzz/log-properties.js';
+import { wsOpsProperties } from '../test/core/fuzz/ws-ops-properties.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,7 +29,12 @@ function numberFlag(name: string, fallback: number): number {
 }
 
 const only = flag('only') ?? flag('replay');
-const all: readonly FuzzProperty[] = [...httpProperties, ...logProperties, ...codecProperties];
+const all: readonly FuzzProperty[] = [
+  ...httpProperties,
+  ...wsOpsProperties,
+  ...logProperties,
+  ...codecProperties,
+];
 const chosen = all.filter((p) => only === undefined || p.name.includes(only));
 if (chosen.length === 0) {
   console.error(

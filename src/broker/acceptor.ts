@@ -17,7 +17,7 @@ import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
 import { AnswerWriter } from '../http/answer-bytes.js';
 import type { OffloadPool } from '../http/offload-pool.js';
-import { isParamError, parseIntegerParam, parseOptionalIntegerParam } from '../http/params.js';
+import { isParamError, parseAcks, parseConsumeQuery, parseIntegerParam } from '../http/params.js';
 import {
   type ParsedRecord,
   type ProduceLimits,
@@ -101,9 +101,6 @@ export interface FetchOutcome {
 }
 
 /** Consume answers carry at most this many records (api.md caps `limit` at 1000). */
-const consumeLimitMax = 1000;
-const consumeLimitDefault = 100;
-const consumeMaxBytesDefault = 1024 * 1024;
 /** The offset a fetch message carries for 'earliest' and 'latest': the leader resolves them. */
 export const OFFSET_EARLIEST = FETCH_EARLIEST;
 export const OFFSET_LATEST = FETCH_LATEST;
@@ -1003,55 +1000,12 @@ export class Acceptor {
     const partition = this.partitionOrReply(topic, request.params[1] ?? '', reply);
     if (partition === null) return;
     if (this.redirected(request, partition, reply)) return;
-    const query = new URLSearchParams(request.query);
-    const offsetText = query.get('offset') ?? 'earliest';
-    let offset: number;
-    if (offsetText === 'earliest') offset = OFFSET_EARLIEST;
-    else if (offsetText === 'latest') offset = OFFSET_LATEST;
-    else {
-      const parsed = parseIntegerParam('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
-      if (isParamError(parsed))
-        return reply.error(parsed.error, `${parsed.message} (or 'earliest' / 'latest')`);
-      offset = parsed;
-    }
-    const limitAsked = parseOptionalIntegerParam(
-      'limit',
-      query.get('limit') ?? undefined,
-      1,
-      Number.MAX_SAFE_INTEGER,
-      consumeLimitDefault,
-    );
-    if (isParamError(limitAsked)) return reply.error(limitAsked.error, limitAsked.message);
-    // api.md: limit is capped at 1000, so a larger one is served as 1000 rather than refused.
-    const limit = Math.min(limitAsked, consumeLimitMax);
-    const maxBytesCap = partition.link.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES;
-    const maxBytes = parseOptionalIntegerParam(
-      'max_bytes',
-      query.get('max_bytes') ?? undefined,
-      1,
-      maxBytesCap,
-      Math.min(consumeMaxBytesDefault, maxBytesCap),
-    );
-    if (isParamError(maxBytes)) return reply.error(maxBytes.error, maxBytes.message);
-    const waitMs = parseOptionalIntegerParam(
-      'wait_ms',
-      query.get('wait_ms') ?? undefined,
-      0,
-      this.config.maxWaitMs,
-      0,
-    );
-    if (isParamError(waitMs)) return reply.error(waitMs.error, waitMs.message);
-    const isolation = query.get('isolation') ?? 'read_uncommitted';
-    if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') {
-      return reply.error(
-        'bad_parameter',
-        `isolation must be read_uncommitted or read_committed, got '${isolation}'`,
-      );
-    }
-    const valueFormat = query.get('value_format') ?? 'string';
-    if (valueFormat !== 'string' && valueFormat !== 'base64') {
-      return reply.error('bad_parameter', `value_format must be 'string' or 'base64', got '${valueFormat}'`);
-    }
+    const parsed = parseConsumeQuery(request.query, {
+      maxBytesCap: partition.link.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES,
+      maxWaitMs: this.config.maxWaitMs,
+    });
+    if (isParamError(parsed)) return reply.error(parsed.error, parsed.message);
+    const { offset, maxBytes, waitMs, limit, valueFormat } = parsed;
     this.fetchBatch(partition, offset, maxBytes, waitMs, (outcome) => {
       if (!reply.open) return;
       if (outcome.failure !== null) return reply.error(outcome.failure.name, outcome.failure.message);
@@ -1287,15 +1241,6 @@ function patchProduceHeader(view: DataView, at: number, header: ProduceHeader): 
   view.setUint32(at + 4, header.partition, true);
   view.setUint8(at + 8, header.acks);
   view.setUint32(at + 28, header.timeoutMs, true);
-}
-
-function parseAcks(query: string): Acks | string {
-  if (query === '') return 2;
-  const value = new URLSearchParams(query).get('acks');
-  if (value === null || value === 'all' || value === '-1') return 2;
-  if (value === '1') return 1;
-  if (value === '0') return 0;
-  return `acks must be 0, 1, all or -1, got '${value}'`;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   writeReplicaFetchRequest,
 } from '../messages/replica-fetch.js';
 import type { ClusterAuth } from '../security/cluster-auth.js';
+import type { ClusterTls } from '../security/cluster-tls.js';
 
 /** What came back for one request, copied out of the socket's buffer. */
 export interface SessionAnswer {
@@ -40,8 +41,9 @@ export class FetchSession {
     limits: DataLinkLimits,
     private readonly onAnswer: (answer: SessionAnswer) => void,
     auth?: ClusterAuth,
+    tls?: ClusterTls,
   ) {
-    this.client = new DataLinkClient(host, port, selfId, limits, undefined, auth);
+    this.client = new DataLinkClient(host, port, selfId, limits, undefined, auth, tls);
   }
 
   get address(): string {

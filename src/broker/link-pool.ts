@@ -2,10 +2,12 @@
 // partition's leader (produce, fetch, describe): one DataLinkClient per remote worker address, dialed on first
 // use and kept. Bounded: past `clientsMax` addresses the pool closes the one used longest ago (its calls in
 // flight are answered as lost, which callers already handle as an indefinite outcome).
-// With a cluster secret every connection proves it (link/data-link.ts). Runs on the acceptor (main) thread only.
+// With a cluster secret every connection proves it, with cluster TLS every connection is mutual TLS
+// (link/data-link.ts). Runs on the acceptor (main) thread only.
 
 import { DATA_LINK_DEFAULTS, DataLinkClient, type DataLinkLimits } from '../link/data-link.js';
 import type { ClusterAuth } from '../security/cluster-auth.js';
+import type { ClusterTls } from '../security/cluster-tls.js';
 
 export class LinkPool {
   private readonly clients = new Map<string, DataLinkClient>();
@@ -15,6 +17,7 @@ export class LinkPool {
     private readonly clientsMax = 1024,
     private readonly limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
     private readonly auth?: ClusterAuth,
+    private readonly tls?: ClusterTls,
   ) {}
 
   client(host: string, port: number): DataLinkClient {
@@ -31,7 +34,7 @@ export class LinkPool {
       this.clients.delete(oldest);
       stale.close();
     }
-    client = new DataLinkClient(host, port, this.selfId, this.limits, undefined, this.auth);
+    client = new DataLinkClient(host, port, this.selfId, this.limits, undefined, this.auth, this.tls);
     this.clients.set(address, client);
     return client;
   }

@@ -105,6 +105,7 @@ import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
 import { HeapMeter } from '../runtime/heap-meter.js';
 import { ClusterAuth } from '../security/cluster-auth.js';
+import { ClusterTls, type ClusterTlsShared } from '../security/cluster-tls.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk, Fd } from '../storage/disk.js';
 import {
@@ -176,6 +177,8 @@ export interface PartitionWorkerOptions {
   readonly clusterSecret?: Uint8Array | null;
   /** Authentication failure counters shared with the other threads (security/cluster-auth.ts). */
   readonly authStats?: SharedArrayBuffer;
+  /** Cluster TLS for the data link (security/cluster-tls.ts); absent or null without it. */
+  readonly clusterTls?: ClusterTlsShared | null;
 }
 
 /** Where an answer goes: the ring (link null) or a data-link connection. */
@@ -320,6 +323,7 @@ export class PartitionWorker {
   private pendingWork = false;
   private readonly stateNotices = new Set<Replica>();
   private readonly auth: ClusterAuth | undefined;
+  private readonly tls: ClusterTls | undefined;
 
   constructor(
     private readonly options: PartitionWorkerOptions,
@@ -336,6 +340,15 @@ export class PartitionWorker {
         : new ClusterAuth({
             nodeId: options.nodeId,
             secret: options.clusterSecret,
+            ...(options.authStats === undefined ? {} : { stats: options.authStats }),
+            warn: (fields, message) =>
+              report(JSON.stringify({ level: 'warn', worker: options.workerIndex, ...fields, msg: message })),
+          });
+    this.tls =
+      options.clusterTls == null
+        ? undefined
+        : new ClusterTls({
+            ...options.clusterTls,
             ...(options.authStats === undefined ? {} : { stats: options.authStats }),
             warn: (fields, message) =>
               report(JSON.stringify({ level: 'warn', worker: options.workerIndex, ...fields, msg: message })),
@@ -394,6 +407,7 @@ export class PartitionWorker {
       },
       { ...DATA_LINK_DEFAULTS },
       this.auth,
+      this.tls,
     );
     return this.server.port;
   }
@@ -653,6 +667,7 @@ export class PartitionWorker {
               this.wake();
             },
             this.auth,
+            this.tls,
           );
           this.sessions.set(address, session);
         }

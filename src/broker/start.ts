@@ -43,6 +43,14 @@ import { createRingPair } from '../ring/spsc-ring.js';
 import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
 import { spawnThread } from '../runtime/threads.js';
 import { ClusterAuth, createAuthStats, readClusterSecretFile } from '../security/cluster-auth.js';
+import {
+  announceClusterTlsReload,
+  ClusterTls,
+  type ClusterTlsMaterial,
+  type ClusterTlsShared,
+  createClusterTlsReload,
+  loadClusterTlsMaterial,
+} from '../security/cluster-tls.js';
 import { accessControlFor, isLoopback } from '../security/setup.js';
 import { loadTlsSettings, type TlsSettings } from '../security/tls.js';
 import { Acceptor, type PartitionRoute } from './acceptor.js';
@@ -75,6 +83,12 @@ export interface BrokerHandle {
    * the certificates served stay as they were.
    */
   reloadTls?(): Promise<readonly string[]>;
+  /**
+   * Re-reads the cluster TLS files (SIGHUP) and has every thread use them for the node-to-node connections it
+   * makes or accepts from now on. Rejects naming every problem (and the certificates in use stay), or when
+   * cluster TLS is off.
+   */
+  reloadClusterTls?(): Promise<ClusterTlsMaterial>;
   /** Stops accepting, drains the rings, fsyncs and closes every log. Resolves when all threads are gone. */
   close(): Promise<void>;
 }
@@ -111,6 +125,27 @@ export async function startBroker(
   const clusterSecret =
     config.clusterSecretFile === null ? null : readClusterSecretFile(config.clusterSecretFile);
   const authStats = createAuthStats();
+  // So are the cluster TLS files: every problem named at once, a key that is not the certificate's refused.
+  const clusterTlsFiles =
+    config.clusterTlsCertFile === null ||
+    config.clusterTlsKeyFile === null ||
+    config.clusterTlsCaFile === null
+      ? null
+      : {
+          certFile: config.clusterTlsCertFile,
+          keyFile: config.clusterTlsKeyFile,
+          caFile: config.clusterTlsCaFile,
+        };
+  const clusterTlsMaterial = clusterTlsFiles === null ? null : loadClusterTlsMaterial(clusterTlsFiles);
+  const clusterTls: ClusterTlsShared | null =
+    clusterTlsFiles === null ? null : { files: clusterTlsFiles, reload: createClusterTlsReload() };
+  if (clusterTlsMaterial !== null) {
+    logClusterTls(
+      log,
+      clusterTlsMaterial,
+      'cluster TLS on: Raft, cluster RPC, gossip streams and the data link are mutual TLS with the cluster CA',
+    );
+  }
   if (clusterSecret === null && !isLoopback(config.host)) {
     log.warn(
       { host: config.host, clusterPort: config.clusterPort },
@@ -169,6 +204,7 @@ export async function startBroker(
     controlledShutdownTimeoutMs: controlledShutdownTimeoutMs,
     clusterSecret,
     authStats,
+    clusterTls,
   });
   control.onFatal = (message) => {
     if (closing) return;
@@ -212,6 +248,7 @@ export async function startBroker(
       controlPort,
       clusterSecret,
       authStats,
+      clusterTls,
     };
     // A small young generation: a partition worker's garbage is short-lived and small (frames are
     // encoded in place), and every megabyte of semi-space is resident memory per thread.
@@ -282,6 +319,14 @@ export async function startBroker(
       : new ClusterAuth({
           nodeId: config.nodeId,
           secret: clusterSecret,
+          stats: authStats,
+          warn: (fields, message) => log.warn(fields, message),
+        }),
+    clusterTls === null || clusterTlsMaterial === null
+      ? undefined
+      : new ClusterTls({
+          ...clusterTls,
+          material: clusterTlsMaterial,
           stats: authStats,
           warn: (fields, message) => log.warn(fields, message),
         }),
@@ -728,13 +773,38 @@ export async function startBroker(
     return next.dnsNames;
   };
 
-  return { port: server.port, reloadTls, close };
+  const reloadClusterTls = async (): Promise<ClusterTlsMaterial> => {
+    if (clusterTls === null) throw new Error('cluster TLS is off (--cluster-tls-cert-file)');
+    // Checked here first, so a bad file is reported once and no thread drops the certificates it has.
+    const next = loadClusterTlsMaterial(clusterTls.files);
+    announceClusterTlsReload(clusterTls.reload);
+    logClusterTls(log, next, 'cluster TLS certificates reloaded for new node-to-node connections');
+    return next;
+  };
+
+  return { port: server.port, reloadTls, reloadClusterTls, close };
 }
 
 /** Principals tracked per quota table (one bucket each); beyond it the least recently used is dropped. */
 const quotaPrincipalsMax = 100_000;
 /** A quota's burst after idleness: one second of its rate (Kafka measures quotas over 1 s samples). */
 const quotaBurstMs = 1000;
+
+function logClusterTls(log: Logger, material: ClusterTlsMaterial, message: string): void {
+  const fields = {
+    subject: material.subject,
+    validTo: material.validTo,
+    fingerprint256: material.fingerprint256,
+  };
+  if (material.outOfDate) {
+    log.warn(
+      fields,
+      `${message}; THE CERTIFICATE IS OUTSIDE ITS VALIDITY PERIOD: the other nodes will refuse it`,
+    );
+  } else {
+    log.info(fields, message);
+  }
+}
 
 function logTls(log: Logger, tls: TlsSettings, message: string): void {
   const fields = {

@@ -12,7 +12,8 @@
 // before any socket exists) unless the principal (bearer token in Authorization, or `?token=` for browsers)
 // may use the endpoint: topic:write to produce, topic:read to consume, group:read plus topic:read of every
 // topic to join a group. Actions in frames are checked again against the current ACLs: a produce after the
-// ACL was removed, or a commit for a topic the principal may not read, answers a 40301 error frame.
+// ACL was removed, or a commit for a topic the principal may not read, answers a 40301 error frame. A socket
+// opened with a JWT that has an `exp` is closed with 4401 at that time: the token is no longer honoured.
 // Limits of a client: an upgrade from an address over --max-connections-per-ip is refused with 429 (no
 // socket); a produce frame of a principal over its produce quota is answered with a 42901 error frame (the
 // socket stays open, nothing is written); records streamed to a principal over its consume quota are held
@@ -22,6 +23,7 @@
 import uWS from 'uWebSockets.js';
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import { assert } from '../core/assert.js';
 import { type ErrorName, errorBody, errors } from '../core/errors.js';
 import { forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
@@ -31,6 +33,7 @@ import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
 import { groupByPartition } from '../http/produce-groups.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
+import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
 import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
@@ -58,6 +61,9 @@ export const CloseCode = {
   notLeader: 4013,
   rateLimited: 4029,
 } as const;
+
+/** setTimeout's longest delay; an expiry further off is checked again when the timer fires. */
+const timerDelayMsMax = 2 ** 31 - 1;
 
 export interface StreamOptions {
   /** Above this many buffered bytes a socket's streams pause until it drains. */
@@ -94,6 +100,10 @@ interface SocketData {
   readonly principal: string;
   /** `Bearer <token>` as the client authenticated ('' with none): passed on to the group coordinator. */
   readonly authorization: string;
+  /** When the credential expires (a JWT's exp), in ms since the epoch; null: never. */
+  readonly expiresAtMs: number | null;
+  /** Closes the socket at `expiresAtMs`; cleared on close. */
+  expiryTimer: NodeJS.Timeout | null;
   session: Session | null;
   closed: boolean;
 }
@@ -306,7 +316,7 @@ class SocketSink implements StreamSink {
     const data = this.ws.getUserData();
     if (data.closed) return;
     data.closed = true;
-    this.ws.end(code, reason);
+    this.ws.end(code, closeReason(reason));
   }
 
   /** Sends a frame whatever the flow control says (an error the client must see before a close). */
@@ -316,32 +326,13 @@ class SocketSink implements StreamSink {
   }
 }
 
-/** Closes with a code and reason, once; a reason longer than a close frame allows is cut. */
+/** Closes with a code and reason, once; a reason longer than a close frame allows is cut (`closeReason`). */
 function closeSocket(ws: Socket, code: number, reason: string): void {
   const data = ws.getUserData();
   if (data.closed) return;
   data.closed = true;
   // The close handler stops the session.
-  ws.end(code, reason.slice(0, 120));
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | string {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value))
-      return 'a frame must be a JSON object';
-    return value as Record<string, unknown>;
-  } catch (error) {
-    return `a frame is not valid JSON: ${(error as Error).message}`;
-  }
-}
-
-function parsePermit(frame: Record<string, unknown>): number | string {
-  const count = frame.count;
-  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > 1_000_000) {
-    return 'permit count must be an integer from 1 to 1000000';
-  }
-  return count;
+  ws.end(code, closeReason(reason));
 }
 
 /** A close reason within the WebSocket limit of 123 bytes; the error frame before it says the rest. */
@@ -443,16 +434,26 @@ export class StreamServer {
         const header = req.getHeader('authorization');
         const queryToken = query.get('token');
         const authorization = header !== '' ? header : queryToken !== null ? `Bearer ${queryToken}` : '';
-        const upgrade = (principal: string) =>
+        const upgrade = (principal: string, expiresAtS: number | null) =>
           res.upgrade<SocketData>(
-            { path, params, query, principal, authorization, session: null, closed: false },
+            {
+              path,
+              params,
+              query,
+              principal,
+              authorization,
+              expiresAtMs: expiresAtS === null ? null : expiresAtS * 1000,
+              expiryTimer: null,
+              session: null,
+              closed: false,
+            },
             key,
             protocol,
             extensions,
             context,
           );
         const access = this.access;
-        if (access === null || !access.enabled) return upgrade(ANONYMOUS);
+        if (access === null || !access.enabled) return upgrade(ANONYMOUS, null);
         let aborted = false;
         const decide = (outcome: Authentication): void => {
           if (aborted) return;
@@ -468,7 +469,7 @@ export class StreamServer {
             const answer = errorBody('forbidden', refusal.message);
             return refuseUpgrade(res, answer.status, JSON.stringify(answer.body), false);
           }
-          res.cork(() => upgrade(outcome.principal));
+          res.cork(() => upgrade(outcome.principal, outcome.expiresAtS));
         };
         const authenticated = access.authenticate(header, queryToken);
         if (!(authenticated instanceof Promise)) return decide(authenticated);
@@ -479,6 +480,7 @@ export class StreamServer {
       },
       open: (ws) => {
         this.sockets.add(ws);
+        this.closeAtExpiry(ws);
         const session = create(ws);
         ws.getUserData().session = session;
         session.open();
@@ -505,6 +507,7 @@ export class StreamServer {
       close: (ws) => {
         const data = ws.getUserData();
         data.closed = true;
+        if (data.expiryTimer !== null) clearTimeout(data.expiryTimer);
         this.sockets.delete(ws);
         data.session?.close();
       },
@@ -539,6 +542,37 @@ export class StreamServer {
         ],
       ),
     );
+  }
+
+  /**
+   * Closes `ws` with 4401 when its credential expires (a JWT's exp; checked at the upgrade, so a token valid then
+   * is honoured until then and no longer): a client must reconnect with a fresh token, as an HTTP client's next
+   * request would be refused.
+   */
+  private closeAtExpiry(ws: Socket): void {
+    const data = ws.getUserData();
+    const expiresAtMs = data.expiresAtMs;
+    if (expiresAtMs === null || data.closed) return;
+    const delayMs = expiresAtMs - Date.now();
+    if (delayMs <= 0) {
+      // The close code of 40101 (core/errors.ts), as for any other missing credential.
+      const code = errors.unauthenticated.wsCloseCode;
+      assert(code !== null, 'unauthenticated has a close code');
+      return closeSocket(
+        ws,
+        code,
+        `the bearer token expired at ${new Date(expiresAtMs).toISOString()}; reconnect with a new one`,
+      );
+    }
+    data.expiryTimer = setTimeout(
+      () => {
+        data.expiryTimer = null;
+        this.closeAtExpiry(ws);
+      },
+      Math.min(delayMs, timerDelayMsMax),
+    );
+    // The socket, not this timer, keeps the process alive.
+    data.expiryTimer.unref();
   }
 
   /**
@@ -613,10 +647,9 @@ class ProduceSession implements Session {
   message(text: string): void {
     const topic = this.topic;
     if (topic === null) return;
-    const frame = parseJsonObject(text);
-    if (typeof frame === 'string') return this.answer(errorFrame('bad_request', frame));
-    const context = frame.context;
-    delete frame.context;
+    const parsedFrame = parseProduceFrame(text);
+    if (typeof parsedFrame === 'string') return this.answer(errorFrame('bad_request', parsedFrame));
+    const { fields: frame, context } = parsedFrame;
     const withContext = context === undefined ? {} : { context };
     if (this.inFlight >= this.server.options.inFlightMax) {
       return this.answer(
@@ -750,13 +783,9 @@ class ConsumeSession implements Session {
   }
 
   message(text: string): void {
-    const frame = parseJsonObject(text);
-    if (typeof frame === 'string') return this.sink.fail(CloseCode.badRequest, frame);
-    if (frame.type !== 'permit')
-      return this.sink.fail(CloseCode.badRequest, 'expected {"type":"permit","count":n}');
-    const count = parsePermit(frame);
-    if (typeof count === 'string') return this.sink.fail(CloseCode.badRequest, count);
-    this.sink.grant(count);
+    const permit = parseConsumeFrame(text);
+    if (typeof permit === 'string') return this.sink.fail(CloseCode.badRequest, permit);
+    this.sink.grant(permit.count);
     this.stream?.pump();
   }
 
@@ -1022,25 +1051,13 @@ export class GroupSession implements Session {
   }
 
   message(text: string): void {
-    const frame = parseJsonObject(text);
+    const frame = parseGroupFrame(text);
     if (typeof frame === 'string') return this.send(errorFrame('bad_request', frame));
     if (frame.type === 'permit') {
-      const count = parsePermit(frame);
-      if (typeof count === 'string') return this.send(errorFrame('bad_request', count));
-      this.sink.grant(count);
+      this.sink.grant(frame.count);
       return this.drain();
     }
-    if (frame.type !== 'commit') {
-      return this.send(
-        errorFrame('bad_request', 'frames are {"type":"commit",...} or {"type":"permit",...}'),
-      );
-    }
     const { topic, partition, offset } = frame;
-    if (typeof topic !== 'string' || typeof partition !== 'number' || typeof offset !== 'number') {
-      return this.send(
-        errorFrame('bad_request', 'commit needs topic (string), partition and offset (integers)'),
-      );
-    }
     const refusal = this.server.refused(this.ws, [
       { resourceType: 'group', resourceName: this.groupId, operation: 'read' },
       topicNeed(topic, 'read'),

@@ -7,7 +7,8 @@
 // it and exits 0, also while it is still starting (waiting for a metadata leader, say: the start is aborted and
 // what it started is closed); a second signal forces exit 1, as does a shutdown that takes longer than
 // `shutdownTimeoutMs`, and a failure to start or to close logs and exits 1. SIGHUP re-reads the TLS files and
-// serves them to clients that name the broker (SNI); a bad file is logged and the old certificate kept.
+// serves them to clients that name the broker (SNI), and the cluster TLS files for node-to-node connections made
+// from then on; a bad file is logged and the old certificate kept.
 //
 // The client verbs (topics, produce, consume, groups, cluster, acls, auth) are registered here and live in ./verbs.
 // Runs on the main thread only. The process-facing parts (signals, exit, environment, broker) are injected
@@ -178,9 +179,24 @@ export async function runStart(
   // Registered from the start: SIGHUP would otherwise end the process (Node's default), even while starting.
   deps.onSignal('SIGHUP', () => {
     const running = handle;
-    if (running === null || stopRequested || running.reloadTls === undefined) return;
+    if (running === null || stopRequested) return;
+    if (config.clusterTlsCertFile !== null && running.reloadClusterTls !== undefined) {
+      running.reloadClusterTls().then(
+        (material) =>
+          log.info(
+            { subject: material.subject, validTo: material.validTo },
+            'SIGHUP: cluster TLS certificates reloaded; node-to-node connections made from now on use them',
+          ),
+        (error: unknown) =>
+          log.error(
+            { err: error },
+            'SIGHUP: cluster TLS reload failed; the cluster certificates in use are unchanged',
+          ),
+      );
+    }
+    if (running.reloadTls === undefined) return;
     if (config.tlsCertFile === null) {
-      log.info('SIGHUP: the client port has no TLS; nothing to reload');
+      if (config.clusterTlsCertFile === null) log.info('SIGHUP: no TLS is configured; nothing to reload');
       return;
     }
     running.reloadTls().then(

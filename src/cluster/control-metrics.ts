@@ -4,24 +4,28 @@
 // thread counts into one shared buffer (security/cluster-auth.ts).
 // Acceptor (main) thread only: prom-client keeps one registry per thread.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { authTransports } from '../core/security/cluster-auth.js';
-import { readAuthStats } from '../security/cluster-auth.js';
+import { authFailureReasons, authTransports } from '../core/security/cluster-auth.js';
+import { readAuthStat } from '../security/cluster-auth.js';
 import { ControlStatSlot, clusterEventKinds, gossipMemberStates } from './control-stats.js';
 
 /**
- * `broker_cluster_auth_failures_total{transport}`: node-to-node messages dropped and connections closed for a
- * missing or wrong cluster-secret proof, counted by every thread into `buffer` (security/cluster-auth.ts).
+ * `broker_cluster_auth_failures_total{transport,reason}`: node-to-node messages dropped and connections closed
+ * for a missing or wrong cluster-secret proof (`secret`) or a refused cluster-TLS handshake (`tls_certificate`,
+ * `tls_handshake`), counted by every thread into `buffer` (security/cluster-auth.ts, security/cluster-tls.ts).
  */
 export function registerClusterAuthMetrics(registry: Registry, buffer: SharedArrayBuffer): void {
   new Counter({
     name: 'broker_cluster_auth_failures_total',
-    help: 'Node-to-node datagrams dropped and connections closed because they did not prove the cluster secret (missing, wrong, stale or replayed), by transport',
-    labelNames: ['transport'],
+    help: 'Node-to-node datagrams dropped and connections closed because they did not prove the cluster secret (missing, wrong, stale or replayed; reason secret) or failed the cluster TLS handshake (no certificate or one not from the cluster CA: tls_certificate; any other: tls_handshake), by transport and reason',
+    labelNames: ['transport', 'reason'],
     registers: [registry],
     collect() {
       this.reset();
-      const counts = readAuthStats(buffer);
-      for (const transport of authTransports) this.inc({ transport }, counts[transport]);
+      for (const transport of authTransports) {
+        for (const reason of authFailureReasons) {
+          this.inc({ transport, reason }, readAuthStat(buffer, transport, reason));
+        }
+      }
     },
   });
 }

@@ -61,6 +61,7 @@ import type { BrokerRegistration, MetadataSnapshot, TopicMetadata } from '../met
 import { RaftHost, type RaftSoftStatus, type StorageFault } from '../raft/node-host.js';
 import type { Logger } from '../runtime/logger.js';
 import { ClusterAuth } from '../security/cluster-auth.js';
+import { ClusterTls } from '../security/cluster-tls.js';
 import { RealDisk } from '../storage/disk.js';
 import type {
   ClusterMemberStatus,
@@ -126,6 +127,8 @@ export class ControlPlane {
   private soft: RaftSoftStatus = { role: 'follower', leaderId: '', term: 0 };
   /** The cluster secret's keys, when one is configured: every node-to-node byte is checked against it. */
   private readonly auth: ClusterAuth | undefined;
+  /** Cluster TLS, when configured: every node-to-node TCP connection is mutual TLS with the cluster CA. */
+  private readonly tls: ClusterTls | undefined;
 
   private constructor(
     private readonly options: ControlOptions,
@@ -139,6 +142,14 @@ export class ControlPlane {
         : new ClusterAuth({
             nodeId: options.nodeId,
             secret: options.clusterSecret,
+            stats: options.authStats,
+            warn: (fields, message) => log.warn(fields, message),
+          });
+    this.tls =
+      options.clusterTls === null
+        ? undefined
+        : new ClusterTls({
+            ...options.clusterTls,
             stats: options.authStats,
             warn: (fields, message) => log.warn(fields, message),
           });
@@ -177,8 +188,9 @@ export class ControlPlane {
       host: o.host,
       port: o.clusterPort,
       ...(this.auth === undefined ? {} : { auth: this.auth }),
+      ...(this.tls === undefined ? {} : { tls: this.tls }),
     });
-    this.rpc = new RpcClient({}, this.auth);
+    this.rpc = new RpcClient({}, this.auth, this.tls);
     this.rpcServer = RpcServer.attach(this.port, (method, payload) => this.onRpc(method, payload));
     this.raft = await RaftHost.start({
       id: o.nodeId,

@@ -21,6 +21,7 @@ import type {
   TopicConfigChanges,
   TopicMetadata,
 } from '../metadata/types.js';
+import type { ClusterTlsShared } from '../security/cluster-tls.js';
 
 /** What the control thread needs from the broker's configuration. */
 export interface ControlOptions {
@@ -66,6 +67,8 @@ export interface ControlOptions {
   readonly clusterSecret: Uint8Array | null;
   /** Authentication failure counters shared by every thread (security/cluster-auth.ts `createAuthStats`). */
   readonly authStats: SharedArrayBuffer;
+  /** Cluster TLS's files and the shared reload generation (security/cluster-tls.ts); null without it. */
+  readonly clusterTls: ClusterTlsShared | null;
 }
 
 export type ControlRequest =

@@ -20,14 +20,20 @@
 // core/security/cluster-auth.ts right after its tag and within the same sniff deadline before anything reaches
 // its handler; `head` is then what followed the handshake. A connection that fails it is destroyed and counted
 // (`authFailures`, and the shared `broker_cluster_auth_failures_total`), so an outsider cannot get one byte
-// processed by Raft, RPC or gossip. Dialers authenticate with `dialClusterAuth`.
+// processed by Raft, RPC or gossip. Dialers authenticate with `openClusterConnection`.
+// With cluster TLS (`tls`), the server is a `node:tls` server requiring a certificate from the cluster CA, and
+// the tag is read from the decrypted stream of a connection whose TLS handshake passed (within the same
+// `sniffTimeoutMs`, enforced by the TLS server as its handshake timeout); refused handshakes are counted by
+// security/cluster-tls.ts under `cluster_port`. Dialers dial with `dialCluster` and write once `readyEvent`.
 // Single-threaded: call it only from the thread that owns the cluster sockets (the control thread, or a test);
 // handlers run on that thread.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { assert } from '../core/assert.js';
 import type { AuthTransport } from '../core/security/cluster-auth.js';
 import { type ClusterAuth, type HandshakeOutcome, runHandshake } from '../security/cluster-auth.js';
+import type { ClusterTls } from '../security/cluster-tls.js';
 
 export const ClusterTags = {
   raft: 'RFT1',
@@ -170,16 +176,28 @@ export class TagRouter {
   };
   readonly #routed: Record<ClusterTag, number> = { RFT1: 0, GSP1: 0, RPC1: 0 };
   readonly #auth: ClusterAuth | undefined;
+  /** With cluster TLS: every raw TCP connection, through its handshake and after it, to end them on close. */
+  readonly #rawSockets = new Set<Socket>();
   #closed = false;
 
-  constructor(server: Server, limits: ClusterPortLimits, auth?: ClusterAuth) {
+  /** `server` may be a TLS server (`ClusterTls.createServer`): connections are then routed once secure. */
+  constructor(server: Server | TlsServer, limits: ClusterPortLimits, auth?: ClusterAuth) {
     this.#auth = auth;
     assert(limits.sniffTimeoutMs >= 1, 'sniffTimeoutMs must be >= 1');
     assert(limits.sniffingConnectionsMax >= 1, 'sniffingConnectionsMax must be >= 1');
     assert(limits.connectionsMax >= limits.sniffingConnectionsMax, 'connectionsMax below sniffing bound');
     this.#limits = limits;
     server.maxConnections = limits.connectionsMax;
-    server.on('connection', (socket) => this.#onConnection(socket));
+    if (isTlsServer(server)) {
+      server.on('connection', (raw: Socket) => {
+        if (this.#closed) return void raw.destroy();
+        this.#rawSockets.add(raw);
+        raw.on('close', () => this.#rawSockets.delete(raw));
+      });
+      server.on('secureConnection', (socket: Socket) => this.#onConnection(socket));
+    } else {
+      server.on('connection', (socket) => this.#onConnection(socket));
+    }
     // Node closes connections beyond `maxConnections` itself, before 'connection'; count them.
     server.on('drop', () => this.#stats.dropped++);
     // After a successful listen a server error is a transient accept failure (e.g. EMFILE); Node keeps going.
@@ -214,7 +232,9 @@ export class TagRouter {
   destroyConnections(): void {
     this.#closed = true;
     for (const socket of this.#connections) socket.destroy();
+    for (const raw of this.#rawSockets) raw.destroy();
     this.#connections.clear();
+    this.#rawSockets.clear();
     this.#sniffing.clear();
   }
 
@@ -301,6 +321,10 @@ function remoteOf(socket: Socket): string {
   return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
 }
 
+function isTlsServer(server: Server | TlsServer): server is TlsServer {
+  return 'setSecureContext' in server;
+}
+
 function isClusterTag(tag: string): tag is ClusterTag {
   return tagBuffers.has(tag as ClusterTag);
 }
@@ -313,6 +337,8 @@ export type ClusterPortOptions = {
   readonly limits?: Partial<ClusterPortLimits>;
   /** The cluster secret: every TCP connection must prove it before its handler sees a byte. */
   readonly auth?: ClusterAuth;
+  /** Cluster TLS: every TCP connection is TLS with a certificate from the cluster CA, both ways. */
+  readonly tls?: ClusterTls;
 };
 
 /** Binding attempts with port 0 before giving up: the TCP port the system picks may be taken for UDP. */
@@ -327,19 +353,23 @@ export class ClusterPort {
   readonly limits: ClusterPortLimits;
   /** The cluster secret, for the protocols on this port (datagram tags, dialers' handshakes). */
   readonly auth: ClusterAuth | undefined;
-  readonly #server: Server;
+  /** Cluster TLS, for the dialers of the protocols on this port; undefined without it. */
+  readonly tls: ClusterTls | undefined;
+  readonly #server: Server | TlsServer;
   readonly #router: TagRouter;
   #udpErrors = 0;
   #closed = false;
 
   private constructor(
-    server: Server,
+    server: Server | TlsServer,
     router: TagRouter,
     udp: UdpSocket,
     limits: ClusterPortLimits,
     auth: ClusterAuth | undefined,
+    tls: ClusterTls | undefined,
   ) {
     this.auth = auth;
+    this.tls = tls;
     const address = server.address();
     assert(address !== null && typeof address === 'object', 'cluster port server is not listening');
     assert(udp.address().port === address.port, 'UDP and TCP bound to different port numbers');
@@ -360,7 +390,10 @@ export class ClusterPort {
     const attempts = options.port === 0 ? BIND_ATTEMPTS_MAX : 1;
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const server = createServer({ pauseOnConnect: false });
+      const server =
+        options.tls === undefined
+          ? createServer({ pauseOnConnect: false })
+          : options.tls.createServer('cluster_port', limits.sniffTimeoutMs);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ port: options.port, host: options.host, exclusive: true }, () => {
@@ -387,7 +420,7 @@ export class ClusterPort {
         continue;
       }
       const router = new TagRouter(server, limits, options.auth);
-      return new ClusterPort(server, router, udp, limits, options.auth);
+      return new ClusterPort(server, router, udp, limits, options.auth, options.tls);
     }
     throw lastError;
   }

@@ -33,9 +33,10 @@
 // 'unreachable', since no request left the client.
 // Single-threaded: call it only from the thread that owns the cluster port (the control thread, or a test);
 // handlers run on that thread.
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { assert } from '../core/assert.js';
 import type { ClusterAuth } from '../security/cluster-auth.js';
+import { type ClusterTls, dialCluster, readyEvent } from '../security/cluster-tls.js';
 import { type ClusterPort, ClusterTags, openClusterConnection, type TagHandler } from './port.js';
 
 /**
@@ -441,9 +442,11 @@ export class RpcClient {
   #rejectedInputs = 0;
   #closed = false;
   readonly #auth: ClusterAuth | undefined;
+  readonly #tls: ClusterTls | undefined;
 
-  constructor(limits: Partial<RpcClientLimits> = {}, auth?: ClusterAuth) {
+  constructor(limits: Partial<RpcClientLimits> = {}, auth?: ClusterAuth, tls?: ClusterTls) {
     this.#auth = auth;
+    this.#tls = tls;
     this.limits = {
       frameBytesMax: limits.frameBytesMax ?? RPC_DEFAULTS.frameBytesMax,
       pendingCallsPerAddressMax: limits.pendingCallsPerAddressMax ?? RPC_DEFAULTS.pendingCallsPerAddressMax,
@@ -578,7 +581,7 @@ export class RpcClient {
 
   #dial(address: string, host: string, port: number): ClientConnection {
     this.#dials++;
-    const socket = createConnection({ host, port });
+    const socket = dialCluster(this.#tls, host, port, 'rpc');
     let markClosed: () => void = () => {};
     const connection: ClientConnection = {
       address,
@@ -599,7 +602,7 @@ export class RpcClient {
       socket.destroy();
     }, this.limits.connectTimeoutMs);
     const reader = new FrameReader(this.limits.frameBytesMax);
-    socket.on('connect', () => {
+    socket.on(readyEvent(socket), () => {
       // The connect timeout runs on through the handshake.
       openClusterConnection(socket, ClusterTags.rpc, this.#auth, (opened) => {
         if (!opened.ok) {

@@ -81,6 +81,11 @@ export interface BrokerValues {
   readonly authJwtIssuer: string | null;
   /** The shared cluster secret (32 bytes or more) authenticating node-to-node traffic; null: none. */
   readonly clusterSecretFile: string | null;
+  /** This node's PEM certificate (chain) for node-to-node TLS; with the key and the CA file, or none of them. */
+  readonly clusterTlsCertFile: string | null;
+  readonly clusterTlsKeyFile: string | null;
+  /** The cluster CA: every node's certificate must chain to it (mutual TLS between nodes). */
+  readonly clusterTlsCaFile: string | null;
   /** Principals that bypass ACLs. */
   readonly superUsers: readonly string[];
   readonly metricsRequireAuth: boolean;
@@ -706,6 +711,42 @@ export const optionSpecs: OptionTable = {
     description:
       "Authenticates node-to-node traffic (gossip, Raft, cluster RPC, data link) with this shared secret (the file's bytes, 32 or more; `openssl rand -base64 48`); every node of the cluster needs the same one.",
   },
+  clusterTlsCertFile: {
+    name: 'clusterTlsCertFile',
+    field: 'clusterTlsCertFile',
+    flag: 'cluster-tls-cert-file',
+    env: 'BROKER_CLUSTER_TLS_CERT_FILE',
+    fileKey: 'cluster_tls_cert_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      "This node's PEM certificate (leaf first) for mutual TLS between nodes (Raft, cluster RPC, gossip streams, data link), used as server and as client: give it a key usage for both (extendedKeyUsage serverAuth,clientAuth). Needs --cluster-tls-key-file, --cluster-tls-ca-file and --cluster-secret-file; SIGHUP re-reads the three files for new connections.",
+  },
+  clusterTlsKeyFile: {
+    name: 'clusterTlsKeyFile',
+    field: 'clusterTlsKeyFile',
+    flag: 'cluster-tls-key-file',
+    env: 'BROKER_CLUSTER_TLS_KEY_FILE',
+    fileKey: 'cluster_tls_key_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      'Unencrypted PEM private key of --cluster-tls-cert-file; the start is refused when it does not match the certificate.',
+  },
+  clusterTlsCaFile: {
+    name: 'clusterTlsCaFile',
+    field: 'clusterTlsCaFile',
+    flag: 'cluster-tls-ca-file',
+    env: 'BROKER_CLUSTER_TLS_CA_FILE',
+    fileKey: 'cluster_tls_ca_file',
+    kind: 'path',
+    defaultValue: null,
+    defaultText: '(none)',
+    description:
+      "PEM certificates of the cluster CA: a node accepts a connection from, and connects to, only a peer whose certificate chains to it (the peer's host name is not checked; the CA vouches for cluster membership).",
+  },
   superUsers: {
     name: 'superUsers',
     field: 'superUsers',
@@ -1307,6 +1348,26 @@ function crossCheck(
   }
   if (values.get('metricsRequireAuth') === true && !jwt && !given('authTokensFile')) {
     problem('metricsRequireAuth', 'needs authentication: give --auth-tokens-file or a JWT key');
+  }
+  const clusterTlsFields = ['clusterTlsCertFile', 'clusterTlsKeyFile', 'clusterTlsCaFile'] as const;
+  const clusterTlsGiven = clusterTlsFields.filter((field) => given(field));
+  const clusterTlsFlags = {
+    clusterTlsCertFile: '--cluster-tls-cert-file',
+    clusterTlsKeyFile: '--cluster-tls-key-file',
+    clusterTlsCaFile: '--cluster-tls-ca-file',
+  } as const;
+  const clusterTlsMissing = clusterTlsFields.filter((field) => !given(field));
+  if (clusterTlsGiven.length > 0 && clusterTlsMissing.length > 0) {
+    problem(
+      clusterTlsGiven[0]!,
+      `cluster TLS needs all three files (certificate, key, cluster CA) or none: give ${clusterTlsMissing.map((f) => clusterTlsFlags[f]).join(' and ')} too`,
+    );
+  }
+  if (clusterTlsGiven.length > 0 && !given('clusterSecretFile')) {
+    problem(
+      clusterTlsGiven[0]!,
+      "cluster TLS needs the cluster secret too: gossip's UDP datagrams cannot use TLS, and only the secret keeps an outsider from injecting members through them; give --cluster-secret-file",
+    );
   }
   if (given('tlsCertFile') && !given('tlsKeyFile')) {
     problem('tlsCertFile', 'needs its private key: give --tls-key-file too');

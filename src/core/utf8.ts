@@ -33,3 +33,16 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   }
   return -1;
 }
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** `text` with every lone surrogate replaced by U+FFFD (String#toWellFormed, not in this TypeScript lib). */
+export function toWellFormed(text: string): string {
+  return text.replace(loneSurrogate, '\uFFFD');
+}
+
+/** Whether `text` has no lone surrogate, so that it encodes to UTF-8 as it is. */
+export function isWellFormed(text: string): boolean {
+  loneSurrogate.lastIndex = 0;
+  return !loneSurrogate.test(text);
+}

@@ -35,6 +35,7 @@ import { ClusterPort, ClusterTags, openClusterConnection, type TagHandler } from
 import { assert } from '../core/assert.js';
 import type { Packet } from '../core/gossip/messages.js';
 import type { ClusterAuth } from '../security/cluster-auth.js';
+import { type ClusterTls, dialCluster, readyEvent } from '../security/cluster-tls.js';
 import { decodePacket, encodeDatagram, encodePacket } from './codec.js';
 
 export type TransportKind = 'udp' | 'stream';
@@ -79,6 +80,8 @@ export type TransportOptions = {
   readonly limits?: Partial<TransportLimits>;
   /** The cluster secret, when this transport opens a port of its own; a shared port brings its own. */
   readonly auth?: ClusterAuth;
+  /** Cluster TLS for the push-pull streams, when this transport opens a port of its own. */
+  readonly tls?: ClusterTls;
   /** A decoded packet and the gossip address of its sender (UDP source, or the stream's claimed sender). */
   readonly onPacket: (from: string, packet: Packet, kind: TransportKind) => void;
 };
@@ -173,6 +176,7 @@ export class GossipTransport {
       host: options.host,
       port: options.port,
       ...(options.auth === undefined ? {} : { auth: options.auth }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       limits: {
         sniffTimeoutMs: limits.streamTimeoutMs,
         sniffingConnectionsMax: limits.streamConnectionsMax,
@@ -244,7 +248,7 @@ export class GossipTransport {
       return;
     }
     this.stats.streamsOut++;
-    const socket = createConnection({ host: target.host, port: target.port });
+    const socket = dialCluster(this.#port.tls, target.host, target.port, 'gossip_stream');
     this.#track(socket);
     let failure = 'the connection closed without an answer';
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -254,14 +258,16 @@ export class GossipTransport {
       failure = `no answer within ${this.limits.streamTimeoutMs} ms`;
     });
     socket.on('close', () => settle({ ok: false, reason: failure }));
-    openClusterConnection(socket, ClusterTags.gossip, this.#auth, (opened) => {
-      if (!opened.ok) {
-        failure = `cluster authentication failed (${opened.reason})`;
-        return;
-      }
-      socket.write(frame);
-      this.#readResponse(to, socket, opened.rest, settle, (reason) => {
-        failure = reason;
+    socket.once(readyEvent(socket), () => {
+      openClusterConnection(socket, ClusterTags.gossip, this.#auth, (opened) => {
+        if (!opened.ok) {
+          failure = `cluster authentication failed (${opened.reason})`;
+          return;
+        }
+        socket.write(frame);
+        this.#readResponse(to, socket, opened.rest, settle, (reason) => {
+          failure = reason;
+        });
       });
     });
   }

@@ -1,7 +1,8 @@
 // Validation of the bodies of the operators' routes: a topic config change (`POST /topics/{t}/config`) and a
 // consumer group's offset reset (`POST /consumer-groups/{g}/reset-offsets`). Every field is checked for type
-// and range, unknown fields are refused by name, and every problem is reported at once, so a typo never
-// becomes a silent default. Pure; called on the acceptor thread.
+// and range, unknown fields are refused by name, and every problem is reported at once (the first 8 named, then
+// how many more), so a typo never becomes a silent default. A refusal quotes a client's value only when it is
+// short and flat. Pure; called on the acceptor thread.
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../core/metadata/state-machine.js';
 import type { TopicConfigChanges } from '../metadata/types.js';
 
@@ -20,6 +21,31 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * A client's value as a refusal quotes it: a primitive as JSON cut to 64 characters, anything else by its kind.
+ * Never JSON.stringify a client's array or object: one nested 10^5 deep overflows the stack (a 500).
+ */
+function shown(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = value === undefined ? 'nothing' : JSON.stringify(value);
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text;
+}
+
+/** A client's key as a refusal quotes it, cut to 64 characters. */
+function shownKey(key: string): string {
+  return key.length > 64 ? `${key.slice(0, 64)}...` : key;
+}
+
+/** Problems this many at most are listed in a refusal, then how many more there were. */
+const problemsListedMax = 8;
+
+function refusal(problems: readonly string[]): { readonly kind: 'error'; readonly message: string } {
+  const listed = problems.slice(0, problemsListedMax).join('; ');
+  const more = problems.length - problemsListedMax;
+  return { kind: 'error', message: more > 0 ? `${listed}; and ${more} more problems` : listed };
+}
+
 function integerIn(value: unknown, min: number, max: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
 }
@@ -33,17 +59,18 @@ export function parseTopicAlter(json: unknown, replicationFactor: number): BodyP
   const body = Object.keys(json).length === 1 && isObject(json.config) ? json.config : json;
   const problems: string[] = [];
   for (const key of Object.keys(body)) {
-    const reason = notAlterable[key];
+    // Own keys only: '__proto__' or 'toString' must read as unknown settings, not as Object.prototype's.
+    const reason = Object.hasOwn(notAlterable, key) ? notAlterable[key] : undefined;
     if (reason !== undefined) problems.push(reason);
     else if (!(alterable as readonly string[]).includes(key)) {
-      problems.push(`unknown config setting '${key}'; alterable are ${alterable.join(', ')}`);
+      problems.push(`unknown config setting '${shownKey(key)}'; alterable are ${alterable.join(', ')}`);
     }
   }
   const pick = (key: (typeof alterable)[number], min: number, max: number, range: string): number | null => {
     const value = body[key];
     if (value === undefined || value === null) return null;
     if (!integerIn(value, min, max)) {
-      problems.push(`${key} must be an integer ${range}, got ${JSON.stringify(value)}`);
+      problems.push(`${key} must be an integer ${range}, got ${shown(value)}`);
       return null;
     }
     return value;
@@ -64,7 +91,7 @@ export function parseTopicAlter(json: unknown, replicationFactor: number): BodyP
       `between ${SEGMENT_BYTES_MIN} and ${SEGMENT_BYTES_MAX} (segments rolled from now on take the new size)`,
     ),
   };
-  if (problems.length > 0) return { kind: 'error', message: problems.join('; ') };
+  if (problems.length > 0) return refusal(problems);
   if (
     changes.retentionMs === null &&
     changes.retentionBytes === null &&
@@ -106,7 +133,7 @@ export function parseOffsetReset(json: unknown, partitionsMax: number): BodyPars
   const problems: string[] = [];
   for (const key of Object.keys(json)) {
     if (!resetFields.has(key))
-      problems.push(`unknown field '${key}'; expected ${[...resetFields].join(', ')}`);
+      problems.push(`unknown field '${shownKey(key)}'; expected ${[...resetFields].join(', ')}`);
   }
   const topic = json.topic;
   if (typeof topic !== 'string' || topic.length === 0) problems.push('topic must be a topic name');
@@ -127,7 +154,7 @@ export function parseOffsetReset(json: unknown, partitionsMax: number): BodyPars
   const needs = (field: 'offset' | 'timestamp' | 'shift', min: number): number | null => {
     const value = json[field];
     if (!integerIn(value, min, Number.MAX_SAFE_INTEGER)) {
-      problems.push(`to=${String(to)} needs '${field}', an integer${min === 0 ? ' >= 0' : ''}`);
+      problems.push(`to=${to} needs '${field}', an integer${min === 0 ? ' >= 0' : ''}`);
       return null;
     }
     return value;
@@ -153,13 +180,13 @@ export function parseOffsetReset(json: unknown, partitionsMax: number): BodyPars
       break;
     }
     default:
-      problems.push(`to must be one of ${resetTargets.join(', ')}, got ${JSON.stringify(to)}`);
+      problems.push(`to must be one of ${resetTargets.join(', ')}, got ${shown(to)}`);
   }
   for (const field of ['offset', 'timestamp', 'shift'] as const) {
     if (json[field] !== undefined && to !== field) problems.push(`'${field}' goes only with to=${field}`);
   }
   const dryRun = json.dry_run ?? false;
   if (typeof dryRun !== 'boolean') problems.push('dry_run must be true or false');
-  if (problems.length > 0 || target === null) return { kind: 'error', message: problems.join('; ') };
+  if (problems.length > 0 || target === null) return refusal(problems);
   return { kind: 'ok', value: { topic: topic as string, partitions, target, dryRun: dryRun as boolean } };
 }

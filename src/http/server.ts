@@ -448,8 +448,8 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
 }
 
 /** The principal of every request while authentication is off, and of open routes with it on. */
-const anonymousOk: Authentication = { kind: 'ok', principal: ANONYMOUS };
-const openOk: Authentication = { kind: 'ok', principal: '' };
+const anonymousOk: Authentication = { kind: 'ok', principal: ANONYMOUS, expiresAtS: null };
+const openOk: Authentication = { kind: 'ok', principal: '', expiresAtS: null };
 
 /**
  * One request from its first byte to its answer: the request object handed to the route, its reply, and the

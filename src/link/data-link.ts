@@ -20,6 +20,11 @@
 // client queues its calls until then (a failed handshake answers them `unreachable`: nothing was sent). Frames
 // after the handshake carry no MAC: the connection is bound by the handshake, and the hot path stays as it was.
 //
+// With cluster TLS (`tls`, security/cluster-tls.ts) the connection is TLS 1.3 with a certificate from the
+// cluster CA on both sides before the hello or the handshake: the server hands a connection to the above only
+// once its TLS handshake passed (within `handshakeTimeoutMs`), and refusals are counted under `data_link`.
+// Frames are then encrypted; the cost on replication throughput is measured by bench/replication.ts.
+//
 // Failures are values: a call that could not be sent is answered with kind `LinkFailureKind` and a one-byte
 // payload `LinkFailure.unreachable` or `overloaded` (nothing reached the remote worker: a definite failure); a
 // call whose connection ended, or whose deadline passed, after it was written is answered `lost` or
@@ -32,9 +37,11 @@
 // a server holds at most `connectionsMax` connections. Malformed input ends the connection and is counted.
 // Single-threaded: a server or client belongs to the thread that created it (a partition worker, or the
 // acceptor for forwarded client requests).
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { assert } from '../core/assert.js';
 import { type ClusterAuth, runHandshake } from '../security/cluster-auth.js';
+import { type ClusterTls, dialCluster, readyEvent } from '../security/cluster-tls.js';
 
 export const LinkFailureKind = 0x7f;
 export const LinkFailure = {
@@ -259,6 +266,8 @@ export class DataLinkServer {
   private readonly connections = new Set<LinkConnection>();
   /** Accepted connections still proving the cluster secret; they count against `connectionsMax` too. */
   private readonly handshaking = new Set<Socket>();
+  /** With cluster TLS: every raw TCP connection, through its TLS handshake and after, to end them on close. */
+  private readonly rawSockets = new Set<Socket>();
   readonly stats: DataLinkServerStats = {
     connections: 0,
     malformed: 0,
@@ -267,7 +276,7 @@ export class DataLinkServer {
   };
 
   private constructor(
-    private readonly server: Server,
+    private readonly server: Server | TlsServer,
     readonly port: number,
   ) {}
 
@@ -277,9 +286,24 @@ export class DataLinkServer {
     handler: DataLinkRequestHandler,
     limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
     auth?: ClusterAuth,
+    tls?: ClusterTls,
   ): Promise<DataLinkServer> {
     let self: DataLinkServer | null = null;
-    const server = createServer({ noDelay: true }, (socket) => self!.accept(socket, handler, limits, auth));
+    let server: Server | TlsServer;
+    if (tls === undefined) {
+      server = createServer({ noDelay: true }, (socket) => self!.accept(socket, handler, limits, auth));
+    } else {
+      const tlsServer = tls.createServer('data_link', limits.handshakeTimeoutMs);
+      // TLS handshakes in progress count against `connectionsMax` through Node's own bound.
+      tlsServer.maxConnections = limits.connectionsMax;
+      tlsServer.on('connection', (raw: Socket) => {
+        self?.rawSockets.add(raw);
+        raw.on('close', () => self?.rawSockets.delete(raw));
+      });
+      tlsServer.on('secureConnection', (socket: Socket) => self!.accept(socket, handler, limits, auth));
+      tlsServer.on('error', () => undefined);
+      server = tlsServer;
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -386,6 +410,7 @@ export class DataLinkServer {
   async close(): Promise<void> {
     for (const connection of this.connections) connection.socket.destroy();
     for (const socket of this.handshaking) socket.destroy();
+    for (const raw of this.rawSockets) raw.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
@@ -428,6 +453,7 @@ export class DataLinkClient {
     private readonly limits: DataLinkLimits = { ...DATA_LINK_DEFAULTS },
     private readonly nowMs: () => number = () => performance.now(),
     private readonly auth?: ClusterAuth,
+    private readonly tls?: ClusterTls,
   ) {
     this.redialDelayMs = limits.redialMinMs;
     this.reader = new FrameReader(limits.frameBytesMax);
@@ -492,13 +518,14 @@ export class DataLinkClient {
       // Waiting out the back-off: the sweep dials again, or fails the queued calls at their deadlines.
       return;
     }
-    const socket = createConnection({ host: this.host, port: this.port, noDelay: true });
+    const socket = dialCluster(this.tls, this.host, this.port, 'data_link');
+    socket.setNoDelay(true);
     this.socket = socket;
     const connectTimer = setTimeout(
       () => socket.destroy(new Error('connect timeout')),
       this.limits.connectTimeoutMs,
     );
-    socket.once('connect', () => {
+    socket.once(readyEvent(socket), () => {
       const auth = this.auth;
       if (auth === undefined) {
         const id = Buffer.from(this.selfId, 'utf8');

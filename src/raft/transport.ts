@@ -54,6 +54,7 @@ import {
 import { assert } from '../core/assert.js';
 import type { Message, NodeId } from '../core/raft/types.js';
 import type { ClusterAuth } from '../security/cluster-auth.js';
+import { type ClusterTls, dialCluster, readyEvent } from '../security/cluster-tls.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 
 export interface TransportConfig {
@@ -69,6 +70,8 @@ export interface TransportConfig {
   readonly clusterPort?: ClusterPort;
   /** The cluster secret with an own server; with `clusterPort`, the port's is used. */
   readonly auth?: ClusterAuth;
+  /** Cluster TLS with an own server; with `clusterPort`, the port's is used. */
+  readonly tls?: ClusterTls;
   readonly frameBytesMax: number;
   readonly sendQueueFramesMax: number;
   readonly reconnectBackoffMinMs: number;
@@ -217,6 +220,7 @@ export class TcpTransport {
   /** What a dialer writes once connected and authenticated: the hello frame (the tag goes before it). */
   private readonly greeting: Buffer;
   private readonly auth: ClusterAuth | undefined;
+  private readonly tls: ClusterTls | undefined;
   private acceptor: Acceptor | undefined = undefined;
   private closed = false;
   private receivedMessages = 0;
@@ -229,6 +233,7 @@ export class TcpTransport {
     const hello = frame(FrameKinds.hello, Buffer.concat([Buffer.from([helloVersion]), id]));
     this.greeting = hello;
     this.auth = cfg.clusterPort?.auth ?? cfg.auth;
+    this.tls = cfg.clusterPort?.tls ?? cfg.tls;
     this.silenceTimer = setInterval(() => this.resetSilentPeers(), Math.max(1, cfg.silentPeerMs / 4));
     this.silenceTimer.unref();
   }
@@ -264,7 +269,7 @@ export class TcpTransport {
       transport.acceptor = { kind: 'shared', port: config.clusterPort, handler };
       return transport;
     }
-    const server = net.createServer();
+    const server = config.tls?.createServer('raft', config.connectTimeoutMs) ?? net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listenPort, config.listenHost, () => {
@@ -393,11 +398,11 @@ export class TcpTransport {
     if (this.closed || this.peers.get(peer.id) !== peer) return;
     const { host, port } = parseAddress(peer.address);
     peer.connectAttempts++;
-    const socket = net.connect({ host, port });
+    const socket = dialCluster(this.tls, host, port, 'raft');
     peer.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(this.cfg.connectTimeoutMs, () => socket.destroy());
-    socket.on('connect', () => {
+    socket.on(readyEvent(socket), () => {
       // The connect timeout runs on through the handshake: an acceptor that never proves itself is redialled.
       openClusterConnection(socket, ClusterTags.raft, this.auth, (opened) => {
         if (!opened.ok || peer.socket !== socket) return;

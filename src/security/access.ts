@@ -29,7 +29,12 @@ const deniedLogsPerS = 5;
 const jwtCacheEntriesMax = 10_000;
 
 export type Authentication =
-  | { readonly kind: 'ok'; readonly principal: string }
+  | {
+      readonly kind: 'ok';
+      readonly principal: string;
+      /** When the credential stops being valid (a JWT's exp), in s since the epoch; null: it does not expire. */
+      readonly expiresAtS: number | null;
+    }
   | { readonly kind: 'unauthenticated'; readonly message: string }
   | { readonly kind: 'busy' };
 
@@ -58,7 +63,10 @@ export class AccessControl {
   private readonly denials: Counter<'operation' | 'resource_type'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly nowS: () => number;
-  private readonly jwtCache = new Map<string, { principal: string; validUntilS: number }>();
+  private readonly jwtCache = new Map<
+    string,
+    { principal: string; validUntilS: number; expiresAtS: number | null }
+  >();
   private logWindowS = 0;
   private logsInWindow = 0;
   private suppressed = 0;
@@ -98,7 +106,7 @@ export class AccessControl {
    * known at once (no auth, a JWT, a remembered token); a promise while a token is hashed.
    */
   authenticate(authorization: string, queryToken: string | null): Authentication | Promise<Authentication> {
-    if (!this.enabled) return { kind: 'ok', principal: ANONYMOUS };
+    if (!this.enabled) return { kind: 'ok', principal: ANONYMOUS, expiresAtS: null };
     let token: string | null = null;
     if (authorization !== '') {
       const match = /^Bearer[ ]+([\x21-\x7e]+)\s*$/i.exec(authorization);
@@ -116,7 +124,9 @@ export class AccessControl {
       const nowS = this.nowS();
       const key = createHash('sha256').update(token).digest('base64');
       const known = this.jwtCache.get(key);
-      if (known !== undefined && nowS < known.validUntilS) return { kind: 'ok', principal: known.principal };
+      if (known !== undefined && nowS < known.validUntilS) {
+        return { kind: 'ok', principal: known.principal, expiresAtS: known.expiresAtS };
+      }
       if (known !== undefined) this.jwtCache.delete(key);
       const result = jwt.verify(token, nowS);
       if (!result.ok) return this.failed('invalid_jwt', `the bearer token is not valid: ${result.reason}`);
@@ -124,13 +134,13 @@ export class AccessControl {
         this.jwtCache.delete(this.jwtCache.keys().next().value as string);
       // Without exp a token is valid for ever: it is remembered for a minute, then verified again.
       const validUntilS = result.expiresAtS === null ? nowS + 60 : Math.min(result.expiresAtS, nowS + 3600);
-      this.jwtCache.set(key, { principal: result.principal, validUntilS });
-      return { kind: 'ok', principal: result.principal };
+      this.jwtCache.set(key, { principal: result.principal, validUntilS, expiresAtS: result.expiresAtS });
+      return { kind: 'ok', principal: result.principal, expiresAtS: result.expiresAtS };
     }
     const tokens = this.options.tokens!;
     const known = tokens.cached(token);
     const settle = (outcome: NonNullable<typeof known>): Authentication => {
-      if (outcome.kind === 'ok') return { kind: 'ok', principal: outcome.principal };
+      if (outcome.kind === 'ok') return { kind: 'ok', principal: outcome.principal, expiresAtS: null };
       if (outcome.kind === 'busy') return { kind: 'busy' };
       return this.failed('invalid_token', 'the bearer token is not valid');
     };

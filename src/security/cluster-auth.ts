@@ -1,6 +1,7 @@
 // The cluster secret at work: reads it (`--cluster-secret-file`), derives one key per use with HKDF-SHA256,
 // and runs the pure handshake and datagram checks of core/security/cluster-auth.ts over real sockets with real
-// randomness and clocks. Also owns the failure counters (`broker_cluster_auth_failures_total{transport}`),
+// randomness and clocks. Also owns the failure counters (`broker_cluster_auth_failures_total{transport,reason}`,
+// cluster TLS counting its refusals there too),
 // kept in a SharedArrayBuffer so that the control thread, the partition workers and the acceptor all count
 // into the one figure the acceptor exports, and the rate-limited warning logged for each failure.
 //
@@ -12,7 +13,10 @@ import type { Socket } from 'node:net';
 import { assert } from '../core/assert.js';
 import {
   AcceptorHandshake,
+  type AuthFailureReason,
   type AuthTransport,
+  authFailureReasons,
+  authStatSlot,
   authTransports,
   DialerHandshake,
   GOSSIP_TRAILER_BYTES,
@@ -52,19 +56,39 @@ export function readClusterSecretFile(path: string): Buffer {
   return Buffer.from(bytes.subarray(0, end));
 }
 
-/** Counter slots, one per transport, in `authTransports` order; Int32 so any thread may `Atomics.add`. */
+/** Counter slots, one per (transport, reason) (`authStatSlot`); Int32 so any thread may `Atomics.add`. */
 export function createAuthStats(): SharedArrayBuffer {
-  return new SharedArrayBuffer(authTransports.length * Int32Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(
+    authTransports.length * authFailureReasons.length * Int32Array.BYTES_PER_ELEMENT,
+  );
 }
 
-/** Reads the failure counts (any thread). */
+/** Reads the failure counts by transport, every reason together (any thread). */
 export function readAuthStats(buffer: SharedArrayBuffer): Record<AuthTransport, number> {
   const view = new Int32Array(buffer);
   const out = {} as Record<AuthTransport, number>;
-  authTransports.forEach((t, i) => {
-    out[t] = Atomics.load(view, i);
-  });
+  for (const t of authTransports) {
+    out[t] = authFailureReasons.reduce((sum, r) => sum + Atomics.load(view, authStatSlot(t, r)), 0);
+  }
   return out;
+}
+
+/** Reads one (transport, reason) count (any thread). */
+export function readAuthStat(
+  buffer: SharedArrayBuffer,
+  transport: AuthTransport,
+  reason: AuthFailureReason,
+): number {
+  return Atomics.load(new Int32Array(buffer), authStatSlot(transport, reason));
+}
+
+/** Adds one failure to the shared counters (any thread). */
+export function countAuthFailure(
+  buffer: SharedArrayBuffer,
+  transport: AuthTransport,
+  reason: AuthFailureReason,
+): void {
+  Atomics.add(new Int32Array(buffer), authStatSlot(transport, reason), 1);
 }
 
 export type AuthWarn = (fields: Record<string, unknown>, message: string) => void;
@@ -93,10 +117,8 @@ export class ClusterAuth {
   readonly #handshakeMac: Mac;
   readonly #gossipMac: Mac;
   readonly #guard = new GossipReplayGuard(GOSSIP_REPLAY_WINDOW_MS, GOSSIP_SEEN_TAGS_MAX);
-  readonly #warn: AuthWarn;
+  readonly #log: AuthFailureLog;
   readonly #nowMs: () => number;
-  readonly #lastWarnMs = new Map<AuthTransport, number>();
-  readonly #suppressed = new Map<AuthTransport, number>();
 
   constructor(options: ClusterAuthOptions) {
     assert(options.secret.length >= SECRET_BYTES_MIN, 'cluster secret below 32 bytes');
@@ -107,7 +129,7 @@ export class ClusterAuth {
     this.#counts = new Int32Array(this.stats);
     this.#handshakeMac = macWith(derive(options.secret, KeyLabels.handshake));
     this.#gossipMac = macWith(derive(options.secret, KeyLabels.gossip));
-    this.#warn = options.warn ?? (() => {});
+    this.#log = new AuthFailureLog(options.warn ?? (() => {}));
     this.#nowMs = options.nowMs ?? Date.now;
   }
 
@@ -152,7 +174,25 @@ export class ClusterAuth {
 
   /** Counts one failure and logs it, at most once per transport per 5 s (with how many were not logged). */
   failed(transport: AuthTransport, reason: string, remote: string): void {
-    Atomics.add(this.#counts, authTransports.indexOf(transport), 1);
+    Atomics.add(this.#counts, authStatSlot(transport, 'secret'), 1);
+    this.#log.note(transport, reason, remote);
+  }
+}
+
+/**
+ * The warning logged for refused peers, at most one line per transport per 5 s, carrying how many were not
+ * logged since the last one: an outsider hammering a port cannot flood the log. Owned by one thread.
+ */
+export class AuthFailureLog {
+  readonly #warn: AuthWarn;
+  readonly #lastWarnMs = new Map<AuthTransport, number>();
+  readonly #suppressed = new Map<AuthTransport, number>();
+
+  constructor(warn: AuthWarn) {
+    this.#warn = warn;
+  }
+
+  note(transport: AuthTransport, reason: string, remote: string): void {
     const nowMs = performance.now();
     const last = this.#lastWarnMs.get(transport);
     if (last !== undefined && nowMs - last < warnIntervalMs) {

@@ -47,64 +47,20 @@ export function loadTlsSettings(
   config: Pick<BrokerConfig, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'tlsClientAuth'>,
 ): TlsSettings | null {
   if (config.tlsCertFile === null || config.tlsKeyFile === null) return null;
-  const problems: string[] = [];
-  const read = (path: string, what: string): string | null => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (error) {
-      problems.push(`cannot read the ${what} ${path}: ${(error as Error).message}`);
-      return null;
-    }
-  };
-  const certText = read(config.tlsCertFile, 'TLS certificate (--tls-cert-file)');
-  const keyText = read(config.tlsKeyFile, 'TLS private key (--tls-key-file)');
   const caFile = config.tlsClientAuth === 'none' ? null : config.tlsCaFile;
-  const caText = caFile === null ? null : read(caFile, 'TLS client CA (--tls-ca-file)');
-
-  let certificate: X509Certificate | null = null;
-  if (certText !== null) {
-    const first = certText.match(pemCertificate)?.[0];
-    if (first === undefined) {
-      problems.push(`${config.tlsCertFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
-    } else {
-      try {
-        certificate = new X509Certificate(first);
-      } catch (error) {
-        problems.push(`${config.tlsCertFile}: the certificate cannot be parsed: ${(error as Error).message}`);
-      }
-    }
-  }
-  let key: KeyObject | null = null;
-  if (keyText !== null) {
-    if (keyText.includes('ENCRYPTED')) {
-      problems.push(
-        `${config.tlsKeyFile} is an encrypted key, which is not supported: decrypt it (openssl pkey -in ${config.tlsKeyFile} -out plain.key) and protect the file with its permissions`,
-      );
-    } else {
-      try {
-        key = createPrivateKey(keyText);
-      } catch (error) {
-        problems.push(`${config.tlsKeyFile}: not a PEM private key: ${(error as Error).message}`);
-      }
-    }
-  }
-  if (certificate !== null && key !== null && !certificate.checkPrivateKey(key)) {
-    problems.push(
-      `the private key ${config.tlsKeyFile} does not match the certificate ${config.tlsCertFile} (${certificate.subject.replaceAll('\n', ', ')})`,
-    );
-  }
-  if (caText !== null) {
-    const cas = caText.match(pemCertificate) ?? [];
-    if (cas.length === 0) problems.push(`${caFile} holds no PEM CA certificate`);
-    for (const pem of cas) {
-      try {
-        new X509Certificate(pem);
-      } catch (error) {
-        problems.push(`${caFile}: a CA certificate cannot be parsed: ${(error as Error).message}`);
-        break;
-      }
-    }
-  }
+  const problems: string[] = [];
+  const checked = checkPemFiles(
+    {
+      certFile: config.tlsCertFile,
+      certWhat: 'TLS certificate (--tls-cert-file)',
+      keyFile: config.tlsKeyFile,
+      keyWhat: 'TLS private key (--tls-key-file)',
+      caFile,
+      caWhat: 'TLS client CA (--tls-ca-file)',
+    },
+    problems,
+  );
+  const certificate = checked?.certificate ?? null;
   if (problems.length > 0 || certificate === null) {
     throw new Error(`TLS of the client port: ${problems.join('; ')}`);
   }
@@ -129,4 +85,93 @@ export function dnsNamesOf(subjectAltName: string): string[] {
     .filter((entry) => entry.startsWith('DNS:'))
     .map((entry) => entry.slice(4).toLowerCase())
     .filter((name) => /^[a-z0-9*.-]{1,253}$/.test(name));
+}
+
+/** PEM files to check together: a certificate (chain), its key, and optionally CA certificates. */
+export interface PemFiles {
+  readonly certFile: string;
+  /** How the file is named in a problem, e.g. `TLS certificate (--tls-cert-file)`. */
+  readonly certWhat: string;
+  readonly keyFile: string;
+  readonly keyWhat: string;
+  readonly caFile: string | null;
+  readonly caWhat: string;
+}
+
+/** What `checkPemFiles` read, once every check passed. */
+export interface CheckedPem {
+  readonly certText: string;
+  readonly keyText: string;
+  /** Null without a CA file. */
+  readonly caText: string | null;
+  readonly certificate: X509Certificate;
+  readonly cas: readonly X509Certificate[];
+}
+
+/**
+ * Reads and checks a certificate, its key and CA certificates, adding every problem found to `problems`
+ * (unreadable file, not PEM, an encrypted key, a key that is not the certificate's, a CA file without
+ * certificates). Returns what was read when nothing was wrong, null otherwise.
+ */
+export function checkPemFiles(files: PemFiles, problems: string[]): CheckedPem | null {
+  const before = problems.length;
+  const read = (path: string, what: string): string | null => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      problems.push(`cannot read the ${what} ${path}: ${(error as Error).message}`);
+      return null;
+    }
+  };
+  const certText = read(files.certFile, files.certWhat);
+  const keyText = read(files.keyFile, files.keyWhat);
+  const caText = files.caFile === null ? null : read(files.caFile, files.caWhat);
+
+  let certificate: X509Certificate | null = null;
+  if (certText !== null) {
+    const first = certText.match(pemCertificate)?.[0];
+    if (first === undefined) {
+      problems.push(`${files.certFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    } else {
+      try {
+        certificate = new X509Certificate(first);
+      } catch (error) {
+        problems.push(`${files.certFile}: the certificate cannot be parsed: ${(error as Error).message}`);
+      }
+    }
+  }
+  let key: KeyObject | null = null;
+  if (keyText !== null) {
+    if (keyText.includes('ENCRYPTED')) {
+      problems.push(
+        `${files.keyFile} is an encrypted key, which is not supported: decrypt it (openssl pkey -in ${files.keyFile} -out plain.key) and protect the file with its permissions`,
+      );
+    } else {
+      try {
+        key = createPrivateKey(keyText);
+      } catch (error) {
+        problems.push(`${files.keyFile}: not a PEM private key: ${(error as Error).message}`);
+      }
+    }
+  }
+  if (certificate !== null && key !== null && !certificate.checkPrivateKey(key)) {
+    problems.push(
+      `the private key ${files.keyFile} does not match the certificate ${files.certFile} (${certificate.subject.replaceAll('\n', ', ')})`,
+    );
+  }
+  const cas: X509Certificate[] = [];
+  if (caText !== null) {
+    const pems = caText.match(pemCertificate) ?? [];
+    if (pems.length === 0) problems.push(`${files.caFile} holds no PEM CA certificate`);
+    for (const pem of pems) {
+      try {
+        cas.push(new X509Certificate(pem));
+      } catch (error) {
+        problems.push(`${files.caFile}: a CA certificate cannot be parsed: ${(error as Error).message}`);
+        break;
+      }
+    }
+  }
+  if (problems.length > before || certificate === null || certText === null || keyText === null) return null;
+  return { certText, keyText, caText, certificate, cas };
 }

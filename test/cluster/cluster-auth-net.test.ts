@@ -154,6 +154,7 @@ describe('cluster secret on the cluster port', () => {
       raft: 0,
       rpc: 0,
       data_link: 0,
+      cluster_port: 0,
     });
   });
 

@@ -40,9 +40,10 @@ async function authFailures(node: ClusterNode): Promise<Record<string, number>> 
   const text = await response.text();
   const out: Record<string, number> = {};
   for (const t of transports) {
-    const match = new RegExp(`^broker_cluster_auth_failures_total\\{transport="${t}"\\} (\\d+)`, 'm').exec(
-      text,
-    );
+    const match = new RegExp(
+      `^broker_cluster_auth_failures_total\\{transport="${t}",reason="secret"\\} (\\d+)`,
+      'm',
+    ).exec(text);
     out[t] = match === null ? 0 : Number(match[1]);
   }
   return out;

@@ -185,6 +185,9 @@ describe('precedence', () => {
         authJwtAudience: null,
         authJwtIssuer: null,
         clusterSecretFile: null,
+        clusterTlsCertFile: null,
+        clusterTlsKeyFile: null,
+        clusterTlsCaFile: null,
         superUsers: [],
         metricsRequireAuth: false,
         tlsCertFile: null,
@@ -241,6 +244,9 @@ describe('precedence', () => {
       authJwtAudience: 'broker',
       authJwtIssuer: 'https://idp.example',
       clusterSecretFile: '/etc/broker/cluster-secret',
+      clusterTlsCertFile: '/etc/broker/node.crt',
+      clusterTlsKeyFile: '/etc/broker/node.key',
+      clusterTlsCaFile: '/etc/broker/cluster-ca.crt',
       superUsers: 'admin,ops',
       metricsRequireAuth: 'true',
       tlsCertFile: '/etc/broker/tls.crt',
@@ -447,6 +453,26 @@ describe('validation reports every problem at once', () => {
     assert.equal(file.kind, 'ok');
     if (file.kind === 'ok')
       assert.deepEqual([file.config.superUsers, file.config.metricsRequireAuth], [['a', 'b'], true]);
+  });
+
+  test('cluster TLS options: all three files or none, and the cluster secret with them', () => {
+    const problemsOf = (flags: Record<string, string>): string[] => {
+      const result = resolveConfig(input({ flags }));
+      return result.kind === 'invalid' ? result.problems.map((p) => `${p.where}: ${p.message}`) : [];
+    };
+    const allThree = {
+      'cluster-tls-cert-file': '/n.crt',
+      'cluster-tls-key-file': '/n.key',
+      'cluster-tls-ca-file': '/ca.crt',
+    };
+    assert.deepEqual(problemsOf({ ...allThree, 'cluster-secret-file': '/s' }), []);
+    assert.deepEqual(problemsOf(allThree), [
+      "--cluster-tls-cert-file: cluster TLS needs the cluster secret too: gossip's UDP datagrams cannot use TLS, and only the secret keeps an outsider from injecting members through them; give --cluster-secret-file",
+    ]);
+    assert.deepEqual(problemsOf({ 'cluster-tls-cert-file': '/n.crt', 'cluster-secret-file': '/s' }), [
+      '--cluster-tls-cert-file: cluster TLS needs all three files (certificate, key, cluster CA) or none: give --cluster-tls-key-file and --cluster-tls-ca-file too',
+    ]);
+    assert.deepEqual(problemsOf({ 'cluster-tls-ca-file': '/ca.crt' }).length, 2);
   });
 
   test('TLS options: a certificate with its key, client authentication with a CA and TLS, never require', () => {

@@ -367,6 +367,24 @@ describe('WebSocket endpoints', () => {
   });
 });
 
+describe('WebSocket sockets authenticated with a JWT', () => {
+  test('a socket is closed with 4401 when its JWT expires; one with a later exp stays open', async () => {
+    const endpoint = '/ws/consume/team-b.orders?partition=0';
+    const short = await openSocket(endpoint, bearer(jwtFor('admin', 2)));
+    const long = await openSocket(endpoint, bearer(jwtFor('admin', 3600)));
+    assert.ok('socket' in short && 'socket' in long);
+    const openedAtMs = Date.now();
+    const [code, reason] = await new Promise<[number, string]>((resolve) =>
+      short.socket.once('close', (c, r) => resolve([c, r.toString()])),
+    );
+    assert.equal(code, errors.unauthenticated.wsCloseCode);
+    assert.match(reason, /the bearer token expired at .*; reconnect with a new one/);
+    assert.ok(Date.now() - openedAtMs <= 3_500, 'closed at the exp, not later');
+    assert.equal(long.socket.readyState, WebSocket.OPEN, 'the socket whose token is valid stays open');
+    long.socket.close();
+  });
+});
+
 describe('acls CLI verb', () => {
   function cli(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
     const child = spawn(process.execPath, [bin, ...args], {

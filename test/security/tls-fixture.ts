@@ -1,7 +1,8 @@
 // Test certificates made with Debian's openssl binary in a temp dir: a CA, a server certificate for 127.0.0.1
 // and localhost signed by it and a second one (for reloads), a client certificate (CN alice)
 // signed by the CA, and an unrelated CA with a client certificate of its own. EC P-256 keys: quick to make.
-// Used by the TLS tests in this directory.
+// Used by the TLS tests in this directory. `makeClusterCertificates` makes a cluster CA with node certificates
+// for cluster TLS (serverAuth and clientAuth), and a rogue node certificate from another CA.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,5 +110,38 @@ export function makeCertificates(): TestCertificates {
     otherClientCert: path('other-client.crt'),
     otherClientKey: path('other-client.key'),
     pem: (file) => readFileSync(file, 'utf8'),
+  };
+}
+
+export interface ClusterCertificates {
+  readonly dir: string;
+  readonly caCert: string;
+  /** Node id → certificate and key paths, signed by the cluster CA. */
+  readonly nodes: ReadonlyMap<string, { readonly cert: string; readonly key: string }>;
+  /** A node certificate from another CA. */
+  readonly rogueCert: string;
+  readonly rogueKey: string;
+  readonly rogueCaCert: string;
+}
+
+/** A cluster CA and a certificate per node id (CN = the id, SAN 127.0.0.1), plus a rogue from another CA. */
+export function makeClusterCertificates(nodeIds: readonly string[]): ClusterCertificates {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-cluster-tls-'));
+  const nodeExt = 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n';
+  makeCa(dir, 'cluster-ca');
+  const nodes = new Map<string, { cert: string; key: string }>();
+  for (const id of nodeIds) {
+    makeLeaf(dir, `node-${id}`, 'cluster-ca', id, nodeExt);
+    nodes.set(id, { cert: join(dir, `node-${id}.crt`), key: join(dir, `node-${id}.key`) });
+  }
+  makeCa(dir, 'rogue-ca');
+  makeLeaf(dir, 'rogue', 'rogue-ca', 'rogue', nodeExt);
+  return {
+    dir,
+    caCert: join(dir, 'cluster-ca.crt'),
+    nodes,
+    rogueCert: join(dir, 'rogue.crt'),
+    rogueKey: join(dir, 'rogue.key'),
+    rogueCaCert: join(dir, 'rogue-ca.crt'),
   };
 }

@@ -250,7 +250,8 @@ export function filterFromFields(fields: Readonly<Record<string, unknown>>): Acl
     permission: ['permission', permissions],
   };
   for (const [key, value] of Object.entries(fields)) {
-    const spec = names[key];
+    // Own keys only: a query string's 'constructor' or '__proto__' would otherwise find Object.prototype's.
+    const spec = Object.hasOwn(names, key) ? names[key] : undefined;
     if (spec === undefined) return `unknown ACL filter field '${key}'`;
     if (typeof value !== 'string' || value.length === 0 || value.length > ACL_NAME_BYTES_MAX) {
       return `${key} must be a non-empty string`;

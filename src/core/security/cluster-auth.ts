@@ -69,8 +69,29 @@ export const KeyLabels = {
 } as const;
 
 /** Where an authentication failure happened, the `transport` label of the failure counter. */
-export const authTransports = ['gossip_udp', 'gossip_stream', 'raft', 'rpc', 'data_link'] as const;
+export const authTransports = [
+  'gossip_udp',
+  'gossip_stream',
+  'raft',
+  'rpc',
+  'data_link',
+  // A TCP connection to the cluster port refused by cluster TLS, before its tag says which protocol it is.
+  'cluster_port',
+] as const;
 export type AuthTransport = (typeof authTransports)[number];
+
+/**
+ * Why a peer was refused, the `reason` label of the failure counter: `secret` (no or a wrong cluster-secret
+ * proof, a stale or replayed datagram), `tls_certificate` (cluster TLS: no certificate, or one that does not
+ * chain to the cluster CA), `tls_handshake` (cluster TLS: any other failed handshake, e.g. plain TCP).
+ */
+export const authFailureReasons = ['secret', 'tls_certificate', 'tls_handshake'] as const;
+export type AuthFailureReason = (typeof authFailureReasons)[number];
+
+/** The counter slot of a (transport, reason) pair. */
+export function authStatSlot(transport: AuthTransport, reason: AuthFailureReason): number {
+  return authTransports.indexOf(transport) * authFailureReasons.length + authFailureReasons.indexOf(reason);
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });

@@ -45,7 +45,7 @@ const nowMs = 1_765_000_000_000;
 /** An error message names the problem in a sentence, not by echoing a megabyte of the client's input. */
 const messageCharsMax = 2048;
 
-function checkError(error: ErrorName, message: string, context: string): void {
+export function checkError(error: ErrorName, message: string, context: string): void {
   const spec = errors[error];
   assert.ok(spec !== undefined, `${context}: unknown error name ${error}`);
   const status = httpStatusOf(spec.code);
@@ -142,7 +142,7 @@ function checkAllParsersOnValue(value: unknown, context: string): void {
 // ---------------------------------------------------------------------------------------------------------
 // Arbitraries.
 
-const nastyNumber = fc.constantFrom(
+export const nastyNumber = fc.constantFrom(
   0,
   -0,
   -1,
@@ -157,12 +157,12 @@ const nastyNumber = fc.constantFrom(
   -1e308,
   Number.MIN_VALUE,
 );
-const nastyString = fc.oneof(
+export const nastyString = fc.oneof(
   fc.constantFrom('', 'NaN', 'Infinity', '-0', '0x10', '1e3', ' 1', 'base64', 'string', 'delete', 'compact'),
   fc.string({ unit: 'binary', maxLength: 20 }),
   fc.base64String({ maxLength: 24 }),
 );
-const leaf = fc.oneof(
+export const leaf = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   nastyNumber,
   nastyString,
@@ -194,7 +194,7 @@ const fieldNames = [
   'toString',
 ];
 /** Objects whose keys are mostly the fields the parsers know, so that the values reach the deep checks. */
-const fieldy: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
+export const fieldy: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
   node: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     leaf,
