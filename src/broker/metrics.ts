@@ -226,6 +226,28 @@ export class BrokerMetrics {
 
   private readonly topicTallies = new Map<string, TopicCounters>();
 
+  /** The WebSocket fan-out's figures (StreamFeeds), read at scrape time. */
+  registerStreamFeeds(feeds: { readonly joined: number; readonly shared: number }): void {
+    new Counter({
+      name: 'broker_stream_fetches_joined_total',
+      help: 'WebSocket stream fetches not sent because another stream of the partition was already fetching the same records',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(feeds.joined);
+      },
+    });
+    new Counter({
+      name: 'broker_stream_shared_answers_total',
+      help: 'Fetch answers decoded and made into WebSocket frames once for several streams',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(feeds.shared);
+      },
+    });
+  }
+
   /** The hot path's counters of one topic (the same ones for as long as the process lives). */
   topicCounters(topic: string): TopicCounters {
     let counters = this.topicTallies.get(topic);

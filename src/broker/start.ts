@@ -521,6 +521,7 @@ export async function startBroker(
     ...defaultStreamOptions,
     socketMessageBytesMax: config.maxRequestBytes,
   });
+  metrics.registerStreamFeeds(streams.feeds);
   streams.access = access;
   const quotas =
     config.quotaProduceBytesPerS === 0 && config.quotaConsumeBytesPerS === 0

@@ -130,10 +130,100 @@ const streamWaitMs = 10_000;
 /** After a fetch the leader could not answer (no leader, a failed link), the stream tries again this late. */
 const streamRetryMs = 200;
 
+/** The records of one fetch answer as frames, made once for every stream that waited on that fetch. */
+interface SharedFrames {
+  readonly offsets: number[];
+  readonly texts: string[];
+  readonly decoded: ReturnType<typeof forEachRecord>;
+}
+
+/** Streams of one partition, at one offset, with one frame format, waiting on one fetch. */
+interface Feed {
+  readonly streams: PartitionStream[];
+  readonly prefix: string;
+  readonly base64: boolean;
+  readonly offset: number;
+}
+
+/**
+ * The fan-out of streams at a partition's tail: streams that pump at the same offset of the same partition with
+ * the same frame format share one fetch parked at the leader, and the answer is decoded and turned into frames
+ * once for all of them, where each would otherwise fetch, decode and encode the same records. A stream whose
+ * offset is not resolved yet (earliest, latest) fetches alone. Only fetches in flight are kept, so the table
+ * is bounded by the streams that exist. Acceptor thread only.
+ */
+export class StreamFeeds {
+  private readonly inFlight = new Map<PartitionRoute, Map<string, Feed>>();
+  /** Pumps that joined a fetch already in flight (for tests and metrics). */
+  joined = 0;
+  /** Answers turned into frames once for several streams. */
+  shared = 0;
+
+  constructor(
+    private readonly acceptor: Acceptor,
+    private readonly fetchBytes: number,
+  ) {}
+
+  fetch(stream: PartitionStream): void {
+    const route = stream.partition;
+    if (stream.nextOffset < 0) {
+      this.acceptor.fetchBatch(route, stream.nextOffset, this.fetchBytes, streamWaitMs, (outcome) =>
+        stream.deliver(outcome, null),
+      );
+      return;
+    }
+    const key = `${stream.nextOffset} ${stream.base64 ? 'b' : 's'} ${stream.prefix}`;
+    let byKey = this.inFlight.get(route);
+    const existing = byKey?.get(key);
+    if (existing !== undefined) {
+      existing.streams.push(stream);
+      this.joined++;
+      return;
+    }
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.inFlight.set(route, byKey);
+    }
+    const feed: Feed = {
+      streams: [stream],
+      prefix: stream.prefix,
+      base64: stream.base64,
+      offset: stream.nextOffset,
+    };
+    byKey.set(key, feed);
+    const table = byKey;
+    this.acceptor.fetchBatch(route, feed.offset, this.fetchBytes, streamWaitMs, (outcome) => {
+      table.delete(key);
+      if (table.size === 0 && this.inFlight.get(route) === table) this.inFlight.delete(route);
+      const live = feed.streams.filter((s) => !s.isStopped);
+      const frames = live.length > 1 ? this.framesOf(outcome, feed) : null;
+      for (const s of feed.streams) s.deliver(outcome, frames);
+    });
+  }
+
+  /** The answer's records from the feed's offset up to the high watermark, as frames; null unless it is Ok. */
+  private framesOf(outcome: FetchOutcome, feed: Feed): SharedFrames | null {
+    if (outcome.failure !== null || outcome.status !== Status.Ok) return null;
+    this.shared++;
+    const offsets: number[] = [];
+    const texts: string[] = [];
+    const decoded = forEachRecord(
+      outcome.payload,
+      (record) => {
+        offsets.push(record.offset);
+        texts.push(`${feed.prefix}${recordFieldsJson(record, feed.base64)}`);
+      },
+      { fromOffset: feed.offset, toOffsetExclusive: outcome.header.highWatermark },
+    );
+    return { offsets, texts, decoded };
+  }
+}
+
 /**
  * Follows one partition from an offset, pushing each record once, in order. One fetch at a time, parked at
- * the leader until records are visible; the answer is pushed, and the next fetch sent while the socket can
- * take more (otherwise the sink's drain or a permit pumps again).
+ * the leader until records are visible (shared with the other streams at the same offset: StreamFeeds); the
+ * answer is pushed, and the next fetch sent while the socket can take more (otherwise the sink's drain or a
+ * permit pumps again).
  */
 class PartitionStream {
   private fetching = false;
@@ -142,14 +232,14 @@ class PartitionStream {
 
   constructor(
     private readonly acceptor: Acceptor,
+    private readonly feeds: StreamFeeds,
     readonly topic: TopicRoute,
     readonly partition: PartitionRoute,
     /** OFFSET_EARLIEST / OFFSET_LATEST until the first answer tells where they are. */
     public nextOffset: number,
     private readonly sink: StreamSink,
-    private readonly prefix: string,
-    private readonly fetchBytes: number,
-    private readonly base64: boolean,
+    readonly prefix: string,
+    readonly base64: boolean,
     /**
      * Told when the leader refuses a fetch for a reason the stream cannot step over by itself (damaged
      * stored data, a failed disk): the stream has stopped, and the session decides what the client hears.
@@ -160,9 +250,11 @@ class PartitionStream {
   pump(): void {
     if (this.stopped || this.fetching || this.retryTimer !== null || !this.sink.canSend()) return;
     this.fetching = true;
-    this.acceptor.fetchBatch(this.partition, this.nextOffset, this.fetchBytes, streamWaitMs, (outcome) =>
-      this.deliver(outcome),
-    );
+    this.feeds.fetch(this);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
   }
 
   private retryLater(): void {
@@ -173,7 +265,8 @@ class PartitionStream {
     this.retryTimer.unref();
   }
 
-  private deliver(outcome: FetchOutcome): void {
+  /** A fetch's answer; `frames` are its records already made into this stream's frames (a shared fetch). */
+  deliver(outcome: FetchOutcome, frames: SharedFrames | null): void {
     this.fetching = false;
     if (this.stopped) return;
     const h = outcome.header;
@@ -213,18 +306,30 @@ class PartitionStream {
     if (this.nextOffset < 0) this.nextOffset = h.fetchOffset;
     const highWatermark = h.highWatermark;
     let decoded: ReturnType<typeof forEachRecord> | null = null;
-    this.sink.cork(() => {
-      decoded = forEachRecord(
-        outcome.payload,
-        (record) => {
-          // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
-          if (this.stopped || record.offset !== this.nextOffset || !this.sink.canSend()) return;
-          this.sink.send(`${this.prefix}${recordFieldsJson(record, this.base64)}`);
-          this.nextOffset = record.offset + 1;
-        },
-        { fromOffset: this.nextOffset, toOffsetExclusive: highWatermark },
-      );
-    });
+    if (frames !== null) {
+      this.sink.cork(() => {
+        for (let i = 0; i < frames.offsets.length; i++) {
+          // Once the socket is full the rest is left for a later fetch from nextOffset.
+          if (this.stopped || !this.sink.canSend()) break;
+          if (frames.offsets[i] !== this.nextOffset) continue;
+          this.sink.send(frames.texts[i]!);
+          this.nextOffset += 1;
+        }
+      });
+      decoded = frames.decoded;
+    } else
+      this.sink.cork(() => {
+        decoded = forEachRecord(
+          outcome.payload,
+          (record) => {
+            // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
+            if (this.stopped || record.offset !== this.nextOffset || !this.sink.canSend()) return;
+            this.sink.send(`${this.prefix}${recordFieldsJson(record, this.base64)}`);
+            this.nextOffset = record.offset + 1;
+          },
+          { fromOffset: this.nextOffset, toOffsetExclusive: highWatermark },
+        );
+      });
     if (this.stopped) return;
     const result = decoded as ReturnType<typeof forEachRecord> | null;
     if (result !== null && result.kind === 'corrupt') {
@@ -378,6 +483,8 @@ export class StreamServer {
   addressCap: AddressCap | null = null;
   /** Byte-rate quotas per principal; null: none. */
   quotas: RequestQuotas | null = null;
+  /** Streams at the same offset of a partition share one fetch and one encoding of its records. */
+  readonly feeds: StreamFeeds;
 
   constructor(
     readonly acceptor: Acceptor,
@@ -385,6 +492,7 @@ export class StreamServer {
     readonly members: GroupMembers,
     readonly options: StreamOptions,
   ) {
+    this.feeds = new StreamFeeds(acceptor, options.fetchBytes);
     groups.onMembershipChange = (groupId) => {
       for (const session of this.groupSessions.get(groupId) ?? []) session.heartbeatSoon();
     };
@@ -765,12 +873,12 @@ class ConsumeSession implements Session {
   private begin(topic: TopicRoute, partition: PartitionRoute, offset: number, base64: boolean): void {
     this.stream = new PartitionStream(
       this.server.acceptor,
+      this.server.feeds,
       topic,
       partition,
       offset,
       this.sink,
       `{"partition":${partition.partition},`,
-      this.server.options.fetchBytes,
       base64,
       (_stream, name, message) => {
         // A consume socket follows one partition, so it cannot go on: the error frame carries the whole
@@ -1023,12 +1131,12 @@ export class GroupSession implements Session {
     const start = committed ?? (this.offsetReset === 'earliest' ? OFFSET_EARLIEST : OFFSET_LATEST);
     const stream = new PartitionStream(
       this.server.acceptor,
+      this.server.feeds,
       topic,
       partition,
       start,
       this.sink,
       `{"type":"record","topic":${JSON.stringify(topicName)},"partition":${partition.partition},`,
-      this.server.options.fetchBytes,
       this.base64,
       (stopped, name, message) => {
         if (this.streams.get(key) !== stopped) return;

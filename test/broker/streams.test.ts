@@ -141,6 +141,50 @@ describe('websocket consume', () => {
     client.ws.close();
   });
 
+  test('consumers at the tail share fetches: each gets every record once, in order, a slow one included', async () => {
+    await call(broker.base, 'POST', '/topics/wsfan', {});
+    const clients: Client[] = [];
+    for (let i = 0; i < 8; i++) clients.push(await connect('/ws/consume/wsfan?partition=0&offset=0'));
+    const values = (text: string) => Number(/_total (\S+)$/m.exec(text)?.[1] ?? 'NaN');
+    const scrape = async (name: string) =>
+      values(
+        (await (await fetch(`${broker.base}/metrics`)).text())
+          .split('\n')
+          .filter((l) => l.startsWith(name))
+          .join('\n'),
+      );
+    const joinedBefore = await scrape('broker_stream_fetches_joined_total');
+    const slow = clients[7]!;
+    const slowSocket = (slow.ws as any)._socket;
+    slowSocket.pause();
+    const total = 400;
+    for (let b = 0; b < total / 20; b++) {
+      await call(broker.base, 'POST', '/topics/wsfan/records', {
+        records: Array.from({ length: 20 }, (_, i) => ({ value: `fan-${b * 20 + i}` })),
+      });
+      if (b % 5 === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const client of clients.slice(0, 7)) await client.until(total);
+    slowSocket.resume();
+    await slow.until(total);
+    for (const client of clients) {
+      assert.deepEqual(
+        client.frames.map((f) => f.offset),
+        Array.from({ length: total }, (_, i) => i),
+      );
+      assert.equal(client.frames[total - 1].value, `fan-${total - 1}`);
+      client.ws.close();
+    }
+    assert.ok(
+      (await scrape('broker_stream_fetches_joined_total')) > joinedBefore,
+      'streams at the same offset joined a fetch in flight',
+    );
+    assert.ok(
+      (await scrape('broker_stream_shared_answers_total')) > 0,
+      'answers were encoded once for several',
+    );
+  });
+
   test('a consumer that stops reading for seconds gets every record afterwards, in order', async () => {
     await call(broker.base, 'POST', '/topics/wsslow', {});
     const client = await connect('/ws/consume/wsslow?partition=0&offset=earliest');
