@@ -36,6 +36,8 @@ import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
+import { KafkaApiHandlers } from '../kafka/handlers.js';
+import { KafkaListener } from '../kafka/listener.js';
 import { MessageKind } from '../messages/kinds.js';
 import { Status } from '../messages/status.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
@@ -80,6 +82,8 @@ export interface BrokerHandle {
 }
 
 const packageVersion = '0.1.0';
+/** Kafka requests one connection may have in service at once (Kafka clients pipeline 5 by default). */
+const kafkaInFlightMax = 64;
 /** A controlled shutdown waits this long at most for this node's leaderships to move. */
 const controlledShutdownTimeoutMs = 10_000;
 /** In the data dir: present only between a clean shutdown and the next start. */
@@ -388,6 +392,8 @@ export async function startBroker(
   const dataPorts = await Promise.all(dataPortsBound);
 
   let routes: Route[] = [];
+  /** The Kafka listener, once started (after the HTTP server); null when --kafka-port is -1. */
+  let kafka: KafkaListener | null = null;
   const startedAtMs = Date.now();
   routes = buildRoutes(acceptor, groups, {
     health: (_q, reply) => {
@@ -435,6 +441,7 @@ export async function startBroker(
               serving: acceptor.serving,
               http_port: server.port,
               cluster_port: control.clusterPort,
+              kafka_port: kafka?.port ?? null,
               uptime_ms: Date.now() - startedAtMs,
             }),
           ),
@@ -544,6 +551,35 @@ export async function startBroker(
   });
   guard.start();
   await addressLimiter?.start(server.port);
+  // The Kafka wire protocol on its own port, served on this thread through the same acceptor and router.
+  kafka =
+    config.kafkaPort < 0
+      ? null
+      : new KafkaListener(
+          new KafkaApiHandlers(acceptor, {
+            config,
+            advertised: (): { host: string; port: number } => ({
+              host: config.address,
+              port: kafka?.port ?? 0,
+            }),
+          }),
+          {
+            host: config.host,
+            port: config.kafkaPort,
+            requestBytesMax: config.maxRequestBytes,
+            inFlightMax: kafkaInFlightMax,
+            connectionsMax: budget.maxConnections,
+            log,
+          },
+        );
+  try {
+    await kafka?.start();
+  } catch (error) {
+    server.stopListening();
+    throw new Error(
+      `the Kafka port ${config.kafkaPort} could not be bound (${String((error as Error).message)}); give --kafka-port another port, 0 for a free one, or -1 to turn the Kafka listener off`,
+    );
+  }
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= (async () => {
@@ -563,6 +599,7 @@ export async function startBroker(
       quotas?.stop();
       autoBalancer.stop();
       server.stopListening();
+      await kafka?.close();
       // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
       // then flushes and closes its logs.
       streams.closeAll();
@@ -702,6 +739,7 @@ export async function startBroker(
     {
       port: server.port,
       clusterPort: control.clusterPort,
+      kafkaPort: kafka?.port ?? null,
       nodeId: config.nodeId,
       dataDir,
       threads: config.threads,

@@ -67,7 +67,7 @@ function range(
 export const supportedApis: readonly ApiVersionRange[] = [
   range('Produce', 3, 9, 9),
   range('Fetch', 4, 12, 12),
-  range('ListOffsets', 1, 7, 6),
+  range('ListOffsets', 1, 6, 6),
   range('Metadata', 1, 12, 9),
   range('OffsetCommit', 2, 8, 8),
   range('OffsetFetch', 1, 7, 6),

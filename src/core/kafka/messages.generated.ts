@@ -146,7 +146,7 @@ export interface FetchRequestForgottenTopic {
 
 export interface FetchRequest {
   /** The clusterId if known. This is used to validate metadata fetches prior to broker registration. */
-  clusterId: string | null;
+  clusterId?: string | null;
   /** The broker ID of the follower, of -1 if this request is from a consumer. */
   replicaId: number;
   /** The maximum time in milliseconds to wait for the response. */
@@ -239,10 +239,10 @@ export interface FetchResponsePartitionData {
   /** The current log start offset. */
   logStartOffset: number;
   /** In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge */
-  divergingEpoch: FetchResponseEpochEndOffset;
-  currentLeader: FetchResponseLeaderIdAndEpoch;
+  divergingEpoch?: FetchResponseEpochEndOffset;
+  currentLeader?: FetchResponseLeaderIdAndEpoch;
   /** In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request. */
-  snapshotId: FetchResponseSnapshotId;
+  snapshotId?: FetchResponseSnapshotId;
   /** The aborted transactions. */
   abortedTransactions: FetchResponseAbortedTransaction[] | null;
   /** The preferred read replica for the consumer to use on its next fetch request */
@@ -339,17 +339,17 @@ export const ListOffsetsRequestSpec: MessageSpec = {
   name: 'ListOffsetsRequest',
   apiKey: 2,
   kind: 'request',
-  versions: { min: 1, max: 7 },
+  versions: { min: 1, max: 6 },
   flexibleMin: 6,
   fields: [
-    { name: 'replicaId', type: 'int32', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'isolationLevel', type: 'int8', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'topics', type: 'struct', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-      { name: 'name', type: 'string', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'partitions', type: 'struct', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'currentLeaderEpoch', type: 'int32', array: false, versions: { min: 4, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'timestamp', type: 'int64', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'replicaId', type: 'int32', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'isolationLevel', type: 'int8', array: false, versions: { min: 2, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'topics', type: 'struct', array: true, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'name', type: 'string', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'partitions', type: 'struct', array: true, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'currentLeaderEpoch', type: 'int32', array: false, versions: { min: 4, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'timestamp', type: 'int64', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
       ] },
     ] },
   ],
@@ -385,18 +385,18 @@ export const ListOffsetsResponseSpec: MessageSpec = {
   name: 'ListOffsetsResponse',
   apiKey: 2,
   kind: 'response',
-  versions: { min: 1, max: 7 },
+  versions: { min: 1, max: 6 },
   flexibleMin: 6,
   fields: [
-    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'topics', type: 'struct', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-      { name: 'name', type: 'string', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'partitions', type: 'struct', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'errorCode', type: 'int16', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'timestamp', type: 'int64', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'offset', type: 'int64', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'leaderEpoch', type: 'int32', array: false, versions: { min: 4, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 2, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'topics', type: 'struct', array: true, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'name', type: 'string', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'partitions', type: 'struct', array: true, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'errorCode', type: 'int16', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'timestamp', type: 'int64', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'offset', type: 'int64', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'leaderEpoch', type: 'int32', array: false, versions: { min: 4, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
       ] },
     ] },
   ],
@@ -1125,13 +1125,13 @@ export interface ApiVersionsResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
   /** Features supported by the broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted. */
-  supportedFeatures: ApiVersionsResponseSupportedFeatureKey[];
+  supportedFeatures?: ApiVersionsResponseSupportedFeatureKey[];
   /** The monotonically increasing epoch for the finalized features information. Valid values are >= 0. A value of -1 is special and represents unknown epoch. */
-  finalizedFeaturesEpoch: number;
+  finalizedFeaturesEpoch?: number;
   /** List of cluster-wide finalized features. The information is valid only if FinalizedFeaturesEpoch >= 0. */
-  finalizedFeatures: ApiVersionsResponseFinalizedFeatureKey[];
+  finalizedFeatures?: ApiVersionsResponseFinalizedFeatureKey[];
   /** Set by a KRaft controller if the required configurations for ZK migration are present */
-  zkMigrationReady: boolean;
+  zkMigrationReady?: boolean;
 }
 
 export const ApiVersionsResponseSpec: MessageSpec = {
@@ -1245,7 +1245,7 @@ export interface CreateTopicsResponseCreatableTopicResult {
   /** The error message, or null if there was no error. */
   errorMessage: string | null;
   /** Optional topic config error returned if configs are not returned in the response. */
-  topicConfigErrorCode: number;
+  topicConfigErrorCode?: number;
   /** Number of partitions of the topic. */
   numPartitions: number;
   /** Replication factor of the topic. */

@@ -163,7 +163,9 @@ function buildMessage(json: JsonMessage, api: ApiVersionRange): Built {
         fields: children,
       });
       const about = field.about === undefined ? '' : `  /** ${field.about.replaceAll('*/', '* /')} */\n`;
-      lines.push(`${about}  ${lowerFirst(field.name)}: ${tsType};`);
+      // A tagged field may be left out: it is then its default, and not written.
+      const optional = taggedVersions !== null ? '?' : '';
+      lines.push(`${about}  ${lowerFirst(field.name)}${optional}: ${tsType};`);
     }
     if (!emitted.has(typeName)) {
       emitted.add(typeName);
