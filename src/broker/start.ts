@@ -562,6 +562,7 @@ export async function startBroker(
               host: config.address,
               port: kafka?.port ?? 0,
             }),
+            groups,
           }),
           {
             host: config.host,

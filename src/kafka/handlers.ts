@@ -12,6 +12,7 @@
 // Runs on the acceptor (main) thread only.
 
 import type { Acceptor, FetchOutcome, PartitionRoute, ProduceFailure } from '../broker/acceptor.js';
+import type { GroupsService } from '../broker/groups-service.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { ErrorName } from '../core/errors.js';
 import { ApiKey, type ApiVersionRange } from '../core/kafka/api-keys.js';
@@ -28,8 +29,12 @@ import {
   type FetchRequest,
   type FetchResponse,
   type FetchResponsePartitionData,
+  type FindCoordinatorRequest,
+  type HeartbeatRequest,
   type InitProducerIdRequest,
   type InitProducerIdResponse,
+  type JoinGroupRequest,
+  type LeaveGroupRequest,
   type ListOffsetsRequest,
   type ListOffsetsResponse,
   type ListOffsetsResponseListOffsetsPartitionResponse,
@@ -37,9 +42,12 @@ import {
   type MetadataResponse,
   type MetadataResponseTopic,
   messageSpecs,
+  type OffsetCommitRequest,
+  type OffsetFetchRequest,
   type ProduceRequest,
   type ProduceResponse,
   type ProduceResponsePartitionProduceResponse,
+  type SyncGroupRequest,
 } from '../core/kafka/messages.generated.js';
 import { kafkaNodeIds } from '../core/kafka/node-ids.js';
 import { KafkaWriter } from '../core/kafka/primitives.js';
@@ -49,12 +57,15 @@ import { FETCH_ANSWER_HEADER_BYTES } from '../messages/fetch.js';
 import { Acks, type ProduceAnswer } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { crc32 } from '../storage/crc.js';
+import { KafkaGroups } from './groups.js';
 import type { HandlerOutcome, KafkaConnection, KafkaHandlers } from './listener.js';
 
 export interface KafkaHandlerOptions {
   readonly config: BrokerConfig;
   /** The host and port this broker's Kafka listener is reached at (Metadata's broker list). */
   readonly advertised: () => { readonly host: string; readonly port: number };
+  /** The broker's group coordinator, shared with HTTP and WebSocket consumers. */
+  readonly groups: GroupsService;
 }
 
 /** APIs served in this build; ApiVersions lists exactly these. */
@@ -67,6 +78,13 @@ const served: readonly number[] = [
   ApiKey.CreateTopics,
   ApiKey.DeleteTopics,
   ApiKey.InitProducerId,
+  ApiKey.FindCoordinator,
+  ApiKey.JoinGroup,
+  ApiKey.SyncGroup,
+  ApiKey.Heartbeat,
+  ApiKey.LeaveGroup,
+  ApiKey.OffsetCommit,
+  ApiKey.OffsetFetch,
 ];
 
 const E = kafkaErrors;
@@ -83,11 +101,17 @@ type Decoded<T> = { ok: true; value: T } | { ok: false; outcome: HandlerOutcome 
 export class KafkaApiHandlers implements KafkaHandlers {
   readonly served = served;
   private readonly writer = new KafkaWriter(64 * 1024);
+  private readonly groups: KafkaGroups;
 
   constructor(
     private readonly acceptor: Acceptor,
     private readonly options: KafkaHandlerOptions,
-  ) {}
+  ) {
+    this.groups = new KafkaGroups(options.groups, () => {
+      const { host, port } = options.advertised();
+      return { nodeId: this.nodeIds().get(options.config.nodeId)!, host, port };
+    });
+  }
 
   async handle(
     header: RequestHeader,
@@ -167,6 +191,59 @@ export class KafkaApiHandlers implements KafkaHandlers {
           header,
           await this.initProducerId(decoded.value),
         );
+      }
+      case ApiKey.FindCoordinator: {
+        const d = this.decode<FindCoordinatorRequest>(
+          messageSpecs.FindCoordinator.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        return this.answer(
+          messageSpecs.FindCoordinator.response,
+          header,
+          this.groups.findCoordinator(d.value),
+        );
+      }
+      case ApiKey.JoinGroup: {
+        const d = this.decode<JoinGroupRequest>(messageSpecs.JoinGroup.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(
+          messageSpecs.JoinGroup.response,
+          header,
+          this.groups.join(d.value, header.clientId),
+        );
+      }
+      case ApiKey.SyncGroup: {
+        const d = this.decode<SyncGroupRequest>(messageSpecs.SyncGroup.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.SyncGroup.response, header, this.groups.sync(d.value));
+      }
+      case ApiKey.Heartbeat: {
+        const d = this.decode<HeartbeatRequest>(messageSpecs.Heartbeat.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.Heartbeat.response, header, this.groups.heartbeat(d.value));
+      }
+      case ApiKey.LeaveGroup: {
+        const d = this.decode<LeaveGroupRequest>(messageSpecs.LeaveGroup.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.LeaveGroup.response, header, this.groups.leave(d.value));
+      }
+      case ApiKey.OffsetCommit: {
+        const d = this.decode<OffsetCommitRequest>(
+          messageSpecs.OffsetCommit.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.OffsetCommit.response, header, await this.groups.commit(d.value));
+      }
+      case ApiKey.OffsetFetch: {
+        const d = this.decode<OffsetFetchRequest>(messageSpecs.OffsetFetch.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.OffsetFetch.response, header, this.groups.fetchOffsets(d.value));
       }
       default:
         // Claimed by the codec but not served yet: left out of ApiVersions, so a client asking anyway is broken.
