@@ -26,6 +26,9 @@ import {
   type CreateTopicsResponse,
   type DeleteTopicsRequest,
   type DeleteTopicsResponse,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+  type DescribeConfigsResponseDescribeConfigsResourceResult,
   type FetchRequest,
   type FetchResponse,
   type FetchResponsePartitionData,
@@ -85,6 +88,7 @@ const served: readonly number[] = [
   ApiKey.LeaveGroup,
   ApiKey.OffsetCommit,
   ApiKey.OffsetFetch,
+  ApiKey.DescribeConfigs,
 ];
 
 const E = kafkaErrors;
@@ -93,6 +97,15 @@ const LATEST_TIMESTAMP = -1;
 const EARLIEST_TIMESTAMP = -2;
 /** A fetch's whole answer is bounded by one ring frame per partition and this across partitions. */
 const FETCH_RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
+/** DescribeConfigs: the topic resource type, config sources and types (Kafka's ConfigResource and ConfigDef). */
+const RESOURCE_TOPIC = 2;
+const CONFIG_SOURCE_TOPIC = 1;
+const CONFIG_SOURCE_DEFAULT = 5;
+const CONFIG_TYPE_BOOLEAN = 1;
+const CONFIG_TYPE_STRING = 2;
+const CONFIG_TYPE_INT = 3;
+const CONFIG_TYPE_LONG = 5;
+const CONFIG_TYPE_LIST = 7;
 /** A partition with nothing to return gets empty records, as Kafka sends them (not null). */
 const NO_RECORDS = new Uint8Array(0);
 
@@ -244,6 +257,16 @@ export class KafkaApiHandlers implements KafkaHandlers {
         const d = this.decode<OffsetFetchRequest>(messageSpecs.OffsetFetch.request, header, frame, bodyStart);
         if (!d.ok) return d.outcome;
         return this.answer(messageSpecs.OffsetFetch.response, header, this.groups.fetchOffsets(d.value));
+      }
+      case ApiKey.DescribeConfigs: {
+        const d = this.decode<DescribeConfigsRequest>(
+          messageSpecs.DescribeConfigs.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.DescribeConfigs.response, header, this.describeConfigs(d.value));
       }
       default:
         // Claimed by the codec but not served yet: left out of ApiVersions, so a client asking anyway is broken.
@@ -670,6 +693,91 @@ export class KafkaApiHandlers implements KafkaHandlers {
       }),
     );
     return { throttleTimeMs: 0, topics };
+  }
+
+  /** A topic's settings (resource type 2), with whether each is the broker's default; other resources refused. */
+  private describeConfigs(request: DescribeConfigsRequest): DescribeConfigsResponse {
+    const config = this.options.config;
+    const results = request.resources.map((resource) => {
+      const base = { resourceType: resource.resourceType, resourceName: resource.resourceName };
+      if (resource.resourceType !== RESOURCE_TOPIC) {
+        return {
+          ...base,
+          errorCode: E.INVALID_REQUEST.code,
+          errorMessage: 'only topic configs (resource type 2) are described',
+          configs: [],
+        };
+      }
+      const route = this.acceptor.topicRoute(resource.resourceName);
+      if (route === undefined) {
+        return {
+          ...base,
+          errorCode: E.UNKNOWN_TOPIC_OR_PARTITION.code,
+          errorMessage: `topic '${resource.resourceName}' does not exist`,
+          configs: [],
+        };
+      }
+      const c = route.meta.config;
+      const entry = (
+        name: string,
+        value: string,
+        isDefault: boolean,
+        readOnly: boolean,
+        configType: number,
+      ): DescribeConfigsResponseDescribeConfigsResourceResult => ({
+        name,
+        value,
+        readOnly,
+        isDefault,
+        configSource: isDefault ? CONFIG_SOURCE_DEFAULT : CONFIG_SOURCE_TOPIC,
+        isSensitive: false,
+        synonyms: [],
+        configType,
+        documentation: null,
+      });
+      const all = [
+        entry(
+          'retention.ms',
+          String(c.retentionMs),
+          c.retentionMs === config.retentionMs,
+          false,
+          CONFIG_TYPE_LONG,
+        ),
+        entry(
+          'retention.bytes',
+          String(c.retentionBytes),
+          c.retentionBytes === config.retentionBytes,
+          false,
+          CONFIG_TYPE_LONG,
+        ),
+        entry(
+          'segment.bytes',
+          String(c.segmentBytes),
+          c.segmentBytes === config.segmentBytes,
+          true,
+          CONFIG_TYPE_INT,
+        ),
+        entry('min.insync.replicas', String(c.minInsyncReplicas), false, false, CONFIG_TYPE_INT),
+        entry('cleanup.policy', c.cleanupPolicy, c.cleanupPolicy === 'delete', true, CONFIG_TYPE_LIST),
+        entry(
+          'unclean.leader.election.enable',
+          String(c.uncleanLeaderElection),
+          !c.uncleanLeaderElection,
+          true,
+          CONFIG_TYPE_BOOLEAN,
+        ),
+        entry('max.message.bytes', String(route.limits.recordBytesMax), true, true, CONFIG_TYPE_INT),
+        entry('compression.type', 'producer', true, true, CONFIG_TYPE_STRING),
+      ];
+      const keys = resource.configurationKeys;
+      return {
+        ...base,
+        errorCode: E.NONE.code,
+        errorMessage: null,
+        configs: keys === null ? all : all.filter((e) => keys.includes(e.name)),
+      };
+    });
+    return { throttleTimeMs: 0, results };
   }
 
   private async deleteTopics(request: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {

@@ -7,12 +7,15 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka as KafkaClient, type Producer } from 'kafkajs';
+
+const { Kafka, logLevel, ConfigResourceTypes } = kafkajs;
+
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
 
 let broker: BrokerProcess;
 let dataDir: string;
-let kafka: Kafka;
+let kafka: KafkaClient;
 let admin: Admin;
 let producer: Producer;
 
@@ -145,6 +148,23 @@ describe('kafkajs against the Kafka listener', () => {
       kafkaError('INVALID_CONFIG'),
     );
     assert.ok(!(await admin.listTopics()).includes('cfg'));
+  });
+
+  test('topic settings given at creation are described by DescribeConfigs and by HTTP', async () => {
+    await admin.createTopics({
+      topics: [{ topic: 'configured', configEntries: [{ name: 'retention.ms', value: '60000' }] }],
+    });
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured' }],
+    });
+    const entries = described.resources[0]!.configEntries;
+    const retention = entries.find((e) => e.configName === 'retention.ms');
+    assert.equal(retention?.configValue, '60000');
+    assert.equal(retention?.isDefault, false);
+    assert.equal(entries.find((e) => e.configName === 'cleanup.policy')?.configValue, 'delete');
+    const http = await fetch(`${broker.base}/topics/configured`).then((r) => r.json() as Promise<any>);
+    assert.equal(http.config.retention_ms, 60000);
   });
 
   test('a record produced over HTTP reads identically through kafkajs', async () => {
