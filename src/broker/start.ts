@@ -552,8 +552,20 @@ export async function startBroker(
   guard.start();
   await addressLimiter?.start(server.port);
   // The Kafka wire protocol on its own port, served on this thread through the same acceptor and router.
-  kafka =
+  // The Kafka port has no SASL yet: with authentication on it would let anyone past the ACLs, so it stays shut.
+  const kafkaRefusal =
     config.kafkaPort < 0
+      ? null
+      : access.enabled
+        ? 'authentication is on and the Kafka port has no SASL yet'
+        : null;
+  if (kafkaRefusal !== null) {
+    log.warn({ kafkaPort: config.kafkaPort }, `the Kafka listener is off: ${kafkaRefusal}`);
+  } else if (config.kafkaPort >= 0 && tls !== null) {
+    log.warn({ kafkaPort: config.kafkaPort }, 'the Kafka port has no TLS: its records travel in clear text');
+  }
+  kafka =
+    config.kafkaPort < 0 || kafkaRefusal !== null
       ? null
       : new KafkaListener(
           new KafkaApiHandlers(acceptor, {
