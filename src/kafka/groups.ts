@@ -30,6 +30,7 @@ import type {
   OffsetCommitResponse,
   OffsetFetchRequest,
   OffsetFetchResponse,
+  OffsetFetchResponseTopic,
   SyncGroupRequest,
   SyncGroupResponse,
 } from '../core/kafka/messages.generated.js';
@@ -38,6 +39,9 @@ import type { CommittedOffset } from '../core/metadata/state-machine.js';
 const E = kafkaErrors;
 /** Kafka's FindCoordinator key types: 0 a group, 1 a transaction (not supported). */
 const KEY_TYPE_GROUP = 0;
+/** First versions that batch: FindCoordinator's keys, OffsetFetch's groups. */
+const FIND_COORDINATOR_BATCHED = 4;
+const OFFSET_FETCH_BATCHED = 8;
 /** Topics one subscription may name (the coordinator's own bound applies too). */
 const SUBSCRIBED_TOPICS_MAX = 1000;
 /** Members whose last SyncGroup is remembered; past it the oldest are forgotten (they rejoin). */
@@ -76,22 +80,40 @@ export class KafkaGroups {
     private readonly coordinator: () => CoordinatorAddress | null,
   ) {}
 
-  findCoordinator(request: FindCoordinatorRequest): FindCoordinatorResponse {
-    const refuse = (code: number, message: string): FindCoordinatorResponse => ({
-      throttleTimeMs: 0,
-      errorCode: code,
-      errorMessage: message,
-      nodeId: -1,
-      host: '',
-      port: -1,
-    });
-    if (request.keyType !== KEY_TYPE_GROUP) {
-      return refuse(E.COORDINATOR_NOT_AVAILABLE.code, 'transactions are not supported');
-    }
-    const address = this.groups.coordinates ? this.coordinator() : null;
-    if (address === null)
-      return refuse(E.COORDINATOR_NOT_AVAILABLE.code, 'the group coordinator is elsewhere');
-    return { throttleTimeMs: 0, errorCode: E.NONE.code, errorMessage: null, ...address };
+  /** v0-3 ask for one key, v4 and later for a list (`coordinatorKeys`); every group has this coordinator. */
+  findCoordinator(request: FindCoordinatorRequest, version: number): FindCoordinatorResponse {
+    const one = (): {
+      errorCode: number;
+      errorMessage: string | null;
+      nodeId: number;
+      host: string;
+      port: number;
+    } => {
+      if (request.keyType !== KEY_TYPE_GROUP) {
+        return {
+          errorCode: E.COORDINATOR_NOT_AVAILABLE.code,
+          errorMessage: 'transactions are not supported',
+          nodeId: -1,
+          host: '',
+          port: -1,
+        };
+      }
+      const address = this.groups.coordinates ? this.coordinator() : null;
+      if (address === null) {
+        return {
+          errorCode: E.COORDINATOR_NOT_AVAILABLE.code,
+          errorMessage: 'the group coordinator is elsewhere',
+          nodeId: -1,
+          host: '',
+          port: -1,
+        };
+      }
+      return { errorCode: E.NONE.code, errorMessage: null, ...address };
+    };
+    const answer = one();
+    const coordinators =
+      version >= FIND_COORDINATOR_BATCHED ? request.coordinatorKeys.map((key) => ({ key, ...answer })) : [];
+    return { throttleTimeMs: 0, ...answer, coordinators };
   }
 
   join(request: JoinGroupRequest, clientId: string | null): JoinGroupResponse {
@@ -251,11 +273,27 @@ export class KafkaGroups {
     return { throttleTimeMs: 0, topics };
   }
 
-  fetchOffsets(request: OffsetFetchRequest): OffsetFetchResponse {
-    if (!this.groups.coordinates) return { throttleTimeMs: 0, topics: [], errorCode: E.NOT_COORDINATOR.code };
+  /** v0-7 name one group (`groupId`, `topics`), v8 and later a list of them (`groups`). */
+  fetchOffsets(request: OffsetFetchRequest, version: number): OffsetFetchResponse {
+    if (version >= OFFSET_FETCH_BATCHED) {
+      const groups = request.groups.map((g) => {
+        const one = this.groupOffsets(g.groupId, g.topics);
+        return { groupId: g.groupId, topics: one.topics, errorCode: one.errorCode };
+      });
+      return { throttleTimeMs: 0, topics: [], errorCode: E.NONE.code, groups };
+    }
+    const one = this.groupOffsets(request.groupId, request.topics);
+    return { throttleTimeMs: 0, topics: one.topics, errorCode: one.errorCode, groups: [] };
+  }
+
+  private groupOffsets(
+    groupId: string,
+    topics: readonly { name: string; partitionIndexes: number[] }[] | null,
+  ): { errorCode: number; topics: OffsetFetchResponseTopic[] } {
+    if (!this.groups.coordinates) return { errorCode: E.NOT_COORDINATOR.code, topics: [] };
     const registry = this.groups.registry;
     const partition = (topic: string, partitionIndex: number) => {
-      const offset = registry.committedOffset(request.groupId, topic, partitionIndex);
+      const offset = registry.committedOffset(groupId, topic, partitionIndex);
       return {
         partitionIndex,
         committedOffset: offset ?? -1,
@@ -264,22 +302,20 @@ export class KafkaGroups {
         errorCode: E.NONE.code,
       };
     };
-    if (request.topics === null) {
+    if (topics === null) {
       // Every committed offset of the group.
       const byTopic = new Map<string, number[]>();
-      for (const o of registry.describe(request.groupId)?.offsets ?? []) {
+      for (const o of registry.describe(groupId)?.offsets ?? []) {
         byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o.partition]);
       }
       return {
-        throttleTimeMs: 0,
         errorCode: E.NONE.code,
         topics: [...byTopic].map(([name, ps]) => ({ name, partitions: ps.map((p) => partition(name, p)) })),
       };
     }
     return {
-      throttleTimeMs: 0,
       errorCode: E.NONE.code,
-      topics: request.topics.map((t) => ({
+      topics: topics.map((t) => ({
         name: t.name,
         partitions: t.partitionIndexes.map((p) => partition(t.name, p)),
       })),

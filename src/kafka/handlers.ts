@@ -216,7 +216,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.FindCoordinator.response,
           header,
-          this.groups.findCoordinator(d.value),
+          this.groups.findCoordinator(d.value, header.apiVersion),
         );
       }
       case ApiKey.JoinGroup: {
@@ -256,7 +256,11 @@ export class KafkaApiHandlers implements KafkaHandlers {
       case ApiKey.OffsetFetch: {
         const d = this.decode<OffsetFetchRequest>(messageSpecs.OffsetFetch.request, header, frame, bodyStart);
         if (!d.ok) return d.outcome;
-        return this.answer(messageSpecs.OffsetFetch.response, header, this.groups.fetchOffsets(d.value));
+        return this.answer(
+          messageSpecs.OffsetFetch.response,
+          header,
+          this.groups.fetchOffsets(d.value, header.apiVersion),
+        );
       }
       case ApiKey.DescribeConfigs: {
         const d = this.decode<DescribeConfigsRequest>(
@@ -471,39 +475,45 @@ export class KafkaApiHandlers implements KafkaHandlers {
       readonly maxBytes: number;
     }
     const parts: Part[] = [];
-    const responses = request.topics.map((t) => ({
-      topic: t.topic,
-      partitions: t.partitions.map((p) => {
-        const out: FetchResponsePartitionData = {
-          partitionIndex: p.partition,
-          errorCode: E.NONE.code,
-          highWatermark: -1,
-          lastStableOffset: -1,
-          logStartOffset: -1,
-          abortedTransactions: null,
-          preferredReadReplica: -1,
-          records: NO_RECORDS,
-        };
-        const route = this.acceptor.topicRoute(t.topic)?.partitions[p.partition] ?? null;
-        if (route === null) out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
-        else if (p.fetchOffset < 0) out.errorCode = E.OFFSET_OUT_OF_RANGE.code;
-        const maxBytes =
-          route === null
-            ? 0
-            : Math.max(
-                1,
-                Math.min(p.partitionMaxBytes, route.link.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES),
-              );
-        parts.push({
-          topic: t.topic,
-          out,
-          route: out.errorCode === E.NONE.code ? route : null,
-          offset: p.fetchOffset,
-          maxBytes,
-        });
-        return out;
-      }),
-    }));
+    // v13 and later name topics by id only; the answer names them the way they were asked.
+    const responses = request.topics.map((t) => {
+      const name = t.topic !== '' ? t.topic : (this.topicNameById(t.topicId) ?? '');
+      return {
+        topic: t.topic,
+        topicId: t.topicId,
+        partitions: t.partitions.map((p) => {
+          const out: FetchResponsePartitionData = {
+            partitionIndex: p.partition,
+            errorCode: E.NONE.code,
+            highWatermark: -1,
+            lastStableOffset: -1,
+            logStartOffset: -1,
+            abortedTransactions: null,
+            preferredReadReplica: -1,
+            records: NO_RECORDS,
+          };
+          const route = this.acceptor.topicRoute(name)?.partitions[p.partition] ?? null;
+          if (name === '') out.errorCode = E.UNKNOWN_TOPIC_ID.code;
+          else if (route === null) out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
+          else if (p.fetchOffset < 0) out.errorCode = E.OFFSET_OUT_OF_RANGE.code;
+          const maxBytes =
+            route === null
+              ? 0
+              : Math.max(
+                  1,
+                  Math.min(p.partitionMaxBytes, route.link.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES),
+                );
+          parts.push({
+            topic: name,
+            out,
+            route: out.errorCode === E.NONE.code ? route : null,
+            offset: p.fetchOffset,
+            maxBytes,
+          });
+          return out;
+        }),
+      };
+    });
     const live = parts.filter((p) => p.route !== null);
     const responseBytesMax = Math.max(1, Math.min(request.maxBytes, FETCH_RESPONSE_BYTES_MAX));
     const minBytes = Math.max(1, request.minBytes);
@@ -660,6 +670,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
       request.topics.map(async (t) => {
         const result = {
           name: t.name,
+          topicId: new Uint8Array(16),
           errorCode: E.NONE.code,
           errorMessage: null as string | null,
           numPartitions: -1,
@@ -687,6 +698,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         const meta = outcome.topic?.meta;
         return {
           ...result,
+          topicId: meta === undefined ? result.topicId : uuidBytes(meta.topicId),
           numPartitions: meta?.numPartitions ?? -1,
           replicationFactor: meta?.partitions[0]?.replicas.length ?? -1,
         };
@@ -780,21 +792,34 @@ export class KafkaApiHandlers implements KafkaHandlers {
     return { throttleTimeMs: 0, results };
   }
 
+  /** v0-5 name topics (`topicNames`), v6 and later name them or give their ids (`topics`). */
   private async deleteTopics(request: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
+    const zero = new Uint8Array(16);
+    const wanted =
+      request.topicNames.length > 0
+        ? request.topicNames.map((name) => ({ name, topicId: zero }))
+        : request.topics.map((t) => ({ name: t.name ?? this.topicNameById(t.topicId), topicId: t.topicId }));
     const responses = await Promise.all(
-      request.topicNames.map(async (name) => {
+      wanted.map(async ({ name, topicId }) => {
+        if (name === null) {
+          return { name, topicId, errorCode: E.UNKNOWN_TOPIC_ID.code, errorMessage: 'no topic has this id' };
+        }
+        const id = this.acceptor.topicRoute(name)?.meta.topicId;
+        const answerId = id === undefined ? topicId : uuidBytes(id);
         try {
           const kind = await this.acceptor.deleteTopicByName(name);
           return kind === 'deleted'
-            ? { name, errorCode: E.NONE.code, errorMessage: null }
+            ? { name, topicId: answerId, errorCode: E.NONE.code, errorMessage: null }
             : {
                 name,
+                topicId: answerId,
                 errorCode: E.UNKNOWN_TOPIC_OR_PARTITION.code,
                 errorMessage: `topic '${name}' does not exist`,
               };
         } catch (error) {
           return {
             name,
+            topicId: answerId,
             errorCode: E.REQUEST_TIMED_OUT.code,
             errorMessage: String((error as Error).message),
           };
@@ -802,6 +827,14 @@ export class KafkaApiHandlers implements KafkaHandlers {
       }),
     );
     return { throttleTimeMs: 0, responses };
+  }
+
+  private topicNameById(topicId: Uint8Array): string | null {
+    const hex = Buffer.from(topicId).toString('hex');
+    for (const route of this.acceptor.router.allTopics()) {
+      if (route.meta.topicId.replaceAll('-', '').toLowerCase() === hex) return route.meta.name;
+    }
+    return null;
   }
 
   private async initProducerId(request: InitProducerIdRequest): Promise<InitProducerIdResponse> {

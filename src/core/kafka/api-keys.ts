@@ -5,9 +5,10 @@
 // Why these ranges: kafkajs 2.x negotiates the classic (non-flexible) versions (ApiVersions 2, Metadata 6,
 // Produce 7, Fetch 11, ...), librdkafka-based tools such as kcat and @platformatic/kafka the flexible ones.
 // Produce starts at v3 and Fetch at v4, the first versions that carry magic-2 record batches, the only format
-// the log stores. Each range stops before a version that needs something the broker does not have: Fetch v13
-// and DeleteTopics v6 address topics by id, FindCoordinator v4, OffsetFetch v8 and LeaveGroup v5 batch groups
-// or carry reasons the coordinator does not keep, JoinGroup v8 and later add a reason field, etc.
+// the log stores. @platformatic/kafka starts at the versions that batch groups (FindCoordinator v4, OffsetFetch
+// v8) and answer topic ids (CreateTopics v7, DeleteTopics v6), which are in. Each range stops before a version
+// that needs something the broker does not have: Fetch v13 addresses topics by id only, LeaveGroup v5 and
+// JoinGroup v8 carry reasons the coordinator does not keep, ListOffsets v7 asks for the largest timestamp, etc.
 //
 // Pure: constant data, callable from any thread.
 
@@ -66,20 +67,20 @@ function range(
 /** Claimed ranges; `flexibleMin` is Kafka's "flexibleVersions" (checked against the schemas by a test). */
 export const supportedApis: readonly ApiVersionRange[] = [
   range('Produce', 3, 9, 9),
-  range('Fetch', 4, 12, 12),
+  range('Fetch', 4, 13, 12),
   range('ListOffsets', 1, 6, 6),
   range('Metadata', 1, 12, 9),
   range('OffsetCommit', 2, 8, 8),
-  range('OffsetFetch', 1, 7, 6),
-  range('FindCoordinator', 0, 3, 3),
+  range('OffsetFetch', 1, 8, 6),
+  range('FindCoordinator', 0, 4, 3),
   range('JoinGroup', 2, 7, 6),
   range('Heartbeat', 0, 4, 4),
   range('LeaveGroup', 0, 4, 4),
   range('SyncGroup', 0, 5, 4),
   range('SaslHandshake', 0, 1, null),
   range('ApiVersions', 0, 3, 3),
-  range('CreateTopics', 2, 5, 5),
-  range('DeleteTopics', 1, 5, 4),
+  range('CreateTopics', 2, 7, 5),
+  range('DeleteTopics', 1, 6, 4),
   range('InitProducerId', 0, 4, 2),
   range('DescribeConfigs', 0, 4, 4),
   range('SaslAuthenticate', 0, 2, 2),

@@ -133,6 +133,8 @@ export interface FetchRequestFetchPartition {
 export interface FetchRequestFetchTopic {
   /** The name of the topic to fetch. */
   topic: string;
+  /** The unique topic ID */
+  topicId: Uint8Array;
   /** The partitions to fetch. */
   partitions: FetchRequestFetchPartition[];
 }
@@ -140,6 +142,8 @@ export interface FetchRequestFetchTopic {
 export interface FetchRequestForgottenTopic {
   /** The topic name. */
   topic: string;
+  /** The unique topic ID */
+  topicId: Uint8Array;
   /** The partitions indexes to forget. */
   partitions: number[];
 }
@@ -173,33 +177,35 @@ export const FetchRequestSpec: MessageSpec = {
   name: 'FetchRequest',
   apiKey: 1,
   kind: 'request',
-  versions: { min: 4, max: 12 },
+  versions: { min: 4, max: 13 },
   flexibleMin: 12,
   fields: [
-    { name: 'clusterId', type: 'string', array: false, versions: { min: 12, max: 12 }, nullable: { min: 12, max: 12 }, tag: 0, taggedVersions: { min: 12, max: 12 }, defaultValue: null, fields: null },
-    { name: 'replicaId', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-    { name: 'maxWaitMs', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'minBytes', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'maxBytes', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 2147483647, fields: null },
-    { name: 'isolationLevel', type: 'int8', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'sessionId', type: 'int32', array: false, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'sessionEpoch', type: 'int32', array: false, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-    { name: 'topics', type: 'struct', array: true, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+    { name: 'clusterId', type: 'string', array: false, versions: { min: 12, max: 13 }, nullable: { min: 12, max: 13 }, tag: 0, taggedVersions: { min: 12, max: 13 }, defaultValue: null, fields: null },
+    { name: 'replicaId', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+    { name: 'maxWaitMs', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'minBytes', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'maxBytes', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 2147483647, fields: null },
+    { name: 'isolationLevel', type: 'int8', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'sessionId', type: 'int32', array: false, versions: { min: 7, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'sessionEpoch', type: 'int32', array: false, versions: { min: 7, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+    { name: 'topics', type: 'struct', array: true, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
       { name: 'topic', type: 'string', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'partitions', type: 'struct', array: true, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'partition', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'currentLeaderEpoch', type: 'int32', array: false, versions: { min: 9, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'fetchOffset', type: 'int64', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'lastFetchedEpoch', type: 'int32', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'logStartOffset', type: 'int64', array: false, versions: { min: 5, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'partitionMaxBytes', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'topicId', type: 'uuid', array: false, versions: { min: 13, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+      { name: 'partitions', type: 'struct', array: true, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'partition', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'currentLeaderEpoch', type: 'int32', array: false, versions: { min: 9, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'fetchOffset', type: 'int64', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'lastFetchedEpoch', type: 'int32', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'logStartOffset', type: 'int64', array: false, versions: { min: 5, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'partitionMaxBytes', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
       ] },
     ] },
-    { name: 'forgottenTopicsData', type: 'struct', array: true, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+    { name: 'forgottenTopicsData', type: 'struct', array: true, versions: { min: 7, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
       { name: 'topic', type: 'string', array: false, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'partitions', type: 'int32', array: true, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
+      { name: 'topicId', type: 'uuid', array: false, versions: { min: 13, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+      { name: 'partitions', type: 'int32', array: true, versions: { min: 7, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
     ] },
-    { name: 'rackId', type: 'string', array: false, versions: { min: 11, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+    { name: 'rackId', type: 'string', array: false, versions: { min: 11, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
   ],
 };
 
@@ -254,6 +260,8 @@ export interface FetchResponsePartitionData {
 export interface FetchResponseFetchableTopicResponse {
   /** The topic name. */
   topic: string;
+  /** The unique topic ID */
+  topicId: Uint8Array;
   /** The topic partitions. */
   partitions: FetchResponsePartitionData[];
 }
@@ -273,38 +281,39 @@ export const FetchResponseSpec: MessageSpec = {
   name: 'FetchResponse',
   apiKey: 1,
   kind: 'response',
-  versions: { min: 4, max: 12 },
+  versions: { min: 4, max: 13 },
   flexibleMin: 12,
   fields: [
-    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'errorCode', type: 'int16', array: false, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'sessionId', type: 'int32', array: false, versions: { min: 7, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'responses', type: 'struct', array: true, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'errorCode', type: 'int16', array: false, versions: { min: 7, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'sessionId', type: 'int32', array: false, versions: { min: 7, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'responses', type: 'struct', array: true, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
       { name: 'topic', type: 'string', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'partitions', type: 'struct', array: true, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'errorCode', type: 'int16', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'highWatermark', type: 'int64', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'lastStableOffset', type: 'int64', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'logStartOffset', type: 'int64', array: false, versions: { min: 5, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'divergingEpoch', type: 'struct', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: 0, taggedVersions: { min: 12, max: 12 }, defaultValue: null, fields: [
-          { name: 'epoch', type: 'int32', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-          { name: 'endOffset', type: 'int64', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+      { name: 'topicId', type: 'uuid', array: false, versions: { min: 13, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+      { name: 'partitions', type: 'struct', array: true, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'errorCode', type: 'int16', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'highWatermark', type: 'int64', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'lastStableOffset', type: 'int64', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'logStartOffset', type: 'int64', array: false, versions: { min: 5, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'divergingEpoch', type: 'struct', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: 0, taggedVersions: { min: 12, max: 13 }, defaultValue: null, fields: [
+          { name: 'epoch', type: 'int32', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+          { name: 'endOffset', type: 'int64', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
         ] },
-        { name: 'currentLeader', type: 'struct', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: 1, taggedVersions: { min: 12, max: 12 }, defaultValue: null, fields: [
-          { name: 'leaderId', type: 'int32', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-          { name: 'leaderEpoch', type: 'int32', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'currentLeader', type: 'struct', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: 1, taggedVersions: { min: 12, max: 13 }, defaultValue: null, fields: [
+          { name: 'leaderId', type: 'int32', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+          { name: 'leaderEpoch', type: 'int32', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
         ] },
-        { name: 'snapshotId', type: 'struct', array: false, versions: { min: 12, max: 12 }, nullable: null, tag: 2, taggedVersions: { min: 12, max: 12 }, defaultValue: null, fields: [
-          { name: 'endOffset', type: 'int64', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-          { name: 'epoch', type: 'int32', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'snapshotId', type: 'struct', array: false, versions: { min: 12, max: 13 }, nullable: null, tag: 2, taggedVersions: { min: 12, max: 13 }, defaultValue: null, fields: [
+          { name: 'endOffset', type: 'int64', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+          { name: 'epoch', type: 'int32', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
         ] },
-        { name: 'abortedTransactions', type: 'struct', array: true, versions: { min: 4, max: 12 }, nullable: { min: 4, max: 12 }, tag: null, taggedVersions: null, defaultValue: [], fields: [
-          { name: 'producerId', type: 'int64', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-          { name: 'firstOffset', type: 'int64', array: false, versions: { min: 4, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'abortedTransactions', type: 'struct', array: true, versions: { min: 4, max: 13 }, nullable: { min: 4, max: 13 }, tag: null, taggedVersions: null, defaultValue: [], fields: [
+          { name: 'producerId', type: 'int64', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+          { name: 'firstOffset', type: 'int64', array: false, versions: { min: 4, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
         ] },
-        { name: 'preferredReadReplica', type: 'int32', array: false, versions: { min: 11, max: 12 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'records', type: 'records', array: false, versions: { min: 4, max: 12 }, nullable: { min: 4, max: 12 }, tag: null, taggedVersions: null, defaultValue: [], fields: null },
+        { name: 'preferredReadReplica', type: 'int32', array: false, versions: { min: 11, max: 13 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'records', type: 'records', array: false, versions: { min: 4, max: 13 }, nullable: { min: 4, max: 13 }, tag: null, taggedVersions: null, defaultValue: [], fields: null },
       ] },
     ] },
   ],
@@ -634,11 +643,27 @@ export interface OffsetFetchRequestTopic {
   partitionIndexes: number[];
 }
 
+export interface OffsetFetchRequestTopics {
+  /** The topic name. */
+  name: string;
+  /** The partition indexes we would like to fetch offsets for. */
+  partitionIndexes: number[];
+}
+
+export interface OffsetFetchRequestGroup {
+  /** The group ID. */
+  groupId: string;
+  /** Each topic we would like to fetch offsets for, or null to fetch offsets for all topics. */
+  topics: OffsetFetchRequestTopics[] | null;
+}
+
 export interface OffsetFetchRequest {
   /** The group to fetch offsets for. */
   groupId: string;
   /** Each topic we would like to fetch offsets for, or null to fetch offsets for all topics. */
   topics: OffsetFetchRequestTopic[] | null;
+  /** Each group we would like to fetch offsets for */
+  groups: OffsetFetchRequestGroup[];
   /** Whether broker should hold on returning unstable offsets but set a retriable error code for the partitions. */
   requireStable: boolean;
 }
@@ -647,7 +672,7 @@ export const OffsetFetchRequestSpec: MessageSpec = {
   name: 'OffsetFetchRequest',
   apiKey: 9,
   kind: 'request',
-  versions: { min: 1, max: 7 },
+  versions: { min: 1, max: 8 },
   flexibleMin: 6,
   fields: [
     { name: 'groupId', type: 'string', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
@@ -655,7 +680,14 @@ export const OffsetFetchRequestSpec: MessageSpec = {
       { name: 'name', type: 'string', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
       { name: 'partitionIndexes', type: 'int32', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
     ] },
-    { name: 'requireStable', type: 'bool', array: false, versions: { min: 7, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
+    { name: 'groups', type: 'struct', array: true, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'groupId', type: 'string', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'topics', type: 'struct', array: true, versions: { min: 8, max: 8 }, nullable: { min: 8, max: 8 }, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'name', type: 'string', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+        { name: 'partitionIndexes', type: 'int32', array: true, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
+      ] },
+    ] },
+    { name: 'requireStable', type: 'bool', array: false, versions: { min: 7, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
   ],
 };
 
@@ -679,6 +711,35 @@ export interface OffsetFetchResponseTopic {
   partitions: OffsetFetchResponsePartition[];
 }
 
+export interface OffsetFetchResponsePartitions {
+  /** The partition index. */
+  partitionIndex: number;
+  /** The committed message offset. */
+  committedOffset: number;
+  /** The leader epoch. */
+  committedLeaderEpoch: number;
+  /** The partition metadata. */
+  metadata: string | null;
+  /** The partition-level error code, or 0 if there was no error. */
+  errorCode: number;
+}
+
+export interface OffsetFetchResponseTopics {
+  /** The topic name. */
+  name: string;
+  /** The responses per partition */
+  partitions: OffsetFetchResponsePartitions[];
+}
+
+export interface OffsetFetchResponseGroup {
+  /** The group ID. */
+  groupId: string;
+  /** The responses per topic. */
+  topics: OffsetFetchResponseTopics[];
+  /** The group-level error code, or 0 if there was no error. */
+  errorCode: number;
+}
+
 export interface OffsetFetchResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
   throttleTimeMs: number;
@@ -686,16 +747,18 @@ export interface OffsetFetchResponse {
   topics: OffsetFetchResponseTopic[];
   /** The top-level error code, or 0 if there was no error. */
   errorCode: number;
+  /** The responses per group id. */
+  groups: OffsetFetchResponseGroup[];
 }
 
 export const OffsetFetchResponseSpec: MessageSpec = {
   name: 'OffsetFetchResponse',
   apiKey: 9,
   kind: 'response',
-  versions: { min: 1, max: 7 },
+  versions: { min: 1, max: 8 },
   flexibleMin: 6,
   fields: [
-    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 3, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 3, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
     { name: 'topics', type: 'struct', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
       { name: 'name', type: 'string', array: false, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
       { name: 'partitions', type: 'struct', array: true, versions: { min: 1, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
@@ -707,6 +770,20 @@ export const OffsetFetchResponseSpec: MessageSpec = {
       ] },
     ] },
     { name: 'errorCode', type: 'int16', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'groups', type: 'struct', array: true, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'groupId', type: 'string', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'topics', type: 'struct', array: true, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'name', type: 'string', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+        { name: 'partitions', type: 'struct', array: true, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+          { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+          { name: 'committedOffset', type: 'int64', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+          { name: 'committedLeaderEpoch', type: 'int32', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+          { name: 'metadata', type: 'string', array: false, versions: { min: 8, max: 8 }, nullable: { min: 8, max: 8 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+          { name: 'errorCode', type: 'int16', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        ] },
+      ] },
+      { name: 'errorCode', type: 'int16', array: false, versions: { min: 8, max: 8 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    ] },
   ],
 };
 
@@ -715,19 +792,37 @@ export interface FindCoordinatorRequest {
   key: string;
   /** The coordinator key type. (Group, transaction, etc.) */
   keyType: number;
+  /** The coordinator keys. */
+  coordinatorKeys: string[];
 }
 
 export const FindCoordinatorRequestSpec: MessageSpec = {
   name: 'FindCoordinatorRequest',
   apiKey: 10,
   kind: 'request',
-  versions: { min: 0, max: 3 },
+  versions: { min: 0, max: 4 },
   flexibleMin: 3,
   fields: [
     { name: 'key', type: 'string', array: false, versions: { min: 0, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-    { name: 'keyType', type: 'int8', array: false, versions: { min: 1, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'keyType', type: 'int8', array: false, versions: { min: 1, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'coordinatorKeys', type: 'string', array: true, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
   ],
 };
+
+export interface FindCoordinatorResponseCoordinator {
+  /** The coordinator key. */
+  key: string;
+  /** The node id. */
+  nodeId: number;
+  /** The host name. */
+  host: string;
+  /** The port. */
+  port: number;
+  /** The error code, or 0 if there was no error. */
+  errorCode: number;
+  /** The error message, or null if there was no error. */
+  errorMessage: string | null;
+}
 
 export interface FindCoordinatorResponse {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. */
@@ -742,21 +837,31 @@ export interface FindCoordinatorResponse {
   host: string;
   /** The port. */
   port: number;
+  /** Each coordinator result in the response */
+  coordinators: FindCoordinatorResponseCoordinator[];
 }
 
 export const FindCoordinatorResponseSpec: MessageSpec = {
   name: 'FindCoordinatorResponse',
   apiKey: 10,
   kind: 'response',
-  versions: { min: 0, max: 3 },
+  versions: { min: 0, max: 4 },
   flexibleMin: 3,
   fields: [
-    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 1, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 1, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
     { name: 'errorCode', type: 'int16', array: false, versions: { min: 0, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
     { name: 'errorMessage', type: 'string', array: false, versions: { min: 1, max: 3 }, nullable: { min: 1, max: 3 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
     { name: 'nodeId', type: 'int32', array: false, versions: { min: 0, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
     { name: 'host', type: 'string', array: false, versions: { min: 0, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
     { name: 'port', type: 'int32', array: false, versions: { min: 0, max: 3 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'coordinators', type: 'struct', array: true, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'key', type: 'string', array: false, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'nodeId', type: 'int32', array: false, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'host', type: 'string', array: false, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'port', type: 'int32', array: false, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'errorCode', type: 'int16', array: false, versions: { min: 4, max: 4 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'errorMessage', type: 'string', array: false, versions: { min: 4, max: 4 }, nullable: { min: 4, max: 4 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+    ] },
   ],
 };
 
@@ -1203,24 +1308,24 @@ export const CreateTopicsRequestSpec: MessageSpec = {
   name: 'CreateTopicsRequest',
   apiKey: 19,
   kind: 'request',
-  versions: { min: 2, max: 5 },
+  versions: { min: 2, max: 7 },
   flexibleMin: 5,
   fields: [
-    { name: 'topics', type: 'struct', array: true, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-      { name: 'name', type: 'string', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'numPartitions', type: 'int32', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-      { name: 'replicationFactor', type: 'int16', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-      { name: 'assignments', type: 'struct', array: true, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-        { name: 'brokerIds', type: 'int32', array: true, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
+    { name: 'topics', type: 'struct', array: true, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'name', type: 'string', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'numPartitions', type: 'int32', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'replicationFactor', type: 'int16', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'assignments', type: 'struct', array: true, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'partitionIndex', type: 'int32', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+        { name: 'brokerIds', type: 'int32', array: true, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
       ] },
-      { name: 'configs', type: 'struct', array: true, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'name', type: 'string', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-        { name: 'value', type: 'string', array: false, versions: { min: 2, max: 5 }, nullable: { min: 2, max: 5 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'configs', type: 'struct', array: true, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'name', type: 'string', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+        { name: 'value', type: 'string', array: false, versions: { min: 2, max: 7 }, nullable: { min: 2, max: 7 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
       ] },
     ] },
-    { name: 'timeoutMs', type: 'int32', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 60000, fields: null },
-    { name: 'validateOnly', type: 'bool', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
+    { name: 'timeoutMs', type: 'int32', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 60000, fields: null },
+    { name: 'validateOnly', type: 'bool', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
   ],
 };
 
@@ -1240,6 +1345,8 @@ export interface CreateTopicsResponseCreatableTopicConfigs {
 export interface CreateTopicsResponseCreatableTopicResult {
   /** The topic name. */
   name: string;
+  /** The unique topic ID */
+  topicId: Uint8Array;
   /** The error code, or 0 if there was no error. */
   errorCode: number;
   /** The error message, or null if there was no error. */
@@ -1265,29 +1372,39 @@ export const CreateTopicsResponseSpec: MessageSpec = {
   name: 'CreateTopicsResponse',
   apiKey: 19,
   kind: 'response',
-  versions: { min: 2, max: 5 },
+  versions: { min: 2, max: 7 },
   flexibleMin: 5,
   fields: [
-    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'topics', type: 'struct', array: true, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-      { name: 'name', type: 'string', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'errorCode', type: 'int16', array: false, versions: { min: 2, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-      { name: 'errorMessage', type: 'string', array: false, versions: { min: 2, max: 5 }, nullable: { min: 2, max: 5 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'topicConfigErrorCode', type: 'int16', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: 0, taggedVersions: { min: 5, max: 5 }, defaultValue: 0, fields: null },
-      { name: 'numPartitions', type: 'int32', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-      { name: 'replicationFactor', type: 'int16', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-      { name: 'configs', type: 'struct', array: true, versions: { min: 5, max: 5 }, nullable: { min: 5, max: 5 }, tag: null, taggedVersions: null, defaultValue: [], fields: [
-        { name: 'name', type: 'string', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-        { name: 'value', type: 'string', array: false, versions: { min: 5, max: 5 }, nullable: { min: 5, max: 5 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-        { name: 'readOnly', type: 'bool', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
-        { name: 'configSource', type: 'int8', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
-        { name: 'isSensitive', type: 'bool', array: false, versions: { min: 5, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
+    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'topics', type: 'struct', array: true, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'name', type: 'string', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'topicId', type: 'uuid', array: false, versions: { min: 7, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+      { name: 'errorCode', type: 'int16', array: false, versions: { min: 2, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'errorMessage', type: 'string', array: false, versions: { min: 2, max: 7 }, nullable: { min: 2, max: 7 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'topicConfigErrorCode', type: 'int16', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: 0, taggedVersions: { min: 5, max: 7 }, defaultValue: 0, fields: null },
+      { name: 'numPartitions', type: 'int32', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+      { name: 'replicationFactor', type: 'int16', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+      { name: 'configs', type: 'struct', array: true, versions: { min: 5, max: 7 }, nullable: { min: 5, max: 7 }, tag: null, taggedVersions: null, defaultValue: [], fields: [
+        { name: 'name', type: 'string', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+        { name: 'value', type: 'string', array: false, versions: { min: 5, max: 7 }, nullable: { min: 5, max: 7 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+        { name: 'readOnly', type: 'bool', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
+        { name: 'configSource', type: 'int8', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: -1, fields: null },
+        { name: 'isSensitive', type: 'bool', array: false, versions: { min: 5, max: 7 }, nullable: null, tag: null, taggedVersions: null, defaultValue: false, fields: null },
       ] },
     ] },
   ],
 };
 
+export interface DeleteTopicsRequestDeleteTopicState {
+  /** The topic name */
+  name: string | null;
+  /** The unique topic ID */
+  topicId: Uint8Array;
+}
+
 export interface DeleteTopicsRequest {
+  /** The name or topic ID of the topic */
+  topics: DeleteTopicsRequestDeleteTopicState[];
   /** The names of the topics to delete */
   topicNames: string[];
   /** The length of time in milliseconds to wait for the deletions to complete. */
@@ -1298,17 +1415,23 @@ export const DeleteTopicsRequestSpec: MessageSpec = {
   name: 'DeleteTopicsRequest',
   apiKey: 20,
   kind: 'request',
-  versions: { min: 1, max: 5 },
+  versions: { min: 1, max: 6 },
   flexibleMin: 4,
   fields: [
+    { name: 'topics', type: 'struct', array: true, versions: { min: 6, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'name', type: 'string', array: false, versions: { min: 6, max: 6 }, nullable: { min: 6, max: 6 }, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+      { name: 'topicId', type: 'uuid', array: false, versions: { min: 6, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+    ] },
     { name: 'topicNames', type: 'string', array: true, versions: { min: 1, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: null },
-    { name: 'timeoutMs', type: 'int32', array: false, versions: { min: 1, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'timeoutMs', type: 'int32', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
   ],
 };
 
 export interface DeleteTopicsResponseDeletableTopicResult {
   /** The topic name */
-  name: string;
+  name: string | null;
+  /** the unique topic ID */
+  topicId: Uint8Array;
   /** The deletion error, or 0 if the deletion succeeded. */
   errorCode: number;
   /** The error message, or null if there was no error. */
@@ -1326,14 +1449,15 @@ export const DeleteTopicsResponseSpec: MessageSpec = {
   name: 'DeleteTopicsResponse',
   apiKey: 20,
   kind: 'response',
-  versions: { min: 1, max: 5 },
+  versions: { min: 1, max: 6 },
   flexibleMin: 4,
   fields: [
-    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 1, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-    { name: 'responses', type: 'struct', array: true, versions: { min: 1, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
-      { name: 'name', type: 'string', array: false, versions: { min: 1, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: '', fields: null },
-      { name: 'errorCode', type: 'int16', array: false, versions: { min: 1, max: 5 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
-      { name: 'errorMessage', type: 'string', array: false, versions: { min: 5, max: 5 }, nullable: { min: 5, max: 5 }, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+    { name: 'throttleTimeMs', type: 'int32', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+    { name: 'responses', type: 'struct', array: true, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: [], fields: [
+      { name: 'name', type: 'string', array: false, versions: { min: 1, max: 6 }, nullable: { min: 6, max: 6 }, tag: null, taggedVersions: null, defaultValue: '', fields: null },
+      { name: 'topicId', type: 'uuid', array: false, versions: { min: 6, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: null, fields: null },
+      { name: 'errorCode', type: 'int16', array: false, versions: { min: 1, max: 6 }, nullable: null, tag: null, taggedVersions: null, defaultValue: 0, fields: null },
+      { name: 'errorMessage', type: 'string', array: false, versions: { min: 5, max: 6 }, nullable: { min: 5, max: 6 }, tag: null, taggedVersions: null, defaultValue: null, fields: null },
     ] },
   ],
 };

@@ -76,7 +76,7 @@ describe('Kafka request headers', () => {
     const cases: [Uint8Array, RegExp][] = [
       [hex('0044 0000 00000001 ffff'), /API key 68 is not supported/],
       [hex('0000 0002 00000001 ffff'), /Produce v2 is outside v3-9/],
-      [hex('0001 0003 00000001 ffff'), /Fetch v3 is outside v4-12/],
+      [hex('0001 0003 00000001 ffff'), /Fetch v3 is outside v4-13/],
       [hex('0003'), /shorter than a header/],
       [hex('0003 0001 00000001 0009 61'), /request header/],
       [new Uint8Array(2 * 1024 * 1024).fill(0, 0, 10), /Produce request of 2097152 bytes is above 1048576/],
