@@ -582,6 +582,7 @@ export async function startBroker(
             requestBytesMax: config.maxRequestBytes,
             inFlightMax: kafkaInFlightMax,
             connectionsMax: budget.maxConnections,
+            admit: () => guard.admit(),
             log,
           },
         );

@@ -45,6 +45,8 @@ export interface KafkaListenerOptions {
   readonly requestBytesMax: number;
   readonly inFlightMax: number;
   readonly connectionsMax: number;
+  /** The broker's descriptor guard: false when the process is at its connection cap (the socket is closed). */
+  readonly admit?: () => boolean;
   readonly log: Logger;
 }
 
@@ -100,7 +102,7 @@ export class KafkaListener {
   }
 
   private accept(socket: Socket): void {
-    if (this.sockets.size >= this.options.connectionsMax) {
+    if (this.sockets.size >= this.options.connectionsMax || this.options.admit?.() === false) {
       socket.destroy();
       return;
     }
