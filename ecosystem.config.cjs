@@ -15,6 +15,7 @@
 const list = (name, fallback) => (process.env[name] ?? fallback).split(',').map((s) => s.trim());
 const httpPorts = list('LOGBROKER_HTTP_PORTS', '8081,8082,8083');
 const clusterPorts = list('LOGBROKER_CLUSTER_PORTS', '7946,7947,7948');
+const kafkaPorts = list('LOGBROKER_KAFKA_PORTS', '9092,9093,9094');
 const dataRoot = process.env.LOGBROKER_DATA_ROOT ?? './data';
 const host = process.env.LOGBROKER_HOST ?? '0.0.0.0';
 
@@ -29,6 +30,7 @@ module.exports = {
       `--node-id ${id}`,
       `--port ${httpPort}`,
       `--cluster-port ${clusterPorts[i]}`,
+      `--kafka-port ${kafkaPorts[i]}`,
       `--host ${host}`,
       `--data-dir ${dataRoot}/${id}`,
       ...(seeds.length > 0 ? [`--seeds ${seeds.join(',')}`] : []),

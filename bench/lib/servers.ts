@@ -78,6 +78,7 @@ export function startBroker(
       '127.0.0.1',
       '--data-dir',
       dataDir,
+      ...(extra.includes('--kafka-port') ? [] : ['--kafka-port', '-1']),
       ...extra,
     ],
     { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },

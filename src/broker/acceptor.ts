@@ -47,7 +47,10 @@ import { MessageKind } from '../messages/kinds.js';
 import {
   Acks,
   emptyProduceAnswer,
+  encodeBatchProduceRequest,
   encodeProduceRequest,
+  PRODUCE_HEADER_BYTES,
+  type ProduceAnswer,
   type ProduceHeader,
   type ProducerFields,
   produceRequestBytes,
@@ -367,6 +370,95 @@ export class Acceptor {
         forwardTimeoutMs,
       );
     });
+  }
+
+  /**
+   * Sends one encoded record batch (a Kafka client's, validated by the caller) to the partition's leader,
+   * where it is appended as it is. `onResult` runs once, with the worker's answer or a failure; `batch` must
+   * stay valid until then (a retry after a leader move encodes it again).
+   */
+  produceBatch(
+    route: PartitionRoute,
+    header: ProduceHeader,
+    batch: Uint8Array,
+    recordCount: number,
+    maxTimestampMs: number,
+    onResult: (answer: ProduceAnswer | null, failure: ProduceFailure | null) => void,
+  ): void {
+    const answer = emptyProduceAnswer();
+    this.sendTo(
+      route,
+      MessageKind.Produce,
+      PRODUCE_HEADER_BYTES + batch.byteLength,
+      (bytes, view, at) => {
+        encodeBatchProduceRequest(bytes, view, at, header, batch, recordCount, maxTimestampMs);
+      },
+      (view, _bytes, at, length) => onResult(readProduceAnswer(view, at, length, answer), null),
+      (failure) => onResult(null, failure),
+      header.timeoutMs + forwardTimeoutMs,
+    );
+  }
+
+  /**
+   * Creates a topic from a body shaped like the HTTP one (`{num_partitions, replication_factor, config}`),
+   * with the same defaults, checks and limits. Resolves with the outcome; never rejects.
+   */
+  createTopicFromBody(
+    name: string,
+    json: unknown,
+  ): Promise<
+    | { readonly kind: 'created' | 'exists_same' | 'exists_different'; readonly topic: TopicRoute | null }
+    | { readonly kind: 'error'; readonly error: ErrorName; readonly message: string }
+  > {
+    const problem = validateTopicName(name);
+    if (problem !== null) return Promise.resolve({ kind: 'error', error: 'invalid_name', message: problem });
+    const liveBrokers = Math.max(1, this.router.liveBrokers().filter((b) => !b.shuttingDown).length);
+    const parsed = parseTopicCreate(name, json, {
+      numPartitions: this.config.defaultNumPartitions,
+      replicationFactor: Math.min(this.config.defaultReplicationFactor, liveBrokers),
+      retentionMs: this.config.retentionMs,
+      retentionBytes: this.config.retentionBytes,
+      segmentBytes: this.config.segmentBytes,
+      partitionsMax: 4096,
+      liveBrokers,
+    });
+    if (parsed.kind === 'error') return Promise.resolve(parsed);
+    if (!this.serving) {
+      return Promise.resolve({
+        kind: 'error',
+        error: 'overloaded',
+        message: `the broker is not serving: ${this.notServingReason}`,
+      });
+    }
+    const crowded = this.partitionLimitProblem(
+      name,
+      parsed.request.numPartitions,
+      parsed.request.replicationFactor,
+    );
+    if (crowded !== null)
+      return Promise.resolve({ kind: 'error', error: 'too_many_partitions', message: crowded });
+    return this.store.createTopic(parsed.request, Date.now()).then(
+      (result) => ({ kind: result.kind, topic: this.router.topic(name) ?? null }),
+      (error: unknown) => ({
+        kind: 'error' as const,
+        error: 'no_leader' as const,
+        message: `could not record the topic: ${String((error as Error)?.message ?? error)}`,
+      }),
+    );
+  }
+
+  /** A producer id from the metadata (as POST /producers), epoch 0; rejects when the store cannot. */
+  allocateProducerId(): Promise<number> {
+    if (!this.serving)
+      return Promise.reject(new Error(`the broker is not serving: ${this.notServingReason}`));
+    return this.store.allocateProducerId();
+  }
+
+  /** Deletes a topic through the metadata store; resolves 'unknown' when it does not exist. */
+  deleteTopicByName(name: string): Promise<'deleted' | 'unknown'> {
+    if (!this.serving)
+      return Promise.reject(new Error(`the broker is not serving: ${this.notServingReason}`));
+    return this.store.deleteTopic(name).then((result) => result.kind);
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import type { ControlToWorker, WorkerToControl } from '../cluster/worker-protocol.js';
 import { assert } from '../core/assert.js';
-import { BatchWriter } from '../core/log/record-batch.js';
+import { BatchWriter, validateBatch } from '../core/log/record-batch.js';
 import type { IsrChange } from '../core/metadata/state-machine.js';
 import { partitionDirName } from '../core/names.js';
 import { partitionKey, workerOf } from '../core/ownership.js';
@@ -82,7 +82,9 @@ import { MessageKind } from '../messages/kinds.js';
 import {
   Acks,
   emptyProduceAnswer,
+  isBatchProduce,
   PRODUCE_ANSWER_BYTES,
+  PRODUCE_HEADER_BYTES,
   type ProducerFields,
   readPartitionKey,
   readProduceHeader,
@@ -106,6 +108,7 @@ import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
 import { HeapMeter } from '../runtime/heap-meter.js';
 import { ClusterAuth } from '../security/cluster-auth.js';
 import { ClusterTls, type ClusterTlsShared } from '../security/cluster-tls.js';
+import { crc32 } from '../storage/crc.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk, Fd } from '../storage/disk.js';
 import {
@@ -749,6 +752,9 @@ export class PartitionWorker {
   ): void {
     switch (kind) {
       case MessageKind.Produce:
+        if (length >= PRODUCE_HEADER_BYTES && isBatchProduce(view, at)) {
+          return this.stageBatchProduce(origin, view, bytes, at, length, now, trusted);
+        }
         if (!trusted && !validProduceRecords(view, at, length)) {
           return void this.answerProduce(origin, Status.TooLarge, -1, null, 0);
         }
@@ -883,6 +889,121 @@ export class PartitionWorker {
       now,
     );
   }
+
+  /**
+   * A produce whose records are one encoded record batch (a Kafka client's): appended as it is, its base offset
+   * and leader epoch patched in place, after whatever this partition has staged (offsets stay in arrival
+   * order). Same checks as a produce of records: leadership, min ISR, idempotent sequences, batch bounds. A
+   * batch from another node is CRC-checked and walked again here; one from the ring was by the acceptor.
+   */
+  private stageBatchProduce(
+    origin: Origin,
+    view: DataView,
+    bytes: Uint8Array,
+    at: number,
+    length: number,
+    now: number,
+    trusted: boolean,
+  ): void {
+    const header = readProduceHeader(view, at);
+    const batch = bytes.subarray(at + PRODUCE_HEADER_BYTES, at + length);
+    const replica = this.replicas.get(partitionKey(header.topicSeq, header.partition)) ?? null;
+    const pending: PendingProduce = {
+      origin,
+      replica,
+      recordCount: header.recordCount,
+      acks: header.acks,
+      recordsBefore: 0,
+      status: Status.Ok,
+      baseOffset: -1,
+      detail: 0,
+      duplicate: false,
+    };
+    this.produces.push(pending);
+    const check = validateBatch(batch, 0, batch.length, crc32, {
+      // The partition's own bound is checked below, as a refusal rather than as damage.
+      batchBytesMax: batch.length,
+      deep: !trusted,
+    });
+    if (check.kind !== 'ok' || check.sizeBytes !== batch.length || check.recordCount !== header.recordCount) {
+      assert(!trusted, 'a batch from the ring was validated by the acceptor');
+      pending.status = Status.TooLarge;
+      return;
+    }
+    if (replica === null) {
+      pending.status = Status.UnknownPartition;
+      return;
+    }
+    const core = this.coreOf(replica);
+    if (core === null) {
+      pending.status = offlineStatus(replica.files);
+      return;
+    }
+    const refusal = core.canAppend(header.acks === Acks.all);
+    if (refusal !== null) {
+      pending.status =
+        refusal.kind === 'not_leader'
+          ? Status.NotLeader
+          : refusal.kind === 'not_enough_replicas'
+            ? Status.NotEnoughReplicas
+            : Status.Overloaded;
+      if (refusal.kind === 'not_enough_replicas') pending.detail = refusal.isr;
+      return;
+    }
+    const files = replica.files;
+    if (!files.ensureLog() || files.offline !== null) {
+      pending.status = offlineStatus(files);
+      return;
+    }
+    if (batch.length > files.config.maxBatchBytes) {
+      pending.status = Status.TooLarge;
+      return;
+    }
+    if (replica.staging === null) {
+      const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
+      replica.staging = {
+        writer,
+        maxBatchBytes: files.config.maxBatchBytes,
+        staged: [],
+        recordsStaged: 0,
+        replica,
+      } as Staging & { replica: Replica };
+    }
+    const producer = header.producer as ProducerFields | null;
+    if (producer !== null && !this.checkSequence(replica, core.leaderEpoch, producer, pending)) return;
+    // Records staged before this batch go first: offsets follow the order requests arrived in.
+    if (replica.staging.staged.length > 0) this.appendStaged(replica);
+    if (this.batchCopy.byteLength < batch.length) this.batchCopy = new Uint8Array(batch.length);
+    const copy = this.batchCopy.subarray(0, batch.length);
+    copy.set(batch);
+    const log = files.log!;
+    const result = log.append(copy, {
+      assignOffsets: true,
+      leaderEpoch: core.leaderEpoch,
+      nowMs: Date.now(),
+    });
+    if (result.kind === 'ok') {
+      pending.baseOffset = result.firstOffset;
+      this.stats.observeAppend(header.recordCount, batch.length);
+      replica.producers?.staged(producer, header.recordCount, result.firstOffset, result.lastOffset + 1, now);
+      if (!replica.touched) {
+        replica.touched = true;
+        this.touched.push(replica);
+      }
+    } else if (result.kind === 'storage_failed') {
+      files.goOffline(result.fault);
+      pending.status = result.definite ? offlineStatus(files) : Status.StorageError;
+    } else {
+      assert(
+        result.kind === 'batch_too_large' || result.kind === 'append_too_large',
+        `batch append refused: ${result.kind}`,
+      );
+      pending.status = Status.TooLarge;
+    }
+  }
+
+  /** The copy of a client's batch that the log patches (base offset, epoch) and writes. */
+  private batchCopy = new Uint8Array(0);
 
   /**
    * Checks an idempotent produce against the producer's last batches on this leader. True: stage it. False:

@@ -36,6 +36,8 @@ import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
+import { KafkaApiHandlers } from '../kafka/handlers.js';
+import { KafkaListener } from '../kafka/listener.js';
 import { MessageKind } from '../messages/kinds.js';
 import { Status } from '../messages/status.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
@@ -94,6 +96,8 @@ export interface BrokerHandle {
 }
 
 const packageVersion = '0.1.0';
+/** Kafka requests one connection may have in service at once (Kafka clients pipeline 5 by default). */
+const kafkaInFlightMax = 64;
 /** A controlled shutdown waits this long at most for this node's leaderships to move. */
 const controlledShutdownTimeoutMs = 10_000;
 /** In the data dir: present only between a clean shutdown and the next start. */
@@ -435,6 +439,8 @@ export async function startBroker(
   const dataPorts = await Promise.all(dataPortsBound);
 
   let routes: Route[] = [];
+  /** The Kafka listener, once started (after the HTTP server); null when --kafka-port is -1. */
+  let kafka: KafkaListener | null = null;
   const startedAtMs = Date.now();
   routes = buildRoutes(acceptor, groups, {
     health: (_q, reply) => {
@@ -482,6 +488,7 @@ export async function startBroker(
               serving: acceptor.serving,
               http_port: server.port,
               cluster_port: control.clusterPort,
+              kafka_port: kafka?.port ?? null,
               uptime_ms: Date.now() - startedAtMs,
             }),
           ),
@@ -592,6 +599,49 @@ export async function startBroker(
   });
   guard.start();
   await addressLimiter?.start(server.port);
+  // The Kafka wire protocol on its own port, served on this thread through the same acceptor and router.
+  // The Kafka port has no SASL yet: with authentication on it would let anyone past the ACLs, so it stays shut.
+  const kafkaRefusal =
+    config.kafkaPort < 0
+      ? null
+      : access.enabled
+        ? 'authentication is on and the Kafka port has no SASL yet'
+        : null;
+  if (kafkaRefusal !== null) {
+    log.warn({ kafkaPort: config.kafkaPort }, `the Kafka listener is off: ${kafkaRefusal}`);
+  } else if (config.kafkaPort >= 0 && tls !== null) {
+    log.warn({ kafkaPort: config.kafkaPort }, 'the Kafka port has no TLS: its records travel in clear text');
+  }
+  kafka =
+    config.kafkaPort < 0 || kafkaRefusal !== null
+      ? null
+      : new KafkaListener(
+          new KafkaApiHandlers(acceptor, {
+            config,
+            advertised: (): { host: string; port: number } => ({
+              host: config.address,
+              port: kafka?.port ?? 0,
+            }),
+            groups,
+          }),
+          {
+            host: config.host,
+            port: config.kafkaPort,
+            requestBytesMax: config.maxRequestBytes,
+            inFlightMax: kafkaInFlightMax,
+            connectionsMax: budget.maxConnections,
+            admit: () => guard.admit(),
+            log,
+          },
+        );
+  try {
+    await kafka?.start();
+  } catch (error) {
+    server.stopListening();
+    throw new Error(
+      `the Kafka port ${config.kafkaPort} could not be bound (${String((error as Error).message)}); give --kafka-port another port, 0 for a free one, or -1 to turn the Kafka listener off`,
+    );
+  }
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= (async () => {
@@ -611,6 +661,7 @@ export async function startBroker(
       quotas?.stop();
       autoBalancer.stop();
       server.stopListening();
+      await kafka?.close();
       // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
       // then flushes and closes its logs.
       streams.closeAll();
@@ -750,6 +801,7 @@ export async function startBroker(
     {
       port: server.port,
       clusterPort: control.clusterPort,
+      kafkaPort: kafka?.port ?? null,
       nodeId: config.nodeId,
       dataDir,
       threads: config.threads,

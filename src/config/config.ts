@@ -37,6 +37,8 @@ export interface BrokerValues {
   readonly port: number;
   readonly host: string;
   readonly clusterPort: number;
+  /** Kafka wire-protocol port; 0 picks a free one, -1 turns the listener off. */
+  readonly kafkaPort: number;
   readonly address: string;
   readonly dataDir: string;
   readonly seeds: readonly SeedAddress[];
@@ -221,6 +223,20 @@ export const optionSpecs: OptionTable = {
     min: 0,
     max: 65535,
     description: 'Port between brokers: TCP for Raft and replication, UDP for gossip; 0 picks a free port.',
+  },
+  kafkaPort: {
+    name: 'kafkaPort',
+    field: 'kafkaPort',
+    flag: 'kafka-port',
+    env: 'BROKER_KAFKA_PORT',
+    fileKey: 'kafka_port',
+    kind: 'integer',
+    defaultValue: 9092,
+    defaultText: '9092',
+    min: -1,
+    max: 65535,
+    description:
+      'Port of the Kafka wire protocol (kafkajs, librdkafka/kcat, Java clients), advertised at --address; 0 picks a free port, -1 turns it off.',
   },
   address: {
     name: 'address',
@@ -1318,6 +1334,13 @@ function crossCheck(
   if (port !== undefined && clusterPort !== undefined && port !== 0 && port === clusterPort) {
     problem('port', `${port} is also the cluster port (--cluster-port); they must differ`);
   }
+  const kafkaPort = number('kafkaPort');
+  if (kafkaPort !== undefined && kafkaPort > 0) {
+    if (kafkaPort === port)
+      problem('kafkaPort', `${kafkaPort} is also the client port (--port); they must differ`);
+    if (kafkaPort === clusterPort)
+      problem('kafkaPort', `${kafkaPort} is also the cluster port (--cluster-port); they must differ`);
+  }
   const acceptorThreads = number('acceptorThreads');
   if (acceptorThreads !== undefined && acceptorThreads !== 1) {
     problem(
@@ -1428,7 +1451,8 @@ export function configForTests(
   const sources = new Map<ConfigField, ConfigSource>();
   const problems: string[] = [];
   // Tests run many brokers side by side: the cluster port defaults to a free one instead of 7946.
-  const withTestDefaults: Partial<BrokerValues> = { clusterPort: 0, ...overrides };
+  // The Kafka listener is off unless a test asks for it (kafkaPort: 0 for a free port).
+  const withTestDefaults: Partial<BrokerValues> = { clusterPort: 0, kafkaPort: -1, ...overrides };
   for (const spec of configOptions) {
     const override = withTestDefaults[spec.field];
     const value = override === undefined ? defaultOf(spec, availableParallelism) : override;

@@ -9,13 +9,16 @@
 // | 4  | 4    | partition (u32)                                                    |
 // | 8  | 1    | acks: 0, 1 or 2 (= all)                                            |
 // | 9  | 1    | flags: bit 0 idempotent (producer id, epoch and sequence are set) |
+// |    |      |   bit 1 batch: the records are one encoded magic-2 record batch   |
 // | 10 | 2    | producer epoch (i16; -1 = none)                                    |
 // | 12 | 4    | record count (u32, >= 1)                                           |
 // | 16 | 8    | producer id (f64; -1 = none)                                       |
 // | 24 | 4    | base sequence (i32; -1 = none)                                     |
 // | 28 | 4    | acks=all wait bound in ms (u32)                                    |
 // | 32 | 8    | latest record timestamp ms (f64)                                   |
-// | 40 | ...  | records, back to back:                                             |
+// | 40 | ...  | with the batch flag: one whole record batch as a Kafka client sent  |
+// |    |      | it (CRC-checked by the acceptor; its producer fields match above), |
+// |    |      | appended as it is; otherwise records, back to back:                |
 // |    | 8    |   timestamp ms (f64)                                               |
 // |    | 4    |   key length (i32, -1 = null), then the key bytes                  |
 // |    | 4    |   value length (i32, -1 = null), then the value bytes              |
@@ -35,6 +38,8 @@ import { assert, assertionFailed } from '../core/assert.js';
 import type { Status } from './status.js';
 
 export const PRODUCE_HEADER_BYTES = 40;
+/** Flag bits of a produce request. */
+export const ProduceFlag = { idempotent: 1, batch: 2 } as const;
 export const PRODUCE_ANSWER_BYTES = 48;
 
 export const Acks = { none: 0, leader: 1, all: 2 } as const;
@@ -112,7 +117,7 @@ export function writeProduceHeader(
   view.setUint32(at, header.topicSeq, true);
   view.setUint32(at + 4, header.partition, true);
   view.setUint8(at + 8, header.acks);
-  view.setUint8(at + 9, header.producer === null ? 0 : 1);
+  view.setUint8(at + 9, header.producer === null ? 0 : ProduceFlag.idempotent);
   view.setInt16(at + 10, header.producer?.producerEpoch ?? -1, true);
   view.setUint32(at + 12, recordCount, true);
   view.setFloat64(at + 16, header.producer?.producerId ?? -1, true);
@@ -154,12 +159,36 @@ export function encodeProduceRequest(
   return cursor - at;
 }
 
+/**
+ * Writes a produce request whose records are one encoded record batch (a Kafka client's, validated by the
+ * caller): the header with the batch flag, then the batch's bytes. Returns the bytes written.
+ */
+export function encodeBatchProduceRequest(
+  target: Uint8Array,
+  view: DataView,
+  at: number,
+  header: ProduceHeader,
+  batch: Uint8Array,
+  recordCount: number,
+  maxTimestampMs: number,
+): number {
+  writeProduceHeader(view, at, header, recordCount, maxTimestampMs);
+  view.setUint8(at + 9, view.getUint8(at + 9) | ProduceFlag.batch);
+  target.set(batch, at + PRODUCE_HEADER_BYTES);
+  return PRODUCE_HEADER_BYTES + batch.byteLength;
+}
+
+/** Whether a produce request carries one encoded record batch rather than records. */
+export function isBatchProduce(view: DataView, at: number): boolean {
+  return (view.getUint8(at + 9) & ProduceFlag.batch) !== 0;
+}
+
 /** Reads a produce request's header in place. */
 export function readProduceHeader(
   view: DataView,
   at: number,
 ): ProduceHeader & { readonly recordCount: number } {
-  const idempotent = (view.getUint8(at + 9) & 1) === 1;
+  const idempotent = (view.getUint8(at + 9) & ProduceFlag.idempotent) !== 0;
   return {
     topicSeq: view.getUint32(at, true),
     partition: view.getUint32(at + 4, true),

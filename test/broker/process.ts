@@ -11,6 +11,8 @@ export interface BrokerProcess {
   readonly port: number;
   /** The cluster port (TCP for Raft and RPC, UDP for gossip) the broker bound. */
   readonly clusterPort: number;
+  /** The Kafka wire-protocol port the broker bound (0 when the listener is off). */
+  readonly kafkaPort: number;
   readonly base: string;
   /** Output so far, for failure messages. */
   output(): string;
@@ -23,7 +25,19 @@ export async function spawnBroker(
 ): Promise<BrokerProcess> {
   // Brokers started side by side must not share the default cluster port.
   const clusterPortArgs = args.includes('--cluster-port') ? [] : ['--cluster-port', '0'];
-  const fullArgs = [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...clusterPortArgs, ...args];
+  // Nor the default Kafka port: the listener is off unless a test asks for it (--kafka-port 0: a free port).
+  const kafkaPortArgs = args.includes('--kafka-port') ? [] : ['--kafka-port', '-1'];
+  const fullArgs = [
+    binPath,
+    'start',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    ...clusterPortArgs,
+    ...kafkaPortArgs,
+    ...args,
+  ];
   // With a descriptor limit, bash sets it and then becomes node (exec), so the PID is the broker's own.
   const [command, commandArgs] =
     options.openFilesLimit === undefined
@@ -39,6 +53,7 @@ export async function spawnBroker(
   let output = '';
   let port = 0;
   let clusterPort = 0;
+  let kafkaPort = 0;
   const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`broker did not start in ${timeoutMs} ms:\n${output}`)),
@@ -50,6 +65,7 @@ export async function spawnBroker(
       if (match !== null && port === 0) {
         port = Number(match[1]);
         clusterPort = Number(/"clusterPort":(\d+)[^\n]*"msg":"broker serving"/.exec(output)?.[1] ?? 0);
+        kafkaPort = Number(/"kafkaPort":(\d+)[^\n]*"msg":"broker serving"/.exec(output)?.[1] ?? 0);
         clearTimeout(timer);
         resolve(port);
       }
@@ -63,7 +79,14 @@ export async function spawnBroker(
     });
   });
   const bound = await ready;
-  return { child, port: bound, clusterPort, base: `http://127.0.0.1:${bound}`, output: () => output };
+  return {
+    child,
+    port: bound,
+    clusterPort,
+    kafkaPort,
+    base: `http://127.0.0.1:${bound}`,
+    output: () => output,
+  };
 }
 
 /** Kills the process by PID with `signal` and waits until it is gone. */

@@ -213,7 +213,10 @@ export interface RawBroker {
 
 /** Spawns `broker start` with `args` (HTTP on 127.0.0.1 port 0), without waiting for anything. */
 export function spawnRaw(args: readonly string[]): RawBroker {
-  const child = spawn(process.execPath, [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...args], {
+  // Brokers side by side must not share the default Kafka port: off unless a test asks for it.
+  const kafkaPortArgs = args.includes('--kafka-port') ? [] : ['--kafka-port', '-1'];
+  const fullArgs = [binPath, 'start', '--port', '0', '--host', '127.0.0.1', ...kafkaPortArgs, ...args];
+  const child = spawn(process.execPath, fullArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BROKER_LOG_LEVEL: 'info' },
   });

@@ -147,6 +147,7 @@ describe('precedence', () => {
         port: 8080,
         host: '0.0.0.0',
         clusterPort: 7946,
+        kafkaPort: 9092,
         address: '127.0.0.1',
         dataDir: './data',
         seeds: [],
@@ -209,6 +210,7 @@ describe('precedence', () => {
       port: '9000',
       host: '127.0.0.1',
       clusterPort: '9001',
+      kafkaPort: '9093',
       address: 'broker7.internal',
       dataDir: '/var/lib/broker',
       seeds: 'a:1,b:2',
@@ -640,5 +642,8 @@ describe('schema and documentation', () => {
     assert.throws(() => configForTests({ ringBytes: 3 * 1024 * 1024 }), /power of two/);
     assert.throws(() => configForTests({ port: 7946, clusterPort: 7946 }), /cluster port/);
     assert.equal(configForTests().clusterPort, 0, 'tests get a free cluster port by default');
+    assert.equal(configForTests().kafkaPort, -1, 'tests get no Kafka listener unless they ask');
+    assert.throws(() => configForTests({ port: 9092, kafkaPort: 9092 }), /client port/);
+    assert.throws(() => configForTests({ kafkaPort: -2 }), /kafkaPort/);
   });
 });

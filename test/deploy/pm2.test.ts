@@ -72,7 +72,7 @@ async function clusterFormed(): Promise<void> {
 let startedPids: number[] = [];
 
 before(async () => {
-  const ports = await freePorts(6);
+  const ports = await freePorts(9);
   httpPorts = ports.slice(0, 3);
   env = {
     PATH: process.env.PATH ?? '',
@@ -81,7 +81,8 @@ before(async () => {
     // One action at a time: the rolling restart the ecosystem file documents (`npm run pm2:reload`).
     PM2_CONCURRENT_ACTIONS: '1',
     LOGBROKER_HTTP_PORTS: httpPorts.join(','),
-    LOGBROKER_CLUSTER_PORTS: ports.slice(3).join(','),
+    LOGBROKER_CLUSTER_PORTS: ports.slice(3, 6).join(','),
+    LOGBROKER_KAFKA_PORTS: ports.slice(6).join(','),
     LOGBROKER_DATA_ROOT: dataRoot,
     LOGBROKER_HOST: '127.0.0.1',
     BROKER_COMPILED: '0',

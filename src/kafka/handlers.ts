@@ -1,0 +1,982 @@
+// The Kafka API handlers: each request decoded by the codec (src/core/kafka), served through the acceptor and
+// its partition router exactly as the HTTP handlers are (the same produce, fetch, describe and control messages
+// on the same rings and data links; no second data path), and answered in Kafka's terms.
+//
+// - Produce: each partition's record batches are checked (src/core/kafka/produce-batches.ts) and sent as they
+//   are, one produce message per batch, to the leader, which appends them with offsets of its own; acks 0, 1
+//   and -1 map onto the broker's acks, the batch's producer fields onto its idempotent producers.
+// - Fetch: whole batches from the leader, as HTTP consume reads them; one round without waiting, then, when
+//   it found less than minBytes, one round that waits up to maxWaitMs where the data is and answers as soon as
+//   any partition has records.
+// - Metadata lists this broker with its Kafka port; brokers advertise their Kafka ports to each other later.
+// Runs on the acceptor (main) thread only.
+
+import type { Acceptor, FetchOutcome, PartitionRoute, ProduceFailure } from '../broker/acceptor.js';
+import type { GroupsService } from '../broker/groups-service.js';
+import type { BrokerConfig } from '../config/config.js';
+import type { ErrorName } from '../core/errors.js';
+import { ApiKey, type ApiVersionRange } from '../core/kafka/api-keys.js';
+import { apiVersionsResponse } from '../core/kafka/api-versions.js';
+import type { DecodeResult } from '../core/kafka/codec.js';
+import { crc32c, rewriteBatchCrcs } from '../core/kafka/crc32c.js';
+import { kafkaErrors } from '../core/kafka/error-codes.js';
+import { decodeRequestBody, encodeResponseFrame, type RequestHeader } from '../core/kafka/header.js';
+import {
+  type CreateTopicsRequest,
+  type CreateTopicsResponse,
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponse,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+  type DescribeConfigsResponseDescribeConfigsResourceResult,
+  type FetchRequest,
+  type FetchResponse,
+  type FetchResponsePartitionData,
+  type FindCoordinatorRequest,
+  type HeartbeatRequest,
+  type InitProducerIdRequest,
+  type InitProducerIdResponse,
+  type JoinGroupRequest,
+  type LeaveGroupRequest,
+  type ListOffsetsRequest,
+  type ListOffsetsResponse,
+  type ListOffsetsResponseListOffsetsPartitionResponse,
+  type MetadataRequest,
+  type MetadataResponse,
+  type MetadataResponseTopic,
+  messageSpecs,
+  type OffsetCommitRequest,
+  type OffsetFetchRequest,
+  type ProduceRequest,
+  type ProduceResponse,
+  type ProduceResponsePartitionProduceResponse,
+  type SyncGroupRequest,
+} from '../core/kafka/messages.generated.js';
+import { kafkaNodeIds } from '../core/kafka/node-ids.js';
+import { KafkaWriter } from '../core/kafka/primitives.js';
+import { checkProducedBatches, type ProducedBatch } from '../core/kafka/produce-batches.js';
+import type { MessageSpec } from '../core/kafka/schema.js';
+import { FETCH_ANSWER_HEADER_BYTES } from '../messages/fetch.js';
+import { Acks, type ProduceAnswer } from '../messages/produce.js';
+import { Status } from '../messages/status.js';
+import { crc32 } from '../storage/crc.js';
+import { KafkaGroups } from './groups.js';
+import type { HandlerOutcome, KafkaConnection, KafkaHandlers } from './listener.js';
+
+export interface KafkaHandlerOptions {
+  readonly config: BrokerConfig;
+  /** The host and port this broker's Kafka listener is reached at (Metadata's broker list). */
+  readonly advertised: () => { readonly host: string; readonly port: number };
+  /** The broker's group coordinator, shared with HTTP and WebSocket consumers. */
+  readonly groups: GroupsService;
+}
+
+/** APIs served in this build; ApiVersions lists exactly these. */
+const served: readonly number[] = [
+  ApiKey.ApiVersions,
+  ApiKey.Metadata,
+  ApiKey.Produce,
+  ApiKey.Fetch,
+  ApiKey.ListOffsets,
+  ApiKey.CreateTopics,
+  ApiKey.DeleteTopics,
+  ApiKey.InitProducerId,
+  ApiKey.FindCoordinator,
+  ApiKey.JoinGroup,
+  ApiKey.SyncGroup,
+  ApiKey.Heartbeat,
+  ApiKey.LeaveGroup,
+  ApiKey.OffsetCommit,
+  ApiKey.OffsetFetch,
+  ApiKey.DescribeConfigs,
+];
+
+const E = kafkaErrors;
+/** Kafka's ListOffsets timestamps that ask for a position rather than a time. */
+const LATEST_TIMESTAMP = -1;
+const EARLIEST_TIMESTAMP = -2;
+/** A fetch's whole answer is bounded by one ring frame per partition and this across partitions. */
+const FETCH_RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
+/** DescribeConfigs: the topic resource type, config sources and types (Kafka's ConfigResource and ConfigDef). */
+const RESOURCE_TOPIC = 2;
+const CONFIG_SOURCE_TOPIC = 1;
+const CONFIG_SOURCE_DEFAULT = 5;
+const CONFIG_TYPE_BOOLEAN = 1;
+const CONFIG_TYPE_STRING = 2;
+const CONFIG_TYPE_INT = 3;
+const CONFIG_TYPE_LONG = 5;
+const CONFIG_TYPE_LIST = 7;
+/** A partition with nothing to return gets empty records, as Kafka sends them (not null). */
+const NO_RECORDS = new Uint8Array(0);
+
+type Decoded<T> = { ok: true; value: T } | { ok: false; outcome: HandlerOutcome };
+
+export class KafkaApiHandlers implements KafkaHandlers {
+  readonly served = served;
+  private readonly writer = new KafkaWriter(64 * 1024);
+  private readonly groups: KafkaGroups;
+
+  constructor(
+    private readonly acceptor: Acceptor,
+    private readonly options: KafkaHandlerOptions,
+  ) {
+    this.groups = new KafkaGroups(options.groups, () => {
+      const { host, port } = options.advertised();
+      return { nodeId: this.nodeIds().get(options.config.nodeId)!, host, port };
+    });
+  }
+
+  async handle(
+    header: RequestHeader,
+    frame: Uint8Array,
+    bodyStart: number,
+    _connection: KafkaConnection,
+  ): Promise<HandlerOutcome> {
+    switch (header.api.apiKey) {
+      case ApiKey.ApiVersions: {
+        const decoded = this.decode(messageSpecs.ApiVersions.request, header, frame, bodyStart);
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(messageSpecs.ApiVersions.response, header, apiVersionsResponse(served, 0));
+      }
+      case ApiKey.Metadata: {
+        const decoded = this.decode<MetadataRequest>(messageSpecs.Metadata.request, header, frame, bodyStart);
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(messageSpecs.Metadata.response, header, this.metadata(decoded.value));
+      }
+      case ApiKey.Produce: {
+        const decoded = this.decode<ProduceRequest>(messageSpecs.Produce.request, header, frame, bodyStart);
+        if (!decoded.ok) return decoded.outcome;
+        return this.produce(header, decoded.value);
+      }
+      case ApiKey.Fetch: {
+        const decoded = this.decode<FetchRequest>(messageSpecs.Fetch.request, header, frame, bodyStart);
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(messageSpecs.Fetch.response, header, await this.fetch(decoded.value));
+      }
+      case ApiKey.ListOffsets: {
+        const decoded = this.decode<ListOffsetsRequest>(
+          messageSpecs.ListOffsets.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(messageSpecs.ListOffsets.response, header, await this.listOffsets(decoded.value));
+      }
+      case ApiKey.CreateTopics: {
+        const decoded = this.decode<CreateTopicsRequest>(
+          messageSpecs.CreateTopics.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(
+          messageSpecs.CreateTopics.response,
+          header,
+          await this.createTopics(decoded.value),
+        );
+      }
+      case ApiKey.DeleteTopics: {
+        const decoded = this.decode<DeleteTopicsRequest>(
+          messageSpecs.DeleteTopics.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(
+          messageSpecs.DeleteTopics.response,
+          header,
+          await this.deleteTopics(decoded.value),
+        );
+      }
+      case ApiKey.InitProducerId: {
+        const decoded = this.decode<InitProducerIdRequest>(
+          messageSpecs.InitProducerId.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!decoded.ok) return decoded.outcome;
+        return this.answer(
+          messageSpecs.InitProducerId.response,
+          header,
+          await this.initProducerId(decoded.value),
+        );
+      }
+      case ApiKey.FindCoordinator: {
+        const d = this.decode<FindCoordinatorRequest>(
+          messageSpecs.FindCoordinator.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        return this.answer(
+          messageSpecs.FindCoordinator.response,
+          header,
+          this.groups.findCoordinator(d.value, header.apiVersion),
+        );
+      }
+      case ApiKey.JoinGroup: {
+        const d = this.decode<JoinGroupRequest>(messageSpecs.JoinGroup.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(
+          messageSpecs.JoinGroup.response,
+          header,
+          this.groups.join(d.value, header.clientId),
+        );
+      }
+      case ApiKey.SyncGroup: {
+        const d = this.decode<SyncGroupRequest>(messageSpecs.SyncGroup.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.SyncGroup.response, header, this.groups.sync(d.value));
+      }
+      case ApiKey.Heartbeat: {
+        const d = this.decode<HeartbeatRequest>(messageSpecs.Heartbeat.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.Heartbeat.response, header, this.groups.heartbeat(d.value));
+      }
+      case ApiKey.LeaveGroup: {
+        const d = this.decode<LeaveGroupRequest>(messageSpecs.LeaveGroup.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.LeaveGroup.response, header, this.groups.leave(d.value));
+      }
+      case ApiKey.OffsetCommit: {
+        const d = this.decode<OffsetCommitRequest>(
+          messageSpecs.OffsetCommit.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.OffsetCommit.response, header, await this.groups.commit(d.value));
+      }
+      case ApiKey.OffsetFetch: {
+        const d = this.decode<OffsetFetchRequest>(messageSpecs.OffsetFetch.request, header, frame, bodyStart);
+        if (!d.ok) return d.outcome;
+        return this.answer(
+          messageSpecs.OffsetFetch.response,
+          header,
+          this.groups.fetchOffsets(d.value, header.apiVersion),
+        );
+      }
+      case ApiKey.DescribeConfigs: {
+        const d = this.decode<DescribeConfigsRequest>(
+          messageSpecs.DescribeConfigs.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        return this.answer(messageSpecs.DescribeConfigs.response, header, this.describeConfigs(d.value));
+      }
+      default:
+        // Claimed by the codec but not served yet: left out of ApiVersions, so a client asking anyway is broken.
+        return { kind: 'close', reason: `${header.api.name} is not served` };
+    }
+  }
+
+  private decode<T>(
+    spec: MessageSpec,
+    header: RequestHeader,
+    frame: Uint8Array,
+    bodyStart: number,
+  ): Decoded<T> {
+    const result: DecodeResult<T> = decodeRequestBody<T>(spec, header, frame, bodyStart);
+    if (result.kind === 'error') return { ok: false, outcome: { kind: 'close', reason: result.reason } };
+    return { ok: true, value: result.value };
+  }
+
+  private answer<T>(spec: MessageSpec, header: RequestHeader, body: T): HandlerOutcome {
+    const api: ApiVersionRange = header.api;
+    const bytes = encodeResponseFrame(this.writer, spec, api, header.apiVersion, header.correlationId, body);
+    // The writer is reused by the next answer; the socket keeps a copy.
+    return { kind: 'frame', frame: Buffer.from(bytes) };
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Metadata.
+
+  private nodeIds(): Map<string, number> {
+    const ids = this.acceptor.router.liveBrokers().map((b) => b.id);
+    ids.push(this.options.config.nodeId);
+    return kafkaNodeIds(ids);
+  }
+
+  private metadata(request: MetadataRequest): MetadataResponse {
+    const router = this.acceptor.router;
+    const ids = this.nodeIds();
+    const self = ids.get(this.options.config.nodeId)!;
+    const { host, port } = this.options.advertised();
+    // Only brokers whose Kafka listener is known are listed: this one (the others advertise theirs later).
+    const brokers = [{ nodeId: self, host, port, rack: null }];
+    const names =
+      request.topics === null
+        ? router.topicNames()
+        : request.topics.map((t) => t.name ?? '').filter((n) => n !== '');
+    const topics: MetadataResponseTopic[] = names.map((name) => {
+      const route = router.topic(name);
+      if (route === undefined) {
+        return {
+          errorCode: E.UNKNOWN_TOPIC_OR_PARTITION.code,
+          name,
+          topicId: new Uint8Array(16),
+          isInternal: false,
+          partitions: [],
+          topicAuthorizedOperations: -2147483648,
+        };
+      }
+      const nodeOf = (id: string): number => ids.get(id) ?? -1;
+      return {
+        errorCode: E.NONE.code,
+        name,
+        topicId: uuidBytes(route.meta.topicId),
+        isInternal: false,
+        partitions: route.partitions.map((p) => ({
+          errorCode: p.leader === '' ? E.LEADER_NOT_AVAILABLE.code : E.NONE.code,
+          partitionIndex: p.partition,
+          leaderId: p.leader === '' ? -1 : nodeOf(p.leader),
+          leaderEpoch: p.leaderEpoch,
+          replicaNodes: p.replicas.map(nodeOf),
+          isrNodes: p.isr.map(nodeOf),
+          offlineReplicas: [],
+        })),
+        topicAuthorizedOperations: -2147483648,
+      };
+    });
+    return {
+      throttleTimeMs: 0,
+      brokers,
+      clusterId: 'logbroker',
+      controllerId: self,
+      topics,
+      clusterAuthorizedOperations: -2147483648,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Produce.
+
+  private async produce(header: RequestHeader, request: ProduceRequest): Promise<HandlerOutcome> {
+    const acks =
+      request.acks === -1 ? Acks.all : request.acks === 1 ? Acks.leader : request.acks === 0 ? Acks.none : -1;
+    const timeoutMs = Math.max(0, Math.min(request.timeoutMs, 30_000));
+    const pending: Promise<void>[] = [];
+    const responses = request.topicData.map((topic) => ({
+      name: topic.name,
+      partitionResponses: topic.partitionData.map((p): ProduceResponsePartitionProduceResponse => {
+        const out: ProduceResponsePartitionProduceResponse = {
+          index: p.index,
+          errorCode: E.NONE.code,
+          baseOffset: -1,
+          logAppendTimeMs: -1,
+          logStartOffset: -1,
+          recordErrors: [],
+          errorMessage: null,
+        };
+        const fail = (code: number, message: string): ProduceResponsePartitionProduceResponse => {
+          out.errorCode = code;
+          out.errorMessage = message;
+          return out;
+        };
+        if (request.transactionalId !== null) {
+          return fail(E.TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code, 'transactions are not supported');
+        }
+        if (acks === -1)
+          return fail(E.INVALID_REQUIRED_ACKS.code, `acks must be -1, 0 or 1, got ${request.acks}`);
+        const route = this.acceptor.topicRoute(topic.name)?.partitions[p.index];
+        if (route === undefined) {
+          return fail(E.UNKNOWN_TOPIC_OR_PARTITION.code, `${topic.name}-${p.index} does not exist`);
+        }
+        const checked = checkProducedBatches(p.records, crc32c, route.link.payloadBytesMax - 64);
+        if (checked.kind === 'error') return fail(checked.errorCode, checked.message);
+        // Kafka checksums batches with CRC-32C, the log with CRC-32: the same bytes, checksummed its way.
+        for (const batch of checked.batches) rewriteBatchCrcs(batch.bytes, crc32);
+        pending.push(
+          this.produceBatches(route, acks as Acks, timeoutMs, checked.batches).then((result) => {
+            out.errorCode = result.errorCode;
+            out.errorMessage = result.message;
+            out.baseOffset = result.baseOffset;
+            out.logStartOffset = result.logStartOffset;
+          }),
+        );
+        return out;
+      }),
+    }));
+    await Promise.all(pending);
+    // acks=0: Kafka sends no response at all; the client does not wait for one.
+    if (acks === Acks.none) return { kind: 'none' };
+    return this.answer<ProduceResponse>(messageSpecs.Produce.response, header, {
+      responses,
+      throttleTimeMs: 0,
+    });
+  }
+
+  /** Sends a partition's batches one after the other (so they keep their order); stops at the first refusal. */
+  private async produceBatches(
+    route: PartitionRoute,
+    acks: Acks,
+    timeoutMs: number,
+    batches: readonly ProducedBatch[],
+  ): Promise<{ errorCode: number; message: string | null; baseOffset: number; logStartOffset: number }> {
+    let baseOffset = -1;
+    let logStartOffset = -1;
+    for (const batch of batches) {
+      const result = await new Promise<{ answer: ProduceAnswer | null; failure: ProduceFailure | null }>(
+        (resolve) =>
+          this.acceptor.produceBatch(
+            route,
+            {
+              topicSeq: route.topicSeq,
+              partition: route.partition,
+              acks,
+              producer: batch.producer,
+              timeoutMs,
+            },
+            batch.bytes,
+            batch.recordCount,
+            batch.maxTimestampMs,
+            (answer, failure) => resolve({ answer: answer === null ? null : { ...answer }, failure }),
+          ),
+      );
+      if (result.failure !== null) {
+        return {
+          errorCode: failureCode(result.failure),
+          message: result.failure.message,
+          baseOffset: -1,
+          logStartOffset,
+        };
+      }
+      const answer = result.answer!;
+      if (answer.status !== Status.Ok) {
+        return { errorCode: produceStatusCode(answer.status), message: null, baseOffset: -1, logStartOffset };
+      }
+      if (baseOffset === -1) baseOffset = answer.baseOffset;
+      logStartOffset = answer.logStartOffset;
+    }
+    return { errorCode: E.NONE.code, message: null, baseOffset, logStartOffset };
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Fetch.
+
+  private async fetch(request: FetchRequest): Promise<FetchResponse> {
+    if (request.sessionId !== 0 || request.sessionEpoch > 0) {
+      // No fetch sessions are kept (sessionId 0 in every answer): a client that thinks it has one starts over.
+      return { throttleTimeMs: 0, errorCode: E.FETCH_SESSION_ID_NOT_FOUND.code, sessionId: 0, responses: [] };
+    }
+    interface Part {
+      readonly topic: string;
+      readonly out: FetchResponsePartitionData;
+      readonly route: PartitionRoute | null;
+      readonly offset: number;
+      readonly maxBytes: number;
+    }
+    const parts: Part[] = [];
+    // v13 and later name topics by id only; the answer names them the way they were asked.
+    const responses = request.topics.map((t) => {
+      const name = t.topic !== '' ? t.topic : (this.topicNameById(t.topicId) ?? '');
+      return {
+        topic: t.topic,
+        topicId: t.topicId,
+        partitions: t.partitions.map((p) => {
+          const out: FetchResponsePartitionData = {
+            partitionIndex: p.partition,
+            errorCode: E.NONE.code,
+            highWatermark: -1,
+            lastStableOffset: -1,
+            logStartOffset: -1,
+            abortedTransactions: null,
+            preferredReadReplica: -1,
+            records: NO_RECORDS,
+          };
+          const route = this.acceptor.topicRoute(name)?.partitions[p.partition] ?? null;
+          if (name === '') out.errorCode = E.UNKNOWN_TOPIC_ID.code;
+          else if (route === null) out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
+          else if (p.fetchOffset < 0) out.errorCode = E.OFFSET_OUT_OF_RANGE.code;
+          const maxBytes =
+            route === null
+              ? 0
+              : Math.max(
+                  1,
+                  Math.min(p.partitionMaxBytes, route.link.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES),
+                );
+          parts.push({
+            topic: name,
+            out,
+            route: out.errorCode === E.NONE.code ? route : null,
+            offset: p.fetchOffset,
+            maxBytes,
+          });
+          return out;
+        }),
+      };
+    });
+    const live = parts.filter((p) => p.route !== null);
+    const responseBytesMax = Math.max(1, Math.min(request.maxBytes, FETCH_RESPONSE_BYTES_MAX));
+    const minBytes = Math.max(1, request.minBytes);
+    let total = 0;
+    const take = (part: Part, outcome: FetchOutcome): number => {
+      const out = part.out;
+      if (outcome.failure !== null) {
+        out.errorCode = failureCode(outcome.failure);
+        out.records = NO_RECORDS;
+        return 0;
+      }
+      const h = outcome.header;
+      out.errorCode = outcome.status === Status.Ok ? E.NONE.code : fetchStatusCode(outcome.status);
+      out.highWatermark = h.highWatermark;
+      out.lastStableOffset = h.highWatermark;
+      out.logStartOffset = h.logStartOffset;
+      if (outcome.status !== Status.Ok || outcome.payload.length === 0) {
+        out.records = NO_RECORDS;
+        return 0;
+      }
+      // The answer's bytes live in the ring until the callback returns: the response keeps a copy.
+      const records = Buffer.from(outcome.payload);
+      rewriteBatchCrcs(records, crc32c);
+      out.records = records;
+      return outcome.payload.length;
+    };
+    // Round one: what is there now, from every partition at once.
+    await Promise.all(
+      live.map(
+        (part) =>
+          new Promise<void>((resolve) =>
+            this.acceptor.fetchBatch(part.route!, part.offset, part.maxBytes, 0, (outcome) => {
+              total += take(part, outcome);
+              resolve();
+            }),
+          ),
+      ),
+    );
+    const waitMs = Math.max(0, Math.min(request.maxWaitMs, this.options.config.maxWaitMs));
+    if (total < minBytes && waitMs > 0 && live.length > 0) {
+      // Round two: every partition waits where its data is; the first records answer the whole request, and
+      // partitions that have not answered by then keep round one's (empty) result.
+      await new Promise<void>((resolve) => {
+        let answered = 0;
+        let done = false;
+        const finish = (): void => {
+          if (done) return;
+          done = true;
+          resolve();
+        };
+        for (const part of live) {
+          this.acceptor.fetchBatch(part.route!, part.offset, part.maxBytes, waitMs, (outcome) => {
+            answered++;
+            if (done) return;
+            total += take(part, outcome);
+            // A short grace lets answers already on their way join this response.
+            if (total >= minBytes) setImmediate(finish);
+            if (answered === live.length) finish();
+          });
+        }
+      });
+    }
+    // The whole answer stays within maxBytes, except that the first records found are always returned.
+    let sent = 0;
+    for (const part of parts) {
+      const records = part.out.records;
+      if (records === null || records.length === 0) continue;
+      if (sent > 0 && sent + records.length > responseBytesMax) part.out.records = NO_RECORDS;
+      else sent += records.length;
+    }
+    return { throttleTimeMs: 0, errorCode: E.NONE.code, sessionId: 0, responses };
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // ListOffsets.
+
+  private async listOffsets(request: ListOffsetsRequest): Promise<ListOffsetsResponse> {
+    const pending: Promise<void>[] = [];
+    const topics = request.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => {
+        const out: ListOffsetsResponseListOffsetsPartitionResponse = {
+          partitionIndex: p.partitionIndex,
+          errorCode: E.NONE.code,
+          timestamp: -1,
+          offset: -1,
+          leaderEpoch: -1,
+        };
+        const route = this.acceptor.topicRoute(t.name)?.partitions[p.partitionIndex];
+        if (route === undefined) {
+          out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
+          return out;
+        }
+        pending.push(this.listOffset(route, p.timestamp, out));
+        return out;
+      }),
+    }));
+    await Promise.all(pending);
+    return { throttleTimeMs: 0, topics };
+  }
+
+  private async listOffset(
+    route: PartitionRoute,
+    timestamp: number,
+    out: ListOffsetsResponseListOffsetsPartitionResponse,
+  ): Promise<void> {
+    if (timestamp === LATEST_TIMESTAMP || timestamp === EARLIEST_TIMESTAMP) {
+      const answer = await this.acceptor.describe(route);
+      if ('failure' in answer) {
+        out.errorCode = failureCode(answer.failure);
+        return;
+      }
+      if (answer.status !== Status.Ok) {
+        out.errorCode = fetchStatusCode(answer.status);
+        return;
+      }
+      if (answer.highWatermark < 0) {
+        out.errorCode = E.OFFSET_NOT_AVAILABLE.code;
+        return;
+      }
+      // Consumers read up to the high watermark: "latest" is it, as in Kafka (read_uncommitted, no transactions).
+      out.offset = timestamp === LATEST_TIMESTAMP ? answer.highWatermark : answer.logStartOffset;
+      out.leaderEpoch = answer.leaderEpoch;
+      return;
+    }
+    if (timestamp < 0) {
+      out.errorCode = E.INVALID_REQUEST.code;
+      return;
+    }
+    const answer = await this.acceptor.controlPartition(route, {
+      op: 'offset_for_timestamp',
+      topicSeq: route.topicSeq,
+      partition: route.partition,
+      timestampMs: timestamp,
+    });
+    if (!answer.ok) {
+      out.errorCode = answer.status === -1 ? E.NOT_LEADER_OR_FOLLOWER.code : fetchStatusCode(answer.status);
+      return;
+    }
+    const offset = (answer as { offset?: number | null }).offset ?? null;
+    // No record at or after the time: Kafka answers offset -1, timestamp -1.
+    out.offset = offset ?? -1;
+    out.timestamp = offset === null ? -1 : timestamp;
+    out.leaderEpoch = route.leaderEpoch;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Topics and producers.
+
+  private async createTopics(request: CreateTopicsRequest): Promise<CreateTopicsResponse> {
+    const seen = new Map<string, number>();
+    for (const t of request.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+    const topics = await Promise.all(
+      request.topics.map(async (t) => {
+        const result = {
+          name: t.name,
+          topicId: new Uint8Array(16),
+          errorCode: E.NONE.code,
+          errorMessage: null as string | null,
+          numPartitions: -1,
+          replicationFactor: -1,
+          configs: null,
+        };
+        const fail = (code: number, message: string) => ({
+          ...result,
+          errorCode: code,
+          errorMessage: message,
+        });
+        if ((seen.get(t.name) ?? 0) > 1)
+          return fail(E.INVALID_REQUEST.code, `topic '${t.name}' is named twice`);
+        if (t.assignments.length > 0) {
+          return fail(E.INVALID_REPLICA_ASSIGNMENT.code, 'manual replica assignments are not supported');
+        }
+        const body = topicBody(t.numPartitions, t.replicationFactor, t.configs);
+        if (typeof body === 'string') return fail(E.INVALID_CONFIG.code, body);
+        if (request.validateOnly) return result;
+        const outcome = await this.acceptor.createTopicFromBody(t.name, body);
+        if (outcome.kind === 'error') return fail(createErrorCode(outcome.error), outcome.message);
+        if (outcome.kind === 'exists_same' || outcome.kind === 'exists_different') {
+          return fail(E.TOPIC_ALREADY_EXISTS.code, `topic '${t.name}' already exists`);
+        }
+        const meta = outcome.topic?.meta;
+        return {
+          ...result,
+          topicId: meta === undefined ? result.topicId : uuidBytes(meta.topicId),
+          numPartitions: meta?.numPartitions ?? -1,
+          replicationFactor: meta?.partitions[0]?.replicas.length ?? -1,
+        };
+      }),
+    );
+    return { throttleTimeMs: 0, topics };
+  }
+
+  /** A topic's settings (resource type 2), with whether each is the broker's default; other resources refused. */
+  private describeConfigs(request: DescribeConfigsRequest): DescribeConfigsResponse {
+    const config = this.options.config;
+    const results = request.resources.map((resource) => {
+      const base = { resourceType: resource.resourceType, resourceName: resource.resourceName };
+      if (resource.resourceType !== RESOURCE_TOPIC) {
+        return {
+          ...base,
+          errorCode: E.INVALID_REQUEST.code,
+          errorMessage: 'only topic configs (resource type 2) are described',
+          configs: [],
+        };
+      }
+      const route = this.acceptor.topicRoute(resource.resourceName);
+      if (route === undefined) {
+        return {
+          ...base,
+          errorCode: E.UNKNOWN_TOPIC_OR_PARTITION.code,
+          errorMessage: `topic '${resource.resourceName}' does not exist`,
+          configs: [],
+        };
+      }
+      const c = route.meta.config;
+      const entry = (
+        name: string,
+        value: string,
+        isDefault: boolean,
+        readOnly: boolean,
+        configType: number,
+      ): DescribeConfigsResponseDescribeConfigsResourceResult => ({
+        name,
+        value,
+        readOnly,
+        isDefault,
+        configSource: isDefault ? CONFIG_SOURCE_DEFAULT : CONFIG_SOURCE_TOPIC,
+        isSensitive: false,
+        synonyms: [],
+        configType,
+        documentation: null,
+      });
+      const all = [
+        entry(
+          'retention.ms',
+          String(c.retentionMs),
+          c.retentionMs === config.retentionMs,
+          false,
+          CONFIG_TYPE_LONG,
+        ),
+        entry(
+          'retention.bytes',
+          String(c.retentionBytes),
+          c.retentionBytes === config.retentionBytes,
+          false,
+          CONFIG_TYPE_LONG,
+        ),
+        entry(
+          'segment.bytes',
+          String(c.segmentBytes),
+          c.segmentBytes === config.segmentBytes,
+          true,
+          CONFIG_TYPE_INT,
+        ),
+        entry('min.insync.replicas', String(c.minInsyncReplicas), false, false, CONFIG_TYPE_INT),
+        entry('cleanup.policy', c.cleanupPolicy, c.cleanupPolicy === 'delete', true, CONFIG_TYPE_LIST),
+        entry(
+          'unclean.leader.election.enable',
+          String(c.uncleanLeaderElection),
+          !c.uncleanLeaderElection,
+          true,
+          CONFIG_TYPE_BOOLEAN,
+        ),
+        entry('max.message.bytes', String(route.limits.recordBytesMax), true, true, CONFIG_TYPE_INT),
+        entry('compression.type', 'producer', true, true, CONFIG_TYPE_STRING),
+      ];
+      const keys = resource.configurationKeys;
+      return {
+        ...base,
+        errorCode: E.NONE.code,
+        errorMessage: null,
+        configs: keys === null ? all : all.filter((e) => keys.includes(e.name)),
+      };
+    });
+    return { throttleTimeMs: 0, results };
+  }
+
+  /** v0-5 name topics (`topicNames`), v6 and later name them or give their ids (`topics`). */
+  private async deleteTopics(request: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
+    const zero = new Uint8Array(16);
+    const wanted =
+      request.topicNames.length > 0
+        ? request.topicNames.map((name) => ({ name, topicId: zero }))
+        : request.topics.map((t) => ({ name: t.name ?? this.topicNameById(t.topicId), topicId: t.topicId }));
+    const responses = await Promise.all(
+      wanted.map(async ({ name, topicId }) => {
+        if (name === null) {
+          return { name, topicId, errorCode: E.UNKNOWN_TOPIC_ID.code, errorMessage: 'no topic has this id' };
+        }
+        const id = this.acceptor.topicRoute(name)?.meta.topicId;
+        const answerId = id === undefined ? topicId : uuidBytes(id);
+        try {
+          const kind = await this.acceptor.deleteTopicByName(name);
+          return kind === 'deleted'
+            ? { name, topicId: answerId, errorCode: E.NONE.code, errorMessage: null }
+            : {
+                name,
+                topicId: answerId,
+                errorCode: E.UNKNOWN_TOPIC_OR_PARTITION.code,
+                errorMessage: `topic '${name}' does not exist`,
+              };
+        } catch (error) {
+          return {
+            name,
+            topicId: answerId,
+            errorCode: E.REQUEST_TIMED_OUT.code,
+            errorMessage: String((error as Error).message),
+          };
+        }
+      }),
+    );
+    return { throttleTimeMs: 0, responses };
+  }
+
+  private topicNameById(topicId: Uint8Array): string | null {
+    const hex = Buffer.from(topicId).toString('hex');
+    for (const route of this.acceptor.router.allTopics()) {
+      if (route.meta.topicId.replaceAll('-', '').toLowerCase() === hex) return route.meta.name;
+    }
+    return null;
+  }
+
+  private async initProducerId(request: InitProducerIdRequest): Promise<InitProducerIdResponse> {
+    const refuse = (code: number): InitProducerIdResponse => ({
+      throttleTimeMs: 0,
+      errorCode: code,
+      producerId: -1,
+      producerEpoch: -1,
+    });
+    // Transactions are not supported; an idempotent producer (no transactional id) gets a fresh id, epoch 0.
+    if (request.transactionalId !== null) return refuse(E.TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code);
+    try {
+      const producerId = await this.acceptor.allocateProducerId();
+      return { throttleTimeMs: 0, errorCode: E.NONE.code, producerId, producerEpoch: 0 };
+    } catch {
+      return refuse(E.COORDINATOR_NOT_AVAILABLE.code);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Mapping the broker's outcomes onto Kafka error codes.
+
+function produceStatusCode(status: number): number {
+  switch (status) {
+    case Status.Ok:
+      return E.NONE.code;
+    case Status.UnknownPartition:
+      return E.UNKNOWN_TOPIC_OR_PARTITION.code;
+    case Status.TooLarge:
+      return E.MESSAGE_TOO_LARGE.code;
+    case Status.NotLeader:
+    case Status.ShuttingDown:
+    case Status.LostLeadership:
+    case Status.HighWatermarkNotReady:
+      return E.NOT_LEADER_OR_FOLLOWER.code;
+    case Status.NotEnoughReplicas:
+      return E.NOT_ENOUGH_REPLICAS.code;
+    case Status.AckTimeout:
+    case Status.Overloaded:
+      return E.REQUEST_TIMED_OUT.code;
+    case Status.OutOfOrderSequence:
+      return E.OUT_OF_ORDER_SEQUENCE_NUMBER.code;
+    case Status.FencedProducerEpoch:
+      return E.INVALID_PRODUCER_EPOCH.code;
+    case Status.UnknownProducer:
+      return E.UNKNOWN_PRODUCER_ID.code;
+    default:
+      return E.KAFKA_STORAGE_ERROR.code;
+  }
+}
+
+function fetchStatusCode(status: number): number {
+  switch (status) {
+    case Status.Ok:
+      return E.NONE.code;
+    case Status.OffsetOutOfRange:
+      return E.OFFSET_OUT_OF_RANGE.code;
+    case Status.UnknownPartition:
+      return E.UNKNOWN_TOPIC_OR_PARTITION.code;
+    case Status.NotLeader:
+    case Status.ShuttingDown:
+      return E.NOT_LEADER_OR_FOLLOWER.code;
+    case Status.HighWatermarkNotReady:
+      return E.OFFSET_NOT_AVAILABLE.code;
+    case Status.Overloaded:
+      return E.REQUEST_TIMED_OUT.code;
+    default:
+      return E.KAFKA_STORAGE_ERROR.code;
+  }
+}
+
+/** A request that got no worker's answer: no leader reachable (retriable), or an unknown outcome. */
+function failureCode(failure: ProduceFailure): number {
+  if (failure.indefinite) return E.REQUEST_TIMED_OUT.code;
+  switch (failure.name) {
+    case 'payload_too_large':
+      return E.MESSAGE_TOO_LARGE.code;
+    case 'overloaded':
+      return E.REQUEST_TIMED_OUT.code;
+    case 'no_leader':
+      return E.LEADER_NOT_AVAILABLE.code;
+    default:
+      return E.UNKNOWN_SERVER_ERROR.code;
+  }
+}
+
+function createErrorCode(error: ErrorName): number {
+  switch (error) {
+    case 'invalid_name':
+      return E.INVALID_TOPIC_EXCEPTION.code;
+    case 'too_many_partitions':
+      return E.INVALID_PARTITIONS.code;
+    case 'overloaded':
+    case 'no_leader':
+      return E.REQUEST_TIMED_OUT.code;
+    default:
+      return E.INVALID_REQUEST.code;
+  }
+}
+
+/** Kafka topic settings this broker keeps, and the body field each one becomes. */
+const topicConfigFields: Record<string, string> = {
+  'retention.ms': 'retention_ms',
+  'retention.bytes': 'retention_bytes',
+  'segment.bytes': 'segment_bytes',
+  'min.insync.replicas': 'min_insync_replicas',
+  'cleanup.policy': 'cleanup_policy',
+  'unclean.leader.election.enable': 'unclean_leader_election',
+};
+
+/** The HTTP topic body for a CreateTopics entry (-1 means the broker's default), or a problem. */
+function topicBody(
+  numPartitions: number,
+  replicationFactor: number,
+  configs: readonly { name: string; value: string | null }[],
+): Record<string, unknown> | string {
+  const body: Record<string, unknown> = {};
+  if (numPartitions !== -1) body.num_partitions = numPartitions;
+  if (replicationFactor !== -1) body.replication_factor = replicationFactor;
+  const config: Record<string, unknown> = {};
+  for (const { name, value } of configs) {
+    const field = topicConfigFields[name];
+    if (field === undefined)
+      return `config '${name}' is not supported; supported: ${Object.keys(topicConfigFields).join(', ')}`;
+    if (value === null) continue;
+    if (field === 'cleanup_policy') config[field] = value;
+    else if (field === 'unclean_leader_election') {
+      if (value !== 'true' && value !== 'false') return `${name} must be true or false, got '${value}'`;
+      config[field] = value === 'true';
+    } else {
+      if (!/^-?\d+$/.test(value)) return `${name} must be an integer, got '${value}'`;
+      config[field] = Number(value);
+    }
+  }
+  if (Object.keys(config).length > 0) body.config = config;
+  return body;
+}
+
+/** A UUID string's 16 bytes (all zero when it is not one). */
+function uuidBytes(id: string): Uint8Array {
+  const hex = id.replaceAll('-', '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) return new Uint8Array(16);
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
