@@ -78,7 +78,8 @@ export function startBroker(
       '127.0.0.1',
       '--data-dir',
       dataDir,
-      ...(extra.includes('--kafka-port') ? [] : ['--kafka-port', '-1']),
+      // The Kafka listener stays off unless asked (a baseline checkout may predate the flag).
+      ...(extra.includes('--kafka-port') || checkout !== root ? [] : ['--kafka-port', '-1']),
       ...extra,
     ],
     { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
