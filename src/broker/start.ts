@@ -36,6 +36,7 @@ import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
+import { buildWorkerRoutes } from '../http/worker-routes.js';
 import { MessageKind } from '../messages/kinds.js';
 import { Status } from '../messages/status.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
@@ -64,6 +65,7 @@ import { PartitionRouter } from './router.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
 import { TopicAdmin } from './topic-admin.js';
 import { WorkerLink } from './worker-link.js';
+import { WorkerMoves } from './worker-moves.js';
 import { createWorkerStats, StatSlot } from './worker-stats.js';
 
 export interface BrokerHandle {
@@ -350,6 +352,20 @@ export async function startBroker(
     groups: () => groups.registry,
   });
   const topicAdmin = new TopicAdmin(acceptor, store);
+  const workerMoves = new WorkerMoves({
+    nodeId: config.nodeId,
+    router,
+    links,
+    stats: statsViews,
+    control: (link, request) => acceptor.controlWorker(link, request),
+    intervalMs: config.workerBalanceIntervalMs,
+    tolerancePercent: config.workerBalanceTolerancePercent,
+    movesMax: config.workerBalanceMovesMax,
+    log: {
+      info: (fields, message) => log.info(fields, message),
+      warn: (fields, message) => log.warn(fields, message),
+    },
+  });
   const moveAdmin = new MoveAdmin({
     snapshot: () => store.snapshot(),
     liveBrokers: () =>
@@ -452,6 +468,7 @@ export async function startBroker(
   });
   routes.push(...buildOpsRoutes(topicAdmin, groupAdmin));
   routes.push(...buildMoveRoutes(moveAdmin));
+  routes.push(...buildWorkerRoutes(workerMoves));
   routes.push(
     ...buildAclRoutes(
       new AclAdmin({
@@ -562,6 +579,7 @@ export async function startBroker(
       addressLimiter?.stop();
       quotas?.stop();
       autoBalancer.stop();
+      workerMoves.stop();
       server.stopListening();
       // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
       // then flushes and closes its logs.
@@ -674,6 +692,7 @@ export async function startBroker(
     }),
   );
   acceptor.serving = true;
+  workerMoves.start();
   acceptor.notServingReason = '';
   const legacyGroups = join(dataDir, 'groups.json');
   if (existsSync(legacyGroups) && access.enabled) {

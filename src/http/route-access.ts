@@ -125,6 +125,8 @@ export const routeAccess = {
   decommissionBroker: cluster('alter'),
   electPreferredLeaders: cluster('alter'),
   decommissionStatus: cluster('describe'),
+  workerPlacement: cluster('describe'),
+  moveWorkerPartition: cluster('alter'),
   listAcls: cluster('alter'),
   createAcls: cluster('alter'),
   deleteAcls: cluster('alter'),
