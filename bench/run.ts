@@ -20,6 +20,7 @@ const all = [
   'replication',
   'groups',
   'moves',
+  'worker-balance',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);

@@ -2,6 +2,7 @@
 // (issue 14: "when workers are skewed in load, the node moves partitions between its workers"):
 //   GET  /admin/workers          each worker's load and the placement of every partition held here
 //   POST /admin/workers/moves    {"topic","partition","worker"}: move one partition by hand
+//   POST /admin/workers/balance  one balancing round now (what the timer runs), over the load since the last look
 // and, every --worker-balance-interval, a round of the pure plan (src/core/worker-balance.ts) over the load
 // each partition's requests put on its worker (counted by the router: request bytes and requests sent to a
 // local worker since the last round).
@@ -362,6 +363,37 @@ export class WorkerMoves {
                 },
         },
       }),
+    );
+  }
+
+  /** `POST /admin/workers/balance`: one round now. */
+  balanceNow(_request: HttpRequest, reply: Reply): void {
+    this.round().then(
+      (plan) => {
+        if (plan === null) return reply.error('conflict', 'a move between workers is in progress; retry');
+        const last = this.lastRound!;
+        reply.json(
+          200,
+          JSON.stringify({
+            reason: plan.reason,
+            loads_before: plan.loadsBefore.map(Math.round),
+            loads_after: plan.loadsAfter.map(Math.round),
+            moves: plan.moves.map((m) => {
+              const route = this.options.router.routeByKey(m.key);
+              return {
+                topic: route?.topic ?? null,
+                partition: route?.partition ?? null,
+                from: m.from,
+                to: m.to,
+                cost: Math.round(m.cost),
+              };
+            }),
+            moved: last.moved,
+            refused: last.refused,
+          }),
+        );
+      },
+      (error: unknown) => reply.error('internal', `the balancing round failed: ${String(error)}`),
     );
   }
 

@@ -272,6 +272,13 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
         '{"node","workers":[{"worker","partitions","led_partitions","overrides","bytes_per_s","requests_per_s","load","appended_bytes_per_s","appended_bytes","appended_records","open_logs","queued_sends"}],"partitions":[{"topic","partition","worker","hashed_worker","leader","moving","bytes_per_s","requests_per_s"}],"balancer":{"interval_ms","tolerance_percent","moves_max","request_cost_bytes","moves_done","moving","last_round"}}',
     },
   },
+  balanceWorkers: {
+    success: {
+      '200':
+        '{"reason","loads_before","loads_after","moves":[{"topic","partition","from","to","cost"}],"moved","refused"}: the round ran (reason: balanced, idle, no_gain, moves_max, single_worker)',
+    },
+    errors: [409],
+  },
   moveWorkerPartition: {
     body: {
       type: 'object',

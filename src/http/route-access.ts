@@ -127,6 +127,7 @@ export const routeAccess = {
   decommissionStatus: cluster('describe'),
   workerPlacement: cluster('describe'),
   moveWorkerPartition: cluster('alter'),
+  balanceWorkers: cluster('alter'),
   listAcls: cluster('alter'),
   createAcls: cluster('alter'),
   deleteAcls: cluster('alter'),

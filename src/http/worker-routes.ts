@@ -23,5 +23,14 @@ export function buildWorkerRoutes(moves: WorkerMoves): Route[] {
       hasBody: true,
       handle: (q, r) => moves.moveByHand(q, r),
     },
+    {
+      method: 'post',
+      pattern: '/admin/workers/balance',
+      operationId: 'balanceWorkers',
+      summary:
+        'Run one round of the worker balancer now, over the load since the last look (what the timer runs)',
+      hasBody: false,
+      handle: (q, r) => moves.balanceNow(q, r),
+    },
   ];
 }

@@ -1,0 +1,167 @@
+// Worker balance benchmark (issue 14): produce throughput of one broker process (compiled, --threads 2,
+// --worker-balance-interval 0 so that only this benchmark decides when a round runs) with every partition of the
+// loaded topic on partition worker 0, against the same load after one balancing round
+// (`POST /admin/workers/balance`) spread them over both workers, in the same process, run after run:
+//   1. every partition of the topic is moved to worker 0 by hand (`POST /admin/workers/moves`);
+//   2. `GET /admin/workers` starts the load window; autocannon produces keyless records (`--record-bytes`, the
+//      broker's sticky partitioner spreads them over the partitions) with `--connections` connections for
+//      `--duration` s: "hot on worker 0";
+//   3. `POST /admin/workers/balance` plans over the load of that window and moves partitions to worker 1;
+//   4. the same load again: "after the balance".
+// The machine is shared and noisy: each run's ratio (after / before) is reported beside the medians, and the
+// per-worker appended bytes confirm where the records went. Writes bench/results/worker-balance-<iso>.json and
+// .md and prints the table.
+// Usage: node --import tsx bench/worker-balance.ts [--quick] [--runs 3] [--duration 8] [--connections 64]
+//        [--partitions 4] [--record-bytes 1024]
+// Not a test: the numbers depend on the machine and its load. Runs on the main thread of its own process.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { describeMachine, intFlag, loadavgNow, median } from './lib/cluster.js';
+import { root, type Server, startBroker, stopServer } from './lib/servers.js';
+import { report } from './lib/table.js';
+
+const quick = process.argv.includes('--quick');
+const runs = intFlag('runs', quick ? 1 : 3);
+const durationS = intFlag('duration', quick ? 3 : 8);
+const connections = intFlag('connections', 64);
+const partitions = intFlag('partitions', 4);
+const recordBytes = intFlag('record-bytes', 1024);
+const topic = 'hot';
+
+async function call(base: string, method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const json = (await response.json()) as any;
+  if (response.status >= 300)
+    throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+interface Window {
+  readonly requestsPerS: number;
+  readonly mbPerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  /** Bytes each worker appended during the window. */
+  readonly appendedByWorker: number[];
+  readonly placement: number[];
+}
+
+async function workersView(base: string): Promise<any> {
+  return call(base, 'GET', '/admin/workers');
+}
+
+async function window(server: Server): Promise<Window> {
+  const before = await workersView(server.base);
+  const startedMs = performance.now();
+  const result = await autocannon({
+    url: `${server.base}/topics/${topic}/produce`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ value: 'v'.repeat(recordBytes) }),
+    connections,
+    duration: durationS,
+  });
+  const elapsedS = (performance.now() - startedMs) / 1000;
+  const after = await workersView(server.base);
+  const completed = result['2xx'];
+  return {
+    requestsPerS: completed / elapsedS,
+    mbPerS: (completed * recordBytes) / elapsedS / 1e6,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+    appendedByWorker: after.workers.map(
+      (w: any, i: number) => w.appended_bytes - (before.workers[i].appended_bytes as number),
+    ),
+    placement: (after.partitions as any[])
+      .filter((p) => p.topic === topic)
+      .sort((a, b) => a.partition - b.partition)
+      .map((p) => p.worker as number),
+  };
+}
+
+async function allOnWorkerZero(server: Server): Promise<void> {
+  const view = await workersView(server.base);
+  for (const p of view.partitions as any[]) {
+    if (p.topic === topic && p.worker !== 0) {
+      await call(server.base, 'POST', '/admin/workers/moves', { topic, partition: p.partition, worker: 0 });
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(root, '.tmp'), { recursive: true });
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  const server = await startBroker(
+    ['--threads', '2', '--worker-balance-interval', '0'],
+    'bench-worker-balance-',
+  );
+  const raw: { before: Window; after: Window; round: any }[] = [];
+  try {
+    await call(server.base, 'POST', `/topics/${topic}`, { num_partitions: partitions });
+    for (let run = 0; run < runs; run++) {
+      await allOnWorkerZero(server);
+      const before = await window(server);
+      const round = await call(server.base, 'POST', '/admin/workers/balance');
+      const after = await window(server);
+      raw.push({ before, after, round });
+      console.log(
+        `run ${run + 1}: ${Math.round(before.requestsPerS)} -> ${Math.round(after.requestsPerS)} req/s ` +
+          `(${(after.requestsPerS / before.requestsPerS).toFixed(2)}x); moved ${round.moved}: ` +
+          `${before.placement.join(',')} -> ${after.placement.join(',')}`,
+      );
+    }
+  } finally {
+    await stopServer(server);
+  }
+  const row = (label: string, pick: (r: (typeof raw)[number]) => Window) => {
+    const ws = raw.map(pick);
+    return {
+      phase: label,
+      'req/s (median)': Math.round(median(ws.map((w) => w.requestsPerS))),
+      'MB/s (median)': median(ws.map((w) => w.mbPerS)).toFixed(1),
+      'p50 ms': median(ws.map((w) => w.p50Ms)),
+      'p99 ms': median(ws.map((w) => w.p99Ms)),
+      errors: ws.reduce((n, w) => n + w.errors, 0),
+      'appended MB per worker (last run)': ws[ws.length - 1]!.appendedByWorker.map((b) =>
+        (b / 1e6).toFixed(0),
+      ).join(' / '),
+      'placement (last run)': ws[ws.length - 1]!.placement.join(','),
+      runs: ws.map((w) => Math.round(w.requestsPerS)).join(' / '),
+    };
+  };
+  const ratios = raw.map((r) => r.after.requestsPerS / r.before.requestsPerS);
+  const rows = [
+    row('every partition on worker 0', (r) => r.before),
+    row('after one balancing round', (r) => r.after),
+    {
+      phase: 'ratio after / before',
+      'req/s (median)': median(ratios).toFixed(2),
+      runs: ratios.map((x) => x.toFixed(2)).join(' / '),
+    },
+  ];
+  const iso = new Date().toISOString().replace(/[:.]/g, '-');
+  report(join(root, 'bench/results', `worker-balance-${iso}`), rows, {
+    runs,
+    durationS,
+    connections,
+    partitions,
+    recordBytes,
+    cores: availableParallelism(),
+    machine: describeMachine(),
+    loadavg: loadavgNow(),
+    raw,
+  });
+}
+
+await main();
