@@ -31,14 +31,28 @@ const partitions = intFlag('partitions', 4);
 const recordBytes = intFlag('record-bytes', 1024);
 const topic = 'hot';
 
-async function call(base: string, method: string, path: string, body?: unknown): Promise<any> {
+interface WorkersView {
+  readonly workers: readonly { readonly appended_bytes: number }[];
+  readonly partitions: readonly {
+    readonly topic: string;
+    readonly partition: number;
+    readonly worker: number;
+  }[];
+}
+
+interface RoundView {
+  readonly moved: number;
+  readonly reason: string;
+}
+
+async function call<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(30_000),
   });
-  const json = (await response.json()) as any;
+  const json = (await response.json()) as T;
   if (response.status >= 300)
     throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
   return json;
@@ -55,8 +69,8 @@ interface Window {
   readonly placement: number[];
 }
 
-async function workersView(base: string): Promise<any> {
-  return call(base, 'GET', '/admin/workers');
+async function workersView(base: string): Promise<WorkersView> {
+  return call<WorkersView>(base, 'GET', '/admin/workers');
 }
 
 async function window(server: Server): Promise<Window> {
@@ -79,19 +93,17 @@ async function window(server: Server): Promise<Window> {
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
-    appendedByWorker: after.workers.map(
-      (w: any, i: number) => w.appended_bytes - (before.workers[i].appended_bytes as number),
-    ),
-    placement: (after.partitions as any[])
+    appendedByWorker: after.workers.map((w, i) => w.appended_bytes - before.workers[i]!.appended_bytes),
+    placement: after.partitions
       .filter((p) => p.topic === topic)
       .sort((a, b) => a.partition - b.partition)
-      .map((p) => p.worker as number),
+      .map((p) => p.worker),
   };
 }
 
 async function allOnWorkerZero(server: Server): Promise<void> {
   const view = await workersView(server.base);
-  for (const p of view.partitions as any[]) {
+  for (const p of view.partitions) {
     if (p.topic === topic && p.worker !== 0) {
       await call(server.base, 'POST', '/admin/workers/moves', { topic, partition: p.partition, worker: 0 });
     }
@@ -106,13 +118,13 @@ async function main(): Promise<void> {
     ['--threads', '2', '--worker-balance-interval', '0'],
     'bench-worker-balance-',
   );
-  const raw: { before: Window; after: Window; round: any }[] = [];
+  const raw: { before: Window; after: Window; round: RoundView }[] = [];
   try {
     await call(server.base, 'POST', `/topics/${topic}`, { num_partitions: partitions });
     for (let run = 0; run < runs; run++) {
       await allOnWorkerZero(server);
       const before = await window(server);
-      const round = await call(server.base, 'POST', '/admin/workers/balance');
+      const round = await call<RoundView>(server.base, 'POST', '/admin/workers/balance');
       const after = await window(server);
       raw.push({ before, after, round });
       console.log(
