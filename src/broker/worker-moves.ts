@@ -83,12 +83,9 @@ export class WorkerMoves {
   private timer: NodeJS.Timeout | null = null;
   /** When each partition last moved (ms since epoch): moved ones cool down before the balancer moves them again. */
   private readonly movedAtMs = new Map<number, number>();
-  /** The counters at the last sample, and the rates between the last two samples. */
-  private sampledAtMs = 0;
-  private readonly sampled = new Map<number, { requests: number; bytes: number }>();
-  private readonly sampledAppended: number[];
-  private rates = new Map<number, Rates>();
-  private appendedBytesPerS: number[];
+  /** The balancer's window (from one round to the next), and the admin route's own when no timer runs. */
+  private readonly balanceLoad: LoadSampler;
+  private readonly lookLoad: LoadSampler;
   private lastRound: {
     readonly atMs: number;
     readonly plan: BalancePlan;
@@ -104,9 +101,8 @@ export class WorkerMoves {
       tolerance: options.tolerancePercent / 100,
       movesMax: options.movesMax,
     };
-    this.sampledAppended = options.links.map(() => 0);
-    this.appendedBytesPerS = options.links.map(() => 0);
-    this.sample(Date.now());
+    this.balanceLoad = new LoadSampler(options.router, options.stats);
+    this.lookLoad = new LoadSampler(options.router, options.stats);
   }
 
   start(): void {
@@ -135,42 +131,14 @@ export class WorkerMoves {
     return out;
   }
 
-  /** Takes the counters now; the rates are over the time since the previous sample. */
-  private sample(nowMs: number): void {
-    const elapsedS = (nowMs - this.sampledAtMs) / 1000;
-    const rates = new Map<number, Rates>();
-    for (const topic of this.options.router.allTopics()) {
-      for (const p of topic.partitions) {
-        const before = this.sampled.get(p.key);
-        if (before !== undefined && elapsedS > 0) {
-          rates.set(p.key, {
-            bytesPerS: Math.max(0, p.sentBytes - before.bytes) / elapsedS,
-            requestsPerS: Math.max(0, p.sentRequests - before.requests) / elapsedS,
-          });
-        }
-        this.sampled.set(p.key, { requests: p.sentRequests, bytes: p.sentBytes });
-      }
-    }
-    for (const key of this.sampled.keys()) {
-      if (this.options.router.routeByKey(key) === undefined) this.sampled.delete(key);
-    }
-    for (const [i, stats] of this.options.stats.entries()) {
-      const appended = stats[StatSlot.appendedBytes]!;
-      if (elapsedS > 0) this.appendedBytesPerS[i] = (appended - this.sampledAppended[i]!) / elapsedS;
-      this.sampledAppended[i] = appended;
-    }
-    if (this.sampledAtMs > 0) this.rates = rates;
-    this.sampledAtMs = nowMs;
-  }
-
   /** One balancing round: sample, plan, carry the moves out one after another. */
   async round(): Promise<BalancePlan | null> {
     if (this.busy) return null;
     const nowMs = Date.now();
-    this.sample(nowMs);
+    this.balanceLoad.sample(nowMs);
     const loads: PartitionLoad[] = [];
     for (const route of this.localRoutes()) {
-      const rates = this.rates.get(route.key);
+      const rates = this.balanceLoad.rates.get(route.key);
       if (rates === undefined) continue;
       loads.push({ key: route.key, worker: route.link.workerIndex, ...rates });
     }
@@ -293,7 +261,9 @@ export class WorkerMoves {
   /** `GET /admin/workers`. */
   describe(_request: HttpRequest, reply: Reply): void {
     // Without automatic rounds the rates are over the time since the previous look (at least a second).
-    if (this.timer === null && Date.now() - this.sampledAtMs >= 1000) this.sample(Date.now());
+    // With the timer, the rates of the last round's window; without, those since the previous look (>= 1 s).
+    const window = this.timer === null ? this.lookLoad : this.balanceLoad;
+    if (this.timer === null && Date.now() - window.sampledAtMs >= 1000) window.sample(Date.now());
     const workers = this.options.links.map((link, i) => ({
       worker: i,
       partitions: 0,
@@ -302,7 +272,7 @@ export class WorkerMoves {
       bytes_per_s: 0,
       requests_per_s: 0,
       load: 0,
-      appended_bytes_per_s: Math.round(this.appendedBytesPerS[i] ?? 0),
+      appended_bytes_per_s: Math.round(window.appendedBytesPerS[i] ?? 0),
       appended_bytes: this.options.stats[i]![StatSlot.appendedBytes]!,
       appended_records: this.options.stats[i]![StatSlot.appendedRecords]!,
       open_logs: this.options.stats[i]![StatSlot.openLogs]!,
@@ -310,7 +280,7 @@ export class WorkerMoves {
     }));
     const partitions = this.localRoutes().map((route) => {
       const worker = route.link.workerIndex;
-      const rates = this.rates.get(route.key) ?? { bytesPerS: 0, requestsPerS: 0 };
+      const rates = window.rates.get(route.key) ?? { bytesPerS: 0, requestsPerS: 0 };
       const load = partitionCost({ key: route.key, worker, ...rates }, this.config);
       const w = workers[worker]!;
       w.partitions++;
@@ -454,5 +424,57 @@ export class WorkerMoves {
       },
       (error: unknown) => reply.error('internal', `the move failed: ${String(error)}`),
     );
+  }
+}
+
+/**
+ * Per-partition rates from the router's counters, and per-worker appended bytes from the shared stats, over the
+ * time between two calls of `sample`.
+ */
+class LoadSampler {
+  sampledAtMs: number;
+  private readonly sampled = new Map<number, { requests: number; bytes: number }>();
+  private readonly sampledAppended: number[];
+  rates = new Map<number, Rates>();
+  readonly appendedBytesPerS: number[];
+
+  constructor(
+    private readonly router: PartitionRouter,
+    private readonly stats: readonly Float64Array[],
+  ) {
+    this.sampledAppended = stats.map(() => 0);
+    this.appendedBytesPerS = stats.map(() => 0);
+    this.sampledAtMs = 0;
+    this.sample(Date.now());
+  }
+
+  /** Takes the counters now; the rates are over the time since the previous sample. */
+  sample(nowMs: number): void {
+    const elapsedS = (nowMs - this.sampledAtMs) / 1000;
+    const first = this.sampledAtMs === 0;
+    const rates = new Map<number, Rates>();
+    for (const topic of this.router.allTopics()) {
+      for (const p of topic.partitions) {
+        const before = this.sampled.get(p.key);
+        if (before !== undefined && elapsedS > 0) {
+          rates.set(p.key, {
+            bytesPerS: Math.max(0, p.sentBytes - before.bytes) / elapsedS,
+            requestsPerS: Math.max(0, p.sentRequests - before.requests) / elapsedS,
+          });
+        }
+        this.sampled.set(p.key, { requests: p.sentRequests, bytes: p.sentBytes });
+      }
+    }
+    for (const key of this.sampled.keys()) {
+      if (this.router.routeByKey(key) === undefined) this.sampled.delete(key);
+    }
+    for (const [i, stats] of this.stats.entries()) {
+      const appended = stats[StatSlot.appendedBytes]!;
+      if (!first && elapsedS > 0)
+        this.appendedBytesPerS[i] = (appended - this.sampledAppended[i]!) / elapsedS;
+      this.sampledAppended[i] = appended;
+    }
+    if (!first) this.rates = rates;
+    this.sampledAtMs = nowMs;
   }
 }
