@@ -455,8 +455,9 @@ class LoadSampler {
     const rates = new Map<number, Rates>();
     for (const topic of this.router.allTopics()) {
       for (const p of topic.partitions) {
-        const before = this.sampled.get(p.key);
-        if (before !== undefined && elapsedS > 0) {
+        // A partition created since the last sample counted from 0 (its route's counters start there).
+        const before = this.sampled.get(p.key) ?? { requests: 0, bytes: 0 };
+        if (elapsedS > 0) {
           rates.set(p.key, {
             bytesPerS: Math.max(0, p.sentBytes - before.bytes) / elapsedS,
             requestsPerS: Math.max(0, p.sentRequests - before.requests) / elapsedS,
