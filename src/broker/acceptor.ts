@@ -117,6 +117,13 @@ const unknownRetryDelayMs = 10;
  */
 const leaderMoveWaitMs = 3_000;
 const leaderMoveRetryDelayMs = 50;
+/**
+ * A forwarded request answered MOVED (the leader's node put the partition on another of its workers; nothing
+ * was carried out) goes again to the worker named: at once the first time, then after a pause, as the two
+ * workers may disagree for the moment of the move.
+ */
+const movedResendsMax = 8;
+const movedResendDelayMs = 25;
 /** A forwarded request waits this long for the leader's answer beyond its own wait (acks=all included). */
 const forwardTimeoutMs = 35_000;
 
@@ -227,6 +234,15 @@ export class Acceptor {
       payloadBytes,
       encode,
       (answerKind, view, bytes, at, length) => {
+        if (answerKind === MessageKind.MovedAnswer) {
+          const learned = this.router.learnMoved(route, leader, view, at, length);
+          if (learned && attempt < movedResendsMax) return again(attempt === 0 ? 0 : movedResendDelayMs);
+          return onFailure({
+            name: 'no_leader',
+            message: `the leader of ${route.topic}-${route.partition} (broker ${leader}) is moving it between its worker threads; nothing was written; retry`,
+            indefinite: false,
+          });
+        }
         if (answerKind === LinkFailureKind) {
           const failure = bytes[at]!;
           if (failure === LinkFailure.unreachable && mayWaitForLeader()) return again(leaderMoveRetryDelayMs);

@@ -739,7 +739,7 @@ export class PartitionWorker {
       if (q.origin.link?.closed === true) continue;
       const view = new DataView(q.payload.buffer, q.payload.byteOffset, q.payload.byteLength);
       const moved = this.movedIn(q.kind, view, q.payload);
-      if (moved.length > 0) {
+      if (moved !== null) {
         this.answerMoved(q.origin, moved);
         continue;
       }
@@ -750,34 +750,31 @@ export class PartitionWorker {
     }
   }
 
+  /** The worker that owns the partition when it is not this one (the balancer moved it), else -1. */
+  private ownedElsewhere(topicSeq: number, partition: number): number {
+    if (partition >= PARTITIONS_PER_TOPIC_MAX) return -1; // malformed: onRequest answers it
+    const owner = this.ownerOf(topicSeq, partition);
+    return owner === this.options.workerIndex ? -1 : owner;
+  }
+
   /**
    * The partitions a data-link request names that a sibling worker owns now (the node's balancer moved them):
-   * the request is answered MOVED and nothing in it is carried out. Malformed requests are left to onRequest.
+   * the request is answered MOVED and nothing in it is carried out. Produce, fetch and describe carry the
+   * partition in their first 8 bytes (no allocation unless it moved); replica fetches are checked where they
+   * are parsed (onRequest); malformed requests are left to onRequest.
    */
-  private movedIn(kind: number, view: DataView, payload: Buffer): MovedEntry[] {
-    const out: MovedEntry[] = [];
-    const check = (topicSeq: number, partition: number): void => {
-      if (partition >= PARTITIONS_PER_TOPIC_MAX) return;
-      const owner = this.ownerOf(topicSeq, partition);
-      if (owner !== this.options.workerIndex) out.push({ topicSeq, partition, worker: owner });
-    };
+  private movedIn(kind: number, view: DataView, payload: Buffer): MovedEntry[] | null {
     const length = payload.byteLength;
+    let topicSeq = -1;
+    let partition = -1;
     switch (kind) {
       case MessageKind.Produce:
       case MessageKind.Describe:
-        if (length >= 8) check(view.getUint32(0, true), view.getUint32(4, true));
-        break;
       case MessageKind.Fetch:
-        if (length >= FETCH_REQUEST_BYTES) {
-          const request = readFetchRequest(view, 0);
-          check(request.topicSeq, request.partition);
-        }
+        if (length < 8) return null;
+        topicSeq = view.getUint32(0, true);
+        partition = view.getUint32(4, true);
         break;
-      case MessageKind.ReplicaFetch: {
-        const request = readReplicaFetchRequest(payload, view, 0, length);
-        for (const e of request?.entries ?? []) check(e.topicSeq, e.partition);
-        break;
-      }
       case MessageKind.Control: {
         const request = decodeJson<{ op?: unknown; topicSeq?: unknown; partition?: unknown }>(payload);
         if (
@@ -786,12 +783,15 @@ export class PartitionWorker {
           Number.isSafeInteger(request.partition) &&
           (request.partition as number) >= 0
         ) {
-          check(request.topicSeq as number, request.partition as number);
+          topicSeq = request.topicSeq as number;
+          partition = request.partition as number;
         }
         break;
       }
     }
-    return out.length > MOVED_ENTRIES_MAX ? out.slice(0, MOVED_ENTRIES_MAX) : out;
+    if (topicSeq < 0) return null;
+    const owner = this.ownedElsewhere(topicSeq, partition);
+    return owner < 0 ? null : [{ topicSeq, partition, worker: owner }];
   }
 
   private answerMoved(origin: Origin, moved: readonly MovedEntry[]): void {
@@ -837,6 +837,15 @@ export class PartitionWorker {
           length,
         );
         if (request === null || origin.link === null) return; // malformed: the follower times out and retries
+        let moved: MovedEntry[] | null = null;
+        for (const e of request.entries) {
+          const owner = this.ownedElsewhere(e.topicSeq, e.partition);
+          if (owner < 0) continue;
+          moved ??= [];
+          if (moved.length < MOVED_ENTRIES_MAX)
+            moved.push({ topicSeq: e.topicSeq, partition: e.partition, worker: owner });
+        }
+        if (moved !== null) return this.answerMoved(origin, moved);
         this.replicaFetches.push({
           origin,
           followerId: request.followerId,

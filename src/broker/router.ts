@@ -2,7 +2,7 @@
 // this node -> the ring of the local worker that owns the partition (src/core/ownership.ts: the hash, or this
 // node's placement override set by the worker balancer, src/broker/worker-moves.ts); the leader on another node
 // -> the data link of that node's owning worker (a pooled connection; a MOVED answer teaches which worker owns
-// it there now, and the request goes again to that one's port); no leader -> nowhere, with a message saying why.
+// it there now, `learnMoved`, and the acceptor sends the request again, to that one's port); no leader -> nowhere, with a message saying why.
 // While a partition moves between this node's workers its requests are held here, in order, in a bounded queue
 // (past it: overloaded, a 503 with Retry-After), and released to the new worker once it holds the log.
 // Each route counts the requests and request bytes sent to a local worker (two additions per request, no
@@ -16,7 +16,6 @@ import { StickyPartitioner } from '../core/partitioner.js';
 import type { ProduceLimits } from '../http/produce-body.js';
 import { LinkFailure, LinkFailureKind } from '../link/data-link.js';
 import type { PartitionState } from '../messages/describe.js';
-import { MessageKind } from '../messages/kinds.js';
 import { readMovedAnswer } from '../messages/moved.js';
 import type {
   BrokerRegistration,
@@ -81,9 +80,6 @@ interface HeldSend {
 
 /** Requests held per moving partition at most; more are refused as overloaded (503 with Retry-After). */
 export const HELD_SENDS_MAX = 4096;
-/** A forwarded request answered MOVED is sent again this many times at most (each time to the worker named). */
-const movedResendsMax = 8;
-const movedResendDelayMs = 25;
 
 /** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
 export const STICKY_RECORDS_MAX = 1000;
@@ -274,7 +270,6 @@ export class PartitionRouter {
     encode: (bytes: Buffer, view: DataView, at: number) => void,
     onAnswer: ResponseHandler,
     timeoutMs: number,
-    resends = 0,
   ): SendResult {
     const held = route.held;
     if (held !== null) {
@@ -288,28 +283,24 @@ export class PartitionRouter {
       route.sentBytes += payloadBytes;
       return target.link.send(kind, payloadBytes, encode, onAnswer);
     }
-    if (target.kind !== 'remote') return this.sendTo(target, kind, payloadBytes, encode, onAnswer, timeoutMs);
-    const broker = target.broker;
-    const answer: ResponseHandler = (answerKind, view, bytes, at, length) => {
-      if (answerKind !== MessageKind.MovedAnswer) return onAnswer(answerKind, view, bytes, at, length);
-      // Nothing was carried out: learn where the partition is now and send it there.
-      const moved = readMovedAnswer(view, at, length);
-      for (const e of moved ?? []) {
-        if (e.worker < broker.dataPorts.length) this.learned.learn(broker, e.topicSeq, e.partition, e.worker);
-      }
-      if (moved === null || resends >= movedResendsMax) return failWith(onAnswer, LinkFailure.unreachable);
-      // The first resend at once; later ones (the two workers disagree mid-move) after a pause.
-      setTimeout(
-        () => {
-          const result = this.send(route, kind, payloadBytes, encode, onAnswer, timeoutMs, resends + 1);
-          if (result === 'overloaded') failWith(onAnswer, LinkFailure.overloaded);
-          else if (result === 'no_target' || result === 'too_large')
-            failWith(onAnswer, LinkFailure.unreachable);
-        },
-        resends === 0 ? 0 : movedResendDelayMs,
-      );
-    };
-    return this.sendTo(target, kind, payloadBytes, encode, answer, timeoutMs);
+    return this.sendTo(target, kind, payloadBytes, encode, onAnswer, timeoutMs);
+  }
+
+  /**
+   * Broker `leaderId` (the leader when the request went) answered MOVED for `route`: remembers which of its workers holds the partition now, so
+   * the next send goes to that worker's port. False when the answer is malformed or names no known worker.
+   */
+  learnMoved(route: PartitionRoute, leaderId: string, view: DataView, at: number, length: number): boolean {
+    const broker = this.brokers.get(leaderId);
+    const moved = readMovedAnswer(view, at, length);
+    if (broker === undefined || moved === null) return false;
+    let named = false;
+    for (const e of moved) {
+      if (e.worker >= broker.dataPorts.length) continue;
+      this.learned.learn(broker, e.topicSeq, e.partition, e.worker);
+      if (e.topicSeq === route.topicSeq && e.partition === route.partition) named = true;
+    }
+    return named;
   }
 
   /** Starts holding the partition's requests (it is about to move between this node's workers). */

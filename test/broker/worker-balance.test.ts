@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
+import WebSocket from 'ws';
 import { call, tempDataDir } from './harness.js';
 import { type BrokerProcess, killBroker, spawnBroker } from './process.js';
 
@@ -214,8 +215,24 @@ test('a move by hand during acks=all produce and a long poll: nothing lost or re
   await bad({ topic: 'moving', partition: 0, worker: p0.worker }, 409, /already/);
   assert.equal((await workers(broker.base)).balancer.moves_done, 0, 'refused requests moved nothing');
 
-  // A long poll waiting at the end of partition 0 when it moves.
+  // A long poll waiting at the end of partition 0 when it moves, and a WebSocket stream of partition 0.
   const poll = call(broker.base, 'GET', '/topics/moving/partitions/0/consume?offset=0&wait_ms=20000');
+  const streamed: { offset: number; value: string }[] = [];
+  let streamClosed: number | null = null;
+  const ws = new WebSocket(
+    `${broker.base.replace('http', 'ws')}/ws/consume/moving?partition=0&offset=earliest`,
+  );
+  ws.on('message', (data) => {
+    const frame = JSON.parse(String(data));
+    if (typeof frame.offset === 'number') streamed.push({ offset: frame.offset, value: frame.value });
+  });
+  ws.on('close', (code) => {
+    streamClosed = code;
+  });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
   await new Promise((resolve) => setTimeout(resolve, 200));
   const load = produce(broker.base, 'moving', [0, 1], 'all', 8);
   await until('records acknowledged', 10_000, async () => (load.acked.length >= 50 ? true : null));
@@ -242,6 +259,18 @@ test('a move by hand during acks=all produce and a long poll: nothing lost or re
   assert.deepEqual(load.failures, [], 'no produce failed across the moves');
   const seen = await readAll(broker.base, 'moving', [0, 1]);
   checkAcked(load.acked, seen);
+  // The stream went on across the moves: every record of partition 0, in order, no gap.
+  const onP0 = [...seen.values()].filter((v) => v.partition === 0).length;
+  await until('the stream to deliver all of partition 0', 15_000, async () =>
+    streamed.length >= onP0 ? true : null,
+  );
+  assert.equal(streamClosed, null, 'the stream stayed open');
+  assert.deepEqual(
+    streamed.map((f) => f.offset),
+    Array.from({ length: streamed.length }, (_, i) => i),
+  );
+  for (const f of streamed) assert.deepEqual(seen.get(f.value), { partition: 0, offset: f.offset });
+  ws.close();
   const placed = (await workers(broker.base)).partitions.find(
     (p) => p.topic === 'moving' && p.partition === 0,
   )!;
