@@ -7,7 +7,10 @@
 // threads, from /proc, over the whole load), and a second comparison runs at an equal CPU budget: the server
 // with every thread pinned to one core (taskset), this process and its load generator to the other.
 // Writes bench/results/produce-<iso>.json and prints a table.
-// Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick] [--no-pinned]
+// Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick] [--no-pinned] [--single]
+// (--single: only the 200-connection single-message comparison, for A/B runs of a hot-path change;
+// --baseline <dir>: also run the broker of another built checkout, e.g. a `git worktree` of the previous commit
+// with `npm run build` done, interleaved with this one in every run).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -22,12 +25,15 @@ const argValue = (name: string, fallback: number): number => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const quick = args.includes('--quick');
+const singleOnly = args.includes('--single');
+const baselineAt = args.indexOf('--baseline');
+const baselineCheckout = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 const durationS = argValue('duration', quick ? 3 : 10);
 const runs = argValue('runs', quick ? 1 : 3);
 const payload = JSON.stringify({ value: 'Peak-msg-payload-0123456789abcdefghijklmnop' });
 
-async function startBrokerWithTopic(extra: string[]): Promise<Server> {
-  const server = await startBroker(extra, 'bench-produce-');
+async function startBrokerWithTopic(extra: string[], checkout?: string): Promise<Server> {
+  const server = await startBroker(extra, 'bench-produce-', undefined, checkout);
   const created = await fetch(`${server.base}/topics/bench`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -74,6 +80,39 @@ interface LoadResult {
   readonly errors: number;
   readonly non2xx: number;
   readonly peakRssBytes: number;
+  /** Bytes allocated on the acceptor's V8 heap per completed request (brokers only; 0 for the bare handler). */
+  readonly acceptorAllocBytesPerRequest: number;
+  /** Same, summed over the partition workers. */
+  readonly workerAllocBytesPerRequest: number;
+  /** Share of the load's wall time the acceptor spent in GC pauses (brokers only). */
+  readonly acceptorGcShare: number;
+}
+
+interface HeapFigures {
+  readonly acceptorAllocBytes: number;
+  readonly workerAllocBytes: number;
+  readonly acceptorGcSeconds: number;
+}
+
+/** The broker's per-thread heap counters from /metrics (zeros for a server without them). */
+async function heapFigures(server: Server): Promise<HeapFigures> {
+  if (server.dataDir === null) return { acceptorAllocBytes: 0, workerAllocBytes: 0, acceptorGcSeconds: 0 };
+  const text = await (await fetch(`${server.base}/metrics`)).text();
+  let acceptorAllocBytes = 0;
+  let workerAllocBytes = 0;
+  let acceptorGcSeconds = 0;
+  for (const line of text.split('\n')) {
+    const match = /^broker_thread_(heap_allocated_bytes|gc_seconds)_total\{thread="([^"]+)"\} (\S+)$/.exec(
+      line,
+    );
+    if (match === null) continue;
+    const value = Number(match[3]);
+    if (match[1] === 'gc_seconds') {
+      if (match[2] === 'acceptor') acceptorGcSeconds = value;
+    } else if (match[2] === 'acceptor') acceptorAllocBytes = value;
+    else workerAllocBytes += value;
+  }
+  return { acceptorAllocBytes, workerAllocBytes, acceptorGcSeconds };
 }
 
 async function load(
@@ -86,6 +125,7 @@ async function load(
   const sampler = setInterval(() => {
     peakRssBytes = Math.max(peakRssBytes, rssBytes(server.child.pid!));
   }, 100);
+  const heapBefore = await heapFigures(server);
   const startedMs = performance.now();
   const cpuBefore = cpuSeconds(server.child.pid!);
   const result = await autocannon({
@@ -102,6 +142,7 @@ async function load(
   const elapsedS = (performance.now() - startedMs) / 1000;
   const cpuUsed = cpuSeconds(server.child.pid!) - cpuBefore;
   clearInterval(sampler);
+  const heapAfter = await heapFigures(server);
   peakRssBytes = Math.max(peakRssBytes, rssBytes(server.child.pid!));
   // autocannon rounds rates to whole seconds in amount mode: compute the rate from our own clock.
   const completed = result.requests.total;
@@ -113,6 +154,11 @@ async function load(
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     peakRssBytes,
+    acceptorAllocBytesPerRequest:
+      completed === 0 ? 0 : (heapAfter.acceptorAllocBytes - heapBefore.acceptorAllocBytes) / completed,
+    workerAllocBytesPerRequest:
+      completed === 0 ? 0 : (heapAfter.workerAllocBytes - heapBefore.workerAllocBytes) / completed,
+    acceptorGcShare: (heapAfter.acceptorGcSeconds - heapBefore.acceptorGcSeconds) / elapsedS,
   };
 }
 
@@ -140,6 +186,13 @@ async function main(): Promise<void> {
     const intervalBroker = await startBrokerWithTopic(['--wal-sync-interval', '1000']);
     raw.interval!.push(await load(intervalBroker, '/topics/bench/produce', payload, { connections: 200 }));
     await stopServer(intervalBroker);
+    if (baselineCheckout !== undefined) {
+      const baseline = await startBrokerWithTopic([], baselineCheckout);
+      (raw.baseline ??= []).push(
+        await load(baseline, '/topics/bench/produce', payload, { connections: 200 }),
+      );
+      await stopServer(baseline);
+    }
   }
   const med = (key: string, field: keyof LoadResult): number => median(raw[key]!.map((r) => r[field]));
   const bareRate = med('bare', 'requestsPerS');
@@ -147,6 +200,9 @@ async function main(): Promise<void> {
     ['bare', 'bare uWS handler'],
     ['fsync', 'broker, fsync before ack (default)'],
     ['interval', 'broker, --wal-sync-interval 1000'],
+    ...(baselineCheckout === undefined
+      ? []
+      : ([['baseline', `baseline broker (${baselineCheckout}), fsync before ack`]] as const)),
   ] as const) {
     rows.push({
       scenario: `${label}, 200 conns`,
@@ -158,6 +214,9 @@ async function main(): Promise<void> {
       'peak RSS MB': (med(key, 'peakRssBytes') / 1e6).toFixed(0),
       'CPU us/req': med(key, 'cpuUsPerRequest').toFixed(1),
       'CPU ratio to bare': (med(key, 'cpuUsPerRequest') / med('bare', 'cpuUsPerRequest')).toFixed(2),
+      'alloc B/req acceptor': Math.round(med(key, 'acceptorAllocBytesPerRequest')),
+      'alloc B/req workers': Math.round(med(key, 'workerAllocBytesPerRequest')),
+      'GC % acceptor': (med(key, 'acceptorGcShare') * 100).toFixed(1),
       runs: raw[key]!.map((r) => Math.round(r.requestsPerS)).join(' / '),
     });
   }
@@ -167,7 +226,7 @@ async function main(): Promise<void> {
   });
 
   // Equal CPU budget: the server (all threads) on core 1, this process (autocannon) on core 0; interleaved.
-  if (!args.includes('--no-pinned') && availableParallelism() >= 2) {
+  if (!args.includes('--no-pinned') && !singleOnly && availableParallelism() >= 2) {
     pin(process.pid, '0');
     const pinned: Record<string, LoadResult[]> = { bare: [], fsync: [] };
     for (let run = 0; run < runs; run++) {
@@ -202,7 +261,18 @@ async function main(): Promise<void> {
     raw.pinnedFsync = pinned.fsync!;
   }
 
-  // The seed's scenarios, default durability.
+  if (!singleOnly) await seedScenarios(rows);
+  const iso = new Date().toISOString().replace(/[:.]/g, '-');
+  report(join(root, 'bench/results', `produce-${iso}`), rows, {
+    durationS,
+    runs,
+    raw,
+    cores: availableParallelism(),
+  });
+}
+
+/** The seed's scenarios and batch produce, default durability, one broker. */
+async function seedScenarios(rows: Record<string, unknown>[]): Promise<void> {
   const broker = await startBrokerWithTopic([]);
   const scenarios: [string, Parameters<typeof load>[3]][] = [
     ['seed: 200 producers x 100 messages', { connections: 200, amount: 20_000 }],
@@ -220,6 +290,9 @@ async function main(): Promise<void> {
       errors: result.errors + result.non2xx,
       'peak RSS MB': (result.peakRssBytes / 1e6).toFixed(0),
       'CPU us/req': result.cpuUsPerRequest.toFixed(1),
+      'alloc B/req acceptor': Math.round(result.acceptorAllocBytesPerRequest),
+      'alloc B/req workers': Math.round(result.workerAllocBytesPerRequest),
+      'GC % acceptor': (result.acceptorGcShare * 100).toFixed(1),
     });
   }
   // Batch produce: 1000 records of 50 B per request.
@@ -239,14 +312,6 @@ async function main(): Promise<void> {
     });
   }
   await stopServer(broker);
-
-  const iso = new Date().toISOString().replace(/[:.]/g, '-');
-  report(join(root, 'bench/results', `produce-${iso}`), rows, {
-    durationS,
-    runs,
-    raw,
-    cores: availableParallelism(),
-  });
 }
 
 await main();

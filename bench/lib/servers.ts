@@ -27,8 +27,9 @@ function launch(
   env: NodeJS.ProcessEnv,
   pattern: RegExp,
   dataDir: string | null,
+  cwd = root,
 ): Promise<Server> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: root });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
   started.add(child);
   child.once('exit', () => started.delete(child));
   let output = '';
@@ -56,17 +57,20 @@ function launch(
 
 /**
  * The compiled broker (run `npm run build` first) with a fresh data dir under .tmp/, or in `dataDir` (a
- * restart over the same data).
+ * restart over the same data); from another built checkout with `checkout` (an A/B of two versions).
  */
 export function startBroker(
   extra: readonly string[],
   prefix: string,
   existingDataDir?: string,
+  checkout = root,
 ): Promise<Server> {
   const dataDir = existingDataDir ?? mkdtempSync(join(root, '.tmp', prefix));
   return launch(
     [
-      join(root, 'bin/broker.mjs'),
+      // As `npm start`, pm2 and the Docker image run it.
+      '--max-semi-space-size=2',
+      join(checkout, 'bin/broker.mjs'),
       'start',
       '--port',
       '0',
@@ -79,6 +83,7 @@ export function startBroker(
     { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
     /"port":(\d+)[^\n]*"msg":"broker serving"/,
     dataDir,
+    checkout,
   );
 }
 

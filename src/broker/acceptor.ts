@@ -15,16 +15,18 @@ import type { BrokerConfig } from '../config/config.js';
 import { type ErrorName, errors } from '../core/errors.js';
 import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
+import { AnswerWriter } from '../http/answer-bytes.js';
 import type { OffloadPool } from '../http/offload-pool.js';
 import { isParamError, parseIntegerParam, parseOptionalIntegerParam } from '../http/params.js';
 import {
+  type ParsedRecord,
   type ProduceLimits,
   type ProduceParse,
   parseBatchProduce,
   parseJsonBody,
   parseSingleProduce,
 } from '../http/produce-body.js';
-import { chunkGroup, groupByPartition } from '../http/produce-groups.js';
+import { chunkGroup, groupByPartition, placeOne } from '../http/produce-groups.js';
 import type { LargeProduceTask } from '../http/produce-offload.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import type { HttpRequest, Reply } from '../http/server.js';
@@ -62,7 +64,7 @@ import {
   type TopicRoute,
 } from './router.js';
 import { fetchStatusAnswer, produceStatusAnswer } from './status-answer.js';
-import type { WorkerLink } from './worker-link.js';
+import type { PayloadEncoder, ResponseHandler, WorkerLink } from './worker-link.js';
 
 export type { PartitionRoute, TopicRoute } from './router.js';
 
@@ -126,6 +128,10 @@ const movedResendsMax = 8;
 const movedResendDelayMs = 25;
 /** A forwarded request waits this long for the leader's answer beyond its own wait (acks=all included). */
 const forwardTimeoutMs = 35_000;
+/** Cached produce-answer prefixes at most (one per topic name; cleared when full, then rebuilt on use). */
+const answerPrefixesMax = 10_000;
+/** How long a leader holds an acks=all produce for its followers before answering it as timed out. */
+const produceAckTimeoutMs = 30_000;
 
 export class Acceptor {
   private readonly stickyTopics = new Set<TopicRoute>();
@@ -201,90 +207,101 @@ export class Acceptor {
     route: PartitionRoute,
     kind: number,
     payloadBytes: number,
-    encode: (bytes: Buffer, view: DataView, at: number) => void,
+    encode: PayloadEncoder,
     onAnswer: (view: DataView, bytes: Buffer, at: number, length: number) => void,
     onFailure: (failure: ProduceFailure) => void,
     timeoutMs: number,
-    attempt = 0,
-    moveDeadlineMs = performance.now() + leaderMoveWaitMs,
   ): void {
-    const leader = route.leader;
-    const again = (delayMs: number): void => {
-      setTimeout(
-        () =>
-          this.sendTo(
-            route,
-            kind,
-            payloadBytes,
-            encode,
-            onAnswer,
-            onFailure,
-            timeoutMs,
-            attempt + 1,
-            moveDeadlineMs,
-          ),
-        delayMs,
-      );
-    };
-    const mayWaitForLeader = (): boolean =>
-      performance.now() + leaderMoveRetryDelayMs < moveDeadlineMs && this.stillRouted(route);
+    this.dispatch(new ClosureSend(this, route, kind, payloadBytes, timeoutMs, encode, onAnswer, onFailure));
+  }
+
+  /** Hands `send` to the router; a missing leader is waited for (briefly, while it moves), else a failure. */
+  dispatch(send: PartitionSend): void {
+    const route = send.route;
+    send.leader = route.leader;
     const result = this.router.send(
       route,
-      kind,
-      payloadBytes,
-      encode,
-      (answerKind, view, bytes, at, length) => {
-        if (answerKind === MessageKind.MovedAnswer) {
-          const learned = this.router.learnMoved(route, leader, view, at, length);
-          if (learned && attempt < movedResendsMax) return again(attempt === 0 ? 0 : movedResendDelayMs);
-          return onFailure({
-            name: 'no_leader',
-            message: `the leader of ${route.topic}-${route.partition} (broker ${leader}) is moving it between its worker threads; nothing was written; retry`,
-            indefinite: false,
-          });
-        }
-        if (answerKind === LinkFailureKind) {
-          const failure = bytes[at]!;
-          if (failure === LinkFailure.unreachable && mayWaitForLeader()) return again(leaderMoveRetryDelayMs);
-          return onFailure({
-            name: 'no_leader',
-            message: linkFailureMessage(failure, route.topic, route.partition, leader),
-            indefinite: linkFailureIndefinite(failure),
-          });
-        }
-        // Every answer's first byte is its status.
-        const status = bytes[at];
-        if (status === Status.UnknownPartition && attempt < unknownRetriesMax && this.stillRouted(route)) {
-          return again(unknownRetryDelayMs);
-        }
-        if ((status === Status.NotLeader || status === Status.HighWatermarkNotReady) && mayWaitForLeader()) {
-          return again(leaderMoveRetryDelayMs);
-        }
-        onAnswer(view, bytes, at, length);
-      },
-      timeoutMs,
+      send.kind,
+      send.payloadBytes,
+      send.encodeFn,
+      send.answerFn,
+      send.timeoutMs,
     );
-    if (result === 'no_target' && mayWaitForLeader()) return again(leaderMoveRetryDelayMs);
+    if (result === 'no_target' && this.mayWaitForLeader(send))
+      return this.again(send, leaderMoveRetryDelayMs);
     if (result === 'no_target') {
       const target = this.router.target(route);
-      onFailure({
+      send.failed({
         name: 'no_leader',
         message: target.kind === 'none' ? target.message : `no route to ${route.topic}-${route.partition}`,
         indefinite: false,
       });
     } else if (result === 'overloaded') {
-      onFailure({
+      send.failed({
         name: 'overloaded',
         message: `too many requests are queued for ${route.topic}-${route.partition}; retry`,
         indefinite: false,
       });
     } else if (result === 'too_large') {
-      onFailure({
+      send.failed({
         name: 'payload_too_large',
         message: `the request for ${route.topic}-${route.partition} exceeds one message frame; split it or raise --ring-bytes`,
         indefinite: false,
       });
     }
+  }
+
+  /** The router's answer to `send`: retried when the partition is not there yet or its leader moves. */
+  routerAnswered(
+    send: PartitionSend,
+    answerKind: number,
+    view: DataView,
+    bytes: Buffer,
+    at: number,
+    length: number,
+  ): void {
+    const route = send.route;
+    if (answerKind === MessageKind.MovedAnswer) {
+      const learned = this.router.learnMoved(route, send.leader, view, at, length);
+      if (learned && send.attempt < movedResendsMax)
+        return this.again(send, send.attempt === 0 ? 0 : movedResendDelayMs);
+      return send.failed({
+        name: 'no_leader',
+        message: `the leader of ${route.topic}-${route.partition} (broker ${send.leader}) is moving it between its worker threads; nothing was written; retry`,
+        indefinite: false,
+      });
+    }
+    if (answerKind === LinkFailureKind) {
+      const failure = bytes[at]!;
+      if (failure === LinkFailure.unreachable && this.mayWaitForLeader(send))
+        return this.again(send, leaderMoveRetryDelayMs);
+      return send.failed({
+        name: 'no_leader',
+        message: linkFailureMessage(failure, route.topic, route.partition, send.leader),
+        indefinite: linkFailureIndefinite(failure),
+      });
+    }
+    // Every answer's first byte is its status.
+    const status = bytes[at];
+    if (status === Status.UnknownPartition && send.attempt < unknownRetriesMax && this.stillRouted(route)) {
+      return this.again(send, unknownRetryDelayMs);
+    }
+    if (
+      (status === Status.NotLeader || status === Status.HighWatermarkNotReady) &&
+      this.mayWaitForLeader(send)
+    ) {
+      return this.again(send, leaderMoveRetryDelayMs);
+    }
+    send.answered(view, bytes, at, length);
+  }
+
+  private again(send: PartitionSend, delayMs: number): void {
+    send.attempt++;
+    setTimeout(() => this.dispatch(send), delayMs);
+  }
+
+  private mayWaitForLeader(send: PartitionSend): boolean {
+    return performance.now() + leaderMoveRetryDelayMs < send.moveDeadlineMs && this.stillRouted(send.route);
   }
 
   private stillRouted(route: PartitionRoute): boolean {
@@ -732,6 +749,9 @@ export class Acceptor {
       : parseSingleProduce(parsedJson.value, topic.limits, nowMs);
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
     const records = parsed.records;
+    if (!batch && producer === null && acks !== Acks.none && records.length === 1) {
+      return this.produceOne(request, reply, topic, records, acks);
+    }
     const grouped = groupByPartition(records, topic.meta.numPartitions, topic.sticky);
     this.endStickyBatchLater(topic);
     if (grouped.kind === 'unknown_partition') {
@@ -779,6 +799,57 @@ export class Acceptor {
       recordBytes,
       records[0]!.timestampMs,
     );
+  }
+
+  /**
+   * One record, acks 1 or all, no producer id (the common HTTP produce): placed without grouping and sent as one
+   * `ProduceOne` object instead of a closure per step. Answers exactly as the grouped path does.
+   */
+  private produceOne(
+    request: HttpRequest,
+    reply: Reply,
+    topic: TopicRoute,
+    records: ParsedRecord[],
+    acks: Acks,
+  ): void {
+    const numPartitions = topic.meta.numPartitions;
+    const partition = placeOne(records[0]!, numPartitions, topic.sticky);
+    this.endStickyBatchLater(topic);
+    if (partition >= numPartitions) {
+      return reply.error(
+        'unknown_partition',
+        `topic '${topic.meta.name}' has partitions 0..${numPartitions - 1}; there is no partition ${partition}`,
+      );
+    }
+    const route = topic.partitions[partition]!;
+    if (this.redirected(request, route, reply)) return;
+    const record = records[0]!;
+    topic.counters.producedRecords.inc(1);
+    topic.counters.producedBytes.inc(fieldLength(record.key) + fieldLength(record.value));
+    this.dispatch(new ProduceOne(this, topic, route, records, acks, reply));
+  }
+
+  /** Answers written as bytes; each is sent before the next is begun (one thread). */
+  readonly answerWriter = new AnswerWriter();
+  private readonly answerPrefixes = new Map<string, Buffer>();
+
+  /** `{"topic":<name>,"partition":` as UTF-8, made once per topic name (bounded by the topics that exist). */
+  produceAnswerPrefix(topic: string): Buffer {
+    let prefix = this.answerPrefixes.get(topic);
+    if (prefix === undefined) {
+      if (this.answerPrefixes.size >= answerPrefixesMax) this.answerPrefixes.clear();
+      prefix = Buffer.from(`{"topic":${JSON.stringify(topic)},"partition":`, 'utf8');
+      this.answerPrefixes.set(topic, prefix);
+    }
+    return prefix;
+  }
+
+  /** Scratch for decoding produce answers; each is read and used before the next arrives (one thread). */
+  readonly produceAnswerScratch = emptyProduceAnswer();
+
+  /** The client's error for a produce the worker refused with `status`. */
+  produceFailure(status: Status, topic: string, partition: number, detail: number): ProduceFailure {
+    return produceStatusAnswer(status, topic, partition, this.config.dataDir, detail);
   }
 
   /**
@@ -889,7 +960,7 @@ export class Acceptor {
         partition: partition.partition,
         acks,
         producer,
-        timeoutMs: 30_000,
+        timeoutMs: produceAckTimeoutMs,
       };
       this.sendTo(
         partition,
@@ -1116,6 +1187,118 @@ export class Acceptor {
 }
 
 /** The acceptor's partition header fields patched into a produce message encoded without them (offload). */
+/**
+ * One message on its way to a partition's leader, retried (same object) while the partition is being created
+ * or its leader moves. The router's two callbacks are made once per send, bound to it: the hot path's sends
+ * are objects with methods rather than a closure per step.
+ */
+abstract class PartitionSend {
+  attempt = 0;
+  /** The leader when last dispatched, for failure messages. */
+  leader = '';
+  readonly moveDeadlineMs = performance.now() + leaderMoveWaitMs;
+  readonly encodeFn: PayloadEncoder;
+  readonly answerFn: ResponseHandler;
+
+  constructor(
+    acceptor: Acceptor,
+    readonly route: PartitionRoute,
+    readonly kind: number,
+    readonly payloadBytes: number,
+    readonly timeoutMs: number,
+    encodeFn?: PayloadEncoder,
+  ) {
+    this.encodeFn = encodeFn ?? ((bytes, view, at) => this.encode(bytes, view, at));
+    this.answerFn = (answerKind, view, bytes, at, length) =>
+      acceptor.routerAnswered(this, answerKind, view, bytes, at, length);
+  }
+
+  abstract encode(bytes: Buffer, view: DataView, at: number): void;
+  /** The worker's answer (after any retries). Called at most once, and never together with `failed`. */
+  abstract answered(view: DataView, bytes: Buffer, at: number, length: number): void;
+  abstract failed(failure: ProduceFailure): void;
+}
+
+/** A send whose steps are closures (control requests, fetches, grouped produce). */
+class ClosureSend extends PartitionSend {
+  constructor(
+    acceptor: Acceptor,
+    route: PartitionRoute,
+    kind: number,
+    payloadBytes: number,
+    timeoutMs: number,
+    private readonly encodeWith: PayloadEncoder,
+    private readonly onAnswer: (view: DataView, bytes: Buffer, at: number, length: number) => void,
+    private readonly onFailure: (failure: ProduceFailure) => void,
+  ) {
+    super(acceptor, route, kind, payloadBytes, timeoutMs, encodeWith);
+  }
+
+  encode(bytes: Buffer, view: DataView, at: number): void {
+    this.encodeWith(bytes, view, at);
+  }
+
+  answered(view: DataView, bytes: Buffer, at: number, length: number): void {
+    this.onAnswer(view, bytes, at, length);
+  }
+
+  failed(failure: ProduceFailure): void {
+    this.onFailure(failure);
+  }
+}
+
+/** A single-record produce with acks 1 or all, answered with its offset (see Acceptor.produceOne). */
+class ProduceOne extends PartitionSend {
+  private readonly header: ProduceHeader;
+
+  constructor(
+    private readonly acceptor: Acceptor,
+    private readonly topic: TopicRoute,
+    route: PartitionRoute,
+    private readonly records: ParsedRecord[],
+    acks: Acks,
+    private readonly reply: Reply,
+  ) {
+    super(acceptor, route, MessageKind.Produce, produceRequestBytes(records), forwardTimeoutMs);
+    this.header = {
+      topicSeq: route.topicSeq,
+      partition: route.partition,
+      acks,
+      producer: null,
+      timeoutMs: produceAckTimeoutMs,
+    };
+  }
+
+  encode(bytes: Buffer, view: DataView, at: number): void {
+    encodeProduceRequest(bytes, view, at, this.header, this.records);
+  }
+
+  answered(view: DataView, _bytes: Buffer, at: number, length: number): void {
+    const answer = this.acceptor.produceAnswerScratch;
+    readProduceAnswer(view, at, length, answer);
+    const partition = this.route.partition;
+    if (answer.status !== Status.Ok) {
+      return this.failed(
+        this.acceptor.produceFailure(answer.status, this.topic.meta.name, partition, answer.detail),
+      );
+    }
+    const writer = this.acceptor.answerWriter
+      .begin()
+      .bytes(this.acceptor.produceAnswerPrefix(this.topic.meta.name))
+      .integer(partition)
+      .ascii(',"offset":')
+      .integer(answer.baseOffset)
+      .ascii(',"timestamp":')
+      .integer(this.records[0]!.timestampMs)
+      .ascii('}');
+    this.reply.json(201, writer.finish());
+  }
+
+  failed(failure: ProduceFailure): void {
+    this.reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
+  }
+}
+
 function patchProduceHeader(view: DataView, at: number, header: ProduceHeader): void {
   view.setUint32(at, header.topicSeq, true);
   view.setUint32(at + 4, header.partition, true);

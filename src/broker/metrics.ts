@@ -3,7 +3,8 @@
 // figures the partition workers publish in their shared stats buffers, rendered at scrape time.
 // Runs on the acceptor (main) thread only.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { HeapMeter } from '../runtime/heap-meter.js';
 import { batchFramesBuckets, fsyncBucketsSeconds, StatSlot } from './worker-stats.js';
 
 export interface WorkerFigures {
@@ -32,12 +33,36 @@ export interface ConnectionFigures {
   readonly exhausted: boolean;
 }
 
-export interface TopicCounters {
-  readonly producedRecords: { inc(value: number): void };
-  readonly producedBytes: { inc(value: number): void };
-  readonly consumedRecords: { inc(value: number): void };
-  readonly consumedBytes: { inc(value: number): void };
+/**
+ * A counter the hot path bumps with one add (prom-client's labelled children hash their label object on every
+ * call); its value is copied into the registry's counter at scrape time.
+ */
+export class Tally {
+  value = 0;
+  inc(value: number): void {
+    this.value += value;
+  }
 }
+
+export interface TopicCounters {
+  readonly producedRecords: Tally;
+  readonly producedBytes: Tally;
+  readonly consumedRecords: Tally;
+  readonly consumedBytes: Tally;
+}
+
+/** One (operation, status) series of the request-latency histogram: cumulative bucket counts, sum, count. */
+interface LatencyCell {
+  readonly operation: string;
+  readonly status: number;
+  readonly buckets: Float64Array;
+  sumSeconds: number;
+  count: number;
+}
+
+const requestBucketsSeconds = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30,
+];
 
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -45,13 +70,13 @@ export class BrokerMetrics {
   readonly producedBytes: Counter<'topic'>;
   readonly consumedRecords: Counter<'topic'>;
   readonly consumedBytes: Counter<'topic'>;
-  readonly requestSeconds: Histogram<'operation' | 'status'>;
   readonly offloadedRequests: Counter;
   /** Produce requests refused and consume requests refused or delayed for a byte-rate quota. */
   readonly quotaThrottled: Counter<'quota' | 'transport'>;
   /** Requests and upgrades refused for a per-client limit (`per_ip`: --max-connections-per-ip). */
   readonly connectionsRefused: Counter<'reason'>;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly heapMeter = new HeapMeter();
   /** The connection guard's figures, once the server runs. */
   connections: (() => ConnectionFigures) | null = null;
 
@@ -60,29 +85,46 @@ export class BrokerMetrics {
     private readonly partitions: () => readonly PartitionFigures[],
   ) {
     const registers = [this.registry];
+    const tallies = this.topicTallies;
     this.producedRecords = new Counter({
       name: 'broker_produced_records_total',
       help: 'Records appended, by topic',
       labelNames: ['topic'],
       registers,
+      collect() {
+        this.reset();
+        for (const [topic, counters] of tallies) this.inc({ topic }, counters.producedRecords.value);
+      },
     });
     this.producedBytes = new Counter({
       name: 'broker_produced_bytes_total',
       help: 'Key, value and header bytes of appended records, by topic',
       labelNames: ['topic'],
       registers,
+      collect() {
+        this.reset();
+        for (const [topic, counters] of tallies) this.inc({ topic }, counters.producedBytes.value);
+      },
     });
     this.consumedRecords = new Counter({
       name: 'broker_consumed_records_total',
       help: 'Records returned to consumers, by topic',
       labelNames: ['topic'],
       registers,
+      collect() {
+        this.reset();
+        for (const [topic, counters] of tallies) this.inc({ topic }, counters.consumedRecords.value);
+      },
     });
     this.consumedBytes = new Counter({
       name: 'broker_consumed_bytes_total',
       help: 'Batch bytes read for consumers, by topic',
       labelNames: ['topic'],
       registers,
+      collect() {
+        this.reset();
+        for (const [topic, counters] of tallies) this.inc({ topic }, counters.consumedBytes.value);
+      },
     });
     this.offloadedRequests = new Counter({
       name: 'broker_offloaded_requests_total',
@@ -101,16 +143,8 @@ export class BrokerMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.requestSeconds = new Histogram({
-      name: 'broker_http_request_duration_seconds',
-      help: 'HTTP request latency from the first byte handled to the answer, by route and status',
-      labelNames: ['operation', 'status'],
-      buckets: [
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30,
-      ],
-      registers,
-    });
     const partitionsOf = this.partitions;
+    const workersOf = this.workers;
     new Gauge({
       name: 'kafka_topic_partition_current_offset',
       help: 'Log end offset of each partition (the next offset to be written)',
@@ -161,35 +195,103 @@ export class BrokerMetrics {
         }
       },
     });
+    const heap = this.heapMeter;
+    new Counter({
+      name: 'broker_thread_heap_allocated_bytes_total',
+      help: "Bytes allocated on each thread's V8 heap since it started (Buffer backing stores excluded)",
+      labelNames: ['thread'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ thread: 'acceptor' }, heap.allocatedBytes());
+        for (const w of workersOf()) {
+          this.inc({ thread: `partition-${w.index}` }, w.stats[StatSlot.heapAllocatedBytes] ?? 0);
+        }
+      },
+    });
+    new Counter({
+      name: 'broker_thread_gc_seconds_total',
+      help: 'Seconds each thread spent in garbage-collection pauses since it started',
+      labelNames: ['thread'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ thread: 'acceptor' }, heap.gcSeconds());
+        for (const w of workersOf()) {
+          this.inc({ thread: `partition-${w.index}` }, w.stats[StatSlot.gcSeconds] ?? 0);
+        }
+      },
+    });
   }
 
-  /** Counters bound to one topic's label, for the hot path. */
+  private readonly topicTallies = new Map<string, TopicCounters>();
+
+  /** The hot path's counters of one topic (the same ones for as long as the process lives). */
   topicCounters(topic: string): TopicCounters {
-    return {
-      producedRecords: this.producedRecords.labels(topic),
-      producedBytes: this.producedBytes.labels(topic),
-      consumedRecords: this.consumedRecords.labels(topic),
-      consumedBytes: this.consumedBytes.labels(topic),
-    };
+    let counters = this.topicTallies.get(topic);
+    if (counters === undefined) {
+      counters = {
+        producedRecords: new Tally(),
+        producedBytes: new Tally(),
+        consumedRecords: new Tally(),
+        consumedBytes: new Tally(),
+      };
+      this.topicTallies.set(topic, counters);
+    }
+    return counters;
   }
 
-  private readonly requestChildren = new Map<string, { observe(seconds: number): void }>();
+  /** operation -> status -> series; two lookups and a few adds per request, nothing allocated. */
+  private readonly latency = new Map<string, Map<number, LatencyCell>>();
 
-  /** Observes one request's latency; label children are cached per (operation, status). */
+  /** Observes one request's latency. */
   observeRequest(operation: string, status: number, seconds: number): void {
-    const key = `${operation} ${status}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.requestSeconds.labels(operation, String(status));
-      this.requestChildren.set(key, child);
+    let byStatus = this.latency.get(operation);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      this.latency.set(operation, byStatus);
     }
-    child.observe(seconds);
+    let cell = byStatus.get(status);
+    if (cell === undefined) {
+      cell = {
+        operation,
+        status,
+        buckets: new Float64Array(requestBucketsSeconds.length),
+        sumSeconds: 0,
+        count: 0,
+      };
+      byStatus.set(status, cell);
+    }
+    for (let i = requestBucketsSeconds.length - 1; i >= 0 && seconds <= requestBucketsSeconds[i]!; i--)
+      cell.buckets[i]! += 1;
+    cell.sumSeconds += seconds;
+    cell.count += 1;
+  }
+
+  /** The request-latency histogram in the exposition format (what prom-client would print for it). */
+  private renderLatency(lines: string[]): void {
+    const name = 'broker_http_request_duration_seconds';
+    lines.push(
+      `# HELP ${name} HTTP request latency from the first byte handled to the answer, by route and status`,
+      `# TYPE ${name} histogram`,
+    );
+    for (const byStatus of this.latency.values()) {
+      for (const cell of byStatus.values()) {
+        const labels = `operation="${cell.operation}",status="${cell.status}"`;
+        for (let i = 0; i < requestBucketsSeconds.length; i++)
+          lines.push(`${name}_bucket{le="${requestBucketsSeconds[i]}",${labels}} ${cell.buckets[i]}`);
+        lines.push(`${name}_bucket{le="+Inf",${labels}} ${cell.count}`);
+        lines.push(`${name}_sum{${labels}} ${cell.sumSeconds}`);
+        lines.push(`${name}_count{${labels}} ${cell.count}`);
+      }
+    }
   }
 
   /** The whole exposition: the registry plus the workers' figures rendered here. */
   async render(): Promise<string> {
     const base = await this.registry.metrics();
     const lines: string[] = [base.trimEnd()];
+    this.renderLatency(lines);
     const workers = this.workers();
     const gauge = (name: string, help: string, pick: (w: WorkerFigures) => number): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);

@@ -136,7 +136,20 @@ export class MoveAdmin {
    * joins): how many moves started, how many the metadata refused, or why there is no plan.
    */
   async balanceNow(): Promise<{ started: number; refused: number } | { problem: string }> {
-    const plan = planBalance(this.placed(), this.options.liveBrokers(), this.racks());
+    return this.submitNow(planBalance(this.placed(), this.options.liveBrokers(), this.racks()));
+  }
+
+  /**
+   * The decommission plan of `brokerId` over the live brokers, submitted without a request (a broker down past
+   * --node-down-timeout with --auto-balance continuous).
+   */
+  async drainNow(brokerId: string): Promise<{ started: number; refused: number } | { problem: string }> {
+    return this.submitNow(
+      planDecommission(this.placed(), this.options.liveBrokers(), brokerId, this.racks()),
+    );
+  }
+
+  private async submitNow(plan: Plan): Promise<{ started: number; refused: number } | { problem: string }> {
     if (plan.kind === 'error') return { problem: plan.reason };
     if (plan.moves.length === 0) return { started: 0, refused: 0 };
     const changes = plan.moves.map((m) => ({

@@ -89,6 +89,7 @@ import { MessageKind } from '../messages/kinds.js';
 import { MOVED_ENTRIES_MAX, type MovedEntry, movedAnswerBytes, writeMovedAnswer } from '../messages/moved.js';
 import {
   Acks,
+  emptyProduceAnswer,
   PRODUCE_ANSWER_BYTES,
   type ProducerFields,
   readPartitionKey,
@@ -110,6 +111,7 @@ import {
 import { Status } from '../messages/status.js';
 import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../metadata/types.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import { HeapMeter } from '../runtime/heap-meter.js';
 import { ClusterAuth } from '../security/cluster-auth.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk, Fd } from '../storage/disk.js';
@@ -303,6 +305,7 @@ export class PartitionWorker {
   /** The response ring's bytes as a Buffer, for encoders that write strings. */
   private readonly ringBuffer: Buffer;
   private readonly stats: WorkerStatsWriter;
+  private readonly heapMeter = new HeapMeter();
   private readonly replicas = new Map<number, Replica>();
   private readonly byTopicId = new Map<string, Set<Replica>>();
   private brokers = new Map<string, BrokerRegistration>();
@@ -552,12 +555,7 @@ export class PartitionWorker {
       retentionBytes: topic.config.retentionBytes,
       syncIntervalMs: this.options.syncIntervalMs,
       indexIntervalBytes: this.options.indexIntervalBytes,
-      // A batch must fit a fetch answer in the response ring and a segment.
-      maxBatchBytes: Math.min(
-        DEFAULT_LOG_CONFIG.maxBatchBytes,
-        this.writer.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES,
-        topic.config.segmentBytes,
-      ),
+      maxBatchBytes: this.maxBatchBytesFor(topic.config.segmentBytes),
     };
     const name = `${topic.name}-${partition}`;
     const dir = join(this.options.dataDir, partitionDirName(topic.name, partition));
@@ -595,6 +593,15 @@ export class PartitionWorker {
     return replica;
   }
 
+  /** A batch must fit a fetch answer in the response ring and a segment. */
+  private maxBatchBytesFor(segmentBytes: number): number {
+    return Math.min(
+      DEFAULT_LOG_CONFIG.maxBatchBytes,
+      this.writer.payloadBytesMax - FETCH_ANSWER_HEADER_BYTES,
+      segmentBytes,
+    );
+  }
+
   /** The replica's core, created once its log's figures are exact (a crashed log is recovered first). */
   private coreOf(replica: Replica): PartitionReplica | null {
     if (replica.core !== null) return replica.core;
@@ -623,6 +630,16 @@ export class PartitionWorker {
       if (replica.files.log === null && replica.files.figures().logEndOffset > 0) replica.files.ensureLog();
       replica.files.log?.setRetention(topic.config.retentionMs, topic.config.retentionBytes);
       this.retain(replica, Date.now());
+    }
+    if (topic.config.segmentBytes !== replica.files.config.segmentBytes) {
+      // Segments rolled from now on take the new size; sealed ones and the active one keep theirs (Kafka's
+      // segment.bytes behaves the same way). A closed log reads the new size when it is opened.
+      const sizes = {
+        segmentBytes: topic.config.segmentBytes,
+        maxBatchBytes: this.maxBatchBytesFor(topic.config.segmentBytes),
+      };
+      replica.files.config = { ...replica.files.config, ...sizes };
+      replica.files.log?.setSegmentBytes(sizes.segmentBytes, sizes.maxBatchBytes);
     }
     if (replica.assignment === p && replica.minInsyncReplicas === topic.config.minInsyncReplicas) return;
     const core = this.coreOf(replica);
@@ -1127,7 +1144,7 @@ export class PartitionWorker {
         this.pendingReady.add(replica!);
         continue;
       }
-      await this.answerProduce(
+      const waiting = this.answerProduce(
         pending.origin,
         pending.status,
         pending.status === Status.Ok ? pending.baseOffset : -1,
@@ -1135,6 +1152,7 @@ export class PartitionWorker {
         pending.detail,
         pending.duplicate && pending.status === Status.Ok,
       );
+      if (waiting !== undefined) await waiting;
     }
     for (const pending of this.produces) {
       const replica = pending.replica;
@@ -1202,45 +1220,73 @@ export class PartitionWorker {
     touched.length = 0;
   }
 
-  private async answerProduce(
+  /**
+   * Answers a produce. Synchronous while the response ring has room (the answer is written from a reused
+   * scratch record by a function made once); a promise only when it must wait for room, with its own copy of
+   * the answer. Callers await a returned promise before answering again, as for `answer`.
+   */
+  private answerProduce(
     origin: Origin,
     status: Status,
     baseOffset: number,
     replica: Replica | null,
     detail: number,
     duplicate = false,
-  ): Promise<void> {
-    const log = replica?.files.log ?? null;
+  ): Promise<void> | undefined {
     const figures = replica?.files.figures();
-    const answer = {
-      status,
-      duplicate,
-      baseOffset,
-      logEndOffset: figures?.logEndOffset ?? -1,
-      highWatermark: replica?.core?.servableHighWatermark ?? -1,
-      logStartOffset: figures?.logStartOffset ?? -1,
-      detail,
-    };
-    void log;
-    await this.answer(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, (_b, view, at) =>
-      writeProduceAnswer(view, at, answer),
-    );
+    const answer = this.produceAnswerScratch;
+    answer.status = status;
+    answer.duplicate = duplicate;
+    answer.baseOffset = baseOffset;
+    answer.logEndOffset = figures?.logEndOffset ?? -1;
+    answer.highWatermark = replica?.core?.servableHighWatermark ?? -1;
+    answer.logStartOffset = figures?.logStartOffset ?? -1;
+    answer.detail = detail;
+    if (origin.link === null && !this.writer.hasSpaceFor(PRODUCE_ANSWER_BYTES)) {
+      const copy = { ...answer };
+      return this.answerWhenRoom(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, (_b, view, at) =>
+        writeProduceAnswer(view, at, copy),
+      );
+    }
+    return this.answer(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, this.encodeProduceAnswer);
   }
+
+  private readonly produceAnswerScratch = emptyProduceAnswer();
+  private readonly encodeProduceAnswer = (_bytes: Buffer, view: DataView, at: number): void =>
+    writeProduceAnswer(view, at, this.produceAnswerScratch);
 
   // ------------------------------------------------------------------------------------------------------
   // Answers.
 
-  /** Writes an answer to the ring (waiting for room if it is full) or to a data-link connection. */
-  private async answer(
+  /**
+   * Writes an answer to the ring or to a data-link connection: at once when the ring has room (nothing to
+   * await: the hot path allocates no promise), else a promise that resolves once the acceptor freed room and
+   * the answer is written. Callers await a returned promise before writing the next answer, so answers keep
+   * their order.
+   */
+  private answer(
+    origin: Origin,
+    kind: number,
+    payloadBytes: number,
+    encode: (bytes: Buffer, view: DataView, at: number) => void,
+  ): Promise<void> | undefined {
+    if (origin.link !== null) {
+      origin.link.reply(kind, origin.correlationId, payloadBytes, encode);
+      return undefined;
+    }
+    const at = this.writer.reserve(payloadBytes);
+    if (at < 0) return this.answerWhenRoom(origin, kind, payloadBytes, encode);
+    encode(this.ringBuffer, this.writer.view, at);
+    this.writer.commit(kind, origin.correlationId, payloadBytes);
+    return undefined;
+  }
+
+  private async answerWhenRoom(
     origin: Origin,
     kind: number,
     payloadBytes: number,
     encode: (bytes: Buffer, view: DataView, at: number) => void,
   ): Promise<void> {
-    if (origin.link !== null) {
-      origin.link.reply(kind, origin.correlationId, payloadBytes, encode);
-      return;
-    }
     const at = await this.reserveResponse(payloadBytes);
     encode(this.ringBuffer, this.writer.view, at);
     this.writer.commit(kind, origin.correlationId, payloadBytes);
@@ -2079,7 +2125,10 @@ export class PartitionWorker {
       const core = replica.core;
       if (core === null || !core.hasReady()) continue;
       const rd = core.ready();
-      for (const ack of rd.acks) await this.answerAck(replica, ack);
+      for (const ack of rd.acks) {
+        const waiting = this.answerAck(replica, ack);
+        if (waiting !== undefined) await waiting;
+      }
       if (rd.isrProposal !== null) changes.push({ replica, proposal: rd.isrProposal });
       if (rd.highWatermarkChanged) {
         this.stateNotices.add(replica);
@@ -2092,13 +2141,14 @@ export class PartitionWorker {
 
   private readonly hwMoved = new Set<Replica>();
 
-  private async answerAck(replica: Replica, ack: AckOutcome): Promise<void> {
+  /** Answers the produce an ack settles; a promise only when the response ring is full (see `answer`). */
+  private answerAck(replica: Replica, ack: AckOutcome): Promise<void> | undefined {
     const waiter = replica.ackWaiters.get(ack.id);
-    if (waiter === undefined) return;
+    if (waiter === undefined) return undefined;
     replica.ackWaiters.delete(ack.id);
     const status =
       ack.kind === 'ok' ? Status.Ok : ack.kind === 'timed_out' ? Status.AckTimeout : Status.LostLeadership;
-    await this.answerProduce(
+    return this.answerProduce(
       waiter.origin,
       status,
       ack.kind === 'ok' ? waiter.baseOffset : -1,
@@ -2178,6 +2228,8 @@ export class PartitionWorker {
   }
 
   private async tick(now: number, wallMs: number): Promise<void> {
+    this.stats.set(StatSlot.heapAllocatedBytes, this.heapMeter.allocatedBytes());
+    this.stats.set(StatSlot.gcSeconds, this.heapMeter.gcSeconds());
     for (const replica of this.replicas.values()) {
       const core = replica.core;
       if (core !== null) {
@@ -2286,6 +2338,7 @@ export class PartitionWorker {
 
   /** Answers the shutdown frame after closing every log; `clean` when each closed at its end. */
   async finish(): Promise<void> {
+    this.heapMeter.stop();
     for (const request of [...this.parkedReplicaFetches]) {
       this.unpark(request);
       request.answered = true;

@@ -390,6 +390,8 @@ export async function startBroker(
     isLeader: () => control.raftLeader.leaderId === config.nodeId,
     snapshot: () => store.snapshot(),
     balance: () => moveAdmin.balanceNow(),
+    drain: (brokerId) => moveAdmin.drainNow(brokerId),
+    nodeDownTimeoutMs: config.nodeDownTimeoutMs,
     log: (level, message) => log[level]({ component: 'auto-balance' }, message),
     settleMs: 5_000,
     attemptsMax: 24,

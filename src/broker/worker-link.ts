@@ -5,7 +5,7 @@
 // backpressure: sends wait in a bounded FIFO until the worker frees space, and past the bound the caller is
 // told `overloaded` (HTTP 503 with Retry-After); no request is ever dropped silently.
 // Runs on the acceptor (main) thread only; never blocks it (waits with Atomics.waitAsync).
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import { type PartitionState, readPartitionState } from '../messages/describe.js';
 import { MessageKind } from '../messages/kinds.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
@@ -83,18 +83,16 @@ export class WorkerLink {
     this.visit = (kind, correlationId, at, length) => {
       if (correlationId === 0) {
         // Unasked: a replica's figures moved (the only kind a worker sends without a request).
-        assert(
-          kind === MessageKind.PartitionState,
-          `worker ${this.workerIndex} sent unasked frame kind ${kind}`,
-        );
+        if (kind !== MessageKind.PartitionState) {
+          assertionFailed(`worker ${this.workerIndex} sent unasked frame kind ${kind}`);
+        }
         this.onPartitionState(readPartitionState(this.reader.view, at, this.notice));
         return;
       }
       const handler = this.pending.get(correlationId);
-      assert(
-        handler !== undefined,
-        `worker ${this.workerIndex} answered unknown correlation id ${correlationId}`,
-      );
+      if (handler === undefined) {
+        assertionFailed(`worker ${this.workerIndex} answered unknown correlation id ${correlationId}`);
+      }
       this.pending.delete(correlationId);
       handler(kind, this.reader.view, this.responseBytes, at, length);
     };
@@ -172,7 +170,7 @@ export class WorkerLink {
     // Correlation ids are u32 and wrap; an id still in flight after 4 billion requests would be a bug.
     // 0 is reserved for the worker's unasked notices.
     this.nextCorrelationId = id === 0xffff_ffff ? 1 : id + 1;
-    assert(!this.pending.has(id), `correlation id ${id} is still in flight`);
+    if (this.pending.has(id)) assertionFailed(`correlation id ${id} is still in flight`);
     return id;
   }
 
@@ -184,7 +182,7 @@ export class WorkerLink {
   ): boolean {
     const at = this.writer.reserve(payloadBytes);
     if (at === ReserveFailure.full) return false;
-    assert(at >= 0, `reserve failed with ${at} for ${payloadBytes} bytes`);
+    if (!(at >= 0)) assertionFailed(`reserve failed with ${at} for ${payloadBytes} bytes`);
     encode(this.requestBytes, this.writer.view, at);
     this.writer.commit(kind, correlationId, payloadBytes);
     this.schedulePublish();

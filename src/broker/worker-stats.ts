@@ -35,11 +35,15 @@ export const StatSlot = {
    * second): log end minus the follower's last reported durable end.
    */
   replicaMaxLagRecords: 14,
+  /** Bytes allocated on the worker's V8 heap since it started (counter, refreshed every tick; HeapMeter). */
+  heapAllocatedBytes: 15,
   fsyncBuckets: 16,
   batchBuckets: 16 + fsyncBucketsSeconds.length,
+  /** Seconds the worker spent in garbage-collection pauses (counter, refreshed every tick; HeapMeter). */
+  gcSeconds: 16 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
 } as const;
 
-export const workerStatsLength = StatSlot.batchBuckets + batchFramesBuckets.length;
+export const workerStatsLength = StatSlot.gcSeconds + 1;
 
 export function createWorkerStats(): SharedArrayBuffer {
   return new SharedArrayBuffer(workerStatsLength * Float64Array.BYTES_PER_ELEMENT);

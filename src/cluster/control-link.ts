@@ -80,8 +80,11 @@ export class ControlLink {
   /** Spawns the control thread and resolves once it has bound the cluster port and started Raft. */
   static async start(options: ControlOptions): Promise<ControlLink> {
     // The partition workers' ports move to the control thread (a MessagePort in workerData must be transferred).
+    // The control thread's garbage is small and short-lived (Raft entries, gossip datagrams): a small young
+    // generation keeps its resident memory down.
     const worker = spawnThread('workers/control', options, {
       name: 'control',
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
       transferList: [...options.workerPorts],
     });
     const link = new ControlLink(worker);

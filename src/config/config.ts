@@ -21,7 +21,7 @@ export type ConfigSource = (typeof configSources)[number];
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
-export const autoBalanceModes = ['off', 'node-add'] as const;
+export const autoBalanceModes = ['off', 'node-add', 'continuous'] as const;
 export type AutoBalanceMode = (typeof autoBalanceModes)[number];
 export const tlsClientAuthModes = ['none', 'request', 'require'] as const;
 export type TlsClientAuth = (typeof tlsClientAuthModes)[number];
@@ -77,6 +77,8 @@ export interface BrokerValues {
   readonly replicationThrottleBytes: number;
   /** 'node-add': a broker registering for the first time gets its share of replicas without a request. */
   readonly autoBalance: AutoBalanceMode;
+  /** With `autoBalance` continuous: a broker fenced this long has its replicas moved to live brokers. */
+  readonly nodeDownTimeoutMs: number;
   /** Principal -> salted scrypt hash of a bearer token (src/core/security/token-file.ts); null: none. */
   readonly authTokensFile: string | null;
   readonly authJwtHs256SecretFile: string | null;
@@ -120,7 +122,7 @@ export type OptionKind =
   | 'path' // a non-empty file system path
   | 'seeds' // comma-separated host:port list
   | 'logLevel' // one of the pino levels
-  | 'autoBalance' // off or node-add
+  | 'autoBalance' // off, node-add or continuous
   | 'tlsClientAuth' // none, request or require
   | 'text' // 1-255 printable ASCII characters (a JWT audience or issuer)
   | 'principals' // comma-separated principals (printable ASCII, no spaces or commas)
@@ -610,7 +612,21 @@ export const optionSpecs: OptionTable = {
     defaultValue: 'off',
     defaultText: 'off',
     description:
-      "node-add: a broker that joins the cluster for the first time gets its share of replicas and preferred leaderships without a request, by the plan of POST /admin/rebalance (Redpanda's partition_autobalancing_mode=node_add); off: only on request.",
+      "node-add: a broker that joins the cluster for the first time gets its share of replicas and preferred leaderships without a request, by the plan of POST /admin/rebalance (Redpanda's partition_autobalancing_mode=node_add); continuous: that, and the replicas of a broker fenced for --node-down-timeout move to live brokers, by the plan of a decommission; off: only on request.",
+  },
+  nodeDownTimeoutMs: {
+    name: 'nodeDownTimeout',
+    field: 'nodeDownTimeoutMs',
+    flag: 'node-down-timeout',
+    env: 'BROKER_NODE_DOWN_TIMEOUT',
+    fileKey: 'node_down_timeout',
+    kind: 'duration',
+    defaultValue: 15 * 60 * 1000,
+    defaultText: '15m',
+    min: 1000,
+    max: 7 * 24 * 60 * 60 * 1000,
+    description:
+      "With --auto-balance continuous: a broker fenced (dead to gossip) this long is taken as gone, and its replicas are re-created on live brokers from their leaders (Redpanda's partition_autobalancing_node_availability_timeout_sec); ms, or 15m.",
   },
   replicaLagTimeMaxMs: {
     name: 'replicaLagTimeMax',

@@ -12,6 +12,14 @@ export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionError(message);
 }
 
+/**
+ * Stops with `message`: for hot paths, as `if (!condition) assertionFailed(\`…${detail}\`)`, so that the message
+ * is built only when the check fails (an `assert` argument is evaluated on every call).
+ */
+export function assertionFailed(message: string): never {
+  throw new AssertionError(message);
+}
+
 /** Marks a branch that the types say is unreachable; reaching it is a bug. */
 export function unreachable(value: never, what: string): never {
   throw new AssertionError(`unreachable ${what}: ${String(value)}`);

@@ -9,7 +9,7 @@
 //
 // Pure: no I/O, no clock, no randomness; the caller picks the sticky partitioner's starting partition.
 // Callable from any thread; a StickyPartitioner instance belongs to the one thread that created it.
-import { assert } from './assert.js';
+import { assert, assertionFailed } from './assert.js';
 
 const murmurSeed = 0x9747b28c;
 const murmurM = 0x5bd1e995;
@@ -20,11 +20,11 @@ const murmurR = 24;
  * Java client computes. Math.imul gives Java's wrapping 32-bit multiply; `>>>` is Java's unsigned shift.
  */
 export function murmur2(bytes: Uint8Array, offset = 0, length = bytes.length - offset): number {
-  assert(
-    Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0,
-    `murmur2: bad range offset=${offset} length=${length}`,
-  );
-  assert(offset + length <= bytes.length, `murmur2: range ${offset}+${length} exceeds ${bytes.length} bytes`);
+  if (!(Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0)) {
+    assertionFailed(`murmur2: bad range offset=${offset} length=${length}`);
+  }
+  if (offset + length > bytes.length)
+    assertionFailed(`murmur2: range ${offset}+${length} exceeds ${bytes.length} bytes`);
   let h = (murmurSeed ^ length) | 0;
   const end4 = offset + (length & ~3);
   for (let i = offset; i < end4; i += 4) {
@@ -62,10 +62,9 @@ export function partitionForKey(
   offset = 0,
   length = keyBytes.length - offset,
 ): number {
-  assert(
-    Number.isInteger(numPartitions) && numPartitions >= 1,
-    `partitionForKey: numPartitions ${numPartitions} must be a positive integer`,
-  );
+  if (!(Number.isInteger(numPartitions) && numPartitions >= 1)) {
+    assertionFailed(`partitionForKey: numPartitions ${numPartitions} must be a positive integer`);
+  }
   return toPositive(murmur2(keyBytes, offset, length)) % numPartitions;
 }
 

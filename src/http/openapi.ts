@@ -126,6 +126,7 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
         retention_ms: { type: 'integer', minimum: -1 },
         retention_bytes: { type: 'integer', minimum: -1 },
         min_insync_replicas: { type: 'integer', minimum: 1 },
+        segment_bytes: { type: 'integer', minimum: 1048576, maximum: 1073741824 },
       },
       additionalProperties: false,
     },

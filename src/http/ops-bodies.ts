@@ -2,16 +2,16 @@
 // consumer group's offset reset (`POST /consumer-groups/{g}/reset-offsets`). Every field is checked for type
 // and range, unknown fields are refused by name, and every problem is reported at once, so a typo never
 // becomes a silent default. Pure; called on the acceptor thread.
+import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../core/metadata/state-machine.js';
 import type { TopicConfigChanges } from '../metadata/types.js';
 
 export type BodyParse<T> =
   | { readonly kind: 'ok'; readonly value: T }
   | { readonly kind: 'error'; readonly message: string };
 
-const alterable = ['retention_ms', 'retention_bytes', 'min_insync_replicas'] as const;
+const alterable = ['retention_ms', 'retention_bytes', 'min_insync_replicas', 'segment_bytes'] as const;
 /** Settings a topic has but cannot change yet, with the reason given to the operator. */
 const notAlterable: Readonly<Record<string, string>> = {
-  segment_bytes: 'segment_bytes cannot be altered yet (open partitions keep their segment size)',
   cleanup_policy: "cleanup_policy cannot be altered: only 'delete' is supported",
   value_schema: 'value_schema (Avro values) is not supported yet',
 };
@@ -25,7 +25,7 @@ function integerIn(value: unknown, min: number, max: number): value is number {
 }
 
 /**
- * `{"retention_ms"?, "retention_bytes"?, "min_insync_replicas"?}` (also accepted wrapped as `{"config": {...}}`,
+ * `{"retention_ms"?, "retention_bytes"?, "min_insync_replicas"?, "segment_bytes"?}` (also accepted wrapped as `{"config": {...}}`,
  * the shape of the create body). At least one setting must be given.
  */
 export function parseTopicAlter(json: unknown, replicationFactor: number): BodyParse<TopicConfigChanges> {
@@ -57,9 +57,20 @@ export function parseTopicAlter(json: unknown, replicationFactor: number): BodyP
       replicationFactor,
       `between 1 and the replication factor ${replicationFactor}`,
     ),
+    segmentBytes: pick(
+      'segment_bytes',
+      SEGMENT_BYTES_MIN,
+      SEGMENT_BYTES_MAX,
+      `between ${SEGMENT_BYTES_MIN} and ${SEGMENT_BYTES_MAX} (segments rolled from now on take the new size)`,
+    ),
   };
   if (problems.length > 0) return { kind: 'error', message: problems.join('; ') };
-  if (changes.retentionMs === null && changes.retentionBytes === null && changes.minInsyncReplicas === null) {
+  if (
+    changes.retentionMs === null &&
+    changes.retentionBytes === null &&
+    changes.minInsyncReplicas === null &&
+    changes.segmentBytes === null
+  ) {
     return { kind: 'error', message: `nothing to change: give one of ${alterable.join(', ')}` };
   }
   return { kind: 'ok', value: changes };

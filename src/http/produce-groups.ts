@@ -62,7 +62,8 @@ export function groupByPartition(
   return { kind: 'ok', groups: [...byPartition.values()] };
 }
 
-function placeOne(record: ParsedRecord, numPartitions: number, sticky: StickyPartitioner): number {
+/** The partition of one record: its own, its key's, or the sticky partitioner's (may be out of range). */
+export function placeOne(record: ParsedRecord, numPartitions: number, sticky: StickyPartitioner): number {
   if (record.partition !== null) return record.partition;
   if (record.key !== null) return keyPartition(record.key, numPartitions);
   return sticky.partition();

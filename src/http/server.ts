@@ -88,6 +88,40 @@ export interface HttpRequest {
   readonly startedAtMs: number;
 }
 
+/** Told once when a request is answered or aborted (499), with its status. */
+export interface RequestObserver {
+  requestDone(status: number): void;
+}
+
+/**
+ * What `writeCorked` writes: uWS runs a cork callback synchronously, so one module-level record and one
+ * function serve every answer, where a closure per answer would be garbage.
+ */
+const corked = {
+  res: null as uWS.HttpResponse | null,
+  status: 200,
+  contentType: 'application/json',
+  headers: undefined as readonly (readonly [string, string])[] | undefined,
+  body: '' as string | Uint8Array,
+  closeConnection: false,
+  clear(): void {
+    this.res = null;
+    this.headers = undefined;
+    this.body = '';
+    this.closeConnection = false;
+  },
+};
+
+function writeCorked(): void {
+  const res = corked.res!;
+  const status = corked.status;
+  res.writeStatus(statusText[status] ?? `${status}`);
+  res.writeHeader('content-type', corked.contentType);
+  const headers = corked.headers;
+  if (headers !== undefined) for (const [name, value] of headers) res.writeHeader(name, value);
+  res.end(corked.body, corked.closeConnection);
+}
+
 /** The answer side of one request. Every method is a no-op once the request is answered or aborted. */
 export class Reply {
   private finished = false;
@@ -98,8 +132,12 @@ export class Reply {
 
   constructor(
     private readonly res: uWS.HttpResponse,
-    private readonly onDone: (status: number) => void,
+    private readonly observer: RequestObserver,
   ) {}
+
+  private onDone(status: number): void {
+    this.observer.requestDone(status);
+  }
 
   get open(): boolean {
     return !this.finished && !this.aborted;
@@ -113,23 +151,30 @@ export class Reply {
     }
   }
 
-  /** Sends a JSON text with `status`; `closeConnection` ends the connection after it (load shedding). */
+  /**
+   * Sends a JSON text with `status`: a string, or its UTF-8 bytes (copied by uWS before this returns, so a reused
+   * buffer will do); `closeConnection` ends the connection after it (load shedding).
+   */
   json(
     status: number,
-    body: string,
+    body: string | Uint8Array,
     headers?: readonly (readonly [string, string])[],
     closeConnection = false,
   ): void {
     if (!this.open) return;
     this.finished = true;
     if (this.measure) this.sentBytes = Buffer.byteLength(body);
-    const res = this.res;
-    res.cork(() => {
-      res.writeStatus(statusText[status] ?? `${status}`);
-      res.writeHeader('content-type', 'application/json');
-      if (headers !== undefined) for (const [name, value] of headers) res.writeHeader(name, value);
-      res.end(body, closeConnection);
-    });
+    corked.res = this.res;
+    corked.status = status;
+    corked.contentType = 'application/json';
+    corked.headers = headers;
+    corked.body = body;
+    corked.closeConnection = closeConnection;
+    try {
+      this.res.cork(writeCorked);
+    } finally {
+      corked.clear();
+    }
     this.onDone(status);
   }
 
@@ -164,12 +209,17 @@ export class Reply {
   text(status: number, contentType: string, body: string): void {
     if (!this.open) return;
     this.finished = true;
-    const res = this.res;
-    res.cork(() => {
-      res.writeStatus(statusText[status] ?? `${status}`);
-      res.writeHeader('content-type', contentType);
-      res.end(body);
-    });
+    corked.res = this.res;
+    corked.status = status;
+    corked.contentType = contentType;
+    corked.headers = undefined;
+    corked.body = body;
+    corked.closeConnection = false;
+    try {
+      this.res.cork(writeCorked);
+    } finally {
+      corked.clear();
+    }
     this.onDone(status);
   }
 
@@ -358,10 +408,16 @@ function registerHandlers(app: uWS.TemplatedApp, routes: readonly Route[], optio
   options.extend?.(app);
   // A known path with another method answers 405 with Allow; anything else is 404. uWebSockets.js tries
   // routes with an explicit method before `any` ones, so these only catch what nothing else matched.
+  const notAllowed: RequestObserver = {
+    requestDone: (status) => options.onRequestDone('method_not_allowed', status, 0),
+  };
+  const unmatched: RequestObserver = {
+    requestDone: (status) => options.onRequestDone('unmatched', status, 0),
+  };
   for (const [pattern, methods] of methodsByPattern) {
     const allow = methods.map((m) => m.toUpperCase()).join(', ');
     app.any(pattern, (res) => {
-      const reply = new Reply(res, (status) => options.onRequestDone('method_not_allowed', status, 0));
+      const reply = new Reply(res, notAllowed);
       res.onAborted(() => reply.markAborted());
       reply.error('method_not_allowed', `this path accepts ${allow}`);
     });
@@ -369,7 +425,7 @@ function registerHandlers(app: uWS.TemplatedApp, routes: readonly Route[], optio
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     const method = req.getMethod().toUpperCase();
-    const reply = new Reply(res, (status) => options.onRequestDone('unmatched', status, 0));
+    const reply = new Reply(res, unmatched);
     res.onAborted(() => reply.markAborted());
     if (options.admit !== undefined && !options.admit()) return reply.shed();
     if (refusedAddress(res, reply, options)) return;
@@ -388,103 +444,146 @@ function refusedAddress(res: uWS.HttpResponse, reply: Reply, options: ServerOpti
 }
 
 function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, options: ServerOptions): void {
-  const startedAtMs = performance.now();
-  const quotas = options.quotas;
-  // A consume answer is charged to its principal's quota once sent (its size is known only then).
-  const consumeQuota =
-    quotas !== undefined && quotas.consumeBytesPerS > 0 && consumeOperations.has(route.operationId);
-  let quotaPrincipal = '';
-  const reply = new Reply(res, (status) => {
-    if (consumeQuota && status === 200) quotas?.chargeConsume(quotaPrincipal, reply.sentBytes);
-    options.onRequestDone(route.operationId, status, (performance.now() - startedAtMs) / 1000);
-  });
-  reply.measure = consumeQuota;
-  res.onAborted(() => reply.markAborted());
-  if (options.admit !== undefined && !options.admit()) return reply.shed();
-  if (refusedAddress(res, reply, options)) return;
-  // The uWS request object dies when this function returns: copy what the handler needs now.
-  const paramCount = countParams(route.pattern);
-  const params: string[] = new Array(paramCount);
-  for (let i = 0; i < paramCount; i++) params[i] = decodePathParam(req.getParameter(i) ?? '');
-  // One object per request, all its fields set here (one shape for every request): `run` fills in the body and
-  // the principal instead of copying it.
-  const base: MutableRequest & { authorization: string } = {
-    method: route.method,
-    url: req.getUrl(),
-    params,
-    query: req.getQuery() ?? '',
-    contentType: req.getHeader('content-type'),
-    acceptEncoding: req.getHeader('accept-encoding'),
-    redirectToLeader: redirectAsked(req.getHeader('x-redirect-to-leader')),
-    forwardedBy: req.getHeader('x-forwarded-by-broker'),
-    authorization: req.getHeader('authorization'),
-    producerId: req.getHeader('producer-id'),
-    producerEpoch: req.getHeader('producer-epoch'),
-    sequence: req.getHeader('sequence'),
-    startedAtMs,
-    body: null,
-    principal: '',
-    mayDescribe: undefined,
-  };
-  const access = options.access;
-  const rule = accessOf(route.operationId)!;
-  const open =
-    access === undefined ||
-    !access.enabled ||
-    rule.kind === 'open' ||
-    (rule.kind === 'metrics' && !access.metricsRequireAuth);
-  const authentication: Authentication | Promise<Authentication> = open
-    ? { kind: 'ok', principal: access === undefined || !access.enabled ? ANONYMOUS : '' }
-    : access.authenticate(base.authorization, null);
-  // A refusal for credentials is answered before the body is read (when it is known at once).
-  if (!(authentication instanceof Promise) && authentication.kind !== 'ok') {
-    return refuseAuthentication(reply, authentication);
+  new Exchange(route, res, req, options).begin(req);
+}
+
+/** The principal of every request while authentication is off, and of open routes with it on. */
+const anonymousOk: Authentication = { kind: 'ok', principal: ANONYMOUS };
+const openOk: Authentication = { kind: 'ok', principal: '' };
+
+/**
+ * One request from its first byte to its answer: the request object handed to the route, its reply, and the
+ * steps between (authentication, body, ACLs, quota). The steps are methods of this one object, and it is the
+ * reply's observer, so a request costs a handful of objects rather than a closure per step.
+ */
+class Exchange implements RequestObserver {
+  private readonly reply: Reply;
+  private readonly request: MutableRequest & { authorization: string };
+  /** A consume answer is charged to its principal's quota once sent (its size is known only then). */
+  private readonly consumeQuota: boolean;
+  private quotaPrincipal = '';
+  /** No authentication or ACL check applies to this request. */
+  private readonly open: boolean;
+  private authentication: Authentication | Promise<Authentication> = openOk;
+  private chunks: Buffer[] | null = null;
+  private receivedBytes = 0;
+
+  constructor(
+    private readonly route: Route,
+    private readonly res: uWS.HttpResponse,
+    req: uWS.HttpRequest,
+    private readonly options: ServerOptions,
+  ) {
+    const startedAtMs = performance.now();
+    const quotas = options.quotas;
+    this.consumeQuota =
+      quotas !== undefined && quotas.consumeBytesPerS > 0 && consumeOperations.has(route.operationId);
+    const reply = new Reply(res, this);
+    this.reply = reply;
+    reply.measure = this.consumeQuota;
+    res.onAborted(() => reply.markAborted());
+    // The uWS request object dies when the constructor returns: copy what the handler needs now.
+    const paramCount = countParams(route.pattern);
+    const params: string[] = new Array(paramCount);
+    for (let i = 0; i < paramCount; i++) params[i] = decodePathParam(req.getParameter(i) ?? '');
+    // One object per request, all its fields set here (one shape for every request): `run` fills in the body
+    // and the principal instead of copying it.
+    this.request = {
+      method: route.method,
+      url: req.getUrl(),
+      params,
+      query: req.getQuery() ?? '',
+      contentType: req.getHeader('content-type'),
+      acceptEncoding: req.getHeader('accept-encoding'),
+      redirectToLeader: redirectAsked(req.getHeader('x-redirect-to-leader')),
+      forwardedBy: req.getHeader('x-forwarded-by-broker'),
+      authorization: req.getHeader('authorization'),
+      producerId: req.getHeader('producer-id'),
+      producerEpoch: req.getHeader('producer-epoch'),
+      sequence: req.getHeader('sequence'),
+      startedAtMs,
+      body: null,
+      principal: '',
+      mayDescribe: undefined,
+    };
+    const access = options.access;
+    const rule = accessOf(route.operationId)!;
+    this.open =
+      access === undefined ||
+      !access.enabled ||
+      rule.kind === 'open' ||
+      (rule.kind === 'metrics' && !access.metricsRequireAuth);
   }
-  const run = (principal: string, body: Buffer | null): void => {
-    base.body = body;
-    base.principal = principal;
-    if (!open && access !== undefined) {
-      // Lists are filtered only where ACLs apply: no closure on the hot path otherwise.
-      base.mayDescribe = (resourceType, name) =>
-        access.allows(principal, { resourceType, resourceName: name, operation: 'describe' });
-      const refusal = access.authorize(principal, requirementsOf(rule, base), route.operationId);
-      if (refusal !== null) return reply.error('forbidden', refusal.message);
+
+  /** The steps up to the handler; `req` is valid only until this returns. */
+  begin(req: uWS.HttpRequest): void {
+    const { options, reply, res, route } = this;
+    if (options.admit !== undefined && !options.admit()) return reply.shed();
+    if (refusedAddress(res, reply, options)) return;
+    const access = options.access;
+    const authentication = this.open
+      ? access === undefined || !access.enabled
+        ? anonymousOk
+        : openOk
+      : access!.authenticate(this.request.authorization, null);
+    this.authentication = authentication;
+    // A refusal for credentials is answered before the body is read (when it is known at once).
+    if (!(authentication instanceof Promise) && authentication.kind !== 'ok') {
+      return refuseAuthentication(reply, authentication);
     }
-    if (quotas !== undefined && overQuota(route.operationId, principal, body, quotas, reply)) return;
-    quotaPrincipal = principal;
-    route.handle(base, reply);
-  };
-  const withPrincipal = (body: Buffer | null): void => {
-    if (!(authentication instanceof Promise))
-      return run((authentication as { principal: string }).principal, body);
-    // A token being hashed: the body (copied) waits for it; nothing runs unless it is good.
-    const kept = body === null ? null : Buffer.from(body);
-    authentication.then((outcome) => {
-      if (!reply.open) return;
-      if (outcome.kind !== 'ok') return refuseAuthentication(reply, outcome);
-      run(outcome.principal, kept);
-    });
-  };
-  if (!route.hasBody) {
-    withPrincipal(null);
-    return;
+    if (!route.hasBody) return this.withPrincipal(null);
+    const contentType = this.request.contentType;
+    if (!contentTypeAccepted(contentType)) {
+      return reply.error(
+        'unsupported_media_type',
+        `Content-Type '${contentType}' is not accepted; send application/json`,
+      );
+    }
+    const declared = req.getHeader('content-length');
+    if (declared !== '' && Number(declared) > options.maxRequestBytes) {
+      return reply.error(
+        'payload_too_large',
+        `the body is ${declared} bytes; the maximum is ${options.maxRequestBytes} (--max-request-bytes)`,
+      );
+    }
+    res.onData((chunk, isLast) => this.onChunk(chunk, isLast));
   }
-  if (!contentTypeAccepted(base.contentType)) {
-    reply.error(
-      'unsupported_media_type',
-      `Content-Type '${base.contentType}' is not accepted; send application/json`,
+
+  requestDone(status: number): void {
+    if (this.consumeQuota && status === 200)
+      this.options.quotas?.chargeConsume(this.quotaPrincipal, this.reply.sentBytes);
+    this.options.onRequestDone(
+      this.route.operationId,
+      status,
+      (performance.now() - this.request.startedAtMs) / 1000,
     );
-    return;
   }
-  const declared = req.getHeader('content-length');
-  if (declared !== '' && Number(declared) > options.maxRequestBytes) {
-    reply.error(
-      'payload_too_large',
-      `the body is ${declared} bytes; the maximum is ${options.maxRequestBytes} (--max-request-bytes)`,
-    );
-    return;
-  }
-  readBody(res, reply, options.maxRequestBytes, (body) => {
+
+  /**
+   * A piece of the body. Pieces before the last are copied (uWebSockets.js reuses their memory once the callback
+   * returns); a body that arrives in one piece is handed over without a copy and must be used synchronously.
+   */
+  private onChunk(chunk: ArrayBuffer, isLast: boolean): void {
+    const reply = this.reply;
+    if (!reply.open) return;
+    const maxBytes = this.options.maxRequestBytes;
+    this.receivedBytes += chunk.byteLength;
+    if (this.receivedBytes > maxBytes) {
+      reply.error('payload_too_large', `the body is larger than ${maxBytes} bytes (--max-request-bytes)`);
+      return;
+    }
+    if (!isLast) {
+      this.chunks ??= [];
+      this.chunks.push(Buffer.from(chunk.slice(0)));
+      return;
+    }
+    let body: Buffer;
+    if (this.chunks === null) body = Buffer.from(chunk);
+    else {
+      this.chunks.push(Buffer.from(chunk));
+      body = Buffer.concat(this.chunks, this.receivedBytes);
+      this.chunks = null;
+    }
     // JSON text is UTF-8 (RFC 8259). Decoding other bytes would store U+FFFD in their place, a record other
     // than the one sent, so such a body is refused before any handler sees it.
     if (!isUtf8(body)) {
@@ -494,8 +593,45 @@ function serve(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest, option
       );
       return;
     }
-    withPrincipal(body);
-  });
+    this.withPrincipal(body);
+  }
+
+  private withPrincipal(body: Buffer | null): void {
+    const authentication = this.authentication;
+    if (!(authentication instanceof Promise))
+      return this.run((authentication as { principal: string }).principal, body);
+    // A token being hashed: the body (copied) waits for it; nothing runs unless it is good.
+    const kept = body === null ? null : Buffer.from(body);
+    authentication.then((outcome) => {
+      if (!this.reply.open) return;
+      if (outcome.kind !== 'ok') return refuseAuthentication(this.reply, outcome);
+      this.run(outcome.principal, kept);
+    });
+  }
+
+  private run(principal: string, body: Buffer | null): void {
+    const request = this.request;
+    const reply = this.reply;
+    const access = this.options.access;
+    const route = this.route;
+    request.body = body;
+    request.principal = principal;
+    if (!this.open && access !== undefined) {
+      // Lists are filtered only where ACLs apply: no closure on the hot path otherwise.
+      request.mayDescribe = (resourceType, name) =>
+        access.allows(principal, { resourceType, resourceName: name, operation: 'describe' });
+      const refusal = access.authorize(
+        principal,
+        requirementsOf(accessOf(route.operationId)!, request),
+        route.operationId,
+      );
+      if (refusal !== null) return reply.error('forbidden', refusal.message);
+    }
+    const quotas = this.options.quotas;
+    if (quotas !== undefined && overQuota(route.operationId, principal, body, quotas, reply)) return;
+    this.quotaPrincipal = principal;
+    route.handle(request, reply);
+  }
 }
 
 /** An `HttpRequest` while `serve` fills it in. */
@@ -574,34 +710,6 @@ function countParams(pattern: string): number {
   let count = 0;
   for (let i = 0; i < pattern.length; i++) if (pattern.charCodeAt(i) === 58 /* ':' */) count++;
   return count;
-}
-
-/**
- * Collects the body. Chunks before the last are copied (uWebSockets.js reuses their memory once the callback
- * returns); a body that arrives in one chunk is handed over without a copy and must be used synchronously.
- */
-function readBody(res: uWS.HttpResponse, reply: Reply, maxBytes: number, done: (body: Buffer) => void): void {
-  let chunks: Buffer[] | null = null;
-  let received = 0;
-  res.onData((chunk, isLast) => {
-    if (!reply.open) return;
-    received += chunk.byteLength;
-    if (received > maxBytes) {
-      reply.error('payload_too_large', `the body is larger than ${maxBytes} bytes (--max-request-bytes)`);
-      return;
-    }
-    if (isLast) {
-      if (chunks === null) {
-        done(Buffer.from(chunk));
-      } else {
-        chunks.push(Buffer.from(chunk));
-        done(Buffer.concat(chunks, received));
-      }
-      return;
-    }
-    chunks ??= [];
-    chunks.push(Buffer.from(chunk.slice(0)));
-  });
 }
 
 function redirectAsked(header: string): boolean {

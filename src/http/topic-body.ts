@@ -3,7 +3,9 @@
 // the live brokers, false, and the broker's log defaults; min_insync_replicas 2 with three or more replicas); anything present must have the
 // right type and range, and unknown fields are refused by name so that a typo never silently becomes a
 // default. Pure; called on the acceptor thread.
+
 import type { ErrorName } from '../core/errors.js';
+import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../core/metadata/state-machine.js';
 import type { CreateTopicRequest, TopicConfig } from '../metadata/types.js';
 
 export interface TopicDefaults {
@@ -144,8 +146,8 @@ export function parseTopicCreate(name: string, json: unknown, defaults: TopicDef
   const segmentBytes = integerField(
     configObject.segment_bytes,
     'config.segment_bytes',
-    1024 * 1024,
-    1024 * 1024 * 1024,
+    SEGMENT_BYTES_MIN,
+    SEGMENT_BYTES_MAX,
     defaults.segmentBytes,
   );
   if (typeof segmentBytes !== 'number') problems.push(segmentBytes.message);

@@ -19,7 +19,7 @@
 // |    |     CorruptData: | 40 | 8 first damaged offset | 48 | 8 offset to resume from |
 // |    |     TooLarge:    | 40 | 8 base offset of the batch | 48 | 8 its size in bytes |
 // Callable from any thread.
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import type { Status } from './status.js';
 
 export const FETCH_REQUEST_BYTES = 32;
@@ -81,10 +81,9 @@ export function readFetchAnswerHeader(
   length: number,
   into: FetchAnswerHeader,
 ): FetchAnswerHeader {
-  assert(
-    length >= FETCH_ANSWER_HEADER_BYTES,
-    `a fetch answer has a ${FETCH_ANSWER_HEADER_BYTES}-byte header`,
-  );
+  if (!(length >= FETCH_ANSWER_HEADER_BYTES)) {
+    assertionFailed(`a fetch answer has a ${FETCH_ANSWER_HEADER_BYTES}-byte header`);
+  }
   into.status = view.getUint8(at) as Status;
   into.logStartOffset = view.getFloat64(at + 8, true);
   into.highWatermark = view.getFloat64(at + 16, true);

@@ -31,7 +31,7 @@
 // | 40 | 8 detail (f64): the expected sequence (OutOfOrderSequence), the producer's epoch                |
 // |    |   (FencedProducerEpoch), the ISR size (NotEnoughReplicas); otherwise 0                         |
 // Callable from any thread.
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import type { Status } from './status.js';
 
 export const PRODUCE_HEADER_BYTES = 40;
@@ -280,7 +280,8 @@ export function readProduceAnswer(
   length: number,
   into: ProduceAnswer,
 ): ProduceAnswer {
-  assert(length >= PRODUCE_ANSWER_BYTES, `a produce answer is ${PRODUCE_ANSWER_BYTES} bytes, got ${length}`);
+  if (!(length >= PRODUCE_ANSWER_BYTES))
+    assertionFailed(`a produce answer is ${PRODUCE_ANSWER_BYTES} bytes, got ${length}`);
   into.status = view.getUint8(at) as Status;
   into.duplicate = (view.getUint8(at + 1) & 1) === 1;
   into.baseOffset = view.getFloat64(at + 8, true);

@@ -49,6 +49,17 @@ const topicConfigChangesSchema = record('TopicConfigChanges', [
   field('retentionBytes', ['null', 'long']),
   field('minInsyncReplicas', ['null', 'int']),
 ]);
+/**
+ * A config change that also sets the segment size. A separate branch (`alter_topic_config_v2`), because a field
+ * added to TopicConfigChanges would break the decoding of changes already in logs; a change without a segment
+ * size is still written as `alter_topic_config`, which older nodes read.
+ */
+const topicConfigChangesV2Schema = record('TopicConfigChangesV2', [
+  field('retentionMs', ['null', 'long']),
+  field('retentionBytes', ['null', 'long']),
+  field('minInsyncReplicas', ['null', 'int']),
+  field('segmentBytes', ['null', 'long']),
+]);
 
 const configFieldsV1 = [
   field('retentionMs', 'long'),
@@ -231,6 +242,11 @@ function commandTypeOf(version: 1 | 2): avro.Type {
           ]),
           record('create_acls', [field('acls', arrayOf(aclBindingSchema))]),
           record('delete_acls', [field('filter', aclFilterSchema)]),
+          record('alter_topic_config_v2', [
+            field('name', 'string'),
+            field('topicId', 'string'),
+            field('changes', topicConfigChangesV2Schema),
+          ]),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -346,6 +362,7 @@ const adminRequestType: avro.Type = forUntrustedSchema([
   record('add_partitions', [field('name', 'string'), field('count', 'int')]),
   record('create_acls', [field('acls', arrayOf(aclBindingSchema))]),
   record('delete_acls', [field('filter', aclFilterSchema)]),
+  record('alter_topic_config_v2', [field('name', 'string'), field('changes', topicConfigChangesV2Schema)]),
 ]);
 
 const adminReplyType: avro.Type = forUntrustedSchema(
@@ -402,20 +419,29 @@ function plainChanges(raw: Record<string, unknown>): TopicConfigChanges {
     retentionMs: value(raw.retentionMs),
     retentionBytes: value(raw.retentionBytes),
     minInsyncReplicas: value(raw.minInsyncReplicas),
+    segmentBytes: value(raw.segmentBytes),
   };
 }
 
 function wrapChanges(changes: TopicConfigChanges): Record<string, unknown> {
-  const wrap = (v: number | null, type: string) => (v === null ? null : { [type]: v });
-  return {
+  const wrap = (v: number | null, type: 'long' | 'int') => (v === null ? null : { [type]: v });
+  const wrapped: Record<string, unknown> = {
     retentionMs: wrap(changes.retentionMs, 'long'),
     retentionBytes: wrap(changes.retentionBytes, 'long'),
     minInsyncReplicas: wrap(changes.minInsyncReplicas, 'int'),
   };
+  if (changes.segmentBytes !== null) wrapped.segmentBytes = wrap(changes.segmentBytes, 'long');
+  return wrapped;
+}
+
+/** The union branch of a config change: the old one unless it sets the segment size (see the V2 schema). */
+function alterBranch(changes: TopicConfigChanges): 'alter_topic_config' | 'alter_topic_config_v2' {
+  return changes.segmentBytes === null ? 'alter_topic_config' : 'alter_topic_config_v2';
 }
 
 export function encodeCommand(command: MetadataCommand): Buffer {
-  const { kind, ...fields } = command;
+  const { kind: commandKind, ...fields } = command;
+  const kind = command.kind === 'alter_topic_config' ? alterBranch(command.changes) : commandKind;
   const body =
     command.kind === 'alter_topic_config'
       ? { ...fields, changes: wrapChanges(command.changes) }
@@ -441,7 +467,10 @@ export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
   return decodeWith(bytes, commandType, (raw) => {
     const { kind, body } = unwrapUnion(raw);
     if (kind === 'schemas') throw new Error('the schema carrier is not a command');
-    if (kind === 'alter_topic_config') body.changes = plainChanges(body.changes as Record<string, unknown>);
+    if (kind === 'alter_topic_config' || kind === 'alter_topic_config_v2') {
+      body.changes = plainChanges(body.changes as Record<string, unknown>);
+      return plain<MetadataCommand>({ kind: 'alter_topic_config', ...body });
+    }
     if (kind === 'delete_acls') body.filter = plainFilter(body.filter as Record<string, unknown>);
     return plain<MetadataCommand>({ kind, ...body });
   });
@@ -529,7 +558,8 @@ export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
 }
 
 export function encodeAdminRequest(request: AdminRequest): Buffer {
-  const { kind, ...fields } = request;
+  const { kind: requestKind, ...fields } = request;
+  const kind = request.kind === 'alter_topic_config' ? alterBranch(request.changes) : requestKind;
   const body =
     request.kind === 'alter_topic_config'
       ? { ...fields, changes: wrapChanges(request.changes) }
@@ -542,7 +572,10 @@ export function encodeAdminRequest(request: AdminRequest): Buffer {
 export function decodeAdminRequest(bytes: Uint8Array): Decoded<AdminRequest> {
   return decodeWith(bytes, adminRequestType, (raw) => {
     const { kind, body } = unwrapUnion(raw);
-    if (kind === 'alter_topic_config') body.changes = plainChanges(body.changes as Record<string, unknown>);
+    if (kind === 'alter_topic_config' || kind === 'alter_topic_config_v2') {
+      body.changes = plainChanges(body.changes as Record<string, unknown>);
+      return plain<AdminRequest>({ kind: 'alter_topic_config', ...body });
+    }
     if (kind === 'delete_acls') body.filter = plainFilter(body.filter as Record<string, unknown>);
     return plain<AdminRequest>({ kind, ...body });
   });

@@ -132,6 +132,7 @@ export class FileMetadataStore implements MetadataStore {
           retentionMs: changes.retentionMs ?? topic.config.retentionMs,
           retentionBytes: changes.retentionBytes ?? topic.config.retentionBytes,
           minInsyncReplicas: changes.minInsyncReplicas ?? topic.config.minInsyncReplicas,
+          segmentBytes: changes.segmentBytes ?? topic.config.segmentBytes,
         },
       };
       const topics = new Map(this.current.topics);

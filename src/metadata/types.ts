@@ -96,6 +96,8 @@ export interface TopicConfigChanges {
   readonly retentionMs: number | null;
   readonly retentionBytes: number | null;
   readonly minInsyncReplicas: number | null;
+  /** Applies to segments rolled after the change; existing segments keep their size. */
+  readonly segmentBytes: number | null;
 }
 
 export type AlterTopicResult =

@@ -66,7 +66,7 @@
 // Symmetrically the reader finishes reading payloads before it stores TAIL, and the writer reuses bytes only
 // after it loaded that TAIL, so no byte is overwritten while the reader may still look at it.
 import { isMainThread } from 'node:worker_threads';
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import {
   CORRELATION_ID_MAX,
   extendCounter,
@@ -313,7 +313,8 @@ export class RingWriter {
    */
   reserve(payloadBytes: number): number {
     assert(this.#reservedAt === -1, 'reserve: the previous reservation is still open');
-    assert(Number.isInteger(payloadBytes) && payloadBytes >= 0, `reserve: bad payloadBytes ${payloadBytes}`);
+    if (!(Number.isInteger(payloadBytes) && payloadBytes >= 0))
+      assertionFailed(`reserve: bad payloadBytes ${payloadBytes}`);
     if (payloadBytes > this.payloadBytesMax) {
       this.#tooLargeEvents++;
       return ReserveFailure.tooLarge;
@@ -350,16 +351,20 @@ export class RingWriter {
   commit(kind: number, correlationId: number, payloadBytes = this.#reservedPayloadBytes, flags = 0): void {
     const frameAt = this.#reservedAt;
     assert(frameAt !== -1, 'commit: no open reservation');
-    assert(
-      Number.isInteger(payloadBytes) && payloadBytes >= 0 && payloadBytes <= this.#reservedPayloadBytes,
-      `commit: payloadBytes ${payloadBytes} outside the reservation of ${this.#reservedPayloadBytes}`,
-    );
-    assert(kind >= 0 && kind <= FRAME_KIND_MAX && Number.isInteger(kind), `commit: bad kind ${kind}`);
-    assert(flags >= 0 && flags <= FRAME_FLAGS_MAX && Number.isInteger(flags), `commit: bad flags ${flags}`);
-    assert(
-      correlationId >= 0 && correlationId <= CORRELATION_ID_MAX && Number.isInteger(correlationId),
-      `commit: bad correlationId ${correlationId}`,
-    );
+    if (
+      !(Number.isInteger(payloadBytes) && payloadBytes >= 0 && payloadBytes <= this.#reservedPayloadBytes)
+    ) {
+      assertionFailed(
+        `commit: payloadBytes ${payloadBytes} outside the reservation of ${this.#reservedPayloadBytes}`,
+      );
+    }
+    if (!(kind >= 0 && kind <= FRAME_KIND_MAX && Number.isInteger(kind)))
+      assertionFailed(`commit: bad kind ${kind}`);
+    if (!(flags >= 0 && flags <= FRAME_FLAGS_MAX && Number.isInteger(flags)))
+      assertionFailed(`commit: bad flags ${flags}`);
+    if (!(correlationId >= 0 && correlationId <= CORRELATION_ID_MAX && Number.isInteger(correlationId))) {
+      assertionFailed(`commit: bad correlationId ${correlationId}`);
+    }
     const view = this.view;
     view.setUint32(frameAt, payloadBytes, true);
     view.setUint16(frameAt + 4, kind, true);
@@ -408,7 +413,8 @@ export class RingWriter {
 
   /** Whether a payload of `payloadBytes` would fit right now (loads TAIL). */
   hasSpaceFor(payloadBytes: number): boolean {
-    assert(payloadBytes <= this.payloadBytesMax, `hasSpaceFor: ${payloadBytes} bytes can never fit`);
+    if (!(payloadBytes <= this.payloadBytesMax))
+      assertionFailed(`hasSpaceFor: ${payloadBytes} bytes can never fit`);
     const frameBytes = frameBytesFor(payloadBytes);
     const neededBytes = wrapSkipBytes(this.#headBytes, frameBytes, this.capacityBytes) + frameBytes;
     // Atomics.load of TAIL: see reserve.
@@ -571,10 +577,9 @@ export class RingReader {
       at = 0;
       payloadBytes = this.view.getUint32(0, true);
     }
-    assert(
-      payloadBytes <= this.payloadBytesMax,
-      `ring reader: corrupt frame length ${payloadBytes} at ${at}`,
-    );
+    if (!(payloadBytes <= this.payloadBytesMax)) {
+      assertionFailed(`ring reader: corrupt frame length ${payloadBytes} at ${at}`);
+    }
     this.#payloadBytes = payloadBytes;
     this.#kind = this.view.getUint16(at + 4, true);
     this.#flags = this.view.getUint16(at + 6, true);

@@ -358,7 +358,7 @@ export class PartitionLog {
 
   private constructor(
     readonly dir: string,
-    /** Replaced only through setRetention (a topic config change); read everywhere else. */
+    /** Replaced only through setRetention and setSegmentBytes (topic config changes); read everywhere else. */
     public config: LogConfig,
     private readonly disk: Disk,
     private readonly crc32: Crc32,
@@ -1753,6 +1753,17 @@ export class PartitionLog {
     const next: LogConfig = { ...this.config, retentionMs, retentionBytes };
     const problems = validateLogConfig(next);
     assert(problems.length === 0, `bad retention settings: ${problems.join('; ')}`);
+    this.config = next;
+  }
+
+  /**
+   * A new segment size for segments rolled from now on (a topic config change), with the batch bound that goes
+   * with it; segments already written keep their size.
+   */
+  setSegmentBytes(segmentBytes: number, maxBatchBytes: number): void {
+    const next: LogConfig = { ...this.config, segmentBytes, maxBatchBytes };
+    const problems = validateLogConfig(next);
+    assert(problems.length === 0, `bad segment settings: ${problems.join('; ')}`);
     this.config = next;
   }
 

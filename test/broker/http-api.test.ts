@@ -560,6 +560,8 @@ describe('metrics and the OpenAPI document', () => {
       'broker_ring_occupancy_bytes{worker="1"}',
       'broker_worker_batch_frames_bucket',
       'broker_event_loop_delay_p99_seconds{thread="partition-0"}',
+      'broker_thread_heap_allocated_bytes_total{thread="acceptor"}',
+      'broker_thread_gc_seconds_total{thread="partition-1"}',
     ]) {
       assert.ok(text.includes(name), `metrics lack ${name}`);
     }

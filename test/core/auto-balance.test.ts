@@ -6,7 +6,10 @@ import { test } from 'node:test';
 import { AutoBalancer } from '../../src/broker/auto-balance.js';
 import type { MetadataSnapshot } from '../../src/metadata/types.js';
 
-function snapshot(ids: string[], options: { fenced?: string[]; moving?: number } = {}): MetadataSnapshot {
+function snapshot(
+  ids: string[],
+  options: { fenced?: string[]; moving?: number; replicas?: string[][] } = {},
+): MetadataSnapshot {
   const brokers = new Map(
     ids.map((id) => [
       id,
@@ -19,9 +22,10 @@ function snapshot(ids: string[], options: { fenced?: string[]; moving?: number }
       },
     ]),
   );
+  const partitions = (options.replicas ?? []).map((replicas, partition) => ({ partition, replicas }));
   return {
     brokers,
-    topics: new Map(),
+    topics: new Map([['t', { name: 't', partitions }]]),
     reassignments: Array.from({ length: options.moving ?? 0 }, () => ({})),
   } as unknown as MetadataSnapshot;
 }
@@ -37,8 +41,13 @@ async function until(what: string, done: () => boolean): Promise<void> {
   }
 }
 
-function balancer(mode: 'off' | 'node-add', state: { leader: boolean; current: MetadataSnapshot }) {
+function balancer(
+  mode: 'off' | 'node-add' | 'continuous',
+  state: { leader: boolean; current: MetadataSnapshot },
+  drainOutcome: { started: number; refused: number } | { problem: string } = { started: 1, refused: 0 },
+) {
   const calls: number[] = [];
+  const drains: string[] = [];
   const logs: string[] = [];
   const b = new AutoBalancer({
     mode,
@@ -49,11 +58,16 @@ function balancer(mode: 'off' | 'node-add', state: { leader: boolean; current: M
       calls.push(Date.now());
       return { started: 2, refused: 0 };
     },
+    drain: async (brokerId) => {
+      drains.push(brokerId);
+      return drainOutcome;
+    },
+    nodeDownTimeoutMs: 200,
     log: (_level, message) => logs.push(message),
     settleMs: 10,
     attemptsMax: 3,
   });
-  return { b, calls, logs };
+  return { b, calls, drains, logs };
 }
 
 test('a join is planned once by the leader after it settles; the first snapshot and other nodes do nothing', async () => {
@@ -103,4 +117,78 @@ test('a plan waits while moves run or the new broker is fenced, and is given up 
   await until('giving up', () => /given up: n4 not live/.test(logs.at(-1)!));
   assert.equal(calls.length, 1, 'n4 never came up: no plan');
   b.stop();
+});
+
+test('continuous: a broker fenced past the timeout is drained once, by the leader, after running moves end', async () => {
+  const replicas = [
+    ['n1', 'n2'],
+    ['n2', 'n3'],
+    ['n3', 'n1'],
+  ];
+  const state = { leader: true, current: snapshot(['n1', 'n2', 'n3', 'n4'], { replicas }) };
+  const { b, drains, logs } = balancer('continuous', state);
+  b.onSnapshot(state.current);
+  // n2 goes down; while moves run nothing is drained, even past the timeout.
+  state.current = snapshot(['n1', 'n2', 'n3', 'n4'], { replicas, fenced: ['n2'], moving: 1 });
+  const downAt = Date.now();
+  b.onSnapshot(state.current);
+  await sleep(400);
+  assert.deepEqual(drains, [], 'not while a move runs');
+  state.current = snapshot(['n1', 'n2', 'n3', 'n4'], { replicas, fenced: ['n2'] });
+  b.onSnapshot(state.current);
+  await until('the drain', () => drains.length > 0);
+  assert.ok(Date.now() - downAt >= 200, 'not before the timeout');
+  assert.deepEqual(drains, ['n2']);
+  await sleep(300);
+  assert.deepEqual(drains, ['n2'], 'once while it stays down');
+  assert.match(logs.join('\n'), /broker n2 down for \d+ s .*moving its 2 replica\(s\)/);
+  b.stop();
+});
+
+test('continuous: a broker back before the timeout keeps its replicas; followers, and brokers holding none, are not drained', async () => {
+  const replicas = [['n1', 'n2']];
+  const state = { leader: true, current: snapshot(['n1', 'n2', 'n3'], { replicas }) };
+  const { b, drains } = balancer('continuous', state);
+  b.onSnapshot(state.current);
+  state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n2', 'n3'] });
+  b.onSnapshot(state.current);
+  await sleep(100);
+  state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n3'] });
+  b.onSnapshot(state.current);
+  await sleep(400);
+  assert.deepEqual(drains, [], 'n2 came back in time; n3 holds no replica');
+  // Not the metadata leader: never drains.
+  state.leader = false;
+  state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n2'] });
+  b.onSnapshot(state.current);
+  await sleep(400);
+  assert.deepEqual(drains, []);
+  b.stop();
+});
+
+test('continuous: an impossible drain is logged once and tried again when a broker joins; node-add mode never drains', async () => {
+  const replicas = [['n1', 'n2', 'n3']];
+  const state = { leader: true, current: snapshot(['n1', 'n2', 'n3'], { replicas }) };
+  const { b, drains, logs } = balancer('continuous', state, { problem: 'every other live broker holds it' });
+  b.onSnapshot(state.current);
+  state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n3'] });
+  b.onSnapshot(state.current);
+  await until('the first try', () => drains.length > 0);
+  await sleep(300);
+  assert.equal(drains.length, 1);
+  assert.match(logs.join('\n'), /cannot move \(every other live broker holds it\)/);
+  state.current = snapshot(['n1', 'n2', 'n3', 'n4'], { replicas, fenced: ['n3'] });
+  b.onSnapshot(state.current);
+  await until('a second try after n4 joined', () => drains.length > 1);
+  b.stop();
+
+  const other = balancer('node-add', {
+    leader: true,
+    current: snapshot(['n1', 'n2'], { replicas: [['n1', 'n2']] }),
+  });
+  other.b.onSnapshot(snapshot(['n1', 'n2'], { replicas: [['n1', 'n2']] }));
+  other.b.onSnapshot(snapshot(['n1', 'n2'], { replicas: [['n1', 'n2']], fenced: ['n2'] }));
+  await sleep(400);
+  assert.deepEqual(other.drains, []);
+  other.b.stop();
 });

@@ -394,7 +394,7 @@ describe('replica placement', () => {
 });
 
 describe('topic config changes', () => {
-  const changes = { retentionMs: 60_000, retentionBytes: null, minInsyncReplicas: null };
+  const changes = { retentionMs: 60_000, retentionBytes: null, minInsyncReplicas: null, segmentBytes: null };
 
   test('an alter changes only the given settings of the topic it names, fenced by topic id', () => {
     const sm = new MetadataStateMachine();
@@ -425,9 +425,11 @@ describe('topic config changes', () => {
     ]);
     const before = sm.topic('t');
     for (const bad of [
-      { retentionMs: -2, retentionBytes: null, minInsyncReplicas: null },
-      { retentionMs: null, retentionBytes: null, minInsyncReplicas: 2 },
-      { retentionMs: null, retentionBytes: -5, minInsyncReplicas: null },
+      { retentionMs: -2, retentionBytes: null, minInsyncReplicas: null, segmentBytes: null },
+      { retentionMs: null, retentionBytes: null, minInsyncReplicas: 2, segmentBytes: null },
+      { retentionMs: null, retentionBytes: -5, minInsyncReplicas: null, segmentBytes: null },
+      { retentionMs: null, retentionBytes: null, minInsyncReplicas: null, segmentBytes: 1024 },
+      { retentionMs: null, retentionBytes: null, minInsyncReplicas: null, segmentBytes: 2 ** 31 },
     ]) {
       const [result] = applyAll(sm, [
         { kind: 'alter_topic_config', name: 't', topicId: 't-id', changes: bad },
@@ -448,6 +450,32 @@ describe('topic config changes', () => {
     assert.deepEqual(decodeCommand(bytes), { ok: true, value: alter });
     const request = { kind: 'alter_topic_config' as const, name: 't', changes };
     assert.deepEqual(decodeAdminRequest(encodeAdminRequest(request)), { ok: true, value: request });
+  });
+
+  test('a segment size change travels in its own branch and is applied; other changes keep the old branch', () => {
+    const withSize = { ...changes, segmentBytes: 8 << 20 };
+    const alter = { kind: 'alter_topic_config' as const, name: 't', topicId: 't-id', changes: withSize };
+    const bytes = encodeCommand(alter);
+    assert.deepEqual(decodeCommand(bytes), { ok: true, value: alter });
+    assert.notDeepEqual(
+      bytes.subarray(0, 2),
+      encodeCommand({ ...alter, changes }).subarray(0, 2),
+      'a different union branch (old nodes never meet an unknown field in the old one)',
+    );
+    const request = { kind: 'alter_topic_config' as const, name: 't', changes: withSize };
+    assert.deepEqual(decodeAdminRequest(encodeAdminRequest(request)), { ok: true, value: request });
+
+    const sm = new MetadataStateMachine();
+    applyAll(sm, [
+      { kind: 'register_broker', broker: broker('a') },
+      { kind: 'create_topic', topic: topic('t', [['a']]) },
+    ]);
+    const decoded = decodeCommand(bytes);
+    assert.ok(decoded.ok);
+    const [result] = applyAll(sm, [decoded.value]);
+    assert.equal(result!.kind, 'altered');
+    assert.equal(sm.topic('t')!.config.segmentBytes, 8 << 20);
+    assert.equal(sm.topic('t')!.config.retentionMs, 60_000);
   });
 });
 

@@ -38,7 +38,7 @@
 // | each header    | varint key length, UTF-8 key, varint value length (-1 = null), value |
 //
 // Offsets and timestamps are JS numbers: exact below 2^53, and asserted to be safe integers.
-import { assert } from '../assert.js';
+import { assert, assertionFailed } from '../assert.js';
 
 /** CRC-32 (the zlib/IEEE polynomial) of `bytes`, as an unsigned 32-bit value. */
 export type Crc32 = (bytes: Uint8Array) => number;
@@ -80,7 +80,7 @@ export function readInt64(bytes: Uint8Array, pos: number): number {
 }
 
 export function writeInt64(bytes: Uint8Array, pos: number, value: number): void {
-  assert(Number.isSafeInteger(value), `int64 field must be a safe integer, got ${value}`);
+  if (!Number.isSafeInteger(value)) assertionFailed(`int64 field must be a safe integer, got ${value}`);
   const hi = Math.floor(value / TWO_POW_32);
   const lo = value - hi * TWO_POW_32;
   writeInt32(bytes, pos, hi | 0);
@@ -378,7 +378,8 @@ export class BatchWriter {
     headers: readonly RecordHeader[] = noHeaders,
   ): void {
     assert(this.batchStart !== -1, 'BatchWriter.addRecord without an open batch');
-    assert(Number.isSafeInteger(timestampMs), `record timestamp must be a safe integer, got ${timestampMs}`);
+    if (!Number.isSafeInteger(timestampMs))
+      assertionFailed(`record timestamp must be a safe integer, got ${timestampMs}`);
     if (this.recordCount === 0) {
       this.firstTimestampMs = timestampMs;
       this.maxTimestampMs = timestampMs;
@@ -439,7 +440,8 @@ export class BatchWriter {
   private ensureCapacity(extraBytes: number): void {
     const needed = this.position + extraBytes;
     if (needed <= this.buffer.length) return;
-    assert(needed <= this.bytesMax, `BatchWriter would exceed its bound of ${this.bytesMax} bytes`);
+    if (!(needed <= this.bytesMax))
+      assertionFailed(`BatchWriter would exceed its bound of ${this.bytesMax} bytes`);
     let capacity = this.buffer.length;
     while (capacity < needed) capacity *= 2;
     const grown = new Uint8Array(Math.min(capacity, this.bytesMax));

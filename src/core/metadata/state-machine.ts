@@ -411,6 +411,7 @@ export class MetadataStateMachine {
             retentionMs: c.changes.retentionMs ?? t.config.retentionMs,
             retentionBytes: c.changes.retentionBytes ?? t.config.retentionBytes,
             minInsyncReplicas: c.changes.minInsyncReplicas ?? t.config.minInsyncReplicas,
+            segmentBytes: c.changes.segmentBytes ?? t.config.segmentBytes,
           },
         };
         this.topics.set(t.name, altered);
@@ -684,11 +685,18 @@ function topicProblem(t: TopicMetadata, brokers: ReadonlyMap<string, BrokerRegis
 }
 
 /** Why a config change cannot apply, or null. Checked here too, since a proposal may come from any node. */
+/** A topic's segment size bounds (bytes): a segment holds at least one largest batch, and stays an int32 file. */
+export const SEGMENT_BYTES_MIN = 1024 * 1024;
+export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024;
+
 function configChangesProblem(c: TopicConfigChanges, replicationFactor: number): string | null {
   const within = (v: number | null, min: number, max: number) =>
     v === null || (Number.isSafeInteger(v) && v >= min && v <= max);
   if (!within(c.retentionMs, -1, Number.MAX_SAFE_INTEGER)) return 'retention_ms must be -1 or more';
   if (!within(c.retentionBytes, -1, Number.MAX_SAFE_INTEGER)) return 'retention_bytes must be -1 or more';
+  if (!within(c.segmentBytes, SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX)) {
+    return `segment_bytes must be between ${SEGMENT_BYTES_MIN} and ${SEGMENT_BYTES_MAX}`;
+  }
   if (!within(c.minInsyncReplicas, 1, replicationFactor)) {
     return `min_insync_replicas must be between 1 and the replication factor ${replicationFactor}`;
   }

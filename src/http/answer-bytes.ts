@@ -1,0 +1,61 @@
+// Answers written as bytes into one reused buffer instead of built as strings: the produce answer
+// `{"topic":…,"partition":P,"offset":O,"timestamp":T}` is a cached per-topic prefix and three integers, so the
+// hot path writes digits rather than allocating a string per number and per concatenation. The view returned by
+// `finish` is valid until the next `begin`; uWebSockets.js copies what it sends before `end` returns.
+// Runs on the acceptor thread only (one writer per thread).
+import { assert } from '../core/assert.js';
+
+export class AnswerWriter {
+  private readonly buffer: Buffer;
+  private length = 0;
+
+  constructor(capacityBytes = 4096) {
+    this.buffer = Buffer.allocUnsafe(capacityBytes);
+  }
+
+  begin(): this {
+    this.length = 0;
+    return this;
+  }
+
+  /** Appends bytes written before (a cached prefix). */
+  bytes(source: Uint8Array): this {
+    assert(this.length + source.byteLength <= this.buffer.byteLength, 'answer larger than its buffer');
+    this.buffer.set(source, this.length);
+    this.length += source.byteLength;
+    return this;
+  }
+
+  /** Appends an ASCII text (field names, punctuation); `text` must hold no character above U+007F. */
+  ascii(text: string): this {
+    assert(this.length + text.length <= this.buffer.byteLength, 'answer larger than its buffer');
+    for (let i = 0; i < text.length; i++) this.buffer[this.length + i] = text.charCodeAt(i);
+    this.length += text.length;
+    return this;
+  }
+
+  /** Appends a safe integer in decimal, as JSON.stringify would write it. */
+  integer(value: number): this {
+    assert(Number.isSafeInteger(value), `not a safe integer: ${value}`);
+    const buffer = this.buffer;
+    assert(this.length + 17 <= buffer.byteLength, 'answer larger than its buffer');
+    let n = value;
+    if (n < 0) {
+      buffer[this.length++] = 45; // '-'
+      n = -n;
+    }
+    let digits = 1;
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    for (let i = this.length + digits - 1; i >= this.length; i--) {
+      buffer[i] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    this.length += digits;
+    return this;
+  }
+
+  /** The answer so far: a view of the shared buffer, valid until the next `begin`. */
+  finish(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+}
