@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   const rows: Record<string, unknown>[] = [];
-  const raw: Record<string, LoadResult[]> = { bare: [], fsync: [], interval: [] };
+  const raw: Record<string, LoadResult[]> = { bare: [], fsync: [], interval: [], baseline: [] };
 
   // Single-message produce, 200 connections: bare uWS vs broker (fsync before ack) vs broker (1 s interval),
   // interleaved run by run so that drift in machine load hits all three alike.
@@ -188,9 +188,7 @@ async function main(): Promise<void> {
     await stopServer(intervalBroker);
     if (baselineCheckout !== undefined) {
       const baseline = await startBrokerWithTopic([], baselineCheckout);
-      (raw.baseline ??= []).push(
-        await load(baseline, '/topics/bench/produce', payload, { connections: 200 }),
-      );
+      raw.baseline!.push(await load(baseline, '/topics/bench/produce', payload, { connections: 200 }));
       await stopServer(baseline);
     }
   }

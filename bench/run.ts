@@ -21,6 +21,7 @@ const all = [
   'groups',
   'moves',
   'kafka',
+  'worker-balance',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);

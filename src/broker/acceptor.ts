@@ -119,6 +119,13 @@ const unknownRetryDelayMs = 10;
  */
 const leaderMoveWaitMs = 3_000;
 const leaderMoveRetryDelayMs = 50;
+/**
+ * A forwarded request answered MOVED (the leader's node put the partition on another of its workers; nothing
+ * was carried out) goes again to the worker named: at once the first time, then after a pause, as the two
+ * workers may disagree for the moment of the move.
+ */
+const movedResendsMax = 8;
+const movedResendDelayMs = 25;
 /** A forwarded request waits this long for the leader's answer beyond its own wait (acks=all included). */
 const forwardTimeoutMs = 35_000;
 /** Cached produce-answer prefixes at most (one per topic name; cleared when full, then rebuilt on use). */
@@ -254,6 +261,16 @@ export class Acceptor {
     length: number,
   ): void {
     const route = send.route;
+    if (answerKind === MessageKind.MovedAnswer) {
+      const learned = this.router.learnMoved(route, send.leader, view, at, length);
+      if (learned && send.attempt < movedResendsMax)
+        return this.again(send, send.attempt === 0 ? 0 : movedResendDelayMs);
+      return send.failed({
+        name: 'no_leader',
+        message: `the leader of ${route.topic}-${route.partition} (broker ${send.leader}) is moving it between its worker threads; nothing was written; retry`,
+        indefinite: false,
+      });
+    }
     if (answerKind === LinkFailureKind) {
       const failure = bytes[at]!;
       if (failure === LinkFailure.unreachable && this.mayWaitForLeader(send))

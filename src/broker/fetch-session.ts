@@ -7,6 +7,7 @@
 
 import { DataLinkClient, type DataLinkLimits, LinkFailureKind } from '../link/data-link.js';
 import { MessageKind } from '../messages/kinds.js';
+import { type MovedEntry, readMovedAnswer } from '../messages/moved.js';
 import {
   type ReplicaFetchRequest,
   type ReplicaRequestEntry,
@@ -24,6 +25,8 @@ export interface SessionAnswer {
   /** The answer's payload, or null when the call failed. */
   readonly payload: Buffer | null;
   readonly failure: number;
+  /** The leader answered MOVED: these partitions are on other workers of its node now (nothing was served). */
+  readonly moved?: readonly MovedEntry[];
 }
 
 export class FetchSession {
@@ -58,9 +61,16 @@ export class FetchSession {
       MessageKind.ReplicaFetch,
       bytes,
       (out, view, at) => writeReplicaFetchRequest(out, view, at, request),
-      (kind, _view, payload, at, length) => {
+      (kind, view, payload, at, length) => {
         this.inFlight = false;
-        if (kind === LinkFailureKind) {
+        if (kind === MessageKind.MovedAnswer) {
+          const moved = readMovedAnswer(view, at, length);
+          if (moved === null) {
+            this.onAnswer({ session: this, asked: request.entries, payload: null, failure: 2 });
+          } else {
+            this.onAnswer({ session: this, asked: request.entries, payload: null, failure: 0, moved });
+          }
+        } else if (kind === LinkFailureKind) {
           this.onAnswer({ session: this, asked: request.entries, payload: null, failure: payload[at]! });
         } else {
           this.onAnswer({

@@ -40,7 +40,13 @@ import { assert } from '../core/assert.js';
 import { BatchWriter, validateBatch } from '../core/log/record-batch.js';
 import type { IsrChange } from '../core/metadata/state-machine.js';
 import { partitionDirName } from '../core/names.js';
-import { partitionKey, workerOf } from '../core/ownership.js';
+import {
+  LearnedPlacements,
+  ownerOf,
+  PARTITIONS_PER_TOPIC_MAX,
+  partitionKey,
+  workerOf,
+} from '../core/ownership.js';
 import {
   type AckOutcome,
   DEFAULT_REPLICA_CONFIG,
@@ -57,6 +63,7 @@ import {
   type ControlRequest,
   decodeJson,
   encodeJson,
+  type Handover,
   type OfflinePartition,
 } from '../messages/control.js';
 import {
@@ -79,6 +86,7 @@ import {
   writeFetchDetail,
 } from '../messages/fetch.js';
 import { MessageKind } from '../messages/kinds.js';
+import { MOVED_ENTRIES_MAX, type MovedEntry, movedAnswerBytes, writeMovedAnswer } from '../messages/moved.js';
 import {
   Acks,
   emptyProduceAnswer,
@@ -182,6 +190,8 @@ export interface PartitionWorkerOptions {
   readonly authStats?: SharedArrayBuffer;
   /** Cluster TLS for the data link (security/cluster-tls.ts); absent or null without it. */
   readonly clusterTls?: ClusterTlsShared | null;
+  /** How long a partition being moved to a sibling worker may wait for its acks=all requests (default 10 s). */
+  readonly releaseWaitMs?: number;
 }
 
 /** Where an answer goes: the ring (link null) or a data-link connection. */
@@ -234,6 +244,15 @@ interface ParkedReplicaFetch {
   throttled?: boolean;
 }
 
+/** A partition being handed to a sibling worker (control op `release`), waiting for its acks=all requests. */
+interface PendingRelease {
+  readonly origin: Origin;
+  readonly topicSeq: number;
+  readonly partition: number;
+  readonly toWorker: number;
+  readonly untilMs: number;
+}
+
 interface Replica {
   readonly key: number;
   readonly topicSeq: number;
@@ -260,6 +279,8 @@ interface Replica {
     readonly proposal: IsrProposal;
     readonly untilMs: number;
   } | null;
+  /** Being handed to a sibling worker: new produces are refused as not-leader (they are retried). */
+  releasing: boolean;
   /** The figures last told to the acceptor. */
   noticedHighWatermark: number;
   noticedLogStart: number;
@@ -327,6 +348,17 @@ export class PartitionWorker {
   private readonly stateNotices = new Set<Replica>();
   private readonly auth: ClusterAuth | undefined;
   private readonly tls: ClusterTls | undefined;
+  /**
+   * The node's placement overrides (partition key -> worker index), this worker's copy: the acceptor sends
+   * every change to every worker (control ops `release`, `adopt`, `placement`), before it routes by it.
+   */
+  private readonly overrides = new Map<number, number>();
+  /** The latest metadata of every topic, so that a partition adopted from a sibling worker can be opened. */
+  private readonly latestTopics = new Map<string, TopicMetadata>();
+  /** Other nodes' overrides, learned from their MOVED answers to this worker's fetch sessions. */
+  private readonly learned = new LearnedPlacements();
+  /** Partitions being handed to a sibling worker, waiting for their acks=all requests to complete. */
+  private readonly releases: PendingRelease[] = [];
 
   constructor(
     private readonly options: PartitionWorkerOptions,
@@ -415,6 +447,11 @@ export class PartitionWorker {
     return this.server.port;
   }
 
+  /** The worker of this node that owns the partition now (the hash, or the balancer's override). */
+  private ownerOf(topicSeq: number, partition: number): number {
+    return ownerOf(topicSeq, partition, this.options.workerCount, this.overrides);
+  }
+
   /** Wakes the loop from its wait on the ring (same thread: the notify resolves the pending waitAsync). */
   private wake(): void {
     this.pendingWork = true;
@@ -451,6 +488,7 @@ export class PartitionWorker {
     await this.collectReady(now);
     await this.serveParked(now);
     this.driveFollowers(now);
+    if (this.releases.length > 0) await this.driveReleases(now);
     await this.sendStateNotices();
     if (frames > 0) this.stats.observeBatch(frames);
     this.writer.publish();
@@ -492,6 +530,9 @@ export class PartitionWorker {
     assert(message.full || this.metadataVersion >= 0, 'the first metadata a worker gets is full');
     this.metadataVersion = message.version;
     this.brokers = new Map(message.brokers.map((b) => [b.id, b]));
+    if (message.full) this.latestTopics.clear();
+    for (const topic of message.topics) this.latestTopics.set(topic.topicId, topic);
+    for (const id of message.deletedTopicIds) this.latestTopics.delete(id);
     const seen = new Set<number>();
     for (const topic of message.topics) this.reconcileTopic(topic, seen, now);
     for (const id of message.deletedTopicIds) {
@@ -510,8 +551,7 @@ export class PartitionWorker {
   private reconcileTopic(topic: TopicMetadata, seen: Set<number>, now: number): void {
     const self = this.options.nodeId;
     for (const p of topic.partitions) {
-      if (workerOf(topic.topicSeq, p.partition, this.options.workerCount) !== this.options.workerIndex)
-        continue;
+      if (this.ownerOf(topic.topicSeq, p.partition) !== this.options.workerIndex) continue;
       const key = partitionKey(topic.topicSeq, p.partition);
       let replica = this.replicas.get(key);
       if (!p.replicas.includes(self)) {
@@ -555,6 +595,7 @@ export class PartitionWorker {
       producers: null,
       session: null,
       isrInFlight: null,
+      releasing: false,
       noticedHighWatermark: -2,
       noticedLogStart: -2,
       noticedLogEnd: -2,
@@ -653,8 +694,7 @@ export class PartitionWorker {
     if (core !== null && core.role === 'follower' && core.leader !== '') {
       const leader = this.brokers.get(core.leader);
       if (leader !== undefined && leader.dataPorts.length > 0) {
-        const port =
-          leader.dataPorts[workerOf(replica.topicSeq, replica.partition, leader.dataPorts.length)]!;
+        const port = leader.dataPorts[this.learned.workerFor(leader, replica.topicSeq, replica.partition)]!;
         const address = `${leader.clusterHost}:${port}`;
         let session = this.sessions.get(address);
         if (session === undefined || session.leaderId !== leader.id) {
@@ -733,11 +773,70 @@ export class PartitionWorker {
     for (const q of queued) {
       if (q.origin.link?.closed === true) continue;
       const view = new DataView(q.payload.buffer, q.payload.byteOffset, q.payload.byteLength);
+      const moved = this.movedIn(q.kind, view, q.payload);
+      if (moved !== null) {
+        this.answerMoved(q.origin, moved);
+        continue;
+      }
       this.onRequest(q.origin, q.kind, view, q.payload, 0, q.payload.byteLength, now, false);
     }
     if (queued.length >= linkQueueMax) {
       for (const q of queued) q.origin.link?.socket.resume();
     }
+  }
+
+  /** The worker that owns the partition when it is not this one (the balancer moved it), else -1. */
+  private ownedElsewhere(topicSeq: number, partition: number): number {
+    if (partition >= PARTITIONS_PER_TOPIC_MAX) return -1; // malformed: onRequest answers it
+    const owner = this.ownerOf(topicSeq, partition);
+    return owner === this.options.workerIndex ? -1 : owner;
+  }
+
+  /**
+   * The partitions a data-link request names that a sibling worker owns now (the node's balancer moved them):
+   * the request is answered MOVED and nothing in it is carried out. Produce, fetch and describe carry the
+   * partition in their first 8 bytes (no allocation unless it moved); replica fetches are checked where they
+   * are parsed (onRequest); malformed requests are left to onRequest.
+   */
+  private movedIn(kind: number, view: DataView, payload: Buffer): MovedEntry[] | null {
+    const length = payload.byteLength;
+    let topicSeq = -1;
+    let partition = -1;
+    switch (kind) {
+      case MessageKind.Produce:
+      case MessageKind.Describe:
+      case MessageKind.Fetch:
+        if (length < 8) return null;
+        topicSeq = view.getUint32(0, true);
+        partition = view.getUint32(4, true);
+        break;
+      case MessageKind.Control: {
+        const request = decodeJson<{ op?: unknown; topicSeq?: unknown; partition?: unknown }>(payload);
+        if (
+          request?.op === 'offset_for_timestamp' &&
+          Number.isSafeInteger(request.topicSeq) &&
+          Number.isSafeInteger(request.partition) &&
+          (request.partition as number) >= 0
+        ) {
+          topicSeq = request.topicSeq as number;
+          partition = request.partition as number;
+        }
+        break;
+      }
+    }
+    if (topicSeq < 0) return null;
+    const owner = this.ownedElsewhere(topicSeq, partition);
+    return owner < 0 ? null : [{ topicSeq, partition, worker: owner }];
+  }
+
+  private answerMoved(origin: Origin, moved: readonly MovedEntry[]): void {
+    assert(origin.link !== null, 'MOVED answers go over the data link only');
+    origin.link.reply(
+      MessageKind.MovedAnswer,
+      origin.correlationId,
+      movedAnswerBytes(moved.length),
+      (_b, view, at) => writeMovedAnswer(view, at, moved),
+    );
   }
 
   private onRequest(
@@ -776,6 +875,15 @@ export class PartitionWorker {
           length,
         );
         if (request === null || origin.link === null) return; // malformed: the follower times out and retries
+        let moved: MovedEntry[] | null = null;
+        for (const e of request.entries) {
+          const owner = this.ownedElsewhere(e.topicSeq, e.partition);
+          if (owner < 0) continue;
+          moved ??= [];
+          if (moved.length < MOVED_ENTRIES_MAX)
+            moved.push({ topicSeq: e.topicSeq, partition: e.partition, worker: owner });
+        }
+        if (moved !== null) return this.answerMoved(origin, moved);
         this.replicaFetches.push({
           origin,
           followerId: request.followerId,
@@ -833,6 +941,11 @@ export class PartitionWorker {
     this.produces.push(pending);
     if (replica === null) {
       pending.status = Status.UnknownPartition;
+      return;
+    }
+    if (replica.releasing) {
+      // Its acks=all requests are completing before it moves; a forwarded produce is retried by its sender.
+      pending.status = Status.NotLeader;
       return;
     }
     const core = this.coreOf(replica);
@@ -1337,13 +1450,40 @@ export class PartitionWorker {
     const replicaFetches = this.replicaFetches.splice(0);
     for (const r of replicaFetches) await this.serveReplicaFetch(r, now);
     const controls = this.controls.splice(0);
-    for (const c of controls) await this.answerControl(c.origin, this.control(c.request));
+    for (const c of controls) {
+      const request = c.request;
+      if (request?.op === 'release' && c.origin.link === null) {
+        this.startRelease(c.origin, request, now);
+        continue;
+      }
+      await this.answerControl(c.origin, await this.control(c.request, c.origin, now));
+    }
   }
 
-  private control(request: ControlRequest | null): ControlAnswer {
+  private async control(request: ControlRequest | null, origin: Origin, now: number): Promise<ControlAnswer> {
     if (request === null)
       return { ok: false, status: Status.UnknownPartition, message: 'not a JSON control request' };
+    if (
+      (request.op === 'release' || request.op === 'adopt' || request.op === 'placement') &&
+      origin.link !== null
+    )
+      return {
+        ok: false,
+        status: Status.UnknownPartition,
+        message: `${request.op} is for the local acceptor only`,
+      };
     switch (request.op) {
+      case 'adopt':
+        return this.adopt(request, now);
+      case 'placement': {
+        const key = partitionKey(request.topicSeq, request.partition);
+        assert(
+          request.worker === this.options.workerIndex || !this.replicas.has(key),
+          `worker ${this.options.workerIndex} told that ${key} is on worker ${request.worker} while it holds it`,
+        );
+        this.setOverride(request.topicSeq, request.partition, request.worker);
+        return { ok: true };
+      }
       case 'health': {
         const offline: OfflinePartition[] = [];
         for (const replica of this.replicas.values()) {
@@ -1383,6 +1523,132 @@ export class PartitionWorker {
       default:
         return { ok: false, status: Status.UnknownPartition, message: 'unknown control operation' };
     }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Moves between this node's workers (the acceptor drives them, src/broker/worker-moves.ts): the old worker
+  // completes the partition's acks=all requests, answers its parked fetches, closes its log (flushed and
+  // checkpointed) and hands back its leadership figures; the new worker opens it and carries them on.
+
+  private setOverride(topicSeq: number, partition: number, worker: number): void {
+    assert(worker >= 0 && worker < this.options.workerCount, `placement on worker ${worker}`);
+    const key = partitionKey(topicSeq, partition);
+    if (worker === workerOf(topicSeq, partition, this.options.workerCount)) this.overrides.delete(key);
+    else this.overrides.set(key, worker);
+  }
+
+  private startRelease(origin: Origin, request: ControlRequest & { op: 'release' }, now: number): void {
+    const replica = this.replicas.get(partitionKey(request.topicSeq, request.partition));
+    if (replica !== undefined) replica.releasing = true;
+    this.releases.push({
+      origin,
+      topicSeq: request.topicSeq,
+      partition: request.partition,
+      toWorker: request.toWorker,
+      untilMs: now + (this.options.releaseWaitMs ?? 10_000),
+    });
+  }
+
+  private async driveReleases(now: number): Promise<void> {
+    const waiting: PendingRelease[] = [];
+    for (const r of this.releases.splice(0)) {
+      const replica = this.replicas.get(partitionKey(r.topicSeq, r.partition));
+      const busy =
+        replica !== undefined &&
+        (replica.ackWaiters.size > 0 ||
+          replica.isrInFlight !== null ||
+          (replica.staging?.staged.length ?? 0) > 0);
+      if (busy && now < r.untilMs) {
+        waiting.push(r);
+        continue;
+      }
+      if (busy) {
+        replica!.releasing = false;
+        await this.answerControl(r.origin, {
+          ok: false,
+          status: Status.Overloaded,
+          message: `${replica!.name} still has ${replica!.ackWaiters.size} acks=all requests waiting for its followers; not moved`,
+        });
+        continue;
+      }
+      const handover = replica === undefined ? null : await this.releaseReplica(replica, now);
+      this.setOverride(r.topicSeq, r.partition, r.toWorker);
+      await this.answerControl(r.origin, { ok: true, handover });
+    }
+    this.releases.push(...waiting);
+  }
+
+  /** Lets go of a replica whose pending acks completed: answers what waits on it, closes its log, keeps its files. */
+  private async releaseReplica(replica: Replica, now: number): Promise<Handover | null> {
+    // Long polls end now with what there is, as at shutdown; the client's next poll reaches the new worker.
+    for (const p of replica.parkedConsumers.splice(0)) await this.serveFetch(p.origin, p.request, now, false);
+    for (const request of [...replica.parkedReplicas]) {
+      this.unpark(request);
+      if (!request.answered) {
+        request.answered = true;
+        this.sendReplicaAnswer(request, this.decideReplicaFetch(request, now, true)!);
+      }
+    }
+    const core = replica.core;
+    const handover: Handover | null =
+      core !== null && core.role === 'leader'
+        ? {
+            leaderEpoch: core.leaderEpoch,
+            highWatermark: core.highWatermark,
+            epochStartOffset: core.epochStartOffset,
+          }
+        : null;
+    this.replicas.delete(replica.key);
+    const set = this.byTopicId.get(replica.topicId);
+    if (set !== undefined) {
+      set.delete(replica);
+      if (set.size === 0) this.byTopicId.delete(replica.topicId);
+    }
+    replica.session?.partitions.delete(replica.key);
+    replica.session = null;
+    this.stateNotices.delete(replica);
+    this.pendingReady.delete(replica);
+    this.hwMoved.delete(replica);
+    this.flushedSinceParked.delete(replica);
+    const clean = replica.files.close();
+    this.report(
+      JSON.stringify({
+        level: 'info',
+        worker: this.options.workerIndex,
+        partition: replica.name,
+        clean,
+        high_watermark: handover?.highWatermark ?? null,
+        msg: 'partition handed to a sibling worker',
+      }),
+    );
+    return handover;
+  }
+
+  private adopt(request: ControlRequest & { op: 'adopt' }, now: number): ControlAnswer {
+    const self = this.options.nodeId;
+    this.setOverride(request.topicSeq, request.partition, this.options.workerIndex);
+    const key = partitionKey(request.topicSeq, request.partition);
+    if (this.replicas.has(key)) return { ok: true };
+    let topic: TopicMetadata | undefined;
+    for (const t of this.latestTopics.values()) if (t.topicSeq === request.topicSeq) topic = t;
+    const p = topic?.partitions[request.partition];
+    // Gone meanwhile: nothing to open (a deleted topic's files go with the next topic of its name).
+    if (topic === undefined || p === undefined) return { ok: true };
+    const replica = this.addReplica(topic, request.partition);
+    if (!p.replicas.includes(self)) {
+      this.removeReplica(replica, 'this broker stopped being a replica while it moved between workers');
+      return { ok: true };
+    }
+    this.applyAssignment(replica, topic, p, now);
+    const core = replica.core;
+    const handover = request.handover;
+    if (core !== null && handover !== null) {
+      replica.files.ensureLog();
+      core.continueLeadership(handover.leaderEpoch, handover.highWatermark, handover.epochStartOffset);
+      this.logChanged(replica);
+    }
+    this.stateNotices.add(replica);
+    return { ok: true };
   }
 
   private async answerControl(origin: Origin, answer: ControlAnswer): Promise<void> {
@@ -1882,6 +2148,18 @@ export class PartitionWorker {
     const answers = this.sessionAnswers.splice(0);
     for (const answer of answers) {
       const session = answer.session;
+      if (answer.moved !== undefined) {
+        // The leader's node moved these partitions between its workers: follow them to their new ports.
+        const leader = this.brokers.get(session.leaderId);
+        for (const e of answer.moved) {
+          if (leader !== undefined && e.worker < leader.dataPorts.length)
+            this.learned.learn(leader, e.topicSeq, e.partition, e.worker);
+          const replica = this.replicas.get(partitionKey(e.topicSeq, e.partition));
+          if (replica !== undefined) this.assignSession(replica);
+        }
+        session.retryAtMs = now + this.options.replication.retryBackoffMs;
+        continue;
+      }
       if (answer.payload === null) {
         session.retryAtMs = now + this.options.replication.retryBackoffMs;
         continue;

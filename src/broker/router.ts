@@ -1,16 +1,22 @@
 // The acceptor's partition router: from the metadata alone, where each partition's requests go. The leader on
-// this node -> the ring of the local worker that owns the partition (src/core/ownership.ts); the leader on
-// another node -> the data link of that node's owning worker (a pooled connection); no leader -> nowhere, with
-// a message saying why. It also keeps the figures (log start, log end, servable high watermark) that this
+// this node -> the ring of the local worker that owns the partition (src/core/ownership.ts: the hash, or this
+// node's placement override set by the worker balancer, src/broker/worker-moves.ts); the leader on another node
+// -> the data link of that node's owning worker (a pooled connection; a MOVED answer teaches which worker owns
+// it there now, `learnMoved`, and the acceptor sends the request again, to that one's port); no leader -> nowhere, with a message saying why.
+// While a partition moves between this node's workers its requests are held here, in order, in a bounded queue
+// (past it: overloaded, a 503 with Retry-After), and released to the new worker once it holds the log.
+// Each route counts the requests and request bytes sent to a local worker (two additions per request, no
+// allocation): the balancer's load figures. It also keeps the figures (log start, log end, servable high watermark) that this
 // node's workers report for the replicas they hold, so that describing a partition held here needs no request.
 // The one seam between handlers and partitions: `send` takes a message for a partition and delivers it, local
 // or remote, and a failure of the data link comes back as an answer like any other (`LinkFailureKind`).
 // Runs on the acceptor (main) thread only.
-import { partitionKey, workerOf } from '../core/ownership.js';
+import { LearnedPlacements, ownerOf, partitionKey } from '../core/ownership.js';
 import { StickyPartitioner } from '../core/partitioner.js';
 import type { ProduceLimits } from '../http/produce-body.js';
 import { LinkFailure, LinkFailureKind } from '../link/data-link.js';
 import type { PartitionState } from '../messages/describe.js';
+import { readMovedAnswer } from '../messages/moved.js';
 import type {
   BrokerRegistration,
   MetadataSnapshot,
@@ -32,7 +38,12 @@ export interface PartitionRoute {
   replicas: readonly string[];
   isr: readonly string[];
   /** The worker of this node that owns the partition (leader or follower here, or not at all). */
-  readonly link: WorkerLink;
+  link: WorkerLink;
+  /** Requests and request payload bytes sent to the local worker since start (the balancer's load figures). */
+  sentRequests: number;
+  sentBytes: number;
+  /** Requests waiting while the partition moves between this node's workers; null when it is not moving. */
+  held: HeldSend[] | null;
   /** Figures this node's worker reported for its replica; `reported` false while it has not (or holds none). */
   reported: boolean;
   logStartOffset: number;
@@ -59,6 +70,17 @@ export type Target =
 
 export type SendResult = 'sent' | 'queued' | 'overloaded' | 'too_large' | 'no_target';
 
+interface HeldSend {
+  readonly kind: number;
+  readonly payloadBytes: number;
+  readonly encode: (bytes: Buffer, view: DataView, at: number) => void;
+  readonly onAnswer: ResponseHandler;
+  readonly timeoutMs: number;
+}
+
+/** Requests held per moving partition at most; more are refused as overloaded (503 with Retry-After). */
+export const HELD_SENDS_MAX = 4096;
+
 /** Keyless records go to one partition for this many records, then move on (Kafka's sticky partitioner). */
 export const STICKY_RECORDS_MAX = 1000;
 
@@ -67,6 +89,10 @@ export class PartitionRouter {
   private readonly byKey = new Map<number, PartitionRoute>();
   private brokers: ReadonlyMap<string, BrokerRegistration> = new Map();
   private version = -1;
+  /** This node's placement overrides (partition key -> worker index): the worker balancer's moves. */
+  readonly placement = new Map<number, number>();
+  /** Other nodes' overrides, learned from their workers' MOVED answers. */
+  private readonly learned = new LearnedPlacements();
   /** Told of every topic added (its partition count) or removed (0): the group coordinator listens. */
   onTopicChange: (topic: string, partitions: number) => void = () => undefined;
 
@@ -128,7 +154,10 @@ export class PartitionRouter {
       leaderEpoch: p.leaderEpoch,
       replicas: p.replicas,
       isr: p.isr,
-      link: this.links[workerOf(meta.topicSeq, p.partition, this.links.length)]!,
+      link: this.links[ownerOf(meta.topicSeq, p.partition, this.links.length, this.placement)]!,
+      sentRequests: 0,
+      sentBytes: 0,
+      held: null,
       reported: false,
       logStartOffset: 0,
       logEndOffset: 0,
@@ -177,7 +206,10 @@ export class PartitionRouter {
 
   private removeTopic(route: TopicRoute): void {
     if (this.topics.get(route.meta.name) === route) this.topics.delete(route.meta.name);
-    for (const p of route.partitions) this.byKey.delete(p.key);
+    for (const p of route.partitions) {
+      this.byKey.delete(p.key);
+      this.placement.delete(p.key);
+    }
     this.onTopicChange(route.meta.name, 0);
   }
 
@@ -216,7 +248,7 @@ export class PartitionRouter {
         message: `partition ${route.partition} of topic '${route.topic}' is led by broker ${route.leader}, which this node cannot reach yet; retry`,
       };
     }
-    const port = broker.dataPorts[workerOf(route.topicSeq, route.partition, broker.dataPorts.length)]!;
+    const port = broker.dataPorts[this.learned.workerFor(broker, route.topicSeq, route.partition)]!;
     return { kind: 'remote', broker, port };
   }
 
@@ -239,8 +271,62 @@ export class PartitionRouter {
     onAnswer: ResponseHandler,
     timeoutMs: number,
   ): SendResult {
+    const held = route.held;
+    if (held !== null) {
+      if (held.length >= HELD_SENDS_MAX) return 'overloaded';
+      held.push({ kind, payloadBytes, encode, onAnswer, timeoutMs });
+      return 'queued';
+    }
     const target = this.target(route);
+    if (target.kind === 'local') {
+      route.sentRequests++;
+      route.sentBytes += payloadBytes;
+      return target.link.send(kind, payloadBytes, encode, onAnswer);
+    }
     return this.sendTo(target, kind, payloadBytes, encode, onAnswer, timeoutMs);
+  }
+
+  /**
+   * Broker `leaderId` (the leader when the request went) answered MOVED for `route`: remembers which of its workers holds the partition now, so
+   * the next send goes to that worker's port. False when the answer is malformed or names no known worker.
+   */
+  learnMoved(route: PartitionRoute, leaderId: string, view: DataView, at: number, length: number): boolean {
+    const broker = this.brokers.get(leaderId);
+    const moved = readMovedAnswer(view, at, length);
+    if (broker === undefined || moved === null) return false;
+    let named = false;
+    for (const e of moved) {
+      if (e.worker >= broker.dataPorts.length) continue;
+      this.learned.learn(broker, e.topicSeq, e.partition, e.worker);
+      if (e.topicSeq === route.topicSeq && e.partition === route.partition) named = true;
+    }
+    return named;
+  }
+
+  /** Starts holding the partition's requests (it is about to move between this node's workers). */
+  hold(route: PartitionRoute): void {
+    if (route.held === null) route.held = [];
+  }
+
+  /**
+   * Moves the route to `link` (or leaves it, with null) and sends what was held, in arrival order, before
+   * anything that comes after.
+   */
+  releaseHold(route: PartitionRoute, link: WorkerLink | null): void {
+    const held = route.held;
+    if (link !== null) route.link = link;
+    route.held = null;
+    for (const h of held ?? []) {
+      const result = this.send(route, h.kind, h.payloadBytes, h.encode, h.onAnswer, h.timeoutMs);
+      if (result === 'overloaded') failWith(h.onAnswer, LinkFailure.overloaded);
+      else if (result === 'no_target' || result === 'too_large')
+        failWith(h.onAnswer, LinkFailure.unreachable);
+    }
+  }
+
+  /** The local route of a partition key (the topics now), if there is one. */
+  routeByKey(key: number): PartitionRoute | undefined {
+    return this.byKey.get(key);
   }
 
   sendTo(
@@ -285,6 +371,12 @@ export function linkFailureMessage(
 }
 
 export { LinkFailureKind };
+
+/** Answers a request with a link failure frame (its one byte: the failure), as a failed data link would. */
+function failWith(onAnswer: ResponseHandler, failure: number): void {
+  const bytes = Buffer.alloc(1, failure);
+  onAnswer(LinkFailureKind, new DataView(bytes.buffer, bytes.byteOffset, 1), bytes, 0, 1);
+}
 
 function stickyFor(meta: TopicMetadata): StickyPartitioner {
   return new StickyPartitioner(

@@ -36,6 +36,7 @@ import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
 import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
+import { buildWorkerRoutes } from '../http/worker-routes.js';
 import { KafkaApiHandlers } from '../kafka/handlers.js';
 import { KafkaListener } from '../kafka/listener.js';
 import { MessageKind } from '../messages/kinds.js';
@@ -74,6 +75,7 @@ import { PartitionRouter } from './router.js';
 import { defaultStreamOptions, StreamServer } from './streams.js';
 import { TopicAdmin } from './topic-admin.js';
 import { WorkerLink } from './worker-link.js';
+import { WorkerMoves } from './worker-moves.js';
 import { createWorkerStats, StatSlot } from './worker-stats.js';
 
 export interface BrokerHandle {
@@ -399,6 +401,20 @@ export async function startBroker(
     groups: () => groups.registry,
   });
   const topicAdmin = new TopicAdmin(acceptor, store);
+  const workerMoves = new WorkerMoves({
+    nodeId: config.nodeId,
+    router,
+    links,
+    stats: statsViews,
+    control: (link, request) => acceptor.controlWorker(link, request),
+    intervalMs: config.workerBalanceIntervalMs,
+    tolerancePercent: config.workerBalanceTolerancePercent,
+    movesMax: config.workerBalanceMovesMax,
+    log: {
+      info: (fields, message) => log.info(fields, message),
+      warn: (fields, message) => log.warn(fields, message),
+    },
+  });
   const moveAdmin = new MoveAdmin({
     snapshot: () => store.snapshot(),
     liveBrokers: () =>
@@ -506,6 +522,7 @@ export async function startBroker(
   });
   routes.push(...buildOpsRoutes(topicAdmin, groupAdmin));
   routes.push(...buildMoveRoutes(moveAdmin));
+  routes.push(...buildWorkerRoutes(workerMoves));
   routes.push(
     ...buildAclRoutes(
       new AclAdmin({
@@ -660,6 +677,7 @@ export async function startBroker(
       addressLimiter?.stop();
       quotas?.stop();
       autoBalancer.stop();
+      workerMoves.stop();
       server.stopListening();
       await kafka?.close();
       // The shutdown frame sits behind every request already in the ring, so each worker answers those first,
@@ -773,6 +791,7 @@ export async function startBroker(
     }),
   );
   acceptor.serving = true;
+  workerMoves.start();
   acceptor.notServingReason = '';
   const legacyGroups = join(dataDir, 'groups.json');
   if (existsSync(legacyGroups) && access.enabled) {

@@ -69,6 +69,12 @@ export interface BrokerValues {
   readonly defaultReplicationFactor: number;
   readonly dataPort: number;
   readonly replicaLagTimeMaxMs: number;
+  /** How often the worker balancer looks at per-partition load and moves partitions between workers; 0: off. */
+  readonly workerBalanceIntervalMs: number;
+  /** The busiest worker may carry this many percent above the mean before partitions move. */
+  readonly workerBalanceTolerancePercent: number;
+  /** Partitions the worker balancer moves per round at most. */
+  readonly workerBalanceMovesMax: number;
   /** Bytes a second a leader sends to replicas outside the ISR (moves, long absences); 0: unthrottled. */
   readonly replicationThrottleBytes: number;
   /** 'node-add': a broker registering for the first time gets its share of replicas without a request. */
@@ -656,6 +662,48 @@ export const optionSpecs: OptionTable = {
     max: 24 * 60 * 60 * 1000,
     description:
       "A follower that has not caught up with its leader for this long leaves the ISR (Kafka's replica.lag.time.max.ms; ms, or 10s).",
+  },
+  workerBalanceIntervalMs: {
+    name: 'workerBalanceInterval',
+    field: 'workerBalanceIntervalMs',
+    flag: 'worker-balance-interval',
+    env: 'BROKER_WORKER_BALANCE_INTERVAL',
+    fileKey: 'worker_balance_interval',
+    kind: 'duration',
+    defaultValue: 10_000,
+    defaultText: '10s',
+    min: 0,
+    max: 24 * 60 * 60 * 1000,
+    description:
+      "How often the node compares its partition workers' load (request bytes/s and requests/s per partition over the last interval) and moves partitions from the busiest to the least busy worker; 0 turns it off (moves by hand stay: POST /admin/workers/moves). Each partition moved waits 3 intervals before it may move again (ms, or 10s).",
+  },
+  workerBalanceTolerancePercent: {
+    name: 'workerBalanceTolerancePercent',
+    field: 'workerBalanceTolerancePercent',
+    flag: 'worker-balance-tolerance-percent',
+    env: 'BROKER_WORKER_BALANCE_TOLERANCE_PERCENT',
+    fileKey: 'worker_balance_tolerance_percent',
+    kind: 'integer',
+    defaultValue: 25,
+    defaultText: '25',
+    min: 1,
+    max: 1000,
+    description:
+      "Nothing moves while the busiest partition worker carries at most this many percent above the mean load of the node's workers; a move must also lower the busier of its two workers by 5% of the mean, so balancing stops rather than swaps.",
+  },
+  workerBalanceMovesMax: {
+    name: 'workerBalanceMovesMax',
+    field: 'workerBalanceMovesMax',
+    flag: 'worker-balance-moves-max',
+    env: 'BROKER_WORKER_BALANCE_MOVES_MAX',
+    fileKey: 'worker_balance_moves_max',
+    kind: 'integer',
+    defaultValue: 4,
+    defaultText: '4',
+    min: 1,
+    max: 256,
+    description:
+      'Partitions moved between workers per balancing round at most (one at a time; each holds its requests in the acceptor for the few milliseconds it takes).',
   },
   authTokensFile: {
     name: 'authTokensFile',

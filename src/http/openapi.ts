@@ -267,6 +267,35 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
         '{"requested": true, "not_preferred": [{"topic","partition","leader","preferred"}]}: asked of the controller',
     },
   },
+  workerPlacement: {
+    success: {
+      '200':
+        '{"node","workers":[{"worker","partitions","led_partitions","overrides","bytes_per_s","requests_per_s","load","appended_bytes_per_s","appended_bytes","appended_records","open_logs","queued_sends"}],"partitions":[{"topic","partition","worker","hashed_worker","leader","moving","bytes_per_s","requests_per_s"}],"balancer":{"interval_ms","tolerance_percent","moves_max","request_cost_bytes","moves_done","moving","last_round"}}',
+    },
+  },
+  balanceWorkers: {
+    success: {
+      '200':
+        '{"reason","loads_before","loads_after","moves":[{"topic","partition","from","to","cost"}],"moved","refused"}: the round ran (reason: balanced, idle, no_gain, moves_max, single_worker)',
+    },
+    errors: [409],
+  },
+  moveWorkerPartition: {
+    body: {
+      type: 'object',
+      required: ['topic', 'partition', 'worker'],
+      properties: {
+        topic: { type: 'string' },
+        partition: { type: 'integer', minimum: 0 },
+        worker: { type: 'integer', minimum: 0 },
+      },
+    },
+    success: {
+      '200':
+        '{"topic","partition","from","to","took_ms"}: moved; its requests waited in the acceptor meanwhile',
+    },
+    errors: [400, 404, 409],
+  },
   decommissionStatus: {
     success: { '200': '{"broker","replicas","moving_away","empty","partitions"}' },
     errors: [404],

@@ -6,12 +6,44 @@
 // |----------------------|---------------------------------------|----------------------------------------------|
 // | health               | -                                     | { ok, offline: [{topic, partition, reason, code, message, since_ms}] } |
 // | offset_for_timestamp | topicSeq, partition, timestampMs      | { ok, offset (null: none yet), message? }    |
+// | release (ring only)  | topicSeq, partition, toWorker         | { ok, handover (null: not led here) }        |
+// | adopt (ring only)    | topicSeq, partition, handover         | { ok }                                       |
+// | placement (ring only)| topicSeq, partition, worker           | { ok }                                       |
+//
+// release / adopt / placement move a partition between the node's workers (src/broker/worker-moves.ts): the
+// old worker completes its acks=all requests, closes the log and hands back its leadership figures; the new
+// one opens the log and carries them on; the others learn the new owner.
 //
 // The SHUTDOWN answer (ring only) is JSON too: { ok, clean }, clean when every log closed at its end.
 // Callable from any thread.
 
+/** A leader's figures handed from the worker that led a partition to the one that takes it over. */
+export interface Handover {
+  readonly leaderEpoch: number;
+  readonly highWatermark: number;
+  readonly epochStartOffset: number;
+}
+
 export type ControlRequest =
   | { readonly op: 'health' }
+  | {
+      readonly op: 'release';
+      readonly topicSeq: number;
+      readonly partition: number;
+      readonly toWorker: number;
+    }
+  | {
+      readonly op: 'adopt';
+      readonly topicSeq: number;
+      readonly partition: number;
+      readonly handover: Handover | null;
+    }
+  | {
+      readonly op: 'placement';
+      readonly topicSeq: number;
+      readonly partition: number;
+      readonly worker: number;
+    }
   | {
       readonly op: 'offset_for_timestamp';
       readonly topicSeq: number;
@@ -31,6 +63,7 @@ export interface OfflinePartition {
 export type ControlAnswer =
   | { readonly ok: true; readonly offline: readonly OfflinePartition[] }
   | { readonly ok: true; readonly offset: number | null }
+  | { readonly ok: true; readonly handover?: Handover | null }
   | { readonly ok: false; readonly status: number; readonly message: string };
 
 export function encodeJson(value: unknown): Buffer {

@@ -24,6 +24,8 @@ export const MessageKind = {
   ControlAnswer: 0x86,
   /** Ring only, unasked (correlation id 0): a replica's figures moved (messages/describe.ts). */
   PartitionState: 0xa0,
+  /** Data link only, in place of any answer: the partitions asked about moved to sibling workers (messages/moved.ts). */
+  MovedAnswer: 0xa1,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 

@@ -34,7 +34,7 @@
 // | 40 | 8 detail (f64): the expected sequence (OutOfOrderSequence), the producer's epoch                |
 // |    |   (FencedProducerEpoch), the ISR size (NotEnoughReplicas); otherwise 0                         |
 // Callable from any thread.
-import { assert, assertionFailed } from '../core/assert.js';
+import { assertionFailed } from '../core/assert.js';
 import type { Status } from './status.js';
 
 export const PRODUCE_HEADER_BYTES = 40;

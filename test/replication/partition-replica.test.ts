@@ -455,3 +455,42 @@ describe('a replica moved away', () => {
     assert.equal(a.highWatermark, 6, 'the new ISR alone decides the high watermark');
   });
 });
+
+describe('a leader handed to another worker of its broker', () => {
+  test('continueLeadership carries the high watermark and epoch start over, never past the durable end', () => {
+    // The core that led until now: epoch 2 began at 4, followers took the high watermark to 8 of 10.
+    const old = replica('a', 4, [[1, 0]]);
+    old.applyMetadata(view({ leaderEpoch: 2 }), 0);
+    old.onLogChanged(0, 10, 10);
+    for (const id of ['b', 'c'])
+      old.onFollowerFetch({ replicaId: id, leaderEpoch: 2, fetchOffset: 8, lastFetchedEpoch: 2 }, 1);
+    assert.equal(old.highWatermark, 8);
+    assert.equal(old.epochStartOffset, 4);
+    // The new core opens the same log (epoch cache as on disk) and becomes leader from the same metadata.
+    const fresh = replica('a', 10, [
+      [1, 0],
+      [2, 4],
+    ]);
+    fresh.applyMetadata(view({ leaderEpoch: 2 }), 2);
+    assert.equal(fresh.servableHighWatermark, -1, 'alone, a new core serves nothing until followers fetch');
+    fresh.continueLeadership(2, old.highWatermark, old.epochStartOffset);
+    assert.equal(fresh.highWatermark, 8);
+    assert.equal(fresh.servableHighWatermark, 8, 'consumers see no step back and no pause');
+    // Followers unknown to the new core hold the watermark where it is; their next fetches move it on.
+    fresh.onLogChanged(0, 12, 12);
+    assert.equal(fresh.highWatermark, 8);
+    for (const id of ['b', 'c'])
+      fresh.onFollowerFetch({ replicaId: id, leaderEpoch: 2, fetchOffset: 12, lastFetchedEpoch: 2 }, 3);
+    assert.equal(fresh.highWatermark, 12);
+    // A handover from another epoch, or one claiming more than the log holds durably, is not taken as such.
+    const other = replica('a', 6, [[1, 0]]);
+    other.applyMetadata(view({ leaderEpoch: 3 }), 0);
+    other.continueLeadership(2, 5, 0);
+    assert.equal(other.highWatermark, 0, 'a handover of epoch 2 means nothing in epoch 3');
+    const short = replica('a', 6, [[3, 0]]);
+    short.applyMetadata(view({ leaderEpoch: 3 }), 0);
+    short.continueLeadership(3, 9, 0);
+    assert.equal(short.highWatermark, 6, 'never past the durable end');
+    assert.equal(short.servableHighWatermark, 6);
+  });
+});

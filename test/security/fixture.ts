@@ -10,11 +10,13 @@ import type { GroupAdmin } from '../../src/broker/group-admin.js';
 import type { GroupsService } from '../../src/broker/groups-service.js';
 import type { MoveAdmin } from '../../src/broker/move-admin.js';
 import type { TopicAdmin } from '../../src/broker/topic-admin.js';
+import type { WorkerMoves } from '../../src/broker/worker-moves.js';
 import { buildAclRoutes } from '../../src/http/acl-routes.js';
 import { buildMoveRoutes } from '../../src/http/move-routes.js';
 import { buildOpsRoutes } from '../../src/http/ops-routes.js';
 import { buildRoutes } from '../../src/http/routes.js';
 import type { Route } from '../../src/http/server.js';
+import { buildWorkerRoutes } from '../../src/http/worker-routes.js';
 import { signJwt } from '../../src/security/jwt.js';
 import { hashToken } from '../../src/security/tokens.js';
 
@@ -31,6 +33,7 @@ export function allRoutes(): Route[] {
     }),
     ...buildOpsRoutes({} as TopicAdmin, {} as GroupAdmin),
     ...buildMoveRoutes({} as MoveAdmin),
+    ...buildWorkerRoutes({} as WorkerMoves),
     ...buildAclRoutes({} as AclAdmin),
   ];
 }

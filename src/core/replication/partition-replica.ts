@@ -275,6 +275,31 @@ export class PartitionReplica {
     return this.hw >= this.epochStart ? this.hw : -1;
   }
 
+  /** Leader: the log end when this epoch's leadership began; the high watermark is served from there on. */
+  get epochStartOffset(): number {
+    return this.epochStart;
+  }
+
+  /**
+   * Leader, just created for a log another core of this broker led until now in the same epoch (a partition
+   * moved between the node's workers): takes over that core's high watermark and epoch start, so consumers see
+   * no step back and no pause. The high watermark never claims more than this log holds durably; followers
+   * start unknown, which holds the watermark where it is until each fetches again.
+   */
+  continueLeadership(leaderEpoch: number, highWatermark: number, epochStartOffset: number): void {
+    if (this.roleNow !== 'leader' || this.view!.leaderEpoch !== leaderEpoch || this.deposed) return;
+    assert(
+      epochStartOffset >= 0 && epochStartOffset <= this.logEnd,
+      `epoch start ${epochStartOffset} past the log end ${this.logEnd}`,
+    );
+    this.epochStart = Math.min(this.epochStart, epochStartOffset);
+    const hw = Math.min(highWatermark, this.durableEnd);
+    if (hw > this.hw) {
+      this.hw = hw;
+      this.hwChanged = true;
+    }
+  }
+
   /** Leader: each follower's durable log end as last reported (-1 before its first fetch of this epoch). */
   followerEnds(): ReadonlyMap<string, number> {
     const out = new Map<string, number>();
