@@ -91,6 +91,8 @@ async function startService(
     SEEDS: seeds.join(','),
     BROKER_DATA_DIR: dataDir,
     BROKER_LOG_LEVEL: 'info',
+    // Each container has its own 9092; here the three share one host, so each takes a free port.
+    BROKER_KAFKA_PORT: '0',
   };
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith('BROKER_') || key in translated || key === 'BROKER_COMPILED') continue;

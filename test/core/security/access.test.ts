@@ -42,7 +42,11 @@ describe('AccessControl', () => {
       registry: new Registry(),
     });
     assert.equal(off.enabled, false);
-    assert.deepEqual(sync(off.authenticate('', null)), { kind: 'ok', principal: ANONYMOUS });
+    assert.deepEqual(sync(off.authenticate('', null)), {
+      kind: 'ok',
+      principal: ANONYMOUS,
+      expiresAtS: null,
+    });
     assert.equal(off.authorize(ANONYMOUS, [need], 'test'), null);
   });
 
@@ -64,7 +68,11 @@ describe('AccessControl', () => {
     const now = { value: 1000 };
     const access = make(now);
     const token = `Bearer ${signJwt({ sub: 'alice', exp: 1010 }, 'HS256', secret)}`;
-    assert.deepEqual(sync(access.authenticate(token, null)), { kind: 'ok', principal: 'alice' });
+    assert.deepEqual(sync(access.authenticate(token, null)), {
+      kind: 'ok',
+      principal: 'alice',
+      expiresAtS: 1010,
+    });
     now.value = 1009;
     assert.equal(sync(access.authenticate(token, null)).kind, 'ok');
     now.value = 1010;
