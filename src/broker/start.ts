@@ -735,7 +735,12 @@ export async function startBroker(
   };
   // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
-  const advertised = await control.request({ op: 'advertise', httpPort: server.port, dataPorts });
+  const advertised = await control.request({
+    op: 'advertise',
+    httpPort: server.port,
+    dataPorts,
+    kafkaPort: kafka?.port ?? 0,
+  });
   if (advertised.kind === 'failed') throw new Error(`could not start gossip: ${advertised.message}`);
   if (!control.isReady) {
     log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');
@@ -761,6 +766,7 @@ export async function startBroker(
           !me.fenced &&
           !me.shuttingDown &&
           me.httpPort === server.port &&
+          me.kafkaPort === (kafka?.port ?? 0) &&
           me.dataPorts.length === dataPorts.length &&
           me.dataPorts.every((port, i) => port === dataPorts[i])
         );

@@ -78,6 +78,8 @@ export type ControlRequest =
       readonly httpPort: number;
       /** The partition workers' data-link ports, by worker index. */
       readonly dataPorts: readonly number[];
+      /** The Kafka listener's bound port; 0 when it is off. */
+      readonly kafkaPort: number;
     }
   /**
    * Controlled shutdown (`true`): this broker is marked shutting down, the controller moves its leaderships to
