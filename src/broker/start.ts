@@ -640,6 +640,7 @@ export async function startBroker(
               port: kafka?.port ?? 0,
             }),
             groups,
+            coordinator: coordinatorTarget,
           }),
           {
             host: config.host,
