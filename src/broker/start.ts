@@ -734,7 +734,8 @@ export async function startBroker(
     await close();
     throw new StartAborted('stopped before the broker was ready to serve');
   };
-  // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
+  // Other brokers learn this node's HTTP, data-link and Kafka ports through gossip; it serves once it has
+  // caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
   const advertised = await control.request({
     op: 'advertise',

@@ -1290,6 +1290,7 @@ export class ControlPlane {
         rack: g?.meta.rack ?? b?.rack ?? '',
         address: g?.meta.httpHost ?? b?.httpHost ?? '',
         http_port: g?.meta.httpPort ?? b?.httpPort ?? (id === this.options.nodeId ? this.httpPort : 0),
+        kafka_port: g?.meta.kafkaPort ?? b?.kafkaPort ?? (id === this.options.nodeId ? this.kafkaPort : 0),
         cluster_port: g?.meta.clusterPort ?? b?.clusterPort ?? 0,
         incarnation: g?.incarnation ?? null,
         match_index: progress?.get(id)?.match ?? null,

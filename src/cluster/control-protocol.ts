@@ -191,6 +191,8 @@ export interface ClusterMemberStatus {
   readonly rack: string;
   readonly address: string;
   readonly http_port: number;
+  /** The member's Kafka listener port, 0 when it advertises none. */
+  readonly kafka_port: number;
   readonly cluster_port: number;
   readonly incarnation: number | null;
   /** On the leader: the last log index known to be on this member. */

@@ -71,6 +71,15 @@ describe('Kafka protocol on a 3-broker cluster', { timeout: 60_000 }, () => {
       }))
       .sort((a, b) => a.partitionId - b.partitionId);
     assert.ok(new Set(byHttp.map((p) => p.leader)).size >= 2, 'leaders on more than one broker');
+    // The registry behind it, as /cluster/status shows it: each member with the Kafka port it bound.
+    const status = await http(cluster.nodes[2]!, 'GET', '/cluster/status');
+    assert.deepEqual(
+      (status.json.members as { node_id: string; kafka_port: number }[]).map((m) => [
+        m.node_id,
+        m.kafka_port,
+      ]),
+      cluster.nodes.map((n) => [n.id, kafkaPortOf(n)]),
+    );
     for (const bootstrap of cluster.nodes) {
       const one = client(`meta-${bootstrap.id}`, bootstrap).admin();
       await one.connect();
