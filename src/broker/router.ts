@@ -124,6 +124,11 @@ export class PartitionRouter {
     return this.brokers.size;
   }
 
+  /** Every registered broker, fenced ones included. */
+  allBrokers(): IterableIterator<BrokerRegistration> {
+    return this.brokers.values();
+  }
+
   liveBrokers(): BrokerRegistration[] {
     return [...this.brokers.values()].filter((b) => !b.fenced);
   }

@@ -640,6 +640,7 @@ export async function startBroker(
               port: kafka?.port ?? 0,
             }),
             groups,
+            coordinator: coordinatorTarget,
           }),
           {
             host: config.host,
@@ -733,9 +734,15 @@ export async function startBroker(
     await close();
     throw new StartAborted('stopped before the broker was ready to serve');
   };
-  // Other brokers learn this node's HTTP port through gossip; it serves once it has caught up with a leader.
+  // Other brokers learn this node's HTTP, data-link and Kafka ports through gossip; it serves once it has
+  // caught up with a leader.
   acceptor.notServingReason = 'joining the cluster: no metadata leader reached yet';
-  const advertised = await control.request({ op: 'advertise', httpPort: server.port, dataPorts });
+  const advertised = await control.request({
+    op: 'advertise',
+    httpPort: server.port,
+    dataPorts,
+    kafkaPort: kafka?.port ?? 0,
+  });
   if (advertised.kind === 'failed') throw new Error(`could not start gossip: ${advertised.message}`);
   if (!control.isReady) {
     log.info({ seeds: config.seeds, clusterPort: control.clusterPort }, 'waiting for a metadata leader');
@@ -761,6 +768,7 @@ export async function startBroker(
           !me.fenced &&
           !me.shuttingDown &&
           me.httpPort === server.port &&
+          me.kafkaPort === (kafka?.port ?? 0) &&
           me.dataPorts.length === dataPorts.length &&
           me.dataPorts.every((port, i) => port === dataPorts[i])
         );

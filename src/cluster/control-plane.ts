@@ -114,6 +114,8 @@ export class ControlPlane {
   private readonly controller: Controller;
   /** The data-link ports this node's workers listen on, advertised through gossip. */
   private dataPorts: readonly number[] = [];
+  /** The Kafka listener's port this node advertises; 0 when it has none. */
+  private kafkaPort = 0;
   /** What each partition worker was last sent (topics by name, and the version), for deltas. */
   private workerSent: { version: number; topics: Map<string, TopicMetadata> } | null = null;
   /** A controlled shutdown asked for: the flag stays set until this process ends. */
@@ -229,7 +231,10 @@ export class ControlPlane {
     const fail = (error: unknown) => reply(internalFailure(error));
     switch (request.op) {
       case 'advertise':
-        this.advertise(request.httpPort, request.dataPorts).then(() => reply({ kind: 'ok' }), fail);
+        this.advertise(request.httpPort, request.dataPorts, request.kafkaPort).then(
+          () => reply({ kind: 'ok' }),
+          fail,
+        );
         return;
       case 'set_shutting_down':
         this.setShuttingDown(request.shuttingDown).then(reply, fail);
@@ -316,9 +321,10 @@ export class ControlPlane {
 
   // ---- Gossip ----
 
-  private async advertise(httpPort: number, dataPorts: readonly number[]): Promise<void> {
+  private async advertise(httpPort: number, dataPorts: readonly number[], kafkaPort: number): Promise<void> {
     this.httpPort = httpPort;
     this.dataPorts = [...dataPorts];
+    this.kafkaPort = kafkaPort;
     const o = this.options;
     const meta = {
       httpHost: o.address,
@@ -328,6 +334,7 @@ export class ControlPlane {
       rack: o.rack,
       version: o.version,
       dataPorts: this.dataPorts,
+      kafkaPort: this.kafkaPort,
     };
     if (this.gossip !== null) {
       this.gossip.updateMetadata(meta);
@@ -1283,6 +1290,7 @@ export class ControlPlane {
         rack: g?.meta.rack ?? b?.rack ?? '',
         address: g?.meta.httpHost ?? b?.httpHost ?? '',
         http_port: g?.meta.httpPort ?? b?.httpPort ?? (id === this.options.nodeId ? this.httpPort : 0),
+        kafka_port: g?.meta.kafkaPort ?? b?.kafkaPort ?? (id === this.options.nodeId ? this.kafkaPort : 0),
         cluster_port: g?.meta.clusterPort ?? b?.clusterPort ?? 0,
         incarnation: g?.incarnation ?? null,
         match_index: progress?.get(id)?.match ?? null,
@@ -1400,6 +1408,7 @@ function memberView(m: MemberSnapshot): MemberView {
     rack: m.meta.rack,
     version: m.meta.version,
     dataPorts: m.meta.dataPorts,
+    kafkaPort: m.meta.kafkaPort,
   };
 }
 

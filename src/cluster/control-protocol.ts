@@ -78,6 +78,8 @@ export type ControlRequest =
       readonly httpPort: number;
       /** The partition workers' data-link ports, by worker index. */
       readonly dataPorts: readonly number[];
+      /** The Kafka listener's bound port; 0 when it is off. */
+      readonly kafkaPort: number;
     }
   /**
    * Controlled shutdown (`true`): this broker is marked shutting down, the controller moves its leaderships to
@@ -189,6 +191,8 @@ export interface ClusterMemberStatus {
   readonly rack: string;
   readonly address: string;
   readonly http_port: number;
+  /** The member's Kafka listener port, 0 when it advertises none. */
+  readonly kafka_port: number;
   readonly cluster_port: number;
   readonly incarnation: number | null;
   /** On the leader: the last log index known to be on this member. */

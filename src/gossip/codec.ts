@@ -28,10 +28,16 @@ import {
   record,
 } from '../wire/avsc-bounded.js';
 
-/** Raised when a schema changes incompatibly; a member drops packets of any other version. */
-export const GOSSIP_WIRE_VERSION = 2;
+/**
+ * Raised when a schema changes; a member drops packets of versions it does not know. Version 3 added the Kafka
+ * port to MemberMeta; packets of version 2 are still read (their members have no Kafka port: 0), so a node of
+ * this build understands older ones. Older nodes drop version-3 packets: a rolling upgrade from a build
+ * before version 3 sees the upgraded nodes as unreachable from the old ones until all are upgraded.
+ */
+export const GOSSIP_WIRE_VERSION = 3;
+const GOSSIP_WIRE_VERSION_V2 = 2;
 
-const memberMetaSchema = record('MemberMeta', [
+const memberMetaFieldsV2 = [
   field('httpHost', 'string'),
   field('httpPort', 'int'),
   field('clusterHost', 'string'),
@@ -39,10 +45,10 @@ const memberMetaSchema = record('MemberMeta', [
   field('rack', 'string'),
   field('version', 'string'),
   field('dataPorts', { type: 'array', items: 'int' }),
-]);
+];
 
 /** One record per message kind; the record's name is the `kind`, so the union branch names the message. */
-const messageSchemas = [
+const messageSchemasOf = (version: 2 | 3) => [
   record('ping', [field('seqNo', 'long'), field('targetId', 'string')]),
   record('ping_req', [
     field('seqNo', 'long'),
@@ -56,7 +62,13 @@ const messageSchemas = [
     field('nodeId', 'string'),
     field('address', 'string'),
     field('incarnation', 'long'),
-    field('meta', memberMetaSchema),
+    field(
+      'meta',
+      record(
+        'MemberMeta',
+        version === 3 ? [...memberMetaFieldsV2, field('kafkaPort', 'int')] : memberMetaFieldsV2,
+      ),
+    ),
   ]),
   record('suspect', [field('nodeId', 'string'), field('incarnation', 'long'), field('accuserId', 'string')]),
   record('dead', [field('nodeId', 'string'), field('incarnation', 'long'), field('accuserId', 'string')]),
@@ -76,14 +88,17 @@ const messageSchemas = [
   ]),
 ];
 
-const packetSchema = record('Packet', [
-  field('senderId', 'string'),
-  field('senderAddress', 'string'),
-  field('messages', { type: 'array', items: messageSchemas }),
-]);
+const packetSchemaOf = (version: 2 | 3) =>
+  record('Packet', [
+    field('senderId', 'string'),
+    field('senderAddress', 'string'),
+    field('messages', { type: 'array', items: messageSchemasOf(version) }),
+  ]);
 
 /** The avsc type of a whole packet; exported for tests and tools that inspect captured bytes. */
-export const packetType: avro.Type = forUntrustedSchema(packetSchema);
+export const packetType: avro.Type = forUntrustedSchema(packetSchemaOf(3));
+/** Packets of version 2 (no Kafka port), still read. */
+export const packetTypeV2: avro.Type = forUntrustedSchema(packetSchemaOf(2));
 
 export function encodePacket(packet: Packet): Buffer {
   const messages = packet.messages.map((m) => {
@@ -117,7 +132,10 @@ export type DecodeResult =
   | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string };
 
 export function decodePacket(buf: Uint8Array): DecodeResult {
-  const decoded = decodeVersioned(buf, GOSSIP_WIRE_VERSION, packetType);
+  const decoded =
+    buf[0] === GOSSIP_WIRE_VERSION_V2
+      ? decodeVersioned(buf, GOSSIP_WIRE_VERSION_V2, packetTypeV2)
+      : decodeVersioned(buf, GOSSIP_WIRE_VERSION, packetType);
   if (!decoded.ok) return decoded;
   return toPacket(decoded.raw);
 }
@@ -208,6 +226,8 @@ function toMeta(m: RawRecord): MemberMeta {
     rack: m.rack as string,
     version: m.version as string,
     dataPorts: (m.dataPorts as unknown[]).map(port),
+    // Absent from version-2 packets: that member advertised no Kafka port.
+    kafkaPort: m.kafkaPort === undefined ? 0 : port(m.kafkaPort),
   };
 }
 

@@ -53,6 +53,11 @@ export interface CoordinatorAddress {
   readonly port: number;
 }
 
+/** Where the group coordinator's Kafka listener is, or why none can be named now. */
+export type CoordinatorLookup =
+  | { readonly kind: 'found'; readonly address: CoordinatorAddress }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
 interface Synced {
   readonly generation: number;
   /** The assignment the member was given, as a stable text for comparison. */
@@ -76,11 +81,14 @@ export class KafkaGroups {
 
   constructor(
     private readonly groups: GroupsService,
-    /** This broker's Kafka address when it coordinates the groups; null when another broker does. */
-    private readonly coordinator: () => CoordinatorAddress | null,
+    /** The coordinating broker's Kafka address (this broker's or another's), from any broker. */
+    private readonly coordinator: () => CoordinatorLookup,
   ) {}
 
-  /** v0-3 ask for one key, v4 and later for a list (`coordinatorKeys`); every group has this coordinator. */
+  /**
+   * v0-3 ask for one key, v4 and later for a list (`coordinatorKeys`); every group has the one coordinator (the
+   * metadata leader in a cluster), whose Kafka address every broker knows from its registration.
+   */
   findCoordinator(request: FindCoordinatorRequest, version: number): FindCoordinatorResponse {
     const one = (): {
       errorCode: number;
@@ -98,17 +106,17 @@ export class KafkaGroups {
           port: -1,
         };
       }
-      const address = this.groups.coordinates ? this.coordinator() : null;
-      if (address === null) {
+      const lookup = this.coordinator();
+      if (lookup.kind === 'unavailable') {
         return {
           errorCode: E.COORDINATOR_NOT_AVAILABLE.code,
-          errorMessage: 'the group coordinator is elsewhere',
+          errorMessage: lookup.reason,
           nodeId: -1,
           host: '',
           port: -1,
         };
       }
-      return { errorCode: E.NONE.code, errorMessage: null, ...address };
+      return { errorCode: E.NONE.code, errorMessage: null, ...lookup.address };
     };
     const answer = one();
     const coordinators =

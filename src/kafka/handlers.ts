@@ -8,12 +8,19 @@
 // - Fetch: whole batches from the leader, as HTTP consume reads them; one round without waiting, then, when
 //   it found less than minBytes, one round that waits up to maxWaitMs where the data is and answers as soon as
 //   any partition has records.
-// - Metadata lists this broker with its Kafka port; brokers advertise their Kafka ports to each other later.
+// - Metadata lists every live broker that advertises a Kafka port (registered through gossip and the metadata
+//   log, at its HTTP host), and each partition's leader, replicas and ISR by Kafka node id (node-ids.ts, the
+//   same mapping on every broker), so clients send to partition leaders directly. A request reaching a broker
+//   that does not lead is still served, through the router, as HTTP requests are.
+// - FindCoordinator names the group coordinator (the metadata leader in a cluster) from any broker; group
+//   requests reaching another broker answer NOT_COORDINATOR, as Kafka does, and the client looks again.
 // Runs on the acceptor (main) thread only.
 
 import type { Acceptor, FetchOutcome, PartitionRoute, ProduceFailure } from '../broker/acceptor.js';
+import type { CoordinatorTarget } from '../broker/group-forward.js';
 import type { GroupsService } from '../broker/groups-service.js';
 import type { BrokerConfig } from '../config/config.js';
+import { assert } from '../core/assert.js';
 import type { ErrorName } from '../core/errors.js';
 import { ApiKey, type ApiVersionRange } from '../core/kafka/api-keys.js';
 import { apiVersionsResponse } from '../core/kafka/api-versions.js';
@@ -60,7 +67,7 @@ import { FETCH_ANSWER_HEADER_BYTES } from '../messages/fetch.js';
 import { Acks, type ProduceAnswer } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { crc32 } from '../storage/crc.js';
-import { KafkaGroups } from './groups.js';
+import { type CoordinatorLookup, KafkaGroups } from './groups.js';
 import type { HandlerOutcome, KafkaConnection, KafkaHandlers } from './listener.js';
 
 export interface KafkaHandlerOptions {
@@ -69,6 +76,8 @@ export interface KafkaHandlerOptions {
   readonly advertised: () => { readonly host: string; readonly port: number };
   /** The broker's group coordinator, shared with HTTP and WebSocket consumers. */
   readonly groups: GroupsService;
+  /** Which broker coordinates the groups now (the same answer the HTTP group forwarding follows). */
+  readonly coordinator: () => CoordinatorTarget;
 }
 
 /** APIs served in this build; ApiVersions lists exactly these. */
@@ -120,10 +129,26 @@ export class KafkaApiHandlers implements KafkaHandlers {
     private readonly acceptor: Acceptor,
     private readonly options: KafkaHandlerOptions,
   ) {
-    this.groups = new KafkaGroups(options.groups, () => {
-      const { host, port } = options.advertised();
-      return { nodeId: this.nodeIds().get(options.config.nodeId)!, host, port };
-    });
+    this.groups = new KafkaGroups(options.groups, () => this.coordinatorLookup());
+  }
+
+  private coordinatorLookup(): CoordinatorLookup {
+    const target = this.options.coordinator();
+    if (target.kind === 'none') return { kind: 'unavailable', reason: target.reason };
+    const ids = this.nodeIds();
+    if (target.kind === 'here') {
+      const { host, port } = this.options.advertised();
+      return { kind: 'found', address: { nodeId: ids.get(this.options.config.nodeId)!, host, port } };
+    }
+    const broker = this.acceptor.router.broker(target.brokerId);
+    const nodeId = ids.get(target.brokerId);
+    if (broker === undefined || broker.kafkaPort === 0 || nodeId === undefined) {
+      return {
+        kind: 'unavailable',
+        reason: `the group coordinator ${target.brokerId} has not advertised a Kafka port`,
+      };
+    }
+    return { kind: 'found', address: { nodeId, host: broker.httpHost, port: broker.kafkaPort } };
   }
 
   async handle(
@@ -299,8 +324,9 @@ export class KafkaApiHandlers implements KafkaHandlers {
   // ------------------------------------------------------------------------------------------------------
   // Metadata.
 
+  /** Over every registered broker, fenced ones too, so that a broker's id does not change as others come and go. */
   private nodeIds(): Map<string, number> {
-    const ids = this.acceptor.router.liveBrokers().map((b) => b.id);
+    const ids = [...this.acceptor.router.allBrokers()].map((b) => b.id);
     ids.push(this.options.config.nodeId);
     return kafkaNodeIds(ids);
   }
@@ -310,8 +336,19 @@ export class KafkaApiHandlers implements KafkaHandlers {
     const ids = this.nodeIds();
     const self = ids.get(this.options.config.nodeId)!;
     const { host, port } = this.options.advertised();
-    // Only brokers whose Kafka listener is known are listed: this one (the others advertise theirs later).
-    const brokers = [{ nodeId: self, host, port, rack: null }];
+    // This broker, and every other live one with a Kafka listener: a fenced broker (gone from gossip) is left
+    // out, so clients stop sending to it; its partitions get new leaders from the controller.
+    const listed = new Set([this.options.config.nodeId]);
+    const brokers: { nodeId: number; host: string; port: number; rack: string | null }[] = [
+      { nodeId: self, host, port, rack: null },
+    ];
+    for (const b of router.allBrokers()) {
+      if (b.id === this.options.config.nodeId || b.fenced || b.kafkaPort === 0) continue;
+      const nodeId = ids.get(b.id);
+      assert(nodeId !== undefined, `broker ${b.id} has no Kafka node id`);
+      brokers.push({ nodeId, host: b.httpHost, port: b.kafkaPort, rack: b.rack === '' ? null : b.rack });
+      listed.add(b.id);
+    }
     const names =
       request.topics === null
         ? router.topicNames()
@@ -329,6 +366,8 @@ export class KafkaApiHandlers implements KafkaHandlers {
         };
       }
       const nodeOf = (id: string): number => ids.get(id) ?? -1;
+      // A leader not listed (no Kafka port advertised: an older build) is named as this broker, which serves
+      // its partitions through the router; a client thus never looks for a broker it was not told of.
       return {
         errorCode: E.NONE.code,
         name,
@@ -337,7 +376,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         partitions: route.partitions.map((p) => ({
           errorCode: p.leader === '' ? E.LEADER_NOT_AVAILABLE.code : E.NONE.code,
           partitionIndex: p.partition,
-          leaderId: p.leader === '' ? -1 : nodeOf(p.leader),
+          leaderId: p.leader === '' ? -1 : listed.has(p.leader) ? nodeOf(p.leader) : self,
           leaderEpoch: p.leaderEpoch,
           replicaNodes: p.replicas.map(nodeOf),
           isrNodes: p.isr.map(nodeOf),

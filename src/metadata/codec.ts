@@ -16,6 +16,9 @@
 // so the branch index of every earlier command is unchanged. Images are written at version 4 since ACLs
 // (version 3 plus the ACL bindings); version 3 images read as having none. The ACL commands (create_acls,
 // delete_acls) are appended to the command union the same way. An ACL filter travels with '' for "any".
+// Brokers advertise their Kafka port since image version 5 (version 4 plus BrokerRegistration.kafkaPort;
+// earlier images read as brokers with none, 0) and the command branch register_broker_v3, appended to the
+// union: a registration without a Kafka port is still written as register_broker, which older nodes read.
 //
 // Invariants: decoders never throw on bad bytes (an entry or frame from the network is untrusted input): they
 // return `{ ok: false, ... }`. Integers stay below 2^52 as in the Raft codec. A decoded value is plain data
@@ -115,13 +118,11 @@ const brokerFieldsV1 = [
   field('fenced', 'boolean'),
   field('registeredAtMs', 'long'),
 ];
-function brokerSchemaOf(version: 1 | 2) {
-  return record(
-    'BrokerRegistration',
-    version === 2
-      ? [...brokerFieldsV1, field('shuttingDown', 'boolean'), field('dataPorts', arrayOf('int'))]
-      : brokerFieldsV1,
-  );
+function brokerSchemaOf(version: 1 | 2 | 3) {
+  const fieldsV2 = [...brokerFieldsV1, field('shuttingDown', 'boolean'), field('dataPorts', arrayOf('int'))];
+  // Version 3 has its own record name: the command union declares it beside version 2's.
+  if (version === 3) return record('BrokerRegistrationV3', [...fieldsV2, field('kafkaPort', 'int')]);
+  return record('BrokerRegistration', version === 2 ? fieldsV2 : brokerFieldsV1);
 }
 const topicSchema = topicSchemaOf(2);
 
@@ -247,6 +248,7 @@ function commandTypeOf(version: 1 | 2): avro.Type {
             field('topicId', 'string'),
             field('changes', topicConfigChangesV2Schema),
           ]),
+          record('register_broker_v3', [field('broker', brokerSchemaOf(3))]),
         ]
       : [
           record('register_broker', [field('broker', brokerSchemaOf(1))]),
@@ -274,13 +276,13 @@ function commandTypeOf(version: 1 | 2): avro.Type {
 const commandType = commandTypeOf(2);
 const commandTypeV1 = commandTypeOf(1);
 
-function imageTypeOf(version: 1 | 2 | 3 | 4): avro.Type {
+function imageTypeOf(version: 1 | 2 | 3 | 4 | 5): avro.Type {
   const fieldsVersion = version === 1 ? 1 : 2;
   return forUntrustedSchema(
     record('MetadataImage', [
       field('appliedIndex', 'long'),
       ...(version >= 2 ? [field('nextTopicSeq', 'long')] : []),
-      field('brokers', arrayOf(brokerSchemaOf(fieldsVersion))),
+      field('brokers', arrayOf(brokerSchemaOf(version >= 5 ? 3 : fieldsVersion))),
       field('topics', arrayOf(topicSchemaOf(fieldsVersion))),
       field(
         'groups',
@@ -291,10 +293,15 @@ function imageTypeOf(version: 1 | 2 | 3 | 4): avro.Type {
     ]),
   );
 }
-/** Images (snapshots) are written at version 4: version 2 plus the moves in progress (3) and the ACLs (4). */
-const IMAGE_WIRE_VERSION = 4;
+/**
+ * Images (snapshots) are written at version 5: version 2 plus the moves in progress (3), the ACLs (4) and the
+ * brokers' Kafka ports (5).
+ */
+const IMAGE_WIRE_VERSION = 5;
+const IMAGE_WIRE_VERSION_V4 = 4;
 const IMAGE_WIRE_VERSION_V3 = 3;
-const imageType = imageTypeOf(4);
+const imageType = imageTypeOf(5);
+const imageTypeV4 = imageTypeOf(4);
 const imageTypeV3 = imageTypeOf(3);
 const imageTypeV2 = imageTypeOf(2);
 const imageTypeV1 = imageTypeOf(1);
@@ -439,15 +446,28 @@ function alterBranch(changes: TopicConfigChanges): 'alter_topic_config' | 'alter
   return changes.segmentBytes === null ? 'alter_topic_config' : 'alter_topic_config_v2';
 }
 
+/** Version 2 of a registration: without the Kafka port. */
+function brokerV2(broker: BrokerRegistration): Omit<BrokerRegistration, 'kafkaPort'> {
+  const { kafkaPort: _kafkaPort, ...rest } = broker;
+  return rest;
+}
+
 export function encodeCommand(command: MetadataCommand): Buffer {
   const { kind: commandKind, ...fields } = command;
-  const kind = command.kind === 'alter_topic_config' ? alterBranch(command.changes) : commandKind;
+  const kind =
+    command.kind === 'alter_topic_config'
+      ? alterBranch(command.changes)
+      : command.kind === 'register_broker' && command.broker.kafkaPort !== 0
+        ? 'register_broker_v3'
+        : commandKind;
   const body =
     command.kind === 'alter_topic_config'
       ? { ...fields, changes: wrapChanges(command.changes) }
       : command.kind === 'delete_acls'
         ? { filter: wireFilter(command.filter) }
-        : fields;
+        : kind === 'register_broker' && command.kind === 'register_broker'
+          ? { broker: brokerV2(command.broker) }
+          : fields;
   return encodeVersioned(METADATA_WIRE_VERSION, commandType, { [kind]: body });
 }
 
@@ -472,8 +492,17 @@ export function decodeCommand(bytes: Uint8Array): Decoded<MetadataCommand> {
       return plain<MetadataCommand>({ kind: 'alter_topic_config', ...body });
     }
     if (kind === 'delete_acls') body.filter = plainFilter(body.filter as Record<string, unknown>);
+    if (kind === 'register_broker') {
+      return plain<MetadataCommand>({ kind, broker: { ...(body.broker as V1), kafkaPort: 0 } });
+    }
+    if (kind === 'register_broker_v3') return plain<MetadataCommand>({ kind: 'register_broker', ...body });
     return plain<MetadataCommand>({ kind, ...body });
   });
+}
+
+/** Brokers of images before version 5 advertised no Kafka port. */
+function withoutKafkaPorts(image: MetadataImage): MetadataImage {
+  return { ...image, brokers: image.brokers.map((b) => ({ ...b, kafkaPort: 0 })) };
 }
 
 type V1 = Record<string, unknown>;
@@ -485,7 +514,7 @@ function upgradeTopicV1(t: V1, topicSeq: number): TopicMetadata {
 }
 
 function upgradeBrokerV1(b: V1): BrokerRegistration {
-  return { ...b, shuttingDown: false, dataPorts: [] } as unknown as BrokerRegistration;
+  return { ...b, shuttingDown: false, dataPorts: [], kafkaPort: 0 } as unknown as BrokerRegistration;
 }
 
 function upgradeCommandV1(c: V1): MetadataCommand {
@@ -540,18 +569,28 @@ export function decodeImage(bytes: Uint8Array): Decoded<MetadataImage> {
     );
   }
   if (bytes[0] === METADATA_WIRE_VERSION) {
-    return decodeWith(bytes, imageTypeV2, (raw) => ({
-      ...plain<MetadataImage>(raw),
-      reassignments: [],
-      acls: [],
-    }));
+    return decodeWith(bytes, imageTypeV2, (raw) =>
+      withoutKafkaPorts({
+        ...plain<MetadataImage>(raw),
+        reassignments: [],
+        acls: [],
+      }),
+    );
   }
   if (bytes[0] === IMAGE_WIRE_VERSION_V3) {
     return decodeWith(
       bytes,
       imageTypeV3,
-      (raw) => ({ ...plain<MetadataImage>(raw), acls: [] }),
+      (raw) => withoutKafkaPorts({ ...plain<MetadataImage>(raw), acls: [] }),
       IMAGE_WIRE_VERSION_V3,
+    );
+  }
+  if (bytes[0] === IMAGE_WIRE_VERSION_V4) {
+    return decodeWith(
+      bytes,
+      imageTypeV4,
+      (raw) => withoutKafkaPorts(plain<MetadataImage>(raw)),
+      IMAGE_WIRE_VERSION_V4,
     );
   }
   return decodeWith(bytes, imageType, (raw) => plain<MetadataImage>(raw), IMAGE_WIRE_VERSION);

@@ -66,6 +66,11 @@ export interface BrokerRegistration {
   readonly shuttingDown: boolean;
   /** Ports of the broker's partition workers' data links (replica fetch, forwarded requests), one per worker. */
   readonly dataPorts: readonly number[];
+  /**
+   * The port of the broker's Kafka listener (at `httpHost`), the one it bound; 0 when it has none (the
+   * listener is off, or the broker registered before brokers advertised it).
+   */
+  readonly kafkaPort: number;
   readonly registeredAtMs: number;
 }
 

@@ -182,6 +182,7 @@ describe('cluster secret, three real processes and outsiders', { timeout: 90_000
       rack: '',
       version: '0.1.0',
       dataPorts: [],
+      kafkaPort: 0,
     };
     const packet: Packet = {
       senderId: 'mallory',

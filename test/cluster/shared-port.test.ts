@@ -60,6 +60,7 @@ async function startNode(id: string, index: number, seeds: string[]): Promise<No
       rack: 'r0',
       version: 'test',
       dataPorts: [],
+      kafkaPort: 0,
     },
   });
   await gossip.start({ seeds });

@@ -42,6 +42,7 @@ function meta(index: number) {
     rack: `r${index % 2}`,
     version: 'test',
     dataPorts: [],
+    kafkaPort: 0,
   };
 }
 

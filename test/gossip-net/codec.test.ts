@@ -23,6 +23,7 @@ const metaArb: fc.Arbitrary<MemberMeta> = record({
   rack: text,
   version: text,
   dataPorts: fc.array(fc.integer({ min: 0, max: 65_535 }), { maxLength: 8 }),
+  kafkaPort: fc.integer({ min: 0, max: 65_535 }),
 });
 
 const byKind: Record<GossipMessage['kind'], fc.Arbitrary<GossipMessage>> = {
@@ -88,6 +89,7 @@ const samplePacket: Packet = {
             rack: 'r1',
             version: '1',
             dataPorts: [],
+            kafkaPort: 0,
           },
         },
       ],
@@ -156,6 +158,31 @@ describe('gossip codec', () => {
     }
     const longer = decodePacket(Buffer.concat([bytes, Buffer.of(0)]));
     assert.equal(longer.ok, false);
+  });
+
+  it('reads packets of version 2 (before the Kafka port) as members without one', () => {
+    // Bytes written by the version-2 codec, kept as captured.
+    const v2 = Buffer.from(
+      '02046e311c3132372e302e302e313a373934360208046e311c3132372e302e302e313a37393436060268a07e0263d08c01047231023102d28c010000',
+      'hex',
+    );
+    const meta = {
+      httpHost: 'h',
+      httpPort: 8080,
+      clusterHost: 'c',
+      clusterPort: 9000,
+      rack: 'r1',
+      version: '1',
+      dataPorts: [9001],
+      kafkaPort: 0,
+    };
+    const alive = { kind: 'alive', nodeId: 'n1', address: '127.0.0.1:7946', incarnation: 3, meta };
+    const packet = { senderId: 'n1', senderAddress: '127.0.0.1:7946', messages: [alive] };
+    assert.deepEqual(decodePacket(v2), { ok: true, packet });
+    const withPort = { ...packet, messages: [{ ...alive, meta: { ...meta, kafkaPort: 9092 } }] };
+    const encoded = encodePacket(withPort as Packet);
+    assert.equal(encoded[0], GOSSIP_WIRE_VERSION);
+    assert.deepEqual(decodePacket(encoded), { ok: true, packet: withPort });
   });
 
   it('rejects an unknown wire version', () => {

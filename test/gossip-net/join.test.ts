@@ -26,6 +26,7 @@ function meta(port: number) {
     rack: '',
     version: 'test',
     dataPorts: [],
+    kafkaPort: 0,
   };
 }
 

@@ -110,6 +110,7 @@ const metaArb: fc.Arbitrary<MemberMeta> = fc.record({
   rack: text,
   version: text,
   dataPorts: fc.array(fc.integer({ min: 0, max: 65_535 }), { maxLength: 8 }),
+  kafkaPort: fc.integer({ min: 0, max: 65_535 }),
 });
 const messageArb: fc.Arbitrary<GossipMessage> = fc.oneof(
   fc.record({ kind: fc.constant('ping' as const), seqNo, targetId: text }),

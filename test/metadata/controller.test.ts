@@ -34,6 +34,7 @@ function member(id: string, state: GossipState = 'alive'): MemberView {
     rack: '',
     version: '1',
     dataPorts: [9000],
+    kafkaPort: 0,
   };
 }
 
@@ -47,6 +48,7 @@ function registration(id: string): BrokerRegistration {
     rack: '',
     version: '1',
     dataPorts: [9000],
+    kafkaPort: 0,
     fenced: false,
     shuttingDown: false,
     registeredAtMs: 0,

@@ -23,6 +23,7 @@ function broker(id: string): BrokerRegistration {
     fenced: false,
     shuttingDown: false,
     dataPorts: [9001],
+    kafkaPort: 0,
     registeredAtMs: 1,
   };
 }
@@ -153,6 +154,7 @@ test('the controller finishes the moves whose targets are all in the ISR', () =>
     rack: '',
     version: '0.1.0',
     dataPorts: [9001],
+    kafkaPort: 0,
   }));
   const decide = () =>
     controller

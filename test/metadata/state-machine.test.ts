@@ -30,6 +30,7 @@ function broker(id: string, rack = ''): BrokerRegistration {
     fenced: false,
     shuttingDown: false,
     dataPorts: [9001, 9002],
+    kafkaPort: 9092,
     registeredAtMs: 1,
   };
 }
@@ -540,6 +541,41 @@ describe('metadata codec', () => {
     const sm = MetadataStateMachine.fromImage(i.value);
     sm.apply(8, { kind: 'create_topic', topic: topic('u', [['a']]) });
     assert.equal(sm.snapshot().topics.get('u')!.topicSeq, 2);
+  });
+
+  test('registrations and images written before brokers advertised Kafka ports read with none (0)', () => {
+    // Bytes written by the codec before the Kafka port (command version 2, image version 4), kept as captured.
+    const register = Buffer.from(
+      '02020261123132372e302e302e31807d123132372e302e302e31b06d000a302e312e3000020004d28c01d48c0100',
+      'hex',
+    );
+    const image = Buffer.from(
+      '040e02020261123132372e302e302e31807d123132372e302e302e31b06d000a302e312e3000020004d28c01d48c01000000000000',
+      'hex',
+    );
+    const withoutPort = { ...broker('a'), kafkaPort: 0 };
+    assert.deepEqual(decodeCommand(register), {
+      ok: true,
+      value: { kind: 'register_broker', broker: withoutPort },
+    });
+    const i = decodeImage(image);
+    assert.ok(i.ok);
+    assert.deepEqual(i.value.brokers, [withoutPort]);
+    // A registration without a Kafka port is written as before, so nodes of the older build read it.
+    assert.deepEqual(encodeCommand({ kind: 'register_broker', broker: withoutPort }), register);
+    // One with a port takes the appended branch and reads back whole, as does an image with it.
+    const withPort = broker('a');
+    const encoded = encodeCommand({ kind: 'register_broker', broker: withPort });
+    assert.notDeepEqual(encoded, register);
+    assert.deepEqual(decodeCommand(encoded), {
+      ok: true,
+      value: { kind: 'register_broker', broker: withPort },
+    });
+    const sm = new MetadataStateMachine();
+    sm.apply(1, { kind: 'register_broker', broker: withPort });
+    const again = decodeImage(encodeImage(sm.image()));
+    assert.ok(again.ok);
+    assert.equal(again.value.brokers[0]!.kafkaPort, 9092);
   });
 
   test('garbage never throws: every decoder answers with a value', () => {

@@ -178,6 +178,7 @@ export function memberMeta(index: number): MemberMeta {
     rack: `rack-${index % 3}`,
     version: '0.1.0',
     dataPorts: [],
+    kafkaPort: 0,
   };
 }
 

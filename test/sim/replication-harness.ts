@@ -1217,6 +1217,7 @@ export class ReplicationSim implements ShellObserver {
       rack: '',
       version: '1',
       dataPorts: [],
+      kafkaPort: 0,
     }));
     const progress = raft.progress();
     const metadata = b.sm.snapshot();
@@ -1712,6 +1713,7 @@ function registration(id: string): BrokerRegistration {
     rack: '',
     version: '1',
     dataPorts: [],
+    kafkaPort: 0,
     fenced: false,
     shuttingDown: false,
     registeredAtMs: 0,

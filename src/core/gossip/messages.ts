@@ -18,7 +18,7 @@
 //   dead        { nodeId: string, incarnation: long, accuserId: string }   accuserId = nodeId: it left
 //   push_pull   { join: boolean, isReply: boolean, states: array<PushPullState> }
 //   MemberMeta  { httpHost: string, httpPort: int, clusterHost: string, clusterPort: int, rack: string,
-//                 version: string, dataPorts: array<int> }
+//                 version: string, dataPorts: array<int>, kafkaPort: int }   kafkaPort since wire version 3
 //   PushPullState { nodeId: string, address: string, incarnation: long, state: string, meta: MemberMeta }
 
 export type MemberMeta = {
@@ -32,6 +32,8 @@ export type MemberMeta = {
   readonly version: string;
   /** The data-link ports of the broker's partition workers, one per worker (empty before they listen). */
   readonly dataPorts: readonly number[];
+  /** The port of the broker's Kafka listener (at `httpHost`); 0 when it has none. */
+  readonly kafkaPort: number;
 };
 
 export const MemberStates = {
@@ -148,8 +150,20 @@ export function estimateMetaBytes(meta: MemberMeta): number {
     stringBytes(meta.clusterHost) +
     varintBytes(meta.clusterPort) +
     stringBytes(meta.rack) +
-    stringBytes(meta.version)
+    stringBytes(meta.version) +
+    arrayOfIntBytes(meta.dataPorts) +
+    varintBytes(meta.kafkaPort)
   );
+}
+
+/** An Avro array of ints: one block (its count, the items) and the empty block that ends it. */
+function arrayOfIntBytes(items: readonly number[]): number {
+  let bytes = 1;
+  if (items.length > 0) {
+    bytes += varintBytes(items.length);
+    for (const item of items) bytes += varintBytes(item);
+  }
+  return bytes;
 }
 
 /** Upper bound on the encoded size of one message, union branch index included. */

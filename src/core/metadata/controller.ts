@@ -46,6 +46,8 @@ export interface MemberView {
   readonly rack: string;
   readonly version: string;
   readonly dataPorts: readonly number[];
+  /** The port of the member's Kafka listener; 0 when it has none. */
+  readonly kafkaPort: number;
 }
 
 export interface RaftView {
@@ -217,6 +219,7 @@ export class Controller {
             rack: m.rack,
             version: m.version,
             dataPorts: [...m.dataPorts],
+            kafkaPort: m.kafkaPort,
             fenced: false,
             shuttingDown: known?.shuttingDown ?? false,
             registeredAtMs: known?.registeredAtMs ?? input.nowMs,
@@ -370,6 +373,7 @@ function sameAdvertised(b: BrokerRegistration, m: MemberView): boolean {
     b.clusterPort === m.clusterPort &&
     b.rack === m.rack &&
     b.version === m.version &&
+    b.kafkaPort === m.kafkaPort &&
     b.dataPorts.length === m.dataPorts.length &&
     b.dataPorts.every((port, i) => port === m.dataPorts[i])
   );

@@ -68,6 +68,7 @@ const meta = fc.record({
   rack: text,
   version: text,
   dataPorts: fc.array(fc.integer({ min: 0, max: 65_535 }), { maxLength: 3 }),
+  kafkaPort: fc.integer({ min: 0, max: 65_535 }),
 });
 const gossipMessageArb: fc.Arbitrary<GossipMessage> = fc.oneof(
   fc.record({ kind: fc.constant('ping' as const), seqNo, targetId: text }),
