@@ -917,6 +917,47 @@ export class PartitionWorker {
   // ------------------------------------------------------------------------------------------------------
   // Produce (leader).
 
+  /**
+   * The checks every produce passes before anything is staged, whether it carries records or an encoded batch:
+   * the partition is here, not being handed to a sibling worker, led here with enough in-sync replicas, and
+   * writable. False (with `pending.status` set: a definite refusal) when it may not be appended.
+   */
+  private admitProduce(pending: PendingProduce, acks: Acks): boolean {
+    const replica = pending.replica;
+    if (replica === null) {
+      pending.status = Status.UnknownPartition;
+      return false;
+    }
+    if (replica.releasing) {
+      // Its acks=all requests are completing before it moves; a forwarded produce is retried by its sender.
+      pending.status = Status.NotLeader;
+      return false;
+    }
+    const core = this.coreOf(replica);
+    if (core === null) {
+      pending.status = offlineStatus(replica.files);
+      return false;
+    }
+    const refusal = core.canAppend(acks === Acks.all);
+    if (refusal !== null) {
+      pending.status =
+        refusal.kind === 'not_leader'
+          ? Status.NotLeader
+          : refusal.kind === 'not_enough_replicas'
+            ? Status.NotEnoughReplicas
+            : Status.Overloaded;
+      if (refusal.kind === 'not_enough_replicas') pending.detail = refusal.isr;
+      return false;
+    }
+    const files = replica.files;
+    if (!files.ensureLog() || files.offline !== null) {
+      // Nothing is attempted while the partition cannot write: the refusal is definite.
+      pending.status = offlineStatus(files);
+      return false;
+    }
+    return true;
+  }
+
   private stageProduce(
     origin: Origin,
     view: DataView,
@@ -939,37 +980,10 @@ export class PartitionWorker {
       duplicate: false,
     };
     this.produces.push(pending);
-    if (replica === null) {
-      pending.status = Status.UnknownPartition;
-      return;
-    }
-    if (replica.releasing) {
-      // Its acks=all requests are completing before it moves; a forwarded produce is retried by its sender.
-      pending.status = Status.NotLeader;
-      return;
-    }
-    const core = this.coreOf(replica);
-    if (core === null) {
-      pending.status = offlineStatus(replica.files);
-      return;
-    }
-    const refusal = core.canAppend(header.acks === Acks.all);
-    if (refusal !== null) {
-      pending.status =
-        refusal.kind === 'not_leader'
-          ? Status.NotLeader
-          : refusal.kind === 'not_enough_replicas'
-            ? Status.NotEnoughReplicas
-            : Status.Overloaded;
-      if (refusal.kind === 'not_enough_replicas') pending.detail = refusal.isr;
-      return;
-    }
+    if (!this.admitProduce(pending, header.acks) || replica === null) return;
+    // Admitted: the replica has its core and an open, writable log.
+    const core = replica.core!;
     const files = replica.files;
-    if (!files.ensureLog() || files.offline !== null) {
-      // Nothing is attempted while the partition cannot write: the refusal is definite.
-      pending.status = offlineStatus(files);
-      return;
-    }
     if (replica.staging === null) {
       const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
       const staging: Staging & { replica: Replica } = {
@@ -1043,31 +1057,10 @@ export class PartitionWorker {
       pending.status = Status.TooLarge;
       return;
     }
-    if (replica === null) {
-      pending.status = Status.UnknownPartition;
-      return;
-    }
-    const core = this.coreOf(replica);
-    if (core === null) {
-      pending.status = offlineStatus(replica.files);
-      return;
-    }
-    const refusal = core.canAppend(header.acks === Acks.all);
-    if (refusal !== null) {
-      pending.status =
-        refusal.kind === 'not_leader'
-          ? Status.NotLeader
-          : refusal.kind === 'not_enough_replicas'
-            ? Status.NotEnoughReplicas
-            : Status.Overloaded;
-      if (refusal.kind === 'not_enough_replicas') pending.detail = refusal.isr;
-      return;
-    }
+    if (!this.admitProduce(pending, header.acks) || replica === null) return;
+    // Admitted: the replica has its core and an open, writable log.
+    const core = replica.core!;
     const files = replica.files;
-    if (!files.ensureLog() || files.offline !== null) {
-      pending.status = offlineStatus(files);
-      return;
-    }
     if (batch.length > files.config.maxBatchBytes) {
       pending.status = Status.TooLarge;
       return;
