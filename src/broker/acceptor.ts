@@ -148,6 +148,20 @@ export class Acceptor {
     private readonly offload: OffloadPool | null,
   ) {}
 
+  /** What a topic create without settings gets (HTTP and Kafka alike): the broker's defaults, live brokers. */
+  private topicCreateDefaults(): Parameters<typeof parseTopicCreate>[2] {
+    const liveBrokers = Math.max(1, this.router.liveBrokers().filter((b) => !b.shuttingDown).length);
+    return {
+      numPartitions: this.config.defaultNumPartitions,
+      replicationFactor: Math.min(this.config.defaultReplicationFactor, liveBrokers),
+      retentionMs: this.config.retentionMs,
+      retentionBytes: this.config.retentionBytes,
+      segmentBytes: this.config.segmentBytes,
+      partitionsMax: 4096,
+      liveBrokers,
+    };
+  }
+
   /** The produce limits every topic starts from: a record must fit one log batch and one ring frame. */
   static baseLimits(config: BrokerConfig, payloadBytesMax: number): ProduceLimits {
     return {
@@ -429,16 +443,7 @@ export class Acceptor {
   > {
     const problem = validateTopicName(name);
     if (problem !== null) return Promise.resolve({ kind: 'error', error: 'invalid_name', message: problem });
-    const liveBrokers = Math.max(1, this.router.liveBrokers().filter((b) => !b.shuttingDown).length);
-    const parsed = parseTopicCreate(name, json, {
-      numPartitions: this.config.defaultNumPartitions,
-      replicationFactor: Math.min(this.config.defaultReplicationFactor, liveBrokers),
-      retentionMs: this.config.retentionMs,
-      retentionBytes: this.config.retentionBytes,
-      segmentBytes: this.config.segmentBytes,
-      partitionsMax: 4096,
-      liveBrokers,
-    });
+    const parsed = parseTopicCreate(name, json, this.topicCreateDefaults());
     if (parsed.kind === 'error') return Promise.resolve(parsed);
     if (!this.serving) {
       return Promise.resolve({
@@ -493,16 +498,7 @@ export class Acceptor {
       if (!parsed.ok) return reply.error('bad_request', parsed.message);
       json = parsed.value;
     }
-    const liveBrokers = Math.max(1, this.router.liveBrokers().filter((b) => !b.shuttingDown).length);
-    const parsed = parseTopicCreate(name, json, {
-      numPartitions: this.config.defaultNumPartitions,
-      replicationFactor: Math.min(this.config.defaultReplicationFactor, liveBrokers),
-      retentionMs: this.config.retentionMs,
-      retentionBytes: this.config.retentionBytes,
-      segmentBytes: this.config.segmentBytes,
-      partitionsMax: 4096,
-      liveBrokers,
-    });
+    const parsed = parseTopicCreate(name, json, this.topicCreateDefaults());
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
     if (!this.serving)
       return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
