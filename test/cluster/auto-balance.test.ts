@@ -40,9 +40,13 @@ test('a broker that joins gets its share of replicas without a request', { timeo
   const joined = performance.now();
   await cluster.startNode(n4, args);
   const settled = await waitFor('the automatic balance to give n4 its share', 60_000, async () => {
-    const now = await counts();
+    // Moves first, then the placement: a move that ends between the two reads cannot leave a count taken while
+    // a partition still listed both its old and its new replica (12 replicas in all once every move is done).
     const moves = (await http(n1, 'GET', '/admin/assignment-plan')).json.moves as unknown[];
-    return now.get('n4') === 3 && moves.length === 0 ? now : undefined;
+    if (moves.length > 0) return undefined;
+    const now = await counts();
+    const total = [...now.values()].reduce((a, b) => a + b, 0);
+    return now.get('n4') === 3 && total === 12 ? now : undefined;
   });
   console.log(
     `# replicas per broker ${(performance.now() - joined).toFixed(0)} ms after n4 started: ${JSON.stringify(Object.fromEntries(settled))}`,
