@@ -363,6 +363,11 @@ export class BrokerMetrics {
       'Batch bytes written by each worker',
       StatSlot.appendedBytes,
     );
+    counter(
+      'broker_worker_appended_during_sync_records_total',
+      'Records each worker wrote while the previous group commit was syncing (pipelined group commit)',
+      StatSlot.appendedDuringSyncRecords,
+    );
     gauge(
       'broker_replica_max_lag_records',
       'Records the furthest-behind follower lags a partition led by each worker (refreshed every second)',

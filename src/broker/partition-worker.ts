@@ -12,6 +12,10 @@
 //   one buffer per partition, appended with ONE write and, with the default policy, ONE fsync (group commit),
 //   stamped with the replica's leader epoch. acks=1 is answered after that fsync, acks=0 at once (by the
 //   acceptor), acks=all when the core's high watermark passes the request (`ready().acks`).
+//   The group commit is pipelined (`startCommit`, `endSyncs`, `answerCommit`): at most one commit's syncs run
+//   on libuv's pool while the loop writes the next batch (when syncs are long) and answers the previous one;
+//   a commit's requests are answered only after its own syncs, in request order. Whatever cuts, closes or
+//   resets a log waits for the running sync first (`settle`; PartitionLog asserts it).
 // - Fetch (leader, consumers): reads only below the servable high watermark; a fetch with nothing to read
 //   waits (long poll) in the worker, local or forwarded alike, until the high watermark passes it or its wait
 //   ends.
@@ -34,9 +38,10 @@
 
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type { ControlToWorker, WorkerToControl } from '../cluster/worker-protocol.js';
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import { BatchWriter, validateBatch } from '../core/log/record-batch.js';
 import type { IsrChange } from '../core/metadata/state-machine.js';
 import { partitionDirName } from '../core/names.js';
@@ -301,6 +306,13 @@ const defaultRepairIntervalMs = 1000;
 const corruptLogIntervalMs = 10_000;
 /** The replicas' clocks: ticks for lag, acks and proposals. */
 const tickIntervalMs = 100;
+/**
+ * Syncs shorter than this on average are waited for whole; longer ones are cut into quarters, at each of which
+ * the loop stages and writes what arrived (the pipelined group commit, see `run`).
+ */
+const midSyncDrainMinMs = 2;
+/** Weight of the newest sync in `syncMsAverage`. */
+const syncAverageWeight = 0.2;
 /** Link requests queued for the loop at most; past it a connection stops being read until the loop catches up. */
 const linkQueueMax = 8192;
 
@@ -319,6 +331,10 @@ export class PartitionWorker {
   private readonly produces: PendingProduce[] = [];
   private readonly fetches: { origin: Origin; request: FetchRequest }[] = [];
   private readonly touched: Replica[] = [];
+  /** The group commit whose syncs run (at most one; see `startCommit`). */
+  private commit: Commit | null = null;
+  /** Moving average of how long a commit's syncs on the pool take (ms). */
+  private syncMsAverage = 0;
   private readonly stager = new RecordStager<PendingProduce>((target) =>
     this.appendStaged((target as Staging & { replica: Replica }).replica),
   );
@@ -460,7 +476,21 @@ export class PartitionWorker {
 
   async run(): Promise<void> {
     while (this.running) {
-      if (!this.pendingWork) {
+      const running = this.commit;
+      if (running !== null && !running.ended && running.done !== null) {
+        // While a commit syncs, requests gather in the ring. They are not drained at each of the acceptor's
+        // notifies (a turn per notify costs more CPU than the writes it would overlap, when syncs are short):
+        // the loop waits for the sync, and when syncs are long (a slow disk, large batches) it also wakes
+        // every quarter of a sync to stage and write what arrived, so the next sync starts on a written batch.
+        // Metadata and data-link requests wake it as ever.
+        if (!this.pendingWork) {
+          const stepMs = this.syncMsAverage / 4;
+          if (this.syncMsAverage >= midSyncDrainMinMs) {
+            await Promise.race([running.done, sleep(Math.max(midSyncDrainMinMs / 4, stepMs))]);
+            this.pendingWork = true;
+          } else await running.done;
+        }
+      } else if (!this.pendingWork) {
         let waitMs = Math.max(1, this.nextTickMs - performance.now());
         if (this.options.syncIntervalMs > 0) waitMs = Math.min(waitMs, this.options.syncIntervalMs);
         await this.reader.waitAsync(waitMs);
@@ -468,6 +498,7 @@ export class PartitionWorker {
       this.pendingWork = false;
       await this.step();
     }
+    await this.settle();
     this.loopDelay.disable();
   }
 
@@ -475,20 +506,38 @@ export class PartitionWorker {
   private async step(): Promise<void> {
     const now = performance.now();
     const wallMs = Date.now();
-    for (const message of this.metadataQueue.splice(0)) this.onControlMessage(message, now);
+    // A commit whose syncs ended: its logs learn what is durable now; its requests are answered once the next
+    // commit's syncs have started (in commitAppends), so the disk works while this thread answers.
+    let ended = this.commit?.ended === true ? this.endSyncs() : null;
+    if (this.metadataQueue.length > 0) {
+      // Metadata may cut, close or delete logs: no sync may run then.
+      if (ended !== null) await this.answerCommit(ended);
+      ended = null;
+      await this.settle();
+      for (const message of this.metadataQueue.splice(0)) this.onControlMessage(message, now);
+    }
     const frames = this.drainRing(now);
     this.drainLink(now);
-    await this.commitAppends(now);
-    await this.applySessionAnswers(now);
+    await this.commitAppends(frames, ended);
+    if (this.sessionAnswers.length > 0) {
+      // Followers' appends may cut their logs first.
+      await this.settle();
+      await this.applySessionAnswers(now);
+    }
     await this.serveFetches(now);
     if (now >= this.nextTickMs) {
       this.nextTickMs = now + tickIntervalMs;
+      // Retention, repairs and interval flushes work on the logs.
+      await this.settle();
       await this.tick(now, wallMs);
     }
     await this.collectReady(now);
     await this.serveParked(now);
     this.driveFollowers(now);
-    if (this.releases.length > 0) await this.driveReleases(now);
+    if (this.releases.length > 0) {
+      await this.settle();
+      await this.driveReleases(now);
+    }
     await this.sendStateNotices();
     if (frames > 0) this.stats.observeBatch(frames);
     this.writer.publish();
@@ -1090,7 +1139,7 @@ export class PartitionWorker {
     });
     if (result.kind === 'ok') {
       pending.baseOffset = result.firstOffset;
-      this.stats.observeAppend(header.recordCount, batch.length);
+      this.stats.observeAppend(header.recordCount, batch.length, this.commit !== null);
       replica.producers?.staged(producer, header.recordCount, result.firstOffset, result.lastOffset + 1, now);
       if (!replica.touched) {
         replica.touched = true;
@@ -1185,7 +1234,7 @@ export class PartitionWorker {
       });
       if (result.kind === 'ok') {
         firstOffset = result.firstOffset;
-        this.stats.observeAppend(staging.recordsStaged, bytes.byteLength);
+        this.stats.observeAppend(staging.recordsStaged, bytes.byteLength, this.commit !== null);
       } else if (result.kind === 'storage_failed') {
         files.goOffline(result.fault);
         status = result.definite ? offlineStatus(files) : Status.StorageError;
@@ -1238,20 +1287,138 @@ export class PartitionWorker {
     if (replica.parkedReplicas.size > 0) this.flushedSinceParked.add(replica);
   }
 
-  /** Appends what is staged, one fsync per touched partition, then answers acks=0/1 and waits acks=all. */
-  private async commitAppends(now: number): Promise<void> {
-    if (this.produces.length === 0) return;
+  /**
+   * The group commit, pipelined: appends what is staged and, unless a commit's sync is running, starts the
+   * next one over every partition appended to. Records staged while a sync runs are written at once and wait
+   * for the next sync, which starts in the turn after the running one ended, with whatever that turn drained.
+   */
+  private async commitAppends(framesDrained: number, ended: Commit | null): Promise<void> {
+    if (this.commit === null) {
+      if (this.produces.length > 0) this.startCommit(framesDrained > 1);
+      // The previous commit's answers go first (answers keep the order of the requests), while this one's
+      // syncs run on the pool.
+      if (ended !== null) await this.answerCommit(ended);
+      // Synced on this thread (or nothing to sync): answered now.
+      const started = this.commit as Commit | null;
+      if (started?.ended === true) await this.finishCommit();
+      return;
+    }
+    assert(ended === null, 'a commit ends before the next one starts');
     for (const pending of this.produces) {
-      if (
-        pending.replica?.staging !== null &&
-        pending.replica?.staging !== undefined &&
-        pending.replica.staging.staged.length > 0
-      ) {
-        this.appendStaged(pending.replica);
+      const staging = pending.replica?.staging;
+      if (staging !== null && staging !== undefined && staging.staged.length > 0)
+        this.appendStaged(pending.replica!);
+    }
+  }
+
+  /**
+   * Starts a commit: appends what is staged, then one data sync per partition appended to since the last
+   * commit began (policy permitting). With several partitions, or more requests already waiting in the ring,
+   * the syncs run on libuv's pool (`fdatasyncEach`; the file system commits them together) and the loop goes
+   * on staging and writing the next batch meanwhile. One partition of a lone request with nothing waiting (a
+   * sequential producer) is synced on this thread, which answers sooner that way. `concurrent`: the turn
+   * drained several requests, so more are likely coming. The commit's requests are answered when its own
+   * syncs end.
+   */
+  private startCommit(concurrent = false): void {
+    assert(this.commit === null, 'one group commit at a time');
+    for (const pending of this.produces) {
+      const staging = pending.replica?.staging;
+      if (staging !== null && staging !== undefined && staging.staged.length > 0)
+        this.appendStaged(pending.replica!);
+    }
+    const replicas = this.touched.splice(0);
+    for (const replica of replicas) replica.touched = false;
+    const produces = this.produces.splice(0);
+    const commit: Commit = {
+      replicas,
+      produces,
+      flushes: [],
+      fds: [],
+      startedNs: process.hrtime.bigint(),
+      errors: null,
+      ended: false,
+      done: null,
+    };
+    this.commit = commit;
+    if (this.options.syncIntervalMs === 0) {
+      for (const replica of replicas) {
+        const log = replica.files.log;
+        const flush = log === null ? null : log.flushStart();
+        commit.flushes.push(flush);
+        if (flush !== null && flush.fd !== null) commit.fds.push(flush.fd);
       }
     }
-    await this.flushTouched();
-    for (const pending of this.produces) {
+    const fds = commit.fds;
+    const alone = !concurrent && !this.reader.hasFrames() && this.linkQueue.length === 0;
+    if (fds.length === 0 || (fds.length === 1 && alone)) {
+      commit.errors = fds.map((fd) => {
+        try {
+          this.files.disk.fdatasync(fd);
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      });
+      commit.ended = true;
+      return;
+    }
+    commit.done = this.files.disk.fdatasyncEach(fds).then(
+      (errors) => {
+        commit.errors = errors;
+        commit.ended = true;
+        const syncMs = Number(process.hrtime.bigint() - commit.startedNs) / 1e6;
+        this.syncMsAverage += (syncMs - this.syncMsAverage) * syncAverageWeight;
+        this.wake();
+      },
+      (error: unknown) => {
+        // fdatasyncEach reports every sync's error in its answer; a rejection is a bug (or a simulated crash).
+        commit.errors = fds.map(() => error);
+        commit.ended = true;
+        this.wake();
+      },
+    );
+  }
+
+  /**
+   * Ends the commit whose syncs ended: the logs learn what is durable (a failed sync cuts its log back, see
+   * PartitionLog.flushFinish), the cores learn the new ends, acks=0/1 requests are answered and acks=all ones
+   * wait for the high watermark. Then the next commit starts if anything was appended meanwhile.
+   */
+  private async finishCommit(): Promise<void> {
+    const commit = this.endSyncs();
+    await this.answerCommit(commit);
+  }
+
+  /**
+   * The first half of `finishCommit`, once the running commit's syncs ended: each log learns what is durable
+   * (a failed sync cuts its log back and takes the partition offline), and the commit is no longer running,
+   * so the next one may start before this one's requests are answered (`answerCommit`).
+   */
+  private endSyncs(): Commit {
+    const commit = this.commit;
+    if (commit === null || !commit.ended) return assertionFailed('a commit is finished once its syncs ended');
+    this.commit = null;
+    const errors = commit.errors!;
+    let next = 0;
+    for (let i = 0; i < commit.flushes.length; i++) {
+      const flush = commit.flushes[i]!;
+      const replica = commit.replicas[i]!;
+      const log = replica.files.log;
+      if (flush === null || log === null) continue;
+      const result = log.flushFinish(flush, flush.fd === null ? undefined : errors[next++]);
+      if (result.fault !== null) replica.files.goOffline(result.fault);
+    }
+    if (commit.fds.length > 0)
+      this.stats.observeFsync(Number(process.hrtime.bigint() - commit.startedNs) / 1e9);
+    return commit;
+  }
+
+  /** The second half of `finishCommit`: the cores learn the new ends, and the commit's requests are answered. */
+  private async answerCommit(commit: Commit): Promise<void> {
+    for (const replica of commit.replicas) this.logChanged(replica);
+    const now = performance.now();
+    for (const pending of commit.produces) {
       const replica = pending.replica;
       const log = replica?.files.log ?? null;
       if (pending.status === Status.Ok && replica !== null && log !== null) {
@@ -1283,7 +1450,7 @@ export class PartitionWorker {
       );
       if (waiting !== undefined) await waiting;
     }
-    for (const pending of this.produces) {
+    for (const pending of commit.produces) {
       const replica = pending.replica;
       const staging = replica?.staging;
       if (replica === null || staging === null || staging === undefined || staging.staged.length > 0)
@@ -1294,59 +1461,25 @@ export class PartitionWorker {
       }
       replica.staging = null;
     }
-    this.produces.length = 0;
-    // A log that broke in this batch is closed now that its answers are out; the repair loop reopens it.
+    // A log that broke in this commit is closed now that its answers are out; the repair loop reopens it.
     for (const replica of this.replicas.values()) replica.files.closeIfBroken();
   }
 
   /**
-   * One fsync per partition appended to in this turn (policy permitting), then the cores learn the new ends.
-   * With several partitions touched, their syncs run at once on libuv's pool (`fdatasyncEach`): the file
-   * system commits them together, where one after another each waits for its own journal commit. One partition
-   * is synced here, on this thread, which has nothing else to do meanwhile and answers sooner that way. Nothing
-   * else runs on this thread's logs while the syncs run: the loop awaits this within its turn.
+   * Runs commits until nothing appended is left unsynced and no sync runs: before anything that cuts, closes
+   * or reopens a log (metadata, follower answers, control requests, ticks, moves, shutdown), and where the
+   * followers' appends must be durable before their cores hear of them.
    */
-  private async flushTouched(): Promise<void> {
-    const touched = this.touched;
-    if (this.options.syncIntervalMs === 0 && touched.length > 0) {
-      const startedNs = process.hrtime.bigint();
-      const pending: (PendingFlush | null)[] = [];
-      const fds: Fd[] = [];
-      for (const replica of touched) {
-        const log = replica.files.log;
-        const flush = log === null ? null : log.flushStart();
-        pending.push(flush);
-        if (flush !== null && flush.fd !== null) fds.push(flush.fd);
+  private async settle(): Promise<void> {
+    for (;;) {
+      if (this.commit === null) {
+        if (this.produces.length === 0 && this.touched.length === 0) return;
+        this.startCommit();
       }
-      let errors: unknown[];
-      if (fds.length <= 1) {
-        errors = fds.map((fd) => {
-          try {
-            this.files.disk.fdatasync(fd);
-            return undefined;
-          } catch (error) {
-            return error;
-          }
-        });
-      } else {
-        errors = await this.files.disk.fdatasyncEach(fds);
-      }
-      let next = 0;
-      for (let i = 0; i < touched.length; i++) {
-        const flush = pending[i]!;
-        const log = touched[i]!.files.log;
-        if (flush === null || log === null) continue;
-        // A failed sync cuts the log back to its durable end (see PartitionLog.flushFinish).
-        const result = log.flushFinish(flush, flush.fd === null ? undefined : errors[next++]);
-        if (result.fault !== null) touched[i]!.files.goOffline(result.fault);
-      }
-      if (fds.length > 0) this.stats.observeFsync(Number(process.hrtime.bigint() - startedNs) / 1e9);
+      const commit = this.commit!;
+      if (!commit.ended) await commit.done;
+      await this.finishCommit();
     }
-    for (const replica of touched) {
-      replica.touched = false;
-      this.logChanged(replica);
-    }
-    touched.length = 0;
   }
 
   /**
@@ -1442,6 +1575,7 @@ export class PartitionWorker {
     for (const d of describes) await this.serveDescribe(d.origin, d.topicSeq, d.partition);
     const replicaFetches = this.replicaFetches.splice(0);
     for (const r of replicaFetches) await this.serveReplicaFetch(r, now);
+    if (this.controls.length > 0) await this.settle(); // control requests may cut or close logs
     const controls = this.controls.splice(0);
     for (const c of controls) {
       const request = c.request;
@@ -2074,6 +2208,8 @@ export class PartitionWorker {
 
   /** The entry a follower puts in its session's next request, after any truncation the core asks for first. */
   private planFor(replica: Replica, core: PartitionReplica): ReplicaRequestEntry | null {
+    // A cut must wait for a running sync of the log (a replica that led until a moment ago): next turn.
+    if (replica.files.log?.syncing === true) return null;
     for (let cuts = 0; cuts < 4; cuts++) {
       const plan = core.nextPlan();
       switch (plan.kind) {
@@ -2204,7 +2340,7 @@ export class PartitionWorker {
         backOff = true;
       }
       // The appended records are made durable before the cores hear of them: the next fetch reports them.
-      await this.flushTouched();
+      await this.settle();
       for (const { replica, answer: a } of after) {
         this.carryOut(replica, replica.core!.onFetchAnswer(a));
         this.pendingReady.add(replica);
@@ -2492,6 +2628,21 @@ export class PartitionWorker {
     }
     this.writer.publish();
   }
+}
+
+/** A group commit: the partitions it syncs, what each sync vouches for, and the requests it answers. */
+interface Commit {
+  readonly replicas: Replica[];
+  readonly produces: PendingProduce[];
+  /** One per replica, in order (null: nothing to sync, or an interval sync policy). */
+  readonly flushes: (PendingFlush | null)[];
+  readonly fds: Fd[];
+  readonly startedNs: bigint;
+  /** Each fd's sync error (undefined: synced), once the syncs ended. */
+  errors: unknown[] | null;
+  ended: boolean;
+  /** Resolves when the syncs ended, for syncs on the pool; null for syncs on this thread. */
+  done: Promise<void> | null;
 }
 
 interface AnswerPart {

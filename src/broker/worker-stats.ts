@@ -41,9 +41,11 @@ export const StatSlot = {
   batchBuckets: 16 + fsyncBucketsSeconds.length,
   /** Seconds the worker spent in garbage-collection pauses (counter, refreshed every tick; HeapMeter). */
   gcSeconds: 16 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
+  /** Records written while a group commit's sync ran, to be synced by the next one (counter; pipelining). */
+  appendedDuringSyncRecords: 17 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
 } as const;
 
-export const workerStatsLength = StatSlot.gcSeconds + 1;
+export const workerStatsLength = StatSlot.appendedDuringSyncRecords + 1;
 
 export function createWorkerStats(): SharedArrayBuffer {
   return new SharedArrayBuffer(workerStatsLength * Float64Array.BYTES_PER_ELEMENT);
@@ -75,9 +77,10 @@ export class WorkerStatsWriter {
     }
   }
 
-  observeAppend(records: number, bytes: number): void {
+  observeAppend(records: number, bytes: number, duringSync = false): void {
     this.values[StatSlot.appendedRecords]! += records;
     this.values[StatSlot.appendedBytes]! += bytes;
+    if (duringSync) this.values[StatSlot.appendedDuringSyncRecords]! += records;
   }
 
   add(slot: number, value: number): void {

@@ -13,9 +13,13 @@
 //   failure is kept and thrown by the next `fdatasync`/`fsync` of the file, so its owner learns it at the
 //   point where it asks for durability (a partition log then cuts back to its durable end).
 // - a file opened with `create` exists when `open` returns (it is opened for real at once).
+// - a real descriptor whose sync runs on libuv's pool (`fdatasyncEach`) is pinned: never closed for room and
+//   never closed by its owner until the sync ended, because the pool thread holds the descriptor number. Its
+//   owner may write through it meanwhile (a pipelined group commit): the file stays dirty unless nothing was
+//   written after the sync started.
 //
 // Thread: one instance per partition worker thread, used only by that thread.
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import type { Disk, Fd } from './disk.js';
 
 interface Entry {
@@ -24,6 +28,10 @@ interface Entry {
   real: Fd;
   /** Written since the last sync through this descriptor. */
   dirty: boolean;
+  /** Writes and truncations through this entry so far: a sync clears `dirty` only if none came after it began. */
+  changes: number;
+  /** Syncs of this entry running on the pool: while above 0 its real descriptor stays open. */
+  pinned: number;
   /** A sync forced by an eviction failed: thrown by the next sync the owner asks for. */
   deferredSyncError: unknown;
 }
@@ -66,7 +74,7 @@ export class DescriptorCache implements Disk {
     const real = this.inner.open(path, create);
     this.opens++;
     const fd = this.nextFd++;
-    const entry: Entry = { path, real, dirty: false, deferredSyncError: undefined };
+    const entry: Entry = { path, real, dirty: false, changes: 0, pinned: 0, deferredSyncError: undefined };
     this.entries.set(fd, entry);
     this.lru.set(fd, entry);
     return fd;
@@ -74,6 +82,7 @@ export class DescriptorCache implements Disk {
 
   close(fd: Fd): void {
     const entry = this.entry(fd);
+    if (entry.pinned > 0) assertionFailed(`closing ${entry.path} while its sync runs`);
     this.entries.delete(fd);
     if (entry.real >= 0) {
       this.lru.delete(fd);
@@ -86,6 +95,7 @@ export class DescriptorCache implements Disk {
     const entry = this.entry(fd);
     const real = this.realOf(fd, entry);
     entry.dirty = true;
+    entry.changes++;
     this.inner.write(real, bytes, position);
   }
 
@@ -103,8 +113,8 @@ export class DescriptorCache implements Disk {
 
   /**
    * Syncs many files at once, in groups that fit in half of the cache: a group's real descriptors are opened
-   * (evicting only descriptors outside the group, which were used less recently) and stay open while its
-   * syncs run, since the owner does nothing else with this cache until the promise resolves.
+   * (evicting only descriptors outside the group, which were used less recently) and are pinned open while
+   * its syncs run. The owner may go on using the cache meanwhile, writing to these files too.
    */
   async fdatasyncEach(fds: readonly Fd[]): Promise<unknown[]> {
     const errors: unknown[] = new Array(fds.length).fill(undefined);
@@ -113,6 +123,7 @@ export class DescriptorCache implements Disk {
       const end = Math.min(fds.length, start + groupMax);
       const reals: Fd[] = [];
       const at: number[] = [];
+      const changesAtStart: number[] = [];
       for (let i = start; i < end; i++) {
         const entry = this.entry(fds[i]!);
         if (entry.deferredSyncError !== undefined) {
@@ -122,18 +133,26 @@ export class DescriptorCache implements Disk {
         }
         try {
           reals.push(this.realOf(fds[i]!, entry));
+          entry.pinned++;
           at.push(i);
+          changesAtStart.push(entry.changes);
         } catch (error) {
           errors[i] = error;
         }
       }
-      const outcomes = await this.inner.fdatasyncEach(reals);
+      let outcomes: unknown[];
+      try {
+        outcomes = await this.inner.fdatasyncEach(reals);
+      } finally {
+        for (const i of at) this.entry(fds[i]!).pinned--;
+      }
       for (let k = 0; k < at.length; k++) {
         const i = at[k]!;
         const entry = this.entry(fds[i]!);
         assert(entry.real === reals[k], 'a descriptor stays open while its sync runs');
-        if (outcomes[k] === undefined) entry.dirty = false;
-        else errors[i] = outcomes[k];
+        if (outcomes[k] === undefined) {
+          if (entry.changes === changesAtStart[k]) entry.dirty = false;
+        } else errors[i] = outcomes[k];
       }
     }
     this.assertBound();
@@ -159,6 +178,7 @@ export class DescriptorCache implements Disk {
     const entry = this.entry(fd);
     const real = this.realOf(fd, entry);
     entry.dirty = true;
+    entry.changes++;
     this.inner.truncate(real, sizeBytes);
   }
 
@@ -219,10 +239,20 @@ export class DescriptorCache implements Disk {
     return entry.real;
   }
 
-  /** Closes least recently used descriptors until one more fits. */
+  /** Closes least recently used descriptors (never a pinned one) until one more fits. */
   private makeRoom(): void {
     while (this.lru.size >= this.capacity) {
-      const [fd, entry] = this.lru.entries().next().value as [Fd, Entry];
+      let victim: [Fd, Entry] | null = null;
+      for (const candidate of this.lru) {
+        if (candidate[1].pinned === 0) {
+          victim = candidate;
+          break;
+        }
+      }
+      // At most half of the cache is pinned at once (fdatasyncEach's groups), so there is always a victim.
+      if (victim === null)
+        return assertionFailed('descriptor cache: every open descriptor is pinned by a sync');
+      const [fd, entry] = victim;
       this.lru.delete(fd);
       const real = entry.real;
       entry.real = -1;

@@ -36,7 +36,7 @@
 //
 // Thread: every method runs on the one partition-worker thread that owns the log, with synchronous I/O.
 import { dirname, join } from 'node:path';
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 import {
   BATCH_HEADER_BYTES,
   BATCH_MAGIC,
@@ -225,7 +225,10 @@ export type FlushResult =
 /** A data sync `PartitionLog.flushStart` asked for: the owner fdatasyncs `fd` (null: nothing to sync). */
 export interface PendingFlush {
   readonly fd: Fd | null;
-  /** What the log looked like when it was asked: checked unchanged when the sync ends. */
+  /**
+   * What the log looked like when it was asked. Appends may follow while the sync runs (a pipelined group
+   * commit): the sync vouches for `sizeBytes` of `segment`, i.e. for the records below `endOffset`, only.
+   */
   readonly segment: Segment;
   readonly sizeBytes: number;
   readonly endOffset: number;
@@ -341,6 +344,10 @@ export class PartitionLog {
   private epochsWritten = -1;
   private logStart = 0;
   private flushed = 0;
+  /** The data sync `flushStart` began and `flushFinish` has not ended (at most one). */
+  private syncInFlight: PendingFlush | null = null;
+  /** The file was cut below what the running sync vouches for (a roll's own sync failed): it vouches for nothing. */
+  private cutBelowSync = false;
   private recoveryPoint = 0;
   private bytesSinceCheckpoint = 0;
   private lastFlushMs: number;
@@ -425,6 +432,16 @@ export class PartitionLog {
   /** Everything below this offset is durable. */
   get flushedOffset(): number {
     return this.flushed;
+  }
+
+  /** True while a data sync asked for by `flushStart` has not been finished by `flushFinish`. */
+  get syncing(): boolean {
+    return this.syncInFlight !== null;
+  }
+
+  /** Asserts that no data sync runs: the calls that cut, close or reset the log need the file to themselves. */
+  private assertNoSync(what: string): void {
+    if (this.syncInFlight !== null) assertionFailed(`${what} while a data sync of the log runs`);
   }
 
   get sizeBytes(): number {
@@ -556,8 +573,9 @@ export class PartitionLog {
       this.brokenFault = faultOrRethrow(error, `cutting ${segment.logPath} back to ${start} bytes`);
       return { kind: 'storage_failed', fault, definite: false };
     }
-    // The sync also made every earlier append durable.
-    if (this.active === segment) this.noteSynced(segment);
+    // The sync also made every earlier append durable, unless a pipelined sync of the same file runs: if that
+    // one fails, the error may have been reported to it alone, so only its own outcome counts.
+    if (this.active === segment && this.syncInFlight === null) this.noteSynced(segment);
     return { kind: 'storage_failed', fault, definite: true };
   }
 
@@ -662,37 +680,63 @@ export class PartitionLog {
 
   /**
    * `flush` in two halves, for an owner that syncs many logs at once (a partition worker's group commit over
-   * every partition a batch touched): `flushStart` says which descriptor to fdatasync (null: nothing to
-   * sync), the owner syncs it (with `Disk.fdatasyncEach`), and `flushFinish` takes the sync's error (undefined
-   * when it succeeded) and answers what `flush` would. Nothing may change the log in between.
+   * every partition a batch touched), off its thread: `flushStart` says which descriptor to fdatasync (null:
+   * nothing to sync), the owner syncs it (with `Disk.fdatasyncEach`), and `flushFinish` takes the sync's error
+   * (undefined when it succeeded) and answers what `flush` would for the records below `pending.endOffset`.
+   * At most one sync runs at a time. In between, the log may be appended to (the next batch of a pipelined
+   * group commit; a roll included) and read, but not cut, reset or closed (asserted). Those later records
+   * become durable with the next sync.
    */
   flushStart(): PendingFlush {
     assert(!this.closed, 'flush on a closed log');
+    this.assertNoSync('flushStart');
     const segment = this.active;
     if (this.brokenFault !== null || segment.flushedSizeBytes === segment.sizeBytes) {
       return { fd: null, segment, sizeBytes: segment.sizeBytes, endOffset: this.logEndOffset };
     }
-    return { fd: segment.logFd, segment, sizeBytes: segment.sizeBytes, endOffset: this.logEndOffset };
+    const pending = {
+      fd: segment.logFd,
+      segment,
+      sizeBytes: segment.sizeBytes,
+      endOffset: this.logEndOffset,
+    };
+    this.syncInFlight = pending;
+    this.cutBelowSync = false;
+    return pending;
   }
 
   /** The second half of `flush`: `error` is what the data sync of `pending.fd` threw (undefined: none). */
   flushFinish(pending: PendingFlush, error: unknown): FlushResult {
     assert(!this.closed, 'flush on a closed log');
     assert(
-      pending.segment === this.active &&
-        pending.sizeBytes === this.active.sizeBytes &&
-        pending.endOffset === this.logEndOffset,
-      'nothing changes a log while its data sync runs',
+      pending.fd === null ? this.syncInFlight === null : this.syncInFlight === pending,
+      'flushFinish ends the sync flushStart began',
     );
+    this.syncInFlight = null;
     if (this.brokenFault !== null)
       return { kind: 'storage_failed', fault: this.brokenFault, definite: false };
     if (pending.fd !== null) {
-      const failed =
-        error === undefined ? this.noteSynced(pending.segment) : this.dataSyncFailed(pending.segment, error);
-      if (failed !== null)
+      const segment = pending.segment;
+      if (segment !== this.active) {
+        // A roll sealed the segment while this sync ran, with a sync of its own. If this one failed, the error
+        // may have been reported to it alone and the roll's sync succeeded without the lost pages: nothing
+        // about the sealed tail is known any more, so the log is broken (recovery checks it when reopened).
+        // Nothing above `pending.endOffset` was acknowledged yet (its sync had not begun).
+        if (error !== undefined) {
+          this.brokenFault = faultOrRethrow(error, `syncing ${segment.logPath}`);
+          return { kind: 'storage_failed', fault: this.brokenFault, definite: false };
+        }
+      } else if (error !== undefined) {
+        // Cuts the log back to what earlier syncs made durable, the appends after this sync began included.
+        const failed = this.dataSyncFailed(segment, error);
         return { kind: 'storage_failed', fault: failed, definite: this.brokenFault === null };
+      } else if (!this.cutBelowSync && pending.sizeBytes > segment.flushedSizeBytes) {
+        this.bytesSinceCheckpoint += pending.sizeBytes - segment.flushedSizeBytes;
+        segment.flushedSizeBytes = pending.sizeBytes;
+      }
     }
-    this.flushed = this.logEndOffset;
+    if (!this.cutBelowSync && pending.endOffset > this.flushed) this.flushed = pending.endOffset;
+    this.cutBelowSync = false;
     if (this.bytesSinceCheckpoint >= this.checkpointIntervalBytes) {
       try {
         this.checkpointRecoveryPoint();
@@ -737,6 +781,7 @@ export class PartitionLog {
       return fault;
     }
     this.forgetAfter(segment, segment.flushedSizeBytes, this.flushed);
+    if (this.syncInFlight !== null) this.cutBelowSync = true;
     return fault;
   }
 
@@ -1640,6 +1685,7 @@ export class PartitionLog {
    */
   truncateTo(offset: number): TruncateResult {
     assert(!this.closed, 'truncateTo on a closed log');
+    this.assertNoSync('truncateTo');
     if (offset < this.logStart) return { kind: 'below_log_start', logStartOffset: this.logStart };
     if (offset >= this.logEndOffset) {
       // No record to cut, but an epoch recorded at the log end by a leader that wrote nothing is dropped
@@ -1708,6 +1754,7 @@ export class PartitionLog {
    * entirely below it, never the active one. The new log start is checkpointed before it returns.
    */
   deleteRecordsBefore(offset: number): DeleteRecordsResult {
+    this.assertNoSync('deleteRecordsBefore');
     assert(!this.closed, 'deleteRecordsBefore on a closed log');
     if (offset > this.logEndOffset) return { kind: 'offset_out_of_range', logEndOffset: this.logEndOffset };
     if (offset <= this.logStart) return { kind: 'ok', logStartOffset: this.logStart, deletedSegments: 0 };
@@ -1732,6 +1779,7 @@ export class PartitionLog {
    * Durable when it returns.
    */
   resetTo(offset: number): void {
+    this.assertNoSync('resetTo');
     assert(!this.closed, 'resetTo on a closed log');
     assert(Number.isSafeInteger(offset) && offset >= 0, `bad reset offset ${offset}`);
     this.epochs.clear();
@@ -1773,6 +1821,7 @@ export class PartitionLog {
    * is older than nowMs - retentionMs).
    */
   applyRetention(nowMs: number): RetentionResult {
+    this.assertNoSync('applyRetention');
     assert(!this.closed, 'applyRetention on a closed log');
     const { retentionBytes, retentionMs } = this.config;
     let remainingBytes = this.sizeBytes;
@@ -1838,6 +1887,7 @@ export class PartitionLog {
    */
   close(): StorageFault | null {
     if (this.closed) return null;
+    this.assertNoSync('close');
     let fault = this.brokenFault;
     if (fault === null) {
       const flushed = this.flush();
@@ -1864,6 +1914,7 @@ export class PartitionLog {
 
   /** Removes the partition's directory and everything in it. */
   delete(): void {
+    this.assertNoSync('delete');
     this.abandon();
     this.disk.removeDir(this.dir);
     this.disk.fsyncDir(dirname(this.dir));
