@@ -8,6 +8,7 @@
 // with every thread pinned to one core (taskset), this process and its load generator to the other.
 // Writes bench/results/produce-<iso>.json and prints a table.
 // Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick] [--no-pinned] [--single]
+// [--value-bytes N]
 // (--single: only the 200-connection single-message comparison, for A/B runs of a hot-path change;
 // --baseline <dir>: also run the broker of another built checkout, e.g. a `git worktree` of the previous commit
 // with `npm run build` done, interleaved with this one in every run).
@@ -30,7 +31,11 @@ const baselineAt = args.indexOf('--baseline');
 const baselineCheckout = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 const durationS = argValue('duration', quick ? 3 : 10);
 const runs = argValue('runs', quick ? 1 : 3);
-const payload = JSON.stringify({ value: 'Peak-msg-payload-0123456789abcdefghijklmnop' });
+const valueBytes = argValue('value-bytes', 0);
+// The seed's 50 B message by default; --value-bytes N for large records (a disk-bound load: long fsyncs).
+const payload = JSON.stringify({
+  value: valueBytes > 0 ? 'v'.repeat(valueBytes) : 'Peak-msg-payload-0123456789abcdefghijklmnop',
+});
 
 async function startBrokerWithTopic(extra: string[], checkout?: string): Promise<Server> {
   const server = await startBroker(extra, 'bench-produce-', undefined, checkout);
@@ -86,17 +91,42 @@ interface LoadResult {
   readonly workerAllocBytesPerRequest: number;
   /** Share of the load's wall time the acceptor spent in GC pauses (brokers only). */
   readonly acceptorGcShare: number;
+  /** Completed requests per log fsync (brokers with fsync before ack; 0 otherwise). */
+  readonly requestsPerFsync: number;
+  /** Share of the appended records written while the previous group commit synced (pipelining). */
+  readonly writtenDuringSyncShare: number;
 }
 
 interface HeapFigures {
   readonly acceptorAllocBytes: number;
   readonly workerAllocBytes: number;
   readonly acceptorGcSeconds: number;
+  readonly fsyncs: number;
+  readonly appendedRecords: number;
+  readonly appendedDuringSyncRecords: number;
+}
+
+/** The sum over every series of a counter in a Prometheus text exposition. */
+function counterSum(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
 }
 
 /** The broker's per-thread heap counters from /metrics (zeros for a server without them). */
 async function heapFigures(server: Server): Promise<HeapFigures> {
-  if (server.dataDir === null) return { acceptorAllocBytes: 0, workerAllocBytes: 0, acceptorGcSeconds: 0 };
+  if (server.dataDir === null)
+    return {
+      acceptorAllocBytes: 0,
+      workerAllocBytes: 0,
+      acceptorGcSeconds: 0,
+      fsyncs: 0,
+      appendedRecords: 0,
+      appendedDuringSyncRecords: 0,
+    };
   const text = await (await fetch(`${server.base}/metrics`)).text();
   let acceptorAllocBytes = 0;
   let workerAllocBytes = 0;
@@ -112,7 +142,14 @@ async function heapFigures(server: Server): Promise<HeapFigures> {
     } else if (match[2] === 'acceptor') acceptorAllocBytes = value;
     else workerAllocBytes += value;
   }
-  return { acceptorAllocBytes, workerAllocBytes, acceptorGcSeconds };
+  return {
+    acceptorAllocBytes,
+    workerAllocBytes,
+    acceptorGcSeconds,
+    fsyncs: counterSum(text, 'broker_fsync_duration_seconds_count'),
+    appendedRecords: counterSum(text, 'broker_worker_appended_records_total'),
+    appendedDuringSyncRecords: counterSum(text, 'broker_worker_appended_during_sync_records_total'),
+  };
 }
 
 async function load(
@@ -159,6 +196,13 @@ async function load(
     workerAllocBytesPerRequest:
       completed === 0 ? 0 : (heapAfter.workerAllocBytes - heapBefore.workerAllocBytes) / completed,
     acceptorGcShare: (heapAfter.acceptorGcSeconds - heapBefore.acceptorGcSeconds) / elapsedS,
+    requestsPerFsync:
+      heapAfter.fsyncs === heapBefore.fsyncs ? 0 : completed / (heapAfter.fsyncs - heapBefore.fsyncs),
+    writtenDuringSyncShare:
+      heapAfter.appendedRecords === heapBefore.appendedRecords
+        ? 0
+        : (heapAfter.appendedDuringSyncRecords - heapBefore.appendedDuringSyncRecords) /
+          (heapAfter.appendedRecords - heapBefore.appendedRecords),
   };
 }
 
@@ -215,6 +259,8 @@ async function main(): Promise<void> {
       'alloc B/req acceptor': Math.round(med(key, 'acceptorAllocBytesPerRequest')),
       'alloc B/req workers': Math.round(med(key, 'workerAllocBytesPerRequest')),
       'GC % acceptor': (med(key, 'acceptorGcShare') * 100).toFixed(1),
+      'req/fsync': med(key, 'requestsPerFsync').toFixed(1),
+      '% written during sync': (med(key, 'writtenDuringSyncShare') * 100).toFixed(0),
       runs: raw[key]!.map((r) => Math.round(r.requestsPerS)).join(' / '),
     });
   }

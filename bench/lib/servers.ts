@@ -80,6 +80,8 @@ export function startBroker(
       dataDir,
       // The Kafka listener stays off unless asked (a baseline checkout may predate the flag).
       ...(extra.includes('--kafka-port') || checkout !== root ? [] : ['--kafka-port', '-1']),
+      // A free cluster port: several brokers run at once, and tests may hold the default one.
+      ...(extra.includes('--cluster-port') ? [] : ['--cluster-port', '0']),
       ...extra,
     ],
     { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
