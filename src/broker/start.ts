@@ -640,6 +640,7 @@ export async function startBroker(
             groups,
             coordinator: coordinatorTarget,
             access,
+            metadataLeader: () => control.raftLeader.leaderId,
             log,
           }),
           {

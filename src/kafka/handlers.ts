@@ -10,7 +10,8 @@
 //   any partition has records.
 // - Metadata lists every live broker that advertises a Kafka port (registered through gossip and the metadata
 //   log, at its HTTP host), and each partition's leader, replicas and ISR by Kafka node id (node-ids.ts, the
-//   same mapping on every broker), so clients send to partition leaders directly. A request reaching a broker
+//   same mapping on every broker), so clients send to partition leaders directly; the controller is the
+//   metadata (Raft) leader, -1 while none is known. A request reaching a broker
 //   that does not lead is still served, through the router, as HTTP requests are.
 // - FindCoordinator names the group coordinator (the metadata leader in a cluster) from any broker; group
 //   requests reaching another broker answer NOT_COORDINATOR, as Kafka does, and the client looks again.
@@ -98,6 +99,8 @@ export interface KafkaHandlerOptions {
   readonly coordinator: () => CoordinatorTarget;
   /** Authentication (SASL PLAIN with the HTTP tokens and JWTs) and the ACLs, shared with HTTP. */
   readonly access: AccessControl;
+  /** The broker id of the current metadata (Raft) leader, '' when unknown: Metadata's controllerId. */
+  readonly metadataLeader: () => string;
   readonly log: Logger;
 }
 
@@ -493,7 +496,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
       throttleTimeMs: 0,
       brokers,
       clusterId: 'logbroker',
-      controllerId: self,
+      controllerId: ids.get(this.options.metadataLeader()) ?? -1,
       topics,
       clusterAuthorizedOperations: -2147483648,
     };
