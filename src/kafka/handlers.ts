@@ -192,7 +192,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
   ): Promise<HandlerOutcome> {
     const gate = saslGate(connection.sasl, header.api.apiKey, this.sasl.enabled, Date.now());
     if (gate.kind === 'close') return gate;
-    const access = this.accessFor(connection);
+    const access = this.accessFor(connection, header.api.name);
     switch (header.api.apiKey) {
       case ApiKey.ApiVersions: {
         const decoded = this.decode(messageSpecs.ApiVersions.request, header, frame, bodyStart);
@@ -385,11 +385,12 @@ export class KafkaApiHandlers implements KafkaHandlers {
   }
 
   /** What the connection's principal may do: checks that count and log denials as HTTP's do. */
-  private accessFor(connection: KafkaConnection): GroupAccess {
+  private accessFor(connection: KafkaConnection, apiName: string): GroupAccess {
     const access = this.options.access;
     const principal = connection.sasl.kind === 'authenticated' ? connection.sasl.principal : ANONYMOUS;
-    const check = (need: AccessRequirement): boolean =>
-      access.authorize(principal, [need], `kafka ${connection.clientId ?? ''}`.trim()) === null;
+    // The denial log names the Kafka API, as HTTP's names the route.
+    const where = `kafka ${apiName}`;
+    const check = (need: AccessRequirement): boolean => access.authorize(principal, [need], where) === null;
     return {
       principal,
       group: (groupId: string, operation: Operation) =>

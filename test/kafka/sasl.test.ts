@@ -238,6 +238,55 @@ describe('SASL PLAIN on the Kafka port', () => {
     );
   });
 
+  test('each refusal is the API’s own authorization error, on the connection that stays open', async () => {
+    const kafka = client(plain('bob', TOKENS.bob), 'bob-admin');
+    const admin = kafka.admin();
+    await admin.connect();
+    const typeOf = (error: unknown): string => {
+      const e = error as { type?: string; cause?: { type?: string }; errors?: { type?: string }[] };
+      return e.type ?? e.cause?.type ?? e.errors?.[0]?.type ?? String(error);
+    };
+    const refusedWith = async (what: Promise<unknown>, type: string): Promise<void> => {
+      await assert.rejects(what, (error: unknown) => {
+        assert.equal(typeOf(error), type, String(error));
+        return true;
+      });
+    };
+    try {
+      await refusedWith(
+        admin.createTopics({ topics: [{ topic: 'sasl.new' }] }),
+        'TOPIC_AUTHORIZATION_FAILED',
+      );
+      await refusedWith(admin.deleteTopics({ topics: ['sasl.orders'] }), 'TOPIC_AUTHORIZATION_FAILED');
+      // Its own group works.
+      const offsets = await admin.fetchOffsets({ groupId: 'bob-app', topics: ['sasl.orders'] });
+      assert.equal(offsets[0]?.topic, 'sasl.orders');
+    } finally {
+      await admin.disconnect();
+    }
+    const idempotent = kafka.producer({ idempotent: true, retry: { retries: 1, initialRetryTime: 50 } });
+    await refusedWith(idempotent.connect(), 'CLUSTER_AUTHORIZATION_FAILED');
+    await idempotent.disconnect().catch(() => undefined);
+    const topics = await http('GET', '/topics');
+    assert.ok(!JSON.stringify(topics.body).includes('sasl.new'), 'nothing was created');
+    // kafkajs hides FindCoordinator's error behind "coordinator not found": the answer itself, raw.
+    const raw = new RawConnection(broker.kafkaPort);
+    try {
+      assert.equal((await raw.authenticate('bob', TOKENS.bob))?.errorCode, 0);
+      const find = (key: string) =>
+        raw.request<{ errorCode: number; errorMessage: string | null }>('FindCoordinator', 1, {
+          key,
+          keyType: 0,
+        });
+      const refused = await find('alice-app');
+      assert.equal(refused?.errorCode, kafkaErrors.GROUP_AUTHORIZATION_FAILED.code);
+      assert.match(refused?.errorMessage ?? '', /bob.*group:describe.*alice-app/);
+      assert.equal((await find('bob-app'))?.errorCode, 0, 'the connection stays open and serves');
+    } finally {
+      raw.destroy();
+    }
+  });
+
   test('kcat with SASL_PLAINTEXT / PLAIN produces and consumes', {
     skip: hasKcat() ? false : 'kcat is not installed',
   }, async () => {
