@@ -380,6 +380,27 @@ describe('SASL PLAIN on the Kafka port', () => {
     }
   });
 
+  test('re-authenticating with a fresh JWT before exp keeps the connection (KIP-368); another principal may not take it over', async () => {
+    const raw = new RawConnection(broker.kafkaPort);
+    try {
+      const first = await raw.authenticate('alice', jwtFor('alice', 2));
+      assert.equal(first?.errorCode, 0, first?.errorMessage ?? '');
+      const again = await raw.authenticate('alice', jwtFor('alice', 600));
+      assert.equal(again?.errorCode, 0, again?.errorMessage ?? '');
+      assert.ok(again!.sessionLifetimeMs > 500_000);
+      // Past the first token's exp: still served.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const metadata = await raw.request<{ topics: unknown[] }>('Metadata', 1, { topics: null });
+      assert.equal(metadata?.topics.length, 2);
+      const takeover = await raw.authenticate('bob', TOKENS.bob);
+      assert.equal(takeover?.errorCode, kafkaErrors.SASL_AUTHENTICATION_FAILED.code);
+      assert.match(takeover?.errorMessage ?? '', /keep the principal/);
+      await raw.closedAt;
+    } finally {
+      raw.destroy();
+    }
+  });
+
   test('a token without expiry gets session lifetime 0 (no limit) and is served after it', async () => {
     const raw = new RawConnection(broker.kafkaPort);
     try {
