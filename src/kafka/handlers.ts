@@ -11,8 +11,8 @@
 // - Metadata lists every live broker that advertises a Kafka port (registered through gossip and the metadata
 //   log, at its HTTP host), and each partition's leader, replicas and ISR by Kafka node id (node-ids.ts, the
 //   same mapping on every broker), so clients send to partition leaders directly; the controller is the
-//   metadata (Raft) leader, -1 while none is known. A request reaching a broker
-//   that does not lead is still served, through the router, as HTTP requests are.
+//   metadata (Raft) leader (this broker when the leader has no Kafka port), -1 while none is known. A request
+//   reaching a broker that does not lead is still served, through the router, as HTTP requests are.
 // - FindCoordinator names the group coordinator (the metadata leader in a cluster) from any broker; group
 //   requests reaching another broker answer NOT_COORDINATOR, as Kafka does, and the client looks again.
 // - With authentication on, a connection authenticates with SASL PLAIN first (sasl.ts; anything else before
@@ -497,10 +497,21 @@ export class KafkaApiHandlers implements KafkaHandlers {
       throttleTimeMs: 0,
       brokers,
       clusterId: 'logbroker',
-      controllerId: ids.get(this.options.metadataLeader()) ?? -1,
+      controllerId: this.controllerId(listed, ids, self),
       topics,
       clusterAuthorizedOperations: -2147483648,
     };
+  }
+
+  /**
+   * The metadata leader's node id; -1 while there is none. A leader not listed (no Kafka port: an older build)
+   * is named as this broker, as partition leaders are: kafkajs sends CreateTopics and DeleteTopics to the
+   * controller and fails on an id it was not told of, and this broker forwards them to the leader anyway.
+   */
+  private controllerId(listed: ReadonlySet<string>, ids: ReadonlyMap<string, number>, self: number): number {
+    const leader = this.options.metadataLeader();
+    if (leader === '') return -1;
+    return listed.has(leader) ? (ids.get(leader) ?? -1) : self;
   }
 
   // ------------------------------------------------------------------------------------------------------
