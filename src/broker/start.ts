@@ -617,20 +617,18 @@ export async function startBroker(
   guard.start();
   await addressLimiter?.start(server.port);
   // The Kafka wire protocol on its own port, served on this thread through the same acceptor and router.
-  // The Kafka port has no SASL yet: with authentication on it would let anyone past the ACLs, so it stays shut.
-  const kafkaRefusal =
-    config.kafkaPort < 0
-      ? null
-      : access.enabled
-        ? 'authentication is on and the Kafka port has no SASL yet'
-        : null;
-  if (kafkaRefusal !== null) {
-    log.warn({ kafkaPort: config.kafkaPort }, `the Kafka listener is off: ${kafkaRefusal}`);
+  // With authentication on, clients authenticate with SASL PLAIN (the password is their bearer token or JWT)
+  // and the same ACLs apply as on HTTP; the port has no TLS, so the tokens travel in clear text.
+  if (config.kafkaPort >= 0 && access.enabled) {
+    log.warn(
+      { kafkaPort: config.kafkaPort },
+      'the Kafka port authenticates with SASL PLAIN without TLS (SASL_PLAINTEXT): tokens travel in clear text; keep it on a trusted network',
+    );
   } else if (config.kafkaPort >= 0 && tls !== null) {
     log.warn({ kafkaPort: config.kafkaPort }, 'the Kafka port has no TLS: its records travel in clear text');
   }
   kafka =
-    config.kafkaPort < 0 || kafkaRefusal !== null
+    config.kafkaPort < 0
       ? null
       : new KafkaListener(
           new KafkaApiHandlers(acceptor, {
@@ -641,6 +639,9 @@ export async function startBroker(
             }),
             groups,
             coordinator: coordinatorTarget,
+            access,
+            metadataLeader: () => control.raftLeader.leaderId,
+            log,
           }),
           {
             host: config.host,

@@ -26,6 +26,7 @@ import type { GossipConfig } from '../core/gossip/config.js';
 import { GOSSIP_DEFAULTS } from '../core/gossip/config.js';
 import type { MemberMeta, Packet } from '../core/gossip/messages.js';
 import { GossipNode, type MemberSnapshot, type MembershipEvent, type Output } from '../core/gossip/node.js';
+import type { WireVersion } from '../core/gossip/wire-versions.js';
 import { createPrng } from '../core/prng.js';
 import {
   GossipTransport,
@@ -94,6 +95,8 @@ export type GossipAgentOptions = {
   readonly incarnation?: number;
   /** Transport bounds; `udpPacketBytesMax` always comes from the gossip config. */
   readonly transport?: Partial<Omit<TransportLimits, 'udpPacketBytesMax'>>;
+  /** 2 makes the member speak only gossip wire version 2, as builds before version 3 do (tests). */
+  readonly wireVersionMax?: WireVersion;
   /** Seed of the core's PRNG; drawn from the system CSPRNG when absent. Fixed only to replay a run. */
   readonly seed?: number;
   /**
@@ -206,6 +209,7 @@ export class GossipAgent {
       limits: { ...this.options.transport, udpPacketBytesMax: this.config.udpPacketBytesMax },
       onPacket: (from: string, packet: Packet) => this.#onPacket(from, packet),
       ...(this.options.clusterPort === undefined ? {} : { clusterPort: this.options.clusterPort }),
+      ...(this.options.wireVersionMax === undefined ? {} : { wireVersionMax: this.options.wireVersionMax }),
     };
     this.#transport = await GossipTransport.open(
       this.options.advertiseHost === undefined

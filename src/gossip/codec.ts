@@ -1,8 +1,10 @@
 // The gossip wire encoding: the avsc types of the packet and of every message (the schema documented in
-// src/core/gossip/messages.ts, registered here and nowhere else), behind one version byte.
+// src/core/gossip/messages.ts, registered here and nowhere else), behind one version byte. Both versions are
+// written and read: each packet is encoded in the version its recipient speaks (chosen by the transport from
+// src/core/gossip/wire-versions.ts), and the version a packet came in is returned with it.
 //
 //   offset  size  field
-//   0       1     wire version (GOSSIP_WIRE_VERSION)
+//   0       1     wire version (2, or GOSSIP_WIRE_VERSION = 3)
 //   1       n     Packet, Avro binary: senderId, senderAddress, messages (array of a union of records, the
 //                 union's branch index naming the message kind)
 //
@@ -14,6 +16,7 @@ import type avro from 'avsc';
 import { assert } from '../core/assert.js';
 import {
   type GossipMessage,
+  KAFKA_PORT_UNKNOWN,
   type MemberMeta,
   MemberStates,
   type Packet,
@@ -30,12 +33,14 @@ import {
 
 /**
  * Raised when a schema changes; a member drops packets of versions it does not know. Version 3 added the Kafka
- * port to MemberMeta; packets of version 2 are still read (their members have no Kafka port: 0), so a node of
- * this build understands older ones. Older nodes drop version-3 packets: a rolling upgrade from a build
- * before version 3 sees the upgraded nodes as unreachable from the old ones until all are upgraded.
+ * port to MemberMeta. Version 2 is still read and written: a version-2 packet carries no Kafka port, so its
+ * members' kafkaPort decodes as KAFKA_PORT_UNKNOWN (the core keeps what it knew), and a peer of an older build
+ * is sent version 2 (see wire-versions.ts), so a rolling upgrade from such a build fences nobody. In version 3
+ * a kafkaPort of -1 is "unknown" too (a member known only through version-2 relays).
  */
 export const GOSSIP_WIRE_VERSION = 3;
-const GOSSIP_WIRE_VERSION_V2 = 2;
+export const GOSSIP_WIRE_VERSION_V2 = 2;
+export type GossipWireVersion = 2 | 3;
 
 const memberMetaFieldsV2 = [
   field('httpHost', 'string'),
@@ -100,12 +105,13 @@ export const packetType: avro.Type = forUntrustedSchema(packetSchemaOf(3));
 /** Packets of version 2 (no Kafka port), still read. */
 export const packetTypeV2: avro.Type = forUntrustedSchema(packetSchemaOf(2));
 
-export function encodePacket(packet: Packet): Buffer {
+/** Encodes in `version` (version 2 leaves the Kafka port out: avsc writes only the schema's fields). */
+export function encodePacket(packet: Packet, version: GossipWireVersion = GOSSIP_WIRE_VERSION): Buffer {
   const messages = packet.messages.map((m) => {
     const { kind, ...fields } = m;
     return { [kind]: fields };
   });
-  return encodeVersioned(GOSSIP_WIRE_VERSION, packetType, {
+  return encodeVersioned(version, version === GOSSIP_WIRE_VERSION_V2 ? packetTypeV2 : packetType, {
     senderId: packet.senderId,
     senderAddress: packet.senderAddress,
     messages,
@@ -116,8 +122,13 @@ export function encodePacket(packet: Packet): Buffer {
  * Encodes a packet for one UDP datagram. The core sizes UDP packets by an estimate that never under-counts
  * the encoding (less slack that covers the version byte), so a datagram over budget is a bug.
  */
-export function encodeDatagram(packet: Packet, udpPacketBytesMax: number): Buffer {
-  const bytes = encodePacket(packet);
+export function encodeDatagram(
+  packet: Packet,
+  udpPacketBytesMax: number,
+  version: GossipWireVersion = GOSSIP_WIRE_VERSION,
+): Buffer {
+  // Version 2 is version 3 less one int per meta: the estimate for version 3 covers it.
+  const bytes = encodePacket(packet, version);
   assert(
     bytes.length <= udpPacketBytesMax,
     `gossip datagram of ${bytes.length} bytes exceeds udpPacketBytesMax ${udpPacketBytesMax}`,
@@ -128,16 +139,23 @@ export function encodeDatagram(packet: Packet, udpPacketBytesMax: number): Buffe
 export type { DecodeFailure };
 
 export type DecodeResult =
-  | { readonly ok: true; readonly packet: Packet }
+  | { readonly ok: true; readonly packet: Packet; readonly version: GossipWireVersion }
   | { readonly ok: false; readonly reason: DecodeFailure; readonly detail: string };
 
-export function decodePacket(buf: Uint8Array): DecodeResult {
-  const decoded =
-    buf[0] === GOSSIP_WIRE_VERSION_V2
-      ? decodeVersioned(buf, GOSSIP_WIRE_VERSION_V2, packetTypeV2)
-      : decodeVersioned(buf, GOSSIP_WIRE_VERSION, packetType);
+/**
+ * Decodes a packet of version 2, or of version 3 unless `versionMax` is 2 (which simulates a node of an older
+ * build in tests: it drops version 3 as such a build does).
+ */
+export function decodePacket(
+  buf: Uint8Array,
+  versionMax: GossipWireVersion = GOSSIP_WIRE_VERSION,
+): DecodeResult {
+  const v2 = buf[0] === GOSSIP_WIRE_VERSION_V2;
+  const decoded = v2
+    ? decodeVersioned(buf, GOSSIP_WIRE_VERSION_V2, packetTypeV2)
+    : decodeVersioned(buf, versionMax, packetType);
   if (!decoded.ok) return decoded;
-  return toPacket(decoded.raw);
+  return toPacket(decoded.raw, v2 ? GOSSIP_WIRE_VERSION_V2 : GOSSIP_WIRE_VERSION);
 }
 
 // --- from avsc values to the core's plain values -----------------------------------------------------------
@@ -145,13 +163,14 @@ export function decodePacket(buf: Uint8Array): DecodeResult {
 type RawRecord = Record<string, unknown>;
 class InvalidField extends Error {}
 
-function toPacket(raw: unknown): DecodeResult {
+function toPacket(raw: unknown, version: GossipWireVersion): DecodeResult {
   try {
     const r = raw as RawRecord;
     const messages = (r.messages as RawRecord[]).map(toMessage);
     return {
       ok: true,
       packet: { senderId: r.senderId as string, senderAddress: r.senderAddress as string, messages },
+      version,
     };
   } catch (error) {
     if (error instanceof InvalidField) return { ok: false, reason: 'invalid_field', detail: error.message };
@@ -226,8 +245,9 @@ function toMeta(m: RawRecord): MemberMeta {
     rack: m.rack as string,
     version: m.version as string,
     dataPorts: (m.dataPorts as unknown[]).map(port),
-    // Absent from version-2 packets: that member advertised no Kafka port.
-    kafkaPort: m.kafkaPort === undefined ? 0 : port(m.kafkaPort),
+    // Absent from version-2 packets: not "no Kafka port" (0) but unknown, so that the core keeps what a
+    // version-3 packet told it.
+    kafkaPort: m.kafkaPort === undefined ? KAFKA_PORT_UNKNOWN : kafkaPort(m.kafkaPort),
   };
 }
 
@@ -236,6 +256,11 @@ function port(value: unknown): number {
   const n = value as number;
   if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidField(`port ${n} out of range`);
   return n;
+}
+
+/** A port, or -1: unknown (a member this sender knows only through version-2 packets). */
+function kafkaPort(value: unknown): number {
+  return value === KAFKA_PORT_UNKNOWN ? KAFKA_PORT_UNKNOWN : port(value);
 }
 
 /** Sequence numbers are what the core emits: integers in [0, 2^31). */

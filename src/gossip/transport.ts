@@ -28,15 +28,20 @@
 // `udpPacketBytesMax` + 24 bytes) and one without a valid, fresh, unseen tag is dropped before it is decoded
 // (counted in `stats.authFailures` and the shared failure counter); streams open with the handshake
 // (cluster/port.ts `openClusterConnection`), and the responder's port checks it before this transport sees them.
+// Wire versions: each packet is encoded in the version its recipient speaks (src/core/gossip/wire-versions.ts:
+// datagrams in the version the peer last sent, stream requests probe version 3 unless that failed lately, a
+// stream reply in its request's version), learned from the version of every packet received, keyed by the
+// sender's claimed gossip address (and the datagram's source address, when it differs).
 // Called from the thread that owns the gossip agent (the control thread); callbacks run on that thread.
 import type { RemoteInfo } from 'node:dgram';
 import { createConnection, type Socket } from 'node:net';
 import { ClusterPort, ClusterTags, openClusterConnection, type TagHandler } from '../cluster/port.js';
 import { assert } from '../core/assert.js';
 import type { Packet } from '../core/gossip/messages.js';
+import { PeerWireVersions, type WireVersion } from '../core/gossip/wire-versions.js';
 import type { ClusterAuth } from '../security/cluster-auth.js';
 import { type ClusterTls, dialCluster, readyEvent } from '../security/cluster-tls.js';
-import { decodePacket, encodeDatagram, encodePacket } from './codec.js';
+import { decodePacket, encodeDatagram, encodePacket, GOSSIP_WIRE_VERSION } from './codec.js';
 
 export type TransportKind = 'udp' | 'stream';
 
@@ -84,7 +89,20 @@ export type TransportOptions = {
   readonly tls?: ClusterTls;
   /** A decoded packet and the gossip address of its sender (UDP source, or the stream's claimed sender). */
   readonly onPacket: (from: string, packet: Packet, kind: TransportKind) => void;
+  /**
+   * The highest wire version spoken; 2 makes this member behave as a build before version 3 (it sends only
+   * version 2 and drops version 3), for tests of mixed-version clusters. Default: GOSSIP_WIRE_VERSION.
+   */
+  readonly wireVersionMax?: WireVersion;
 };
+
+/** Peers whose wire version is remembered: far more than members, so a live member is never forgotten. */
+const PEER_VERSIONS_MAX = 16_384;
+/**
+ * After a version-3 stream request went unanswered, stream requests to that peer go in version 2 this long.
+ * An older member is usually upgraded by a restart, after which it sends version 3 itself (which clears this).
+ */
+const PROBE_RETRY_MS = 60_000;
 
 export type TransportStats = {
   datagramsIn: number;
@@ -129,7 +147,10 @@ export class GossipTransport {
   };
   readonly #onStream: TagHandler = (socket, head) => this.#onConnection(socket, head);
   /** The inbound stream whose request is being handled, so a reply to its sender goes back on it. */
-  #replyTo: { readonly address: string; readonly socket: Socket; replied: boolean } | undefined;
+  #replyTo:
+    | { readonly address: string; readonly socket: Socket; readonly version: WireVersion; replied: boolean }
+    | undefined;
+  readonly #versions: PeerWireVersions;
   #closed = false;
   /** This member's gossip address, `advertiseHost:port`. */
   readonly address: string;
@@ -148,6 +169,11 @@ export class GossipTransport {
     this.address = `${options.advertiseHost ?? options.host}:${port.port}`;
     this.#onPacket = options.onPacket;
     this.limits = limits;
+    this.#versions = new PeerWireVersions(
+      options.wireVersionMax ?? GOSSIP_WIRE_VERSION,
+      PEER_VERSIONS_MAX,
+      PROBE_RETRY_MS,
+    );
     port.udp.on('message', this.#onMessage);
     port.udp.on('error', this.#onUdpError);
     port.register(ClusterTags.gossip, this.#onStream);
@@ -202,7 +228,7 @@ export class GossipTransport {
       this.stats.sendErrors++;
       return;
     }
-    const encoded = encodeDatagram(packet, this.limits.udpPacketBytesMax);
+    const encoded = encodeDatagram(packet, this.limits.udpPacketBytesMax, this.#versions.udpVersion(to));
     const bytes = this.#auth === undefined ? encoded : this.#auth.seal(encoded);
     this.stats.datagramsOut++;
     this.#port.udp.send(bytes, target.port, target.host, (error) => {
@@ -225,13 +251,16 @@ export class GossipTransport {
       if (!this.#closed) onOutcome(outcome);
     };
     if (this.#closed) return;
-    const frame = this.#frame(packet);
+    const pending = this.#replyTo;
+    const reply = pending !== undefined && pending.address === to && !pending.replied;
+    // A reply in its request's version; a request in what the peer speaks, or version 3 as a probe.
+    const version = reply ? pending.version : this.#versions.streamVersion(to, performance.now());
+    const frame = this.#frame(packet, version);
     if (frame === undefined) {
       settle({ ok: false, reason: 'the packet exceeds the stream frame bound' });
       return;
     }
-    const pending = this.#replyTo;
-    if (pending !== undefined && pending.address === to && !pending.replied) {
+    if (reply) {
       pending.replied = true;
       pending.socket.end(frame);
       return;
@@ -250,14 +279,25 @@ export class GossipTransport {
     this.stats.streamsOut++;
     const socket = dialCluster(this.#port.tls, target.host, target.port, 'gossip_stream');
     this.#track(socket);
-    let failure = 'the connection closed without an answer';
+    const closedUnanswered = 'the connection closed without an answer';
+    let failure = closedUnanswered;
+    let requestSent = false;
+    let answered = false;
     socket.on('error', (error: NodeJS.ErrnoException) => {
       failure = error.code ?? error.message;
     });
     socket.on('timeout', () => {
       failure = `no answer within ${this.limits.streamTimeoutMs} ms`;
     });
-    socket.on('close', () => settle({ ok: false, reason: failure }));
+    socket.on('close', () => {
+      // A peer that closes on a version-3 request without a word is taken for an older build (it drops
+      // what it cannot decode): requests to it go in version 2 for a while.
+      if (requestSent && !answered && failure === closedUnanswered && version === 3 && !this.#closed) {
+        this.#versions.probeFailed(to, performance.now());
+        failure = `${closedUnanswered} (to version 3: version 2 next, in case it is an older build)`;
+      }
+      settle({ ok: false, reason: failure });
+    });
     socket.once(readyEvent(socket), () => {
       openClusterConnection(socket, ClusterTags.gossip, this.#auth, (opened) => {
         if (!opened.ok) {
@@ -265,9 +305,19 @@ export class GossipTransport {
           return;
         }
         socket.write(frame);
-        this.#readResponse(to, socket, opened.rest, settle, (reason) => {
-          failure = reason;
-        });
+        requestSent = true;
+        this.#readResponse(
+          to,
+          socket,
+          opened.rest,
+          (outcome) => {
+            answered ||= outcome.ok;
+            settle(outcome);
+          },
+          (reason) => {
+            failure = reason;
+          },
+        );
       });
     });
   }
@@ -329,8 +379,8 @@ export class GossipTransport {
     if (this.#ownsPort) await this.#port.close();
   }
 
-  #frame(packet: Packet): Buffer | undefined {
-    const payload = encodePacket(packet);
+  #frame(packet: Packet, version: WireVersion): Buffer | undefined {
+    const payload = encodePacket(packet, version);
     if (payload.length > this.limits.streamFrameBytesMax) {
       // The member list outgrew the frame bound: a configuration mismatch, reported by the counter.
       this.stats.sendErrors++;
@@ -374,7 +424,7 @@ export class GossipTransport {
         socket.destroy();
         return;
       }
-      const decoded = decodePacket(result.payload);
+      const decoded = decodePacket(result.payload, this.#versions.versionMax);
       if (!decoded.ok) {
         this.stats.malformedIn++;
         socket.destroy();
@@ -382,7 +432,8 @@ export class GossipTransport {
       }
       // The peer's source port is ephemeral; its gossip address is the one it claims, as with a UDP ping.
       const from = decoded.packet.senderAddress;
-      const pending = { address: from, socket, replied: false };
+      this.#versions.observe(from, decoded.version);
+      const pending = { address: from, socket, version: decoded.version, replied: false };
       this.#replyTo = pending;
       try {
         this.#onPacket(from, decoded.packet, 'stream');
@@ -395,11 +446,14 @@ export class GossipTransport {
 
   #deliver(from: string, bytes: Uint8Array, kind: TransportKind): void {
     if (this.#closed) return;
-    const decoded = decodePacket(bytes);
+    const decoded = decodePacket(bytes, this.#versions.versionMax);
     if (!decoded.ok) {
       this.stats.malformedIn++;
       return;
     }
+    // Replies may go to the source address or to the claimed one: both learn the version.
+    this.#versions.observe(decoded.packet.senderAddress, decoded.version);
+    if (from !== decoded.packet.senderAddress) this.#versions.observe(from, decoded.version);
     this.#onPacket(from, decoded.packet, kind);
   }
 

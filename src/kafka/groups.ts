@@ -12,6 +12,10 @@
 //   differ from what its last SyncGroup returned: the client joins and syncs again and gets them. A partition
 //   moving between members thus reaches its new owner after a round or two of heartbeats.
 // - Commits and fetches of offsets go to the coordinator's offsets, made durable the same way as HTTP commits.
+// Each request is checked against the ACLs (`GroupAccess`) as the HTTP group routes are: FindCoordinator
+// group:describe; JoinGroup group:read and topic:read of each subscribed topic; SyncGroup, Heartbeat and
+// LeaveGroup group:read; OffsetCommit group:read and topic:read; OffsetFetch group:describe and topic:describe
+// (all of a group's offsets: only the topics the principal may describe). Refusals are the API's error codes.
 // Runs on the acceptor (main) thread only.
 import { randomUUID } from 'node:crypto';
 import type { GroupsService } from '../broker/groups-service.js';
@@ -35,6 +39,7 @@ import type {
   SyncGroupResponse,
 } from '../core/kafka/messages.generated.js';
 import type { CommittedOffset } from '../core/metadata/state-machine.js';
+import type { Operation } from '../core/security/acl.js';
 
 const E = kafkaErrors;
 /** Kafka's FindCoordinator key types: 0 a group, 1 a transaction (not supported). */
@@ -46,6 +51,18 @@ const OFFSET_FETCH_BATCHED = 8;
 const SUBSCRIBED_TOPICS_MAX = 1000;
 /** Members whose last SyncGroup is remembered; past it the oldest are forgotten (they rejoin). */
 const SYNCED_MEMBERS_MAX = 100_000;
+
+/**
+ * What the connection's principal may do. The checks count and log a denial (as HTTP's do); `topicVisible` does
+ * not, for filtering lists.
+ */
+export interface GroupAccess {
+  readonly principal: string;
+  group(groupId: string, operation: Operation): boolean;
+  topic(topic: string, operation: Operation): boolean;
+  cluster(operation: Operation): boolean;
+  topicVisible(topic: string): boolean;
+}
 
 export interface CoordinatorAddress {
   readonly nodeId: number;
@@ -89,7 +106,18 @@ export class KafkaGroups {
    * v0-3 ask for one key, v4 and later for a list (`coordinatorKeys`); every group has the one coordinator (the
    * metadata leader in a cluster), whose Kafka address every broker knows from its registration.
    */
-  findCoordinator(request: FindCoordinatorRequest, version: number): FindCoordinatorResponse {
+  findCoordinator(
+    request: FindCoordinatorRequest,
+    version: number,
+    access: GroupAccess,
+  ): FindCoordinatorResponse {
+    const refused = (groupId: string) => ({
+      errorCode: E.GROUP_AUTHORIZATION_FAILED.code,
+      errorMessage: `principal '${access.principal}' lacks group:describe on '${groupId}'`,
+      nodeId: -1,
+      host: '',
+      port: -1,
+    });
     const one = (): {
       errorCode: number;
       errorMessage: string | null;
@@ -119,12 +147,21 @@ export class KafkaGroups {
       return { errorCode: E.NONE.code, errorMessage: null, ...lookup.address };
     };
     const answer = one();
-    const coordinators =
-      version >= FIND_COORDINATOR_BATCHED ? request.coordinatorKeys.map((key) => ({ key, ...answer })) : [];
-    return { throttleTimeMs: 0, ...answer, coordinators };
+    const group = request.keyType === KEY_TYPE_GROUP;
+    if (version >= FIND_COORDINATOR_BATCHED) {
+      const coordinators = request.coordinatorKeys.map((key) => ({
+        key,
+        ...(group && !access.group(key, 'describe') ? refused(key) : answer),
+      }));
+      return { throttleTimeMs: 0, ...answer, coordinators };
+    }
+    if (group && !access.group(request.key, 'describe')) {
+      return { throttleTimeMs: 0, ...refused(request.key), coordinators: [] };
+    }
+    return { throttleTimeMs: 0, ...answer, coordinators: [] };
   }
 
-  join(request: JoinGroupRequest, clientId: string | null): JoinGroupResponse {
+  join(request: JoinGroupRequest, clientId: string | null, access: GroupAccess): JoinGroupResponse {
     const answer = (errorCode: number, fields: Partial<JoinGroupResponse> = {}): JoinGroupResponse => ({
       throttleTimeMs: 0,
       errorCode,
@@ -137,12 +174,17 @@ export class KafkaGroups {
       ...fields,
     });
     if (!this.groups.coordinates) return answer(E.NOT_COORDINATOR.code);
+    if (!access.group(request.groupId, 'read')) return answer(E.GROUP_AUTHORIZATION_FAILED.code);
     const protocol = request.protocols[0];
     if (request.protocolType !== 'consumer' || protocol === undefined) {
       return answer(E.INCONSISTENT_GROUP_PROTOCOL.code);
     }
     const subscription = decodeSubscriptionTopics(protocol.metadata, SUBSCRIBED_TOPICS_MAX);
     if (subscription.kind === 'error') return answer(E.INCONSISTENT_GROUP_PROTOCOL.code);
+    // As POST /consumer-groups/{g}/members: the member reads every topic it subscribes to.
+    if (!subscription.topics.every((t) => access.topic(t, 'read'))) {
+      return answer(E.TOPIC_AUTHORIZATION_FAILED.code);
+    }
     const memberId = request.memberId !== '' ? request.memberId : `${clientId ?? 'kafka'}-${randomUUID()}`;
     const result = this.groups.joinMember(
       request.groupId,
@@ -174,7 +216,7 @@ export class KafkaGroups {
     });
   }
 
-  sync(request: SyncGroupRequest): SyncGroupResponse {
+  sync(request: SyncGroupRequest, access: GroupAccess): SyncGroupResponse {
     const answer = (errorCode: number, assignment: Uint8Array = new Uint8Array(0)): SyncGroupResponse => ({
       throttleTimeMs: 0,
       errorCode,
@@ -183,6 +225,7 @@ export class KafkaGroups {
       assignment,
     });
     if (!this.groups.coordinates) return answer(E.NOT_COORDINATOR.code);
+    if (!access.group(request.groupId, 'read')) return answer(E.GROUP_AUTHORIZATION_FAILED.code);
     const result = this.groups.heartbeatMember(request.groupId, request.memberId);
     if (result.kind !== 'ok') return answer(E.UNKNOWN_MEMBER_ID.code);
     if (result.generation !== request.generationId) return answer(E.REBALANCE_IN_PROGRESS.code);
@@ -194,9 +237,10 @@ export class KafkaGroups {
     return answer(E.NONE.code, encodeAssignment(result.assignments));
   }
 
-  heartbeat(request: HeartbeatRequest): HeartbeatResponse {
+  heartbeat(request: HeartbeatRequest, access: GroupAccess): HeartbeatResponse {
     const answer = (errorCode: number): HeartbeatResponse => ({ throttleTimeMs: 0, errorCode });
     if (!this.groups.coordinates) return answer(E.NOT_COORDINATOR.code);
+    if (!access.group(request.groupId, 'read')) return answer(E.GROUP_AUTHORIZATION_FAILED.code);
     const result = this.groups.heartbeatMember(request.groupId, request.memberId);
     if (result.kind !== 'ok') return answer(E.UNKNOWN_MEMBER_ID.code);
     const synced = this.synced.get(key(request.groupId, request.memberId));
@@ -211,9 +255,12 @@ export class KafkaGroups {
     return answer(E.NONE.code);
   }
 
-  leave(request: LeaveGroupRequest): LeaveGroupResponse {
+  leave(request: LeaveGroupRequest, access: GroupAccess): LeaveGroupResponse {
     if (!this.groups.coordinates)
       return { throttleTimeMs: 0, errorCode: E.NOT_COORDINATOR.code, members: [] };
+    if (!access.group(request.groupId, 'read')) {
+      return { throttleTimeMs: 0, errorCode: E.GROUP_AUTHORIZATION_FAILED.code, members: [] };
+    }
     // v0-2 name one member; v3 and later a list of them.
     const ids = request.members.length > 0 ? request.members.map((m) => m.memberId) : [request.memberId];
     const members = ids.map((memberId) => {
@@ -232,8 +279,9 @@ export class KafkaGroups {
     return { throttleTimeMs: 0, errorCode, members };
   }
 
-  async commit(request: OffsetCommitRequest): Promise<OffsetCommitResponse> {
+  async commit(request: OffsetCommitRequest, access: GroupAccess): Promise<OffsetCommitResponse> {
     const coordinates = this.groups.coordinates;
+    const groupAllowed = !coordinates || access.group(request.groupId, 'read');
     // A client outside the group protocol (no member, generation -1) commits standalone, as HTTP does.
     const standalone = request.memberId === '' && request.generationIdOrMemberEpoch < 0;
     const memberId = standalone ? undefined : request.memberId;
@@ -241,35 +289,40 @@ export class KafkaGroups {
     const nowMs = Date.now();
     const accepted: CommittedOffset[] = [];
     const acceptedCodes: { errorCode: number }[] = [];
-    const topics = request.topics.map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map((p) => {
-        const out = { partitionIndex: p.partitionIndex, errorCode: E.NONE.code };
-        if (!coordinates) return { ...out, errorCode: E.NOT_COORDINATOR.code };
-        if (p.committedOffset < 0) return { ...out, errorCode: E.INVALID_COMMIT_OFFSET_SIZE.code };
-        const metadata = p.committedMetadata ?? '';
-        const result = this.groups.registry.commit(
-          request.groupId,
-          memberId,
-          generation,
-          t.name,
-          p.partitionIndex,
-          p.committedOffset,
-          nowMs,
-          metadata,
-        );
-        if (result.kind !== 'ok') return { ...out, errorCode: commitErrorCode(result.kind) };
-        accepted.push({
-          topic: t.name,
-          partition: p.partitionIndex,
-          offset: p.committedOffset,
-          metadata,
-          committedAtMs: nowMs,
-        });
-        acceptedCodes.push(out);
-        return out;
-      }),
-    }));
+    const topics = request.topics.map((t) => {
+      const topicAllowed = groupAllowed && coordinates && access.topic(t.name, 'read');
+      return {
+        name: t.name,
+        partitions: t.partitions.map((p) => {
+          const out = { partitionIndex: p.partitionIndex, errorCode: E.NONE.code };
+          if (!coordinates) return { ...out, errorCode: E.NOT_COORDINATOR.code };
+          if (!groupAllowed) return { ...out, errorCode: E.GROUP_AUTHORIZATION_FAILED.code };
+          if (!topicAllowed) return { ...out, errorCode: E.TOPIC_AUTHORIZATION_FAILED.code };
+          if (p.committedOffset < 0) return { ...out, errorCode: E.INVALID_COMMIT_OFFSET_SIZE.code };
+          const metadata = p.committedMetadata ?? '';
+          const result = this.groups.registry.commit(
+            request.groupId,
+            memberId,
+            generation,
+            t.name,
+            p.partitionIndex,
+            p.committedOffset,
+            nowMs,
+            metadata,
+          );
+          if (result.kind !== 'ok') return { ...out, errorCode: commitErrorCode(result.kind) };
+          accepted.push({
+            topic: t.name,
+            partition: p.partitionIndex,
+            offset: p.committedOffset,
+            metadata,
+            committedAtMs: nowMs,
+          });
+          acceptedCodes.push(out);
+          return out;
+        }),
+      };
+    });
     if (accepted.length > 0) {
       try {
         await this.groups.commitAllDurably(request.groupId, accepted);
@@ -282,24 +335,34 @@ export class KafkaGroups {
   }
 
   /** v0-7 name one group (`groupId`, `topics`), v8 and later a list of them (`groups`). */
-  fetchOffsets(request: OffsetFetchRequest, version: number): OffsetFetchResponse {
+  fetchOffsets(request: OffsetFetchRequest, version: number, access: GroupAccess): OffsetFetchResponse {
     if (version >= OFFSET_FETCH_BATCHED) {
       const groups = request.groups.map((g) => {
-        const one = this.groupOffsets(g.groupId, g.topics);
+        const one = this.groupOffsets(g.groupId, g.topics, access);
         return { groupId: g.groupId, topics: one.topics, errorCode: one.errorCode };
       });
       return { throttleTimeMs: 0, topics: [], errorCode: E.NONE.code, groups };
     }
-    const one = this.groupOffsets(request.groupId, request.topics);
+    const one = this.groupOffsets(request.groupId, request.topics, access);
     return { throttleTimeMs: 0, topics: one.topics, errorCode: one.errorCode, groups: [] };
   }
 
   private groupOffsets(
     groupId: string,
     topics: readonly { name: string; partitionIndexes: number[] }[] | null,
+    access: GroupAccess,
   ): { errorCode: number; topics: OffsetFetchResponseTopic[] } {
     if (!this.groups.coordinates) return { errorCode: E.NOT_COORDINATOR.code, topics: [] };
+    if (!access.group(groupId, 'describe'))
+      return { errorCode: E.GROUP_AUTHORIZATION_FAILED.code, topics: [] };
     const registry = this.groups.registry;
+    const refused = (partitionIndex: number) => ({
+      partitionIndex,
+      committedOffset: -1,
+      committedLeaderEpoch: -1,
+      metadata: '',
+      errorCode: E.TOPIC_AUTHORIZATION_FAILED.code,
+    });
     const partition = (topic: string, partitionIndex: number) => {
       const offset = registry.committedOffset(groupId, topic, partitionIndex);
       return {
@@ -314,6 +377,7 @@ export class KafkaGroups {
       // Every committed offset of the group.
       const byTopic = new Map<string, number[]>();
       for (const o of registry.describe(groupId)?.offsets ?? []) {
+        if (!access.topicVisible(o.topic)) continue;
         byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o.partition]);
       }
       return {
@@ -323,10 +387,13 @@ export class KafkaGroups {
     }
     return {
       errorCode: E.NONE.code,
-      topics: topics.map((t) => ({
-        name: t.name,
-        partitions: t.partitionIndexes.map((p) => partition(t.name, p)),
-      })),
+      topics: topics.map((t) => {
+        const allowed = access.topic(t.name, 'describe');
+        return {
+          name: t.name,
+          partitions: t.partitionIndexes.map((p) => (allowed ? partition(t.name, p) : refused(p))),
+        };
+      }),
     };
   }
 }

@@ -10,12 +10,24 @@
 //   any partition has records.
 // - Metadata lists every live broker that advertises a Kafka port (registered through gossip and the metadata
 //   log, at its HTTP host), and each partition's leader, replicas and ISR by Kafka node id (node-ids.ts, the
-//   same mapping on every broker), so clients send to partition leaders directly. A request reaching a broker
-//   that does not lead is still served, through the router, as HTTP requests are.
+//   same mapping on every broker), so clients send to partition leaders directly; the controller is the
+//   metadata (Raft) leader (this broker when the leader has no Kafka port), -1 while none is known. A request
+//   reaching a broker that does not lead is still served, through the router, as HTTP requests are.
 // - FindCoordinator names the group coordinator (the metadata leader in a cluster) from any broker; group
 //   requests reaching another broker answer NOT_COORDINATOR, as Kafka does, and the client looks again.
+// - With authentication on, a connection authenticates with SASL PLAIN first (sasl.ts; anything else before
+//   closes it), and every API is checked against the ACLs as the equivalent HTTP route is
+//   (src/http/route-access.ts): Produce topic:write, Fetch topic:read, ListOffsets and DescribeConfigs
+//   topic:describe (as offsets-by-time and describe are on HTTP, and as Kafka has them), Metadata lists only the
+//   topics the principal may describe, CreateTopics / DeleteTopics topic:create / topic:delete,
+//   InitProducerId cluster:write (POST /producers), FindCoordinator group:describe, JoinGroup group:read and
+//   topic:read of each subscribed topic, SyncGroup / Heartbeat / LeaveGroup group:read, OffsetCommit group:read
+//   and topic:read, OffsetFetch group:describe and topic:describe. A refusal is the API's own error code
+//   (TOPIC_/GROUP_/CLUSTER_AUTHORIZATION_FAILED) on the topic, partition or group refused, never a close; it is
+//   counted and logged as HTTP denials are.
 // Runs on the acceptor (main) thread only.
 
+import type { Logger } from 'pino';
 import type { Acceptor, FetchOutcome, PartitionRoute, ProduceFailure } from '../broker/acceptor.js';
 import type { CoordinatorTarget } from '../broker/group-forward.js';
 import type { GroupsService } from '../broker/groups-service.js';
@@ -57,18 +69,25 @@ import {
   type ProduceRequest,
   type ProduceResponse,
   type ProduceResponsePartitionProduceResponse,
+  type SaslAuthenticateRequest,
+  type SaslHandshakeRequest,
   type SyncGroupRequest,
 } from '../core/kafka/messages.generated.js';
 import { kafkaNodeIds } from '../core/kafka/node-ids.js';
 import { KafkaWriter } from '../core/kafka/primitives.js';
 import { checkProducedBatches, type ProducedBatch } from '../core/kafka/produce-batches.js';
+import { saslGate } from '../core/kafka/sasl.js';
 import type { MessageSpec } from '../core/kafka/schema.js';
+import type { AccessRequirement, Operation } from '../core/security/acl.js';
+import { CLUSTER_RESOURCE } from '../core/security/acl.js';
 import { FETCH_ANSWER_HEADER_BYTES } from '../messages/fetch.js';
 import { Acks, type ProduceAnswer } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
+import { type AccessControl, ANONYMOUS } from '../security/access.js';
 import { crc32 } from '../storage/crc.js';
-import { type CoordinatorLookup, KafkaGroups } from './groups.js';
+import { type CoordinatorLookup, type GroupAccess, KafkaGroups } from './groups.js';
 import type { HandlerOutcome, KafkaConnection, KafkaHandlers } from './listener.js';
+import { KafkaSasl, type SaslAnswer } from './sasl.js';
 
 export interface KafkaHandlerOptions {
   readonly config: BrokerConfig;
@@ -78,10 +97,15 @@ export interface KafkaHandlerOptions {
   readonly groups: GroupsService;
   /** Which broker coordinates the groups now (the same answer the HTTP group forwarding follows). */
   readonly coordinator: () => CoordinatorTarget;
+  /** Authentication (SASL PLAIN with the HTTP tokens and JWTs) and the ACLs, shared with HTTP. */
+  readonly access: AccessControl;
+  /** The broker id of the current metadata (Raft) leader, '' when unknown: Metadata's controllerId. */
+  readonly metadataLeader: () => string;
+  readonly log: Logger;
 }
 
-/** APIs served in this build; ApiVersions lists exactly these. */
-const served: readonly number[] = [
+/** APIs served in this build without authentication; ApiVersions lists exactly these. */
+const servedWithoutSasl: readonly number[] = [
   ApiKey.ApiVersions,
   ApiKey.Metadata,
   ApiKey.Produce,
@@ -98,6 +122,12 @@ const served: readonly number[] = [
   ApiKey.OffsetCommit,
   ApiKey.OffsetFetch,
   ApiKey.DescribeConfigs,
+];
+/** With authentication on, SASL is listed too (and only then, so clients without SASL config never try it). */
+const servedWithSasl: readonly number[] = [
+  ...servedWithoutSasl,
+  ApiKey.SaslHandshake,
+  ApiKey.SaslAuthenticate,
 ];
 
 const E = kafkaErrors;
@@ -121,15 +151,18 @@ const NO_RECORDS = new Uint8Array(0);
 type Decoded<T> = { ok: true; value: T } | { ok: false; outcome: HandlerOutcome };
 
 export class KafkaApiHandlers implements KafkaHandlers {
-  readonly served = served;
+  readonly served: readonly number[];
   private readonly writer = new KafkaWriter(64 * 1024);
   private readonly groups: KafkaGroups;
+  private readonly sasl: KafkaSasl;
 
   constructor(
     private readonly acceptor: Acceptor,
     private readonly options: KafkaHandlerOptions,
   ) {
     this.groups = new KafkaGroups(options.groups, () => this.coordinatorLookup());
+    this.sasl = new KafkaSasl(options.access, options.log);
+    this.served = options.access.enabled ? servedWithSasl : servedWithoutSasl;
   }
 
   private coordinatorLookup(): CoordinatorLookup {
@@ -155,28 +188,53 @@ export class KafkaApiHandlers implements KafkaHandlers {
     header: RequestHeader,
     frame: Uint8Array,
     bodyStart: number,
-    _connection: KafkaConnection,
+    connection: KafkaConnection,
   ): Promise<HandlerOutcome> {
+    const gate = saslGate(connection.sasl, header.api.apiKey, this.sasl.enabled, Date.now());
+    if (gate.kind === 'close') return gate;
+    const access = this.accessFor(connection, header.api.name);
     switch (header.api.apiKey) {
       case ApiKey.ApiVersions: {
         const decoded = this.decode(messageSpecs.ApiVersions.request, header, frame, bodyStart);
         if (!decoded.ok) return decoded.outcome;
-        return this.answer(messageSpecs.ApiVersions.response, header, apiVersionsResponse(served, 0));
+        return this.answer(messageSpecs.ApiVersions.response, header, apiVersionsResponse(this.served, 0));
+      }
+      case ApiKey.SaslHandshake: {
+        const d = this.decode<SaslHandshakeRequest>(
+          messageSpecs.SaslHandshake.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        const result = this.sasl.handshake(header.apiVersion, d.value, connection);
+        return this.answerSasl(messageSpecs.SaslHandshake.response, header, result);
+      }
+      case ApiKey.SaslAuthenticate: {
+        const d = this.decode<SaslAuthenticateRequest>(
+          messageSpecs.SaslAuthenticate.request,
+          header,
+          frame,
+          bodyStart,
+        );
+        if (!d.ok) return d.outcome;
+        const result = await this.sasl.authenticate(d.value, connection);
+        return this.answerSasl(messageSpecs.SaslAuthenticate.response, header, result);
       }
       case ApiKey.Metadata: {
         const decoded = this.decode<MetadataRequest>(messageSpecs.Metadata.request, header, frame, bodyStart);
         if (!decoded.ok) return decoded.outcome;
-        return this.answer(messageSpecs.Metadata.response, header, this.metadata(decoded.value));
+        return this.answer(messageSpecs.Metadata.response, header, this.metadata(decoded.value, access));
       }
       case ApiKey.Produce: {
         const decoded = this.decode<ProduceRequest>(messageSpecs.Produce.request, header, frame, bodyStart);
         if (!decoded.ok) return decoded.outcome;
-        return this.produce(header, decoded.value);
+        return this.produce(header, decoded.value, access);
       }
       case ApiKey.Fetch: {
         const decoded = this.decode<FetchRequest>(messageSpecs.Fetch.request, header, frame, bodyStart);
         if (!decoded.ok) return decoded.outcome;
-        return this.answer(messageSpecs.Fetch.response, header, await this.fetch(decoded.value));
+        return this.answer(messageSpecs.Fetch.response, header, await this.fetch(decoded.value, access));
       }
       case ApiKey.ListOffsets: {
         const decoded = this.decode<ListOffsetsRequest>(
@@ -186,7 +244,11 @@ export class KafkaApiHandlers implements KafkaHandlers {
           bodyStart,
         );
         if (!decoded.ok) return decoded.outcome;
-        return this.answer(messageSpecs.ListOffsets.response, header, await this.listOffsets(decoded.value));
+        return this.answer(
+          messageSpecs.ListOffsets.response,
+          header,
+          await this.listOffsets(decoded.value, access),
+        );
       }
       case ApiKey.CreateTopics: {
         const decoded = this.decode<CreateTopicsRequest>(
@@ -199,7 +261,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.CreateTopics.response,
           header,
-          await this.createTopics(decoded.value),
+          await this.createTopics(decoded.value, access),
         );
       }
       case ApiKey.DeleteTopics: {
@@ -213,7 +275,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.DeleteTopics.response,
           header,
-          await this.deleteTopics(decoded.value),
+          await this.deleteTopics(decoded.value, access),
         );
       }
       case ApiKey.InitProducerId: {
@@ -227,7 +289,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.InitProducerId.response,
           header,
-          await this.initProducerId(decoded.value),
+          await this.initProducerId(decoded.value, access),
         );
       }
       case ApiKey.FindCoordinator: {
@@ -241,7 +303,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.FindCoordinator.response,
           header,
-          this.groups.findCoordinator(d.value, header.apiVersion),
+          this.groups.findCoordinator(d.value, header.apiVersion, access),
         );
       }
       case ApiKey.JoinGroup: {
@@ -250,23 +312,23 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.JoinGroup.response,
           header,
-          this.groups.join(d.value, header.clientId),
+          this.groups.join(d.value, header.clientId, access),
         );
       }
       case ApiKey.SyncGroup: {
         const d = this.decode<SyncGroupRequest>(messageSpecs.SyncGroup.request, header, frame, bodyStart);
         if (!d.ok) return d.outcome;
-        return this.answer(messageSpecs.SyncGroup.response, header, this.groups.sync(d.value));
+        return this.answer(messageSpecs.SyncGroup.response, header, this.groups.sync(d.value, access));
       }
       case ApiKey.Heartbeat: {
         const d = this.decode<HeartbeatRequest>(messageSpecs.Heartbeat.request, header, frame, bodyStart);
         if (!d.ok) return d.outcome;
-        return this.answer(messageSpecs.Heartbeat.response, header, this.groups.heartbeat(d.value));
+        return this.answer(messageSpecs.Heartbeat.response, header, this.groups.heartbeat(d.value, access));
       }
       case ApiKey.LeaveGroup: {
         const d = this.decode<LeaveGroupRequest>(messageSpecs.LeaveGroup.request, header, frame, bodyStart);
         if (!d.ok) return d.outcome;
-        return this.answer(messageSpecs.LeaveGroup.response, header, this.groups.leave(d.value));
+        return this.answer(messageSpecs.LeaveGroup.response, header, this.groups.leave(d.value, access));
       }
       case ApiKey.OffsetCommit: {
         const d = this.decode<OffsetCommitRequest>(
@@ -276,7 +338,11 @@ export class KafkaApiHandlers implements KafkaHandlers {
           bodyStart,
         );
         if (!d.ok) return d.outcome;
-        return this.answer(messageSpecs.OffsetCommit.response, header, await this.groups.commit(d.value));
+        return this.answer(
+          messageSpecs.OffsetCommit.response,
+          header,
+          await this.groups.commit(d.value, access),
+        );
       }
       case ApiKey.OffsetFetch: {
         const d = this.decode<OffsetFetchRequest>(messageSpecs.OffsetFetch.request, header, frame, bodyStart);
@@ -284,7 +350,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
         return this.answer(
           messageSpecs.OffsetFetch.response,
           header,
-          this.groups.fetchOffsets(d.value, header.apiVersion),
+          this.groups.fetchOffsets(d.value, header.apiVersion, access),
         );
       }
       case ApiKey.DescribeConfigs: {
@@ -295,7 +361,11 @@ export class KafkaApiHandlers implements KafkaHandlers {
           bodyStart,
         );
         if (!d.ok) return d.outcome;
-        return this.answer(messageSpecs.DescribeConfigs.response, header, this.describeConfigs(d.value));
+        return this.answer(
+          messageSpecs.DescribeConfigs.response,
+          header,
+          this.describeConfigs(d.value, access),
+        );
       }
       default:
         // Claimed by the codec but not served yet: left out of ApiVersions, so a client asking anyway is broken.
@@ -312,6 +382,32 @@ export class KafkaApiHandlers implements KafkaHandlers {
     const result: DecodeResult<T> = decodeRequestBody<T>(spec, header, frame, bodyStart);
     if (result.kind === 'error') return { ok: false, outcome: { kind: 'close', reason: result.reason } };
     return { ok: true, value: result.value };
+  }
+
+  /** What the connection's principal may do: checks that count and log denials as HTTP's do. */
+  private accessFor(connection: KafkaConnection, apiName: string): GroupAccess {
+    const access = this.options.access;
+    const principal = connection.sasl.kind === 'authenticated' ? connection.sasl.principal : ANONYMOUS;
+    // The denial log names the Kafka API, as HTTP's names the route.
+    const where = `kafka ${apiName}`;
+    const check = (need: AccessRequirement): boolean => access.authorize(principal, [need], where) === null;
+    return {
+      principal,
+      group: (groupId: string, operation: Operation) =>
+        check({ resourceType: 'group', resourceName: groupId, operation }),
+      topic: (topic: string, operation: Operation) =>
+        check({ resourceType: 'topic', resourceName: topic, operation }),
+      cluster: (operation: Operation) =>
+        check({ resourceType: 'cluster', resourceName: CLUSTER_RESOURCE, operation }),
+      topicVisible: (topic: string) =>
+        access.allows(principal, { resourceType: 'topic', resourceName: topic, operation: 'describe' }),
+    };
+  }
+
+  private answerSasl<T>(spec: MessageSpec, header: RequestHeader, result: SaslAnswer<T>): HandlerOutcome {
+    const outcome = this.answer(spec, header, result.body);
+    if (result.closeAfter === undefined || outcome.kind !== 'frame') return outcome;
+    return { ...outcome, closeAfter: result.closeAfter };
   }
 
   private answer<T>(spec: MessageSpec, header: RequestHeader, body: T): HandlerOutcome {
@@ -331,7 +427,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
     return kafkaNodeIds(ids);
   }
 
-  private metadata(request: MetadataRequest): MetadataResponse {
+  private metadata(request: MetadataRequest, access: GroupAccess): MetadataResponse {
     const router = this.acceptor.router;
     const ids = this.nodeIds();
     const self = ids.get(this.options.config.nodeId)!;
@@ -349,12 +445,24 @@ export class KafkaApiHandlers implements KafkaHandlers {
       brokers.push({ nodeId, host: b.httpHost, port: b.kafkaPort, rack: b.rack === '' ? null : b.rack });
       listed.add(b.id);
     }
+    // All topics: those the principal may describe (as GET /topics lists them). Named ones it may not describe
+    // answer TOPIC_AUTHORIZATION_FAILED whether they exist or not, so a name's existence does not leak.
     const names =
       request.topics === null
-        ? router.topicNames()
+        ? router.topicNames().filter((n) => access.topicVisible(n))
         : request.topics.map((t) => t.name ?? '').filter((n) => n !== '');
     const topics: MetadataResponseTopic[] = names.map((name) => {
       const route = router.topic(name);
+      if (request.topics !== null && !access.topic(name, 'describe')) {
+        return {
+          errorCode: E.TOPIC_AUTHORIZATION_FAILED.code,
+          name,
+          topicId: new Uint8Array(16),
+          isInternal: false,
+          partitions: [],
+          topicAuthorizedOperations: -2147483648,
+        };
+      }
       if (route === undefined) {
         return {
           errorCode: E.UNKNOWN_TOPIC_OR_PARTITION.code,
@@ -389,61 +497,85 @@ export class KafkaApiHandlers implements KafkaHandlers {
       throttleTimeMs: 0,
       brokers,
       clusterId: 'logbroker',
-      controllerId: self,
+      controllerId: this.controllerId(listed, ids, self),
       topics,
       clusterAuthorizedOperations: -2147483648,
     };
   }
 
+  /**
+   * The metadata leader's node id; -1 while there is none. A leader not listed (no Kafka port: an older build)
+   * is named as this broker, as partition leaders are: kafkajs sends CreateTopics and DeleteTopics to the
+   * controller and fails on an id it was not told of, and this broker forwards them to the leader anyway.
+   */
+  private controllerId(listed: ReadonlySet<string>, ids: ReadonlyMap<string, number>, self: number): number {
+    const leader = this.options.metadataLeader();
+    if (leader === '') return -1;
+    return listed.has(leader) ? (ids.get(leader) ?? -1) : self;
+  }
+
   // ------------------------------------------------------------------------------------------------------
   // Produce.
 
-  private async produce(header: RequestHeader, request: ProduceRequest): Promise<HandlerOutcome> {
+  private async produce(
+    header: RequestHeader,
+    request: ProduceRequest,
+    access: GroupAccess,
+  ): Promise<HandlerOutcome> {
     const acks =
       request.acks === -1 ? Acks.all : request.acks === 1 ? Acks.leader : request.acks === 0 ? Acks.none : -1;
     const timeoutMs = Math.max(0, Math.min(request.timeoutMs, 30_000));
     const pending: Promise<void>[] = [];
-    const responses = request.topicData.map((topic) => ({
-      name: topic.name,
-      partitionResponses: topic.partitionData.map((p): ProduceResponsePartitionProduceResponse => {
-        const out: ProduceResponsePartitionProduceResponse = {
-          index: p.index,
-          errorCode: E.NONE.code,
-          baseOffset: -1,
-          logAppendTimeMs: -1,
-          logStartOffset: -1,
-          recordErrors: [],
-          errorMessage: null,
-        };
-        const fail = (code: number, message: string): ProduceResponsePartitionProduceResponse => {
-          out.errorCode = code;
-          out.errorMessage = message;
+    const responses = request.topicData.map((topic) => {
+      const writable = access.topic(topic.name, 'write');
+      return {
+        name: topic.name,
+        partitionResponses: topic.partitionData.map((p): ProduceResponsePartitionProduceResponse => {
+          const out: ProduceResponsePartitionProduceResponse = {
+            index: p.index,
+            errorCode: E.NONE.code,
+            baseOffset: -1,
+            logAppendTimeMs: -1,
+            logStartOffset: -1,
+            recordErrors: [],
+            errorMessage: null,
+          };
+          const fail = (code: number, message: string): ProduceResponsePartitionProduceResponse => {
+            out.errorCode = code;
+            out.errorMessage = message;
+            return out;
+          };
+          if (request.transactionalId !== null) {
+            return fail(E.TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code, 'transactions are not supported');
+          }
+          if (acks === -1)
+            return fail(E.INVALID_REQUIRED_ACKS.code, `acks must be -1, 0 or 1, got ${request.acks}`);
+          if (!writable) {
+            return fail(
+              E.TOPIC_AUTHORIZATION_FAILED.code,
+              `principal '${access.principal}' lacks topic:write on '${topic.name}'`,
+            );
+          }
+          const route = this.acceptor.topicRoute(topic.name)?.partitions[p.index];
+          if (route === undefined) {
+            return fail(E.UNKNOWN_TOPIC_OR_PARTITION.code, `${topic.name}-${p.index} does not exist`);
+          }
+          const checked = checkProducedBatches(p.records, crc32c, route.link.payloadBytesMax - 64);
+          if (checked.kind === 'error') return fail(checked.errorCode, checked.message);
+          // Kafka checksums batches with CRC-32C, the log with CRC-32: the same bytes, checksummed its way.
+          for (const batch of checked.batches) rewriteBatchCrcs(batch.bytes, crc32);
+          pending.push(
+            this.produceBatches(route, acks as Acks, timeoutMs, checked.batches).then((result) => {
+              out.errorCode = result.errorCode;
+              out.errorMessage = result.message;
+              out.baseOffset = result.baseOffset;
+              out.logStartOffset = result.logStartOffset;
+            }),
+          );
           return out;
-        };
-        if (request.transactionalId !== null) {
-          return fail(E.TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code, 'transactions are not supported');
-        }
-        if (acks === -1)
-          return fail(E.INVALID_REQUIRED_ACKS.code, `acks must be -1, 0 or 1, got ${request.acks}`);
-        const route = this.acceptor.topicRoute(topic.name)?.partitions[p.index];
-        if (route === undefined) {
-          return fail(E.UNKNOWN_TOPIC_OR_PARTITION.code, `${topic.name}-${p.index} does not exist`);
-        }
-        const checked = checkProducedBatches(p.records, crc32c, route.link.payloadBytesMax - 64);
-        if (checked.kind === 'error') return fail(checked.errorCode, checked.message);
-        // Kafka checksums batches with CRC-32C, the log with CRC-32: the same bytes, checksummed its way.
-        for (const batch of checked.batches) rewriteBatchCrcs(batch.bytes, crc32);
-        pending.push(
-          this.produceBatches(route, acks as Acks, timeoutMs, checked.batches).then((result) => {
-            out.errorCode = result.errorCode;
-            out.errorMessage = result.message;
-            out.baseOffset = result.baseOffset;
-            out.logStartOffset = result.logStartOffset;
-          }),
-        );
-        return out;
-      }),
-    }));
+        }),
+      };
+    });
     await Promise.all(pending);
     // acks=0: Kafka sends no response at all; the client does not wait for one.
     if (acks === Acks.none) return { kind: 'none' };
@@ -501,7 +633,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
   // ------------------------------------------------------------------------------------------------------
   // Fetch.
 
-  private async fetch(request: FetchRequest): Promise<FetchResponse> {
+  private async fetch(request: FetchRequest, access: GroupAccess): Promise<FetchResponse> {
     if (request.sessionId !== 0 || request.sessionEpoch > 0) {
       // No fetch sessions are kept (sessionId 0 in every answer): a client that thinks it has one starts over.
       return { throttleTimeMs: 0, errorCode: E.FETCH_SESSION_ID_NOT_FOUND.code, sessionId: 0, responses: [] };
@@ -517,6 +649,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
     // v13 and later name topics by id only; the answer names them the way they were asked.
     const responses = request.topics.map((t) => {
       const name = t.topic !== '' ? t.topic : (this.topicNameById(t.topicId) ?? '');
+      const readable = name !== '' && access.topic(name, 'read');
       return {
         topic: t.topic,
         topicId: t.topicId,
@@ -533,6 +666,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
           };
           const route = this.acceptor.topicRoute(name)?.partitions[p.partition] ?? null;
           if (name === '') out.errorCode = E.UNKNOWN_TOPIC_ID.code;
+          else if (!readable) out.errorCode = E.TOPIC_AUTHORIZATION_FAILED.code;
           else if (route === null) out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
           else if (p.fetchOffset < 0) out.errorCode = E.OFFSET_OUT_OF_RANGE.code;
           const maxBytes =
@@ -629,27 +763,34 @@ export class KafkaApiHandlers implements KafkaHandlers {
   // ------------------------------------------------------------------------------------------------------
   // ListOffsets.
 
-  private async listOffsets(request: ListOffsetsRequest): Promise<ListOffsetsResponse> {
+  private async listOffsets(request: ListOffsetsRequest, access: GroupAccess): Promise<ListOffsetsResponse> {
     const pending: Promise<void>[] = [];
-    const topics = request.topics.map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map((p) => {
-        const out: ListOffsetsResponseListOffsetsPartitionResponse = {
-          partitionIndex: p.partitionIndex,
-          errorCode: E.NONE.code,
-          timestamp: -1,
-          offset: -1,
-          leaderEpoch: -1,
-        };
-        const route = this.acceptor.topicRoute(t.name)?.partitions[p.partitionIndex];
-        if (route === undefined) {
-          out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
+    const topics = request.topics.map((t) => {
+      const describable = access.topic(t.name, 'describe');
+      return {
+        name: t.name,
+        partitions: t.partitions.map((p) => {
+          const out: ListOffsetsResponseListOffsetsPartitionResponse = {
+            partitionIndex: p.partitionIndex,
+            errorCode: E.NONE.code,
+            timestamp: -1,
+            offset: -1,
+            leaderEpoch: -1,
+          };
+          if (!describable) {
+            out.errorCode = E.TOPIC_AUTHORIZATION_FAILED.code;
+            return out;
+          }
+          const route = this.acceptor.topicRoute(t.name)?.partitions[p.partitionIndex];
+          if (route === undefined) {
+            out.errorCode = E.UNKNOWN_TOPIC_OR_PARTITION.code;
+            return out;
+          }
+          pending.push(this.listOffset(route, p.timestamp, out));
           return out;
-        }
-        pending.push(this.listOffset(route, p.timestamp, out));
-        return out;
-      }),
-    }));
+        }),
+      };
+    });
     await Promise.all(pending);
     return { throttleTimeMs: 0, topics };
   }
@@ -702,7 +843,10 @@ export class KafkaApiHandlers implements KafkaHandlers {
   // ------------------------------------------------------------------------------------------------------
   // Topics and producers.
 
-  private async createTopics(request: CreateTopicsRequest): Promise<CreateTopicsResponse> {
+  private async createTopics(
+    request: CreateTopicsRequest,
+    access: GroupAccess,
+  ): Promise<CreateTopicsResponse> {
     const seen = new Map<string, number>();
     for (const t of request.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
     const topics = await Promise.all(
@@ -723,6 +867,12 @@ export class KafkaApiHandlers implements KafkaHandlers {
         });
         if ((seen.get(t.name) ?? 0) > 1)
           return fail(E.INVALID_REQUEST.code, `topic '${t.name}' is named twice`);
+        if (!access.topic(t.name, 'create')) {
+          return fail(
+            E.TOPIC_AUTHORIZATION_FAILED.code,
+            `principal '${access.principal}' lacks topic:create on '${t.name}'`,
+          );
+        }
         if (t.assignments.length > 0) {
           return fail(E.INVALID_REPLICA_ASSIGNMENT.code, 'manual replica assignments are not supported');
         }
@@ -747,7 +897,7 @@ export class KafkaApiHandlers implements KafkaHandlers {
   }
 
   /** A topic's settings (resource type 2), with whether each is the broker's default; other resources refused. */
-  private describeConfigs(request: DescribeConfigsRequest): DescribeConfigsResponse {
+  private describeConfigs(request: DescribeConfigsRequest, access: GroupAccess): DescribeConfigsResponse {
     const config = this.options.config;
     const results = request.resources.map((resource) => {
       const base = { resourceType: resource.resourceType, resourceName: resource.resourceName };
@@ -756,6 +906,14 @@ export class KafkaApiHandlers implements KafkaHandlers {
           ...base,
           errorCode: E.INVALID_REQUEST.code,
           errorMessage: 'only topic configs (resource type 2) are described',
+          configs: [],
+        };
+      }
+      if (!access.topic(resource.resourceName, 'describe')) {
+        return {
+          ...base,
+          errorCode: E.TOPIC_AUTHORIZATION_FAILED.code,
+          errorMessage: `principal '${access.principal}' lacks topic:describe on '${resource.resourceName}'`,
           configs: [],
         };
       }
@@ -832,7 +990,10 @@ export class KafkaApiHandlers implements KafkaHandlers {
   }
 
   /** v0-5 name topics (`topicNames`), v6 and later name them or give their ids (`topics`). */
-  private async deleteTopics(request: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
+  private async deleteTopics(
+    request: DeleteTopicsRequest,
+    access: GroupAccess,
+  ): Promise<DeleteTopicsResponse> {
     const zero = new Uint8Array(16);
     const wanted =
       request.topicNames.length > 0
@@ -842,6 +1003,14 @@ export class KafkaApiHandlers implements KafkaHandlers {
       wanted.map(async ({ name, topicId }) => {
         if (name === null) {
           return { name, topicId, errorCode: E.UNKNOWN_TOPIC_ID.code, errorMessage: 'no topic has this id' };
+        }
+        if (!access.topic(name, 'delete')) {
+          return {
+            name,
+            topicId,
+            errorCode: E.TOPIC_AUTHORIZATION_FAILED.code,
+            errorMessage: `principal '${access.principal}' lacks topic:delete on '${name}'`,
+          };
         }
         const id = this.acceptor.topicRoute(name)?.meta.topicId;
         const answerId = id === undefined ? topicId : uuidBytes(id);
@@ -876,7 +1045,10 @@ export class KafkaApiHandlers implements KafkaHandlers {
     return null;
   }
 
-  private async initProducerId(request: InitProducerIdRequest): Promise<InitProducerIdResponse> {
+  private async initProducerId(
+    request: InitProducerIdRequest,
+    access: GroupAccess,
+  ): Promise<InitProducerIdResponse> {
     const refuse = (code: number): InitProducerIdResponse => ({
       throttleTimeMs: 0,
       errorCode: code,
@@ -885,6 +1057,8 @@ export class KafkaApiHandlers implements KafkaHandlers {
     });
     // Transactions are not supported; an idempotent producer (no transactional id) gets a fresh id, epoch 0.
     if (request.transactionalId !== null) return refuse(E.TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code);
+    // Kafka's IdempotentWrite; POST /producers needs cluster:write.
+    if (!access.cluster('write')) return refuse(E.CLUSTER_AUTHORIZATION_FAILED.code);
     try {
       const producerId = await this.acceptor.allocateProducerId();
       return { throttleTimeMs: 0, errorCode: E.NONE.code, producerId, producerEpoch: 0 };

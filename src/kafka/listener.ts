@@ -7,6 +7,11 @@
 // the claimed range, or a body that does not decode closes the connection; nothing of it reaches a partition.
 // At most `inFlightMax` requests per connection are being served; past that the socket is paused (TCP
 // backpressure) until responses go out. Connections beyond `connectionsMax` are closed on arrival.
+//
+// SASL (decided by src/core/kafka/sasl.ts, served by the handlers): each connection carries its SASL state and
+// principal for the handlers; a response may close the connection once written (a failed authentication is
+// answered, then closed, as Kafka does); a session with an end (a JWT's exp) is closed at that time unless the
+// client re-authenticated before (KIP-368), by a timer per connection that the handlers re-arm.
 // Runs on the acceptor (main) thread only.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -20,10 +25,12 @@ import {
 } from '../core/kafka/header.js';
 import { ApiVersionsResponseSpec } from '../core/kafka/messages.generated.js';
 import { KafkaWriter } from '../core/kafka/primitives.js';
+import { SASL_INITIAL, type SaslState } from '../core/kafka/sasl.js';
 
 /** What a handler returns: a response frame, nothing (acks=0 produce), or a reason to close the connection. */
 export type HandlerOutcome =
-  | { kind: 'frame'; frame: Uint8Array }
+  /** `closeAfter`: the connection is closed, for this reason, once the frame is written. */
+  | { kind: 'frame'; frame: Uint8Array; closeAfter?: string }
   | { kind: 'none' }
   | { kind: 'close'; reason: string };
 
@@ -50,11 +57,22 @@ export interface KafkaListenerOptions {
   readonly log: Logger;
 }
 
-/** Per-connection state the handlers may keep (the authenticated principal, later). */
+/** Per-connection state the handlers keep: the client id and the SASL state (with the principal). */
 export interface KafkaConnection {
   readonly remoteAddress: string;
   clientId: string | null;
+  sasl: SaslState;
+  /**
+   * Closes the connection at `endMs` (ms since the epoch) unless called again first (re-authentication moves
+   * the end); null cancels.
+   */
+  setSessionEnd(endMs: number | null): void;
 }
+
+/** Timers are at most this long (Node's limit is 2^31-1 ms); a later end re-arms when it fires. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+/** A connection closed after its last answer is destroyed if the peer has not taken the bytes by then. */
+const CLOSE_AFTER_LINGER_MS = 5000;
 
 interface Slot {
   outcome: HandlerOutcome | null;
@@ -107,7 +125,35 @@ export class KafkaListener {
       return;
     }
     this.sockets.add(socket);
-    const connection: KafkaConnection = { remoteAddress: socket.remoteAddress ?? '', clientId: null };
+    let sessionTimer: NodeJS.Timeout | null = null;
+    const clearSessionTimer = (): void => {
+      if (sessionTimer !== null) clearTimeout(sessionTimer);
+      sessionTimer = null;
+    };
+    const connection: KafkaConnection = {
+      remoteAddress: socket.remoteAddress ?? '',
+      clientId: null,
+      sasl: SASL_INITIAL,
+      setSessionEnd: (endMs) => {
+        clearSessionTimer();
+        if (endMs === null || closed) return;
+        const arm = (): void => {
+          const leftMs = endMs - Date.now();
+          if (leftMs <= 0) {
+            sessionTimer = null;
+            this.options.log.info(
+              { remote: connection.remoteAddress, clientId: connection.clientId },
+              'Kafka connection closed: its SASL session ended without re-authentication',
+            );
+            close(null);
+            return;
+          }
+          sessionTimer = setTimeout(arm, Math.min(leftMs, TIMER_MS_MAX));
+          sessionTimer.unref();
+        };
+        arm();
+      },
+    };
     const queue: Slot[] = [];
     let chunks: Buffer[] = [];
     let buffered = 0;
@@ -115,17 +161,30 @@ export class KafkaListener {
     const close = (reason: string | null): void => {
       if (closed) return;
       closed = true;
+      clearSessionTimer();
       if (reason !== null) {
         this.closedForGarbage++;
         this.options.log.debug({ remote: connection.remoteAddress, reason }, 'Kafka connection closed');
       }
       socket.destroy();
     };
+    /** Ends the connection after what was written (a last answer the client must read), then forgets it. */
+    const closeAfterWrite = (reason: string): void => {
+      if (closed) return;
+      closed = true;
+      clearSessionTimer();
+      this.options.log.debug({ remote: connection.remoteAddress, reason }, 'Kafka connection closed');
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_AFTER_LINGER_MS).unref();
+    };
     const flush = (): void => {
       while (queue.length > 0 && queue[0]!.outcome !== null) {
         const outcome = queue.shift()!.outcome!;
         if (outcome.kind === 'close') return close(outcome.reason);
-        if (outcome.kind === 'frame' && !closed) socket.write(outcome.frame);
+        if (outcome.kind === 'frame' && !closed) {
+          socket.write(outcome.frame);
+          if (outcome.closeAfter !== undefined) return closeAfterWrite(outcome.closeAfter);
+        }
       }
       if (closed) return;
       if (socket.writableNeedDrain || queue.length >= this.options.inFlightMax) socket.pause();
@@ -197,6 +256,7 @@ export class KafkaListener {
     socket.on('error', () => close(null));
     socket.on('close', () => {
       closed = true;
+      clearSessionTimer();
       this.sockets.delete(socket);
     });
   }

@@ -18,7 +18,8 @@
 // delete_acls) are appended to the command union the same way. An ACL filter travels with '' for "any".
 // Brokers advertise their Kafka port since image version 5 (version 4 plus BrokerRegistration.kafkaPort;
 // earlier images read as brokers with none, 0) and the command branch register_broker_v3, appended to the
-// union: a registration without a Kafka port is still written as register_broker, which older nodes read.
+// union: a registration without a Kafka port is still written as register_broker, and an image whose brokers
+// have none still as version 4, both of which older nodes read.
 //
 // Invariants: decoders never throw on bad bytes (an entry or frame from the network is untrusted input): they
 // return `{ ok: false, ... }`. Integers stay below 2^52 as in the Raft codec. A decoded value is plain data
@@ -544,7 +545,15 @@ function upgradeCommandV1(c: V1): MetadataCommand {
   }
 }
 
+/**
+ * Version 5 only when a broker has a Kafka port: without one, version 4 says the same (it reads back with none),
+ * and nodes of builds before the Kafka port read it. So a cluster upgraded with `--kafka-port -1` stays
+ * readable by its old nodes, snapshots included, until the port is turned on.
+ */
 export function encodeImage(image: MetadataImage): Buffer {
+  if (image.brokers.every((b) => b.kafkaPort === 0)) {
+    return encodeVersioned(IMAGE_WIRE_VERSION_V4, imageTypeV4, image);
+  }
   return encodeVersioned(IMAGE_WIRE_VERSION, imageType, image);
 }
 

@@ -1,5 +1,6 @@
-// Authentication and authorization of client requests (HTTP and WebSocket) on the acceptor: who is asking
-// (a bearer token from `--auth-tokens-file`, or a JWT verified with `--auth-jwt-*`), and whether the ACLs of
+// Authentication and authorization of client requests (HTTP, WebSocket, and the Kafka port's SASL PLAIN, whose
+// password is the same bearer token) on the acceptor: who is asking (a bearer token from `--auth-tokens-file`,
+// or a JWT verified with `--auth-jwt-*`), and whether the ACLs of
 // the metadata log let that principal do what a route or a frame needs (decision: src/core/security/acl.ts).
 // With no authentication configured, every request is the anonymous principal and nothing is enforced: the
 // single-node default serves on loopback as before. With it, ACLs are enforced, super users bypass them.
@@ -84,7 +85,7 @@ export class AccessControl {
     });
     this.authFailures = new Counter({
       name: 'broker_authentication_failures_total',
-      help: 'Requests and WebSocket upgrades refused for missing or invalid credentials (401), by reason',
+      help: 'Requests, WebSocket upgrades and Kafka SASL exchanges refused for missing or invalid credentials, by reason',
       labelNames: ['reason'],
       registers: [options.registry],
     });
@@ -119,6 +120,15 @@ export class AccessControl {
     if (token === null) {
       return this.failed('missing', 'authentication is required: send Authorization: Bearer <token>');
     }
+    return this.authenticateToken(token);
+  }
+
+  /**
+   * Who a bearer token (or JWT) belongs to, whatever carried it: an Authorization header, a WebSocket
+   * `?token=`, or the password of a SASL PLAIN exchange on the Kafka port. Failures are counted by reason.
+   */
+  authenticateToken(token: string): Authentication | Promise<Authentication> {
+    if (!this.enabled) return { kind: 'ok', principal: ANONYMOUS, expiresAtS: null };
     const jwt = this.options.jwt;
     if (jwt !== null && (this.options.tokens === null || JwtVerifier.looksLikeJwt(token))) {
       const nowS = this.nowS();
@@ -149,8 +159,13 @@ export class AccessControl {
   }
 
   private failed(reason: string, message: string): Authentication {
-    this.authFailures.inc({ reason });
+    this.countFailure(reason);
     return { kind: 'unauthenticated', message };
+  }
+
+  /** Counts a failed authentication decided elsewhere (a SASL exchange whose username is not the token's). */
+  countFailure(reason: string): void {
+    this.authFailures.inc({ reason });
   }
 
   /** The first requirement `principal` lacks, or null when every one is met (always null with auth off). */

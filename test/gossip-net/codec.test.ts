@@ -1,12 +1,24 @@
-// The gossip wire codec: every message kind survives an encode/decode round trip, and untrusted bytes
+// The gossip wire codec: every message kind survives an encode/decode round trip in version 3, and in version 2
+// less the Kafka ports (decoded as unknown); a node simulating an older build drops version 3; untrusted bytes
 // (random garbage, truncations, a wrong version, trailing bytes, lying array counts, unknown member states)
 // come back as `{ ok: false }` values, never as exceptions. fast-check prints the seed and path of a failure;
 // pass them back to `fc.assert` to replay it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { GossipMessage, MemberMeta, Packet } from '../../src/core/gossip/messages.js';
-import { decodePacket, encodeDatagram, encodePacket, GOSSIP_WIRE_VERSION } from '../../src/gossip/codec.js';
+import {
+  type GossipMessage,
+  KAFKA_PORT_UNKNOWN,
+  type MemberMeta,
+  type Packet,
+} from '../../src/core/gossip/messages.js';
+import {
+  decodePacket,
+  encodeDatagram,
+  encodePacket,
+  GOSSIP_WIRE_VERSION,
+  GOSSIP_WIRE_VERSION_V2,
+} from '../../src/gossip/codec.js';
 
 // Plain objects, as the decoder returns, so that deepEqual compares values and not prototypes.
 const record = (<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }) =>
@@ -23,8 +35,23 @@ const metaArb: fc.Arbitrary<MemberMeta> = record({
   rack: text,
   version: text,
   dataPorts: fc.array(fc.integer({ min: 0, max: 65_535 }), { maxLength: 8 }),
-  kafkaPort: fc.integer({ min: 0, max: 65_535 }),
+  // -1: unknown (a member known only through version-2 packets).
+  kafkaPort: fc.integer({ min: -1, max: 65_535 }),
 });
+
+/** The packet as a version-2 packet decodes: every member's Kafka port unknown. */
+function withoutKafkaPorts(packet: Packet): Packet {
+  const meta = (m: MemberMeta): MemberMeta => ({ ...m, kafkaPort: KAFKA_PORT_UNKNOWN });
+  return {
+    ...packet,
+    messages: packet.messages.map((m) => {
+      if (m.kind === 'alive') return { ...m, meta: meta(m.meta) };
+      if (m.kind === 'push_pull')
+        return { ...m, states: m.states.map((s) => ({ ...s, meta: meta(s.meta) })) };
+      return m;
+    }),
+  };
+}
 
 const byKind: Record<GossipMessage['kind'], fc.Arbitrary<GossipMessage>> = {
   ping: record({ kind: fc.constant('ping' as const), seqNo, targetId: text }),
@@ -104,7 +131,11 @@ describe('gossip codec', () => {
         fc.property(packetArb(arb), (packet) => {
           const bytes = encodePacket(packet);
           assert.equal(bytes[0], GOSSIP_WIRE_VERSION);
-          assert.deepEqual(decodePacket(bytes), { ok: true, packet });
+          assert.deepEqual(decodePacket(bytes), { ok: true, packet, version: 3 });
+          const v2 = encodePacket(packet, GOSSIP_WIRE_VERSION_V2);
+          assert.equal(v2[0], GOSSIP_WIRE_VERSION_V2);
+          assert.deepEqual(decodePacket(v2), { ok: true, packet: withoutKafkaPorts(packet), version: 2 });
+          assert.deepEqual(decodePacket(v2, 2), decodePacket(v2), 'an older build reads version 2');
         }),
         { numRuns: 200 },
       );
@@ -114,7 +145,7 @@ describe('gossip codec', () => {
   it('round-trips packets mixing every kind', () => {
     fc.assert(
       fc.property(packetArb(messageArb), (packet) => {
-        assert.deepEqual(decodePacket(encodePacket(packet)), { ok: true, packet });
+        assert.deepEqual(decodePacket(encodePacket(packet)), { ok: true, packet, version: 3 });
       }),
       { numRuns: 300 },
     );
@@ -130,7 +161,7 @@ describe('gossip codec', () => {
         ),
         (bytes) => {
           const result = decodePacket(bytes);
-          if (result.ok) assert.deepEqual(decodePacket(encodePacket(result.packet)), result);
+          if (result.ok) assert.deepEqual(decodePacket(encodePacket(result.packet, result.version)), result);
         },
       ),
       { numRuns: 3000 },
@@ -144,7 +175,7 @@ describe('gossip codec', () => {
         const i = at % bytes.length;
         bytes[i] = bytes[i]! ^ xor;
         const result = decodePacket(bytes);
-        if (result.ok) assert.deepEqual(decodePacket(encodePacket(result.packet)), result);
+        if (result.ok) assert.deepEqual(decodePacket(encodePacket(result.packet, result.version)), result);
       }),
       { numRuns: 1000 },
     );
@@ -160,7 +191,7 @@ describe('gossip codec', () => {
     assert.equal(longer.ok, false);
   });
 
-  it('reads packets of version 2 (before the Kafka port) as members without one', () => {
+  it('reads packets of version 2 (before the Kafka port) as members whose Kafka port is unknown', () => {
     // Bytes written by the version-2 codec, kept as captured.
     const v2 = Buffer.from(
       '02046e311c3132372e302e302e313a373934360208046e311c3132372e302e302e313a37393436060268a07e0263d08c01047231023102d28c010000',
@@ -174,15 +205,23 @@ describe('gossip codec', () => {
       rack: 'r1',
       version: '1',
       dataPorts: [9001],
-      kafkaPort: 0,
+      kafkaPort: KAFKA_PORT_UNKNOWN,
     };
     const alive = { kind: 'alive', nodeId: 'n1', address: '127.0.0.1:7946', incarnation: 3, meta };
     const packet = { senderId: 'n1', senderAddress: '127.0.0.1:7946', messages: [alive] };
-    assert.deepEqual(decodePacket(v2), { ok: true, packet });
+    assert.deepEqual(decodePacket(v2), { ok: true, packet, version: 2 });
     const withPort = { ...packet, messages: [{ ...alive, meta: { ...meta, kafkaPort: 9092 } }] };
     const encoded = encodePacket(withPort as Packet);
     assert.equal(encoded[0], GOSSIP_WIRE_VERSION);
-    assert.deepEqual(decodePacket(encoded), { ok: true, packet: withPort });
+    assert.deepEqual(decodePacket(encoded), { ok: true, packet: withPort, version: 3 });
+    // Written in version 2 for an older peer: the same bytes as that build wrote.
+    assert.deepEqual(encodePacket(withPort as Packet, GOSSIP_WIRE_VERSION_V2), v2);
+  });
+
+  it('a node speaking only version 2 drops version 3, as builds before it do', () => {
+    const result = decodePacket(encodePacket(samplePacket), GOSSIP_WIRE_VERSION_V2);
+    assert.equal(result.ok, false);
+    assert.equal(!result.ok && result.reason, 'unknown_version');
   });
 
   it('rejects an unknown wire version', () => {

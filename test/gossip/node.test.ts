@@ -11,8 +11,10 @@ import {
   suspicionTimeoutMinMs,
 } from '../../src/core/gossip/config.js';
 import {
+  type AliveMessage,
   estimatePacketBytes,
   type GossipMessage,
+  KAFKA_PORT_UNKNOWN,
   type Outgoing,
   type Packet,
   type PushPullState,
@@ -681,5 +683,89 @@ describe('gossip node: reconnect', () => {
     );
     assert.ok(direct !== undefined, 'the refutation goes straight to the peer that holds the accusation');
     assert.equal(a.incarnation, 1);
+  });
+});
+
+describe('gossip node: Kafka ports across wire versions', () => {
+  const x = 'x';
+  const alive = (incarnation: number, kafkaPort: number): GossipMessage => ({
+    kind: 'alive',
+    nodeId: x,
+    address: address(x),
+    incarnation,
+    meta: { ...memberMeta(1), kafkaPort },
+  });
+  const kafkaPortOf = (node: GossipNode): number | undefined => node.member(x)?.meta.kafkaPort;
+
+  it('a version-2 relay (port unknown) never replaces a port known from version 3, at any incarnation', () => {
+    const a = makeNode('a');
+    a.receive(address('b'), packet('b', alive(1, 9092)), 10);
+    assert.equal(kafkaPortOf(a), 9092);
+    assert.deepEqual(a.receive(address('o'), packet('o', alive(1, KAFKA_PORT_UNKNOWN)), 20).events, []);
+    assert.equal(kafkaPortOf(a), 9092);
+    a.receive(address('o'), packet('o', alive(2, KAFKA_PORT_UNKNOWN)), 30);
+    assert.equal(a.member(x)?.incarnation, 2);
+    assert.equal(kafkaPortOf(a), 9092, 'the newer incarnation keeps the port known before');
+    // Relayed onwards as unknown: the port is not known to be incarnation 2's.
+    const relayed = runAlone(a, 30, 400).send.flatMap((o) => o.packet.messages);
+    const aboutX = relayed.filter((m): m is AliveMessage => m.kind === 'alive' && m.nodeId === x);
+    assert.ok(aboutX.length > 0);
+    for (const m of aboutX) assert.equal(m.meta.kafkaPort, KAFKA_PORT_UNKNOWN);
+  });
+
+  it('a member first heard of through version 2 shows port 0 until an alive of its incarnation brings the port', () => {
+    const a = makeNode('a');
+    a.receive(address('o'), packet('o', alive(3, KAFKA_PORT_UNKNOWN)), 10);
+    assert.equal(kafkaPortOf(a), 0, 'unknown reads as none yet outside the core');
+    const filled = a.receive(address('b'), packet('b', alive(3, 9093)), 20);
+    assert.deepEqual(
+      filled.events.map((e) => [e.kind, e.member.meta.kafkaPort]),
+      [['updated', 9093]],
+    );
+    assert.equal(kafkaPortOf(a), 9093);
+    assert.deepEqual(a.receive(address('b'), packet('b', alive(3, 9093)), 30).events, [], 'once');
+    // Passed on with the port, so members that heard the version-2 relay first learn it too.
+    const sent = runAlone(a, 30, 400).send.flatMap((o) => o.packet.messages);
+    assert.ok(sent.some((m) => m.kind === 'alive' && m.nodeId === x && m.meta.kafkaPort === 9093));
+  });
+
+  it('whatever order alives of any version arrive in, the port shown is one the member really had, and its latest once told', () => {
+    // The member's real Kafka port at each incarnation; an alive carries it (version 3) or not (version 2).
+    const realPort = (incarnation: number): number => 9000 + (incarnation % 3);
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ incarnation: fc.nat(6), carries: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        (arrivals) => {
+          const a = makeNode('a');
+          let nowMs = 0;
+          /** Incarnations whose port reached the node while they were its latest. */
+          const told = new Set<number>();
+          for (const { incarnation, carries } of arrivals) {
+            nowMs += 10;
+            a.receive(
+              address('b'),
+              packet('b', alive(incarnation, carries ? realPort(incarnation) : KAFKA_PORT_UNKNOWN)),
+              nowMs,
+            );
+            const current = a.member(x)!.incarnation;
+            // A port told for an incarnation older than the one already known is stale, and not taken.
+            if (carries && incarnation === current) told.add(incarnation);
+            const shown = kafkaPortOf(a)!;
+            const toldUpTo = [...told].filter((i) => i <= current);
+            if (toldUpTo.length === 0) assert.equal(shown, 0);
+            else
+              assert.ok(
+                toldUpTo.some((i) => realPort(i) === shown),
+                `port ${shown} was never told`,
+              );
+            if (told.has(current)) assert.equal(shown, realPort(current));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

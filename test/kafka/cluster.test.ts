@@ -1,6 +1,6 @@
 // kafkajs against a real 3-broker cluster through the Kafka listeners: every broker advertises its Kafka port,
 // so Metadata from any one of them lists all three with each partition's leader, replicas and ISR (Kafka node
-// ids n1 -> 1 ...), and the producer sends each partition's batches straight to its leader; FindCoordinator
+// ids n1 -> 1 ...) and the metadata leader as the controller, and the producer sends each partition's batches straight to its leader; FindCoordinator
 // from any broker names the metadata leader, where a group of three kafkajs members consumes everything and
 // commits; records read identically whichever door (HTTP or Kafka) they came in by. Every process is killed
 // by its PID in `after`.
@@ -80,11 +80,17 @@ describe('Kafka protocol on a 3-broker cluster', { timeout: 60_000 }, () => {
       ]),
       cluster.nodes.map((n) => [n.id, kafkaPortOf(n)]),
     );
+    const raftLeader = (await statusOf(cluster.nodes[0]!))!.raft.leader_id!;
     for (const bootstrap of cluster.nodes) {
       const one = client(`meta-${bootstrap.id}`, bootstrap).admin();
       await one.connect();
       try {
-        const { brokers } = await one.describeCluster();
+        const { brokers, controller } = await one.describeCluster();
+        assert.equal(
+          controller,
+          Number(raftLeader.slice(1)),
+          `the controller ${bootstrap.id} names is the metadata leader`,
+        );
         assert.deepEqual(
           brokers.map((b) => ({ nodeId: b.nodeId, port: b.port })).sort((a, b) => a.nodeId - b.nodeId),
           expected,

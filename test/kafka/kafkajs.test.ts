@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import kafkajs, { type Admin, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 
-const { Kafka, logLevel, ConfigResourceTypes } = kafkajs;
+const { Kafka, logLevel, ConfigResourceTypes, CompressionTypes } = kafkajs;
 
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
 
@@ -233,6 +233,32 @@ describe('kafkajs against the Kafka listener', () => {
         ['1', null, 'v2'],
         ['2', Buffer.from('k3'), undefined],
       ].map(([o, k, v]) => [o, k, v]),
+    );
+  });
+
+  test('a gzip-compressed batch is refused with UNSUPPORTED_COMPRESSION_TYPE and nothing is written', async () => {
+    // The log stores batches as they come and HTTP consumers read their records directly: compressed ones
+    // would need decompressing on every read path, so the producer is told to send them uncompressed.
+    await admin.createTopics({ topics: [{ topic: 'gzip', numPartitions: 1 }] });
+    const strict = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+    await strict.connect();
+    try {
+      await assert.rejects(
+        strict.send({ topic: 'gzip', compression: CompressionTypes.GZIP, messages: [{ value: 'zipped' }] }),
+        (error: Error & { type?: string; cause?: { type?: string } }) => {
+          assert.equal(error.type ?? error.cause?.type, 'UNSUPPORTED_COMPRESSION_TYPE', String(error));
+          return true;
+        },
+      );
+      const sent = await strict.send({ topic: 'gzip', messages: [{ value: 'plain' }] });
+      assert.equal(sent[0]?.baseOffset, '0', 'nothing of the refused batch was written');
+    } finally {
+      await strict.disconnect();
+    }
+    const consumed = await http('GET', '/topics/gzip/partitions/0/consume?offset=0');
+    assert.deepEqual(
+      consumed.json.messages.map((m: { value: string }) => m.value),
+      ['plain'],
     );
   });
 

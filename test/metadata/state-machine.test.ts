@@ -561,8 +561,10 @@ describe('metadata codec', () => {
     const i = decodeImage(image);
     assert.ok(i.ok);
     assert.deepEqual(i.value.brokers, [withoutPort]);
-    // A registration without a Kafka port is written as before, so nodes of the older build read it.
+    // A registration without a Kafka port is written as before, so nodes of the older build read it; and so
+    // is an image whose brokers have none (a cluster upgraded with --kafka-port -1 stays readable by them).
     assert.deepEqual(encodeCommand({ kind: 'register_broker', broker: withoutPort }), register);
+    assert.deepEqual(encodeImage(i.value), image);
     // One with a port takes the appended branch and reads back whole, as does an image with it.
     const withPort = broker('a');
     const encoded = encodeCommand({ kind: 'register_broker', broker: withPort });

@@ -32,9 +32,15 @@ export type MemberMeta = {
   readonly version: string;
   /** The data-link ports of the broker's partition workers, one per worker (empty before they listen). */
   readonly dataPorts: readonly number[];
-  /** The port of the broker's Kafka listener (at `httpHost`); 0 when it has none. */
+  /**
+   * The port of the broker's Kafka listener (at `httpHost`); 0 when it has none; KAFKA_PORT_UNKNOWN in a
+   * message that did not carry it (a version-2 packet, or a relay by a member that knows it only from those).
+   */
   readonly kafkaPort: number;
 };
+
+/** A MemberMeta.kafkaPort that says nothing: the receiver keeps the port it knows (see GossipNode). */
+export const KAFKA_PORT_UNKNOWN = -1;
 
 export const MemberStates = {
   alive: 'alive',

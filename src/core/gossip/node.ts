@@ -26,6 +26,13 @@
 // suspect member has a suspicion timer and no other member has one; `liveCount` equals the number of alive
 // and suspect members; the member map, relays, broadcast queue, forgotten members and reconnect peers are
 // bounded by configuration (membersMax); a forgotten member is never also in the member map.
+//
+// Kafka ports across wire versions: a message from a version-2 packet (an older build, or a relay by one)
+// carries KAFKA_PORT_UNKNOWN. It never replaces a known port: a newer incarnation without one keeps the port
+// known before, until a message that carries one for that incarnation arrives; an alive of the same incarnation
+// that carries a port this member lacked for it fills it in (and is passed on). A port kept from an older
+// incarnation is relayed as unknown, so no member takes it for the current one. Snapshots and events show an
+// unknown port as 0 (none advertised yet).
 // Called from the control thread only.
 import { assert } from '../assert.js';
 import { Awareness } from './awareness.js';
@@ -47,6 +54,7 @@ import {
   estimateMessageBytes,
   estimatePacketOverheadBytes,
   type GossipMessage,
+  KAFKA_PORT_UNKNOWN,
   type MemberMeta,
   type MemberStateName,
   type Outgoing,
@@ -102,6 +110,8 @@ type Member = {
   incarnation: number;
   state: MemberStateName;
   meta: MemberMeta;
+  /** The incarnation whose message told `meta.kafkaPort`; -1 when none did (known only from version 2). */
+  kafkaPortIncarnation: number;
   stateChangeMs: number;
   suspicion: Suspicion | undefined;
   removed: boolean;
@@ -173,6 +183,7 @@ export class GossipNode {
       incarnation: options.incarnation ?? 0,
       state: 'alive',
       meta: options.meta,
+      kafkaPortIncarnation: Number.MAX_SAFE_INTEGER,
       stateChangeMs: options.nowMs,
       suspicion: undefined,
       removed: false,
@@ -478,12 +489,26 @@ export class GossipNode {
       this.#broadcasts.enqueue(a);
       return;
     }
+    const carriesKafkaPort = a.meta.kafkaPort !== KAFKA_PORT_UNKNOWN;
+    if (a.incarnation === m.incarnation && carriesKafkaPort && m.kafkaPortIncarnation < a.incarnation) {
+      // The port this member missed for this incarnation (it heard the alive through a version-2 relay first).
+      m.meta = { ...m.meta, kafkaPort: a.meta.kafkaPort };
+      m.kafkaPortIncarnation = a.incarnation;
+      if (m.state === 'alive') {
+        // Only while alive: a queued alive would replace a suspicion's broadcast about the member.
+        this.#broadcasts.enqueue(this.#aliveMessage(m));
+        this.#event('updated', m, nowMs);
+      }
+      return;
+    }
     if (a.incarnation <= m.incarnation) return;
     const previous = m.state;
-    const changed = m.address !== a.address || !sameMeta(m.meta, a.meta);
+    const meta = carriesKafkaPort ? a.meta : { ...a.meta, kafkaPort: m.meta.kafkaPort };
+    const changed = m.address !== a.address || !sameMeta(m.meta, meta) || m.meta.kafkaPort !== meta.kafkaPort;
     m.incarnation = a.incarnation;
     m.address = a.address;
-    m.meta = a.meta;
+    m.meta = meta;
+    if (carriesKafkaPort) m.kafkaPortIncarnation = a.incarnation;
     if (previous !== 'alive') this.#setState(m, 'alive', nowMs);
     this.#broadcasts.enqueue(a);
     if (previous === 'suspect' || previous === 'dead') this.#event('alive_again', m, nowMs);
@@ -599,6 +624,7 @@ export class GossipNode {
       incarnation,
       state: 'alive',
       meta,
+      kafkaPortIncarnation: meta.kafkaPort === KAFKA_PORT_UNKNOWN ? -1 : incarnation,
       stateChangeMs: nowMs,
       suspicion: undefined,
       removed: false,
@@ -861,7 +887,7 @@ export class GossipNode {
         address: m.address,
         incarnation: m.incarnation,
         state: m.state,
-        meta: m.meta,
+        meta: this.#wireMeta(m),
       });
     }
     return { kind: 'push_pull', join, isReply, states };
@@ -897,7 +923,20 @@ export class GossipNode {
   }
 
   #aliveMessage(m: Member): AliveMessage {
-    return { kind: 'alive', nodeId: m.nodeId, address: m.address, incarnation: m.incarnation, meta: m.meta };
+    return {
+      kind: 'alive',
+      nodeId: m.nodeId,
+      address: m.address,
+      incarnation: m.incarnation,
+      meta: this.#wireMeta(m),
+    };
+  }
+
+  /** A member's meta as sent: a Kafka port not told for its current incarnation goes out as unknown. */
+  #wireMeta(m: Member): MemberMeta {
+    if (m === this.#self || m.kafkaPortIncarnation >= m.incarnation) return m.meta;
+    if (m.meta.kafkaPort === KAFKA_PORT_UNKNOWN) return m.meta;
+    return { ...m.meta, kafkaPort: KAFKA_PORT_UNKNOWN };
   }
 
   #event(kind: MembershipEventKind, m: Member, nowMs: number): void {
@@ -942,7 +981,9 @@ function isUpdate(message: GossipMessage): boolean {
 }
 
 function snapshot(m: Member): MemberSnapshot {
-  return { nodeId: m.nodeId, address: m.address, incarnation: m.incarnation, state: m.state, meta: m.meta };
+  // Outside the core an unknown Kafka port reads as none (yet): the registry and Metadata skip a 0.
+  const meta = m.meta.kafkaPort === KAFKA_PORT_UNKNOWN ? { ...m.meta, kafkaPort: 0 } : m.meta;
+  return { nodeId: m.nodeId, address: m.address, incarnation: m.incarnation, state: m.state, meta };
 }
 
 function sameMeta(a: MemberMeta, b: MemberMeta): boolean {

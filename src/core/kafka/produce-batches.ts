@@ -25,6 +25,9 @@ export const BatchAttribute = {
   control: 0x20,
 } as const;
 
+/** Kafka's compression codecs by attribute value. */
+const compressionNames: Readonly<Record<number, string>> = { 1: 'gzip', 2: 'snappy', 3: 'lz4', 4: 'zstd' };
+
 /** Bytes 16 (magic) sits at the same place in every Kafka message format. */
 const MAGIC_AT = 16;
 
@@ -80,17 +83,20 @@ export function checkProducedBatches(
         `a record batch of ${size} bytes is above ${batchBytesMax}`,
       );
     }
+    // Before the records are checked: a compressed batch's records are not framed as uncompressed ones, and
+    // its producer must hear that compression, not corruption, is the problem.
+    const attributes =
+      (records[pos + BatchField.attributes]! << 8) | records[pos + BatchField.attributes + 1]!;
+    const compression = attributes & BatchAttribute.compressionMask;
+    if (compression !== 0) {
+      return refuse(
+        kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE.code,
+        `compressed record batches (${compressionNames[compression] ?? `codec ${compression}`}) are not supported: the log stores batches as produced and HTTP consumers read their records directly; produce with compression none (compression.type=none)`,
+      );
+    }
     const check = validateBatch(records, pos, records.length, crc32, { batchBytesMax, deep: true });
     if (check.kind !== 'ok') {
       return refuse(kafkaErrors.CORRUPT_MESSAGE.code, `record batch at byte ${pos}: ${check.reason}`);
-    }
-    const attributes =
-      (records[pos + BatchField.attributes]! << 8) | records[pos + BatchField.attributes + 1]!;
-    if ((attributes & BatchAttribute.compressionMask) !== 0) {
-      return refuse(
-        kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE.code,
-        'compressed record batches are not supported: produce with compression none',
-      );
     }
     if ((attributes & (BatchAttribute.transactional | BatchAttribute.control)) !== 0) {
       return refuse(kafkaErrors.INVALID_RECORD.code, 'transactional and control batches are not supported');

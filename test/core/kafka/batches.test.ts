@@ -6,7 +6,13 @@ import { crc32c, rewriteBatchCrcs } from '../../../src/core/kafka/crc32c.js';
 import { kafkaErrors } from '../../../src/core/kafka/error-codes.js';
 import { kafkaNodeIds } from '../../../src/core/kafka/node-ids.js';
 import { checkProducedBatches } from '../../../src/core/kafka/produce-batches.js';
-import { BatchField, BatchWriter, validateBatch, writeInt32 } from '../../../src/core/log/record-batch.js';
+import {
+  BATCH_HEADER_BYTES,
+  BatchField,
+  BatchWriter,
+  validateBatch,
+  writeInt32,
+} from '../../../src/core/log/record-batch.js';
 import { crc32 } from '../../../src/storage/crc.js';
 
 function batch(options: { producerId?: number; records?: number; crc?: typeof crc32 } = {}): Uint8Array {
@@ -91,6 +97,14 @@ describe('produced batches', () => {
       b[BatchField.attributes + 1] = bit;
       rewriteBatchCrcs(b, crc32c);
       refused(b, code);
+    }
+    // A compressed batch as clients send it: its records are not framed as uncompressed ones (gzip bytes here).
+    for (const codec of [1, 2, 3, 4]) {
+      const zipped = batch({ records: 2 });
+      zipped[BatchField.attributes + 1] = codec;
+      zipped.fill(0x1f, BATCH_HEADER_BYTES);
+      rewriteBatchCrcs(zipped, crc32c);
+      refused(zipped, kafkaErrors.UNSUPPORTED_COMPRESSION_TYPE.code);
     }
     refused(batch(), kafkaErrors.MESSAGE_TOO_LARGE.code, 64);
     refused(null, kafkaErrors.CORRUPT_MESSAGE.code);
