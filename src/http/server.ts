@@ -23,6 +23,7 @@ import { firstInvalidUtf8 } from '../core/utf8.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import type { TlsSettings } from '../security/tls.js';
 import { decodePathParam } from './params.js';
+import { bodyFormatOf } from './produce-body.js';
 import { type AccessInput, accessOf, type OperationId, type RouteAccess } from './route-access.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
@@ -322,7 +323,9 @@ const consumeOperations: ReadonlySet<string> = new Set(['consume']);
 
 const acceptedContentTypes = [
   'application/json',
+  // Confluent's application/vnd.kafka.*+json, and the binary record-batch body (produce-body.ts).
   'application/vnd.kafka',
+  'application/x-ndjson',
   'text/plain',
   'application/x-www-form-urlencoded',
 ];
@@ -536,7 +539,7 @@ class Exchange implements RequestObserver {
     if (!contentTypeAccepted(contentType)) {
       return reply.error(
         'unsupported_media_type',
-        `Content-Type '${contentType}' is not accepted; send application/json`,
+        `Content-Type '${contentType}' is not accepted; send application/json (batch produce also takes application/x-ndjson and application/vnd.kafka.record-batch)`,
       );
     }
     const declared = req.getHeader('content-length');
@@ -585,8 +588,8 @@ class Exchange implements RequestObserver {
       this.chunks = null;
     }
     // JSON text is UTF-8 (RFC 8259). Decoding other bytes would store U+FFFD in their place, a record other
-    // than the one sent, so such a body is refused before any handler sees it.
-    if (!isUtf8(body)) {
+    // than the one sent, so such a body is refused before any handler sees it. A record-batch body is binary.
+    if (bodyFormatOf(this.request.contentType) !== 'record-batch' && !isUtf8(body)) {
       reply.error(
         'bad_request',
         `the body is not valid UTF-8 (first bad byte at position ${firstInvalidUtf8(body)}); send bytes as base64 with "value_format": "base64"`,
