@@ -310,4 +310,15 @@ describe('record-batch and NDJSON batch bodies', () => {
     }
     assert.equal(await highWatermark('acks', 0), 4);
   });
+
+  test('the OpenAPI document lists both media types and the partition query parameter', async () => {
+    const doc = (await call(base, 'GET', '/openapi.json')).body;
+    const operation = doc.paths['/topics/{topic}/records'].post;
+    assert.deepEqual(Object.keys(operation.requestBody.content).sort(), ['application/json', BINARY, NDJSON]);
+    assert.ok(
+      operation.parameters.some(
+        (p: { name: string; in: string }) => p.name === 'partition' && p.in === 'query',
+      ),
+    );
+  });
 });
