@@ -18,6 +18,7 @@ import { type BodyBatch, checkBatchBody, describeCheckedBody } from '../core/log
 import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
 import { AnswerWriter } from '../http/answer-bytes.js';
+import { BufferPool } from '../http/buffer-pool.js';
 import type { OffloadPool } from '../http/offload-pool.js';
 import { isParamError, parseAcks, parseConsumeQuery, parseIntegerParam } from '../http/params.js';
 import {
@@ -135,6 +136,10 @@ const movedResendDelayMs = 25;
 const forwardTimeoutMs = 35_000;
 /** Cached produce-answer prefixes at most (one per topic name; cleared when full, then rebuilt on use). */
 const answerPrefixesMax = 10_000;
+/** Record-batch bodies up to this size (and below --large-body-bytes) are copied into reused buffers. */
+const recordBatchBodyPoolBytesMax = 1024 * 1024;
+/** Reused body buffers kept free at most (one is taken per record-batch request in flight). */
+const recordBatchBodyPoolFreeMax = 16;
 /** How long a leader holds an acks=all produce for its followers before answering it as timed out. */
 const produceAckTimeoutMs = 30_000;
 
@@ -151,7 +156,12 @@ export class Acceptor {
     readonly links: readonly WorkerLink[],
     private readonly metrics: BrokerMetrics,
     private readonly offload: OffloadPool | null,
-  ) {}
+  ) {
+    this.bodyPool = new BufferPool(
+      Math.min(config.largeBodyBytes, recordBatchBodyPoolBytesMax),
+      recordBatchBodyPoolFreeMax,
+    );
+  }
 
   /** What a topic create without settings gets (HTTP and Kafka alike): the broker's defaults, live brokers. */
   private topicCreateDefaults(): Parameters<typeof parseTopicCreate>[2] {
@@ -939,10 +949,10 @@ export class Acceptor {
       batchBytesMax: route.link.payloadBytesMax - 64,
       recordsMax: topic.limits.batchRecordsMax,
     };
-    // A copy either way: the HTTP layer may own the body's memory, and the batches are sent after this returns.
-    const copy = new Uint8Array(body.byteLength);
-    copy.set(body);
     if (body.byteLength >= this.config.largeBodyBytes && this.offload !== null) {
+      // A copy that owns its whole ArrayBuffer: it is transferred to the pool thread and moved back.
+      const copy = new Uint8Array(body.byteLength);
+      copy.set(body);
       this.metrics.offloadedRequests.inc();
       this.offload.checkBatches({ kind: 'batches', body: copy, limits }).then(
         (outcome) => {
@@ -960,6 +970,7 @@ export class Acceptor {
             described.recordCount,
             acks,
             reply,
+            null,
           );
         },
         (error: unknown) =>
@@ -967,12 +978,33 @@ export class Acceptor {
       );
       return;
     }
+    // A copy: the HTTP layer may own the body's memory, and the batches are sent after this returns.
+    const copy = this.bodyPool.take(body.byteLength);
+    copy.set(body);
     const checked = checkBatchBody(copy, limits);
-    if (checked.kind === 'error') return reply.error(checked.error, checked.message);
+    if (checked.kind === 'error') {
+      this.bodyPool.give(copy);
+      return reply.error(checked.error, checked.message);
+    }
     // Kafka checksums batches with CRC-32C, the log with CRC-32: the same bytes, checksummed its way.
     rewriteBatchCrcs(copy, crc32);
-    this.sendRecordBatches(topic, route, copy, checked.batches, checked.recordCount, acks, reply);
+    this.sendRecordBatches(
+      topic,
+      route,
+      copy,
+      checked.batches,
+      checked.recordCount,
+      acks,
+      reply,
+      this.bodyPool,
+    );
   }
+
+  /** Copies of record-batch bodies below the large-body size, reused (bounded: one per request in flight). */
+  private readonly bodyPool: BufferPool;
+  /** The per-record answer of a record-batch produce, written as bytes; grown (by doubling) when too small. */
+  private batchAnswer = new AnswerWriter(64 * 1024);
+  private readonly batchAnswerSuffix = Buffer.from(',"error_code":null,"error":null}', 'latin1');
 
   /**
    * Sends checked batches (CRC-32 already) of one body to a partition, each after the previous one was
@@ -986,8 +1018,10 @@ export class Acceptor {
     recordCount: number,
     acks: Acks,
     reply: Reply,
+    pool: BufferPool | null,
   ): void {
     if (acks !== Acks.all && batches.some((b) => b.producer !== null)) {
+      pool?.give(body);
       // As in Kafka: a duplicate can only be recognized for a write whose outcome the producer learns.
       return reply.error('bad_parameter', 'an idempotent batch (producer id set) needs acks=all');
     }
@@ -1002,6 +1036,30 @@ export class Acceptor {
         return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
       }
       const partition = route.partition;
+      if (failure === null && acks !== Acks.none) {
+        // The common answer, written as bytes: a prefix, the offset and a suffix per record.
+        const prefix = Buffer.from(`{"partition":${partition},"offset":`, 'latin1');
+        const needBytes = 64 + recordCount * (prefix.length + 17 + this.batchAnswerSuffix.length);
+        if (needBytes > this.batchAnswer.capacityBytes) {
+          let capacity = this.batchAnswer.capacityBytes;
+          while (capacity < needBytes) capacity *= 2;
+          this.batchAnswer = new AnswerWriter(capacity);
+        }
+        const writer = this.batchAnswer.begin().ascii('{"offsets":[');
+        for (let b = 0; b < batches.length; b++) {
+          const base = baseOffsets[b]!;
+          const count = batches[b]!.recordCount;
+          for (let k = 0; k < count; k++) {
+            if (k > 0 || b > 0) writer.ascii(',');
+            writer
+              .bytes(prefix)
+              .integer(base + k)
+              .bytes(this.batchAnswerSuffix);
+          }
+        }
+        writer.ascii(duplicate ? '],"duplicate":true}' : ']}');
+        return reply.json(200, writer.finish());
+      }
       const failed =
         failure === null
           ? ''
@@ -1033,10 +1091,15 @@ export class Acceptor {
       timeoutMs: produceAckTimeoutMs,
     });
     if (acks === Acks.none) {
-      // Handed over in order on the partition's ring or link; nothing is waited for (offsets unknown).
+      // Handed over in order on the partition's ring or link; nothing is waited for (offsets unknown). The body
+      // is read until every batch was encoded (a retry encodes again), i.e. until each is answered.
+      let unanswered = batches.length;
+      const settled = (): void => {
+        if (--unanswered === 0) pool?.give(body);
+      };
       for (const batch of batches) {
         const bytes = body.subarray(batch.at, batch.at + batch.sizeBytes);
-        this.produceBatch(route, header(batch), bytes, batch.recordCount, batch.maxTimestampMs, () => {});
+        this.produceBatch(route, header(batch), bytes, batch.recordCount, batch.maxTimestampMs, settled);
       }
       return answer();
     }
@@ -1063,7 +1126,10 @@ export class Acceptor {
             baseOffsets[i] = result!.baseOffset;
             if (result!.duplicate) duplicate = true;
           }
-          if (failure !== null || i + 1 === batches.length) return answer();
+          if (failure !== null || i + 1 === batches.length) {
+            pool?.give(body);
+            return answer();
+          }
           sendNext(i + 1);
         },
       );

@@ -13,6 +13,11 @@ export class AnswerWriter {
     this.buffer = Buffer.allocUnsafe(capacityBytes);
   }
 
+  /** Bytes an answer may take at most. */
+  get capacityBytes(): number {
+    return this.buffer.byteLength;
+  }
+
   begin(): this {
     this.length = 0;
     return this;

@@ -294,6 +294,30 @@ describe('record-batch and NDJSON batch bodies', () => {
     assert.equal(await highWatermark('large', 1), 3000);
   });
 
+  test('a large NDJSON body is parsed off the acceptor thread, and its errors still name the line', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) =>
+      JSON.stringify({ key: `k${i}`, value: `nd-${i}`.padEnd(60, '='), partition: 1 }),
+    );
+    const offloaded = async () =>
+      Number(
+        /broker_offloaded_requests_total (\d+)/.exec((await call(base, 'GET', '/metrics')).body)?.[1] ?? 0,
+      );
+    const before = await offloaded();
+    const broken = [...lines];
+    broken[1500] = '{"value": "unterminated';
+    const refused = await post('/topics/large/records', broken.join('\n'), NDJSON);
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.message, /^line 1501: not valid JSON/);
+    const body = lines.join('\n');
+    assert.ok(body.length > 64 * 1024);
+    const hwBefore = await highWatermark('large', 1);
+    const answer = await post('/topics/large/records', body, NDJSON);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body).slice(0, 300));
+    assert.equal(answer.body.offsets.length, 2000);
+    assert.equal(answer.body.offsets[1999].offset, hwBefore + 1999);
+    assert.equal(await offloaded(), before + 2);
+  });
+
   test('acks=all, 1 and 0 all append; acks=0 answers 202 without offsets', async () => {
     const batch = encodeRecordBatch(sample.slice(0, 1));
     const all = await post('/topics/acks/records?partition=0&acks=all', batch, BINARY);
