@@ -86,6 +86,11 @@ export interface HttpRequest {
   readonly sequence?: string;
   /** Null for routes without a body. Valid only until the handler returns unless the handler copies it. */
   readonly body: Buffer | null;
+  /**
+   * The body's memory is its own (assembled from several pieces, or copied), not uWebSockets.js's: a handler
+   * may keep it, or transfer its ArrayBuffer to another thread, after returning.
+   */
+  readonly bodyOwned?: boolean;
   readonly startedAtMs: number;
 }
 
@@ -506,6 +511,7 @@ class Exchange implements RequestObserver {
       sequence: req.getHeader('sequence'),
       startedAtMs,
       body: null,
+      bodyOwned: false,
       principal: '',
       mayDescribe: undefined,
     };
@@ -586,6 +592,7 @@ class Exchange implements RequestObserver {
       this.chunks.push(Buffer.from(chunk));
       body = Buffer.concat(this.chunks, this.receivedBytes);
       this.chunks = null;
+      this.request.bodyOwned = true;
     }
     // JSON text is UTF-8 (RFC 8259). Decoding other bytes would store U+FFFD in their place, a record other
     // than the one sent, so such a body is refused before any handler sees it. A record-batch body is binary.
@@ -605,6 +612,7 @@ class Exchange implements RequestObserver {
       return this.run((authentication as { principal: string }).principal, body);
     // A token being hashed: the body (copied) waits for it; nothing runs unless it is good.
     const kept = body === null ? null : Buffer.from(body);
+    this.request.bodyOwned = true;
     authentication.then((outcome) => {
       if (!this.reply.open) return;
       if (outcome.kind !== 'ok') return refuseAuthentication(this.reply, outcome);
