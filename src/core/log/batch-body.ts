@@ -131,9 +131,9 @@ export function checkBatchBody(body: Uint8Array, limits: BatchBodyLimits): Batch
   if (body.length === 0) {
     return refuse('bad_request', 'the body is empty; expected one or more Kafka magic-2 record batches');
   }
-  // Lengths first, so that a length running past the body reads as a bad length, not as a batch too large.
+  // Magic and lengths first, so that a length running past the body reads as a bad length, not as a batch
+  // too large.
   let pos = 0;
-  let recordCount = 0;
   while (pos < body.length) {
     if (body.length - pos < BATCH_HEADER_BYTES) {
       return refuse(
@@ -155,14 +155,7 @@ export function checkBatchBody(body: Uint8Array, limits: BatchBodyLimits): Batch
         `the record batch at byte ${pos} declares ${sizeBytes} bytes (batchLength ${sizeBytes - 12}); ${body.length - pos} bytes are left in the body`,
       );
     }
-    recordCount += Math.max(0, readInt32(body, pos + BatchField.recordCount));
     pos += sizeBytes;
-  }
-  if (recordCount > limits.recordsMax) {
-    return refuse(
-      'payload_too_large',
-      `the batches hold ${recordCount} records; at most ${limits.recordsMax} per request`,
-    );
   }
   const checked = checkProducedBatches(body, crc32c, limits.batchBytesMax);
   if (checked.kind === 'error') {
@@ -172,8 +165,10 @@ export function checkBatchBody(body: Uint8Array, limits: BatchBodyLimits): Batch
     );
   }
   const batches: BodyBatch[] = new Array(checked.batches.length);
+  let recordCount = 0;
   for (let i = 0; i < checked.batches.length; i++) {
     const batch = checked.batches[i]!;
+    recordCount += batch.recordCount;
     batches[i] = {
       at: batch.bytes.byteOffset - body.byteOffset,
       sizeBytes: batch.bytes.byteLength,
@@ -181,6 +176,13 @@ export function checkBatchBody(body: Uint8Array, limits: BatchBodyLimits): Batch
       maxTimestampMs: batch.maxTimestampMs,
       producer: batch.producer,
     };
+  }
+  // Counted from batches whose records were walked: a header's count is believed only once it checks out.
+  if (recordCount > limits.recordsMax) {
+    return refuse(
+      'payload_too_large',
+      `the batches hold ${recordCount} records; at most ${limits.recordsMax} per request`,
+    );
   }
   return { kind: 'ok', batches, recordCount };
 }

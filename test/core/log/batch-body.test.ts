@@ -104,6 +104,15 @@ test('each kind of damage is refused with the error that names it', () => {
       /record/,
     ],
     [
+      'a huge count in a small batch is a lie, not too many records',
+      edit((b) => {
+        writeInt32(b, BatchField.recordCount, 2 ** 31 - 1);
+        writeInt32(b, BatchField.lastOffsetDelta, 2 ** 31 - 2);
+      }),
+      'bad_request',
+      /record/,
+    ],
+    [
       'count and delta disagree',
       edit((b) => writeInt32(b, BatchField.recordCount, 2)),
       'bad_request',
