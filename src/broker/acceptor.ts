@@ -1046,15 +1046,8 @@ export class Acceptor {
         }
         const writer = this.batchAnswer.begin().ascii('{"offsets":[');
         for (let b = 0; b < batches.length; b++) {
-          const base = baseOffsets[b]!;
-          const count = batches[b]!.recordCount;
-          for (let k = 0; k < count; k++) {
-            if (k > 0 || b > 0) writer.ascii(',');
-            writer
-              .bytes(prefix)
-              .integer(base + k)
-              .bytes(this.batchAnswerSuffix);
-          }
+          if (b > 0) writer.ascii(',');
+          writer.consecutive(prefix, baseOffsets[b]!, batches[b]!.recordCount, this.batchAnswerSuffix);
         }
         writer.ascii(duplicate ? '],"duplicate":true}' : ']}');
         return reply.json(200, writer.finish());
