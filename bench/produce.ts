@@ -6,27 +6,50 @@
 // the cores, each load also reports the server's CPU time per completed request (user + system of all its
 // threads, from /proc, over the whole load), and a second comparison runs at an equal CPU budget: the server
 // with every thread pinned to one core (taskset), this process and its load generator to the other.
+// Batch produce is measured with the three bodies of POST /topics/{t}/records side by side: JSON
+// `{"records": [...]}`, NDJSON, and Kafka record batches (application/vnd.kafka.record-batch), 1000 records of
+// 50 B each, with ratios to the JSON body of the same run.
 // Writes bench/results/produce-<iso>.json and prints a table.
 // Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick] [--no-pinned] [--single]
-// [--value-bytes N]
+// [--value-bytes N] [--batch] [--help]
 // (--single: only the 200-connection single-message comparison, for A/B runs of a hot-path change;
+// --batch: only the batch-body comparison, a fresh broker per run, the bodies' order rotated run by run;
 // --baseline <dir>: also run the broker of another built checkout, e.g. a `git worktree` of the previous commit
 // with `npm run build` done, interleaved with this one in every run).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { encodeRecordBatch } from '../src/core/log/batch-body.js';
 import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
 import { report } from './lib/table.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--help')) {
+  process.stdout.write(
+    [
+      'node --import tsx bench/produce.ts [options]',
+      '  --duration S     seconds per load (default 10; 3 with --quick)',
+      '  --runs N         interleaved runs per comparison, reported as medians (default 3; 1 with --quick)',
+      '  --quick          short loads, one run',
+      '  --no-pinned      skip the comparison with the server pinned to one core',
+      '  --single         only the 200-connection single-message comparison',
+      '  --batch          only batch produce: JSON vs NDJSON vs record-batch bodies, 1000 x 50 B records',
+      '  --value-bytes N  records of N bytes in the single-message loads (default: the 50 B message)',
+      '  --baseline DIR   also run the broker of another built checkout, interleaved',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
 const argValue = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const quick = args.includes('--quick');
 const singleOnly = args.includes('--single');
+const batchOnly = args.includes('--batch');
 const baselineAt = args.indexOf('--baseline');
 const baselineCheckout = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 const durationS = argValue('duration', quick ? 3 : 10);
@@ -152,11 +175,22 @@ async function heapFigures(server: Server): Promise<HeapFigures> {
   };
 }
 
+interface LoadOptions {
+  readonly connections: number;
+  readonly durationS?: number;
+  readonly amount?: number;
+  readonly pipelining?: number;
+  /** Default application/json. */
+  readonly contentType?: string;
+  /** Paths each connection goes through in turn, instead of `path` alone. */
+  readonly paths?: readonly string[];
+}
+
 async function load(
   server: Server,
   path: string,
-  body: string,
-  options: { connections: number; durationS?: number; amount?: number; pipelining?: number },
+  body: string | Buffer,
+  options: LoadOptions,
 ): Promise<LoadResult> {
   let peakRssBytes = 0;
   const sampler = setInterval(() => {
@@ -168,8 +202,9 @@ async function load(
   const result = await autocannon({
     url: `${server.base}${path}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': options.contentType ?? 'application/json' },
     body,
+    ...(options.paths === undefined ? {} : { requests: options.paths.map((p) => ({ path: p })) }),
     connections: options.connections,
     pipelining: options.pipelining ?? 1,
     ...(options.amount !== undefined
@@ -217,6 +252,11 @@ async function main(): Promise<void> {
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   const rows: Record<string, unknown>[] = [];
   const raw: Record<string, LoadResult[]> = { bare: [], fsync: [], interval: [], baseline: [] };
+  if (batchOnly) {
+    await batchComparison(rows, raw);
+    writeReport(rows, raw);
+    return;
+  }
 
   // Single-message produce, 200 connections: bare uWS vs broker (fsync before ack) vs broker (1 s interval),
   // interleaved run by run so that drift in machine load hits all three alike.
@@ -306,13 +346,110 @@ async function main(): Promise<void> {
   }
 
   if (!singleOnly) await seedScenarios(rows);
+  writeReport(rows, raw);
+}
+
+function writeReport(rows: Record<string, unknown>[], raw: Record<string, LoadResult[]>): void {
   const iso = new Date().toISOString().replace(/[:.]/g, '-');
   report(join(root, 'bench/results', `produce-${iso}`), rows, {
     durationS,
     runs,
     raw,
     cores: availableParallelism(),
+    loadAverage: loadavg(),
   });
+}
+
+/** Records per batch request, and their values (50 B each), the same for every body. */
+const batchRecords = 1000;
+const batchValues = Array.from({ length: batchRecords }, (_, i) => `record-${i}`.padEnd(50, '.'));
+/** The bench topic's partitions: JSON and NDJSON records are keyless (sticky), record batches name one. */
+const benchPartitions = 4;
+
+interface BatchBody {
+  readonly key: string;
+  readonly label: string;
+  readonly contentType: string;
+  readonly body: string | Buffer;
+  readonly paths?: readonly string[];
+}
+
+function batchBodies(): BatchBody[] {
+  const nowMs = Date.now();
+  return [
+    {
+      key: 'json',
+      label: 'JSON {"records": [...]}',
+      contentType: 'application/json',
+      body: JSON.stringify({ records: batchValues.map((value) => ({ value })) }),
+    },
+    {
+      key: 'ndjson',
+      label: 'NDJSON (application/x-ndjson)',
+      contentType: 'application/x-ndjson',
+      body: `${batchValues.map((value) => JSON.stringify({ value })).join('\n')}\n`,
+    },
+    {
+      key: 'binary',
+      label: 'record batch (application/vnd.kafka.record-batch)',
+      contentType: 'application/vnd.kafka.record-batch',
+      body: Buffer.from(encodeRecordBatch(batchValues.map((value) => ({ value, timestampMs: nowMs })))),
+      // Each request names a partition; connections go round the topic's partitions as sticky JSON does.
+      paths: Array.from({ length: benchPartitions }, (_, p) => `/topics/bench/records?partition=${p}`),
+    },
+  ];
+}
+
+function batchRow(label: string, connections: number, results: LoadResult[], jsonRate: number) {
+  const rate = median(results.map((r) => r.requestsPerS));
+  return {
+    scenario: `batch produce, ${batchRecords} x 50 B records, ${label}, ${connections} conns`,
+    'req/s (median)': Math.round(rate),
+    'records/s': Math.round(rate * batchRecords),
+    'ratio to JSON': (rate / jsonRate).toFixed(2),
+    'p50 ms': median(results.map((r) => r.p50Ms)),
+    'p99 ms': median(results.map((r) => r.p99Ms)),
+    errors: results.reduce((n, r) => n + r.errors + r.non2xx, 0),
+    'CPU us/req': median(results.map((r) => r.cpuUsPerRequest)).toFixed(1),
+    'alloc B/req acceptor': Math.round(median(results.map((r) => r.acceptorAllocBytesPerRequest))),
+    'GC % acceptor': (median(results.map((r) => r.acceptorGcShare)) * 100).toFixed(1),
+    runs: results.map((r) => Math.round(r.requestsPerS * batchRecords)).join(' / '),
+  };
+}
+
+/**
+ * The three batch bodies at 4 and 16 connections: a fresh broker per run, every body loaded in it, their order
+ * rotated run by run so that drift in the machine's load does not favour one; medians and ratios to JSON.
+ */
+async function batchComparison(
+  rows: Record<string, unknown>[],
+  raw: Record<string, LoadResult[]>,
+): Promise<void> {
+  const bodies = batchBodies();
+  const connectionCounts = [4, 16];
+  for (let run = 0; run < runs; run++) {
+    const broker = await startBrokerWithTopic([]);
+    for (const connections of connectionCounts) {
+      for (let k = 0; k < bodies.length; k++) {
+        const body = bodies[(k + run) % bodies.length]!;
+        const result = await load(broker, '/topics/bench/records', body.body, {
+          connections,
+          durationS,
+          contentType: body.contentType,
+          ...(body.paths === undefined ? {} : { paths: body.paths }),
+        });
+        const key = `batch-${body.key}-${connections}`;
+        raw[key] = [...(raw[key] ?? []), result];
+      }
+    }
+    await stopServer(broker);
+  }
+  for (const connections of connectionCounts) {
+    const jsonRate = median(raw[`batch-json-${connections}`]!.map((r) => r.requestsPerS));
+    for (const body of bodies) {
+      rows.push(batchRow(body.label, connections, raw[`batch-${body.key}-${connections}`]!, jsonRate));
+    }
+  }
 }
 
 /** The seed's scenarios and batch produce, default durability, one broker. */
@@ -339,21 +476,28 @@ async function seedScenarios(rows: Record<string, unknown>[]): Promise<void> {
       'GC % acceptor': (result.acceptorGcShare * 100).toFixed(1),
     });
   }
-  // Batch produce: 1000 records of 50 B per request.
-  const batchBody = JSON.stringify({
-    records: Array.from({ length: 1000 }, (_, i) => ({ value: `record-${i}`.padEnd(50, '.') })),
-  });
+  // Batch produce: 1000 records of 50 B per request, as JSON, NDJSON and record batches, one after the other.
   for (const connections of [4, 16]) {
-    const result = await load(broker, '/topics/bench/records', batchBody, { connections, durationS });
-    rows.push({
-      scenario: `batch produce, 1000 x 50 B records, ${connections} conns`,
-      'req/s (median)': Math.round(result.requestsPerS),
-      'records/s': Math.round(result.requestsPerS * 1000),
-      'p50 ms': result.p50Ms,
-      'p99 ms': result.p99Ms,
-      errors: result.errors + result.non2xx,
-      'peak RSS MB': (result.peakRssBytes / 1e6).toFixed(0),
-    });
+    const results = new Map<string, LoadResult>();
+    for (const body of batchBodies()) {
+      results.set(
+        body.key,
+        await load(broker, '/topics/bench/records', body.body, {
+          connections,
+          durationS,
+          contentType: body.contentType,
+          ...(body.paths === undefined ? {} : { paths: body.paths }),
+        }),
+      );
+    }
+    const jsonRate = results.get('json')!.requestsPerS;
+    for (const body of batchBodies()) {
+      const result = results.get(body.key)!;
+      rows.push({
+        ...batchRow(body.label, connections, [result], jsonRate),
+        'peak RSS MB': (result.peakRssBytes / 1e6).toFixed(0),
+      });
+    }
   }
   await stopServer(broker);
 }

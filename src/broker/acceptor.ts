@@ -13,17 +13,22 @@
 // Runs on the acceptor (main) thread only.
 import type { BrokerConfig } from '../config/config.js';
 import { type ErrorName, errors } from '../core/errors.js';
+import { rewriteBatchCrcs } from '../core/kafka/crc32c.js';
+import { type BodyBatch, checkBatchBody, describeCheckedBody } from '../core/log/batch-body.js';
 import { type DecodedRecord, forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
 import { AnswerWriter } from '../http/answer-bytes.js';
+import { BufferPool } from '../http/buffer-pool.js';
 import type { OffloadPool } from '../http/offload-pool.js';
 import { isParamError, parseAcks, parseConsumeQuery, parseIntegerParam } from '../http/params.js';
 import {
+  bodyFormatOf,
   type ParsedRecord,
   type ProduceLimits,
   type ProduceParse,
   parseBatchProduce,
   parseJsonBody,
+  parseNdjsonProduce,
   parseSingleProduce,
 } from '../http/produce-body.js';
 import { chunkGroup, groupByPartition, placeOne } from '../http/produce-groups.js';
@@ -58,6 +63,7 @@ import {
 } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import type { MetadataStore } from '../metadata/types.js';
+import { crc32 } from '../storage/crc.js';
 import type { BrokerMetrics } from './metrics.js';
 import {
   linkFailureMessage,
@@ -130,6 +136,10 @@ const movedResendDelayMs = 25;
 const forwardTimeoutMs = 35_000;
 /** Cached produce-answer prefixes at most (one per topic name; cleared when full, then rebuilt on use). */
 const answerPrefixesMax = 10_000;
+/** Record-batch bodies up to this size (and below --large-body-bytes) are copied into reused buffers. */
+const recordBatchBodyPoolBytesMax = 1024 * 1024;
+/** Reused body buffers kept free at most (one is taken per record-batch request in flight). */
+const recordBatchBodyPoolFreeMax = 16;
 /** How long a leader holds an acks=all produce for its followers before answering it as timed out. */
 const produceAckTimeoutMs = 30_000;
 
@@ -146,7 +156,12 @@ export class Acceptor {
     readonly links: readonly WorkerLink[],
     private readonly metrics: BrokerMetrics,
     private readonly offload: OffloadPool | null,
-  ) {}
+  ) {
+    this.bodyPool = new BufferPool(
+      Math.min(config.largeBodyBytes, recordBatchBodyPoolBytesMax),
+      recordBatchBodyPoolFreeMax,
+    );
+  }
 
   /** What a topic create without settings gets (HTTP and Kafka alike): the broker's defaults, live brokers. */
   private topicCreateDefaults(): Parameters<typeof parseTopicCreate>[2] {
@@ -768,6 +783,15 @@ export class Acceptor {
     if (topic === null) return;
     const acks = parseAcks(request.query);
     if (typeof acks === 'string') return reply.error('bad_parameter', acks);
+    const format = bodyFormatOf(request.contentType);
+    if (format !== 'json' && !batch) {
+      return reply.error(
+        'unsupported_media_type',
+        `Content-Type '${request.contentType.slice(0, 64)}' is a batch body: send it to POST /topics/{topic}/records; this route takes one record as JSON`,
+      );
+    }
+    if (format === 'record-batch') return this.produceRecordBatches(request, reply, topic, acks);
+    const ndjson = format === 'ndjson';
     const producer = parseProducerHeaders(request);
     if (typeof producer === 'string') return reply.error('bad_request', producer);
     if (producer !== null && acks !== Acks.all) {
@@ -783,8 +807,9 @@ export class Acceptor {
       // Large bodies are parsed, validated and encoded on a piscina thread; the body is copied because the
       // HTTP layer may still own its memory.
       const task: LargeProduceTask = {
-        body: new Uint8Array(body),
+        body: transferableBody(request),
         batch,
+        ndjson,
         limits: topic.limits,
         nowMs,
         numPartitions: topic.meta.numPartitions,
@@ -827,11 +852,15 @@ export class Acceptor {
       );
       return;
     }
-    const parsedJson = parseJsonBody(body.toString('utf8'));
-    if (!parsedJson.ok) return reply.error('bad_request', parsedJson.message);
-    const parsed: ProduceParse = batch
-      ? parseBatchProduce(parsedJson.value, topic.limits, nowMs)
-      : parseSingleProduce(parsedJson.value, topic.limits, nowMs);
+    let parsed: ProduceParse;
+    if (ndjson) parsed = parseNdjsonProduce(body.toString('utf8'), topic.limits, nowMs);
+    else {
+      const parsedJson = parseJsonBody(body.toString('utf8'));
+      if (!parsedJson.ok) return reply.error('bad_request', parsedJson.message);
+      parsed = batch
+        ? parseBatchProduce(parsedJson.value, topic.limits, nowMs)
+        : parseSingleProduce(parsedJson.value, topic.limits, nowMs);
+    }
     if (parsed.kind === 'error') return reply.error(parsed.error, parsed.message);
     const records = parsed.records;
     if (!batch && producer === null && acks !== Acks.none && records.length === 1) {
@@ -884,6 +913,220 @@ export class Acceptor {
       recordBytes,
       records[0]!.timestampMs,
     );
+  }
+
+  /**
+   * `POST /topics/{t}/records?partition=N` with `Content-Type: application/vnd.kafka.record-batch`: the body is
+   * one or more Kafka magic-2 record batches as a Kafka client encodes them. The whole body is checked first
+   * (CRC-32C, framing, record counts, no compression: src/core/log/batch-body.ts), on a piscina thread when it
+   * is `largeBodyBytes` or more, so nothing of a bad body is sent; then each batch's CRC-32C is swapped for the
+   * log's CRC-32 and the batches go, one after the other, through `produceBatch` (the Kafka listener's path:
+   * the produce message's batch flag, appended as they are with broker-assigned offsets). An idempotent
+   * producer's id, epoch and sequence are the batch's own header fields, as in Kafka. The answer is the JSON
+   * batch answer: an offset (or error) per record in body order.
+   */
+  private produceRecordBatches(request: HttpRequest, reply: Reply, topic: TopicRoute, acks: Acks): void {
+    if ((request.producerId ?? '') + (request.producerEpoch ?? '') + (request.sequence ?? '') !== '') {
+      return reply.error(
+        'bad_request',
+        'a record-batch body carries its producer id, epoch and base sequence in each batch header; send no Producer-Id, Producer-Epoch or Sequence headers with it',
+      );
+    }
+    const partitionText = new URLSearchParams(request.query).get('partition');
+    if (partitionText === null) {
+      return reply.error(
+        'bad_parameter',
+        'a record-batch body needs the partition in the query: POST /topics/{topic}/records?partition=N',
+      );
+    }
+    const route = this.partitionOrReply(topic, partitionText, reply);
+    if (route === null) return;
+    if (!this.serving)
+      return reply.error('overloaded', `the broker is not serving: ${this.notServingReason}`);
+    if (this.redirected(request, route, reply)) return;
+    const body = request.body!;
+    const limits = {
+      batchBytesMax: route.link.payloadBytesMax - 64,
+      recordsMax: topic.limits.batchRecordsMax,
+    };
+    if (body.byteLength >= this.config.largeBodyBytes && this.offload !== null) {
+      // Bytes that own their whole ArrayBuffer: transferred to the pool thread and moved back.
+      const copy = transferableBody(request);
+      this.metrics.offloadedRequests.inc();
+      this.offload.checkBatches({ kind: 'batches', body: copy, limits }).then(
+        (outcome) => {
+          if (!reply.open) return;
+          if (!(outcome instanceof Uint8Array)) return reply.error(outcome.error, outcome.message);
+          if (this.router.topic(topic.meta.name) !== topic) {
+            return reply.error('unknown_topic', `topic '${topic.meta.name}' was deleted`);
+          }
+          const described = describeCheckedBody(outcome);
+          this.sendRecordBatches(
+            topic,
+            route,
+            outcome,
+            described.batches,
+            described.recordCount,
+            acks,
+            reply,
+            null,
+          );
+        },
+        (error: unknown) =>
+          reply.error('overloaded', `large request could not be checked now: ${(error as Error).message}`),
+      );
+      return;
+    }
+    // A copy: the HTTP layer may own the body's memory, and the batches are sent after this returns.
+    const copy = this.bodyPool.take(body.byteLength);
+    copy.set(body);
+    const checked = checkBatchBody(copy, limits);
+    if (checked.kind === 'error') {
+      this.bodyPool.give(copy);
+      return reply.error(checked.error, checked.message);
+    }
+    // Kafka checksums batches with CRC-32C, the log with CRC-32: the same bytes, checksummed its way.
+    rewriteBatchCrcs(copy, crc32);
+    this.sendRecordBatches(
+      topic,
+      route,
+      copy,
+      checked.batches,
+      checked.recordCount,
+      acks,
+      reply,
+      this.bodyPool,
+    );
+  }
+
+  /** Copies of record-batch bodies below the large-body size, reused (bounded: one per request in flight). */
+  private readonly bodyPool: BufferPool;
+  /** The per-record answer of a record-batch produce, written as bytes; grown (by doubling) when too small. */
+  private batchAnswer = new AnswerWriter(64 * 1024);
+  private readonly batchAnswerSuffix = Buffer.from(',"error_code":null,"error":null}', 'latin1');
+
+  /**
+   * Sends checked batches (CRC-32 already) of one body to a partition, each after the previous one was
+   * answered, so they keep their order; the first refusal stops the rest, which are answered with it.
+   */
+  private sendRecordBatches(
+    topic: TopicRoute,
+    route: PartitionRoute,
+    body: Uint8Array,
+    batches: readonly BodyBatch[],
+    recordCount: number,
+    acks: Acks,
+    reply: Reply,
+    pool: BufferPool | null,
+  ): void {
+    if (acks !== Acks.all && batches.some((b) => b.producer !== null)) {
+      pool?.give(body);
+      // As in Kafka: a duplicate can only be recognized for a write whose outcome the producer learns.
+      return reply.error('bad_parameter', 'an idempotent batch (producer id set) needs acks=all');
+    }
+    topic.counters.producedRecords.inc(recordCount);
+    topic.counters.producedBytes.inc(body.byteLength);
+    const baseOffsets: number[] = new Array(batches.length).fill(-1);
+    let failure: ProduceFailure | null = null;
+    let duplicate = false;
+    const answer = (): void => {
+      if (!reply.open) return;
+      if (failure !== null && baseOffsets[0] === -1) {
+        return reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
+      }
+      const partition = route.partition;
+      if (failure === null && acks !== Acks.none) {
+        // The common answer, written as bytes: a prefix, the offset and a suffix per record.
+        const prefix = Buffer.from(`{"partition":${partition},"offset":`, 'latin1');
+        const needBytes = 64 + recordCount * (prefix.length + 17 + this.batchAnswerSuffix.length);
+        if (needBytes > this.batchAnswer.capacityBytes) {
+          let capacity = this.batchAnswer.capacityBytes;
+          while (capacity < needBytes) capacity *= 2;
+          this.batchAnswer = new AnswerWriter(capacity);
+        }
+        const writer = this.batchAnswer.begin().ascii('{"offsets":[');
+        for (let b = 0; b < batches.length; b++) {
+          if (b > 0) writer.ascii(',');
+          writer.consecutive(prefix, baseOffsets[b]!, batches[b]!.recordCount, this.batchAnswerSuffix);
+        }
+        writer.ascii(duplicate ? '],"duplicate":true}' : ']}');
+        return reply.json(200, writer.finish());
+      }
+      const failed =
+        failure === null
+          ? ''
+          : `,"error_code":${errors[failure.name].code},"error":${JSON.stringify(failure.message)}}`;
+      const parts: string[] = new Array(batches.length);
+      for (let b = 0; b < batches.length; b++) {
+        const base = baseOffsets[b]!;
+        const count = batches[b]!.recordCount;
+        let text = '';
+        for (let k = 0; k < count; k++) {
+          if (k > 0 || b > 0) text += ',';
+          text +=
+            base >= 0 || acks === Acks.none
+              ? `{"partition":${partition},"offset":${acks === Acks.none ? 'null' : base + k},"error_code":null,"error":null}`
+              : `{"partition":${partition},"offset":null${failed}`;
+        }
+        parts[b] = text;
+      }
+      reply.json(
+        acks === Acks.none ? 202 : 200,
+        `{"offsets":[${parts.join('')}]${duplicate ? ',"duplicate":true' : ''}}`,
+      );
+    };
+    const header = (batch: BodyBatch): ProduceHeader => ({
+      topicSeq: route.topicSeq,
+      partition: route.partition,
+      acks,
+      producer: batch.producer,
+      timeoutMs: produceAckTimeoutMs,
+    });
+    if (acks === Acks.none) {
+      // Handed over in order on the partition's ring or link; nothing is waited for (offsets unknown). The body
+      // is read until every batch was encoded (a retry encodes again), i.e. until each is answered.
+      let unanswered = batches.length;
+      const settled = (): void => {
+        if (--unanswered === 0) pool?.give(body);
+      };
+      for (const batch of batches) {
+        const bytes = body.subarray(batch.at, batch.at + batch.sizeBytes);
+        this.produceBatch(route, header(batch), bytes, batch.recordCount, batch.maxTimestampMs, settled);
+      }
+      return answer();
+    }
+    const sendNext = (i: number): void => {
+      const batch = batches[i]!;
+      const bytes = body.subarray(batch.at, batch.at + batch.sizeBytes);
+      this.produceBatch(
+        route,
+        header(batch),
+        bytes,
+        batch.recordCount,
+        batch.maxTimestampMs,
+        (result, sendFailure) => {
+          if (sendFailure !== null) failure = sendFailure;
+          else if (result!.status !== Status.Ok) {
+            failure = produceStatusAnswer(
+              result!.status,
+              topic.meta.name,
+              route.partition,
+              this.config.dataDir,
+              result!.detail,
+            );
+          } else {
+            baseOffsets[i] = result!.baseOffset;
+            if (result!.duplicate) duplicate = true;
+          }
+          if (failure !== null || i + 1 === batches.length) {
+            pool?.give(body);
+            return answer();
+          }
+          sendNext(i + 1);
+        },
+      );
+    };
+    sendNext(0);
   }
 
   /**
@@ -1352,6 +1595,20 @@ function patchProduceHeader(view: DataView, at: number, header: ProduceHeader): 
  * The idempotent producer headers (api.md): `Producer-Id`, `Producer-Epoch`, `Sequence`, all or none. Null
  * when none is given; a message naming the problem when they are incomplete or out of range.
  */
+/**
+ * The request's body as bytes that own their whole ArrayBuffer, to be transferred to a piscina thread: the body
+ * itself when the HTTP layer handed it over (`bodyOwned`; it is detached by the transfer, so nothing may read
+ * it afterwards), else a copy. A fresh multi-megabyte copy costs the acceptor several milliseconds (most of it
+ * the allocation and the garbage collection it provokes: about 15 ms for 4 MiB), more than the work it moves.
+ */
+function transferableBody(request: HttpRequest): Uint8Array {
+  const body = request.body!;
+  if (request.bodyOwned === true && body.byteOffset === 0 && body.buffer.byteLength === body.byteLength) {
+    return new Uint8Array(body.buffer, 0, body.byteLength);
+  }
+  return new Uint8Array(body);
+}
+
 function parseProducerHeaders(request: HttpRequest): ProducerFields | null | string {
   const id = request.producerId ?? '';
   const epoch = request.producerEpoch ?? '';

@@ -133,7 +133,8 @@ export const errors = {
     retriable: false,
     retryAfterS: null,
     wsCloseCode: null,
-    summary: 'The Content-Type is neither application/json nor application/vnd.kafka.json.v2+json.',
+    summary:
+      'The Content-Type is not one the route takes (application/json or application/vnd.kafka.json.v2+json; batch produce also application/x-ndjson and application/vnd.kafka.record-batch), or a record batch is compressed.',
   },
   offset_out_of_range: {
     code: 41601,

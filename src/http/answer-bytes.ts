@@ -13,6 +13,11 @@ export class AnswerWriter {
     this.buffer = Buffer.allocUnsafe(capacityBytes);
   }
 
+  /** Bytes an answer may take at most. */
+  get capacityBytes(): number {
+    return this.buffer.byteLength;
+  }
+
   begin(): this {
     this.length = 0;
     return this;
@@ -51,6 +56,47 @@ export class AnswerWriter {
       n = Math.floor(n / 10);
     }
     this.length += digits;
+    return this;
+  }
+
+  /**
+   * Appends `count` entries `prefix` + decimal (`first` + k) + `suffix`, separated by commas: the per-record
+   * answer of a run of consecutive offsets. Each entry is a copy of the one before with its number incremented
+   * in place, digit by digit from the last, rather than written anew (no division per digit).
+   */
+  consecutive(prefix: Uint8Array, first: number, count: number, suffix: Uint8Array): this {
+    assert(Number.isSafeInteger(first) && first >= 0 && count >= 0, 'consecutive: bad run');
+    assert(Number.isSafeInteger(first + count), 'consecutive: bad run');
+    if (count === 0) return this;
+    const buffer = this.buffer;
+    assert(
+      this.length + count * (prefix.byteLength + 17 + suffix.byteLength + 1) <= buffer.byteLength,
+      'answer larger than its buffer',
+    );
+    let entryStart = this.length;
+    this.bytes(prefix).integer(first).bytes(suffix);
+    let entryBytes = this.length - entryStart;
+    let digitsEnd = entryBytes - suffix.byteLength;
+    for (let k = 1; k < count; k++) {
+      buffer[this.length++] = 44; // ','
+      const start = this.length;
+      buffer.copyWithin(start, entryStart, entryStart + entryBytes);
+      // Increment the copied number; a carry out of its first digit means one digit more: write it anew.
+      let i = start + digitsEnd - 1;
+      while (i >= start + prefix.byteLength && buffer[i] === 57 /* '9' */) buffer[i--] = 48;
+      if (i >= start + prefix.byteLength) {
+        buffer[i] = buffer[i]! + 1;
+        this.length = start + entryBytes;
+      } else {
+        this.length = start;
+        this.bytes(prefix)
+          .integer(first + k)
+          .bytes(suffix);
+        entryBytes = this.length - start;
+        digitsEnd = entryBytes - suffix.byteLength;
+      }
+      entryStart = start;
+    }
     return this;
   }
 

@@ -15,6 +15,8 @@ interface QueryParam {
 interface OperationDetails {
   readonly query?: readonly QueryParam[];
   readonly body?: Record<string, unknown>;
+  /** Bodies in other media types than application/json, by media type. */
+  readonly otherBodies?: Readonly<Record<string, Record<string, unknown>>>;
   /** Success statuses with a description. */
   readonly success: Readonly<Record<string, string>>;
   /** Error statuses this operation can answer (besides 503). */
@@ -329,17 +331,38 @@ export const operationDetails: Readonly<Record<string, OperationDetails>> = {
     errors: [400, 404, 413, 415],
   },
   produceBatch: {
-    query: [acks],
+    query: [
+      acks,
+      {
+        name: 'partition',
+        description:
+          'the partition of an application/vnd.kafka.record-batch body (required with it); JSON and NDJSON records carry their own partition field instead',
+        schema: { type: 'integer', minimum: 0 },
+      },
+    ],
     body: {
       type: 'object',
       required: ['records'],
       properties: { records: { type: 'array', items: record } },
     },
+    otherBodies: {
+      'application/x-ndjson': {
+        type: 'string',
+        description:
+          'one record object per line (the fields of a JSON record above), LF or CRLF; blank lines skipped; an error names its 1-based line',
+      },
+      'application/vnd.kafka.record-batch': {
+        type: 'string',
+        format: 'binary',
+        description:
+          'one or more Kafka magic-2 record batches back to back, as a Kafka producer encodes them: CRC-32C, uncompressed (compressed: 415), not transactional; producer id, epoch and base sequence in the batch header make it idempotent (acks=all); offsets are assigned by the broker. Needs ?partition=N. A bad length, CRC, magic or record count is 400 and nothing is written',
+      },
+    },
     success: {
       '200': '{"offsets": [{"partition","offset","error_code","error"}]} in request order',
       '202': 'acks=0',
     },
-    errors: [400, 404, 413, 415],
+    errors: [400, 404, 409, 413, 415],
   },
   partitionInfo: { success: { '200': 'leader, replicas, isr, offsets, size, segments' }, errors: [400, 404] },
   consume: {
@@ -412,7 +435,12 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
     if (details.body !== undefined) {
       operation.requestBody = {
         required: route.operationId.startsWith('produce'),
-        content: { 'application/json': { schema: details.body } },
+        content: {
+          'application/json': { schema: details.body },
+          ...Object.fromEntries(
+            Object.entries(details.otherBodies ?? {}).map(([type, schema]) => [type, { schema }]),
+          ),
+        },
       };
     }
     paths[path] ??= {};

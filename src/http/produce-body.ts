@@ -1,10 +1,11 @@
-// Validation of produce bodies: the single-record body of `POST /topics/{t}/produce` and the batch body of
-// `POST /topics/{t}/records`. Turns parsed JSON into records ready for the wire, or into one error naming the
+// Validation of produce bodies: the single-record body of `POST /topics/{t}/produce` and the batch bodies of
+// `POST /topics/{t}/records` (JSON `{"records": [...]}`, or NDJSON: one record object per line). Turns parsed JSON into records ready for the wire, or into one error naming the
 // first problem; a body with any bad record is refused whole, so nothing of it is written. Pure (Buffer is
 // used for base64 and byte lengths); runs on the acceptor thread for small bodies and in a piscina worker for
 // large ones.
 
 import type { ErrorName } from '../core/errors.js';
+import { RECORD_BATCH_CONTENT_TYPE } from '../core/log/batch-body.js';
 import type { OutgoingRecord } from '../messages/produce.js';
 
 export interface ProduceLimits {
@@ -235,6 +236,63 @@ export function parseBatchProduce(json: unknown, limits: ProduceLimits, nowMs: n
     const record = parseRecord(raw[i], `records[${i}]: `, limits, nowMs);
     if (isError(record)) return record;
     records[i] = record;
+  }
+  return { kind: 'ok', records };
+}
+
+/** The media type of the NDJSON batch body (parameters after ';' are ignored). */
+export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
+
+export type ProduceBodyFormat = 'json' | 'ndjson' | 'record-batch';
+
+/**
+ * The format a produce body's Content-Type announces: NDJSON, Kafka record batches, or JSON for everything
+ * else the server accepts (application/json, Confluent's vnd.kafka.*+json, text/plain, none).
+ */
+export function bodyFormatOf(contentType: string): ProduceBodyFormat {
+  if (contentType === '') return 'json';
+  const semicolon = contentType.indexOf(';');
+  const bare = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  if (bare === NDJSON_CONTENT_TYPE) return 'ndjson';
+  if (bare === RECORD_BATCH_CONTENT_TYPE) return 'record-batch';
+  return 'json';
+}
+
+/**
+ * The NDJSON body of `POST /topics/{t}/records`: one record object per line (the fields of a record of the
+ * JSON `records` array), lines ending in LF or CRLF; empty lines (and a last newline) are skipped. 1 to
+ * `batchRecordsMax` records; an error names the 1-based line it is on.
+ */
+export function parseNdjsonProduce(text: string, limits: ProduceLimits, nowMs: number): ProduceParse {
+  const records: ParsedRecord[] = [];
+  let start = 0;
+  let line = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    line++;
+    const stop = end > start && text.charCodeAt(end - 1) === 13 /* CR */ ? end - 1 : end;
+    const lineText = text.slice(start, stop);
+    start = end + 1;
+    if (lineText.trim().length === 0) continue;
+    if (records.length === limits.batchRecordsMax) {
+      return fail(
+        'payload_too_large',
+        `line ${line}: the body holds more than ${limits.batchRecordsMax} records; at most ${limits.batchRecordsMax} per request`,
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(lineText);
+    } catch (error) {
+      return fail('bad_request', `line ${line}: not valid JSON: ${(error as Error).message}`);
+    }
+    const record = parseRecord(json, `line ${line}: `, limits, nowMs);
+    if (isError(record)) return record;
+    records.push(record);
+  }
+  if (records.length === 0) {
+    return fail('bad_request', 'the NDJSON body holds no record; expected one JSON record object per line');
   }
   return { kind: 'ok', records };
 }

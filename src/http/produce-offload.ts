@@ -1,18 +1,34 @@
-// The piscina task that parses, validates, places and encodes a large produce body off the acceptor thread,
-// so that one multi-megabyte batch never stalls the small requests behind it. It returns the wire payloads of
-// every partition group in one transferred buffer; the acceptor only copies them into the rings. Smaller bodies
-// take the same steps inline (src/broker/acceptor.ts) through the same functions.
-// Runs in a piscina worker thread; `planLargeProduce` is also callable directly (tests).
+// The piscina tasks that keep large produce bodies off the acceptor thread, so that one multi-megabyte batch
+// never stalls the small requests behind it:
+// - a JSON or NDJSON body is parsed, validated, placed and encoded (`planLargeProduce`): the wire payloads of
+//   every partition group come back in one buffer; the acceptor only copies them into the rings;
+// - a record-batch body (application/vnd.kafka.record-batch) is checked, CRC-32C included, and its checksums
+//   swapped for the log's CRC-32 in place (`checkLargeBatchBody`): the body itself is moved back (transferred,
+//   not copied) and the acceptor reads the batches' headers again.
+// Smaller bodies take the same steps inline (src/broker/acceptor.ts) through the same functions.
+// Runs in a piscina worker thread; both functions are also callable directly (tests).
 
+import { move } from 'piscina';
 import type { ErrorName } from '../core/errors.js';
+import { rewriteBatchCrcs } from '../core/kafka/crc32c.js';
+import { type BatchBodyLimits, checkBatchBody } from '../core/log/batch-body.js';
 import { StickyPartitioner } from '../core/partitioner.js';
 import { encodeProduceRequest, type ProduceHeader, produceRequestBytes } from '../messages/produce.js';
-import { type ProduceLimits, parseBatchProduce, parseJsonBody, parseSingleProduce } from './produce-body.js';
+import { crc32 } from '../storage/crc.js';
+import {
+  type ProduceLimits,
+  parseBatchProduce,
+  parseJsonBody,
+  parseNdjsonProduce,
+  parseSingleProduce,
+} from './produce-body.js';
 import { chunkGroup, groupByPartition } from './produce-groups.js';
 
 export interface LargeProduceTask {
   readonly body: Uint8Array;
   readonly batch: boolean;
+  /** The batch body is NDJSON (one record per line) rather than `{"records": [...]}`. */
+  readonly ndjson: boolean;
   readonly limits: ProduceLimits;
   readonly nowMs: number;
   readonly numPartitions: number;
@@ -46,11 +62,15 @@ const placeholderHeader: ProduceHeader = { topicSeq: 0, partition: 0, acks: 2, p
 
 export function planLargeProduce(task: LargeProduceTask): LargeProducePlan {
   const text = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength).toString('utf8');
-  const json = parseJsonBody(text);
-  if (!json.ok) return { kind: 'error', error: 'bad_request', message: json.message };
-  const parsed = task.batch
-    ? parseBatchProduce(json.value, task.limits, task.nowMs)
-    : parseSingleProduce(json.value, task.limits, task.nowMs);
+  let parsed: ReturnType<typeof parseNdjsonProduce>;
+  if (task.ndjson) parsed = parseNdjsonProduce(text, task.limits, task.nowMs);
+  else {
+    const json = parseJsonBody(text);
+    if (!json.ok) return { kind: 'error', error: 'bad_request', message: json.message };
+    parsed = task.batch
+      ? parseBatchProduce(json.value, task.limits, task.nowMs)
+      : parseSingleProduce(json.value, task.limits, task.nowMs);
+  }
   if (parsed.kind === 'error') return parsed;
   const sticky = new StickyPartitioner(task.numPartitions, task.stickyRecordsMax, task.stickyStart);
   sticky.setEligible(task.stickyEligible);
@@ -95,7 +115,34 @@ function fieldBytes(field: string | Uint8Array | null): number {
   return typeof field === 'string' ? Buffer.byteLength(field, 'utf8') : field.byteLength;
 }
 
-/** The piscina entry. The plan is structured-cloned back: for its one payload buffer that is a memcpy. */
-export default function run(task: LargeProduceTask): LargeProducePlan {
-  return planLargeProduce(task);
+/** A record-batch body to check; `body` is transferred to the pool thread and back. */
+export interface BatchBodyTask {
+  readonly kind: 'batches';
+  readonly body: Uint8Array;
+  readonly limits: BatchBodyLimits;
+}
+
+/** The body, checked and rewritten to CRC-32 in place; or the refusal that names its first problem. */
+export type BatchBodyOutcome =
+  | Uint8Array
+  | { readonly kind: 'error'; readonly error: ErrorName; readonly message: string };
+
+export function checkLargeBatchBody(task: BatchBodyTask): BatchBodyOutcome {
+  const checked = checkBatchBody(task.body, task.limits);
+  if (checked.kind === 'error') return checked;
+  // Kafka checksums batches with CRC-32C, the log with CRC-32: the same bytes, checksummed its way.
+  rewriteBatchCrcs(task.body, crc32);
+  return task.body;
+}
+
+/**
+ * The piscina entry. A produce plan is structured-cloned back (for its one payload buffer, a memcpy); a checked
+ * record-batch body is moved back without a copy.
+ */
+export default function run(task: LargeProduceTask | BatchBodyTask): LargeProducePlan | BatchBodyOutcome {
+  if ('kind' in task && task.kind === 'batches') {
+    const outcome = checkLargeBatchBody(task);
+    return outcome instanceof Uint8Array ? (move(outcome) as Uint8Array) : outcome;
+  }
+  return planLargeProduce(task as LargeProduceTask);
 }

@@ -23,6 +23,7 @@ import { firstInvalidUtf8 } from '../core/utf8.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import type { TlsSettings } from '../security/tls.js';
 import { decodePathParam } from './params.js';
+import { bodyFormatOf } from './produce-body.js';
 import { type AccessInput, accessOf, type OperationId, type RouteAccess } from './route-access.js';
 
 if (typeof uWS.App !== 'function' || typeof uWS.getParts !== 'function') {
@@ -85,6 +86,11 @@ export interface HttpRequest {
   readonly sequence?: string;
   /** Null for routes without a body. Valid only until the handler returns unless the handler copies it. */
   readonly body: Buffer | null;
+  /**
+   * The body's memory is its own (assembled from several pieces, or copied), not uWebSockets.js's: a handler
+   * may keep it, or transfer its ArrayBuffer to another thread, after returning.
+   */
+  readonly bodyOwned?: boolean;
   readonly startedAtMs: number;
 }
 
@@ -322,7 +328,9 @@ const consumeOperations: ReadonlySet<string> = new Set(['consume']);
 
 const acceptedContentTypes = [
   'application/json',
+  // Confluent's application/vnd.kafka.*+json, and the binary record-batch body (produce-body.ts).
   'application/vnd.kafka',
+  'application/x-ndjson',
   'text/plain',
   'application/x-www-form-urlencoded',
 ];
@@ -503,6 +511,7 @@ class Exchange implements RequestObserver {
       sequence: req.getHeader('sequence'),
       startedAtMs,
       body: null,
+      bodyOwned: false,
       principal: '',
       mayDescribe: undefined,
     };
@@ -536,7 +545,7 @@ class Exchange implements RequestObserver {
     if (!contentTypeAccepted(contentType)) {
       return reply.error(
         'unsupported_media_type',
-        `Content-Type '${contentType}' is not accepted; send application/json`,
+        `Content-Type '${contentType}' is not accepted; send application/json (batch produce also takes application/x-ndjson and application/vnd.kafka.record-batch)`,
       );
     }
     const declared = req.getHeader('content-length');
@@ -583,10 +592,11 @@ class Exchange implements RequestObserver {
       this.chunks.push(Buffer.from(chunk));
       body = Buffer.concat(this.chunks, this.receivedBytes);
       this.chunks = null;
+      this.request.bodyOwned = true;
     }
     // JSON text is UTF-8 (RFC 8259). Decoding other bytes would store U+FFFD in their place, a record other
-    // than the one sent, so such a body is refused before any handler sees it.
-    if (!isUtf8(body)) {
+    // than the one sent, so such a body is refused before any handler sees it. A record-batch body is binary.
+    if (bodyFormatOf(this.request.contentType) !== 'record-batch' && !isUtf8(body)) {
       reply.error(
         'bad_request',
         `the body is not valid UTF-8 (first bad byte at position ${firstInvalidUtf8(body)}); send bytes as base64 with "value_format": "base64"`,
@@ -602,6 +612,7 @@ class Exchange implements RequestObserver {
       return this.run((authentication as { principal: string }).principal, body);
     // A token being hashed: the body (copied) waits for it; nothing runs unless it is good.
     const kept = body === null ? null : Buffer.from(body);
+    this.request.bodyOwned = true;
     authentication.then((outcome) => {
       if (!this.reply.open) return;
       if (outcome.kind !== 'ok') return refuseAuthentication(this.reply, outcome);

@@ -41,3 +41,25 @@ test('integers are written as JSON writes them, prefixes and text verbatim', () 
   assert.throws(() => writer.begin().integer(2 ** 53), /safe integer/);
   assert.throws(() => writer.begin().integer(1.5), /safe integer/);
 });
+
+test('a run of consecutive offsets is written as one entry per offset would be, across added digits', () => {
+  const writer = new AnswerWriter(64 * 1024);
+  const prefix = Buffer.from('{"partition":3,"offset":', 'latin1');
+  const suffix = Buffer.from(',"error_code":null,"error":null}', 'latin1');
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.nat(2000), fc.constantFrom(9, 99, 995, 9_999_990, 2 ** 53 - 400)),
+      fc.nat(300),
+      (first, count) => {
+        const bytes = writer.begin().ascii('[').consecutive(prefix, first, count, suffix).ascii(']').finish();
+        const expected = Array.from({ length: count }, (_, k) => ({
+          partition: 3,
+          offset: first + k,
+          error_code: null,
+          error: null,
+        }));
+        assert.equal(Buffer.from(bytes).toString('latin1'), JSON.stringify(expected));
+      },
+    ),
+  );
+});
