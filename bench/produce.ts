@@ -17,7 +17,8 @@
 // --baseline <dir>: also run the broker of another built checkout, e.g. a `git worktree` of the previous commit
 // with `npm run build` done, interleaved with this one in every run).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import http from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -36,6 +37,8 @@ if (args.includes('--help')) {
       '  --no-pinned      skip the comparison with the server pinned to one core',
       '  --single         only the 200-connection single-message comparison',
       '  --batch          only batch produce: JSON vs NDJSON vs record-batch bodies, 1000 x 50 B records',
+      '  --sequential     only one sequential producer, latency in microseconds: raw write+fdatasync vs bare',
+      '                   uWS vs the broker (fsync before ack), interleaved',
       '  --value-bytes N  records of N bytes in the single-message loads (default: the 50 B message)',
       '  --baseline DIR   also run the broker of another built checkout, interleaved',
       '',
@@ -50,6 +53,7 @@ const argValue = (name: string, fallback: number): number => {
 const quick = args.includes('--quick');
 const singleOnly = args.includes('--single');
 const batchOnly = args.includes('--batch');
+const sequentialOnly = args.includes('--sequential');
 const baselineAt = args.indexOf('--baseline');
 const baselineCheckout = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 const durationS = argValue('duration', quick ? 3 : 10);
@@ -257,6 +261,11 @@ async function main(): Promise<void> {
     writeReport(rows, raw);
     return;
   }
+  if (sequentialOnly) {
+    await sequentialComparison(rows);
+    writeReport(rows, raw);
+    return;
+  }
 
   // Single-message produce, 200 connections: bare uWS vs broker (fsync before ack) vs broker (1 s interval),
   // interleaved run by run so that drift in machine load hits all three alike.
@@ -347,6 +356,100 @@ async function main(): Promise<void> {
 
   if (!singleOnly) await seedScenarios(rows);
   writeReport(rows, raw);
+}
+
+/** One request at a time over one keep-alive connection; each request's latency in ms, sorted. */
+async function sequentialLatenciesMs(base: string, path: string, count: number): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const url = new URL(path, base);
+  const post = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const request = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        },
+      );
+      request.on('error', reject);
+      request.end(payload);
+    });
+  for (let i = 0; i < 300; i++) await post(); // warm-up
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const startedNs = process.hrtime.bigint();
+    const status = await post();
+    if (status >= 300) throw new Error(`sequential produce answered ${status}`);
+    latencies.push(Number(process.hrtime.bigint() - startedNs) / 1e6);
+  }
+  agent.destroy();
+  return latencies.sort((a, b) => a - b);
+}
+
+/** The floor for a durable acknowledgement: write 120 B + fdatasync, one after another, in the data dir's file system. */
+function fdatasyncLatenciesMs(count: number): number[] {
+  const path = join(root, '.tmp', `fsync-probe-${process.pid}`);
+  const fd = openSync(path, 'w');
+  const bytes = Buffer.alloc(120, 1);
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const startedNs = process.hrtime.bigint();
+    writeSync(fd, bytes);
+    fdatasyncSync(fd);
+    latencies.push(Number(process.hrtime.bigint() - startedNs) / 1e6);
+  }
+  closeSync(fd);
+  unlinkSync(path);
+  return latencies.sort((a, b) => a - b);
+}
+
+/** One sequential producer (the seed's fourth scenario), with microsecond latencies, interleaved run by run. */
+async function sequentialComparison(rows: Record<string, unknown>[]): Promise<void> {
+  const count = quick ? 1000 : 3000;
+  const byKey: Record<string, number[][]> = { fsync: [], bare: [], broker: [], baseline: [] };
+  for (let run = 0; run < runs; run++) {
+    byKey.fsync!.push(fdatasyncLatenciesMs(count));
+    const bare = await startBareUws();
+    byKey.bare!.push(await sequentialLatenciesMs(bare.base, '/topics/bench/produce', count));
+    await stopServer(bare);
+    const broker = await startBrokerWithTopic([]);
+    byKey.broker!.push(await sequentialLatenciesMs(broker.base, '/topics/bench/produce', count));
+    await stopServer(broker);
+    if (baselineCheckout !== undefined) {
+      const baseline = await startBrokerWithTopic([], baselineCheckout);
+      byKey.baseline!.push(await sequentialLatenciesMs(baseline.base, '/topics/bench/produce', count));
+      await stopServer(baseline);
+    }
+  }
+  const at = (sorted: number[], q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+  for (const [key, label] of [
+    ['fsync', 'write 120 B + fdatasync, in a loop (the floor)'],
+    ['bare', 'bare uWS handler, one sequential producer'],
+    ['broker', 'broker, fsync before ack, one sequential producer'],
+    ['baseline', `baseline broker (${baselineCheckout}), one sequential producer`],
+  ] as const) {
+    const runsOf = byKey[key]!;
+    if (runsOf.length === 0) continue;
+    const med = (q: number): string => median(runsOf.map((sorted) => at(sorted, q))).toFixed(3);
+    rows.push({
+      scenario: label,
+      'p50 ms': med(0.5),
+      'p90 ms': med(0.9),
+      'p99 ms': med(0.99),
+      'p99.9 ms': med(0.999),
+      runs: runsOf
+        .map((sorted) => `p50 ${at(sorted, 0.5).toFixed(3)} p99 ${at(sorted, 0.99).toFixed(3)}`)
+        .join(' / '),
+    });
+  }
 }
 
 function writeReport(rows: Record<string, unknown>[], raw: Record<string, LoadResult[]>): void {
