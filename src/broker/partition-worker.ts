@@ -178,6 +178,11 @@ export interface PartitionWorkerOptions {
   readonly stats: SharedArrayBuffer;
   readonly dataDir: string;
   readonly syncIntervalMs: number;
+  /**
+   * Commits whose syncs take at least this long on average (ms) also stage and write the next batch while they
+   * sync (see `run`); default `commitOverlapDefaultMs`.
+   */
+  readonly commitOverlapMs?: number;
   readonly indexIntervalBytes: number;
   /** Frames handled per batch at most, so answers never wait behind an unbounded drain. */
   readonly framesPerBatchMax: number;
@@ -308,9 +313,11 @@ const corruptLogIntervalMs = 10_000;
 const tickIntervalMs = 100;
 /**
  * Syncs shorter than this on average are waited for whole; longer ones are cut into quarters, at each of which
- * the loop stages and writes what arrived (the pipelined group commit, see `run`).
+ * the loop stages and writes what arrived (the pipelined group commit, see `run`). `--commit-overlap`.
  */
-const midSyncDrainMinMs = 2;
+const commitOverlapDefaultMs = 2;
+/** The shortest wait between two looks at the ring during a sync. */
+const midSyncStepMinMs = 0.25;
 /** Weight of the newest sync in `syncMsAverage`. */
 const syncAverageWeight = 0.2;
 /** Link requests queued for the loop at most; past it a connection stops being read until the loop catches up. */
@@ -484,9 +491,8 @@ export class PartitionWorker {
         // every quarter of a sync to stage and write what arrived, so the next sync starts on a written batch.
         // Metadata and data-link requests wake it as ever.
         if (!this.pendingWork) {
-          const stepMs = this.syncMsAverage / 4;
-          if (this.syncMsAverage >= midSyncDrainMinMs) {
-            await Promise.race([running.done, sleep(Math.max(midSyncDrainMinMs / 4, stepMs))]);
+          if (this.syncMsAverage >= (this.options.commitOverlapMs ?? commitOverlapDefaultMs)) {
+            await Promise.race([running.done, sleep(Math.max(midSyncStepMinMs, this.syncMsAverage / 4))]);
             this.pendingWork = true;
           } else await running.done;
         }

@@ -241,6 +241,7 @@ export async function startBroker(
       stats,
       dataDir,
       syncIntervalMs: config.walSyncIntervalMs,
+      commitOverlapMs: config.commitOverlapMs,
       indexIntervalBytes: 4096,
       framesPerBatchMax: 4096,
       retentionCheckIntervalMs: 30_000,

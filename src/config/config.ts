@@ -44,6 +44,7 @@ export interface BrokerValues {
   readonly seeds: readonly SeedAddress[];
   readonly segmentBytes: number;
   readonly walSyncIntervalMs: number;
+  readonly commitOverlapMs: number;
   readonly gossipIntervalMs: number;
   readonly gossipDeadReclaimMs: number;
   readonly threads: number;
@@ -303,6 +304,20 @@ export const optionSpecs: OptionTable = {
     min: 0,
     max: 60 * 60 * 1000,
     description: 'fsync period of the logs; 0 fsyncs each batch before acknowledging it (ms, or 250ms / 1s).',
+  },
+  commitOverlapMs: {
+    name: 'commitOverlap',
+    field: 'commitOverlapMs',
+    flag: 'commit-overlap',
+    env: 'BROKER_COMMIT_OVERLAP',
+    fileKey: 'commit_overlap',
+    kind: 'duration',
+    defaultValue: 2,
+    defaultText: '2ms',
+    min: 0,
+    max: 60 * 1000,
+    description:
+      'Group commits whose fsyncs take this long on average also stage and write the next batch while they sync; 0 always (ms, or 2ms).',
   },
   gossipIntervalMs: {
     name: 'gossipInterval',
