@@ -131,10 +131,13 @@ export class PartitionFiles {
     );
   }
 
-  /** A log that broke (a failed cut-back) is closed once its answers are out; `repair` reopens it. */
+  /**
+   * A log that broke (a failed cut-back) is closed once its answers are out; `repair` reopens it. One whose data
+   * sync still runs (a pipelined group commit) is closed by a later call, after that sync ended.
+   */
   closeIfBroken(): void {
     const log = this.log;
-    if (log === null || log.broken === null) return;
+    if (log === null || log.broken === null || log.syncing) return;
     this.known = this.figures();
     log.abandon();
     this.log = null;
