@@ -3,7 +3,8 @@
 // ids n1 -> 1 ...) and the metadata leader as the controller, and the producer sends each partition's batches straight to its leader; FindCoordinator
 // from any broker names the metadata leader, where a group of three kafkajs members consumes everything and
 // commits; records read identically whichever door (HTTP or Kafka) they came in by. Every process is killed
-// by its PID in `after`.
+// by its PID in `after`. A member leaving hands its partitions to the other two; a topic created and deleted
+// through Kafka shows on every broker.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Admin, type Consumer, Kafka, logLevel } from 'kafkajs';
@@ -200,6 +201,90 @@ describe('Kafka protocol on a 3-broker cluster', { timeout: 60_000 }, () => {
       );
       assert.equal(String(got.json.offset), p.offset, `partition ${p.partition}`);
     }
+
+    // A member leaves (LeaveGroup): the two others take its partitions and consume what comes next.
+    const countsBeforeLeave = new Map(seen);
+    const leaving = consumers.pop()!;
+    await leaving.disconnect();
+    await waitFor('two members covering the topic', 30_000, async () => {
+      const described = await http(coordinator, 'GET', '/consumer-groups/orders-readers');
+      const owned = ((described.json.members ?? []) as { assignments: Record<string, number[]> }[]).map(
+        (m) => m.assignments[TOPIC] ?? [],
+      );
+      return owned.length === 2 && new Set(owned.flat()).size === PARTITIONS ? true : undefined;
+    });
+    const more = client('producer-more', cluster.nodes[2]!).producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await more.connect();
+    await more.send({
+      topic: TOPIC,
+      acks: -1,
+      messages: Array.from({ length: 60 }, (_, i) => ({ key: `m${i}`, value: `after-leave-${i}` })),
+    });
+    await more.disconnect();
+    await waitFor('the records sent after the leave consumed by the two left', 30_000, async () =>
+      Array.from({ length: 60 }, (_, i) => `after-leave-${i}`).every((v) => seen.has(v)) ? true : undefined,
+    );
+    const endsAfter = await admin.fetchTopicOffsets(TOPIC);
+    await waitFor('committed offsets at the new high watermarks', 20_000, async () => {
+      const [now] = await admin.fetchOffsets({ groupId: 'orders-readers', topics: [TOPIC] });
+      return now!.partitions.every(
+        (p) => p.offset === endsAfter.find((e) => e.partition === p.partition)?.high,
+      )
+        ? true
+        : undefined;
+    });
+    // Every record before the leave was committed, so the members taking over start at the committed offsets:
+    // nothing from before is delivered again (the first joins may redeliver, as Kafka's at-least-once allows).
+    const againAfterLeave = [...seen.entries()]
+      .filter(([v, n]) => v.startsWith('v') && n !== countsBeforeLeave.get(v))
+      .map(([v]) => v);
+    assert.deepEqual(againAfterLeave, [], 'records committed before the leave are not delivered again');
+  });
+
+  test('a topic created and deleted through Kafka on one broker is seen, served and gone on the others', async () => {
+    const created = await admin.createTopics({
+      topics: [{ topic: 'kafka-made', numPartitions: 3, replicationFactor: 3 }],
+      waitForLeaders: true,
+    });
+    assert.equal(created, true);
+    await waitFor('the topic on every broker with 3 partitions in sync', 20_000, async () => {
+      for (const node of cluster.nodes) {
+        const got = await http(node, 'GET', '/topics/kafka-made');
+        const parts = (got.json.partitions ?? []) as { leader: string; isr: string[] }[];
+        if (
+          got.status !== 200 ||
+          parts.length !== 3 ||
+          !parts.every((p) => p.leader !== '' && p.isr.length === 3)
+        )
+          return undefined;
+      }
+      return true;
+    });
+    const producer = client('producer-made', cluster.nodes[0]!).producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    const [sent] = await producer.send({
+      topic: 'kafka-made',
+      acks: -1,
+      messages: [{ value: 'made', partition: 1 }],
+    });
+    await producer.disconnect();
+    const read = await http(
+      cluster.nodes[2]!,
+      'GET',
+      `/topics/kafka-made/partitions/1/consume?offset=${sent!.baseOffset}`,
+    );
+    assert.equal((read.json.messages as { value: string }[])[0]?.value, 'made');
+
+    await admin.deleteTopics({ topics: ['kafka-made'] });
+    await waitFor('the topic gone from every broker', 20_000, async () => {
+      for (const node of cluster.nodes)
+        if ((await http(node, 'GET', '/topics/kafka-made')).status !== 404) return undefined;
+      return true;
+    });
+    assert.ok(!(await admin.listTopics()).includes('kafka-made'), 'Metadata no longer lists it');
   });
 
   test('a record produced over HTTP on one broker reads identically through Kafka from the leader, and back', async () => {
