@@ -127,12 +127,8 @@ interface StreamSink {
 
 /** How long a stream's fetch waits at the leader for records before it is asked again. */
 const streamWaitMs = 10_000;
-/**
- * After a fetch the leader could not answer (no leader yet, a failed link), the stream tries again: first soon (a
- * topic created a moment ago has its leader within milliseconds), then doubling up to the last bound.
- */
-const streamRetryFirstMs = 10;
-const streamRetryMaxMs = 200;
+/** After a fetch the leader could not answer (no leader, a failed link), the stream tries again this late. */
+const streamRetryMs = 200;
 
 /** The records of one fetch answer as frames, made once for every stream that waited on that fetch. */
 interface SharedFrames {
@@ -262,17 +258,12 @@ class PartitionStream {
   }
 
   private retryLater(): void {
-    const delayMs = this.retryDelayMs;
-    this.retryDelayMs = Math.min(streamRetryMaxMs, delayMs * 2);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.pump();
-    }, delayMs);
+    }, streamRetryMs);
     this.retryTimer.unref();
   }
-
-  /** The next retry's delay: reset by every answered fetch. */
-  private retryDelayMs = streamRetryFirstMs;
 
   /** A fetch's answer; `frames` are its records already made into this stream's frames (a shared fetch). */
   deliver(outcome: FetchOutcome, frames: SharedFrames | null): void {
@@ -311,7 +302,6 @@ class PartitionStream {
       this.stop();
       return this.onRefused(this, answer.name, answer.message);
     }
-    this.retryDelayMs = streamRetryFirstMs;
     // 'earliest' / 'latest' as the leader resolved them for this first fetch.
     if (this.nextOffset < 0) this.nextOffset = h.fetchOffset;
     const highWatermark = h.highWatermark;
