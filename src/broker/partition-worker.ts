@@ -1310,6 +1310,11 @@ export class PartitionWorker {
       return;
     }
     assert(ended === null, 'a commit ends before the next one starts');
+    this.appendAllStaged();
+  }
+
+  /** Writes every partition's staged records (one append per partition). */
+  private appendAllStaged(): void {
     for (const pending of this.produces) {
       const staging = pending.replica?.staging;
       if (staging !== null && staging !== undefined && staging.staged.length > 0)
@@ -1328,11 +1333,7 @@ export class PartitionWorker {
    */
   private startCommit(concurrent = false): void {
     assert(this.commit === null, 'one group commit at a time');
-    for (const pending of this.produces) {
-      const staging = pending.replica?.staging;
-      if (staging !== null && staging !== undefined && staging.staged.length > 0)
-        this.appendStaged(pending.replica!);
-    }
+    this.appendAllStaged();
     const replicas = this.touched.splice(0);
     for (const replica of replicas) replica.touched = false;
     const produces = this.produces.splice(0);

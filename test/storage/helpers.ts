@@ -109,3 +109,13 @@ export function testSeed(): number {
   const fromEnv = process.env.SEED;
   return fromEnv !== undefined ? Number(fromEnv) : Math.floor(Math.random() * 0x7fffffff);
 }
+
+/** Appends one record holding `value` (UTF-8) at the log end; returns its offset (asserts the append worked). */
+export function appendValue(log: PartitionLog, value: string): number {
+  const result = log.append(
+    encodeBatches([[{ timestampMs: 1, key: null, value: new TextEncoder().encode(value), headers: [] }]]),
+    { assignOffsets: true, leaderEpoch: 0, nowMs: 1 },
+  );
+  assert.equal(result.kind, 'ok');
+  return result.kind === 'ok' ? result.firstOffset : -1;
+}

@@ -12,7 +12,7 @@ import { crc32 } from '../../src/storage/crc.js';
 import { DescriptorCache } from '../../src/storage/descriptor-cache.js';
 import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../../src/storage/partition-log.js';
 import { SimDisk } from '../../src/storage/sim-disk.js';
-import { encodeBatches } from './helpers.js';
+import { appendValue as append } from './helpers.js';
 
 const config: LogConfig = {
   ...DEFAULT_LOG_CONFIG,
@@ -20,15 +20,6 @@ const config: LogConfig = {
   maxBatchBytes: 300,
   indexIntervalBytes: 100,
 };
-
-function append(log: PartitionLog, value: string): number {
-  const result = log.append(
-    encodeBatches([[{ timestampMs: 1, key: null, value: new TextEncoder().encode(value), headers: [] }]]),
-    { assignOffsets: true, leaderEpoch: 0, nowMs: 1 },
-  );
-  assert.equal(result.kind, 'ok');
-  return result.kind === 'ok' ? result.firstOffset : -1;
-}
 
 function values(log: PartitionLog): string[] {
   const out: string[] = [];
