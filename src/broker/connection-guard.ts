@@ -10,6 +10,9 @@
 //   their connection is closed (load shedding: connections fall below the cap within a sample), logged at
 //   warn at most once per `warnIntervalMs` with the count, and counted. Clients that keep connections open
 //   without a request are closed by uWebSockets.js's idle timeout (10 s).
+// - A WebSocket upgrade is a connection that will be held, so each one admitted counts at once towards the
+//   cap (`admitHeld`), not only at the next sample: clients opening streams faster than the sampling cannot
+//   carry the process past its limit before the guard sees them.
 // - A few spare descriptors are held open (on /dev/null, inside the reserve). When a burst of connections
 //   outruns the sampling and the process reaches its limit (even the sample fails with EMFILE), they are
 //   closed: the sample works again, workers can still open files, and the listen backlog drains into
@@ -115,6 +118,17 @@ export class ConnectionGuard {
       this.shedSinceWarn = 0;
     }
     return false;
+  }
+
+  /**
+   * `admit` for a connection that will be held open (a WebSocket upgrade): one admitted counts towards the
+   * cap at once; the next sample replaces the estimate with what is open.
+   */
+  admitHeld(): boolean {
+    if (!this.admit()) return false;
+    this.connections++;
+    if (this.connections >= this.options.budget.maxConnections) this.overCap = true;
+    return true;
   }
 
   /** Takes one sample and schedules the next. */

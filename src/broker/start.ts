@@ -589,7 +589,7 @@ export async function startBroker(
   // proves each thread is up with its descriptors open.
   await Promise.all(links.map((link) => acceptor.controlWorker(link, { op: 'health' })));
   guard.measureBaseline();
-  streams.admit = () => guard.admit();
+  streams.admit = () => guard.admitHeld();
   metrics.connections = () => ({
     connections: guard.connections,
     maxConnections: budget.maxConnections,
