@@ -1,6 +1,6 @@
 // Streaming benchmark: end-to-end latency from a WebSocket produce to the WebSocket push of the same record at a
 // paced 10k records/s (with the default fsync-before-ack and with a 1 s fsync interval); push throughput to one
-// consumer and to 100 consumers of one partition; the broker's RSS with 1000 idle consumers connected. The
+// consumer and to 100 consumers of one partition; the same latency load against a bare uWS relay (the floor); the broker's RSS with 1000 idle consumers connected. The
 // broker runs compiled, as a child process. Writes bench/results/stream-<iso>.json and prints a table.
 // Usage: node --import tsx bench/stream.ts [--quick] [--latency-only]
 // (--latency-only: only the two produce -> push latency rows; steady* columns leave out the first 2 s)
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { root, type Server, startBroker, stopServer } from './lib/servers.js';
+import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
 import { report } from './lib/table.js';
 
 const quick = process.argv.includes('--quick');
@@ -51,7 +51,31 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-/** Produces over one socket at `ratePerS` for `seconds`; a consumer socket measures produce → push latency. */
+/** The broker's per-thread heap allocation and GC time so far (zeros for a server without /metrics). */
+async function heapFigures(
+  server: Server,
+): Promise<{ acceptorAllocBytes: number; acceptorGcSeconds: number; workerAllocBytes: number }> {
+  const figures = { acceptorAllocBytes: 0, acceptorGcSeconds: 0, workerAllocBytes: 0 };
+  const answer = await fetch(`${server.base}/metrics`).catch(() => null);
+  if (answer?.status !== 200) return figures;
+  for (const line of (await answer.text()).split('\n')) {
+    const match = /^broker_thread_(heap_allocated_bytes|gc_seconds)_total\{thread="([^"]+)"\} (\S+)$/.exec(
+      line,
+    );
+    if (match === null) continue;
+    const value = Number(match[3]);
+    if (match[1] === 'gc_seconds') {
+      if (match[2] === 'acceptor') figures.acceptorGcSeconds = value;
+    } else if (match[2] === 'acceptor') figures.acceptorAllocBytes = value;
+    else figures.workerAllocBytes += value;
+  }
+  return figures;
+}
+
+/**
+ * Produces over one socket at `ratePerS` for `seconds`; a consumer socket measures produce → push latency.
+ * Also reports the broker's heap allocation per record (acceptor, workers) and the acceptor's GC share.
+ */
 async function latency(broker: Broker, ratePerS: number, seconds: number) {
   await post(broker.base, '/topics/lat', {});
   const ws = broker.base.replace('http', 'ws');
@@ -67,6 +91,7 @@ async function latency(broker: Broker, ratePerS: number, seconds: number) {
     if (sentMs >= steadyFromMs) steadyMs.push(performance.now() - sentMs);
   });
   const producer = await open(`${ws}/ws/produce/lat`);
+  const heapBefore = await heapFigures(broker);
   const total = ratePerS * seconds;
   const perTick = Math.max(1, Math.round(ratePerS / 1000));
   let sent = 0;
@@ -83,6 +108,8 @@ async function latency(broker: Broker, ratePerS: number, seconds: number) {
   }
   const deadline = Date.now() + 10_000;
   while (latenciesMs.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const elapsedS = (performance.now() - started) / 1000;
+  const heapAfter = await heapFigures(broker);
   producer.close();
   consumer.close();
   const sorted = [...latenciesMs].sort((a, b) => a - b);
@@ -96,6 +123,14 @@ async function latency(broker: Broker, ratePerS: number, seconds: number) {
     steadyP50Ms: +percentile(steady, 50).toFixed(2),
     steadyP99Ms: +percentile(steady, 99).toFixed(2),
     steadyMaxMs: +(steady.at(-1) ?? 0).toFixed(2),
+    acceptorAllocBPerRecord: Math.round(
+      (heapAfter.acceptorAllocBytes - heapBefore.acceptorAllocBytes) / total,
+    ),
+    workerAllocBPerRecord: Math.round((heapAfter.workerAllocBytes - heapBefore.workerAllocBytes) / total),
+    acceptorGcPercent: +(
+      (100 * (heapAfter.acceptorGcSeconds - heapBefore.acceptorGcSeconds)) /
+      elapsedS
+    ).toFixed(1),
   };
 }
 
@@ -164,6 +199,14 @@ async function main(): Promise<void> {
   const seconds = quick ? 3 : 10;
   const rows: Record<string, unknown>[] = [];
 
+  {
+    // The floor: the same client and load against a bare uWS relay (bench/bare-uws.ts), no broker.
+    console.log('latency, bare uWS relay...');
+    const bare = await startBareUws();
+    const result = await latency(bare, 10_000, seconds);
+    rows.push({ scenario: 'produce -> WS push latency, 10k rec/s, bare uWS relay (no broker)', ...result });
+    await stopBroker(bare);
+  }
   for (const [label, extra] of [
     ['fsync before ack (default)', []],
     ['--wal-sync-interval 1000', ['--wal-sync-interval', '1000']],

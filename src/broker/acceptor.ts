@@ -12,6 +12,7 @@
 // not applied the metadata that created it yet): nothing was done, so the retry is safe.
 // Runs on the acceptor (main) thread only.
 import type { BrokerConfig } from '../config/config.js';
+import { assert } from '../core/assert.js';
 import { type ErrorName, errors } from '../core/errors.js';
 import { rewriteBatchCrcs } from '../core/kafka/crc32c.js';
 import { type BodyBatch, checkBatchBody, describeCheckedBody } from '../core/log/batch-body.js';
@@ -88,6 +89,15 @@ export interface ProduceFailure {
   readonly name: ErrorName;
   readonly message: string;
   readonly indefinite: boolean;
+}
+
+/**
+ * Told the outcome of a single-record produce sent with `Acceptor.produceSingle` (a WebSocket produce session);
+ * `context` is what the caller passed, handed back so that no closure is made per record.
+ */
+export interface SingleProduceTarget {
+  produced(partition: number, offset: number, context: unknown): void;
+  produceFailed(failure: ProduceFailure, context: unknown): void;
 }
 
 /** One partition's share of a produce request, ready to be encoded into a produce message. */
@@ -1157,6 +1167,30 @@ export class Acceptor {
     this.dispatch(new ProduceOne(this, topic, route, records, acks, reply));
   }
 
+  /**
+   * One record (`records` holds just it), acks=all, to the partition it is placed on; its outcome goes to
+   * `target` with `context`. The WebSocket produce path: one send object per record, where `appendGroups`
+   * makes a group, an offsets table and closures. Returns -1, or the partition the record names when the topic
+   * has no such partition (nothing is sent then).
+   */
+  produceSingle(
+    topic: TopicRoute,
+    records: ParsedRecord[],
+    target: SingleProduceTarget,
+    context: unknown,
+  ): number {
+    assert(records.length === 1, 'produceSingle takes one record');
+    const numPartitions = topic.meta.numPartitions;
+    const partition = placeOne(records[0]!, numPartitions, topic.sticky);
+    this.endStickyBatchLater(topic);
+    if (partition >= numPartitions) return partition;
+    const record = records[0]!;
+    topic.counters.producedRecords.inc(1);
+    topic.counters.producedBytes.inc(fieldLength(record.key) + fieldLength(record.value));
+    this.dispatch(new ProduceToTarget(this, topic, topic.partitions[partition]!, records, target, context));
+    return -1;
+  }
+
   /** Answers written as bytes; each is sent before the next is begun (one thread). */
   readonly answerWriter = new AnswerWriter();
   private readonly answerPrefixes = new Map<string, Buffer>();
@@ -1581,6 +1615,49 @@ class ProduceOne extends PartitionSend {
 
   failed(failure: ProduceFailure): void {
     this.reply.error(failure.name, failure.message, { indefinite: failure.indefinite });
+  }
+}
+
+/** A single-record produce with acks=all whose outcome goes to a `SingleProduceTarget` (WebSocket produce). */
+class ProduceToTarget extends PartitionSend {
+  private readonly header: ProduceHeader;
+
+  constructor(
+    private readonly acceptor: Acceptor,
+    private readonly topic: TopicRoute,
+    route: PartitionRoute,
+    private readonly records: ParsedRecord[],
+    private readonly target: SingleProduceTarget,
+    private readonly context: unknown,
+  ) {
+    super(acceptor, route, MessageKind.Produce, produceRequestBytes(records), forwardTimeoutMs);
+    this.header = {
+      topicSeq: route.topicSeq,
+      partition: route.partition,
+      acks: Acks.all,
+      producer: null,
+      timeoutMs: produceAckTimeoutMs,
+    };
+  }
+
+  encode(bytes: Buffer, view: DataView, at: number): void {
+    encodeProduceRequest(bytes, view, at, this.header, this.records);
+  }
+
+  answered(view: DataView, _bytes: Buffer, at: number, length: number): void {
+    const answer = this.acceptor.produceAnswerScratch;
+    readProduceAnswer(view, at, length, answer);
+    const partition = this.route.partition;
+    if (answer.status !== Status.Ok) {
+      return this.failed(
+        this.acceptor.produceFailure(answer.status, this.topic.meta.name, partition, answer.detail),
+      );
+    }
+    this.target.produced(partition, answer.baseOffset, this.context);
+  }
+
+  failed(failure: ProduceFailure): void {
+    this.target.produceFailed(failure, this.context);
   }
 }
 

@@ -29,12 +29,10 @@ import { forEachRecord } from '../core/log/record-batch.js';
 import { validateTopicName } from '../core/names.js';
 import type { AccessRequirement } from '../core/security/acl.js';
 import { decodePathParam } from '../http/params.js';
-import { type ParsedRecord, parseSingleProduce } from '../http/produce-body.js';
-import { groupByPartition } from '../http/produce-groups.js';
+import { parseSingleProduce } from '../http/produce-body.js';
 import { recordFieldsJson } from '../http/record-json.js';
 import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
 import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
-import { encodeProduceRequest, produceRequestBytes } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import {
@@ -43,7 +41,8 @@ import {
   OFFSET_EARLIEST,
   OFFSET_LATEST,
   type PartitionRoute,
-  type SendGroup,
+  type ProduceFailure,
+  type SingleProduceTarget,
   type TopicRoute,
 } from './acceptor.js';
 import type { GroupMembers, MemberRefusal, MemberState } from './group-members.js';
@@ -468,6 +467,9 @@ function refuseUpgrade(res: uWS.HttpResponse, status: number, body: string, chal
   });
 }
 
+/** No extra fields for an error frame (shared: not one empty object per frame). */
+const noFields: Readonly<Record<string, unknown>> = Object.freeze({});
+
 function errorFrame(name: ErrorName, message: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ result: 'error', error_code: errors[name].code, message, ...extra });
 }
@@ -736,7 +738,7 @@ export class StreamServer {
   }
 }
 
-class ProduceSession implements Session {
+class ProduceSession implements Session, SingleProduceTarget {
   private inFlight = 0;
   private readonly sink: SocketSink;
   private topic: TopicRoute | null = null;
@@ -758,7 +760,7 @@ class ProduceSession implements Session {
     const parsedFrame = parseProduceFrame(text);
     if (typeof parsedFrame === 'string') return this.answer(errorFrame('bad_request', parsedFrame));
     const { fields: frame, context } = parsedFrame;
-    const withContext = context === undefined ? {} : { context };
+    const withContext = context === undefined ? noFields : { context };
     if (this.inFlight >= this.server.options.inFlightMax) {
       return this.answer(
         errorFrame(
@@ -789,36 +791,32 @@ class ProduceSession implements Session {
     }
     const parsed = parseSingleProduce(frame, topic.limits, Date.now());
     if (parsed.kind === 'error') return this.answer(errorFrame(parsed.error, parsed.message, withContext));
-    const records: ParsedRecord[] = parsed.records;
-    const grouped = groupByPartition(records, topic.meta.numPartitions, topic.sticky);
-    if (grouped.kind === 'unknown_partition') {
-      return this.answer(
-        errorFrame('unknown_partition', `there is no partition ${grouped.partition}`, withContext),
-      );
-    }
-    const group = grouped.groups[0]!;
-    const sendGroup: SendGroup = {
-      partition: group.partition,
-      indexes: group.indexes,
-      payloadBytes: produceRequestBytes(group.records),
-      encode: (bytes, view, at, header) => {
-        encodeProduceRequest(bytes, view, at, header, group.records);
-      },
-    };
     this.inFlight++;
-    this.server.acceptor.endStickyBatchLater(topic);
-    this.server.acceptor.appendGroups(topic, [sendGroup], 2, 1, 0, (offsets, failure) => {
+    const missing = this.server.acceptor.produceSingle(topic, parsed.records, this, context);
+    if (missing >= 0) {
       this.inFlight--;
-      if (failure !== null) {
-        return this.answer(
-          errorFrame(failure.name, failure.message, { ...withContext, indefinite: failure.indefinite }),
-        );
-      }
-      const only = offsets[0]!;
-      this.answer(
-        JSON.stringify({ result: 'ok', partition: only.partition, offset: only.offset, ...withContext }),
-      );
-    });
+      return this.answer(errorFrame('unknown_partition', `there is no partition ${missing}`, withContext));
+    }
+  }
+
+  /** The record's offset (SingleProduceTarget): the answer is made as text, without an object. */
+  produced(partition: number, offset: number, context: unknown): void {
+    this.inFlight--;
+    this.answer(
+      context === undefined
+        ? `{"result":"ok","partition":${partition},"offset":${offset}}`
+        : `{"result":"ok","partition":${partition},"offset":${offset},"context":${JSON.stringify(context)}}`,
+    );
+  }
+
+  produceFailed(failure: ProduceFailure, context: unknown): void {
+    this.inFlight--;
+    this.answer(
+      errorFrame(failure.name, failure.message, {
+        ...(context === undefined ? noFields : { context }),
+        indefinite: failure.indefinite,
+      }),
+    );
   }
 
   private answer(json: string): void {

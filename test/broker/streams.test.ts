@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { errors } from '../../src/core/errors.js';
 import { call, startTestBroker, type TestBroker } from './harness.js';
 
 let broker: TestBroker;
@@ -109,6 +110,28 @@ describe('websocket produce', () => {
     const bad = await client.next((f) => f.context === 'bad', 'error frame with context');
     assert.equal(bad.result, 'error');
     assert.match(bad.message, /value must be a string/);
+    // A partition the topic does not have is refused with the context; nothing is written.
+    client.ws.send(JSON.stringify({ value: 'x', partition: 2, context: { n: 'missing' } }));
+    const missing = await client.next((f) => f.context?.n === 'missing', 'unknown partition frame');
+    assert.equal(missing.result, 'error');
+    assert.equal(missing.error_code, errors.unknown_partition.code);
+    assert.match(missing.message, /no partition 2/);
+    // Any JSON context is handed back as it came, and a record without one is answered without the field.
+    client.ws.send(JSON.stringify({ value: 'y', partition: 1, context: { a: [1, 'two', null], b: '"q"' } }));
+    const echoed = await client.next((f) => f.context?.b === '"q"', 'object context');
+    assert.deepEqual(echoed, {
+      result: 'ok',
+      partition: 1,
+      offset: 100,
+      context: { a: [1, 'two', null], b: '"q"' },
+    });
+    client.ws.send(JSON.stringify({ value: 'z', partition: 1 }));
+    const bare = await client.next((f) => f.result === 'ok' && f.offset === 101, 'answer without context');
+    assert.equal('context' in bare, false);
+    // The records and their bytes are counted: 200 records of 2-4 bytes, then 'y' and 'z'.
+    const metrics = await (await fetch(`${broker.base}/metrics`)).text();
+    assert.match(metrics, /^broker_produced_records_total\{topic="wsprod"\} 202$/m);
+    assert.match(metrics, /^broker_produced_bytes_total\{topic="wsprod"\} 692$/m);
     client.ws.close();
   });
 
