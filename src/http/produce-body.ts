@@ -56,27 +56,44 @@ function fail(error: ErrorName, message: string): ProduceParse {
 
 type Field = string | Uint8Array | null;
 
+/** Where a record sits in its body, for error messages: the single record, `records[at]`, or NDJSON line `at`. */
+enum Place {
+  single,
+  records,
+  line,
+}
+
+/** The prefix of an error message about the record at `at`; built only when there is an error to report. */
+function whereOf(place: Place, at: number): string {
+  return place === Place.single ? '' : place === Place.records ? `records[${at}]: ` : `line ${at}: `;
+}
+
+/** A key or value field that is not valid; made only on that path (a valid field allocates nothing here). */
+class BadField {
+  constructor(readonly message: string) {}
+}
+
 function parseBytesField(
   raw: unknown,
   format: unknown,
   what: string,
-  where: string,
-): { ok: true; value: Field } | { ok: false; message: string } {
-  if (raw === null || raw === undefined) return { ok: true, value: null };
+  place: Place,
+  at: number,
+): Field | BadField {
+  if (raw === null || raw === undefined) return null;
   if (typeof raw !== 'string') {
-    return {
-      ok: false,
-      message: `${where}${what} must be a string or null, got ${Array.isArray(raw) ? 'array' : typeof raw}`,
-    };
+    return new BadField(
+      `${whereOf(place, at)}${what} must be a string or null, got ${Array.isArray(raw) ? 'array' : typeof raw}`,
+    );
   }
-  if (format === undefined || format === 'string') return { ok: true, value: raw };
+  if (format === undefined || format === 'string') return raw;
   if (format === 'base64') {
     if (raw.length % 4 !== 0 || !base64Shape.test(raw)) {
-      return { ok: false, message: `${where}${what} is not valid base64` };
+      return new BadField(`${whereOf(place, at)}${what} is not valid base64`);
     }
-    return { ok: true, value: Buffer.from(raw, 'base64') };
+    return Buffer.from(raw, 'base64');
   }
-  return { ok: false, message: `${where}${what}_format must be 'string' or 'base64'` };
+  return new BadField(`${whereOf(place, at)}${what}_format must be 'string' or 'base64'`);
 }
 
 function byteLength(field: Field): number {
@@ -86,20 +103,26 @@ function byteLength(field: Field): number {
 
 function parseRecord(
   raw: unknown,
-  where: string,
+  place: Place,
+  at: number,
   limits: ProduceLimits,
   nowMs: number,
 ): ParsedRecord | { kind: 'error'; error: ErrorName; message: string } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { kind: 'error', error: 'bad_request', message: `${where}the record must be a JSON object` };
+    return {
+      kind: 'error',
+      error: 'bad_request',
+      message: `${whereOf(place, at)}the record must be a JSON object`,
+    };
   }
   const body = raw as Record<string, unknown>;
-  for (const field of Object.keys(body)) {
+  // for-in, not Object.keys: no array per record (a parsed JSON object has no inherited enumerable keys).
+  for (const field in body) {
     if (!singleFields.has(field)) {
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}unknown field '${nameShown(field)}'; expected key, value, headers, partition, timestamp, key_format, value_format`,
+        message: `${whereOf(place, at)}unknown field '${nameShown(field)}'; expected key, value, headers, partition, timestamp, key_format, value_format`,
       };
     }
   }
@@ -107,22 +130,22 @@ function parseRecord(
     return {
       kind: 'error',
       error: 'bad_request',
-      message: `${where}'value' is required (a string, or null)`,
+      message: `${whereOf(place, at)}'value' is required (a string, or null)`,
     };
   }
-  const key = parseBytesField(body.key, body.key_format, 'key', where);
-  if (!key.ok) return { kind: 'error', error: 'bad_request', message: key.message };
-  const value = parseBytesField(body.value, body.value_format, 'value', where);
-  if (!value.ok) return { kind: 'error', error: 'bad_request', message: value.message };
+  const key = parseBytesField(body.key, body.key_format, 'key', place, at);
+  if (key instanceof BadField) return { kind: 'error', error: 'bad_request', message: key.message };
+  const value = parseBytesField(body.value, body.value_format, 'value', place, at);
+  if (value instanceof BadField) return { kind: 'error', error: 'bad_request', message: value.message };
 
-  let size = byteLength(key.value) + byteLength(value.value);
+  let size = byteLength(key) + byteLength(value);
   let headers: [string, string][] | null = null;
   if (body.headers !== undefined && body.headers !== null) {
     if (typeof body.headers !== 'object' || Array.isArray(body.headers)) {
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}headers must be an object of string values`,
+        message: `${whereOf(place, at)}headers must be an object of string values`,
       };
     }
     headers = [];
@@ -131,14 +154,14 @@ function parseRecord(
         return {
           kind: 'error',
           error: 'bad_request',
-          message: `${where}header '${nameShown(name)}' must have a string value`,
+          message: `${whereOf(place, at)}header '${nameShown(name)}' must have a string value`,
         };
       }
       if (Buffer.byteLength(name, 'utf8') > 0xffff) {
         return {
           kind: 'error',
           error: 'bad_request',
-          message: `${where}a header name is longer than 65535 bytes`,
+          message: `${whereOf(place, at)}a header name is longer than 65535 bytes`,
         };
       }
       headers.push([name, headerValue]);
@@ -148,7 +171,7 @@ function parseRecord(
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}at most ${limits.headersMax} headers per record, got ${headers.length}`,
+        message: `${whereOf(place, at)}at most ${limits.headersMax} headers per record, got ${headers.length}`,
       };
     }
     if (headers.length === 0) headers = null;
@@ -157,7 +180,7 @@ function parseRecord(
     return {
       kind: 'error',
       error: 'payload_too_large',
-      message: `${where}the record is ${size} bytes; the maximum is ${limits.recordBytesMax}`,
+      message: `${whereOf(place, at)}the record is ${size} bytes; the maximum is ${limits.recordBytesMax}`,
     };
   }
 
@@ -167,7 +190,7 @@ function parseRecord(
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}partition must be a non-negative integer`,
+        message: `${whereOf(place, at)}partition must be a non-negative integer`,
       };
     }
     partition = body.partition;
@@ -183,12 +206,12 @@ function parseRecord(
       return {
         kind: 'error',
         error: 'bad_request',
-        message: `${where}timestamp must be an integer of milliseconds since the epoch, from 0 to ${TIMESTAMP_MS_MAX}`,
+        message: `${whereOf(place, at)}timestamp must be an integer of milliseconds since the epoch, from 0 to ${TIMESTAMP_MS_MAX}`,
       };
     }
     timestampMs = body.timestamp;
   }
-  return { key: key.value, value: value.value, headers, partition, timestampMs };
+  return { key, value, headers, partition, timestampMs };
 }
 
 function isError(value: unknown): value is { kind: 'error'; error: ErrorName; message: string } {
@@ -207,7 +230,7 @@ export function parseJsonBody(text: string): { ok: true; value: unknown } | { ok
 
 /** The body of `POST /topics/{t}/produce`: one record. */
 export function parseSingleProduce(json: unknown, limits: ProduceLimits, nowMs: number): ProduceParse {
-  const record = parseRecord(json, '', limits, nowMs);
+  const record = parseRecord(json, Place.single, 0, limits, nowMs);
   if (isError(record)) return record;
   return { kind: 'ok', records: [record] };
 }
@@ -233,7 +256,7 @@ export function parseBatchProduce(json: unknown, limits: ProduceLimits, nowMs: n
   }
   const records: ParsedRecord[] = new Array(raw.length);
   for (let i = 0; i < raw.length; i++) {
-    const record = parseRecord(raw[i], `records[${i}]: `, limits, nowMs);
+    const record = parseRecord(raw[i], Place.records, i, limits, nowMs);
     if (isError(record)) return record;
     records[i] = record;
   }
@@ -250,7 +273,7 @@ export type ProduceBodyFormat = 'json' | 'ndjson' | 'record-batch';
  * else the server accepts (application/json, Confluent's vnd.kafka.*+json, text/plain, none).
  */
 export function bodyFormatOf(contentType: string): ProduceBodyFormat {
-  if (contentType === '') return 'json';
+  if (contentType === '' || contentType === 'application/json') return 'json';
   const semicolon = contentType.indexOf(';');
   const bare = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
   if (bare === NDJSON_CONTENT_TYPE) return 'ndjson';
@@ -287,7 +310,7 @@ export function parseNdjsonProduce(text: string, limits: ProduceLimits, nowMs: n
     } catch (error) {
       return fail('bad_request', `line ${line}: not valid JSON: ${(error as Error).message}`);
     }
-    const record = parseRecord(json, `line ${line}: `, limits, nowMs);
+    const record = parseRecord(json, Place.line, line, limits, nowMs);
     if (isError(record)) return record;
     records.push(record);
   }

@@ -336,7 +336,8 @@ const acceptedContentTypes = [
 ];
 
 function contentTypeAccepted(contentType: string): boolean {
-  if (contentType === '') return true;
+  // The common case first, without the strings a split makes.
+  if (contentType === '' || contentType === 'application/json') return true;
   const bare = contentType.split(';', 1)[0]!.trim().toLowerCase();
   return acceptedContentTypes.some((accepted) => bare.startsWith(accepted));
 }

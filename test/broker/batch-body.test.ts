@@ -151,6 +151,25 @@ describe('record-batch and NDJSON batch bodies', () => {
     assert.equal(await highWatermark('nd', 0), 4, 'the earlier test wrote 4; nothing since');
     const single = await post('/topics/nd/produce', good, NDJSON);
     assert.equal(single.status, 415, 'NDJSON is a batch body');
+    // The JSON batch body names the record by its index in "records", for each kind of field error.
+    const record = { value: 'x', partition: 0 };
+    const jsonCases: [unknown[], RegExp][] = [
+      [[record, record, { value: 5 }], /^records\[2\]: value must be a string or null, got number$/],
+      [[record, { value: 'eA', value_format: 'base64' }], /^records\[1\]: value is not valid base64$/],
+      [
+        [{ value: 'x', key: 'k', key_format: 'hex' }],
+        /^records\[0\]: key_format must be 'string' or 'base64'$/,
+      ],
+      [[record, { value: 'x', partition: -1 }], /^records\[1\]: partition must be a non-negative integer$/],
+    ];
+    for (const [records, message] of jsonCases) {
+      const answer = await post('/topics/nd/records', JSON.stringify({ records }), 'application/json');
+      assert.equal(answer.status, 400, JSON.stringify(answer.body));
+      assert.match(answer.body.message, message);
+    }
+    const bad = await post('/topics/nd/produce', JSON.stringify({ value: ['a'] }), 'application/json');
+    assert.equal(bad.body.message, 'value must be a string or null, got array');
+    assert.equal(await highWatermark('nd', 0), 4, 'nothing of a refused body is written');
   });
 
   test('an idempotent record batch sent twice is appended once; acks other than all are refused', async () => {
