@@ -30,7 +30,7 @@ import { validateTopicName } from '../core/names.js';
 import type { AccessRequirement } from '../core/security/acl.js';
 import { decodePathParam } from '../http/params.js';
 import { parseSingleProduce } from '../http/produce-body.js';
-import { recordFieldsJson } from '../http/record-json.js';
+import { RecordFrameWriter, recordFieldsJson } from '../http/record-json.js';
 import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
 import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
 import { Status } from '../messages/status.js';
@@ -119,10 +119,14 @@ interface Session {
 /** Where a partition stream delivers. */
 interface StreamSink {
   canSend(): boolean;
-  send(json: string): void;
+  /** A frame's JSON text, or its UTF-8 bytes (copied before this returns). */
+  send(json: string | Uint8Array): void;
   cork(work: () => void): void;
   fail(code: number, reason: string): void;
 }
+
+/** Frames of one stream's records are made here, one at a time (one thread). */
+const frameWriter = new RecordFrameWriter();
 
 /** How long a stream's fetch waits at the leader for records before it is asked again. */
 const streamWaitMs = 10_000;
@@ -228,6 +232,8 @@ class PartitionStream {
   private fetching = false;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** `prefix` as UTF-8, for frames made as bytes. */
+  private readonly prefixBytes: Buffer;
 
   constructor(
     private readonly acceptor: Acceptor,
@@ -244,7 +250,9 @@ class PartitionStream {
      * stored data, a failed disk): the stream has stopped, and the session decides what the client hears.
      */
     private readonly onRefused: (stream: PartitionStream, error: ErrorName, message: string) => void,
-  ) {}
+  ) {
+    this.prefixBytes = Buffer.from(prefix, 'utf8');
+  }
 
   pump(): void {
     if (this.stopped || this.fetching || this.retryTimer !== null || !this.sink.canSend()) return;
@@ -323,7 +331,7 @@ class PartitionStream {
           (record) => {
             // Once the socket is full the rest of the batch is left for a later fetch from nextOffset.
             if (this.stopped || record.offset !== this.nextOffset || !this.sink.canSend()) return;
-            this.sink.send(`${this.prefix}${recordFieldsJson(record, this.base64)}`);
+            this.sink.send(frameWriter.frame(this.prefixBytes, record, this.base64));
             this.nextOffset = record.offset + 1;
           },
           { fromOffset: this.nextOffset, toOffsetExclusive: highWatermark },
@@ -401,10 +409,11 @@ class SocketSink implements StreamSink {
     return this.ws.getBufferedAmount() < this.highWaterBytes && !this.throttled();
   }
 
-  send(json: string): void {
+  send(json: string | Uint8Array): void {
     if (this.permitMode) this.permits--;
     if (this.quotas !== null && this.quotas.consumeBytesPerS > 0) {
-      this.quotas.chargeConsume(this.ws.getUserData().principal, Buffer.byteLength(json));
+      const bytes = typeof json === 'string' ? Buffer.byteLength(json) : json.byteLength;
+      this.quotas.chargeConsume(this.ws.getUserData().principal, bytes);
     }
     // maxBackpressure is far above highWaterBytes, so uWebSockets.js never drops a frame: 2 would be a bug.
     const outcome = this.ws.send(json, false);
