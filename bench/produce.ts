@@ -23,7 +23,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { encodeRecordBatch } from '../src/core/log/batch-body.js';
-import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
+import { cpuSeconds, root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
 import { report } from './lib/table.js';
 
 const args = process.argv.slice(2);
@@ -81,18 +81,6 @@ function rssBytes(pid: number): number {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const match = /VmRSS:\s+(\d+) kB/.exec(status);
     return match === null ? 0 : Number(match[1]) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds (user + system, every thread) the process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
     return 0;
   }

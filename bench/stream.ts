@@ -1,5 +1,6 @@
 // Streaming benchmark: end-to-end latency from a WebSocket produce to the WebSocket push of the same record at a
-// paced 10k records/s (with the default fsync-before-ack and with a 1 s fsync interval); push throughput to one
+// paced 10k records/s (with the default fsync-before-ack and with a 1 s fsync interval), with the server's CPU
+// time per record (every thread, from /proc); push throughput to one
 // consumer and to 100 consumers of one partition; the same latency load against a bare uWS relay (the floor); the broker's RSS with 1000 idle consumers connected. The
 // broker runs compiled, as a child process. Writes bench/results/stream-<iso>.json and prints a table.
 // Usage: node --import tsx bench/stream.ts [--quick] [--latency-only]
@@ -9,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
+import { cpuSeconds, root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
 import { report } from './lib/table.js';
 
 const quick = process.argv.includes('--quick');
@@ -93,6 +94,7 @@ async function latency(broker: Broker, ratePerS: number, seconds: number, topic 
   });
   const producer = await open(`${ws}/ws/produce/${topic}`);
   const heapBefore = await heapFigures(broker);
+  const cpuBefore = cpuSeconds(broker.child.pid!);
   const total = ratePerS * seconds;
   const perTick = Math.max(1, Math.round(ratePerS / 1000));
   let sent = 0;
@@ -110,6 +112,7 @@ async function latency(broker: Broker, ratePerS: number, seconds: number, topic 
   const deadline = Date.now() + 10_000;
   while (latenciesMs.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const elapsedS = (performance.now() - started) / 1000;
+  const cpuUsed = cpuSeconds(broker.child.pid!) - cpuBefore;
   const heapAfter = await heapFigures(broker);
   producer.close();
   consumer.close();
@@ -124,6 +127,7 @@ async function latency(broker: Broker, ratePerS: number, seconds: number, topic 
     steadyP50Ms: +percentile(steady, 50).toFixed(2),
     steadyP99Ms: +percentile(steady, 99).toFixed(2),
     steadyMaxMs: +(steady.at(-1) ?? 0).toFixed(2),
+    cpuUsPerRecord: +((cpuUsed * 1e6) / total).toFixed(1),
     acceptorAllocBPerRecord: Math.round(
       (heapAfter.acceptorAllocBytes - heapBefore.acceptorAllocBytes) / total,
     ),

@@ -2,7 +2,7 @@
 // uWebSockets.js baseline, each on 127.0.0.1 port 0. Every process started here is registered and killed by
 // PID when the benchmark process exits, even after an error, so no load generator leaves a server behind.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -110,4 +110,16 @@ export async function stopServer(server: Server): Promise<void> {
     clearTimeout(timer);
   }
   if (server.dataDir !== null) rmSync(server.dataDir, { recursive: true, force: true });
+}
+
+/** CPU seconds (user + system, every thread) the process has used, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
 }
