@@ -828,10 +828,28 @@ class ProduceSession implements Session, SingleProduceTarget {
     );
   }
 
+  /**
+   * Queues an answer frame; the frames answered in one go (a drain of the workers' answers, a read of the
+   * client's frames) are sent together at the next microtask, corked: one write to the socket instead of one per
+   * record. Bounded by the records in flight plus the frames of one read.
+   */
   private answer(json: string): void {
     if (this.ws.getUserData().closed) return;
-    this.ws.cork(() => this.ws.send(json, false));
+    this.pendingAnswers.push(json);
+    if (this.pendingAnswers.length === 1) queueMicrotask(this.flushAnswers);
   }
+
+  private readonly pendingAnswers: string[] = [];
+
+  private readonly flushAnswers = (): void => {
+    const answers = this.pendingAnswers;
+    if (!this.ws.getUserData().closed) {
+      this.ws.cork(() => {
+        for (const json of answers) this.ws.send(json, false);
+      });
+    }
+    answers.length = 0;
+  };
 
   drain(): void {}
   close(): void {}
