@@ -30,7 +30,7 @@ import { validateTopicName } from '../core/names.js';
 import type { AccessRequirement } from '../core/security/acl.js';
 import { decodePathParam } from '../http/params.js';
 import { parseSingleProduce } from '../http/produce-body.js';
-import { RecordFrameWriter, recordFieldsJson } from '../http/record-json.js';
+import { RecordFrameWriter } from '../http/record-json.js';
 import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
 import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
 import { Status } from '../messages/status.js';
@@ -136,7 +136,8 @@ const streamRetryMs = 200;
 /** The records of one fetch answer as frames, made once for every stream that waited on that fetch. */
 interface SharedFrames {
   readonly offsets: number[];
-  readonly texts: string[];
+  /** Each record's frame as UTF-8 bytes, copied once and sent to every stream (no text to convert per send). */
+  readonly frames: Uint8Array[];
   readonly decoded: ReturnType<typeof forEachRecord>;
 }
 
@@ -209,16 +210,17 @@ export class StreamFeeds {
     if (outcome.failure !== null || outcome.status !== Status.Ok) return null;
     this.shared++;
     const offsets: number[] = [];
-    const texts: string[] = [];
+    const frames: Uint8Array[] = [];
+    const prefix = Buffer.from(feed.prefix, 'utf8');
     const decoded = forEachRecord(
       outcome.payload,
       (record) => {
         offsets.push(record.offset);
-        texts.push(`${feed.prefix}${recordFieldsJson(record, feed.base64)}`);
+        frames.push(Buffer.from(frameWriter.frame(prefix, record, feed.base64)));
       },
       { fromOffset: feed.offset, toOffsetExclusive: outcome.header.highWatermark },
     );
-    return { offsets, texts, decoded };
+    return { offsets, frames, decoded };
   }
 }
 
@@ -319,7 +321,7 @@ class PartitionStream {
           // Once the socket is full the rest is left for a later fetch from nextOffset.
           if (this.stopped || !this.sink.canSend()) break;
           if (frames.offsets[i] !== this.nextOffset) continue;
-          this.sink.send(frames.texts[i]!);
+          this.sink.send(frames.frames[i]!);
           this.nextOffset += 1;
         }
       });
