@@ -17,6 +17,7 @@ const all = [
   'metadata-commit',
   'raft-failover',
   'partitions',
+  'log-growth',
   'replication',
   'groups',
   'moves',
