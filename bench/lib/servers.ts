@@ -70,6 +70,7 @@ export function startBroker(
     [
       // As `npm start`, pm2 and the Docker image run it.
       '--max-semi-space-size=2',
+      '--heap-growing-percent=30',
       // Extra Node flags for the broker under test, e.g. BENCH_NODE_FLAGS="--trace-gc" or "--inspect=127.0.0.1:0".
       ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
       join(checkout, 'bin/broker.mjs'),

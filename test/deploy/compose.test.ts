@@ -201,7 +201,12 @@ describe('docker-compose cluster, run outside Docker', () => {
     const scrape = readFileSync(join(root, 'deploy/prometheus/prometheus.yml'), 'utf8');
     for (const [name] of brokerServices)
       assert.ok(scrape.includes(`${name}:8080`), `Prometheus scrapes ${name}`);
-    assert.deepEqual(image.entrypoint, ['node', '--max-semi-space-size=2', 'bin/broker.mjs']);
+    assert.deepEqual(image.entrypoint, [
+      'node',
+      '--max-semi-space-size=2',
+      '--heap-growing-percent=30',
+      'bin/broker.mjs',
+    ]);
     assert.equal(image.user, 'node', 'the image runs as a non-root user');
   });
 
