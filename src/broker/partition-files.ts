@@ -90,6 +90,18 @@ export class PartitionFiles {
     };
   }
 
+  /** `figures().logStartOffset` without the figures object (answers and notices read it per request). */
+  get logStartOffset(): number {
+    const log = this.log;
+    return log === null ? this.known.logStartOffset : log.logStartOffset;
+  }
+
+  /** `figures().logEndOffset` without the figures object. */
+  get logEndOffset(): number {
+    const log = this.log;
+    return log === null ? this.known.logEndOffset : log.logEndOffset;
+  }
+
   /** Offsets below this are durable (the log's flushed offset; the checkpoint's end while closed). */
   get durableEndOffset(): number {
     return this.log?.flushedOffset ?? this.known.logEndOffset;

@@ -33,6 +33,10 @@
 // Invariants: at most one request in flight per fetch session; every request answered exactly once (a ring
 // request always; a link request unless its connection closed); answers of a drained batch are published with
 // one store and at most one notify.
+// The produce and consumer-fetch paths allocate little per request: a produce is decoded into a reused header
+// and a pooled request record (its own answer's origin), acks=all waiters sit in a per-replica queue, answers
+// are written straight into the response ring from reused scratch objects, and a turn of the loop (`step`)
+// runs synchronously unless a phase must wait (ring space, a sync): only then is a promise made.
 // Runs on one partition worker thread; nothing here is shared with another thread except the rings, the stats
 // buffer and the control port.
 
@@ -75,6 +79,7 @@ import {
   DESCRIBE_REQUEST_BYTES,
   describeAnswerBytes,
   PARTITION_STATE_BYTES,
+  type PartitionState,
   type ReplicaEnd,
   writeDescribeAnswer,
   writePartitionState,
@@ -85,6 +90,7 @@ import {
   FETCH_EARLIEST,
   FETCH_LATEST,
   FETCH_REQUEST_BYTES,
+  type FetchAnswerHeader,
   type FetchRequest,
   readFetchRequest,
   writeFetchAnswerHeader,
@@ -95,12 +101,13 @@ import { MOVED_ENTRIES_MAX, type MovedEntry, movedAnswerBytes, writeMovedAnswer 
 import {
   Acks,
   emptyProduceAnswer,
+  emptyProduceHeader,
   isBatchProduce,
   PRODUCE_ANSWER_BYTES,
   PRODUCE_HEADER_BYTES,
   type ProducerFields,
   readPartitionKey,
-  readProduceHeader,
+  readProduceHeaderInto,
   validProduceRecords,
   writeProduceAnswer,
 } from '../messages/produce.js';
@@ -210,18 +217,28 @@ interface Origin {
   readonly correlationId: number;
 }
 
+/**
+ * A replica's records staged for its next append. The object stays with its replica across commits (see
+ * `beginStaging`); only the writer, with its buffer, goes back to the pool between them.
+ */
 interface Staging extends StagingTarget<PendingProduce> {
-  readonly writer: BatchWriter;
-  readonly maxBatchBytes: number;
+  writer: BatchWriter;
+  maxBatchBytes: number;
   readonly staged: PendingProduce[];
   recordsStaged: number;
+  readonly replica: Replica;
 }
 
-interface PendingProduce {
-  readonly origin: Origin;
-  readonly replica: Replica | null;
-  readonly recordCount: number;
-  readonly acks: Acks;
+/**
+ * A produce request from drain to answer. It is its own answer's origin (no separate object), and the worker
+ * reuses it once it is answered (`acquirePending`, `recyclePending`): nothing may keep one past its answer.
+ */
+interface PendingProduce extends Origin {
+  link: LinkConnection | null;
+  correlationId: number;
+  replica: Replica | null;
+  recordCount: number;
+  acks: Acks;
   /** Records staged in the same writer before this request's: its offsets start after them. */
   recordsBefore: number;
   status: Status;
@@ -229,12 +246,62 @@ interface PendingProduce {
   detail: number;
   /** An idempotent retry of a batch the log holds: answered with its offsets, nothing appended. */
   duplicate: boolean;
+  /** acks=all: its id with the replica core while it waits for the high watermark; 0 otherwise. */
+  ackId: number;
+  /** Its answer was written (not left to a wait for ring space): it may be reused. */
+  answered: boolean;
 }
 
-interface AckWaiter {
-  readonly origin: Origin;
-  readonly baseOffset: number;
-  readonly duplicate: boolean;
+/**
+ * The acks=all requests of one replica waiting for its high watermark, in the order they were registered with
+ * the core (ids increase), which is the order the core releases them in: taking one is O(1) at the head.
+ */
+class AckWaiters {
+  private readonly items: PendingProduce[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(pending: PendingProduce): void {
+    assert(pending.ackId > 0, 'an acks=all waiter has an id');
+    const last = this.items.length > this.head ? this.items[this.items.length - 1]! : null;
+    assert(last === null || last.ackId < pending.ackId, 'acks=all waiters are registered in id order');
+    this.items.push(pending);
+  }
+
+  /** Removes and returns the waiter with this id, or null when none waits under it. */
+  take(ackId: number): PendingProduce | null {
+    const items = this.items;
+    let found = -1;
+    for (let i = this.head; i < items.length; i++) {
+      if (items[i]!.ackId === ackId) {
+        found = i;
+        break;
+      }
+    }
+    if (found < 0) return null;
+    const pending = items[found]!;
+    if (found === this.head) this.head++;
+    else items.splice(found, 1);
+    if (this.head === items.length) {
+      items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > items.length) {
+      items.splice(0, this.head);
+      this.head = 0;
+    }
+    return pending;
+  }
+
+  /** Removes every waiter, returning them in order. */
+  drain(): PendingProduce[] {
+    const all = this.items.slice(this.head);
+    this.items.length = 0;
+    this.head = 0;
+    return all;
+  }
 }
 
 interface ParkedFetch {
@@ -276,10 +343,12 @@ interface Replica {
   assignment: PartitionAssignment | null;
   minInsyncReplicas: number;
   staging: Staging | null;
+  /** The staging object between commits (its writer detached), reused by the next `beginStaging`. */
+  idleStaging: Staging | null;
   /** Idempotent producers' sequences, while this replica leads and has seen an idempotent produce. */
   producers: ProducerGuard | null;
   touched: boolean;
-  readonly ackWaiters: Map<number, AckWaiter>;
+  readonly ackWaiters: AckWaiters;
   /** acks=1 requests whose fsync has not completed (interval policy only: they wait for the next flush). */
   readonly parkedConsumers: ParkedFetch[];
   readonly parkedReplicas: Set<ParkedReplicaFetch>;
@@ -320,8 +389,12 @@ const commitOverlapDefaultMs = 2;
 const midSyncStepMinMs = 0.25;
 /** Weight of the newest sync in `syncMsAverage`. */
 const syncAverageWeight = 0.2;
+/** The phases of one turn of the loop (see `turnPhase`): the last one ends the turn. */
+const turnPhases = 10;
 /** Link requests queued for the loop at most; past it a connection stops being read until the loop catches up. */
 const linkQueueMax = 8192;
+/** Answered produce requests kept for reuse at most (a few drained batches' worth). */
+const pendingPoolMax = 4096;
 
 export class PartitionWorker {
   private readonly reader: RingReader;
@@ -335,15 +408,20 @@ export class PartitionWorker {
   private readonly byTopicId = new Map<string, Set<Replica>>();
   private brokers = new Map<string, BrokerRegistration>();
   private metadataVersion = -1;
-  private readonly produces: PendingProduce[] = [];
+  /** Produce requests drained since the last commit started (the next commit takes the list itself). */
+  private produces: PendingProduce[] = [];
   private readonly fetches: { origin: Origin; request: FetchRequest }[] = [];
-  private readonly touched: Replica[] = [];
+  /** Replicas appended to since the last commit started (the next commit takes the list itself). */
+  private touched: Replica[] = [];
+  /** Emptied lists of finished commits, for the next ones (two commits are alive at most). */
+  private readonly spareProduceLists: PendingProduce[][] = [];
+  private readonly spareReplicaLists: Replica[][] = [];
   /** The group commit whose syncs run (at most one; see `startCommit`). */
   private commit: Commit | null = null;
   /** Moving average of how long a commit's syncs on the pool take (ms). */
   private syncMsAverage = 0;
   private readonly stager = new RecordStager<PendingProduce>((target) =>
-    this.appendStaged((target as Staging & { replica: Replica }).replica),
+    this.appendStaged((target as Staging).replica),
   );
   private running = true;
   private readonly idleWriters: BatchWriter[] = [];
@@ -502,50 +580,116 @@ export class PartitionWorker {
         await this.reader.waitAsync(waitMs);
       }
       this.pendingWork = false;
-      await this.step();
+      const turn = this.step();
+      if (turn !== undefined) await turn;
     }
     await this.settle();
     this.loopDelay.disable();
   }
 
-  /** One turn of the loop: metadata, requests, appends, answers, followers, time. */
-  private async step(): Promise<void> {
-    const now = performance.now();
-    const wallMs = Date.now();
+  /** The turn in progress (see `step`): its clock readings, frames drained, and the commit whose syncs ended. */
+  private turnNowMs = 0;
+  private turnWallMs = 0;
+  private turnFrames = 0;
+  private turnEnded: Commit | null = null;
+
+  /**
+   * One turn of the loop: metadata, requests, appends, answers, followers, time, in that order (`turnPhase`).
+   * A turn in which nothing waits (for ring space, a sync, a settle) runs synchronously and returns undefined:
+   * only a phase that must wait returns a promise, and the rest of the turn runs after it (`stepAfter`).
+   */
+  private step(): Promise<void> | undefined {
+    this.turnNowMs = performance.now();
+    this.turnWallMs = Date.now();
+    this.turnFrames = 0;
     // A commit whose syncs ended: its logs learn what is durable now; its requests are answered once the next
     // commit's syncs have started (in commitAppends), so the disk works while this thread answers.
-    let ended = this.commit?.ended === true ? this.endSyncs() : null;
-    if (this.metadataQueue.length > 0) {
-      // Metadata may cut, close or delete logs: no sync may run then.
-      if (ended !== null) await this.answerCommit(ended);
-      ended = null;
-      await this.settle();
-      for (const message of this.metadataQueue.splice(0)) this.onControlMessage(message, now);
+    this.turnEnded = this.commit?.ended === true ? this.endSyncs() : null;
+    for (let phase = 0; phase < turnPhases; phase++) {
+      const waiting = this.turnPhase(phase);
+      if (waiting !== undefined) return this.stepAfter(waiting, phase + 1);
     }
-    const frames = this.drainRing(now);
-    this.drainLink(now);
-    await this.commitAppends(frames, ended);
-    if (this.sessionAnswers.length > 0) {
-      // Followers' appends may cut their logs first.
-      await this.settle();
-      await this.applySessionAnswers(now);
+    return undefined;
+  }
+
+  /** The rest of a turn, from phase `from`, once `waiting` (the phase before it) ended. */
+  private async stepAfter(waiting: Promise<void>, from: number): Promise<void> {
+    await waiting;
+    for (let phase = from; phase < turnPhases; phase++) {
+      const next = this.turnPhase(phase);
+      if (next !== undefined) await next;
     }
-    await this.serveFetches(now);
-    if (now >= this.nextTickMs) {
-      this.nextTickMs = now + tickIntervalMs;
-      // Retention, repairs and interval flushes work on the logs.
-      await this.settle();
-      await this.tick(now, wallMs);
+  }
+
+  /** Runs one phase of the turn; a promise when the phase waits (the next phase starts after it). */
+  private turnPhase(phase: number): Promise<void> | undefined {
+    const now = this.turnNowMs;
+    switch (phase) {
+      case 0:
+        return this.metadataQueue.length > 0 ? this.applyMetadata(now) : undefined;
+      case 1:
+        this.turnFrames = this.drainRing(now);
+        if (this.linkQueue.length > 0) this.drainLink(now);
+        return this.commitAppends(this.turnFrames, this.turnEnded);
+      case 2:
+        // Followers' appends may cut their logs first.
+        return this.sessionAnswers.length > 0 ? this.settleThenApplySessionAnswers(now) : undefined;
+      case 3:
+        return this.fetches.length > 0 ||
+          this.fetchesDescribe.length > 0 ||
+          this.replicaFetches.length > 0 ||
+          this.controls.length > 0
+          ? this.serveFetches(now)
+          : undefined;
+      case 4:
+        if (now < this.nextTickMs) return undefined;
+        this.nextTickMs = now + tickIntervalMs;
+        // Retention, repairs and interval flushes work on the logs.
+        return this.settleThenTick(now, this.turnWallMs);
+      case 5:
+        return this.collectReady(now);
+      case 6:
+        if (this.hasParkedToServe()) return this.serveParked(now);
+        this.hwMoved.clear();
+        return undefined;
+      case 7:
+        if (this.sessions.size > 0) this.driveFollowers(now);
+        return this.releases.length > 0 ? this.settleThenDriveReleases(now) : undefined;
+      case 8:
+        return this.sendStateNotices();
+      default:
+        this.endTurn(now);
+        return undefined;
     }
-    await this.collectReady(now);
-    await this.serveParked(now);
-    this.driveFollowers(now);
-    if (this.releases.length > 0) {
-      await this.settle();
-      await this.driveReleases(now);
-    }
-    await this.sendStateNotices();
-    if (frames > 0) this.stats.observeBatch(frames);
+  }
+
+  /** Metadata may cut, close or delete logs: no sync may run then. */
+  private async applyMetadata(now: number): Promise<void> {
+    const ended = this.turnEnded;
+    this.turnEnded = null;
+    if (ended !== null) await this.answerCommit(ended);
+    await this.settle();
+    for (const message of this.metadataQueue.splice(0)) this.onControlMessage(message, now);
+  }
+
+  private async settleThenApplySessionAnswers(now: number): Promise<void> {
+    await this.settle();
+    await this.applySessionAnswers(now);
+  }
+
+  private async settleThenTick(now: number, wallMs: number): Promise<void> {
+    await this.settle();
+    await this.tick(now, wallMs);
+  }
+
+  private async settleThenDriveReleases(now: number): Promise<void> {
+    await this.settle();
+    await this.driveReleases(now);
+  }
+
+  /** The end of a turn: its answers published with one store, and the worker's gauges. */
+  private endTurn(now: number): void {
+    if (this.turnFrames > 0) this.stats.observeBatch(this.turnFrames);
     this.writer.publish();
     this.stats.set(StatSlot.eventLoopDelayP99Seconds, this.loopDelay.percentile(99) / 1e9);
     this.stats.set(StatSlot.partitions, this.replicas.size);
@@ -643,8 +787,9 @@ export class PartitionWorker {
       assignment: null,
       minInsyncReplicas: topic.config.minInsyncReplicas,
       staging: null,
+      idleStaging: null,
       touched: false,
-      ackWaiters: new Map(),
+      ackWaiters: new AckWaiters(),
       parkedConsumers: [],
       parkedReplicas: new Set(),
       producers: null,
@@ -788,10 +933,9 @@ export class PartitionWorker {
     replica.session?.partitions.delete(replica.key);
     replica.session = null;
     this.answerParkedAsNotLeader(replica);
-    for (const waiter of replica.ackWaiters.values()) {
-      void this.answerProduce(waiter.origin, Status.LostLeadership, -1, replica, 0);
+    for (const waiter of replica.ackWaiters.drain()) {
+      void this.answerProduce(waiter, Status.LostLeadership, -1, replica, 0);
     }
-    replica.ackWaiters.clear();
     this.report(`partition ${replica.name}: replica removed (${why}); its files are deleted`);
     replica.files.delete();
   }
@@ -805,9 +949,9 @@ export class PartitionWorker {
     let frames = 0;
     while (frames < this.options.framesPerBatchMax && reader.next()) {
       frames++;
-      const origin: Origin = { link: null, correlationId: reader.correlationId };
       this.onRequest(
-        origin,
+        null,
+        reader.correlationId,
         reader.kind,
         reader.view,
         reader.bytes,
@@ -833,7 +977,17 @@ export class PartitionWorker {
         this.answerMoved(q.origin, moved);
         continue;
       }
-      this.onRequest(q.origin, q.kind, view, q.payload, 0, q.payload.byteLength, now, false);
+      this.onRequest(
+        q.origin.link,
+        q.origin.correlationId,
+        q.kind,
+        view,
+        q.payload,
+        0,
+        q.payload.byteLength,
+        now,
+        false,
+      );
     }
     if (queued.length >= linkQueueMax) {
       for (const q of queued) q.origin.link?.socket.resume();
@@ -894,8 +1048,13 @@ export class PartitionWorker {
     );
   }
 
+  /**
+   * One request from the ring (`link` null) or the data link. Its origin object is made here for the kinds
+   * that keep one; a produce is its own origin (a reused PendingProduce).
+   */
   private onRequest(
-    origin: Origin,
+    link: LinkConnection | null,
+    correlationId: number,
     kind: number,
     view: DataView,
     bytes: Uint8Array,
@@ -907,12 +1066,15 @@ export class PartitionWorker {
     switch (kind) {
       case MessageKind.Produce:
         if (length >= PRODUCE_HEADER_BYTES && isBatchProduce(view, at)) {
-          return this.stageBatchProduce(origin, view, bytes, at, length, now, trusted);
+          return this.stageBatchProduce(link, correlationId, view, bytes, at, length, now, trusted);
         }
         if (!trusted && !validProduceRecords(view, at, length)) {
-          return void this.answerProduce(origin, Status.TooLarge, -1, null, 0);
+          return void this.answerProduce({ link, correlationId }, Status.TooLarge, -1, null, 0);
         }
-        return this.stageProduce(origin, view, bytes, at, length, now);
+        return this.stageProduce(link, correlationId, view, bytes, at, length, now);
+    }
+    const origin: Origin = { link, correlationId };
+    switch (kind) {
       case MessageKind.Fetch:
         if (length < FETCH_REQUEST_BYTES)
           return void this.answerFetchStatus(origin, Status.UnknownPartition, null);
@@ -1014,42 +1176,23 @@ export class PartitionWorker {
   }
 
   private stageProduce(
-    origin: Origin,
+    link: LinkConnection | null,
+    correlationId: number,
     view: DataView,
     bytes: Uint8Array,
     at: number,
     length: number,
     now: number,
   ): void {
-    const header = readProduceHeader(view, at);
+    const header = readProduceHeaderInto(view, at, this.produceHeaderScratch);
     const replica = this.replicas.get(partitionKey(header.topicSeq, header.partition)) ?? null;
-    const pending: PendingProduce = {
-      origin,
-      replica,
-      recordCount: header.recordCount,
-      acks: header.acks,
-      recordsBefore: 0,
-      status: Status.Ok,
-      baseOffset: -1,
-      detail: 0,
-      duplicate: false,
-    };
+    const pending = this.acquirePending(link, correlationId, replica, header.recordCount, header.acks);
     this.produces.push(pending);
     if (!this.admitProduce(pending, header.acks) || replica === null) return;
     // Admitted: the replica has its core and an open, writable log.
     const core = replica.core!;
     const files = replica.files;
-    if (replica.staging === null) {
-      const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
-      const staging: Staging & { replica: Replica } = {
-        writer,
-        maxBatchBytes: files.config.maxBatchBytes,
-        staged: [],
-        recordsStaged: 0,
-        replica,
-      };
-      replica.staging = staging;
-    }
+    if (replica.staging === null) this.beginStaging(replica);
     const producer = header.producer as ProducerFields | null;
     if (producer !== null && !this.checkSequence(replica, core.leaderEpoch, producer, pending)) return;
     const staging = replica.staging!;
@@ -1079,7 +1222,8 @@ export class PartitionWorker {
    * batch from another node is CRC-checked and walked again here; one from the ring was by the acceptor.
    */
   private stageBatchProduce(
-    origin: Origin,
+    link: LinkConnection | null,
+    correlationId: number,
     view: DataView,
     bytes: Uint8Array,
     at: number,
@@ -1087,20 +1231,10 @@ export class PartitionWorker {
     now: number,
     trusted: boolean,
   ): void {
-    const header = readProduceHeader(view, at);
+    const header = readProduceHeaderInto(view, at, this.produceHeaderScratch);
     const batch = bytes.subarray(at + PRODUCE_HEADER_BYTES, at + length);
     const replica = this.replicas.get(partitionKey(header.topicSeq, header.partition)) ?? null;
-    const pending: PendingProduce = {
-      origin,
-      replica,
-      recordCount: header.recordCount,
-      acks: header.acks,
-      recordsBefore: 0,
-      status: Status.Ok,
-      baseOffset: -1,
-      detail: 0,
-      duplicate: false,
-    };
+    const pending = this.acquirePending(link, correlationId, replica, header.recordCount, header.acks);
     this.produces.push(pending);
     const check = validateBatch(batch, 0, batch.length, crc32, {
       // The partition's own bound is checked below, as a refusal rather than as damage.
@@ -1120,20 +1254,11 @@ export class PartitionWorker {
       pending.status = Status.TooLarge;
       return;
     }
-    if (replica.staging === null) {
-      const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
-      replica.staging = {
-        writer,
-        maxBatchBytes: files.config.maxBatchBytes,
-        staged: [],
-        recordsStaged: 0,
-        replica,
-      } as Staging & { replica: Replica };
-    }
+    const staging = replica.staging ?? this.beginStaging(replica);
     const producer = header.producer as ProducerFields | null;
     if (producer !== null && !this.checkSequence(replica, core.leaderEpoch, producer, pending)) return;
     // Records staged before this batch go first: offsets follow the order requests arrived in.
-    if (replica.staging.staged.length > 0) this.appendStaged(replica);
+    if (staging.staged.length > 0) this.appendStaged(replica);
     if (this.batchCopy.byteLength < batch.length) this.batchCopy = new Uint8Array(batch.length);
     const copy = this.batchCopy.subarray(0, batch.length);
     copy.set(batch);
@@ -1163,8 +1288,80 @@ export class PartitionWorker {
     }
   }
 
+  /** Gives the replica a staging with a writer from the pool, reusing its staging object from earlier commits. */
+  private beginStaging(replica: Replica): Staging {
+    const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
+    const maxBatchBytes = replica.files.config.maxBatchBytes;
+    let staging = replica.idleStaging;
+    if (staging === null) {
+      staging = { writer, maxBatchBytes, staged: [], recordsStaged: 0, replica };
+    } else {
+      assert(staging.staged.length === 0 && staging.recordsStaged === 0, 'an idle staging holds nothing');
+      staging.writer = writer;
+      staging.maxBatchBytes = maxBatchBytes;
+      replica.idleStaging = null;
+    }
+    replica.staging = staging;
+    return staging;
+  }
+
   /** The copy of a client's batch that the log patches (base offset, epoch) and writes. */
   private batchCopy = new Uint8Array(0);
+  /** Every produce's header is read into this one object (used only while the request is staged). */
+  private readonly produceHeaderScratch = emptyProduceHeader();
+  /** Answered produce requests, kept for reuse (at most `pendingPoolMax`). */
+  private readonly pendingPool: PendingProduce[] = [];
+
+  /** A produce request record, reused when one is free. */
+  private acquirePending(
+    link: LinkConnection | null,
+    correlationId: number,
+    replica: Replica | null,
+    recordCount: number,
+    acks: Acks,
+  ): PendingProduce {
+    const pending = this.pendingPool.pop();
+    if (pending === undefined) {
+      return {
+        link,
+        correlationId,
+        replica,
+        recordCount,
+        acks,
+        recordsBefore: 0,
+        status: Status.Ok,
+        baseOffset: -1,
+        detail: 0,
+        duplicate: false,
+        ackId: 0,
+        answered: false,
+      };
+    }
+    pending.link = link;
+    pending.correlationId = correlationId;
+    pending.replica = replica;
+    pending.recordCount = recordCount;
+    pending.acks = acks;
+    pending.recordsBefore = 0;
+    pending.status = Status.Ok;
+    pending.baseOffset = -1;
+    pending.detail = 0;
+    pending.duplicate = false;
+    pending.ackId = 0;
+    pending.answered = false;
+    return pending;
+  }
+
+  /**
+   * Takes back a request whose answer was written. One whose answer waited for ring space is left to the
+   * collector instead: the wait still reads it.
+   */
+  private recyclePending(pending: PendingProduce): void {
+    if (!pending.answered || this.pendingPool.length >= pendingPoolMax) return;
+    pending.link = null;
+    pending.replica = null;
+    this.pendingPool.push(pending);
+  }
 
   /**
    * Checks an idempotent produce against the producer's last batches on this leader. True: stage it. False:
@@ -1233,11 +1430,10 @@ export class PartitionWorker {
     } else if (core === null || core.canAppend(false) !== null) {
       status = Status.NotLeader;
     } else {
-      const result = files.log.append(bytes, {
-        assignOffsets: true,
-        leaderEpoch: core.leaderEpoch,
-        nowMs: Date.now(),
-      });
+      const options = this.produceAppendOptions;
+      options.leaderEpoch = core.leaderEpoch;
+      options.nowMs = Date.now();
+      const result = files.log.append(bytes, options);
       if (result.kind === 'ok') {
         firstOffset = result.firstOffset;
         this.stats.observeAppend(staging.recordsStaged, bytes.byteLength, this.commit !== null);
@@ -1252,7 +1448,9 @@ export class PartitionWorker {
         status = Status.TooLarge;
       }
     }
-    for (const pending of staging.staged) {
+    const staged = staging.staged;
+    for (let i = 0; i < staged.length; i++) {
+      const pending = staged[i]!;
       // A request split over several appends keeps the base offset of its first one, and fails if any fails.
       if (pending.status !== Status.Ok) continue;
       if (status !== Status.Ok) {
@@ -1271,6 +1469,13 @@ export class PartitionWorker {
     }
   }
 
+  /** The options of every append of staged records (the log reads them during the call only). */
+  private readonly produceAppendOptions: { assignOffsets: true; leaderEpoch: number; nowMs: number } = {
+    assignOffsets: true,
+    leaderEpoch: 0,
+    nowMs: 0,
+  };
+
   /** The durable end the core counts: flushed with fsync-per-batch, appended with an interval policy. */
   private durableEnd(replica: Replica): number {
     const files = replica.files;
@@ -1281,12 +1486,9 @@ export class PartitionWorker {
   private logChanged(replica: Replica): void {
     const core = replica.core;
     if (core === null) return;
-    const figures = replica.files.figures();
-    core.onLogChanged(
-      figures.logStartOffset,
-      figures.logEndOffset,
-      Math.min(this.durableEnd(replica), figures.logEndOffset),
-    );
+    const files = replica.files;
+    const logEndOffset = files.logEndOffset;
+    core.onLogChanged(files.logStartOffset, logEndOffset, Math.min(this.durableEnd(replica), logEndOffset));
     this.stateNotices.add(replica);
     this.pendingReady.add(replica);
     // Followers waiting for records of this leader may have some now.
@@ -1298,24 +1500,35 @@ export class PartitionWorker {
    * next one over every partition appended to. Records staged while a sync runs are written at once and wait
    * for the next sync, which starts in the turn after the running one ended, with whatever that turn drained.
    */
-  private async commitAppends(framesDrained: number, ended: Commit | null): Promise<void> {
+  private commitAppends(framesDrained: number, ended: Commit | null): Promise<void> | undefined {
     if (this.commit === null) {
       if (this.produces.length > 0) this.startCommit(framesDrained > 1);
       // The previous commit's answers go first (answers keep the order of the requests), while this one's
       // syncs run on the pool.
-      if (ended !== null) await this.answerCommit(ended);
+      const answering = ended === null ? undefined : this.answerCommit(ended);
+      if (answering !== undefined) return this.finishStartedAfter(answering);
       // Synced on this thread (or nothing to sync): answered now.
       const started = this.commit as Commit | null;
-      if (started?.ended === true) await this.finishCommit();
-      return;
+      if (started?.ended === true) return this.finishCommit();
+      return undefined;
     }
     assert(ended === null, 'a commit ends before the next one starts');
     this.appendAllStaged();
+    return undefined;
+  }
+
+  /** The rest of `commitAppends` once the previous commit's answers had to wait for ring space. */
+  private async finishStartedAfter(answering: Promise<void>): Promise<void> {
+    await answering;
+    const started = this.commit as Commit | null;
+    if (started?.ended === true) await this.finishCommit();
   }
 
   /** Writes every partition's staged records (one append per partition). */
   private appendAllStaged(): void {
-    for (const pending of this.produces) {
+    const produces = this.produces;
+    for (let i = 0; i < produces.length; i++) {
+      const pending = produces[i]!;
       const staging = pending.replica?.staging;
       if (staging !== null && staging !== undefined && staging.staged.length > 0)
         this.appendStaged(pending.replica!);
@@ -1334,9 +1547,12 @@ export class PartitionWorker {
   private startCommit(concurrent = false): void {
     assert(this.commit === null, 'one group commit at a time');
     this.appendAllStaged();
-    const replicas = this.touched.splice(0);
-    for (const replica of replicas) replica.touched = false;
-    const produces = this.produces.splice(0);
+    // The commit takes the lists; new ones (reused from finished commits) gather the next requests.
+    const replicas = this.touched;
+    this.touched = this.spareReplicaLists.pop() ?? [];
+    for (let i = 0; i < replicas.length; i++) replicas[i]!.touched = false;
+    const produces = this.produces;
+    this.produces = this.spareProduceLists.pop() ?? [];
     const commit: Commit = {
       replicas,
       produces,
@@ -1349,8 +1565,8 @@ export class PartitionWorker {
     };
     this.commit = commit;
     if (this.options.syncIntervalMs === 0) {
-      for (const replica of replicas) {
-        const log = replica.files.log;
+      for (let i = 0; i < replicas.length; i++) {
+        const log = replicas[i]!.files.log;
         const flush = log === null ? null : log.flushStart();
         commit.flushes.push(flush);
         if (flush !== null && flush.fd !== null) commit.fds.push(flush.fd);
@@ -1359,14 +1575,15 @@ export class PartitionWorker {
     const fds = commit.fds;
     const alone = !concurrent && !this.reader.hasFrames() && this.linkQueue.length === 0;
     if (fds.length === 0 || (fds.length === 1 && alone)) {
-      commit.errors = fds.map((fd) => {
+      const errors: unknown[] = fds.length === 0 ? noSyncErrors : [undefined];
+      if (fds.length === 1) {
         try {
-          this.files.disk.fdatasync(fd);
-          return undefined;
+          this.files.disk.fdatasync(fds[0]!);
         } catch (error) {
-          return error;
+          errors[0] = error;
         }
-      });
+      }
+      commit.errors = errors;
       commit.ended = true;
       return;
     }
@@ -1392,9 +1609,8 @@ export class PartitionWorker {
    * PartitionLog.flushFinish), the cores learn the new ends, acks=0/1 requests are answered and acks=all ones
    * wait for the high watermark. Then the next commit starts if anything was appended meanwhile.
    */
-  private async finishCommit(): Promise<void> {
-    const commit = this.endSyncs();
-    await this.answerCommit(commit);
+  private finishCommit(): Promise<void> | undefined {
+    return this.answerCommit(this.endSyncs());
   }
 
   /**
@@ -1421,44 +1637,76 @@ export class PartitionWorker {
     return commit;
   }
 
-  /** The second half of `finishCommit`: the cores learn the new ends, and the commit's requests are answered. */
-  private async answerCommit(commit: Commit): Promise<void> {
-    for (const replica of commit.replicas) this.logChanged(replica);
+  /**
+   * The second half of `finishCommit`: the cores learn the new ends, and the commit's requests are answered.
+   * Synchronous while the response ring has room; a promise (to await before answering anything else) only
+   * from the first answer that must wait for room.
+   */
+  private answerCommit(commit: Commit): Promise<void> | undefined {
+    const replicas = commit.replicas;
+    for (let i = 0; i < replicas.length; i++) this.logChanged(replicas[i]!);
     const now = performance.now();
-    for (const pending of commit.produces) {
-      const replica = pending.replica;
-      const log = replica?.files.log ?? null;
-      if (pending.status === Status.Ok && replica !== null && log !== null) {
-        // Acknowledged only what the log still holds: durable with fsync-per-batch, appended otherwise. A
-        // request past that lost its records to a failed write or sync: definitely, unless the log broke.
-        if (pending.baseOffset + pending.recordCount > this.durableEnd(replica)) {
-          pending.status = log.broken !== null ? Status.StorageError : offlineStatus(replica.files);
-        }
-      }
-      if (pending.status === Status.Ok && pending.acks === Acks.all) {
-        const core = replica!.core!;
-        const id = this.nextAckId++;
-        replica!.ackWaiters.set(id, {
-          origin: pending.origin,
-          baseOffset: pending.baseOffset,
-          duplicate: pending.duplicate,
-        });
-        core.awaitHighWatermark(id, pending.baseOffset + pending.recordCount, now);
-        this.pendingReady.add(replica!);
-        continue;
-      }
-      const waiting = this.answerProduce(
-        pending.origin,
-        pending.status,
-        pending.status === Status.Ok ? pending.baseOffset : -1,
-        replica,
-        pending.detail,
-        pending.duplicate && pending.status === Status.Ok,
-      );
-      if (waiting !== undefined) await waiting;
+    const produces = commit.produces;
+    for (let i = 0; i < produces.length; i++) {
+      const waiting = this.answerCommitted(produces[i]!, now);
+      if (waiting !== undefined) return this.answerCommitAfter(waiting, commit, i + 1, now);
     }
-    for (const pending of commit.produces) {
-      const replica = pending.replica;
+    this.releaseCommit(commit);
+    return undefined;
+  }
+
+  /** `answerCommit` from request `from` on, once the answer before it was written. */
+  private async answerCommitAfter(
+    waiting: Promise<void>,
+    commit: Commit,
+    from: number,
+    now: number,
+  ): Promise<void> {
+    await waiting;
+    const produces = commit.produces;
+    for (let i = from; i < produces.length; i++) {
+      const next = this.answerCommitted(produces[i]!, now);
+      if (next !== undefined) await next;
+    }
+    this.releaseCommit(commit);
+  }
+
+  /** Answers one request of an ended commit, or registers it to wait for the high watermark (acks=all). */
+  private answerCommitted(pending: PendingProduce, now: number): Promise<void> | undefined {
+    const replica = pending.replica;
+    const log = replica?.files.log ?? null;
+    if (pending.status === Status.Ok && replica !== null && log !== null) {
+      // Acknowledged only what the log still holds: durable with fsync-per-batch, appended otherwise. A
+      // request past that lost its records to a failed write or sync: definitely, unless the log broke.
+      if (pending.baseOffset + pending.recordCount > this.durableEnd(replica)) {
+        pending.status = log.broken !== null ? Status.StorageError : offlineStatus(replica.files);
+      }
+    }
+    if (pending.status === Status.Ok && pending.acks === Acks.all) {
+      const core = replica!.core!;
+      pending.ackId = this.nextAckId++;
+      replica!.ackWaiters.push(pending);
+      core.awaitHighWatermark(pending.ackId, pending.baseOffset + pending.recordCount, now);
+      this.pendingReady.add(replica!);
+      return undefined;
+    }
+    const waiting = this.answerProduce(
+      pending,
+      pending.status,
+      pending.status === Status.Ok ? pending.baseOffset : -1,
+      replica,
+      pending.detail,
+      pending.duplicate && pending.status === Status.Ok,
+    );
+    if (waiting === undefined) pending.answered = true;
+    return waiting;
+  }
+
+  /** After a commit's answers: idle writers back to the pool, broken logs closed, answered requests reused. */
+  private releaseCommit(commit: Commit): void {
+    const produces = commit.produces;
+    for (let i = 0; i < produces.length; i++) {
+      const replica = produces[i]!.replica;
       const staging = replica?.staging;
       if (replica === null || staging === null || staging === undefined || staging.staged.length > 0)
         continue;
@@ -1466,10 +1714,23 @@ export class PartitionWorker {
       if (this.idleWriters.length < idleWritersMax && staging.writer.capacityBytes <= idleWriterBytesMax) {
         this.idleWriters.push(staging.writer);
       }
+      // The object is kept for the next commit, without the writer (which another replica may take).
+      staging.writer = detachedWriter;
       replica.staging = null;
+      replica.idleStaging = staging;
     }
     // A log that broke in this commit is closed now that its answers are out; the repair loop reopens it.
-    for (const replica of this.replicas.values()) replica.files.closeIfBroken();
+    this.replicas.forEach(closeIfBroken);
+    // acks=all requests still wait for the high watermark: reused once `answerAck` answered them.
+    for (let i = 0; i < produces.length; i++) {
+      const pending = produces[i]!;
+      if (pending.ackId === 0) this.recyclePending(pending);
+    }
+    // Nothing reads a finished commit's lists any more: the next commits reuse them.
+    produces.length = 0;
+    if (this.spareProduceLists.length < 2) this.spareProduceLists.push(produces);
+    commit.replicas.length = 0;
+    if (this.spareReplicaLists.length < 2) this.spareReplicaLists.push(commit.replicas);
   }
 
   /**
@@ -1502,14 +1763,14 @@ export class PartitionWorker {
     detail: number,
     duplicate = false,
   ): Promise<void> | undefined {
-    const figures = replica?.files.figures();
+    const files = replica === null ? null : replica.files;
     const answer = this.produceAnswerScratch;
     answer.status = status;
     answer.duplicate = duplicate;
     answer.baseOffset = baseOffset;
-    answer.logEndOffset = figures?.logEndOffset ?? -1;
+    answer.logEndOffset = files === null ? -1 : files.logEndOffset;
     answer.highWatermark = replica?.core?.servableHighWatermark ?? -1;
-    answer.logStartOffset = figures?.logStartOffset ?? -1;
+    answer.logStartOffset = files === null ? -1 : files.logStartOffset;
     answer.detail = detail;
     if (origin.link === null && !this.writer.hasSpaceFor(PRODUCE_ANSWER_BYTES)) {
       const copy = { ...answer };
@@ -1576,8 +1837,13 @@ export class PartitionWorker {
   // Consumer fetches (leader): read below the servable high watermark, or wait for it.
 
   private async serveFetches(now: number): Promise<void> {
-    const fetches = this.fetches.splice(0);
-    for (const { origin, request } of fetches) await this.serveFetch(origin, request, now, true);
+    if (this.fetches.length > 0) {
+      const fetches = this.fetches.splice(0);
+      for (let i = 0; i < fetches.length; i++) {
+        const waiting = this.serveFetch(fetches[i]!.origin, fetches[i]!.request, now, true);
+        if (waiting !== undefined) await waiting;
+      }
+    }
     const describes = this.fetchesDescribe.splice(0);
     for (const d of describes) await this.serveDescribe(d.origin, d.topicSeq, d.partition);
     const replicaFetches = this.replicaFetches.splice(0);
@@ -1793,12 +2059,16 @@ export class PartitionWorker {
   }
 
   /** Serves one consumer fetch; parks it when there is nothing to read and it may wait. */
-  private async serveFetch(
+  /**
+   * Serves a consumer fetch: parks it, or answers it with what it may read. Synchronous while the response ring
+   * has room (a promise, to await before answering again, only when the answer waits for room).
+   */
+  private serveFetch(
     origin: Origin,
     request: FetchRequest,
     now: number,
     mayPark: boolean,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const replica = this.replicas.get(partitionKey(request.topicSeq, request.partition));
     if (replica === undefined) return this.answerFetchStatus(origin, Status.UnknownPartition, null);
     const core = this.coreOf(replica);
@@ -1806,20 +2076,20 @@ export class PartitionWorker {
     if (core.role !== 'leader') return this.answerFetchStatus(origin, Status.NotLeader, replica);
     const highWatermark = core.servableHighWatermark;
     if (highWatermark < 0) return this.answerFetchStatus(origin, Status.HighWatermarkNotReady, replica);
-    const figures = replica.files.figures();
+    const logStartOffset = replica.files.logStartOffset;
     if (request.offset === FETCH_EARLIEST || request.offset === FETCH_LATEST) {
       // Resolved once, here: a long poll for 'latest' then waits for records after this high watermark.
-      const resolved = request.offset === FETCH_EARLIEST ? figures.logStartOffset : highWatermark;
+      const resolved = request.offset === FETCH_EARLIEST ? logStartOffset : highWatermark;
       request = { ...request, offset: resolved };
     }
-    if (request.offset < figures.logStartOffset || request.offset > highWatermark) {
+    if (request.offset < logStartOffset || request.offset > highWatermark) {
       return this.answerFetchStatus(origin, Status.OffsetOutOfRange, replica, request.offset);
     }
     const maxOffset = request.maxOffset < 0 ? highWatermark : Math.min(request.maxOffset, highWatermark);
     if (request.offset >= maxOffset) {
       if (mayPark && request.waitMs > 0) {
         replica.parkedConsumers.push({ origin, request, untilMs: now + request.waitMs });
-        return;
+        return undefined;
       }
       return this.answerFetchStatus(origin, Status.Ok, replica, request.offset);
     }
@@ -1837,40 +2107,76 @@ export class PartitionWorker {
     );
     if (origin.link === null) {
       // Straight into the response ring: every batch passed its CRC check in place before it is published.
-      const at = await this.reserveResponse(FETCH_ANSWER_HEADER_BYTES + regionBytes);
-      const target = this.responseBytes.subarray(
-        at + FETCH_ANSWER_HEADER_BYTES,
-        at + FETCH_ANSWER_HEADER_BYTES + regionBytes,
-      );
-      const read = log.read(request.offset, maxBytes, maxOffset, target);
-      const { status, payload } = this.placeRead(replica, read, target, this.writer.view, at);
-      writeFetchAnswerHeader(this.writer.view, at, {
-        status,
-        logStartOffset: log.logStartOffset,
-        highWatermark,
-        logEndOffset: log.logEndOffset,
-        fetchOffset: request.offset,
-      });
-      this.writer.commit(MessageKind.FetchAnswer, origin.correlationId, FETCH_ANSWER_HEADER_BYTES + payload);
-      return;
+      const frameBytes = FETCH_ANSWER_HEADER_BYTES + regionBytes;
+      const at = this.writer.reserve(frameBytes);
+      if (at < 0) {
+        return this.reserveResponse(frameBytes).then((room) =>
+          this.readIntoRing(origin, replica, request, highWatermark, maxBytes, maxOffset, regionBytes, room),
+        );
+      }
+      this.readIntoRing(origin, replica, request, highWatermark, maxBytes, maxOffset, regionBytes, at);
+      return undefined;
     }
     const scratch = this.scratch(FETCH_ANSWER_HEADER_BYTES + regionBytes);
     const scratchView = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
     const target = scratch.subarray(FETCH_ANSWER_HEADER_BYTES, FETCH_ANSWER_HEADER_BYTES + regionBytes);
     const read = log.read(request.offset, maxBytes, maxOffset, target);
-    const { status, payload } = this.placeRead(replica, read, target, scratchView, 0);
-    writeFetchAnswerHeader(scratchView, 0, {
-      status,
-      logStartOffset: log.logStartOffset,
-      highWatermark,
-      logEndOffset: log.logEndOffset,
-      fetchOffset: request.offset,
-    });
+    const payload = this.placeRead(replica, read, target, scratchView, 0);
+    this.writeFetchHeader(scratchView, 0, this.placedStatus, log, highWatermark, request.offset);
     const total = FETCH_ANSWER_HEADER_BYTES + payload;
     origin.link.reply(MessageKind.FetchAnswer, origin.correlationId, total, (out, _v, to) => {
       out.set(scratch.subarray(0, total), to);
     });
+    return undefined;
   }
+
+  /** Reads a fetch's records straight into the response frame reserved at `at`, and commits the frame. */
+  private readIntoRing(
+    origin: Origin,
+    replica: Replica,
+    request: FetchRequest,
+    highWatermark: number,
+    maxBytes: number,
+    maxOffset: number,
+    regionBytes: number,
+    at: number,
+  ): void {
+    const log = replica.files.log!;
+    const regionAt = at + FETCH_ANSWER_HEADER_BYTES;
+    const target = this.responseBytes.subarray(regionAt, regionAt + regionBytes);
+    const read = log.read(request.offset, maxBytes, maxOffset, target);
+    const payload = this.placeRead(replica, read, target, this.writer.view, at);
+    this.writeFetchHeader(this.writer.view, at, this.placedStatus, log, highWatermark, request.offset);
+    this.writer.commit(MessageKind.FetchAnswer, origin.correlationId, FETCH_ANSWER_HEADER_BYTES + payload);
+  }
+
+  /** Writes a fetch answer's header from the log's figures, through a reused header object. */
+  private writeFetchHeader(
+    view: DataView,
+    at: number,
+    status: Status,
+    log: { readonly logStartOffset: number; readonly logEndOffset: number },
+    highWatermark: number,
+    fetchOffset: number,
+  ): void {
+    const header = this.fetchHeaderScratch;
+    header.status = status;
+    header.logStartOffset = log.logStartOffset;
+    header.highWatermark = highWatermark;
+    header.logEndOffset = log.logEndOffset;
+    header.fetchOffset = fetchOffset;
+    writeFetchAnswerHeader(view, at, header);
+  }
+
+  private readonly fetchHeaderScratch: FetchAnswerHeader = {
+    status: Status.Ok,
+    logStartOffset: -1,
+    highWatermark: -1,
+    logEndOffset: -1,
+    fetchOffset: -1,
+  };
+  /** The status `placeRead` decided (read right after it returns). */
+  private placedStatus: Status = Status.Ok;
 
   private scratchBuffer = Buffer.alloc(64 * 1024);
 
@@ -1879,14 +2185,17 @@ export class PartitionWorker {
     return this.scratchBuffer;
   }
 
-  /** Puts a read's outcome in place after a fetch answer's header at `at`: batches, or a detail. */
+  /**
+   * Puts a read's outcome in place after a fetch answer's header at `at`: batches, or a detail. Returns the
+   * payload's bytes; the answer's status is left in `placedStatus` (no object per answer).
+   */
   private placeRead(
     replica: Replica,
     read: ReadResult,
     target: Uint8Array,
     view: DataView,
     at: number,
-  ): { status: Status; payload: number } {
+  ): number {
     if (read.kind === 'ok') {
       if (read.bytes.buffer !== target.buffer) {
         assert(
@@ -1895,19 +2204,23 @@ export class PartitionWorker {
         );
         target.set(read.bytes);
       }
-      return { status: Status.Ok, payload: read.bytes.byteLength };
+      this.placedStatus = Status.Ok;
+      return read.bytes.byteLength;
     }
     if (read.kind === 'corrupt') {
       writeFetchDetail(view, at, read.firstOffset, read.endOffset);
       this.stats.add(StatSlot.corruptReads, 1);
       this.reportCorruptRead(replica, read);
-      return { status: Status.CorruptData, payload: FETCH_DETAIL_BYTES };
+      this.placedStatus = Status.CorruptData;
+      return FETCH_DETAIL_BYTES;
     }
     if (read.kind === 'batch_too_large') {
       writeFetchDetail(view, at, read.baseOffset, read.batchBytes);
-      return { status: Status.TooLarge, payload: FETCH_DETAIL_BYTES };
+      this.placedStatus = Status.TooLarge;
+      return FETCH_DETAIL_BYTES;
     }
-    return { status: Status.OffsetOutOfRange, payload: 0 };
+    this.placedStatus = Status.OffsetOutOfRange;
+    return 0;
   }
 
   private async answerFetchStatus(
@@ -2389,45 +2702,98 @@ export class PartitionWorker {
   // ------------------------------------------------------------------------------------------------------
   // The cores' outputs, parked requests, time.
 
-  private async collectReady(now: number): Promise<void> {
-    const touched = [...this.pendingReady];
+  /**
+   * Takes the cores' outputs of the replicas that may have some: acks=all answers, ISR proposals, moved high
+   * watermarks. Synchronous while the response ring has room for the answers; a promise (to await) only from
+   * the first answer that must wait for room.
+   */
+  private collectReady(now: number): Promise<void> | undefined {
+    if (this.pendingReady.size === 0) return undefined;
+    const touched = this.readyReplicas;
+    touched.length = 0;
+    this.pendingReady.forEach(this.pushReadyReplica);
     this.pendingReady.clear();
-    const changes: { replica: Replica; proposal: IsrProposal }[] = [];
-    for (const replica of touched) {
+    // The acks of every replica first, in order, into reused lists: they are answered below.
+    const ackReplicas = this.readyAckReplicas;
+    const acks = this.readyAcks;
+    let changes: { replica: Replica; proposal: IsrProposal }[] | null = null;
+    for (let i = 0; i < touched.length; i++) {
+      const replica = touched[i]!;
       const core = replica.core;
       if (core === null || !core.hasReady()) continue;
       const rd = core.ready();
-      for (const ack of rd.acks) {
-        const waiting = this.answerAck(replica, ack);
-        if (waiting !== undefined) await waiting;
+      for (let a = 0; a < rd.acks.length; a++) {
+        ackReplicas.push(replica);
+        acks.push(rd.acks[a]!);
       }
-      if (rd.isrProposal !== null) changes.push({ replica, proposal: rd.isrProposal });
+      if (rd.isrProposal !== null) {
+        changes ??= [];
+        changes.push({ replica, proposal: rd.isrProposal });
+      }
       if (rd.highWatermarkChanged) {
         this.stateNotices.add(replica);
         this.hwMoved.add(replica);
       }
     }
-    if (changes.length > 0) this.proposeIsr(changes, now);
-    void now;
+    touched.length = 0;
+    for (let i = 0; i < acks.length; i++) {
+      const waiting = this.answerAck(ackReplicas[i]!, acks[i]!);
+      if (waiting !== undefined) return this.collectReadyAfter(waiting, i + 1, changes, now);
+    }
+    ackReplicas.length = 0;
+    acks.length = 0;
+    if (changes !== null) this.proposeIsr(changes, now);
+    return undefined;
   }
+
+  /** `collectReady` from ack `from` on, once the answer before it was written. */
+  private async collectReadyAfter(
+    waiting: Promise<void>,
+    from: number,
+    changes: { replica: Replica; proposal: IsrProposal }[] | null,
+    now: number,
+  ): Promise<void> {
+    await waiting;
+    const ackReplicas = this.readyAckReplicas;
+    const acks = this.readyAcks;
+    for (let i = from; i < acks.length; i++) {
+      const next = this.answerAck(ackReplicas[i]!, acks[i]!);
+      if (next !== undefined) await next;
+    }
+    ackReplicas.length = 0;
+    acks.length = 0;
+    if (changes !== null) this.proposeIsr(changes, now);
+  }
+
+  /** Reused by `collectReady`: the replicas it looks at, and the acks their cores released. */
+  private readonly readyReplicas: Replica[] = [];
+  private readonly readyAckReplicas: Replica[] = [];
+  private readonly readyAcks: AckOutcome[] = [];
+  private readonly pushReadyReplica = (replica: Replica): void => {
+    this.readyReplicas.push(replica);
+  };
 
   private readonly hwMoved = new Set<Replica>();
 
   /** Answers the produce an ack settles; a promise only when the response ring is full (see `answer`). */
   private answerAck(replica: Replica, ack: AckOutcome): Promise<void> | undefined {
-    const waiter = replica.ackWaiters.get(ack.id);
-    if (waiter === undefined) return undefined;
-    replica.ackWaiters.delete(ack.id);
+    const waiter = replica.ackWaiters.take(ack.id);
+    if (waiter === null) return undefined;
     const status =
       ack.kind === 'ok' ? Status.Ok : ack.kind === 'timed_out' ? Status.AckTimeout : Status.LostLeadership;
-    return this.answerProduce(
-      waiter.origin,
+    const waiting = this.answerProduce(
+      waiter,
       status,
       ack.kind === 'ok' ? waiter.baseOffset : -1,
       replica,
       0,
       waiter.duplicate && ack.kind === 'ok',
     );
+    if (waiting === undefined) {
+      waiter.answered = true;
+      this.recyclePending(waiter);
+    }
+    return waiting;
   }
 
   private proposeIsr(changes: { replica: Replica; proposal: IsrProposal }[], now: number): void {
@@ -2469,14 +2835,20 @@ export class PartitionWorker {
   /** Answers parked fetches that can be answered now: new durable data, a moved watermark, or a deadline. */
   private async serveParked(now: number): Promise<void> {
     for (const replica of this.hwMoved) {
-      const parked = replica.parkedConsumers.splice(0);
-      for (const p of parked) {
-        if (replica.core?.role !== 'leader')
-          await this.answerFetchStatus(p.origin, Status.NotLeader, replica);
-        else await this.serveFetch(p.origin, p.request, now, now < p.untilMs);
+      if (replica.parkedConsumers.length > 0) {
+        const parked = replica.parkedConsumers.splice(0);
+        for (let i = 0; i < parked.length; i++) {
+          const p = parked[i]!;
+          const waiting =
+            replica.core?.role !== 'leader'
+              ? this.answerFetchStatus(p.origin, Status.NotLeader, replica)
+              : this.serveFetch(p.origin, p.request, now, now < p.untilMs);
+          if (waiting !== undefined) await waiting;
+        }
       }
       // Followers learn a moved high watermark at once (they need it to lead with it), records or not.
-      for (const request of [...replica.parkedReplicas]) await this.serveReplicaFetch(request, now, true);
+      if (replica.parkedReplicas.size > 0)
+        for (const request of [...replica.parkedReplicas]) await this.serveReplicaFetch(request, now, true);
     }
     this.hwMoved.clear();
     for (const replica of this.flushedSinceParked) {
@@ -2486,6 +2858,16 @@ export class PartitionWorker {
   }
 
   private readonly flushedSinceParked = new Set<Replica>();
+
+  /** Whether `serveParked` has anything to look at (else a moved high watermark concerns no parked request). */
+  private hasParkedToServe(): boolean {
+    if (this.flushedSinceParked.size > 0) return true;
+    if (this.hwMoved.size === 0) return false;
+    for (const replica of this.hwMoved) {
+      if (replica.parkedConsumers.length > 0 || replica.parkedReplicas.size > 0) return true;
+    }
+    return false;
+  }
 
   private answerParkedAsNotLeader(replica: Replica): void {
     for (const p of replica.parkedConsumers.splice(0))
@@ -2577,33 +2959,65 @@ export class PartitionWorker {
     if (result.deletedSegments > 0) this.logChanged(replica);
   }
 
-  /** Tells the acceptor of replicas whose servable high watermark, log start or log end moved. */
-  private async sendStateNotices(): Promise<void> {
+  /**
+   * Tells the acceptor of replicas whose servable high watermark, log start or log end moved. Synchronous
+   * while the response ring has room; else the rest waits for room (`sendStateNoticesWhenRoom`).
+   */
+  private sendStateNotices(): Promise<void> | undefined {
+    if (this.stateNotices.size === 0) return undefined;
     for (const replica of this.stateNotices) {
-      const figures = replica.files.figures();
-      const hw = replica.core?.servableHighWatermark ?? -1;
-      if (
-        hw === replica.noticedHighWatermark &&
-        figures.logStartOffset === replica.noticedLogStart &&
-        figures.logEndOffset === replica.noticedLogEnd
-      )
-        continue;
-      replica.noticedHighWatermark = hw;
-      replica.noticedLogStart = figures.logStartOffset;
-      replica.noticedLogEnd = figures.logEndOffset;
-      const state = {
-        topicSeq: replica.topicSeq,
-        partition: replica.partition,
-        highWatermark: hw,
-        logStartOffset: figures.logStartOffset,
-        logEndOffset: figures.logEndOffset,
-      };
+      if (!this.stateMoved(replica)) continue;
+      const at = this.writer.reserve(PARTITION_STATE_BYTES);
+      if (at < 0) return this.sendStateNoticesWhenRoom();
+      this.writeStateNotice(replica, at);
+    }
+    this.stateNotices.clear();
+    return undefined;
+  }
+
+  private async sendStateNoticesWhenRoom(): Promise<void> {
+    // Replicas already told are skipped: their noticed figures are the current ones.
+    for (const replica of this.stateNotices) {
+      if (!this.stateMoved(replica)) continue;
       const at = await this.reserveResponse(PARTITION_STATE_BYTES);
-      writePartitionState(this.writer.view, at, state);
-      this.writer.commit(MessageKind.PartitionState, 0, PARTITION_STATE_BYTES);
+      this.writeStateNotice(replica, at);
     }
     this.stateNotices.clear();
   }
+
+  /** Whether the replica's figures differ from those last told to the acceptor. */
+  private stateMoved(replica: Replica): boolean {
+    const files = replica.files;
+    return (
+      (replica.core?.servableHighWatermark ?? -1) !== replica.noticedHighWatermark ||
+      files.logStartOffset !== replica.noticedLogStart ||
+      files.logEndOffset !== replica.noticedLogEnd
+    );
+  }
+
+  /** Writes the replica's figures into the reserved frame at `at` and remembers them as told. */
+  private writeStateNotice(replica: Replica, at: number): void {
+    const files = replica.files;
+    const state = this.partitionStateScratch;
+    state.topicSeq = replica.topicSeq;
+    state.partition = replica.partition;
+    state.highWatermark = replica.core?.servableHighWatermark ?? -1;
+    state.logStartOffset = files.logStartOffset;
+    state.logEndOffset = files.logEndOffset;
+    replica.noticedHighWatermark = state.highWatermark;
+    replica.noticedLogStart = state.logStartOffset;
+    replica.noticedLogEnd = state.logEndOffset;
+    writePartitionState(this.writer.view, at, state);
+    this.writer.commit(MessageKind.PartitionState, 0, PARTITION_STATE_BYTES);
+  }
+
+  private readonly partitionStateScratch: PartitionState = {
+    topicSeq: 0,
+    partition: 0,
+    highWatermark: -1,
+    logStartOffset: -1,
+    logEndOffset: -1,
+  };
 
   // ------------------------------------------------------------------------------------------------------
   // Shutdown.
@@ -2618,9 +3032,8 @@ export class PartitionWorker {
     for (const replica of this.replicas.values()) {
       for (const p of replica.parkedConsumers.splice(0))
         await this.serveFetch(p.origin, p.request, performance.now(), false);
-      for (const waiter of replica.ackWaiters.values())
-        await this.answerProduce(waiter.origin, Status.ShuttingDown, -1, replica, 0);
-      replica.ackWaiters.clear();
+      for (const waiter of replica.ackWaiters.drain())
+        await this.answerProduce(waiter, Status.ShuttingDown, -1, replica, 0);
     }
     let clean = true;
     for (const replica of this.replicas.values()) if (!replica.files.close()) clean = false;
@@ -2658,6 +3071,17 @@ interface AnswerPart {
 }
 
 /** The definite refusal for a partition that cannot write now: full disk, or failed storage. */
+/** The writer of a staging between commits: never written (its owner takes a pooled one first). */
+const detachedWriter = new BatchWriter(1, 1);
+
+/** The sync errors of a commit with nothing to sync (shared: it has no entries to write). */
+const noSyncErrors: unknown[] = Object.freeze([]) as unknown as unknown[];
+
+/** Closes a replica's log if it broke (a function made once, for `Map.forEach`). */
+function closeIfBroken(replica: Replica): void {
+  replica.files.closeIfBroken();
+}
+
 function offlineStatus(files: PartitionFiles): Status {
   return files.offline === null || files.offline.fault.full ? Status.StorageFull : Status.StorageUnavailable;
 }

@@ -3,12 +3,13 @@
 // staged bytes reach the append chunk they are appended mid-message (offsets stay contiguous: nothing else
 // appends to the log in between). An idempotent produce (producer id, epoch, base sequence) is always one
 // batch of its own, so that its producer fields describe exactly its records. One instance serves every message
-// of a worker, so staging allocates nothing but the header views.
+// of a worker, and record fields are copied straight from the message's bytes (as ranges, no views), so staging
+// a record without headers allocates nothing.
 // Runs on one partition worker thread.
 import { assert } from '../core/assert.js';
 import { BATCH_HEADER_BYTES, type BatchWriter, type RecordHeader } from '../core/log/record-batch.js';
 import { type ProduceRecordVisitor, type ProducerFields, visitProduceRecords } from '../messages/produce.js';
-import { crc32 } from '../storage/crc.js';
+import { crc32, crc32Range } from '../storage/crc.js';
 
 /** What the stager needs of a partition: its writer, its batch bound, and where to count staged records. */
 export interface StagingTarget<P> {
@@ -28,8 +29,11 @@ export class RecordStager<P> implements ProduceRecordVisitor {
   private recordsInBatch = 0;
   private single = false;
   private timestampMs = 0;
-  private key: Uint8Array | null = null;
-  private value: Uint8Array | null = null;
+  /** The current record's key and value as ranges of `bytes` (length -1: null). */
+  private keyAt = 0;
+  private keyLength = -1;
+  private valueAt = 0;
+  private valueLength = -1;
   private readonly headers: RecordHeader[] = [];
 
   constructor(private readonly appendStaged: (target: StagingTarget<P>) => void) {}
@@ -57,7 +61,8 @@ export class RecordStager<P> implements ProduceRecordVisitor {
     this.batchStart = writer.sizeBytes;
     this.recordsInBatch = 0;
     this.single = producer !== null;
-    writer.beginBatch(producer ?? {});
+    if (producer === null) writer.beginBatch();
+    else writer.beginBatch(producer);
     try {
       assert(visitProduceRecords(view, at, length, this), 'a produce message to stage is well formed');
     } catch (error) {
@@ -70,7 +75,7 @@ export class RecordStager<P> implements ProduceRecordVisitor {
       return false;
     }
     assert(this.recordsInBatch > 0, 'a produce request carries at least one record');
-    writer.endBatch(crc32);
+    writer.endBatch(crc32, crc32Range);
     if (writer.sizeBytes >= chunkBytes) this.appendStaged(target);
     this.target = null;
     this.pending = null;
@@ -85,8 +90,10 @@ export class RecordStager<P> implements ProduceRecordVisitor {
     valueLength: number,
   ): void {
     this.timestampMs = timestampMs;
-    this.key = keyLength < 0 ? null : this.bytes.subarray(keyAt, keyAt + keyLength);
-    this.value = valueLength < 0 ? null : this.bytes.subarray(valueAt, valueAt + valueLength);
+    this.keyAt = keyAt;
+    this.keyLength = keyLength;
+    this.valueAt = valueAt;
+    this.valueLength = valueLength;
     this.headers.length = 0;
   }
 
@@ -102,7 +109,7 @@ export class RecordStager<P> implements ProduceRecordVisitor {
     const target = this.target!;
     const writer = target.writer;
     const batchBytesMax = target.maxBatchBytes;
-    const recordBytes = writer.recordSizeBytes(this.key, this.value, this.headers);
+    const recordBytes = writer.recordSizeBytesOf(this.keyLength, this.valueLength, this.headers);
     // The acceptor bounds every record well below a batch (recordBytesMax), so one always fits.
     assert(
       BATCH_HEADER_BYTES + recordBytes <= batchBytesMax,
@@ -111,7 +118,7 @@ export class RecordStager<P> implements ProduceRecordVisitor {
     if (this.recordsInBatch > 0 && writer.sizeBytes - this.batchStart + recordBytes > batchBytesMax) {
       // An idempotent batch's producer fields name all of its records: it is never split.
       if (this.single) throw new SplitRefused();
-      writer.endBatch(crc32);
+      writer.endBatch(crc32, crc32Range);
       if (writer.sizeBytes >= this.chunkBytes) {
         this.appendStaged(target);
         target.staged.push(this.pending!);
@@ -120,7 +127,17 @@ export class RecordStager<P> implements ProduceRecordVisitor {
       this.recordsInBatch = 0;
       writer.beginBatch();
     }
-    writer.addRecord(this.timestampMs, this.key, this.value, this.headers);
+    const bytes = this.bytes;
+    writer.addRecordFrom(
+      this.timestampMs,
+      bytes,
+      this.keyAt,
+      this.keyLength,
+      bytes,
+      this.valueAt,
+      this.valueLength,
+      this.headers,
+    );
     target.recordsStaged++;
     this.recordsInBatch++;
   }

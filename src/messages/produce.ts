@@ -188,21 +188,46 @@ export function readProduceHeader(
   view: DataView,
   at: number,
 ): ProduceHeader & { readonly recordCount: number } {
+  return readProduceHeaderInto(view, at, emptyProduceHeader());
+}
+
+/** A produce header as `readProduceHeaderInto` fills it: one object reused for every request of a thread. */
+export interface ProduceHeaderFields {
+  topicSeq: number;
+  partition: number;
+  acks: Acks;
+  producer: ProducerFields | null;
+  timeoutMs: number;
+  recordCount: number;
+}
+
+export function emptyProduceHeader(): ProduceHeaderFields {
+  return { topicSeq: 0, partition: 0, acks: Acks.none, producer: null, timeoutMs: 0, recordCount: 0 };
+}
+
+/**
+ * Reads a produce request's header into `into` (reused by the caller, valid until its next call) and returns
+ * it. Allocates only the producer fields of an idempotent produce, which their receiver may keep.
+ */
+export function readProduceHeaderInto(
+  view: DataView,
+  at: number,
+  into: ProduceHeaderFields,
+): ProduceHeaderFields {
   const idempotent = (view.getUint8(at + 9) & ProduceFlag.idempotent) !== 0;
-  return {
-    topicSeq: view.getUint32(at, true),
-    partition: view.getUint32(at + 4, true),
-    acks: view.getUint8(at + 8) as Acks,
-    producer: idempotent
-      ? {
-          producerId: view.getFloat64(at + 16, true),
-          producerEpoch: view.getInt16(at + 10, true),
-          baseSequence: view.getInt32(at + 24, true),
-        }
-      : null,
-    timeoutMs: view.getUint32(at + 28, true),
-    recordCount: view.getUint32(at + 12, true),
-  };
+  into.topicSeq = view.getUint32(at, true);
+  into.partition = view.getUint32(at + 4, true);
+  into.acks = view.getUint8(at + 8) as Acks;
+  into.producer = idempotent
+    ? {
+        producerId: view.getFloat64(at + 16, true),
+        producerEpoch: view.getInt16(at + 10, true),
+        baseSequence: view.getInt32(at + 24, true),
+      }
+    : null;
+  into.timeoutMs = view.getUint32(at + 28, true);
+  into.recordCount = view.getUint32(at + 12, true);
+  return into;
 }
 
 /** The partition a request (produce, fetch or describe) names: all of them start with it. */

@@ -6,7 +6,7 @@
 // about 60 ns (bench: `bench/fetch-crc.ts`). Below `SMALL_BYTES` the table computes the same function (same
 // polynomial, same result for every input, checked by a test), so it catches exactly what zlib's does.
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import type { Crc32 } from '../core/log/record-batch.js';
+import type { Crc32, Crc32Range } from '../core/log/record-batch.js';
 
 /** Inputs shorter than this use the table: measured faster than a zlib call up to about 256 bytes. */
 const SMALL_BYTES = 256;
@@ -29,12 +29,11 @@ const TABLE = (() => {
   return table;
 })();
 
-/** CRC-32 of `bytes` with the tables, eight bytes a step. */
-export function tableCrc32(bytes: Uint8Array): number {
+/** CRC-32 of `bytes[start, end)` (all of it by default) with the tables, eight bytes a step. */
+export function tableCrc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
   const t = TABLE;
-  const end = bytes.length;
   let c = -1;
-  let i = 0;
+  let i = start;
   for (; i + 8 <= end; i += 8) {
     const a = c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
     c =
@@ -52,3 +51,10 @@ export function tableCrc32(bytes: Uint8Array): number {
 }
 
 export const crc32: Crc32 = (bytes) => (bytes.length < SMALL_BYTES ? tableCrc32(bytes) : zlibCrc32(bytes));
+
+/**
+ * `crc32` over `bytes[start, end)`: a small range (a batch of one short record) is checksummed in place, with
+ * no view allocated; a large one goes to zlib through a view, whose cost is small beside the bytes'.
+ */
+export const crc32Range: Crc32Range = (bytes, start, end) =>
+  end - start < SMALL_BYTES ? tableCrc32(bytes, start, end) : zlibCrc32(bytes.subarray(start, end));

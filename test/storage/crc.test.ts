@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { createPrng } from '../../src/core/prng.js';
-import { crc32, tableCrc32 } from '../../src/storage/crc.js';
+import { crc32, crc32Range, tableCrc32 } from '../../src/storage/crc.js';
 
 test("the table CRC equals zlib's for every length up to 600 bytes and for random contents", () => {
   const rng = createPrng(5);
@@ -18,6 +18,9 @@ test("the table CRC equals zlib's for every length up to 600 bytes and for rando
       const padded = new Uint8Array(length + 3);
       padded.set(bytes, 1);
       assert.equal(tableCrc32(padded.subarray(1, 1 + length)), expected, `view, length ${length}`);
+      // The same range given by its bounds, without a view.
+      assert.equal(tableCrc32(padded, 1, 1 + length), expected, `range, length ${length}`);
+      assert.equal(crc32Range(padded, 1, 1 + length), expected, `crc32Range, length ${length}`);
     }
   }
 });

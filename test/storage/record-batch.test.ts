@@ -8,12 +8,13 @@ import {
   BatchField,
   BatchWriter,
   readBatchHeader,
+  shallowBatchValid,
   utf8ByteLength,
   validateBatch,
   writeInt32,
   writeInt64,
 } from '../../src/core/log/record-batch.js';
-import { crc32 } from '../../src/storage/crc.js';
+import { crc32, crc32Range } from '../../src/storage/crc.js';
 import { decodeAll, encodeBatches, type ModelRecord } from './helpers.js';
 
 const bytesOrNull = fc.option(fc.uint8Array({ maxLength: 300 }), { nil: null, freq: 5 });
@@ -160,4 +161,71 @@ test('utf8ByteLength agrees with TextEncoder, lone surrogates included', () => {
     { numRuns: 500 },
   );
   assert.equal(utf8ByteLength('\ud800x'), new TextEncoder().encode('\ud800x').length);
+});
+
+test('records added as ranges of a larger buffer encode exactly as records added as views', () => {
+  fc.assert(
+    fc.property(fc.array(record, { minLength: 1, maxLength: 8 }), fc.nat(5), (records, padBytes) => {
+      const byViews = new BatchWriter(16);
+      const byRanges = new BatchWriter(16);
+      byViews.beginBatch();
+      byRanges.beginBatch();
+      for (const r of records) {
+        // The key and value sit at odd places inside one source buffer.
+        const keyLength = r.key === null ? -1 : r.key.length;
+        const valueLength = r.value === null ? -1 : r.value.length;
+        const source = new Uint8Array(
+          padBytes + Math.max(keyLength, 0) + padBytes + Math.max(valueLength, 0),
+        );
+        const keyAt = padBytes;
+        const valueAt = keyAt + Math.max(keyLength, 0) + padBytes;
+        if (r.key !== null) source.set(r.key, keyAt);
+        if (r.value !== null) source.set(r.value, valueAt);
+        assert.equal(
+          byRanges.recordSizeBytesOf(keyLength, valueLength, r.headers),
+          byViews.recordSizeBytes(r.key, r.value, r.headers),
+        );
+        byViews.addRecord(r.timestampMs, r.key, r.value, r.headers);
+        byRanges.addRecordFrom(
+          r.timestampMs,
+          source,
+          keyAt,
+          keyLength,
+          source,
+          valueAt,
+          valueLength,
+          r.headers,
+        );
+      }
+      byViews.endBatch(crc32);
+      byRanges.endBatch(crc32, crc32Range);
+      assert.deepEqual(byRanges.bytes(), byViews.bytes());
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('the allocation-free header check agrees with validateBatch on sound and damaged batches', () => {
+  fc.assert(
+    fc.property(fc.array(record, { minLength: 1, maxLength: 5 }), fc.nat(), fc.nat(7), (records, at, bit) => {
+      const bytes = encodeBatches([records]);
+      const options = { batchBytesMax: bytes.length, deep: false } as const;
+      assert.equal(shallowBatchValid(bytes, 0, bytes.length, bytes.length), true);
+      const damaged = bytes.slice();
+      const position = at % BATCH_HEADER_BYTES;
+      damaged[position] = damaged[position]! ^ (1 << bit);
+      const cut = at % (bytes.length + 1);
+      for (const [b, end] of [
+        [damaged, damaged.length],
+        [bytes, cut],
+      ] as const) {
+        assert.equal(
+          shallowBatchValid(b, 0, end, bytes.length),
+          validateBatch(b, 0, end, crc32, options).kind === 'ok',
+          `flip at ${position}, cut at ${cut}`,
+        );
+      }
+    }),
+    { numRuns: 500 },
+  );
 });

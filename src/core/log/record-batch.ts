@@ -42,6 +42,11 @@ import { assert, assertionFailed } from '../assert.js';
 
 /** CRC-32 (the zlib/IEEE polynomial) of `bytes`, as an unsigned 32-bit value. */
 export type Crc32 = (bytes: Uint8Array) => number;
+/**
+ * The same CRC-32 over `bytes[start, end)`, computed without a view of the range: hot paths that checksum
+ * part of a larger buffer (a batch in a writer's buffer or in a read) pass one so that no view is allocated.
+ */
+export type Crc32Range = (bytes: Uint8Array, start: number, end: number) => number;
 
 export const BATCH_MAGIC = 2;
 export const BatchField = {
@@ -266,26 +271,31 @@ export function utf8ByteLength(text: string): number {
 
 const textEncoder = new TextEncoder();
 const noHeaders: readonly RecordHeader[] = [];
+const noBatchOptions: BatchOptions = Object.freeze({});
 
-/** Bytes of a record's body (everything after its length varint). */
+/** Bytes of a record's body (everything after its length varint); lengths of -1 are null fields. */
 function recordBodyBytes(
   timestampDelta: number,
   offsetDelta: number,
-  key: Uint8Array | null,
-  value: Uint8Array | null,
+  keyLength: number,
+  valueLength: number,
   headers: readonly RecordHeader[],
 ): number {
   let size = 1 + sizeOfVarlong(timestampDelta) + sizeOfVarint(offsetDelta);
-  size += key === null ? 1 : sizeOfVarint(key.length) + key.length;
-  size += value === null ? 1 : sizeOfVarint(value.length) + value.length;
+  size += keyLength < 0 ? 1 : sizeOfVarint(keyLength) + keyLength;
+  size += valueLength < 0 ? 1 : sizeOfVarint(valueLength) + valueLength;
   size += sizeOfVarint(headers.length);
-  for (const header of headers) {
+  for (let i = 0; i < headers.length; i++) {
+    const header = headers[i]!;
     const keyBytes = utf8ByteLength(header.key);
     size += sizeOfVarint(keyBytes) + keyBytes;
     size += header.value === null ? 1 : sizeOfVarint(header.value.length) + header.value.length;
   }
   return size;
 }
+
+/** Fields up to this many bytes are copied byte by byte: cheaper than a view of the source for `set`. */
+const COPY_LOOP_BYTES_MAX = 64;
 
 /**
  * Writes batches back to back into one reusable buffer that grows by doubling up to `bytesMax`.
@@ -336,7 +346,16 @@ export class BatchWriter {
     value: Uint8Array | null,
     headers: readonly RecordHeader[] = noHeaders,
   ) {
-    const body = recordBodyBytes(2 ** 50, this.recordCount, key, value, headers);
+    return this.recordSizeBytesOf(
+      key === null ? -1 : key.length,
+      value === null ? -1 : value.length,
+      headers,
+    );
+  }
+
+  /** `recordSizeBytes` from the key's and value's lengths (-1 for null). */
+  recordSizeBytesOf(keyLength: number, valueLength: number, headers: readonly RecordHeader[] = noHeaders) {
+    const body = recordBodyBytes(2 ** 50, this.recordCount, keyLength, valueLength, headers);
     return sizeOfVarint(body) + body;
   }
 
@@ -354,7 +373,7 @@ export class BatchWriter {
     this.recordCount = 0;
   }
 
-  beginBatch(options: BatchOptions = {}): void {
+  beginBatch(options: BatchOptions = noBatchOptions): void {
     assert(this.batchStart === -1, 'BatchWriter.beginBatch with a batch already open');
     this.ensureCapacity(BATCH_HEADER_BYTES);
     this.batchStart = this.position;
@@ -377,6 +396,32 @@ export class BatchWriter {
     value: Uint8Array | null,
     headers: readonly RecordHeader[] = noHeaders,
   ): void {
+    this.addRecordFrom(
+      timestampMs,
+      key,
+      0,
+      key === null ? -1 : key.length,
+      value,
+      0,
+      value === null ? -1 : value.length,
+      headers,
+    );
+  }
+
+  /**
+   * `addRecord` with the key and value given as ranges of source buffers (a length of -1 is null, its source
+   * ignored): a produce request's fields are copied straight from the request's bytes, without a view each.
+   */
+  addRecordFrom(
+    timestampMs: number,
+    keySource: Uint8Array | null,
+    keyAt: number,
+    keyLength: number,
+    valueSource: Uint8Array | null,
+    valueAt: number,
+    valueLength: number,
+    headers: readonly RecordHeader[] = noHeaders,
+  ): void {
     assert(this.batchStart !== -1, 'BatchWriter.addRecord without an open batch');
     if (!Number.isSafeInteger(timestampMs))
       assertionFailed(`record timestamp must be a safe integer, got ${timestampMs}`);
@@ -389,7 +434,7 @@ export class BatchWriter {
     const timestampDelta = timestampMs - this.firstTimestampMs;
     assert(Math.abs(timestampDelta) < TIMESTAMP_DELTA_ABS_MAX, 'record timestamp delta out of range');
     const offsetDelta = this.recordCount;
-    const body = recordBodyBytes(timestampDelta, offsetDelta, key, value, headers);
+    const body = recordBodyBytes(timestampDelta, offsetDelta, keyLength, valueLength, headers);
     this.ensureCapacity(sizeOfVarint(body) + body);
     const b = this.buffer;
     let p = writeVarint(b, this.position, body);
@@ -397,10 +442,11 @@ export class BatchWriter {
     b[p++] = 0;
     p = writeVarlong(b, p, timestampDelta);
     p = writeVarint(b, p, offsetDelta);
-    p = writeBytesOrNull(b, p, key);
-    p = writeBytesOrNull(b, p, value);
+    p = writeRangeOrNull(b, p, keySource, keyAt, keyLength);
+    p = writeRangeOrNull(b, p, valueSource, valueAt, valueLength);
     p = writeVarint(b, p, headers.length);
-    for (const header of headers) {
+    for (let i = 0; i < headers.length; i++) {
+      const header = headers[i]!;
       const keyBytes = utf8ByteLength(header.key);
       p = writeVarint(b, p, keyBytes);
       const written = textEncoder.encodeInto(header.key, b.subarray(p, p + keyBytes)).written;
@@ -413,8 +459,11 @@ export class BatchWriter {
     this.recordCount++;
   }
 
-  /** Closes the open batch (length, count, timestamps, CRC) and returns its size in bytes. */
-  endBatch(crc32: Crc32): number {
+  /**
+   * Closes the open batch (length, count, timestamps, CRC) and returns its size in bytes. With `crc32Range`
+   * (the same function over a range) the CRC is computed without a view of the batch.
+   */
+  endBatch(crc32: Crc32, crc32Range?: Crc32Range): number {
     assert(this.batchStart !== -1, 'BatchWriter.endBatch without an open batch');
     assert(this.recordCount >= 1, 'a batch holds at least one record');
     const b = this.buffer;
@@ -425,7 +474,12 @@ export class BatchWriter {
     writeInt64(b, s + BatchField.firstTimestamp, this.firstTimestampMs);
     writeInt64(b, s + BatchField.maxTimestamp, this.maxTimestampMs);
     writeInt32(b, s + BatchField.recordCount, this.recordCount);
-    writeInt32(b, s + BatchField.crc, crc32(b.subarray(s + BATCH_CRC_START, this.position)));
+    const crcStart = s + BATCH_CRC_START;
+    const crc =
+      crc32Range === undefined
+        ? crc32(b.subarray(crcStart, this.position))
+        : crc32Range(b, crcStart, this.position);
+    writeInt32(b, s + BatchField.crc, crc);
     this.batchStart = -1;
     this.batchCountValue++;
     return size;
@@ -455,6 +509,24 @@ function writeBytesOrNull(bytes: Uint8Array, pos: number, data: Uint8Array | nul
   pos = writeVarint(bytes, pos, data.length);
   bytes.set(data, pos);
   return pos + data.length;
+}
+
+/** Writes `source[at, at + length)` with its length varint, or a null field for a length of -1. */
+function writeRangeOrNull(
+  bytes: Uint8Array,
+  pos: number,
+  source: Uint8Array | null,
+  at: number,
+  length: number,
+): number {
+  if (length < 0) return writeVarint(bytes, pos, -1);
+  if (source === null) return assertionFailed('a record field with a length has no source');
+  pos = writeVarint(bytes, pos, length);
+  if (at === 0 && length === source.length) bytes.set(source, pos);
+  else if (length <= COPY_LOOP_BYTES_MAX) {
+    for (let i = 0; i < length; i++) bytes[pos + i] = source[at + i]!;
+  } else bytes.set(source.subarray(at, at + length), pos);
+  return pos + length;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -558,10 +630,77 @@ export function checkBatchHeader(
 }
 
 /** Whether the CRC stored in the whole batch at `pos` (of `sizeBytes`, all in `bytes`) matches its bytes. */
-export function batchCrcMatches(bytes: Uint8Array, pos: number, sizeBytes: number, crc32: Crc32): boolean {
-  return (
-    crc32(bytes.subarray(pos + BATCH_CRC_START, pos + sizeBytes)) === readUint32(bytes, pos + BatchField.crc)
-  );
+export function batchCrcMatches(
+  bytes: Uint8Array,
+  pos: number,
+  sizeBytes: number,
+  crc32: Crc32,
+  crc32Range?: Crc32Range,
+): boolean {
+  const start = pos + BATCH_CRC_START;
+  const end = pos + sizeBytes;
+  const crc = crc32Range === undefined ? crc32(bytes.subarray(start, end)) : crc32Range(bytes, start, end);
+  return crc === readUint32(bytes, pos + BatchField.crc);
+}
+
+/** Outcomes of `checkShallow`, in the order its checks run; `ok` is 0. */
+const Shallow = {
+  ok: 0,
+  truncatedHeader: 1,
+  lengthOutOfRange: 2,
+  badMagic: 3,
+  baseOffsetOutOfRange: 4,
+  baseOffsetUnexpected: 5,
+  recordCount: 6,
+  truncatedBody: 7,
+  timestampOutOfRange: 8,
+} as const;
+
+/**
+ * The checks of `validateBatch` that need neither the CRC nor the records, as a code: shared by
+ * `validateBatch` (which words a failure) and `shallowBatchValid` (the append path, which allocates nothing
+ * for a sound batch). `expectedBaseOffset` is checked only with `checkBaseOffset`.
+ */
+function checkShallow(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  batchBytesMax: number,
+  checkBaseOffset: boolean,
+  expectedBaseOffset: number,
+): number {
+  if (end - pos < BATCH_HEADER_BYTES) return Shallow.truncatedHeader;
+  const size = batchSizeAt(bytes, pos);
+  if (size < BATCH_HEADER_BYTES || size > batchBytesMax) return Shallow.lengthOutOfRange;
+  if (bytes[pos + BatchField.magic] !== BATCH_MAGIC) return Shallow.badMagic;
+  const baseOffset = readInt64(bytes, pos + BatchField.baseOffset);
+  if (!Number.isSafeInteger(baseOffset) || baseOffset < 0) return Shallow.baseOffsetOutOfRange;
+  if (checkBaseOffset && baseOffset !== expectedBaseOffset) return Shallow.baseOffsetUnexpected;
+  const recordCount = readInt32(bytes, pos + BatchField.recordCount);
+  const lastOffsetDelta = readInt32(bytes, pos + BatchField.lastOffsetDelta);
+  if (recordCount < 1 || lastOffsetDelta !== recordCount - 1) return Shallow.recordCount;
+  if (end - pos < size) return Shallow.truncatedBody;
+  // The writer only stores safe integers; without this check a header-only walk (deep false) over a flipped
+  // timestamp byte handed an unsafe value to the time index, whose assertion stopped recovery.
+  if (
+    !Number.isSafeInteger(readInt64(bytes, pos + BatchField.firstTimestamp)) ||
+    !Number.isSafeInteger(readInt64(bytes, pos + BatchField.maxTimestamp))
+  )
+    return Shallow.timestampOutOfRange;
+  return Shallow.ok;
+}
+
+/**
+ * Whether `validateBatch(bytes, pos, end, crc32, { batchBytesMax, deep: false })` would answer `ok`, without
+ * allocating its answer. A false is worded by calling `validateBatch`.
+ */
+export function shallowBatchValid(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  batchBytesMax: number,
+): boolean {
+  return checkShallow(bytes, pos, end, batchBytesMax, false, 0) === Shallow.ok;
 }
 
 /**
@@ -575,32 +714,36 @@ export function validateBatch(
   crc32: Crc32,
   options: ValidateOptions,
 ): BatchCheck {
-  if (end - pos < BATCH_HEADER_BYTES) return { kind: 'incomplete', reason: 'truncated batch header' };
-  const size = batchSizeAt(bytes, pos);
-  if (size < BATCH_HEADER_BYTES || size > options.batchBytesMax) {
-    return { kind: 'corrupt', reason: `batch length ${size} out of range` };
+  const expected = options.expectedBaseOffset;
+  const shallow = checkShallow(bytes, pos, end, options.batchBytesMax, expected !== undefined, expected ?? 0);
+  const size = shallow === Shallow.truncatedHeader ? 0 : batchSizeAt(bytes, pos);
+  const baseOffset = shallow === Shallow.truncatedHeader ? 0 : readInt64(bytes, pos + BatchField.baseOffset);
+  const recordCount =
+    shallow === Shallow.truncatedHeader ? 0 : readInt32(bytes, pos + BatchField.recordCount);
+  const lastOffsetDelta =
+    shallow === Shallow.truncatedHeader ? 0 : readInt32(bytes, pos + BatchField.lastOffsetDelta);
+  switch (shallow) {
+    case Shallow.ok:
+      break;
+    case Shallow.truncatedHeader:
+      return { kind: 'incomplete', reason: 'truncated batch header' };
+    case Shallow.lengthOutOfRange:
+      return { kind: 'corrupt', reason: `batch length ${size} out of range` };
+    case Shallow.badMagic:
+      return { kind: 'corrupt', reason: 'bad magic' };
+    case Shallow.baseOffsetOutOfRange:
+      return { kind: 'corrupt', reason: 'base offset out of range' };
+    case Shallow.baseOffsetUnexpected:
+      return { kind: 'corrupt', reason: `base offset ${baseOffset}, expected ${expected}` };
+    case Shallow.recordCount:
+      return { kind: 'corrupt', reason: `record count ${recordCount}, last offset delta ${lastOffsetDelta}` };
+    case Shallow.truncatedBody:
+      return { kind: 'incomplete', reason: 'truncated batch body' };
+    default:
+      return { kind: 'corrupt', reason: 'timestamp out of range' };
   }
-  if (bytes[pos + BatchField.magic] !== BATCH_MAGIC) return { kind: 'corrupt', reason: 'bad magic' };
-  const baseOffset = readInt64(bytes, pos + BatchField.baseOffset);
-  if (!Number.isSafeInteger(baseOffset) || baseOffset < 0) {
-    return { kind: 'corrupt', reason: 'base offset out of range' };
-  }
-  if (options.expectedBaseOffset !== undefined && baseOffset !== options.expectedBaseOffset) {
-    return { kind: 'corrupt', reason: `base offset ${baseOffset}, expected ${options.expectedBaseOffset}` };
-  }
-  const recordCount = readInt32(bytes, pos + BatchField.recordCount);
-  const lastOffsetDelta = readInt32(bytes, pos + BatchField.lastOffsetDelta);
-  if (recordCount < 1 || lastOffsetDelta !== recordCount - 1) {
-    return { kind: 'corrupt', reason: `record count ${recordCount}, last offset delta ${lastOffsetDelta}` };
-  }
-  if (end - pos < size) return { kind: 'incomplete', reason: 'truncated batch body' };
   const firstTimestampMs = readInt64(bytes, pos + BatchField.firstTimestamp);
   const maxTimestampMs = readInt64(bytes, pos + BatchField.maxTimestamp);
-  // The writer only stores safe integers; without this check a header-only walk (deep false) over a flipped
-  // timestamp byte handed an unsafe value to the time index, whose assertion stopped recovery.
-  if (!Number.isSafeInteger(firstTimestampMs) || !Number.isSafeInteger(maxTimestampMs)) {
-    return { kind: 'corrupt', reason: 'timestamp out of range' };
-  }
   if (options.deep) {
     const crc = readUint32(bytes, pos + BatchField.crc);
     if (crc32(bytes.subarray(pos + BATCH_CRC_START, pos + size)) !== crc) {
