@@ -5,7 +5,7 @@
 // A node's partition-worker balancer may override the hash for some partitions (`ownerOf`); other nodes learn
 // such overrides from the "moved" answers of that node's workers (`LearnedPlacements`).
 // Pure: callable from any thread.
-import { assert } from './assert.js';
+import { assert, assertionFailed } from './assert.js';
 
 /** Partitions per topic at most, so that a partition key fits a safe integer. */
 export const PARTITIONS_PER_TOPIC_MAX = 65_536;
@@ -22,7 +22,9 @@ export function workerOf(topicSeq: number, partition: number, workers: number): 
 
 /** One number for (topic sequence, partition): a Map key that costs no string per lookup. */
 export function partitionKey(topicSeq: number, partition: number): number {
-  assert(partition >= 0 && partition < PARTITIONS_PER_TOPIC_MAX, `partition ${partition} out of range`);
+  // The message is built only on failure: this runs for every request.
+  if (!(partition >= 0 && partition < PARTITIONS_PER_TOPIC_MAX))
+    assertionFailed(`partition ${partition} out of range`);
   return topicSeq * PARTITIONS_PER_TOPIC_MAX + partition;
 }
 
