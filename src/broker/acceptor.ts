@@ -1161,9 +1161,7 @@ export class Acceptor {
     }
     const route = topic.partitions[partition]!;
     if (this.redirected(request, route, reply)) return;
-    const record = records[0]!;
-    topic.counters.producedRecords.inc(1);
-    topic.counters.producedBytes.inc(fieldLength(record.key) + fieldLength(record.value));
+    countOne(topic, records[0]!);
     this.dispatch(new ProduceOne(this, topic, route, records, acks, reply));
   }
 
@@ -1184,9 +1182,7 @@ export class Acceptor {
     const partition = placeOne(records[0]!, numPartitions, topic.sticky);
     this.endStickyBatchLater(topic);
     if (partition >= numPartitions) return partition;
-    const record = records[0]!;
-    topic.counters.producedRecords.inc(1);
-    topic.counters.producedBytes.inc(fieldLength(record.key) + fieldLength(record.value));
+    countOne(topic, records[0]!);
     this.dispatch(new ProduceToTarget(this, topic, topic.partitions[partition]!, records, target, context));
     return -1;
   }
@@ -1566,17 +1562,19 @@ class ClosureSend extends PartitionSend {
   }
 }
 
-/** A single-record produce with acks 1 or all, answered with its offset (see Acceptor.produceOne). */
-class ProduceOne extends PartitionSend {
+/**
+ * A single-record produce (acks 1 or all, no producer id): encoded from its parsed record, its answer read into
+ * the acceptor's scratch; a refusal goes to `failed`, an offset to `produced`.
+ */
+abstract class SingleRecordSend extends PartitionSend {
   private readonly header: ProduceHeader;
 
   constructor(
-    private readonly acceptor: Acceptor,
-    private readonly topic: TopicRoute,
+    protected readonly acceptor: Acceptor,
+    protected readonly topic: TopicRoute,
     route: PartitionRoute,
-    private readonly records: ParsedRecord[],
+    protected readonly records: ParsedRecord[],
     acks: Acks,
-    private readonly reply: Reply,
   ) {
     super(acceptor, route, MessageKind.Produce, produceRequestBytes(records), forwardTimeoutMs);
     this.header = {
@@ -1587,6 +1585,9 @@ class ProduceOne extends PartitionSend {
       timeoutMs: produceAckTimeoutMs,
     };
   }
+
+  /** The record was written at `baseOffset` of `partition`. */
+  protected abstract produced(partition: number, baseOffset: number): void;
 
   encode(bytes: Buffer, view: DataView, at: number): void {
     encodeProduceRequest(bytes, view, at, this.header, this.records);
@@ -1601,12 +1602,30 @@ class ProduceOne extends PartitionSend {
         this.acceptor.produceFailure(answer.status, this.topic.meta.name, partition, answer.detail),
       );
     }
+    this.produced(partition, answer.baseOffset);
+  }
+}
+
+/** A single-record HTTP produce (see Acceptor.produceOne), answered with its offset as bytes. */
+class ProduceOne extends SingleRecordSend {
+  constructor(
+    acceptor: Acceptor,
+    topic: TopicRoute,
+    route: PartitionRoute,
+    records: ParsedRecord[],
+    acks: Acks,
+    private readonly reply: Reply,
+  ) {
+    super(acceptor, topic, route, records, acks);
+  }
+
+  protected produced(partition: number, baseOffset: number): void {
     const writer = this.acceptor.answerWriter
       .begin()
       .bytes(this.acceptor.produceAnswerPrefix(this.topic.meta.name))
       .integer(partition)
       .ascii(',"offset":')
-      .integer(answer.baseOffset)
+      .integer(baseOffset)
       .ascii(',"timestamp":')
       .integer(this.records[0]!.timestampMs)
       .ascii('}');
@@ -1619,46 +1638,31 @@ class ProduceOne extends PartitionSend {
 }
 
 /** A single-record produce with acks=all whose outcome goes to a `SingleProduceTarget` (WebSocket produce). */
-class ProduceToTarget extends PartitionSend {
-  private readonly header: ProduceHeader;
-
+class ProduceToTarget extends SingleRecordSend {
   constructor(
-    private readonly acceptor: Acceptor,
-    private readonly topic: TopicRoute,
+    acceptor: Acceptor,
+    topic: TopicRoute,
     route: PartitionRoute,
-    private readonly records: ParsedRecord[],
+    records: ParsedRecord[],
     private readonly target: SingleProduceTarget,
     private readonly context: unknown,
   ) {
-    super(acceptor, route, MessageKind.Produce, produceRequestBytes(records), forwardTimeoutMs);
-    this.header = {
-      topicSeq: route.topicSeq,
-      partition: route.partition,
-      acks: Acks.all,
-      producer: null,
-      timeoutMs: produceAckTimeoutMs,
-    };
+    super(acceptor, topic, route, records, Acks.all);
   }
 
-  encode(bytes: Buffer, view: DataView, at: number): void {
-    encodeProduceRequest(bytes, view, at, this.header, this.records);
-  }
-
-  answered(view: DataView, _bytes: Buffer, at: number, length: number): void {
-    const answer = this.acceptor.produceAnswerScratch;
-    readProduceAnswer(view, at, length, answer);
-    const partition = this.route.partition;
-    if (answer.status !== Status.Ok) {
-      return this.failed(
-        this.acceptor.produceFailure(answer.status, this.topic.meta.name, partition, answer.detail),
-      );
-    }
-    this.target.produced(partition, answer.baseOffset, this.context);
+  protected produced(partition: number, baseOffset: number): void {
+    this.target.produced(partition, baseOffset, this.context);
   }
 
   failed(failure: ProduceFailure): void {
     this.target.produceFailed(failure, this.context);
   }
+}
+
+/** Counts one record produced to `topic`: the record and its key and value bytes. */
+function countOne(topic: TopicRoute, record: ParsedRecord): void {
+  topic.counters.producedRecords.inc(1);
+  topic.counters.producedBytes.inc(fieldLength(record.key) + fieldLength(record.value));
 }
 
 function patchProduceHeader(view: DataView, at: number, header: ProduceHeader): void {

@@ -3,7 +3,7 @@
 // hot path writes digits rather than allocating a string per number and per concatenation. The view returned by
 // `finish` is valid until the next `begin`; uWebSockets.js copies what it sends before `end` returns.
 // Runs on the acceptor thread only (one writer per thread).
-import { assert } from '../core/assert.js';
+import { assert, assertionFailed } from '../core/assert.js';
 
 export class AnswerWriter {
   private readonly buffer: Buffer;
@@ -41,21 +41,9 @@ export class AnswerWriter {
 
   /** Appends a safe integer in decimal, as JSON.stringify would write it. */
   integer(value: number): this {
-    assert(Number.isSafeInteger(value), `not a safe integer: ${value}`);
-    const buffer = this.buffer;
-    assert(this.length + 17 <= buffer.byteLength, 'answer larger than its buffer');
-    let n = value;
-    if (n < 0) {
-      buffer[this.length++] = 45; // '-'
-      n = -n;
-    }
-    let digits = 1;
-    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    for (let i = this.length + digits - 1; i >= this.length; i--) {
-      buffer[i] = 48 + (n % 10);
-      n = Math.floor(n / 10);
-    }
-    this.length += digits;
+    if (!Number.isSafeInteger(value)) assertionFailed(`not a safe integer: ${value}`);
+    assert(this.length + DECIMAL_BYTES_MAX <= this.buffer.byteLength, 'answer larger than its buffer');
+    this.length = writeDecimal(this.buffer, this.length, value);
     return this;
   }
 
@@ -104,4 +92,27 @@ export class AnswerWriter {
   finish(): Uint8Array {
     return this.buffer.subarray(0, this.length);
   }
+}
+
+/** Bytes a safe integer takes in decimal at most: a sign and 16 digits. */
+export const DECIMAL_BYTES_MAX = 17;
+
+/**
+ * Writes a safe integer in decimal at `at` (as JSON.stringify writes it), with no string made; returns the
+ * position after it. The caller ensures `DECIMAL_BYTES_MAX` bytes of room.
+ */
+export function writeDecimal(buffer: Uint8Array, at: number, value: number): number {
+  let n = value;
+  let position = at;
+  if (n < 0) {
+    buffer[position++] = 45; // '-'
+    n = -n;
+  }
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  for (let i = position + digits - 1; i >= position; i--) {
+    buffer[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return position + digits;
 }

@@ -5,6 +5,7 @@
 // Pure apart from Buffer; called on the acceptor thread.
 import { isUtf8 } from 'node:buffer';
 import type { DecodedRecord } from '../core/log/record-batch.js';
+import { DECIMAL_BYTES_MAX, writeDecimal } from './answer-bytes.js';
 
 export function jsonBytes(bytes: Uint8Array | null, base64: boolean): string {
   if (bytes === null) return 'null';
@@ -92,20 +93,8 @@ export class RecordFrameWriter {
 
   /** A safe integer in decimal, as JSON.stringify writes it. */
   private integer(value: number): void {
-    this.room(17);
-    const buffer = this.buffer;
-    let n = value;
-    if (n < 0) {
-      buffer[this.length++] = 0x2d; // '-'
-      n = -n;
-    }
-    let digits = 1;
-    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    for (let i = this.length + digits - 1; i >= this.length; i--) {
-      buffer[i] = 48 + (n % 10);
-      n = Math.floor(n / 10);
-    }
-    this.length += digits;
+    this.room(DECIMAL_BYTES_MAX);
+    this.length = writeDecimal(this.buffer, this.length, value);
   }
 
   /** A key or value: null, a JSON string of its UTF-8 text, or (base64) of its bytes in base64. */
