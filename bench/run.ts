@@ -18,6 +18,7 @@ const all = [
   'raft-failover',
   'partitions',
   'log-growth',
+  'index-memory',
   'replication',
   'groups',
   'moves',

@@ -393,6 +393,21 @@ export class BrokerMetrics {
       'Segment file descriptors closed to make room in the per-worker cache',
       StatSlot.segmentFdEvictions,
     );
+    gauge(
+      'broker_index_cache_bytes',
+      "Bytes of sealed segments' offset and time indexes held in memory per worker (bounded by the index cache)",
+      (w) => w.stats[StatSlot.indexCacheBytes] ?? 0,
+    );
+    counter(
+      'broker_index_cache_drops_total',
+      "Sealed segments' indexes dropped from memory to stay within the per-worker index cache",
+      StatSlot.indexCacheDrops,
+    );
+    counter(
+      'broker_index_cache_loads_total',
+      "Sealed segments' indexes read back from their files after being dropped",
+      StatSlot.indexCacheLoads,
+    );
     const c = this.connections?.();
     if (c !== undefined) {
       const single = (name: string, type: string, help: string, value: number): void => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { EpochCache } from '../core/replication/epoch-cache.js';
 import type { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk } from '../storage/disk.js';
+import type { SegmentIndexCache } from '../storage/index-cache.js';
 import { faultOrRethrow, type LogConfig, PartitionLog, type StorageFault } from '../storage/partition-log.js';
 
 const partitionMetadataFile = 'partition.metadata';
@@ -49,6 +50,8 @@ export interface FilesContext {
   openLogs: number;
   offlineCount: number;
   report(line: string): void;
+  /** Sealed segments' indexes of every log on the thread, kept in memory within a budget. */
+  readonly indexCache: SegmentIndexCache;
 }
 
 export class PartitionFiles {
@@ -239,7 +242,10 @@ export class PartitionFiles {
           disk.fsyncDir(this.ctx.dataDir);
         }
       }
-      log = PartitionLog.open(this.dir, this.config, disk, Date.now(), { epochs: this.epochs });
+      log = PartitionLog.open(this.dir, this.config, disk, Date.now(), {
+        epochs: this.epochs,
+        indexCache: this.ctx.indexCache,
+      });
       if (!disk.exists(metadataPath)) {
         writeSmallFileAtomically(disk, this.dir, partitionMetadataFile, `topic_id=${this.topicId}\n`);
       }

@@ -131,6 +131,7 @@ import { ClusterTls, type ClusterTlsShared } from '../security/cluster-tls.js';
 import { crc32 } from '../storage/crc.js';
 import { DescriptorCache } from '../storage/descriptor-cache.js';
 import type { Disk, Fd } from '../storage/disk.js';
+import { INDEX_CACHE_BYTES_PER_WORKER, SegmentIndexCache } from '../storage/index-cache.js';
 import {
   DEFAULT_LOG_CONFIG,
   type LogConfig,
@@ -510,6 +511,7 @@ export class PartitionWorker {
       openLogs: 0,
       offlineCount: 0,
       report: report,
+      indexCache: new SegmentIndexCache(INDEX_CACHE_BYTES_PER_WORKER),
     };
     this.config = {
       ...DEFAULT_REPLICA_CONFIG,
@@ -697,6 +699,9 @@ export class PartitionWorker {
     this.stats.set(StatSlot.openLogs, this.files.openLogs);
     this.stats.set(StatSlot.segmentFdsOpen, this.files.disk.openDescriptors);
     this.stats.set(StatSlot.segmentFdEvictions, this.files.disk.evictions);
+    this.stats.set(StatSlot.indexCacheBytes, this.files.indexCache.residentBytes);
+    this.stats.set(StatSlot.indexCacheDrops, this.files.indexCache.drops);
+    this.stats.set(StatSlot.indexCacheLoads, this.files.indexCache.loads);
     if (now >= this.nextLagScanMs) {
       this.nextLagScanMs = now + lagScanIntervalMs;
       this.stats.set(StatSlot.replicaMaxLagRecords, this.maxFollowerLag());

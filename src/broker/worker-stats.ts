@@ -43,9 +43,15 @@ export const StatSlot = {
   gcSeconds: 16 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
   /** Records written while a group commit's sync ran, to be synced by the next one (counter; pipelining). */
   appendedDuringSyncRecords: 17 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
+  /** Bytes of sealed segments' indexes held in memory by the worker's index cache (gauge). */
+  indexCacheBytes: 18 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
+  /** Sealed segments' indexes dropped from memory to stay within the cache's budget (counter). */
+  indexCacheDrops: 19 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
+  /** Sealed segments' indexes read back from their files (counter). */
+  indexCacheLoads: 20 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
 } as const;
 
-export const workerStatsLength = StatSlot.appendedDuringSyncRecords + 1;
+export const workerStatsLength = StatSlot.indexCacheLoads + 1;
 
 export function createWorkerStats(): SharedArrayBuffer {
   return new SharedArrayBuffer(workerStatsLength * Float64Array.BYTES_PER_ELEMENT);

@@ -58,6 +58,7 @@ import { INT32_MAX, OffsetIndex, TimeIndex } from '../core/log/segment-index.js'
 import { EpochCache, type EpochEntry } from '../core/replication/epoch-cache.js';
 import { crc32Range, crc32 as zlibCrc32 } from './crc.js';
 import type { Disk, Fd } from './disk.js';
+import { SegmentIndexCache } from './index-cache.js';
 import { parseSegmentFileName, Segment, segmentFileStem } from './segment.js';
 
 export interface LogConfig {
@@ -185,6 +186,11 @@ export interface OpenOptions {
   readonly epochs?: EpochCache;
   /** Default `RECOVERY_CHECKPOINT_INTERVAL_BYTES`; tests lower it to exercise the checkpoint often. */
   readonly recoveryCheckpointIntervalBytes?: number;
+  /**
+   * The thread's cache of sealed segments' indexes, which may drop them from memory (see index-cache.ts).
+   * Default: one of the log's own that keeps every index in memory.
+   */
+  readonly indexCache?: SegmentIndexCache;
 }
 
 export interface AppendOptions {
@@ -376,6 +382,7 @@ export class PartitionLog {
     private readonly checkpointIntervalBytes: number,
     nowMs: number,
     epochs: EpochCache,
+    private readonly indexCache: SegmentIndexCache,
   ) {
     this.lastFlushMs = nowMs;
     this.epochs = epochs;
@@ -413,6 +420,7 @@ export class PartitionLog {
       interval,
       nowMs,
       options.epochs ?? new EpochCache(),
+      options.indexCache ?? new SegmentIndexCache(Number.POSITIVE_INFINITY),
     );
     try {
       log.recover();
@@ -632,6 +640,8 @@ export class PartitionLog {
       return this.dropNewSegment(baseOffset, faultOrRethrow(error, `syncing the directory ${this.dir}`));
     }
     this.segments.push(segment);
+    // Sealed now that a later segment follows it: its indexes are in their files, synced above.
+    old.seal(this.indexCache);
     this.flushed = this.logEndOffset;
     this.recoveryPoint = this.logEndOffset;
     this.bytesSinceCheckpoint = 0;
@@ -1126,6 +1136,8 @@ export class PartitionLog {
       }
     }
     if (dirChanged) disk.fsyncDir(this.dir);
+    // Every segment but the last is sealed, with its indexes in their files (persisted just above if rebuilt).
+    for (let i = 0; i < this.segments.length - 1; i++) this.segments[i]!.seal(this.indexCache);
     this.recoverEpochs(epochsOnDisk);
     this.flushed = this.logEndOffset;
     this.recoveryPoint = this.logEndOffset;
@@ -1717,6 +1729,8 @@ export class PartitionLog {
       this.writeCheckpoint();
     }
     const removed = this.segments.splice(k + 1);
+    // The cut segment becomes the active one again: its indexes change and must stay in memory.
+    segment.unseal();
     for (let i = removed.length - 1; i >= 0; i--) {
       removed[i]!.close();
       removed[i]!.unlinkFiles();

@@ -6,7 +6,8 @@
 // Invariants: the `.log` holds exactly `sizeBytes` bytes of valid, offset-contiguous batches covering
 // [baseOffset, nextOffset); index entries point at batch starts below `sizeBytes`; the first
 // `persistedOffsetEntries` / `persistedTimeEntries` entries are written to the index files, the rest are only
-// in memory until `persistIndexes`. Index files are written after the log data they describe and fsynced
+// in memory until `persistIndexes`. A sealed segment's indexes may be dropped from memory by the thread's
+// `SegmentIndexCache` and are read back from their files when next used. Index files are written after the log data they describe and fsynced
 // before a recovery-point checkpoint that trusts them.
 // Called only by the PartitionLog that owns it, on that log's one thread.
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
   TimeIndex,
 } from '../core/log/segment-index.js';
 import type { Disk, Fd } from './disk.js';
+import type { SegmentIndexCache } from './index-cache.js';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -53,11 +55,14 @@ export class Segment {
   maxTimestampMs = Number.NEGATIVE_INFINITY;
   /** First timestamp of the first batch (the segment's age for time-based rolling); null while empty. */
   firstTimestampMs: number | null = null;
-  offsetIndex = new OffsetIndex();
-  timeIndex = new TimeIndex();
   persistedOffsetEntries = 0;
   persistedTimeEntries = 0;
   private closed = false;
+  /** The indexes in memory; null while dropped by the index cache (a sealed segment only). */
+  private offsetIndexValue: OffsetIndex | null = new OffsetIndex();
+  private timeIndexValue: TimeIndex | null = new TimeIndex();
+  /** The cache that may drop this segment's indexes: set while the segment is sealed. */
+  private residency: SegmentIndexCache | null = null;
 
   private constructor(
     private readonly disk: Disk,
@@ -87,6 +92,105 @@ export class Segment {
       throw error;
     }
     return new Segment(disk, baseOffset, dir, fds[0]!, fds[1]!, fds[2]!);
+  }
+
+  /** The sparse offset index, read back from its file first if the index cache dropped it. */
+  get offsetIndex(): OffsetIndex {
+    if (this.offsetIndexValue === null) this.loadIndexes();
+    else if (this.residency !== null) this.residency.touch(this);
+    return this.offsetIndexValue!;
+  }
+
+  set offsetIndex(index: OffsetIndex) {
+    this.offsetIndexValue = index;
+  }
+
+  /** The time index, read back from its file first if the index cache dropped it. */
+  get timeIndex(): TimeIndex {
+    if (this.timeIndexValue === null) this.loadIndexes();
+    else if (this.residency !== null) this.residency.touch(this);
+    return this.timeIndexValue!;
+  }
+
+  set timeIndex(index: TimeIndex) {
+    this.timeIndexValue = index;
+  }
+
+  /** Bytes the indexes take in memory now (0 while dropped). */
+  get indexBytes(): number {
+    return (this.offsetIndexValue?.residentBytes ?? 0) + (this.timeIndexValue?.residentBytes ?? 0);
+  }
+
+  /** True while the indexes are in memory. */
+  get indexesResident(): boolean {
+    return this.offsetIndexValue !== null;
+  }
+
+  /**
+   * The segment will take no more batches (a later segment follows it) and its indexes are written and synced:
+   * `cache` may drop them from memory from now on. The arrays give back their spare capacity.
+   */
+  seal(cache: SegmentIndexCache): void {
+    assert(!this.closed, 'sealing a closed segment');
+    const offsetIndex = this.offsetIndex;
+    const timeIndex = this.timeIndex;
+    offsetIndex.trimCapacity();
+    timeIndex.trimCapacity();
+    this.residency = cache;
+    cache.admit(this);
+  }
+
+  /** The segment takes batches again (a truncation made it the active one): its indexes stay in memory. */
+  unseal(): void {
+    if (this.residency === null) return;
+    // Read back first, while the cache still vouches for the files.
+    void this.offsetIndex;
+    this.residency.forget(this);
+    this.residency = null;
+  }
+
+  /** For the index cache: drops the in-memory indexes if every entry is in the files. */
+  dropIndexes(): boolean {
+    if (this.closed || this.offsetIndexValue === null || this.timeIndexValue === null) return false;
+    if (
+      this.persistedOffsetEntries !== this.offsetIndexValue.count ||
+      this.persistedTimeEntries !== this.timeIndexValue.count
+    ) {
+      return false;
+    }
+    this.offsetIndexValue = null;
+    this.timeIndexValue = null;
+    return true;
+  }
+
+  /**
+   * Reads the dropped indexes back from their files: exactly the persisted entries, kept only as far as they
+   * are well formed (a file damaged at rest loses its tail entries, and lookups then walk further from an
+   * earlier entry, as they do for entries that do not check).
+   */
+  private loadIndexes(): void {
+    assert(!this.closed, 'reading the indexes of a closed segment');
+    assert(this.residency !== null, 'only a sealed segment has its indexes dropped');
+    const relativeLimit = this.nextOffset - this.baseOffset;
+    const offsetBytes = new Uint8Array(this.persistedOffsetEntries * OFFSET_INDEX_ENTRY_BYTES);
+    const offsetRead = this.disk.read(this.indexFd, offsetBytes, 0);
+    const offsetIndex = OffsetIndex.decode(
+      offsetBytes.subarray(0, offsetRead),
+      this.sizeBytes,
+      relativeLimit,
+    );
+    const timeBytes = new Uint8Array(this.persistedTimeEntries * TIME_INDEX_ENTRY_BYTES);
+    const timeRead = this.disk.read(this.timeIndexFd, timeBytes, 0);
+    const timeIndex = TimeIndex.decode(timeBytes.subarray(0, timeRead), relativeLimit);
+    offsetIndex.trimCapacity();
+    timeIndex.trimCapacity();
+    // Entries lost to damage are no longer in memory or (readably) in the files.
+    this.persistedOffsetEntries = offsetIndex.count;
+    this.persistedTimeEntries = timeIndex.count;
+    this.offsetIndexValue = offsetIndex;
+    this.timeIndexValue = timeIndex;
+    this.residency.loads++;
+    this.residency.admit(this);
   }
 
   /** Bytes of log since the last offset-index entry (or since the start). */
@@ -168,6 +272,8 @@ export class Segment {
   /** Closes the descriptors; closing again does nothing. */
   close(): void {
     if (this.closed) return;
+    this.residency?.forget(this);
+    this.residency = null;
     this.closed = true;
     this.disk.close(this.logFd);
     this.disk.close(this.indexFd);

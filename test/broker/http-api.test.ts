@@ -562,6 +562,9 @@ describe('metrics and the OpenAPI document', () => {
       'broker_event_loop_delay_p99_seconds{thread="partition-0"}',
       'broker_thread_heap_allocated_bytes_total{thread="acceptor"}',
       'broker_thread_gc_seconds_total{thread="partition-1"}',
+      'broker_index_cache_bytes{worker="0"}',
+      'broker_index_cache_drops_total{worker="1"}',
+      'broker_index_cache_loads_total{worker="0"}',
     ]) {
       assert.ok(text.includes(name), `metrics lack ${name}`);
     }

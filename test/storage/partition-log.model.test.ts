@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { writeInt64 } from '../../src/core/log/record-batch.js';
 import { createPrng, type Prng } from '../../src/core/prng.js';
+import { SegmentIndexCache } from '../../src/storage/index-cache.js';
 import { DEFAULT_LOG_CONFIG, type LogConfig, PartitionLog } from '../../src/storage/partition-log.js';
 import { SimDisk, SimulatedCrash } from '../../src/storage/sim-disk.js';
 import {
@@ -98,7 +99,14 @@ function runScenario(seed: number): void {
   const disk = new SimDisk();
   let model = new Model();
   let nowMs = 1_000;
-  const openOptions = { recoveryCheckpointIntervalBytes: 200 + rng.nextInt(3000) };
+  // A third of the runs keep every index in memory; the others share a thread-like index cache that drops
+  // sealed segments' indexes as soon as it may (budget 0) or past a few hundred bytes, so reads, time
+  // lookups, truncations and retention also run over indexes read back from their files.
+  const cacheKind = seed % 3;
+  const openOptions = {
+    recoveryCheckpointIntervalBytes: 200 + rng.nextInt(3000),
+    ...(cacheKind === 0 ? {} : { indexCache: new SegmentIndexCache(cacheKind === 1 ? 0 : 300) }),
+  };
   let log = PartitionLog.open(DIR, config, disk, nowMs, openOptions);
 
   const checkWholeLog = (context: string) => {

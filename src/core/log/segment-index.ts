@@ -77,6 +77,19 @@ export class OffsetIndex {
     this.countValue = count;
   }
 
+  /** Bytes of memory the entries' arrays take (their capacity, not only the entries in use). */
+  get residentBytes(): number {
+    return this.relativeOffsets.byteLength + this.positions.byteLength;
+  }
+
+  /** Gives back the capacity past the entries (a sealed segment's index grows no more). */
+  trimCapacity(): void {
+    const n = Math.max(1, this.countValue);
+    if (this.relativeOffsets.length === n) return;
+    this.relativeOffsets = this.relativeOffsets.slice(0, n);
+    this.positions = this.positions.slice(0, n);
+  }
+
   /** Encodes entries [from, to) in the file format. */
   encode(from: number, to: number): Uint8Array {
     assert(from >= 0 && from <= to && to <= this.countValue, 'offset index encode range');
@@ -179,6 +192,19 @@ export class TimeIndex {
   truncateToCount(count: number): void {
     assert(count >= 0 && count <= this.countValue, 'time index truncate beyond its length');
     this.countValue = count;
+  }
+
+  /** Bytes of memory the entries' arrays take (their capacity). */
+  get residentBytes(): number {
+    return this.timestampsMs.byteLength + this.relativeOffsets.byteLength;
+  }
+
+  /** Gives back the capacity past the entries. */
+  trimCapacity(): void {
+    const n = Math.max(1, this.countValue);
+    if (this.relativeOffsets.length === n) return;
+    this.timestampsMs = this.timestampsMs.slice(0, n);
+    this.relativeOffsets = this.relativeOffsets.slice(0, n);
   }
 
   encode(from: number, to: number): Uint8Array {
