@@ -19,6 +19,7 @@ const all = [
   'partitions',
   'log-growth',
   'index-memory',
+  'idle-consumers',
   'replication',
   'groups',
   'moves',
