@@ -11,8 +11,9 @@
 // 50 B each, with ratios to the JSON body of the same run.
 // Writes bench/results/produce-<iso>.json and prints a table.
 // Usage: node --import tsx bench/produce.ts [--duration 10] [--runs 3] [--quick] [--no-pinned] [--single]
-// [--value-bytes N] [--batch] [--help]
+// [--value-bytes N] [--batch] [--seed] [--help]
 // (--single: only the 200-connection single-message comparison, for A/B runs of a hot-path change;
+// --seed: only the seed's four scenarios, broker against the bare handler, --runs times;
 // --batch: only the batch-body comparison, a fresh broker per run, the bodies' order rotated run by run;
 // --baseline <dir>: also run the broker of another built checkout, e.g. a `git worktree` of the previous commit
 // with `npm run build` done, interleaved with this one in every run).
@@ -36,6 +37,7 @@ if (args.includes('--help')) {
       '  --quick          short loads, one run',
       '  --no-pinned      skip the comparison with the server pinned to one core',
       '  --single         only the 200-connection single-message comparison',
+      "  --seed           only the seed's four scenarios, broker vs the bare handler",
       '  --batch          only batch produce: JSON vs NDJSON vs record-batch bodies, 1000 x 50 B records',
       '  --sequential     only one sequential producer, latency in microseconds: raw write+fdatasync vs bare',
       '                   uWS vs the broker (fsync before ack), interleaved',
@@ -54,6 +56,7 @@ const quick = args.includes('--quick');
 const singleOnly = args.includes('--single');
 const batchOnly = args.includes('--batch');
 const sequentialOnly = args.includes('--sequential');
+const seedOnly = args.includes('--seed');
 const baselineAt = args.indexOf('--baseline');
 const baselineCheckout = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 const durationS = argValue('duration', quick ? 3 : 10);
@@ -251,6 +254,11 @@ async function main(): Promise<void> {
   }
   if (sequentialOnly) {
     await sequentialComparison(rows);
+    writeReport(rows, raw);
+    return;
+  }
+  if (seedOnly) {
+    await seedComparison(rows, raw);
     writeReport(rows, raw);
     return;
   }
@@ -543,16 +551,60 @@ async function batchComparison(
   }
 }
 
+const seedScenarioList: [string, string, Parameters<typeof load>[3]][] = [
+  ['seed200', 'seed: 200 producers x 100 messages', { connections: 200, amount: 20_000 }],
+  ['seed100', 'seed: 100 producers, sustained', { connections: 100, durationS }],
+  ['seed50', 'seed: 50 producers', { connections: 50, durationS }],
+  ['seed1', 'seed: 1 sequential producer', { connections: 1, amount: quick ? 500 : 2000 }],
+];
+
+/**
+ * `--seed`: the seed's four scenarios against the broker (default durability) and against the bare uWS handler
+ * with the same load, `runs` times, the two servers alternating scenario by scenario; medians and ratios.
+ */
+async function seedComparison(
+  rows: Record<string, unknown>[],
+  raw: Record<string, LoadResult[]>,
+): Promise<void> {
+  for (let run = 0; run < runs; run++) {
+    const bare = await startBareUws();
+    const broker = await startBrokerWithTopic([]);
+    for (const [key, , options] of seedScenarioList) {
+      const bareResult = await load(bare, '/topics/bench/produce', payload, options);
+      const brokerResult = await load(broker, '/topics/bench/produce', payload, options);
+      raw[`${key}-bare`] = [...(raw[`${key}-bare`] ?? []), bareResult];
+      raw[`${key}-broker`] = [...(raw[`${key}-broker`] ?? []), brokerResult];
+    }
+    await stopServer(broker);
+    await stopServer(bare);
+  }
+  const med = (key: string, field: keyof LoadResult): number => median(raw[key]!.map((r) => r[field]));
+  for (const [key, label] of seedScenarioList) {
+    for (const [server, name] of [
+      ['bare', 'bare uWS handler'],
+      ['broker', 'broker, fsync before ack'],
+    ] as const) {
+      const k = `${key}-${server}`;
+      rows.push({
+        scenario: `${label}: ${name}`,
+        'req/s (median)': Math.round(med(k, 'requestsPerS')),
+        'ratio to bare': (med(k, 'requestsPerS') / med(`${key}-bare`, 'requestsPerS')).toFixed(2),
+        'p50 ms': med(k, 'p50Ms'),
+        'p99 ms': med(k, 'p99Ms'),
+        errors: raw[k]!.reduce((n, r) => n + r.errors + r.non2xx, 0),
+        'peak RSS MB': (med(k, 'peakRssBytes') / 1e6).toFixed(0),
+        'CPU us/req': med(k, 'cpuUsPerRequest').toFixed(1),
+        'CPU ratio to bare': (med(k, 'cpuUsPerRequest') / med(`${key}-bare`, 'cpuUsPerRequest')).toFixed(2),
+        runs: raw[k]!.map((r) => Math.round(r.requestsPerS)).join(' / '),
+      });
+    }
+  }
+}
+
 /** The seed's scenarios and batch produce, default durability, one broker. */
 async function seedScenarios(rows: Record<string, unknown>[]): Promise<void> {
   const broker = await startBrokerWithTopic([]);
-  const scenarios: [string, Parameters<typeof load>[3]][] = [
-    ['seed: 200 producers x 100 messages', { connections: 200, amount: 20_000 }],
-    ['seed: 100 producers, sustained', { connections: 100, durationS }],
-    ['seed: 50 producers', { connections: 50, durationS }],
-    ['seed: 1 sequential producer', { connections: 1, amount: quick ? 500 : 2000 }],
-  ];
-  for (const [label, options] of scenarios) {
+  for (const [, label, options] of seedScenarioList) {
     const result = await load(broker, '/topics/bench/produce', payload, options);
     rows.push({
       scenario: label,
