@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { readInt32, readInt64, writeInt32, writeInt64 } from '../../src/core/log/record-batch.js';
+import { OffsetIndex, TimeIndex } from '../../src/core/log/segment-index.js';
 import { createPrng } from '../../src/core/prng.js';
 import { RealDisk } from '../../src/storage/disk.js';
 import { type DroppableIndexes, SegmentIndexCache } from '../../src/storage/index-cache.js';
@@ -189,4 +191,81 @@ test('a dropped index file damaged at rest costs only speed: reads still find ev
   assertSameLogs(kept, dropped, seed, `seed ${seed} with damaged index files`);
   kept.close();
   dropped.close();
+});
+
+/** The decoding rule written the slow, obvious way: entry by entry, stopping at the first one that breaks it. */
+function referenceOffsetEntries(bytes: Uint8Array, logSizeBytes: number, limit: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let p = 0; p + 8 <= bytes.length; p += 8) {
+    const rel = readInt32(bytes, p);
+    const pos = readInt32(bytes, p + 4);
+    const last = out[out.length - 1];
+    if (rel < 0 || pos <= 0 || pos >= logSizeBytes || rel >= limit) break;
+    if (last !== undefined && (rel <= last[0] || pos <= last[1])) break;
+    out.push([rel, pos]);
+  }
+  return out;
+}
+
+function referenceTimeEntries(bytes: Uint8Array, limit: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let p = 0; p + 12 <= bytes.length; p += 12) {
+    const ts = readInt64(bytes, p);
+    const rel = readInt32(bytes, p + 8);
+    const last = out[out.length - 1];
+    if (!Number.isSafeInteger(ts) || rel <= 0 || rel >= limit) break;
+    if (last !== undefined && (ts <= last[0] || rel <= last[1])) break;
+    out.push([ts, rel]);
+  }
+  return out;
+}
+
+test('index files decode to the longest well-formed prefix, damaged or short ones included', () => {
+  const seed = testSeed();
+  const rng = createPrng(seed);
+  for (let round = 0; round < 300; round++) {
+    const n = rng.nextInt(200);
+    const offsets = new Uint8Array(n * 8 + rng.nextInt(8));
+    const times = new Uint8Array(n * 12 + rng.nextInt(12));
+    let rel = 0;
+    let pos = 0;
+    let ts = 1_700_000_000_000;
+    for (let i = 0; i < n; i++) {
+      rel += 1 + rng.nextInt(50);
+      pos += 1 + rng.nextInt(5000);
+      ts += 1 + rng.nextInt(1000);
+      writeInt32(offsets, i * 8, rel);
+      writeInt32(offsets, i * 8 + 4, pos);
+      writeInt64(times, i * 12, ts);
+      writeInt32(times, i * 12 + 8, rel);
+    }
+    // Damage: a few random bytes, sometimes none.
+    for (let k = rng.nextInt(4); k > 0 && n > 0; k--) {
+      offsets[rng.nextInt(offsets.length)] = rng.nextInt(256);
+      times[rng.nextInt(times.length)] = rng.nextInt(256);
+    }
+    const logSize = pos - rng.nextInt(3) * 1000 + 1;
+    const limit = rel + 1 - rng.nextInt(2) * 60;
+    const decoded = OffsetIndex.decode(offsets, logSize, limit);
+    const expected = referenceOffsetEntries(offsets, logSize, limit);
+    assert.equal(decoded.count, expected.length, `seed ${seed} round ${round}: offset entries`);
+    for (let i = 0; i < expected.length; i++) {
+      assert.equal(decoded.relativeOffsetAt(i), expected[i]![0]);
+      assert.equal(decoded.positionAt(i), expected[i]![1]);
+    }
+    const decodedTimes = TimeIndex.decode(times, limit);
+    const expectedTimes = referenceTimeEntries(times, limit);
+    assert.equal(decodedTimes.count, expectedTimes.length, `seed ${seed} round ${round}: time entries`);
+    for (let i = 0; i < expectedTimes.length; i++) {
+      assert.equal(decodedTimes.timestampAt(i), expectedTimes[i]![0]);
+      assert.equal(decodedTimes.relativeOffsetAt(i), expectedTimes[i]![1]);
+    }
+    // A decoded index keeps growing as an appended one does.
+    if (decoded.count > 0) {
+      decoded.append(
+        decoded.relativeOffsetAt(decoded.count - 1) + 1,
+        decoded.positionAt(decoded.count - 1) + 1,
+      );
+    }
+  }
 });

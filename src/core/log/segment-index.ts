@@ -107,22 +107,27 @@ export class OffsetIndex {
    * columns strictly increasing, positions below `logSizeBytes`, relative offsets below `relativeOffsetLimit`.
    */
   static decode(bytes: Uint8Array, logSizeBytes: number, relativeOffsetLimit: number): OffsetIndex {
-    const index = new OffsetIndex();
+    // Straight into arrays of the right size, not entry by entry through `append`: a sealed segment's index
+    // is read back whole when the index cache dropped it, so this runs on the read path.
     const n = Math.floor(bytes.length / OFFSET_INDEX_ENTRY_BYTES);
+    const relativeOffsets = new Int32Array(Math.max(8, n));
+    const positions = new Int32Array(Math.max(8, n));
+    let count = 0;
     for (let i = 0; i < n; i++) {
       const relativeOffset = readInt32(bytes, i * OFFSET_INDEX_ENTRY_BYTES);
       const position = readInt32(bytes, i * OFFSET_INDEX_ENTRY_BYTES + 4);
-      const last = index.countValue - 1;
       if (relativeOffset < 0 || position <= 0 || position >= logSizeBytes) break;
       if (relativeOffset >= relativeOffsetLimit) break;
-      if (
-        last >= 0 &&
-        (relativeOffset <= index.relativeOffsets[last]! || position <= index.positions[last]!)
-      ) {
+      if (count > 0 && (relativeOffset <= relativeOffsets[count - 1]! || position <= positions[count - 1]!))
         break;
-      }
-      index.append(relativeOffset, position);
+      relativeOffsets[count] = relativeOffset;
+      positions[count] = position;
+      count++;
     }
+    const index = new OffsetIndex();
+    index.relativeOffsets = relativeOffsets;
+    index.positions = positions;
+    index.countValue = count;
     return index;
   }
 }
@@ -220,12 +225,13 @@ export class TimeIndex {
 
   /** Loads the longest well-formed prefix (whole entries, both columns strictly increasing). */
   static decode(bytes: Uint8Array, relativeOffsetLimit: number): TimeIndex {
-    const index = new TimeIndex();
     const n = Math.floor(bytes.length / TIME_INDEX_ENTRY_BYTES);
+    const timestampsMs = new Float64Array(Math.max(8, n));
+    const relativeOffsets = new Int32Array(Math.max(8, n));
+    let count = 0;
     for (let i = 0; i < n; i++) {
       const timestampMs = readInt64(bytes, i * TIME_INDEX_ENTRY_BYTES);
       const relativeOffset = readInt32(bytes, i * TIME_INDEX_ENTRY_BYTES + 8);
-      const last = index.countValue - 1;
       if (
         !Number.isSafeInteger(timestampMs) ||
         relativeOffset <= 0 ||
@@ -234,13 +240,19 @@ export class TimeIndex {
         break;
       }
       if (
-        last >= 0 &&
-        (timestampMs <= index.timestampsMs[last]! || relativeOffset <= index.relativeOffsets[last]!)
+        count > 0 &&
+        (timestampMs <= timestampsMs[count - 1]! || relativeOffset <= relativeOffsets[count - 1]!)
       ) {
         break;
       }
-      index.append(timestampMs, relativeOffset);
+      timestampsMs[count] = timestampMs;
+      relativeOffsets[count] = relativeOffset;
+      count++;
     }
+    const index = new TimeIndex();
+    index.timestampsMs = timestampsMs;
+    index.relativeOffsets = relativeOffsets;
+    index.countValue = count;
     return index;
   }
 }
