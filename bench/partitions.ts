@@ -5,7 +5,8 @@
 // Prints a table and writes JSON to bench/results/partitions-<iso>.json.
 //
 //   npm run build && node --import tsx bench/partitions.ts [--partitions 10000] [--threads 2] [--seconds 5]
-//                                                          [--clients 16] [--batch 100]
+//                                                          [--clients 16] [--batch 100] [--wal-sync-interval 0]
+//                                                          [--segment-fds-per-thread N]
 //
 // Runs the compiled broker as a child process (bench/lib/servers.ts), killed by PID at the end.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,18 @@ const threads = option('threads', 2);
 const seconds = option('seconds', 5);
 const clients = option('clients', 16);
 const batch = option('batch', 100);
+// The broker's --wal-sync-interval (ms): 0 (the default) fsyncs before every ack; 1000 shows the spread without
+// the fsyncs.
+const syncIntervalMs = option('wal-sync-interval', 0);
+// The broker's --segment-fds-per-thread: 0 (the default) derives it from ulimit -n.
+const segmentFdsPerThread = option('segment-fds-per-thread', 0);
+const brokerArgs = [
+  '--threads',
+  String(threads),
+  '--wal-sync-interval',
+  String(syncIntervalMs),
+  ...(segmentFdsPerThread > 0 ? ['--segment-fds-per-thread', String(segmentFdsPerThread)] : []),
+];
 const perTopic = 2000;
 const topics = Math.ceil(partitions / perTopic);
 
@@ -60,7 +73,7 @@ async function stop(server: Server, signal: NodeJS.Signals): Promise<void> {
 
 async function timedStart(dataDir: string): Promise<{ server: Server; ms: number }> {
   const started = performance.now();
-  const server = await startBroker(['--threads', String(threads)], '', dataDir);
+  const server = await startBroker(brokerArgs, '', dataDir);
   return { server, ms: performance.now() - started };
 }
 
@@ -114,7 +127,7 @@ async function throughput(server: Server, spread: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const first = await startBroker(['--threads', String(threads)], 'bench-partitions-');
+  const first = await startBroker(brokerArgs, 'bench-partitions-');
   const dataDir = first.dataDir!;
   let server = first;
   const rows: Record<string, number | string> = { partitions, threads };
