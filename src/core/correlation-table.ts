@@ -6,9 +6,9 @@
 // operations, and V8 leaves each replaced table pointing at its successor with its old entries still in it. Once
 // one of those tables has reached the old generation (every full collection puts the live one there), each young
 // collection treats it as a root: the chain of later tables and every handler they ever held survive and are
-// promoted, so every request's objects end up in the old generation. On the acceptor this was about 900 bytes
-// per request, a full collection every second at 10k requests/s, and pauses of 5-35 ms that were the tail of the
-// produce -> WebSocket push latency. Here slots are reused from a free list: nothing is allocated per request
+// promoted, so every request's objects end up in the old generation. On the acceptor at 10k WebSocket produce
+// requests/s this was about 400 bytes per request (230 KB per young collection), and with it a full collection
+// every second or so, whose pauses of 3-37 ms were the tail of the produce -> WebSocket push latency. Here slots are reused from a free list: nothing is allocated per request
 // once the arrays have grown to the peak in flight, and a freed slot holds nothing.
 //
 // An id is the slot's index in its low `slotBits` bits and the slot's use count (1..generationMax, wrapping) in
