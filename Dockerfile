@@ -29,5 +29,5 @@ VOLUME /data
 EXPOSE 8080 7946/tcp 7946/udp
 USER node
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "bin/healthcheck.mjs"]
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--heap-growing-percent=30", "bin/broker.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--heap-growing-percent=30", "--no-allocation-site-pretenuring", "bin/broker.mjs"]
 CMD ["start", "--host", "0.0.0.0"]

@@ -3,18 +3,33 @@
 // time per record (every thread, from /proc); push throughput to one
 // consumer and to 100 consumers of one partition; the same latency load against a bare uWS relay (the floor); the broker's RSS with 1000 idle consumers connected. The
 // broker runs compiled, as a child process. Writes bench/results/stream-<iso>.json and prints a table.
-// Usage: node --import tsx bench/stream.ts [--quick] [--latency-only]
+// Usage: node --import tsx bench/stream.ts [--quick] [--latency-only] [--baseline DIR] [--runs N]
 // (--latency-only: only the produce -> push latency rows; steady* columns leave out the first 2 s of the measured
-// run, which follows one second of the same load on another topic: coldMaxMs is that first second's worst latency)
+// run, which follows one second of the same load on another topic: coldMaxMs is that first second's worst latency.
+// --baseline DIR: the latency rows also for the broker of another built checkout (a `git worktree` of an
+// earlier commit, after `npm run build` there), each fsync mode run on both versions back to back, the order
+// alternating between runs; --runs N repeats the relay and the broker rows N times (default 1) and adds the
+// medians of each row over the runs. loadAvg1 is the machine's 1-minute load average when the row started.)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { cpuSeconds, root, type Server, startBareUws, startBroker, stopServer } from './lib/servers.js';
 import { report } from './lib/table.js';
 
 const quick = process.argv.includes('--quick');
 const latencyOnly = process.argv.includes('--latency-only');
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`${name} needs a value`);
+  return value;
+}
+const baselineCheckout = option('--baseline');
+const runs = Number(option('--runs') ?? '1');
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number >= 1, got ${runs}`);
 
 type Broker = Server;
 const stopBroker = stopServer;
@@ -197,39 +212,90 @@ async function idleConsumers(broker: Broker, count: number) {
   };
 }
 
+/** One row per scenario and version: the median of each numeric column over the runs. */
+function medians(rows: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  const groups = new Map<string, Record<string, unknown>[]>();
+  for (const row of rows) {
+    const key = `${row.scenario}\u0000${row.version}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const group of groups.values()) {
+    const first = group[0]!;
+    const median: Record<string, unknown> = {
+      scenario: first.scenario,
+      version: first.version,
+      run: 'median',
+    };
+    for (const column of Object.keys(first)) {
+      if (column in median || typeof first[column] !== 'number') continue;
+      const values = group.map((r) => r[column] as number).sort((a, b) => a - b);
+      const middle = Math.floor(values.length / 2);
+      const value = values.length % 2 === 1 ? values[middle]! : (values[middle - 1]! + values[middle]!) / 2;
+      median[column] = +value.toFixed(2);
+    }
+    out.push(median);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   mkdirSync(join(root, '.tmp'), { recursive: true });
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  if (baselineCheckout !== undefined) {
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: resolve(baselineCheckout), stdio: 'inherit' });
+  }
   const seconds = quick ? 3 : 10;
   const rows: Record<string, unknown>[] = [];
+  const versions: (readonly [string, string])[] = [['this', root]];
+  if (baselineCheckout !== undefined) versions.push(['baseline', resolve(baselineCheckout)]);
 
-  {
-    // The floor: the same client and load against a bare uWS relay (bench/bare-uws.ts), no broker.
-    console.log('latency, bare uWS relay...');
-    const bare = await startBareUws();
-    const coldMaxMs = (await latency(bare, 10_000, 1, 'warm-up')).maxMs;
-    const result = await latency(bare, 10_000, seconds);
-    rows.push({
-      scenario: 'produce -> WS push latency, 10k rec/s, bare uWS relay (no broker)',
-      coldMaxMs,
-      ...result,
-    });
-    await stopBroker(bare);
+  for (let run = 1; run <= runs; run++) {
+    {
+      // The floor: the same client and load against a bare uWS relay (bench/bare-uws.ts), no broker.
+      console.log(`run ${run}: latency, bare uWS relay...`);
+      const loadAvg1 = +loadavg()[0]!.toFixed(2);
+      const bare = await startBareUws();
+      const coldMaxMs = (await latency(bare, 10_000, 1, 'warm-up')).maxMs;
+      const result = await latency(bare, 10_000, seconds);
+      rows.push({
+        scenario: 'produce -> WS push latency, 10k rec/s, bare uWS relay (no broker)',
+        version: '',
+        run,
+        loadAvg1,
+        coldMaxMs,
+        ...result,
+      });
+      await stopBroker(bare);
+    }
+    for (const [label, extra] of [
+      ['fsync before ack (default)', []],
+      ['--wal-sync-interval 1000', ['--wal-sync-interval', '1000']],
+    ] as const) {
+      // Both versions back to back, the first one alternating between runs.
+      const order = run % 2 === 1 ? versions : [...versions].reverse();
+      for (const [version, checkout] of order) {
+        console.log(`run ${run}: latency, ${label}, ${version}...`);
+        const loadAvg1 = +loadavg()[0]!.toFixed(2);
+        const broker = await startBroker([...extra], 'bench-stream-', undefined, checkout);
+        // The first second after start-up runs cold code (JIT warm-up): its worst latency is reported on its
+        // own (coldMaxMs), and the measured run starts on a warm process with a new topic and new sockets.
+        const coldMaxMs = (await latency(broker, 10_000, 1, 'warm-up')).maxMs;
+        const result = await latency(broker, 10_000, seconds);
+        rows.push({
+          scenario: `produce -> WS push latency, 10k rec/s, ${label}`,
+          version,
+          run,
+          loadAvg1,
+          coldMaxMs,
+          ...result,
+        });
+        await stopBroker(broker);
+      }
+    }
   }
-  for (const [label, extra] of [
-    ['fsync before ack (default)', []],
-    ['--wal-sync-interval 1000', ['--wal-sync-interval', '1000']],
-  ] as const) {
-    console.log(`latency, ${label}...`);
-    const broker = await startBroker([...extra], 'bench-stream-');
-    // The first second after start-up runs cold code (JIT warm-up): its worst latency is reported on its own
-    // (coldMaxMs), and the measured run starts on a warm process with a new topic and new sockets.
-    const coldMaxMs = (await latency(broker, 10_000, 1, 'warm-up')).maxMs;
-    const result = await latency(broker, 10_000, seconds);
-    rows.push({ scenario: `produce -> WS push latency, 10k rec/s, ${label}`, coldMaxMs, ...result });
-    await stopBroker(broker);
-  }
+  if (runs > 1) rows.push(...medians(rows));
   if (latencyOnly) {
     report(join(root, 'bench/results', `stream-${new Date().toISOString().replace(/[:.]/g, '-')}`), rows);
     return;

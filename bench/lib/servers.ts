@@ -3,6 +3,7 @@
 // PID when the benchmark process exits, even after an error, so no load generator leaves a server behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,6 +57,17 @@ function launch(
 }
 
 /**
+ * The Node flags a checkout's deployment runs the broker with: its pm2 ecosystem's `node_args` (npm start and
+ * the Docker image use the same; test/deploy checks the image).
+ */
+export function deployedNodeFlags(checkout: string): string[] {
+  const config = createRequire(import.meta.url)(join(checkout, 'ecosystem.config.cjs')) as {
+    apps: { node_args?: string }[];
+  };
+  return (config.apps[0]?.node_args ?? '').split(' ').filter((flag) => flag !== '');
+}
+
+/**
  * The compiled broker (run `npm run build` first) with a fresh data dir under .tmp/, or in `dataDir` (a
  * restart over the same data); from another built checkout with `checkout` (an A/B of two versions).
  */
@@ -68,9 +80,9 @@ export function startBroker(
   const dataDir = existingDataDir ?? mkdtempSync(join(root, '.tmp', prefix));
   return launch(
     [
-      // As `npm start`, pm2 and the Docker image run it.
-      '--max-semi-space-size=2',
-      '--heap-growing-percent=30',
+      // As `npm start`, pm2 and the Docker image run it: each checkout with its own flags, so that a baseline
+      // runs as it was deployed.
+      ...deployedNodeFlags(checkout),
       // Extra Node flags for the broker under test, e.g. BENCH_NODE_FLAGS="--trace-gc" or "--inspect=127.0.0.1:0".
       ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
       join(checkout, 'bin/broker.mjs'),

@@ -6,6 +6,7 @@
 // told `overloaded` (HTTP 503 with Retry-After); no request is ever dropped silently.
 // Runs on the acceptor (main) thread only; never blocks it (waits with Atomics.waitAsync).
 import { assert, assertionFailed } from '../core/assert.js';
+import { CorrelationTable } from '../core/correlation-table.js';
 import { type PartitionState, readPartitionState } from '../messages/describe.js';
 import { MessageKind } from '../messages/kinds.js';
 import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
@@ -43,14 +44,14 @@ export class WorkerLink {
   private readonly reader: RingReader;
   private readonly requestBytes: Buffer;
   private readonly responseBytes: Buffer;
-  private readonly pending = new Map<number, ResponseHandler>();
+  /** Requests in flight by correlation id (not a Map: see CorrelationTable). */
+  private readonly pending = new CorrelationTable<ResponseHandler>();
   private readonly queue: QueuedSend[] = [];
   private publishScheduled = false;
   private waitingForSpace = false;
   private running = true;
   /** False once shutdown was sent: a request behind the shutdown frame would never be answered. */
   private accepting = true;
-  private nextCorrelationId = 1;
   private readonly notice: PartitionState = {
     topicSeq: 0,
     partition: 0,
@@ -89,11 +90,10 @@ export class WorkerLink {
         this.onPartitionState(readPartitionState(this.reader.view, at, this.notice));
         return;
       }
-      const handler = this.pending.get(correlationId);
+      const handler = this.pending.take(correlationId);
       if (handler === undefined) {
         assertionFailed(`worker ${this.workerIndex} answered unknown correlation id ${correlationId}`);
       }
-      this.pending.delete(correlationId);
       handler(kind, this.reader.view, this.responseBytes, at, length);
     };
   }
@@ -126,13 +126,16 @@ export class WorkerLink {
   send(kind: number, payloadBytes: number, encode: PayloadEncoder, onResponse: ResponseHandler): SendOutcome {
     if (payloadBytes > this.writer.payloadBytesMax) return 'too_large';
     if (!this.running || !this.accepting) return 'overloaded';
-    const correlationId = this.allocateCorrelationId();
-    if (this.queue.length === 0 && this.tryWrite(kind, payloadBytes, encode, correlationId)) {
-      this.pending.set(correlationId, onResponse);
-      return 'sent';
+    if (this.queue.length > 0 && this.queue.length >= this.options.queuedSendsMax) return 'overloaded';
+    // The id is taken before the frame is written (the frame carries it), and given back if the ring is full
+    // and the queue too.
+    const correlationId = this.pending.add(onResponse);
+    if (correlationId < 0) return 'overloaded';
+    if (this.queue.length === 0 && this.tryWrite(kind, payloadBytes, encode, correlationId)) return 'sent';
+    if (this.queue.length >= this.options.queuedSendsMax) {
+      this.pending.take(correlationId);
+      return 'overloaded';
     }
-    if (this.queue.length >= this.options.queuedSendsMax) return 'overloaded';
-    this.pending.set(correlationId, onResponse);
     this.queue.push({ kind, payloadBytes, encode, correlationId });
     this.waitForSpace();
     return 'queued';
@@ -163,15 +166,6 @@ export class WorkerLink {
     this.publishNow();
     // The response loop may be asleep in a 1 s wait: wake it so that it sees `running` is false.
     this.reader.interrupt();
-  }
-
-  private allocateCorrelationId(): number {
-    const id = this.nextCorrelationId;
-    // Correlation ids are u32 and wrap; an id still in flight after 4 billion requests would be a bug.
-    // 0 is reserved for the worker's unasked notices.
-    this.nextCorrelationId = id === 0xffff_ffff ? 1 : id + 1;
-    if (this.pending.has(id)) assertionFailed(`correlation id ${id} is still in flight`);
-    return id;
   }
 
   private tryWrite(

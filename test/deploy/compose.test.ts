@@ -205,6 +205,7 @@ describe('docker-compose cluster, run outside Docker', () => {
       'node',
       '--max-semi-space-size=2',
       '--heap-growing-percent=30',
+      '--no-allocation-site-pretenuring',
       'bin/broker.mjs',
     ]);
     assert.equal(image.user, 'node', 'the image runs as a non-root user');
