@@ -505,7 +505,9 @@ export class PartitionWorker {
     );
     this.stats = new WorkerStatsWriter(options.stats);
     this.files = {
-      disk: new DescriptorCache(disk, options.segmentFdsMax),
+      disk: new DescriptorCache(disk, options.segmentFdsMax, (open) =>
+        this.stats.set(StatSlot.segmentFdsOpen, open),
+      ),
       dataDir: options.dataDir,
       cleanShutdown: options.cleanShutdown,
       openLogs: 0,
@@ -697,7 +699,6 @@ export class PartitionWorker {
     this.stats.set(StatSlot.partitions, this.replicas.size);
     this.stats.set(StatSlot.partitionsStorageOffline, this.files.offlineCount);
     this.stats.set(StatSlot.openLogs, this.files.openLogs);
-    this.stats.set(StatSlot.segmentFdsOpen, this.files.disk.openDescriptors);
     this.stats.set(StatSlot.segmentFdEvictions, this.files.disk.evictions);
     this.stats.set(StatSlot.indexCacheBytes, this.files.indexCache.residentBytes);
     this.stats.set(StatSlot.indexCacheDrops, this.files.indexCache.drops);

@@ -26,7 +26,7 @@ export const StatSlot = {
   partitionsStorageOffline: 10,
   /** Partitions whose log is open (gauge); the others are opened on first use. */
   openLogs: 11,
-  /** Real descriptors open for segment files (gauge), at most the worker's segmentFdsMax. */
+  /** Real descriptors open for segment files (gauge, set at every open and close), at most segmentFdsMax. */
   segmentFdsOpen: 12,
   /** Segment file descriptors closed to make room (counter). */
   segmentFdEvictions: 13,

@@ -45,9 +45,15 @@ export class DescriptorCache implements Disk {
   opens = 0;
   evictions = 0;
 
+  /**
+   * `onOpenCount` hears the number of real descriptors open after every change: the worker publishes it at once,
+   * since the acceptor's connection guard subtracts it from the process's open descriptors, and a figure that
+   * waited for the end of a long turn (thousands of logs recovered in one) would count those files as clients.
+   */
   constructor(
     private readonly inner: Disk,
     readonly capacity: number,
+    private readonly onOpenCount?: (open: number) => void,
   ) {
     assert(
       Number.isSafeInteger(capacity) && capacity >= 1,
@@ -77,6 +83,7 @@ export class DescriptorCache implements Disk {
     const entry: Entry = { path, real, dirty: false, changes: 0, pinned: 0, deferredSyncError: undefined };
     this.entries.set(fd, entry);
     this.lru.set(fd, entry);
+    this.onOpenCount?.(this.lru.size);
     return fd;
   }
 
@@ -88,6 +95,7 @@ export class DescriptorCache implements Disk {
       this.lru.delete(fd);
       // Closing is not a sync: an owner that needed these bytes durable synced them already.
       this.inner.close(entry.real);
+      this.onOpenCount?.(this.lru.size);
     }
   }
 
@@ -236,6 +244,7 @@ export class DescriptorCache implements Disk {
     entry.real = this.inner.open(entry.path, false);
     this.opens++;
     this.lru.set(fd, entry);
+    this.onOpenCount?.(this.lru.size);
     return entry.real;
   }
 
@@ -267,5 +276,6 @@ export class DescriptorCache implements Disk {
       }
       this.inner.close(real);
     }
+    // No report here: an open follows at once and reports the count.
   }
 }

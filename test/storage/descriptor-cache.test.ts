@@ -36,11 +36,17 @@ function valueAt(log: PartitionLog, offset: number): string | null {
 }
 
 describe('the segment descriptor cache', () => {
-  test('never holds more real descriptors than its bound while 60 partitions are written, read, rolled and reopened', () => {
+  test('never holds more real descriptors than its bound, and reports each change of their number, while 60 partitions are written, read, rolled and reopened', () => {
     const sim = new SimDisk();
     sim.mkdir('/data');
     const capacity = 9;
-    const cache = new DescriptorCache(sim, capacity);
+    // The count the worker publishes for the connection guard: reported at every change, never at a turn's end.
+    let reported = -1;
+    let reports = 0;
+    const cache = new DescriptorCache(sim, capacity, (open) => {
+      reported = open;
+      reports++;
+    });
     const rng = createPrng(3);
     const logs: PartitionLog[] = [];
     const model: string[][] = [];
@@ -48,6 +54,7 @@ describe('the segment descriptor cache', () => {
       logs.push(PartitionLog.open(`/data/t-${p}`, config, cache, 0));
       model.push([]);
       assert.ok(sim.openDescriptors <= capacity, `after opening partition ${p}: ${sim.openDescriptors}`);
+      assert.equal(reported, cache.openDescriptors, `the reported count after opening partition ${p}`);
     }
     for (let step = 0; step < 4000; step++) {
       const p = rng.nextInt(logs.length);
@@ -68,7 +75,10 @@ describe('the segment descriptor cache', () => {
       }
       cache.assertBound();
       assert.ok(sim.openDescriptors <= capacity, `step ${step}: ${sim.openDescriptors} real descriptors`);
+      assert.equal(reported, cache.openDescriptors, `step ${step}: the reported count is the real one`);
+      assert.equal(reported, sim.openDescriptors, `step ${step}: every real descriptor is the cache's`);
     }
+    assert.ok(reports > cache.evictions, 'opens, evictions and closes were each reported');
     assert.ok(cache.evictions > 1000, `descriptors were recycled (${cache.evictions} evictions)`);
     assert.ok(cache.openFiles > 60 * 3, 'every log holds its files open through virtual descriptors');
     for (let p = 0; p < logs.length; p++) {
