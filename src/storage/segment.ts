@@ -96,8 +96,7 @@ export class Segment {
 
   /** The sparse offset index, read back from its file first if the index cache dropped it. */
   get offsetIndex(): OffsetIndex {
-    if (this.offsetIndexValue === null) this.loadIndexes();
-    else if (this.residency !== null) this.residency.touch(this);
+    this.useIndexes();
     return this.offsetIndexValue!;
   }
 
@@ -107,8 +106,7 @@ export class Segment {
 
   /** The time index, read back from its file first if the index cache dropped it. */
   get timeIndex(): TimeIndex {
-    if (this.timeIndexValue === null) this.loadIndexes();
-    else if (this.residency !== null) this.residency.touch(this);
+    this.useIndexes();
     return this.timeIndexValue!;
   }
 
@@ -121,9 +119,10 @@ export class Segment {
     return (this.offsetIndexValue?.residentBytes ?? 0) + (this.timeIndexValue?.residentBytes ?? 0);
   }
 
-  /** True while the indexes are in memory. */
-  get indexesResident(): boolean {
-    return this.offsetIndexValue !== null;
+  /** Makes both indexes resident (read back if dropped) and, for a sealed segment, the most recently used. */
+  private useIndexes(): void {
+    if (this.offsetIndexValue === null) this.loadIndexes();
+    else if (this.residency !== null) this.residency.touch(this);
   }
 
   /**
@@ -144,7 +143,7 @@ export class Segment {
   unseal(): void {
     if (this.residency === null) return;
     // Read back first, while the cache still vouches for the files.
-    void this.offsetIndex;
+    this.useIndexes();
     this.residency.forget(this);
     this.residency = null;
   }
