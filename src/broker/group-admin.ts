@@ -81,7 +81,7 @@ export class GroupAdmin {
           const written: CommittedOffset[] = [];
           for (const t of planned.targets) {
             // A member that joined while the offsets were looked up makes the standalone commit refuse.
-            const result = this.groups.registry.commit(
+            const result = this.groups.tryCommit(
               group,
               undefined,
               undefined,

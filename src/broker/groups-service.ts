@@ -5,7 +5,9 @@
 // Membership changes are persisted by the same writer but nobody waits for them: members re-join after a
 // restart anyway. A write that fails (a full disk) fails the commits waiting for it, and the writer retries
 // every `persistRetryMs` until a write succeeds, so the state on disk catches up once space is back.
-// Raft replaces the file with its log later; the commands given to the registry are already plain values.
+// In a cluster the metadata leader coordinates, offsets live in the metadata Raft log, and a commit is
+// recorded in the registry (seen by describe and offset fetches) only once the log committed it: an offset
+// read from the coordinator is never one its failover takes back.
 // Runs on the acceptor (main) thread only.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import type {
 } from '../cluster/control-protocol.js';
 import type { ErrorName } from '../core/errors.js';
 import {
+  type CommitResult,
   defaultGroupConfig,
   type GroupConfig,
   GroupRegistry,
@@ -96,6 +99,13 @@ export class GroupsService {
   private nextExpiryCheckMs = 0;
   /** The metadata term this node coordinates the groups in (cluster only); 0 while another node does. */
   private term = 0;
+  /** Numbers the cluster's offset writes in the order they were proposed (the log commits them in it). */
+  private commitSequence = 0;
+  /**
+   * `group NUL topic NUL partition` → the newest write recorded there, so an older write whose answer came
+   * late never overwrites a newer one. Cleared with the registry at each coordinator term.
+   */
+  private readonly recordedSequence = new Map<string, number>();
 
   private constructor(
     public registry: GroupRegistry,
@@ -166,6 +176,7 @@ export class GroupsService {
       })),
     };
     this.registry = GroupRegistry.fromSnapshot(snapshot, this.config);
+    this.recordedSequence.clear();
     // Members held by WebSockets here learn at their next heartbeat; tell them now.
     for (const groupId of before) this.onMembershipChange(groupId);
   }
@@ -252,11 +263,67 @@ export class GroupsService {
     return this.commitAllDurably(group, [{ topic, partition, offset, metadata, committedAtMs: nowMs }]);
   }
 
-  /** Several offsets of one group in one write (an admin's reset). */
+  /**
+   * Checks a commit and, on one node, records it (the groups file written next holds it). In a cluster it is
+   * only checked: `commitAllDurably` records it once the metadata log holds it, so describe and offset fetches
+   * never show an offset that a failover of the coordinator would take back.
+   */
+  tryCommit(
+    group: string,
+    memberId: string | undefined,
+    generation: number | undefined,
+    topic: string,
+    partition: number,
+    offset: number,
+    nowMs: number,
+    metadata?: string,
+  ): CommitResult {
+    const checkOnly = this.options.cluster !== undefined;
+    return this.registry.commit(
+      group,
+      memberId,
+      generation,
+      topic,
+      partition,
+      offset,
+      nowMs,
+      metadata,
+      checkOnly,
+    );
+  }
+
+  /**
+   * Makes offsets that `tryCommit` accepted durable (several of one group in one write: an admin's reset, a
+   * Kafka OffsetCommit). In a cluster they are recorded in the registry once the metadata log committed them,
+   * unless a later write of the same partition was recorded first or this node's coordinator term ended (a
+   * new term starts from the log itself).
+   */
   async commitAllDurably(group: string, offsets: readonly CommittedOffset[]): Promise<void> {
     const cluster = this.options.cluster;
     if (cluster === undefined) return this.persistNow();
+    if (offsets.length === 0) return;
+    const term = this.term;
+    const sequence = ++this.commitSequence;
     await this.writeToLog(cluster, { kind: 'commit_offsets', group, offsets });
+    if (this.term !== term) return;
+    const recorded = offsets.filter((o) => {
+      const key = `${group}\u0000${o.topic}\u0000${o.partition}`;
+      if ((this.recordedSequence.get(key) ?? 0) > sequence) return false;
+      this.recordedSequence.set(key, sequence);
+      return true;
+    });
+    this.registry.apply({
+      kind: 'record_offsets',
+      groupId: group,
+      offsets: recorded.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        offset: o.offset,
+        metadata: o.metadata,
+        commitTimestampMs: o.committedAtMs,
+      })),
+      nowMs: Date.now(),
+    });
   }
 
   /** Makes a group's deletion durable (see commitDurably). */
@@ -345,7 +412,7 @@ export class GroupsService {
     offset: number,
   ): Promise<{ kind: string } & Record<string, unknown>> {
     const nowMs = Date.now();
-    const result = this.registry.commit(group, memberId, generation, topic, partition, offset, nowMs);
+    const result = this.tryCommit(group, memberId, generation, topic, partition, offset, nowMs);
     if (result.kind !== 'ok') return result;
     await this.commitDurably(group, topic, partition, offset, '', nowMs);
     return result;
@@ -484,16 +551,7 @@ export class GroupsService {
         );
       }
       const nowMs = Date.now();
-      const result = this.registry.commit(
-        group,
-        consumerId,
-        generation,
-        topic,
-        partition,
-        offset,
-        nowMs,
-        metadata,
-      );
+      const result = this.tryCommit(group, consumerId, generation, topic, partition, offset, nowMs, metadata);
       if (result.kind !== 'ok') return this.replyRefusal(reply, result);
       this.commitDurably(group, topic, partition, offset, metadata ?? '', nowMs).then(
         () => reply.json(200, JSON.stringify({ group, topic, partition, offset, committed: true })),

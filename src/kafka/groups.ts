@@ -300,7 +300,7 @@ export class KafkaGroups {
           if (!topicAllowed) return { ...out, errorCode: E.TOPIC_AUTHORIZATION_FAILED.code };
           if (p.committedOffset < 0) return { ...out, errorCode: E.INVALID_COMMIT_OFFSET_SIZE.code };
           const metadata = p.committedMetadata ?? '';
-          const result = this.groups.registry.commit(
+          const result = this.groups.tryCommit(
             request.groupId,
             memberId,
             generation,
@@ -327,7 +327,7 @@ export class KafkaGroups {
       try {
         await this.groups.commitAllDurably(request.groupId, accepted);
       } catch {
-        // Not durable: the client is told to retry (the registry may hold it; a retry commits it again).
+        // Not durable: the client is told to retry (a retry commits it again; in a cluster nothing was recorded).
         for (const out of acceptedCodes) out.errorCode = E.COORDINATOR_NOT_AVAILABLE.code;
       }
     }

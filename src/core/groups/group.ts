@@ -261,7 +261,8 @@ export class ConsumerGroup {
   /**
    * Records an offset. With a member, the generation must be the one the member's last answer carried and
    * the member must own the partition now; without one (a standalone client that manages its own
-   * partitions), the group must have no members, or it would overwrite what the members commit.
+   * partitions), the group must have no members, or it would overwrite what the members commit. With
+   * `record` false the commit is only checked.
    */
   commit(
     member: { readonly memberId: string; readonly generation: number } | undefined,
@@ -270,6 +271,7 @@ export class ConsumerGroup {
     offset: number,
     metadata: string,
     nowMs: number,
+    record = true,
   ): GroupCommitResult {
     if (member === undefined) {
       if (this.members.size > 0) return { kind: 'group_has_members', generation: this.generation };
@@ -280,13 +282,24 @@ export class ConsumerGroup {
         return { kind: 'stale_generation', current: state.generation };
       if (this.owners.get(topic)?.get(partition) !== member.memberId) return { kind: 'not_owner' };
     }
+    if (record) this.record(topic, partition, offset, metadata, nowMs);
+    return { kind: 'ok' };
+  }
+
+  /** Records an offset with no check (one already checked, or already durable in the metadata log). */
+  record(
+    topic: string,
+    partition: number,
+    offset: number,
+    metadata: string,
+    commitTimestampMs: number,
+  ): void {
     let committed = this.offsets.get(topic);
     if (committed === undefined) {
       committed = new Map();
       this.offsets.set(topic, committed);
     }
-    committed.set(partition, { offset, metadata, commitTimestampMs: nowMs });
-    return { kind: 'ok' };
+    committed.set(partition, { offset, metadata, commitTimestampMs });
   }
 
   /** When the group's newest commit was made (0 when it holds no offsets). */

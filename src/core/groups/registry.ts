@@ -116,6 +116,29 @@ export type GroupCommand =
       readonly partition: number;
       readonly offset: number;
       readonly metadata?: string | undefined;
+      /**
+       * Checks the commit as it would be made, without recording it: a cluster's coordinator records an
+       * offset (`record_offsets`) only once the metadata log holds it, so nobody reads an offset a failover
+       * could take back.
+       */
+      readonly checkOnly?: boolean | undefined;
+      readonly nowMs: number;
+    }
+  /**
+   * Offsets already durable elsewhere (the metadata log): recorded as they are, with no check of members or
+   * generations, since the log holds them whatever the group looks like now. Partitions the topic no longer
+   * has are skipped, as a shrinking topic drops them.
+   */
+  | {
+      readonly kind: 'record_offsets';
+      readonly groupId: string;
+      readonly offsets: ReadonlyArray<{
+        readonly topic: string;
+        readonly partition: number;
+        readonly offset: number;
+        readonly metadata: string;
+        readonly commitTimestampMs: number;
+      }>;
       readonly nowMs: number;
     }
   | { readonly kind: 'tick'; readonly nowMs: number }
@@ -173,6 +196,7 @@ export interface GroupCommandResults {
   readonly heartbeat: HeartbeatResult;
   readonly leave: LeaveResult;
   readonly commit: CommitResult;
+  readonly record_offsets: { readonly kind: 'ok' };
   readonly tick: TickResult;
   readonly set_topic_partitions: SetTopicPartitionsResult;
   readonly delete_group: DeleteGroupResult;
@@ -235,6 +259,7 @@ export class GroupRegistry {
     offset: number,
     nowMs: number,
     metadata?: string,
+    checkOnly?: boolean,
   ): CommitResult {
     return this.apply({
       kind: 'commit',
@@ -245,6 +270,7 @@ export class GroupRegistry {
       partition,
       offset,
       metadata,
+      checkOnly,
       nowMs,
     });
   }
@@ -334,6 +360,18 @@ export class GroupRegistry {
       }
       case 'commit':
         return this.applyCommit(command, nowMs);
+      case 'record_offsets': {
+        const problem = this.checkId('groupId', command.groupId);
+        assert(problem === undefined, `record_offsets for a bad group id: ${problem?.reason}`);
+        const group =
+          this.groups.get(command.groupId) ?? new ConsumerGroup(command.groupId, this.config.defaultAssignor);
+        for (const o of command.offsets) {
+          if (o.partition >= (this.partitionCounts.get(o.topic) ?? 0)) continue;
+          group.record(o.topic, o.partition, o.offset, o.metadata, o.commitTimestampMs);
+        }
+        if (!group.disposable) this.groups.set(command.groupId, group);
+        return { kind: 'ok' };
+      }
       case 'tick': {
         const evicted: Array<{ groupId: string; memberId: string }> = [];
         for (const groupId of this.listGroups()) {
@@ -457,8 +495,16 @@ export class GroupRegistry {
       group = new ConsumerGroup(groupId, this.config.defaultAssignor);
     }
     const member = memberId === undefined || generation === undefined ? undefined : { memberId, generation };
-    const result = group.commit(member, topic, partition, offset, metadata, nowMs);
-    if (result.kind === 'ok') this.groups.set(groupId, group);
+    const result = group.commit(
+      member,
+      topic,
+      partition,
+      offset,
+      metadata,
+      nowMs,
+      command.checkOnly !== true,
+    );
+    if (result.kind === 'ok' && command.checkOnly !== true) this.groups.set(groupId, group);
     return result;
   }
 
