@@ -6,7 +6,7 @@
 //
 //   npm run build && node --import tsx bench/partitions.ts [--partitions 10000] [--threads 2] [--seconds 5]
 //                                                          [--clients 16] [--batch 100] [--wal-sync-interval 0]
-//                                                          [--segment-fds-per-thread N]
+//                                                          [--segment-fds-per-thread N] [--single-clients 64]
 //
 // Runs the compiled broker as a child process (bench/lib/servers.ts), killed by PID at the end.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -23,6 +23,8 @@ const threads = option('threads', 2);
 const seconds = option('seconds', 5);
 const clients = option('clients', 16);
 const batch = option('batch', 100);
+// Connections for the single-record runs (one record per request, each to a random partition).
+const singleClients = option('single-clients', 64);
 // The broker's --wal-sync-interval (ms): 0 (the default) fsyncs before every ack; 1000 shows the spread without
 // the fsyncs.
 const syncIntervalMs = option('wal-sync-interval', 0);
@@ -107,19 +109,44 @@ async function throughput(server: Server, spread: number): Promise<number> {
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < deadline) {
-        // Spread over `spread` partitions of topic t0 (and t1.. beyond 2000): records keyed by partition.
-        const byTopic = new Map<string, { value: string; partition: number }[]>();
-        for (let r = 0; r < batch; r++) {
-          const p = Math.floor(Math.random() * spread);
-          const topic = `t${Math.floor(p / perTopic)}`;
-          const list = byTopic.get(topic) ?? [];
-          byTopic.set(topic, list);
-          list.push({ value, partition: p % perTopic });
-        }
-        for (const [topic, list] of byTopic) {
-          await post(server, `/topics/${topic}/records`, { records: list });
-          records += list.length;
-        }
+        // One request per batch, as over 8 partitions: a topic drawn at random (t0, t1, ... of 2000
+        // partitions each), its records each to a random partition of it, so the batches reach every one of the
+        // `spread` partitions over the run.
+        const topicIndex = Math.floor(Math.random() * Math.ceil(spread / perTopic));
+        const inTopic = Math.min(perTopic, spread - topicIndex * perTopic);
+        const list: { value: string; partition: number }[] = [];
+        for (let r = 0; r < batch; r++) list.push({ value, partition: Math.floor(Math.random() * inTopic) });
+        await post(server, `/topics/t${topicIndex}/records`, { records: list });
+        records += list.length;
+      }
+    }),
+  );
+  return records / seconds;
+}
+
+/**
+ * Single-record produce from `singleClients` loops for `seconds`: each request one record to a random
+ * partition of `spread` (over 8, the requests of a drained batch share 8 files; spread, each has its own).
+ */
+async function singleThroughput(server: Server, spread: number): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  let records = 0;
+  const value = 'x'.repeat(50);
+  await Promise.all(
+    Array.from({ length: singleClients }, async () => {
+      while (performance.now() < deadline) {
+        const p = Math.floor(Math.random() * spread);
+        const response = await fetch(
+          `${server.base}/topics/t${Math.floor(p / perTopic)}/produce`,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ value, partition: p % perTopic }),
+          },
+        );
+        if (!response.ok) throw new Error(`single produce: ${response.status} ${await response.text()}`);
+        await response.arrayBuffer();
+        records++;
       }
     }),
   );
@@ -164,6 +191,12 @@ async function main(): Promise<void> {
     rows.produceSpreadRecordsPerSec = Math.round(await throughput(server, partitions));
     rows.produce8RecordsPerSec = Math.round(await throughput(server, 8));
     rows.produceSpreadFds = descriptors(server);
+    rows.singleSpreadRecordsPerSec = Math.round(await singleThroughput(server, partitions));
+    rows.single8RecordsPerSec = Math.round(await singleThroughput(server, 8));
+    rows.singleSpreadRatio = Number(
+      ((rows.singleSpreadRecordsPerSec as number) / (rows.single8RecordsPerSec as number)).toFixed(3),
+    );
+    rows.segmentFdEvictionsAfterProduce = await metric(server, 'broker_segment_fd_evictions_total');
 
     await stop(server, 'SIGKILL');
     start = await timedStart(dataDir);
@@ -171,6 +204,17 @@ async function main(): Promise<void> {
     rows.crashRestartToServingMs = Math.round(start.ms);
     rows.afterCrashRestartRssMiB = rssMiB(server);
     rows.afterCrashRestartFds = descriptors(server);
+    // One read and one write at once, each of a partition of its own: answered while the workers still
+    // recover the other logs in the background.
+    started = performance.now();
+    const probe = await fetch(`${server.base}/topics/t0/partitions/${perTopic - 1}/consume?offset=0`);
+    if (probe.status !== 200) throw new Error(`first read after the crash: ${probe.status}`);
+    rows.afterCrashFirstReadMs = Math.round(performance.now() - started);
+    started = performance.now();
+    await post(server, '/topics/t0/records', {
+      records: [{ value: 'after-crash', partition: perTopic - 2 }],
+    });
+    rows.afterCrashFirstWriteMs = Math.round(performance.now() - started);
     started = performance.now();
     rows.afterCrashTouchAllMs = Math.round(await touchAll(server));
     void started;

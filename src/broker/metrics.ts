@@ -384,6 +384,11 @@ export class BrokerMetrics {
       (w) => w.stats[StatSlot.openLogs] ?? 0,
     );
     gauge(
+      'broker_partitions_awaiting_recovery',
+      'Partitions per worker whose logs a crash left to recover and that are not recovered yet (recovered in the background, or at once when a request needs one)',
+      (w) => w.stats[StatSlot.partitionsAwaitingRecovery] ?? 0,
+    );
+    gauge(
       'broker_segment_fds_open',
       'Descriptors open for segment files per worker (bounded by the segment descriptor cache)',
       (w) => w.stats[StatSlot.segmentFdsOpen] ?? 0,

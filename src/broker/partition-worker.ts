@@ -29,7 +29,9 @@
 //   a refusal or a failure is `proposalFailed`.
 //
 // Logs are opened lazily (see partition-files.ts): an idle replica costs no descriptor. A replica whose log
-// figures are only lower bounds (a crash) is recovered before its core runs.
+// figures are only lower bounds (a crash) is recovered before its core runs: in the background, a bounded
+// slice of time per turn (`recoverySliceMs`), or at once when a request or a follower's fetch needs it, so a
+// restart after a crash with thousands of partitions serves while it recovers them.
 // Invariants: at most one request in flight per fetch session; every request answered exactly once (a ring
 // request always; a link request unless its connection closed); answers of a drained batch are published with
 // one store and at most one notify.
@@ -377,6 +379,8 @@ const idleWriterBytesMax = 1024 * 1024;
 /** Partitions not yet opened that one retention pass opens to look at their segments. */
 const retentionOpensPerPass = 100;
 const defaultRepairIntervalMs = 1000;
+/** Background recovery of crashed logs per turn (requests and syncs run between slices). */
+const recoverySliceMs = 10;
 /** A partition logs damaged reads at most this often (each one is still counted). */
 const corruptLogIntervalMs = 10_000;
 /** The replicas' clocks: ticks for lag, acks and proposals. */
@@ -406,6 +410,11 @@ export class PartitionWorker {
   private readonly stats: WorkerStatsWriter;
   private readonly heapMeter = new HeapMeter();
   private readonly replicas = new Map<number, Replica>();
+  /**
+   * Replicas whose logs must be recovered (a crash left their figures inexact) before their assignment is
+   * applied, in the order metadata named them. Bounded by `replicas`.
+   */
+  private readonly awaitingRecovery = new Set<Replica>();
   private readonly byTopicId = new Map<string, Set<Replica>>();
   private brokers = new Map<string, BrokerRegistration>();
   private metadataVersion = -1;
@@ -578,6 +587,9 @@ export class PartitionWorker {
             this.pendingWork = true;
           } else await running.done;
         }
+      } else if (!this.pendingWork && this.awaitingRecovery.size > 0) {
+        // Logs left to recover: the next slice runs as soon as messages and timers had their turn.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       } else if (!this.pendingWork) {
         let waitMs = Math.max(1, this.nextTickMs - performance.now());
         if (this.options.syncIntervalMs > 0) waitMs = Math.min(waitMs, this.options.syncIntervalMs);
@@ -630,7 +642,10 @@ export class PartitionWorker {
     const now = this.turnNowMs;
     switch (phase) {
       case 0:
-        return this.metadataQueue.length > 0 ? this.applyMetadata(now) : undefined;
+        if (this.metadataQueue.length > 0) return this.applyMetadata(now);
+        // Opening a log that was never open touches nothing a sync in flight holds (as a consume's lazy open).
+        if (this.awaitingRecovery.size > 0) this.recoverSome(now);
+        return undefined;
       case 1:
         this.turnFrames = this.drainRing(now);
         if (this.linkQueue.length > 0) this.drainLink(now);
@@ -674,6 +689,7 @@ export class PartitionWorker {
     if (ended !== null) await this.answerCommit(ended);
     await this.settle();
     for (const message of this.metadataQueue.splice(0)) this.onControlMessage(message, now);
+    if (this.awaitingRecovery.size > 0) this.recoverSome(now);
   }
 
   private async settleThenApplySessionAnswers(now: number): Promise<void> {
@@ -699,6 +715,7 @@ export class PartitionWorker {
     this.stats.set(StatSlot.partitions, this.replicas.size);
     this.stats.set(StatSlot.partitionsStorageOffline, this.files.offlineCount);
     this.stats.set(StatSlot.openLogs, this.files.openLogs);
+    this.stats.set(StatSlot.partitionsAwaitingRecovery, this.awaitingRecovery.size);
     this.stats.set(StatSlot.segmentFdEvictions, this.files.disk.evictions);
     this.stats.set(StatSlot.indexCacheBytes, this.files.indexCache.residentBytes);
     this.stats.set(StatSlot.indexCacheDrops, this.files.indexCache.drops);
@@ -828,6 +845,10 @@ export class PartitionWorker {
   /** The replica's core, created once its log's figures are exact (a crashed log is recovered first). */
   private coreOf(replica: Replica): PartitionReplica | null {
     if (replica.core !== null) return replica.core;
+    if (this.awaitingRecovery.size > 0 && this.awaitingRecovery.has(replica)) {
+      this.recoverNow(replica, performance.now());
+      return replica.core;
+    }
     const files = replica.files;
     if (!files.figures().exact && !files.ensureLog()) return null;
     const figures = files.figures();
@@ -837,6 +858,30 @@ export class PartitionWorker {
       durableEndOffset: this.durableEnd(replica),
     });
     return replica.core;
+  }
+
+  /** Recovers one replica's log and applies the latest metadata for it (its core then exists unless it failed). */
+  private recoverNow(replica: Replica, now: number): void {
+    this.awaitingRecovery.delete(replica);
+    const topic = this.latestTopics.get(replica.topicId);
+    const p = topic?.partitions[replica.partition];
+    if (topic === undefined || p === undefined || p.partition !== replica.partition) return;
+    const files = replica.files;
+    // A failed recovery takes the partition offline; the repair loop brings it back and metadata reapplies.
+    if (!files.figures().exact && !files.ensureLog()) return;
+    this.applyAssignment(replica, topic, p, now);
+  }
+
+  /**
+   * Recovers replicas waiting for it until `recoverySliceMs` of this turn are spent; while any are left the
+   * loop turns again after yielding to the event loop (port messages, timers), not after a request.
+   */
+  private recoverSome(now: number): void {
+    const deadline = performance.now() + recoverySliceMs;
+    for (const replica of this.awaitingRecovery) {
+      this.recoverNow(replica, now);
+      if (performance.now() >= deadline) break;
+    }
   }
 
   private applyAssignment(replica: Replica, topic: TopicMetadata, p: PartitionAssignment, now: number): void {
@@ -865,6 +910,11 @@ export class PartitionWorker {
       replica.files.log?.setSegmentBytes(sizes.segmentBytes, sizes.maxBatchBytes);
     }
     if (replica.assignment === p && replica.minInsyncReplicas === topic.config.minInsyncReplicas) return;
+    if (replica.core === null && !replica.files.figures().exact && replica.files.offline === null) {
+      // Recovered later in a slice of a turn, or when a request needs it (coreOf); the latest metadata then.
+      this.awaitingRecovery.add(replica);
+      return;
+    }
     const core = this.coreOf(replica);
     if (core === null) return; // retried with the repair loop
     replica.assignment = p;
@@ -931,6 +981,7 @@ export class PartitionWorker {
 
   private removeReplica(replica: Replica, why: string): void {
     this.replicas.delete(replica.key);
+    this.awaitingRecovery.delete(replica);
     const set = this.byTopicId.get(replica.topicId);
     if (set !== undefined) {
       set.delete(replica);

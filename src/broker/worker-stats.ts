@@ -49,9 +49,11 @@ export const StatSlot = {
   indexCacheDrops: 19 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
   /** Sealed segments' indexes read back from their files (counter). */
   indexCacheLoads: 20 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
+  /** Partitions whose logs a crash left to recover, not recovered yet (gauge; recovered in the background). */
+  partitionsAwaitingRecovery: 21 + fsyncBucketsSeconds.length + batchFramesBuckets.length,
 } as const;
 
-export const workerStatsLength = StatSlot.indexCacheLoads + 1;
+export const workerStatsLength = StatSlot.partitionsAwaitingRecovery + 1;
 
 export function createWorkerStats(): SharedArrayBuffer {
   return new SharedArrayBuffer(workerStatsLength * Float64Array.BYTES_PER_ELEMENT);

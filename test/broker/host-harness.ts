@@ -215,6 +215,15 @@ export class HostHarness {
     }
   }
 
+  /** Takes up `count` partitions of a new topic in one metadata message; resolves once the last is known. */
+  async openMany(topic: string, count: number, segmentBytes: number): Promise<PartitionRef[]> {
+    await this.open(topic, count - 1, segmentBytes);
+    return Array.from({ length: count }, (_, partition) => ({
+      topicSeq: this.topics.get(topic)!.topicSeq,
+      partition,
+    }));
+  }
+
   describe(ref: PartitionRef): Promise<DescribeAnswer> {
     return new Promise((resolve) => {
       this.link.send(

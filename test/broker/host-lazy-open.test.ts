@@ -78,3 +78,52 @@ test('after a crash every partition is recovered before it serves, with records 
     await writer.stop();
   }
 });
+
+test('after a crash a worker answers requests while it recovers its other partitions in the background', async () => {
+  const many = 600;
+  const disk = new SimDisk();
+  disk.mkdir('/data');
+  const writer = new HostHarness(disk, '/data', { cleanShutdown: true });
+  const refs = await writer.openMany('t', many, 4096);
+  for (let from = 0; from < many; from += 100) {
+    await Promise.all(
+      refs.slice(from, from + 100).map(async (ref) => {
+        assert.equal((await writer.produce(ref, [`p${ref.partition}`])).status, Status.Ok);
+      }),
+    );
+  }
+  // No shutdown: every log is left for recovery, as kill -9 leaves it.
+  const harness = new HostHarness(disk, '/data', { cleanShutdown: false });
+  try {
+    const started = performance.now();
+    const taken = await harness.openMany('t', many, 4096);
+    const last = taken[many - 1]!;
+    const described = await harness.describe(last);
+    assert.equal(described.logEndOffset, 1, 'a partition a request needs is recovered for it');
+    assert.equal((await harness.produce(taken[many - 2]!, ['after'])).baseOffset, 1);
+    const answeredMs = performance.now() - started;
+    await harness.control({ op: 'health' });
+    const waitingThen = harness.stats[StatSlot.partitionsAwaitingRecovery]!;
+    assert.ok(
+      waitingThen > 0,
+      `the requests were answered after ${answeredMs.toFixed(0)} ms, once every partition was recovered: the worker recovered them all before serving`,
+    );
+    const deadline = Date.now() + 30_000;
+    while (harness.stats[StatSlot.partitionsAwaitingRecovery]! > 0) {
+      assert.ok(Date.now() < deadline, 'the background recovery did not finish');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    console.log(
+      `# answered ${answeredMs.toFixed(0)} ms after the restart with ${waitingThen} of ${many} partitions still to recover; all recovered after ${(performance.now() - started).toFixed(0)} ms`,
+    );
+    await harness.control({ op: 'health' });
+    assert.equal(harness.stats[StatSlot.openLogs], many, 'every log was recovered (and is open)');
+    for (const ref of [taken[0]!, taken[300]!, taken[many - 2]!]) {
+      const read = await harness.readAll(ref);
+      assert.equal(read.get(0), `p${ref.partition}`);
+    }
+  } finally {
+    await harness.stop();
+    await writer.stop();
+  }
+});
