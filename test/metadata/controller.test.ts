@@ -266,8 +266,23 @@ describe('controller', () => {
     assert.deepEqual(decide(['a'], ['b', 'c'], []), [
       { kind: 'conf_change', change: { op: 'add_learner', nodeId: 'd' } },
     ]);
-    assert.deepEqual(decide(['a'], ['b', 'c', 'd'], [['c', 10]]), [
-      { kind: 'conf_change', change: { op: 'promote', nodeId: 'c' } },
+    // One voter and one caught-up learner: two voters would have two members that can stall the group, so the
+    // promotion waits for a second learner to follow it at once.
+    assert.deepEqual(decide(['a'], ['b', 'c', 'd'], [['c', 10]]), []);
+    assert.deepEqual(
+      decide(
+        ['a'],
+        ['b', 'c', 'd'],
+        [
+          ['c', 10],
+          ['d', 10],
+        ],
+      ),
+      [{ kind: 'conf_change', change: { op: 'promote', nodeId: 'c' } }],
+    );
+    // Two voters (the first of the pair promoted): the next goes at once, to an odd number.
+    assert.deepEqual(decide(['a', 'c'], ['b', 'd'], [['d', 10]]), [
+      { kind: 'conf_change', change: { op: 'promote', nodeId: 'd' } },
     ]);
     assert.deepEqual(decide(['a', 'b', 'c'], ['d'], [['d', 10]]), []);
   });

@@ -350,7 +350,12 @@ export class Controller {
     }
     const caughtUp = (id: string) => (raft.match.get(id) ?? 0) >= raft.commit;
     const candidates = raft.learners.filter((id) => live(id) && caughtUp(id));
-    if (raft.voters.length < this.config.raftVoters && candidates.length > 0) {
+    // A promotion to an even number of voters waits for a second caught-up learner, promoted right after it:
+    // two voters tolerate no failure and have two members that can stall the group (a learner promoted alone,
+    // then killed, left a lone leader unable to commit anything, the next promotion included, until it came
+    // back), so that window lasts one commit, not until another learner catches up.
+    const evenAfter = (raft.voters.length + 1) % 2 === 0 && raft.voters.length + 1 < this.config.raftVoters;
+    if (raft.voters.length < this.config.raftVoters && candidates.length >= (evenAfter ? 2 : 1)) {
       return { op: 'promote', nodeId: candidates[0]! };
     }
     if (candidates.length === 0) return null;
