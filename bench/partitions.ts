@@ -6,11 +6,12 @@
 //
 //   npm run build && node --import tsx bench/partitions.ts [--partitions 10000] [--threads 2] [--seconds 5]
 //                                                          [--clients 16] [--batch 100] [--wal-sync-interval 0]
-//                                                          [--segment-fds-per-thread N] [--single-clients 64]
+//                                                          [--segment-fds-per-thread N] [--single-clients 200]
 //
 // Runs the compiled broker as a child process (bench/lib/servers.ts), killed by PID at the end.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import autocannon from 'autocannon';
 import { type Server, startBroker } from './lib/servers.js';
 
 function option(name: string, fallback: number): number {
@@ -24,7 +25,7 @@ const seconds = option('seconds', 5);
 const clients = option('clients', 16);
 const batch = option('batch', 100);
 // Connections for the single-record runs (one record per request, each to a random partition).
-const singleClients = option('single-clients', 64);
+const singleClients = option('single-clients', 200);
 // The broker's --wal-sync-interval (ms): 0 (the default) fsyncs before every ack; 1000 shows the spread without
 // the fsyncs.
 const syncIntervalMs = option('wal-sync-interval', 0);
@@ -125,32 +126,37 @@ async function throughput(server: Server, spread: number): Promise<number> {
 }
 
 /**
- * Single-record produce from `singleClients` loops for `seconds`: each request one record to a random
- * partition of `spread` (over 8, the requests of a drained batch share 8 files; spread, each has its own).
+ * Single-record produce with autocannon, `singleClients` connections for `seconds`: each request one record to
+ * a random partition of `spread` (over 8, a drained batch's requests share 8 files; spread, each has its own).
+ * Rate from our own clock and 2xx answers; anything else fails the run.
  */
 async function singleThroughput(server: Server, spread: number): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
-  let records = 0;
   const value = 'x'.repeat(50);
-  await Promise.all(
-    Array.from({ length: singleClients }, async () => {
-      while (performance.now() < deadline) {
-        const p = Math.floor(Math.random() * spread);
-        const response = await fetch(
-          `${server.base}/topics/t${Math.floor(p / perTopic)}/produce`,
-          {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
+  const startedMs = performance.now();
+  const result = await autocannon({
+    url: server.base,
+    connections: singleClients,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request: autocannon.Request) => {
+          const p = Math.floor(Math.random() * spread);
+          return {
+            ...request,
+            path: `/topics/t${Math.floor(p / perTopic)}/produce`,
             body: JSON.stringify({ value, partition: p % perTopic }),
-          },
-        );
-        if (!response.ok) throw new Error(`single produce: ${response.status} ${await response.text()}`);
-        await response.arrayBuffer();
-        records++;
-      }
-    }),
-  );
-  return records / seconds;
+          };
+        },
+      },
+    ],
+  });
+  const elapsedS = (performance.now() - startedMs) / 1000;
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(`single produce: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  }
+  return result['2xx'] / elapsedS;
 }
 
 async function main(): Promise<void> {
