@@ -24,17 +24,18 @@ export class GroupAdmin {
   deleteGroup(request: HttpRequest, reply: Reply): void {
     const group = groupOrReply(request, reply);
     if (group === null) return;
-    const result = this.groups.registry.apply({ kind: 'delete_group', groupId: group, nowMs: Date.now() });
-    if (result.kind === 'unknown_group')
-      return reply.error('unknown_group', `group '${group}' does not exist`);
-    if (result.kind === 'group_has_members') {
-      return reply.error(
-        'conflict',
-        `group '${group}' has active members; it can be deleted once they leave or their sessions expire`,
-      );
-    }
-    this.groups.deleteDurably(group).then(
-      () => reply.json(200, JSON.stringify({ group, deleted: true })),
+    this.groups.deleteGroup(group, Date.now()).then(
+      (result) => {
+        if (result.kind === 'unknown_group')
+          return reply.error('unknown_group', `group '${group}' does not exist`);
+        if (result.kind === 'group_has_members') {
+          return reply.error(
+            'conflict',
+            `group '${group}' has active members; it can be deleted once they leave or their sessions expire`,
+          );
+        }
+        reply.json(200, JSON.stringify({ group, deleted: true }));
+      },
       (error: unknown) => {
         const [name, message, indefinite] = persistFailureAnswer(error);
         reply.error(

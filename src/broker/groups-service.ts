@@ -20,6 +20,7 @@ import type {
 import type { ErrorName } from '../core/errors.js';
 import {
   type CommitResult,
+  type DeleteGroupResult,
   defaultGroupConfig,
   type GroupConfig,
   GroupRegistry,
@@ -214,11 +215,9 @@ export class GroupsService {
     this.expiring = true;
     void (async () => {
       for (const groupId of expired) {
-        const result = this.registry.apply({ kind: 'delete_group', groupId, nowMs });
-        if (result.kind !== 'ok') continue;
-        // A failed write leaves the offsets in the log: the next coordinator expires them again.
-        await this.deleteDurably(groupId).catch(() => undefined);
-        this.expiredCount++;
+        // A failed write leaves the offsets where they were (the log, or memory and the file's next write).
+        const result = await this.deleteGroup(groupId, nowMs).catch(() => null);
+        if (result?.kind === 'ok') this.expiredCount++;
       }
     })().finally(() => {
       this.expiring = false;
@@ -326,11 +325,26 @@ export class GroupsService {
     });
   }
 
-  /** Makes a group's deletion durable (see commitDurably). */
-  async deleteDurably(group: string): Promise<void> {
+  /**
+   * Deletes an empty group and its offsets. On one node the registry drops it at once and the groups file is
+   * written; in a cluster it is dropped once the metadata log took the deletion (as commits are recorded), so
+   * a failed write leaves the group as the log has it. A member joining while the deletion is proposed keeps
+   * the group in the registry; the log has dropped its offsets then (the next coordinator starts without them).
+   */
+  async deleteGroup(group: string, nowMs: number): Promise<DeleteGroupResult> {
     const cluster = this.options.cluster;
-    if (cluster === undefined) return this.persistNow();
+    if (cluster === undefined) {
+      const result = this.registry.apply({ kind: 'delete_group', groupId: group, nowMs });
+      if (result.kind === 'ok') await this.persistNow();
+      return result;
+    }
+    const described = this.registry.describe(group);
+    if (described === undefined) return { kind: 'unknown_group' };
+    if (described.members.length > 0) return { kind: 'group_has_members', generation: described.generation };
+    const term = this.term;
     await this.writeToLog(cluster, { kind: 'delete_group', group });
+    if (this.term === term) this.registry.apply({ kind: 'delete_group', groupId: group, nowMs });
+    return { kind: 'ok' };
   }
 
   private async writeToLog(cluster: GroupsCluster, command: GroupCommand): Promise<void> {

@@ -188,3 +188,25 @@ test('the registry: a checked-only commit answers as a recorded one would, and r
   );
   registry.checkInvariants();
 });
+
+test('a group deletion is applied once the metadata log took it, and not at all when the write failed', async () => {
+  const { service, proposals } = await coordinator([
+    { group: 'g', offsets: [{ topic: 't', partition: 0, offset: 4, metadata: '', committedAtMs: 1 }] },
+  ]);
+  try {
+    const refused = service.deleteGroup('g', Date.now());
+    assert.equal(committed(service), 4, 'nothing changes before the log takes the deletion');
+    proposals[0]!.settle(notCoordinator);
+    await assert.rejects(refused, /nothing was written/);
+    assert.equal(committed(service), 4, 'a deletion the log refused leaves the group as the log has it');
+    const deleted = service.deleteGroup('g', Date.now());
+    assert.equal(proposals[1]!.command.kind, 'delete_group');
+    proposals[1]!.settle({ kind: 'ok' });
+    assert.equal((await deleted).kind, 'ok');
+    assert.equal(service.registry.describe('g'), undefined);
+    assert.equal((await service.deleteGroup('g', Date.now())).kind, 'unknown_group');
+    assert.equal(proposals.length, 2, 'an unknown group is refused without a write');
+  } finally {
+    await service.close();
+  }
+});
