@@ -2056,6 +2056,8 @@ export class PartitionWorker {
           }
         : null;
     this.replicas.delete(replica.key);
+    // Not recovered yet: the new owner recovers it (its files say the log was not closed cleanly).
+    this.awaitingRecovery.delete(replica);
     const set = this.byTopicId.get(replica.topicId);
     if (set !== undefined) {
       set.delete(replica);
@@ -2097,7 +2099,8 @@ export class PartitionWorker {
       return { ok: true };
     }
     this.applyAssignment(replica, topic, p, now);
-    const core = replica.core;
+    // A replica moved in is recovered now if it must be (coreOf), so the handover finds its core.
+    const core = this.coreOf(replica);
     const handover = request.handover;
     if (core !== null && handover !== null) {
       replica.files.ensureLog();
