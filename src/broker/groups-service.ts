@@ -1,7 +1,9 @@
 // Consumer groups on one node: the pure coordinator (src/core/groups) driven from the acceptor thread, its
-// state kept in `<dataDir>/groups.json`, and the HTTP handlers of the group routes. A commit is answered only
-// once a write of the state that holds it is durable (temp file, fsync, rename, fsync dir); commits that arrive
-// while a write is in flight share the next write, so a burst of commits costs two writes, not one each.
+// state kept in `<dataDir>/groups.json`, and the HTTP handlers of the group routes. A commit is answered, and
+// recorded in the registry (seen by describe and offset fetches), only once a write of the state that holds it
+// is durable (temp file, fsync, rename, fsync dir); until then it waits in `pendingCommits`, laid over the
+// registry's snapshot by the writer. Commits that arrive while a write is in flight share the next write, so a
+// burst of commits costs two writes, not one each.
 // Membership changes are persisted by the same writer but nobody waits for them: members re-join after a
 // restart anyway. A write that fails (a full disk) fails the commits waiting for it, and the writer retries
 // every `persistRetryMs` until a write succeeds, so the state on disk catches up once space is back.
@@ -18,6 +20,7 @@ import type {
   GroupOffsets,
 } from '../cluster/control-protocol.js';
 import type { ErrorName } from '../core/errors.js';
+import type { AssignorName } from '../core/groups/assignors.js';
 import {
   type CommitResult,
   type DeleteGroupResult,
@@ -100,6 +103,11 @@ export class GroupsService {
   private nextExpiryCheckMs = 0;
   /** The metadata term this node coordinates the groups in (cluster only); 0 while another node does. */
   private term = 0;
+  /**
+   * One node: `group NUL topic NUL partition` → a commit accepted but not yet in a successful write of the groups
+   * file (the newest per partition). Bounded by the partitions a group may commit, times the groups.
+   */
+  private readonly pendingCommits = new Map<string, CommittedOffset & { readonly group: string }>();
   /** Numbers the cluster's offset writes in the order they were proposed (the log commits them in it). */
   private commitSequence = 0;
   /**
@@ -263,9 +271,9 @@ export class GroupsService {
   }
 
   /**
-   * Checks a commit and, on one node, records it (the groups file written next holds it). In a cluster it is
-   * only checked: `commitAllDurably` records it once the metadata log holds it, so describe and offset fetches
-   * never show an offset that a failover of the coordinator would take back.
+   * Checks a commit without recording it: `commitAllDurably` records it once it is durable (in the groups file
+   * on one node, in the metadata log in a cluster), so describe and offset fetches never show an offset that a
+   * crash, or a failover of the coordinator, would take back.
    */
   tryCommit(
     group: string,
@@ -277,29 +285,23 @@ export class GroupsService {
     nowMs: number,
     metadata?: string,
   ): CommitResult {
-    const checkOnly = this.options.cluster !== undefined;
-    return this.registry.commit(
-      group,
-      memberId,
-      generation,
-      topic,
-      partition,
-      offset,
-      nowMs,
-      metadata,
-      checkOnly,
-    );
+    return this.registry.commit(group, memberId, generation, topic, partition, offset, nowMs, metadata, true);
   }
 
   /**
    * Makes offsets that `tryCommit` accepted durable (several of one group in one write: an admin's reset, a
-   * Kafka OffsetCommit). In a cluster they are recorded in the registry once the metadata log committed them,
-   * unless a later write of the same partition was recorded first or this node's coordinator term ended (a
-   * new term starts from the log itself).
+   * Kafka OffsetCommit). On one node they wait in `pendingCommits` and are recorded once a write of the groups
+   * file that holds them succeeded (a failed write leaves them pending for the writer's retry). In a cluster
+   * they are recorded once the metadata log committed them, unless a later write of the same partition was
+   * recorded first or this node's coordinator term ended (a new term starts from the log itself).
    */
   async commitAllDurably(group: string, offsets: readonly CommittedOffset[]): Promise<void> {
     const cluster = this.options.cluster;
-    if (cluster === undefined) return this.persistNow();
+    if (cluster === undefined) {
+      for (const o of offsets)
+        this.pendingCommits.set(`${group}\u0000${o.topic}\u0000${o.partition}`, { group, ...o });
+      return this.persistNow();
+    }
     if (offsets.length === 0) return;
     const term = this.term;
     const sequence = ++this.commitSequence;
@@ -365,7 +367,12 @@ export class GroupsService {
       this.dirty = false;
       const waiters = this.waiters;
       this.waiters = [];
-      const snapshot = this.registry.toSnapshot();
+      const captured = [...this.pendingCommits];
+      const snapshot = withCommits(
+        this.registry.toSnapshot(),
+        captured.map(([, c]) => c),
+        this.config.defaultAssignor,
+      );
       try {
         await writeFileAtomically(this.options.dataDir, 'groups.json', JSON.stringify(snapshot));
       } catch (error) {
@@ -385,6 +392,24 @@ export class GroupsService {
         return;
       }
       this.persistFailure = null;
+      // Durable now: recorded, and no longer pending unless a newer commit of the partition came meanwhile.
+      for (const [key, commit] of captured) {
+        if (this.pendingCommits.get(key) === commit) this.pendingCommits.delete(key);
+        this.registry.apply({
+          kind: 'record_offsets',
+          groupId: commit.group,
+          offsets: [
+            {
+              topic: commit.topic,
+              partition: commit.partition,
+              offset: commit.offset,
+              metadata: commit.metadata,
+              commitTimestampMs: commit.committedAtMs,
+            },
+          ],
+          nowMs: Date.now(),
+        });
+      }
       for (const waiter of waiters) waiter.resolve();
     }
     this.persisting = null;
@@ -784,4 +809,33 @@ export function refusal(result: Outcome): [ErrorName, string] {
     default:
       return ['internal', `unexpected coordinator answer ${result.kind}`];
   }
+}
+
+/** The groups file's contents: the registry's snapshot with `commits` (accepted, not yet recorded) laid over it. */
+function withCommits(
+  snapshot: GroupsSnapshot,
+  commits: readonly (CommittedOffset & { readonly group: string })[],
+  assignor: AssignorName,
+): GroupsSnapshot {
+  if (commits.length === 0) return snapshot;
+  const groups = new Map(snapshot.groups.map((g) => [g.groupId, g]));
+  for (const c of commits) {
+    const group = groups.get(c.group) ?? {
+      groupId: c.group,
+      generation: 0,
+      assignor,
+      members: [],
+      offsets: [],
+    };
+    const offsets = group.offsets.filter((o) => o.topic !== c.topic || o.partition !== c.partition);
+    offsets.push({
+      topic: c.topic,
+      partition: c.partition,
+      offset: c.offset,
+      metadata: c.metadata,
+      commitTimestampMs: c.committedAtMs,
+    });
+    groups.set(c.group, { ...group, offsets });
+  }
+  return { ...snapshot, groups: [...groups.values()] };
 }

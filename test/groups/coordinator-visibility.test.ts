@@ -4,7 +4,7 @@
 // committed offset went back (the three-node group test caught "partition 4 committed 26 after 29").
 // Here the control thread is a fake whose proposals the test settles one by one.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -208,5 +208,44 @@ test('a group deletion is applied once the metadata log took it, and not at all 
     assert.equal(proposals.length, 2, 'an unknown group is refused without a write');
   } finally {
     await service.close();
+  }
+});
+
+test('on one node a commit is shown once the groups file holds it; a failed write leaves it pending until the retry', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-groups-pending-'));
+  const service = await GroupsService.open({
+    dataDir: dir,
+    sessionTimeoutMs: 10_000,
+    tickIntervalMs: 60_000,
+    logEndOffset: () => 1_000,
+    topicExists: () => true,
+  });
+  try {
+    service.setTopicPartitions('t', 2);
+    await service.persistNow();
+    const first = commit(service, 5);
+    assert.equal(committed(service), undefined, 'nothing is shown while the write runs');
+    await first;
+    assert.equal(committed(service), 5);
+    const onDisk = () => JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8'));
+    assert.equal(onDisk().groups[0].offsets[0].offset, 5);
+
+    // The data dir becomes a plain file: every write fails (ENOTDIR) until it is a directory again.
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, 'not a directory');
+    await assert.rejects(commit(service, 9));
+    assert.equal(committed(service), 5, 'a commit whose write failed is not shown');
+    assert.match(service.persistFailure ?? '', /groups\.json/);
+    rmSync(dir, { force: true });
+    mkdirSync(dir);
+    const deadline = Date.now() + 10_000;
+    while (committed(service) !== 9) {
+      assert.ok(Date.now() < deadline, 'the writer retried and the pending commit was recorded');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(onDisk().groups[0].offsets[0].offset, 9, 'and the file holds it');
+  } finally {
+    await service.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
