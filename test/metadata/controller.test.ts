@@ -286,4 +286,41 @@ describe('controller', () => {
     ]);
     assert.deepEqual(decide(['a', 'b', 'c'], ['d'], [['d', 10]]), []);
   });
+
+  test('Raft membership: a learner votes only after it has been live for learnerSettleMs', () => {
+    const controller = new Controller({ ...config, learnerSettleMs: 2_000 });
+    const sm = new MetadataStateMachine();
+    for (const [i, id] of ['a', 'b', 'c'].entries()) {
+      sm.apply(i + 1, { kind: 'register_broker', broker: registration(id) });
+    }
+    const decide = (live: string[], nowMs: number) =>
+      controller
+        .decide({
+          nowMs,
+          metadata: sm.snapshot(),
+          members: ['a', 'b', 'c'].map((id) => member(id, live.includes(id) ? 'alive' : 'dead')),
+          raft: {
+            voters: ['a'],
+            learners: ['b', 'c'],
+            commit: 10,
+            match: new Map([
+              ['b', 10],
+              ['c', 10],
+            ]),
+            confChangePending: false,
+          },
+        })
+        .filter((a) => a.kind === 'conf_change');
+    assert.deepEqual(decide(['a', 'b', 'c'], 0), [], 'just joined: not yet');
+    assert.deepEqual(decide(['a', 'b', 'c'], 1_999), []);
+    assert.deepEqual(decide(['a', 'b', 'c'], 2_000), [
+      { kind: 'conf_change', change: { op: 'promote', nodeId: 'b' } },
+    ]);
+    // A learner that died meanwhile starts over when it comes back, and the promotion waits for two again.
+    assert.deepEqual(decide(['a', 'c'], 2_100), []);
+    assert.deepEqual(decide(['a', 'b', 'c'], 2_200), [], 'b is back but has not settled');
+    assert.deepEqual(decide(['a', 'b', 'c'], 4_200), [
+      { kind: 'conf_change', change: { op: 'promote', nodeId: 'b' } },
+    ]);
+  });
 });

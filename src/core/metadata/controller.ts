@@ -16,8 +16,9 @@
 //    - a live leader's ISR loses members that are dead, fenced or shutting down (never below the leader);
 //    - the preferred (first) replica gets leadership back once it has been in the ISR and live for
 //      `preferredLeaderDelayMs` (at once after `electPreferredLeadersNow`, an operator's request).
-// 3. Raft membership: live registered brokers join as learners, caught-up learners are promoted while fewer
-//    than `raftVoters` vote, and a voter gone for `voterReplaceAfterMs` gives its seat to a caught-up learner.
+// 3. Raft membership: live registered brokers join as learners, caught-up learners live for `learnerSettleMs`
+//    are promoted while fewer than `raftVoters` vote (to an even count only with a second one ready), and a
+//    voter gone for `voterReplaceAfterMs` gives its seat to such a learner.
 //    At most one membership change at a time.
 // 4. Partition moves (reassignments): a move whose new replicas have all joined the ISR is finished.
 //
@@ -76,6 +77,11 @@ export interface ControllerConfig {
   readonly absentFenceMs: number;
   /** The preferred replica is made leader again after being in the ISR and live this long. */
   readonly preferredLeaderDelayMs: number;
+  /**
+   * A learner votes only after it has been a live learner this long (and is caught up): a broker killed right
+   * after it joined must not be the second of two voters (absent: 0).
+   */
+  readonly learnerSettleMs?: number;
   /** Bounds one elect_leaders or alter_isr command, so a Raft entry stays small. */
   readonly partitionChangesPerCommandMax: number;
   /** Test-only: elect a leader from outside the ISR, so the simulation can show it catches that. */
@@ -85,6 +91,7 @@ export interface ControllerConfig {
 export const DEFAULT_CONTROLLER_TIMINGS = {
   absentFenceMs: 10_000,
   preferredLeaderDelayMs: 5_000,
+  learnerSettleMs: 2_000,
   partitionChangesPerCommandMax: 2_000,
 } as const;
 
@@ -95,6 +102,8 @@ export type ControllerAction =
 export class Controller {
   /** When each member was first seen gone (dead, left or absent) by this controller. */
   private readonly goneSinceMs = new Map<string, number>();
+  /** When each learner was first seen live as a learner (promotion waits `learnerSettleMs` from then). */
+  private readonly learnerSinceMs = new Map<string, number>();
   /** When each partition's preferred replica was first seen able to take leadership back. */
   private readonly preferredReadySinceMs = new Map<string, number>();
 
@@ -343,13 +352,21 @@ export class Controller {
 
   private membershipChange(input: ControllerInput, live: (id: string) => boolean): ConfChange | null {
     const raft = input.raft;
+    for (const id of this.learnerSinceMs.keys()) {
+      if (!raft.learners.includes(id) || !live(id)) this.learnerSinceMs.delete(id);
+    }
+    for (const id of raft.learners) {
+      if (live(id) && !this.learnerSinceMs.has(id)) this.learnerSinceMs.set(id, input.nowMs);
+    }
     if (raft.confChangePending) return null;
     const members = new Set([...raft.voters, ...raft.learners]);
     for (const b of input.metadata.brokers.values()) {
       if (!members.has(b.id) && live(b.id)) return { op: 'add_learner', nodeId: b.id };
     }
     const caughtUp = (id: string) => (raft.match.get(id) ?? 0) >= raft.commit;
-    const candidates = raft.learners.filter((id) => live(id) && caughtUp(id));
+    const settleMs = this.config.learnerSettleMs ?? 0;
+    const settled = (id: string) => input.nowMs - (this.learnerSinceMs.get(id) ?? input.nowMs) >= settleMs;
+    const candidates = raft.learners.filter((id) => live(id) && caughtUp(id) && settled(id));
     // A promotion to an even number of voters waits for a second caught-up learner, promoted right after it:
     // two voters tolerate no failure and have two members that can stall the group (a learner promoted alone,
     // then killed, left a lone leader unable to commit anything, the next promotion included, until it came
