@@ -62,6 +62,18 @@ export class TestCluster {
       // The founder must serve before the others can join through it; the others may start together.
       await cluster.startNode(cluster.nodes[0]!, extraArgs);
       await Promise.all(cluster.nodes.slice(1).map((n) => cluster.startNode(n, extraArgs)));
+      // Tests start on a formed cluster: the metadata group has its 3 voters (a learner votes once it has been
+      // live 2 s, and one voter stays alone until two learners are ready). Before that the founder is the only
+      // voter, and killing it would stall any cluster.
+      // (With TLS on the client port this process cannot check the certificate; with auth on, it may not ask.)
+      if (count >= 3 && cluster.nodes[0]!.process?.base.startsWith('http:') === true) {
+        await waitFor('3 metadata voters', 30_000, async () => {
+          const status = await http(cluster.nodes[0]!, 'GET', '/cluster/status');
+          if (status.status === 401 || status.status === 403) return true;
+          const raft = status.json.raft as { voters?: string[] } | undefined;
+          return (raft?.voters?.length ?? 0) >= 3 ? true : undefined;
+        });
+      }
     } catch (error) {
       await cluster.stopAll();
       throw error;
