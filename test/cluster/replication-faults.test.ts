@@ -241,35 +241,39 @@ describe('replicated partitions under SIGKILL of leaders, real processes', { tim
     const failovers: number[] = [];
     const started = performance.now();
     await sleep(1_000);
-    for (let round = 0, kills = 0; kills < 5 && performance.now() - started < 90_000; round++) {
-      const partition = round % partitions;
-      const live = cluster.nodes.find((n) => n.process !== null)!;
-      const leaderId = await leaderOf(
-        { id: live.id, base: () => live.process?.base ?? null },
-        'kills',
-        partition,
-      );
-      const victim = leaderId === null ? undefined : cluster.nodes.find((n) => n.id === leaderId);
-      if (victim === undefined || victim.process === null) {
+    // The load stops however the kills end: a failed assertion must not leave producers looping forever.
+    try {
+      for (let round = 0, kills = 0; kills < 5 && performance.now() - started < 90_000; round++) {
+        const partition = round % partitions;
+        const live = cluster.nodes.find((n) => n.process !== null)!;
+        const leaderId = await leaderOf(
+          { id: live.id, base: () => live.process?.base ?? null },
+          'kills',
+          partition,
+        );
+        const victim = leaderId === null ? undefined : cluster.nodes.find((n) => n.id === leaderId);
+        if (victim === undefined || victim.process === null) {
+          await sleep(500);
+          continue;
+        }
+        const killedAt = performance.now();
+        await cluster.kill(victim, 'SIGKILL');
+        kills++;
+        const firstAck = await firstAckAfter(outcomes, partition, killedAt, 10_000);
+        assert.ok(
+          firstAck !== null,
+          `no write to partition ${partition} acknowledged within 10 s of killing ${victim.id}`,
+        );
+        failovers.push(firstAck - killedAt);
+        await sleep(Math.max(0, 1_000 - (performance.now() - killedAt)));
+        await cluster.startNode(victim);
         await sleep(500);
-        continue;
       }
-      const killedAt = performance.now();
-      await cluster.kill(victim, 'SIGKILL');
-      kills++;
-      const firstAck = await firstAckAfter(outcomes, partition, killedAt, 10_000);
-      assert.ok(
-        firstAck !== null,
-        `no write to partition ${partition} acknowledged within 10 s of killing ${victim.id}`,
-      );
-      failovers.push(firstAck - killedAt);
-      await sleep(Math.max(0, 1_000 - (performance.now() - killedAt)));
-      await cluster.startNode(victim);
-      await sleep(500);
+    } finally {
+      await producers.stop();
+      await controlProducers.stop();
+      await idempotent.stop();
     }
-    await producers.stop();
-    await controlProducers.stop();
-    await idempotent.stop();
     const p50 = percentile(failovers, 50);
     report(
       'SIGKILL acks=all',
@@ -316,23 +320,26 @@ describe('replicated partitions under SIGSTOP of leaders, real processes', { tim
     const idempotent = startIdempotentProducers(nodes, 'pauses-idem', partitions, exactly, 'q');
     const failovers: number[] = [];
     await sleep(1_000);
-    for (let round = 0; round < 2; round++) {
-      const partition = round % partitions;
-      const leaderId = await leaderOf(nodes[0]!, 'pauses', partition);
-      const victim: ClusterNode | undefined = cluster.nodes.find((n) => n.id === leaderId);
-      assert.ok(victim?.process, `partition ${partition} has a leader`);
-      const pid = victim.process.child.pid!;
-      const pausedAt = performance.now();
-      process.kill(pid, 'SIGSTOP');
-      // Requests sent to the paused node wait with it; the others' must go on once a new leader is elected.
-      const firstAck = await firstAckAfter(outcomes, partition, pausedAt + 50, 5_000);
-      await sleep(Math.max(0, 5_000 - (performance.now() - pausedAt)));
-      process.kill(pid, 'SIGCONT');
-      if (firstAck !== null) failovers.push(firstAck - pausedAt);
-      await sleep(3_000);
+    try {
+      for (let round = 0; round < 2; round++) {
+        const partition = round % partitions;
+        const leaderId = await leaderOf(nodes[0]!, 'pauses', partition);
+        const victim: ClusterNode | undefined = cluster.nodes.find((n) => n.id === leaderId);
+        assert.ok(victim?.process, `partition ${partition} has a leader`);
+        const pid = victim.process.child.pid!;
+        const pausedAt = performance.now();
+        process.kill(pid, 'SIGSTOP');
+        // Requests sent to the paused node wait with it; the others' must go on once a new leader is elected.
+        const firstAck = await firstAckAfter(outcomes, partition, pausedAt + 50, 5_000);
+        await sleep(Math.max(0, 5_000 - (performance.now() - pausedAt)));
+        process.kill(pid, 'SIGCONT');
+        if (firstAck !== null) failovers.push(firstAck - pausedAt);
+        await sleep(3_000);
+      }
+    } finally {
+      await producers.stop();
+      await idempotent.stop();
     }
-    await producers.stop();
-    await idempotent.stop();
     report(
       'SIGSTOP acks=all',
       outcomes,
