@@ -132,13 +132,8 @@ export type GroupCommand =
   | {
       readonly kind: 'record_offsets';
       readonly groupId: string;
-      readonly offsets: ReadonlyArray<{
-        readonly topic: string;
-        readonly partition: number;
-        readonly offset: number;
-        readonly metadata: string;
-        readonly commitTimestampMs: number;
-      }>;
+      /** The same entries a group's snapshot holds. */
+      readonly offsets: GroupSnapshot['offsets'];
       readonly nowMs: number;
     }
   | { readonly kind: 'tick'; readonly nowMs: number }
