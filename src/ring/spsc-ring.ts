@@ -204,6 +204,26 @@ export function createRingPair(options: RingOptions): RingPairBuffers {
   return { requests: createRing(options), responses: createRing(options) };
 }
 
+/** The doorbell's one word: bumped by any writer that found the set's reader asleep. */
+const DOORBELL_WORD = 0;
+const DOORBELL_BYTES = 64;
+
+/**
+ * The word a reader of several rings (`RingSet`) sleeps on. Every writer of those rings is constructed with it;
+ * one doorbell per reading thread.
+ */
+export function createDoorbell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(DOORBELL_BYTES);
+}
+
+function attachDoorbell(buffer: SharedArrayBuffer): Int32Array {
+  assert(
+    buffer instanceof SharedArrayBuffer && buffer.byteLength === DOORBELL_BYTES,
+    'a doorbell is a SharedArrayBuffer from createDoorbell',
+  );
+  return new Int32Array(buffer, 0, 1);
+}
+
 interface Attached {
   control: Int32Array;
   capacityBytes: number;
@@ -292,9 +312,16 @@ export class RingWriter {
   #fullEvents = 0;
   #tooLargeEvents = 0;
   #waiting = false;
+  /** The reader's doorbell when it waits on several rings at once (see `RingSet`), else null. */
+  readonly #doorbell: Int32Array | null;
 
-  constructor(buffer: SharedArrayBuffer) {
+  /**
+   * `doorbell`: the reader of this ring waits on several rings at once (`RingSet`), so a wake-up goes to the
+   * doorbell they share instead of to this ring's HEAD.
+   */
+  constructor(buffer: SharedArrayBuffer, doorbell: SharedArrayBuffer | null = null) {
     const attached = attach(buffer, WRITER_CLAIMED, 'ring writer');
+    this.#doorbell = doorbell === null ? null : attachDoorbell(doorbell);
     this.#control = attached.control;
     this.capacityBytes = attached.capacityBytes;
     this.frameBytesMax = attached.frameBytesMax;
@@ -405,7 +432,14 @@ export class RingWriter {
       Atomics.load(this.#control, READER_SLEEPING) !== 0 &&
       Atomics.exchange(this.#control, READER_SLEEPING, 0)
     ) {
-      Atomics.notify(this.#control, HEAD, 1);
+      const doorbell = this.#doorbell;
+      if (doorbell === null) Atomics.notify(this.#control, HEAD, 1);
+      else {
+        // The ring set's reader waits on the doorbell's word for the value it loaded after raising every
+        // ring's flag: changing the word first makes a wait that starts after this notify return at once.
+        Atomics.add(doorbell, DOORBELL_WORD, 1);
+        Atomics.notify(doorbell, DOORBELL_WORD, 1);
+      }
       this.#notifiesSent++;
     }
     return true;
@@ -674,6 +708,16 @@ export class RingReader {
     }
   }
 
+  /** For `RingSet`: raises or lowers this ring's sleep flag (the writer then rings the set's doorbell). */
+  setSleeping(sleeping: boolean): void {
+    Atomics.store(this.#control, READER_SLEEPING, sleeping ? 1 : 0);
+  }
+
+  /** Whether every frame consumed was released (a reader must not sleep holding the writer's space). */
+  get releasedAll(): boolean {
+    return this.#tailBytes === this.#releasedTailBytes;
+  }
+
   /**
    * Wakes this reader's pending wait early (it then reports 'ready' with possibly nothing to read), e.g. so that
    * a loop can notice it was asked to stop. Callable from any thread; a spurious wake-up is harmless because
@@ -711,5 +755,93 @@ export class RingReader {
       sleeps: this.#sleeps,
       missedWakes: this.#missedWakes,
     };
+  }
+}
+
+/**
+ * One thread reading several rings (a partition worker with a request ring from each acceptor thread): it
+ * sleeps on one doorbell that every writer of those rings rings instead of its own HEAD. Callable only from the
+ * thread that owns the readers.
+ *
+ * Sleep protocol, the single-ring one spread over the set: (1) raise every ring's READER_SLEEPING, (2) load the
+ * doorbell word, (3) look at every ring's HEAD, and if any moved, lower the flags and report ready, (4) else wait
+ * on the doorbell for the value loaded in (2). A writer stores HEAD, then loads its ring's flag, then bumps the
+ * doorbell and notifies. If (3) missed a writer's HEAD, that store came after (3)'s load, hence after (1), so
+ * the writer sees the flag; its bump comes after its HEAD store, hence after (2): the wait in (4) finds the word
+ * changed or is notified. Slices of `wakeCheckMs` bound any wake-up the runtime drops, as for one ring.
+ */
+export class RingSet {
+  readonly #doorbell: Int32Array;
+  #waiting = false;
+  #sleeps = 0;
+  #missedWakes = 0;
+
+  constructor(
+    readonly readers: readonly RingReader[],
+    doorbell: SharedArrayBuffer,
+  ) {
+    assert(readers.length >= 1, 'a ring set reads at least one ring');
+    this.#doorbell = attachDoorbell(doorbell);
+  }
+
+  hasFrames(): boolean {
+    const readers = this.readers;
+    for (let i = 0; i < readers.length; i++) if (readers[i]!.hasFrames()) return true;
+    return false;
+  }
+
+  /** As `RingReader.waitAsync`, for a frame on any of the rings. */
+  waitAsync(timeoutMs = Number.POSITIVE_INFINITY): Promise<WaitResult> {
+    checkTimeout(timeoutMs);
+    for (const reader of this.readers) {
+      assert(reader.releasedAll, 'waitAsync: release consumed frames before waiting');
+    }
+    assert(!this.#waiting, 'waitAsync: a wait is already pending');
+    if (this.hasFrames()) return READY;
+    if (timeoutMs === 0) return TIMED_OUT;
+    return this.#sleepAsync(performance.now() + timeoutMs);
+  }
+
+  async #sleepAsync(deadlineMs: number): Promise<WaitResult> {
+    this.#waiting = true;
+    try {
+      for (;;) {
+        for (const reader of this.readers) reader.setSleeping(true);
+        const word = Atomics.load(this.#doorbell, DOORBELL_WORD);
+        if (this.hasFrames()) return 'ready';
+        const remainingMs = deadlineMs - performance.now();
+        if (remainingMs <= 0) return 'timed-out';
+        const result = atomicsWaitAsync(
+          this.#doorbell,
+          DOORBELL_WORD,
+          word,
+          Math.min(remainingMs, wakeCheckMs),
+        );
+        if (!result.async) return result.value === 'timed-out' ? 'timed-out' : 'ready';
+        this.#sleeps++;
+        if ((await result.value) === 'ok') return 'ready';
+        if (this.hasFrames()) {
+          this.#missedWakes++;
+          return 'ready';
+        }
+      }
+    } finally {
+      this.#waiting = false;
+      for (const reader of this.readers) reader.setSleeping(false);
+    }
+  }
+
+  /** Wakes the pending wait early (any thread; a spurious wake-up is harmless, as for one ring). */
+  interrupt(): void {
+    Atomics.add(this.#doorbell, DOORBELL_WORD, 1);
+    Atomics.notify(this.#doorbell, DOORBELL_WORD);
+  }
+
+  get sleeps(): number {
+    return this.#sleeps;
+  }
+
+  get missedWakes(): number {
+    return this.#missedWakes;
   }
 }
