@@ -23,6 +23,20 @@ process.on('exit', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
+/**
+ * SIGKILLs, by PID, every process started here that is still running, and returns their PIDs: a benchmark's
+ * cleanup after a start that failed without handing back its process (e.g. one that timed out before serving).
+ */
+export function killStartedServers(): number[] {
+  const killed: number[] = [];
+  for (const child of started) {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue;
+    process.kill(child.pid, 'SIGKILL');
+    killed.push(child.pid);
+  }
+  return killed;
+}
+
 function launch(
   args: string[],
   env: NodeJS.ProcessEnv,

@@ -100,6 +100,11 @@ export class ConnectionGuard {
   }
 
   /** Whether a new request or upgrade may be served now; false is counted and (rate-limited) logged. */
+  /** Whether `admit` would take a request now (nothing counted): for the extra acceptor threads' flag. */
+  get admitting(): boolean {
+    return !this.overCap;
+  }
+
   admit(): boolean {
     if (!this.overCap) return true;
     this.shed++;

@@ -3,11 +3,36 @@
 // use and kept. Bounded: past `clientsMax` addresses the pool closes the one used longest ago (its calls in
 // flight are answered as lost, which callers already handle as an indefinite outcome).
 // With a cluster secret every connection proves it, with cluster TLS every connection is mutual TLS
-// (link/data-link.ts). Runs on the acceptor (main) thread only.
+// (link/data-link.ts). Runs on an acceptor thread (the main one, or an extra one with --acceptor-threads).
 
 import { DATA_LINK_DEFAULTS, DataLinkClient, type DataLinkLimits } from '../link/data-link.js';
-import type { ClusterAuth } from '../security/cluster-auth.js';
-import type { ClusterTls } from '../security/cluster-tls.js';
+import { ClusterAuth } from '../security/cluster-auth.js';
+import { ClusterTls, type ClusterTlsMaterial, type ClusterTlsShared } from '../security/cluster-tls.js';
+
+/** A pool that proves the cluster secret (when given) and speaks cluster TLS (when configured). */
+export function linkPoolFor(
+  nodeId: string,
+  security: {
+    readonly clusterSecret: Uint8Array | null;
+    readonly authStats: SharedArrayBuffer;
+    readonly clusterTls: ClusterTlsShared | null;
+    readonly clusterTlsMaterial: ClusterTlsMaterial | null;
+  },
+  warn: (fields: Record<string, unknown>, message: string) => void,
+): LinkPool {
+  const { clusterSecret, authStats, clusterTls, clusterTlsMaterial } = security;
+  return new LinkPool(
+    nodeId,
+    undefined,
+    undefined,
+    clusterSecret === null
+      ? undefined
+      : new ClusterAuth({ nodeId, secret: clusterSecret, stats: authStats, warn }),
+    clusterTls === null || clusterTlsMaterial === null
+      ? undefined
+      : new ClusterTls({ ...clusterTls, material: clusterTlsMaterial, stats: authStats, warn }),
+  );
+}
 
 export class LinkPool {
   private readonly clients = new Map<string, DataLinkClient>();

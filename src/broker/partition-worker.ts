@@ -126,7 +126,7 @@ import {
 } from '../messages/replica-fetch.js';
 import { Status } from '../messages/status.js';
 import type { BrokerRegistration, PartitionAssignment, TopicMetadata } from '../metadata/types.js';
-import { ReserveFailure, RingReader, RingWriter } from '../ring/spsc-ring.js';
+import { ReserveFailure, RingReader, RingSet, RingWriter } from '../ring/spsc-ring.js';
 import { HeapMeter } from '../runtime/heap-meter.js';
 import { ClusterAuth } from '../security/cluster-auth.js';
 import { ClusterTls, type ClusterTlsShared } from '../security/cluster-tls.js';
@@ -183,8 +183,19 @@ export interface PartitionWorkerOptions {
   /** Interface the data link listens on, and the port (0 picks a free one). */
   readonly dataHost: string;
   readonly dataPort: number;
+  /** The primary acceptor's ring pair (the main thread: control ops, shutdown and state notices come here). */
   readonly requests: SharedArrayBuffer;
   readonly responses: SharedArrayBuffer;
+  /**
+   * One ring pair per extra acceptor thread (`--acceptor-threads` above 1), answered by the ring each request
+   * came in; absent or empty with one acceptor.
+   */
+  readonly extraRings?: readonly {
+    readonly requests: SharedArrayBuffer;
+    readonly responses: SharedArrayBuffer;
+  }[];
+  /** With extra rings: the doorbell every request ring's writer rings (see RingSet). */
+  readonly doorbell?: SharedArrayBuffer | null;
   readonly stats: SharedArrayBuffer;
   readonly dataDir: string;
   readonly syncIntervalMs: number;
@@ -214,10 +225,11 @@ export interface PartitionWorkerOptions {
   readonly releaseWaitMs?: number;
 }
 
-/** Where an answer goes: the ring (link null) or a data-link connection. */
+/** Where an answer goes: a ring (link null; `ring` indexes the acceptors' rings, 0 the primary) or a data-link connection. */
 interface Origin {
   readonly link: LinkConnection | null;
   readonly correlationId: number;
+  readonly ring: number;
 }
 
 /**
@@ -239,6 +251,7 @@ interface Staging extends StagingTarget<PendingProduce> {
 interface PendingProduce extends Origin {
   link: LinkConnection | null;
   correlationId: number;
+  ring: number;
   replica: Replica | null;
   recordCount: number;
   acks: Acks;
@@ -402,11 +415,18 @@ const linkQueueMax = 8192;
 const pendingPoolMax = 4096;
 
 export class PartitionWorker {
+  /** The primary acceptor's rings (index 0 of `readers` and `writers`). */
   private readonly reader: RingReader;
   private readonly writer: RingWriter;
-  private readonly responseBytes: Uint8Array;
-  /** The response ring's bytes as a Buffer, for encoders that write strings. */
-  private readonly ringBuffer: Buffer;
+  /** Every acceptor's request and response ring, by ring index (0: the primary). */
+  private readonly readers: RingReader[];
+  private readonly writers: RingWriter[];
+  /** The response rings' bytes as Buffers, for encoders that write strings; by ring index. */
+  private readonly ringBuffers: Buffer[];
+  /** With several request rings: the set the loop sleeps on; null with one (it sleeps on that ring). */
+  private readonly ringSet: RingSet | null;
+  /** The ring whose frames `drainRing` is handing to `onRequest` (origins made meanwhile answer there). */
+  private drainingRing = 0;
   private readonly stats: WorkerStatsWriter;
   private readonly heapMeter = new HeapMeter();
   private readonly replicas = new Map<number, Replica>();
@@ -499,18 +519,23 @@ export class PartitionWorker {
             warn: (fields, message) =>
               report(JSON.stringify({ level: 'warn', worker: options.workerIndex, ...fields, msg: message })),
           });
-    this.reader = new RingReader(options.requests);
-    this.writer = new RingWriter(options.responses);
+    const extraRings = options.extraRings ?? [];
+    this.readers = [new RingReader(options.requests), ...extraRings.map((r) => new RingReader(r.requests))];
+    this.writers = [new RingWriter(options.responses), ...extraRings.map((r) => new RingWriter(r.responses))];
+    this.reader = this.readers[0]!;
+    this.writer = this.writers[0]!;
+    assert(
+      extraRings.length === 0 || options.doorbell != null,
+      'a worker reading several request rings sleeps on a doorbell',
+    );
+    this.ringSet = extraRings.length === 0 ? null : new RingSet(this.readers, options.doorbell!);
     const catchUpRate = options.replication.catchUpBytesPerS / options.workerCount;
     // A throttled fetch that finds the bucket empty is parked and served again at the first tick after it
     // refilled; a tenth of a second's worth may go at once (a batch more is lent). Starts empty: no burst.
     const burst = Math.max(1, catchUpRate / 10);
     this.catchUpBucket = catchUpRate > 0 ? new TokenBucket(catchUpRate, burst, -1, 0) : null;
-    this.responseBytes = this.writer.bytes;
-    this.ringBuffer = Buffer.from(
-      this.responseBytes.buffer,
-      this.responseBytes.byteOffset,
-      this.responseBytes.byteLength,
+    this.ringBuffers = this.writers.map((w) =>
+      Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength),
     );
     this.stats = new WorkerStatsWriter(options.stats);
     this.files = {
@@ -546,7 +571,7 @@ export class PartitionWorker {
         onRequest: (connection, kind, correlationId, _view, bytes, at, length) => {
           // Copied: the socket's buffer is reused once this returns. The loop handles it in its next turn.
           this.linkQueue.push({
-            origin: { link: connection, correlationId },
+            origin: { link: connection, correlationId, ring: 0 },
             kind,
             payload: Buffer.from(bytes.subarray(at, at + length)),
           });
@@ -569,7 +594,8 @@ export class PartitionWorker {
   /** Wakes the loop from its wait on the ring (same thread: the notify resolves the pending waitAsync). */
   private wake(): void {
     this.pendingWork = true;
-    this.reader.interrupt();
+    if (this.ringSet !== null) this.ringSet.interrupt();
+    else this.reader.interrupt();
   }
 
   async run(): Promise<void> {
@@ -593,7 +619,8 @@ export class PartitionWorker {
       } else if (!this.pendingWork) {
         let waitMs = Math.max(1, this.nextTickMs - performance.now());
         if (this.options.syncIntervalMs > 0) waitMs = Math.min(waitMs, this.options.syncIntervalMs);
-        await this.reader.waitAsync(waitMs);
+        if (this.ringSet !== null) await this.ringSet.waitAsync(waitMs);
+        else await this.reader.waitAsync(waitMs);
       }
       this.pendingWork = false;
       const turn = this.step();
@@ -710,7 +737,7 @@ export class PartitionWorker {
   /** The end of a turn: its answers published with one store, and the worker's gauges. */
   private endTurn(now: number): void {
     if (this.turnFrames > 0) this.stats.observeBatch(this.turnFrames);
-    this.writer.publish();
+    for (let i = 0; i < this.writers.length; i++) this.writers[i]!.publish();
     this.stats.set(StatSlot.eventLoopDelayP99Seconds, this.loopDelay.percentile(99) / 1e9);
     this.stats.set(StatSlot.partitions, this.replicas.size);
     this.stats.set(StatSlot.partitionsStorageOffline, this.files.offlineCount);
@@ -1002,25 +1029,32 @@ export class PartitionWorker {
 
   /** Drains a bounded batch of ring frames; produces are staged, the rest queued for this turn. */
   private drainRing(now: number): number {
-    const reader = this.reader;
     let frames = 0;
-    while (frames < this.options.framesPerBatchMax && reader.next()) {
-      frames++;
-      this.onRequest(
-        null,
-        reader.correlationId,
-        reader.kind,
-        reader.view,
-        reader.bytes,
-        reader.payloadOffset,
-        reader.payloadBytes,
-        now,
-        true,
-      );
+    // Each acceptor's ring in turn, each with the whole per-turn bound: one busy acceptor cannot starve another.
+    for (let ring = 0; ring < this.readers.length; ring++) {
+      const reader = this.readers[ring]!;
+      this.drainingRing = ring;
+      let ringFrames = 0;
+      while (ringFrames < this.options.framesPerBatchMax && reader.next()) {
+        ringFrames++;
+        this.onRequest(
+          null,
+          reader.correlationId,
+          reader.kind,
+          reader.view,
+          reader.bytes,
+          reader.payloadOffset,
+          reader.payloadBytes,
+          now,
+          true,
+        );
+      }
+      // Every staged record was copied into a batch writer and every request's fields were read: hand the
+      // request bytes back to the acceptor with one store before the slow part (write, fsync).
+      reader.release();
+      frames += ringFrames;
     }
-    // Every staged record was copied into a batch writer and every request's fields were read: hand the
-    // request bytes back to the acceptor with one store before the slow part (write, fsync).
-    reader.release();
+    this.drainingRing = 0;
     return frames;
   }
 
@@ -1126,11 +1160,17 @@ export class PartitionWorker {
           return this.stageBatchProduce(link, correlationId, view, bytes, at, length, now, trusted);
         }
         if (!trusted && !validProduceRecords(view, at, length)) {
-          return void this.answerProduce({ link, correlationId }, Status.TooLarge, -1, null, 0);
+          return void this.answerProduce(
+            { link, correlationId, ring: link === null ? this.drainingRing : 0 },
+            Status.TooLarge,
+            -1,
+            null,
+            0,
+          );
         }
         return this.stageProduce(link, correlationId, view, bytes, at, length, now);
     }
-    const origin: Origin = { link, correlationId };
+    const origin: Origin = { link, correlationId, ring: link === null ? this.drainingRing : 0 };
     switch (kind) {
       case MessageKind.Fetch:
         if (length < FETCH_REQUEST_BYTES)
@@ -1174,7 +1214,7 @@ export class PartitionWorker {
         return;
       }
       case MessageKind.Shutdown:
-        assert(origin.link === null, 'shutdown comes from the ring');
+        assert(origin.link === null && origin.ring === 0, "shutdown comes from the primary acceptor's ring");
         this.shutdownOrigin = origin;
         this.running = false;
         return;
@@ -1382,6 +1422,7 @@ export class PartitionWorker {
       return {
         link,
         correlationId,
+        ring: link === null ? this.drainingRing : 0,
         replica,
         recordCount,
         acks,
@@ -1396,6 +1437,7 @@ export class PartitionWorker {
     }
     pending.link = link;
     pending.correlationId = correlationId;
+    pending.ring = link === null ? this.drainingRing : 0;
     pending.replica = replica;
     pending.recordCount = recordCount;
     pending.acks = acks;
@@ -1630,7 +1672,10 @@ export class PartitionWorker {
       }
     }
     const fds = commit.fds;
-    const alone = !concurrent && !this.reader.hasFrames() && this.linkQueue.length === 0;
+    const alone =
+      !concurrent &&
+      !(this.ringSet !== null ? this.ringSet.hasFrames() : this.reader.hasFrames()) &&
+      this.linkQueue.length === 0;
     if (fds.length === 0 || (fds.length === 1 && alone)) {
       const errors: unknown[] = fds.length === 0 ? noSyncErrors : [undefined];
       if (fds.length === 1) {
@@ -1829,7 +1874,7 @@ export class PartitionWorker {
     answer.highWatermark = replica?.core?.servableHighWatermark ?? -1;
     answer.logStartOffset = files === null ? -1 : files.logStartOffset;
     answer.detail = detail;
-    if (origin.link === null && !this.writer.hasSpaceFor(PRODUCE_ANSWER_BYTES)) {
+    if (origin.link === null && !this.writers[origin.ring]!.hasSpaceFor(PRODUCE_ANSWER_BYTES)) {
       const copy = { ...answer };
       return this.answerWhenRoom(origin, MessageKind.ProduceAnswer, PRODUCE_ANSWER_BYTES, (_b, view, at) =>
         writeProduceAnswer(view, at, copy),
@@ -1861,10 +1906,11 @@ export class PartitionWorker {
       origin.link.reply(kind, origin.correlationId, payloadBytes, encode);
       return undefined;
     }
-    const at = this.writer.reserve(payloadBytes);
+    const writer = this.writers[origin.ring]!;
+    const at = writer.reserve(payloadBytes);
     if (at < 0) return this.answerWhenRoom(origin, kind, payloadBytes, encode);
-    encode(this.ringBuffer, this.writer.view, at);
-    this.writer.commit(kind, origin.correlationId, payloadBytes);
+    encode(this.ringBuffers[origin.ring]!, writer.view, at);
+    writer.commit(kind, origin.correlationId, payloadBytes);
     return undefined;
   }
 
@@ -1874,19 +1920,24 @@ export class PartitionWorker {
     payloadBytes: number,
     encode: (bytes: Buffer, view: DataView, at: number) => void,
   ): Promise<void> {
-    const at = await this.reserveResponse(payloadBytes);
-    encode(this.ringBuffer, this.writer.view, at);
-    this.writer.commit(kind, origin.correlationId, payloadBytes);
+    const at = await this.reserveResponse(payloadBytes, origin.ring);
+    const writer = this.writers[origin.ring]!;
+    encode(this.ringBuffers[origin.ring]!, writer.view, at);
+    writer.commit(kind, origin.correlationId, payloadBytes);
   }
 
-  /** Reserves a response frame, publishing and waiting for the acceptor to free space if the ring is full. */
-  private async reserveResponse(payloadBytes: number): Promise<number> {
+  /**
+   * Reserves a response frame in ring `ring` (0: the primary acceptor's), publishing and waiting for the
+   * acceptor to free space if the ring is full.
+   */
+  private async reserveResponse(payloadBytes: number, ring: number): Promise<number> {
+    const writer = this.writers[ring]!;
     for (;;) {
-      const at = this.writer.reserve(payloadBytes);
+      const at = writer.reserve(payloadBytes);
       if (at >= 0) return at;
       assert(at === ReserveFailure.full, `response of ${payloadBytes} bytes can never fit the response ring`);
-      this.writer.publish();
-      await this.writer.waitForSpace(payloadBytes);
+      writer.publish();
+      await writer.waitForSpace(payloadBytes);
     }
   }
 
@@ -1909,7 +1960,7 @@ export class PartitionWorker {
     const controls = this.controls.splice(0);
     for (const c of controls) {
       const request = c.request;
-      if (request?.op === 'release' && c.origin.link === null) {
+      if (request?.op === 'release' && c.origin.link === null && c.origin.ring === 0) {
         this.startRelease(c.origin, request, now);
         continue;
       }
@@ -1922,7 +1973,7 @@ export class PartitionWorker {
       return { ok: false, status: Status.UnknownPartition, message: 'not a JSON control request' };
     if (
       (request.op === 'release' || request.op === 'adopt' || request.op === 'placement') &&
-      origin.link !== null
+      (origin.link !== null || origin.ring !== 0)
     )
       return {
         ok: false,
@@ -2168,9 +2219,9 @@ export class PartitionWorker {
     if (origin.link === null) {
       // Straight into the response ring: every batch passed its CRC check in place before it is published.
       const frameBytes = FETCH_ANSWER_HEADER_BYTES + regionBytes;
-      const at = this.writer.reserve(frameBytes);
+      const at = this.writers[origin.ring]!.reserve(frameBytes);
       if (at < 0) {
-        return this.reserveResponse(frameBytes).then((room) =>
+        return this.reserveResponse(frameBytes, origin.ring).then((room) =>
           this.readIntoRing(origin, replica, request, highWatermark, maxBytes, maxOffset, regionBytes, room),
         );
       }
@@ -2203,11 +2254,12 @@ export class PartitionWorker {
   ): void {
     const log = replica.files.log!;
     const regionAt = at + FETCH_ANSWER_HEADER_BYTES;
-    const target = this.responseBytes.subarray(regionAt, regionAt + regionBytes);
+    const writer = this.writers[origin.ring]!;
+    const target = writer.bytes.subarray(regionAt, regionAt + regionBytes);
     const read = log.read(request.offset, maxBytes, maxOffset, target);
-    const payload = this.placeRead(replica, read, target, this.writer.view, at);
-    this.writeFetchHeader(this.writer.view, at, this.placedStatus, log, highWatermark, request.offset);
-    this.writer.commit(MessageKind.FetchAnswer, origin.correlationId, FETCH_ANSWER_HEADER_BYTES + payload);
+    const payload = this.placeRead(replica, read, target, writer.view, at);
+    this.writeFetchHeader(writer.view, at, this.placedStatus, log, highWatermark, request.offset);
+    writer.commit(MessageKind.FetchAnswer, origin.correlationId, FETCH_ANSWER_HEADER_BYTES + payload);
   }
 
   /** Writes a fetch answer's header from the log's figures, through a reused header object. */
@@ -3039,7 +3091,7 @@ export class PartitionWorker {
     // Replicas already told are skipped: their noticed figures are the current ones.
     for (const replica of this.stateNotices) {
       if (!this.stateMoved(replica)) continue;
-      const at = await this.reserveResponse(PARTITION_STATE_BYTES);
+      const at = await this.reserveResponse(PARTITION_STATE_BYTES, 0);
       this.writeStateNotice(replica, at);
     }
     this.stateNotices.clear();
@@ -3106,7 +3158,7 @@ export class PartitionWorker {
         text.copy(out, at);
       });
     }
-    this.writer.publish();
+    for (const writer of this.writers) writer.publish();
   }
 }
 

@@ -7,6 +7,7 @@
 // aborted `signal`: SIGTERM while it waits for a metadata leader, say) closes whatever was started and
 // rejects with `StartAborted`, so shutdown is bounded in every state.
 // Called on the main thread, which becomes the acceptor thread.
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -17,6 +18,7 @@ import {
   renameSync,
   unlinkSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -34,7 +36,13 @@ import { OffloadPool } from '../http/offload-pool.js';
 import { openApiDocument } from '../http/openapi.js';
 import { buildOpsRoutes } from '../http/ops-routes.js';
 import { buildRoutes } from '../http/routes.js';
-import { type HttpServer, type Route, startHttpServer } from '../http/server.js';
+import {
+  type HttpServer,
+  type Route,
+  type ServerOptions,
+  setRelayToken,
+  startHttpServer,
+} from '../http/server.js';
 import { findUiDir, loadUiAssets, registerUi } from '../http/static-ui.js';
 import { buildWorkerRoutes } from '../http/worker-routes.js';
 import { KafkaApiHandlers } from '../kafka/handlers.js';
@@ -42,13 +50,12 @@ import { KafkaListener } from '../kafka/listener.js';
 import { MessageKind } from '../messages/kinds.js';
 import { Status } from '../messages/status.js';
 import { FileMetadataStore } from '../metadata/file-store.js';
-import { createRingPair } from '../ring/spsc-ring.js';
+import { createDoorbell, createRingPair } from '../ring/spsc-ring.js';
 import { countOpenDescriptors, countThreads, descriptorBudgetFor } from '../runtime/fd-limit.js';
 import { spawnThread } from '../runtime/threads.js';
-import { ClusterAuth, createAuthStats, readClusterSecretFile } from '../security/cluster-auth.js';
+import { createAuthStats, readClusterSecretFile } from '../security/cluster-auth.js';
 import {
   announceClusterTlsReload,
-  ClusterTls,
   type ClusterTlsMaterial,
   type ClusterTlsShared,
   createClusterTlsReload,
@@ -63,11 +70,12 @@ import { AutoBalancer } from './auto-balance.js';
 import { ClientQuotas } from './client-quotas.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
 import { ConnectionGuard } from './connection-guard.js';
+import { ExtraAcceptors } from './extra-acceptors.js';
 import { GroupAdmin } from './group-admin.js';
 import { type CoordinatorTarget, GroupForwarder } from './group-forward.js';
 import { GroupMembers } from './group-members.js';
 import { GroupsService } from './groups-service.js';
-import { LinkPool } from './link-pool.js';
+import { linkPoolFor } from './link-pool.js';
 import { BrokerMetrics } from './metrics.js';
 import { MoveAdmin } from './move-admin.js';
 import { DEFAULT_REPLICATION_OPTIONS } from './partition-worker.js';
@@ -125,8 +133,7 @@ export async function startBroker(
   log: Logger,
   signal?: AbortSignal,
 ): Promise<BrokerHandle> {
-  // The configuration refuses more than one acceptor thread until several are served.
-  assert(config.acceptorThreads === 1, 'one acceptor thread');
+  assert(config.acceptorThreads >= 1, 'at least one acceptor thread');
   // The cluster secret is read before anything starts: a missing or short one stops the start, named.
   const clusterSecret =
     config.clusterSecretFile === null ? null : readClusterSecretFile(config.clusterSecretFile);
@@ -226,6 +233,18 @@ export async function startBroker(
   const linkRuns: Promise<void>[] = [];
   const dataPortsBound: Promise<number>[] = [];
   let closing = false;
+  // With extra acceptor threads, every worker reads a request ring from each acceptor and sleeps on one
+  // doorbell they all ring; extraRings[a][w] is extra acceptor a's ring pair to worker w.
+  const extraAcceptorCount = config.acceptorThreads - 1;
+  const doorbells = Array.from({ length: config.threads }, () =>
+    extraAcceptorCount > 0 ? createDoorbell() : null,
+  );
+  const extraRings = Array.from({ length: extraAcceptorCount }, () =>
+    doorbells.map((doorbell) => ({
+      ...createRingPair({ capacityBytes: config.ringBytes }),
+      doorbell: doorbell!,
+    })),
+  );
   for (let i = 0; i < config.threads; i++) {
     const rings = createRingPair({ capacityBytes: config.ringBytes });
     const stats = createWorkerStats();
@@ -238,6 +257,8 @@ export async function startBroker(
       dataPort: config.dataPort === 0 ? 0 : config.dataPort + i,
       requests: rings.requests,
       responses: rings.responses,
+      extraRings: extraRings.map((row) => ({ requests: row[i]!.requests, responses: row[i]!.responses })),
+      doorbell: doorbells[i]!,
       stats,
       dataDir,
       syncIntervalMs: config.walSyncIntervalMs,
@@ -284,10 +305,13 @@ export async function startBroker(
     workers.push(worker);
     exits.push(new Promise((done) => worker.once('exit', done)));
     statsViews.push(new Float64Array(stats));
-    const link = new WorkerLink(i, rings.requests, rings.responses, {
-      queuedSendsMax: 10_000,
-      responsesPerDrainMax: 4096,
-    });
+    const link = new WorkerLink(
+      i,
+      rings.requests,
+      rings.responses,
+      { queuedSendsMax: 10_000, responsesPerDrainMax: 4096 },
+      doorbells[i]!,
+    );
     links.push(link);
     linkRuns.push(link.run());
   }
@@ -317,26 +341,10 @@ export async function startBroker(
   access.setAcls(store.snapshot().version, store.snapshot().acls);
   store.onChange((snapshot) => access.setAcls(snapshot.version, snapshot.acls));
   const offload = new OffloadPool(Math.max(1, Math.min(2, config.threads)), 64);
-  const pool = new LinkPool(
+  const pool = linkPoolFor(
     config.nodeId,
-    undefined,
-    undefined,
-    clusterSecret === null
-      ? undefined
-      : new ClusterAuth({
-          nodeId: config.nodeId,
-          secret: clusterSecret,
-          stats: authStats,
-          warn: (fields, message) => log.warn(fields, message),
-        }),
-    clusterTls === null || clusterTlsMaterial === null
-      ? undefined
-      : new ClusterTls({
-          ...clusterTls,
-          material: clusterTlsMaterial,
-          stats: authStats,
-          warn: (fields, message) => log.warn(fields, message),
-        }),
+    { clusterSecret, authStats, clusterTls, clusterTlsMaterial },
+    (fields, message) => log.warn(fields, message),
   );
   const router = new PartitionRouter(
     config.nodeId,
@@ -415,7 +423,18 @@ export async function startBroker(
       info: (fields, message) => log.info(fields, message),
       warn: (fields, message) => log.warn(fields, message),
     },
+    peers:
+      extraAcceptorCount === 0
+        ? null
+        : {
+            hold: (key) => extras?.hold(key) ?? Promise.resolve(),
+            moved: (key, to, hashed) => extras?.moved(key, to, hashed),
+          },
   });
+  /** The extra acceptor threads, once spawned (when this node serves); null with one acceptor. */
+  let extras: ExtraAcceptors | null = null;
+  // Word 0: 1 while the connection guard admits new requests; the extra acceptors read it per request.
+  const admitting = new Int32Array(new SharedArrayBuffer(4));
   const moveAdmin = new MoveAdmin({
     snapshot: () => store.snapshot(),
     liveBrokers: () =>
@@ -598,23 +617,38 @@ export async function startBroker(
     refused: guard.shed,
     exhausted: guard.exhausted,
   });
-  const server: HttpServer = await startHttpServer(routes, {
+  // uWebSockets.js shares a port between threads (SO_REUSEPORT) only when it is given one: with port 0 and
+  // several acceptors, a free port is found first (and another tried if it was taken meanwhile).
+  const sharedPort = (): Promise<number> =>
+    extraAcceptorCount > 0 && config.port === 0 ? freePort(config.host) : Promise.resolve(config.port);
+  const serverOptions = {
     host: config.host,
-    port: config.port,
+    port: await sharedPort(),
     maxRequestBytes: config.maxRequestBytes,
     admit: () => guard.admit(),
     access,
     tls,
     ...(addressLimiter === null ? {} : { addressCap: addressLimiter }),
     ...(quotas === null ? {} : { quotas }),
+    relayListen: extraAcceptorCount > 0,
     extend: (app) => {
       streams.register(app);
       registerUi(app, uiAssets);
     },
-    onRequestDone: (operation, status, seconds) => {
+    onRequestDone: (operation: string, status: number, seconds: number) => {
       metrics.observeRequest(operation, status, seconds);
     },
-  });
+  } satisfies ServerOptions;
+  let server: HttpServer;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      server = await startHttpServer(routes, serverOptions);
+      break;
+    } catch (error) {
+      if (extraAcceptorCount === 0 || config.port !== 0 || attempt === 5) throw error;
+      serverOptions.port = await sharedPort();
+    }
+  }
   guard.start();
   await addressLimiter?.start(server.port);
   // The Kafka wire protocol on its own port, served on this thread through the same acceptor and router.
@@ -676,6 +710,8 @@ export async function startBroker(
       closing = true;
       acceptor.serving = false;
       acceptor.notServingReason = 'shutting down';
+      // Extra acceptors first: they stop listening and wait for their answers, before any worker's shutdown.
+      await extras?.stop();
       guard.stop();
       addressLimiter?.stop();
       quotas?.stop();
@@ -801,6 +837,40 @@ export async function startBroker(
     }),
   );
   acceptor.serving = true;
+  if (extraAcceptorCount > 0) {
+    const relayToken = randomBytes(24).toString('hex');
+    setRelayToken(relayToken);
+    const publishAdmitting = (): void => {
+      Atomics.store(admitting, 0, guard.admitting ? 1 : 0);
+    };
+    publishAdmitting();
+    setInterval(publishAdmitting, 100).unref();
+    extras = ExtraAcceptors.spawn(
+      {
+        config,
+        port: server.port,
+        relayPort: server.relayPort!,
+        relayToken,
+        admitting: admitting.buffer as SharedArrayBuffer,
+        clusterSecret,
+        authStats,
+        clusterTls,
+      },
+      extraRings,
+      store.snapshot(),
+      [...router.placement],
+      log,
+      (message) => {
+        if (closing) return;
+        log.fatal({ message }, 'an acceptor thread failed; stopping the broker');
+        process.exit(1);
+      },
+    );
+    const spawned = extras;
+    spawned.registerMetrics(metrics.registry);
+    store.onChange((snapshot) => spawned.metadata(snapshot));
+    await unlessAborted(spawned.listening);
+  }
   workerMoves.start();
   acceptor.notServingReason = '';
   const legacyGroups = join(dataDir, 'groups.json');
@@ -865,6 +935,22 @@ export async function startBroker(
   };
 
   return { port: server.port, reloadTls, reloadClusterTls, close };
+}
+
+/** A port free on `host` now (the kernel's pick for port 0), for acceptors that must share one. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, rejectPort) => {
+    const probe = createServer();
+    probe.once('error', rejectPort);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolvePort(address.port)
+          : rejectPort(new Error('no port')),
+      );
+    });
+  });
 }
 
 /** Principals tracked per quota table (one bucket each); beyond it the least recently used is dropped. */

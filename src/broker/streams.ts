@@ -31,7 +31,7 @@ import type { AccessRequirement } from '../core/security/acl.js';
 import { decodePathParam } from '../http/params.js';
 import { parseSingleProduce } from '../http/produce-body.js';
 import { RecordFrameWriter } from '../http/record-json.js';
-import { type AddressCap, type RequestQuotas, remoteAddressOf } from '../http/server.js';
+import { type AddressCap, clientAddressOf, type RequestQuotas } from '../http/server.js';
 import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
@@ -535,7 +535,7 @@ export class StreamServer {
         }
         const cap = this.addressCap;
         if (cap !== null) {
-          const address = remoteAddressOf(res);
+          const address = clientAddressOf(res, req);
           if (!cap.admit(address)) {
             const answer = errorBody(
               'rate_limited',

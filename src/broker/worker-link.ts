@@ -4,7 +4,8 @@
 // setImmediate, which runs after the poll phase delivered that turn's HTTP requests). A full ring is
 // backpressure: sends wait in a bounded FIFO until the worker frees space, and past the bound the caller is
 // told `overloaded` (HTTP 503 with Retry-After); no request is ever dropped silently.
-// Runs on the acceptor (main) thread only; never blocks it (waits with Atomics.waitAsync).
+// Runs on an acceptor thread (the main one, or an extra one with --acceptor-threads); never blocks it (waits
+// with Atomics.waitAsync).
 import { assert, assertionFailed } from '../core/assert.js';
 import { CorrelationTable } from '../core/correlation-table.js';
 import { type PartitionState, readPartitionState } from '../messages/describe.js';
@@ -68,8 +69,10 @@ export class WorkerLink {
     requests: SharedArrayBuffer,
     responses: SharedArrayBuffer,
     private readonly options: WorkerLinkOptions,
+    /** The worker's doorbell when it reads a ring from each of several acceptor threads (RingSet). */
+    doorbell: SharedArrayBuffer | null = null,
   ) {
-    this.writer = new RingWriter(requests);
+    this.writer = new RingWriter(requests, doorbell);
     this.reader = new RingReader(responses);
     this.requestBytes = Buffer.from(
       this.writer.bytes.buffer,

@@ -61,6 +61,14 @@ export interface WorkerMovesOptions {
     info(fields: Record<string, unknown>, message: string): void;
     warn(fields: Record<string, unknown>, message: string): void;
   };
+  /**
+   * The extra acceptor threads (--acceptor-threads), which route requests too: a move holds the partition on
+   * each of them as well, and tells them where it ended. Absent with one acceptor.
+   */
+  readonly peers?: {
+    hold(key: number): Promise<void>;
+    moved(key: number, to: number | null, hashed: boolean): void;
+  } | null;
 }
 
 export type MoveResult =
@@ -186,7 +194,19 @@ export class WorkerMoves {
     const startedMs = performance.now();
     router.hold(route);
     let released = false;
+    const peers = this.options.peers ?? null;
     try {
+      // Every acceptor holds it before the old worker lets go: what each sent before is ahead of `release`.
+      if (peers !== null) {
+        try {
+          await peers.hold(route.key);
+        } catch (error) {
+          return {
+            kind: 'refused',
+            message: `${name} stayed on worker ${from}: ${(error as Error).message}`,
+          };
+        }
+      }
       const answer = await control(links[from]!, {
         op: 'release',
         topicSeq: route.topicSeq,
@@ -213,8 +233,10 @@ export class WorkerMoves {
           worker: to,
         });
       }
-      if (to === workerOf(route.topicSeq, route.partition, links.length)) router.placement.delete(route.key);
+      const hashed = to === workerOf(route.topicSeq, route.partition, links.length);
+      if (hashed) router.placement.delete(route.key);
       else router.placement.set(route.key, to);
+      peers?.moved(route.key, to, hashed);
       const held = route.held?.length ?? 0;
       router.releaseHold(route, links[to]!);
       this.movedAtMs.set(route.key, Date.now());
@@ -227,7 +249,10 @@ export class WorkerMoves {
       return { kind: 'moved', from, to, tookMs };
     } finally {
       // Not released: the old worker still holds it, and what waited goes there.
-      if (!released) router.releaseHold(route, null);
+      if (!released) {
+        router.releaseHold(route, null);
+        peers?.moved(route.key, null, false);
+      }
       this.busy = false;
     }
   }

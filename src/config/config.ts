@@ -1405,11 +1405,21 @@ function crossCheck(
       problem('kafkaPort', `${kafkaPort} is also the cluster port (--cluster-port); they must differ`);
   }
   const acceptorThreads = number('acceptorThreads');
-  if (acceptorThreads !== undefined && acceptorThreads !== 1) {
-    problem(
-      'acceptorThreads',
-      `${acceptorThreads} acceptor threads: this build serves the client port from 1`,
-    );
+  if (acceptorThreads !== undefined && acceptorThreads > 1) {
+    // The extra acceptors relay what they do not serve to the primary over plain loopback HTTP, and quotas are
+    // kept per thread: neither TLS on the client port nor quotas would hold with several threads yet.
+    if (values.get('tlsCertFile') != null) {
+      problem(
+        'acceptorThreads',
+        `${acceptorThreads} acceptor threads with TLS on the client port (--tls-cert-file): several acceptor threads serve plain HTTP only; use 1, or terminate TLS in front`,
+      );
+    }
+    if ((number('quotaProduceBytesPerS') ?? 0) > 0 || (number('quotaConsumeBytesPerS') ?? 0) > 0) {
+      problem(
+        'acceptorThreads',
+        `${acceptorThreads} acceptor threads with client quotas (--quota-produce-bytes-per-second / --quota-consume-bytes-per-second): quotas are enforced by one acceptor thread only; use 1`,
+      );
+    }
   }
   const largeBodyBytes = number('largeBodyBytes');
   const maxRequestBytes = number('maxRequestBytes');

@@ -1,6 +1,6 @@
 // The route table of the HTTP API: every path the broker serves, once. The server registers exactly these
 // routes and the OpenAPI document is generated from them, so the two cannot drift apart.
-// Built and used on the acceptor (main) thread.
+// Built and used on the acceptor (main) thread; `dataRoutes` also on extra acceptor threads.
 import type { Acceptor } from '../broker/acceptor.js';
 import type { GroupsService } from '../broker/groups-service.js';
 import type { Route } from './server.js';
@@ -11,6 +11,39 @@ export interface AdminHandlers {
   metrics: Route['handle'];
   assignmentPlan: Route['handle'];
   openapi: Route['handle'];
+}
+
+/**
+ * The data-plane routes (produce one, produce a batch, consume), in that order: the ones every acceptor
+ * thread serves itself (an extra acceptor thread relays every other request to the primary one).
+ */
+export function dataRoutes(acceptor: Acceptor): Route[] {
+  return [
+    {
+      method: 'post',
+      pattern: '/topics/:topic/produce',
+      operationId: 'produce',
+      summary: 'Append one record',
+      hasBody: true,
+      handle: (q, r) => acceptor.produce(q, r, false),
+    },
+    {
+      method: 'post',
+      pattern: '/topics/:topic/records',
+      operationId: 'produceBatch',
+      summary: 'Append a batch of records',
+      hasBody: true,
+      handle: (q, r) => acceptor.produce(q, r, true),
+    },
+    {
+      method: 'get',
+      pattern: '/topics/:topic/partitions/:partition/consume',
+      operationId: 'consume',
+      summary: 'Read records from an offset',
+      hasBody: false,
+      handle: (q, r) => acceptor.consume(q, r),
+    },
+  ];
 }
 
 export function buildRoutes(acceptor: Acceptor, groups: GroupsService, admin: AdminHandlers): Route[] {
@@ -103,22 +136,7 @@ export function buildRoutes(acceptor: Acceptor, groups: GroupsService, admin: Ad
       hasBody: false,
       handle: (q, r) => acceptor.createProducer(q, r),
     },
-    {
-      method: 'post',
-      pattern: '/topics/:topic/produce',
-      operationId: 'produce',
-      summary: 'Append one record',
-      hasBody: true,
-      handle: (q, r) => acceptor.produce(q, r, false),
-    },
-    {
-      method: 'post',
-      pattern: '/topics/:topic/records',
-      operationId: 'produceBatch',
-      summary: 'Append a batch of records',
-      hasBody: true,
-      handle: (q, r) => acceptor.produce(q, r, true),
-    },
+    ...dataRoutes(acceptor).slice(0, 2),
     {
       method: 'get',
       pattern: '/topics/:topic/partitions/:partition',
@@ -127,14 +145,7 @@ export function buildRoutes(acceptor: Acceptor, groups: GroupsService, admin: Ad
       hasBody: false,
       handle: (q, r) => acceptor.partitionInfo(q, r),
     },
-    {
-      method: 'get',
-      pattern: '/topics/:topic/partitions/:partition/consume',
-      operationId: 'consume',
-      summary: 'Read records from an offset',
-      hasBody: false,
-      handle: (q, r) => acceptor.consume(q, r),
-    },
+    ...dataRoutes(acceptor).slice(2),
     {
       method: 'get',
       pattern: '/consumer-groups',

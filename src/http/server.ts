@@ -286,6 +286,18 @@ export interface ServerOptions {
   readonly addressCap?: AddressCap;
   /** Byte-rate quotas per principal; absent: none. */
   readonly quotas?: RequestQuotas;
+  /**
+   * Sees every routed request first and may take it (true: it answered or passed it on; nothing else runs). An
+   * extra acceptor thread relays a produce for a topic it does not know yet.
+   */
+  readonly intercept?: (route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest) => boolean;
+  /** Also listen on 127.0.0.1, port 0, for what extra acceptor threads relay (`HttpServer.relayPort`). */
+  readonly relayListen?: boolean;
+  /**
+   * Registers the handler of everything the routes do not match, instead of the 404/405 answers (an extra
+   * acceptor thread relays it to the primary one).
+   */
+  readonly fallback?: (app: uWS.TemplatedApp) => void;
 }
 
 /** The connections-per-address cap as the server sees it (src/broker/address-limiter.ts keeps the counts). */
@@ -309,6 +321,8 @@ export interface RequestQuotas {
 export interface HttpServer {
   readonly app: uWS.TemplatedApp;
   readonly port: number;
+  /** The loopback port extra acceptor threads relay to (`relayListen`), else null. */
+  readonly relayPort: number | null;
   /** Stops listening; open connections finish their requests. */
   stopListening(): void;
   /**
@@ -321,6 +335,30 @@ export interface HttpServer {
 /** The client's address as uWebSockets.js reads it from the socket (dotted IPv4 or full-form IPv6). */
 export function remoteAddressOf(res: uWS.HttpResponse): string {
   return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+}
+
+/** Headers an extra acceptor thread adds to what it relays to this one (src/http/relay.ts). */
+export const RELAY_TOKEN_HEADER = 'x-broker-relay-token';
+export const RELAY_ADDRESS_HEADER = 'x-broker-relay-address';
+/** This process's relay token ('' with one acceptor thread: no request is taken as relayed). */
+let relayToken = '';
+
+/** Sets the token that proves a request was relayed by one of this broker's acceptor threads. */
+export function setRelayToken(token: string): void {
+  relayToken = token;
+}
+
+/**
+ * The client's address: the socket's, or, for a request one of this broker's extra acceptor threads relayed
+ * (it carries the process's relay token), the address of the client that thread served. Reads `req`: call it
+ * before the handler returns.
+ */
+export function clientAddressOf(res: uWS.HttpResponse, req: uWS.HttpRequest): string {
+  if (relayToken !== '' && req.getHeader(RELAY_TOKEN_HEADER) === relayToken) {
+    const relayed = req.getHeader(RELAY_ADDRESS_HEADER);
+    if (relayed !== '') return relayed;
+  }
+  return remoteAddressOf(res);
 }
 
 const produceOperations: ReadonlySet<string> = new Set(['produce', 'produceBatch']);
@@ -366,20 +404,33 @@ export function startHttpServer(routes: readonly Route[], options: ServerOptions
       registeredNames = [...registeredNames, name];
     }
   };
-  return new Promise((resolve, reject) => {
-    app.listen(options.host, options.port, (listenSocket) => {
-      if (listenSocket === false) {
-        reject(new Error(`could not listen on ${options.host}:${options.port}`));
-        return;
-      }
-      resolve({
-        app,
-        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
-        stopListening: () => uWS.us_listen_socket_close(listenSocket),
-        reloadTls,
+  const listen = (host: string, port: number): Promise<uWS.us_listen_socket> =>
+    new Promise((resolve, reject) => {
+      app.listen(host, port, (listenSocket) => {
+        if (listenSocket === false) reject(new Error(`could not listen on ${host}:${port}`));
+        else resolve(listenSocket);
       });
     });
-  });
+  return (async (): Promise<HttpServer> => {
+    const client = await listen(options.host, options.port);
+    let relay: uWS.us_listen_socket | null = null;
+    try {
+      if (options.relayListen === true) relay = await listen('127.0.0.1', 0);
+    } catch (error) {
+      uWS.us_listen_socket_close(client);
+      throw error;
+    }
+    return {
+      app,
+      port: uWS.us_socket_local_port(client as unknown as uWS.us_socket),
+      relayPort: relay === null ? null : uWS.us_socket_local_port(relay as unknown as uWS.us_socket),
+      stopListening: () => {
+        uWS.us_listen_socket_close(client);
+        if (relay !== null) uWS.us_listen_socket_close(relay);
+      },
+      reloadTls,
+    };
+  })();
 }
 
 function appOptionsOf(tls: TlsSettings): uWS.AppOptions {
@@ -408,13 +459,20 @@ function registerHandlers(app: uWS.TemplatedApp, routes: readonly Route[], optio
     const methods = methodsByPattern.get(route.pattern) ?? [];
     methods.push(route.method);
     methodsByPattern.set(route.pattern, methods);
-    const handler = (res: uWS.HttpResponse, req: uWS.HttpRequest) => serve(route, res, req, options);
+    const intercept = options.intercept;
+    const handler =
+      intercept === undefined
+        ? (res: uWS.HttpResponse, req: uWS.HttpRequest) => serve(route, res, req, options)
+        : (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+            if (!intercept(route, res, req)) serve(route, res, req, options);
+          };
     if (route.method === 'get') app.get(route.pattern, handler);
     else if (route.method === 'post') app.post(route.pattern, handler);
     else if (route.method === 'patch') app.patch(route.pattern, handler);
     else app.del(route.pattern, handler);
   }
   options.extend?.(app);
+  if (options.fallback !== undefined) return options.fallback(app);
   // A known path with another method answers 405 with Allow; anything else is 404. uWebSockets.js tries
   // routes with an explicit method before `any` ones, so these only catch what nothing else matched.
   const notAllowed: RequestObserver = {
@@ -437,16 +495,21 @@ function registerHandlers(app: uWS.TemplatedApp, routes: readonly Route[], optio
     const reply = new Reply(res, unmatched);
     res.onAborted(() => reply.markAborted());
     if (options.admit !== undefined && !options.admit()) return reply.shed();
-    if (refusedAddress(res, reply, options)) return;
+    if (refusedAddress(res, req, reply, options)) return;
     reply.error('route_not_found', `no route for ${method} ${url}`);
   });
 }
 
 /** Answers 429 and closes the connection when its address is over the cap; true when it did. */
-function refusedAddress(res: uWS.HttpResponse, reply: Reply, options: ServerOptions): boolean {
+function refusedAddress(
+  res: uWS.HttpResponse,
+  req: uWS.HttpRequest,
+  reply: Reply,
+  options: ServerOptions,
+): boolean {
   const cap = options.addressCap;
   if (cap === undefined) return false;
-  const address = remoteAddressOf(res);
+  const address = clientAddressOf(res, req);
   if (cap.admit(address)) return false;
   reply.refuseAddress(address, cap.maxConnections);
   return true;
@@ -529,7 +592,7 @@ class Exchange implements RequestObserver {
   begin(req: uWS.HttpRequest): void {
     const { options, reply, res, route } = this;
     if (options.admit !== undefined && !options.admit()) return reply.shed();
-    if (refusedAddress(res, reply, options)) return;
+    if (refusedAddress(res, req, reply, options)) return;
     const access = options.access;
     const authentication = this.open
       ? access === undefined || !access.enabled

@@ -127,9 +127,18 @@ describe('precedence', () => {
     );
   });
 
-  test('more than one acceptor thread is refused at start-up with the reason', () => {
-    const problems = expectProblems(resolveConfig(input({ flags: { 'acceptor-threads': '2' } })));
-    findProblem(problems, 'acceptorThreads', 'flag', /serves the client port from 1/);
+  test('several acceptor threads are taken, but not with TLS on the client port or with quotas', () => {
+    const taken = resolveConfig(input({ flags: { 'acceptor-threads': '3' } }));
+    assert.equal(taken.kind, 'ok');
+    if (taken.kind === 'ok') assert.equal(taken.config.acceptorThreads, 3);
+    const withQuota = expectProblems(
+      resolveConfig(
+        input({ flags: { 'acceptor-threads': '2', 'quota-produce-bytes-per-second': '1000000' } }),
+      ),
+    );
+    findProblem(withQuota, 'acceptorThreads', 'flag', /quotas are enforced by one acceptor thread/);
+    const tooMany = expectProblems(resolveConfig(input({ flags: { 'acceptor-threads': '65' } })));
+    findProblem(tooMany, 'acceptorThreads', 'flag', /64/);
   });
 
   test('an empty environment variable counts as unset', () => {
