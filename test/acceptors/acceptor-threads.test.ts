@@ -16,9 +16,9 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
+import { tempDataDir } from '../broker/harness.js';
+import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
 import { authFiles, bearer, TOKENS } from '../security/fixture.js';
-import { tempDataDir } from './harness.js';
-import { type BrokerProcess, killBroker, spawnBroker } from './process.js';
 
 const started: BrokerProcess[] = [];
 const dirs: string[] = [];
