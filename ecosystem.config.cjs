@@ -7,11 +7,13 @@
 // - Rolling restart: `PM2_CONCURRENT_ACTIONS=1 npx pm2 reload ecosystem.config.cjs` (or `npm run pm2:reload`)
 //   restarts the brokers one at a time; pm2's default of 2 at once would stop two of the three Raft voters
 //   together. A stopping broker hands Raft leadership to a caught-up voter first, drains its requests, fsyncs
-//   and leaves gossip. Partitions are not replicated yet: a partition is unavailable while its broker restarts.
+//   and leaves gossip. Its partition leaderships move to in-sync replicas first (controlled shutdown); only a
+//   partition with a single replica (replication factor 1) is unavailable while its broker restarts.
 // - Ports, data root, bind address and build come from the environment (defaults in brackets):
 //   LOGBROKER_HTTP_PORTS [8081,8082,8083], LOGBROKER_CLUSTER_PORTS [7946,7947,7948],
 //   LOGBROKER_DATA_ROOT [./data], LOGBROKER_HOST [0.0.0.0], BROKER_COMPILED [1: run dist/, `npm run build`
-//   first; 0 runs the TypeScript sources]. Other BROKER_* variables reach every broker unchanged.
+//   first; 0 runs the TypeScript sources]. Other BROKER_* variables reach every broker unchanged (e.g.
+//   BROKER_THREADS=4 BROKER_ACCEPTOR_THREADS=2 on a larger host).
 const list = (name, fallback) => (process.env[name] ?? fallback).split(',').map((s) => s.trim());
 const httpPorts = list('LOGBROKER_HTTP_PORTS', '8081,8082,8083');
 const clusterPorts = list('LOGBROKER_CLUSTER_PORTS', '7946,7947,7948');

@@ -25,6 +25,7 @@ const all = [
   'moves',
   'kafka',
   'worker-balance',
+  'acceptors',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);
