@@ -46,6 +46,7 @@ import {
   FETCH_LATEST,
   FETCH_REQUEST_BYTES,
   type FetchAnswerHeader,
+  fetchRecordsBound,
   readFetchAnswerHeader,
   writeFetchRequest,
 } from '../messages/fetch.js';
@@ -1384,7 +1385,8 @@ export class Acceptor {
     });
     if (isParamError(parsed)) return reply.error(parsed.error, parsed.message);
     const { offset, maxBytes, waitMs, limit, valueFormat } = parsed;
-    this.fetchBatch(partition, offset, maxBytes, waitMs, (outcome) => {
+    // The leader reads no batch past the `limit` records the answer can carry (fewer bytes read and checked).
+    this.fetchBatch(partition, offset, maxBytes, waitMs, fetchRecordsBound(limit), (outcome) => {
       if (!reply.open) return;
       if (outcome.failure !== null) return reply.error(outcome.failure.name, outcome.failure.message);
       const h = outcome.header;
@@ -1424,6 +1426,7 @@ export class Acceptor {
     offset: number,
     maxBytes: number,
     waitMs: number,
+    maxOffset: number,
     onResult: (outcome: FetchOutcome) => void,
   ): void {
     const header: FetchAnswerHeader = {
@@ -1444,7 +1447,7 @@ export class Acceptor {
           offset,
           maxBytes,
           waitMs,
-          maxOffset: -1,
+          maxOffset,
         }),
       (view, bytes, at, length) => {
         readFetchAnswerHeader(view, at, length, header);

@@ -94,6 +94,7 @@ import {
   FETCH_REQUEST_BYTES,
   type FetchAnswerHeader,
   type FetchRequest,
+  fetchOffsetBound,
   readFetchRequest,
   writeFetchAnswerHeader,
   writeFetchDetail,
@@ -2196,7 +2197,7 @@ export class PartitionWorker {
     if (request.offset < logStartOffset || request.offset > highWatermark) {
       return this.answerFetchStatus(origin, Status.OffsetOutOfRange, replica, request.offset);
     }
-    const maxOffset = request.maxOffset < 0 ? highWatermark : Math.min(request.maxOffset, highWatermark);
+    const maxOffset = Math.min(fetchOffsetBound(request.maxOffset, request.offset), highWatermark);
     if (request.offset >= maxOffset) {
       if (mayPark && request.waitMs > 0) {
         replica.parkedConsumers.push({ origin, request, untilMs: now + request.waitMs });

@@ -33,6 +33,7 @@ import { parseSingleProduce } from '../http/produce-body.js';
 import { RecordFrameWriter } from '../http/record-json.js';
 import { type AddressCap, clientAddressOf, type RequestQuotas } from '../http/server.js';
 import { closeReason, parseConsumeFrame, parseGroupFrame, parseProduceFrame } from '../http/ws-frames.js';
+import { FETCH_NO_OFFSET_BOUND } from '../messages/fetch.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS, type Authentication } from '../security/access.js';
 import {
@@ -171,8 +172,13 @@ export class StreamFeeds {
   fetch(stream: PartitionStream): void {
     const route = stream.partition;
     if (stream.nextOffset < 0) {
-      this.acceptor.fetchBatch(route, stream.nextOffset, this.fetchBytes, streamWaitMs, (outcome) =>
-        stream.deliver(outcome, null),
+      this.acceptor.fetchBatch(
+        route,
+        stream.nextOffset,
+        this.fetchBytes,
+        streamWaitMs,
+        FETCH_NO_OFFSET_BOUND,
+        (outcome) => stream.deliver(outcome, null),
       );
       return;
     }
@@ -196,13 +202,20 @@ export class StreamFeeds {
     };
     byKey.set(key, feed);
     const table = byKey;
-    this.acceptor.fetchBatch(route, feed.offset, this.fetchBytes, streamWaitMs, (outcome) => {
-      table.delete(key);
-      if (table.size === 0 && this.inFlight.get(route) === table) this.inFlight.delete(route);
-      const live = feed.streams.filter((s) => !s.isStopped);
-      const frames = live.length > 1 ? this.framesOf(outcome, feed) : null;
-      for (const s of feed.streams) s.deliver(outcome, frames);
-    });
+    this.acceptor.fetchBatch(
+      route,
+      feed.offset,
+      this.fetchBytes,
+      streamWaitMs,
+      FETCH_NO_OFFSET_BOUND,
+      (outcome) => {
+        table.delete(key);
+        if (table.size === 0 && this.inFlight.get(route) === table) this.inFlight.delete(route);
+        const live = feed.streams.filter((s) => !s.isStopped);
+        const frames = live.length > 1 ? this.framesOf(outcome, feed) : null;
+        for (const s of feed.streams) s.deliver(outcome, frames);
+      },
+    );
   }
 
   /** The answer's records from the feed's offset up to the high watermark, as frames; null unless it is Ok. */

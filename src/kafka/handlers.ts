@@ -80,7 +80,7 @@ import { saslGate } from '../core/kafka/sasl.js';
 import type { MessageSpec } from '../core/kafka/schema.js';
 import type { AccessRequirement, Operation } from '../core/security/acl.js';
 import { CLUSTER_RESOURCE } from '../core/security/acl.js';
-import { FETCH_ANSWER_HEADER_BYTES } from '../messages/fetch.js';
+import { FETCH_ANSWER_HEADER_BYTES, FETCH_NO_OFFSET_BOUND } from '../messages/fetch.js';
 import { Acks, type ProduceAnswer } from '../messages/produce.js';
 import { Status } from '../messages/status.js';
 import { type AccessControl, ANONYMOUS } from '../security/access.js';
@@ -718,10 +718,17 @@ export class KafkaApiHandlers implements KafkaHandlers {
       live.map(
         (part) =>
           new Promise<void>((resolve) =>
-            this.acceptor.fetchBatch(part.route!, part.offset, part.maxBytes, 0, (outcome) => {
-              total += take(part, outcome);
-              resolve();
-            }),
+            this.acceptor.fetchBatch(
+              part.route!,
+              part.offset,
+              part.maxBytes,
+              0,
+              FETCH_NO_OFFSET_BOUND,
+              (outcome) => {
+                total += take(part, outcome);
+                resolve();
+              },
+            ),
           ),
       ),
     );
@@ -738,14 +745,21 @@ export class KafkaApiHandlers implements KafkaHandlers {
           resolve();
         };
         for (const part of live) {
-          this.acceptor.fetchBatch(part.route!, part.offset, part.maxBytes, waitMs, (outcome) => {
-            answered++;
-            if (done) return;
-            total += take(part, outcome);
-            // A short grace lets answers already on their way join this response.
-            if (total >= minBytes) setImmediate(finish);
-            if (answered === live.length) finish();
-          });
+          this.acceptor.fetchBatch(
+            part.route!,
+            part.offset,
+            part.maxBytes,
+            waitMs,
+            FETCH_NO_OFFSET_BOUND,
+            (outcome) => {
+              answered++;
+              if (done) return;
+              total += take(part, outcome);
+              // A short grace lets answers already on their way join this response.
+              if (total >= minBytes) setImmediate(finish);
+              if (answered === live.length) finish();
+            },
+          );
         }
       });
     }

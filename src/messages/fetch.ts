@@ -35,7 +35,28 @@ export interface FetchRequest {
   offset: number;
   maxBytes: number;
   waitMs: number;
+  /**
+   * Batches whose base offset is at or past this are not read: an offset (>= 0); `FETCH_NO_OFFSET_BOUND`; or
+   * `fetchRecordsBound(n)`, n records past the offset the leader resolved (an HTTP consume's `limit`, so the
+   * leader reads and checks no more batches than the answer can use). A leader from before the record bound
+   * reads any negative value as no bound.
+   */
   maxOffset: number;
+}
+
+export const FETCH_NO_OFFSET_BOUND = -1;
+
+/** The `maxOffset` of a fetch that wants `records` records at most past the offset it reads from. */
+export function fetchRecordsBound(records: number): number {
+  assert(Number.isSafeInteger(records) && records >= 1, `a records bound is at least 1, got ${records}`);
+  return -1 - records;
+}
+
+/** The exclusive bound on base offsets a fetch from `fromOffset` (resolved) asks for, or +Infinity for none. */
+export function fetchOffsetBound(maxOffset: number, fromOffset: number): number {
+  if (maxOffset >= 0) return maxOffset;
+  if (maxOffset <= -2) return fromOffset + (-1 - maxOffset);
+  return Number.POSITIVE_INFINITY;
 }
 
 export function writeFetchRequest(view: DataView, at: number, r: Readonly<FetchRequest>): void {

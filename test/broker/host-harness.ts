@@ -275,13 +275,13 @@ export class HostHarness {
     });
   }
 
-  fetch(ref: PartitionRef, offset: number, maxBytes = 1 << 16): Promise<FetchAnswer> {
+  fetch(ref: PartitionRef, offset: number, maxBytes = 1 << 16, maxOffset = -1): Promise<FetchAnswer> {
     return new Promise((resolve) => {
       this.link.send(
         MessageKind.Fetch,
         FETCH_REQUEST_BYTES,
         (_bytes, view, at) =>
-          writeFetchRequest(view, at, { ...ref, offset, maxBytes, waitMs: 0, maxOffset: -1 }),
+          writeFetchRequest(view, at, { ...ref, offset, maxBytes, waitMs: 0, maxOffset }),
         (_kind, view, bytes, at, length) => {
           const header = readFetchAnswerHeader(view, at, length, {
             status: 0,
