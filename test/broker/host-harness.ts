@@ -280,8 +280,7 @@ export class HostHarness {
       this.link.send(
         MessageKind.Fetch,
         FETCH_REQUEST_BYTES,
-        (_bytes, view, at) =>
-          writeFetchRequest(view, at, { ...ref, offset, maxBytes, waitMs: 0, maxOffset }),
+        (_bytes, view, at) => writeFetchRequest(view, at, { ...ref, offset, maxBytes, waitMs: 0, maxOffset }),
         (_kind, view, bytes, at, length) => {
           const header = readFetchAnswerHeader(view, at, length, {
             status: 0,

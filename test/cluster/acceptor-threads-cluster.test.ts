@@ -1,4 +1,4 @@
-// Three real broker processes with two acceptor threads each and a cluster secret: 36 client connections (each
+// Three real broker processes with two acceptor threads each and a cluster secret: 20 client connections (each
 // its own keep-alive connection, so both threads of a node take some) produce with acks=all to partitions led
 // by every node, so the extra acceptors forward to other nodes' leaders over the authenticated data link; then
 // one node is killed mid-load. Every acknowledged record is in the surviving replicas at its offset, nothing
@@ -133,19 +133,26 @@ test('two acceptor threads per node forward to leaders on other nodes, across a 
 
   const outcomes = emptyOutcomes();
   const load = [
-    producers(() => n1.process?.base ?? null, 24, outcomes, 'a'),
-    producers(() => n3.process?.base ?? null, 12, outcomes, 'b'),
+    producers(() => n1.process?.base ?? null, 16, outcomes, 'a'),
+    producers(() => n3.process?.base ?? null, 4, outcomes, 'b'),
   ];
   try {
-    await sleep(2_000);
+    await waitFor('acknowledged writes before the kill', 15_000, async () =>
+      outcomes.acked.size >= 100 ? true : undefined,
+    );
     const beforeKill = outcomes.acked.size;
-    assert.ok(beforeKill > 100, `acknowledged before the kill: ${beforeKill}`);
     await cluster.kill(n2, 'SIGKILL');
     const killedAtMs = performance.now();
-    await sleep(5_000);
-    const afterKill = [...outcomes.acked.values()].filter((a) => a.atMs > killedAtMs + 3_000).length;
-    t.diagnostic(`acknowledged ${beforeKill} before the kill, ${afterKill} from 3 s after it`);
-    assert.ok(afterKill > 50, 'produce goes on after the failover');
+    // Produce goes on after the failover: writes acknowledged on every partition after the kill.
+    await waitFor('writes acknowledged on every partition after the kill', 20_000, async () => {
+      const after = new Set(
+        [...outcomes.acked.values()].filter((a) => a.atMs > killedAtMs).map((a) => a.partition),
+      );
+      return after.size === partitions ? true : undefined;
+    });
+    t.diagnostic(
+      `acknowledged ${beforeKill} before the kill; every partition written again ${Math.round(performance.now() - killedAtMs)} ms after it`,
+    );
   } finally {
     for (const l of load) await l.stop();
   }

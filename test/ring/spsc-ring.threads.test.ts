@@ -238,7 +238,7 @@ test('three writer threads, one ring each, and one reader sleeping on their shar
   timeout: 60_000,
 }, async (t) => {
   t.diagnostic(`seed ${seed}`);
-  const frames = Math.round(200_000 * framesScale);
+  const frames = Math.round(60_000 * framesScale);
   const doorbell = createDoorbell();
   const rings = [0, 1, 2].map(() => createRing({ capacityBytes: 4096, frameBytesMax: 1024 }));
   const set = new RingSet(
