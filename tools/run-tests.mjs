@@ -1,13 +1,12 @@
-// `npm test`: every test file under test/, in four lanes that run side by side so the suite fits its time on
+// `npm test`: every test file under test/, in three lanes that run side by side so the suite fits its time on
 // 2 cores. The first lane holds the multi-process tests (test/cluster and test/acceptors: kills, pauses, network
-// splits, moves), whose time budgets need the CPU when they ask for it: it runs at normal priority and its output
-// streams live. The second and third hold the other tests with real processes, sockets and fault injection (one
-// broker, CLI, web console, deployments, transports), every other file each (sorted): at nice 5, so the first
-// lane wins when both want the CPU; all three mostly wait on timers and processes, which is why two lanes of them
-// finish sooner than one (one lane of them alone took 12 minutes). The fourth holds the pure tests (cores,
-// codecs, storage over files, seeded simulations on virtual time), which only need CPU: at the lowest priority
-// (nice 19), taking the cores only when the others leave them idle. The other lanes' output is printed when they
-// end. Each lane is one `node --import tsx --test` over its files, sorted. Exits non-zero when any lane fails.
+// splits, moves), whose time budgets need the CPU when they ask for it: it runs at normal priority and its output streams
+// live. The second holds the other tests with real processes, sockets and fault injection (one broker, CLI, web
+// console, deployments, transports): at nice 5, so the first lane wins when both want the CPU; both mostly wait
+// on timers and processes. The third holds the pure tests (cores, codecs, storage over files, seeded
+// simulations on virtual time), which only need CPU: at the lowest priority (nice 19), taking the cores only
+// when the others leave them idle. The second and third lanes' output is printed when they end. Each lane is one
+// `node --import tsx --test` over its files, sorted. Exits non-zero when any lane fails.
 // Plain JavaScript, so that starting it costs no compile; runs in its own process.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -44,8 +43,6 @@ const pure = all.filter((f) => pureDirs.has(f.split('/')[1]));
 const multiProcessDirs = new Set(['cluster', 'acceptors']);
 const clusters = all.filter((f) => multiProcessDirs.has(f.split('/')[1]));
 const live = all.filter((f) => !pure.includes(f) && !clusters.includes(f));
-const liveA = live.filter((_, i) => i % 2 === 0);
-const liveB = live.filter((_, i) => i % 2 === 1);
 const children = new Set();
 
 function run(label, files, niceness, stream) {
@@ -84,12 +81,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 const startedAt = Date.now();
 console.log(
-  `# ${clusters.length} cluster files at normal priority, ${live.length} process files at nice 5 in two lanes, ${pure.length} pure files at nice 19`,
+  `# ${clusters.length} cluster files at normal priority, ${live.length} process files at nice 5, ${pure.length} pure files at nice 19`,
 );
 const results = await Promise.all([
   run('clusters', clusters, 0, true),
-  run('processes and faults (a)', liveA, 5, false),
-  run('processes and faults (b)', liveB, 5, false),
+  run('processes and faults', live, 5, false),
   run('pure tests and simulations', pure, 19, false),
 ]);
 for (const r of results.slice(1)) {
