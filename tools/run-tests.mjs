@@ -1,6 +1,6 @@
 // `npm test`: every test file under test/, in three lanes that run side by side so the suite fits its time on
-// 2 cores. The first lane holds the multi-process tests (test/cluster and test/acceptors: kills, pauses, network
-// splits, moves), whose time budgets need the CPU when they ask for it: it runs at normal priority and its output streams
+// 2 cores. The first lane holds the multi-process cluster tests (test/cluster: kills, pauses, network splits,
+// moves), whose time budgets need the CPU when they ask for it: it runs at normal priority and its output streams
 // live. The second holds the other tests with real processes, sockets and fault injection (one broker, CLI, web
 // console, deployments, transports): at nice 5, so the first lane wins when both want the CPU; both mostly wait
 // on timers and processes. The third holds the pure tests (cores, codecs, storage over files, seeded
@@ -38,10 +38,7 @@ function testFiles(dir) {
 
 const all = testFiles('test').sort();
 const pure = all.filter((f) => pureDirs.has(f.split('/')[1]));
-// The multi-process lane also takes the acceptor-thread tests (real processes, about 30 s): the live lane is the
-// longest on 2 cores.
-const multiProcessDirs = new Set(['cluster', 'acceptors']);
-const clusters = all.filter((f) => multiProcessDirs.has(f.split('/')[1]));
+const clusters = all.filter((f) => f.split('/')[1] === 'cluster');
 const live = all.filter((f) => !pure.includes(f) && !clusters.includes(f));
 const children = new Set();
 

@@ -55,10 +55,12 @@ export async function spawnBroker(
   let clusterPort = 0;
   let kafkaPort = 0;
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`broker did not start in ${timeoutMs} ms:\n${output}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      // A broker that did not start in time is killed here: the caller never gets it, so nothing else would,
+      // and its open pipes would keep the test process alive after the test failed.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      reject(new Error(`broker did not start in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8');
       const match = /"port":(\d+)[^\n]*"msg":"broker serving"/.exec(output);
