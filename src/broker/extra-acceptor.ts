@@ -18,6 +18,7 @@ import { installRelay, type Relay } from '../http/relay.js';
 import { dataRoutes } from '../http/routes.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import type { MetadataSnapshot, MetadataStore } from '../metadata/types.js';
+import { atomicsWaitAsync } from '../ring/spsc-ring.js';
 import type { Logger } from '../runtime/logger.js';
 import { type ClusterTlsShared, loadClusterTlsMaterial } from '../security/cluster-tls.js';
 import { accessControlFor } from '../security/setup.js';
@@ -234,11 +235,7 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
   const closeNow = new Int32Array(data.closeNow);
   const closeApp = (): void => (server.app as unknown as { close(): void }).close();
   // Not a loop: the pending wait does not keep the thread alive, and the word is set once.
-  const exitWatch = (
-    Atomics as unknown as {
-      waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
-    }
-  ).waitAsync(closeNow, 0, 0);
+  const exitWatch = atomicsWaitAsync(closeNow, 0, 0);
   void Promise.resolve(exitWatch.value).then(() => {
     if (Atomics.load(closeNow, 0) === 0) return;
     closeApp();

@@ -250,11 +250,11 @@ function attach(buffer: SharedArrayBuffer, claimIndex: number, side: string): At
   return { control, capacityBytes, frameBytesMax, counterWord };
 }
 
-/** Atomics.waitAsync is in ES2024; this project compiles against ES2023, so it is typed here. */
-type WaitAsyncResult =
+/** Atomics.waitAsync is in ES2024; this project compiles against ES2023, so it is typed here (and exported). */
+export type WaitAsyncResult =
   | { async: false; value: 'not-equal' | 'timed-out' }
   | { async: true; value: Promise<'ok' | 'timed-out'> };
-const atomicsWaitAsync = (
+export const atomicsWaitAsync = (
   Atomics as unknown as {
     waitAsync(array: Int32Array, index: number, value: number, timeoutMs?: number): WaitAsyncResult;
   }
