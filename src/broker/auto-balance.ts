@@ -33,6 +33,8 @@ export interface AutoBalancerOptions {
   readonly settleMs: number;
   /** Attempts (each `settleMs` apart) while moves are in progress or a joined broker is not live yet. */
   readonly attemptsMax: number;
+  /** The clock the down-broker timeout is measured on (ms); `Date.now` unless a test drives it. */
+  readonly nowMs?: (() => number) | undefined;
 }
 
 export class AutoBalancer {
@@ -88,7 +90,7 @@ export class AutoBalancer {
 
   /** Notes which brokers are fenced now and since when; runs the down-broker check while any is. */
   private trackDown(snapshot: MetadataSnapshot, before: Set<string> | null): void {
-    const nowMs = Date.now();
+    const nowMs = (this.options.nowMs ?? Date.now)();
     for (const [id, broker] of snapshot.brokers) {
       if (id === this.options.nodeId) continue;
       if (broker.fenced) {
@@ -121,7 +123,7 @@ export class AutoBalancer {
     if (this.stopped || this.draining || !this.options.isLeader()) return;
     const snapshot = this.options.snapshot();
     if ((snapshot.reassignments?.length ?? 0) > 0) return;
-    const nowMs = Date.now();
+    const nowMs = (this.options.nowMs ?? Date.now)();
     for (const [id, sinceMs] of this.downSinceMs) {
       if (this.drained.has(id) || nowMs - sinceMs < this.options.nodeDownTimeoutMs) continue;
       const b = snapshot.brokers.get(id);

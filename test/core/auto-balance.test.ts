@@ -45,6 +45,7 @@ function balancer(
   mode: 'off' | 'node-add' | 'continuous',
   state: { leader: boolean; current: MetadataSnapshot },
   drainOutcome: { started: number; refused: number } | { problem: string } = { started: 1, refused: 0 },
+  nowMs?: () => number,
 ) {
   const calls: number[] = [];
   const drains: string[] = [];
@@ -66,6 +67,7 @@ function balancer(
     log: (_level, message) => logs.push(message),
     settleMs: 10,
     attemptsMax: 3,
+    nowMs,
   });
   return { b, calls, drains, logs };
 }
@@ -146,23 +148,33 @@ test('continuous: a broker fenced past the timeout is drained once, by the leade
 });
 
 test('continuous: a broker back before the timeout keeps its replicas; followers, and brokers holding none, are not drained', async () => {
+  // The down-time is measured on a clock this test drives: a loaded machine that delays a sleep past the
+  // timeout cannot make n2 look down for longer than it was.
+  let clockMs = 1_000_000;
   const replicas = [['n1', 'n2']];
   const state = { leader: true, current: snapshot(['n1', 'n2', 'n3'], { replicas }) };
-  const { b, drains } = balancer('continuous', state);
+  const { b, drains } = balancer('continuous', state, undefined, () => clockMs);
   b.onSnapshot(state.current);
   state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n2', 'n3'] });
   b.onSnapshot(state.current);
+  clockMs += 150;
   await sleep(100);
   state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n3'] });
   b.onSnapshot(state.current);
+  clockMs += 1_000;
   await sleep(400);
   assert.deepEqual(drains, [], 'n2 came back in time; n3 holds no replica');
-  // Not the metadata leader: never drains.
+  // Not the metadata leader: never drains, however long n2 stays down.
   state.leader = false;
   state.current = snapshot(['n1', 'n2', 'n3'], { replicas, fenced: ['n2'] });
   b.onSnapshot(state.current);
+  clockMs += 1_000;
   await sleep(400);
   assert.deepEqual(drains, []);
+  // The same down-time with this node the leader does drain n2: the checks above could have failed.
+  state.leader = true;
+  await until('the drain once leader', () => drains.length > 0);
+  assert.deepEqual(drains, ['n2']);
   b.stop();
 });
 
