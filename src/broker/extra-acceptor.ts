@@ -73,7 +73,7 @@ export const AcceptorStat = {
   relayFailures: 3,
 } as const;
 export const ACCEPTOR_STAT_SLOTS = 4;
-/** How often the relay's figures are copied into the shared slots. */
+/** How often the relay's figures are copied into the shared slots, and the partitions' counts posted. */
 const statsIntervalMs = 1_000;
 
 /** Main thread -> extra acceptor, and back. */
@@ -88,6 +88,16 @@ export type ExtraAcceptorMessage =
   | { readonly type: 'stop' }
   | { readonly type: 'listening'; readonly port: number }
   | { readonly type: 'held'; readonly id: number }
+  /**
+   * This thread's cumulative request and byte counts for the partitions whose counts changed since the last
+   * `loads` (key, requests, bytes), and the keys it no longer routes: the worker balancer adds them to the
+   * primary's own.
+   */
+  | {
+      readonly type: 'loads';
+      readonly entries: readonly (readonly [number, number, number])[];
+      readonly gone: readonly number[];
+    }
   | { readonly type: 'stopped'; readonly inFlight: number };
 
 /** How long a stopping extra acceptor waits for the answers to requests it sent. */
@@ -198,7 +208,29 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
     stats[AcceptorStat.wsOpen] = current.stats.wsOpen;
     stats[AcceptorStat.relayFailures] = current.stats.failures;
   };
-  const statsTimer = setInterval(copyRelayStats, statsIntervalMs);
+  /** Requests counted per partition key at the last `loads` post (bounded by the partitions routed). */
+  const postedRequests = new Map<number, number>();
+  const postLoads = (): void => {
+    const entries: [number, number, number][] = [];
+    for (const topic of router.allTopics()) {
+      for (const p of topic.partitions) {
+        if (postedRequests.get(p.key) === p.sentRequests) continue;
+        postedRequests.set(p.key, p.sentRequests);
+        entries.push([p.key, p.sentRequests, p.sentBytes]);
+      }
+    }
+    const gone: number[] = [];
+    for (const key of postedRequests.keys()) {
+      if (router.routeByKey(key) === undefined) gone.push(key);
+    }
+    for (const key of gone) postedRequests.delete(key);
+    if (entries.length > 0 || gone.length > 0)
+      port.postMessage({ type: 'loads', entries, gone } satisfies ExtraAcceptorMessage);
+  };
+  const statsTimer = setInterval(() => {
+    copyRelayStats();
+    postLoads();
+  }, statsIntervalMs);
   const server: HttpServer = await startHttpServer(routes, {
     host: config.host,
     port: data.port,
@@ -291,6 +323,7 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
   const inFlight = links.reduce((sum, link) => sum + link.inFlight, 0);
   clearInterval(statsTimer);
   copyRelayStats();
+  postLoads();
   (relay as Relay | null)?.close();
   for (const link of links) link.stop();
   await Promise.race([Promise.all(linkRuns), new Promise((r) => setTimeout(r, 1_000))]);

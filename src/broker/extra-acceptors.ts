@@ -34,6 +34,8 @@ interface Peer {
   readonly worker: Worker;
   readonly port: import('node:worker_threads').MessagePort;
   readonly exited: Promise<unknown>;
+  /** Its last posted counts per partition key: [requests, bytes] (bounded by the partitions it routes). */
+  readonly loads: Map<number, [number, number]>;
 }
 
 export class ExtraAcceptors {
@@ -90,6 +92,7 @@ export class ExtraAcceptors {
         worker,
         port: channel.port1,
         exited,
+        loads: new Map(),
       };
       peers.push(peer);
       channel.port1.postMessage({ type: 'metadata', snapshot } satisfies ExtraAcceptorMessage);
@@ -116,7 +119,7 @@ export class ExtraAcceptors {
     const extras = new ExtraAcceptors(peers, log);
     process.on('exit', () => extras.closeNowSync());
     for (const peer of peers) {
-      peer.port.on('message', (message: ExtraAcceptorMessage) => extras.onMessage(message));
+      peer.port.on('message', (message: ExtraAcceptorMessage) => extras.onMessage(peer, message));
       void peer.exited.then((code) => {
         if (!extras.stopping)
           onFatal(`acceptor thread ${peer.index} exited unexpectedly (code ${String(code)})`);
@@ -170,7 +173,28 @@ export class ExtraAcceptors {
     });
   }
 
-  private onMessage(message: ExtraAcceptorMessage): void {
+  /**
+   * Partition `key`'s requests and request bytes routed to workers by the extra acceptors since they started,
+   * as of their last `loads` (at most about a second old); zeros when none has routed any.
+   */
+  countsOf(key: number): { requests: number; bytes: number } {
+    let requests = 0;
+    let bytes = 0;
+    for (const peer of this.peers) {
+      const counts = peer.loads.get(key);
+      if (counts === undefined) continue;
+      requests += counts[0];
+      bytes += counts[1];
+    }
+    return { requests, bytes };
+  }
+
+  private onMessage(peer: Peer, message: ExtraAcceptorMessage): void {
+    if (message.type === 'loads') {
+      for (const [key, requests, bytes] of message.entries) peer.loads.set(key, [requests, bytes]);
+      for (const key of message.gone) peer.loads.delete(key);
+      return;
+    }
     if (message.type !== 'held') return;
     const hold = this.holds.get(message.id);
     if (hold === undefined) return; // timed out already

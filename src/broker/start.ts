@@ -429,6 +429,7 @@ export async function startBroker(
         : {
             hold: (key) => extras?.hold(key) ?? Promise.resolve(),
             moved: (key, to, hashed) => extras?.moved(key, to, hashed),
+            countsOf: (key) => extras?.countsOf(key) ?? { requests: 0, bytes: 0 },
           },
   });
   /** The extra acceptor threads, once spawned (when this node serves); null with one acceptor. */

@@ -68,6 +68,8 @@ export interface WorkerMovesOptions {
   readonly peers?: {
     hold(key: number): Promise<void>;
     moved(key: number, to: number | null, hashed: boolean): void;
+    /** The partition's requests and request bytes routed by the extra acceptors (cumulative). */
+    countsOf(key: number): { requests: number; bytes: number };
   } | null;
 }
 
@@ -109,8 +111,9 @@ export class WorkerMoves {
       tolerance: options.tolerancePercent / 100,
       movesMax: options.movesMax,
     };
-    this.balanceLoad = new LoadSampler(options.router, options.stats);
-    this.lookLoad = new LoadSampler(options.router, options.stats);
+    const peerCounts = options.peers === undefined || options.peers === null ? null : options.peers;
+    this.balanceLoad = new LoadSampler(options.router, options.stats, peerCounts);
+    this.lookLoad = new LoadSampler(options.router, options.stats, peerCounts);
   }
 
   start(): void {
@@ -343,6 +346,7 @@ export class WorkerMoves {
           tolerance_percent: this.options.tolerancePercent,
           moves_max: this.options.movesMax,
           request_cost_bytes: this.config.requestCostBytes,
+          rates_window_ms: window.windowMs,
           moves_done: this.movesDone,
           moving: this.busy,
           last_round:
@@ -453,11 +457,13 @@ export class WorkerMoves {
 }
 
 /**
- * Per-partition rates from the router's counters, and per-worker appended bytes from the shared stats, over the
- * time between two calls of `sample`.
+ * Per-partition rates from the routers' counters (this acceptor's, plus the extra acceptor threads' as they last
+ * posted them), and per-worker appended bytes from the shared stats, over the time between two calls of `sample`.
  */
 class LoadSampler {
   sampledAtMs: number;
+  /** How long the window of `rates` is (ms): between the last two samples. */
+  windowMs = 0;
   private readonly sampled = new Map<number, { requests: number; bytes: number }>();
   private readonly sampledAppended: number[];
   rates = new Map<number, Rates>();
@@ -466,6 +472,7 @@ class LoadSampler {
   constructor(
     private readonly router: PartitionRouter,
     private readonly stats: readonly Float64Array[],
+    private readonly peers: { countsOf(key: number): { requests: number; bytes: number } } | null,
   ) {
     this.sampledAppended = stats.map(() => 0);
     this.appendedBytesPerS = stats.map(() => 0);
@@ -482,13 +489,16 @@ class LoadSampler {
       for (const p of topic.partitions) {
         // A partition created since the last sample counted from 0 (its route's counters start there).
         const before = this.sampled.get(p.key) ?? { requests: 0, bytes: 0 };
+        const peers = this.peers?.countsOf(p.key);
+        const requests = p.sentRequests + (peers?.requests ?? 0);
+        const bytes = p.sentBytes + (peers?.bytes ?? 0);
         if (elapsedS > 0) {
           rates.set(p.key, {
-            bytesPerS: Math.max(0, p.sentBytes - before.bytes) / elapsedS,
-            requestsPerS: Math.max(0, p.sentRequests - before.requests) / elapsedS,
+            bytesPerS: Math.max(0, bytes - before.bytes) / elapsedS,
+            requestsPerS: Math.max(0, requests - before.requests) / elapsedS,
           });
         }
-        this.sampled.set(p.key, { requests: p.sentRequests, bytes: p.sentBytes });
+        this.sampled.set(p.key, { requests, bytes });
       }
     }
     for (const key of this.sampled.keys()) {
@@ -500,7 +510,10 @@ class LoadSampler {
         this.appendedBytesPerS[i] = (appended - this.sampledAppended[i]!) / elapsedS;
       this.sampledAppended[i] = appended;
     }
-    if (!first) this.rates = rates;
+    if (!first) {
+      this.rates = rates;
+      this.windowMs = nowMs - this.sampledAtMs;
+    }
     this.sampledAtMs = nowMs;
   }
 }

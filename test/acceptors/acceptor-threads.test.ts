@@ -186,12 +186,25 @@ test('40 connections over three acceptor threads: produce served by every thread
 }, async (t) => {
   dataDir = tempDataDir('broker-acceptors-');
   dirs.push(dataDir);
-  broker = await spawnBroker(['--data-dir', dataDir, '--threads', '2', '--acceptor-threads', '3']);
+  // No automatic balance rounds: each GET /admin/workers gives the rates since the previous one.
+  broker = await spawnBroker([
+    '--data-dir',
+    dataDir,
+    '--threads',
+    '2',
+    '--acceptor-threads',
+    '3',
+    '--worker-balance-interval',
+    '0',
+  ]);
   started.push(broker);
   assert.match(broker.output(), /extra acceptor threads listen on the client port/);
   const clients = Array.from({ length: 40 }, () => client(broker.base));
   const created = await clients[0]!('POST', '/topics/spread', { num_partitions: 4 });
   assert.equal(created.status, 201, JSON.stringify(created.body));
+  // Opens the worker balancer's look window before any produce.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  assert.equal((await clients[0]!('GET', '/admin/workers')).status, 200);
   const acked: Ack[] = [];
   await Promise.all(
     clients.map(async (call, producer) => {
@@ -230,6 +243,19 @@ test('40 connections over three acceptor threads: produce served by every thread
     assert.ok(byOutcome.get('relayed')! > 0, `acceptor ${acceptor} relayed requests to the primary`);
     assert.equal(byOutcome.get('relay_failed'), 0);
   }
+  // The worker balancer counts every acceptor's requests to the workers, not only the primary's: over the window,
+  // the 400 produces, the 40 topic reads (each asks every partition's worker for its offsets) and readAll's two
+  // pages per partition. The extra threads post their counts once a second; `until` above waited for that.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  const look = await clients[0]!('GET', '/admin/workers');
+  assert.equal(look.status, 200, JSON.stringify(look.body));
+  const windowS = look.body.balancer.rates_window_ms / 1000;
+  const counted = look.body.partitions
+    .filter((p: { topic: string }) => p.topic === 'spread')
+    .reduce((sum: number, p: { requests_per_s: number }) => sum + p.requests_per_s * windowS, 0);
+  const expected = 400 + 40 * 4 + 2 * 4;
+  t.diagnostic(`the balancer counted ${counted.toFixed(1)} of ${expected} requests over ${windowS} s`);
+  assert.ok(Math.abs(counted - expected) <= 4, `the balancer counted ${counted} of ${expected} requests`);
 });
 
 test('WebSocket consumers on every acceptor thread get the whole stream', { timeout: 60_000 }, async () => {
