@@ -25,7 +25,7 @@ import { accessControlFor } from '../security/setup.js';
 import { Acceptor } from './acceptor.js';
 import { AddressLimiter } from './address-limiter.js';
 import { linkPoolFor } from './link-pool.js';
-import { BrokerMetrics } from './metrics.js';
+import { type AcceptorFigures, BrokerMetrics } from './metrics.js';
 import { PartitionRouter } from './router.js';
 import { WorkerLink } from './worker-link.js';
 
@@ -98,6 +98,8 @@ export type ExtraAcceptorMessage =
       readonly entries: readonly (readonly [number, number, number])[];
       readonly gone: readonly number[];
     }
+  /** This thread's request figures (cumulative), for the primary's /metrics. */
+  | { readonly type: 'figures'; readonly figures: AcceptorFigures }
   | { readonly type: 'stopped'; readonly inFlight: number };
 
 /** How long a stopping extra acceptor waits for the answers to requests it sent. */
@@ -157,7 +159,7 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
       ),
   );
   const linkRuns = links.map((link) => link.run());
-  // Its own registry: this thread's request figures are not part of the primary's /metrics (see the README).
+  // Its own registry; its request figures (per topic, latency) are posted to the primary's /metrics each second.
   const metrics = new BrokerMetrics(
     () => [],
     () => [],
@@ -227,9 +229,13 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
     if (entries.length > 0 || gone.length > 0)
       port.postMessage({ type: 'loads', entries, gone } satisfies ExtraAcceptorMessage);
   };
+  const postFigures = (): void => {
+    port.postMessage({ type: 'figures', figures: metrics.figures() } satisfies ExtraAcceptorMessage);
+  };
   const statsTimer = setInterval(() => {
     copyRelayStats();
     postLoads();
+    postFigures();
   }, statsIntervalMs);
   const server: HttpServer = await startHttpServer(routes, {
     host: config.host,
@@ -324,6 +330,7 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
   clearInterval(statsTimer);
   copyRelayStats();
   postLoads();
+  postFigures();
   (relay as Relay | null)?.close();
   for (const link of links) link.stop();
   await Promise.race([Promise.all(linkRuns), new Promise((r) => setTimeout(r, 1_000))]);

@@ -15,6 +15,7 @@ import {
   type ExtraAcceptorData,
   type ExtraAcceptorMessage,
 } from './extra-acceptor.js';
+import type { AcceptorFigures } from './metrics.js';
 
 /** Spawn-time settings shared by every extra acceptor (ExtraAcceptorData without the per-thread fields). */
 export type ExtraAcceptorShared = Omit<ExtraAcceptorData, 'index' | 'rings' | 'port2' | 'stats' | 'closeNow'>;
@@ -36,6 +37,8 @@ interface Peer {
   readonly exited: Promise<unknown>;
   /** Its last posted counts per partition key: [requests, bytes] (bounded by the partitions it routes). */
   readonly loads: Map<number, [number, number]>;
+  /** Its last posted request figures. */
+  figures: AcceptorFigures | null;
 }
 
 export class ExtraAcceptors {
@@ -93,6 +96,7 @@ export class ExtraAcceptors {
         port: channel.port1,
         exited,
         loads: new Map(),
+        figures: null,
       };
       peers.push(peer);
       channel.port1.postMessage({ type: 'metadata', snapshot } satisfies ExtraAcceptorMessage);
@@ -189,7 +193,18 @@ export class ExtraAcceptors {
     return { requests, bytes };
   }
 
+  /** Every extra acceptor's request figures as last posted (about a second old at most). */
+  figures(): AcceptorFigures[] {
+    const all: AcceptorFigures[] = [];
+    for (const peer of this.peers) if (peer.figures !== null) all.push(peer.figures);
+    return all;
+  }
+
   private onMessage(peer: Peer, message: ExtraAcceptorMessage): void {
+    if (message.type === 'figures') {
+      peer.figures = message.figures;
+      return;
+    }
     if (message.type === 'loads') {
       for (const [key, requests, bytes] of message.entries) peer.loads.set(key, [requests, bytes]);
       for (const key of message.gone) peer.loads.delete(key);

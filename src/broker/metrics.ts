@@ -1,7 +1,9 @@
 // The broker's Prometheus metrics. prom-client keeps one registry per thread, so everything lives in the
 // acceptor's registry: counters the acceptor sees itself (records and bytes per topic, request latency) and
-// figures the partition workers publish in their shared stats buffers, rendered at scrape time.
-// Runs on the acceptor (main) thread only.
+// figures the partition workers publish in their shared stats buffers, rendered at scrape time. With
+// --acceptor-threads above 1, each extra acceptor thread keeps its own instance and posts its request figures
+// (`AcceptorFigures`) to the primary once a second; the primary's exposition adds them to its own.
+// One instance per acceptor thread (the primary's on the main thread).
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { HeapMeter } from '../runtime/heap-meter.js';
@@ -60,6 +62,16 @@ interface LatencyCell {
   count: number;
 }
 
+/**
+ * An extra acceptor thread's cumulative request figures, as it posts them to the primary: per topic
+ * [topic, produced records, produced bytes, consumed records, consumed bytes], and per latency series
+ * [operation, status, cumulative bucket counts, sum of seconds, count].
+ */
+export interface AcceptorFigures {
+  readonly topics: readonly (readonly [string, number, number, number, number])[];
+  readonly latency: readonly (readonly [string, number, readonly number[], number, number])[];
+}
+
 const requestBucketsSeconds = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30,
 ];
@@ -79,13 +91,15 @@ export class BrokerMetrics {
   private readonly heapMeter = new HeapMeter();
   /** The connection guard's figures, once the server runs. */
   connections: (() => ConnectionFigures) | null = null;
+  /** The extra acceptor threads' latest figures (primary only, with --acceptor-threads above 1). */
+  peerFigures: (() => readonly AcceptorFigures[]) | null = null;
 
   constructor(
     private readonly workers: () => readonly WorkerFigures[],
     private readonly partitions: () => readonly PartitionFigures[],
   ) {
     const registers = [this.registry];
-    const tallies = this.topicTallies;
+    const sumsOf = (column: 1 | 2 | 3 | 4) => this.topicSums(column);
     this.producedRecords = new Counter({
       name: 'broker_produced_records_total',
       help: 'Records appended, by topic',
@@ -93,7 +107,7 @@ export class BrokerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [topic, counters] of tallies) this.inc({ topic }, counters.producedRecords.value);
+        for (const [topic, value] of sumsOf(1)) this.inc({ topic }, value);
       },
     });
     this.producedBytes = new Counter({
@@ -103,7 +117,7 @@ export class BrokerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [topic, counters] of tallies) this.inc({ topic }, counters.producedBytes.value);
+        for (const [topic, value] of sumsOf(2)) this.inc({ topic }, value);
       },
     });
     this.consumedRecords = new Counter({
@@ -113,7 +127,7 @@ export class BrokerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [topic, counters] of tallies) this.inc({ topic }, counters.consumedRecords.value);
+        for (const [topic, value] of sumsOf(3)) this.inc({ topic }, value);
       },
     });
     this.consumedBytes = new Counter({
@@ -123,7 +137,7 @@ export class BrokerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [topic, counters] of tallies) this.inc({ topic }, counters.consumedBytes.value);
+        for (const [topic, value] of sumsOf(4)) this.inc({ topic }, value);
       },
     });
     this.offloadedRequests = new Counter({
@@ -248,6 +262,40 @@ export class BrokerMetrics {
     });
   }
 
+  /** Per topic, this thread's tally in `column` (AcceptorFigures' topic columns) plus the extra threads'. */
+  private topicSums(column: 1 | 2 | 3 | 4): Map<string, number> {
+    const sums = new Map<string, number>();
+    for (const [topic, c] of this.topicTallies) {
+      const tally = [c.producedRecords, c.producedBytes, c.consumedRecords, c.consumedBytes][column - 1]!;
+      sums.set(topic, tally.value);
+    }
+    for (const peer of this.peerFigures?.() ?? []) {
+      for (const row of peer.topics) sums.set(row[0], (sums.get(row[0]) ?? 0) + row[column]);
+    }
+    return sums;
+  }
+
+  /** This thread's request figures, for the primary's exposition (an extra acceptor thread posts them). */
+  figures(): AcceptorFigures {
+    const topics: [string, number, number, number, number][] = [];
+    for (const [topic, c] of this.topicTallies) {
+      topics.push([
+        topic,
+        c.producedRecords.value,
+        c.producedBytes.value,
+        c.consumedRecords.value,
+        c.consumedBytes.value,
+      ]);
+    }
+    const latency: [string, number, number[], number, number][] = [];
+    for (const byStatus of this.latency.values()) {
+      for (const cell of byStatus.values()) {
+        latency.push([cell.operation, cell.status, [...cell.buckets], cell.sumSeconds, cell.count]);
+      }
+    }
+    return { topics, latency };
+  }
+
   /** The hot path's counters of one topic (the same ones for as long as the process lives). */
   topicCounters(topic: string): TopicCounters {
     let counters = this.topicTallies.get(topic);
@@ -297,15 +345,39 @@ export class BrokerMetrics {
       `# HELP ${name} HTTP request latency from the first byte handled to the answer, by route and status`,
       `# TYPE ${name} histogram`,
     );
+    // This thread's series, with every extra acceptor thread's added in (copies: the cells stay this thread's).
+    const cells = new Map<string, LatencyCell>();
     for (const byStatus of this.latency.values()) {
       for (const cell of byStatus.values()) {
-        const labels = `operation="${cell.operation}",status="${cell.status}"`;
-        for (let i = 0; i < requestBucketsSeconds.length; i++)
-          lines.push(`${name}_bucket{le="${requestBucketsSeconds[i]}",${labels}} ${cell.buckets[i]}`);
-        lines.push(`${name}_bucket{le="+Inf",${labels}} ${cell.count}`);
-        lines.push(`${name}_sum{${labels}} ${cell.sumSeconds}`);
-        lines.push(`${name}_count{${labels}} ${cell.count}`);
+        cells.set(`${cell.operation} ${cell.status}`, { ...cell, buckets: Float64Array.from(cell.buckets) });
       }
+    }
+    for (const peer of this.peerFigures?.() ?? []) {
+      for (const [operation, status, buckets, sumSeconds, count] of peer.latency) {
+        const key = `${operation} ${status}`;
+        let cell = cells.get(key);
+        if (cell === undefined) {
+          cell = {
+            operation,
+            status,
+            buckets: new Float64Array(requestBucketsSeconds.length),
+            sumSeconds: 0,
+            count: 0,
+          };
+          cells.set(key, cell);
+        }
+        for (let i = 0; i < cell.buckets.length; i++) cell.buckets[i]! += buckets[i] ?? 0;
+        cell.sumSeconds += sumSeconds;
+        cell.count += count;
+      }
+    }
+    for (const cell of cells.values()) {
+      const labels = `operation="${cell.operation}",status="${cell.status}"`;
+      for (let i = 0; i < requestBucketsSeconds.length; i++)
+        lines.push(`${name}_bucket{le="${requestBucketsSeconds[i]}",${labels}} ${cell.buckets[i]}`);
+      lines.push(`${name}_bucket{le="+Inf",${labels}} ${cell.count}`);
+      lines.push(`${name}_sum{${labels}} ${cell.sumSeconds}`);
+      lines.push(`${name}_count{${labels}} ${cell.count}`);
     }
   }
 

@@ -869,6 +869,7 @@ export async function startBroker(
     );
     const spawned = extras;
     spawned.registerMetrics(metrics.registry);
+    metrics.peerFigures = () => spawned.figures();
     store.onChange((snapshot) => spawned.metadata(snapshot));
     await unlessAborted(spawned.listening);
   }

@@ -2,7 +2,7 @@
 // - 40 clients, each on its own keep-alive connection (the kernel spreads connections over the three listening
 //   sockets), produce with acks=all and read everything back: nothing lost, duplicated or reordered, and every
 //   extra acceptor served produce itself and relayed the rest (topic admin, metrics, a 400) to the primary, which
-//   answered each as it would its own;
+//   answered each as it would its own; the worker balancer and /metrics count every thread's requests;
 // - WebSocket consumers land on every acceptor and all get the stream (the extra ones relay it);
 // - partitions moving between workers while 8 connections produce with acks=all: every acceptor holds the
 //   partition during a move, so nothing is lost or reordered;
@@ -256,6 +256,18 @@ test('40 connections over three acceptor threads: produce served by every thread
   const expected = 400 + 40 * 4 + 2 * 4;
   t.diagnostic(`the balancer counted ${counted.toFixed(1)} of ${expected} requests over ${windowS} s`);
   assert.ok(Math.abs(counted - expected) <= 4, `the balancer counted ${counted} of ${expected} requests`);
+  // /metrics counts every thread's records and request latencies (the extra threads post theirs each second).
+  const totals = await until('every produce in /metrics', 5_000, async () => {
+    const text = await (await fetch(`${broker.base}/metrics`)).text();
+    const records = Number(/^broker_produced_records_total\{topic="spread"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    const latencies = Number(
+      /^broker_http_request_duration_seconds_count\{operation="produce",status="201"\} (\d+)/m.exec(
+        text,
+      )?.[1] ?? 0,
+    );
+    return records === 400 && latencies === 400 ? { records, latencies } : null;
+  });
+  t.diagnostic(`/metrics: ${JSON.stringify(totals)}`);
 });
 
 test('WebSocket consumers on every acceptor thread get the whole stream', { timeout: 60_000 }, async () => {
