@@ -8,13 +8,16 @@
 //   partition during a move, so nothing is lost or reordered;
 // - SIGTERM stops every thread cleanly (exit 0, clean-shutdown marker) and a restart serves every record;
 // - kill -9 under acks=all load from 8 connections: every acknowledged record is there after a restart;
+// - a fatal error on the main thread under load: the process exits with its code (the extra threads close their
+//   sockets first, else the process would abort) and every acknowledged record is there after a restart;
 // - with authentication, every thread refuses (401, 403) what the primary refuses, writes nothing then, and
 //   applies an ACL granted after the start.
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { tempDataDir } from '../broker/harness.js';
 import { type BrokerProcess, killBroker, spawnBroker } from '../broker/process.js';
@@ -380,6 +383,48 @@ test('kill -9 under acks=all load over two acceptor threads: every acknowledged 
   const second = await spawnBroker(['--data-dir', dataDir, '--threads', '2', '--acceptor-threads', '3']);
   started.push(second);
   checkAcked(acked, await readAll(second.base, 'crash', [0, 1, 2]));
+  await killBroker(second, 'SIGTERM');
+});
+
+test('a fatal error on the main thread under load over three acceptor threads: exit code 1, not an abort, and every acknowledged record survives', {
+  timeout: 60_000,
+}, async () => {
+  // A preloaded module (NODE_OPTIONS --import) throws an uncaught error on the broker's main thread when the
+  // process gets SIGUSR2: the broker's fatal path (log, process.exit(1)) while the extra acceptor threads hold
+  // open connections. A thread that ended with its sockets open would abort the whole process instead.
+  const dir = tempDataDir('broker-acceptors-fatal-');
+  dirs.push(dir);
+  const fault = join(dir, 'fatal-on-sigusr2.mjs');
+  writeFileSync(
+    fault,
+    [
+      "import { isMainThread } from 'node:worker_threads';",
+      'if (isMainThread) {',
+      "  process.on('SIGUSR2', () => setImmediate(() => { throw new Error('injected fatal error'); }));",
+      '}',
+    ].join('\n'),
+  );
+  const env = {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(fault).href}`.trim(),
+  };
+  const first = await spawnBroker(['--data-dir', dir, '--threads', '2', '--acceptor-threads', '3'], 20_000, {
+    env,
+  });
+  started.push(first);
+  assert.equal((await client(first.base)('POST', '/topics/fatal', { num_partitions: 3 })).status, 201);
+  const load = produce(first.base, 'fatal', [0, 1, 2], 12);
+  await until('records acknowledged', 10_000, async () => (load.acked.length >= 200 ? true : null));
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    first.child.once('exit', (code, signal) => resolve([code, signal])),
+  );
+  process.kill(first.child.pid!, 'SIGUSR2');
+  const [code, signal] = await exited;
+  await load.stop();
+  assert.deepEqual([code, signal], [1, null], first.output().slice(-2000));
+  assert.match(first.output(), /uncaught error: stopping/);
+  const second = await spawnBroker(['--data-dir', dir, '--threads', '2']);
+  started.push(second);
+  checkAcked([...load.acked], await readAll(second.base, 'fatal', [0, 1, 2]));
   await killBroker(second, 'SIGTERM');
 });
 

@@ -21,7 +21,7 @@ export interface BrokerProcess {
 export async function spawnBroker(
   args: readonly string[],
   timeoutMs = 20_000,
-  options: { readonly openFilesLimit?: number } = {},
+  options: { readonly openFilesLimit?: number; readonly env?: Record<string, string> } = {},
 ): Promise<BrokerProcess> {
   // Brokers started side by side must not share the default cluster port.
   const clusterPortArgs = args.includes('--cluster-port') ? [] : ['--cluster-port', '0'];
@@ -48,7 +48,7 @@ export async function spawnBroker(
         ];
   const child = spawn(command, commandArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BROKER_LOG_LEVEL: 'info' },
+    env: { ...process.env, BROKER_LOG_LEVEL: 'info', ...options.env },
   });
   let output = '';
   let port = 0;
