@@ -229,7 +229,12 @@ export async function runExtraAcceptor(data: ExtraAcceptorData, log: Logger): Pr
     if (entries.length > 0 || gone.length > 0)
       port.postMessage({ type: 'loads', entries, gone } satisfies ExtraAcceptorMessage);
   };
+  // Posted only when they changed: an idle thread posts nothing.
+  let postedVersion = 0;
   const postFigures = (): void => {
+    const version = metrics.figuresVersion();
+    if (version === postedVersion) return;
+    postedVersion = version;
     port.postMessage({ type: 'figures', figures: metrics.figures() } satisfies ExtraAcceptorMessage);
   };
   const statsTimer = setInterval(() => {
