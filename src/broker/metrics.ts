@@ -76,6 +76,16 @@ const requestBucketsSeconds = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30,
 ];
 
+function newLatencyCell(operation: string, status: number): LatencyCell {
+  return {
+    operation,
+    status,
+    buckets: new Float64Array(requestBucketsSeconds.length),
+    sumSeconds: 0,
+    count: 0,
+  };
+}
+
 export class BrokerMetrics {
   readonly registry = new Registry();
   readonly producedRecords: Counter<'topic'>;
@@ -340,13 +350,7 @@ export class BrokerMetrics {
     }
     let cell = byStatus.get(status);
     if (cell === undefined) {
-      cell = {
-        operation,
-        status,
-        buckets: new Float64Array(requestBucketsSeconds.length),
-        sumSeconds: 0,
-        count: 0,
-      };
+      cell = newLatencyCell(operation, status);
       byStatus.set(status, cell);
     }
     for (let i = requestBucketsSeconds.length - 1; i >= 0 && seconds <= requestBucketsSeconds[i]!; i--)
@@ -362,30 +366,32 @@ export class BrokerMetrics {
       `# HELP ${name} HTTP request latency from the first byte handled to the answer, by route and status`,
       `# TYPE ${name} histogram`,
     );
-    // This thread's series, with every extra acceptor thread's added in (copies: the cells stay this thread's).
+    // This thread's series, with every extra acceptor thread's added in (into fresh cells: this thread's own
+    // keep counting).
     const cells = new Map<string, LatencyCell>();
-    for (const byStatus of this.latency.values()) {
-      for (const cell of byStatus.values()) {
-        cells.set(`${cell.operation} ${cell.status}`, { ...cell, buckets: Float64Array.from(cell.buckets) });
+    const add = (
+      operation: string,
+      status: number,
+      buckets: ArrayLike<number>,
+      sumSeconds: number,
+      count: number,
+    ): void => {
+      const key = `${operation} ${status}`;
+      let cell = cells.get(key);
+      if (cell === undefined) {
+        cell = newLatencyCell(operation, status);
+        cells.set(key, cell);
       }
+      for (let i = 0; i < cell.buckets.length; i++) cell.buckets[i]! += buckets[i] ?? 0;
+      cell.sumSeconds += sumSeconds;
+      cell.count += count;
+    };
+    for (const byStatus of this.latency.values()) {
+      for (const c of byStatus.values()) add(c.operation, c.status, c.buckets, c.sumSeconds, c.count);
     }
     for (const peer of this.peerFigures?.() ?? []) {
       for (const [operation, status, buckets, sumSeconds, count] of peer.latency) {
-        const key = `${operation} ${status}`;
-        let cell = cells.get(key);
-        if (cell === undefined) {
-          cell = {
-            operation,
-            status,
-            buckets: new Float64Array(requestBucketsSeconds.length),
-            sumSeconds: 0,
-            count: 0,
-          };
-          cells.set(key, cell);
-        }
-        for (let i = 0; i < cell.buckets.length; i++) cell.buckets[i]! += buckets[i] ?? 0;
-        cell.sumSeconds += sumSeconds;
-        cell.count += count;
+        add(operation, status, buckets, sumSeconds, count);
       }
     }
     for (const cell of cells.values()) {

@@ -111,7 +111,7 @@ export class WorkerMoves {
       tolerance: options.tolerancePercent / 100,
       movesMax: options.movesMax,
     };
-    const peerCounts = options.peers === undefined || options.peers === null ? null : options.peers;
+    const peerCounts = options.peers ?? null;
     this.balanceLoad = new LoadSampler(options.router, options.stats, peerCounts);
     this.lookLoad = new LoadSampler(options.router, options.stats, peerCounts);
   }
