@@ -75,10 +75,25 @@ function launch(
  * the Docker image use the same; test/deploy checks the image).
  */
 export function deployedNodeFlags(checkout: string): string[] {
+  return (deployedApp(checkout).node_args ?? '').split(' ').filter((flag) => flag !== '');
+}
+
+/**
+ * The environment a checkout's deployment sets beyond the flags (UV_THREADPOOL_SIZE: libuv's pool, which runs
+ * the group commits' concurrent fdatasyncs), so that a bench runs the broker as deployed. What the caller's
+ * environment sets wins, as in the ecosystem file itself.
+ */
+export function deployedEnv(checkout: string): Record<string, string> {
+  const env = deployedApp(checkout).env ?? {};
+  const pool = env.UV_THREADPOOL_SIZE;
+  return pool === undefined ? {} : { UV_THREADPOOL_SIZE: pool };
+}
+
+function deployedApp(checkout: string): { node_args?: string; env?: Record<string, string> } {
   const config = createRequire(import.meta.url)(join(checkout, 'ecosystem.config.cjs')) as {
-    apps: { node_args?: string }[];
+    apps: { node_args?: string; env?: Record<string, string> }[];
   };
-  return (config.apps[0]?.node_args ?? '').split(' ').filter((flag) => flag !== '');
+  return config.apps[0] ?? {};
 }
 
 /**
@@ -113,7 +128,7 @@ export function startBroker(
       ...(extra.includes('--cluster-port') ? [] : ['--cluster-port', '0']),
       ...extra,
     ],
-    { ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
+    { ...deployedEnv(checkout), ...process.env, BROKER_LOG_LEVEL: 'info', BROKER_COMPILED: '1' },
     /"port":(\d+)[^\n]*"msg":"broker serving"/,
     dataDir,
     checkout,

@@ -387,9 +387,15 @@ interface Replica {
 const lagScanIntervalMs = 1000;
 /** How long an ISR proposal waits for the control thread's answer before it is taken as failed. */
 const isrAnswerTimeoutMs = 10_000;
-/** Batch writers kept for reuse, and the largest buffer worth keeping. */
-const idleWritersMax = 8;
+/**
+ * Batch writers kept for reuse: a commit spread over many partitions stages into one writer per partition, so
+ * the pool keeps up to a few hundred, within a byte budget; the largest buffer worth keeping; and the size a
+ * new writer starts at (it doubles as a batch needs, up to the log's batch limit).
+ */
+const idleWritersMax = 512;
+const idleWritersBytesMax = 4 * 1024 * 1024;
 const idleWriterBytesMax = 1024 * 1024;
+const writerInitialBytes = 4 * 1024;
 /** Partitions not yet opened that one retention pass opens to look at their segments. */
 const retentionOpensPerPass = 100;
 const defaultRepairIntervalMs = 1000;
@@ -456,6 +462,8 @@ export class PartitionWorker {
   );
   private running = true;
   private readonly idleWriters: BatchWriter[] = [];
+  /** The buffers of `idleWriters`, in bytes (at most `idleWritersBytesMax`). */
+  private idleWritersBytes = 0;
   private readonly files: FilesContext;
   private readonly config: ReplicaConfig;
   private nextRepairMs = 0;
@@ -1388,7 +1396,9 @@ export class PartitionWorker {
 
   /** Gives the replica a staging with a writer from the pool, reusing its staging object from earlier commits. */
   private beginStaging(replica: Replica): Staging {
-    const writer = this.idleWriters.pop() ?? new BatchWriter(64 * 1024, 16 * 1024 * 1024);
+    const pooled = this.idleWriters.pop();
+    if (pooled !== undefined) this.idleWritersBytes -= pooled.capacityBytes;
+    const writer = pooled ?? new BatchWriter(writerInitialBytes, 16 * 1024 * 1024);
     const maxBatchBytes = replica.files.config.maxBatchBytes;
     let staging = replica.idleStaging;
     if (staging === null) {
@@ -1814,16 +1824,27 @@ export class PartitionWorker {
       if (replica === null || staging === null || staging === undefined || staging.staged.length > 0)
         continue;
       // Back to the pool, unless it grew for a large batch: an idle partition holds no buffer.
-      if (this.idleWriters.length < idleWritersMax && staging.writer.capacityBytes <= idleWriterBytesMax) {
+      const bytes = staging.writer.capacityBytes;
+      if (
+        this.idleWriters.length < idleWritersMax &&
+        bytes <= idleWriterBytesMax &&
+        this.idleWritersBytes + bytes <= idleWritersBytesMax
+      ) {
         this.idleWriters.push(staging.writer);
+        this.idleWritersBytes += bytes;
       }
       // The object is kept for the next commit, without the writer (which another replica may take).
       staging.writer = detachedWriter;
       replica.staging = null;
       replica.idleStaging = staging;
     }
-    // A log that broke in this commit is closed now that its answers are out; the repair loop reopens it.
-    this.replicas.forEach(closeIfBroken);
+    // A log that broke in this commit is closed now that its answers are out; the repair loop reopens it. Only
+    // the logs this commit wrote or synced can have broken in it (a later commit's sync may still hold one: it
+    // is closed after that sync, by that commit's release or the next tick), so a commit costs nothing per
+    // partition it did not touch.
+    for (let i = 0; i < produces.length; i++) produces[i]!.replica?.files.closeIfBroken();
+    const replicas = commit.replicas;
+    for (let i = 0; i < replicas.length; i++) replicas[i]!.files.closeIfBroken();
     // acks=all requests still wait for the high watermark: reused once `answerAck` answered them.
     for (let i = 0; i < produces.length; i++) {
       const pending = produces[i]!;
@@ -2998,6 +3019,8 @@ export class PartitionWorker {
     this.stats.set(StatSlot.heapAllocatedBytes, this.heapMeter.allocatedBytes());
     this.stats.set(StatSlot.gcSeconds, this.heapMeter.gcSeconds());
     for (const replica of this.replicas.values()) {
+      // No sync runs now (settled): a log that broke outside a commit, or while a later commit synced it, closes.
+      replica.files.closeIfBroken();
       const core = replica.core;
       if (core !== null) {
         core.tick(now);
@@ -3189,11 +3212,6 @@ const detachedWriter = new BatchWriter(1, 1);
 
 /** The sync errors of a commit with nothing to sync (shared: it has no entries to write). */
 const noSyncErrors: unknown[] = Object.freeze([]) as unknown as unknown[];
-
-/** Closes a replica's log if it broke (a function made once, for `Map.forEach`). */
-function closeIfBroken(replica: Replica): void {
-  replica.files.closeIfBroken();
-}
 
 function offlineStatus(files: PartitionFiles): Status {
   return files.offline === null || files.offline.fault.full ? Status.StorageFull : Status.StorageUnavailable;

@@ -1056,6 +1056,8 @@ export class PartitionLog {
     let reason: string | null = null;
     const damaged: string[] = [];
     const verified = new Set<Segment>();
+    // Segments whose torn tail recovery cut: the cut is made durable with the rest.
+    const cut = new Set<Segment>();
     for (let k = 0; k < logBases.length; k++) {
       const base = logBases[k]!;
       const previous = this.segments[this.segments.length - 1];
@@ -1094,6 +1096,7 @@ export class PartitionLog {
         reason = `segment ${base} at byte ${segment.sizeBytes}: ${outcome.stopReason}`;
         disk.truncate(segment.logFd, segment.sizeBytes);
         verified.add(segment);
+        cut.add(segment);
       }
       segment.flushedSizeBytes = segment.sizeBytes;
       this.segments.push(segment);
@@ -1122,7 +1125,10 @@ export class PartitionLog {
       dirChanged = true;
     }
     for (const segment of this.segments) {
-      if (verified.has(segment)) {
+      if (
+        verified.has(segment) &&
+        (cut.has(segment) || !this.endsAtRecoveryPoint(segment, recoveryPointOnDisk))
+      ) {
         // What recovery read may have been only in the page cache (a killed process, not a power loss).
         this.syncSegment(segment);
         this.disk.fsync(segment.logFd);
@@ -1150,6 +1156,20 @@ export class PartitionLog {
     }
     this.writeEpochsIfChanged();
     this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason, damaged };
+  }
+
+  /**
+   * True when a segment recovery read is the last one and ends exactly at the recovery point on disk with
+   * nothing after it in its file (the caller also asks that nothing was cut): the checkpoint, written only after a sync, already says all of
+   * it is durable (the common case after a clean shutdown), so it needs no sync again. Index entries rebuilt in
+   * memory are written as usual (recovery trusts index entries only below the recovery point and checks each).
+   */
+  private endsAtRecoveryPoint(segment: Segment, recoveryPointOnDisk: number): boolean {
+    return (
+      segment === this.segments[this.segments.length - 1] &&
+      segment.nextOffset === recoveryPointOnDisk &&
+      segment.sizeBytes === this.disk.size(segment.logFd)
+    );
   }
 
   /** Epochs of the batches recovery read, in offset order; folded into the cache once the log end is known. */

@@ -325,6 +325,32 @@ test('recovery after a clean close or a crash scans only the tail, not the whole
   assert.ok(log.recovery.bytesScanned <= log.segmentCount * perSegment + 64 * 1024);
 });
 
+test('reopening after a clean close syncs nothing; after a kill it syncs what it read, which then survives a power loss', () => {
+  const disk = new SimDisk();
+  let log = PartitionLog.open('/d/t-8', small, disk, 0);
+  for (let i = 0; i < 30; i++) appendOk(log, [record(i)]);
+  log.close();
+  const end = log.logEndOffset;
+  let syncsBefore = disk.syncCount;
+  log = PartitionLog.open('/d/t-8', small, disk, 0);
+  assert.equal(disk.syncCount, syncsBefore, 'the checkpoint already covers the whole log');
+  assert.equal(log.logEndOffset, end);
+  // A kill: records appended and written, never synced, and no close; the page cache keeps them.
+  for (let i = 0; i < 3; i++) appendOk(log, [record(100 + i)]);
+  syncsBefore = disk.syncCount;
+  log = PartitionLog.open('/d/t-8', small, disk, 0);
+  assert.ok(disk.syncCount > syncsBefore, 'recovery read records past the recovery point: it syncs them');
+  assert.equal(log.logEndOffset, end + 3);
+  // The power goes right after the reopen: what recovery served as durable is still there.
+  disk.crash(createPrng(2), { flipProbability: 0 });
+  log = PartitionLog.open('/d/t-8', small, disk, 0);
+  assert.equal(log.logEndOffset, end + 3);
+  assert.deepEqual(
+    readAll(log, end).map((r) => r.timestampMs),
+    [100, 101, 102],
+  );
+});
+
 test('the replication path keeps leader offsets, checks continuity and refuses a damaged batch', () => {
   const disk = new SimDisk();
   const leader = PartitionLog.open('/d/leader', DEFAULT_LOG_CONFIG, disk, 0);
