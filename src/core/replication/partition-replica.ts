@@ -515,14 +515,21 @@ export class PartitionReplica {
     }
     // A proposed member that stopped catching up is lagging too: proposing the ISR without it (possibly the
     // committed ISR unchanged) moves the partition epoch past the proposal that would have added it.
-    const lagging = this.maximalIsr().filter((id) => {
-      if (id === this.self) return false;
+    // Runs for every led partition on every tick: nothing is allocated unless a member lags.
+    const members = this.maximalIsr();
+    let lagging: string[] | null = null;
+    for (let i = 0; i < members.length; i++) {
+      const id = members[i]!;
+      if (id === this.self) continue;
       const f = this.followers.get(id);
-      return f === undefined || nowMs - f.lastCaughtUpMs > this.config.replicaLagTimeMaxMs;
-    });
-    if (lagging.length > 0) {
+      if (f !== undefined && nowMs - f.lastCaughtUpMs <= this.config.replicaLagTimeMaxMs) continue;
+      if (lagging === null) lagging = [];
+      lagging.push(id);
+    }
+    if (lagging !== null) {
+      const out = lagging;
       this.propose(
-        view.isr.filter((id) => !lagging.includes(id)),
+        view.isr.filter((id) => !out.includes(id)),
         nowMs,
       );
     }
@@ -725,7 +732,8 @@ export class PartitionReplica {
 
   private compactAcks(): void {
     if (this.acksHead === this.acks.length) {
-      this.acks.length = 0;
+      // Setting an array's length is a runtime call, even to what it is: only when something is there.
+      if (this.acks.length !== 0) this.acks.length = 0;
       this.acksHead = 0;
     } else if (this.acksHead > 1024 && this.acksHead * 2 > this.acks.length) {
       this.acks.splice(0, this.acksHead);
