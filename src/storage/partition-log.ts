@@ -350,6 +350,8 @@ export class PartitionLog {
    *  cache version the epoch checkpoint holds. */
   readonly epochs: EpochCache;
   private epochsWritten = -1;
+  /** What the checkpoint file durably says, when known (read unchanged by recovery, or written since). */
+  private checkpointOnDisk: { logStartOffset: number; recoveryPoint: number } | null = null;
   private logStart = 0;
   private flushed = 0;
   /** The data sync `flushStart` began and `flushFinish` has not ended (at most one). */
@@ -870,6 +872,8 @@ export class PartitionLog {
   }
 
   private writeCheckpoint(): void {
+    // Unknown while it is rewritten: a failure half-way leaves the old file or the new one.
+    this.checkpointOnDisk = null;
     // The epochs of everything below the recovery point must be in the epoch checkpoint before the recovery
     // point says recovery may trust those batches without reading their headers.
     this.writeEpochsIfChanged();
@@ -891,6 +895,29 @@ export class PartitionLog {
     }
     this.disk.rename(tmp, path);
     this.disk.fsyncDir(this.dir);
+    this.checkpointOnDisk = { logStartOffset: this.logStart, recoveryPoint: this.recoveryPoint };
+  }
+
+  /**
+   * True when closing has nothing to make durable: every appended byte synced, the index entries of the active
+   * segment in their files (they are synced whenever they are written), the epochs written, and the checkpoint
+   * on disk already at the log end (a partition opened and read, or not written since its last checkpoint).
+   */
+  private unchangedSinceCheckpoint(): boolean {
+    const active = this.active;
+    const onDisk = this.checkpointOnDisk;
+    const end = this.logEndOffset;
+    return (
+      onDisk !== null &&
+      onDisk.logStartOffset === this.logStart &&
+      onDisk.recoveryPoint === end &&
+      this.recoveryPoint === end &&
+      this.flushed === end &&
+      active.flushedSizeBytes === active.sizeBytes &&
+      active.persistedOffsetEntries === active.offsetIndex.count &&
+      active.persistedTimeEntries === active.timeIndex.count &&
+      this.epochs.version === this.epochsWritten
+    );
   }
 
   private readCheckpoint(): { logStartOffset: number; recoveryPoint: number } | null {
@@ -1153,6 +1180,8 @@ export class PartitionLog {
       checkpoint.logStartOffset !== this.logStart
     ) {
       this.writeCheckpoint();
+    } else {
+      this.checkpointOnDisk = checkpoint;
     }
     this.writeEpochsIfChanged();
     this.recovery = { segmentsScanned, bytesScanned, bytesTruncated, reason, damaged };
@@ -1932,7 +1961,7 @@ export class PartitionLog {
     if (this.closed) return null;
     this.assertNoSync('close');
     let fault = this.brokenFault;
-    if (fault === null) {
+    if (fault === null && !this.unchangedSinceCheckpoint()) {
       const flushed = this.flush();
       fault = flushed.fault;
       if (flushed.kind === 'ok') {

@@ -325,7 +325,7 @@ test('recovery after a clean close or a crash scans only the tail, not the whole
   assert.ok(log.recovery.bytesScanned <= log.segmentCount * perSegment + 64 * 1024);
 });
 
-test('reopening after a clean close syncs nothing; after a kill it syncs what it read, which then survives a power loss', () => {
+test('reopening and closing an unchanged log sync nothing; after a kill recovery syncs what it read, which then survives a power loss', () => {
   const disk = new SimDisk();
   let log = PartitionLog.open('/d/t-8', small, disk, 0);
   for (let i = 0; i < 30; i++) appendOk(log, [record(i)]);
@@ -335,19 +335,34 @@ test('reopening after a clean close syncs nothing; after a kill it syncs what it
   log = PartitionLog.open('/d/t-8', small, disk, 0);
   assert.equal(disk.syncCount, syncsBefore, 'the checkpoint already covers the whole log');
   assert.equal(log.logEndOffset, end);
+  // Opened and read, never written: closing has nothing to make durable either.
+  assert.equal(readAll(log, 0).length, end);
+  log.close();
+  assert.equal(disk.syncCount, syncsBefore, 'closing an unchanged log syncs nothing');
+  // Flushed but not checkpointed: closing moves the checkpoint, so the next open scans nothing new.
+  log = PartitionLog.open('/d/t-8', small, disk, 0);
+  appendOk(log, [record(50)]);
+  log.flush();
+  syncsBefore = disk.syncCount;
+  log.close();
+  assert.ok(disk.syncCount > syncsBefore, 'a log written since its checkpoint writes a new one on close');
+  syncsBefore = disk.syncCount;
+  log = PartitionLog.open('/d/t-8', small, disk, 0);
+  assert.equal(disk.syncCount, syncsBefore);
+  assert.equal(log.logEndOffset, end + 1);
   // A kill: records appended and written, never synced, and no close; the page cache keeps them.
   for (let i = 0; i < 3; i++) appendOk(log, [record(100 + i)]);
   syncsBefore = disk.syncCount;
   log = PartitionLog.open('/d/t-8', small, disk, 0);
   assert.ok(disk.syncCount > syncsBefore, 'recovery read records past the recovery point: it syncs them');
-  assert.equal(log.logEndOffset, end + 3);
+  assert.equal(log.logEndOffset, end + 4);
   // The power goes right after the reopen: what recovery served as durable is still there.
   disk.crash(createPrng(2), { flipProbability: 0 });
   log = PartitionLog.open('/d/t-8', small, disk, 0);
-  assert.equal(log.logEndOffset, end + 3);
+  assert.equal(log.logEndOffset, end + 4);
   assert.deepEqual(
     readAll(log, end).map((r) => r.timestampMs),
-    [100, 101, 102],
+    [50, 100, 101, 102],
   );
 });
 
