@@ -18,7 +18,7 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production BROKER_COMPILED=1 BROKER_DATA_DIR=/data UV_THREADPOOL_SIZE=16
+ENV NODE_ENV=production BROKER_COMPILED=1 BROKER_DATA_DIR=/data UV_THREADPOOL_SIZE=16 MALLOC_ARENA_MAX=2
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./

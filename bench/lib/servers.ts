@@ -80,13 +80,18 @@ export function deployedNodeFlags(checkout: string): string[] {
 
 /**
  * The environment a checkout's deployment sets beyond the flags (UV_THREADPOOL_SIZE: libuv's pool, which runs
- * the group commits' concurrent fdatasyncs), so that a bench runs the broker as deployed. What the caller's
+ * the group commits' concurrent fdatasyncs; MALLOC_ARENA_MAX: glibc's malloc arenas), so that a bench runs the
+ * broker as deployed. What the caller's
  * environment sets wins, as in the ecosystem file itself.
  */
 export function deployedEnv(checkout: string): Record<string, string> {
   const env = deployedApp(checkout).env ?? {};
-  const pool = env.UV_THREADPOOL_SIZE;
-  return pool === undefined ? {} : { UV_THREADPOOL_SIZE: pool };
+  const out: Record<string, string> = {};
+  for (const name of ['UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX']) {
+    const value = env[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }
 
 function deployedApp(checkout: string): { node_args?: string; env?: Record<string, string> } {
