@@ -26,6 +26,7 @@ const all = [
   'kafka',
   'worker-balance',
   'acceptors',
+  'sync-fanout',
 ];
 // Flags (`--name value` or `--name=value`) pass through to every benchmark; other words name benchmarks.
 const argv = process.argv.slice(2);
