@@ -64,11 +64,16 @@ export async function leanLoad(
           send();
         }
       });
+      let failed = false;
       socket.on('error', () => {
-        errors++;
+        failed = true;
+      });
+      // A connection that ends before the deadline (an error, or closed by the server) is an error of the run:
+      // it would otherwise leave the load quietly lighter.
+      socket.on('close', () => {
+        if (failed || performance.now() < deadline) errors++;
         resolve();
       });
-      socket.on('close', () => resolve());
     });
   await Promise.all(Array.from({ length: connections }, one));
   return { ok, non2xx, errors, elapsedS: (performance.now() - started) / 1000 };

@@ -81,8 +81,7 @@ export function deployedNodeFlags(checkout: string): string[] {
 /**
  * The environment a checkout's deployment sets beyond the flags (UV_THREADPOOL_SIZE: libuv's pool, which runs
  * the group commits' concurrent fdatasyncs; MALLOC_ARENA_MAX: glibc's malloc arenas), so that a bench runs the
- * broker as deployed. What the caller's
- * environment sets wins, as in the ecosystem file itself.
+ * broker as deployed. What the caller's environment sets wins, as in the ecosystem file itself.
  */
 export function deployedEnv(checkout: string): Record<string, string> {
   const env = deployedApp(checkout).env ?? {};

@@ -1189,8 +1189,9 @@ export class PartitionLog {
 
   /**
    * True when a segment recovery read is the last one and ends exactly at the recovery point on disk with
-   * nothing after it in its file (the caller also asks that nothing was cut): the checkpoint, written only after a sync, already says all of
-   * it is durable (the common case after a clean shutdown), so it needs no sync again. Index entries rebuilt in
+   * nothing after it in its file (the caller also asks that nothing was cut): the checkpoint, written only
+   * after a sync, already says all of it is durable (the common case after a clean shutdown), so it needs no
+   * sync again. Index entries rebuilt in
    * memory are written as usual (recovery trusts index entries only below the recovery point and checks each).
    */
   private endsAtRecoveryPoint(segment: Segment, recoveryPointOnDisk: number): boolean {
